@@ -1,0 +1,44 @@
+/* The speech engine interface: a struct of function pointers, so another engine
+ * can be added without touching server/. One decoder instance is used by one
+ * thread at a time; different instances may run in parallel.
+ * Ownership: decoder_new returns an instance owned by the caller (decoder_free);
+ * words returned through ld_transcript-style arrays are owned by the caller. */
+#ifndef LD_ASR_ENGINE_H
+#define LD_ASR_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "asr/transcript.h"
+#include "util/err.h"
+
+typedef struct {
+    const char *language;   /* "en" */
+    const char *model_dir;  /* folder with acoustic model, LM, dictionary */
+} ld_engine_model;
+
+typedef struct ld_engine_ops {
+    const char *name;
+    /* Slow (model load): create once, reuse. */
+    void *(*decoder_new)(const ld_engine_model *m, ld_error *err);
+    void (*decoder_free)(void *dec);
+
+    /* Batch: decode one whole segment of 16 kHz mono PCM. Words get times
+     * relative to the segment start. The result must not depend on what the
+     * decoder decoded before. *words is malloc'd (caller frees each .word and
+     * the array). */
+    ld_err (*decode)(void *dec, const int16_t *pcm, size_t n, ld_word **words, size_t *n_words, ld_error *err);
+
+    /* Streaming: start, feed chunks, read the partial hypothesis, end the
+     * utterance to get final words (times relative to stream start). */
+    ld_err (*stream_start)(void *dec, ld_error *err);
+    ld_err (*stream_feed)(void *dec, const int16_t *pcm, size_t n, ld_error *err);
+    char *(*stream_partial)(void *dec);   /* malloc'd, "" when nothing yet */
+    bool (*stream_in_speech)(void *dec);
+    ld_err (*stream_end)(void *dec, ld_word **words, size_t *n_words, ld_error *err);
+} ld_engine_ops;
+
+extern const ld_engine_ops ld_engine_pocketsphinx;
+
+#endif

@@ -1,0 +1,57 @@
+/* Decoder pool: N decoders per language created once at start, one bounded
+ * queue of requests. A request's audio is cut at silences (audio/audio.h) and
+ * its segments are decoded in parallel on every free decoder, then merged in
+ * order. Requests are served fairly (round-robin between requests) so a long
+ * file cannot starve short ones.
+ *
+ * Thread-safety: all functions may be called from any thread.
+ * Ownership: ld_pool_new returns an owned pool (ld_pool_free waits for running
+ * work). ld_pool_submit takes ownership of *pcm on LD_OK (zeroes the struct).
+ * The transcript handed to `done` belongs to the callback. */
+#ifndef LD_ASR_POOL_H
+#define LD_ASR_POOL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "asr/engine.h"
+#include "asr/transcript.h"
+#include "audio/audio.h"
+#include "util/err.h"
+
+typedef struct {
+    int workers;             /* decoders per language; 0 = number of cores */
+    int max_queue;           /* pending requests before submit answers 503; 0 = 4 × workers */
+    const char *models_dir;  /* extra languages: <dir>/<iso639-1>/ ; may be NULL */
+    double max_segment_s;    /* default 30 */
+    const ld_engine_ops *engine; /* NULL = PocketSphinx */
+} ld_pool_config;
+
+typedef struct ld_pool ld_pool;
+
+ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err);
+void ld_pool_free(ld_pool *p);
+
+bool ld_pool_has_language(ld_pool *p, const char *lang);
+json_t *ld_pool_languages(ld_pool *p);   /* new JSON array of codes */
+int ld_pool_workers(ld_pool *p);         /* decoders able to serve (0 = unhealthy) */
+int ld_pool_busy(ld_pool *p);            /* decoders working now */
+int ld_pool_queue_depth(ld_pool *p);     /* requests waiting or running */
+
+typedef void (*ld_pool_done_fn)(void *ud, ld_transcript *t, const ld_error *err);
+typedef void (*ld_pool_progress_fn)(void *ud, double fraction);
+
+/* Queues a request. Queue full -> LD_ERR_SERVICE_UNAVAILABLE; unknown language
+ * -> LD_ERR_UNSUPPORTED_LANGUAGE (message lists the available ones). `done` is
+ * called exactly once, on a pool thread, after LD_OK. `progress` may be NULL. */
+ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_pool_progress_fn progress,
+                      ld_pool_done_fn done, void *ud, ld_error *err);
+
+/* Blocking convenience (CLI, tests). Returns an owned transcript or NULL. */
+ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o,
+                                  ld_pool_progress_fn progress, void *ud, ld_error *err);
+
+/* `listend transcribe …` (local mode). */
+int ld_asr_transcribe_main(int argc, char **argv);
+
+#endif

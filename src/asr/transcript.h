@@ -1,0 +1,59 @@
+/* A transcript and its renderings (JSON per spec §7.3, text, SRT, VTT), plus
+ * the options that shape it. Thread-safety: pure functions. Ownership: an
+ * ld_transcript is owned by whoever holds it; ld_transcript_free releases it. */
+#ifndef LD_ASR_TRANSCRIPT_H
+#define LD_ASR_TRANSCRIPT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { LD_FORMAT_JSON, LD_FORMAT_TEXT, LD_FORMAT_SRT, LD_FORMAT_VTT } ld_format;
+
+typedef struct {
+    char language[16];  /* ISO 639-1, default "en" */
+    bool punctuate;     /* default true */
+    bool timestamps;    /* include `words` in JSON */
+    ld_format format;   /* default JSON */
+} ld_transcribe_opts;
+
+void ld_transcribe_opts_default(ld_transcribe_opts *o);
+
+typedef struct {
+    char *word;         /* owned */
+    double start, end;  /* seconds from the start of the audio */
+    double confidence;  /* 0..1 */
+} ld_word;
+
+typedef struct {
+    size_t first, count; /* range into words[] */
+    double start, end;
+} ld_utterance;
+
+typedef struct {
+    ld_word *words;       /* recognised words in order (no punctuation entries) */
+    size_t n_words;
+    ld_utterance *utts;   /* silence-delimited segments */
+    size_t n_utts;
+    double duration;      /* seconds of audio */
+    double confidence;    /* overall, from word confidences */
+    char language[16];
+} ld_transcript;
+
+void ld_transcript_free(ld_transcript *t);
+
+/* Rendered word list: with punctuate, sentence case + "I" + "," / "." entries
+ * (start == end, confidence 1.0) placed by pause length. Returns a new array the
+ * caller frees with ld_words_free. */
+ld_word *ld_transcript_render_words(const ld_transcript *t, bool punctuate, size_t *n);
+void ld_words_free(ld_word *w, size_t n);
+
+/* Spec §7.3 body: request_id, text, confidence, duration, language, words (when
+ * timestamps), utterances. New reference. */
+json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, const char *request_id);
+/* text / srt / vtt bodies; malloc'd, caller frees. Subtitle lines ≤ 42 chars, ≤ 2 lines per cue. */
+char *ld_transcript_text(const ld_transcript *t, const ld_transcribe_opts *o);
+char *ld_transcript_srt(const ld_transcript *t, const ld_transcribe_opts *o);
+char *ld_transcript_vtt(const ld_transcript *t, const ld_transcribe_opts *o);
+
+#endif

@@ -1,0 +1,94 @@
+/* License keys and per-key limits, as the HTTP layer sees them.
+ *
+ * A key is an offline-verifiable token signed with an issuer's Ed25519 key
+ * (see auth/key.h for the format). The server holds only issuer *public* keys
+ * (data dir), caches verified keys, and asks the store (store/store.h) for
+ * revocations, request windows, concurrency leases and daily audio usage.
+ *
+ * Thread-safety: every ld_auth_* function may be called from any thread.
+ * Ownership: ld_auth_open returns an object owned by the caller (ld_auth_free);
+ * the store passed in is borrowed and must outlive it. */
+#ifndef LD_AUTH_AUTH_H
+#define LD_AUTH_AUTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/err.h"
+
+/* Spec defaults when a key names no limits. */
+#define LD_DEFAULT_RPM 60
+#define LD_DEFAULT_CONCURRENCY 10
+#define LD_DEFAULT_HOURS_PER_DAY 100.0
+
+typedef struct {
+    char key_id[32];       /* short public id, e.g. "k_3f9a…" (never the key text) */
+    char name[64];
+    int64_t issued_at;     /* unix seconds */
+    int64_t expires_at;    /* unix seconds; 0 = never */
+    int rpm;               /* requests per minute */
+    int concurrency;       /* concurrent requests/streams */
+    double hours_per_day;  /* audio hours per UTC day */
+} ld_key_claims;
+
+/* X-RateLimit-* values for the response headers and 429 bodies. */
+typedef struct {
+    int limit;         /* X-RateLimit-Limit (requests per minute) */
+    int remaining;     /* X-RateLimit-Remaining */
+    int64_t reset;     /* X-RateLimit-Reset: seconds until the window frees a slot */
+    int retry_after;   /* seconds until a request would pass (only when refused) */
+} ld_rate_info;
+
+/* A concurrency slot held from admission to the end of the response. */
+typedef struct {
+    char key_id[32];
+    char lease_id[32];
+    bool held;
+} ld_lease;
+
+typedef struct {
+    int requests_this_minute;
+    int concurrent;
+    double audio_seconds_today;
+    double audio_seconds_remaining;
+    int requests_remaining;
+} ld_usage;
+
+typedef struct ld_auth ld_auth;
+
+/* Loads issuer public keys from data_dir. Fails (LD_ERR_INTERNAL with message)
+ * when none exist. */
+ld_auth *ld_auth_open(const char *data_dir, ld_store *store, ld_error *err);
+void ld_auth_free(ld_auth *a);
+int ld_auth_issuer_count(ld_auth *a); /* public keys loaded */
+
+/* `authorization` is the raw header value ("Token <key>" or "Bearer <key>"), may
+ * be NULL. Missing/malformed/unknown/bad signature/revoked -> LD_ERR_INVALID_LICENSE;
+ * expired -> LD_ERR_LICENSE_EXPIRED (err->msg "License expired", claims filled so
+ * the caller can report expires_at). */
+ld_err ld_auth_check_header(ld_auth *a, const char *authorization, ld_key_claims *out, ld_error *err);
+/* Same for a bare key (WebSocket subprotocol or query parameter). */
+ld_err ld_auth_check_key(ld_auth *a, const char *key, ld_key_claims *out, ld_error *err);
+
+/* Admits one request for this key: requests/minute, then daily quota
+ * (LD_ERR_QUOTA_EXCEEDED), then a concurrency lease. Fills info in every case.
+ * On LD_OK the lease must be released with ld_auth_release. */
+ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rate_info *info, ld_error *err);
+void ld_auth_release(ld_auth *a, ld_lease *lease);
+
+/* Adds decoded audio seconds to the key's UTC-day usage (persisted). */
+ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_seconds, ld_error *err);
+/* LD_ERR_QUOTA_EXCEEDED when today's usage already reached the key's quota. */
+ld_err ld_auth_check_quota(ld_auth *a, const ld_key_claims *k, ld_error *err);
+ld_err ld_auth_usage(ld_auth *a, const ld_key_claims *k, ld_usage *out, ld_error *err);
+
+/* Brute-force protection per client address: call _failed after each failed
+ * authentication; _throttled says whether the address must get 429 now. */
+void ld_auth_client_failed(ld_auth *a, const char *addr);
+bool ld_auth_client_throttled(ld_auth *a, const char *addr, int *retry_after);
+
+/* `listend keys …` subcommand (init, issue, list, inspect, revoke). */
+int ld_auth_keys_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,52 @@
+/* listend: dispatches subcommands; each lives in its module. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "asr/pool.h"
+#include "auth/auth.h"
+#include "server/server.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"serve", ld_server_main, "run the HTTP API server (default port 7100)"},
+    {"keys", ld_auth_keys_main, "manage license keys: init, issue, list, inspect, revoke"},
+    {"transcribe", ld_asr_transcribe_main, "transcribe local files without a server"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: listend <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n`listend <command> --help` describes each command. Version " LD_VERSION ".\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "listend: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("listend " LD_VERSION "\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "listend: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

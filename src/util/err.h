@@ -1,0 +1,48 @@
+/* Errors: one enum for the whole program, mapped 1:1 to an HTTP status and the
+ * UPPER_SNAKE `code` of the JSON envelope. Functions that can fail return ld_err
+ * and, when given one, fill an ld_error with a human message for the client.
+ * Thread-safe: everything here is pure. */
+#ifndef LD_UTIL_ERR_H
+#define LD_UTIL_ERR_H
+
+#include <stdarg.h>
+
+typedef enum {
+    LD_OK = 0,
+    LD_ERR_MISSING_PARAMETER,    /* 400 */
+    LD_ERR_INVALID_PARAMETER,    /* 400 */
+    LD_ERR_INVALID_AUDIO,        /* 400 */
+    LD_ERR_URL_FETCH_FAILED,     /* 400 */
+    LD_ERR_UNSUPPORTED_LANGUAGE, /* 400 */
+    LD_ERR_INVALID_LICENSE,      /* 401 */
+    LD_ERR_LICENSE_EXPIRED,      /* 403 */
+    LD_ERR_QUOTA_EXCEEDED,       /* 403 */
+    LD_ERR_NOT_FOUND,            /* 404 */
+    LD_ERR_METHOD_NOT_ALLOWED,   /* 405 */
+    LD_ERR_REQUEST_TIMEOUT,      /* 408 */
+    LD_ERR_UNSUPPORTED_FORMAT,   /* 415 */
+    LD_ERR_FILE_TOO_LARGE,       /* 422 */
+    LD_ERR_AUDIO_TOO_LONG,       /* 422 */
+    LD_ERR_RATE_LIMITED,         /* 429 */
+    LD_ERR_INTERNAL,             /* 500 */
+    LD_ERR_SERVICE_UNAVAILABLE,  /* 503 */
+    LD_ERR__COUNT
+} ld_err;
+
+/* An error with its client-facing message. `msg` is always NUL-terminated. */
+typedef struct {
+    ld_err code;
+    char msg[256];
+} ld_error;
+
+int ld_err_status(ld_err e);                /* HTTP status, 200 for LD_OK */
+const char *ld_err_code(ld_err e);          /* "INVALID_PARAMETER"; static string */
+const char *ld_err_default_message(ld_err e); /* "Invalid license key"; static string */
+
+/* Sets err (if non-NULL) and returns e, so callers can `return ld_error_set(...)`.
+ * A NULL fmt uses the default message. */
+ld_err ld_error_set(ld_error *err, ld_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+ld_err ld_error_vset(ld_error *err, ld_err e, const char *fmt, va_list ap);
+
+#endif
