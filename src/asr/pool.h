@@ -51,6 +51,23 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_p
 ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o,
                                   ld_pool_progress_fn progress, void *ud, ld_error *err);
 
+/* ---- live streams ----
+ * A stream holds its own decoder for its lifetime, separate from the batch
+ * decoders (chunked input switches PocketSphinx to live CMN; batch decoders must
+ * never see it). Stream decoders are created lazily up to `max_streams` and
+ * reused; acquire answers LD_ERR_SERVICE_UNAVAILABLE at the cap. The returned
+ * handle is used with the engine's stream_* functions from one thread at a time. */
+typedef struct {
+    const ld_engine_ops *ops;
+    void *dec;          /* engine decoder instance */
+    char language[16];
+} ld_stream_decoder;
+
+void ld_pool_set_max_streams(ld_pool *p, int max_streams); /* default 32 */
+ld_err ld_pool_stream_acquire(ld_pool *p, const char *lang, ld_stream_decoder **out, ld_error *err);
+void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd);
+int ld_pool_active_streams(ld_pool *p);
+
 /* `listend transcribe …` (local mode). */
 int ld_asr_transcribe_main(int argc, char **argv);
 

@@ -1,0 +1,22 @@
+/* Writing responses: the one JSON error envelope and JSON bodies. Every non-2xx
+ * body in listend is produced by ld_respond_error. Thread-safe.
+ * Ownership: `extra` and `body` are stolen (decref'd) in every case. */
+#ifndef LD_SERVER_RESPOND_H
+#define LD_SERVER_RESPOND_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "util/err.h"
+
+/* {"error": err->msg, "code": ld_err_code(err->code), "request_id": …, …extra}
+ * with status ld_err_status(err->code); adds Retry-After when extra has
+ * retry_after, and X-Request-ID. */
+enum MHD_Result ld_respond_error(struct MHD_Connection *c, const ld_error *err, const char *request_id,
+                                 json_t *extra);
+/* JSON body with the given status and X-Request-ID (request_id may be NULL). */
+enum MHD_Result ld_respond_json(struct MHD_Connection *c, unsigned status, json_t *body, const char *request_id);
+/* The envelope object alone (new reference), e.g. for WebSocket or job errors. */
+json_t *ld_error_envelope(const ld_error *err, const char *request_id, json_t *extra);
+
+#endif
