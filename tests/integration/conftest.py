@@ -1,0 +1,126 @@
+"""Shared fixtures: the real listend binary on a free loopback port.
+
+`server_factory(**flags)` starts `listend serve` with a fresh data dir (issuer
+key created with `listend keys init`) and waits until /health answers 200;
+`issue_key(srv, **limits)` runs `listend keys issue` against that data dir.
+Every server started here is stopped (SIGTERM, then SIGKILL) at teardown.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("LISTEND_BIN", os.path.join(ROOT, "build", "listend"))
+GOFORWARD = "/usr/share/pocketsphinx/test/data/goforward.raw"
+EVAL_DIR = os.path.join(os.path.dirname(ROOT), "shared", "eval", "real")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(*args, data=None, check=True, **kw):
+    cmd = [BIN, *args]
+    if data is not None:
+        cmd += ["--data", str(data)]
+    return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=60, **kw)
+
+
+class Server:
+    def __init__(self, data, port, proc, log_path, scheme="http"):
+        self.data = data
+        self.port = port
+        self.proc = proc
+        self.log_path = log_path
+        self.url = f"{scheme}://127.0.0.1:{port}"
+
+    def key(self, name="test", **limits):
+        """Issues a key; limits are `keys issue` flags without dashes, e.g. rpm=3, expires_in="1d"."""
+        args = ["keys", "issue", "--name", name]
+        for k, v in limits.items():
+            args += ["--" + k.replace("_", "-"), str(v)]
+        return run_cli(*args, data=self.data).stdout.strip()
+
+    def auth(self, key):
+        return {"Authorization": f"Token {key}"}
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def rss_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_server(data, *extra, port=None, workers=2, env=None, scheme="http", verify=False, wait=True):
+    data = str(data)
+    if not os.path.exists(os.path.join(data, "issuer.pub")):
+        run_cli("keys", "init", data=data)
+    port = port or free_port()
+    log_path = os.path.join(data, f"server-{port}.log")
+    cmd = [BIN, "serve", "--host", "127.0.0.1", "--port", str(port), "--data", data,
+           "--workers", str(workers), *map(str, extra)]
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    logf = open(log_path, "a")
+    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=full_env)
+    logf.close()
+    srv = Server(data, port, proc, log_path, scheme)
+    if wait:
+        deadline = time.time() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"listend exited with {proc.returncode}:\n{srv.log()}")
+            try:
+                if requests.get(srv.url + "/health", timeout=2, verify=verify).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.time() > deadline:
+                srv.stop(signal.SIGKILL)
+                raise RuntimeError(f"listend did not become healthy:\n{srv.log()}")
+            time.sleep(0.1)
+    return srv
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    started = []
+
+    def factory(*extra, data=None, **kw):
+        srv = start_server(data or tmp_path / f"data{len(started)}", *extra, **kw)
+        started.append(srv)
+        return srv
+
+    yield factory
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):
+    """One server per test module for tests that do not change its state."""
+    srv = start_server(tmp_path_factory.mktemp("shared"))
+    yield srv
+    srv.stop()
