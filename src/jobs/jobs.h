@@ -1,0 +1,51 @@
+/* Asynchronous transcription jobs (callback_url): durably stored before they are
+ * acknowledged, run on the shared decoder pool, results delivered by signed
+ * webhooks with retries, pollable via /v1/jobs. Survive crashes and restarts.
+ *
+ * Thread-safety: all functions may be called from any thread.
+ * Ownership: ld_jobs_new returns an owned object (ld_jobs_free stops its threads);
+ * pool and auth are borrowed and must outlive it. */
+#ifndef LD_JOBS_JOBS_H
+#define LD_JOBS_JOBS_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+
+#include "asr/pool.h"
+#include "asr/transcript.h"
+#include "audio/audio.h"
+#include "auth/auth.h"
+#include "util/err.h"
+
+typedef struct {
+    const char *data_dir;        /* jobs DB, job audio, webhook secret live here */
+    ld_pool *pool;
+    ld_auth *auth;               /* quota accounting when a job runs */
+    ld_fetch_opts fetch;         /* for audio URLs and the callback address check */
+    double max_audio_seconds;    /* decode cap (2 h) */
+    int64_t retention_s;         /* purge finished jobs after this (default 7 days) */
+    int64_t webhook_max_age_s;   /* give up delivering after this (default 24 h) */
+} ld_jobs_config;
+
+typedef struct ld_jobs ld_jobs;
+
+ld_jobs *ld_jobs_new(const ld_jobs_config *cfg, ld_error *err);
+void ld_jobs_free(ld_jobs *j);
+
+/* Stores a job durably and returns the 202 body {"job_id","status","request_id"}
+ * in *accepted (new reference). Exactly one of audio_path (a spooled upload that
+ * is moved into the data dir; on failure it is left in place) and url is set.
+ * The callback URL is checked against the address policy first. */
+ld_err ld_jobs_submit(ld_jobs *j, const ld_key_claims *key, const char *request_id, const char *url,
+                      const char *audio_path, const ld_transcribe_opts *opts, const char *callback_url,
+                      json_t **accepted, ld_error *err);
+
+/* Serves GET /v1/jobs, GET /v1/jobs/{id}, DELETE /v1/jobs/{id} for an
+ * authenticated key (jobs of other key ids are 404). */
+enum MHD_Result ld_jobs_handle(ld_jobs *j, struct MHD_Connection *c, const char *method, const char *url,
+                               const ld_key_claims *key, const char *request_id);
+
+int ld_jobs_count(ld_jobs *j, const char *state); /* for metrics and health */
+
+#endif
