@@ -1,0 +1,68 @@
+/* Incremental audio conversion for live streams: chunks of client audio in one
+ * of the stream encodings, at the client's rate, in -> 16 kHz mono s16 out.
+ *
+ * Chunks may be cut anywhere: an odd linear16 byte or a partial Ogg page is
+ * carried to the next push. Internal buffers are bounded (an Ogg page or packet
+ * larger than the format allows is an error, not growth).
+ *
+ * Thread-safety: one converter is used by one thread at a time; different
+ * converters are independent. Ownership: ld_audio_stream_new returns an owned
+ * converter (ld_audio_stream_free). The sample pointer returned by push/flush
+ * belongs to the converter and stays valid until its next call. */
+#ifndef LD_AUDIO_STREAM_H
+#define LD_AUDIO_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+typedef enum {
+    LD_STREAM_LINEAR16,  /* signed 16-bit little-endian PCM, mono */
+    LD_STREAM_MULAW,     /* G.711 mu-law, 8 bits per sample, mono */
+    LD_STREAM_ALAW,      /* G.711 A-law, 8 bits per sample, mono */
+    LD_STREAM_OPUS,      /* one raw Opus packet per push (rate is always 48 kHz) */
+    LD_STREAM_OGG_OPUS,  /* an Ogg Opus byte stream, cut anywhere */
+} ld_stream_encoding;
+
+#define LD_AUDIO_STREAM_MIN_RATE 8000
+#define LD_AUDIO_STREAM_MAX_RATE 48000
+
+/* "linear16", "mulaw", "alaw", "opus", "ogg_opus" (also "pcm_s16le", "ulaw",
+ * "pcm_mulaw", "pcm_alaw"); 0 on success, -1 when unknown. */
+int ld_audio_stream_encoding_parse(const char *s, ld_stream_encoding *out);
+const char *ld_audio_stream_encoding_name(ld_stream_encoding e);
+
+typedef struct ld_audio_stream ld_audio_stream;
+
+/* sample_rate is the client's rate (8000–48000) for the PCM encodings; it is
+ * ignored for Opus. Bad rate -> LD_ERR_INVALID_PARAMETER. */
+ld_audio_stream *ld_audio_stream_new(ld_stream_encoding enc, int sample_rate, ld_error *err);
+void ld_audio_stream_free(ld_audio_stream *s);
+
+/* Converts one chunk. `out` and `n` receive the 16 kHz samples it produced (possibly
+ * none). Garbage (not Ogg, undecodable Opus, oversized page) ->
+ * LD_ERR_INVALID_AUDIO; the converter is unusable afterwards. */
+ld_err ld_audio_stream_push(ld_audio_stream *s, const uint8_t *data, size_t len, const int16_t **out, size_t *n,
+                            ld_error *err);
+/* Drains what the resampler/decoder still holds (end of stream). */
+ld_err ld_audio_stream_flush(ld_audio_stream *s, const int16_t **out, size_t *n, ld_error *err);
+
+/* G.711 decoders (pure), exposed for tests. */
+int16_t ld_audio_mulaw_decode(uint8_t u);
+int16_t ld_audio_alaw_decode(uint8_t a);
+
+/* Incremental Ogg demuxer (first logical stream only): bytes in, whole packets
+ * out through `fn` (a non-zero return stops with that error). Pages are checked
+ * (capture pattern, version, CRC); a page is at most 65,307 bytes and a packet
+ * at most LD_OGG_MAX_PACKET, so memory is bounded. Same threading/ownership
+ * rules as the converter. */
+#define LD_OGG_MAX_PACKET (256 * 1024)
+typedef struct ld_ogg_reader ld_ogg_reader;
+typedef ld_err (*ld_ogg_packet_fn)(void *ud, const uint8_t *pkt, size_t len, ld_error *err);
+ld_ogg_reader *ld_audio_ogg_new(void);
+void ld_audio_ogg_free(ld_ogg_reader *r);
+ld_err ld_audio_ogg_push(ld_ogg_reader *r, const uint8_t *data, size_t len, ld_ogg_packet_fn fn, void *ud,
+                         ld_error *err);
+
+#endif
