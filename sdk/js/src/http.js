@@ -1,0 +1,106 @@
+// HTTP transport on the global fetch: JSON decoding and the retry policy
+// (exponential backoff with jitter on 429, 503 and connection failures,
+// honouring the server's retry_after, up to maxRetries).
+import { APIConnectionError, InvalidLicenseError, errorFromResponse } from './errors.js';
+
+export const USER_AGENT = 'listend-js/0.1.0';
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 30000;
+const RETRY_STATUSES = new Set([429, 503]);
+// undici reports these as the cause of a failed fetch when the connection broke.
+const RETRY_CAUSES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
+  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Milliseconds before retry number `attempt` (0-based): full jitter over an
+ * exponential window, never less than the server's retryAfter seconds. */
+export function backoffDelayMs(attempt, retryAfter = null) {
+  const windowMs = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  let delay = windowMs / 2 + Math.random() * (windowMs / 2);
+  if (retryAfter != null && retryAfter > 0) {
+    delay = Math.max(delay, retryAfter * 1000 + Math.random() * Math.min(1000, retryAfter * 100));
+  }
+  return delay;
+}
+
+function causeCode(err) {
+  let e = err;
+  for (let i = 0; e && i < 4; i++, e = e.cause) if (e.code) return e.code;
+  return null;
+}
+
+export class Transport {
+  constructor({ apiUrl, licenseKey, timeoutMs, maxRetries, authScheme = 'Token', sleepFn = sleep }) {
+    const u = new URL(apiUrl);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`apiUrl must be http(s), got ${apiUrl}`);
+    this.apiUrl = apiUrl.replace(/\/+$/, '');
+    this.licenseKey = licenseKey;
+    this.timeoutMs = timeoutMs;
+    this.maxRetries = maxRetries;
+    this.authScheme = authScheme;
+    this.sleep = sleepFn;
+  }
+
+  headers(auth = true) {
+    const h = { 'User-Agent': USER_AGENT, Accept: 'application/json' };
+    if (auth) {
+      if (!this.licenseKey) {
+        throw new InvalidLicenseError('No license key: pass licenseKey or set the LICENSE_KEY environment variable');
+      }
+      h.Authorization = `${this.authScheme} ${this.licenseKey}`;
+    }
+    return h;
+  }
+
+  /**
+   * Sends one API request with retries. `makeBody()` returns {body, headers?,
+   * replayable} afresh for each attempt (a one-shot stream is not replayable and
+   * is then never retried). Returns the Response for 2xx, throws otherwise.
+   */
+  async request(method, path, { makeBody = null, auth = true, retry = true } = {}) {
+    for (let attempt = 0; ; attempt++) {
+      const headers = this.headers(auth);
+      const init = { method, headers };
+      let replayable = true;
+      if (makeBody) {
+        const b = await makeBody();
+        Object.assign(headers, b.headers ?? {});
+        init.body = b.body;
+        replayable = b.replayable !== false;
+        if (b.duplex) init.duplex = b.duplex;
+      }
+      if (this.timeoutMs) init.signal = AbortSignal.timeout(this.timeoutMs);
+      let resp;
+      try {
+        resp = await fetch(this.apiUrl + path, init);
+      } catch (err) {
+        if (err?.name === 'TimeoutError' || err?.name === 'AbortError') {
+          throw new APIConnectionError(`Request to ${this.apiUrl}${path} timed out after ${this.timeoutMs} ms`, { cause: err });
+        }
+        const code = causeCode(err);
+        if (retry && replayable && attempt < this.maxRetries && RETRY_CAUSES.has(code)) {
+          await this.sleep(backoffDelayMs(attempt));
+          continue;
+        }
+        throw new APIConnectionError(`Could not reach listend at ${this.apiUrl}: ${err?.cause?.message ?? err?.message}`, { cause: err });
+      }
+      if (resp.ok) return resp;
+      let body = {};
+      try {
+        body = JSON.parse(await resp.text());
+      } catch {
+        body = {};
+      }
+      const error = errorFromResponse(resp.status, body, resp.headers, resp.headers.get('x-request-id'));
+      const retryAfter = error.retryAfter ?? null;
+      const canRetry = retry && replayable && RETRY_STATUSES.has(resp.status) && attempt < this.maxRetries &&
+        // Never wait longer than a request may take: leave such waits to the caller.
+        (retryAfter == null || !this.timeoutMs || retryAfter * 1000 <= this.timeoutMs);
+      if (!canRetry) throw error;
+      await this.sleep(backoffDelayMs(attempt, retryAfter));
+    }
+  }
+}

@@ -1,0 +1,79 @@
+// Result objects: the server's JSON fields as properties (so `result.text`,
+// `result.words` work), plus `raw`, the JSON exactly as received (not
+// enumerable, so JSON.stringify(result) gives the server's shape back).
+
+function withRaw(target, raw) {
+  Object.assign(target, raw);
+  Object.defineProperty(target, 'raw', { value: raw, enumerable: false });
+  return target;
+}
+
+export class Transcription {
+  constructor(raw) {
+    withRaw(this, raw ?? {});
+    if (this.text == null) this.text = '';
+    if (!Array.isArray(this.words)) this.words = [];
+    if (!Array.isArray(this.utterances)) this.utterances = [];
+  }
+  toString() {
+    return this.text;
+  }
+}
+
+/** A transcription requested as format text|srt|vtt: `text` is the body. */
+export class TextResult {
+  constructor(text, format, requestId = null) {
+    withRaw(this, { text, format, request_id: requestId });
+  }
+  toString() {
+    return this.text;
+  }
+}
+
+export class Job {
+  constructor(raw) {
+    withRaw(this, raw ?? {});
+    if (this.result && typeof this.result === 'object') this.result = new Transcription(this.result);
+  }
+  get id() {
+    return this.job_id;
+  }
+  get done() {
+    return ['completed', 'failed', 'cancelled'].includes(this.status);
+  }
+}
+
+export class License {
+  constructor(raw) {
+    withRaw(this, raw ?? {});
+  }
+}
+
+export class Health {
+  constructor(raw) {
+    withRaw(this, raw ?? {});
+  }
+  get healthy() {
+    return this.status === 'healthy';
+  }
+}
+
+export class StreamMessage {
+  constructor(raw) {
+    withRaw(this, raw ?? {});
+    if (this.type === 'transcription') {
+      if (this.transcript == null) this.transcript = '';
+      this.is_final = Boolean(this.is_final);
+      this.is_last = Boolean(this.is_last);
+    }
+  }
+  get text() {
+    return this.transcript ?? '';
+  }
+  get isFinal() {
+    return Boolean(this.is_final);
+  }
+  get isLast() {
+    return Boolean(this.is_last);
+  }
+}

@@ -1,0 +1,178 @@
+"""HTTP transport on http.client: streamed request bodies, JSON decoding, and the
+retry policy (exponential backoff with jitter on 429, 503 and connection
+failures, honouring the server's retry_after)."""
+
+import http.client
+import json
+import random
+import socket
+import ssl
+import time
+import urllib.parse
+
+from . import errors
+
+USER_AGENT = "listend-python/0.1.0"
+BACKOFF_BASE = 0.5   # seconds before the first retry when the server gives no hint
+BACKOFF_CAP = 30.0
+
+RETRY_STATUSES = (429, 503)
+
+
+class Body:
+    """A request body. `chunks()` returns a fresh iterator of bytes each call, so
+    a retry can resend it; `replayable` is False for one-shot streams (pipes),
+    which are then never retried once sending started. `length` None means
+    chunked transfer encoding."""
+
+    def __init__(self, content_type, chunks, length=None, replayable=True):
+        self.content_type = content_type
+        self.chunks = chunks
+        self.length = length
+        self.replayable = replayable
+
+    @classmethod
+    def json(cls, obj):
+        data = json.dumps(obj).encode()
+        return cls("application/json", lambda: iter((data,)), len(data))
+
+
+class Response:
+    def __init__(self, status, headers, data):
+        self.status = status
+        self.headers = headers
+        self.data = data
+
+    @property
+    def request_id(self):
+        return self.headers.get("X-Request-ID")
+
+    def json(self):
+        try:
+            return json.loads(self.data.decode("utf-8")) if self.data else {}
+        except (UnicodeDecodeError, ValueError):
+            return {}
+
+    def text(self):
+        return self.data.decode("utf-8", errors="replace")
+
+
+def backoff_delay(attempt, retry_after=None):
+    """Seconds to wait before retry number `attempt` (0-based): full jitter over
+    an exponentially growing window, never less than the server's retry_after
+    (plus a little jitter so that clients told the same time spread out)."""
+    window = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** attempt))
+    delay = random.uniform(window / 2, window)
+    if retry_after is not None and retry_after > 0:
+        delay = max(delay, retry_after + random.uniform(0, min(1.0, retry_after / 10)))
+    return delay
+
+
+class Transport:
+    def __init__(self, api_url, license_key, timeout, max_retries, ssl_context=None, auth_scheme="Token",
+                 sleep=time.sleep):
+        parsed = urllib.parse.urlsplit(api_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"api_url must be an http:// or https:// URL, got {api_url!r}")
+        self.scheme = parsed.scheme
+        self.host = parsed.hostname
+        self.port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self.prefix = parsed.path.rstrip("/")
+        self.api_url = api_url.rstrip("/")
+        self.license_key = license_key
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.ssl_context = ssl_context
+        self.auth_scheme = auth_scheme
+        self.sleep = sleep
+
+    def headers(self, auth=True):
+        h = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if auth:
+            if not self.license_key:
+                raise errors.InvalidLicenseError(
+                    "No license key: pass license_key= or set the LICENSE_KEY environment variable")
+            h["Authorization"] = f"{self.auth_scheme} {self.license_key}"
+        return h
+
+    def _connection(self):
+        if self.scheme == "https":
+            ctx = self.ssl_context or ssl.create_default_context()
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=ctx)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def _once(self, method, path, body, auth, extra_headers):
+        headers = self.headers(auth)
+        headers.update(extra_headers or {})
+        conn = self._connection()
+        try:
+            if body is not None:
+                headers["Content-Type"] = body.content_type
+                if body.length is not None:
+                    headers["Content-Length"] = str(body.length)
+                else:
+                    headers["Transfer-Encoding"] = "chunked"
+            try:
+                conn.putrequest(method, self.prefix + path, skip_accept_encoding=True)
+                for k, v in headers.items():
+                    conn.putheader(k, v)
+                conn.endheaders()
+                if body is not None:
+                    for chunk in body.chunks():
+                        if not chunk:
+                            continue
+                        if body.length is None:
+                            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        else:
+                            conn.send(chunk)
+                    if body.length is None:
+                        conn.send(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                # The server may answer early (401, 422 too large) and close
+                # while we are still uploading: prefer its answer to the reset.
+                try:
+                    resp = conn.getresponse()
+                    return Response(resp.status, resp.headers, resp.read())
+                except Exception:
+                    raise exc from None
+            resp = conn.getresponse()
+            return Response(resp.status, resp.headers, resp.read())
+        finally:
+            conn.close()
+
+    def request(self, method, path, body=None, auth=True, headers=None, retry=True):
+        """Sends one API request with retries; returns the Response for 2xx and
+        raises the matching ListendError otherwise."""
+        attempt = 0
+        while True:
+            sent_body = False
+            try:
+                sent_body = body is not None
+                resp = self._once(method, path, body, auth, headers)
+            except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError,
+                    http.client.RemoteDisconnected, socket.gaierror) as exc:
+                can_retry = retry and attempt < self.max_retries and (not sent_body or body.replayable)
+                if not can_retry:
+                    raise errors.APIConnectionError(
+                        f"Could not reach listend at {self.api_url}: {exc}") from exc
+                self.sleep(backoff_delay(attempt))
+                attempt += 1
+                continue
+            except (socket.timeout, TimeoutError) as exc:
+                raise errors.APIConnectionError(
+                    f"Request to {self.api_url}{path} timed out after {self.timeout} s") from exc
+            except OSError as exc:
+                raise errors.APIConnectionError(f"Request to {self.api_url}{path} failed: {exc}") from exc
+            if 200 <= resp.status < 300:
+                return resp
+            err = errors.from_response(resp.status, resp.json(), resp.headers, resp.request_id)
+            retry_after = getattr(err, "retry_after", None)
+            can_retry = (retry and resp.status in RETRY_STATUSES and attempt < self.max_retries
+                         and (body is None or body.replayable)
+                         # Never sleep longer than a request may take: such a
+                         # wait is better left to the caller.
+                         and (retry_after is None or self.timeout is None or retry_after <= self.timeout))
+            if not can_retry:
+                raise err
+            self.sleep(backoff_delay(attempt, retry_after))
+            attempt += 1
