@@ -3,19 +3,128 @@
  *
  * Thread-safety: every operation may be called from any thread.
  * Ownership: ld_store_open_* return a store owned by the caller (ld_store_close).
+ * Strings passed in are borrowed for the call only; arrays returned through
+ * out-parameters are malloc'd and owned by the caller (ld_store_free_keys).
  *
- * The operations (rate windows, concurrency leases with expiry, daily usage,
- * revocations, issued-key records, and later jobs) are defined by the backend
- * author in this header as a struct of function pointers `ld_store_ops`. */
+ * Every operation is one atomic step for its backend (embedded: one mutex
+ * stripe; Redis: one Lua script or MULTI), so several replicas can share one
+ * backend. `subject` is any string up to LD_STORE_SUBJECT_MAX bytes: a key id
+ * ("k_…") or a prefixed client address ("ip:…"). Times are unix milliseconds
+ * passed in by the caller, which keeps the arithmetic testable. */
 #ifndef LD_STORE_STORE_H
 #define LD_STORE_STORE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "util/err.h"
+
+#define LD_STORE_SUBJECT_MAX 95
 
 typedef struct ld_store ld_store;
 
-/* Embedded store: <data_dir>/listend.db (WAL) plus in-memory windows/leases. */
+/* Result of a sliding-window operation. */
+typedef struct {
+    bool allowed;        /* the hit was recorded (window_hit) / would pass (window_peek) */
+    int count;           /* hits in the window after this operation */
+    int64_t oldest_ms;   /* timestamp of the oldest hit still in the window; 0 if empty */
+} ld_window;
+
+/* Issued-key record for `keys list` (never the key text). */
+typedef struct {
+    char key_id[32];
+    char name[64];
+    char issuer[16];      /* issuer fingerprint, hex */
+    int64_t issued_at;    /* unix seconds */
+    int64_t expires_at;   /* unix seconds; 0 = never */
+    int rpm;
+    int concurrency;
+    double hours_per_day;
+    int64_t revoked_at;   /* unix seconds; 0 = not revoked */
+} ld_store_key;
+
+/* The backend interface. A backend defines one static ld_store_ops and puts a
+ * pointer to it in the first member of its store struct. */
+typedef struct {
+    const char *name; /* "embedded", "redis" */
+    void (*close)(ld_store *s);
+
+    /* Exact sliding window: records a hit at now_ms iff fewer than `limit` hits
+     * happened in (now_ms - window_ms, now_ms]. A hit at t leaves the window at
+     * exactly t + window_ms. */
+    ld_err (*window_hit)(ld_store *s, const char *subject, int limit, int64_t window_ms, int64_t now_ms,
+                         ld_window *out, ld_error *err);
+    /* Same arithmetic without recording. */
+    ld_err (*window_peek)(ld_store *s, const char *subject, int limit, int64_t window_ms, int64_t now_ms,
+                          ld_window *out, ld_error *err);
+    /* Removes the newest hit (a request admitted by the window but refused by a
+     * later check, so it does not use up the caller's rate). */
+    void (*window_undo)(ld_store *s, const char *subject);
+
+    /* Concurrency leases: acquires one of `limit` slots for ttl_ms unless
+     * `limit` unexpired leases are held. lease_id (>= 32 bytes) receives the
+     * id; *held receives the number held afterwards (or the number held when
+     * refused). Refusal is LD_OK with *acquired false. Expiry lets a shared
+     * backend reclaim the slots of a replica that crashed. */
+    ld_err (*lease_acquire)(ld_store *s, const char *subject, int limit, int64_t ttl_ms, int64_t now_ms,
+                            char *lease_id, bool *acquired, int *held, ld_error *err);
+    /* Extends an unexpired lease (long streams); LD_ERR_NOT_FOUND if it is gone. */
+    ld_err (*lease_renew)(ld_store *s, const char *subject, const char *lease_id, int64_t ttl_ms,
+                          int64_t now_ms, ld_error *err);
+    void (*lease_release)(ld_store *s, const char *subject, const char *lease_id);
+    int (*lease_count)(ld_store *s, const char *subject, int64_t now_ms);
+
+    /* Audio seconds used per UTC day ("YYYY-MM-DD"), durable. */
+    ld_err (*usage_add)(ld_store *s, const char *key_id, const char *day, double seconds, double *total,
+                        ld_error *err);
+    ld_err (*usage_get)(ld_store *s, const char *key_id, const char *day, double *seconds, ld_error *err);
+
+    /* Revocations, durable and visible to every process using the backend
+     * within about a second. is_revoked is on the request path: no disk I/O
+     * on the common path. revoke is idempotent (keeps the first time). */
+    ld_err (*revoke)(ld_store *s, const char *key_id, int64_t now_s, ld_error *err);
+    ld_err (*is_revoked)(ld_store *s, const char *key_id, bool *revoked, ld_error *err);
+
+    /* Issued-key records (upsert by key_id) and listing in issue order. */
+    ld_err (*key_put)(ld_store *s, const ld_store_key *k, ld_error *err);
+    ld_err (*key_get)(ld_store *s, const char *key_id, ld_store_key *out, bool *found, ld_error *err);
+    ld_err (*key_list)(ld_store *s, ld_store_key **out, size_t *n, ld_error *err);
+} ld_store_ops;
+
+struct ld_store {
+    const ld_store_ops *ops;
+};
+
+/* Embedded store: <data_dir>/listend.db (WAL, 0600; the directory is created
+ * 0700 if missing) plus in-memory windows, leases, usage and revocation caches.
+ * One server process per data dir; `listend keys` may run alongside it. */
 ld_store *ld_store_open_embedded(const char *data_dir, ld_error *err);
 void ld_store_close(ld_store *s);
+const char *ld_store_backend(ld_store *s); /* ops->name; static string */
+/* The embedded store's data dir (borrowed, lives as long as s); NULL for other backends. */
+const char *ld_store_data_dir(ld_store *s);
+void ld_store_free_keys(ld_store_key *keys);
+
+/* Thin dispatchers over s->ops, so callers do not spell s->ops->x(s, …). */
+ld_err ld_store_window_hit(ld_store *s, const char *subject, int limit, int64_t window_ms, int64_t now_ms,
+                           ld_window *out, ld_error *err);
+ld_err ld_store_window_peek(ld_store *s, const char *subject, int limit, int64_t window_ms, int64_t now_ms,
+                            ld_window *out, ld_error *err);
+void ld_store_window_undo(ld_store *s, const char *subject);
+ld_err ld_store_lease_acquire(ld_store *s, const char *subject, int limit, int64_t ttl_ms, int64_t now_ms,
+                              char *lease_id, bool *acquired, int *held, ld_error *err);
+ld_err ld_store_lease_renew(ld_store *s, const char *subject, const char *lease_id, int64_t ttl_ms,
+                            int64_t now_ms, ld_error *err);
+void ld_store_lease_release(ld_store *s, const char *subject, const char *lease_id);
+int ld_store_lease_count(ld_store *s, const char *subject, int64_t now_ms);
+ld_err ld_store_usage_add(ld_store *s, const char *key_id, const char *day, double seconds, double *total,
+                          ld_error *err);
+ld_err ld_store_usage_get(ld_store *s, const char *key_id, const char *day, double *seconds, ld_error *err);
+ld_err ld_store_revoke(ld_store *s, const char *key_id, int64_t now_s, ld_error *err);
+ld_err ld_store_is_revoked(ld_store *s, const char *key_id, bool *revoked, ld_error *err);
+ld_err ld_store_key_put(ld_store *s, const ld_store_key *k, ld_error *err);
+ld_err ld_store_key_get(ld_store *s, const char *key_id, ld_store_key *out, bool *found, ld_error *err);
+ld_err ld_store_key_list(ld_store *s, ld_store_key **out, size_t *n, ld_error *err);
 
 #endif
