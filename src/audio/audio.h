@@ -29,9 +29,10 @@ static inline double ld_pcm_seconds(const ld_pcm *p) { return (double)p->n / LD_
 typedef struct {
     double max_seconds;    /* longer audio -> LD_ERR_AUDIO_TOO_LONG (0 = no cap) */
     const char *tmp_dir;   /* where long PCM may be spilled (mmap); NULL = $TMPDIR or /tmp */
+    double spill_seconds;  /* PCM longer than this lives in an mmap'd temp file (0 = 300 s) */
 } ld_decode_opts;
 
-/* Comma list of accepted container names for 415 bodies: wav, mp3, flac, ogg, m4a, webm. */
+/* Accepted container names for 415 bodies: wav, mp3, flac, ogg, m4a, webm (static). */
 extern const char *const ld_audio_supported_formats[];
 extern const size_t ld_audio_supported_formats_count;
 
@@ -54,12 +55,51 @@ typedef struct {
 } ld_fetch_opts;
 
 /* Downloads http(s):// or s3://bucket/key (SigV4 from AWS_* env, endpoint from
- * AWS_ENDPOINT_URL / AWS_S3_ENDPOINT) into the open file descriptor `fd`.
+ * AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS_S3_ENDPOINT) into the open file
+ * descriptor `fd` (written from its current offset). Zero fields of `o` take
+ * the defaults; o == NULL means all defaults and no size cap.
  * Failures -> LD_ERR_URL_FETCH_FAILED with the reason (status, refused address,
  * timeout), except the size cap -> LD_ERR_FILE_TOO_LARGE. */
 ld_err ld_audio_fetch(const char *url, const ld_fetch_opts *o, int fd, size_t *bytes, ld_error *err);
-/* The address policy alone, for callback URLs: LD_OK when `url` may be used. */
+/* The address policy alone, for callback URLs (http/https only): resolves the
+ * host and returns LD_OK when every address may be used, else
+ * LD_ERR_INVALID_PARAMETER with the reason. A check up front cannot stop DNS
+ * rebinding: whoever connects later should also use ld_audio_curl_guard. */
 ld_err ld_audio_check_url(const char *url, bool allow_private, ld_error *err);
+
+/* Address policy: NULL when `sa` (AF_INET/AF_INET6) is a public unicast
+ * address, else a static reason ("loopback", "private network", "link-local",
+ * "cloud metadata", "multicast", "unspecified", "carrier-grade NAT",
+ * "reserved"). IPv4-mapped/compatible, NAT64 and 6to4 IPv6 forms are judged
+ * by the IPv4 address they embed. Pure, thread-safe. */
+struct sockaddr;
+const char *ld_audio_addr_refusal(const struct sockaddr *sa);
+bool ld_audio_addr_is_private(const struct sockaddr *sa);
+/* Same for a numeric address string ("10.0.0.1", "::1"); unparsable -> "invalid address". */
+const char *ld_audio_ip_refusal(const char *ip);
+
+/* Connect-time guard for any libcurl easy handle (e.g. webhook delivery):
+ * installs an open-socket callback that refuses non-public addresses (after
+ * every redirect and DNS answer), limits protocols to http/https, and ignores
+ * proxy environment variables. `g` must outlive the transfer; after a failed
+ * transfer g->refused holds "refused address 10.0.0.1 (private network)" or "". */
+typedef struct {
+    bool allow_private;
+    char refused[128];
+} ld_net_guard;
+void ld_audio_curl_guard(void *curl_easy, ld_net_guard *g);
+
+/* AWS Signature Version 4 (exposed for tests). Header names must be lowercase
+ * and values trimmed; they are sorted here. Writes the full Authorization
+ * header value ("AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…")
+ * into out. amz_date is "YYYYMMDDTHHMMSSZ". 0 on success, -1 if out is too small. */
+typedef struct {
+    const char *name, *value;
+} ld_sigv4_header;
+int ld_audio_sigv4_authorization(const char *method, const char *canonical_uri, const char *canonical_query,
+                                 const ld_sigv4_header *headers, size_t n_headers, const char *payload_sha256_hex,
+                                 const char *access_key, const char *secret_key, const char *region,
+                                 const char *service, const char *amz_date, char *out, size_t outsz);
 
 /* ---- segmentation ---- */
 typedef struct {
@@ -68,7 +108,9 @@ typedef struct {
 
 /* Cuts at silences into speech segments of at most max_seconds (forcing a cut at
  * the quietest point when no pause exists). Returns the count; *out is malloc'd
- * and owned by the caller. Pure silence gives 0 segments. */
+ * and owned by the caller (NULL when the count is 0). Pure silence or steady
+ * low noise gives 0 segments. Segments are ordered, disjoint and include
+ * ~0.25 s of padding around speech. max_seconds <= 0 means 20 s. */
 size_t ld_audio_segment(const int16_t *pcm, size_t n, double max_seconds, ld_segment **out);
 
 #endif

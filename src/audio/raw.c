@@ -1,0 +1,56 @@
+/* Headerless PCM (s16le mono): copied when already 16 kHz, resampled otherwise. */
+#include "audio/audio.h"
+#include "audio/resample.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm *out, ld_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (rate < 1000 || rate > 768000)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid sample_rate %d (1000-768000)", rate);
+    size_t n = len / 2; /* a trailing odd byte is an incomplete sample: dropped */
+    if (n == 0)
+        return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio is empty");
+    if (n > (size_t)INT32_MAX / 4)
+        return ld_error_set(err, LD_ERR_FILE_TOO_LARGE, "Raw audio too large");
+    /* Input bytes are little-endian whatever the host; copy to aligned native samples. */
+    int16_t *in = malloc(n * sizeof *in);
+    if (!in)
+        return ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
+    for (size_t i = 0; i < n; i++)
+        in[i] = (int16_t)(uint16_t)(data[2 * i] | (data[2 * i + 1] << 8));
+    if (rate == LD_SAMPLE_RATE) {
+        out->samples = in;
+        out->n = n;
+        return LD_OK;
+    }
+    ld_resampler r;
+    ld_resampler_init(&r);
+    AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+    const uint8_t *planes[1] = {(const uint8_t *)in};
+    const int16_t *s;
+    int a = ld_resampler_push(&r, planes, (int)n, rate, AV_SAMPLE_FMT_S16, &mono, &s);
+    int16_t *res = a >= 0 ? malloc(((size_t)a + 1) * sizeof *res) : NULL;
+    if (res && a > 0)
+        memcpy(res, s, (size_t)a * sizeof *res);
+    int b = res ? ld_resampler_flush(&r, &s) : -1;
+    if (b > 0) {
+        int16_t *g = realloc(res, ((size_t)a + (size_t)b) * sizeof *res);
+        if (g)
+            memcpy(g + a, s, (size_t)b * sizeof *g);
+        else
+            b = -1;
+        res = g ? g : res;
+    }
+    ld_resampler_free(&r);
+    free(in);
+    if (b < 0) {
+        free(res);
+        return ld_error_set(err, LD_ERR_INTERNAL, "Resampling failed");
+    }
+    out->samples = res;
+    out->n = (size_t)a + (size_t)b;
+    return LD_OK;
+}
