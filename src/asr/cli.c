@@ -1,0 +1,218 @@
+/* `listend transcribe FILE…`: the server's pipeline (decode, segment, pool,
+ * render) run locally. One file prints the body the API would return; several
+ * files print JSON Lines (each object with a "file" field) or, for text/srt/vtt,
+ * each result under a "==> FILE <==" header. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "asr/pool.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/rand.h"
+
+#define PROGRESS_MIN_S 60.0 /* only long files get a progress bar */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: listend transcribe FILE... [options]\n"
+            "\n"
+            "Transcribes local audio files (wav, mp3, flac, ogg, m4a, webm; .raw = 16 kHz s16le mono)\n"
+            "with the same pipeline as the server, and prints the result to stdout.\n"
+            "\n"
+            "options:\n"
+            "  --format json|text|srt|vtt  output format (default json)\n"
+            "  --timestamps                include per-word timings in JSON\n"
+            "  --no-punctuate              plain lowercase words, no punctuation\n"
+            "  --language CODE             ISO 639-1 language (default en)\n"
+            "  --models DIR                extra languages: DIR/<code>/ (see docs/engine.md)\n"
+            "  --workers N                 decoders to run in parallel (default: cores)\n"
+            "  --verbose                   log engine details to stderr\n"
+            "  -h, --help                  this text\n");
+}
+
+typedef struct {
+    const char *name;
+    int last_pct;
+} progress_state;
+
+static void on_progress(void *ud, double f)
+{
+    progress_state *ps = ud;
+    int pct = (int)(f * 100.0 + 0.5);
+    if (pct == ps->last_pct)
+        return;
+    ps->last_pct = pct;
+    char bar[31];
+    int fill = pct * 30 / 100;
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\r[%s] %3d%% %s", bar, pct, ps->name);
+    if (pct >= 100)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static bool ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcasecmp(s + a - b, suf);
+}
+
+static ld_err load(const char *path, ld_pcm *pcm, ld_error *err)
+{
+    if (ends_with(path, ".raw") || ends_with(path, ".pcm")) {
+        size_t len = 0;
+        char *data = ld_fs_read(path, (size_t)4 << 30, &len);
+        if (!data)
+            return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s'", path);
+        ld_err rc = ld_audio_decode_raw_s16((const uint8_t *)data, len, LD_SAMPLE_RATE, pcm, err);
+        free(data);
+        return rc;
+    }
+    if (access(path, R_OK) != 0)
+        return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s'", path);
+    ld_decode_opts o = {0};
+    return ld_audio_decode_file(path, &o, pcm, err);
+}
+
+static char *render(ld_transcript *t, const ld_transcribe_opts *o, const char *file)
+{
+    switch (o->format) {
+    case LD_FORMAT_TEXT: return ld_transcript_text(t, o);
+    case LD_FORMAT_SRT: return ld_transcript_srt(t, o);
+    case LD_FORMAT_VTT: return ld_transcript_vtt(t, o);
+    case LD_FORMAT_JSON: break;
+    }
+    char rid[32];
+    ld_rand_id("req_", rid, sizeof rid);
+    json_t *j = ld_transcript_json(t, o, rid);
+    if (file)
+        json_object_set_new(j, "file", json_string(file));
+    /* precision 10: times print as 1.23, not 1.2299999999999999 */
+    char *s = json_dumps(j, JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER | (file ? JSON_COMPACT : JSON_INDENT(2)));
+    json_decref(j);
+    if (!s)
+        return NULL;
+    size_t l = strlen(s);
+    char *r = realloc(s, l + 2);
+    if (!r) {
+        free(s);
+        return NULL;
+    }
+    r[l] = '\n';
+    r[l + 1] = 0;
+    return r;
+}
+
+int ld_asr_transcribe_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"format", required_argument, 0, 'f'}, {"timestamps", no_argument, 0, 't'},
+        {"no-punctuate", no_argument, 0, 'P'}, {"language", required_argument, 0, 'l'},
+        {"models", required_argument, 0, 'm'}, {"workers", required_argument, 0, 'w'},
+        {"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    ld_transcribe_opts o;
+    ld_transcribe_opts_default(&o);
+    ld_pool_config cfg = {0};
+    bool verbose = false;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
+        switch (c) {
+        case 'f':
+            if (!strcmp(optarg, "json"))
+                o.format = LD_FORMAT_JSON;
+            else if (!strcmp(optarg, "text"))
+                o.format = LD_FORMAT_TEXT;
+            else if (!strcmp(optarg, "srt"))
+                o.format = LD_FORMAT_SRT;
+            else if (!strcmp(optarg, "vtt"))
+                o.format = LD_FORMAT_VTT;
+            else {
+                fprintf(stderr, "listend transcribe: --format must be json, text, srt or vtt\n");
+                return 2;
+            }
+            break;
+        case 't': o.timestamps = true; break;
+        case 'P': o.punctuate = false; break;
+        case 'l':
+            if (strlen(optarg) >= sizeof o.language) {
+                fprintf(stderr, "listend transcribe: --language: not a language code: %s\n", optarg);
+                return 2;
+            }
+            snprintf(o.language, sizeof o.language, "%s", optarg);
+            break;
+        case 'm': cfg.models_dir = optarg; break;
+        case 'w': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 256) {
+                fprintf(stderr, "listend transcribe: --workers must be a number from 1 to 256\n");
+                return 2;
+            }
+            cfg.workers = (int)n;
+            break;
+        }
+        case 'v': verbose = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "listend transcribe: no input file\n\n");
+        usage(stderr);
+        return 2;
+    }
+    ld_log_set_level(verbose ? LD_LOG_DEBUG : LD_LOG_WARNING);
+
+    ld_error err = {0};
+    ld_pool *pool = ld_pool_new(&cfg, &err);
+    if (!pool) {
+        fprintf(stderr, "listend transcribe: %s\n", err.msg);
+        return 1;
+    }
+    if (!ld_pool_has_language(pool, o.language)) {
+        ld_transcribe_opts probe = o;
+        ld_pcm none = {0};
+        ld_pool_submit(pool, &none, &probe, NULL, NULL, NULL, &err); /* only builds the message */
+        fprintf(stderr, "listend transcribe: %s\n", err.msg);
+        ld_pool_free(pool);
+        return 2;
+    }
+    int nfiles = argc - optind, failed = 0;
+    bool tty = isatty(STDERR_FILENO);
+    for (int i = optind; i < argc; i++) {
+        const char *path = argv[i];
+        ld_pcm pcm = {0};
+        ld_transcript *t = NULL;
+        if (load(path, &pcm, &err) == LD_OK) {
+            progress_state ps = {path, -1};
+            bool bar = tty && ld_pcm_seconds(&pcm) >= PROGRESS_MIN_S;
+            t = ld_pool_transcribe(pool, &pcm, &o, bar ? on_progress : NULL, &ps, &err);
+        }
+        ld_pcm_free(&pcm);
+        char *out = t ? render(t, &o, nfiles > 1 && o.format == LD_FORMAT_JSON ? path : NULL) : NULL;
+        if (!out) {
+            if (t)
+                ld_error_set(&err, LD_ERR_INTERNAL, "out of memory rendering the transcript");
+            fprintf(stderr, "listend transcribe: %s: %s\n", path, err.msg);
+            failed++;
+        } else {
+            if (nfiles > 1 && o.format != LD_FORMAT_JSON)
+                printf("%s==> %s <==\n", i > optind ? "\n" : "", path);
+            fputs(out, stdout);
+            fflush(stdout);
+        }
+        free(out);
+        ld_transcript_free(t);
+    }
+    ld_pool_free(pool);
+    return failed ? 1 : 0;
+}

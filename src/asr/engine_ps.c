@@ -1,0 +1,288 @@
+/* PocketSphinx engine (ld_engine_pocketsphinx).
+ *
+ * Batch decoders only ever see whole segments (full_utt, batch CMN), so a
+ * result never depends on what the decoder decoded before. Stream decoders take
+ * chunked input (live CMN); each stream starts from the same fixed CMN vector
+ * so streams do not depend on each other either. */
+#include <pocketsphinx.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sphinxbase/cmn.h>
+#include <sphinxbase/err.h>
+#include <sphinxbase/feat.h>
+
+#include "asr/engine.h"
+#include "asr/engine_ps.h"
+#include "asr/model.h"
+#include "util/log.h"
+
+#define FRAME_RATE 100.0 /* -frate default: 10 ms frames */
+#define CEP_LEN 13
+
+/* Mean cepstrum of the real eval set under batch CMN with the Debian en-us
+ * model (bench/cmn_mean). Starting live CMN from it instead of feat.params'
+ * -cmninit measured better for streams (docs/engine.md). */
+static const mfcc_t en_us_cmn_init[CEP_LEN] = {
+    LD_PS_CMN_INIT_EN_US
+};
+
+typedef struct {
+    ps_decoder_t *ps;
+    logmath_t *lmath;
+    bool default_model;   /* the Debian en-us model: use en_us_cmn_init */
+    mfcc_t cmn_init[CEP_LEN];
+    /* streaming state */
+    bool in_utt;
+    size_t fed;           /* samples fed since stream_start */
+    size_t utt_start;     /* sample index where the current utterance began */
+} ps_dec;
+
+/* PocketSphinx logs ~200 INFO lines per decode; route warnings and errors into
+ * our JSON log and keep INFO only at debug level. Process-wide, set once. */
+static void ps_log_cb(void *ud, err_lvl_t lvl, const char *fmt, ...)
+{
+    (void)ud;
+    /* Its errors are per-utterance (e.g. "Couldn't find <s>" on silence) and
+     * never fatal to us: warnings at most. */
+    ld_log_level l = lvl >= ERR_FATAL ? LD_LOG_ERROR : lvl >= ERR_WARN ? LD_LOG_WARNING : LD_LOG_DEBUG;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (strstr(buf, "Couldn't find <s>"))
+        l = LD_LOG_DEBUG; /* silence-only input: expected */
+    if (!ld_log_enabled(l))
+        return;
+    size_t n = strlen(buf);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+        buf[--n] = 0;
+    if (n)
+        ld_log(l, "pocketsphinx: %s", buf);
+}
+
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+static void log_init(void)
+{
+    /* NULL log file first (only honoured while the default callback is set):
+     * the config table is printed straight to that file, not via the callback. */
+    err_set_logfp(NULL);
+    err_set_callback(ps_log_cb, NULL);
+}
+
+void ld_engine_ps_quiet(void) { pthread_once(&log_once, log_init); }
+
+/* Base settings, then LISTEND_PS_ARGS pairs replacing same-named ones (the
+ * strict parser rejects duplicates). */
+static cmd_ln_t *make_config(const ld_model_files *f)
+{
+    const char *base[] = {"-hmm", f->acoustic, "-lm", f->lm, "-dict", f->dict, LD_PS_TUNING};
+    enum { NBASE = sizeof base / sizeof *base, MAXARG = NBASE + 64 };
+    char *argv[MAXARG];
+    int argc = 0;
+    for (int i = 0; i < NBASE; i++)
+        argv[argc++] = (char *)base[i];
+    const char *env = getenv("LISTEND_PS_ARGS");
+    char *copy = env ? strdup(env) : NULL, *save = NULL;
+    for (char *k = copy ? strtok_r(copy, " ", &save) : NULL; k; k = strtok_r(NULL, " ", &save)) {
+        char *v = strtok_r(NULL, " ", &save);
+        if (!v)
+            break;
+        int i = 0;
+        while (i < argc && strcmp(argv[i], k))
+            i += 2;
+        if (i < argc)
+            argv[i + 1] = v;
+        else if (argc + 2 <= MAXARG) {
+            argv[argc++] = k;
+            argv[argc++] = v;
+        }
+    }
+    cmd_ln_t *cfg = cmd_ln_parse_r(NULL, ps_args(), argc, argv, TRUE);
+    free(copy);
+    return cfg;
+}
+
+static void *ps_decoder_new(const ld_engine_model *m, ld_error *err)
+{
+    ld_engine_ps_quiet();
+    ld_model_files f;
+    if (ld_model_resolve(m->model_dir, &f, err) != LD_OK)
+        return NULL;
+    cmd_ln_t *cfg = make_config(&f);
+    if (!cfg) {
+        ld_error_set(err, LD_ERR_INTERNAL, "speech engine: bad configuration for model '%s'", m->model_dir);
+        return NULL;
+    }
+    ps_dec *d = calloc(1, sizeof *d);
+    d->ps = d ? ps_init(cfg) : NULL;
+    cmd_ln_free_r(cfg); /* ps_init keeps its own reference */
+    if (!d || !d->ps) {
+        free(d);
+        ld_error_set(err, LD_ERR_INTERNAL, "speech engine: cannot load model from '%s'", m->model_dir);
+        return NULL;
+    }
+    d->lmath = ps_get_logmath(d->ps);
+    cmn_t *cmn = ps_get_feat(d->ps)->cmn_struct;
+    if (ld_model_is_default(m->model_dir))
+        memcpy(d->cmn_init, en_us_cmn_init, sizeof d->cmn_init);
+    else if (cmn)
+        cmn_live_get(cmn, d->cmn_init);
+    return d;
+}
+
+static void ps_decoder_free(void *dec)
+{
+    ps_dec *d = dec;
+    if (!d)
+        return;
+    ps_free(d->ps);
+    free(d);
+}
+
+/* Strips <s>, </s>, <sil>, [NOISE]-style fillers and "(2)" variant marks. */
+static bool clean_word(const char *w, char *out, size_t outsz)
+{
+    if (!w || !*w || w[0] == '<' || w[0] == '[' || w[0] == '+')
+        return false;
+    size_t n = strcspn(w, "(");
+    if (n == 0 || n >= outsz)
+        return false;
+    memcpy(out, w, n);
+    out[n] = 0;
+    return true;
+}
+
+/* Words of the utterance just ended; `offset_s` is added to every time. */
+static ld_err collect_words(ps_dec *d, double offset_s, ld_word **words, size_t *n_words, ld_error *err)
+{
+    size_t cap = 16, n = 0;
+    ld_word *w = malloc(cap * sizeof *w);
+    if (!w)
+        return ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+    for (ps_seg_t *s = ps_seg_iter(d->ps); s; s = ps_seg_next(s)) {
+        char buf[128];
+        if (!clean_word(ps_seg_word(s), buf, sizeof buf))
+            continue;
+        if (n == cap) {
+            ld_word *nw = realloc(w, (cap *= 2) * sizeof *w);
+            if (!nw) {
+                ps_seg_free(s);
+                ld_words_free(w, n);
+                return ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+            }
+            w = nw;
+        }
+        int sf, ef;
+        ps_seg_frames(s, &sf, &ef);
+        int32 ascr, lscr, lback;
+        /* Posterior from the bestpath lattice (log domain); 0 when unavailable. */
+        double conf = logmath_exp(d->lmath, ps_seg_prob(s, &ascr, &lscr, &lback));
+        w[n].word = strdup(buf);
+        w[n].start = offset_s + sf / FRAME_RATE;
+        w[n].end = offset_s + (ef + 1) / FRAME_RATE;
+        w[n].confidence = conf < 0 ? 0 : conf > 1 ? 1 : conf;
+        if (!w[n].word) {
+            ps_seg_free(s);
+            ld_words_free(w, n);
+            return ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+        }
+        n++;
+    }
+    *words = w;
+    *n_words = n;
+    return LD_OK;
+}
+
+static ld_err ps_decode(void *dec, const int16_t *pcm, size_t n, ld_word **words, size_t *n_words,
+                        ld_error *err)
+{
+    ps_dec *d = dec;
+    *words = NULL;
+    *n_words = 0;
+    /* start_stream resets frame counters so times start at 0 for this segment. */
+    if (ps_start_stream(d->ps) < 0 || ps_start_utt(d->ps) < 0)
+        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: cannot start utterance");
+    if (n && ps_process_raw(d->ps, pcm, n, FALSE, TRUE) < 0) {
+        ps_end_utt(d->ps);
+        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
+    }
+    if (ps_end_utt(d->ps) < 0)
+        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
+    return collect_words(d, 0.0, words, n_words, err);
+}
+
+static ld_err begin_utt(ps_dec *d, ld_error *err)
+{
+    cmn_t *cmn = ps_get_feat(d->ps)->cmn_struct;
+    if (cmn)
+        cmn_live_set(cmn, d->cmn_init);
+    if (ps_start_stream(d->ps) < 0 || ps_start_utt(d->ps) < 0)
+        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: cannot start stream");
+    d->in_utt = true;
+    d->utt_start = d->fed;
+    return LD_OK;
+}
+
+static ld_err ps_stream_start(void *dec, ld_error *err)
+{
+    ps_dec *d = dec;
+    if (d->in_utt) {
+        ps_end_utt(d->ps);
+        d->in_utt = false;
+    }
+    d->fed = 0;
+    return begin_utt(d, err);
+}
+
+static ld_err ps_stream_feed(void *dec, const int16_t *pcm, size_t n, ld_error *err)
+{
+    ps_dec *d = dec;
+    if (!d->in_utt && begin_utt(d, err) != LD_OK)
+        return err ? err->code : LD_ERR_INTERNAL;
+    if (n && ps_process_raw(d->ps, pcm, n, FALSE, FALSE) < 0)
+        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
+    d->fed += n;
+    return LD_OK;
+}
+
+static char *ps_stream_partial(void *dec)
+{
+    ps_dec *d = dec;
+    const char *h = d->in_utt ? ps_get_hyp(d->ps, NULL) : NULL;
+    return strdup(h ? h : "");
+}
+
+static bool ps_stream_in_speech(void *dec)
+{
+    ps_dec *d = dec;
+    return d->in_utt && ps_get_in_speech(d->ps);
+}
+
+static ld_err ps_stream_end(void *dec, ld_word **words, size_t *n_words, ld_error *err)
+{
+    ps_dec *d = dec;
+    *words = NULL;
+    *n_words = 0;
+    if (!d->in_utt)
+        return LD_OK;
+    d->in_utt = false;
+    if (ps_end_utt(d->ps) < 0)
+        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
+    return collect_words(d, (double)d->utt_start / 16000.0, words, n_words, err);
+}
+
+const ld_engine_ops ld_engine_pocketsphinx = {
+    .name = "pocketsphinx",
+    .decoder_new = ps_decoder_new,
+    .decoder_free = ps_decoder_free,
+    .decode = ps_decode,
+    .stream_start = ps_stream_start,
+    .stream_feed = ps_stream_feed,
+    .stream_partial = ps_stream_partial,
+    .stream_in_speech = ps_stream_in_speech,
+    .stream_end = ps_stream_end,
+};

@@ -1,0 +1,454 @@
+/* Decoder pool: one worker thread per batch decoder, one list of requests.
+ *
+ * Scheduling policy (fair round-robin by segment): a request's audio is cut into
+ * segments at submit time. A free worker takes the next undecoded segment of the
+ * request *after* the one it served last (in arrival order, wrapping), so every
+ * request with work left gets a decoder in turn: one long file uses every idle
+ * decoder, yet a short request arriving behind it waits for at most one segment
+ * per busy decoder, not for the whole file. Segment results are stored by index
+ * and merged in order when the last one finishes. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "asr/engine_ps.h"
+#include "asr/pool.h"
+#include "asr/pool_internal.h"
+#include "util/log.h"
+
+typedef struct request {
+    struct request *next;
+    int lang;
+    ld_pcm pcm;
+    ld_transcribe_opts opts;
+    ld_segment *segs;
+    size_t n_segs;
+    size_t next_seg;   /* next segment to hand out */
+    size_t n_done;     /* segments finished */
+    size_t n_tasks;    /* max(n_segs, 1): silence still needs one (empty) task */
+    ld_word **seg_words;
+    size_t *seg_nwords;
+    ld_error err;      /* first failure */
+    ld_pool_progress_fn progress;
+    ld_pool_done_fn done;
+    void *ud;
+} request;
+
+typedef struct {
+    ld_pool *pool;
+    int lang;
+    void *dec;
+} worker;
+
+static int lang_index(ld_pool *p, const char *code)
+{
+    for (int i = 0; i < p->n_langs; i++)
+        if (p->langs[i].live > 0 && !strcmp(p->langs[i].code, code))
+            return i;
+    return -1;
+}
+
+bool ld_pool_has_language(ld_pool *p, const char *lang) { return lang && lang_index(p, lang) >= 0; }
+
+json_t *ld_pool_languages(ld_pool *p)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < p->n_langs; i++)
+        if (p->langs[i].live > 0)
+            json_array_append_new(a, json_string(p->langs[i].code));
+    return a;
+}
+
+int ld_pool_workers(ld_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int n = p->live_workers;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+int ld_pool_busy(ld_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int n = p->busy;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+int ld_pool_queue_depth(ld_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int n = p->n_requests;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+/* Picks the next request of `lang` with a task left, round-robin after the one
+ * this language served last. Called with p->mu held. */
+static request *pick(ld_pool *p, int lang)
+{
+    request *cur = p->langs[lang].cursor;
+    request *start = cur && cur->next ? cur->next : p->head;
+    for (request *r = start; r; r = r->next)
+        if (r->lang == lang && r->next_seg < r->n_tasks)
+            return p->langs[lang].cursor = r;
+    for (request *r = p->head; r && r != start; r = r->next)
+        if (r->lang == lang && r->next_seg < r->n_tasks)
+            return p->langs[lang].cursor = r;
+    return NULL;
+}
+
+static void unlink_request(ld_pool *p, request *r)
+{
+    for (request **pp = &p->head; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    for (int l = 0; l < p->n_langs; l++)
+        if (p->langs[l].cursor == r)
+            p->langs[l].cursor = NULL;
+    p->n_requests--;
+}
+
+static void free_request(request *r)
+{
+    for (size_t i = 0; r->seg_words && i < r->n_segs; i++)
+        ld_words_free(r->seg_words[i], r->seg_nwords[i]);
+    free(r->seg_words);
+    free(r->seg_nwords);
+    free(r->segs);
+    ld_pcm_free(&r->pcm);
+    free(r);
+}
+
+/* Merges segment results in order; words move into the transcript. */
+static ld_transcript *merge(ld_pool *p, request *r)
+{
+    ld_transcript *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    size_t total = 0;
+    for (size_t i = 0; i < r->n_segs; i++)
+        total += r->seg_nwords[i];
+    t->words = calloc(total ? total : 1, sizeof *t->words);
+    t->utts = calloc(r->n_segs ? r->n_segs : 1, sizeof *t->utts);
+    if (!t->words || !t->utts) {
+        ld_transcript_free(t);
+        return NULL;
+    }
+    double conf = 0;
+    for (size_t i = 0; i < r->n_segs; i++) {
+        size_t nw = r->seg_nwords[i];
+        if (!nw)
+            continue;
+        memcpy(t->words + t->n_words, r->seg_words[i], nw * sizeof *t->words);
+        free(r->seg_words[i]);
+        r->seg_words[i] = NULL;
+        r->seg_nwords[i] = 0;
+        t->utts[t->n_utts++] = (ld_utterance){.first = t->n_words, .count = nw,
+                                             .start = t->words[t->n_words].start,
+                                             .end = t->words[t->n_words + nw - 1].end};
+        for (size_t k = 0; k < nw; k++)
+            conf += t->words[t->n_words + k].confidence;
+        t->n_words += nw;
+    }
+    t->confidence = t->n_words ? conf / (double)t->n_words : 0.0;
+    t->duration = ld_pcm_seconds(&r->pcm);
+    snprintf(t->language, sizeof t->language, "%s", p->langs[r->lang].code);
+    return t;
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    ld_pool *p = w->pool;
+    const ld_engine_ops *ops = p->engine;
+    ld_error err = {0};
+    w->dec = ops->decoder_new(&(ld_engine_model){p->langs[w->lang].code, p->langs[w->lang].model_dir}, &err);
+    pthread_mutex_lock(&p->mu);
+    p->starting--;
+    if (w->dec) {
+        p->live_workers++;
+        p->langs[w->lang].live++;
+    }
+    else
+        ld_log(LD_LOG_ERROR, "decoder for '%s' failed to load: %s", p->langs[w->lang].code, err.msg);
+    pthread_cond_broadcast(&p->cv);
+    if (!w->dec) {
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+    }
+    for (;;) {
+        request *r = NULL;
+        while (!(r = pick(p, w->lang)) && !p->stopping)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (!r)
+            break;
+        size_t i = r->next_seg++;
+        p->busy++;
+        pthread_mutex_unlock(&p->mu);
+
+        ld_error e = {0};
+        ld_word *words = NULL;
+        size_t nw = 0;
+        ld_err rc = LD_OK;
+        if (i < r->n_segs && !r->err.code) {
+            const ld_segment *s = &r->segs[i];
+            rc = ops->decode(w->dec, r->pcm.samples + s->start, s->end - s->start, &words, &nw, &e);
+            double off = (double)s->start / LD_SAMPLE_RATE;
+            for (size_t k = 0; k < nw; k++) {
+                words[k].start += off;
+                words[k].end += off;
+            }
+        }
+
+        pthread_mutex_lock(&p->mu);
+        p->busy--;
+        if (rc != LD_OK && !r->err.code)
+            r->err = e;
+        if (i < r->n_segs) {
+            r->seg_words[i] = words;
+            r->seg_nwords[i] = nw;
+        }
+        size_t done = ++r->n_done;
+        bool last = done == r->n_tasks;
+        if (last)
+            unlink_request(p, r);
+        pthread_mutex_unlock(&p->mu);
+
+        /* progress is reported under the pool lock's absence; `last` is
+         * reported by the done callback instead so no progress comes after it. */
+        if (r->progress && !last)
+            r->progress(r->ud, (double)done / (double)r->n_tasks);
+        if (last) {
+            if (r->err.code) {
+                r->done(r->ud, NULL, &r->err);
+            } else {
+                ld_transcript *t = merge(p, r);
+                ld_error oom;
+                ld_error_set(&oom, LD_ERR_INTERNAL, "out of memory merging the transcript");
+                if (t && r->progress)
+                    r->progress(r->ud, 1.0);
+                r->done(r->ud, t, t ? NULL : &oom);
+            }
+            free_request(r);
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_broadcast(&p->cv); /* ld_pool_free may wait for the list to drain */
+            pthread_mutex_unlock(&p->mu);
+        }
+        pthread_mutex_lock(&p->mu);
+    }
+    p->live_workers--;
+    p->langs[w->lang].live--;
+    pthread_mutex_unlock(&p->mu);
+    ops->decoder_free(w->dec);
+    w->dec = NULL;
+    return NULL;
+}
+
+ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_pool_progress_fn progress,
+                      ld_pool_done_fn done, void *ud, ld_error *err)
+{
+    int lang = lang_index(p, o->language);
+    if (lang < 0) {
+        char list[200] = "";
+        for (int i = 0; i < p->n_langs; i++)
+            if (p->langs[i].live > 0)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
+                         p->langs[i].code);
+        return ld_error_set(err, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language '%s'; available: %s",
+                            o->language, list);
+    }
+    pthread_mutex_lock(&p->mu);
+    bool full = p->n_requests >= p->max_queue || p->stopping;
+    if (!full)
+        p->n_requests++; /* reserve the slot while segmenting outside the lock */
+    pthread_mutex_unlock(&p->mu);
+    if (full)
+        return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, "Server busy: transcription queue is full, retry later");
+
+    request *r = calloc(1, sizeof *r);
+    if (r) {
+        r->lang = lang;
+        r->opts = *o;
+        r->progress = progress;
+        r->done = done;
+        r->ud = ud;
+        r->n_segs = ld_audio_segment(pcm->samples, pcm->n, p->max_segment_s, &r->segs);
+        r->n_tasks = r->n_segs ? r->n_segs : 1;
+        r->seg_words = calloc(r->n_tasks, sizeof *r->seg_words);
+        r->seg_nwords = calloc(r->n_tasks, sizeof *r->seg_nwords);
+    }
+    if (!r || !r->seg_words || !r->seg_nwords) {
+        if (r) {
+            free(r->seg_words);
+            free(r->seg_nwords);
+            free(r->segs);
+            free(r);
+        }
+        pthread_mutex_lock(&p->mu);
+        p->n_requests--;
+        pthread_mutex_unlock(&p->mu);
+        return ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+    }
+    r->pcm = *pcm;
+    memset(pcm, 0, sizeof *pcm);
+
+    pthread_mutex_lock(&p->mu);
+    request **tail = &p->head;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = r;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return LD_OK;
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool finished;
+    ld_transcript *t;
+    ld_error err;
+} waiter;
+
+static void wait_done(void *ud, ld_transcript *t, const ld_error *err)
+{
+    waiter *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->t = t;
+    if (err)
+        w->err = *err;
+    w->finished = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+typedef struct {
+    waiter *w;
+    ld_pool_progress_fn fn;
+    void *ud;
+} progress_relay;
+
+static void relay_progress(void *ud, double f)
+{
+    progress_relay *r = ud;
+    r->fn(r->ud, f);
+}
+
+static void relay_done(void *ud, ld_transcript *t, const ld_error *err)
+{
+    progress_relay *r = ud;
+    wait_done(r->w, t, err);
+}
+
+ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o,
+                                  ld_pool_progress_fn progress, void *ud, ld_error *err)
+{
+    waiter w = {.finished = false};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    progress_relay relay = {&w, progress, ud};
+    ld_err rc = ld_pool_submit(p, pcm, o, progress ? relay_progress : NULL, relay_done, &relay, err);
+    if (rc == LD_OK) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.finished)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        if (!w.t && err)
+            *err = w.err;
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return rc == LD_OK ? w.t : NULL;
+}
+
+/* Starts `n` workers for language `lang`; they load their decoders in parallel. */
+static void start_workers(ld_pool *p, int lang, int n)
+{
+    for (int i = 0; i < n; i++) {
+        worker *w = &((worker *)p->workers)[p->n_workers];
+        *w = (worker){.pool = p, .lang = lang};
+        p->starting++;
+        if (pthread_create(&p->threads[p->n_workers], NULL, worker_main, w) != 0) {
+            p->starting--;
+            ld_log(LD_LOG_ERROR, "cannot start a decoder thread");
+            continue;
+        }
+        p->n_workers++;
+    }
+}
+
+ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err)
+{
+    ld_pool_config c = cfg ? *cfg : (ld_pool_config){0};
+    if (c.workers <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c.workers = n > 0 ? (int)n : 1;
+    }
+    if (c.max_queue <= 0)
+        c.max_queue = 4 * c.workers;
+    if (c.max_segment_s <= 0)
+        c.max_segment_s = LD_POOL_DEFAULT_SEGMENT_S;
+    ld_pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    ld_engine_ps_quiet();
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->engine = c.engine ? c.engine : &ld_engine_pocketsphinx;
+    p->max_queue = c.max_queue;
+    p->max_segment_s = c.max_segment_s;
+    p->max_streams = 32;
+    if (ld_pool_find_languages(p, c.models_dir, err) != LD_OK) {
+        ld_pool_free(p);
+        return NULL;
+    }
+    p->workers = calloc((size_t)(p->n_langs * c.workers), sizeof(worker));
+    p->threads = calloc((size_t)(p->n_langs * c.workers), sizeof *p->threads);
+    if (!p->workers || !p->threads) {
+        ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+        ld_pool_free(p);
+        return NULL;
+    }
+    pthread_mutex_lock(&p->mu);
+    for (int l = 0; l < p->n_langs; l++)
+        start_workers(p, l, c.workers);
+    while (p->starting > 0)
+        pthread_cond_wait(&p->cv, &p->mu);
+    int live = p->live_workers;
+    pthread_mutex_unlock(&p->mu);
+    if (live == 0) {
+        ld_error_set(err, LD_ERR_INTERNAL, "no speech decoder could be loaded (see the log)");
+        ld_pool_free(p);
+        return NULL;
+    }
+    ld_log(LD_LOG_INFO, "decoder pool ready: %d decoders, %d languages", live, p->n_langs);
+    return p;
+}
+
+void ld_pool_free(ld_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    /* drain: every accepted request still gets its done callback */
+    while (p->head && p->live_workers > 0)
+        pthread_cond_wait(&p->cv, &p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_workers; i++)
+        pthread_join(p->threads[i], NULL);
+    ld_pool_streams_free(p);
+    free(p->workers);
+    free(p->threads);
+    free(p->langs);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}

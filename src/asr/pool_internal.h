@@ -1,0 +1,56 @@
+/* Pool internals shared by pool.c, languages.c and streams.c (not a public API).
+ * Every field is guarded by ld_pool.mu unless noted. */
+#ifndef LD_ASR_POOL_INTERNAL_H
+#define LD_ASR_POOL_INTERNAL_H
+
+#include <pthread.h>
+
+#include "asr/pool.h"
+
+#define LD_POOL_DEFAULT_SEGMENT_S 20.0 /* notes: finalising cost grows with length */
+#define LD_POOL_MAX_LANGS 64
+
+struct request;
+
+typedef struct {
+    char code[16];
+    char model_dir[1024];  /* immutable after ld_pool_new */
+    int live;              /* batch decoders loaded */
+    struct request *cursor; /* round-robin position */
+} ld_pool_lang;
+
+typedef struct stream_slot {
+    struct stream_slot *next;
+    ld_stream_decoder sd;
+    bool in_use;
+} stream_slot;
+
+struct ld_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const ld_engine_ops *engine;  /* immutable */
+    int max_queue;                /* immutable */
+    double max_segment_s;         /* immutable */
+
+    ld_pool_lang *langs;          /* immutable list; `live`/`cursor` under mu */
+    int n_langs;
+
+    void *workers;                /* worker[] (pool.c) */
+    pthread_t *threads;
+    int n_workers;
+    int starting, live_workers, busy;
+    bool stopping;
+
+    struct request *head;         /* arrival order */
+    int n_requests;               /* waiting or running */
+
+    stream_slot *streams;         /* every stream decoder created */
+    int n_streams, active_streams, creating_streams, max_streams;
+};
+
+/* Fills p->langs: "en" = Debian's model (or <models_dir>/en), then each
+ * <models_dir>/<code>/ that resolves (asr/model.h). */
+ld_err ld_pool_find_languages(ld_pool *p, const char *models_dir, ld_error *err);
+void ld_pool_streams_free(ld_pool *p);
+
+#endif

@@ -1,0 +1,129 @@
+/* SRT and WebVTT from word timings. Cues break at sentence ends, at long pauses
+ * and when two lines of LD_SUB_LINE_MAX characters are full; a single word
+ * longer than a line stands alone on its line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asr/transcript.h"
+#include "asr/transcript_render.h"
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 256) + n;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) {
+            b->oom = true;
+            return;
+        }
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+static void stamp(sbuf *b, double t, char sep)
+{
+    if (t < 0)
+        t = 0;
+    long ms = (long)(t * 1000.0 + 0.5);
+    char s[32];
+    snprintf(s, sizeof s, "%02ld:%02ld:%02ld%c%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep, ms % 1000);
+    sb_str(b, s);
+}
+
+static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
+
+/* Emits cues; vtt selects the WebVTT flavour. */
+static char *render(const ld_transcript *t, const ld_transcribe_opts *o, bool vtt)
+{
+    size_t n = 0;
+    ld_word *w = ld_transcript_render_words(t, o->punctuate, &n);
+    sbuf b = {0};
+    sb_str(&b, vtt ? "WEBVTT\n\n" : "");
+    int cue_no = 0;
+    size_t i = 0;
+    while (w && i < n) {
+        while (i < n && is_punct(w[i].word)) /* never start a cue with punctuation */
+            i++;
+        if (i >= n)
+            break;
+        char lines[LD_SUB_LINES][LD_SUB_LINE_MAX * 4 + 8];
+        int line = 0;
+        size_t used = 0;
+        lines[0][0] = 0;
+        double start = w[i].start, end = w[i].end;
+        for (; i < n; i++) {
+            const char *word = w[i].word;
+            size_t wl = strlen(word);
+            if (is_punct(word)) {
+                /* punctuation always joins its word, even past the limit by one char */
+                if (used + 1 < sizeof lines[line]) {
+                    strcat(lines[line], word);
+                    used++;
+                }
+                if (word[0] == '.') {
+                    i++;
+                    break; /* sentence end closes the cue */
+                }
+                continue;
+            }
+            bool empty = !used && !line;
+            if (!empty && (w[i].start - end >= LD_SUB_GAP_S || w[i].end - start > LD_SUB_MAX_CUE_S))
+                break;
+            /* keep room for a punctuation mark that follows this word */
+            size_t tail = i + 1 < n && is_punct(w[i + 1].word) ? 1 : 0;
+            size_t need = (used ? used + 1 + wl : wl) + tail;
+            if (need > LD_SUB_LINE_MAX && used) {
+                if (line + 1 >= LD_SUB_LINES)
+                    break;
+                line++;
+                lines[line][0] = 0;
+                used = 0;
+            }
+            if (wl >= sizeof lines[line] - used - 2)
+                wl = sizeof lines[line] - used - 2; /* absurdly long token: truncate */
+            if (used)
+                lines[line][used++] = ' ';
+            memcpy(lines[line] + used, word, wl);
+            used += wl;
+            lines[line][used] = 0;
+            end = w[i].end;
+        }
+        char num[32];
+        snprintf(num, sizeof num, "%d\n", ++cue_no);
+        if (!vtt)
+            sb_str(&b, num);
+        stamp(&b, start, vtt ? '.' : ',');
+        sb_str(&b, " --> ");
+        stamp(&b, end > start ? end : start + 0.001, vtt ? '.' : ',');
+        sb_str(&b, "\n");
+        for (int l = 0; l <= line; l++) {
+            sb_str(&b, lines[l]);
+            sb_str(&b, "\n");
+        }
+        sb_str(&b, "\n");
+    }
+    ld_words_free(w, n);
+    if (b.oom) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf;
+}
+
+char *ld_transcript_srt(const ld_transcript *t, const ld_transcribe_opts *o) { return render(t, o, false); }
+char *ld_transcript_vtt(const ld_transcript *t, const ld_transcribe_opts *o) { return render(t, o, true); }

@@ -1,0 +1,195 @@
+/* Transcript rendering: punctuation from pauses, sentence case, JSON and text.
+ *
+ * PocketSphinx gives lowercase words with no punctuation; the only cue we have
+ * is the pause between words. A pause of at least LD_PAUSE_STOP ends a sentence,
+ * one of at least LD_PAUSE_COMMA gets a comma, and the transcript ends with a
+ * full stop. Punctuation entries have start == end == the previous word's end. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asr/transcript.h"
+#include "asr/transcript_render.h"
+
+void ld_transcribe_opts_default(ld_transcribe_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->language, sizeof o->language, "en");
+    o->punctuate = true;
+    o->timestamps = false;
+    o->format = LD_FORMAT_JSON;
+}
+
+void ld_words_free(ld_word *w, size_t n)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(w[i].word);
+    free(w);
+}
+
+void ld_transcript_free(ld_transcript *t)
+{
+    if (!t)
+        return;
+    ld_words_free(t->words, t->n_words);
+    free(t->utts);
+    free(t);
+}
+
+/* "i", "i'm", "i'll", "i've", "i'd" are capitalised wherever they stand. */
+static bool is_pronoun_i(const char *w)
+{
+    return (w[0] == 'i' || w[0] == 'I') && (w[1] == 0 || w[1] == '\'');
+}
+
+static char *lower_dup(const char *s)
+{
+    char *d = strdup(s);
+    for (char *p = d; p && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return d;
+}
+
+static void push(ld_word *out, size_t *n, long *origin, long from, char *word, double s, double e, double c)
+{
+    out[*n] = (ld_word){.word = word, .start = s, .end = e, .confidence = c};
+    if (origin)
+        origin[*n] = from;
+    (*n)++;
+}
+
+ld_word *ld_transcript_render_ex(const ld_transcript *t, bool punctuate, size_t *n, long **origin_out)
+{
+    /* at most one punctuation entry per word */
+    ld_word *out = calloc(2 * t->n_words + 1, sizeof *out);
+    long *origin = origin_out ? calloc(2 * t->n_words + 1, sizeof *origin) : NULL;
+    size_t k = 0;
+    bool sentence_start = true;
+    for (size_t i = 0; out && i < t->n_words; i++) {
+        const ld_word *w = &t->words[i];
+        char *word = lower_dup(w->word);
+        if (!word)
+            break;
+        if (punctuate && (sentence_start || is_pronoun_i(word)))
+            word[0] = (char)toupper((unsigned char)word[0]);
+        push(out, &k, origin, (long)i, word, w->start, w->end, w->confidence);
+        sentence_start = false;
+        if (!punctuate)
+            continue;
+        const char *mark = NULL;
+        if (i + 1 == t->n_words)
+            mark = ".";
+        else {
+            double gap = t->words[i + 1].start - w->end;
+            if (gap >= LD_PAUSE_STOP)
+                mark = ".";
+            else if (gap >= LD_PAUSE_COMMA)
+                mark = ",";
+        }
+        if (mark) {
+            push(out, &k, origin, -1, strdup(mark), w->end, w->end, 1.0);
+            sentence_start = mark[0] == '.';
+        }
+    }
+    *n = k;
+    if (origin_out)
+        *origin_out = origin;
+    return out;
+}
+
+ld_word *ld_transcript_render_words(const ld_transcript *t, bool punctuate, size_t *n)
+{
+    return ld_transcript_render_ex(t, punctuate, n, NULL);
+}
+
+static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
+
+char *ld_words_join(const ld_word *w, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(w[i].word) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (p != s && !is_punct(w[i].word))
+            *p++ = ' ';
+        size_t l = strlen(w[i].word);
+        memcpy(p, w[i].word, l);
+        p += l;
+    }
+    *p = 0;
+    return s;
+}
+
+double ld_round3(double x) { return round(x * 1000.0) / 1000.0; }
+
+json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, const char *request_id)
+{
+    size_t n = 0;
+    long *origin = NULL;
+    ld_word *w = ld_transcript_render_ex(t, o->punctuate, &n, &origin);
+    char *text = w ? ld_words_join(w, n) : NULL;
+    json_t *j = json_object();
+    if (request_id)
+        json_object_set_new(j, "request_id", json_string(request_id));
+    json_object_set_new(j, "text", json_string(text ? text : ""));
+    json_object_set_new(j, "confidence", json_real(ld_round3(t->confidence)));
+    json_object_set_new(j, "duration", json_real(ld_round3(t->duration)));
+    json_object_set_new(j, "language", json_string(t->language[0] ? t->language : o->language));
+    if (o->timestamps) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, json_pack("{s:s,s:f,s:f,s:f}", "word", w[i].word, "start",
+                                                 ld_round3(w[i].start), "end", ld_round3(w[i].end),
+                                                 "confidence", ld_round3(w[i].confidence)));
+        json_object_set_new(j, "words", arr);
+    }
+    /* utterances: each silence-delimited segment with its rendered words,
+     * including the punctuation that follows its last word. */
+    json_t *utts = json_array();
+    size_t r = 0;
+    for (size_t u = 0; u < t->n_utts; u++) {
+        const ld_utterance *ut = &t->utts[u];
+        if (!ut->count)
+            continue;
+        while (r < n && (origin[r] < 0 || (size_t)origin[r] < ut->first))
+            r++;
+        size_t from = r;
+        while (r < n && (origin[r] < 0 || (size_t)origin[r] < ut->first + ut->count))
+            r++;
+        char *ut_text = ld_words_join(w + from, r - from);
+        json_array_append_new(utts, json_pack("{s:s,s:f,s:f}", "text", ut_text ? ut_text : "", "start",
+                                              ld_round3(ut->start), "end", ld_round3(ut->end)));
+        free(ut_text);
+    }
+    json_object_set_new(j, "utterances", utts);
+    free(text);
+    free(origin);
+    ld_words_free(w, n);
+    return j;
+}
+
+char *ld_transcript_text(const ld_transcript *t, const ld_transcribe_opts *o)
+{
+    size_t n = 0;
+    ld_word *w = ld_transcript_render_words(t, o->punctuate, &n);
+    char *s = w ? ld_words_join(w, n) : NULL;
+    ld_words_free(w, n);
+    if (!s)
+        return NULL;
+    size_t l = strlen(s);
+    char *r = realloc(s, l + 2);
+    if (!r) {
+        free(s);
+        return NULL;
+    }
+    r[l] = '\n';
+    r[l + 1] = 0;
+    return r;
+}

@@ -1,0 +1,327 @@
+/* Decoder pool: fair scheduling, queue limit and progress with a scripted fake
+ * engine; languages from a --models folder; a ~60 s real recording decoded
+ * with 1 and 2 workers gives the same, ordered words. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "asr/model.h"
+#include "asr/pool.h"
+#include "test.h"
+
+#define EVAL "/work/shared/eval/real/"
+#define GOFORWARD "/usr/share/pocketsphinx/test/data/goforward.raw"
+#define GAP 8000 /* 0.5 s of digital silence between pieces */
+
+/* Stand-in segmenter (weak: the real one wins when audio/ provides it): cuts
+ * at runs of >= GAP/2 exact zeros, and at max_seconds. */
+__attribute__((weak)) size_t ld_audio_segment(const int16_t *pcm, size_t n, double max_seconds, ld_segment **out)
+{
+    size_t cap = 16, k = 0, maxlen = (size_t)((max_seconds > 0 ? max_seconds : 20) * 16000);
+    ld_segment *s = malloc(cap * sizeof *s);
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && pcm[i] == 0)
+            i++;
+        if (i >= n)
+            break;
+        size_t start = i, zeros = 0;
+        while (i < n && zeros < GAP / 2 && i - start < maxlen) {
+            zeros = pcm[i] == 0 ? zeros + 1 : 0;
+            i++;
+        }
+        if (k == cap)
+            s = realloc(s, (cap *= 2) * sizeof *s);
+        s[k++] = (ld_segment){start, i - zeros};
+    }
+    *out = k ? s : (free(s), NULL);
+    return k;
+}
+
+/* ---- fake engine: decode blocks until the gate opens and logs pcm[0] ---- */
+static pthread_mutex_t fmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fcv = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static int order[64], n_order;
+
+static void *fake_new(const ld_engine_model *m, ld_error *err)
+{
+    ld_model_files f;
+    if (ld_model_resolve(m->model_dir, &f, err) != LD_OK)
+        return NULL;
+    return malloc(1);
+}
+static void fake_free(void *d) { free(d); }
+static ld_err fake_decode(void *d, const int16_t *pcm, size_t n, ld_word **w, size_t *nw, ld_error *err)
+{
+    (void)d, (void)err;
+    pthread_mutex_lock(&fmu);
+    while (!gate_open)
+        pthread_cond_wait(&fcv, &fmu);
+    size_t k = 0; /* first non-zero sample: a real segmenter pads with silence */
+    while (k + 1 < n && pcm[k] == 0)
+        k++;
+    if (n_order < 64)
+        order[n_order++] = pcm[k];
+    pthread_mutex_unlock(&fmu);
+    *w = calloc(1, sizeof **w);
+    char buf[16];
+    snprintf(buf, sizeof buf, "w%d", pcm[k]);
+    (*w)[0] = (ld_word){strdup(buf), 0.0, (double)n / 16000, 0.5};
+    *nw = 1;
+    return LD_OK;
+}
+static const ld_engine_ops fake = {.name = "fake", .decoder_new = fake_new, .decoder_free = fake_free,
+                                   .decode = fake_decode};
+
+/* pieces of constant value v[i], 1600 samples each, GAP zeros apart */
+static ld_pcm blocks(const int *v, int nv)
+{
+    ld_pcm p = {0};
+    p.n = (size_t)nv * (1600 + GAP) + GAP;
+    p.samples = calloc(p.n, sizeof *p.samples);
+    for (int i = 0; i < nv; i++)
+        for (size_t k = 0; k < 1600; k++)
+            p.samples[GAP + (size_t)i * (1600 + GAP) + k] = (int16_t)v[i];
+    return p;
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ld_transcript *t;
+    bool done;
+    double last_progress;
+    bool progress_monotonic;
+} result;
+
+static void on_done(void *ud, ld_transcript *t, const ld_error *err)
+{
+    (void)err;
+    result *r = ud;
+    pthread_mutex_lock(&r->mu);
+    r->t = t;
+    r->done = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+static void on_progress(void *ud, double f)
+{
+    result *r = ud;
+    pthread_mutex_lock(&r->mu);
+    if (f < r->last_progress || f > 1.0)
+        r->progress_monotonic = false;
+    r->last_progress = f;
+    pthread_mutex_unlock(&r->mu);
+}
+static void wait_result(result *r)
+{
+    pthread_mutex_lock(&r->mu);
+    while (!r->done)
+        pthread_cond_wait(&r->cv, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+}
+#define RESULT_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, 0, true}
+
+static void test_scheduling(void)
+{
+    ld_error err = {0};
+    ld_pool *p = ld_pool_new(&(ld_pool_config){.workers = 1, .max_queue = 2, .engine = &fake}, &err);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    CHECK(ld_pool_workers(p) == 1);
+    ld_transcribe_opts o;
+    ld_transcribe_opts_default(&o);
+    int va[10], vb[1] = {200};
+    for (int i = 0; i < 10; i++)
+        va[i] = 100 + i;
+    ld_pcm a = blocks(va, 10), b = blocks(vb, 1), c = blocks(vb, 1);
+    result ra = RESULT_INIT, rb = RESULT_INIT;
+    CHECK(ld_pool_submit(p, &a, &o, on_progress, on_done, &ra, &err) == LD_OK);
+    CHECK(a.samples == NULL); /* ownership taken */
+    CHECK(ld_pool_submit(p, &b, &o, NULL, on_done, &rb, &err) == LD_OK);
+    CHECK(ld_pool_queue_depth(p) == 2);
+    /* queue full: 503 and the audio stays with the caller */
+    CHECK(ld_pool_submit(p, &c, &o, NULL, on_done, NULL, &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    CHECK(err.code == LD_ERR_SERVICE_UNAVAILABLE && c.samples != NULL);
+    free(c.samples);
+    ld_transcribe_opts bad = o;
+    snprintf(bad.language, sizeof bad.language, "zz");
+    CHECK(ld_pool_submit(p, &c, &bad, NULL, on_done, NULL, &err) == LD_ERR_UNSUPPORTED_LANGUAGE);
+    CHECK(strstr(err.msg, "zz") && strstr(err.msg, "en"));
+
+    pthread_mutex_lock(&fmu);
+    gate_open = true;
+    pthread_cond_broadcast(&fcv);
+    pthread_mutex_unlock(&fmu);
+    wait_result(&ra);
+    wait_result(&rb);
+    /* round-robin: the short request runs right after A's first segment */
+    CHECK(n_order == 11 && order[0] == 100 && order[1] == 200);
+    CHECK(ra.progress_monotonic && ra.last_progress == 1.0);
+    CHECK(ra.t && ra.t->n_words == 10 && ra.t->n_utts == 10);
+    for (size_t i = 0; ra.t && i < ra.t->n_words; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "w%zu", 100 + i);
+        CHECK_STR(ra.t->words[i].word, want);
+        /* segment offset added: piece i starts at GAP + i*(1600+GAP) samples */
+        CHECK_NEAR(ra.t->words[i].start, (GAP + i * (1600.0 + GAP)) / 16000, 0.3);
+    }
+    CHECK(rb.t && rb.t->n_words == 1 && !strcmp(rb.t->language, "en"));
+    CHECK_NEAR(ra.t ? ra.t->confidence : 0, 0.5, 1e-9);
+    ld_transcript_free(ra.t);
+    ld_transcript_free(rb.t);
+
+    /* silence only: no segments, still exactly one done with an empty transcript */
+    ld_pcm z = {calloc(16000, 2), 16000, NULL};
+    ld_transcript *t = ld_pool_transcribe(p, &z, &o, NULL, NULL, &err);
+    CHECK(t && t->n_words == 0 && t->n_utts == 0 && t->confidence == 0.0);
+    CHECK(t && fabs(t->duration - 1.0) < 1e-9);
+    ld_transcript_free(t);
+    CHECK(ld_pool_queue_depth(p) == 0 && ld_pool_busy(p) == 0);
+    ld_pool_free(p);
+}
+
+static int16_t *read_raw(const char *path, size_t skip, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, (long)skip, SEEK_SET);
+    *n = (size_t)(len - (long)skip) / 2;
+    int16_t *p = malloc(*n * 2);
+    if (fread(p, 2, *n, f) != *n)
+        *n = 0;
+    fclose(f);
+    return p;
+}
+
+/* ~60 s: real LibriVox clips joined by 0.5 s of silence. */
+static ld_pcm long_recording(void)
+{
+    ld_pcm p = {0};
+    FILE *m = fopen(EVAL "manifest.tsv", "r");
+    char line[2048];
+    size_t cap = 0;
+    while (m && fgets(line, sizeof line, m) && p.n < 60 * 16000) {
+        char file[256];
+        if (!strncmp(line, "id\t", 3) || sscanf(line, "%*s %255s", file) != 1)
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, EVAL "%s", file);
+        size_t n = 0;
+        int16_t *s = read_raw(path, 44, &n);
+        if (!s)
+            continue;
+        if (p.n + n + GAP > cap)
+            p.samples = realloc(p.samples, (cap = (p.n + n + GAP) * 2) * sizeof *p.samples);
+        memcpy(p.samples + p.n, s, n * 2);
+        memset(p.samples + p.n + n, 0, GAP * 2);
+        p.n += n + GAP;
+        free(s);
+    }
+    if (m)
+        fclose(m);
+    return p;
+}
+
+static ld_transcript *run(ld_pool *p, const ld_pcm *src, const char *lang)
+{
+    ld_pcm c = {malloc(src->n * 2), src->n, NULL};
+    memcpy(c.samples, src->samples, src->n * 2);
+    ld_transcribe_opts o;
+    ld_transcribe_opts_default(&o);
+    snprintf(o.language, sizeof o.language, "%s", lang);
+    ld_error err = {0};
+    ld_transcript *t = ld_pool_transcribe(p, &c, &o, NULL, NULL, &err);
+    if (!t)
+        fprintf(stderr, "transcribe failed: %s\n", err.msg);
+    ld_pcm_free(&c);
+    return t;
+}
+
+static void test_real(void)
+{
+    /* a models folder: xx/ reuses the en-us files; yy/ lacks a dictionary; "notes" is no code */
+    char dir[] = "/tmp/ld_pool_test_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[600];
+    snprintf(path, sizeof path, "%s/xx", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/yy", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/notes", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/xx/acoustic", dir);
+    CHECK(symlink(LD_MODEL_DEFAULT_DIR "/en-us", path) == 0);
+    snprintf(path, sizeof path, "%s/xx/xx.lm.bin", dir);
+    CHECK(symlink(LD_MODEL_DEFAULT_DIR "/en-us.lm.bin", path) == 0);
+    snprintf(path, sizeof path, "%s/xx/xx.dict", dir);
+    CHECK(symlink(LD_MODEL_DEFAULT_DIR "/cmudict-en-us.dict", path) == 0);
+    snprintf(path, sizeof path, "%s/yy/acoustic", dir);
+    CHECK(symlink(LD_MODEL_DEFAULT_DIR "/en-us", path) == 0);
+
+    ld_error err = {0};
+    ld_pool *p1 = ld_pool_new(&(ld_pool_config){.workers = 1, .models_dir = dir}, &err);
+    ld_pool *p2 = ld_pool_new(&(ld_pool_config){.workers = 2}, &err);
+    CHECK(p1 && p2);
+    if (!p1 || !p2)
+        return;
+    json_t *langs = ld_pool_languages(p1);
+    char *ls = json_dumps(langs, JSON_COMPACT);
+    CHECK_STR(ls, "[\"en\",\"xx\"]");
+    free(ls);
+    json_decref(langs);
+    CHECK(ld_pool_has_language(p1, "xx") && !ld_pool_has_language(p1, "yy") && !ld_pool_has_language(p2, "xx"));
+    CHECK(ld_pool_workers(p1) == 2 && ld_pool_workers(p2) == 2);
+
+    size_t ngo = 0;
+    int16_t *go = read_raw(GOFORWARD, 0, &ngo);
+    ld_pcm gp = {go, ngo, NULL};
+    ld_transcript *tx = run(p1, &gp, "xx");
+    CHECK(tx && tx->n_words >= 3 && !strcmp(tx->words[1].word, "forward") && !strcmp(tx->language, "xx"));
+    ld_transcript_free(tx);
+    free(go);
+
+    ld_pcm rec = long_recording();
+    CHECK(rec.n > 50 * 16000);
+    ld_transcript *t1 = run(p1, &rec, "en");
+    ld_transcript *t2 = run(p2, &rec, "en");
+    CHECK(t1 && t2);
+    if (t1 && t2) {
+        fprintf(stderr, "%zu words, %zu utterances in %.1f s\n", t1->n_words, t1->n_utts, t1->duration);
+        CHECK(t1->n_words > 100 && t1->n_utts > 5);
+        CHECK(t1->n_words == t2->n_words);
+        for (size_t i = 0; i < t1->n_words && i < t2->n_words; i++) {
+            CHECK(!strcmp(t1->words[i].word, t2->words[i].word));
+            CHECK(t1->words[i].start == t2->words[i].start);
+            CHECK(t2->words[i].start >= 0 && t2->words[i].end > t2->words[i].start);
+            CHECK(t2->words[i].end <= t2->duration);
+            if (i)
+                CHECK(t2->words[i].start >= t2->words[i - 1].end - 1e-9);
+        }
+        CHECK(t2->confidence > 0 && t2->confidence <= 1);
+    }
+    ld_transcript_free(t1);
+    ld_transcript_free(t2);
+    free(rec.samples);
+    ld_pool_free(p1);
+    ld_pool_free(p2);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
+int main(void)
+{
+    test_scheduling();
+    test_real();
+    TEST_MAIN_END();
+}
