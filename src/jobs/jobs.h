@@ -26,6 +26,11 @@ typedef struct {
     double max_audio_seconds;    /* decode cap (2 h) */
     int64_t retention_s;         /* purge finished jobs after this (default 7 days) */
     int64_t webhook_max_age_s;   /* give up delivering after this (default 24 h) */
+    /* Added by the jobs module; 0 everywhere means the default. */
+    int max_running;             /* jobs transcribing at once (default max(1, pool workers / 2)) */
+    int max_pending;             /* queued + processing before submit answers 503 (default 1000) */
+    int64_t webhook_backoff_ms;  /* first retry delay (default 1000; env LISTEND_WEBHOOK_BACKOFF_MS, for tests) */
+    long webhook_timeout_ms;     /* one delivery attempt, connect + answer (default 15 000) */
 } ld_jobs_config;
 
 typedef struct ld_jobs ld_jobs;
@@ -46,6 +51,8 @@ ld_err ld_jobs_submit(ld_jobs *j, const ld_key_claims *key, const char *request_
 enum MHD_Result ld_jobs_handle(ld_jobs *j, struct MHD_Connection *c, const char *method, const char *url,
                                const ld_key_claims *key, const char *request_id);
 
+/* Jobs in `state` ("queued", "processing", "completed", "failed",
+ * "cancelled"); NULL = queued + processing. -1 for an unknown state. */
 int ld_jobs_count(ld_jobs *j, const char *state); /* for metrics and health */
 
 #endif

@@ -1,0 +1,245 @@
+/* Webhook delivery: one thread POSTs finished jobs to their callback URL,
+ * signed, retried with backoff until 2xx, a final refusal or
+ * webhook_max_age_s; it also purges jobs past retention. */
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "jobs/jobs_internal.h"
+#include "jobs/webhook.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#define BACKOFF_CAP_MS (10 * 60 * 1000)
+#define KEEP_ATTEMPTS 100    /* older attempts are dropped from the record */
+#define BATCH 16
+#define PURGE_EVERY_MS (3600 * 1000)
+
+typedef struct {
+    ld_jobs *j;
+    ld_net_guard guard;  /* connect-time address policy (audio module) */
+    long retry_after_s;  /* from a 429/503 Retry-After header */
+} attempt_ctx;
+
+static bool stopping(ld_jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    bool s = j->stopping;
+    pthread_mutex_unlock(&j->mu);
+    return s;
+}
+
+void ld_jobs_wake_deliverer(ld_jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->deliver_kick = true;
+    pthread_cond_signal(&j->deliver_cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    attempt_ctx *ctx = ud;
+    size_t len = size * n;
+    if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
+        long v = strtol(p + 12, NULL, 10);
+        if (v > 0)
+            ctx->retry_after_s = v;
+    }
+    return len;
+}
+
+static int on_xfer(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    return stopping(((attempt_ctx *)ud)->j) ? 1 : 0; /* shutdown aborts an attempt */
+}
+
+/* One POST. Returns the HTTP status, or 0 with *error set when there was no answer. */
+static long post(ld_jobs *j, const char *url, const char *body, attempt_ctx *ctx, char *error, size_t errsz)
+{
+    CURL *h = curl_easy_init();
+    if (!h) {
+        snprintf(error, errsz, "out of memory");
+        return 0;
+    }
+    char sig[LD_JOBS_SIGNATURE_MAX], errbuf[CURL_ERROR_SIZE] = "";
+    char hsig[LD_JOBS_SIGNATURE_MAX + 32];
+    ld_jobs_signature(j->secret, ld_time_now(), body, strlen(body), sig, sizeof sig);
+    snprintf(hsig, sizeof hsig, "X-Listend-Signature: %s", sig);
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    hdr = curl_slist_append(hdr, hsig);
+    hdr = curl_slist_append(hdr, "Expect:");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    /* The audio module's guard checks the address actually dialled (DNS
+     * rebinding), limits protocols to http(s) and ignores proxy env vars. */
+    ctx->guard.allow_private = j->cfg.fetch.allow_private;
+    ld_audio_curl_guard(h, &ctx->guard);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is an answer (final), not followed */
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "listend/" LD_VERSION);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, j->cfg.webhook_timeout_ms < 5000 ? j->cfg.webhook_timeout_ms : 5000L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, j->cfg.webhook_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, ctx);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, ctx);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    else
+        snprintf(error, errsz, "%s", *ctx->guard.refused ? ctx->guard.refused : *errbuf ? errbuf : curl_easy_strerror(rc));
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+static char *webhook_body(const ld_job *job)
+{
+    json_t *o = json_pack("{s:s, s:s}", "job_id", job->id, "status", ld_job_state_name(job->state));
+    const char *field = job->state == LD_JOB_COMPLETED ? "result" : "error";
+    json_t *v = json_loads(job->state == LD_JOB_COMPLETED ? job->result_json : job->error_json, 0, NULL);
+    json_object_set_new(o, field, v ? v : json_object());
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static void deliver_one(ld_jobs *j, const ld_job *job)
+{
+    int64_t now = ld_time_now_ms();
+    json_t *attempts = job->attempts_json ? json_loads(job->attempts_json, 0, NULL) : NULL;
+    if (!json_is_array(attempts)) {
+        json_decref(attempts);
+        attempts = json_array();
+    }
+    size_t n = json_array_size(attempts);
+    int number = n ? (int)json_integer_value(json_object_get(json_array_get(attempts, n - 1), "attempt")) + 1 : 1;
+    char at[32], error[512] = "";
+    ld_time_iso8601(now / 1000, at);
+    json_t *entry = json_pack("{s:i, s:s}", "attempt", number, "at", at);
+    attempt_ctx ctx = {.j = j};
+    long status = 0;
+    ld_webhook_outcome out;
+    ld_error why = {0};
+    char *body = NULL;
+    if (ld_audio_check_url(job->callback_url, j->cfg.fetch.allow_private, &why) != LD_OK) {
+        /* Allowed at submit, refused now: the name moved to a forbidden address. */
+        snprintf(error, sizeof error, "callback_url refused: %s", why.msg);
+        out = LD_WEBHOOK_FINAL;
+    } else if (!(body = webhook_body(job))) {
+        snprintf(error, sizeof error, "cannot build the body");
+        out = LD_WEBHOOK_FINAL;
+    } else {
+        status = post(j, job->callback_url, body, &ctx, error, sizeof error);
+        out = ld_jobs_classify(status);
+        if (*ctx.guard.refused)
+            out = LD_WEBHOOK_FINAL;
+    }
+    free(body);
+    if (status)
+        json_object_set_new(entry, "status", json_integer(status));
+    else
+        json_object_set_new(entry, "error", json_string(error));
+    json_array_append_new(attempts, entry);
+    while (json_array_size(attempts) > KEEP_ATTEMPTS)
+        json_array_remove(attempts, 0);
+
+    ld_delivery_state d = LD_DELIVERY_FAILED;
+    int64_t next = 0, delivered = 0;
+    if (out == LD_WEBHOOK_DELIVERED) {
+        d = LD_DELIVERY_DELIVERED;
+        delivered = now;
+    } else if (out == LD_WEBHOOK_RETRY) {
+        int64_t delay = ld_jobs_backoff_ms(number, j->cfg.webhook_backoff_ms, BACKOFF_CAP_MS,
+                                           (double)randombytes_uniform(1000000) / 1e6);
+        if (ctx.retry_after_s * 1000 > delay)
+            delay = ctx.retry_after_s * 1000 < BACKOFF_CAP_MS ? ctx.retry_after_s * 1000 : BACKOFF_CAP_MS;
+        next = now + delay;
+        if (next - job->finished_ms <= j->cfg.webhook_max_age_s * 1000)
+            d = LD_DELIVERY_PENDING;
+        else
+            next = 0; /* gave up: too old */
+    }
+    char *text = json_dumps(attempts, JSON_COMPACT);
+    json_decref(attempts);
+    ld_error err = {0};
+    if (j->store->ops->record_attempt(j->store, job->id, text, d, next, delivered, &err))
+        ld_log(LD_LOG_WARNING, "jobs: cannot record delivery of %s: %s", job->id, err.msg);
+    free(text);
+    json_t *f = json_pack("{s:s, s:i, s:I, s:s}", "job_id", job->id, "attempt", number, "http_status",
+                          (json_int_t)status, "delivery",
+                          d == LD_DELIVERY_DELIVERED ? "delivered" : d == LD_DELIVERY_PENDING ? "retry" : "failed");
+    if (*error)
+        json_object_set_new(f, "error", json_string(error));
+    if (next)
+        json_object_set_new(f, "retry_in_ms", json_integer(next - now));
+    ld_log_fields(d == LD_DELIVERY_DELIVERED ? LD_LOG_INFO : LD_LOG_WARNING, f, "webhook attempt");
+}
+
+static void remove_files(void *ud, const ld_job *job)
+{
+    ld_jobs *j = ud;
+    char path[1300];
+    snprintf(path, sizeof path, "%s/%s.audio", j->jobs_dir, job->id);
+    unlink(path);
+}
+
+void *ld_jobs_deliverer_main(void *arg)
+{
+    ld_jobs *j = arg;
+    int64_t last_purge = 0;
+    while (!stopping(j)) {
+        int64_t now = ld_time_now_ms();
+        if (now - last_purge >= PURGE_EVERY_MS) {
+            int gone = j->store->ops->purge(j->store, now - j->cfg.retention_s * 1000, remove_files, j);
+            if (gone)
+                ld_log(LD_LOG_INFO, "jobs: purged %d finished jobs older than %lld s", gone,
+                       (long long)j->cfg.retention_s);
+            last_purge = now;
+        }
+        ld_job *due = NULL;
+        size_t n = 0;
+        pthread_mutex_lock(&j->mu);
+        j->deliver_kick = false;
+        pthread_mutex_unlock(&j->mu);
+        j->store->ops->due(j->store, now, BATCH, &due, &n, NULL);
+        for (size_t i = 0; i < n && !stopping(j); i++)
+            deliver_one(j, &due[i]);
+        ld_job_list_free(due, n);
+        if (n == BATCH)
+            continue;
+
+        int64_t next = j->store->ops->next_due(j->store);
+        int64_t until = last_purge + PURGE_EVERY_MS;
+        if (next && next < until)
+            until = next;
+        if (until > now + 60000)
+            until = now + 60000;
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000), .tv_nsec = (long)(until % 1000) * 1000000L};
+        pthread_mutex_lock(&j->mu);
+        while (!j->stopping && !j->deliver_kick && ld_time_now_ms() < until)
+            if (pthread_cond_timedwait(&j->deliver_cv, &j->mu, &ts))
+                break;
+        pthread_mutex_unlock(&j->mu);
+    }
+    return NULL;
+}

@@ -1,0 +1,63 @@
+/* A job's transcription options and key claims survive restarts as JSON text. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs/jobs_internal.h"
+
+static char *dump(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
+{
+    return dump(json_pack("{s:s, s:b, s:b, s:i}", "language", o->language, "punctuate", o->punctuate,
+                          "timestamps", o->timestamps, "format", (int)o->format));
+}
+
+void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)
+{
+    ld_transcribe_opts_default(o);
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    const char *lang = json_string_value(json_object_get(j, "language"));
+    if (lang)
+        snprintf(o->language, sizeof o->language, "%s", lang);
+    if (json_is_boolean(json_object_get(j, "punctuate")))
+        o->punctuate = json_is_true(json_object_get(j, "punctuate"));
+    if (json_is_boolean(json_object_get(j, "timestamps")))
+        o->timestamps = json_is_true(json_object_get(j, "timestamps"));
+    json_int_t f = json_integer_value(json_object_get(j, "format"));
+    if (f >= LD_FORMAT_JSON && f <= LD_FORMAT_VTT)
+        o->format = (ld_format)f;
+    json_decref(j);
+}
+
+static const char *str_or_empty(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s ? s : "";
+}
+
+char *ld_jobs_claims_dump(const ld_key_claims *k)
+{
+    return dump(json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:f}", "key_id", k->key_id, "name", k->name, "issued_at",
+                          (json_int_t)k->issued_at, "expires_at", (json_int_t)k->expires_at, "rpm", k->rpm,
+                          "concurrency", k->concurrency, "hours_per_day", k->hours_per_day));
+}
+
+void ld_jobs_claims_load(const char *text, ld_key_claims *k)
+{
+    memset(k, 0, sizeof *k);
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    snprintf(k->key_id, sizeof k->key_id, "%s", str_or_empty(json_object_get(j, "key_id")));
+    snprintf(k->name, sizeof k->name, "%s", str_or_empty(json_object_get(j, "name")));
+    k->issued_at = json_integer_value(json_object_get(j, "issued_at"));
+    k->expires_at = json_integer_value(json_object_get(j, "expires_at"));
+    k->rpm = (int)json_integer_value(json_object_get(j, "rpm"));
+    k->concurrency = (int)json_integer_value(json_object_get(j, "concurrency"));
+    k->hours_per_day = json_number_value(json_object_get(j, "hours_per_day"));
+    json_decref(j);
+}

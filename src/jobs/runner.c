@@ -1,0 +1,342 @@
+/* Job runners: claim a queued job, fetch → decode → quota → transcribe on the
+ * shared pool → usage → result, then hand it to delivery. At most
+ * cfg.max_running runners exist, which bounds how much of the pool's
+ * round-robin jobs can occupy. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobs/jobs_internal.h"
+#include "util/log.h"
+#include "util/time.h"
+
+/* Shared between a runner and the pool's callbacks. Reference-counted because
+ * a runner may walk away (shutdown, cancel) while the pool still holds it. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    bool done, abandoned;
+    ld_transcript *t;
+    ld_error err;
+    ld_job_store *store;
+    char id[40];
+    double saved, saved_at;   /* last persisted progress and when (monotonic) */
+} run_ctx;
+
+typedef enum { OUT_DONE, OUT_FAILED, OUT_BUSY, OUT_CANCELLED, OUT_STOPPING } outcome;
+
+static void ctx_unref(run_ctx *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int left = --c->refs;
+    pthread_mutex_unlock(&c->mu);
+    if (left)
+        return;
+    if (c->t)
+        ld_transcript_free(c->t);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static void on_progress(void *ud, double fraction)
+{
+    run_ctx *c = ud;
+    pthread_mutex_lock(&c->mu);
+    double now = ld_time_mono();
+    /* Persist coarsely: a step of 5 %, or any rise once a second. */
+    if (!c->abandoned && !c->done && fraction < 1.0 &&
+        (fraction >= c->saved + 0.05 || (fraction > c->saved && now - c->saved_at >= 1.0))) {
+        c->store->ops->set_progress(c->store, c->id, fraction, NULL);
+        c->saved = fraction;
+        c->saved_at = now;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void on_done(void *ud, ld_transcript *t, const ld_error *err)
+{
+    run_ctx *c = ud;
+    pthread_mutex_lock(&c->mu);
+    if (c->abandoned) {
+        if (t)
+            ld_transcript_free(t);
+    } else {
+        c->t = t;
+        if (err)
+            c->err = *err;
+        else if (!t)
+            ld_error_set(&c->err, LD_ERR_INTERNAL, "Transcription failed");
+    }
+    c->done = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    ctx_unref(c);
+}
+
+static bool slot_flag(ld_jobs *j, int slot, bool *stopping)
+{
+    pthread_mutex_lock(&j->mu);
+    bool cancel = j->slots[slot].cancel;
+    *stopping = j->stopping;
+    pthread_mutex_unlock(&j->mu);
+    return cancel;
+}
+
+/* Submits to the pool and waits, checking for cancel/shutdown meanwhile. */
+static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, const ld_transcribe_opts *o,
+                          ld_transcript **t, ld_error *err)
+{
+    run_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
+        return OUT_FAILED;
+    }
+    if (!j->cfg.pool) {
+        free(c);
+        ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, "No ASR workers available");
+        return OUT_FAILED;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->refs = 2;
+    c->store = j->store;
+    c->saved_at = ld_time_mono();
+    snprintf(c->id, sizeof c->id, "%s", job->id);
+    ld_err rc = ld_pool_submit(j->cfg.pool, pcm, o, on_progress, on_done, c, err);
+    if (rc) {
+        c->refs = 1;
+        ctx_unref(c);
+        return rc == LD_ERR_SERVICE_UNAVAILABLE ? OUT_BUSY : OUT_FAILED;
+    }
+    outcome out = OUT_DONE;
+    pthread_mutex_lock(&c->mu);
+    while (!c->done) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        if (c->done || c->abandoned)
+            continue;
+        pthread_mutex_unlock(&c->mu);
+        bool stopping, cancel = slot_flag(j, slot, &stopping);
+        pthread_mutex_lock(&c->mu);
+        if (stopping) {
+            /* Leave the job "processing": the store requeues it at the next start. */
+            c->abandoned = true;
+            out = OUT_STOPPING;
+            break;
+        }
+        if (cancel) {
+            /* The pool cannot drop a request midway; the job is cancelled now
+             * and the slot stays taken until the pool lets go of it, so
+             * cancelling never lets more than max_running jobs into the pool. */
+            c->abandoned = true;
+            out = OUT_CANCELLED;
+            pthread_mutex_unlock(&c->mu);
+            ld_jobs_cancel_now(j, job);
+            pthread_mutex_lock(&c->mu);
+            while (!c->done) {
+                pthread_mutex_unlock(&c->mu);
+                slot_flag(j, slot, &stopping);
+                pthread_mutex_lock(&c->mu);
+                if (stopping)
+                    break;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+            }
+            break;
+        }
+    }
+    if (out == OUT_DONE) {
+        *t = c->t;
+        c->t = NULL;
+        if (!*t) {
+            *err = c->err;
+            out = OUT_FAILED;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    ctx_unref(c);
+    return out;
+}
+
+static void finish(ld_jobs *j, const ld_job *job, ld_job_state state, const char *result, const ld_error *e)
+{
+    char *error_json = NULL;
+    if (e) {
+        json_t *env = ld_jobs_envelope(e, job->request_id);
+        error_json = json_dumps(env, JSON_COMPACT);
+        json_decref(env);
+    }
+    ld_error err = {0};
+    if (j->store->ops->finish(j->store, job->id, state, result, error_json, ld_time_now_ms(), &err))
+        ld_log(LD_LOG_WARNING, "jobs: cannot finish %s: %s", job->id, err.msg);
+    free(error_json);
+    if (job->audio_path)
+        unlink(job->audio_path);
+    json_t *f = json_pack("{s:s, s:s, s:s, s:i}", "job_id", job->id, "request_id", job->request_id, "status",
+                          ld_job_state_name(state), "runs", job->runs);
+    if (e)
+        json_object_set_new(f, "code", json_string(ld_err_code(e->code)));
+    ld_log_fields(state == LD_JOB_FAILED ? LD_LOG_WARNING : LD_LOG_INFO, f, "job finished");
+    if (state != LD_JOB_CANCELLED)
+        ld_jobs_wake_deliverer(j);
+}
+
+void ld_jobs_cancel_now(ld_jobs *j, const ld_job *job)
+{
+    finish(j, job, LD_JOB_CANCELLED, NULL, NULL);
+}
+
+/* Fetches a URL job's audio next to the uploads; the caller unlinks `path`. */
+static ld_err fetch(ld_jobs *j, const ld_job *job, char *path, size_t pathsz, ld_error *err)
+{
+    snprintf(path, pathsz, "%s/%s.fetch", j->jobs_dir, job->id);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return ld_error_set(err, LD_ERR_INTERNAL, "Cannot store the fetched audio");
+    size_t bytes = 0;
+    ld_err rc = ld_audio_fetch(job->url, &j->cfg.fetch, fd, &bytes, err);
+    close(fd);
+    return rc;
+}
+
+static outcome run_job(ld_jobs *j, int slot, ld_job *job)
+{
+    if (job->cancel_requested) { /* cancelled while running, then the process died */
+        finish(j, job, LD_JOB_CANCELLED, NULL, NULL);
+        return OUT_CANCELLED;
+    }
+    ld_transcribe_opts o;
+    ld_key_claims k;
+    ld_jobs_opts_load(job->opts_json, &o);
+    ld_jobs_claims_load(job->key_json, &k);
+    ld_error err = {0};
+    ld_pcm pcm = {0};
+    char fetched[1300] = "";
+    ld_err rc = job->url ? fetch(j, job, fetched, sizeof fetched, &err) : LD_OK;
+    if (!rc) {
+        ld_decode_opts d = {.max_seconds = j->cfg.max_audio_seconds, .tmp_dir = j->tmp_dir};
+        rc = ld_audio_decode_file(job->url ? fetched : job->audio_path, &d, &pcm, &err);
+    }
+    if (*fetched)
+        unlink(fetched);
+    if (!rc && j->cfg.auth)
+        rc = ld_auth_check_quota(j->cfg.auth, &k, &err);
+    if (rc) {
+        ld_pcm_free(&pcm);
+        finish(j, job, LD_JOB_FAILED, NULL, &err);
+        return OUT_FAILED;
+    }
+    double seconds = ld_pcm_seconds(&pcm);
+    ld_transcript *t = NULL;
+    outcome out = transcribe(j, slot, job, &pcm, &o, &t, &err);
+    ld_pcm_free(&pcm); /* no-op when the pool took it */
+    if (out == OUT_FAILED)
+        finish(j, job, LD_JOB_FAILED, NULL, &err);
+    if (out != OUT_DONE)
+        return out;
+
+    ld_job now = {0};
+    bool cancelled = j->store->ops->get(j->store, job->id, &now, NULL) == LD_OK && now.cancel_requested;
+    ld_job_clear(&now);
+    if (cancelled) {
+        finish(j, job, LD_JOB_CANCELLED, NULL, NULL);
+    } else {
+        if (j->cfg.auth && ld_auth_add_usage(j->cfg.auth, &k, seconds, &err))
+            ld_log(LD_LOG_WARNING, "jobs: usage not recorded for %s: %s", job->id, err.msg);
+        json_t *result = ld_transcript_json(t, &o, job->request_id);
+        char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
+        json_decref(result);
+        if (text) {
+            finish(j, job, LD_JOB_COMPLETED, text, NULL);
+        } else {
+            ld_error_set(&err, LD_ERR_INTERNAL, "Cannot render the transcript");
+            finish(j, job, LD_JOB_FAILED, NULL, &err);
+        }
+        free(text);
+    }
+    ld_transcript_free(t);
+    return cancelled ? OUT_CANCELLED : OUT_DONE;
+}
+
+/* Waits up to `ms` for a new job or shutdown; caller holds j->mu. */
+static void wait_locked(ld_jobs *j, unsigned long gen, long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!j->stopping && j->queued_gen == gen)
+        if (pthread_cond_timedwait(&j->run_cv, &j->mu, &ts) == ETIMEDOUT)
+            break;
+}
+
+void *ld_jobs_runner_main(void *arg)
+{
+    ld_jobs *j = arg;
+    pthread_mutex_lock(&j->mu);
+    int slot = j->slots_taken++;
+    while (!j->stopping) {
+        unsigned long gen = j->queued_gen;
+        pthread_mutex_unlock(&j->mu);
+        ld_job job = {0};
+        bool found = false;
+        ld_error err = {0};
+        long pause_ms = 0;
+        if (j->store->ops->claim(j->store, ld_time_now_ms(), &job, &found, &err)) {
+            pause_ms = 1000;
+        } else if (!found) {
+            pause_ms = 5000; /* a timed wait as a safety net; submits wake us at once */
+        } else {
+            pthread_mutex_lock(&j->mu);
+            snprintf(j->slots[slot].job_id, sizeof j->slots[slot].job_id, "%s", job.id);
+            j->slots[slot].cancel = false;
+            pthread_mutex_unlock(&j->mu);
+            ld_log_fields(LD_LOG_INFO, json_pack("{s:s, s:i}", "job_id", job.id, "run", job.runs), "job started");
+            if (run_job(j, slot, &job) == OUT_BUSY) {
+                /* Decoder queue full: synchronous traffic has it; try again shortly. */
+                j->store->ops->requeue(j->store, job.id, NULL);
+                pause_ms = 1000;
+                gen = (unsigned long)-1; /* sleep even if others queue meanwhile */
+            }
+            pthread_mutex_lock(&j->mu);
+            j->slots[slot].job_id[0] = '\0';
+            j->slots[slot].cancel = false;
+            pthread_mutex_unlock(&j->mu);
+        }
+        ld_job_clear(&job);
+        pthread_mutex_lock(&j->mu);
+        if (pause_ms) {
+            if (gen == (unsigned long)-1)
+                gen = j->queued_gen;
+            wait_locked(j, gen, pause_ms);
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+void ld_jobs_interrupt(ld_jobs *j, const char *id)
+{
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < j->n_runners; i++)
+        if (!strcmp(j->slots[i].job_id, id))
+            j->slots[i].cancel = true;
+    pthread_mutex_unlock(&j->mu);
+}
