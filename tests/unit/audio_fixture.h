@@ -21,7 +21,7 @@ static void fx_cleanup(void)
         fprintf(stderr, "cannot remove %s\n", fx_dir);
 }
 
-static const char *fx_init(void)
+__attribute__((unused)) static const char *fx_init(void)
 {
     const char *t = getenv("TMPDIR");
     snprintf(fx_dir, sizeof fx_dir, "%s/ld-audio-test-XXXXXX", t && *t ? t : "/tmp");
@@ -34,7 +34,7 @@ static const char *fx_init(void)
 }
 
 /* fx_dir + "/" + name, in a rotating static buffer. */
-static const char *fx_path(const char *name)
+__attribute__((unused)) static const char *fx_path(const char *name)
 {
     static char bufs[8][512];
     static int i;
@@ -44,8 +44,8 @@ static const char *fx_path(const char *name)
 }
 
 /* Runs an ffmpeg command line (arguments after "ffmpeg"); 0 on success. */
-static int fx_ffmpeg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fx_ffmpeg(const char *fmt, ...)
+__attribute__((unused)) static int fx_ffmpeg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+__attribute__((unused)) static int fx_ffmpeg(const char *fmt, ...)
 {
     char args[2048], cmd[2560];
     va_list ap;
@@ -59,7 +59,7 @@ static int fx_ffmpeg(const char *fmt, ...)
     return r;
 }
 
-static unsigned char *fx_read(const char *path, size_t *len)
+__attribute__((unused)) static unsigned char *fx_read(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -78,7 +78,7 @@ static unsigned char *fx_read(const char *path, size_t *len)
     return b;
 }
 
-static int fx_write(const char *path, const void *data, size_t len)
+__attribute__((unused)) static int fx_write(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
