@@ -1,0 +1,263 @@
+#include "server/ws_proto.h"
+
+#include <ctype.h>
+#include <gnutls/crypto.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- query parameters ---- */
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcasecmp(v, "true") || !strcmp(v, "1")) {
+        *out = true;
+        return 0;
+    }
+    if (!strcasecmp(v, "false") || !strcmp(v, "0")) {
+        *out = false;
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_int(const char *v, long lo, long hi, int *out)
+{
+    char *end;
+    if (!*v || isspace((unsigned char)*v))
+        return -1;
+    long x = strtol(v, &end, 10);
+    if (*end || x < lo || x > hi)
+        return -1;
+    *out = (int)x;
+    return 0;
+}
+
+static ld_err bad(ld_error *err, const char *name, const char *why)
+{
+    return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid parameter %s: %s", name, why);
+}
+
+ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_error *err)
+{
+    memset(p, 0, sizeof *p);
+    strcpy(p->language, "en");
+    p->encoding = LD_STREAM_LINEAR16;
+    p->sample_rate = 16000;
+    p->word_timestamps = true;
+    p->punctuate = true;
+    p->eou_timeout_ms = 800;
+    p->interim_results = true;
+
+    const char *v;
+    if ((v = get(ud, "language"))) {
+        size_t n = strlen(v);
+        if (n < 2 || n >= sizeof p->language)
+            return bad(err, "language", "expected an ISO 639-1 code such as en");
+        for (size_t i = 0; i < n; i++)
+            if (!isalpha((unsigned char)v[i]) && v[i] != '-' && v[i] != '_')
+                return bad(err, "language", "expected an ISO 639-1 code such as en");
+        memcpy(p->language, v, n + 1);
+    }
+    if ((v = get(ud, "encoding")) && ld_audio_stream_encoding_parse(v, &p->encoding))
+        return bad(err, "encoding", "expected linear16, mulaw, alaw, opus or ogg_opus");
+    if ((v = get(ud, "sample_rate")) &&
+        parse_int(v, LD_AUDIO_STREAM_MIN_RATE, LD_AUDIO_STREAM_MAX_RATE, &p->sample_rate))
+        return bad(err, "sample_rate", "expected an integer from 8000 to 48000");
+    if ((v = get(ud, "eou_timeout_ms")) && parse_int(v, 100, 10000, &p->eou_timeout_ms))
+        return bad(err, "eou_timeout_ms", "expected an integer from 100 to 10000");
+    static const struct {
+        const char *name;
+        size_t off;
+    } bools[] = {
+        {"word_timestamps", offsetof(ld_ws_params, word_timestamps)},
+        {"punctuate", offsetof(ld_ws_params, punctuate)},
+        {"vad_events", offsetof(ld_ws_params, vad_events)},
+        {"vad", offsetof(ld_ws_params, vad_events)},
+        {"interim_results", offsetof(ld_ws_params, interim_results)},
+    };
+    for (size_t i = 0; i < sizeof bools / sizeof *bools; i++)
+        if ((v = get(ud, bools[i].name)) && parse_bool(v, (bool *)((char *)p + bools[i].off)))
+            return bad(err, bools[i].name, "expected true or false");
+    return LD_OK;
+}
+
+/* ---- control messages ---- */
+
+ld_ws_control ld_ws_control_parse(const char *data, size_t len)
+{
+    json_error_t je;
+    json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (!j)
+        return LD_WS_CTL_INVALID;
+    ld_ws_control r = LD_WS_CTL_INVALID;
+    const char *t = json_is_object(j) ? json_string_value(json_object_get(j, "type")) : NULL;
+    if (t) {
+        if (!strcmp(t, "keepalive") || !strcmp(t, "KeepAlive"))
+            r = LD_WS_CTL_KEEPALIVE;
+        else if (!strcmp(t, "finalize") || !strcmp(t, "Finalize"))
+            r = LD_WS_CTL_FINALIZE;
+        else if (!strcmp(t, "close_stream") || !strcmp(t, "end") || !strcmp(t, "CloseStream"))
+            r = LD_WS_CTL_CLOSE_STREAM;
+        else
+            r = LD_WS_CTL_UNKNOWN_TYPE;
+    }
+    json_decref(j);
+    return r;
+}
+
+int ld_ws_close_code(ld_err e)
+{
+    switch (e) {
+    case LD_OK:
+        return LD_WS_CLOSE_NORMAL;
+    case LD_ERR_INVALID_LICENSE:
+    case LD_ERR_LICENSE_EXPIRED:
+    case LD_ERR_QUOTA_EXCEEDED:
+    case LD_ERR_RATE_LIMITED:
+    case LD_ERR_REQUEST_TIMEOUT:
+        return LD_WS_CLOSE_POLICY;
+    case LD_ERR_MISSING_PARAMETER:
+    case LD_ERR_INVALID_PARAMETER:
+    case LD_ERR_INVALID_AUDIO:
+    case LD_ERR_UNSUPPORTED_FORMAT:
+    case LD_ERR_UNSUPPORTED_LANGUAGE:
+        return LD_WS_CLOSE_BAD_DATA;
+    case LD_ERR_FILE_TOO_LARGE:
+    case LD_ERR_AUDIO_TOO_LONG:
+        return LD_WS_CLOSE_TOO_BIG;
+    case LD_ERR_SERVICE_UNAVAILABLE:
+        return LD_WS_CLOSE_TRY_AGAIN;
+    default:
+        return LD_WS_CLOSE_INTERNAL;
+    }
+}
+
+/* ---- handshake ---- */
+
+int ld_ws_accept_key(const char *key, char out[29])
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char raw[32];
+    size_t raw_len = 0;
+    size_t klen = key ? strlen(key) : 0;
+    if (klen != 24 || sodium_base642bin(raw, sizeof raw, key, klen, NULL, &raw_len, NULL,
+                                        sodium_base64_VARIANT_ORIGINAL) != 0 || raw_len != 16)
+        return -1;
+    char buf[24 + sizeof guid];
+    memcpy(buf, key, 24);
+    memcpy(buf + 24, guid, sizeof guid);
+    unsigned char sha[20];
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA1, buf, 24 + sizeof guid - 1, sha) < 0)
+        return -1;
+    sodium_bin2base64(out, 29, sha, sizeof sha, sodium_base64_VARIANT_ORIGINAL);
+    return 0;
+}
+
+int ld_ws_subprotocol_key(const char *h, char *out, size_t outsz)
+{
+    /* Comma-separated list; the element after "token" is the key. */
+    if (!h || !outsz)
+        return 0;
+    bool next_is_key = false;
+    while (*h) {
+        while (*h == ' ' || *h == '\t' || *h == ',')
+            h++;
+        const char *s = h;
+        while (*h && *h != ',' && *h != ' ' && *h != '\t')
+            h++;
+        size_t n = (size_t)(h - s);
+        if (!n)
+            break;
+        if (next_is_key) {
+            if (n >= outsz)
+                return 0;
+            memcpy(out, s, n);
+            out[n] = 0;
+            return 1;
+        }
+        next_is_key = n == 5 && !strncasecmp(s, "token", 5);
+    }
+    return 0;
+}
+
+/* ---- server messages ---- */
+
+static char *dump(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(j);
+    return s;
+}
+
+static double r3(double x) { return round(x * 1000.0) / 1000.0; }
+
+char *ld_ws_msg_error(const char *message, const char *code)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s}", "type", "error", "status", "error", "message", message);
+    if (j && code)
+        json_object_set_new(j, "code", json_string(code));
+    return j ? dump(j) : NULL;
+}
+
+char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp)
+{
+    json_t *j = json_pack("{s:s, s:s, s:f}", "type", type, "session_id", session_id, "timestamp", r3(timestamp));
+    return j ? dump(j) : NULL;
+}
+
+static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
+
+char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial, const ld_word *words,
+                              size_t n_words, bool is_final, bool is_last, bool from_finalize, double start,
+                              double duration)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s}", "type", "transcription", "status", "success", "session_id", session_id);
+    if (!j)
+        return NULL;
+    size_t n = 0;
+    ld_word *rw = NULL;
+    if (words && n_words) {
+        ld_transcript t = {.words = (ld_word *)words, .n_words = n_words};
+        rw = ld_transcript_render_words(&t, p->punctuate, &n);
+    }
+    /* transcript text: rendered words joined, punctuation glued to the word before */
+    size_t cap = 1;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(rw[i].word) + 1;
+    char *text = malloc(cap), *o = text;
+    if (text) {
+        for (size_t i = 0; i < n; i++) {
+            if (o != text && !is_punct(rw[i].word))
+                *o++ = ' ';
+            size_t l = strlen(rw[i].word);
+            memcpy(o, rw[i].word, l);
+            o += l;
+        }
+        *o = 0;
+    }
+    json_object_set_new(j, "transcript", json_string(rw ? (text ? text : "") : (partial ? partial : "")));
+    free(text);
+    json_object_set_new(j, "is_final", json_boolean(is_final));
+    json_object_set_new(j, "is_last", json_boolean(is_last));
+    json_object_set_new(j, "start", json_real(r3(start)));
+    json_object_set_new(j, "duration", json_real(r3(duration)));
+    if (is_final) {
+        json_object_set_new(j, "language", json_string(p->language));
+        if (from_finalize)
+            json_object_set_new(j, "from_finalize", json_true());
+        if (p->word_timestamps) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, json_pack("{s:s, s:f, s:f, s:f}", "word", rw[i].word, "start",
+                                                     r3(rw[i].start), "end", r3(rw[i].end), "confidence",
+                                                     r3(rw[i].confidence)));
+            json_object_set_new(j, "words", arr);
+        }
+    }
+    ld_words_free(rw, n);
+    return dump(j);
+}

@@ -1,0 +1,82 @@
+/* The pure parts of the streaming protocol (spec §8): query parameters, text
+ * control messages, close codes, the RFC 6455 handshake key, and the server's
+ * JSON messages. No I/O, so they are unit-tested and fuzzed directly.
+ * Thread-safety: all functions are reentrant. Ownership: json_t results are new
+ * references owned by the caller. */
+#ifndef LD_SERVER_WS_PROTO_H
+#define LD_SERVER_WS_PROTO_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "asr/transcript.h"
+#include "audio/stream.h"
+#include "util/err.h"
+
+/* RFC 6455 close codes used by listend. */
+enum {
+    LD_WS_CLOSE_NORMAL = 1000,
+    LD_WS_CLOSE_GOING_AWAY = 1001,
+    LD_WS_CLOSE_PROTOCOL = 1002,
+    LD_WS_CLOSE_BAD_DATA = 1003,
+    LD_WS_CLOSE_INVALID_PAYLOAD = 1007,
+    LD_WS_CLOSE_POLICY = 1008,
+    LD_WS_CLOSE_TOO_BIG = 1009,
+    LD_WS_CLOSE_INTERNAL = 1011,
+    LD_WS_CLOSE_TRY_AGAIN = 1013,
+};
+
+typedef struct {
+    char language[16];
+    ld_stream_encoding encoding;
+    int sample_rate;
+    bool word_timestamps;  /* default true (Smallest's streaming default) */
+    bool punctuate;        /* default true */
+    int eou_timeout_ms;    /* default 800, 100–10000 */
+    bool vad_events;       /* default false; alias `vad` */
+    bool interim_results;  /* default true */
+} ld_ws_params;
+
+/* Returns the query value for a name, or NULL when absent. */
+typedef const char *(*ld_ws_param_get)(void *ud, const char *name);
+
+/* Fills defaults, then validates every known parameter. Unknown names are
+ * ignored (clients written for Smallest's cloud or Deepgram send extra ones);
+ * a bad value of a known one -> LD_ERR_INVALID_PARAMETER naming it. */
+ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
+
+typedef enum {
+    LD_WS_CTL_KEEPALIVE,     /* keepalive, KeepAlive */
+    LD_WS_CTL_FINALIZE,      /* finalize, Finalize */
+    LD_WS_CTL_CLOSE_STREAM,  /* close_stream, end, CloseStream */
+    LD_WS_CTL_UNKNOWN_TYPE,  /* a JSON object whose "type" is none of the above */
+    LD_WS_CTL_INVALID,       /* not a JSON object with a string "type" */
+} ld_ws_control;
+
+/* Parses one text message (not NUL-terminated, any bytes). */
+ld_ws_control ld_ws_control_parse(const char *data, size_t len);
+
+/* Close code for an error that ends a stream (1008 auth/quota/idle, 1003 bad
+ * audio or messages, 1009 too large, 1013 overload, 1011 otherwise). */
+int ld_ws_close_code(ld_err e);
+
+/* Sec-WebSocket-Accept for a client's Sec-WebSocket-Key: base64(SHA-1(key +
+ * GUID)) into out (29 bytes with NUL). -1 when the key is not 16 bytes of base64. */
+int ld_ws_accept_key(const char *client_key, char out[29]);
+
+/* `Sec-WebSocket-Protocol: token, <key>`: copies <key> into out and returns 1;
+ * 0 when the header does not carry a token. */
+int ld_ws_subprotocol_key(const char *header, char *out, size_t outsz);
+
+/* Server messages (compact JSON text, malloc'd, caller frees). */
+char *ld_ws_msg_error(const char *message, const char *code);
+char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp);
+/* An interim (words NULL) or final transcription. For finals, `words` are the
+ * raw engine words of the utterance; they are rendered per params (punctuate)
+ * and included when word_timestamps. */
+char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial, const ld_word *words,
+                              size_t n_words, bool is_final, bool is_last, bool from_finalize, double start,
+                              double duration);
+
+#endif
