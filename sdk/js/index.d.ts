@@ -1,0 +1,207 @@
+// Type declarations for @listend/client (written by hand).
+
+export interface ClientOptions {
+  /** Default: $LISTEND_API_URL, then http://localhost:7100. */
+  apiUrl?: string;
+  /** Default: $LICENSE_KEY. */
+  licenseKey?: string;
+  /** Per-request timeout in milliseconds (default 300000). */
+  timeoutMs?: number;
+  /** Retries on 429, 503 and connection failures (default 3). */
+  maxRetries?: number;
+  /** Authorization scheme word (default "Token"; "Bearer" also accepted by listend). */
+  authScheme?: string;
+}
+
+export interface TranscriptionOptions {
+  language?: string;
+  punctuate?: boolean;
+  timestamps?: boolean;
+  diarize?: boolean;
+  format?: 'json' | 'text' | 'srt' | 'vtt';
+  /** Raw PCM uploads: e.g. "linear16" with sampleRate. */
+  encoding?: string;
+  sampleRate?: number;
+  [option: string]: unknown;
+}
+
+export interface FileOptions extends TranscriptionOptions {
+  filename?: string;
+  contentType?: string;
+}
+
+export interface Word {
+  word: string;
+  start: number;
+  end: number;
+  confidence: number;
+  [field: string]: unknown;
+}
+
+export interface Utterance {
+  text: string;
+  start: number;
+  end: number;
+  [field: string]: unknown;
+}
+
+export class Transcription {
+  request_id: string;
+  text: string;
+  confidence: number;
+  duration: number;
+  language: string;
+  /** Present (non-empty) only with timestamps: true. */
+  words: Word[];
+  utterances: Utterance[];
+  readonly raw: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+export class TextResult {
+  text: string;
+  format: string;
+  request_id: string | null;
+  readonly raw: Record<string, unknown>;
+}
+
+export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
+
+export class Job {
+  job_id: string;
+  status: JobStatus;
+  progress?: number;
+  created_at?: string;
+  completed_at?: string | null;
+  result?: Transcription;
+  error?: unknown;
+  readonly id: string;
+  readonly done: boolean;
+  readonly raw: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+export class License {
+  key_id: string;
+  name: string;
+  expires_at: string | null;
+  limits?: Record<string, unknown>;
+  usage?: Record<string, unknown>;
+  readonly raw: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+export class Health {
+  status: string;
+  reason?: string;
+  readonly healthy: boolean;
+  readonly raw: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+export class StreamMessage {
+  type: 'transcription' | 'speech_started' | 'speech_ended' | string;
+  session_id?: string;
+  transcript?: string;
+  is_final?: boolean;
+  is_last?: boolean;
+  words?: Word[];
+  start?: number;
+  duration?: number;
+  readonly text: string;
+  readonly isFinal: boolean;
+  readonly isLast: boolean;
+  readonly raw: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+export interface SubmitOptions extends FileOptions {
+  url?: string;
+  file?: AudioInput;
+  callbackUrl?: string;
+  callback_url?: string;
+}
+
+export interface StreamOptions {
+  encoding?: string;
+  sampleRate?: number;
+  language?: string;
+  interimResults?: boolean;
+  /** Bytes per binary frame (default 4096). */
+  chunkSize?: number;
+  /** Pace audio at real-time speed (linear16 only). */
+  realtime?: boolean;
+  [param: string]: unknown;
+}
+
+export type AudioInput =
+  | string
+  | URL
+  | Uint8Array
+  | ArrayBuffer
+  | Blob
+  | ReadableStream<Uint8Array>
+  | AsyncIterable<Uint8Array | string>
+  | NodeJS.ReadableStream;
+
+export type StreamInput =
+  | string
+  | URL
+  | Uint8Array
+  | ArrayBuffer
+  | Iterable<Uint8Array | { type: string }>
+  | AsyncIterable<Uint8Array | { type: string }>;
+
+export class ListendClient {
+  constructor(options?: ClientOptions);
+  readonly apiUrl: string;
+  readonly licenseKey: string | null;
+  health(): Promise<Health>;
+  license(): Promise<License>;
+  transcribeUrl(url: string, options?: TranscriptionOptions): Promise<Transcription | TextResult>;
+  transcribeFile(file: AudioInput, options?: FileOptions): Promise<Transcription | TextResult>;
+  transcribe(source: AudioInput, options?: FileOptions): Promise<Transcription | TextResult>;
+  submit(options: SubmitOptions): Promise<Job>;
+  job(jobId: string | Job): Promise<Job>;
+  jobs(filters?: Record<string, unknown>): Promise<Job[]>;
+  cancel(jobId: string | Job): Promise<Job>;
+  wait(jobId: string | Job, options?: { timeoutMs?: number | null; pollIntervalMs?: number; maxPollIntervalMs?: number }): Promise<Job>;
+  stream(audio: StreamInput, options?: StreamOptions): AsyncGenerator<StreamMessage, void, undefined>;
+}
+
+/** The name the Smallest Self-Host docs use. */
+export { ListendClient as SmallestClient };
+export default ListendClient;
+export const DEFAULT_API_URL: string;
+
+export interface ErrorOptions {
+  status?: number | null;
+  code?: string | null;
+  requestId?: string | null;
+  body?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class ListendError extends Error {
+  constructor(message: string, options?: ErrorOptions);
+  status: number | null;
+  code: string | null;
+  requestId: string | null;
+  body: Record<string, unknown>;
+}
+export class APIConnectionError extends ListendError {}
+export class InvalidLicenseError extends ListendError {}
+export class LicenseExpiredError extends ListendError {
+  expiresAt: string | null;
+}
+export class QuotaExceededError extends ListendError {}
+export class RateLimitError extends ListendError {
+  retryAfter: number | null;
+}
+export class ServiceUnavailableError extends ListendError {
+  retryAfter: number | null;
+}
+export class BadRequestError extends ListendError {}
+export class NotFoundError extends BadRequestError {}
+export class ServerError extends ListendError {}
+export class StreamError extends ListendError {}

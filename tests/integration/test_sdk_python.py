@@ -1,0 +1,438 @@
+"""The Python and JavaScript SDKs against a real listend.
+
+One module-scoped server (with --allow-private-urls, so it can fetch audio and
+deliver callbacks to the loopback HTTP server started here) serves every test.
+The JavaScript suite (sdk/js/test/*.test.mjs) runs under `node --test` in the
+background from the first test on, pointed at the same server through env vars,
+so its rate-limit wait overlaps the Python tests; test_js_sdk collects it.
+"""
+import asyncio
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import wave
+
+import pytest
+
+from conftest import GOFORWARD, ROOT, run_cli, start_server
+
+sys.path.insert(0, os.path.join(ROOT, "sdk", "python"))
+import listend  # noqa: E402
+from listend import Client  # noqa: E402
+
+JS_DIR = os.path.join(ROOT, "sdk", "js")
+PY_EXAMPLES = os.path.join(ROOT, "sdk", "python", "examples")
+DOCS = os.path.join(ROOT, "docs", "sdk.md")
+
+
+# -- fixtures ----------------------------------------------------------------
+
+def write_wav(path, pcm, rate=16000, channels=1):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the audio dir; POST stores callback bodies on the server object."""
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n)
+        try:
+            self.server.callbacks.append(json.loads(body))
+        except ValueError:
+            self.server.callbacks.append({"_raw": body.decode(errors="replace")})
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory):
+    """A loopback HTTP server with speech.wav (goforward) and a callback sink."""
+    d = tmp_path_factory.mktemp("sdk_audio")
+    with open(GOFORWARD, "rb") as f:
+        pcm = f.read()
+    write_wav(d / "speech.wav", pcm)
+    handler = lambda *a, **kw: _Handler(*a, directory=str(d), **kw)  # noqa: E731
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.callbacks = []
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield {"dir": d, "base": base, "wav_url": base + "/speech.wav", "wav": d / "speech.wav",
+           "callback": base + "/callback", "httpd": httpd}
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("sdk_srv"), "--allow-private-urls")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def keys(srv):
+    revoked = srv.key("py-revoked")
+    run_cli("keys", "revoke", revoked, data=srv.data)
+    return {
+        "good": srv.key("py-sdk"),
+        "expired": srv.key("py-expired", expires="2020-01-01"),
+        "revoked": revoked,
+        "rpm": srv.key("py-rpm", rpm=1),
+    }
+
+
+@pytest.fixture(scope="module")
+def client(srv, keys):
+    return Client(api_url=srv.url, license_key=keys["good"])
+
+
+@pytest.fixture(scope="module")
+def js_run(srv, audio, tmp_path_factory):
+    """Starts `node --test` on sdk/js/test in the background (own keys)."""
+    if shutil.which("node") is None:
+        pytest.fail("node is not installed (the JavaScript SDK needs Node.js >= 20)")
+    if not os.path.isdir(os.path.join(JS_DIR, "node_modules", "ws")):
+        # Node 20 has no global WebSocket: the optional `ws` dependency, from the lock file.
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True,
+                       capture_output=True, timeout=300)
+    revoked = srv.key("js-revoked")
+    run_cli("keys", "revoke", revoked, data=srv.data)
+    env = dict(os.environ, LISTEND_API_URL=srv.url, LICENSE_KEY=srv.key("js-sdk"),
+               LISTEND_TEST_EXPIRED_KEY=srv.key("js-expired", expires="2020-01-01"),
+               LISTEND_TEST_REVOKED_KEY=revoked, LISTEND_TEST_RPM_KEY=srv.key("js-rpm", rpm=1),
+               LISTEND_TEST_AUDIO_URL=audio["wav_url"], LISTEND_TEST_AUDIO_FILE=str(audio["wav"]),
+               LISTEND_TEST_RAW_FILE=GOFORWARD, LISTEND_TEST_CALLBACK_URL=audio["callback"],
+               LISTEND_TEST_TMP=str(tmp_path_factory.mktemp("js_tmp")))
+    files = sorted(os.path.join("test", f) for f in os.listdir(os.path.join(JS_DIR, "test")) if f.endswith(".test.mjs"))
+    proc = subprocess.Popen(["node", "--test", "--test-reporter=spec", *files], cwd=JS_DIR, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_js_started(js_run):
+    """Kicks off the JavaScript suite early so it runs alongside these tests."""
+    assert js_run.poll() in (None, 0), js_run.stdout.read()
+
+
+# -- batch ---------------------------------------------------------------------
+
+def test_health_and_license(client, keys):
+    h = client.health()
+    assert h.healthy and h.status == "healthy" and bool(h)
+    lic = client.license()
+    assert lic.name == "py-sdk"
+    assert lic.key_id and lic.raw["key_id"] == lic.key_id
+
+
+def test_env_defaults(srv, keys, audio, monkeypatch):
+    monkeypatch.setenv("LISTEND_API_URL", srv.url)
+    monkeypatch.setenv("LICENSE_KEY", keys["good"])
+    c = Client()
+    assert c.api_url == srv.url
+    assert "forward" in c.transcribe_url(audio["wav_url"]).text
+
+
+def test_transcribe_url(client, audio):
+    r = client.transcribe_url(audio["wav_url"], timestamps=True)
+    assert "forward" in r.text and "meters" in r.text
+    assert r.request_id.startswith("req_")
+    assert 2.0 < r.duration < 3.5
+    assert 0 <= r.confidence <= 1
+    assert r.words and r.words[0].word and r.words[0].end >= r.words[0].start
+    assert r.raw["text"] == r.text and str(r) == r.text
+
+
+def test_transcribe_file_path_and_object(client, audio):
+    r = client.transcribe_file(str(audio["wav"]))
+    assert "forward" in r.text
+    assert r.words == []  # only with timestamps
+    with open(audio["wav"], "rb") as f:
+        f.read(10)  # the upload starts where the caller's file position is
+        f.seek(0)
+        assert "forward" in client.transcribe_file(f, language="en").text
+
+
+def test_transcribe_raw_pcm_with_options(client):
+    r = client.transcribe_file(GOFORWARD, encoding="linear16", sample_rate=16000)
+    assert "forward" in r.text
+
+
+def test_text_formats(client, audio):
+    srt = client.transcribe_url(audio["wav_url"], format="srt")
+    assert isinstance(srt, listend.TextResult)
+    assert "-->" in srt.text and "forward" in srt.text
+    vtt = client.transcribe_url(audio["wav_url"], format="vtt")
+    assert vtt.text.startswith("WEBVTT")
+
+
+def test_bad_requests(client, audio, tmp_path):
+    with pytest.raises(listend.BadRequestError) as e:
+        client.transcribe_url(audio["base"] + "/missing.wav")
+    assert e.value.status == 400 and e.value.code == "URL_FETCH_FAILED"
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"this is not audio at all" * 100)
+    with pytest.raises(listend.BadRequestError) as e:
+        client.transcribe_file(str(junk))
+    assert e.value.status in (400, 415) and e.value.code in ("INVALID_AUDIO", "UNSUPPORTED_FORMAT")
+    with pytest.raises(listend.BadRequestError) as e:
+        client.transcribe_url(audio["wav_url"], language="xx")
+    assert e.value.code in ("UNSUPPORTED_LANGUAGE", "INVALID_PARAMETER")
+    assert isinstance(e.value, listend.ListendError)
+
+
+# -- jobs ------------------------------------------------------------------------
+
+def test_submit_job_wait(client, audio):
+    job = client.submit(url=audio["wav_url"], callback_url=audio["callback"])
+    assert job.job_id.startswith("job_") and job.status in ("queued", "processing")
+    done = client.wait(job.job_id, timeout=60, poll_interval=0.2)
+    assert done.status == "completed", done.raw
+    assert "forward" in done.result.text
+    assert any(j.job_id == job.job_id for j in client.jobs())
+    deadline = time.time() + 20
+    while time.time() < deadline and not any(c.get("job_id") == job.job_id for c in audio["httpd"].callbacks):
+        time.sleep(0.1)
+    assert any(c.get("job_id") == job.job_id for c in audio["httpd"].callbacks)
+
+
+def test_submit_file_job(client, audio):
+    job = client.submit(file=str(audio["wav"]), callback_url=audio["callback"])
+    assert "forward" in client.wait(job, timeout=60, poll_interval=0.2).result.text
+
+
+def test_job_not_found(client):
+    with pytest.raises(listend.NotFoundError) as e:
+        client.job("job_doesnotexist")
+    assert e.value.status == 404 and e.value.code == "NOT_FOUND"
+
+
+# -- errors from real responses -----------------------------------------------
+
+def test_invalid_and_revoked_license(srv, keys):
+    for key in ("not-a-key", keys["revoked"]):
+        with pytest.raises(listend.InvalidLicenseError) as e:
+            Client(api_url=srv.url, license_key=key).license()
+        assert e.value.status == 401 and e.value.code == "INVALID_LICENSE"
+
+
+def test_expired_license(srv, keys, audio):
+    with pytest.raises(listend.LicenseExpiredError) as e:
+        Client(api_url=srv.url, license_key=keys["expired"]).transcribe_url(audio["wav_url"])
+    assert e.value.status == 403 and e.value.code == "LICENSE_EXPIRED"
+    assert e.value.expires_at.startswith("2020-01-01")
+
+
+def test_connection_error_retries(monkeypatch):
+    from conftest import free_port
+    sleeps = []
+    c = Client(api_url=f"http://127.0.0.1:{free_port()}", license_key="x", max_retries=2)
+    c._t.sleep = sleeps.append
+    with pytest.raises(listend.APIConnectionError):
+        c.license()
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.5
+
+
+# -- uploads do not load the file into memory ----------------------------------
+
+UPLOAD_CHILD = r"""
+import resource, sys
+sys.path.insert(0, sys.argv[1])
+import listend
+c = listend.Client(api_url=sys.argv[2], license_key=sys.argv[3], max_retries=0)
+try:
+    r = c.transcribe_file(sys.argv[4])
+    out = "ok " + r.text
+except listend.ListendError as e:
+    out = "error %s %s" % (e.status, e.code)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, out)
+"""
+
+
+def _upload_rss(url, key, path):
+    p = subprocess.run([sys.executable, "-c", UPLOAD_CHILD, os.path.join(ROOT, "sdk", "python"), url, key, str(path)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    rss_kb, out = p.stdout.strip().split(" ", 1)
+    return int(rss_kb), out
+
+
+def test_large_upload_streams(srv, keys, tmp_path):
+    # 60 MB: 48 kHz stereo, 5 minutes of silence with the speech in the middle.
+    with open(GOFORWARD, "rb") as f:
+        speech = f.read()
+    up = bytearray()
+    for i in range(0, len(speech), 2):  # 16 kHz mono -> 48 kHz stereo by repetition
+        up += speech[i:i + 2] * 6
+    total = 60 * 1024 * 1024 // 4 * 4
+    big = tmp_path / "big.wav"
+    with wave.open(str(big), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        half = (total - len(up)) // 2 // 4 * 4
+        silence = bytes(1 << 20)
+        for _ in range(half // len(silence)):
+            w.writeframesraw(silence)
+        w.writeframesraw(bytes(half % len(silence)))
+        w.writeframesraw(bytes(up))
+        rest = total - half - len(up)
+        for _ in range(rest // len(silence)):
+            w.writeframesraw(silence)
+        w.writeframesraw(bytes(rest % len(silence)))
+    assert os.path.getsize(big) > 60_000_000
+    rss_kb, out = _upload_rss(srv.url, keys["good"], big)
+    assert out.startswith("ok") and "forward" in out, out
+    assert rss_kb < 40_000, f"client peak RSS {rss_kb} kB for a 60 MB upload"
+
+
+def test_too_large_upload(server_factory, tmp_path):
+    small = server_factory("--max-body-mb", "5")
+    key = small.key("big")
+    big = tmp_path / "huge.wav"
+    with open(big, "wb") as f:  # sparse: costs no disk
+        f.write(b"RIFF")
+        f.truncate(80 * 1024 * 1024)
+    rss_kb, out = _upload_rss(small.url, key, big)
+    assert out == "error 422 FILE_TOO_LARGE", out
+    assert rss_kb < 40_000
+    with pytest.raises(listend.BadRequestError) as e:
+        Client(api_url=small.url, license_key=key, max_retries=0).transcribe_file(str(big))
+    assert e.value.body.get("max_size_mb") == 5
+
+
+# -- streaming -----------------------------------------------------------------
+
+def test_stream_interim_and_final(client, audio):
+    async def run():
+        return [m async for m in client.stream(str(audio["wav"]), interim_results=True, chunk_size=3200)]
+    msgs = asyncio.run(run())
+    tr = [m for m in msgs if m.type == "transcription"]
+    assert any(not m.is_final for m in tr), [m.raw for m in msgs]
+    finals = [m for m in tr if m.is_final]
+    assert finals and finals[-1].is_last
+    assert "forward" in " ".join(m.transcript for m in finals)
+    assert tr[0].session_id
+
+
+def test_stream_async_iterator_and_finalize(client):
+    async def chunks():
+        with open(GOFORWARD, "rb") as f:
+            while True:
+                b = f.read(4096)
+                if not b:
+                    break
+                yield b
+        yield {"type": "finalize"}
+
+    async def run():
+        return [m async for m in client.stream(chunks(), encoding="linear16", sample_rate=16000)]
+    msgs = asyncio.run(run())
+    finals = [m for m in msgs if m.type == "transcription" and m.is_final]
+    assert "forward" in " ".join(m.transcript for m in finals)
+    assert msgs[-1].is_last
+
+
+def test_stream_auth_error(srv, keys):
+    async def run():
+        async for _ in Client(api_url=srv.url, license_key=keys["revoked"]).stream(b"\0" * 3200):
+            pass
+    with pytest.raises(listend.InvalidLicenseError):
+        asyncio.run(run())
+
+
+def test_stream_without_websockets_says_what_to_install(client, monkeypatch):
+    from listend import streaming
+    monkeypatch.setattr(streaming, "websockets", None)
+    with pytest.raises(ImportError, match="pip install"):
+        client.stream(b"\0")
+
+
+# -- examples (also the code in docs/sdk.md) ------------------------------------
+
+def _run_example(name, *args, env):
+    p = subprocess.run([sys.executable, os.path.join(PY_EXAMPLES, name), *map(str, args)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p.stdout
+
+
+def test_python_examples(srv, keys, audio):
+    env = dict(os.environ, LISTEND_API_URL=srv.url, LICENSE_KEY=keys["good"],
+               PYTHONPATH=os.path.join(ROOT, "sdk", "python"))
+    assert "forward" in _run_example("transcribe_url.py", audio["wav_url"], env=env)
+    out = _run_example("transcribe_file.py", audio["wav"], env=env)
+    assert "forward" in out and "confidence" in out
+    assert "forward" in _run_example("async_job.py", audio["wav_url"], audio["callback"], env=env)
+    out = _run_example("stream_file.py", audio["wav"], env=env)
+    assert "final" in out and "forward" in out
+
+
+def _doc_blocks():
+    blocks, cur, lang = [], None, None
+    with open(DOCS) as f:
+        for line in f:
+            if cur is None and line.startswith("```") and len(line.strip()) > 3:
+                cur, lang = [], line.strip()[3:]
+            elif cur is not None and line.startswith("```"):
+                blocks.append((lang, "".join(cur)))
+                cur = None
+            elif cur is not None:
+                cur.append(line)
+    return blocks
+
+
+def test_docs_examples_are_the_tested_examples():
+    """Every example in docs/sdk.md is one of the files the tests run."""
+    shown = {}
+    for lang, code in _doc_blocks():
+        first = code.splitlines()[0] if code else ""
+        for marker in ("# sdk/python/examples/", "// sdk/js/examples/"):
+            if first.startswith(marker):
+                shown[first[len(marker.split("sdk/")[0]):].strip()] = code
+    expected = [f"sdk/python/examples/{n}" for n in os.listdir(PY_EXAMPLES) if n.endswith(".py")]
+    expected += [f"sdk/js/examples/{n}" for n in os.listdir(os.path.join(JS_DIR, "examples")) if n.endswith(".mjs")]
+    assert sorted(shown) == sorted(expected)
+    for rel, code in shown.items():
+        with open(os.path.join(ROOT, rel)) as f:
+            assert code.split("\n", 1)[1] == f.read(), f"docs/sdk.md differs from {rel}"
+
+
+# -- rate limits (slow: waits for the server's retry_after) --------------------
+
+def test_rate_limit_then_retry(srv, keys, audio):
+    c0 = Client(api_url=srv.url, license_key=keys["rpm"], max_retries=0)
+    assert "forward" in c0.transcribe_url(audio["wav_url"]).text
+    with pytest.raises(listend.RateLimitError) as e:
+        c0.transcribe_url(audio["wav_url"])
+    assert e.value.status == 429 and e.value.code == "RATE_LIMIT_EXCEEDED"
+    assert 0 < e.value.retry_after <= 60
+    t0 = time.monotonic()
+    r = Client(api_url=srv.url, license_key=keys["rpm"], max_retries=1).transcribe_url(audio["wav_url"])
+    assert "forward" in r.text
+    assert time.monotonic() - t0 >= e.value.retry_after - 2
+
+
+# -- the JavaScript suite ---------------------------------------------------------
+
+def test_js_sdk(js_run):
+    out, _ = js_run.communicate(timeout=300)
+    print(out)
+    assert js_run.returncode == 0, out
+    assert "# fail 0" in out or "fail 0" in out
