@@ -76,6 +76,10 @@ ld_err ld_auth_check_key(ld_auth *a, const char *key, ld_key_claims *out, ld_err
  * On LD_OK the lease must be released with ld_auth_release. */
 ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rate_info *info, ld_error *err);
 void ld_auth_release(ld_auth *a, ld_lease *lease);
+/* Leases expire 6 h after admission or the last renewal so a shared store can
+ * reclaim a crashed replica's slots; a live stream that may outlast that calls
+ * this now and then (e.g. every few minutes). LD_ERR_NOT_FOUND if it expired. */
+ld_err ld_auth_lease_renew(ld_auth *a, ld_lease *lease, ld_error *err);
 
 /* Adds decoded audio seconds to the key's UTC-day usage (persisted). */
 ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_seconds, ld_error *err);
@@ -87,6 +91,9 @@ ld_err ld_auth_usage(ld_auth *a, const ld_key_claims *k, ld_usage *out, ld_error
  * authentication; _throttled says whether the address must get 429 now. */
 void ld_auth_client_failed(ld_auth *a, const char *addr);
 bool ld_auth_client_throttled(ld_auth *a, const char *addr, int *retry_after);
+/* Failed authentications allowed per address per sliding minute before
+ * _throttled says yes (default 20); 0 disables throttling. */
+void ld_auth_set_client_failure_limit(ld_auth *a, int failures_per_minute);
 
 /* `listend keys …` subcommand (init, issue, list, inspect, revoke). */
 int ld_auth_keys_main(int argc, char **argv);

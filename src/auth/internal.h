@@ -1,0 +1,37 @@
+/* State shared by the auth module's files (not part of its interface). */
+#ifndef LD_AUTH_INTERNAL_H
+#define LD_AUTH_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "auth/auth.h"
+#include "auth/key.h"
+
+/* Verified-key cache: direct-mapped slots indexed by a keyed BLAKE2b hash of
+ * the key text, so a hit costs one short hash and one striped lock instead of
+ * an Ed25519 verification. Only keys with a valid signature are cached;
+ * expiry and revocation are checked on every request, after the cache. */
+#define LD_AUTH_CACHE_SLOTS 4096
+#define LD_AUTH_CACHE_STRIPES 16
+
+typedef struct {
+    unsigned char hash[16];
+    bool used;
+    ld_key_claims claims;
+} ld_auth_cache_slot;
+
+struct ld_auth {
+    ld_store *store;
+    ld_issuer_pub *issuers;
+    size_t nissuers;
+    unsigned char cache_key[crypto_generichash_KEYBYTES];
+    pthread_mutex_t cache_mu[LD_AUTH_CACHE_STRIPES];
+    ld_auth_cache_slot *cache;
+    _Atomic int client_failure_limit;
+};
+
+bool ld_auth_cache_get(ld_auth *a, const char *key, ld_key_claims *out);
+void ld_auth_cache_put(ld_auth *a, const char *key, const ld_key_claims *c);
+
+#endif

@@ -1,0 +1,184 @@
+/* Per-key limits (requests/minute, daily audio, concurrency) and per-address
+ * brute-force throttling, all computed through the store interface so a
+ * shared backend gives the same answers across replicas. */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth/internal.h"
+#include "util/log.h"
+#include "util/time.h"
+
+#define WINDOW_MS 60000
+/* Leases outlive any single request (2 h of audio decodes in minutes); only a
+ * crashed replica's slots ever run into this. Streams renew. */
+#define LEASE_TTL_MS (6LL * 3600 * 1000)
+
+/* Whole seconds until `ms` have passed, at least 1: a client told to retry
+ * after that many seconds will pass. */
+static int ceil_s(int64_t ms) { return ms <= 0 ? 1 : (int)((ms + 999) / 1000); }
+
+static int64_t until_utc_midnight(int64_t now_s)
+{
+    int64_t next = (now_s / 86400 + 1) * 86400;
+    return next - now_s;
+}
+
+static double quota_seconds(const ld_key_claims *k) { return k->hours_per_day * 3600.0; }
+
+static ld_err today_usage(ld_auth *a, const ld_key_claims *k, int64_t now_s, double *used, ld_error *err)
+{
+    char day[11];
+    ld_time_utc_day(now_s, day);
+    return ld_store_usage_get(a->store, k->key_id, day, used, err);
+}
+
+ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rate_info *info, ld_error *err)
+{
+    int64_t now_ms = ld_time_now_ms();
+    ld_rate_info ri = {.limit = k->rpm};
+    ld_window w;
+    lease->held = false;
+    ld_err rc = ld_store_window_hit(a->store, k->key_id, k->rpm, WINDOW_MS, now_ms, &w, err);
+    if (rc) {
+        *info = ri;
+        return rc;
+    }
+    int64_t frees_in = w.count ? w.oldest_ms + WINDOW_MS - now_ms : 0;
+    ri.reset = w.count ? ceil_s(frees_in) : 0;
+    if (!w.allowed) {
+        ri.remaining = 0;
+        ri.retry_after = ceil_s(frees_in);
+        *info = ri;
+        return ld_error_set(err, LD_ERR_RATE_LIMITED, NULL);
+    }
+    ri.remaining = k->rpm - w.count;
+
+    double used = 0;
+    if ((rc = today_usage(a, k, now_ms / 1000, &used, err)) || used >= quota_seconds(k)) {
+        /* A refused request does not use up the key's rate. */
+        ld_store_window_undo(a->store, k->key_id);
+        ri.remaining++;
+        if (!rc) {
+            ri.retry_after = (int)until_utc_midnight(now_ms / 1000);
+            rc = ld_error_set(err, LD_ERR_QUOTA_EXCEEDED, NULL);
+        }
+        *info = ri;
+        return rc;
+    }
+
+    bool acquired = false;
+    int held = 0;
+    rc = ld_store_lease_acquire(a->store, k->key_id, k->concurrency, LEASE_TTL_MS, now_ms, lease->lease_id,
+                                &acquired, &held, err);
+    if (rc || !acquired) {
+        ld_store_window_undo(a->store, k->key_id);
+        ri.remaining++;
+        if (!rc) {
+            /* No way to know when a running request ends; 1 s is the shortest
+             * honest answer and cheap for clients that poll. */
+            ri.retry_after = 1;
+            rc = ld_error_set(err, LD_ERR_RATE_LIMITED, "Rate limit exceeded: %d concurrent requests allowed",
+                              k->concurrency);
+        }
+        *info = ri;
+        return rc;
+    }
+    snprintf(lease->key_id, sizeof lease->key_id, "%s", k->key_id);
+    lease->held = true;
+    *info = ri;
+    return LD_OK;
+}
+
+void ld_auth_release(ld_auth *a, ld_lease *lease)
+{
+    if (!lease || !lease->held)
+        return;
+    ld_store_lease_release(a->store, lease->key_id, lease->lease_id);
+    lease->held = false;
+}
+
+ld_err ld_auth_lease_renew(ld_auth *a, ld_lease *lease, ld_error *err)
+{
+    if (!lease || !lease->held)
+        return ld_error_set(err, LD_ERR_NOT_FOUND, "lease not held");
+    return ld_store_lease_renew(a->store, lease->key_id, lease->lease_id, LEASE_TTL_MS, ld_time_now_ms(), err);
+}
+
+ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_seconds, ld_error *err)
+{
+    if (!(audio_seconds > 0))
+        return LD_OK;
+    char day[11];
+    ld_time_utc_day(ld_time_now(), day);
+    return ld_store_usage_add(a->store, k->key_id, day, audio_seconds, NULL, err);
+}
+
+ld_err ld_auth_check_quota(ld_auth *a, const ld_key_claims *k, ld_error *err)
+{
+    double used = 0;
+    ld_err rc = today_usage(a, k, ld_time_now(), &used, err);
+    if (rc)
+        return rc;
+    return used >= quota_seconds(k) ? ld_error_set(err, LD_ERR_QUOTA_EXCEEDED, NULL) : LD_OK;
+}
+
+ld_err ld_auth_usage(ld_auth *a, const ld_key_claims *k, ld_usage *out, ld_error *err)
+{
+    int64_t now_ms = ld_time_now_ms();
+    ld_window w;
+    ld_err rc = ld_store_window_peek(a->store, k->key_id, k->rpm, WINDOW_MS, now_ms, &w, err);
+    double used = 0;
+    if (!rc)
+        rc = today_usage(a, k, now_ms / 1000, &used, err);
+    if (rc)
+        return rc;
+    out->requests_this_minute = w.count;
+    out->requests_remaining = k->rpm > w.count ? k->rpm - w.count : 0;
+    out->concurrent = ld_store_lease_count(a->store, k->key_id, now_ms);
+    out->audio_seconds_today = used;
+    double left = quota_seconds(k) - used;
+    out->audio_seconds_remaining = left > 0 ? left : 0;
+    return LD_OK;
+}
+
+/* Failed authentications are counted per address in the same sliding-window
+ * store as request rates, under an "ip:" subject that cannot clash with key
+ * ids ("k_…"). */
+static void client_subject(const char *addr, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "ip:%.*s", LD_STORE_SUBJECT_MAX - 3, addr);
+}
+
+void ld_auth_set_client_failure_limit(ld_auth *a, int failures_per_minute)
+{
+    atomic_store(&a->client_failure_limit, failures_per_minute > 0 ? failures_per_minute : 0);
+}
+
+void ld_auth_client_failed(ld_auth *a, const char *addr)
+{
+    int limit = atomic_load(&a->client_failure_limit);
+    if (!addr || !*addr || limit <= 0)
+        return;
+    char subject[LD_STORE_SUBJECT_MAX + 1];
+    client_subject(addr, subject, sizeof subject);
+    ld_window w;
+    ld_error err;
+    if (ld_store_window_hit(a->store, subject, limit, WINDOW_MS, ld_time_now_ms(), &w, &err))
+        ld_log(LD_LOG_WARNING, "auth: cannot count failed authentication: %s", err.msg);
+}
+
+bool ld_auth_client_throttled(ld_auth *a, const char *addr, int *retry_after)
+{
+    int limit = atomic_load(&a->client_failure_limit);
+    if (!addr || !*addr || limit <= 0)
+        return false;
+    char subject[LD_STORE_SUBJECT_MAX + 1];
+    client_subject(addr, subject, sizeof subject);
+    int64_t now_ms = ld_time_now_ms();
+    ld_window w;
+    if (ld_store_window_peek(a->store, subject, limit, WINDOW_MS, now_ms, &w, NULL) || w.allowed)
+        return false;
+    if (retry_after)
+        *retry_after = ceil_s(w.oldest_ms + WINDOW_MS - now_ms);
+    return true;
+}
