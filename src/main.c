@@ -6,6 +6,7 @@
 #include "asr/pool.h"
 #include "auth/auth.h"
 #include "server/server.h"
+#include "server/ws.h"
 
 static const struct {
     const char *name;
@@ -15,6 +16,7 @@ static const struct {
     {"serve", ld_server_main, "run the HTTP API server (default port 7100)"},
     {"keys", ld_auth_keys_main, "manage license keys: init, issue, list, inspect, revoke"},
     {"transcribe", ld_asr_transcribe_main, "transcribe local files without a server"},
+    {"stream", ld_ws_stream_main, "stream a file to a server's /v1/listen/stream and print live results"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,383 @@
+/* `listend stream FILE …`: a small WebSocket client (plain TCP + wslay) that
+ * streams a file to /v1/listen/stream and prints results as they arrive. */
+#include "server/ws.h"
+#include "server/ws_proto.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <wslay/wslay.h>
+
+#include "audio/audio.h"
+#include "util/time.h"
+
+typedef struct {
+    int fd;
+    char *extra; /* bytes read past the 101 response head */
+    size_t extra_len, extra_off;
+    bool json, got_last, closed, failed;
+    int close_code;
+} client;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE]\n"
+               "                            [--encoding ENC --sample-rate HZ] [--no-interim] [--json]\n\n"
+               "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
+               "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
+               "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
+               "are, at --sample-rate (default 16000).\n"
+               "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http/ws only)\n"
+               "  --key KEY      default $LICENSE_KEY\n"
+               "  --realtime     pace the audio at real time (default: as fast as the server takes it)\n"
+               "  --json         print the server's messages as they are\n");
+}
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
+{
+    (void)flags;
+    client *c = ud;
+    if (c->extra_off < c->extra_len) {
+        size_t n = c->extra_len - c->extra_off < len ? c->extra_len - c->extra_off : len;
+        memcpy(buf, c->extra + c->extra_off, n);
+        c->extra_off += n;
+        return (ssize_t)n;
+    }
+    ssize_t r = recv(c->fd, buf, len, 0);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (r <= 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return r;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)
+{
+    (void)flags;
+    client *c = ud;
+    ssize_t r = send(c->fd, data, len, MSG_NOSIGNAL);
+    if (r < 0) {
+        wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+                                       ? WSLAY_ERR_WOULDBLOCK
+                                       : WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return r;
+}
+
+static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
+{
+    (void)ctx;
+    (void)ud;
+    randombytes_buf(buf, len);
+    return 0;
+}
+
+static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m, void *ud)
+{
+    (void)ctx;
+    client *c = ud;
+    if (m->opcode == WSLAY_CONNECTION_CLOSE) {
+        c->closed = true;
+        c->close_code = m->status_code;
+        return;
+    }
+    if (m->opcode != WSLAY_TEXT_FRAME)
+        return;
+    if (c->json)
+        printf("%.*s\n", (int)m->msg_length, (const char *)m->msg);
+    json_t *j = json_loadb((const char *)m->msg, m->msg_length, 0, NULL);
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (type && !strcmp(type, "transcription")) {
+        bool final = json_is_true(json_object_get(j, "is_final"));
+        if (json_is_true(json_object_get(j, "is_last")))
+            c->got_last = true;
+        const char *text = json_string_value(json_object_get(j, "transcript"));
+        double start = json_number_value(json_object_get(j, "start"));
+        double dur = json_number_value(json_object_get(j, "duration"));
+        if (!c->json && final && text && *text)
+            printf("[%7.2f - %7.2f] %s\n", start, start + dur, text);
+        else if (!c->json && !final && isatty(STDOUT_FILENO))
+            printf("  ~ %s\n", text ? text : "");
+    } else if (type && !strcmp(type, "error")) {
+        fprintf(stderr, "listend stream: server error: %s\n", json_string_value(json_object_get(j, "message")));
+        c->failed = true;
+    } else if (type && !c->json && isatty(STDOUT_FILENO)) {
+        printf("  (%s at %.2f s)\n", type, json_number_value(json_object_get(j, "timestamp")));
+    }
+    fflush(stdout);
+    json_decref(j);
+}
+
+/* http://host:port[/prefix] or ws://… -> host, port, path prefix. */
+static int parse_url(const char *url, char *host, size_t hsz, char *port, size_t psz, char *prefix, size_t prsz)
+{
+    const char *p = url;
+    if (!strncmp(p, "http://", 7))
+        p += 7;
+    else if (!strncmp(p, "ws://", 5))
+        p += 5;
+    else
+        return -1; /* https/wss: not supported by this client */
+    const char *slash = strchr(p, '/');
+    size_t hostport = slash ? (size_t)(slash - p) : strlen(p);
+    snprintf(prefix, prsz, "%s", slash ? slash : "");
+    size_t pl = strlen(prefix);
+    if (pl && prefix[pl - 1] == '/')
+        prefix[pl - 1] = 0;
+    const char *colon = memchr(p, ':', hostport);
+    size_t hl = colon ? (size_t)(colon - p) : hostport;
+    if (!hl || hl >= hsz)
+        return -1;
+    memcpy(host, p, hl);
+    host[hl] = 0;
+    if (colon)
+        snprintf(port, psz, "%.*s", (int)(hostport - hl - 1), colon + 1);
+    else
+        snprintf(port, psz, "80");
+    return 0;
+}
+
+static int dial(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    int fd = -1;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+            break;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Sends the upgrade request; returns 0 on 101 with the right accept key. */
+static int handshake(client *c, const char *host, const char *port, const char *path, const char *key)
+{
+    unsigned char nonce[16];
+    char nonce64[25], expect[29];
+    randombytes_buf(nonce, sizeof nonce);
+    sodium_bin2base64(nonce64, sizeof nonce64, nonce, sizeof nonce, sodium_base64_VARIANT_ORIGINAL);
+    ld_ws_accept_key(nonce64, expect);
+    char req[4096];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nAuthorization: Token %s\r\n\r\n",
+                     path, host, port, nonce64, key);
+    if (n <= 0 || (size_t)n >= sizeof req || send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+        return -1;
+    char buf[16384];
+    size_t len = 0;
+    char *end = NULL;
+    while (!end && len < sizeof buf - 1) {
+        ssize_t r = recv(c->fd, buf + len, sizeof buf - 1 - len, 0);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        buf[len] = 0;
+        end = strstr(buf, "\r\n\r\n");
+    }
+    if (!end) {
+        fprintf(stderr, "listend stream: no HTTP response from the server\n");
+        return -1;
+    }
+    int status = 0;
+    sscanf(buf, "HTTP/1.%*d %d", &status);
+    if (status != 101) {
+        /* The JSON envelope follows the head (read what is there). */
+        fprintf(stderr, "listend stream: server answered %d: %s\n", status, end + 4);
+        return -1;
+    }
+    *end = 0;
+    char *h = strcasestr(buf, "\r\nSec-WebSocket-Accept:");
+    if (!h) {
+        fprintf(stderr, "listend stream: bad handshake (no Sec-WebSocket-Accept)\n");
+        return -1;
+    }
+    h += 23;
+    while (*h == ' ')
+        h++;
+    if (strncmp(h, expect, 28)) {
+        fprintf(stderr, "listend stream: bad handshake (wrong Sec-WebSocket-Accept)\n");
+        return -1;
+    }
+    size_t head = (size_t)(end + 4 - buf);
+    if (len > head) {
+        c->extra = malloc(len - head);
+        memcpy(c->extra, buf + head, len - head);
+        c->extra_len = len - head;
+    }
+    return 0;
+}
+
+int ld_ws_stream_main(int argc, char **argv)
+{
+    const char *server = getenv("LISTEND_API_URL"), *key = getenv("LICENSE_KEY");
+    const char *encoding = NULL, *language = NULL;
+    int rate = 16000;
+    bool realtime = false, interim = true, json = false;
+    static const struct option opts[] = {
+        {"server", required_argument, 0, 's'},  {"key", required_argument, 0, 'k'},
+        {"realtime", no_argument, 0, 'r'},      {"encoding", required_argument, 0, 'e'},
+        {"sample-rate", required_argument, 0, 'R'}, {"language", required_argument, 0, 'l'},
+        {"no-interim", no_argument, 0, 'n'},    {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+    };
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': server = optarg; break;
+        case 'k': key = optarg; break;
+        case 'r': realtime = true; break;
+        case 'e': encoding = optarg; break;
+        case 'R': rate = atoi(optarg); break;
+        case 'l': language = optarg; break;
+        case 'n': interim = false; break;
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    const char *file = argv[optind];
+    if (!server || !*server)
+        server = "http://localhost:7100";
+    if (!key || !*key) {
+        fprintf(stderr, "listend stream: no license key (--key or $LICENSE_KEY)\n");
+        return 2;
+    }
+    ld_stream_encoding enc = LD_STREAM_LINEAR16;
+    if (encoding && (ld_audio_stream_encoding_parse(encoding, &enc) || enc == LD_STREAM_OPUS ||
+                     enc == LD_STREAM_OGG_OPUS)) {
+        fprintf(stderr, "listend stream: --encoding must be linear16, mulaw or alaw\n");
+        return 2;
+    }
+
+    /* Audio bytes to send and the size of 100 ms of them. */
+    uint8_t *audio = NULL;
+    size_t audio_len = 0, frame = 3200;
+    ld_error err;
+    if (encoding) {
+        FILE *f = fopen(file, "rb");
+        if (!f) {
+            fprintf(stderr, "listend stream: %s: %s\n", file, strerror(errno));
+            return 1;
+        }
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        audio = malloc(n > 0 ? (size_t)n : 1);
+        audio_len = fread(audio, 1, n > 0 ? (size_t)n : 0, f);
+        fclose(f);
+        frame = (size_t)rate / 10 * (enc == LD_STREAM_LINEAR16 ? 2 : 1);
+    } else {
+        ld_pcm pcm = {0};
+        ld_decode_opts dopts = {0};
+        if (ld_audio_decode_file(file, &dopts, &pcm, &err) != LD_OK) {
+            fprintf(stderr, "listend stream: %s: %s\n", file, err.msg);
+            return 1;
+        }
+        audio_len = pcm.n * 2;
+        audio = malloc(audio_len ? audio_len : 1);
+        for (size_t i = 0; i < pcm.n; i++) { /* little-endian on the wire */
+            audio[2 * i] = (uint8_t)(pcm.samples[i] & 0xff);
+            audio[2 * i + 1] = (uint8_t)((uint16_t)pcm.samples[i] >> 8);
+        }
+        ld_pcm_free(&pcm);
+        rate = 16000;
+    }
+    if (!frame)
+        frame = 3200;
+
+    char host[256], port[16], prefix[256], path[1024];
+    if (parse_url(server, host, sizeof host, port, sizeof port, prefix, sizeof prefix)) {
+        fprintf(stderr, "listend stream: unsupported server URL '%s' (http:// or ws://)\n", server);
+        free(audio);
+        return 2;
+    }
+    snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s", prefix,
+             ld_audio_stream_encoding_name(enc), rate, interim ? "true" : "false", language ? "&language=" : "",
+             language ? language : "");
+    client c = {.json = json};
+    c.fd = dial(host, port);
+    if (c.fd < 0) {
+        fprintf(stderr, "listend stream: cannot connect to %s:%s\n", host, port);
+        free(audio);
+        return 1;
+    }
+    if (handshake(&c, host, port, path, key)) {
+        close(c.fd);
+        free(audio);
+        free(c.extra);
+        return 1;
+    }
+    struct wslay_event_callbacks cb = {.recv_callback = recv_cb, .send_callback = send_cb,
+                                       .genmask_callback = genmask_cb, .on_msg_recv_callback = on_msg};
+    wslay_event_context_ptr ctx;
+    wslay_event_context_client_init(&ctx, &cb, &c);
+    size_t sent = 0;
+    bool ended = false;
+    double t0 = ld_time_mono(), deadline = 0;
+    while (!c.closed) {
+        double now = ld_time_mono();
+        /* Queue audio: on schedule in real time, else while the send queue is short. */
+        while (!ended && sent < audio_len && wslay_event_get_queued_msg_count(ctx) < 8 &&
+               (!realtime || (double)sent / (frame * 10) <= now - t0)) {
+            size_t n = audio_len - sent < frame ? audio_len - sent : frame;
+            struct wslay_event_msg m = {WSLAY_BINARY_FRAME, audio + sent, n};
+            wslay_event_queue_msg(ctx, &m);
+            sent += n;
+        }
+        if (!ended && sent >= audio_len) {
+            const char *cs = "{\"type\":\"close_stream\"}";
+            struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)cs, strlen(cs)};
+            wslay_event_queue_msg(ctx, &m);
+            ended = true;
+            deadline = now + 60;
+        }
+        if (c.got_last && !wslay_event_get_close_sent(ctx) && wslay_event_get_queued_msg_count(ctx) == 0)
+            wslay_event_queue_close(ctx, 1000, NULL, 0);
+        struct pollfd p = {.fd = c.fd, .events = POLLIN | (wslay_event_want_write(ctx) ? POLLOUT : 0)};
+        int timeout = realtime && !ended ? 20 : 200;
+        if (poll(&p, 1, c.extra_off < c.extra_len ? 0 : timeout) < 0 && errno != EINTR)
+            break;
+        if (((p.revents & (POLLIN | POLLHUP | POLLERR)) || c.extra_off < c.extra_len) && wslay_event_recv(ctx) != 0)
+            break;
+        if (wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0)
+            break;
+        if (!wslay_event_want_read(ctx) && !wslay_event_want_write(ctx))
+            break;
+        if (ended && ld_time_mono() > deadline) {
+            fprintf(stderr, "listend stream: no final result within 60 s\n");
+            break;
+        }
+    }
+    wslay_event_context_free(ctx);
+    close(c.fd);
+    free(audio);
+    free(c.extra);
+    if (!c.got_last && !c.failed)
+        fprintf(stderr, "listend stream: connection closed (code %d) before the last result\n", c.close_code);
+    return c.got_last && !c.failed ? 0 : 1;
+}

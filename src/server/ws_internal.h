@@ -1,0 +1,150 @@
+/* Internals shared by the ws_*.c files (not a public contract).
+ *
+ * One stream = one ws_conn, shared by three parties:
+ *  - the event-loop thread owns the socket, the wslay context and timers;
+ *  - a worker thread (one at a time per stream) owns the decoding state;
+ *  - both meet in the mutex-protected queues: `in` (audio and controls from
+ *    the loop to the workers) and `out` (messages and the close from the
+ *    workers to the loop).
+ * Lifetime is a reference count: the loop holds one while the socket is open,
+ * the worker queue one while the stream is scheduled, the loop's notify list
+ * one while listed. The last unref releases the decoder and the key's slot. */
+#ifndef LD_SERVER_WS_INTERNAL_H
+#define LD_SERVER_WS_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <wslay/wslay.h>
+
+#include "asr/pool.h"
+#include "audio/stream.h"
+#include "auth/auth.h"
+#include "server/ws.h"
+#include "server/ws_proto.h"
+
+#define WS_MAX_MESSAGE (1 << 20)     /* one audio frame or text message; larger -> close 1009 */
+#define WS_IN_HIGH (512 * 1024)      /* queued input bytes: stop reading from the socket */
+#define WS_IN_LOW (128 * 1024)       /* ... and resume below this */
+#define WS_OUT_MAX (1 << 20)         /* unsent output bytes: the client does not read -> close 1008 */
+#define WS_CLOSE_WAIT_S 5.0          /* after our close frame, wait this long for the peer's */
+#define WS_PENDING_TTL_S 60.0        /* an accepted handshake whose upgrade never happened */
+#define WS_USAGE_STEP_S 1.0          /* report audio seconds to the quota this often */
+#define WS_MAX_UTTERANCE_S 20.0      /* force a final without a pause (engine cost grows) */
+
+typedef enum { WS_TASK_AUDIO, WS_TASK_FINALIZE, WS_TASK_CLOSE_STREAM } ws_task_kind;
+
+typedef struct ws_task {
+    struct ws_task *next;
+    ws_task_kind kind;
+    size_t len;
+    uint8_t data[];
+} ws_task;
+
+typedef struct ws_out {
+    struct ws_out *next;
+    int close_code;      /* 0: a text message; else close after the messages before it */
+    size_t len;
+    char data[];
+} ws_out;
+
+typedef struct ws_session ws_session; /* worker-side state (ws_session.c) */
+
+typedef struct ws_conn {
+    ld_ws *ws;
+    char session_id[32];
+    char request_id[64];
+    char client_addr[64];
+    ld_ws_params params;
+    ld_key_claims claims;
+    ld_lease lease;
+    ld_stream_decoder *decoder;
+    double created;
+
+    /* loop thread only */
+    struct ws_conn *loop_next, *loop_prev;  /* live list */
+    int fd;
+    struct MHD_UpgradeResponseHandle *urh;
+    wslay_event_context_ptr ctx;
+    char *extra;            /* bytes MHD read past the request head */
+    size_t extra_len, extra_off;
+    uint32_t events;        /* epoll mask registered */
+    double last_activity;   /* audio or keepalive */
+    double close_deadline;  /* 0 until we sent/queued a close */
+    bool closing;           /* a close frame is queued or the peer's arrived */
+    bool draining;          /* our close is out; discarding input until EOF */
+    bool client_done;       /* close_stream received: no idle timeout while we finish */
+
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    int refs;
+    ws_task *in_head, *in_tail;
+    size_t in_bytes;
+    ws_out *out_head, *out_tail;
+    bool scheduled;         /* in the worker run queue or running */
+    bool notified;          /* in the loop's notify list */
+    bool dead;              /* socket gone: drop work */
+    bool paused;            /* loop stopped reading the socket (flow control) */
+    bool resume_wanted;     /* worker drained input below WS_IN_LOW while paused */
+    struct ws_conn *run_next, *notify_next;
+
+    /* worker only */
+    ws_session *sess;
+} ws_conn;
+
+/* A handshake accepted by ld_ws_handle, waiting for MHD's upgrade callback. */
+typedef struct ws_pending {
+    struct ws_pending *next;
+    ld_ws *ws;
+    ws_conn *conn;          /* NULL once adopted or reaped (then a tombstone) */
+    double created;
+    bool adopted;
+} ws_pending;
+
+struct ld_ws {
+    ld_ws_config cfg;
+    pthread_mutex_t mu;          /* counters, pending list, adopt list, notify list, run queue */
+    pthread_cond_t run_cv;
+    int live;                    /* streams admitted and not yet released */
+    ws_pending *pending;
+    ws_conn *adopt_head;         /* upgraded, waiting for the loop to register */
+    ws_conn *notify_head;
+    ws_conn *run_head, *run_tail;
+    bool stopping;
+    int wake_fd;                 /* eventfd: adopt/notify/stop */
+    int epfd;
+    pthread_t loop;
+    pthread_t *workers;
+    int n_workers;
+    ws_conn *live_head;          /* loop thread only */
+    ws_conn *graveyard;          /* loop thread only: torn down this iteration */
+};
+
+/* ws.c */
+ws_conn *ws_conn_new(ld_ws *ws);
+void ws_conn_ref(ws_conn *c);
+void ws_conn_unref(ws_conn *c);
+void ws_wake(ld_ws *ws);
+/* From the loop: queue input for the workers (takes ownership of t). */
+void ws_conn_push_task(ws_conn *c, ws_task *t);
+/* From a worker: queue a text message (taken) or a close for the loop. */
+void ws_conn_post(ws_conn *c, char *msg);
+void ws_conn_post_close(ws_conn *c, int code, const char *reason);
+/* From a worker or the loop, under no lock: ask the loop to look at c. */
+void ws_conn_notify(ws_conn *c);
+
+/* ws_loop.c */
+void *ws_loop_main(void *arg);
+/* MHD upgrade callback target: hands the socket to the loop. */
+void ws_loop_adopt(ws_conn *c, int fd, struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len);
+
+/* ws_session.c (worker threads) */
+ws_session *ws_session_new(ws_conn *c, ld_error *err);
+void ws_session_free(ws_conn *c, ws_session *s); /* also counts unreported usage */
+/* Runs one task; returns false when the session ended (close posted). */
+bool ws_session_run(ws_conn *c, ws_task *t);
+/* Posts an error message and the matching close. */
+void ws_conn_fail(ws_conn *c, ld_err e, const char *message);
+
+#endif

@@ -1,0 +1,473 @@
+/* The event loop: one thread, epoll over every upgraded socket plus an eventfd
+ * that workers and MHD threads use to hand over sockets and results. wslay does
+ * the RFC 6455 framing (masking check, ping/pong, fragments, close handshake);
+ * this file adds flow control, timeouts and the hand-off to workers. */
+#include "server/ws_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/time.h"
+
+#define TICK_S 0.1
+
+static void teardown(ws_conn *c);
+
+static void set_events(ws_conn *c)
+{
+    if (c->fd < 0)
+        return;
+    uint32_t ev = 0;
+    if (wslay_event_want_read(c->ctx) && !c->paused)
+        ev |= EPOLLIN;
+    if (wslay_event_want_write(c->ctx))
+        ev |= EPOLLOUT;
+    if (ev == c->events)
+        return;
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+    epoll_ctl(c->ws->epfd, EPOLL_CTL_MOD, c->fd, &e);
+    c->events = ev;
+}
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
+{
+    (void)flags;
+    ws_conn *c = ud;
+    if (c->paused) { /* flow control: leave the bytes in the kernel buffer */
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (c->extra_off < c->extra_len) {
+        size_t n = c->extra_len - c->extra_off;
+        if (n > len)
+            n = len;
+        memcpy(buf, c->extra + c->extra_off, n);
+        c->extra_off += n;
+        return (ssize_t)n;
+    }
+    ssize_t r;
+    do
+        r = recv(c->fd, buf, len, 0);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (r <= 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return r;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)
+{
+    (void)flags;
+    ws_conn *c = ud;
+    ssize_t r;
+    do
+        r = send(c->fd, data, len, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK ? WSLAY_ERR_WOULDBLOCK
+                                                                           : WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return r;
+}
+
+static ws_task *task_new(ws_task_kind kind, const uint8_t *data, size_t len)
+{
+    ws_task *t = malloc(sizeof *t + len);
+    if (!t)
+        return NULL;
+    t->next = NULL;
+    t->kind = kind;
+    t->len = len;
+    if (len)
+        memcpy(t->data, data, len);
+    return t;
+}
+
+static void push(ws_conn *c, ws_task_kind kind, const uint8_t *data, size_t len)
+{
+    ws_task *t = task_new(kind, data, len);
+    if (!t) {
+        ws_conn_fail(c, LD_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    ws_conn_push_task(c, t);
+    pthread_mutex_lock(&c->mu);
+    if (c->in_bytes >= WS_IN_HIGH && !c->paused) {
+        c->paused = true;
+        c->resume_wanted = false;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m, void *ud)
+{
+    (void)ctx;
+    ws_conn *c = ud;
+    if (c->closing || c->client_done)
+        return; /* the stream is ending: late audio and controls are ignored */
+    if (m->opcode == WSLAY_BINARY_FRAME) {
+        c->last_activity = ld_time_mono();
+        if (m->msg_length)
+            push(c, WS_TASK_AUDIO, m->msg, m->msg_length);
+        return;
+    }
+    if (m->opcode != WSLAY_TEXT_FRAME)
+        return; /* ping/pong/close are answered by wslay */
+    switch (ld_ws_control_parse((const char *)m->msg, m->msg_length)) {
+    case LD_WS_CTL_KEEPALIVE:
+        c->last_activity = ld_time_mono();
+        break;
+    case LD_WS_CTL_FINALIZE:
+        c->last_activity = ld_time_mono();
+        push(c, WS_TASK_FINALIZE, NULL, 0);
+        break;
+    case LD_WS_CTL_CLOSE_STREAM:
+        c->client_done = true;
+        push(c, WS_TASK_CLOSE_STREAM, NULL, 0);
+        break;
+    case LD_WS_CTL_UNKNOWN_TYPE:
+        c->client_done = true;
+        ws_conn_fail(c, LD_ERR_INVALID_PARAMETER,
+                     "Unknown control message type (expected finalize, close_stream or keepalive)");
+        break;
+    case LD_WS_CTL_INVALID:
+        c->client_done = true;
+        ws_conn_fail(c, LD_ERR_INVALID_PARAMETER,
+                     "Text frames must be JSON control messages such as {\"type\":\"finalize\"}; send audio as "
+                     "binary frames");
+        break;
+    }
+}
+
+static void note_close(ws_conn *c)
+{
+    if (c->closing || !(wslay_event_get_close_received(c->ctx) || wslay_event_get_close_sent(c->ctx)))
+        return;
+    /* the peer closed (wslay answers it) or wslay refused a frame (1002/1009) */
+    c->closing = true;
+    c->close_deadline = ld_time_mono() + WS_CLOSE_WAIT_S;
+    pthread_mutex_lock(&c->mu);
+    c->dead = true;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void do_write(ws_conn *c)
+{
+    if (c->fd < 0 || c->draining)
+        return;
+    if (wslay_event_send(c->ctx) != 0) {
+        teardown(c);
+        return;
+    }
+    note_close(c);
+    if (!wslay_event_want_read(c->ctx) && !wslay_event_want_write(c->ctx)) {
+        if (wslay_event_get_close_received(c->ctx)) {
+            teardown(c); /* close handshake complete */
+            return;
+        }
+        /* We closed after refusing a frame and wslay reads no more. Closing the
+         * socket on unread bytes would reset the connection before the client
+         * sees our close frame: half-close and discard until EOF or deadline. */
+        c->draining = true;
+        shutdown(c->fd, SHUT_WR);
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(c->ws->epfd, EPOLL_CTL_MOD, c->fd, &e);
+        c->events = EPOLLIN;
+        return;
+    }
+    set_events(c);
+}
+
+static void drain(ws_conn *c)
+{
+    char buf[16384];
+    for (int i = 0; i < 64; i++) {
+        ssize_t r = recv(c->fd, buf, sizeof buf, 0);
+        if (r > 0)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        teardown(c);
+        return;
+    }
+}
+
+static void do_read(ws_conn *c)
+{
+    if (c->fd < 0)
+        return;
+    if (c->draining) {
+        drain(c);
+        return;
+    }
+    if (wslay_event_recv(c->ctx) != 0) {
+        teardown(c);
+        return;
+    }
+    note_close(c);
+    do_write(c);
+}
+
+static void queue_close(ws_conn *c, int code, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_deadline = ld_time_mono() + WS_CLOSE_WAIT_S;
+    wslay_event_queue_close(c->ctx, (uint16_t)code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+}
+
+/* Delivers what the workers posted; resumes reading when they caught up. */
+static void handle_notify(ws_conn *c)
+{
+    if (c->fd < 0)
+        return;
+    bool resume = false;
+    pthread_mutex_lock(&c->mu);
+    ws_out *o = c->out_head;
+    c->out_head = c->out_tail = NULL;
+    if (c->paused && c->resume_wanted) {
+        c->paused = false;
+        c->resume_wanted = false;
+        resume = true;
+    }
+    pthread_mutex_unlock(&c->mu);
+    while (o) {
+        ws_out *n = o->next;
+        if (o->close_code) {
+            queue_close(c, o->close_code, o->data);
+        } else if (!c->closing) {
+            struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)o->data, o->len};
+            wslay_event_queue_msg(c->ctx, &msg);
+        }
+        free(o);
+        o = n;
+    }
+    if (!c->closing && wslay_event_get_queued_msg_length(c->ctx) > WS_OUT_MAX) {
+        /* The client does not read: stop working for it and leave. */
+        ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "session_id", c->session_id),
+                      "stream closed: client does not read its results");
+        pthread_mutex_lock(&c->mu);
+        c->dead = true;
+        c->paused = true;
+        pthread_mutex_unlock(&c->mu);
+        queue_close(c, LD_WS_CLOSE_POLICY, "Client is not reading results");
+    }
+    if (resume)
+        do_read(c); /* also drains bytes MHD handed over */
+    else
+        do_write(c);
+}
+
+static void adopt(ld_ws *ws, ws_conn *c)
+{
+    struct wslay_event_callbacks cb = {.recv_callback = recv_cb, .send_callback = send_cb,
+                                       .on_msg_recv_callback = on_msg};
+    int fl = fcntl(c->fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
+    if (wslay_event_context_server_init(&c->ctx, &cb, c) != 0) {
+        MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+        c->fd = -1;
+        ws_conn_unref(c);
+        return;
+    }
+    wslay_event_config_set_max_recv_msg_length(c->ctx, WS_MAX_MESSAGE);
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+    c->events = EPOLLIN;
+    if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, c->fd, &e) < 0) {
+        wslay_event_context_free(c->ctx);
+        MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+        c->fd = -1;
+        ws_conn_unref(c);
+        return;
+    }
+    c->last_activity = ld_time_mono();
+    c->loop_prev = NULL;
+    c->loop_next = ws->live_head;
+    if (ws->live_head)
+        ws->live_head->loop_prev = c;
+    ws->live_head = c;
+    if (c->extra_len)
+        do_read(c);
+}
+
+void ws_loop_adopt(ws_conn *c, int fd, struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len)
+{
+    c->fd = fd;
+    c->urh = urh;
+    if (extra_len && (c->extra = malloc(extra_len))) {
+        memcpy(c->extra, extra, extra_len);
+        c->extra_len = extra_len;
+    }
+    ld_ws *ws = c->ws;
+    pthread_mutex_lock(&ws->mu);
+    c->loop_next = ws->adopt_head;
+    ws->adopt_head = c;
+    pthread_mutex_unlock(&ws->mu);
+    ws_wake(ws);
+}
+
+static void teardown(ws_conn *c)
+{
+    if (c->fd < 0)
+        return;
+    ld_ws *ws = c->ws;
+    epoll_ctl(ws->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    wslay_event_context_free(c->ctx);
+    c->ctx = NULL;
+    MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    c->fd = -1;
+    if (c->loop_prev)
+        c->loop_prev->loop_next = c->loop_next;
+    else
+        ws->live_head = c->loop_next;
+    if (c->loop_next)
+        c->loop_next->loop_prev = c->loop_prev;
+    pthread_mutex_lock(&c->mu);
+    c->dead = true;
+    pthread_mutex_unlock(&c->mu);
+    /* The loop's reference is dropped at the end of this loop iteration, so
+     * later events of the same epoll batch never see freed memory. */
+    c->loop_next = ws->graveyard;
+    ws->graveyard = c;
+}
+
+static void bury(ld_ws *ws)
+{
+    while (ws->graveyard) {
+        ws_conn *c = ws->graveyard;
+        ws->graveyard = c->loop_next;
+        ws_conn_unref(c);
+    }
+}
+
+static void tick(ld_ws *ws, double now)
+{
+    for (ws_conn *c = ws->live_head, *next; c; c = next) {
+        next = c->loop_next;
+        if (c->closing) {
+            if (now > c->close_deadline)
+                teardown(c);
+        } else if (!c->client_done && now - c->last_activity > ws->cfg.idle_timeout_s) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "No audio or keepalive received for %d seconds", ws->cfg.idle_timeout_s);
+            c->client_done = true;
+            ws_conn_fail(c, LD_ERR_REQUEST_TIMEOUT, msg);
+        }
+    }
+    /* Handshakes whose upgrade never came: free their slot, keep a tombstone
+     * because MHD may still call the upgrade handler with it. */
+    ws_conn *reap = NULL;
+    pthread_mutex_lock(&ws->mu);
+    for (ws_pending **pp = &ws->pending; *pp;) {
+        ws_pending *p = *pp;
+        if (p->adopted) {
+            *pp = p->next;
+            free(p);
+            continue;
+        }
+        if (p->conn && now - p->created > WS_PENDING_TTL_S) {
+            p->conn->loop_next = reap;
+            reap = p->conn;
+            p->conn = NULL;
+        }
+        pp = &p->next;
+    }
+    pthread_mutex_unlock(&ws->mu);
+    while (reap) {
+        ws_conn *n = reap->loop_next;
+        ws_conn_unref(reap);
+        reap = n;
+    }
+}
+
+static bool drain_wake(ld_ws *ws)
+{
+    uint64_t v;
+    ssize_t r = read(ws->wake_fd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&ws->mu);
+    ws_conn *adopt_list = ws->adopt_head, *notify = ws->notify_head;
+    ws->adopt_head = ws->notify_head = NULL;
+    for (ws_conn *c = notify; c; c = c->notify_next)
+        c->notified = false;
+    bool stopping = ws->stopping;
+    pthread_mutex_unlock(&ws->mu);
+    while (adopt_list) {
+        ws_conn *n = adopt_list->loop_next;
+        adopt(ws, adopt_list);
+        adopt_list = n;
+    }
+    while (notify) {
+        ws_conn *n = notify->notify_next;
+        handle_notify(notify);
+        ws_conn_unref(notify);
+        notify = n;
+    }
+    return stopping;
+}
+
+void *ws_loop_main(void *arg)
+{
+    ld_ws *ws = arg;
+    double last_tick = ld_time_mono();
+    struct epoll_event evs[64];
+    for (;;) {
+        int n = epoll_wait(ws->epfd, evs, 64, (int)(TICK_S * 1000));
+        bool stop = false;
+        for (int i = 0; i < n; i++) {
+            ws_conn *c = evs[i].data.ptr;
+            if (!c) {
+                stop = drain_wake(ws);
+                continue;
+            }
+            if (c->fd < 0)
+                continue; /* torn down earlier in this batch (still allocated: see bury) */
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                do_read(c);
+            else if (evs[i].events & EPOLLOUT)
+                do_write(c);
+        }
+        double now = ld_time_mono();
+        if (now - last_tick >= TICK_S) {
+            tick(ws, now);
+            last_tick = now;
+        }
+        bury(ws);
+        if (stop)
+            break;
+    }
+    /* Shutdown: tell every client, push the close out, and drop the sockets. */
+    while (ws->live_head) {
+        ws_conn *c = ws->live_head;
+        if (!c->closing) {
+            struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, NULL, 0};
+            char *m = ld_ws_msg_error("Server is shutting down", "SERVICE_UNAVAILABLE");
+            if (m) {
+                msg.msg = (const uint8_t *)m;
+                msg.msg_length = strlen(m);
+                wslay_event_queue_msg(c->ctx, &msg);
+                free(m);
+            }
+            queue_close(c, LD_WS_CLOSE_GOING_AWAY, "Server is shutting down");
+        }
+        if (!c->draining)
+            wslay_event_send(c->ctx);
+        teardown(c);
+    }
+    bury(ws);
+    return NULL;
+}

@@ -1,0 +1,264 @@
+/* One stream's decoding, run on a worker thread (one task at a time per stream):
+ * convert the client's audio, feed the stream decoder in slices of at most
+ * 100 ms, and decide utterance boundaries.
+ *
+ * End of utterance: PocketSphinx's own VAD (stream_in_speech) only drops ≈ 0.5 s
+ * after speech stops, too late for an 800 ms eou_timeout budget, so the
+ * trailing silence is measured with a 10 ms energy VAD against an adaptive
+ * noise floor; the engine VAD starts an utterance (it rejects most noise) and
+ * ends one when the energy VAD is fooled by steady background noise.
+ * All times are audio time, so results do not depend on how fast the client
+ * sends. */
+#include "server/ws_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define RATE 16000
+#define FRAME 160              /* 10 ms energy frames */
+#define SLICE 1600             /* feed the engine at most 100 ms at a time */
+#define MIN_THRESHOLD 200.0    /* RMS below this is never speech (≈ -44 dBFS) */
+#define NOISE_FACTOR 3.5
+#define VOICE_RECENT (RATE * 3 / 10)  /* the engine's onset needs energy within 300 ms */
+#define MIN_EOU_GUARD (RATE / 2)      /* below this much silence also ask the engine */
+#define IDLE_UTT_MAX (10 * RATE)      /* end a speechless engine utterance after this */
+
+struct ws_session {
+    const ld_engine_ops *ops;
+    void *dec;
+    ld_audio_stream *conv;
+    size_t pos;               /* samples fed so far */
+    /* energy VAD */
+    int16_t frame[FRAME];
+    size_t frame_fill;
+    double noise;
+    size_t last_voice;        /* end of the last voiced frame */
+    size_t run_start;         /* start of the current run of voiced frames */
+    bool have_voice;
+    /* utterance state */
+    size_t engine_utt_start;  /* where the engine's current utterance began */
+    size_t last_engine_speech;
+    bool speaking;
+    size_t speech_start;
+    char *last_partial;
+    double usage_pending;     /* audio seconds not yet counted against the quota */
+    bool ended;
+};
+
+ws_session *ws_session_new(ws_conn *c, ld_error *err)
+{
+    ws_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    s->noise = MIN_THRESHOLD / NOISE_FACTOR;
+    s->conv = ld_audio_stream_new(c->params.encoding, c->params.sample_rate, err);
+    if (!s->conv) {
+        free(s);
+        return NULL;
+    }
+    if (c->decoder) {
+        s->ops = c->decoder->ops;
+        s->dec = c->decoder->dec;
+        if (s->ops->stream_start(s->dec, err) != LD_OK) {
+            ld_audio_stream_free(s->conv);
+            free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static ld_err count_usage(ws_conn *c, ws_session *s, bool force, ld_error *err);
+
+void ws_session_free(ws_conn *c, ws_session *s)
+{
+    if (!s)
+        return;
+    ld_error err;
+    count_usage(c, s, true, &err); /* the last partial second of an abruptly ended stream */
+    ld_audio_stream_free(s->conv);
+    free(s->last_partial);
+    free(s);
+}
+
+static double secs(size_t samples) { return (double)samples / RATE; }
+
+static void energy_frame(ws_session *s, const int16_t *f, size_t end)
+{
+    double e = 0;
+    for (int i = 0; i < FRAME; i++)
+        e += (double)f[i] * f[i];
+    double rms = sqrt(e / FRAME);
+    double thr = fmax(MIN_THRESHOLD, s->noise * NOISE_FACTOR);
+    if (rms > thr) {
+        if (!s->have_voice || end - FRAME > s->last_voice + RATE / 5)
+            s->run_start = end - FRAME; /* a new run after ≥ 200 ms without voice */
+        s->last_voice = end;
+        s->have_voice = true;
+    }
+    /* noise floor: follows quiet frames quickly, loud ones very slowly */
+    s->noise += (rms < s->noise ? 0.2 : 0.002) * (rms - s->noise);
+}
+
+static void energy(ws_session *s, const int16_t *pcm, size_t n, size_t start)
+{
+    for (size_t i = 0; i < n; i++) {
+        s->frame[s->frame_fill++] = pcm[i];
+        if (s->frame_fill == FRAME) {
+            energy_frame(s, s->frame, start + i + 1);
+            s->frame_fill = 0;
+        }
+    }
+}
+
+static bool emit_final(ws_conn *c, ws_session *s, bool from_finalize, bool is_last, ld_error *err)
+{
+    ld_word *w = NULL;
+    size_t n = 0;
+    if (s->ops && s->ops->stream_end(s->dec, &w, &n, err) != LD_OK)
+        return false;
+    s->engine_utt_start = s->pos;
+    bool had_speech = s->speaking;
+    if (n || from_finalize || is_last) {
+        double start = n ? w[0].start : secs(had_speech ? s->speech_start : s->pos);
+        double end = n ? w[n - 1].end : start;
+        ws_conn_post(c, ld_ws_msg_transcription(c->session_id, &c->params, NULL, w, n, true, is_last, from_finalize,
+                                                start, end - start));
+    }
+    ld_words_free(w, n);
+    if (had_speech && c->params.vad_events)
+        ws_conn_post(c, ld_ws_msg_event("speech_ended", c->session_id, secs(s->last_voice)));
+    s->speaking = false;
+    free(s->last_partial);
+    s->last_partial = NULL;
+    return true;
+}
+
+static void maybe_interim(ws_conn *c, ws_session *s)
+{
+    if (!c->params.interim_results || !s->ops)
+        return;
+    char *p = s->ops->stream_partial(s->dec);
+    if (!p)
+        return;
+    if (!*p || (s->last_partial && !strcmp(p, s->last_partial))) {
+        free(p);
+        return;
+    }
+    ws_conn_post(c, ld_ws_msg_transcription(c->session_id, &c->params, p, NULL, 0, false, false, false,
+                                            secs(s->speech_start), secs(s->pos - s->speech_start)));
+    free(s->last_partial);
+    s->last_partial = p;
+}
+
+/* After each slice: start/end utterances, interim results. */
+static bool decide(ws_conn *c, ws_session *s, ld_error *err)
+{
+    bool eng = s->ops ? s->ops->stream_in_speech(s->dec) : false;
+    if (eng)
+        s->last_engine_speech = s->pos;
+    size_t eou = (size_t)c->params.eou_timeout_ms * RATE / 1000;
+    if (!s->speaking) {
+        if (eng && s->have_voice && s->pos - s->last_voice <= VOICE_RECENT) {
+            s->speaking = true;
+            s->speech_start = s->run_start;
+            if (c->params.vad_events)
+                ws_conn_post(c, ld_ws_msg_event("speech_started", c->session_id, secs(s->speech_start)));
+        } else if (s->pos - s->engine_utt_start > IDLE_UTT_MAX) {
+            return emit_final(c, s, false, false, err); /* keep a silent engine utterance short */
+        }
+        return true;
+    }
+    size_t silence = s->have_voice ? s->pos - s->last_voice : s->pos;
+    size_t eng_silence = s->pos - s->last_engine_speech;
+    bool end = (silence >= eou && (!eng || silence >= MIN_EOU_GUARD)) || eng_silence >= eou ||
+               secs(s->pos - s->speech_start) >= WS_MAX_UTTERANCE_S;
+    if (end)
+        return emit_final(c, s, false, false, err);
+    maybe_interim(c, s);
+    return true;
+}
+
+static ld_err count_usage(ws_conn *c, ws_session *s, bool force, ld_error *err)
+{
+    if (s->usage_pending <= 0 || (!force && s->usage_pending < WS_USAGE_STEP_S))
+        return LD_OK;
+    ld_auth *a = c->ws->cfg.auth;
+    double d = s->usage_pending;
+    s->usage_pending = 0;
+    if (!a)
+        return LD_OK;
+    ld_error e2;
+    if (ld_auth_add_usage(a, &c->claims, d, &e2) != LD_OK)
+        ld_log(LD_LOG_WARNING, "stream %s: usage not recorded: %s", c->session_id, e2.msg);
+    if (!force && ld_auth_check_quota(a, &c->claims, err) == LD_ERR_QUOTA_EXCEEDED)
+        return LD_ERR_QUOTA_EXCEEDED;
+    return LD_OK;
+}
+
+static bool feed(ws_conn *c, ws_session *s, const int16_t *pcm, size_t n, ld_error *err)
+{
+    s->usage_pending += secs(n);
+    while (n > 0) {
+        size_t k = n < SLICE ? n : SLICE;
+        if (s->ops && s->ops->stream_feed(s->dec, pcm, k, err) != LD_OK)
+            return false;
+        energy(s, pcm, k, s->pos);
+        s->pos += k;
+        if (!decide(c, s, err))
+            return false;
+        pcm += k;
+        n -= k;
+    }
+    return true;
+}
+
+bool ws_session_run(ws_conn *c, ws_task *t)
+{
+    ws_session *s = c->sess;
+    if (s->ended)
+        return false;
+    ld_error err = {0};
+    const int16_t *pcm;
+    size_t n;
+    bool ok = true;
+    switch (t->kind) {
+    case WS_TASK_AUDIO:
+        if (ld_audio_stream_push(s->conv, t->data, t->len, &pcm, &n, &err) != LD_OK) {
+            s->ended = true;
+            ws_conn_fail(c, err.code, err.msg);
+            return false;
+        }
+        ok = feed(c, s, pcm, n, &err);
+        if (ok && count_usage(c, s, false, &err) == LD_ERR_QUOTA_EXCEEDED) {
+            s->ended = true;
+            ws_conn_fail(c, LD_ERR_QUOTA_EXCEEDED, "Daily audio quota exceeded");
+            return false;
+        }
+        break;
+    case WS_TASK_FINALIZE:
+        ok = emit_final(c, s, true, false, &err);
+        break;
+    case WS_TASK_CLOSE_STREAM:
+        if (ld_audio_stream_flush(s->conv, &pcm, &n, &err) == LD_OK)
+            ok = feed(c, s, pcm, n, &err);
+        if (ok)
+            ok = emit_final(c, s, false, true, &err);
+        count_usage(c, s, true, &err);
+        s->ended = true;
+        if (ok)
+            ws_conn_post_close(c, LD_WS_CLOSE_NORMAL, "stream closed");
+        break;
+    }
+    if (!ok) {
+        s->ended = true;
+        ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL, err.msg[0] ? err.msg : "speech engine failed");
+        return false;
+    }
+    return true;
+}
