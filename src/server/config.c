@@ -1,0 +1,200 @@
+#include "server/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/time.h"
+
+typedef enum { T_STR, T_INT, T_DBL, T_BOOL, T_DUR } kind;
+
+/* One row per setting: the single source for parsing and --help. */
+static const struct opt {
+    const char *flag;
+    const char *env;       /* first environment variable */
+    const char *env2;      /* alias, lower precedence (may be NULL) */
+    kind type;
+    size_t off;
+    size_t size;           /* T_STR buffer size */
+    const char *def;
+    const char *help;
+} opts[] = {
+#define F(m) offsetof(ld_srv_config, m), sizeof(((ld_srv_config *)0)->m)
+    {"host", "LISTEND_HOST", NULL, T_STR, F(host), "0.0.0.0", "address to listen on"},
+    {"port", "API_SERVER_PORT", "PORT", T_INT, F(port), "7100", "TCP port"},
+    {"data", "LISTEND_DATA", NULL, T_STR, F(data), "./listend-data",
+     "data dir: issuer public keys, usage DB, jobs, temp uploads"},
+    {"tls-cert", "LISTEND_TLS_CERT", NULL, T_STR, F(tls_cert), "", "PEM certificate chain: serve HTTPS"},
+    {"tls-key", "LISTEND_TLS_KEY", NULL, T_STR, F(tls_key), "", "PEM private key for --tls-cert"},
+    {"workers", "LISTEND_WORKERS", NULL, T_INT, F(workers), "0", "speech decoders per language (0 = CPU cores)"},
+    {"http-threads", "LISTEND_HTTP_THREADS", NULL, T_INT, F(http_threads), "0",
+     "HTTP event-loop threads (0 = CPU cores)"},
+    {"log-level", "LISTEND_LOG_LEVEL", NULL, T_STR, F(log_level), "info", "debug, info, warning, error, critical"},
+    {"models", "LISTEND_MODELS", NULL, T_STR, F(models), "",
+     "extra language models: <dir>/<iso639-1>/ (English is built in)"},
+    {"max-body-mb", "LISTEND_MAX_BODY_MB", NULL, T_INT, F(max_body_mb), "100",
+     "largest request body / fetched file, in MB (422 FILE_TOO_LARGE)"},
+    {"max-audio-seconds", "LISTEND_MAX_AUDIO_SECONDS", NULL, T_DBL, F(max_audio_seconds), "7200",
+     "longest audio accepted (422 AUDIO_TOO_LONG)"},
+    {"queue", "LISTEND_QUEUE", NULL, T_INT, F(queue), "0",
+     "transcriptions waiting before 503 SERVICE_UNAVAILABLE (0 = 4 x workers)"},
+    {"allow-private-urls", "LISTEND_ALLOW_PRIVATE_URLS", NULL, T_BOOL, F(allow_private_urls), "false",
+     "let `url` and `callback_url` reach loopback/private addresses"},
+    {"max-streams", "LISTEND_MAX_STREAMS", NULL, T_INT, F(max_streams), "32", "live WebSocket streams at once"},
+    {"stream-idle-timeout", "LISTEND_STREAM_IDLE_TIMEOUT", NULL, T_INT, F(stream_idle_timeout), "10",
+     "seconds without audio or KeepAlive before a stream is closed"},
+    {"drain-timeout", "LISTEND_DRAIN_TIMEOUT", NULL, T_DUR, F(drain_timeout), "30s",
+     "on SIGTERM/SIGINT, how long in-flight requests may finish"},
+    {"job-retention", "LISTEND_JOB_RETENTION", NULL, T_DUR, F(job_retention), "7d",
+     "keep finished callback jobs (results) this long"},
+    {"webhook-max-age", "LISTEND_WEBHOOK_MAX_AGE", NULL, T_DUR, F(webhook_max_age), "24h",
+     "stop retrying a webhook delivery after this"},
+    {"job-concurrency", "LISTEND_JOB_CONCURRENCY", NULL, T_INT, F(job_concurrency), "0",
+     "callback jobs transcribing at once (0 = half the workers, at least 1)"},
+    {"job-queue", "LISTEND_JOB_QUEUE", NULL, T_INT, F(job_queue), "0",
+     "queued + running callback jobs before 503 (0 = 1000)"},
+    {"webhook-backoff-ms", "LISTEND_WEBHOOK_BACKOFF_MS", NULL, T_INT, F(webhook_backoff_ms), "0",
+     "first webhook retry delay in ms, doubling after (0 = 1000)"},
+    {"webhook-timeout-ms", "LISTEND_WEBHOOK_TIMEOUT_MS", NULL, T_INT, F(webhook_timeout_ms), "0",
+     "one webhook delivery attempt in ms (0 = 15000)"},
+    {"max-connections", "LISTEND_MAX_CONNECTIONS", NULL, T_INT, F(max_connections), "1000",
+     "open HTTP connections at once"},
+    {"max-connections-per-ip", "LISTEND_MAX_CONNECTIONS_PER_IP", NULL, T_INT, F(max_connections_per_ip), "0",
+     "open connections per client address (0 = no limit)"},
+    {"connection-timeout", "LISTEND_CONNECTION_TIMEOUT", NULL, T_INT, F(connection_timeout), "60",
+     "seconds a connection may stay idle or stall mid-request"},
+#undef F
+};
+#define N_OPTS (sizeof opts / sizeof *opts)
+
+void ld_srv_config_help(FILE *f)
+{
+    fprintf(f, "usage: listend serve [options]\n\n"
+               "Runs the speech-to-text HTTP API (POST /v1/listen, /v1/listen/stream, /v1/jobs, /health).\n"
+               "Each option may also come from its environment variable; flags win over the environment.\n\n");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s", opts[i].flag, opts[i].type == T_BOOL ? "" : " V");
+        fprintf(f, "  %-28s %s", left, opts[i].help);
+        if (opts[i].def[0] && opts[i].type != T_BOOL)
+            fprintf(f, " [default %s]", opts[i].def);
+        fprintf(f, "\n  %-28s env %s%s%s\n", "", opts[i].env, opts[i].env2 ? ", " : "", opts[i].env2 ? opts[i].env2 : "");
+    }
+    fprintf(f, "  %-28s this help\n", "--help");
+}
+
+static int set(ld_srv_config *c, const struct opt *o, const char *val, const char *src)
+{
+    void *p = (char *)c + o->off;
+    char *end;
+    errno = 0;
+    switch (o->type) {
+    case T_STR:
+        if (strlen(val) >= o->size)
+            goto bad;
+        strcpy(p, val);
+        return 0;
+    case T_INT: {
+        long n = strtol(val, &end, 10);
+        if (errno || end == val || *end || n < 0 || n > 1000000000)
+            goto bad;
+        *(int *)p = (int)n;
+        return 0;
+    }
+    case T_DBL: {
+        double d = strtod(val, &end);
+        if (errno || end == val || *end || d < 0)
+            goto bad;
+        *(double *)p = d;
+        return 0;
+    }
+    case T_BOOL:
+        if (!strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes") || !strcmp(val, "on"))
+            *(bool *)p = true;
+        else if (!strcmp(val, "0") || !strcmp(val, "false") || !strcmp(val, "no") || !strcmp(val, "off") || !*val)
+            *(bool *)p = false;
+        else
+            goto bad;
+        return 0;
+    case T_DUR: {
+        int64_t s;
+        if (ld_time_parse_duration(val, &s) || s < 0)
+            goto bad;
+        *(int64_t *)p = s;
+        return 0;
+    }
+    }
+bad:
+    fprintf(stderr, "listend serve: invalid value '%s' for %s\n", val, src);
+    return -1;
+}
+
+int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (set(c, &opts[i], opts[i].def, "default"))
+            return -1;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *names[2] = {opts[i].env2, opts[i].env}; /* alias first, so the main name wins */
+        for (int k = 0; k < 2; k++) {
+            const char *v = names[k] ? getenv(names[k]) : NULL;
+            if (v && *v && set(c, &opts[i], v, names[k]))
+                return -1;
+        }
+    }
+    for (int a = 1; a < argc; a++) {
+        const char *arg = argv[a];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            ld_srv_config_help(stdout);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2)) {
+            fprintf(stderr, "listend serve: unexpected argument '%s' (see --help)\n", arg);
+            return -1;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct opt *o = NULL;
+        for (size_t i = 0; i < N_OPTS; i++)
+            if (strlen(opts[i].flag) == nlen && !strncmp(opts[i].flag, name, nlen))
+                o = &opts[i];
+        if (!o) {
+            fprintf(stderr, "listend serve: unknown option '%s' (see --help)\n", arg);
+            return -1;
+        }
+        const char *val;
+        if (eq)
+            val = eq + 1;
+        else if (o->type == T_BOOL)
+            val = "true";
+        else if (a + 1 < argc)
+            val = argv[++a];
+        else {
+            fprintf(stderr, "listend serve: option --%s needs a value\n", o->flag);
+            return -1;
+        }
+        if (set(c, o, val, arg))
+            return -1;
+    }
+    ld_log_level lvl;
+    if (ld_log_parse_level(c->log_level, &lvl)) {
+        fprintf(stderr, "listend serve: unknown log level '%s'\n", c->log_level);
+        return -1;
+    }
+    if (c->port < 1 || c->port > 65535) {
+        fprintf(stderr, "listend serve: port must be 1..65535\n");
+        return -1;
+    }
+    if (!c->tls_cert[0] != !c->tls_key[0]) {
+        fprintf(stderr, "listend serve: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
+    if (c->max_body_mb < 1) {
+        fprintf(stderr, "listend serve: --max-body-mb must be at least 1\n");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,42 @@
+/* `listend serve` configuration: defaults, then environment, then flags (flags
+ * win). Internal to src/server. Thread-safety: parse once at start-up. */
+#ifndef LD_SERVER_CONFIG_H
+#define LD_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    char host[256];
+    int port;
+    char data[1024];
+    char tls_cert[1024];
+    char tls_key[1024];
+    int workers;              /* decoders per language (0 = cores) */
+    int http_threads;         /* libmicrohttpd thread pool (0 = cores) */
+    char log_level[16];
+    char models[1024];
+    int max_body_mb;
+    double max_audio_seconds;
+    int queue;                /* decoder-pool queue (0 = 4 x workers) */
+    bool allow_private_urls;
+    int max_streams;
+    int stream_idle_timeout;  /* seconds */
+    int64_t drain_timeout;    /* seconds */
+    int64_t job_retention;    /* seconds */
+    int64_t webhook_max_age;  /* seconds */
+    int job_concurrency;      /* jobs transcribing at once (0 = jobs default) */
+    int job_queue;            /* pending jobs before 503 (0 = jobs default) */
+    int webhook_backoff_ms;   /* first webhook retry delay (0 = jobs default) */
+    int webhook_timeout_ms;   /* one delivery attempt (0 = jobs default) */
+    int max_connections;
+    int max_connections_per_ip; /* 0 = unlimited */
+    int connection_timeout;   /* idle seconds before a connection is closed */
+} ld_srv_config;
+
+/* 0: run; 1: --help printed (exit 0); -1: bad usage, message printed (exit 2). */
+int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv);
+void ld_srv_config_help(FILE *f);
+
+#endif

@@ -1,0 +1,55 @@
+/* Authentication and admission of one request: brute-force throttle per
+ * client address, key check, then rate / quota / concurrency via ld_auth. */
+#include <microhttpd.h>
+#include <string.h>
+
+#include "server/srv.h"
+#include "util/log.h"
+#include "util/time.h"
+
+bool ld_gate_admit(ld_req *r)
+{
+    ld_auth *a = r->srv->auth;
+    int retry_after = 0;
+    if (ld_auth_client_throttled(a, r->client, &retry_after)) {
+        if (retry_after < 1)
+            retry_after = 1;
+        ld_log_fields(LD_LOG_WARNING, json_pack("{s:s,s:s}", "client", r->client, "request_id", r->request_id),
+                      "Too many failed authentications from %s", r->client);
+        ld_req_fail(r, LD_ERR_RATE_LIMITED, json_pack("{s:i}", "retry_after", retry_after),
+                    "Too many failed authentication attempts; retry later");
+        return false;
+    }
+
+    const char *hdr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    ld_error e = {0};
+    if (ld_auth_check_header(a, hdr, &r->key, &e) != LD_OK) {
+        /* Log the address and the reason, never the key text. */
+        ld_log_fields(LD_LOG_WARNING,
+                      json_pack("{s:s,s:s,s:s}", "client", r->client, "request_id", r->request_id, "code",
+                                ld_err_code(e.code)),
+                      hdr ? "Invalid license key from %s" : "Missing Authorization header from %s", r->client);
+        if (e.code == LD_ERR_LICENSE_EXPIRED) {
+            char iso[24];
+            ld_time_iso8601(r->key.expires_at, iso);
+            ld_req_fail(r, LD_ERR_LICENSE_EXPIRED, json_pack("{s:s}", "expires_at", iso), "License expired");
+        } else {
+            ld_auth_client_failed(a, r->client);
+            ld_req_fail(r, e.code ? e.code : LD_ERR_INVALID_LICENSE, NULL, "%s",
+                        e.code == LD_ERR_INVALID_LICENSE || !e.code ? "Invalid license key" : e.msg);
+        }
+        return false;
+    }
+
+    r->authed = true;
+    memset(&r->rate, 0, sizeof r->rate);
+    ld_err code = ld_auth_admit(a, &r->key, &r->lease, &r->rate, &e);
+    r->have_rate = true;
+    if (code == LD_OK)
+        return true;
+    json_t *extra = NULL;
+    if (code == LD_ERR_RATE_LIMITED)
+        extra = json_pack("{s:i}", "retry_after", r->rate.retry_after > 0 ? r->rate.retry_after : 1);
+    ld_req_fail(r, code, extra, "%s", e.msg[0] ? e.msg : ld_err_default_message(code));
+    return false;
+}

@@ -1,0 +1,292 @@
+/* POST /v1/listen intake on libmicrohttpd threads: options from the query,
+ * the body by content type (JSON, multipart/urlencoded form, raw audio), the
+ * size cap while the body streams in, then validation and the hand-off to the
+ * work pool with the connection suspended. Nothing slow happens here. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "audio/audio.h"
+#include "server/respond.h"
+#include "server/srv.h"
+#include "util/log.h"
+
+#define FORM_FIELD_MAX 4096
+
+static json_t *too_large_extra(ld_srv *s) { return json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb); }
+
+static json_t *formats_extra(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < ld_audio_supported_formats_count; i++)
+        json_array_append_new(a, json_string(ld_audio_supported_formats[i]));
+    return json_pack("{s:o}", "supported_formats", a);
+}
+
+static enum MHD_Result query_it(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    ld_req *r = cls;
+    ld_error e;
+    if (!r->pending && ld_opts_set(&r->opts, key, value, &e) != LD_OK)
+        ld_req_fail(r, e.code, NULL, "%s", e.msg);
+    return MHD_YES;
+}
+
+/* The media type without parameters, lowercased, into out. */
+static void media_type(const char *ct, char *out, size_t outsz)
+{
+    size_t n = ct ? strcspn(ct, ";") : 0;
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    if (n >= outsz)
+        n = outsz - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)((ct[i] >= 'A' && ct[i] <= 'Z') ? ct[i] + 32 : ct[i]);
+    out[n] = '\0';
+}
+
+static enum MHD_Result post_it(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                               const char *content_type, const char *transfer_encoding, const char *data,
+                               uint64_t off, size_t size)
+{
+    (void)kind, (void)filename, (void)content_type, (void)transfer_encoding;
+    ld_req *r = cls;
+    if (r->body != LD_BODY_FORM)
+        return MHD_YES;
+    if (!strcmp(key, "audio") || !strcmp(key, "file")) {
+        if (off == 0 && r->form_audio) {
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Send one audio file per request");
+            return MHD_NO;
+        }
+        r->form_audio = true;
+        if (!r->spool)
+            r->spool = ld_spool_new(r->srv->tmp_dir, LD_SPOOL_MEM_LIMIT);
+        if (!r->spool || ld_spool_write(r->spool, data, size)) {
+            ld_log_fields(LD_LOG_ERROR, json_pack("{s:s}", "request_id", r->request_id),
+                          "Could not store upload in %s", r->srv->tmp_dir);
+            ld_req_fail(r, LD_ERR_INTERNAL, NULL, "Could not store the upload");
+            return MHD_NO;
+        }
+        return MHD_YES;
+    }
+    if (!r->form)
+        r->form = json_object();
+    const char *old = json_string_value(json_object_get(r->form, key));
+    size_t olen = old && off ? strlen(old) : 0;
+    if (olen + size > FORM_FIELD_MAX) {
+        ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Form field '%.64s' is too long", key);
+        return MHD_NO;
+    }
+    char *v = malloc(olen + size + 1);
+    if (!v)
+        return MHD_NO;
+    memcpy(v, old ? old : "", olen);
+    memcpy(v + olen, data, size);
+    v[olen + size] = '\0';
+    json_object_set_new(r->form, key, json_string(v));
+    free(v);
+    return MHD_YES;
+}
+
+enum MHD_Result ld_listen_first(ld_req *r)
+{
+    ld_srv *s = r->srv;
+    struct MHD_Connection *c = r->conn;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_it, r);
+
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > s->max_body) {
+        /* Refuse before reading a byte; MHD closes the connection afterwards. */
+        ld_error e;
+        ld_error_set(&e, LD_ERR_FILE_TOO_LARGE, NULL);
+        return ld_respond_error(c, &e, r->request_id, too_large_extra(s));
+    }
+    if (r->pending)
+        return MHD_YES;
+
+    char mt[128];
+    media_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), mt, sizeof mt);
+    size_t mlen = strlen(mt);
+    if (!ld_route_has_body(c)) {
+        r->body = LD_BODY_NONE; /* e.g. ?url=… alone */
+    } else if (!strcmp(mt, "application/json") || (mlen > 5 && !strcmp(mt + mlen - 5, "+json"))) {
+        r->body = LD_BODY_JSON;
+    } else if (!strcmp(mt, "multipart/form-data") || !strcmp(mt, "application/x-www-form-urlencoded")) {
+        r->pp = MHD_create_post_processor(c, 64 * 1024, post_it, r);
+        if (!r->pp) {
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Malformed %s body (missing boundary?)", mt);
+            return MHD_YES;
+        }
+        r->body = LD_BODY_FORM;
+    } else if (!mt[0] || !strncmp(mt, "audio/", 6) || !strncmp(mt, "video/", 6) ||
+               !strcmp(mt, "application/octet-stream") || !strcmp(mt, "application/ogg")) {
+        r->body = LD_BODY_RAW;
+        r->spool = ld_spool_new(s->tmp_dir, LD_SPOOL_MEM_LIMIT);
+        if (!r->spool)
+            ld_req_fail(r, LD_ERR_INTERNAL, NULL, "Out of memory");
+    } else {
+        ld_req_fail(r, LD_ERR_UNSUPPORTED_FORMAT, formats_extra(),
+                    "Unsupported Content-Type '%.64s': send audio/* or application/octet-stream, multipart/form-data "
+                    "with an `audio` file, or application/json with a `url`",
+                    mt);
+    }
+    return MHD_YES;
+}
+
+static void drop_body(ld_req *r)
+{
+    r->body = LD_BODY_DISCARD;
+    ld_spool_free(r->spool);
+    r->spool = NULL;
+    free(r->json);
+    r->json = NULL;
+    r->json_len = r->json_cap = 0;
+}
+
+enum MHD_Result ld_listen_body(ld_req *r, const char *data, size_t size)
+{
+    ld_srv *s = r->srv;
+    if (r->body_bytes > s->max_body) {
+        r->too_large = true;
+        ld_req_fail(r, LD_ERR_FILE_TOO_LARGE, too_large_extra(s), "%s", ld_err_default_message(LD_ERR_FILE_TOO_LARGE));
+        drop_body(r);
+        return MHD_YES;
+    }
+    switch (r->body) {
+    case LD_BODY_JSON:
+        if (r->json_len + size > LD_JSON_BODY_MAX) {
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "JSON body larger than %d KB; upload audio as "
+                        "multipart/form-data or a raw body", LD_JSON_BODY_MAX / 1024);
+            drop_body(r);
+            return MHD_YES;
+        }
+        if (r->json_len + size + 1 > r->json_cap) {
+            size_t cap = r->json_cap ? r->json_cap * 2 : 4096;
+            while (cap < r->json_len + size + 1)
+                cap *= 2;
+            char *j = realloc(r->json, cap);
+            if (!j)
+                return MHD_NO;
+            r->json = j;
+            r->json_cap = cap;
+        }
+        memcpy(r->json + r->json_len, data, size);
+        r->json_len += size;
+        return MHD_YES;
+    case LD_BODY_FORM:
+        if (MHD_post_process(r->pp, data, size) != MHD_YES) {
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Malformed form body");
+            drop_body(r);
+        }
+        return MHD_YES;
+    case LD_BODY_RAW:
+        if (ld_spool_write(r->spool, data, size)) {
+            ld_log_fields(LD_LOG_ERROR, json_pack("{s:s}", "request_id", r->request_id),
+                          "Could not store upload in %s", s->tmp_dir);
+            ld_req_fail(r, LD_ERR_INTERNAL, NULL, "Could not store the upload");
+            drop_body(r);
+        }
+        return MHD_YES;
+    default:
+        return MHD_YES;
+    }
+}
+
+static bool has_scheme(const char *url, const char *const *schemes)
+{
+    for (; *schemes; schemes++)
+        if (!strncasecmp(url, *schemes, strlen(*schemes)))
+            return true;
+    return false;
+}
+
+/* Applies body options over the query ones and checks the inputs. */
+static void check(ld_req *r)
+{
+    ld_error e;
+    if (r->body == LD_BODY_JSON) {
+        json_error_t je;
+        json_t *o = r->json_len ? json_loadb(r->json, r->json_len, 0, &je) : json_object();
+        if (!o) {
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Invalid JSON body: %s (line %d)", je.text, je.line);
+            return;
+        }
+        if (!json_is_object(o)) {
+            json_decref(o);
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Invalid JSON body: expected an object");
+            return;
+        }
+        ld_err code = ld_opts_set_json(&r->opts, o, &e);
+        json_decref(o);
+        if (code) {
+            ld_req_fail(r, code, NULL, "%s", e.msg);
+            return;
+        }
+    }
+    if (r->form) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(r->form, k, v) {
+            if (ld_opts_set(&r->opts, k, json_string_value(v), &e)) {
+                ld_req_fail(r, e.code, NULL, "%s", e.msg);
+                return;
+            }
+        }
+    }
+    bool audio = r->form_audio || (r->body == LD_BODY_RAW && r->spool && ld_spool_size(r->spool) > 0);
+    bool url = r->opts.url[0] != '\0';
+    if (audio && url) {
+        ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Send either a url or an audio file, not both");
+        return;
+    }
+    if (!audio && !url) {
+        ld_req_fail(r, LD_ERR_MISSING_PARAMETER, NULL, "%s", ld_err_default_message(LD_ERR_MISSING_PARAMETER));
+        return;
+    }
+    if (audio && (!r->spool || ld_spool_size(r->spool) == 0)) {
+        ld_req_fail(r, LD_ERR_INVALID_AUDIO, NULL, "The audio file is empty");
+        return;
+    }
+    static const char *const src[] = {"http://", "https://", "s3://", NULL}, *const cb[] = {"http://", "https://", NULL};
+    if (url && !has_scheme(r->opts.url, src)) {
+        ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Invalid parameter 'url': use http://, https:// or s3://");
+        return;
+    }
+    if (r->opts.callback_url[0] && !has_scheme(r->opts.callback_url, cb)) {
+        ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Invalid parameter 'callback_url': use http:// or https://");
+        return;
+    }
+    if (ld_opts_validate(&r->opts, r->srv->pool, &e))
+        ld_req_fail(r, e.code, NULL, "%s", e.msg);
+}
+
+enum MHD_Result ld_listen_final(ld_req *r)
+{
+    ld_srv *s = r->srv;
+    if (r->pp) {
+        /* The last urlencoded field is only delivered here. */
+        enum MHD_Result ok = MHD_destroy_post_processor(r->pp);
+        r->pp = NULL;
+        if (ok != MHD_YES)
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Malformed or truncated form body");
+    }
+    if (!r->pending)
+        check(r);
+    if (!r->pending && atomic_load(&s->stopping))
+        ld_req_fail(r, LD_ERR_SERVICE_UNAVAILABLE, json_pack("{s:i}", "retry_after", 1),
+                    "Server is shutting down; retry on another replica");
+    if (!r->pending && !ld_work_reserve(s->work))
+        ld_req_fail(r, LD_ERR_SERVICE_UNAVAILABLE, json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY),
+                    "Server busy: too many transcriptions in progress");
+    if (r->pending) {
+        json_t *extra = r->pextra;
+        r->pextra = NULL;
+        return ld_respond_error(r->conn, &r->perr, r->request_id, extra);
+    }
+    ld_req_ref(r); /* the pipeline's reference */
+    ld_http_suspend(r);
+    ld_work_push(s->work, ld_pipeline_run, r);
+    return MHD_YES;
+}

@@ -1,0 +1,168 @@
+#include "server/opts.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void ld_opts_init(ld_listen_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    ld_transcribe_opts_default(&o->t);
+}
+
+static ld_err parse_bool(const char *key, const char *v, bool *out, ld_error *err)
+{
+    if (!strcasecmp(v, "true") || !strcmp(v, "1")) {
+        *out = true;
+        return LD_OK;
+    }
+    if (!strcasecmp(v, "false") || !strcmp(v, "0")) {
+        *out = false;
+        return LD_OK;
+    }
+    return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter '%s': expected true or false",
+                        key);
+}
+
+static ld_err parse_int(const char *key, const char *v, long lo, long hi, int *out, ld_error *err)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid value for parameter '%s': expected an integer from %ld to %ld", key, lo, hi);
+    *out = (int)n;
+    return LD_OK;
+}
+
+static ld_err copy_url(const char *key, const char *v, char *dst, size_t dstsz, ld_error *err)
+{
+    size_t n = strlen(v);
+    if (n == 0)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter '%s': empty", key);
+    if (n >= dstsz)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter '%s': longer than %zu characters",
+                            key, dstsz - 1);
+    memcpy(dst, v, n + 1);
+    return LD_OK;
+}
+
+static ld_err set_language(ld_listen_opts *o, const char *v, ld_error *err)
+{
+    size_t n = strlen(v);
+    if (n < 2 || n >= sizeof o->t.language)
+        return ld_error_set(err, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language: '%.32s'", v);
+    for (size_t i = 0; i < n; i++) {
+        if (!isalpha((unsigned char)v[i]) && v[i] != '-')
+            return ld_error_set(err, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language: '%.32s'", v);
+        o->t.language[i] = (char)tolower((unsigned char)v[i]);
+    }
+    o->t.language[n] = '\0';
+    return LD_OK;
+}
+
+ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err)
+{
+    if (!val)
+        val = "";
+    if (!strcmp(key, "language"))
+        return set_language(o, val, err);
+    if (!strcmp(key, "punctuate"))
+        return parse_bool(key, val, &o->t.punctuate, err);
+    if (!strcmp(key, "timestamps") || !strcmp(key, "word_timestamps"))
+        return parse_bool(key, val, &o->t.timestamps, err);
+    if (!strcmp(key, "diarize"))
+        return parse_bool(key, val, &o->diarize, err);
+    if (!strcmp(key, "num_speakers"))
+        return parse_int(key, val, 1, 32, &o->num_speakers, err);
+    if (!strcmp(key, "url"))
+        return copy_url(key, val, o->url, sizeof o->url, err);
+    if (!strcmp(key, "callback_url") || !strcmp(key, "webhook_url"))
+        return copy_url(key, val, o->callback_url, sizeof o->callback_url, err);
+    if (!strcmp(key, "format") || !strcmp(key, "response_format")) {
+        static const struct {
+            const char *name;
+            ld_format f;
+        } fmts[] = {{"json", LD_FORMAT_JSON}, {"text", LD_FORMAT_TEXT}, {"srt", LD_FORMAT_SRT}, {"vtt", LD_FORMAT_VTT}};
+        for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++)
+            if (!strcasecmp(val, fmts[i].name)) {
+                o->t.format = fmts[i].f;
+                return LD_OK;
+            }
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid value for parameter '%s': expected json, text, srt or vtt", key);
+    }
+    if (!strcmp(key, "encoding")) {
+        if (!strcasecmp(val, "linear16") || !strcasecmp(val, "pcm_s16le")) {
+            o->raw_pcm = true;
+            return LD_OK;
+        }
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid value for parameter 'encoding': only linear16 (raw 16-bit little-endian mono) "
+                            "is accepted; omit it for files with a container (wav, mp3, flac, ogg, m4a, webm)");
+    }
+    if (!strcmp(key, "sample_rate"))
+        return parse_int(key, val, 8000, 192000, &o->sample_rate, err);
+    return LD_OK;
+}
+
+ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        char buf[64];
+        const char *s;
+        if (json_is_string(v)) {
+            s = json_string_value(v);
+        } else if (json_is_boolean(v)) {
+            s = json_is_true(v) ? "true" : "false";
+        } else if (json_is_integer(v)) {
+            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+            s = buf;
+        } else if (json_is_null(v)) {
+            continue; /* "callback_url": null means not given */
+        } else {
+            static const char *const known[] = {"language", "punctuate", "timestamps", "word_timestamps", "diarize",
+                                                "num_speakers", "url", "callback_url", "webhook_url", "format",
+                                                "response_format", "encoding", "sample_rate"};
+            for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+                if (!strcmp(key, known[i]))
+                    return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid type for parameter '%s'", key);
+            continue;
+        }
+        /* A JSON string for a boolean/integer is tolerated; the reverse too. */
+        ld_err e = ld_opts_set(o, key, s, err);
+        if (e)
+            return e;
+    }
+    return LD_OK;
+}
+
+ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err)
+{
+    if (o->diarize)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid parameter 'diarize': speaker diarization is not supported by this server's "
+                            "speech engine; send diarize=false");
+    /* num_speakers without diarize and sample_rate with a container are
+     * ignored: harmless, and clients of similar APIs send them. */
+    if (pool && !ld_pool_has_language(pool, o->t.language)) {
+        char avail[160] = "";
+        json_t *langs = ld_pool_languages(pool);
+        size_t i;
+        json_t *l;
+        json_array_foreach(langs, i, l) {
+            size_t n = strlen(avail);
+            snprintf(avail + n, sizeof avail - n, "%s%s", i ? ", " : "", json_string_value(l));
+        }
+        json_decref(langs);
+        return ld_error_set(err, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language: '%s' (available: %s)",
+                            o->t.language, avail);
+    }
+    return LD_OK;
+}

@@ -1,0 +1,33 @@
+/* Options of POST /v1/listen, from query parameters, form fields or a JSON body
+ * (same names everywhere). Thread-safety: pure functions on caller memory. */
+#ifndef LD_SERVER_OPTS_H
+#define LD_SERVER_OPTS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "asr/pool.h"
+#include "asr/transcript.h"
+#include "util/err.h"
+
+typedef struct {
+    ld_transcribe_opts t;
+    char url[2048];
+    char callback_url[2048];
+    bool diarize;
+    int num_speakers;        /* 0 = auto */
+    bool raw_pcm;            /* encoding=linear16: headerless s16le mono */
+    int sample_rate;         /* for raw_pcm; 0 = 16000 */
+} ld_listen_opts;
+
+void ld_opts_init(ld_listen_opts *o);
+/* One option given as text ("true"/"false"/"1"/"0" for booleans). Unknown keys
+ * are ignored (clients of similar APIs send extra ones); bad values ->
+ * LD_ERR_INVALID_PARAMETER naming the parameter. */
+ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err);
+/* Every member of a JSON object body; values may be JSON-typed or strings. */
+ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err);
+/* Cross-field checks once every source was applied: diarize, language. */
+ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err);
+
+#endif

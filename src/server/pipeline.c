@@ -1,0 +1,277 @@
+/* The work-pool side of POST /v1/listen: fetch, decode, quota, hand to the
+ * decoder pool; on its `done` callback render, count usage and resume the
+ * connection. Also stores callback_url jobs. Runs on work-pool and decoder-pool
+ * threads only. Each entry point owns one reference to the request. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audio/audio.h"
+#include "server/srv.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+static void fail(ld_req *r, const ld_error *e)
+{
+    ld_srv *s = r->srv;
+    json_t *extra = NULL;
+    switch (e->code) {
+    case LD_ERR_UNSUPPORTED_FORMAT: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < ld_audio_supported_formats_count; i++)
+            json_array_append_new(a, json_string(ld_audio_supported_formats[i]));
+        extra = json_pack("{s:o}", "supported_formats", a);
+        break;
+    }
+    case LD_ERR_FILE_TOO_LARGE:
+        extra = json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb);
+        break;
+    case LD_ERR_AUDIO_TOO_LONG:
+        extra = json_pack("{s:f}", "max_duration_seconds", s->cfg.max_audio_seconds);
+        break;
+    case LD_ERR_SERVICE_UNAVAILABLE:
+        extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY);
+        break;
+    case LD_ERR_INTERNAL:
+        ld_log_fields(LD_LOG_ERROR, json_pack("{s:s}", "request_id", r->request_id),
+                      "Failed to process audio: %s", e->msg);
+        break;
+    default:
+        break;
+    }
+    ld_req_finish_error(r, e, extra);
+}
+
+static ld_err raw_pcm(ld_req *r, const uint8_t *data, size_t len, ld_pcm *out, ld_error *e)
+{
+    int rate = r->opts.sample_rate ? r->opts.sample_rate : LD_SAMPLE_RATE;
+    double secs = (double)len / 2.0 / rate, max = r->srv->cfg.max_audio_seconds;
+    if (max > 0 && secs > max)
+        return ld_error_set(e, LD_ERR_AUDIO_TOO_LONG, "Audio too long: %.0f s (limit %.0f s)", secs, max);
+    return ld_audio_decode_raw_s16(data, len, rate, out, e);
+}
+
+static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, ld_error *e)
+{
+    struct stat st;
+    if (fstat(fd, &st))
+        return ld_error_set(e, LD_ERR_INTERNAL, "stat: %s", strerror(errno));
+    if (st.st_size == 0)
+        return ld_error_set(e, LD_ERR_INVALID_AUDIO, "The audio file is empty");
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED)
+        return ld_error_set(e, LD_ERR_INTERNAL, "mmap: %s", strerror(errno));
+    ld_err rc = raw_pcm(r, m, (size_t)st.st_size, out, e);
+    munmap(m, (size_t)st.st_size);
+    return rc;
+}
+
+static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, ld_error *e)
+{
+    ld_srv *s = r->srv;
+    char path[1200];
+    int fd = ld_fs_tempfile(s->tmp_dir, "url_", path, sizeof path);
+    if (fd < 0)
+        return ld_error_set(e, LD_ERR_INTERNAL, "Could not create a temp file in %s", s->tmp_dir);
+    ld_fetch_opts fo = {.allow_private = s->cfg.allow_private_urls, .max_bytes = (size_t)s->max_body};
+    size_t bytes = 0;
+    ld_err rc = ld_audio_fetch(r->opts.url, &fo, fd, &bytes, e);
+    if (rc == LD_OK) {
+        r->body_bytes = bytes;
+        rc = r->opts.raw_pcm ? decode_fd_raw(r, fd, out, e) : ld_audio_decode_file(path, d, out, e);
+    }
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+static ld_err decode(ld_req *r, ld_pcm *out, ld_error *e)
+{
+    ld_srv *s = r->srv;
+    ld_decode_opts d = {.max_seconds = s->cfg.max_audio_seconds, .tmp_dir = s->tmp_dir};
+    if (r->opts.url[0])
+        return fetch_decode(r, &d, out, e);
+    size_t len;
+    if (r->opts.raw_pcm) {
+        const uint8_t *data = ld_spool_map(r->spool, &len);
+        if (!data)
+            return ld_error_set(e, LD_ERR_INTERNAL, "Could not read the upload back");
+        return raw_pcm(r, data, len, out, e);
+    }
+    const uint8_t *mem = ld_spool_mem(r->spool, &len);
+    if (mem)
+        return ld_audio_decode_mem(mem, len, &d, out, e);
+    const char *path = ld_spool_path(r->spool);
+    if (!path)
+        return ld_error_set(e, LD_ERR_INTERNAL, "Could not read the upload back");
+    return ld_audio_decode_file(path, &d, out, e);
+}
+
+static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char **ctype)
+{
+    const ld_transcribe_opts *o = &r->opts.t;
+    char *s = NULL;
+    switch (o->format) {
+    case LD_FORMAT_TEXT:
+        s = ld_transcript_text(t, o);
+        *ctype = "text/plain; charset=utf-8";
+        break;
+    case LD_FORMAT_SRT:
+        s = ld_transcript_srt(t, o);
+        *ctype = "application/x-subrip; charset=utf-8";
+        break;
+    case LD_FORMAT_VTT:
+        s = ld_transcript_vtt(t, o);
+        *ctype = "text/vtt; charset=utf-8";
+        break;
+    case LD_FORMAT_JSON: {
+        json_t *j = ld_transcript_json(t, o, r->request_id);
+        s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
+        json_decref(j);
+        *ctype = "application/json";
+        break;
+    }
+    }
+    *len = s ? strlen(s) : 0;
+    return s;
+}
+
+static void on_done(void *ud, ld_transcript *t, const ld_error *err)
+{
+    ld_req *r = ud;
+    ld_error e;
+    if (!t || (err && err->code != LD_OK)) {
+        if (err && err->code != LD_OK)
+            e = *err;
+        else
+            ld_error_set(&e, LD_ERR_INTERNAL, "The speech engine returned no transcript");
+        fail(r, &e);
+    } else {
+        size_t len;
+        const char *ctype;
+        char *body = render(r, t, &len, &ctype);
+        if (!body) {
+            ld_error_set(&e, LD_ERR_INTERNAL, "Could not render the transcript");
+            fail(r, &e);
+        } else {
+            if (ld_auth_add_usage(r->srv->auth, &r->key, r->audio_seconds, &e) != LD_OK)
+                ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id),
+                              "Could not record usage: %s", e.msg);
+            ld_req_finish_body(r, MHD_HTTP_OK, body, len, ctype);
+        }
+    }
+    ld_transcript_free(t);
+    ld_req_unref(r);
+}
+
+/* Raw PCM uploads become a WAV file, so a job can decode them later like any
+ * other file. Returns 0 and fills path. */
+static int wav_wrap(ld_req *r, char *path, size_t pathsz)
+{
+    size_t len;
+    const uint8_t *data = ld_spool_map(r->spool, &len);
+    if (!data || len > 0xFFFFFFF0u - 36)
+        return -1;
+    int fd = ld_fs_tempfile(r->srv->tmp_dir, "wav_", path, pathsz);
+    if (fd < 0)
+        return -1;
+    uint32_t rate = (uint32_t)(r->opts.sample_rate ? r->opts.sample_rate : LD_SAMPLE_RATE);
+    uint32_t riff = (uint32_t)(36 + len), fmt_len = 16, byte_rate = rate * 2, data_len = (uint32_t)len;
+    uint16_t pcm = 1, channels = 1, align = 2, bits = 16;
+    uint8_t h[44];
+    memcpy(h, "RIFF", 4), memcpy(h + 4, &riff, 4), memcpy(h + 8, "WAVEfmt ", 8);
+    memcpy(h + 16, &fmt_len, 4), memcpy(h + 20, &pcm, 2), memcpy(h + 22, &channels, 2);
+    memcpy(h + 24, &rate, 4), memcpy(h + 28, &byte_rate, 4), memcpy(h + 32, &align, 2), memcpy(h + 34, &bits, 2);
+    memcpy(h + 36, "data", 4), memcpy(h + 40, &data_len, 4);
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    bool ok = fwrite(h, 1, sizeof h, f) == sizeof h && fwrite(data, 1, len, f) == len;
+    if (fclose(f) || !ok) {
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+static void submit_job(ld_req *r)
+{
+    ld_srv *s = r->srv;
+    ld_error e = {0};
+    const char *url = r->opts.url[0] ? r->opts.url : NULL, *audio = NULL;
+    char wav[1200] = "";
+    if (!url) {
+        if (r->opts.raw_pcm) {
+            if (wav_wrap(r, wav, sizeof wav) == 0)
+                audio = wav;
+        } else {
+            audio = ld_spool_path(r->spool);
+        }
+        if (!audio) {
+            ld_error_set(&e, LD_ERR_INTERNAL, "Could not store the upload for the job");
+            fail(r, &e);
+            return;
+        }
+    }
+    json_t *accepted = NULL;
+    ld_err rc = ld_jobs_submit(s->jobs, &r->key, r->request_id, url, audio, &r->opts.t, r->opts.callback_url,
+                               &accepted, &e);
+    if (wav[0])
+        unlink(wav); /* gone already when the job took it */
+    if (rc != LD_OK) {
+        json_decref(accepted);
+        fail(r, &e);
+        return;
+    }
+    char *body = json_dumps(accepted, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    json_decref(accepted);
+    if (!body) {
+        ld_error_set(&e, LD_ERR_INTERNAL, "Out of memory");
+        fail(r, &e);
+        return;
+    }
+    ld_req_finish_body(r, MHD_HTTP_ACCEPTED, body, strlen(body), "application/json");
+}
+
+void ld_pipeline_run(void *arg)
+{
+    ld_req *r = arg;
+    ld_srv *s = r->srv;
+    ld_error e = {0};
+    if (r->opts.callback_url[0]) {
+        submit_job(r);
+        ld_req_unref(r);
+        return;
+    }
+    ld_pcm pcm = {0};
+    if (decode(r, &pcm, &e) != LD_OK || ld_auth_check_quota(s->auth, &r->key, &e) != LD_OK) {
+        ld_pcm_free(&pcm);
+        fail(r, &e);
+        ld_req_unref(r);
+        return;
+    }
+    r->audio_seconds = ld_pcm_seconds(&pcm);
+    /* On success the reference travels to on_done. */
+    if (ld_pool_submit(s->pool, &pcm, &r->opts.t, NULL, on_done, r, &e) != LD_OK) {
+        ld_pcm_free(&pcm);
+        fail(r, &e);
+        ld_req_unref(r);
+    }
+}
+
+void ld_pipeline_cancel(void *arg)
+{
+    ld_req *r = arg;
+    ld_error e;
+    ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "Server is shutting down; retry on another replica");
+    ld_req_finish_error(r, &e, json_pack("{s:i}", "retry_after", 1));
+    ld_req_unref(r);
+}

@@ -1,0 +1,113 @@
+/* One HTTP request as the server sees it, shared by the files of src/server/
+ * (internal header). A request lives from the URI callback to libmicrohttpd's
+ * completion callback; while it is suspended the work pool and the decoder pool
+ * hold extra references, so it is reference-counted.
+ *
+ * Thread-safety: fields before `mu` are touched only by the connection's
+ * libmicrohttpd thread until the request is suspended; the result fields are
+ * written by whoever finishes the request, under `mu`, exactly once (`finished`). */
+#ifndef LD_SERVER_REQ_H
+#define LD_SERVER_REQ_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "server/opts.h"
+#include "server/spool.h"
+#include "util/err.h"
+
+typedef struct ld_srv ld_srv;
+
+typedef enum {
+    LD_BODY_NONE,      /* no body expected / ignored */
+    LD_BODY_DISCARD,   /* an early error is pending: read and drop the body */
+    LD_BODY_JSON,      /* application/json, kept in memory */
+    LD_BODY_FORM,      /* multipart or urlencoded via MHD's post processor */
+    LD_BODY_RAW,       /* audio bytes straight into the spool */
+} ld_body_kind;
+
+typedef struct ld_req {
+    atomic_int refs;
+    ld_srv *srv;
+    struct MHD_Connection *conn;
+    double t0;                   /* monotonic start */
+    char request_id[136];
+    char client[64];
+    char method[16];
+    char path[256];
+    bool started;                /* first access-handler call seen */
+    bool is_ws;                  /* GET /v1/listen/stream */
+    const void *route;           /* route.c's table entry */
+    const char *allow;           /* Allow header for 405 (static) */
+
+    /* authentication */
+    bool authed;
+    ld_key_claims key;
+    ld_lease lease;
+    bool have_rate;
+    ld_rate_info rate;
+
+    /* pending early error, answered once the body has been read */
+    bool pending;
+    ld_error perr;
+    json_t *pextra;
+
+    /* body intake */
+    ld_body_kind body;
+    uint64_t body_bytes;
+    bool too_large;
+    char *json;                  /* LD_BODY_JSON buffer */
+    size_t json_len, json_cap;
+    struct MHD_PostProcessor *pp;
+    json_t *form;                /* non-file form fields: key -> string */
+    bool form_audio;             /* an `audio` (or `file`) form field was seen */
+    ld_spool *spool;
+    ld_listen_opts opts;
+
+    /* result, set once under mu by ld_req_finish_* */
+    pthread_mutex_t mu;
+    bool suspended;
+    bool finished;
+    bool conn_gone;              /* completion callback ran: never touch conn again */
+    ld_error rerr;               /* rerr.code != LD_OK -> error envelope */
+    json_t *rextra;
+    unsigned rstatus;
+    char *rbody;                 /* malloc'd */
+    size_t rlen;
+    const char *rtype;           /* static string */
+
+    struct ld_req *live_prev, *live_next; /* srv registry of suspended requests */
+    bool in_live;
+
+    unsigned status;             /* what was sent, for the access log */
+    double audio_seconds;
+} ld_req;
+
+ld_req *ld_req_new(ld_srv *srv, struct MHD_Connection *c, const char *uri);
+void ld_req_ref(ld_req *r);
+void ld_req_unref(ld_req *r);
+
+/* Finish a suspended request with an error (extra stolen) or a body (stolen),
+ * and resume its connection. Only the first call wins; later ones are dropped
+ * (the shutdown path may race the pool). Any thread. */
+void ld_req_finish_error(ld_req *r, const ld_error *err, json_t *extra);
+void ld_req_finish_body(ld_req *r, unsigned status, char *body, size_t len, const char *ctype);
+
+/* The request whose handler runs on this thread (NULL outside handlers); respond.c
+ * uses it to add rate-limit headers and record the status. */
+ld_req *ld_req_current(void);
+void ld_req_set_current(ld_req *r);
+/* Adds X-RateLimit-*, Connection: close while draining; records the status. */
+void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status);
+
+/* A ready body of any content type (transcripts as text/SRT/VTT); body is a
+ * malloc'd buffer, stolen. Implemented in respond.c. */
+enum MHD_Result ld_respond_body(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                                const char *ctype, const char *request_id);
+
+#endif

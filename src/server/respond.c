@@ -1,0 +1,93 @@
+#include "server/respond.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/req.h"
+
+json_t *ld_error_envelope(const ld_error *err, const char *request_id, json_t *extra)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "error", json_string(err->msg[0] ? err->msg : ld_err_default_message(err->code)));
+    json_object_set_new(o, "code", json_string(ld_err_code(err->code)));
+    if (request_id && *request_id)
+        json_object_set_new(o, "request_id", json_string(request_id));
+    if (extra) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(extra, k, v) {
+            if (strcmp(k, "error") && strcmp(k, "code"))
+                json_object_set(o, k, v);
+        }
+        json_decref(extra);
+    }
+    return o;
+}
+
+/* Queues `text` (malloc'd, stolen) with the request's common headers. */
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, char *text, size_t len, const char *ctype,
+                             const char *request_id, int retry_after)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(len, text, free);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (request_id && *request_id)
+        MHD_add_response_header(resp, "X-Request-ID", request_id);
+    if (retry_after > 0) {
+        char buf[24];
+        snprintf(buf, sizeof buf, "%d", retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, buf);
+    }
+    ld_req *r = ld_req_current();
+    if (r)
+        ld_req_decorate(r, resp, status);
+    enum MHD_Result ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static char *dump(json_t *body, size_t *len)
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (!s)
+        s = strdup("{}");
+    *len = s ? strlen(s) : 0;
+    return s;
+}
+
+enum MHD_Result ld_respond_error(struct MHD_Connection *c, const ld_error *err, const char *request_id,
+                                 json_t *extra)
+{
+    int retry_after = 0;
+    json_t *ra = extra ? json_object_get(extra, "retry_after") : NULL;
+    if (json_is_integer(ra))
+        retry_after = (int)json_integer_value(ra);
+    json_t *o = ld_error_envelope(err, request_id, extra);
+    size_t len;
+    char *s = dump(o, &len);
+    json_decref(o);
+    if (!s)
+        return MHD_NO;
+    return queue(c, (unsigned)ld_err_status(err->code), s, len, "application/json", request_id, retry_after);
+}
+
+enum MHD_Result ld_respond_json(struct MHD_Connection *c, unsigned status, json_t *body, const char *request_id)
+{
+    size_t len;
+    char *s = dump(body, &len);
+    json_decref(body);
+    if (!s)
+        return MHD_NO;
+    return queue(c, status, s, len, "application/json", request_id, 0);
+}
+
+enum MHD_Result ld_respond_body(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                                const char *ctype, const char *request_id)
+{
+    return queue(c, status, body, len, ctype, request_id, 0);
+}

@@ -1,0 +1,216 @@
+/* `listend serve`: start-up, the signal loop and the graceful shutdown. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/server.h"
+#include "server/srv.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/time.h"
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Uploads left behind by a crash: ours are up_*, url_*, wav_* in <data>/tmp. */
+static void clean_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    int n = 0;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "up_", 3) && strncmp(de->d_name, "url_", 4) && strncmp(de->d_name, "wav_", 4))
+            continue;
+        char p[2048];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        n += unlink(p) == 0;
+    }
+    closedir(d);
+    if (n)
+        ld_log(LD_LOG_INFO, "Removed %d stale upload file(s) from %s", n, dir);
+}
+
+static int fail_start(const char *what, const ld_error *e)
+{
+    ld_log_fields(LD_LOG_CRITICAL, json_pack("{s:s}", "component", what), "Cannot start: %s", e->msg);
+    return 1;
+}
+
+/* Waits for a signal up to `seconds`; returns the signal or 0. */
+static int wait_signal(const sigset_t *set, double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    int sig = sigtimedwait(set, NULL, &ts);
+    return sig > 0 ? sig : 0;
+}
+
+static void drain(ld_srv *s, const sigset_t *set)
+{
+    atomic_store(&s->draining, true);
+    MHD_socket ls = MHD_quiesce_daemon(s->daemon); /* stop accepting; keep-alive peers get Connection: close */
+    double deadline = ld_time_mono() + (double)s->cfg.drain_timeout;
+    int inflight = atomic_load(&s->active) - atomic_load(&s->ws_active);
+    ld_log_fields(LD_LOG_INFO, json_pack("{s:i,s:I}", "in_flight", inflight, "drain_timeout_s",
+                                         (json_int_t)s->cfg.drain_timeout),
+                  "Shutting down: finishing %d in-flight request(s)", inflight);
+    while (atomic_load(&s->active) - atomic_load(&s->ws_active) > 0 && ld_time_mono() < deadline) {
+        if (wait_signal(set, 0.05)) {
+            ld_log(LD_LOG_WARNING, "Second signal: not waiting for in-flight requests");
+            break;
+        }
+    }
+    atomic_store(&s->stopping, true);
+    if (atomic_load(&s->active) - atomic_load(&s->ws_active) > 0) {
+        ld_log(LD_LOG_WARNING, "Drain timeout: answering %d unfinished request(s) with 503",
+               atomic_load(&s->active) - atomic_load(&s->ws_active));
+        ld_http_abort_suspended(s);
+        /* Give resumed connections a moment to send their answer. */
+        for (int i = 0; i < 40 && s->live; i++)
+            wait_signal(set, 0.05);
+        ld_http_abort_suspended(s);
+    }
+    if (s->ws)
+        ld_ws_free(s->ws); /* closes live streams (1001) */
+    s->ws = NULL;
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+    if (ls != MHD_INVALID_SOCKET)
+        close(ls);
+}
+
+static void teardown(ld_srv *s)
+{
+    if (s->ws)
+        ld_ws_free(s->ws);
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon);
+    if (s->work)
+        ld_work_free(s->work, ld_pipeline_cancel); /* before the pool: its threads submit to it */
+    if (s->jobs)
+        ld_jobs_free(s->jobs);
+    if (s->pool)
+        ld_pool_free(s->pool);
+    if (s->auth)
+        ld_auth_free(s->auth);
+    if (s->store)
+        ld_store_close(s->store); /* persists usage */
+    pthread_mutex_destroy(&s->mu);
+}
+
+static int start(ld_srv *s)
+{
+    ld_srv_config *c = &s->cfg;
+    ld_error e = {0};
+    s->max_body = (uint64_t)c->max_body_mb * 1024 * 1024;
+    if (ld_fs_mkdirs(c->data, 0700)) {
+        ld_error_set(&e, LD_ERR_INTERNAL, "cannot create data dir %s: %s", c->data, strerror(errno));
+        return fail_start("data", &e);
+    }
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", c->data);
+    if (ld_fs_mkdirs(s->tmp_dir, 0700)) {
+        ld_error_set(&e, LD_ERR_INTERNAL, "cannot create %s: %s", s->tmp_dir, strerror(errno));
+        return fail_start("data", &e);
+    }
+    clean_tmp(s->tmp_dir);
+
+    if (!(s->store = ld_store_open_embedded(c->data, &e)))
+        return fail_start("store", &e);
+    if (!(s->auth = ld_auth_open(c->data, s->store, &e))) {
+        ld_log(LD_LOG_CRITICAL, "No license issuer key in %s: run `listend keys init --data %s` first", c->data,
+               c->data);
+        return fail_start("license", &e);
+    }
+    int workers = c->workers ? c->workers : cores();
+    ld_pool_config pc = {.workers = workers, .max_queue = c->queue, .models_dir = c->models[0] ? c->models : NULL};
+    if (!(s->pool = ld_pool_new(&pc, &e)))
+        return fail_start("asr", &e);
+    ld_pool_set_max_streams(s->pool, c->max_streams);
+    ld_ws_config wc = {.pool = s->pool, .auth = s->auth, .max_streams = c->max_streams,
+                       .idle_timeout_s = c->stream_idle_timeout};
+    if (!(s->ws = ld_ws_new(&wc, &e)))
+        return fail_start("streams", &e);
+    ld_jobs_config jc = {.data_dir = c->data,
+                         .pool = s->pool,
+                         .auth = s->auth,
+                         .fetch = {.allow_private = c->allow_private_urls, .max_bytes = (size_t)s->max_body},
+                         .max_audio_seconds = c->max_audio_seconds,
+                         .retention_s = c->job_retention,
+                         .webhook_max_age_s = c->webhook_max_age,
+                         .max_running = c->job_concurrency,
+                         .max_pending = c->job_queue,
+                         .webhook_backoff_ms = c->webhook_backoff_ms,
+                         .webhook_timeout_ms = c->webhook_timeout_ms};
+    if (!(s->jobs = ld_jobs_new(&jc, &e)))
+        return fail_start("jobs", &e);
+    /* Fetches wait on the network, so more threads than cores; the queue
+     * behind them is as deep as the decoder pool's. */
+    int threads = 2 * cores() < 4 ? 4 : 2 * cores();
+    int queue = c->queue ? c->queue : 4 * workers;
+    if (!(s->work = ld_work_new(threads, threads + queue))) {
+        ld_error_set(&e, LD_ERR_INTERNAL, "cannot start work threads");
+        return fail_start("server", &e);
+    }
+    s->started_mono = ld_time_mono();
+    if (!(s->daemon = ld_http_start(s, &e)))
+        return fail_start("api_server", &e);
+
+    json_t *langs = ld_pool_languages(s->pool);
+    char *lang_s = json_dumps(langs, JSON_COMPACT);
+    ld_log_fields(LD_LOG_INFO,
+                  json_pack("{s:s,s:s,s:i,s:b,s:i,s:i,s:s,s:o,s:i,s:i}", "version", LD_VERSION, "host", c->host,
+                            "port", c->port, "tls", c->tls_cert[0] != '\0', "workers", ld_pool_workers(s->pool),
+                            "http_threads", c->http_threads ? c->http_threads : cores(), "data_dir", c->data,
+                            "languages", langs, "max_body_mb", c->max_body_mb, "issuer_keys",
+                            ld_auth_issuer_count(s->auth)),
+                  "API server listening on port %d (%s, %d ASR workers, languages %s)", c->port,
+                  c->tls_cert[0] ? "HTTPS" : "HTTP", ld_pool_workers(s->pool), lang_s ? lang_s : "[]");
+    free(lang_s);
+    return 0;
+}
+
+int ld_server_main(int argc, char **argv)
+{
+    static ld_srv srv; /* one per process; static so no thread outlives it */
+    ld_srv *s = &srv;
+    int pc = ld_srv_config_parse(&s->cfg, argc, argv);
+    if (pc)
+        return pc > 0 ? 0 : 2;
+    ld_log_level lvl;
+    ld_log_parse_level(s->cfg.log_level, &lvl);
+    ld_log_set_level(lvl);
+
+    /* Signals are taken synchronously by this thread; every thread started
+     * from here on inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_mutex_init(&s->mu, NULL);
+
+    ld_log_fields(LD_LOG_INFO, json_pack("{s:s,s:i}", "version", LD_VERSION, "pid", (int)getpid()),
+                  "Starting API Server v%s", LD_VERSION);
+    if (start(s)) {
+        teardown(s);
+        return 1;
+    }
+    int sig;
+    while (!(sig = wait_signal(&set, 3600)))
+        ;
+    ld_log(LD_LOG_INFO, "Received %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    drain(s, &set);
+    teardown(s);
+    ld_log(LD_LOG_INFO, "Shutdown complete");
+    return 0;
+}
