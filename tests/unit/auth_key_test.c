@@ -54,7 +54,7 @@ static void test_roundtrip(const ld_issuer_secret *iss)
 static void test_tamper(const ld_issuer_secret *iss)
 {
     ld_key_claims c = claims("tamper"), out;
-    char key[LD_KEY_MAX_LEN + 1], bad[LD_KEY_MAX_LEN + 1];
+    char key[LD_KEY_MAX_LEN + 1], bad[LD_KEY_MAX_LEN + 8];
     ld_error err;
     CHECK(ld_key_encode(iss, &c, key, sizeof key, &err) == LD_OK);
     const char *dot = strchr(key + 4, '.');
