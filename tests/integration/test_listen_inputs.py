@@ -1,0 +1,278 @@
+"""POST /v1/listen: every input form (JSON url, multipart, raw body, query
+options) on real audio, the output formats, and the request errors with their
+exact envelopes. One module-scoped server with --allow-private-urls so a local
+HTTP server can stand in for a remote audio URL."""
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import EVAL_DIR, GOFORWARD, start_server
+
+CLIP = os.path.join(EVAL_DIR, "ps_librivox_sns01_0880.wav")  # "he was not an ill disposed young man", 3 s
+CLIP_WORDS = {"was", "not", "ill", "young", "man"}
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("listen"), "--allow-private-urls")
+    s.k = s.key("inputs", rpm=100000)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A loopback HTTP server with the test audio and an MP3 made from the clip."""
+    d = tmp_path_factory.mktemp("www")
+    shutil.copy(CLIP, d / "clip.wav")
+    shutil.copy(GOFORWARD, d / "goforward.raw")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", CLIP, "-b:a", "64k", str(d / "clip.mp3")],
+                   check=True, timeout=60)
+    (d / "notes.txt").write_text("this is not audio\n" * 100)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(d))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield {"dir": d, "base": f"http://127.0.0.1:{httpd.server_address[1]}"}
+    httpd.shutdown()
+
+
+def words(text):
+    return set(text.lower().replace(",", " ").replace(".", " ").split())
+
+
+def post(srv, **kw):
+    headers = kw.pop("headers", {})
+    headers.setdefault("Authorization", f"Token {srv.k}")
+    return requests.post(srv.url + "/v1/listen", headers=headers, timeout=120, **kw)
+
+
+def assert_envelope(r, status, code, **fields):
+    assert r.status_code == status, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    body = r.json()
+    assert body["code"] == code
+    assert isinstance(body["error"], str) and body["error"]
+    assert body["request_id"] == r.headers["X-Request-ID"]
+    for k, v in fields.items():
+        assert body[k] == v, (k, body)
+    return body
+
+
+def check_transcript(r, expect_words=CLIP_WORDS, duration=3.0):
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["request_id"] == r.headers["X-Request-ID"] and body["request_id"].startswith("req_")
+    assert len(expect_words & words(body["text"])) >= len(expect_words) - 2, body["text"]
+    assert 0 <= body["confidence"] <= 1
+    assert abs(body["duration"] - duration) < 0.3
+    assert body["language"] == "en"
+    return body
+
+
+def test_multipart_audio_field(srv):
+    with open(CLIP, "rb") as f:
+        r = post(srv, files={"audio": ("clip.wav", f, "audio/wav")})
+    body = check_transcript(r)
+    assert "words" not in body  # timestamps default to false
+    assert r.headers["X-RateLimit-Limit"] == "100000"
+
+
+def test_multipart_options_as_form_fields(srv):
+    with open(CLIP, "rb") as f:
+        r = post(srv, files={"audio": ("clip.wav", f)}, data={"timestamps": "true", "punctuate": "false"})
+    body = check_transcript(r)
+    assert body["words"] and all(set(w) >= {"word", "start", "end", "confidence"} for w in body["words"])
+    assert all(w["word"] not in {",", "."} for w in body["words"])  # punctuate=false: no punctuation entries
+    starts = [w["start"] for w in body["words"]]
+    assert starts == sorted(starts)
+
+
+def test_multipart_field_before_file_and_octet_stream_part(srv):
+    """Field order does not matter, and a part without an audio type is probed."""
+    with open(CLIP, "rb") as f:
+        r = post(srv, files=[("language", (None, "en")), ("audio", ("x.bin", f, "application/octet-stream"))])
+    check_transcript(r)
+
+
+def test_raw_body_wav(srv):
+    with open(CLIP, "rb") as f:
+        r = post(srv, data=f.read(), headers={"Content-Type": "audio/wav", "Authorization": f"Token {srv.k}"})
+    check_transcript(r)
+
+
+def test_raw_pcm_with_query_options(srv):
+    with open(GOFORWARD, "rb") as f:
+        r = post(srv, data=f.read(), params={"encoding": "linear16", "sample_rate": "16000", "timestamps": "1"},
+                 headers={"Content-Type": "application/octet-stream", "Authorization": f"Token {srv.k}"})
+    body = check_transcript(r, {"go", "forward", "ten", "meters"}, duration=2.79)
+    assert body["words"]
+
+
+def test_raw_chunked_upload(srv):
+    def gen():
+        with open(CLIP, "rb") as f:
+            while chunk := f.read(4096):
+                yield chunk
+
+    r = post(srv, data=gen(), headers={"Content-Type": "audio/wav", "Authorization": f"Token {srv.k}"})
+    check_transcript(r)
+
+
+def test_json_url_wav_and_mp3(srv, files):
+    for name in ("clip.wav", "clip.mp3"):
+        r = post(srv, json={"url": f"{files['base']}/{name}", "timestamps": True})
+        body = check_transcript(r)
+        assert body["words"]
+
+
+def test_json_url_raw_pcm(srv, files):
+    r = post(srv, json={"url": f"{files['base']}/goforward.raw", "encoding": "linear16", "sample_rate": 16000})
+    check_transcript(r, {"go", "forward", "ten", "meters"}, duration=2.79)
+
+
+def test_query_options_apply_to_json_body(srv, files):
+    r = post(srv, json={"url": f"{files['base']}/clip.wav"}, params={"format": "text"})
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/plain")
+    assert len(CLIP_WORDS & words(r.text)) >= 3
+
+
+def test_subtitle_formats(srv):
+    data = open(CLIP, "rb").read()
+    r = post(srv, files={"audio": ("c.wav", data)}, data={"format": "srt"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/x-subrip")
+    assert r.text.startswith("1\n") and " --> " in r.text
+    r = post(srv, files={"audio": ("c.wav", data)}, params={"format": "vtt"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/vtt")
+    assert r.text.startswith("WEBVTT")
+
+
+def test_url_fetch_failure(srv, files):
+    r = post(srv, json={"url": f"{files['base']}/missing.wav"})
+    body = assert_envelope(r, 400, "URL_FETCH_FAILED")
+    assert "404" in body["error"]
+
+
+def test_private_url_refused_without_flag(server_factory, files):
+    s = server_factory()
+    r = requests.post(s.url + "/v1/listen", json={"url": f"{files['base']}/clip.wav"}, headers=s.auth(s.key()),
+                      timeout=60)
+    assert_envelope(r, 400, "URL_FETCH_FAILED")
+
+
+def test_missing_parameter(srv):
+    r = post(srv, json={"language": "en"})
+    assert_envelope(r, 400, "MISSING_PARAMETER", error="Missing required parameter: url or audio file")
+    r = post(srv)  # no body at all
+    assert_envelope(r, 400, "MISSING_PARAMETER")
+    r = post(srv, files={"other": ("x.wav", b"RIFF")})
+    assert_envelope(r, 400, "MISSING_PARAMETER")
+
+
+def test_url_and_audio_together(srv, files):
+    with open(CLIP, "rb") as f:
+        r = post(srv, files={"audio": ("c.wav", f)}, data={"url": f"{files['base']}/clip.wav"})
+    body = assert_envelope(r, 400, "INVALID_PARAMETER")
+    assert "url" in body["error"] and "audio" in body["error"]
+
+
+@pytest.mark.parametrize("payload,needle", [
+    ({"url": "http://x/a.wav", "punctuate": "maybe"}, "punctuate"),
+    ({"url": "http://x/a.wav", "timestamps": [1]}, "timestamps"),
+    ({"url": "http://x/a.wav", "format": "docx"}, "format"),
+    ({"url": "http://x/a.wav", "num_speakers": 0}, "num_speakers"),
+    ({"url": "ftp://x/a.wav"}, "url"),
+    ({"url": "http://x/a.wav", "callback_url": "file:///etc/passwd"}, "callback_url"),
+    ({"url": "http://x/a.wav", "encoding": "mulaw"}, "encoding"),
+])
+def test_invalid_parameters_name_the_parameter(srv, payload, needle):
+    body = assert_envelope(post(srv, json=payload), 400, "INVALID_PARAMETER")
+    assert needle in body["error"]
+
+
+def test_bad_json(srv):
+    r = post(srv, data=b'{"url": ', headers={"Content-Type": "application/json", "Authorization": f"Token {srv.k}"})
+    body = assert_envelope(r, 400, "INVALID_PARAMETER")
+    assert "JSON" in body["error"]
+    r = post(srv, json=["http://x/a.wav"])
+    assert_envelope(r, 400, "INVALID_PARAMETER")
+
+
+def test_diarize_is_refused_with_a_reason(srv):
+    with open(CLIP, "rb") as f:
+        r = post(srv, files={"audio": ("c.wav", f)}, data={"diarize": "true", "num_speakers": "2"})
+    body = assert_envelope(r, 400, "INVALID_PARAMETER")
+    assert "diariz" in body["error"].lower()
+    with open(CLIP, "rb") as f:
+        check_transcript(post(srv, files={"audio": ("c.wav", f)}, data={"diarize": "false"}))
+
+
+def test_unsupported_language(srv):
+    with open(CLIP, "rb") as f:
+        r = post(srv, files={"audio": ("c.wav", f)}, params={"language": "xx"})
+    body = assert_envelope(r, 400, "UNSUPPORTED_LANGUAGE")
+    assert "xx" in body["error"] and "en" in body["error"]
+
+
+def test_text_plain_body_is_415(srv):
+    r = post(srv, data=b"hello", headers={"Content-Type": "text/plain", "Authorization": f"Token {srv.k}"})
+    body = assert_envelope(r, 415, "UNSUPPORTED_FORMAT")
+    assert {"wav", "mp3", "flac", "ogg", "m4a"} <= set(body["supported_formats"])
+
+
+def test_non_audio_upload_is_415_after_probe(srv, files):
+    r = post(srv, files={"audio": ("notes.wav", (files["dir"] / "notes.txt").read_bytes())})
+    body = assert_envelope(r, 415, "UNSUPPORTED_FORMAT")
+    assert "wav" in body["supported_formats"]
+
+
+def test_empty_audio_file(srv):
+    r = post(srv, files={"audio": ("empty.wav", b"")})
+    assert_envelope(r, 400, "INVALID_AUDIO")
+
+
+def test_audio_too_long(server_factory):
+    s = server_factory("--max-audio-seconds", "2")
+    with open(CLIP, "rb") as f:
+        r = requests.post(s.url + "/v1/listen", files={"audio": f}, headers=s.auth(s.key()), timeout=60)
+    assert_envelope(r, 422, "AUDIO_TOO_LONG")
+
+
+def test_callback_url_returns_job(srv, files):
+    r = post(srv, json={"url": f"{files['base']}/clip.wav", "callback_url": f"{files['base']}/hook"})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["job_id"].startswith("job_") and body["status"] in ("queued", "processing")
+    assert body["request_id"] == r.headers["X-Request-ID"]
+    with open(GOFORWARD, "rb") as f:  # raw PCM upload as a job is wrapped into WAV
+        r = post(srv, data=f.read(), params={"encoding": "linear16", "callback_url": f"{files['base']}/hook"},
+                 headers={"Content-Type": "application/octet-stream", "Authorization": f"Token {srv.k}"})
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        j = requests.get(f"{srv.url}/v1/jobs/{job}", headers=srv.auth(srv.k), timeout=10).json()
+        if j["status"] not in ("queued", "processing"):
+            break
+        time.sleep(0.2)
+    assert j["status"] == "completed", j
+    assert "forward" in j["result"]["text"].lower(), j
+
+
+def test_usage_counts_decoded_seconds(srv):
+    before = requests.get(srv.url + "/v1/license", headers=srv.auth(srv.k), timeout=10).json()
+    with open(GOFORWARD, "rb") as f:
+        post(srv, data=f.read(), params={"encoding": "linear16"},
+             headers={"Content-Type": "audio/l16", "Authorization": f"Token {srv.k}"}).raise_for_status()
+    after = requests.get(srv.url + "/v1/license", headers=srv.auth(srv.k), timeout=10).json()
+    delta = after["usage"]["audio_seconds_today"] - before["usage"]["audio_seconds_today"]
+    assert abs(delta - 2.79) < 0.05, (before, after)
