@@ -1,0 +1,300 @@
+"""Asynchronous jobs (callback_url): accept, run, poll, deliver signed webhooks
+with retries, cancel, key isolation, address policy, crash recovery.
+
+One module-scoped server (--allow-private-urls, 100 ms webhook backoff, 2
+workers -> 1 job runner) serves the tests that do not need their own; the
+crash test and the address-policy test start their own servers.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import EVAL_DIR, ROOT, start_server
+from webhook_receiver import WebhookReceiver, free_port
+
+BACKOFF_ENV = {"LISTEND_WEBHOOK_BACKOFF_MS": "100"}
+POLL_RPM = 6000  # tests poll at 10 Hz; the default 60 requests/minute would answer 429
+MEDIUM_CLIP = os.path.join(EVAL_DIR, "ps_librivox_sns01_0870.wav")  # 7.1 s
+SHORT_CLIP = os.path.join(EVAL_DIR, "ps_librivox_sns01_0880.wav")  # 3 s: "he was not an ill disposed young man"
+
+
+def _verify_fn():
+    """The signature check exactly as docs/jobs.md shows it."""
+    with open(os.path.join(ROOT, "docs", "jobs.md")) as f:
+        doc = f.read()
+    m = re.search(r"<!-- verify-snippet -->\s*```python\n(.*?)```", doc, re.S)
+    assert m, "docs/jobs.md lost its verification snippet"
+    ns = {}
+    exec(compile(m.group(1), "docs/jobs.md", "exec"), ns)
+    return ns["verify_listend_signature"]
+
+
+def _concat(out, seconds):
+    """A WAV of about `seconds` seconds made of real clips (manifest order)."""
+    clips, total = [], 0.0
+    with open(os.path.join(EVAL_DIR, "manifest.tsv")) as f:
+        next(f)
+        for line in f:
+            cols = line.rstrip("\n").split("\t")
+            clips.append(os.path.join(EVAL_DIR, cols[1]))
+            total += float(cols[2])
+            if total >= seconds:
+                break
+    listing = str(out) + ".txt"
+    with open(listing, "w") as f:
+        f.writelines(f"file '{c}'\n" for c in clips)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i", listing,
+                    "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(out)], check=True, timeout=120)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory):
+    d = tmp_path_factory.mktemp("jobs_audio")
+    return {"medium": _concat(d / "medium.wav", 15), "long": _concat(d / "long.wav", 60)}
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("jobs"), "--allow-private-urls", env=BACKOFF_ENV)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def key(srv):
+    return srv.key("jobs", rpm=POLL_RPM)
+
+
+def submit(srv, key, path, callback_url, **fields):
+    with open(path, "rb") as f:
+        return requests.post(srv.url + "/v1/listen", headers=srv.auth(key),
+                             files={"audio": (os.path.basename(path), f, "audio/wav")},
+                             data={"callback_url": callback_url, **fields}, timeout=30)
+
+
+def accepted(r):
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["job_id"].startswith("job_") and body["status"] == "processing"
+    assert body["request_id"]
+    return body
+
+
+def get_job(srv, key, job_id):
+    r = requests.get(f"{srv.url}/v1/jobs/{job_id}", headers=srv.auth(key), timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_job(srv, key, job_id, pred, timeout=90, what="condition"):
+    deadline = time.time() + timeout
+    while True:
+        job = get_job(srv, key, job_id)
+        if pred(job):
+            return job
+        assert time.time() < deadline, f"job never reached {what}: {job}"
+        time.sleep(0.1)
+
+
+def delivered(job):
+    return job.get("callback", {}).get("state") == "delivered"
+
+
+def test_job_completes_and_signature_verifies(srv, key):
+    verify = _verify_fn()
+    with open(os.path.join(srv.data, "webhook.secret")) as f:
+        secret = f.read()
+    assert re.fullmatch(r"[0-9a-f]{64}\n?", secret)
+    assert os.stat(os.path.join(srv.data, "webhook.secret")).st_mode & 0o777 == 0o600
+    with WebhookReceiver() as rx:
+        job = accepted(submit(srv, key, SHORT_CLIP, rx.url("/done"), timestamps="true"))
+        hit = rx.wait_for(1, job_id=job["job_id"])[0]
+        assert hit.path == "/done"
+        assert hit.headers["content-type"] == "application/json"
+        assert re.fullmatch(r"listend/\d+\.\d+\.\d+", hit.headers["user-agent"])
+        sig = hit.headers["x-listend-signature"]
+        assert verify(secret, sig, hit.body)
+        assert not verify(secret, sig, hit.body.replace(b"completed", b"complete "))
+        assert not verify("0" * 64, sig, hit.body)
+        payload = hit.json()
+        assert payload["job_id"] == job["job_id"] and payload["status"] == "completed"
+        result = payload["result"]
+        assert result["request_id"] == job["request_id"]
+        assert "disposed" in result["text"].lower() or "young" in result["text"].lower(), result["text"]
+        assert 2.5 < result["duration"] < 3.5 and result["words"]
+
+        polled = wait_job(srv, key, job["job_id"], delivered, what="delivered")
+        assert polled["status"] == "completed" and polled["progress"] == 1
+        assert polled["result"] == result
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", polled["completed_at"])
+        assert polled["created_at"] <= polled["completed_at"]
+        cb = polled["callback"]
+        assert cb["url"] == rx.url("/done") and cb["delivered_at"] and cb["next_attempt_at"] is None
+        assert [a["status"] for a in cb["attempts"]] == [200]
+    # the audio is gone once the job finished
+    assert not os.path.exists(os.path.join(srv.data, "jobs", job["job_id"] + ".audio"))
+
+
+def test_receiver_500_twice_then_200_delivers_on_third_try(srv, key):
+    with WebhookReceiver(statuses=[500, 503]) as rx:
+        job = accepted(submit(srv, key, SHORT_CLIP, rx.url()))
+        hits = rx.wait_for(3, job_id=job["job_id"])
+        assert [h.json()["job_id"] for h in hits] == [job["job_id"]] * 3
+        assert hits[1].at - hits[0].at >= 0.07  # backoff, not a tight loop
+        polled = wait_job(srv, key, job["job_id"], delivered, what="delivered")
+        assert [a["status"] for a in polled["callback"]["attempts"]] == [500, 503, 200]
+        time.sleep(0.5)
+        assert len(rx.wait_for(3, job_id=job["job_id"])) == 3  # nothing after the 2xx
+
+
+def test_final_4xx_is_not_retried(srv, key):
+    with WebhookReceiver(statuses=[410]) as rx:
+        job = accepted(submit(srv, key, SHORT_CLIP, rx.url()))
+        rx.wait_for(1, job_id=job["job_id"])
+        polled = wait_job(srv, key, job["job_id"], lambda j: j["callback"]["state"] == "failed", what="failed")
+        assert [a["status"] for a in polled["callback"]["attempts"]] == [410]
+        assert polled["status"] == "completed"  # the job itself succeeded
+        time.sleep(1.0)
+        assert len(rx.hits) == 1
+
+
+def test_receiver_down_then_up_is_delivered(srv, key):
+    rx = WebhookReceiver(port=free_port())
+    job = accepted(submit(srv, key, SHORT_CLIP, rx.url()))
+    polled = wait_job(srv, key, job["job_id"],
+                      lambda j: len(j.get("callback", {}).get("attempts", [])) >= 2, what="two failed attempts")
+    assert all("error" in a and "status" not in a for a in polled["callback"]["attempts"])
+    assert polled["callback"]["state"] == "pending" and polled["callback"]["next_attempt_at"]
+    with rx:
+        hit = rx.wait_for(1, timeout=60, job_id=job["job_id"])[0]
+        assert hit.json()["status"] == "completed"
+        polled = wait_job(srv, key, job["job_id"], delivered, what="delivered")
+        assert polled["callback"]["attempts"][-1]["status"] == 200
+
+
+def test_other_key_cannot_see_or_cancel_the_job(srv, key):
+    other = srv.key("someone-else", rpm=POLL_RPM)
+    with WebhookReceiver() as rx:
+        job = accepted(submit(srv, key, SHORT_CLIP, rx.url()))
+        for method in ("GET", "DELETE"):
+            r = requests.request(method, f"{srv.url}/v1/jobs/{job['job_id']}", headers=srv.auth(other), timeout=10)
+            assert r.status_code == 404, r.text
+            assert r.json()["code"] == "NOT_FOUND"
+        r = requests.get(f"{srv.url}/v1/jobs/job_doesnotexist", headers=srv.auth(key), timeout=10)
+        assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND"
+        r = requests.get(f"{srv.url}/v1/jobs", headers=srv.auth(other), timeout=10)
+        assert r.status_code == 200 and r.json()["jobs"] == []
+        second = accepted(submit(srv, key, SHORT_CLIP, rx.url()))
+        r = requests.get(f"{srv.url}/v1/jobs?limit=2", headers=srv.auth(key), timeout=10)
+        assert r.status_code == 200
+        listed = r.json()["jobs"]
+        assert [j["job_id"] for j in listed] == [second["job_id"], job["job_id"]]  # newest first
+        assert all("result" not in j for j in listed)
+        for bad in ("0", "101", "x"):
+            r = requests.get(f"{srv.url}/v1/jobs?limit={bad}", headers=srv.auth(key), timeout=10)
+            assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
+        r = requests.get(f"{srv.url}/v1/jobs", timeout=10)
+        assert r.status_code == 401
+        rx.wait_for(1, job_id=second["job_id"])
+
+
+def test_cancel_queued_and_processing_jobs(srv, key, audio):
+    with WebhookReceiver() as rx:
+        running = accepted(submit(srv, key, audio["medium"], rx.url()))
+        waiting = accepted(submit(srv, key, SHORT_CLIP, rx.url()))  # one runner: this one waits
+        wait_job(srv, key, running["job_id"], lambda j: j["status"] == "processing", what="processing")
+        assert get_job(srv, key, waiting["job_id"])["status"] == "queued"
+
+        r = requests.delete(f"{srv.url}/v1/jobs/{waiting['job_id']}", headers=srv.auth(key), timeout=10)
+        assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+        assert not os.path.exists(os.path.join(srv.data, "jobs", waiting["job_id"] + ".audio"))
+
+        r = requests.delete(f"{srv.url}/v1/jobs/{running['job_id']}", headers=srv.auth(key), timeout=10)
+        body = r.json()
+        if r.status_code == 202:
+            assert body["status"] == "processing" and body["cancel_requested"] is True
+        else:  # it may have finished in between; DELETE then reports the final state
+            pytest.skip(f"job finished before it could be cancelled: {body['status']}")
+        job = wait_job(srv, key, running["job_id"], lambda j: j["status"] != "processing", timeout=5,
+                       what="cancelled")
+        assert job["status"] == "cancelled" and "result" not in job
+        assert job["callback"]["state"] == "none" and job["callback"]["attempts"] == []
+        # cancelling again changes nothing
+        r = requests.delete(f"{srv.url}/v1/jobs/{running['job_id']}", headers=srv.auth(key), timeout=10)
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        time.sleep(0.5)
+        assert not [h for h in rx.hits if h.json()["job_id"] in (running["job_id"], waiting["job_id"])]
+
+
+def test_job_over_quota_fails_with_quota_exceeded(srv):
+    tiny = srv.key("tiny", hours_per_day="0.001", rpm=POLL_RPM)  # 3.6 s of audio a day
+    with WebhookReceiver() as rx:
+        first = accepted(submit(srv, tiny, MEDIUM_CLIP, rx.url()))
+        second = accepted(submit(srv, tiny, SHORT_CLIP, rx.url()))  # admitted: nothing used yet
+        ok = rx.wait_for(1, job_id=first["job_id"])[0].json()
+        assert ok["status"] == "completed"
+        failed = rx.wait_for(1, job_id=second["job_id"])[0].json()
+        assert failed["status"] == "failed" and "result" not in failed
+        assert failed["error"]["code"] == "QUOTA_EXCEEDED"
+        assert failed["error"]["request_id"] == second["request_id"]
+        # (GET /v1/jobs with this key is now refused at admission: the server applies the
+        # daily quota to every request, so the failure is checked in the store instead)
+
+
+def test_callback_to_private_address_refused_without_flag(tmp_path):
+    strict = start_server(tmp_path / "strict")
+    try:
+        k = strict.key("strict", rpm=POLL_RPM)
+        for url in ("http://127.0.0.1:9/hook", "http://10.0.0.1/hook", "http://169.254.169.254/latest",
+                    "http://[::1]:9/hook"):
+            r = submit(strict, k, SHORT_CLIP, url)
+            assert r.status_code == 400, (url, r.text)
+            assert r.json()["code"] == "INVALID_PARAMETER" and "callback_url" in r.json()["error"]
+        r = submit(strict, k, SHORT_CLIP, "ftp://example.com/hook")
+        assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
+        r = requests.get(strict.url + "/v1/jobs", headers=strict.auth(k), timeout=10)
+        assert r.json()["jobs"] == []  # nothing was stored
+    finally:
+        strict.stop()
+
+
+def test_kill9_during_long_job_then_restart_completes_and_delivers(tmp_path, audio):
+    data = tmp_path / "crash"
+    first = start_server(data, "--allow-private-urls", env=BACKOFF_ENV)
+    k = first.key("crash", rpm=POLL_RPM)
+    with WebhookReceiver() as rx:
+        job = accepted(submit(first, k, audio["long"], rx.url()))
+        audio_file = os.path.join(str(data), "jobs", job["job_id"] + ".audio")
+        assert os.path.exists(audio_file)
+        seen = []
+        deadline = time.time() + 120
+        while len(set(seen)) < 2:  # progress must be seen rising before the crash
+            j = get_job(first, k, job["job_id"])
+            assert j["status"] in ("queued", "processing"), j
+            if 0 < j["progress"] < 1 and (not seen or j["progress"] > seen[-1]):
+                seen.append(j["progress"])
+            assert time.time() < deadline, f"no rising progress: {seen}"
+            time.sleep(0.1)
+        assert seen == sorted(seen) and seen[-1] < 1
+        first.stop(signal.SIGKILL)
+        assert not rx.hits
+        assert os.path.exists(audio_file)  # nothing accepted is lost
+
+        second = start_server(data, "--allow-private-urls", env=BACKOFF_ENV)
+        try:
+            hit = rx.wait_for(1, timeout=180, job_id=job["job_id"])[0]
+            payload = hit.json()
+            assert payload["status"] == "completed"
+            assert payload["result"]["duration"] > 55 and len(payload["result"]["text"].split()) > 80
+            polled = wait_job(second, k, job["job_id"], delivered, what="delivered")
+            assert polled["progress"] == 1 and polled["result"] == payload["result"]
+            assert not os.path.exists(audio_file)
+        finally:
+            second.stop()
