@@ -7,7 +7,7 @@
 #include "util/log.h"
 #include "util/time.h"
 
-bool ld_gate_admit(ld_req *r)
+bool ld_gate_admit(ld_req *r, bool quota)
 {
     ld_auth *a = r->srv->auth;
     int retry_after = 0;
@@ -47,7 +47,11 @@ bool ld_gate_admit(ld_req *r)
     r->have_rate = true;
     if (code == LD_OK)
         return true;
+    if (code == LD_ERR_QUOTA_EXCEEDED && !quota)
+        return true; /* reading the license or a job's result costs no audio: no slot, no refusal */
     json_t *extra = NULL;
+    if (code == LD_ERR_QUOTA_EXCEEDED && r->rate.retry_after > 0)
+        extra = json_pack("{s:i}", "retry_after", r->rate.retry_after); /* until the UTC day ends */
     if (code == LD_ERR_RATE_LIMITED)
         extra = json_pack("{s:i}", "retry_after", r->rate.retry_after > 0 ? r->rate.retry_after : 1);
     ld_req_fail(r, code, extra, "%s", e.msg[0] ? e.msg : ld_err_default_message(code));

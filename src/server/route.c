@@ -14,6 +14,7 @@ typedef struct {
     bool prefix;                          /* path is a prefix ending in '/' */
     const char *allow;                    /* methods, for matching and the Allow header */
     bool auth;
+    bool quota;                           /* refuse keys over their daily audio quota */
     enum MHD_Result (*first)(ld_req *r);  /* after admission, headers only */
     enum MHD_Result (*final)(ld_req *r);  /* request fully received */
 } route;
@@ -26,15 +27,15 @@ static enum MHD_Result stream(ld_req *r);
 static enum MHD_Result jobs(ld_req *r);
 
 static const route routes[] = {
-    {"/health", false, "GET, HEAD", false, NULL, health},
-    {"/api/v1/health", false, "GET, HEAD", false, NULL, health},
-    {"/healthz", false, "GET, HEAD", false, NULL, healthz},
-    {"/health/", true, "GET, HEAD", false, NULL, health_component},
-    {"/v1/license", false, "GET, HEAD", true, NULL, license},
-    {"/v1/listen", false, "POST", true, ld_listen_first, ld_listen_final},
-    {"/v1/listen/stream", false, "GET", false, stream, NULL},
-    {"/v1/jobs", false, "GET, HEAD", true, NULL, jobs},
-    {"/v1/jobs/", true, "GET, HEAD, DELETE", true, NULL, jobs},
+    {"/health", false, "GET, HEAD", false, false, NULL, health},
+    {"/api/v1/health", false, "GET, HEAD", false, false, NULL, health},
+    {"/healthz", false, "GET, HEAD", false, false, NULL, healthz},
+    {"/health/", true, "GET, HEAD", false, false, NULL, health_component},
+    {"/v1/license", false, "GET, HEAD", true, false, NULL, license},
+    {"/v1/listen", false, "POST", true, true, ld_listen_first, ld_listen_final},
+    {"/v1/listen/stream", false, "GET", false, false, stream, NULL},
+    {"/v1/jobs", false, "GET, HEAD", true, false, NULL, jobs},
+    {"/v1/jobs/", true, "GET, HEAD, DELETE", true, false, NULL, jobs},
 };
 
 static bool method_in(const char *allow, const char *method)
@@ -88,7 +89,7 @@ enum MHD_Result ld_route_first(ld_req *r, const char *url, const char *method)
                     rt->path, rt->allow);
     } else {
         r->route = rt;
-        if (!rt->auth || ld_gate_admit(r)) {
+        if (!rt->auth || ld_gate_admit(r, rt->quota)) {
             if (rt->first) {
                 enum MHD_Result ret = rt->first(r);
                 if (!r->pending)

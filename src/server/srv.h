@@ -56,8 +56,9 @@ enum MHD_Result ld_route_first(ld_req *r, const char *url, const char *method);
 enum MHD_Result ld_route_final(ld_req *r);
 bool ld_route_has_body(struct MHD_Connection *c); /* Content-Length > 0 or chunked */
 
-/* gate.c: authentication and admission; false -> r->pending holds the error. */
-bool ld_gate_admit(ld_req *r);
+/* gate.c: authentication and admission; false -> r->pending holds the error.
+ * Without `quota` a key over its daily audio quota is still let in (no slot). */
+bool ld_gate_admit(ld_req *r, bool quota);
 /* Records an early error to answer once the body was read (extra stolen). */
 void ld_req_fail(ld_req *r, ld_err code, json_t *extra, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
