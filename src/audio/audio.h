@@ -61,9 +61,10 @@ typedef struct {
  * Failures -> LD_ERR_URL_FETCH_FAILED with the reason (status, refused address,
  * timeout), except the size cap -> LD_ERR_FILE_TOO_LARGE. */
 ld_err ld_audio_fetch(const char *url, const ld_fetch_opts *o, int fd, size_t *bytes, ld_error *err);
-/* The address policy alone, for callback URLs (http/https only): resolves the
+/* The address policy alone, for callback URLs (http/https): resolves the
  * host and returns LD_OK when every address may be used, else
- * LD_ERR_INVALID_PARAMETER with the reason. A check up front cannot stop DNS
+ * LD_ERR_INVALID_PARAMETER with the reason. A well-formed s3://bucket/key is
+ * LD_OK (it only reaches AWS or the operator's endpoint). A check up front cannot stop DNS
  * rebinding: whoever connects later should also use ld_audio_curl_guard. */
 ld_err ld_audio_check_url(const char *url, bool allow_private, ld_error *err);
 

@@ -188,6 +188,13 @@ ld_err ld_audio_fetch(const char *url, const ld_fetch_opts *opts, int fd, size_t
 ld_err ld_audio_check_url(const char *url, bool allow_private, ld_error *err)
 {
     const ld_err P = LD_ERR_INVALID_PARAMETER;
+    if (url && scheme_is(url, "s3")) {
+        /* Goes to AWS or the operator's endpoint, never to a client-chosen host. */
+        ld_s3_request r;
+        ld_err e = ld_s3_prepare_at(url, 0, &r, err);
+        ld_s3_free(&r);
+        return e ? ld_error_set(err, P, "URL must look like s3://bucket/key") : LD_OK;
+    }
     if (!url || !(scheme_is(url, "http") || scheme_is(url, "https")))
         return ld_error_set(err, P, "URL must start with http:// or https://");
     CURLU *u = curl_url();

@@ -245,6 +245,8 @@ static void test_policy(void)
     CHECK(ld_audio_check_url("ftp://8.8.8.8/x", true, &err) == LD_ERR_INVALID_PARAMETER);
     CHECK(ld_audio_check_url("http://", true, &err) == LD_ERR_INVALID_PARAMETER);
     CHECK(ld_audio_check_url(NULL, true, &err) == LD_ERR_INVALID_PARAMETER);
+    CHECK(ld_audio_check_url("s3://my-bucket/a.wav", false, &err) == LD_OK);
+    CHECK(ld_audio_check_url("s3://my-bucket", false, &err) == LD_ERR_INVALID_PARAMETER);
 }
 
 static void test_sigv4(void)
