@@ -226,6 +226,8 @@ static void submit_job(ld_req *r)
                                &accepted, &e);
     if (wav[0])
         unlink(wav); /* gone already when the job took it */
+    ld_spool_free(r->spool);
+    r->spool = NULL;
     if (rc != LD_OK) {
         json_decref(accepted);
         fail(r, &e);
@@ -252,7 +254,11 @@ void ld_pipeline_run(void *arg)
         return;
     }
     ld_pcm pcm = {0};
-    if (decode(r, &pcm, &e) != LD_OK || ld_auth_check_quota(s->auth, &r->key, &e) != LD_OK) {
+    ld_err rc = decode(r, &pcm, &e);
+    /* The upload is no longer needed: free its disk space before the answer. */
+    ld_spool_free(r->spool);
+    r->spool = NULL;
+    if (rc != LD_OK || ld_auth_check_quota(s->auth, &r->key, &e) != LD_OK) {
         ld_pcm_free(&pcm);
         fail(r, &e);
         ld_req_unref(r);
