@@ -358,7 +358,9 @@ int ld_ws_stream_main(int argc, char **argv)
         }
         if (c.got_last && !wslay_event_get_close_sent(ctx) && wslay_event_get_queued_msg_count(ctx) == 0)
             wslay_event_queue_close(ctx, 1000, NULL, 0);
-        struct pollfd p = {.fd = c.fd, .events = POLLIN | (wslay_event_want_write(ctx) ? POLLOUT : 0)};
+        /* Faster than real time: wake as soon as the socket takes more. */
+        bool more = !ended && !realtime;
+        struct pollfd p = {.fd = c.fd, .events = POLLIN | (wslay_event_want_write(ctx) || more ? POLLOUT : 0)};
         int timeout = realtime && !ended ? 20 : 200;
         if (poll(&p, 1, c.extra_off < c.extra_len ? 0 : timeout) < 0 && errno != EINTR)
             break;

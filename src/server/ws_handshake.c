@@ -160,10 +160,9 @@ enum MHD_Result ld_ws_handle(ld_ws *ws, struct MHD_Connection *mc, const char *c
         ws_conn_unref(c);
         return refuse_err(mc, &err, rid, rate_extra(&ri));
     }
-    if (ws->cfg.pool && (e = ld_pool_stream_acquire(ws->cfg.pool, params.language, &c->decoder, &err))) {
-        ws_conn_unref(c);
-        return refuse_err(mc, &err, rid, e == LD_ERR_SERVICE_UNAVAILABLE ? json_pack("{s:i}", "retry_after", 5) : NULL);
-    }
+    /* The decoder itself is acquired by the first worker task (ws_session_new):
+     * creating one loads a model (≈ 0.5 s CPU) and must not stall MHD's
+     * threads. The pool's stream cap equals max_streams, which was checked above. */
 
     ws_pending *p = calloc(1, sizeof *p);
     struct MHD_Response *r = p ? MHD_create_response_for_upgrade(upgraded, p) : NULL;
@@ -181,7 +180,7 @@ enum MHD_Result ld_ws_handle(ld_ws *ws, struct MHD_Connection *mc, const char *c
     pthread_mutex_unlock(&ws->mu);
 
     MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+    /* MHD adds "Connection: Upgrade" itself for 101 responses. */
     MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
     if (via_subprotocol)
         MHD_add_response_header(r, "Sec-WebSocket-Protocol", "token");

@@ -73,6 +73,8 @@ typedef struct ws_conn {
     double last_activity;   /* audio or keepalive */
     double close_deadline;  /* 0 until we sent/queued a close */
     bool closing;           /* a close frame is queued or the peer's arrived */
+    int pending_close;      /* close code waiting for earlier messages to go out */
+    char close_reason[124];
     bool draining;          /* our close is out; discarding input until EOF */
     bool client_done;       /* close_stream received: no idle timeout while we finish */
 

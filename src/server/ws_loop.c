@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -151,6 +152,28 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     }
 }
 
+/* wslay sends control frames ahead of queued messages, so a close queued right
+ * after an error message would overtake it (and the message would be dropped).
+ * The close waits in pending_close until the messages before it are out. */
+static void queue_close(ws_conn *c, int code, const char *reason)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_deadline = ld_time_mono() + WS_CLOSE_WAIT_S;
+    c->pending_close = code;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
+}
+
+static void flush_close(ws_conn *c)
+{
+    if (!c->pending_close || wslay_event_get_queued_msg_count(c->ctx) > 0)
+        return;
+    wslay_event_queue_close(c->ctx, (uint16_t)c->pending_close, (const uint8_t *)c->close_reason,
+                            strlen(c->close_reason));
+    c->pending_close = 0;
+}
+
 static void note_close(ws_conn *c)
 {
     if (c->closing || !(wslay_event_get_close_received(c->ctx) || wslay_event_get_close_sent(c->ctx)))
@@ -167,9 +190,12 @@ static void do_write(ws_conn *c)
 {
     if (c->fd < 0 || c->draining)
         return;
-    if (wslay_event_send(c->ctx) != 0) {
-        teardown(c);
-        return;
+    for (int i = 0; i < 2; i++) { /* a second round sends a close that the first one unblocked */
+        flush_close(c);
+        if (wslay_event_send(c->ctx) != 0) {
+            teardown(c);
+            return;
+        }
     }
     note_close(c);
     if (!wslay_event_want_read(c->ctx) && !wslay_event_want_write(c->ctx)) {
@@ -220,14 +246,6 @@ static void do_read(ws_conn *c)
     do_write(c);
 }
 
-static void queue_close(ws_conn *c, int code, const char *reason)
-{
-    if (c->closing)
-        return;
-    c->closing = true;
-    c->close_deadline = ld_time_mono() + WS_CLOSE_WAIT_S;
-    wslay_event_queue_close(c->ctx, (uint16_t)code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
-}
 
 /* Delivers what the workers posted; resumes reading when they caught up. */
 static void handle_notify(ws_conn *c)
@@ -264,6 +282,9 @@ static void handle_notify(ws_conn *c)
         c->paused = true;
         pthread_mutex_unlock(&c->mu);
         queue_close(c, LD_WS_CLOSE_POLICY, "Client is not reading results");
+        /* it will not read what is queued either: let the close jump the queue */
+        wslay_event_queue_close(c->ctx, LD_WS_CLOSE_POLICY, NULL, 0);
+        c->pending_close = 0;
     }
     if (resume)
         do_read(c); /* also drains bytes MHD handed over */
@@ -464,8 +485,11 @@ void *ws_loop_main(void *arg)
             }
             queue_close(c, LD_WS_CLOSE_GOING_AWAY, "Server is shutting down");
         }
-        if (!c->draining)
+        if (!c->draining) {
             wslay_event_send(c->ctx);
+            flush_close(c);
+            wslay_event_send(c->ctx);
+        }
         teardown(c);
     }
     bury(ws);

@@ -61,6 +61,12 @@ ws_session *ws_session_new(ws_conn *c, ld_error *err)
         free(s);
         return NULL;
     }
+    ld_pool *pool = c->ws->cfg.pool;
+    if (pool && ld_pool_stream_acquire(pool, c->params.language, &c->decoder, err) != LD_OK) {
+        ld_audio_stream_free(s->conv);
+        free(s);
+        return NULL;
+    }
     if (c->decoder) {
         s->ops = c->decoder->ops;
         s->dec = c->decoder->dec;
@@ -124,6 +130,8 @@ static bool emit_final(ws_conn *c, ws_session *s, bool from_finalize, bool is_la
         return false;
     s->engine_utt_start = s->pos;
     bool had_speech = s->speaking;
+    if (had_speech && c->params.vad_events) /* the event first: the final closes what it reports */
+        ws_conn_post(c, ld_ws_msg_event("speech_ended", c->session_id, secs(s->last_voice)));
     if (n || from_finalize || is_last) {
         double start = n ? w[0].start : secs(had_speech ? s->speech_start : s->pos);
         double end = n ? w[n - 1].end : start;
@@ -131,8 +139,6 @@ static bool emit_final(ws_conn *c, ws_session *s, bool from_finalize, bool is_la
                                                 start, end - start));
     }
     ld_words_free(w, n);
-    if (had_speech && c->params.vad_events)
-        ws_conn_post(c, ld_ws_msg_event("speech_ended", c->session_id, secs(s->last_voice)));
     s->speaking = false;
     free(s->last_partial);
     s->last_partial = NULL;
