@@ -128,6 +128,11 @@ ld_jobs *ld_jobs_new(const ld_jobs_config *cfg, ld_error *err)
         goto fail;
     sweep_orphans(j);
 
+    ld_log_fields(LD_LOG_INFO,
+                  json_pack("{s:i, s:i, s:i}", "runners", j->cfg.max_running, "queued",
+                            j->store->ops->count(j->store, LD_JOB_QUEUED), "webhook_backoff_ms",
+                            (int)j->cfg.webhook_backoff_ms),
+                  "jobs: ready");
     j->n_runners = j->cfg.max_running;
     j->runners = calloc((size_t)j->n_runners, sizeof *j->runners);
     j->slots = calloc((size_t)j->n_runners, sizeof *j->slots);
@@ -147,11 +152,6 @@ ld_jobs *ld_jobs_new(const ld_jobs_config *cfg, ld_error *err)
         goto fail;
     }
     j->deliverer_started = true;
-    ld_log_fields(LD_LOG_INFO,
-                  json_pack("{s:i, s:i, s:i}", "runners", j->n_runners, "queued",
-                            j->store->ops->count(j->store, LD_JOB_QUEUED), "webhook_backoff_ms",
-                            (int)j->cfg.webhook_backoff_ms),
-                  "jobs: ready");
     return j;
 fail:
     ld_jobs_free(j);

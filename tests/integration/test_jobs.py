@@ -179,6 +179,27 @@ def test_receiver_down_then_up_is_delivered(srv, key):
         assert polled["callback"]["attempts"][-1]["status"] == 200
 
 
+def submit_url(srv, key, audio_url, callback_url):
+    return requests.post(srv.url + "/v1/listen", headers=srv.auth(key),
+                         json={"url": audio_url, "callback_url": callback_url, "timestamps": True}, timeout=30)
+
+
+def test_url_jobs_fetch_their_audio_and_report_fetch_failures(srv, key):
+    with WebhookReceiver(files={"/clip.wav": SHORT_CLIP}) as rx:
+        good = accepted(submit_url(srv, key, rx.url("/clip.wav"), rx.url()))
+        bad = accepted(submit_url(srv, key, rx.url("/missing.wav"), rx.url()))
+        ok = rx.wait_for(1, job_id=good["job_id"])[0].json()
+        assert ok["status"] == "completed" and 2.5 < ok["result"]["duration"] < 3.5
+        assert ok["result"]["words"]
+        failed = rx.wait_for(1, job_id=bad["job_id"])[0].json()
+        assert failed["status"] == "failed"
+        assert failed["error"]["code"] == "URL_FETCH_FAILED" and "404" in failed["error"]["error"]
+        job = get_job(srv, key, bad["job_id"])
+        assert job["status"] == "failed" and job["error"] == failed["error"]
+    leftovers = [f for f in os.listdir(os.path.join(srv.data, "jobs")) if f.startswith((good["job_id"], bad["job_id"]))]
+    assert leftovers == []
+
+
 def test_other_key_cannot_see_or_cancel_the_job(srv, key):
     other = srv.key("someone-else", rpm=POLL_RPM)
     with WebhookReceiver() as rx:
@@ -298,3 +319,32 @@ def test_kill9_during_long_job_then_restart_completes_and_delivers(tmp_path, aud
             assert not os.path.exists(audio_file)
         finally:
             second.stop()
+
+
+def test_delivery_gives_up_after_max_age_and_finished_jobs_are_purged(tmp_path):
+    data = tmp_path / "aging"
+    first = start_server(data, "--allow-private-urls", "--webhook-max-age", "2s", "--job-retention", "3s",
+                         env=BACKOFF_ENV)
+    try:
+        k = first.key("aging", rpm=POLL_RPM)
+        rx = WebhookReceiver(port=free_port())  # never started: every attempt fails
+        job = accepted(submit(first, k, SHORT_CLIP, rx.url()))
+        polled = wait_job(first, k, job["job_id"], lambda j: j.get("callback", {}).get("state") == "failed",
+                          timeout=60, what="delivery given up")
+        attempts = polled["callback"]["attempts"]
+        assert len(attempts) >= 3 and all("error" in a for a in attempts)
+        assert polled["callback"]["next_attempt_at"] is None and polled["status"] == "completed"
+        n = len(attempts)
+        time.sleep(0.5)
+        assert len(get_job(first, k, job["job_id"])["callback"]["attempts"]) == n  # no more tries
+    finally:
+        first.stop()
+    # retention: 3 s after it finished the job is purged (at start, then hourly)
+    time.sleep(3.5)
+    second = start_server(data, "--allow-private-urls", "--job-retention", "3s", env=BACKOFF_ENV)
+    try:
+        r = requests.get(f"{second.url}/v1/jobs/{job['job_id']}", headers=second.auth(k), timeout=10)
+        assert r.status_code == 404
+        assert requests.get(f"{second.url}/v1/jobs", headers=second.auth(k), timeout=10).json()["jobs"] == []
+    finally:
+        second.stop()

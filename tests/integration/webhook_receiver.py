@@ -9,6 +9,8 @@ every POST and answers with a scripted sequence of statuses.
 
 `WebhookReceiver(port=p)` binds a given port (e.g. one reserved earlier so a test
 can start the receiver only after the server has failed to reach it).
+`files={"/clip.wav": path}` also serves those files to GET (audio for URL jobs);
+any other GET is 404.
 """
 import json
 import socket
@@ -36,8 +38,9 @@ class Hit:
 
 
 class WebhookReceiver:
-    def __init__(self, port=None, statuses=()):
+    def __init__(self, port=None, statuses=(), files=None):
         self.port = port or free_port()
+        self.files = dict(files or {})
         self.statuses = list(statuses)
         self.hits = []
         self._cv = threading.Condition()
@@ -71,6 +74,19 @@ class WebhookReceiver:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def do_GET(self):
+                path = receiver.files.get(self.path)
+                if not path:
+                    self.send_error(404)
+                    return
+                with open(path, "rb") as f:
+                    data = f.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args):
                 pass
