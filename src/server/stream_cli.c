@@ -1,9 +1,12 @@
-/* `listend stream FILE …`: a small WebSocket client (plain TCP + wslay) that
- * streams a file to /v1/listen/stream and prints results as they arrive. */
+/* `listend stream FILE …`: a small WebSocket client (TCP or TLS via gnutls,
+ * framing by wslay) that streams a file to /v1/listen/stream and prints
+ * results as they arrive. */
 #include "server/ws.h"
 #include "server/ws_proto.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -21,6 +24,7 @@
 
 typedef struct {
     int fd;
+    gnutls_session_t tls; /* NULL for ws:// */
     char *extra; /* bytes read past the 101 response head */
     size_t extra_len, extra_off;
     bool json, got_last, closed, failed;
@@ -30,15 +34,73 @@ typedef struct {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE]\n"
-               "                            [--encoding ENC --sample-rate HZ] [--no-interim] [--json]\n\n"
+               "                            [--encoding ENC --sample-rate HZ] [--no-interim] [--json] [--insecure]\n\n"
                "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
                "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
                "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
                "are, at --sample-rate (default 16000).\n"
-               "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http/ws only)\n"
+               "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http, https, ws, wss)\n"
+               "  --insecure     with https/wss: do not verify the server certificate\n"
                "  --key KEY      default $LICENSE_KEY\n"
                "  --realtime     pace the audio at real time (default: as fast as the server takes it)\n"
                "  --json         print the server's messages as they are\n");
+}
+
+/* Transport: >0 bytes, 0 EOF, -1 error, -2 would block (after the handshake
+ * the socket is non-blocking, so wslay's read loop never waits). */
+static ssize_t io_recv(client *c, void *buf, size_t len)
+{
+    if (c->tls) {
+        ssize_t r = gnutls_record_recv(c->tls, buf, len);
+        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+            return -2;
+        if (r == GNUTLS_E_PREMATURE_TERMINATION)
+            return 0;
+        return r < 0 ? -1 : r;
+    }
+    ssize_t r = recv(c->fd, buf, len, 0);
+    if (r < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+    return r;
+}
+
+static ssize_t io_send(client *c, const void *buf, size_t len)
+{
+    if (c->tls) {
+        ssize_t r = gnutls_record_send(c->tls, buf, len);
+        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+            return -2;
+        return r < 0 ? -1 : r;
+    }
+    ssize_t r = send(c->fd, buf, len, MSG_NOSIGNAL);
+    if (r < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+    return r;
+}
+
+static int tls_start(client *c, const char *host, bool insecure, gnutls_certificate_credentials_t *cred)
+{
+    if (gnutls_certificate_allocate_credentials(cred) < 0)
+        return -1;
+    gnutls_certificate_set_x509_system_trust(*cred);
+    if (gnutls_init(&c->tls, GNUTLS_CLIENT) < 0 || gnutls_set_default_priority(c->tls) < 0 ||
+        gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, *cred) < 0)
+        return -1;
+    gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, host, strlen(host));
+    if (!insecure)
+        gnutls_session_set_verify_cert(c->tls, host, 0);
+    gnutls_transport_set_int(c->tls, c->fd);
+    gnutls_handshake_set_timeout(c->tls, GNUTLS_DEFAULT_HANDSHAKE_TIMEOUT);
+    int r;
+    do
+        r = gnutls_handshake(c->tls);
+    while (r < 0 && !gnutls_error_is_fatal(r));
+    if (r < 0) {
+        fprintf(stderr, "listend stream: TLS handshake failed: %s%s\n", gnutls_strerror(r),
+                r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR ? " (--insecure skips verification)" : "");
+        return -1;
+    }
+    return 0;
 }
 
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
@@ -51,8 +113,8 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         c->extra_off += n;
         return (ssize_t)n;
     }
-    ssize_t r = recv(c->fd, buf, len, 0);
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    ssize_t r = io_recv(c, buf, len);
+    if (r == -2) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -67,11 +129,9 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 {
     (void)flags;
     client *c = ud;
-    ssize_t r = send(c->fd, data, len, MSG_NOSIGNAL);
+    ssize_t r = io_send(c, data, len);
     if (r < 0) {
-        wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
-                                       ? WSLAY_ERR_WOULDBLOCK
-                                       : WSLAY_ERR_CALLBACK_FAILURE);
+        wslay_event_set_error(ctx, r == -2 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
     return r;
@@ -122,15 +182,17 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 }
 
 /* http://host:port[/prefix] or ws://… -> host, port, path prefix. */
-static int parse_url(const char *url, char *host, size_t hsz, char *port, size_t psz, char *prefix, size_t prsz)
+static int parse_url(const char *url, bool *tls, char *host, size_t hsz, char *port, size_t psz, char *prefix,
+                     size_t prsz)
 {
     const char *p = url;
-    if (!strncmp(p, "http://", 7))
-        p += 7;
-    else if (!strncmp(p, "ws://", 5))
-        p += 5;
+    *tls = !strncmp(p, "https://", 8) || !strncmp(p, "wss://", 6);
+    if (!strncmp(p, "http://", 7) || !strncmp(p, "https://", 8))
+        p = strchr(p, '/') + 2;
+    else if (!strncmp(p, "ws://", 5) || !strncmp(p, "wss://", 6))
+        p = strchr(p, '/') + 2;
     else
-        return -1; /* https/wss: not supported by this client */
+        return -1;
     const char *slash = strchr(p, '/');
     size_t hostport = slash ? (size_t)(slash - p) : strlen(p);
     snprintf(prefix, prsz, "%s", slash ? slash : "");
@@ -146,7 +208,7 @@ static int parse_url(const char *url, char *host, size_t hsz, char *port, size_t
     if (colon)
         snprintf(port, psz, "%.*s", (int)(hostport - hl - 1), colon + 1);
     else
-        snprintf(port, psz, "80");
+        snprintf(port, psz, "%s", *tls ? "443" : "80");
     return 0;
 }
 
@@ -181,13 +243,13 @@ static int handshake(client *c, const char *host, const char *port, const char *
                      "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nAuthorization: Token %s\r\n\r\n",
                      path, host, port, nonce64, key);
-    if (n <= 0 || (size_t)n >= sizeof req || send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+    if (n <= 0 || (size_t)n >= sizeof req || io_send(c, req, (size_t)n) != n)
         return -1;
     char buf[16384];
     size_t len = 0;
     char *end = NULL;
     while (!end && len < sizeof buf - 1) {
-        ssize_t r = recv(c->fd, buf + len, sizeof buf - 1 - len, 0);
+        ssize_t r = io_recv(c, buf + len, sizeof buf - 1 - len);
         if (r <= 0)
             break;
         len += (size_t)r;
@@ -232,13 +294,14 @@ int ld_ws_stream_main(int argc, char **argv)
     const char *server = getenv("LISTEND_API_URL"), *key = getenv("LICENSE_KEY");
     const char *encoding = NULL, *language = NULL;
     int rate = 16000;
-    bool realtime = false, interim = true, json = false;
+    bool realtime = false, interim = true, json = false, insecure = false;
     static const struct option opts[] = {
         {"server", required_argument, 0, 's'},  {"key", required_argument, 0, 'k'},
         {"realtime", no_argument, 0, 'r'},      {"encoding", required_argument, 0, 'e'},
         {"sample-rate", required_argument, 0, 'R'}, {"language", required_argument, 0, 'l'},
         {"no-interim", no_argument, 0, 'n'},    {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+        {"insecure", no_argument, 0, 'i'},      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     int o;
     optind = 1;
@@ -252,6 +315,7 @@ int ld_ws_stream_main(int argc, char **argv)
         case 'l': language = optarg; break;
         case 'n': interim = false; break;
         case 'j': json = true; break;
+        case 'i': insecure = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -311,8 +375,9 @@ int ld_ws_stream_main(int argc, char **argv)
         frame = 3200;
 
     char host[256], port[16], prefix[256], path[1024];
-    if (parse_url(server, host, sizeof host, port, sizeof port, prefix, sizeof prefix)) {
-        fprintf(stderr, "listend stream: unsupported server URL '%s' (http:// or ws://)\n", server);
+    bool tls = false;
+    if (parse_url(server, &tls, host, sizeof host, port, sizeof port, prefix, sizeof prefix)) {
+        fprintf(stderr, "listend stream: unsupported server URL '%s' (http, https, ws or wss)\n", server);
         free(audio);
         return 2;
     }
@@ -326,12 +391,18 @@ int ld_ws_stream_main(int argc, char **argv)
         free(audio);
         return 1;
     }
-    if (handshake(&c, host, port, path, key)) {
+    gnutls_certificate_credentials_t cred = NULL;
+    if ((tls && tls_start(&c, host, insecure, &cred)) || handshake(&c, host, port, path, key)) {
+        if (c.tls)
+            gnutls_deinit(c.tls);
+        if (cred)
+            gnutls_certificate_free_credentials(cred);
         close(c.fd);
         free(audio);
         free(c.extra);
         return 1;
     }
+    fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
     struct wslay_event_callbacks cb = {.recv_callback = recv_cb, .send_callback = send_cb,
                                        .genmask_callback = genmask_cb, .on_msg_recv_callback = on_msg};
     wslay_event_context_ptr ctx;
@@ -362,9 +433,11 @@ int ld_ws_stream_main(int argc, char **argv)
         bool more = !ended && !realtime;
         struct pollfd p = {.fd = c.fd, .events = POLLIN | (wslay_event_want_write(ctx) || more ? POLLOUT : 0)};
         int timeout = realtime && !ended ? 20 : 200;
-        if (poll(&p, 1, c.extra_off < c.extra_len ? 0 : timeout) < 0 && errno != EINTR)
+        /* bytes already inside gnutls or left from the handshake do not wake poll */
+        bool buffered = c.extra_off < c.extra_len || (c.tls && gnutls_record_check_pending(c.tls) > 0);
+        if (poll(&p, 1, buffered ? 0 : timeout) < 0 && errno != EINTR)
             break;
-        if (((p.revents & (POLLIN | POLLHUP | POLLERR)) || c.extra_off < c.extra_len) && wslay_event_recv(ctx) != 0)
+        if (((p.revents & (POLLIN | POLLHUP | POLLERR)) || buffered) && wslay_event_recv(ctx) != 0)
             break;
         if (wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0)
             break;
@@ -376,6 +449,11 @@ int ld_ws_stream_main(int argc, char **argv)
         }
     }
     wslay_event_context_free(ctx);
+    if (c.tls) {
+        gnutls_bye(c.tls, GNUTLS_SHUT_WR);
+        gnutls_deinit(c.tls);
+        gnutls_certificate_free_credentials(cred);
+    }
     close(c.fd);
     free(audio);
     free(c.extra);

@@ -452,5 +452,18 @@ def test_tls_and_global_stream_cap(tmp_path, goforward):
                 [m async for m in ws]
                 return e.value.status_code
         assert run(capped()) == 503
+
+        # the CLI over wss://, paced at real time
+        wav = tmp_path / "gf.wav"
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
+                        "-i", GOFORWARD, str(wav)], check=True)
+        t0 = time.time()
+        r = subprocess.run([BIN, "stream", str(wav), "--server", s.url, "--key", k, "--insecure", "--realtime"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "Go forward ten meters." in r.stdout and time.time() - t0 >= 2.7
+        r = subprocess.run([BIN, "stream", str(wav), "--server", s.url, "--key", k], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 1 and "TLS handshake failed" in r.stderr  # self-signed: verified by default
     finally:
         s.stop()
