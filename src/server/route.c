@@ -34,8 +34,8 @@ static const route routes[] = {
     {"/v1/license", false, "GET, HEAD", true, false, NULL, license},
     {"/v1/listen", false, "POST", true, true, ld_listen_first, ld_listen_final},
     {"/v1/listen/stream", false, "GET", false, false, stream, NULL},
-    {"/v1/jobs", false, "GET, HEAD", true, false, NULL, jobs},
-    {"/v1/jobs/", true, "GET, HEAD, DELETE", true, false, NULL, jobs},
+    {"/v1/jobs", false, "GET", true, false, NULL, jobs},
+    {"/v1/jobs/", true, "GET, DELETE", true, false, NULL, jobs},
 };
 
 static bool method_in(const char *allow, const char *method)
