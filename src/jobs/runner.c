@@ -239,6 +239,12 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
         finish(j, job, LD_JOB_FAILED, NULL, &err);
         return OUT_FAILED;
     }
+    bool stopping;
+    if (slot_flag(j, slot, &stopping)) { /* cancelled while fetching/decoding: spare the decoders */
+        ld_pcm_free(&pcm);
+        finish(j, job, LD_JOB_CANCELLED, NULL, NULL);
+        return OUT_CANCELLED;
+    }
     double seconds = ld_pcm_seconds(&pcm);
     ld_transcript *t = NULL;
     outcome out = transcribe(j, slot, job, &pcm, &o, &t, &err);

@@ -269,26 +269,23 @@ def test_job_over_quota_fails_with_quota_exceeded(srv):
         # daily quota to every request, so the failure is checked in the store instead)
 
 
-def test_callback_to_private_address_refused_without_flag(tmp_path):
-    strict = start_server(tmp_path / "strict")
-    try:
-        k = strict.key("strict", rpm=POLL_RPM)
-        for url in ("http://127.0.0.1:9/hook", "http://10.0.0.1/hook", "http://169.254.169.254/latest",
-                    "http://[::1]:9/hook"):
-            r = submit(strict, k, SHORT_CLIP, url)
-            assert r.status_code == 400, (url, r.text)
-            assert r.json()["code"] == "INVALID_PARAMETER" and "callback_url" in r.json()["error"]
-        r = submit(strict, k, SHORT_CLIP, "ftp://example.com/hook")
-        assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
-        r = requests.get(strict.url + "/v1/jobs", headers=strict.auth(k), timeout=10)
-        assert r.json()["jobs"] == []  # nothing was stored
-    finally:
-        strict.stop()
+def test_callback_to_private_address_refused_without_flag(server_factory):
+    strict = server_factory()
+    k = strict.key("strict", rpm=POLL_RPM)
+    for url in ("http://127.0.0.1:9/hook", "http://10.0.0.1/hook", "http://169.254.169.254/latest",
+                "http://[::1]:9/hook"):
+        r = submit(strict, k, SHORT_CLIP, url)
+        assert r.status_code == 400, (url, r.text)
+        assert r.json()["code"] == "INVALID_PARAMETER" and "callback_url" in r.json()["error"]
+    r = submit(strict, k, SHORT_CLIP, "ftp://example.com/hook")
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
+    r = requests.get(strict.url + "/v1/jobs", headers=strict.auth(k), timeout=10)
+    assert r.json()["jobs"] == []  # nothing was stored
 
 
-def test_kill9_during_long_job_then_restart_completes_and_delivers(tmp_path, audio):
+def test_kill9_during_long_job_then_restart_completes_and_delivers(server_factory, tmp_path, audio):
     data = tmp_path / "crash"
-    first = start_server(data, "--allow-private-urls", env=BACKOFF_ENV)
+    first = server_factory("--allow-private-urls", data=data, env=BACKOFF_ENV)
     k = first.key("crash", rpm=POLL_RPM)
     with WebhookReceiver() as rx:
         job = accepted(submit(first, k, audio["long"], rx.url()))
@@ -308,43 +305,35 @@ def test_kill9_during_long_job_then_restart_completes_and_delivers(tmp_path, aud
         assert not rx.hits
         assert os.path.exists(audio_file)  # nothing accepted is lost
 
-        second = start_server(data, "--allow-private-urls", env=BACKOFF_ENV)
-        try:
-            hit = rx.wait_for(1, timeout=180, job_id=job["job_id"])[0]
-            payload = hit.json()
-            assert payload["status"] == "completed"
-            assert payload["result"]["duration"] > 55 and len(payload["result"]["text"].split()) > 80
-            polled = wait_job(second, k, job["job_id"], delivered, what="delivered")
-            assert polled["progress"] == 1 and polled["result"] == payload["result"]
-            assert not os.path.exists(audio_file)
-        finally:
-            second.stop()
+        second = server_factory("--allow-private-urls", data=data, env=BACKOFF_ENV)
+        hit = rx.wait_for(1, timeout=180, job_id=job["job_id"])[0]
+        payload = hit.json()
+        assert payload["status"] == "completed"
+        assert payload["result"]["duration"] > 55 and len(payload["result"]["text"].split()) > 80
+        polled = wait_job(second, k, job["job_id"], delivered, what="delivered")
+        assert polled["progress"] == 1 and polled["result"] == payload["result"]
+        assert not os.path.exists(audio_file)
 
 
-def test_delivery_gives_up_after_max_age_and_finished_jobs_are_purged(tmp_path):
+def test_delivery_gives_up_after_max_age_and_finished_jobs_are_purged(server_factory, tmp_path):
     data = tmp_path / "aging"
-    first = start_server(data, "--allow-private-urls", "--webhook-max-age", "2s", "--job-retention", "3s",
-                         env=BACKOFF_ENV)
-    try:
-        k = first.key("aging", rpm=POLL_RPM)
-        rx = WebhookReceiver(port=free_port())  # never started: every attempt fails
-        job = accepted(submit(first, k, SHORT_CLIP, rx.url()))
-        polled = wait_job(first, k, job["job_id"], lambda j: j.get("callback", {}).get("state") == "failed",
-                          timeout=60, what="delivery given up")
-        attempts = polled["callback"]["attempts"]
-        assert len(attempts) >= 3 and all("error" in a for a in attempts)
-        assert polled["callback"]["next_attempt_at"] is None and polled["status"] == "completed"
-        n = len(attempts)
-        time.sleep(0.5)
-        assert len(get_job(first, k, job["job_id"])["callback"]["attempts"]) == n  # no more tries
-    finally:
-        first.stop()
+    first = server_factory("--allow-private-urls", "--webhook-max-age", "2s", "--job-retention", "3s", data=data,
+                           env=BACKOFF_ENV)
+    k = first.key("aging", rpm=POLL_RPM)
+    rx = WebhookReceiver(port=free_port())  # never started: every attempt fails
+    job = accepted(submit(first, k, SHORT_CLIP, rx.url()))
+    polled = wait_job(first, k, job["job_id"], lambda j: j.get("callback", {}).get("state") == "failed",
+                      timeout=60, what="delivery given up")
+    attempts = polled["callback"]["attempts"]
+    assert len(attempts) >= 3 and all("error" in a for a in attempts)
+    assert polled["callback"]["next_attempt_at"] is None and polled["status"] == "completed"
+    n = len(attempts)
+    time.sleep(0.5)
+    assert len(get_job(first, k, job["job_id"])["callback"]["attempts"]) == n  # no more tries
+    first.stop()
     # retention: 3 s after it finished the job is purged (at start, then hourly)
     time.sleep(3.5)
-    second = start_server(data, "--allow-private-urls", "--job-retention", "3s", env=BACKOFF_ENV)
-    try:
-        r = requests.get(f"{second.url}/v1/jobs/{job['job_id']}", headers=second.auth(k), timeout=10)
-        assert r.status_code == 404
-        assert requests.get(f"{second.url}/v1/jobs", headers=second.auth(k), timeout=10).json()["jobs"] == []
-    finally:
-        second.stop()
+    second = server_factory("--allow-private-urls", "--job-retention", "3s", data=data, env=BACKOFF_ENV)
+    r = requests.get(f"{second.url}/v1/jobs/{job['job_id']}", headers=second.auth(k), timeout=10)
+    assert r.status_code == 404
+    assert requests.get(f"{second.url}/v1/jobs", headers=second.auth(k), timeout=10).json()["jobs"] == []
