@@ -109,4 +109,24 @@ struct ld_job_store {
 /* <path> is the database file, e.g. <data>/jobs.db. */
 ld_job_store *ld_store_jobs_open_sqlite(const char *path, ld_error *err);
 
+/* ---- Several replicas (store/jobs_redis.c; docs/scaling.md) ---- */
+
+typedef struct ld_store ld_store;
+
+/* Default visibility timeout of a claim: a job held by a replica that stopped
+ * renewing (crashed, partitioned) is claimable again after this. */
+#define LD_JOBS_REDIS_LEASE_MS 30000
+
+/* Job store in the Redis of `store` (a Redis ld_store, borrowed: close the job
+ * store first). Claims are leases of lease_ms (0 = default) renewed every
+ * lease_ms/3 while held; an upload's audio is kept in Redis until the job
+ * finishes and written to <data_dir>/jobs/<id>.audio by the claiming replica.
+ * Unlike the SQLite store, opening does not requeue processing jobs (other
+ * replicas may be running them); closing requeues the ones this process held. */
+ld_job_store *ld_store_jobs_open_redis(ld_store *store, const char *data_dir, int64_t lease_ms, ld_error *err);
+
+/* Redis job store when `store` is a Redis store (lease from env
+ * LISTEND_JOB_LEASE_MS, else the default), else SQLite at <data_dir>/jobs.db. */
+ld_job_store *ld_store_jobs_open_configured(const char *data_dir, ld_store *store, ld_error *err);
+
 #endif

@@ -127,4 +127,34 @@ ld_err ld_store_key_put(ld_store *s, const ld_store_key *k, ld_error *err);
 ld_err ld_store_key_get(ld_store *s, const char *key_id, ld_store_key *out, bool *found, ld_error *err);
 ld_err ld_store_key_list(ld_store *s, ld_store_key **out, size_t *n, ld_error *err);
 
+/* ---- Several replicas (store/redis*.c, store/open.c; docs/scaling.md) ---- */
+
+/* State of the shared backend, for /health/redis and /health?detailed=true. */
+typedef struct {
+    const char *backend;     /* "embedded" or "redis" (static string) */
+    bool up;                 /* embedded: always */
+    bool failure_open;       /* redis: --redis-failure open */
+    bool degraded;           /* redis down and serving per-replica fallback limits (open) */
+    double latency_ms;       /* last PING round trip; -1 when unknown */
+    int64_t down_since_ms;   /* unix ms; 0 when up */
+    char last_error[160];    /* "" when none yet */
+    char target[300];        /* "host:port/db", never the password */
+} ld_store_health_info;
+
+/* Fills *out; returns out->up. Thread-safe, no network round trip. */
+bool ld_store_health(ld_store *s, ld_store_health_info *out);
+
+/* Redis backend from redis://[[user]:password@]host[:port][/db]. failure_open:
+ * when Redis is unreachable or slow, serve per-replica in-memory limits (true)
+ * or fail operations with LD_ERR_SERVICE_UNAVAILABLE (false, the default).
+ * Fails (NULL) when Redis cannot be reached within a few seconds and
+ * failure_open is false. */
+ld_store *ld_store_open_redis(const char *url, bool failure_open, ld_error *err);
+
+/* The backend `serve` and `keys` use: Redis when redis_url is non-empty (or,
+ * when redis_url is NULL, when REDIS_URL / REDIS_HOST is set), else the
+ * embedded store in data_dir. With Redis, data_dir's webhook.secret is
+ * replaced by the cluster-wide one (the first replica to start sets it). */
+ld_store *ld_store_open_configured(const char *data_dir, const char *redis_url, int failure_open, ld_error *err);
+
 #endif

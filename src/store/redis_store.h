@@ -1,0 +1,82 @@
+/* The Redis limits store's state, shared by its files (internal to the store
+ * module): redis_store.c (windows, leases, keys, lifecycle), redis_revoke.c
+ * (revocation cache), redis_usage.c (daily usage with the open-policy
+ * fallback).
+ *
+ * Key layout (db from the URL): ld:w:<subject> (ZSET of hits by time),
+ * ld:l:<subject> (ZSET of lease ids by expiry), ld:u:<key_id>:<day> (float,
+ * TTL 4 days), ld:revoked (HASH key_id -> revoked_at), ld:revoked:ver (INT,
+ * bumped per new revocation), ld:key:<id> (HASH) + ld:keys (ZSET by
+ * issued_at), ld:webhook_secret. */
+#ifndef LD_STORE_REDIS_STORE_H
+#define LD_STORE_REDIS_STORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "store/mem.h"
+#include "store/redis.h"
+
+/* How often the background thread polls the revocation version: bounds how
+ * long a revocation made on another replica takes to be enforced here. */
+#define LD_REDIS_REVOKE_POLL_MS 250
+/* Closed policy: a revocation list older than this is not trusted. */
+#define LD_REDIS_REVOKE_STALE_MS 5000
+#define LD_REDIS_USAGE_TTL_S (4 * 86400)
+
+typedef struct rs_usage rs_usage;
+
+typedef struct {
+    ld_store base; /* first: ld_store * <-> rstore * */
+    ld_redis *r;
+    bool failure_open;
+    ld_store_mem *mem; /* open policy: per-replica windows and leases while Redis is down */
+    _Atomic int64_t fallback_log_ms; /* monotonic ms of the last "serving fallback" log line */
+
+    ld_redis_script *s_window, *s_lease_acquire, *s_lease_renew, *s_usage_add, *s_revoke, *s_key_put,
+        *s_key_read;
+
+    /* revocations (redis_revoke.c) */
+    pthread_rwlock_t rev_lock;
+    char (*revoked)[32]; /* sorted */
+    size_t nrevoked;
+    bool rev_loaded;
+    long long rev_version;
+    uint64_t rev_epoch;                /* connection epoch of the last load */
+    _Atomic int64_t rev_fresh_ms;      /* monotonic ms of the last successful poll */
+    pthread_mutex_t rev_refresh_mu;
+
+    /* usage fallback (redis_usage.c) */
+    pthread_mutex_t usage_mu;
+    rs_usage **usage;
+    uint64_t usage_epoch;
+
+    /* background thread: probes Redis, polls revocations, flushes usage */
+    pthread_t thread;
+    bool thread_started, stopping;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} rstore;
+
+/* Whether to serve from the per-replica fallback after a Redis failure (open
+ * policy; logs loudly, at most every 10 s). */
+bool ld_rs_fallback(rstore *rs);
+
+ld_err ld_rs_revoke(ld_store *s, const char *key_id, int64_t now_s, ld_error *err);
+ld_err ld_rs_is_revoked(ld_store *s, const char *key_id, bool *revoked, ld_error *err);
+/* Reloads the list if its version changed (or force); 0 on success. */
+int ld_rs_revocations_poll(rstore *rs, bool force);
+void ld_rs_revocations_free(rstore *rs);
+
+ld_err ld_rs_usage_add(ld_store *s, const char *key_id, const char *day, double seconds, double *total,
+                       ld_error *err);
+ld_err ld_rs_usage_get(ld_store *s, const char *key_id, const char *day, double *seconds, ld_error *err);
+/* Pushes usage recorded during an outage to Redis (background thread). */
+void ld_rs_usage_flush(rstore *rs);
+int ld_rs_usage_init(rstore *rs);
+void ld_rs_usage_free(rstore *rs);
+
+/* Key builders: "ld:<kind>:<a>[:<b>]" into out (>= 160 bytes). */
+void ld_rs_key(char *out, size_t outsz, const char *kind, const char *a, const char *b);
+
+#endif

@@ -1,0 +1,391 @@
+/* Redis limits store against a real redis-server on a free loopback port:
+ * the embedded store's window/lease/usage arithmetic, atomicity under two
+ * threads, lease expiry reclaim, revocations through a second handle,
+ * key records, URL parsing, failure policy (closed/open) across a Redis
+ * restart, and backend selection. Skips when redis-server is missing. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "store/redis.h"
+#include "store/store.h"
+#include "test.h"
+#include "util/fs.h"
+
+static int port;
+static pid_t redis_pid;
+static char url[64];
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &len))
+        return -1;
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static bool redis_start(void)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    redis_pid = fork();
+    if (redis_pid == 0) {
+        if (!freopen("/dev/null", "w", stdout)) /* redis-server's banner and warnings */
+            _exit(127);
+        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) { /* up to 5 s */
+        redisContext *c = redisConnect("127.0.0.1", port);
+        bool ok = c && !c->err;
+        if (c)
+            redisFree(c);
+        if (ok)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+static void redis_stop(void)
+{
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGKILL);
+        waitpid(redis_pid, NULL, 0);
+        redis_pid = 0;
+    }
+}
+
+static void test_url(void)
+{
+    ld_redis_config c;
+    ld_error err;
+    CHECK(ld_redis_parse_url("redis://localhost", &c, &err) == LD_OK && c.port == 6379 && c.db == 0);
+    CHECK_STR(c.host, "localhost");
+    CHECK(ld_redis_parse_url("redis://:p%40ss@redis.internal:6380/2", &c, &err) == LD_OK);
+    CHECK_STR(c.password, "p@ss");
+    CHECK_STR(c.host, "redis.internal");
+    CHECK(c.port == 6380 && c.db == 2 && c.username[0] == '\0');
+    CHECK(ld_redis_parse_url("redis://app:secret@[::1]:7000/0?timeout_ms=50", &c, &err) == LD_OK);
+    CHECK_STR(c.username, "app");
+    CHECK_STR(c.host, "::1");
+    CHECK(c.port == 7000 && c.command_timeout_ms == 50);
+    CHECK(ld_redis_parse_url("rediss://h:6379", &c, &err) == LD_ERR_INVALID_PARAMETER);
+    CHECK(strstr(err.msg, "TLS") != NULL);
+    CHECK(ld_redis_parse_url("http://h", &c, &err) == LD_ERR_INVALID_PARAMETER);
+    CHECK(ld_redis_parse_url("redis://h:99999", &c, &err) == LD_ERR_INVALID_PARAMETER);
+    CHECK(ld_redis_parse_url("redis://h/x", &c, &err) == LD_ERR_INVALID_PARAMETER);
+
+    char out[256];
+    unsetenv("REDIS_URL");
+    unsetenv("REDIS_HOST");
+    ld_redis_url_from_env(out, sizeof out);
+    CHECK_STR(out, "");
+    setenv("REDIS_HOST", "cache", 1);
+    setenv("REDIS_PORT", "6390", 1);
+    setenv("REDIS_PASSWORD", "a b@c", 1);
+    ld_redis_url_from_env(out, sizeof out);
+    CHECK_STR(out, "redis://:a%20b%40c@cache:6390");
+    CHECK(ld_redis_parse_url(out, &c, &err) == LD_OK);
+    CHECK_STR(c.password, "a b@c");
+    setenv("REDIS_URL", "redis://other:1/3", 1);
+    ld_redis_url_from_env(out, sizeof out);
+    CHECK_STR(out, "redis://other:1/3");
+    unsetenv("REDIS_URL");
+    unsetenv("REDIS_HOST");
+    unsetenv("REDIS_PORT");
+    unsetenv("REDIS_PASSWORD");
+}
+
+/* Same arithmetic as tests/unit/store_limits_test.c on the embedded store. */
+static void test_window(ld_store *s)
+{
+    ld_window w;
+    const int64_t t0 = 1000000, W = 60000;
+    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0, &w, NULL) == LD_OK && w.allowed && w.count == 1);
+    CHECK(w.oldest_ms == t0);
+    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0 + 10000, &w, NULL) == LD_OK && w.allowed && w.count == 2);
+    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0 + 20000, &w, NULL) == LD_OK && w.allowed && w.count == 3);
+    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0 + 30000, &w, NULL) == LD_OK && !w.allowed && w.count == 3);
+    CHECK(w.oldest_ms == t0);
+    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0 + W - 1, &w, NULL) == LD_OK && !w.allowed);
+    CHECK(ld_store_window_peek(s, "k_a", 3, W, t0 + W, &w, NULL) == LD_OK && w.allowed && w.count == 2);
+    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0 + W, &w, NULL) == LD_OK && w.allowed && w.count == 3);
+    CHECK(w.oldest_ms == t0 + 10000);
+    ld_store_window_undo(s, "k_a");
+    CHECK(ld_store_window_peek(s, "k_a", 3, W, t0 + W, &w, NULL) == LD_OK && w.allowed && w.count == 2);
+    CHECK(ld_store_window_peek(s, "k_a", 3, W, t0 + 10 * W, &w, NULL) == LD_OK && w.count == 0 && w.oldest_ms == 0);
+    CHECK(ld_store_window_hit(s, "k_b", 2, W, t0, &w, NULL) == LD_OK && w.allowed);
+    CHECK(ld_store_window_hit(s, "k_b", 2, W, t0 - 5000, &w, NULL) == LD_OK && w.allowed && w.count == 2);
+    CHECK(ld_store_window_hit(s, "k_b", 2, W, t0 + W, &w, NULL) == LD_OK && w.allowed && w.count == 1);
+    /* Two hits in the same millisecond are two hits. */
+    CHECK(ld_store_window_hit(s, "k_same", 5, W, t0, &w, NULL) == LD_OK && w.count == 1);
+    CHECK(ld_store_window_hit(s, "k_same", 5, W, t0, &w, NULL) == LD_OK && w.count == 2);
+    /* A lowered limit keeps the newest hits, like the embedded ring. */
+    CHECK(ld_store_window_peek(s, "k_same", 1, W, t0, &w, NULL) == LD_OK && !w.allowed && w.count == 1);
+    CHECK(ld_store_window_peek(s, "k_c", 3, W, t0, &w, NULL) == LD_OK && w.allowed && w.count == 0);
+    ld_error err;
+    CHECK(ld_store_window_hit(s, "k_c", 0, W, t0, &w, &err) == LD_ERR_INTERNAL);
+    CHECK(ld_store_window_hit(s, "", 3, W, t0, &w, &err) == LD_ERR_INTERNAL);
+}
+
+static void test_leases(ld_store *s)
+{
+    char a[32], b[32], c[32];
+    bool ok;
+    int held;
+    const int64_t t0 = 2000000;
+    CHECK(ld_store_lease_acquire(s, "k_l", 2, 1000, t0, a, &ok, &held, NULL) == LD_OK && ok && held == 1);
+    CHECK(ld_store_lease_acquire(s, "k_l", 2, 1000, t0, b, &ok, &held, NULL) == LD_OK && ok && held == 2);
+    CHECK(strcmp(a, b) != 0 && strncmp(a, "lease_", 6) == 0);
+    CHECK(ld_store_lease_acquire(s, "k_l", 2, 1000, t0, c, &ok, &held, NULL) == LD_OK && !ok && held == 2);
+    CHECK(ld_store_lease_count(s, "k_l", t0) == 2);
+    ld_store_lease_release(s, "k_l", a);
+    ld_store_lease_release(s, "k_l", a);
+    CHECK(ld_store_lease_count(s, "k_l", t0) == 1);
+    CHECK(ld_store_lease_acquire(s, "k_l", 2, 1000, t0, c, &ok, &held, NULL) == LD_OK && ok && held == 2);
+    CHECK(ld_store_lease_renew(s, "k_l", b, 5000, t0 + 900, NULL) == LD_OK);
+    CHECK(ld_store_lease_count(s, "k_l", t0 + 1000) == 1);
+    CHECK(ld_store_lease_renew(s, "k_l", c, 5000, t0 + 1000, NULL) == LD_ERR_NOT_FOUND);
+    CHECK(ld_store_lease_count(s, "k_l", t0 + 5899) == 1);
+    CHECK(ld_store_lease_count(s, "k_l", t0 + 5900) == 0);
+    /* A crashed replica never releases: its slots come back at expiry. */
+    CHECK(ld_store_lease_acquire(s, "k_crash", 1, 3000, t0, a, &ok, &held, NULL) == LD_OK && ok);
+    CHECK(ld_store_lease_acquire(s, "k_crash", 1, 3000, t0 + 2999, b, &ok, &held, NULL) == LD_OK && !ok);
+    CHECK(ld_store_lease_acquire(s, "k_crash", 1, 3000, t0 + 3000, b, &ok, &held, NULL) == LD_OK && ok && held == 1);
+}
+
+typedef struct {
+    ld_store *s;
+    int allowed, acquired;
+} hammer_arg;
+
+static void *hammer(void *p)
+{
+    hammer_arg *h = p;
+    for (int i = 0; i < 400; i++) {
+        ld_window w;
+        if (ld_store_window_hit(h->s, "k_hot", 300, 60000, 5000000, &w, NULL) == LD_OK && w.allowed)
+            h->allowed++;
+        char id[32];
+        bool ok = false;
+        if (i < 50 && ld_store_lease_acquire(h->s, "k_hotl", 10, 60000, 5000000, id, &ok, NULL, NULL) == LD_OK && ok)
+            h->acquired++;
+    }
+    return NULL;
+}
+
+/* Two handles (as two replicas) and two threads on one key: no lost or extra hits. */
+static void test_atomic(ld_store *s1, ld_store *s2)
+{
+    hammer_arg a = {.s = s1}, b = {.s = s2};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, hammer, &a);
+    pthread_create(&tb, NULL, hammer, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK(a.allowed + b.allowed == 300);
+    CHECK(a.acquired + b.acquired == 10);
+    ld_window w;
+    CHECK(ld_store_window_peek(s1, "k_hot", 300, 60000, 5000000, &w, NULL) == LD_OK && w.count == 300);
+}
+
+static void test_shared(ld_store *s1, ld_store *s2)
+{
+    ld_error err;
+    double total = -1, got = -1;
+    CHECK(ld_store_usage_get(s1, "k_u", "2030-01-01", &got, &err) == LD_OK && got == 0);
+    CHECK(ld_store_usage_add(s1, "k_u", "2030-01-01", 12.5, &total, &err) == LD_OK && total == 12.5);
+    CHECK(ld_store_usage_add(s2, "k_u", "2030-01-01", 7.5, &total, &err) == LD_OK && total == 20);
+    CHECK(ld_store_usage_get(s1, "k_u", "2030-01-02", &got, &err) == LD_OK && got == 0);
+    CHECK(ld_store_usage_get(s1, "k_u", "2030-01-01", &got, &err) == LD_OK && got == 20);
+
+    bool rev = true;
+    CHECK(ld_store_is_revoked(s2, "k_r", &rev, &err) == LD_OK && !rev);
+    CHECK(ld_store_revoke(s1, "k_r", 1700000000, &err) == LD_OK);
+    CHECK(ld_store_revoke(s1, "k_r", 1800000000, &err) == LD_OK); /* keeps the first time */
+    CHECK(ld_store_is_revoked(s1, "k_r", &rev, &err) == LD_OK && rev);
+    rev = false;
+    for (int i = 0; i < 40 && !rev; i++) { /* visible through the other handle within 2 s */
+        usleep(50 * 1000);
+        CHECK(ld_store_is_revoked(s2, "k_r", &rev, &err) == LD_OK);
+    }
+    CHECK(rev);
+    CHECK(ld_store_is_revoked(s2, "k_other", &rev, &err) == LD_OK && !rev);
+
+    ld_store_key k = {.key_id = "k_1", .name = "first", .issuer = "abcd0123", .issued_at = 100, .rpm = 5,
+                      .concurrency = 2, .hours_per_day = 1.5};
+    CHECK(ld_store_key_put(s1, &k, &err) == LD_OK);
+    k = (ld_store_key){.key_id = "k_r", .name = "second", .issuer = "abcd0123", .issued_at = 200,
+                       .expires_at = 300, .rpm = 60, .concurrency = 10, .hours_per_day = 100};
+    CHECK(ld_store_key_put(s1, &k, &err) == LD_OK);
+    ld_store_key *keys = NULL;
+    size_t n = 0;
+    CHECK(ld_store_key_list(s2, &keys, &n, &err) == LD_OK && n == 2);
+    if (n == 2) {
+        CHECK_STR(keys[0].key_id, "k_1");
+        CHECK_STR(keys[0].name, "first");
+        CHECK(keys[0].rpm == 5 && keys[0].concurrency == 2 && keys[0].hours_per_day == 1.5);
+        CHECK(keys[0].revoked_at == 0);
+        CHECK_STR(keys[1].key_id, "k_r");
+        CHECK(keys[1].revoked_at == 1700000000 && keys[1].expires_at == 300);
+    }
+    ld_store_free_keys(keys);
+    ld_store_key one;
+    bool found = false;
+    CHECK(ld_store_key_get(s2, "k_1", &one, &found, &err) == LD_OK && found && one.issued_at == 100);
+    CHECK(ld_store_key_get(s2, "k_none", &one, &found, &err) == LD_OK && !found);
+}
+
+static bool wait_up(ld_store *s)
+{
+    ld_store_health_info h;
+    for (int i = 0; i < 200; i++) { /* backoff is at most 5 s */
+        if (ld_store_health(s, &h))
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+static void test_failure(void)
+{
+    ld_error err;
+    ld_store *closed = ld_store_open_redis(url, false, &err);
+    ld_store *open = ld_store_open_redis(url, true, &err);
+    CHECK(closed && open);
+    if (!closed || !open)
+        return;
+    ld_store_health_info h;
+    CHECK(ld_store_health(closed, &h) && h.up && !h.degraded && strcmp(h.backend, "redis") == 0);
+    CHECK(strstr(h.target, "127.0.0.1:") == h.target && h.latency_ms >= 0);
+
+    redis_stop();
+    ld_window w;
+    char id[32];
+    bool ok;
+    /* Closed: every operation refuses with SERVICE_UNAVAILABLE, the same message each time. */
+    CHECK(ld_store_window_hit(closed, "k_f", 5, 60000, 1000, &w, &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    CHECK_STR(err.msg, "Shared state (Redis) unavailable");
+    CHECK(ld_store_window_hit(closed, "k_f", 5, 60000, 1000, &w, &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    CHECK(ld_store_lease_acquire(closed, "k_f", 5, 60000, 1000, id, &ok, NULL, &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    double used;
+    CHECK(ld_store_usage_get(closed, "k_f", "2030-01-01", &used, &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    CHECK(ld_store_revoke(closed, "k_f", 1, &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    CHECK(!ld_store_health(closed, &h) && !h.up && !h.degraded && h.last_error[0] && h.down_since_ms > 0);
+    /* Open: per-replica limits still apply; usage is remembered for later. */
+    CHECK(ld_store_window_hit(open, "k_f", 2, 60000, 1000, &w, &err) == LD_OK && w.allowed && w.count == 1);
+    CHECK(ld_store_window_hit(open, "k_f", 2, 60000, 1000, &w, &err) == LD_OK && w.allowed);
+    CHECK(ld_store_window_hit(open, "k_f", 2, 60000, 1000, &w, &err) == LD_OK && !w.allowed);
+    CHECK(ld_store_lease_acquire(open, "k_f", 1, 60000, 1000, id, &ok, NULL, &err) == LD_OK && ok);
+    ld_store_lease_release(open, "k_f", id);
+    CHECK(ld_store_usage_add(open, "k_f", "2030-01-01", 30, NULL, &err) == LD_OK);
+    CHECK(ld_store_usage_get(open, "k_f", "2030-01-01", &used, &err) == LD_OK && used == 30);
+    bool rev = true;
+    CHECK(ld_store_is_revoked(open, "k_x", &rev, &err) == LD_OK && !rev);
+    CHECK(!ld_store_health(open, &h) && h.degraded);
+
+    /* Redis comes back (empty, scripts forgotten): both recover without reopening. */
+    CHECK(redis_start());
+    CHECK(wait_up(closed) && wait_up(open));
+    CHECK(ld_store_window_hit(closed, "k_f", 5, 60000, 1000, &w, &err) == LD_OK && w.allowed && w.count == 1);
+    CHECK(ld_store_window_hit(open, "k_f", 5, 60000, 1000, &w, &err) == LD_OK && w.count == 2);
+    used = 0;
+    for (int i = 0; i < 40 && used != 30; i++) { /* the outage's usage reaches Redis */
+        usleep(50 * 1000);
+        ld_store_usage_get(closed, "k_f", "2030-01-01", &used, &err);
+    }
+    CHECK(used == 30);
+    ld_store_close(closed);
+    ld_store_close(open);
+
+    /* Closed policy refuses to start without Redis; open starts degraded. */
+    redis_stop();
+    CHECK(ld_store_open_redis(url, false, &err) == NULL && err.code == LD_ERR_SERVICE_UNAVAILABLE);
+    ld_store *degraded = ld_store_open_redis(url, true, &err);
+    CHECK(degraded != NULL);
+    ld_store_close(degraded);
+    CHECK(redis_start());
+}
+
+static void test_configured(void)
+{
+    char d1[] = "/tmp/ld_redis_cfg1_XXXXXX", d2[] = "/tmp/ld_redis_cfg2_XXXXXX";
+    if (!mkdtemp(d1) || !mkdtemp(d2))
+        return;
+    ld_error err;
+    unsetenv("REDIS_URL");
+    unsetenv("REDIS_HOST");
+    ld_store *e = ld_store_open_configured(d1, NULL, 0, &err);
+    CHECK(e && strcmp(ld_store_backend(e), "embedded") == 0);
+    ld_store_health_info h;
+    CHECK(ld_store_health(e, &h) && strcmp(h.backend, "embedded") == 0);
+    ld_store_close(e);
+    /* Two replicas end up with one webhook secret, the first one's. */
+    setenv("REDIS_URL", url, 1);
+    ld_store *r1 = ld_store_open_configured(d1, NULL, 0, &err);
+    ld_store *r2 = ld_store_open_configured(d2, "", 0, &err); /* "" = embedded, even with REDIS_URL set */
+    CHECK(r1 && strcmp(ld_store_backend(r1), "redis") == 0);
+    CHECK(r2 && strcmp(ld_store_backend(r2), "embedded") == 0);
+    ld_store_close(r2);
+    r2 = ld_store_open_configured(d2, url, 0, &err);
+    CHECK(r2 && strcmp(ld_store_backend(r2), "redis") == 0);
+    char p1[256], p2[256];
+    snprintf(p1, sizeof p1, "%s/webhook.secret", d1);
+    snprintf(p2, sizeof p2, "%s/webhook.secret", d2);
+    char *s1 = ld_fs_read(p1, 4096, NULL), *s2 = ld_fs_read(p2, 4096, NULL);
+    CHECK(s1 && s2 && strlen(s1) == 65 && strcmp(s1, s2) == 0);
+    free(s1);
+    free(s2);
+    unsetenv("REDIS_URL");
+    ld_store_close(r1);
+    ld_store_close(r2);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", d1, d2);
+    if (system(cmd)) {
+    }
+}
+
+int main(void)
+{
+    test_url();
+    if (system("command -v redis-server >/dev/null 2>&1")) {
+        fprintf(stderr, "SKIP: redis-server not installed\n");
+        TEST_MAIN_END();
+    }
+    port = free_port();
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    if (!redis_start()) {
+        fprintf(stderr, "cannot start redis-server on port %d\n", port);
+        redis_stop();
+        return 1;
+    }
+    ld_error err;
+    ld_store *s1 = ld_store_open_redis(url, false, &err);
+    ld_store *s2 = ld_store_open_redis(url, false, &err);
+    CHECK(s1 && s2);
+    if (s1 && s2) {
+        CHECK_STR(ld_store_backend(s1), "redis");
+        CHECK(ld_store_data_dir(s1) == NULL);
+        test_window(s1);
+        test_leases(s2);
+        test_atomic(s1, s2);
+        test_shared(s1, s2);
+    }
+    ld_store_close(s1);
+    ld_store_close(s2);
+    test_failure();
+    test_configured();
+    redis_stop();
+    TEST_MAIN_END();
+}
