@@ -1,6 +1,8 @@
 // HTTP transport on the global fetch: JSON decoding and the retry policy
 // (exponential backoff with jitter on 429, 503 and connection failures,
 // honouring the server's retry_after, up to maxRetries).
+import http from 'node:http';
+import https from 'node:https';
 import { APIConnectionError, InvalidLicenseError, errorFromResponse } from './errors.js';
 
 export const USER_AGENT = 'listend-js/0.1.0';
@@ -65,8 +67,9 @@ export class Transport {
       const headers = this.headers(auth);
       const init = { method, headers };
       let replayable = true;
+      let bodyInfo = null;
       if (makeBody) {
-        const b = await makeBody();
+        const b = (bodyInfo = await makeBody());
         Object.assign(headers, b.headers ?? {});
         init.body = b.body;
         replayable = b.replayable !== false;
@@ -75,7 +78,7 @@ export class Transport {
       if (this.timeoutMs) init.signal = AbortSignal.timeout(this.timeoutMs);
       let resp;
       try {
-        resp = await fetch(this.apiUrl + path, init);
+        resp = bodyInfo?.node ? await nodeRequest(this.apiUrl + path, init, bodyInfo) : await fetch(this.apiUrl + path, init);
       } catch (err) {
         if (err?.name === 'TimeoutError' || err?.name === 'AbortError') {
           throw new APIConnectionError(`Request to ${this.apiUrl}${path} timed out after ${this.timeoutMs} ms`, { cause: err });
@@ -103,4 +106,46 @@ export class Transport {
       await this.sleep(backoffDelayMs(attempt, retryAfter));
     }
   }
+}
+
+/** Sends a streamed body with node:http(s), waiting for the socket to drain
+ * between chunks, and returns a fetch-like Response. */
+function nodeRequest(url, init, { body, length }) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const headers = { ...init.headers };
+    if (length != null) headers['Content-Length'] = String(length);
+    else headers['Transfer-Encoding'] = 'chunked';
+    const req = (u.protocol === 'https:' ? https : http).request(u, { method: init.method, headers, signal: init.signal });
+    let answered = false;
+    req.on('response', (res) => {
+      answered = true;
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) h.set(k, Array.isArray(v) ? v.join(', ') : String(v));
+        resolve(new Response(res.statusCode === 204 ? null : Buffer.concat(chunks), { status: res.statusCode, headers: h }));
+      });
+    });
+    req.on('error', (err) => {
+      // The server may answer early (401, 422 too large) and close while we
+      // upload; its answer wins over the broken pipe.
+      if (!answered) reject(Object.assign(new TypeError('fetch failed'), { cause: err }));
+    });
+    (async () => {
+      for await (const chunk of body) {
+        if (answered || req.destroyed) return;
+        if (!req.write(chunk)) {
+          await new Promise((r) => {
+            const done = () => { req.off('drain', done); req.off('close', done); r(); };
+            req.on('drain', done);
+            req.on('close', done);
+          });
+        }
+      }
+      req.end();
+    })().catch((err) => req.destroy(err));
+  });
 }
