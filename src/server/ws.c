@@ -70,7 +70,7 @@ void ws_conn_unref(ws_conn *c)
         return;
     ld_ws *ws = c->ws;
     ws_session_free(c, c->sess);
-    if (c->decoder)
+    if (c->decoder && ws->cfg.pool)
         ld_pool_stream_release(ws->cfg.pool, c->decoder);
     if (c->lease.held)
         ld_auth_release(ws->cfg.auth, &c->lease);

@@ -172,7 +172,8 @@ static bool decide(ws_conn *c, ws_session *s, ld_error *err)
     if (!s->speaking) {
         if (eng && s->have_voice && s->pos - s->last_voice <= VOICE_RECENT) {
             s->speaking = true;
-            s->speech_start = s->run_start;
+            /* a run of voice that began before a finalize belongs to the new utterance from there */
+            s->speech_start = s->run_start > s->engine_utt_start ? s->run_start : s->engine_utt_start;
             if (c->params.vad_events)
                 ws_conn_post(c, ld_ws_msg_event("speech_started", c->session_id, secs(s->speech_start)));
         } else if (s->pos - s->engine_utt_start > IDLE_UTT_MAX) {
