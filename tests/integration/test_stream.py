@@ -5,6 +5,7 @@ change its state; TLS, the global stream cap and quotas get their own.
 """
 import asyncio
 import base64
+import difflib
 import json
 import os
 import socket
@@ -17,7 +18,7 @@ import pytest
 import requests
 import websockets
 
-from conftest import BIN, GOFORWARD, start_server
+from conftest import BIN, EVAL_DIR, GOFORWARD, start_server
 
 CHUNK = 3200  # 100 ms of 16 kHz linear16
 EXPECTED = ["go", "forward", "ten", "meters"]
@@ -121,6 +122,26 @@ def test_interims_then_final_matching_batch(srv, key, goforward, tmp_path):
     w0 = finals[-1]["words"][0]
     assert 0.2 < w0["start"] < 0.8 and w0["end"] > w0["start"] and 0 <= w0["confidence"] <= 1
     assert last["transcript"].endswith(".") and last["transcript"][0].isupper()
+
+
+def test_real_clip_utterances_match_batch(srv, key):
+    # 8.3 s of digits with pauses: several end-of-utterance finals, same words as batch
+    path = os.path.join(EVAL_DIR, "sphinx4_digits_10001-90210-01803.wav")
+    if not os.path.exists(path):
+        pytest.skip("eval clip not available")
+    pcm = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", path, "-f", "s16le", "-ar", "16000",
+                          "-ac", "1", "-"], check=True, capture_output=True).stdout
+    msgs, code = run(stream(ws_url(srv, "interim_results=false"), pcm, headers=srv.auth(key)))
+    assert code == 1000
+    finals = [m for m in msgs if m["type"] == "transcription" and m["is_final"]]
+    assert len([m for m in finals if not m["is_last"]]) >= 2, finals
+    starts = [m["start"] for m in finals if m["transcript"]]
+    assert starts == sorted(starts)
+    got = [w for m in finals for w in words_of(m["transcript"])]
+    with open(path, "rb") as f:
+        r = requests.post(srv.url + "/v1/listen", headers=srv.auth(key), files={"audio": f}, timeout=60)
+    want = words_of(r.json()["text"])
+    assert difflib.SequenceMatcher(None, got, want).ratio() >= 0.8, (got, want)
 
 
 def test_end_of_utterance_final_then_is_last(srv, key, goforward):
