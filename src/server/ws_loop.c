@@ -375,6 +375,18 @@ static void bury(ld_ws *ws)
     }
 }
 
+/* Audio still queued (or reading paused for it) is not idleness: the client
+ * may be waiting for us. */
+static bool backlog(ws_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool busy = c->paused || c->in_bytes > 0 || c->scheduled;
+    pthread_mutex_unlock(&c->mu);
+    if (busy)
+        c->last_activity = ld_time_mono();
+    return busy;
+}
+
 static void tick(ld_ws *ws, double now)
 {
     for (ws_conn *c = ws->live_head, *next; c; c = next) {
@@ -382,7 +394,7 @@ static void tick(ld_ws *ws, double now)
         if (c->closing) {
             if (now > c->close_deadline)
                 teardown(c);
-        } else if (!c->client_done && now - c->last_activity > ws->cfg.idle_timeout_s) {
+        } else if (!c->client_done && now - c->last_activity > ws->cfg.idle_timeout_s && !backlog(c)) {
             char msg[96];
             snprintf(msg, sizeof msg, "No audio or keepalive received for %d seconds", ws->cfg.idle_timeout_s);
             c->client_done = true;
