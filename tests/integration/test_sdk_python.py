@@ -299,7 +299,8 @@ def test_large_upload_streams(srv, keys, tmp_path):
     assert os.path.getsize(big) > 60_000_000
     rss_kb, out = _upload_rss(srv.url, keys["good"], big)
     assert out.startswith("ok") and "forward" in out, out
-    assert rss_kb < 40_000, f"client peak RSS {rss_kb} kB for a 60 MB upload"
+    # Measured ~42 MB here whatever the file size; holding the file would be > 75 MB.
+    assert rss_kb < 55_000, f"client peak RSS {rss_kb} kB for a 60 MB upload"
 
 
 def test_too_large_upload(server_factory, tmp_path):
@@ -311,7 +312,7 @@ def test_too_large_upload(server_factory, tmp_path):
         f.truncate(80 * 1024 * 1024)
     rss_kb, out = _upload_rss(small.url, key, big)
     assert out == "error 422 FILE_TOO_LARGE", out
-    assert rss_kb < 40_000
+    assert rss_kb < 55_000, f"client peak RSS {rss_kb} kB for an 80 MB upload"
     with pytest.raises(listend.BadRequestError) as e:
         Client(api_url=small.url, license_key=key, max_retries=0).transcribe_file(str(big))
     assert e.value.body.get("max_size_mb") == 5
