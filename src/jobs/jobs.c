@@ -118,13 +118,13 @@ ld_jobs *ld_jobs_new(const ld_jobs_config *cfg, ld_error *err)
     pthread_cond_init(&j->run_cv, NULL);
     pthread_cond_init(&j->deliver_cv, NULL);
 
-    char db[1200];
-    snprintf(db, sizeof db, "%s/jobs.db", j->data_dir);
     if (ld_fs_mkdirs(j->jobs_dir, 0700) || ld_fs_mkdirs(j->tmp_dir, 0700)) {
         ld_error_set(err, LD_ERR_INTERNAL, "Cannot create %s: %s", j->jobs_dir, strerror(errno));
         goto fail;
     }
-    if (load_secret(j, err) || !(j->store = ld_store_jobs_open_sqlite(db, err)))
+    /* With Redis, opening the store already copied the cluster-wide secret into
+     * <data>/webhook.secret, so every replica signs alike. */
+    if (load_secret(j, err) || !(j->store = ld_store_jobs_open_configured(j->data_dir, cfg->store, err)))
         goto fail;
     sweep_orphans(j);
 

@@ -31,6 +31,8 @@ typedef struct {
     int max_pending;             /* queued + processing before submit answers 503 (default 1000) */
     int64_t webhook_backoff_ms;  /* first retry delay (default 1000; env LISTEND_WEBHOOK_BACKOFF_MS, for tests) */
     long webhook_timeout_ms;     /* one delivery attempt, connect + answer (default 15 000) */
+    ld_store *store;             /* borrowed; a Redis store keeps jobs in Redis (replicas share them),
+                                    anything else (or NULL) uses SQLite <data>/jobs.db */
 } ld_jobs_config;
 
 typedef struct ld_jobs ld_jobs;
