@@ -82,7 +82,7 @@ static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, ld_e
     size_t bytes = 0;
     ld_err rc = ld_audio_fetch(r->opts.url, &fo, fd, &bytes, e);
     if (rc == LD_OK) {
-        r->body_bytes = bytes;
+        r->file_bytes = bytes;
         rc = r->opts.raw_pcm ? decode_fd_raw(r, fd, out, e) : ld_audio_decode_file(path, d, out, e);
     }
     close(fd);
@@ -112,6 +112,26 @@ static ld_err decode(ld_req *r, ld_pcm *out, ld_error *e)
     return ld_audio_decode_file(path, &d, out, e);
 }
 
+/* The Lightning/Pulse pre-recorded schema (spec section 9) from the section 7.3
+ * body; `j` is consumed. */
+static json_t *lightning_body(ld_req *r, json_t *j)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string("success"));
+    json_object_set(o, "transcription", json_object_get(j, "text"));
+    json_object_set(o, "audio_length", json_object_get(j, "duration"));
+    json_object_set(o, "language", json_object_get(j, "language"));
+    if (json_object_get(j, "words"))
+        json_object_set(o, "words", json_object_get(j, "words"));
+    if (json_object_get(j, "utterances"))
+        json_object_set(o, "utterances", json_object_get(j, "utterances"));
+    json_object_set(o, "request_id", json_object_get(j, "request_id"));
+    json_object_set_new(o, "metadata", json_pack("{s:O,s:I}", "duration", json_object_get(j, "duration"), "fileSize",
+                                                 (json_int_t)r->file_bytes));
+    json_decref(j);
+    return o;
+}
+
 static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char **ctype)
 {
     const ld_transcribe_opts *o = &r->opts.t;
@@ -131,6 +151,8 @@ static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char *
         break;
     case LD_FORMAT_JSON: {
         json_t *j = ld_transcript_json(t, o, r->request_id);
+        if (j && r->lightning)
+            j = lightning_body(r, j);
         s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(j);
         *ctype = "application/json";
@@ -254,6 +276,8 @@ void ld_pipeline_run(void *arg)
         return;
     }
     ld_pcm pcm = {0};
+    if (r->spool)
+        r->file_bytes = ld_spool_size(r->spool);
     ld_err rc = decode(r, &pcm, &e);
     /* The upload is no longer needed: free its disk space before the answer. */
     ld_spool_free(r->spool);

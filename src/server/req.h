@@ -42,6 +42,7 @@ typedef struct ld_req {
     char path[256];
     bool started;                /* first access-handler call seen */
     bool is_ws;                  /* GET /v1/listen/stream */
+    bool lightning;              /* compatibility route: Lightning/Pulse response schema */
     const void *route;           /* route.c's table entry */
     const char *allow;           /* Allow header for 405 (static) */
 
@@ -86,6 +87,7 @@ typedef struct ld_req {
 
     unsigned status;             /* what was sent, for the access log */
     double audio_seconds;
+    uint64_t file_bytes;         /* size of the audio file itself (upload or download) */
 } ld_req;
 
 ld_req *ld_req_new(ld_srv *srv, struct MHD_Connection *c, const char *uri);

@@ -25,6 +25,7 @@ static enum MHD_Result health_component(ld_req *r);
 static enum MHD_Result license(ld_req *r);
 static enum MHD_Result stream(ld_req *r);
 static enum MHD_Result jobs(ld_req *r);
+static enum MHD_Result lightning_first(ld_req *r);
 
 static const route routes[] = {
     {"/health", false, "GET, HEAD", false, false, NULL, health},
@@ -33,6 +34,10 @@ static const route routes[] = {
     {"/health/", true, "GET, HEAD", false, false, NULL, health_component},
     {"/v1/license", false, "GET, HEAD", true, false, NULL, license},
     {"/v1/listen", false, "POST", true, true, ld_listen_first, ld_listen_final},
+    /* The paths of the vendor's own test script and Pulse, spec section 9:
+     * same intake, Lightning-style body. */
+    {"/api/v1/lightning/get_text", false, "POST", true, true, lightning_first, ld_listen_final},
+    {"/waves/v1/pulse/get_text", false, "POST", true, true, lightning_first, ld_listen_final},
     {"/v1/listen/stream", false, "GET", false, false, stream, NULL},
     {"/v1/jobs", false, "GET", true, false, NULL, jobs},
     {"/v1/jobs/", true, "GET, DELETE", true, false, NULL, jobs},
@@ -239,6 +244,12 @@ static enum MHD_Result stream(ld_req *r)
     r->is_ws = true; /* streams are closed by ld_ws_free, not drained */
     atomic_fetch_add(&r->srv->ws_active, 1);
     return ld_ws_handle(r->srv->ws, r->conn, r->client, r->request_id);
+}
+
+static enum MHD_Result lightning_first(ld_req *r)
+{
+    r->lightning = true;
+    return ld_listen_first(r);
 }
 
 static enum MHD_Result jobs(ld_req *r)

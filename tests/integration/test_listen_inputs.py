@@ -276,3 +276,19 @@ def test_usage_counts_decoded_seconds(srv):
     after = requests.get(srv.url + "/v1/license", headers=srv.auth(srv.k), timeout=10).json()
     delta = after["usage"]["audio_seconds_today"] - before["usage"]["audio_seconds_today"]
     assert abs(delta - 2.79) < 0.05, (before, after)
+
+
+def test_lightning_compatibility_routes(srv):
+    """The vendor test script's path (raw body, query options) answers in the Lightning/Pulse schema."""
+    data = open(GOFORWARD, "rb").read()
+    for path in ("/api/v1/lightning/get_text", "/waves/v1/pulse/get_text"):
+        r = requests.post(srv.url + path, data=data, timeout=120,
+                          params={"language": "en", "word_timestamps": "true", "encoding": "linear16"},
+                          headers={"Authorization": f"Token {srv.k}", "Content-Type": "application/octet-stream"})
+        assert r.status_code == 200, r.text
+        b = r.json()
+        assert b["status"] == "success" and "forward" in b["transcription"].lower()
+        assert abs(b["audio_length"] - 2.79) < 0.05 and b["metadata"]["fileSize"] == len(data)
+        assert b["words"] and {"word", "start", "end"} <= set(b["words"][0])
+    r = requests.post(srv.url + "/api/v1/lightning/get_text", data=data, timeout=10)
+    assert r.status_code == 401 and r.json()["code"] == "INVALID_LICENSE"
