@@ -182,7 +182,9 @@ enum MHD_Result ld_ws_handle(ld_ws *ws, struct MHD_Connection *mc, const char *c
     MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
     /* MHD adds "Connection: Upgrade" itself for 101 responses. */
     MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
-    if (via_subprotocol)
+    /* A client that offered the `token` subprotocol (browser auth) must see it
+     * accepted, even when a header authenticated it. */
+    if (via_subprotocol || has_token(header(mc, "Sec-WebSocket-Protocol"), "token"))
         MHD_add_response_header(r, "Sec-WebSocket-Protocol", "token");
     if (request_id)
         MHD_add_response_header(r, "X-Request-ID", request_id);
