@@ -23,7 +23,7 @@ typedef struct {
     int workers;             /* decoders per language; 0 = number of cores */
     int max_queue;           /* pending requests before submit answers 503; 0 = 4 × workers */
     const char *models_dir;  /* extra languages: <dir>/<iso639-1>/ ; may be NULL */
-    double max_segment_s;    /* default 30 */
+    double max_segment_s;    /* longest segment cut by ld_audio_segment; 0 = 20 s */
     const ld_engine_ops *engine; /* NULL = PocketSphinx */
 } ld_pool_config;
 
