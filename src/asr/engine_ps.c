@@ -22,9 +22,9 @@
 #define FRAME_RATE 100.0 /* -frate default: 10 ms frames */
 #define CEP_LEN 13
 
-/* Mean cepstrum of the real eval set under batch CMN with the Debian en-us
- * model (bench/cmn_mean). Starting live CMN from it instead of feat.params'
- * -cmninit measured better for streams (docs/engine.md). */
+/* Live-CMN start vector for streams on the Debian en-us model: for now its
+ * feat.params -cmninit; a measured mean cepstrum may replace it (docs/engine.md).
+ * The point is that every stream starts from the same fixed value. */
 static const mfcc_t en_us_cmn_init[CEP_LEN] = {
     LD_PS_CMN_INIT_EN_US
 };
