@@ -59,6 +59,11 @@ static const struct opt {
      "first webhook retry delay in ms, doubling after (0 = 1000)"},
     {"webhook-timeout-ms", "LISTEND_WEBHOOK_TIMEOUT_MS", NULL, T_INT, F(webhook_timeout_ms), "0",
      "one webhook delivery attempt in ms (0 = 15000)"},
+    {"redis-url", "REDIS_URL", NULL, T_STR, F(redis_url), "",
+     "share limits, usage, revocations and jobs between replicas: redis://[user:password@]host[:port][/db] "
+     "(REDIS_HOST, REDIS_PORT, REDIS_USERNAME, REDIS_PASSWORD also work)"},
+    {"redis-failure", "LISTEND_REDIS_FAILURE", NULL, T_STR, F(redis_failure), "closed",
+     "when Redis is unreachable: closed (answer 503) or open (per-replica limits)"},
     {"max-connections", "LISTEND_MAX_CONNECTIONS", NULL, T_INT, F(max_connections), "1000",
      "open HTTP connections at once"},
     {"max-connections-per-ip", "LISTEND_MAX_CONNECTIONS_PER_IP", NULL, T_INT, F(max_connections_per_ip), "0",
@@ -190,6 +195,10 @@ int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
     }
     if (!c->tls_cert[0] != !c->tls_key[0]) {
         fprintf(stderr, "listend serve: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
+    if (strcmp(c->redis_failure, "open") && strcmp(c->redis_failure, "closed")) {
+        fprintf(stderr, "listend serve: --redis-failure must be open or closed\n");
         return -1;
     }
     if (c->max_body_mb < 1) {

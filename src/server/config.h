@@ -30,6 +30,8 @@ typedef struct {
     int job_queue;            /* pending jobs before 503 (0 = jobs default) */
     int webhook_backoff_ms;   /* first webhook retry delay (0 = jobs default) */
     int webhook_timeout_ms;   /* one delivery attempt (0 = jobs default) */
+    char redis_url[2048];     /* "" = embedded store (unless REDIS_HOST is set) */
+    char redis_failure[16];   /* "closed" or "open" */
     int max_connections;
     int max_connections_per_ip; /* 0 = unlimited */
     int connection_timeout;   /* idle seconds before a connection is closed */

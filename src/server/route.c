@@ -140,14 +140,37 @@ static bool components(ld_srv *s, json_t *comp, const char **reason)
     bool draining = atomic_load(&s->draining);
     int workers = ld_pool_workers(s->pool);
     bool asr = workers > 0, lic = ld_auth_issuer_count(s->auth) > 0;
+    ld_store_health_info h;
+    bool store_up = ld_store_health(s->store, &h);
+    /* Redis down with the "open" policy still serves (per-replica limits). */
+    bool store_ok = store_up || h.degraded;
+    const char *store_state = store_up ? "healthy" : h.degraded ? "degraded" : "unhealthy";
     json_object_set_new(comp, "api_server", json_string(draining ? "draining" : "healthy"));
     json_object_set_new(comp, "asr", json_string(asr ? "healthy" : "unhealthy"));
     json_object_set_new(comp, "license", json_string(lic ? "healthy" : "unhealthy"));
-    /* The embedded store is in-process: it is up while the server is. */
-    json_object_set_new(comp, "store", json_string("healthy"));
+    json_object_set_new(comp, "store", json_string(store_state));
+    if (!strcmp(h.backend, "redis"))
+        json_object_set_new(comp, "redis", json_string(store_state));
     *reason = !asr ? "No ASR workers available" : !lic ? "No license issuer keys loaded"
-                                                 : draining ? "Server is shutting down" : NULL;
-    return asr && lic && !draining;
+            : !store_ok ? "Redis unavailable" : draining ? "Server is shutting down" : NULL;
+    return asr && lic && store_ok && !draining;
+}
+
+static json_t *store_detail(ld_srv *s)
+{
+    ld_store_health_info h;
+    ld_store_health(s->store, &h);
+    json_t *o = json_pack("{s:s,s:b}", "backend", h.backend, "up", h.up);
+    if (!strcmp(h.backend, "redis")) {
+        json_object_set_new(o, "target", json_string(h.target)); /* never the password */
+        json_object_set_new(o, "failure_policy", json_string(h.failure_open ? "open" : "closed"));
+        json_object_set_new(o, "degraded", json_boolean(h.degraded));
+        if (h.latency_ms >= 0)
+            json_object_set_new(o, "latency_ms", json_real((double)(int64_t)(h.latency_ms * 1000 + 0.5) / 1000));
+        if (h.last_error[0])
+            json_object_set_new(o, "last_error", json_string(h.last_error));
+    }
+    return o;
 }
 
 static enum MHD_Result health(ld_req *r)
@@ -170,6 +193,7 @@ static enum MHD_Result health(ld_req *r)
         json_object_set_new(o, "queue_depth", json_integer(ld_pool_queue_depth(s->pool)));
         json_object_set_new(o, "active_streams", json_integer(s->ws ? ld_ws_active(s->ws) : 0));
         json_object_set_new(o, "languages", ld_pool_languages(s->pool));
+        json_object_set_new(o, "store", store_detail(s));
     }
     json_decref(comp);
     return ld_respond_json(r->conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o, r->request_id);
@@ -193,15 +217,21 @@ static enum MHD_Result health_component(ld_req *r)
     json_t *comp = json_object();
     const char *reason;
     components(r->srv, comp, &reason);
+    if (!strcmp(name, "redis") && !json_object_get(comp, "redis"))
+        json_object_set_new(comp, "redis", json_string("disabled")); /* embedded store: nothing to check */
     json_t *st = json_object_get(comp, name);
     if (!st) {
         json_decref(comp);
         ld_error e;
-        ld_error_set(&e, LD_ERR_NOT_FOUND, "Unknown component '%.64s' (api_server, asr, license, store)", name);
+        ld_error_set(&e, LD_ERR_NOT_FOUND, "Unknown component '%.64s' (api_server, asr, license, store, redis)",
+                     name);
         return ld_respond_error(r->conn, &e, r->request_id, NULL);
     }
-    bool ok = !strcmp(json_string_value(st), "healthy");
+    const char *state = json_string_value(st);
+    bool ok = strcmp(state, "unhealthy") != 0;
     json_t *o = json_pack("{s:s,s:O}", "component", name, "status", st);
+    if (!strcmp(name, "store") || !strcmp(name, "redis"))
+        json_object_set_new(o, "detail", store_detail(r->srv));
     json_decref(comp);
     return ld_respond_json(r->conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o, r->request_id);
 }

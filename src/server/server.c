@@ -124,7 +124,8 @@ static int start(ld_srv *s)
     }
     clean_tmp(s->tmp_dir);
 
-    if (!(s->store = ld_store_open_embedded(c->data, &e)))
+    if (!(s->store = ld_store_open_configured(c->data, c->redis_url[0] ? c->redis_url : NULL,
+                                              !strcmp(c->redis_failure, "open"), &e)))
         return fail_start("store", &e);
     if (!(s->auth = ld_auth_open(c->data, s->store, &e))) {
         ld_log(LD_LOG_CRITICAL, "No license issuer key in %s: run `listend keys init --data %s` first", c->data,
@@ -150,7 +151,8 @@ static int start(ld_srv *s)
                          .max_running = c->job_concurrency,
                          .max_pending = c->job_queue,
                          .webhook_backoff_ms = c->webhook_backoff_ms,
-                         .webhook_timeout_ms = c->webhook_timeout_ms};
+                         .webhook_timeout_ms = c->webhook_timeout_ms,
+                         .store = s->store};
     if (!(s->jobs = ld_jobs_new(&jc, &e)))
         return fail_start("jobs", &e);
     /* Fetches wait on the network, so more threads than cores; the queue
@@ -168,11 +170,11 @@ static int start(ld_srv *s)
     json_t *langs = ld_pool_languages(s->pool);
     char *lang_s = json_dumps(langs, JSON_COMPACT);
     ld_log_fields(LD_LOG_INFO,
-                  json_pack("{s:s,s:s,s:i,s:b,s:i,s:i,s:s,s:o,s:i,s:i}", "version", LD_VERSION, "host", c->host,
+                  json_pack("{s:s,s:s,s:i,s:b,s:i,s:i,s:s,s:o,s:i,s:i,s:s}", "version", LD_VERSION, "host", c->host,
                             "port", c->port, "tls", c->tls_cert[0] != '\0', "workers", ld_pool_workers(s->pool),
                             "http_threads", c->http_threads ? c->http_threads : cores(), "data_dir", c->data,
                             "languages", langs, "max_body_mb", c->max_body_mb, "issuer_keys",
-                            ld_auth_issuer_count(s->auth)),
+                            ld_auth_issuer_count(s->auth), "store", ld_store_backend(s->store)),
                   "API server listening on port %d (%s, %d ASR workers, languages %s)", c->port,
                   c->tls_cert[0] ? "HTTPS" : "HTTP", ld_pool_workers(s->pool), lang_s ? lang_s : "[]");
     free(lang_s);
