@@ -21,7 +21,7 @@
 
 #include "store/store.h"
 
-#define LD_REDIS_MAX_ARGS 32
+#define LD_REDIS_MAX_ARGS 64
 #define LD_REDIS_UNAVAILABLE_MSG "Shared state (Redis) unavailable"
 
 /* Parsed connection settings. */

@@ -1,0 +1,258 @@
+/* Redis job store against a real redis-server: the job lifecycle seen from two
+ * replicas (two data dirs), upload audio travelling through Redis, claim
+ * renewal, takeover after a replica dies (a forked child that claims and
+ * _exits), one delivery per due webhook across replicas, cancel, list, count,
+ * purge. Skips when redis-server is missing. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/jobs_store.h"
+#include "store/redis.h"
+#include "store/store.h"
+#include "test.h"
+#include "util/fs.h"
+
+static int port;
+static pid_t redis_pid;
+static char url[64];
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &len))
+        return -1;
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static bool redis_start(void)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    redis_pid = fork();
+    if (redis_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(127);
+        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        redisContext *c = redisConnect("127.0.0.1", port);
+        bool ok = c && !c->err;
+        if (c)
+            redisFree(c);
+        if (ok)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+static ld_job make(const char *id, const char *key, int64_t created, const char *audio)
+{
+    ld_job j = {0};
+    snprintf(j.id, sizeof j.id, "%s", id);
+    snprintf(j.key_id, sizeof j.key_id, "%s", key);
+    snprintf(j.request_id, sizeof j.request_id, "req_%s", id);
+    j.state = LD_JOB_QUEUED;
+    j.created_ms = created;
+    j.key_json = strdup("{\"key_id\":\"k\"}");
+    j.opts_json = strdup("{\"language\":\"en\"}");
+    j.callback_url = strdup("http://127.0.0.1:9/hook");
+    if (audio)
+        j.audio_path = strdup(audio);
+    else
+        j.url = strdup("https://example.com/a.wav");
+    return j;
+}
+
+static int gone_count;
+static void on_gone(void *ud, const ld_job *job)
+{
+    (void)ud;
+    (void)job;
+    gone_count++;
+}
+
+static void test_jobs(ld_store *limits, const char *dir_a, const char *dir_b)
+{
+    ld_error err = {0};
+    ld_job_store *a = ld_store_jobs_open_redis(limits, dir_a, 600, &err);
+    ld_job_store *b = ld_store_jobs_open_redis(limits, dir_b, 600, &err);
+    CHECK(a && b);
+    if (!a || !b)
+        return;
+    const ld_job_store_ops *op = a->ops;
+
+    /* An upload on replica A: 9 MB (three chunks) moves into Redis. */
+    char up[300];
+    snprintf(up, sizeof up, "%s/jobs/job_up.audio", dir_a);
+    char jobs_a[300];
+    snprintf(jobs_a, sizeof jobs_a, "%s/jobs", dir_a);
+    ld_fs_mkdirs(jobs_a, 0700);
+    size_t big = 9u << 20;
+    char *bytes = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        bytes[i] = (char)(i * 31 + (i >> 12));
+    CHECK(ld_fs_write_atomic(up, bytes, big, 0600) == 0);
+    ld_job j = make("job_up", "k_one", 1000, up);
+    CHECK(op->insert(a, &j, &err) == LD_OK);
+    CHECK(op->insert(a, &j, &err) != LD_OK); /* duplicate id */
+    ld_job_clear(&j);
+    CHECK(access(up, F_OK) != 0); /* Redis holds it now */
+    j = make("job_url", "k_one", 2000, NULL);
+    CHECK(op->insert(a, &j, &err) == LD_OK);
+    ld_job_clear(&j);
+    j = make("job_two", "k_two", 3000, NULL);
+    CHECK(op->insert(a, &j, &err) == LD_OK);
+    ld_job_clear(&j);
+    CHECK(op->count(b, LD_JOB_QUEUED) == 3 && op->exists(b, "job_url") && !op->exists(b, "job_none"));
+
+    /* Replica B claims the oldest and gets the audio in its own data dir. */
+    bool found = false;
+    ld_job c = {0};
+    CHECK(op->claim(b, 5000, &c, &found, &err) == LD_OK && found);
+    CHECK_STR(c.id, "job_up");
+    CHECK(c.state == LD_JOB_PROCESSING && c.runs == 1 && c.started_ms == 5000);
+    char want[300];
+    snprintf(want, sizeof want, "%s/jobs/job_up.audio", dir_b);
+    CHECK(c.audio_path && strcmp(c.audio_path, want) == 0);
+    size_t len = 0;
+    char *got = c.audio_path ? ld_fs_read(c.audio_path, big + 1, &len) : NULL;
+    CHECK(got && len == big && memcmp(got, bytes, big) == 0);
+    free(got);
+    free(bytes);
+
+    /* Renewed while held: still B's after three visibility timeouts. */
+    usleep(1800 * 1000);
+    ld_job other = {0};
+    CHECK(op->claim(a, 6000, &other, &found, &err) == LD_OK && found && strcmp(other.id, "job_url") == 0);
+    CHECK(op->set_progress(a, "job_url", 0.5, &err) == LD_OK);
+    ld_job now = {0};
+    CHECK(op->get(b, "job_url", &now, &err) == LD_OK && now.progress == 0.5 && now.state == LD_JOB_PROCESSING);
+    ld_job_clear(&now);
+    CHECK(op->requeue(a, "job_url", &err) == LD_OK);
+    CHECK(op->count(b, LD_JOB_QUEUED) == 2 && op->count(b, LD_JOB_PROCESSING) == 1);
+    ld_job_clear(&other);
+
+    /* Finish on B arms one delivery; A and B never both get it. */
+    CHECK(op->finish(b, "job_up", LD_JOB_COMPLETED, "{\"text\":\"hi\"}", NULL, 7000, &err) == LD_OK);
+    CHECK(op->finish(b, "job_up", LD_JOB_FAILED, NULL, NULL, 7000, &err) == LD_ERR_NOT_FOUND);
+    CHECK(op->next_due(a) == 7000);
+    ld_job *due = NULL;
+    size_t n = 0;
+    CHECK(op->due(a, 7000, 10, &due, &n, &err) == LD_OK && n == 1);
+    if (n == 1) {
+        CHECK_STR(due[0].id, "job_up");
+        CHECK(due[0].progress == 1 && due[0].delivery == LD_DELIVERY_PENDING);
+        CHECK(due[0].result_json && strstr(due[0].result_json, "hi"));
+    }
+    ld_job_list_free(due, n);
+    CHECK(op->due(b, 7000, 10, &due, &n, &err) == LD_OK && n == 0);
+    ld_job_list_free(due, n);
+    CHECK(op->record_attempt(a, "job_up", "[{\"status\":500}]", LD_DELIVERY_PENDING, 8000, 0, &err) == LD_OK);
+    CHECK(op->due(b, 8000, 10, &due, &n, &err) == LD_OK && n == 1);
+    ld_job_list_free(due, n);
+    CHECK(op->record_attempt(b, "job_up", "[{\"status\":500},{\"status\":200}]", LD_DELIVERY_DELIVERED, 0, 8100,
+                             &err) == LD_OK);
+    CHECK(op->next_due(a) == 0);
+    CHECK(op->get(a, "job_up", &now, &err) == LD_OK && now.delivery == LD_DELIVERY_DELIVERED &&
+          now.delivered_ms == 8100 && now.attempts_json && strstr(now.attempts_json, "200"));
+    ld_job_clear(&now);
+    ld_job_clear(&c);
+
+    /* Cancel: another key's job is not found; queued cancels at once. */
+    ld_job_state st;
+    CHECK(op->cancel(a, "job_two", "k_one", 9000, &st, &err) == LD_ERR_NOT_FOUND);
+    CHECK(op->cancel(a, "job_two", "k_two", 9000, &st, &err) == LD_OK && st == LD_JOB_CANCELLED);
+    CHECK(op->count(a, LD_JOB_CANCELLED) == 1);
+    ld_job *list = NULL;
+    CHECK(op->list(b, "k_one", 10, &list, &n, &err) == LD_OK && n == 2);
+    if (n == 2) {
+        CHECK_STR(list[0].id, "job_url"); /* newest first */
+        CHECK_STR(list[1].id, "job_up");
+    }
+    ld_job_list_free(list, n);
+
+    /* A replica dies holding a claim: another takes the job over after the timeout. */
+    pid_t child = fork();
+    if (child == 0) {
+        ld_error e;
+        ld_store *l = ld_store_open_redis(url, false, &e);
+        ld_job_store *dying = l ? ld_store_jobs_open_redis(l, dir_a, 600, &e) : NULL;
+        ld_job cj = {0};
+        bool f = false;
+        if (!dying || dying->ops->claim(dying, 10000, &cj, &f, &e) || !f)
+            _exit(1);
+        _exit(0); /* like kill -9: no requeue, no more renewals */
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(op->claim(b, 10100, &c, &found, &err) == LD_OK && !found); /* still claimed */
+    usleep(700 * 1000);
+    CHECK(op->claim(b, 10800, &c, &found, &err) == LD_OK && found);
+    CHECK_STR(c.id, "job_url");
+    CHECK(c.runs == 3); /* A's requeued run, the dead child's, and this one */
+    /* Closing a store hands its held jobs back at once. */
+    op->close(b);
+    b = ld_store_jobs_open_redis(limits, dir_b, 600, &err);
+    CHECK(b && op->count(b, LD_JOB_QUEUED) == 1);
+    ld_job_clear(&c);
+
+    /* Purge removes finished jobs older than the cutoff, with their index entries. */
+    gone_count = 0;
+    CHECK(op->purge(a, 9500, on_gone, NULL) == 2 && gone_count == 2);
+    CHECK(!op->exists(a, "job_up") && !op->exists(a, "job_two") && op->exists(a, "job_url"));
+    CHECK(op->list(a, "k_two", 10, &list, &n, &err) == LD_OK && n == 0);
+    ld_job_list_free(list, n);
+    CHECK(op->count(a, LD_JOB_COMPLETED) == 0 && op->count(a, LD_JOB_CANCELLED) == 0);
+    op->close(a);
+    if (b)
+        op->close(b);
+}
+
+int main(void)
+{
+    if (system("command -v redis-server >/dev/null 2>&1")) {
+        fprintf(stderr, "SKIP: redis-server not installed\n");
+        TEST_MAIN_END();
+    }
+    port = free_port();
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    if (!redis_start())
+        return 1;
+    char dir_a[] = "/tmp/ld_jobs_redis_a_XXXXXX", dir_b[] = "/tmp/ld_jobs_redis_b_XXXXXX";
+    CHECK(mkdtemp(dir_a) && mkdtemp(dir_b));
+    ld_error err;
+    ld_store *limits = ld_store_open_redis(url, false, &err);
+    CHECK(limits != NULL);
+    if (limits)
+        test_jobs(limits, dir_a, dir_b);
+    /* Without Redis the configured job store is SQLite in the data dir. */
+    ld_store *emb = ld_store_open_embedded(dir_a, &err);
+    ld_job_store *sq = emb ? ld_store_jobs_open_configured(dir_a, emb, &err) : NULL;
+    CHECK(sq != NULL);
+    if (sq)
+        sq->ops->close(sq);
+    ld_store_close(emb);
+    ld_store_close(limits);
+    kill(redis_pid, SIGKILL);
+    waitpid(redis_pid, NULL, 0);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir_a, dir_b);
+    if (system(cmd)) {
+    }
+    TEST_MAIN_END();
+}
