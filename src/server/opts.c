@@ -91,10 +91,16 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++)
             if (!strcasecmp(val, fmts[i].name)) {
                 o->t.format = fmts[i].f;
+                o->verbose = false;
                 return LD_OK;
             }
+        if (!strcasecmp(val, "verbose_json")) { /* OpenAI's name: JSON with segments and words */
+            o->t.format = LD_FORMAT_JSON;
+            o->verbose = true;
+            return LD_OK;
+        }
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "Invalid value for parameter '%s': expected json, text, srt or vtt", key);
+                            "Invalid value for parameter '%s': expected json, text, srt, vtt or verbose_json", key);
     }
     if (!strcmp(key, "encoding")) {
         if (!strcasecmp(val, "linear16") || !strcasecmp(val, "pcm_s16le")) {

@@ -18,6 +18,7 @@ typedef struct {
     int num_speakers;        /* 0 = auto */
     bool raw_pcm;            /* encoding=linear16: headerless s16le mono */
     int sample_rate;         /* for raw_pcm; 0 = 16000 */
+    bool verbose;            /* response_format=verbose_json (OpenAI route) */
 } ld_listen_opts;
 
 void ld_opts_init(ld_listen_opts *o);

@@ -132,6 +132,47 @@ static json_t *lightning_body(ld_req *r, json_t *j)
     return o;
 }
 
+static const char *language_name(const char *code)
+{
+    static const char *const names[][2] = {{"en", "english"}, {"es", "spanish"}, {"fr", "french"},
+                                           {"de", "german"},  {"it", "italian"}, {"pt", "portuguese"},
+                                           {"nl", "dutch"},   {"ru", "russian"}, {"zh", "chinese"},
+                                           {"ja", "japanese"}, {"ko", "korean"}, {"hi", "hindi"}};
+    for (size_t i = 0; code && i < sizeof names / sizeof *names; i++)
+        if (!strcmp(code, names[i][0]))
+            return names[i][1];
+    return code ? code : "";
+}
+
+/* OpenAI's transcription bodies from the section 7.3 body: {"text"} or, for
+ * verbose_json, task/language/duration/text/segments/words. `j` is consumed. */
+static json_t *openai_body(ld_req *r, json_t *j)
+{
+    json_t *o = json_pack("{s:O}", "text", json_object_get(j, "text"));
+    if (r->opts.verbose) {
+        json_object_set_new(o, "task", json_string("transcribe"));
+        json_object_set_new(o, "language", json_string(language_name(json_string_value(json_object_get(j, "language")))));
+        json_object_set(o, "duration", json_object_get(j, "duration"));
+        json_t *segs = json_array(), *u;
+        size_t i;
+        json_array_foreach(json_object_get(j, "utterances"), i, u)
+            json_array_append_new(segs, json_pack("{s:I,s:O,s:O,s:O}", "id", (json_int_t)i, "start",
+                                                  json_object_get(u, "start"), "end", json_object_get(u, "end"),
+                                                  "text", json_object_get(u, "text")));
+        json_object_set_new(o, "segments", segs);
+        json_t *words = json_array(), *w;
+        json_array_foreach(json_object_get(j, "words"), i, w) {
+            const char *t = json_string_value(json_object_get(w, "word"));
+            if (t && strcmp(t, ",") && strcmp(t, ".")) /* punctuation entries are ours, not OpenAI's */
+                json_array_append_new(words, json_pack("{s:O,s:O,s:O}", "word", json_object_get(w, "word"), "start",
+                                                       json_object_get(w, "start"), "end", json_object_get(w, "end")));
+        }
+        json_object_set_new(o, "words", words);
+    }
+    json_decref(j);
+    return o;
+}
+
 static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char **ctype)
 {
     const ld_transcribe_opts *o = &r->opts.t;
@@ -153,6 +194,8 @@ static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char *
         json_t *j = ld_transcript_json(t, o, r->request_id);
         if (j && r->lightning)
             j = lightning_body(r, j);
+        else if (j && r->openai)
+            j = openai_body(r, j);
         s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(j);
         *ctype = "application/json";
@@ -289,6 +332,8 @@ void ld_pipeline_run(void *arg)
         return;
     }
     r->audio_seconds = ld_pcm_seconds(&pcm);
+    if (r->opts.verbose)
+        r->opts.t.timestamps = true; /* verbose_json lists words */
     /* On success the reference travels to on_done. */
     if (ld_pool_submit(s->pool, &pcm, &r->opts.t, NULL, on_done, r, &e) != LD_OK) {
         ld_pcm_free(&pcm);

@@ -43,6 +43,7 @@ typedef struct ld_req {
     bool started;                /* first access-handler call seen */
     bool is_ws;                  /* GET /v1/listen/stream */
     bool lightning;              /* compatibility route: Lightning/Pulse response schema */
+    bool openai;                 /* compatibility route: OpenAI transcription schema */
     const void *route;           /* route.c's table entry */
     const char *allow;           /* Allow header for 405 (static) */
 

@@ -26,6 +26,7 @@ static enum MHD_Result license(ld_req *r);
 static enum MHD_Result stream(ld_req *r);
 static enum MHD_Result jobs(ld_req *r);
 static enum MHD_Result lightning_first(ld_req *r);
+static enum MHD_Result openai_first(ld_req *r);
 
 static const route routes[] = {
     {"/health", false, "GET, HEAD", false, false, NULL, health},
@@ -38,6 +39,8 @@ static const route routes[] = {
      * same intake, Lightning-style body. */
     {"/api/v1/lightning/get_text", false, "POST", true, true, lightning_first, ld_listen_final},
     {"/waves/v1/pulse/get_text", false, "POST", true, true, lightning_first, ld_listen_final},
+    /* OpenAI clients (multipart `file`, `response_format`), spec section 16. */
+    {"/v1/audio/transcriptions", false, "POST", true, true, openai_first, ld_listen_final},
     {"/v1/listen/stream", false, "GET", false, false, stream, NULL},
     {"/v1/jobs", false, "GET", true, false, NULL, jobs},
     {"/v1/jobs/", true, "GET, DELETE", true, false, NULL, jobs},
@@ -279,6 +282,12 @@ static enum MHD_Result stream(ld_req *r)
 static enum MHD_Result lightning_first(ld_req *r)
 {
     r->lightning = true;
+    return ld_listen_first(r);
+}
+
+static enum MHD_Result openai_first(ld_req *r)
+{
+    r->openai = true;
     return ld_listen_first(r);
 }
 

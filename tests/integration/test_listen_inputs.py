@@ -292,3 +292,23 @@ def test_lightning_compatibility_routes(srv):
         assert b["words"] and {"word", "start", "end"} <= set(b["words"][0])
     r = requests.post(srv.url + "/api/v1/lightning/get_text", data=data, timeout=10)
     assert r.status_code == 401 and r.json()["code"] == "INVALID_LICENSE"
+
+
+def test_openai_compatible_route(srv):
+    """OpenAI clients: multipart `file`, `model` ignored, Bearer key, json / verbose_json / text bodies."""
+    data = open(CLIP, "rb").read()
+    hdr = {"Authorization": f"Bearer {srv.k}"}
+    r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": ("c.wav", data)},
+                      data={"model": "whisper-1"}, headers=hdr, timeout=120)
+    assert r.status_code == 200, r.text
+    assert list(r.json()) == ["text"] and len(CLIP_WORDS & words(r.json()["text"])) >= 3
+    r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": ("c.wav", data)},
+                      data={"model": "whisper-1", "response_format": "verbose_json", "language": "en"},
+                      headers=hdr, timeout=120)
+    b = r.json()
+    assert b["task"] == "transcribe" and b["language"] == "english" and abs(b["duration"] - 3.0) < 0.3
+    assert b["segments"] and {"id", "start", "end", "text"} <= set(b["segments"][0])
+    assert b["words"] and all(w["word"] not in {",", "."} for w in b["words"])
+    r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": ("c.wav", data)},
+                      data={"response_format": "text"}, headers=hdr, timeout=120)
+    assert r.headers["Content-Type"].startswith("text/plain") and len(CLIP_WORDS & words(r.text)) >= 3
