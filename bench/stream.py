@@ -70,6 +70,18 @@ async def one(uri, headers, audio, eou):
     }
 
 
+async def warm(uri, headers, audio, n):
+    """n streams open at the same time, so n distinct decoders get created."""
+    async def hold():
+        async with websockets.connect(uri, extra_headers=headers, open_timeout=120) as ws:
+            await ws.send(audio)
+            await asyncio.sleep(max(5.0, n * 0.8))  # decoder creation takes ~0.5 s CPU each
+            await ws.send(json.dumps({"type": "close_stream"}))
+            async for _ in ws:
+                pass
+    await asyncio.gather(*[hold() for _ in range(n)])
+
+
 async def wave(uri, headers, audio, eou, n):
     return await asyncio.gather(*[one(uri, headers, audio, eou) for _ in range(n)])
 
@@ -98,7 +110,7 @@ def main():
         base_rss = srv.rss_kb()
         # Warm-up: stream decoders are created on first use (model load, ~0.5 s CPU
         # each) and then reused; create them all before measuring.
-        asyncio.run(wave(uri, headers, audio[:CHUNK * 3], args.eou, args.max))
+        asyncio.run(warm(uri, headers, audio[:CHUNK * 3], args.max))
         warm_rss = srv.rss_kb()
         print(f"server RSS: {base_rss / 1024:.0f} MB before streams, {warm_rss / 1024:.0f} MB with {args.max} "
               f"stream decoders = {(warm_rss - base_rss) / 1024 / args.max:.0f} MB per stream; "
