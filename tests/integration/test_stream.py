@@ -488,3 +488,25 @@ def test_tls_and_global_stream_cap(tmp_path, goforward):
         assert r.returncode == 1 and "TLS handshake failed" in r.stderr  # self-signed: verified by default
     finally:
         s.stop()
+
+
+def test_shutdown_closes_live_streams_1001(tmp_path, goforward):
+    s = start_server(tmp_path / "down", workers=1)
+    k = s.key("down")
+    stopped = []
+
+    async def go():
+        async with websockets.connect(ws_url(s), extra_headers=s.auth(k)) as ws:
+            await ws.send(goforward[:CHUNK * 5])
+            loop = asyncio.get_running_loop()
+            stopped.append(loop.run_in_executor(None, s.stop))  # SIGTERM while the stream is live
+            msgs = await asyncio.wait_for(drain(ws), 30)
+            await stopped[0]
+            return msgs, ws.close_code
+    try:
+        msgs, code = run(go())
+        assert code == 1001
+        assert msgs[-1]["type"] == "error" and msgs[-1]["code"] == "SERVICE_UNAVAILABLE"
+        assert s.proc.returncode == 0, s.log()[-2000:]
+    finally:
+        s.stop()
