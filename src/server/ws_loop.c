@@ -469,7 +469,9 @@ void *ws_loop_main(void *arg)
             }
             if (c->fd < 0)
                 continue; /* torn down earlier in this batch (still allocated: see bury) */
-            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            if ((evs[i].events & (EPOLLERR | EPOLLHUP)) && (c->paused || c->draining))
+                teardown(c); /* reported until handled: reading would not consume it */
+            else if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
                 do_read(c);
             else if (evs[i].events & EPOLLOUT)
                 do_write(c);
