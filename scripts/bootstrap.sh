@@ -9,7 +9,7 @@ PKGS=(
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libcurl4-gnutls-dev libsodium-dev libsqlite3-dev libhiredis-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
-  redis-server
+  redis-server haproxy
   # tests, benchmarks, fuzzing
   python3-pytest python3-requests python3-websockets
   ffmpeg pocketsphinx pocketsphinx-testdata gnutls-bin openssl curl wrk

@@ -85,10 +85,31 @@ const char *ld_cli_key_arg(const char *arg)
     return buf;
 }
 
+void ld_cli_use_redis(const char *url)
+{
+    if (url)
+        setenv("REDIS_URL", url, 1);
+}
+
+bool ld_cli_redis_configured(void)
+{
+    const char *u = getenv("REDIS_URL"), *h = getenv("REDIS_HOST");
+    return (u && *u) || (h && *h);
+}
+
 ld_store *ld_cli_store_if_exists(const char *data_dir, bool *failed)
 {
     char path[PATH_MAX];
     *failed = false;
+    if (ld_cli_redis_configured()) {
+        ld_error rerr;
+        ld_store *rs = ld_store_open_configured(NULL, NULL, 0, &rerr);
+        if (!rs) {
+            fprintf(stderr, "listend keys: %s\n", rerr.msg);
+            *failed = true;
+        }
+        return rs;
+    }
     snprintf(path, sizeof path, "%s/listend.db", data_dir);
     if (access(path, F_OK))
         return NULL;
@@ -141,7 +162,8 @@ static const char usage_issue[] =
     "  --rpm N              requests per minute (default 60)\n"
     "  --concurrency N      concurrent requests/streams (default 10)\n"
     "  --hours-per-day H    audio hours per UTC day, fractions allowed (default 100)\n"
-    "  --data DIR           data directory (default $LISTEND_DATA, else ./listend-data)\n";
+    "  --data DIR           data directory (default $LISTEND_DATA, else ./listend-data)\n"
+    "  --redis-url URL      record the key in this shared Redis (default $REDIS_URL)\n";
 
 static int cmd_init(int argc, char **argv)
 {
@@ -239,7 +261,8 @@ static int cmd_issue(int argc, char **argv)
 {
     static const ld_cli_optdef defs[] = {{"data", true},        {"name", true},          {"expires", true},
                                          {"expires-in", true},  {"rpm", true},           {"concurrency", true},
-                                         {"hours-per-day", true}, {"help", false},       {0}};
+                                         {"hours-per-day", true}, {"help", false},       {"redis-url", true},
+                                         {0}};
     ld_cli_args o;
     if (ld_cli_parse(argc, argv, defs, &o))
         return 2;
@@ -247,6 +270,7 @@ static int cmd_issue(int argc, char **argv)
         fputs(usage_issue, stdout);
         return 0;
     }
+    ld_cli_use_redis(o.val[8]);
     if (o.npos) {
         fprintf(stderr, "listend keys issue: unexpected argument '%s'\n", o.pos[0]);
         return 2;
@@ -324,7 +348,8 @@ static int cmd_issue(int argc, char **argv)
     uint8_t kfp[4];
     ld_key_decode(key, &stored, kfp, NULL);
 
-    ld_store *store = ld_store_open_embedded(dir, &err);
+    ld_store *store = ld_cli_redis_configured() ? ld_store_open_configured(NULL, NULL, 0, &err)
+                                                : ld_store_open_embedded(dir, &err);
     ld_store_key rec = {.issued_at = stored.issued_at, .expires_at = stored.expires_at, .rpm = stored.rpm,
                         .concurrency = stored.concurrency, .hours_per_day = stored.hours_per_day};
     snprintf(rec.key_id, sizeof rec.key_id, "%s", stored.key_id);

@@ -7,7 +7,7 @@
 
 #include "store/store.h"
 
-#define LD_CLI_MAX_OPTS 8
+#define LD_CLI_MAX_OPTS 10
 #define LD_CLI_MAX_POS 4
 
 typedef struct {
@@ -36,6 +36,10 @@ const char *ld_cli_key_arg(const char *arg);
 /* Opens the existing listend.db of data_dir; NULL (no message) when it does
  * not exist yet, NULL with a message on stderr when it cannot be opened. */
 ld_store *ld_cli_store_if_exists(const char *data_dir, bool *failed);
+/* --redis-url: keys live in that shared Redis (as with $REDIS_URL / $REDIS_HOST)
+ * instead of DIR/listend.db; NULL keeps the environment's choice. */
+void ld_cli_use_redis(const char *url);
+bool ld_cli_redis_configured(void);
 
 int ld_cli_list(int argc, char **argv);
 int ld_cli_inspect(int argc, char **argv);

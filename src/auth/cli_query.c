@@ -15,7 +15,8 @@ static const char usage_list[] =
     "stored, so it is never shown.\n"
     "\n"
     "  --json       one JSON array instead of a table\n"
-    "  --data DIR   data directory (default $LISTEND_DATA, else ./listend-data)\n";
+    "  --data DIR   data directory (default $LISTEND_DATA, else ./listend-data)\n"
+    "  --redis-url URL  use the shared Redis of several replicas (default $REDIS_URL)\n";
 
 static const char usage_inspect[] =
     "usage: listend keys inspect KEY [--data DIR]\n"
@@ -24,7 +25,8 @@ static const char usage_inspect[] =
     "(against DIR/issuer.pub and DIR/trusted/*.pub), issuer_known, expired, revoked and valid.\n"
     "Exit status: 0 valid, 1 decoded but not valid, 2 not a license key or bad usage.\n"
     "\n"
-    "  --data DIR   data directory (default $LISTEND_DATA, else ./listend-data)\n";
+    "  --data DIR   data directory (default $LISTEND_DATA, else ./listend-data)\n"
+    "  --redis-url URL  use the shared Redis of several replicas (default $REDIS_URL)\n";
 
 static const char usage_revoke[] =
     "usage: listend keys revoke KEY_OR_ID [--data DIR]\n"
@@ -32,7 +34,8 @@ static const char usage_revoke[] =
     "Revokes a key given by its text (\"-\" reads it from stdin) or its id (k_ + 16 hex digits).\n"
     "Servers using DIR refuse it within a second, without a restart. Revocation is permanent.\n"
     "\n"
-    "  --data DIR   data directory (default $LISTEND_DATA, else ./listend-data)\n";
+    "  --data DIR   data directory (default $LISTEND_DATA, else ./listend-data)\n"
+    "  --redis-url URL  use the shared Redis of several replicas (default $REDIS_URL)\n";
 
 static json_t *iso_or_null(int64_t t)
 {
@@ -54,7 +57,7 @@ static const char *status_of(const ld_store_key *k, int64_t now)
 
 int ld_cli_list(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true}, {"json", false}, {"help", false}, {0}};
+    static const ld_cli_optdef defs[] = {{"data", true}, {"json", false}, {"help", false}, {"redis-url", true}, {0}};
     ld_cli_args o;
     if (ld_cli_parse(argc, argv, defs, &o))
         return 2;
@@ -62,6 +65,7 @@ int ld_cli_list(int argc, char **argv)
         fputs(usage_list, stdout);
         return 0;
     }
+    ld_cli_use_redis(o.val[3]);
     if (o.npos) {
         fprintf(stderr, "listend keys list: unexpected argument '%s'\n", o.pos[0]);
         return 2;
@@ -114,7 +118,7 @@ int ld_cli_list(int argc, char **argv)
 
 int ld_cli_inspect(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true}, {"help", false}, {0}};
+    static const ld_cli_optdef defs[] = {{"data", true}, {"help", false}, {"redis-url", true}, {0}};
     ld_cli_args o;
     if (ld_cli_parse(argc, argv, defs, &o))
         return 2;
@@ -122,6 +126,7 @@ int ld_cli_inspect(int argc, char **argv)
         fputs(usage_inspect, stdout);
         return 0;
     }
+    ld_cli_use_redis(o.val[2]);
     if (o.npos != 1) {
         fprintf(stderr, "listend keys inspect: give exactly one KEY (see --help)\n");
         return 2;
@@ -168,7 +173,7 @@ int ld_cli_inspect(int argc, char **argv)
 
 int ld_cli_revoke(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true}, {"help", false}, {0}};
+    static const ld_cli_optdef defs[] = {{"data", true}, {"help", false}, {"redis-url", true}, {0}};
     ld_cli_args o;
     if (ld_cli_parse(argc, argv, defs, &o))
         return 2;
@@ -176,6 +181,7 @@ int ld_cli_revoke(int argc, char **argv)
         fputs(usage_revoke, stdout);
         return 0;
     }
+    ld_cli_use_redis(o.val[2]);
     if (o.npos != 1) {
         fprintf(stderr, "listend keys revoke: give exactly one KEY_OR_ID (see --help)\n");
         return 2;
