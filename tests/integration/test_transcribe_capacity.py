@@ -49,9 +49,9 @@ def post_file(srv, key, path, **params):
 
 @pytest.fixture(scope="module")
 def models_srv(tmp_path_factory):
-    """A second language folder laid out as docs/engine.md / asr/model.h describe (acoustic model
-    sub-folder, <name>.lm.bin, <name>.dict), made of symlinks to the English model: the server
-    cannot tell, so English audio must come back under the new code."""
+    """A second language folder laid out as src/asr/model.h describes (acoustic model sub-folder,
+    <name>.lm.bin, <name>.dict), made of symlinks to the English model: the server cannot tell,
+    so English audio must come back under the new code."""
     models = tmp_path_factory.mktemp("models")
     fr = models / "fr"
     fr.mkdir()
@@ -126,7 +126,7 @@ def test_full_queue_is_503_with_retry_after(one_worker, burst):
     assert words(ok_json(r)["text"]) == GOFORWARD_WORDS
 
 
-@pytest.mark.xfail(strict=True, reason="--queue counts the requests being decoded too: with --workers 1 "
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="--queue counts the requests being decoded too: with --workers 1 "
                    "--queue 1 a second request is refused while the first decodes, although --help and "
                    "docs/configuration.md say --queue is the number of transcriptions *waiting* before 503")
 def test_queue_counts_waiting_requests_only(burst):

@@ -79,6 +79,20 @@ def test_every_format_gives_the_same_words(srv, audio, baseline, clip, variant):
     assert body["language"] == "en" and 0 < body["confidence"] <= 1
 
 
+WAV_CODECS = ["pcm_s24le", "pcm_f32le", "pcm_u8", "pcm_alaw", "pcm_mulaw", "adpcm_ima_wav"]
+
+
+@pytest.mark.parametrize("codec", WAV_CODECS)
+def test_wav_sample_formats(srv, audio, codec):
+    """docs/audio.md lists these WAV codecs; each must decode to the same words and length."""
+    path = audio.make(f"goforward.{codec}.wav", "-f", "s16le", "-ar", 16000, "-ac", 1, "-i", GOFORWARD,
+                      "-c:a", codec)
+    body = ok_json(upload(srv, path))
+    assert words(body["text"]) == GOFORWARD_WORDS, (codec, body["text"])
+    # IMA ADPCM encodes whole blocks: the last one may carry up to ~0.03 s of padding.
+    assert -0.005 <= body["duration"] - GOFORWARD_SECONDS <= 0.03, (codec, body["duration"])
+
+
 def test_8khz_wav_is_resampled(srv, audio):
     # One clip where the wideband engine copes with 8 kHz audio: at most one word may differ.
     a0023 = clip_path("cathy_arctic_a0023")
@@ -167,3 +181,15 @@ def test_bad_boolean_names_the_option_in_every_form(srv, audio):
               listen(srv, srv.k, json={"url": f"{srv.www.base}/x.wav", "punctuate": "maybe"})):
         body = error(r, 400, "INVALID_PARAMETER")
         assert "punctuate" in body["error"], body
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="UNSUPPORTED_LANGUAGE for a code with other characters than letters "
+                   "and '-' (en_US, 12, empty) says only \"Unsupported language: 'en_US'\" without the "
+                   "'(available: …)' list (src/server/opts.c set_language returns before ld_opts_validate)")
+@pytest.mark.parametrize("code", ["en_US", "12", ""])
+def test_every_unsupported_language_lists_the_available_ones(srv, code):
+    with open(GOFORWARD, "rb") as f:
+        r = listen(srv, srv.k, data=f.read(), params={"encoding": "linear16", "language": code},
+                   headers={"Content-Type": "application/octet-stream"})
+    body = error(r, 400, "UNSUPPORTED_LANGUAGE")
+    assert "(available: en" in body["error"], body
