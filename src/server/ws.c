@@ -271,8 +271,11 @@ ld_ws *ld_ws_new(const ld_ws_config *cfg, ld_error *err)
         ld_error_set(err, LD_ERR_INTERNAL, "stream loop: %s", strerror(errno));
         goto fail;
     }
+    /* Twice the cores: a worker can be busy for a few hundred ms with one
+     * stream (ending an utterance, creating a decoder) while the others' audio
+     * waits; the OS shares the cores among the extra threads. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    ws->n_workers = cores < 1 ? 1 : cores > 16 ? 16 : (int)cores;
+    ws->n_workers = cores < 2 ? 4 : cores > 16 ? 32 : 2 * (int)cores;
     ws->workers = calloc((size_t)ws->n_workers, sizeof *ws->workers);
     if (!ws->workers)
         goto fail;
