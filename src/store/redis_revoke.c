@@ -79,11 +79,15 @@ ld_err ld_rs_is_revoked(ld_store *s, const char *key_id, bool *revoked, ld_error
     bool loaded = rs->rev_loaded;
     *revoked = key_id && rs->nrevoked && bsearch(key_id, rs->revoked, rs->nrevoked, sizeof *rs->revoked, cmp_id);
     pthread_rwlock_unlock(&rs->rev_lock);
-    /* Closed policy: a list we could not refresh for a while may miss a
-     * revocation; open policy serves the last list it saw. */
-    bool stale = !loaded || mono_ms() - atomic_load(&rs->rev_fresh_ms) > LD_REDIS_REVOKE_STALE_MS;
-    if (stale && !*revoked && !ld_rs_fallback(rs))
-        return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, LD_REDIS_UNAVAILABLE_MSG);
+    /* Always the last list seen, even when Redis is gone: under the closed
+     * policy the admission that follows every key check (rate window) refuses
+     * with 503 anyway, so an old list never lets a request through, and
+     * failing here would turn that 503 into a 500 in auth. Under the open
+     * policy (or before the first load, which only open allows) the last list
+     * is the best answer there is. */
+    (void)err;
+    if (!loaded || mono_ms() - atomic_load(&rs->rev_fresh_ms) > LD_REDIS_REVOKE_STALE_MS)
+        ld_rs_fallback(rs); /* rate-limited loud log under open; no-op under closed */
     return LD_OK;
 }
 

@@ -20,7 +20,7 @@
 /* How often the background thread polls the revocation version: bounds how
  * long a revocation made on another replica takes to be enforced here. */
 #define LD_REDIS_REVOKE_POLL_MS 250
-/* Closed policy: a revocation list older than this is not trusted. */
+/* A revocation list older than this is logged as stale (open policy). */
 #define LD_REDIS_REVOKE_STALE_MS 5000
 #define LD_REDIS_USAGE_TTL_S (4 * 86400)
 

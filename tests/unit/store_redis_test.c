@@ -285,6 +285,9 @@ static void test_failure(void)
     CHECK(ld_store_usage_get(closed, "k_f", "2030-01-01", &used, &err) == LD_ERR_SERVICE_UNAVAILABLE);
     CHECK(ld_store_revoke(closed, "k_f", 1, &err) == LD_ERR_SERVICE_UNAVAILABLE);
     CHECK(!ld_store_health(closed, &h) && !h.up && !h.degraded && h.last_error[0] && h.down_since_ms > 0);
+    /* The last revocation list keeps answering (admission refuses with 503 anyway). */
+    bool was = false;
+    CHECK(ld_store_is_revoked(closed, "k_x", &was, &err) == LD_OK && !was);
     /* Open: per-replica limits still apply; usage is remembered for later. */
     CHECK(ld_store_window_hit(open, "k_f", 2, 60000, 1000, &w, &err) == LD_OK && w.allowed && w.count == 1);
     CHECK(ld_store_window_hit(open, "k_f", 2, 60000, 1000, &w, &err) == LD_OK && w.allowed);
