@@ -225,8 +225,8 @@ static enum MHD_Result on_body(ld_req *r, const char *data, size_t size)
     case LD_BODY_NONE:
     case LD_BODY_DISCARD:
         /* Read and drop, so the client sees our answer; an anonymous client may
-         * not make us read more than a maximal upload. */
-        if (!r->authed && r->body_bytes > r->srv->max_body)
+         * not make us read more than a maximal upload, a known one a bit more. */
+        if (r->body_bytes > r->srv->max_body + (r->authed ? LD_DRAIN_EXTRA : 0))
             return MHD_NO;
         return MHD_YES;
     default:

@@ -97,11 +97,20 @@ enum MHD_Result ld_listen_first(ld_req *r)
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_it, r);
 
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > s->max_body) {
-        /* Refuse before reading a byte; MHD closes the connection afterwards. */
-        ld_error e;
-        ld_error_set(&e, LD_ERR_FILE_TOO_LARGE, NULL);
-        return ld_respond_error(c, &e, r->request_id, too_large_extra(s));
+    uint64_t declared = cl ? strtoull(cl, NULL, 10) : 0;
+    if (declared > s->max_body) {
+        /* Refused before reading a byte. Answer at once when the client waits
+         * for 100-continue (it reads our answer) or the body is absurd;
+         * otherwise the client is already sending, and closing on it would
+         * reset the connection before it reads the 422: drop the body first. */
+        if (ld_route_expects_continue(c) || declared > s->max_body + LD_DRAIN_EXTRA) {
+            ld_error e;
+            ld_error_set(&e, LD_ERR_FILE_TOO_LARGE, NULL);
+            return ld_respond_error(c, &e, r->request_id, too_large_extra(s));
+        }
+        r->too_large = true;
+        ld_req_fail(r, LD_ERR_FILE_TOO_LARGE, too_large_extra(s), "%s", ld_err_default_message(LD_ERR_FILE_TOO_LARGE));
+        return MHD_YES;
     }
     if (r->pending)
         return MHD_YES;

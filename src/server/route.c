@@ -79,7 +79,7 @@ bool ld_route_has_body(struct MHD_Connection *c)
     return cl && strtoull(cl, NULL, 10) > 0;
 }
 
-static bool expects_continue(struct MHD_Connection *c)
+bool ld_route_expects_continue(struct MHD_Connection *c)
 {
     const char *e = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
     return e && !strcasecmp(e, "100-continue");
@@ -110,7 +110,7 @@ enum MHD_Result ld_route_first(ld_req *r, const char *url, const char *method)
     /* An early error. Answer now when no body follows or the client waits for
      * 100-continue (MHD then closes instead of reading); otherwise read and
      * drop the body first, so ordinary clients get to see the answer. */
-    if (!ld_route_has_body(r->conn) || expects_continue(r->conn)) {
+    if (!ld_route_has_body(r->conn) || ld_route_expects_continue(r->conn)) {
         json_t *extra = r->pextra;
         r->pextra = NULL;
         r->pending = false;

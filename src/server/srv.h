@@ -23,6 +23,9 @@
 #define LD_SPOOL_MEM_LIMIT (256 * 1024) /* bodies above this go to <data>/tmp */
 #define LD_JSON_BODY_MAX (1024 * 1024)
 #define LD_RETRY_AFTER_BUSY 30          /* seconds, as in the spec's 503 example */
+/* A refused upload is still read (and dropped) up to max_body + this, so the
+ * client sees the JSON answer instead of a connection reset. */
+#define LD_DRAIN_EXTRA ((uint64_t)256 * 1024 * 1024)
 
 struct ld_srv {
     ld_srv_config cfg;
@@ -55,6 +58,7 @@ void ld_http_abort_suspended(ld_srv *s);
 enum MHD_Result ld_route_first(ld_req *r, const char *url, const char *method);
 enum MHD_Result ld_route_final(ld_req *r);
 bool ld_route_has_body(struct MHD_Connection *c); /* Content-Length > 0 or chunked */
+bool ld_route_expects_continue(struct MHD_Connection *c);
 
 /* gate.c: authentication and admission; false -> r->pending holds the error.
  * Without `quota` a key over its daily audio quota is still let in (no slot). */

@@ -53,20 +53,39 @@ def test_oversized_multipart_is_422(srv):
     assert r.status_code == 422 and r.json()["code"] == "FILE_TOO_LARGE" and r.json()["max_size_mb"] == 5
 
 
-def test_content_length_over_cap_is_refused_before_the_body(srv):
-    """The answer comes although not one body byte was sent."""
+def _headers_only(srv, length, extra=""):
+    """Sends only the headers of an upload; returns what the server answers."""
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
         s.sendall((f"POST /v1/listen HTTP/1.1\r\nHost: x\r\nAuthorization: Token {srv.k}\r\n"
-                   "Content-Type: audio/wav\r\nContent-Length: 52428800\r\n\r\n").encode())
+                   f"Content-Type: audio/wav\r\nContent-Length: {length}\r\n{extra}\r\n").encode())
         data = b""
         while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
             more = s.recv(4096)
             if not more:
                 break
             data += more
-    head, _, body = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 422"), data
-    assert b'"code":"FILE_TOO_LARGE"' in body and b'"max_size_mb":5' in body
+    return data
+
+
+def test_content_length_over_cap_is_refused_before_the_body(srv):
+    """The answer comes although not one body byte was sent: at once when the
+    client waits for 100-continue, or when the declared size is absurd."""
+    for length, extra in ((52428800, "Expect: 100-continue\r\n"), (4 << 30, "")):
+        data = _headers_only(srv, length, extra)
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 422"), data
+        assert b"100 Continue" not in head
+        assert b'"code":"FILE_TOO_LARGE"' in body and b'"max_size_mb":5' in body
+
+
+def test_content_length_over_cap_client_sees_422_not_a_reset(srv):
+    """A client that sends a known-size body without 100-continue (requests,
+    Node) gets the 422 JSON after the body was dropped, reliably."""
+    body = b"\0" * (40 << 20)
+    for _ in range(3):
+        r = requests.post(srv.url + "/v1/listen", data=body, timeout=60,
+                          headers={**srv.auth(srv.k), "Content-Type": "audio/wav"})
+        assert r.status_code == 422 and r.json()["max_size_mb"] == 5
 
 
 def test_expect_100_continue_refusal_is_immediate(srv):
