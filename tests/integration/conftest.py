@@ -17,7 +17,9 @@ import requests
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("LISTEND_BIN", os.path.join(ROOT, "build", "listend"))
 GOFORWARD = "/usr/share/pocketsphinx/test/data/goforward.raw"
-EVAL_DIR = os.path.join(os.path.dirname(ROOT), "shared", "eval", "real")
+# shared/ sits beside the checkout (CI); /work/shared on developer machines.
+EVAL_DIR = next((d for d in (os.path.join(os.path.dirname(ROOT), "shared", "eval", "real"), "/work/shared/eval/real")
+                 if os.path.isdir(d)), "/work/shared/eval/real")
 
 
 def free_port():

@@ -10,7 +10,7 @@
 #include "test.h"
 
 #define GOFORWARD "/usr/share/pocketsphinx/test/data/goforward.raw"
-#define OTHER_CLIP "/work/shared/eval/real/ps_librivox_sns01_0880.wav"
+#define OTHER_CLIP LD_SHARED_DIR "/eval/real/ps_librivox_sns01_0880.wav"
 
 static int16_t *read_pcm(const char *path, size_t skip, size_t *n)
 {

@@ -13,7 +13,7 @@
 #include "asr/pool.h"
 #include "test.h"
 
-#define EVAL "/work/shared/eval/real/"
+#define EVAL LD_SHARED_DIR "/eval/real/"
 #define GOFORWARD "/usr/share/pocketsphinx/test/data/goforward.raw"
 #define GAP 8000 /* 0.5 s of digital silence between pieces */
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CLIP "/work/shared/eval/real/ps_librivox_sns01_0880.wav" /* 2.99 s, 16 kHz mono */
+#define CLIP LD_SHARED_DIR "/eval/real/ps_librivox_sns01_0880.wav" /* 2.99 s, 16 kHz mono */
 
 static char fx_dir[256];
 

@@ -112,7 +112,7 @@ static void test_synthetic(void)
 
 static void test_real(void)
 {
-    FILE *m = fopen("/work/shared/eval/real/manifest.tsv", "r");
+    FILE *m = fopen(LD_SHARED_DIR "/eval/real/manifest.tsv", "r");
     CHECK(m != NULL);
     if (!m)
         return;
@@ -126,7 +126,7 @@ static void test_real(void)
         if (sscanf(line, "%*s %255s", file) != 1 || !strstr(file, ".wav"))
             continue;
         char path[512];
-        snprintf(path, sizeof path, "/work/shared/eval/real/%s", file);
+        snprintf(path, sizeof path, LD_SHARED_DIR "/eval/real/%s", file);
         ld_pcm p;
         ld_error err;
         if (ld_audio_decode_file(path, NULL, &p, &err) != LD_OK) {
