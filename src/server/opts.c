@@ -51,16 +51,22 @@ static ld_err copy_url(const char *key, const char *v, char *dst, size_t dstsz, 
     return LD_OK;
 }
 
+/* BCP 47 tags ("en-US", as Deepgram-style clients send) select their primary
+ * language. Anything else is kept (sanitised) so ld_opts_validate refuses it
+ * with the list of available languages. */
 static ld_err set_language(ld_listen_opts *o, const char *v, ld_error *err)
 {
-    size_t n = strlen(v);
-    if (n < 2 || n >= sizeof o->t.language)
-        return ld_error_set(err, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language: '%.32s'", v);
-    for (size_t i = 0; i < n; i++) {
-        if (!isalpha((unsigned char)v[i]) && v[i] != '-')
-            return ld_error_set(err, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language: '%.32s'", v);
-        o->t.language[i] = (char)tolower((unsigned char)v[i]);
-    }
+    (void)err;
+    size_t n = strcspn(v, "-");
+    bool letters = n >= 2 && n <= 3;
+    for (size_t i = 0; i < n && letters; i++)
+        letters = isalpha((unsigned char)v[i]);
+    if (!letters)
+        n = strlen(v);
+    if (n >= sizeof o->t.language)
+        n = sizeof o->t.language - 1;
+    for (size_t i = 0; i < n; i++)
+        o->t.language[i] = isalnum((unsigned char)v[i]) ? (char)tolower((unsigned char)v[i]) : '?';
     o->t.language[n] = '\0';
     return LD_OK;
 }

@@ -35,7 +35,14 @@ static void test_opts_text(void)
     CHECK(ld_opts_set(&o, "num_speakers", "3x", &e) == LD_ERR_INVALID_PARAMETER);
     CHECK(ld_opts_set(&o, "format", "docx", &e) == LD_ERR_INVALID_PARAMETER);
     CHECK(ld_opts_set(&o, "encoding", "mulaw", &e) == LD_ERR_INVALID_PARAMETER);
-    CHECK(ld_opts_set(&o, "language", "e n", &e) == LD_ERR_UNSUPPORTED_LANGUAGE);
+    /* Bad codes are kept sanitised for ld_opts_validate to refuse with the list. */
+    CHECK(ld_opts_set(&o, "language", "e n", &e) == LD_OK);
+    CHECK_STR(o.t.language, "e?n");
+    CHECK(ld_opts_set(&o, "language", "en-US", &e) == LD_OK);
+    CHECK_STR(o.t.language, "en");
+    CHECK(ld_opts_set(&o, "language", "averyveryverylonglanguage", &e) == LD_OK);
+    CHECK(strlen(o.t.language) == sizeof o.t.language - 1);
+    ld_opts_set(&o, "language", "en", &e);
     CHECK(ld_opts_set(&o, "url", "", &e) == LD_ERR_INVALID_PARAMETER);
     char long_url[3000];
     memset(long_url, 'a', sizeof long_url - 1);
