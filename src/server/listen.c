@@ -255,7 +255,7 @@ static void check(ld_req *r)
         return;
     }
     if (audio && (!r->spool || ld_spool_size(r->spool) == 0)) {
-        ld_req_fail(r, LD_ERR_INVALID_AUDIO, NULL, "The audio file is empty");
+        ld_req_fail(r, LD_ERR_INVALID_AUDIO, NULL, "Audio file is empty (0 bytes)");
         return;
     }
     static const char *const src[] = {"http://", "https://", "s3://", NULL}, *const cb[] = {"http://", "https://", NULL};

@@ -62,7 +62,7 @@ static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, ld_error *e)
     if (fstat(fd, &st))
         return ld_error_set(e, LD_ERR_INTERNAL, "stat: %s", strerror(errno));
     if (st.st_size == 0)
-        return ld_error_set(e, LD_ERR_INVALID_AUDIO, "The audio file is empty");
+        return ld_error_set(e, LD_ERR_INVALID_AUDIO, "Audio file is empty (0 bytes)");
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED)
         return ld_error_set(e, LD_ERR_INTERNAL, "mmap: %s", strerror(errno));
