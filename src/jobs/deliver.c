@@ -118,7 +118,7 @@ static char *webhook_body(const ld_job *job)
     const char *field = job->state == LD_JOB_COMPLETED ? "result" : "error";
     json_t *v = json_loads(job->state == LD_JOB_COMPLETED ? job->result_json : job->error_json, 0, NULL);
     json_object_set_new(o, field, v ? v : json_object());
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(o);
     return s;
 }

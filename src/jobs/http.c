@@ -13,7 +13,7 @@
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *body, const char *request_id,
                                  const char *allow)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(body);
     if (!text)
         return MHD_NO;

@@ -45,7 +45,7 @@ static void emit(ld_log_level lvl, json_t *fields, const char *fmt, va_list ap)
     if (fields)
         json_object_update(o, fields);
     json_decref(fields);
-    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(o);
     if (line) {
         flockfile(stderr);
