@@ -54,7 +54,8 @@ bool ld_gate_admit(ld_req *r, bool quota)
     json_t *extra = NULL;
     if (code == LD_ERR_QUOTA_EXCEEDED && r->rate.retry_after > 0)
         extra = json_pack("{s:i}", "retry_after", r->rate.retry_after); /* until the UTC day ends */
-    if (code == LD_ERR_RATE_LIMITED)
+    /* Refused for rate, or because shared state (Redis) is down: say when to retry. */
+    if (code == LD_ERR_RATE_LIMITED || code == LD_ERR_SERVICE_UNAVAILABLE)
         extra = json_pack("{s:i}", "retry_after", r->rate.retry_after > 0 ? r->rate.retry_after : 1);
     ld_req_fail(r, code, extra, "%s", e.msg[0] ? e.msg : ld_err_default_message(code));
     return false;

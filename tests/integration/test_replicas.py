@@ -204,6 +204,7 @@ def test_redis_outage_fails_closed_then_recovers_without_restart(cluster):
             assert resp.status_code == 503, resp.text
             assert resp.json()["code"] == "SERVICE_UNAVAILABLE"
             assert "Redis" in resp.json()["error"]
+            assert resp.json()["retry_after"] >= 1 and int(resp.headers["Retry-After"]) >= 1
     cluster.redis.start()
     deadline = time.time() + 15  # reconnect backoff is at most 5 s
     pending = set(range(3))
