@@ -86,9 +86,6 @@ static void apply_defaults(ld_jobs *j, const ld_jobs_config *cfg)
         j->cfg.max_pending = 1000;
     if (j->cfg.webhook_timeout_ms <= 0)
         j->cfg.webhook_timeout_ms = 15000;
-    const char *env = getenv("LISTEND_WEBHOOK_BACKOFF_MS");
-    if (env && atoll(env) > 0)
-        j->cfg.webhook_backoff_ms = atoll(env);
     if (j->cfg.webhook_backoff_ms <= 0)
         j->cfg.webhook_backoff_ms = 1000;
     if (j->cfg.max_running <= 0) {
