@@ -5,8 +5,17 @@
  * request *after* the one it served last (in arrival order, wrapping), so every
  * request with work left gets a decoder in turn: one long file uses every idle
  * decoder, yet a short request arriving behind it waits for at most one segment
- * per busy decoder, not for the whole file. Segment results are stored by index
- * and merged in order when the last one finishes. */
+ * per busy decoder, not for the whole file. Within a request, segments are
+ * handed out longest first (the short ones fill the end, so decoders finish
+ * together); results are stored by index and merged in order when the last one
+ * finishes.
+ *
+ * Queue bound: max_queue counts requests *waiting* (no segment started), not
+ * the ones being decoded. At most LD_POOL_RUNNING_PER_DECODER × decoders
+ * requests of a language are in progress; the rest wait.
+ *
+ * Cancel: the segments not started are dropped, `done` follows (with an error)
+ * once the ones already running finish. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +25,7 @@
 #include "asr/pool.h"
 #include "asr/pool_internal.h"
 #include "util/log.h"
+#include "util/time.h"
 
 typedef struct request {
     struct request *next;
@@ -24,9 +34,16 @@ typedef struct request {
     ld_transcribe_opts opts;
     ld_segment *segs;
     size_t n_segs;
-    size_t next_seg;   /* next segment to hand out */
+    size_t *order;     /* segment indexes, longest first (NULL: silence) */
+    size_t next_seg;   /* next position in order[] to hand out */
     size_t n_done;     /* segments finished */
-    size_t n_tasks;    /* max(n_segs, 1): silence still needs one (empty) task */
+    size_t n_tasks;    /* max(n_segs, 1): silence still needs one (empty) task;
+                        * cut to next_seg by a cancel */
+    bool started;      /* a segment was handed out: no longer waiting */
+    bool cancelled;
+    int progress_calls; /* progress callbacks in flight: done waits for them */
+    pthread_mutex_t progress_mu; /* serialises progress so it stays monotonic */
+    double reported;   /* last progress reported */
     ld_word **seg_words;
     size_t *seg_nwords;
     ld_error err;      /* first failure */
@@ -38,6 +55,7 @@ typedef struct request {
 typedef struct {
     ld_pool *pool;
     int lang;
+    int index;      /* for the debug log */
     void *dec;
 } worker;
 
@@ -84,6 +102,14 @@ int ld_pool_queue_depth(ld_pool *p)
     return n;
 }
 
+/* A task of r that a decoder of `lang` may take now. Called with p->mu held. */
+static bool eligible(ld_pool *p, int lang, const request *r)
+{
+    if (r->lang != lang || r->next_seg >= r->n_tasks)
+        return false;
+    return r->started || p->langs[lang].running < LD_POOL_RUNNING_PER_DECODER * p->langs[lang].live;
+}
+
 /* Picks the next request of `lang` with a task left, round-robin after the one
  * this language served last. Called with p->mu held. */
 static request *pick(ld_pool *p, int lang)
@@ -91,10 +117,10 @@ static request *pick(ld_pool *p, int lang)
     request *cur = p->langs[lang].cursor;
     request *start = cur && cur->next ? cur->next : p->head;
     for (request *r = start; r; r = r->next)
-        if (r->lang == lang && r->next_seg < r->n_tasks)
+        if (eligible(p, lang, r))
             return p->langs[lang].cursor = r;
     for (request *r = p->head; r && r != start; r = r->next)
-        if (r->lang == lang && r->next_seg < r->n_tasks)
+        if (eligible(p, lang, r))
             return p->langs[lang].cursor = r;
     return NULL;
 }
@@ -110,6 +136,10 @@ static void unlink_request(ld_pool *p, request *r)
         if (p->langs[l].cursor == r)
             p->langs[l].cursor = NULL;
     p->n_requests--;
+    if (r->started)
+        p->langs[r->lang].running--;
+    else
+        p->n_waiting--;
 }
 
 static void free_request(request *r)
@@ -119,7 +149,9 @@ static void free_request(request *r)
     free(r->seg_words);
     free(r->seg_nwords);
     free(r->segs);
+    free(r->order);
     ld_pcm_free(&r->pcm);
+    pthread_mutex_destroy(&r->progress_mu);
     free(r);
 }
 
@@ -160,6 +192,58 @@ static ld_transcript *merge(ld_pool *p, request *r)
     return t;
 }
 
+/* Calls `done` for an unlinked request whose tasks have all finished, then
+ * frees it. Called without p->mu. */
+static void finish_request(ld_pool *p, request *r)
+{
+    pthread_mutex_lock(&p->mu);
+    while (r->progress_calls > 0) /* no progress may follow done */
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    if (r->err.code) {
+        r->done(r->ud, NULL, &r->err);
+    } else {
+        ld_transcript *t = merge(p, r);
+        ld_error oom;
+        ld_error_set(&oom, LD_ERR_INTERNAL, "out of memory merging the transcript");
+        if (t && r->progress)
+            r->progress(r->ud, 1.0);
+        r->done(r->ud, t, t ? NULL : &oom);
+    }
+    free_request(r);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Drops r's tasks not handed out yet. When none of it is running any more, r
+ * is unlinked and true returned: the caller must finish_request it.
+ * Called with p->mu held. */
+static bool cancel_locked(ld_pool *p, request *r)
+{
+    r->cancelled = true;
+    r->n_tasks = r->next_seg;
+    ld_error_set(&r->err, LD_ERR_SERVICE_UNAVAILABLE, "cancelled");
+    if (r->n_done < r->n_tasks)
+        return false; /* the worker of its last running segment finishes it */
+    unlink_request(p, r);
+    return true;
+}
+
+bool ld_pool_cancel(ld_pool *p, void *ud)
+{
+    pthread_mutex_lock(&p->mu);
+    request *r = p->head;
+    while (r && (r->ud != ud || r->cancelled))
+        r = r->next;
+    bool now = r && cancel_locked(p, r);
+    pthread_cond_broadcast(&p->cv); /* a waiting request may start in its place */
+    pthread_mutex_unlock(&p->mu);
+    if (now)
+        finish_request(p, r);
+    return r != NULL;
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -186,22 +270,33 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&p->cv, &p->mu);
         if (!r)
             break;
-        size_t i = r->next_seg++;
+        size_t i = r->order ? r->order[r->next_seg] : 0;
+        r->next_seg++;
+        if (!r->started) {
+            r->started = true;
+            p->n_waiting--;
+            p->langs[r->lang].running++;
+        }
         p->busy++;
+        bool skip = r->err.code != LD_OK;
         pthread_mutex_unlock(&p->mu);
 
         ld_error e = {0};
         ld_word *words = NULL;
         size_t nw = 0;
         ld_err rc = LD_OK;
-        if (i < r->n_segs && !r->err.code) {
+        if (i < r->n_segs && !skip) {
             const ld_segment *s = &r->segs[i];
+            double t0 = ld_log_enabled(LD_LOG_DEBUG) ? ld_time_mono() : 0;
             rc = ops->decode(w->dec, r->pcm.samples + s->start, s->end - s->start, &words, &nw, &e);
             double off = (double)s->start / LD_SAMPLE_RATE;
             for (size_t k = 0; k < nw; k++) {
                 words[k].start += off;
                 words[k].end += off;
             }
+            if (t0 > 0) /* per-decoder timeline, to check that decoders really overlap */
+                ld_log(LD_LOG_DEBUG, "decoder %d: segment %zu (%.2f s of audio) from %.3f to %.3f", w->index, i,
+                       (double)(s->end - s->start) / LD_SAMPLE_RATE, t0, ld_time_mono());
         }
 
         pthread_mutex_lock(&p->mu);
@@ -212,32 +307,31 @@ static void *worker_main(void *arg)
             r->seg_words[i] = words;
             r->seg_nwords[i] = nw;
         }
-        size_t done = ++r->n_done;
-        bool last = done == r->n_tasks;
+        size_t done = ++r->n_done, tasks = r->n_tasks;
+        bool last = done == tasks;
+        bool report = !last && r->progress && !r->cancelled;
+        if (report)
+            r->progress_calls++;
         if (last)
             unlink_request(p, r);
         pthread_mutex_unlock(&p->mu);
 
-        /* progress is reported under the pool lock's absence; `last` is
-         * reported by the done callback instead so no progress comes after it. */
-        if (r->progress && !last)
-            r->progress(r->ud, (double)done / (double)r->n_tasks);
-        if (last) {
-            if (r->err.code) {
-                r->done(r->ud, NULL, &r->err);
-            } else {
-                ld_transcript *t = merge(p, r);
-                ld_error oom;
-                ld_error_set(&oom, LD_ERR_INTERNAL, "out of memory merging the transcript");
-                if (t && r->progress)
-                    r->progress(r->ud, 1.0);
-                r->done(r->ud, t, t ? NULL : &oom);
+        if (report) {
+            /* r stays alive: its last segment's worker waits for progress_calls == 0 */
+            double f = (double)done / (double)tasks;
+            pthread_mutex_lock(&r->progress_mu);
+            if (f > r->reported) {
+                r->reported = f;
+                r->progress(r->ud, f);
             }
-            free_request(r);
+            pthread_mutex_unlock(&r->progress_mu);
             pthread_mutex_lock(&p->mu);
-            pthread_cond_broadcast(&p->cv); /* ld_pool_free may wait for the list to drain */
+            r->progress_calls--;
+            pthread_cond_broadcast(&p->cv);
             pthread_mutex_unlock(&p->mu);
         }
+        if (last)
+            finish_request(p, r);
         pthread_mutex_lock(&p->mu);
     }
     p->live_workers--;
@@ -246,6 +340,37 @@ static void *worker_main(void *arg)
     ops->decoder_free(w->dec);
     w->dec = NULL;
     return NULL;
+}
+
+typedef struct {
+    size_t len, idx;
+} seg_key;
+
+static int by_length_desc(const void *a, const void *b)
+{
+    const seg_key *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len < y->len ? 1 : -1;
+    return (x->idx > y->idx) - (x->idx < y->idx); /* ties in time order */
+}
+
+/* Segment indexes by decreasing length (malloc'd; NULL on OOM). */
+static size_t *longest_first(const ld_segment *segs, size_t n)
+{
+    seg_key *k = malloc(n * sizeof *k);
+    size_t *order = malloc(n * sizeof *order);
+    if (k && order) {
+        for (size_t i = 0; i < n; i++)
+            k[i] = (seg_key){segs[i].end - segs[i].start, i};
+        qsort(k, n, sizeof *k, by_length_desc);
+        for (size_t i = 0; i < n; i++)
+            order[i] = k[i].idx;
+    } else {
+        free(order);
+        order = NULL;
+    }
+    free(k);
+    return order;
 }
 
 ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_pool_progress_fn progress,
@@ -262,9 +387,11 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_p
                             o->language, list);
     }
     pthread_mutex_lock(&p->mu);
-    bool full = p->n_requests >= p->max_queue || p->stopping;
-    if (!full)
-        p->n_requests++; /* reserve the slot while segmenting outside the lock */
+    bool full = p->n_waiting >= p->max_queue || p->stopping;
+    if (!full) { /* reserve the slot while segmenting outside the lock */
+        p->n_requests++;
+        p->n_waiting++;
+    }
     pthread_mutex_unlock(&p->mu);
     if (full)
         return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, "Server busy: transcription queue is full, retry later");
@@ -280,29 +407,37 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_p
         r->n_tasks = r->n_segs ? r->n_segs : 1;
         r->seg_words = calloc(r->n_tasks, sizeof *r->seg_words);
         r->seg_nwords = calloc(r->n_tasks, sizeof *r->seg_nwords);
+        r->order = r->n_segs ? longest_first(r->segs, r->n_segs) : NULL;
     }
-    if (!r || !r->seg_words || !r->seg_nwords) {
+    if (!r || !r->seg_words || !r->seg_nwords || (r->n_segs && !r->order)) {
         if (r) {
             free(r->seg_words);
             free(r->seg_nwords);
             free(r->segs);
+            free(r->order);
             free(r);
         }
         pthread_mutex_lock(&p->mu);
         p->n_requests--;
+        p->n_waiting--;
         pthread_mutex_unlock(&p->mu);
         return ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
     }
     r->pcm = *pcm;
     memset(pcm, 0, sizeof *pcm);
+    pthread_mutex_init(&r->progress_mu, NULL);
 
     pthread_mutex_lock(&p->mu);
     request **tail = &p->head;
     while (*tail)
         tail = &(*tail)->next;
     *tail = r;
+    /* ld_pool_free began while we segmented: done (cancelled) still comes once */
+    bool now = p->stopping && cancel_locked(p, r);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    if (now)
+        finish_request(p, r);
     return LD_OK;
 }
 
@@ -370,7 +505,7 @@ static void start_workers(ld_pool *p, int lang, int n)
 {
     for (int i = 0; i < n; i++) {
         worker *w = &((worker *)p->workers)[p->n_workers];
-        *w = (worker){.pool = p, .lang = lang};
+        *w = (worker){.pool = p, .lang = lang, .index = p->n_workers};
         p->starting++;
         if (pthread_create(&p->threads[p->n_workers], NULL, worker_main, w) != 0) {
             p->starting--;
@@ -435,13 +570,24 @@ void ld_pool_free(ld_pool *p)
 {
     if (!p)
         return;
+    /* Every accepted request still gets its done callback: cancelled, once the
+     * segments already running finish (so a shutdown does not decode on). */
     pthread_mutex_lock(&p->mu);
-    /* drain: every accepted request still gets its done callback */
-    while (p->head && p->live_workers > 0)
-        pthread_cond_wait(&p->cv, &p->mu);
     p->stopping = true;
+    request *idle = NULL; /* cancelled with nothing running: finished here */
+    for (request *r = p->head, *next; r; r = next) {
+        next = r->next;
+        if (!r->cancelled && cancel_locked(p, r)) {
+            r->next = idle;
+            idle = r;
+        }
+    }
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    for (request *r = idle, *next; r; r = next) {
+        next = r->next;
+        finish_request(p, r);
+    }
     for (int i = 0; i < p->n_workers; i++)
         pthread_join(p->threads[i], NULL);
     ld_pool_streams_free(p);

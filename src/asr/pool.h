@@ -1,12 +1,12 @@
 /* Decoder pool: N decoders per language created once at start, one bounded
- * queue of requests. A request's audio is cut at silences (audio/audio.h) and
+ * queue of waiting requests. A request's audio is cut at silences (audio/audio.h) and
  * its segments are decoded in parallel on every free decoder, then merged in
  * order. Requests are served fairly (round-robin between requests) so a long
  * file cannot starve short ones.
  *
  * Thread-safety: all functions may be called from any thread.
- * Ownership: ld_pool_new returns an owned pool (ld_pool_free waits for running
- * work). ld_pool_submit takes ownership of *pcm on LD_OK (zeroes the struct).
+ * Ownership: ld_pool_new returns an owned pool (ld_pool_free cancels what is
+ * pending and waits for the segments already running). ld_pool_submit takes ownership of *pcm on LD_OK (zeroes the struct).
  * The transcript handed to `done` belongs to the callback. */
 #ifndef LD_ASR_POOL_H
 #define LD_ASR_POOL_H
@@ -21,7 +21,8 @@
 
 typedef struct {
     int workers;             /* decoders per language; 0 = number of cores */
-    int max_queue;           /* pending requests before submit answers 503; 0 = 4 × workers */
+    int max_queue;           /* requests *waiting* (no segment started yet) before submit
+                              * answers 503; requests being decoded do not count; 0 = 4 × workers */
     const char *models_dir;  /* extra languages: <dir>/<iso639-1>/ ; may be NULL */
     double max_segment_s;    /* longest segment cut by ld_audio_segment; 0 = 20 s */
     const ld_engine_ops *engine; /* NULL = PocketSphinx */
@@ -36,7 +37,8 @@ bool ld_pool_has_language(ld_pool *p, const char *lang);
 json_t *ld_pool_languages(ld_pool *p);   /* new JSON array of codes */
 int ld_pool_workers(ld_pool *p);         /* decoders able to serve (0 = unhealthy) */
 int ld_pool_busy(ld_pool *p);            /* decoders working now */
-int ld_pool_queue_depth(ld_pool *p);     /* requests waiting or running */
+int ld_pool_queue_depth(ld_pool *p);     /* requests waiting + running (a gauge for metrics;
+                                          * only the waiting ones count toward max_queue) */
 
 typedef void (*ld_pool_done_fn)(void *ud, ld_transcript *t, const ld_error *err);
 typedef void (*ld_pool_progress_fn)(void *ud, double fraction);
@@ -46,6 +48,15 @@ typedef void (*ld_pool_progress_fn)(void *ud, double fraction);
  * called exactly once, on a pool thread, after LD_OK. `progress` may be NULL. */
 ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_pool_progress_fn progress,
                       ld_pool_done_fn done, void *ud, ld_error *err);
+
+/* Cancels the request submitted with this `ud` (the first one not cancelled
+ * yet): its segments not started are dropped, and `done` is called once with
+ * LD_ERR_SERVICE_UNAVAILABLE "cancelled" as soon as its running segments
+ * finish (on the caller's thread, before this returns, when none is running).
+ * The caller must not hold a lock that `done` takes. Returns false when no
+ * such request is in the pool (already done). ld_pool_free does the same to
+ * every request still pending. */
+bool ld_pool_cancel(ld_pool *p, void *ud);
 
 /* Blocking convenience (CLI, tests). Returns an owned transcript or NULL. */
 ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o,

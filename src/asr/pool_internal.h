@@ -9,6 +9,11 @@
 
 #define LD_POOL_DEFAULT_SEGMENT_S 20.0 /* notes: finalising cost grows with length */
 #define LD_POOL_MAX_LANGS 64
+/* Requests of one language in progress at once, per decoder: 2 lets a short
+ * request start while one long file holds every decoder (fairness), yet bounds
+ * the partly decoded requests held in memory; the rest wait (and count toward
+ * max_queue, so overload still answers 503). */
+#define LD_POOL_RUNNING_PER_DECODER 2
 
 struct request;
 
@@ -17,6 +22,7 @@ typedef struct {
     char model_dir[1024];  /* immutable after ld_pool_new */
     int live;              /* batch decoders loaded */
     struct request *cursor; /* round-robin position */
+    int running;           /* requests with a segment started, not finished */
 } ld_pool_lang;
 
 typedef struct stream_slot {
@@ -42,7 +48,8 @@ struct ld_pool {
     bool stopping;
 
     struct request *head;         /* arrival order */
-    int n_requests;               /* waiting or running */
+    int n_requests;               /* waiting or running (and being submitted) */
+    int n_waiting;                /* no segment started yet (and being submitted) */
 
     stream_slot *streams;         /* every stream decoder created */
     int n_streams, active_streams, creating_streams, max_streams;

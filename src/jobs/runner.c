@@ -131,18 +131,25 @@ static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, 
         bool stopping, cancel = slot_flag(j, slot, &stopping);
         pthread_mutex_lock(&c->mu);
         if (stopping) {
-            /* Leave the job "processing": the store requeues it at the next start. */
+            /* Leave the job "processing": the store requeues it at the next start.
+             * The pool drops its segments not started (done may run right here,
+             * so not under c->mu). */
             c->abandoned = true;
             out = OUT_STOPPING;
+            pthread_mutex_unlock(&c->mu);
+            ld_pool_cancel(j->cfg.pool, c);
+            pthread_mutex_lock(&c->mu);
             break;
         }
         if (cancel) {
-            /* The pool cannot drop a request midway; the job is cancelled now
-             * and the slot stays taken until the pool lets go of it, so
-             * cancelling never lets more than max_running jobs into the pool. */
+            /* The pool drops the segments not started and lets go once the
+             * running ones finish; the job is cancelled now and the slot stays
+             * taken until then, so cancelling never lets more than max_running
+             * jobs into the pool. */
             c->abandoned = true;
             out = OUT_CANCELLED;
             pthread_mutex_unlock(&c->mu);
+            ld_pool_cancel(j->cfg.pool, c);
             ld_jobs_cancel_now(j, job);
             pthread_mutex_lock(&c->mu);
             while (!c->done) {

@@ -126,9 +126,6 @@ def test_full_queue_is_503_with_retry_after(one_worker, burst):
     assert words(ok_json(r)["text"]) == GOFORWARD_WORDS
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="--queue counts the requests being decoded too: with --workers 1 "
-                   "--queue 1 a second request is refused while the first decodes, although --help and "
-                   "docs/configuration.md say --queue is the number of transcriptions *waiting* before 503")
 def test_queue_counts_waiting_requests_only(burst):
     _first, rest, _health = burst
     assert sorted(r.status_code for r in rest) == [200, 503, 503]

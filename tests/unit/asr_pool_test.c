@@ -1,5 +1,5 @@
-/* Decoder pool: fair scheduling, queue limit and progress with a scripted fake
- * engine; languages from a --models folder; a ~60 s real recording decoded
+/* Decoder pool: fair scheduling, queue limit (waiting requests only), progress
+ * and cancel with a scripted fake engine; languages from a --models folder; a ~60 s real recording decoded
  * with 1 and 2 workers gives the same, ordered words. */
 #include <pthread.h>
 #include <stdint.h>
@@ -97,14 +97,18 @@ typedef struct {
     bool done;
     double last_progress;
     bool progress_monotonic;
+    ld_error err;
+    int calls;
 } result;
 
 static void on_done(void *ud, ld_transcript *t, const ld_error *err)
 {
-    (void)err;
     result *r = ud;
     pthread_mutex_lock(&r->mu);
     r->t = t;
+    if (err)
+        r->err = *err;
+    r->calls++;
     r->done = true;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
@@ -125,12 +129,36 @@ static void wait_result(result *r)
         pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
 }
-#define RESULT_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, 0, true}
+#define RESULT_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, 0, true, {0}, 0}
+
+static void set_gate(bool open)
+{
+    pthread_mutex_lock(&fmu);
+    gate_open = open;
+    pthread_cond_broadcast(&fcv);
+    pthread_mutex_unlock(&fmu);
+}
+
+/* Waits until `n` decoders are inside decode (blocked at the closed gate). */
+static void wait_busy(ld_pool *p, int n)
+{
+    for (int i = 0; i < 5000 && ld_pool_busy(p) != n; i++)
+        usleep(1000);
+    CHECK(ld_pool_busy(p) == n);
+}
+
+static bool is_done(result *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool d = r->done;
+    pthread_mutex_unlock(&r->mu);
+    return d;
+}
 
 static void test_scheduling(void)
 {
     ld_error err = {0};
-    ld_pool *p = ld_pool_new(&(ld_pool_config){.workers = 1, .max_queue = 2, .engine = &fake}, &err);
+    ld_pool *p = ld_pool_new(&(ld_pool_config){.workers = 1, .max_queue = 1, .engine = &fake}, &err);
     CHECK(p != NULL);
     if (!p)
         return;
@@ -144,9 +172,10 @@ static void test_scheduling(void)
     result ra = RESULT_INIT, rb = RESULT_INIT;
     CHECK(ld_pool_submit(p, &a, &o, on_progress, on_done, &ra, &err) == LD_OK);
     CHECK(a.samples == NULL); /* ownership taken */
+    wait_busy(p, 1);          /* A is being decoded: it no longer counts toward max_queue */
     CHECK(ld_pool_submit(p, &b, &o, NULL, on_done, &rb, &err) == LD_OK);
-    CHECK(ld_pool_queue_depth(p) == 2);
-    /* queue full: 503 and the audio stays with the caller */
+    CHECK(ld_pool_queue_depth(p) == 2); /* the gauge: waiting + running */
+    /* one waiting = max_queue: 503 and the audio stays with the caller */
     CHECK(ld_pool_submit(p, &c, &o, NULL, on_done, NULL, &err) == LD_ERR_SERVICE_UNAVAILABLE);
     CHECK(err.code == LD_ERR_SERVICE_UNAVAILABLE && c.samples != NULL);
     free(c.samples);
@@ -155,10 +184,7 @@ static void test_scheduling(void)
     CHECK(ld_pool_submit(p, &c, &bad, NULL, on_done, NULL, &err) == LD_ERR_UNSUPPORTED_LANGUAGE);
     CHECK(strstr(err.msg, "zz") && strstr(err.msg, "en"));
 
-    pthread_mutex_lock(&fmu);
-    gate_open = true;
-    pthread_cond_broadcast(&fcv);
-    pthread_mutex_unlock(&fmu);
+    set_gate(true);
     wait_result(&ra);
     wait_result(&rb);
     /* round-robin: the short request runs right after A's first segment */
@@ -185,6 +211,67 @@ static void test_scheduling(void)
     ld_transcript_free(t);
     CHECK(ld_pool_queue_depth(p) == 0 && ld_pool_busy(p) == 0);
     ld_pool_free(p);
+}
+
+static void *free_pool(void *p)
+{
+    ld_pool_free(p);
+    return NULL;
+}
+
+static void test_cancel(void)
+{
+    set_gate(false);
+    n_order = 0;
+    ld_error err = {0};
+    ld_pool *p = ld_pool_new(&(ld_pool_config){.workers = 1, .max_queue = 1, .engine = &fake}, &err);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    ld_transcribe_opts o;
+    ld_transcribe_opts_default(&o);
+    int va[10], vb[1] = {300};
+    for (int i = 0; i < 10; i++)
+        va[i] = 100 + i;
+    ld_pcm a = blocks(va, 10), b = blocks(vb, 1);
+    result ra = RESULT_INIT, rb = RESULT_INIT;
+    CHECK(ld_pool_submit(p, &a, &o, on_progress, on_done, &ra, &err) == LD_OK);
+    wait_busy(p, 1);
+    CHECK(ld_pool_submit(p, &b, &o, NULL, on_done, &rb, &err) == LD_OK);
+
+    /* B waits: cancelled at once, done called on this thread before cancel returns */
+    CHECK(ld_pool_cancel(p, &rb));
+    CHECK(is_done(&rb) && rb.calls == 1 && rb.t == NULL);
+    CHECK(rb.err.code == LD_ERR_SERVICE_UNAVAILABLE && !strcmp(rb.err.msg, "cancelled"));
+    CHECK(ld_pool_queue_depth(p) == 1);
+
+    /* A has a segment running: done only after it, and its other 9 are dropped */
+    CHECK(ld_pool_cancel(p, &ra));
+    CHECK(!is_done(&ra));
+    CHECK(!ld_pool_cancel(p, &ra)); /* already cancelled */
+    set_gate(true);
+    wait_result(&ra);
+    CHECK(ra.calls == 1 && ra.t == NULL && !strcmp(ra.err.msg, "cancelled"));
+    CHECK(n_order == 1 && order[0] == 100);
+    CHECK(!ld_pool_cancel(p, &ra)); /* gone */
+    CHECK(ld_pool_queue_depth(p) == 0 && ld_pool_busy(p) == 0);
+
+    /* ld_pool_free cancels: C's first segment finishes, the rest never runs */
+    set_gate(false);
+    n_order = 0;
+    ld_pcm c = blocks(va, 10), d = blocks(vb, 1);
+    result rc = RESULT_INIT, rd = RESULT_INIT;
+    CHECK(ld_pool_submit(p, &c, &o, on_progress, on_done, &rc, &err) == LD_OK);
+    wait_busy(p, 1);
+    CHECK(ld_pool_submit(p, &d, &o, NULL, on_done, &rd, &err) == LD_OK);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, free_pool, p) == 0);
+    wait_result(&rd); /* waiting D is cancelled right away, while C's segment still runs */
+    CHECK(!strcmp(rd.err.msg, "cancelled") && !is_done(&rc));
+    set_gate(true);
+    pthread_join(th, NULL);
+    CHECK(rc.calls == 1 && rd.calls == 1 && rc.t == NULL && !strcmp(rc.err.msg, "cancelled"));
+    CHECK(n_order == 1 && rc.progress_monotonic);
 }
 
 static int16_t *read_raw(const char *path, size_t skip, size_t *n)
@@ -322,6 +409,7 @@ static void test_real(void)
 int main(void)
 {
     test_scheduling();
+    test_cancel();
     test_real();
     TEST_MAIN_END();
 }
