@@ -1,5 +1,5 @@
 /* `listend transcribe FILE…`: the server's pipeline (decode, segment, pool,
- * render) run locally. One file prints the body the API would return; several
+ * render) run locally, or with --server, sent to a running server (client.c). One file prints the body the API would return; several
  * files print JSON Lines (each object with a "file" field) or, for text/srt/vtt,
  * each result under a "==> FILE <==" header. */
 #include <getopt.h>
@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "asr/client.h"
 #include "asr/pool.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -20,19 +21,31 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: listend transcribe FILE... [options]\n"
+            "       listend transcribe --server URL [--key KEY] FILE|URL... [options]\n"
             "\n"
-            "Transcribes local audio files (wav, mp3, flac, ogg, m4a, webm; .raw = 16 kHz s16le mono)\n"
-            "with the same pipeline as the server, and prints the result to stdout.\n"
+            "Transcribes audio files (wav, mp3, flac, ogg, m4a, webm; .raw/.pcm = 16 kHz s16le mono)\n"
+            "and prints the result to stdout: one file prints the API body, several print JSON Lines\n"
+            "(with a \"file\" field) or text/srt/vtt under \"==> FILE <==\" headers.\n"
+            "\n"
+            "Local mode (default): the server's pipeline runs in this process.\n"
+            "Client mode (--server): each FILE is uploaded (streamed) to POST URL/v1/listen; an\n"
+            "http://, https:// or s3:// argument is fetched by the server instead.\n"
             "\n"
             "options:\n"
             "  --format json|text|srt|vtt  output format (default json)\n"
             "  --timestamps                include per-word timings in JSON\n"
             "  --no-punctuate              plain lowercase words, no punctuation\n"
             "  --language CODE             ISO 639-1 language (default en)\n"
-            "  --models DIR                extra languages: DIR/<code>/ (see docs/engine.md)\n"
-            "  --workers N                 decoders to run in parallel (default: cores)\n"
-            "  --verbose                   log engine details to stderr\n"
-            "  -h, --help                  this text\n");
+            "  --server URL                client mode: a listend server (default $LISTEND_API_URL)\n"
+            "  --key KEY                   client mode: license key (default $LICENSE_KEY)\n"
+            "  --cacert FILE               client mode: CA bundle for an https server\n"
+            "  --local                     local mode even when LISTEND_API_URL is set\n"
+            "  --models DIR                local mode: extra languages: DIR/<code>/ (docs/engine.md)\n"
+            "  --workers N                 local mode: decoders in parallel (default: cores)\n"
+            "  --verbose                   engine details (local) or request ids and timings (client)\n"
+            "  -h, --help                  this text\n"
+            "\n"
+            "exit status: 0 done, 1 an input failed (reason on stderr), 2 usage error\n");
 }
 
 typedef struct {
@@ -117,8 +130,12 @@ int ld_asr_transcribe_main(int argc, char **argv)
         {"no-punctuate", no_argument, 0, 'P'}, {"language", required_argument, 0, 'l'},
         {"models", required_argument, 0, 'm'}, {"workers", required_argument, 0, 'w'},
         {"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
+        {"server", required_argument, 0, 'S'}, {"key", required_argument, 0, 'K'},
+        {"cacert", required_argument, 0, 'C'}, {"local", no_argument, 0, 'L'},
         {0, 0, 0, 0},
     };
+    ld_asr_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
+    bool local = false, local_only_opts = false;
     ld_transcribe_opts o;
     ld_transcribe_opts_default(&o);
     ld_pool_config cfg = {0};
@@ -149,7 +166,11 @@ int ld_asr_transcribe_main(int argc, char **argv)
             }
             snprintf(o.language, sizeof o.language, "%s", optarg);
             break;
-        case 'm': cfg.models_dir = optarg; break;
+        case 'm': cfg.models_dir = optarg; local_only_opts = true; break;
+        case 'S': client.server = optarg; break;
+        case 'K': client.key = optarg; break;
+        case 'C': client.cacert = optarg; break;
+        case 'L': local = true; break;
         case 'w': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -158,6 +179,7 @@ int ld_asr_transcribe_main(int argc, char **argv)
                 return 2;
             }
             cfg.workers = (int)n;
+            local_only_opts = true;
             break;
         }
         case 'v': verbose = true; break;
@@ -169,6 +191,22 @@ int ld_asr_transcribe_main(int argc, char **argv)
         fprintf(stderr, "listend transcribe: no input file\n\n");
         usage(stderr);
         return 2;
+    }
+    if (!local && client.server && *client.server) {
+        if (local_only_opts) {
+            fprintf(stderr, "listend transcribe: --models and --workers apply to local mode only\n");
+            return 2;
+        }
+        if (!client.key || !*client.key) {
+            fprintf(stderr, "listend transcribe: client mode needs a license key: --key KEY or LICENSE_KEY\n");
+            return 2;
+        }
+        if (strncasecmp(client.server, "http://", 7) && strncasecmp(client.server, "https://", 8)) {
+            fprintf(stderr, "listend transcribe: --server must be an http:// or https:// URL\n");
+            return 2;
+        }
+        client.verbose = verbose;
+        return ld_asr_client_main(&client, &o, argv + optind, argc - optind);
     }
     ld_log_set_level(verbose ? LD_LOG_DEBUG : LD_LOG_WARNING);
 

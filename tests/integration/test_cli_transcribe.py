@@ -1,0 +1,133 @@
+"""`listend transcribe`: local mode, and client mode (--server) against a real server started here:
+same words and output layout as local mode, error envelopes mapped to stderr + exit status, URL arguments
+fetched by the server (a local HTTP server, allowed by --allow-private-urls)."""
+import http.server
+import json
+import os
+import re
+import subprocess
+import threading
+import wave
+
+import pytest
+
+from conftest import BIN, GOFORWARD, start_server
+
+GOFORWARD_WORDS = ["go", "forward", "ten", "meters"]
+
+
+def words(text):
+    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
+
+
+def cli(*args, env=None, **kw):
+    """Runs `listend transcribe …` with a clean client environment plus `env`."""
+    full = {k: v for k, v in os.environ.items() if k not in ("LISTEND_API_URL", "LICENSE_KEY")}
+    full.update(env or {})
+    return subprocess.run([BIN, "transcribe", *map(str, args)], capture_output=True, text=True, timeout=120,
+                          env=full, **kw)
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("cli_client"), "--allow-private-urls", workers=1)
+    s.k = s.key("cli", rpm=100000)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def go_wav(tmp_path_factory):
+    path = tmp_path_factory.mktemp("audio") / "goforward.wav"
+    with open(GOFORWARD, "rb") as f, wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(f.read())
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_json():
+    r = cli(GOFORWARD, "--timestamps", "--workers", 1)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_local_mode(local_json):
+    assert words(local_json["text"]) == GOFORWARD_WORDS
+    assert [w["word"].lower() for w in local_json["words"] if w["word"] not in ",."] == GOFORWARD_WORDS
+
+
+def test_client_mode_same_result_as_local(srv, local_json):
+    r = cli("--server", srv.url, "--key", srv.k, "--timestamps", GOFORWARD)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("{\n  \"request_id\": \"req_")  # pretty-printed, like local mode
+    body = json.loads(r.stdout)
+    assert body["text"] == local_json["text"]
+    assert body["words"] == local_json["words"]
+    assert body["utterances"] == local_json["utterances"]
+    assert body["duration"] == local_json["duration"]
+
+
+def test_client_mode_srt_and_text_match_local(srv, go_wav):
+    for fmt in ("srt", "text"):
+        local = cli("--format", fmt, "--workers", 1, go_wav)
+        remote = cli("--server", srv.url, "--key", srv.k, "--format", fmt, go_wav)
+        assert local.returncode == 0 and remote.returncode == 0, (local.stderr, remote.stderr)
+        assert remote.stdout == local.stdout
+    assert remote.stdout == "Go forward ten meters.\n"
+    srt = cli("--server", srv.url + "/", "--key", srv.k, "--format", "srt", go_wav).stdout
+    assert srt.startswith("1\n00:00:00,") and "Go forward ten meters." in srt
+
+
+def test_client_mode_env_defaults_and_several_files(srv, go_wav, tmp_path):
+    missing = tmp_path / "missing.wav"
+    r = cli(GOFORWARD, missing, go_wav, "--no-punctuate", env={"LISTEND_API_URL": srv.url, "LICENSE_KEY": srv.k})
+    assert r.returncode == 1  # one input failed, the others are still printed
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [d["file"] for d in lines] == [GOFORWARD, str(go_wav)]
+    assert all(d["text"] == "go forward ten meters" for d in lines)
+    assert f"listend: {missing}: cannot read" in r.stderr
+    # --local wins over LISTEND_API_URL (no server needed)
+    r = cli("--local", "--format", "text", GOFORWARD, env={"LISTEND_API_URL": "http://127.0.0.1:1"})
+    assert r.returncode == 0 and words(r.stdout) == GOFORWARD_WORDS, r.stderr
+
+
+def test_client_mode_errors(srv, go_wav, tmp_path):
+    r = cli("--server", srv.url, "--key", "not-a-key", go_wav, go_wav)
+    assert r.returncode == 1 and r.stdout == ""
+    # the key is refused once: no point sending the second file
+    assert r.stderr.splitlines() == [f"listend: {go_wav}: 401 INVALID_LICENSE: Invalid license key"]
+    r = cli("--server", srv.url, "--key", "not-a-key", go_wav)
+    assert r.returncode == 1 and r.stderr.strip() == "listend: 401 INVALID_LICENSE: Invalid license key"
+    not_audio = tmp_path / "notes.txt"
+    not_audio.write_text("hello\n" * 100)
+    r = cli("--server", srv.url, "--key", srv.k, not_audio)
+    assert r.returncode == 1 and r.stderr.startswith("listend: 415 UNSUPPORTED_FORMAT: "), r.stderr
+    r = cli("--server", srv.url, "--key", srv.k, "--language", "zz", go_wav)
+    assert r.returncode == 1 and "400 UNSUPPORTED_LANGUAGE" in r.stderr
+    r = cli("--server", srv.url, go_wav)  # no key anywhere
+    assert r.returncode == 2 and "LICENSE_KEY" in r.stderr
+    r = cli("--server", srv.url, "--key", srv.k, "--workers", 2, go_wav)
+    assert r.returncode == 2 and "local mode only" in r.stderr
+    r = cli("--server", "http://127.0.0.1:1", "--key", srv.k, go_wav)  # nothing listens on port 1
+    assert r.returncode == 1 and "cannot reach http://127.0.0.1:1/v1/listen" in r.stderr
+
+
+@pytest.fixture
+def http_files(go_wav):
+    """A loopback HTTP server serving go_wav's folder."""
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(go_wav.parent), **kw)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_client_mode_url_argument(srv, http_files):
+    r = cli("--server", srv.url, "--key", srv.k, "--format", "text", f"{http_files}/goforward.wav")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Go forward ten meters.\n"
+    r = cli("--server", srv.url, "--key", srv.k, f"{http_files}/missing.wav")
+    assert r.returncode == 1 and "400 URL_FETCH_FAILED" in r.stderr and "404" in r.stderr, r.stderr
