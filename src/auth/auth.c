@@ -7,6 +7,7 @@
 
 #include "auth/internal.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/time.h"
 
 #define DEFAULT_CLIENT_FAILURES 20
@@ -58,14 +59,21 @@ void ld_auth_free(ld_auth *a)
 
 int ld_auth_issuer_count(ld_auth *a) { return (int)a->nissuers; }
 
+/* Counts a refused key by reason (listend_auth_failures_total); returns code. */
+static ld_err refused(const char *reason, ld_err code)
+{
+    ld_metrics_auth_failure(reason);
+    return code;
+}
+
 ld_err ld_auth_check_key(ld_auth *a, const char *key, ld_key_claims *out, ld_error *err)
 {
     ld_key_claims c;
     if (!key || !*key || strnlen(key, LD_KEY_MAX_LEN + 1) > LD_KEY_MAX_LEN)
-        return ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL);
+        return refused("invalid", ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL));
     if (!ld_auth_cache_get(a, key, &c)) {
         if (ld_key_verify(key, a->issuers, a->nissuers, &c, err))
-            return LD_ERR_INVALID_LICENSE;
+            return refused("invalid", LD_ERR_INVALID_LICENSE);
         ld_auth_cache_put(a, key, &c);
     }
     bool revoked = false;
@@ -76,27 +84,27 @@ ld_err ld_auth_check_key(ld_auth *a, const char *key, ld_key_claims *out, ld_err
         return ld_error_set(err, LD_ERR_INTERNAL, NULL);
     }
     if (revoked)
-        return ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL);
+        return refused("revoked", ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL));
     if (out)
         *out = c;
     if (c.expires_at && ld_time_now() >= c.expires_at)
-        return ld_error_set(err, LD_ERR_LICENSE_EXPIRED, NULL);
+        return refused("expired", ld_error_set(err, LD_ERR_LICENSE_EXPIRED, NULL));
     return LD_OK;
 }
 
 ld_err ld_auth_check_header(ld_auth *a, const char *authorization, ld_key_claims *out, ld_error *err)
 {
     if (!authorization)
-        return ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL);
+        return refused("missing", ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL));
     const char *p = authorization;
     while (*p == ' ' || *p == '\t')
         p++;
     size_t slen = strcspn(p, " \t");
     if (!((slen == 5 && !strncasecmp(p, "token", 5)) || (slen == 6 && !strncasecmp(p, "bearer", 6))))
-        return ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL);
+        return refused("invalid", ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL));
     p += slen;
     if (*p != ' ' && *p != '\t')
-        return ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL);
+        return refused("invalid", ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL));
     while (*p == ' ' || *p == '\t')
         p++;
     size_t klen = strcspn(p, " \t\r\n");
@@ -104,7 +112,7 @@ ld_err ld_auth_check_header(ld_auth *a, const char *authorization, ld_key_claims
     while (*rest == ' ' || *rest == '\t')
         rest++;
     if (klen == 0 || klen > LD_KEY_MAX_LEN || *rest)
-        return ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL);
+        return refused("invalid", ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL));
     char key[LD_KEY_MAX_LEN + 1];
     memcpy(key, p, klen);
     key[klen] = '\0';

@@ -6,6 +6,7 @@
 
 #include "auth/internal.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/time.h"
 
 #define WINDOW_MS 60000
@@ -49,6 +50,7 @@ ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rat
         ri.remaining = 0;
         ri.retry_after = ceil_s(frees_in);
         *info = ri;
+        ld_metrics_rate_limited("rpm");
         return ld_error_set(err, LD_ERR_RATE_LIMITED, NULL);
     }
     ri.remaining = k->rpm - w.count;
@@ -77,6 +79,7 @@ ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rat
             /* No way to know when a running request ends; 1 s is the shortest
              * honest answer and cheap for clients that poll. */
             ri.retry_after = 1;
+            ld_metrics_rate_limited("concurrency");
             rc = ld_error_set(err, LD_ERR_RATE_LIMITED, "Rate limit exceeded: %d concurrent requests allowed",
                               k->concurrency);
         }
@@ -180,5 +183,6 @@ bool ld_auth_client_throttled(ld_auth *a, const char *addr, int *retry_after)
         return false;
     if (retry_after)
         *retry_after = ceil_s(w.oldest_ms + WINDOW_MS - now_ms);
+    ld_metrics_auth_failure("throttled"); /* callers refuse at once */
     return true;
 }

@@ -12,6 +12,7 @@
 #include "jobs/jobs_internal.h"
 #include "jobs/webhook.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/time.h"
 
 #define BACKOFF_CAP_MS (10 * 60 * 1000)
@@ -192,6 +193,7 @@ static void deliver_one(ld_jobs *j, const ld_job *job)
         json_object_set_new(f, "error", json_string(error));
     if (next)
         json_object_set_new(f, "retry_in_ms", json_integer(next - now));
+    ld_metrics_webhook(d == LD_DELIVERY_DELIVERED ? "delivered" : d == LD_DELIVERY_PENDING ? "retry" : "failed");
     ld_log_fields(d == LD_DELIVERY_DELIVERED ? LD_LOG_INFO : LD_LOG_WARNING, f, "webhook attempt");
 }
 

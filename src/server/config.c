@@ -70,6 +70,10 @@ static const struct opt {
      "open connections per client address (0 = no limit)"},
     {"connection-timeout", "LISTEND_CONNECTION_TIMEOUT", NULL, T_INT, F(connection_timeout), "60",
      "seconds a connection may stay idle or stall mid-request"},
+    {"metrics-port", "LISTEND_METRICS_PORT", NULL, T_INT, F(metrics_port), "0",
+     "serve GET /metrics (Prometheus) on this port instead of the API port (0 = API port)"},
+    {"metrics-token", "LISTEND_METRICS_TOKEN", NULL, T_STR, F(metrics_token), "",
+     "require `Authorization: Bearer <token>` on GET /metrics"},
 #undef F
 };
 #define N_OPTS (sizeof opts / sizeof *opts)
@@ -199,6 +203,10 @@ int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
     }
     if (strcmp(c->redis_failure, "open") && strcmp(c->redis_failure, "closed")) {
         fprintf(stderr, "listend serve: --redis-failure must be open or closed\n");
+        return -1;
+    }
+    if (c->metrics_port > 65535 || c->metrics_port == c->port) {
+        fprintf(stderr, "listend serve: --metrics-port must be 1..65535 and differ from --port\n");
         return -1;
     }
     if (c->max_body_mb < 1) {

@@ -35,6 +35,8 @@ typedef struct {
     int max_connections;
     int max_connections_per_ip; /* 0 = unlimited */
     int connection_timeout;   /* idle seconds before a connection is closed */
+    int metrics_port;         /* 0 = /metrics on the API port */
+    char metrics_token[256];  /* "" = /metrics needs no Authorization */
 } ld_srv_config;
 
 /* 0: run; 1: --help printed (exit 0); -1: bad usage, message printed (exit 2). */

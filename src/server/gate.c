@@ -5,6 +5,7 @@
 
 #include "server/srv.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/time.h"
 
 bool ld_gate_admit(ld_req *r, bool quota)
@@ -51,6 +52,8 @@ bool ld_gate_admit(ld_req *r, bool quota)
         return true;
     if (code == LD_ERR_QUOTA_EXCEEDED && !quota)
         return true; /* reading the license or a job's result costs no audio: no slot, no refusal */
+    if (code == LD_ERR_QUOTA_EXCEEDED)
+        ld_metrics_rate_limited("quota"); /* rpm and concurrency are counted by ld_auth_admit */
     json_t *extra = NULL;
     if (code == LD_ERR_QUOTA_EXCEEDED && r->rate.retry_after > 0)
         extra = json_pack("{s:i}", "retry_after", r->rate.retry_after); /* until the UTC day ends */

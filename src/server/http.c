@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/metrics.h"
 #include "server/respond.h"
 #include "server/srv.h"
 #include "util/fs.h"
@@ -337,8 +338,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         MHD_destroy_post_processor(r->pp);
         r->pp = NULL;
     }
-    if (r->started)
+    if (r->started) {
         access_log(r, toe);
+        ld_srv_metrics_request(r); /* before the lease is released: it marks admitted transcriptions */
+    }
     if (r->lease.held)
         ld_auth_release(s->auth, &r->lease);
     pthread_mutex_lock(&r->mu);

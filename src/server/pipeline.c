@@ -15,6 +15,8 @@
 #include "server/srv.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/metrics.h"
+#include "util/time.h"
 
 static void fail(ld_req *r, const ld_error *e)
 {
@@ -206,9 +208,19 @@ static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char *
     return s;
 }
 
+/* The decoder pool's user data: the request and when its audio was queued
+ * (for the real-time factor). */
+typedef struct {
+    ld_req *r;
+    double queued;
+} asr_ctx;
+
 static void on_done(void *ud, ld_transcript *t, const ld_error *err)
 {
-    ld_req *r = ud;
+    asr_ctx *ctx = ud;
+    ld_req *r = ctx->r;
+    double took = ld_time_mono() - ctx->queued;
+    free(ctx);
     ld_error e;
     if (!t || (err && err->code != LD_OK)) {
         if (err && err->code != LD_OK)
@@ -227,6 +239,8 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
             if (ld_auth_add_usage(r->srv->auth, &r->key, r->audio_seconds, &e) != LD_OK)
                 ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id),
                               "Could not record usage: %s", e.msg);
+            ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
+            ld_metrics_rtf("batch", took, r->audio_seconds);
             ld_req_finish_body(r, MHD_HTTP_OK, body, len, ctype);
         }
     }
@@ -326,6 +340,8 @@ void ld_pipeline_run(void *arg)
     ld_spool_free(r->spool);
     r->spool = NULL;
     if (rc != LD_OK || ld_auth_check_quota(s->auth, &r->key, &e) != LD_OK) {
+        if (rc == LD_OK && e.code == LD_ERR_QUOTA_EXCEEDED)
+            ld_metrics_rate_limited("quota");
         ld_pcm_free(&pcm);
         fail(r, &e);
         ld_req_unref(r);
@@ -334,8 +350,14 @@ void ld_pipeline_run(void *arg)
     r->audio_seconds = ld_pcm_seconds(&pcm);
     if (r->opts.verbose)
         r->opts.t.timestamps = true; /* verbose_json lists words */
-    /* On success the reference travels to on_done. */
-    if (ld_pool_submit(s->pool, &pcm, &r->opts.t, NULL, on_done, r, &e) != LD_OK) {
+    /* On success the reference (in ctx) travels to on_done. */
+    asr_ctx *ctx = malloc(sizeof *ctx);
+    if (ctx)
+        *ctx = (asr_ctx){r, ld_time_mono()};
+    else
+        ld_error_set(&e, LD_ERR_INTERNAL, "Out of memory");
+    if (!ctx || ld_pool_submit(s->pool, &pcm, &r->opts.t, NULL, on_done, ctx, &e) != LD_OK) {
+        free(ctx);
         ld_pcm_free(&pcm);
         fail(r, &e);
         ld_req_unref(r);

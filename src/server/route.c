@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/metrics.h"
 #include "server/respond.h"
 #include "server/srv.h"
 #include "util/time.h"
@@ -27,6 +28,7 @@ static enum MHD_Result stream(ld_req *r);
 static enum MHD_Result jobs(ld_req *r);
 static enum MHD_Result lightning_first(ld_req *r);
 static enum MHD_Result openai_first(ld_req *r);
+static enum MHD_Result metrics(ld_req *r) { return ld_srv_metrics_serve(r); }
 
 static const route routes[] = {
     {"/health", false, "GET, HEAD", false, false, NULL, health},
@@ -44,6 +46,7 @@ static const route routes[] = {
     {"/v1/listen/stream", false, "GET", false, false, stream, NULL},
     {"/v1/jobs", false, "GET", true, false, NULL, jobs},
     {"/v1/jobs/", true, "GET, DELETE", true, false, NULL, jobs},
+    {"/metrics", false, "GET, HEAD", false, false, NULL, metrics}, /* own token check */
 };
 
 static bool method_in(const char *allow, const char *method)
@@ -68,6 +71,17 @@ static const route *find(const char *path)
             return rt;
     }
     return NULL;
+}
+
+const char *ld_route_pattern(const ld_req *r, bool *transcribes)
+{
+    const route *rt = r->route ? r->route : find(r->path); /* a 405 has no r->route */
+    *transcribes = rt && rt->quota;
+    if (!rt)
+        return "unmatched";
+    if (!rt->prefix)
+        return rt->path;
+    return !strcmp(rt->path, "/health/") ? "/health/{component}" : "/v1/jobs/{id}";
 }
 
 bool ld_route_has_body(struct MHD_Connection *c)
@@ -98,6 +112,7 @@ enum MHD_Result ld_route_first(ld_req *r, const char *url, const char *method)
     } else {
         r->route = rt;
         if (!rt->auth || ld_gate_admit(r, rt->quota)) {
+            ld_srv_metrics_admitted(r);
             if (rt->first) {
                 enum MHD_Result ret = rt->first(r);
                 if (!r->pending)
@@ -137,24 +152,40 @@ static bool query_true(ld_req *r, const char *name)
     return v && (!strcasecmp(v, "true") || !strcmp(v, "1") || !*v);
 }
 
+/* License checking: issuer keys loaded and the revocation list readable
+ * (unhealthy otherwise); with Redis the list is polled every 250 ms while
+ * Redis is up, so it is stale (degraded) while Redis is down. */
+static const char *license_state(ld_srv *s, const ld_store_health_info *h, json_t *detail)
+{
+    bool revoked, readable = ld_store_is_revoked(s->store, "k_health_probe", &revoked, NULL) == LD_OK;
+    bool fresh = readable && (strcmp(h->backend, "redis") || h->up);
+    int issuers = ld_auth_issuer_count(s->auth);
+    if (detail)
+        json_object_set_new(detail, "detail",
+                            json_pack("{s:i,s:{s:s,s:b,s:b}}", "issuer_keys", issuers, "revocations", "source",
+                                      h->backend, "readable", readable, "fresh", fresh));
+    return issuers < 1 || !readable ? "unhealthy" : fresh ? "healthy" : "degraded";
+}
+
 /* Component states for the detailed health body; returns overall health. */
 static bool components(ld_srv *s, json_t *comp, const char **reason)
 {
     bool draining = atomic_load(&s->draining);
     int workers = ld_pool_workers(s->pool);
-    bool asr = workers > 0, lic = ld_auth_issuer_count(s->auth) > 0;
     ld_store_health_info h;
     bool store_up = ld_store_health(s->store, &h);
+    const char *lic_state = license_state(s, &h, NULL);
+    bool asr = workers > 0, lic = strcmp(lic_state, "unhealthy") != 0;
     /* Redis down with the "open" policy still serves (per-replica limits). */
     bool store_ok = store_up || h.degraded;
     const char *store_state = store_up ? "healthy" : h.degraded ? "degraded" : "unhealthy";
     json_object_set_new(comp, "api_server", json_string(draining ? "draining" : "healthy"));
     json_object_set_new(comp, "asr", json_string(asr ? "healthy" : "unhealthy"));
-    json_object_set_new(comp, "license", json_string(lic ? "healthy" : "unhealthy"));
+    json_object_set_new(comp, "license", json_string(lic_state));
     json_object_set_new(comp, "store", json_string(store_state));
     if (!strcmp(h.backend, "redis"))
         json_object_set_new(comp, "redis", json_string(store_state));
-    *reason = !asr ? "No ASR workers available" : !lic ? "No license issuer keys loaded"
+    *reason = !asr ? "No ASR workers available" : !lic ? "License checks unavailable (issuer keys, revocations)"
             : !store_ok ? "Redis unavailable" : draining ? "Server is shutting down" : NULL;
     return asr && lic && store_ok && !draining;
 }
@@ -235,6 +266,19 @@ static enum MHD_Result health_component(ld_req *r)
     json_t *o = json_pack("{s:s,s:O}", "component", name, "status", st);
     if (!strcmp(name, "store") || !strcmp(name, "redis"))
         json_object_set_new(o, "detail", store_detail(r->srv));
+    if (!strcmp(name, "license")) {
+        ld_store_health_info h;
+        ld_store_health(r->srv->store, &h);
+        license_state(r->srv, &h, o);
+    }
+    if (!strcmp(name, "asr")) {
+        ld_srv *s = r->srv;
+        json_object_set_new(o, "detail",
+                            json_pack("{s:i,s:i,s:i,s:i,s:i,s:o}", "workers", ld_pool_workers(s->pool), "busy",
+                                      ld_pool_busy(s->pool), "queue_depth", ld_pool_queue_depth(s->pool),
+                                      "active_streams", s->ws ? ld_ws_active(s->ws) : 0, "max_streams",
+                                      s->cfg.max_streams, "languages", ld_pool_languages(s->pool)));
+    }
     json_decref(comp);
     return ld_respond_json(r->conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o, r->request_id);
 }

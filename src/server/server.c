@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/metrics.h"
 #include "server/server.h"
 #include "server/srv.h"
 #include "util/fs.h"
@@ -91,6 +92,7 @@ static void drain(ld_srv *s, const sigset_t *set)
 
 static void teardown(ld_srv *s)
 {
+    ld_srv_metrics_stop(s); /* its scrape hook reads the pool and jobs freed below */
     if (s->ws)
         ld_ws_free(s->ws);
     if (s->daemon)
@@ -164,6 +166,8 @@ static int start(ld_srv *s)
         return fail_start("server", &e);
     }
     s->started_mono = ld_time_mono();
+    if (ld_srv_metrics_start(s, &e))
+        return fail_start("metrics", &e);
     if (!(s->daemon = ld_http_start(s, &e)))
         return fail_start("api_server", &e);
 

@@ -11,6 +11,7 @@
 
 #include "server/respond.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/time.h"
 
 static const char *query(void *ud, const char *name)
@@ -157,6 +158,8 @@ enum MHD_Result ld_ws_handle(ld_ws *ws, struct MHD_Connection *mc, const char *c
 
     ld_rate_info ri = {0};
     if ((e = ld_auth_admit(ws->cfg.auth, &claims, &c->lease, &ri, &err))) {
+        if (e == LD_ERR_QUOTA_EXCEEDED)
+            ld_metrics_rate_limited("quota");
         ws_conn_unref(c);
         return refuse_err(mc, &err, rid, rate_extra(&ri));
     }

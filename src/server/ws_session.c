@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define RATE 16000
 #define FRAME 160              /* 10 ms energy frames */
@@ -198,13 +199,16 @@ static ld_err count_usage(ws_conn *c, ws_session *s, bool force, ld_error *err)
     ld_auth *a = c->ws->cfg.auth;
     double d = s->usage_pending;
     s->usage_pending = 0;
+    ld_metrics_audio("stream", c->claims.key_id, d);
     if (!a)
         return LD_OK;
     ld_error e2;
     if (ld_auth_add_usage(a, &c->claims, d, &e2) != LD_OK)
         ld_log(LD_LOG_WARNING, "stream %s: usage not recorded: %s", c->session_id, e2.msg);
-    if (!force && ld_auth_check_quota(a, &c->claims, err) == LD_ERR_QUOTA_EXCEEDED)
+    if (!force && ld_auth_check_quota(a, &c->claims, err) == LD_ERR_QUOTA_EXCEEDED) {
+        ld_metrics_rate_limited("quota");
         return LD_ERR_QUOTA_EXCEEDED;
+    }
     return LD_OK;
 }
 

@@ -13,6 +13,7 @@
 
 #include "store/redis.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/time.h"
 
 #define POOL_IDLE_MAX 16      /* idle connections kept; more are opened on demand and closed after */
@@ -202,6 +203,7 @@ static void set_error_locked(ld_redis *r, const char *why)
 
 void ld_redis_mark_down(ld_redis *r, const char *why)
 {
+    ld_metrics_redis_error(); /* every caller is a failed operation */
     pthread_mutex_lock(&r->mu);
     set_error_locked(r, why);
     bool was_up = atomic_exchange(&r->up, false);
@@ -591,6 +593,7 @@ bool ld_redis_probe(ld_redis *r, bool force)
         return true;
     }
     set_error_locked(r, why);
+    ld_metrics_redis_error(); /* a failed reconnect probe */
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
     r->next_probe_ms = now + r->backoff_ms;
     bool log = now - r->last_down_log_ms >= DOWN_LOG_EVERY_MS;
