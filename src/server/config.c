@@ -74,6 +74,10 @@ static const struct opt {
      "serve GET /metrics (Prometheus) on this port instead of the API port (0 = API port)"},
     {"metrics-token", "LISTEND_METRICS_TOKEN", NULL, T_STR, F(metrics_token), "",
      "require `Authorization: Bearer <token>` on GET /metrics"},
+    {"header-timeout", "LISTEND_HEADER_TIMEOUT", NULL, T_INT, F(header_timeout), "10",
+     "seconds from connecting to complete request headers, however slowly they trickle (0 = off)"},
+    {"min-body-rate", "LISTEND_MIN_BODY_RATE", NULL, T_INT, F(min_body_rate), "1024",
+     "slowest accepted upload in bytes/s on average, after a --header-timeout grace (0 = off)"},
 #undef F
 };
 #define N_OPTS (sizeof opts / sizeof *opts)

@@ -37,6 +37,8 @@ typedef struct {
     int connection_timeout;   /* idle seconds before a connection is closed */
     int metrics_port;         /* 0 = /metrics on the API port */
     char metrics_token[256];  /* "" = /metrics needs no Authorization */
+    int header_timeout;       /* seconds to complete request headers (0 = off) */
+    int min_body_rate;        /* bytes/s an upload must average (0 = off) */
 } ld_srv_config;
 
 /* 0: run; 1: --help printed (exit 0); -1: bad usage, message printed (exit 2). */

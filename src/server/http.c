@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/guard.h"
 #include "server/metrics.h"
 #include "server/respond.h"
 #include "server/srv.h"
@@ -17,6 +18,9 @@
 #include "util/time.h"
 
 static _Thread_local ld_req *tl_current;
+/* Header deadline / body rate / idle eviction (guard.h); lives until exit,
+ * after the daemon stopped, because it must see every CLOSED notification. */
+static ld_guard *guard;
 
 ld_req *ld_req_current(void) { return tl_current; }
 void ld_req_set_current(ld_req *r) { tl_current = r; }
@@ -272,6 +276,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     enum MHD_Result ret;
     if (!r->started) {
         r->started = true;
+        ld_guard_headers_done(c);
         snprintf(r->method, sizeof r->method, "%s", method);
         const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-ID");
         if (rid && sane_request_id(rid))
@@ -280,9 +285,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             ld_rand_id("req_", r->request_id, sizeof r->request_id);
         ret = ld_route_first(r, url, method);
     } else if (*upload_data_size) {
+        ld_guard_body(c, *upload_data_size);
         ret = on_body(r, upload_data, *upload_data_size);
         *upload_data_size = 0;
     } else {
+        ld_guard_body_done(c);
         ret = on_final(r);
     }
     tl_current = NULL;
@@ -331,6 +338,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     (void)c;
     ld_srv *s = cls;
     ld_req *r = *con_cls;
+    /* The keep-alive wait for the next request's headers starts now; an
+     * upgraded (WebSocket) connection belongs to the stream loop instead. */
+    ld_guard_request_done(c, (r && r->is_ws) || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
     if (!r)
         return;
     *con_cls = NULL;
@@ -372,6 +382,12 @@ static void on_panic(void *cls, const char *file, unsigned line, const char *rea
     abort();
 }
 
+static void free_guard(void)
+{
+    ld_guard_free(guard);
+    guard = NULL;
+}
+
 static int cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -410,12 +426,23 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
         flags |= MHD_USE_TLS;
     }
     int threads = c->http_threads ? c->http_threads : cores();
+    if (!guard) {
+        ld_guard_config gc = {.header_timeout = c->header_timeout, .idle_timeout = c->connection_timeout,
+                              .min_body_rate = c->min_body_rate, .max_connections = c->max_connections,
+                              .threads = threads};
+        if (!(guard = ld_guard_new(&gc))) {
+            ld_error_set(err, LD_ERR_INTERNAL, "cannot start the connection guard thread");
+            return NULL;
+        }
+        atexit(free_guard);
+    }
     struct MHD_OptionItem ops[16];
     int n = 0;
     /* The logger must come first, or MHD prints early messages itself. */
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)ld_guard_notify, guard};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr};
     if (threads > 1)
         ops[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
