@@ -266,12 +266,14 @@ static enum MHD_Result health_component(ld_req *r)
     json_t *o = json_pack("{s:s,s:O}", "component", name, "status", st);
     if (!strcmp(name, "store") || !strcmp(name, "redis"))
         json_object_set_new(o, "detail", store_detail(r->srv));
-    if (!strcmp(name, "license")) {
+    /* asr and license add their detail on request (?detailed=true), like /health. */
+    bool detailed = query_true(r, "detailed");
+    if (detailed && !strcmp(name, "license")) {
         ld_store_health_info h;
         ld_store_health(r->srv->store, &h);
         license_state(r->srv, &h, o);
     }
-    if (!strcmp(name, "asr")) {
+    if (detailed && !strcmp(name, "asr")) {
         ld_srv *s = r->srv;
         json_object_set_new(o, "detail",
                             json_pack("{s:i,s:i,s:i,s:i,s:i,s:o}", "workers", ld_pool_workers(s->pool), "busy",

@@ -26,6 +26,8 @@ def wait_status(srv, path, status, timeout=15):
 
 def test_components_on_the_embedded_store(shared_server):
     r = get(shared_server, "/health/asr")
+    assert r.status_code == 200 and r.json() == {"component": "asr", "status": "healthy"}
+    r = get(shared_server, "/health/asr?detailed=true")
     assert r.status_code == 200
     b = r.json()
     assert b["component"] == "asr" and b["status"] == "healthy"
@@ -33,7 +35,7 @@ def test_components_on_the_embedded_store(shared_server):
     assert d["workers"] == 2 and d["busy"] == 0 and d["queue_depth"] == 0 and d["active_streams"] == 0
     assert "en" in d["languages"] and d["max_streams"] >= 1
 
-    r = get(shared_server, "/health/license")
+    r = get(shared_server, "/health/license?detailed=true")
     assert r.status_code == 200
     assert r.json() == {"component": "license", "status": "healthy",
                         "detail": {"issuer_keys": 1,
@@ -67,7 +69,7 @@ def test_redis_outage_turns_health_503_then_back(tmp_path):
         r = get(srv, "/health/redis")
         assert r.status_code == 200 and r.json()["status"] == "healthy" and r.json()["detail"]["up"] is True
         assert get(srv, "/health?detailed=true").json()["components"]["redis"] == "healthy"
-        lic = get(srv, "/health/license").json()
+        lic = get(srv, "/health/license?detailed=true").json()
         assert lic["status"] == "healthy" and lic["detail"]["revocations"]["source"] == "redis"
         errors_before = redis_errors(srv)
 
@@ -82,7 +84,7 @@ def test_redis_outage_turns_health_503_then_back(tmp_path):
         assert b["components"]["redis"] == "unhealthy" and b["components"]["store"] == "unhealthy"
         assert set(b) >= {"status", "components", "uptime_seconds", "version"}
         # The revocation list is stale while Redis is away; the store decides the 503.
-        r = get(srv, "/health/license")
+        r = get(srv, "/health/license?detailed=true")
         assert r.status_code == 200 and r.json()["status"] == "degraded"
         assert r.json()["detail"]["revocations"]["fresh"] is False
         assert get(srv, "/health/asr").status_code == 200
