@@ -3,6 +3,7 @@
  * files print JSON Lines (each object with a "file" field) or, for text/srt/vtt,
  * each result under a "==> FILE <==" header. */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,60 @@ static ld_err load(const char *path, ld_pcm *pcm, ld_error *err)
     return ld_audio_decode_file(path, &o, pcm, err);
 }
 
-static char *render(ld_transcript *t, const ld_transcribe_opts *o, const char *file)
+#define MAX_AHEAD 64
+
+/* A file in flight (local mode). */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int index;          /* argv index */
+    const char *path;
+    bool finished;
+    ld_transcript *t;
+    ld_error err;
+    progress_state ps;
+} pending;
+
+static void pending_done(void *ud, ld_transcript *t, const ld_error *err)
+{
+    pending *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->t = t;
+    if (err)
+        w->err = *err;
+    w->finished = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const char *file);
+
+/* Waits for w, prints its result (or error) and releases it. Returns false on failure. */
+static bool print_pending(pending *w, const ld_transcribe_opts *o, int nfiles, int first_index)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->finished)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    char *out = w->t ? render(w->t, o, nfiles > 1 && o->format == LD_FORMAT_JSON ? w->path : NULL) : NULL;
+    if (!out) {
+        if (w->t)
+            ld_error_set(&w->err, LD_ERR_INTERNAL, "out of memory rendering the transcript");
+        fprintf(stderr, "listend transcribe: %s: %s\n", w->path, w->err.msg);
+    } else {
+        if (nfiles > 1 && o->format != LD_FORMAT_JSON)
+            printf("%s==> %s <==\n", w->index > first_index ? "\n" : "", w->path);
+        fputs(out, stdout);
+        fflush(stdout);
+    }
+    free(out);
+    ld_transcript_free(w->t);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    return out != NULL;
+}
+
+static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const char *file)
 {
     switch (o->format) {
     case LD_FORMAT_TEXT: return ld_transcript_text(t, o);
@@ -226,30 +280,33 @@ int ld_asr_transcribe_main(int argc, char **argv)
     }
     int nfiles = argc - optind, failed = 0;
     bool tty = isatty(STDERR_FILENO);
-    for (int i = optind; i < argc; i++) {
-        const char *path = argv[i];
+    /* Files are submitted ahead (up to one per decoder) so that many short
+     * files keep every decoder busy; results print in argument order. */
+    int ahead = ld_pool_workers(pool);
+    if (ahead > MAX_AHEAD)
+        ahead = MAX_AHEAD;
+    pending win[MAX_AHEAD];
+    int head = 0, count = 0; /* ring of files submitted, oldest at head */
+    for (int i = optind; i <= argc; i++) {
         ld_pcm pcm = {0};
-        ld_transcript *t = NULL;
-        if (load(path, &pcm, &err) == LD_OK) {
-            progress_state ps = {path, -1};
-            bool bar = tty && ld_pcm_seconds(&pcm) >= PROGRESS_MIN_S;
-            t = ld_pool_transcribe(pool, &pcm, &o, bar ? on_progress : NULL, &ps, &err);
+        bool loaded = i < argc && load(argv[i], &pcm, &err) == LD_OK;
+        /* A long file uses every decoder by itself, and its progress bar
+         * needs the terminal alone: let the others finish first. */
+        bool bar = loaded && tty && ld_pcm_seconds(&pcm) >= PROGRESS_MIN_S;
+        while (count > 0 && (count == ahead || bar || i == argc)) {
+            failed += !print_pending(&win[head], &o, nfiles, optind);
+            head = (head + 1) % ahead;
+            count--;
         }
-        ld_pcm_free(&pcm);
-        char *out = t ? render(t, &o, nfiles > 1 && o.format == LD_FORMAT_JSON ? path : NULL) : NULL;
-        if (!out) {
-            if (t)
-                ld_error_set(&err, LD_ERR_INTERNAL, "out of memory rendering the transcript");
-            fprintf(stderr, "listend transcribe: %s: %s\n", path, err.msg);
-            failed++;
-        } else {
-            if (nfiles > 1 && o.format != LD_FORMAT_JSON)
-                printf("%s==> %s <==\n", i > optind ? "\n" : "", path);
-            fputs(out, stdout);
-            fflush(stdout);
-        }
-        free(out);
-        ld_transcript_free(t);
+        if (i == argc)
+            break;
+        pending *w = &win[(head + count++) % ahead];
+        *w = (pending){.index = i, .path = argv[i], .finished = !loaded, .err = err, .ps = {argv[i], -1}};
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        if (loaded && ld_pool_submit(pool, &pcm, &o, bar ? on_progress : NULL, pending_done, w, &w->err) != LD_OK)
+            w->finished = true;
+        ld_pcm_free(&pcm); /* no-op when the pool took it */
     }
     ld_pool_free(pool);
     return failed ? 1 : 0;

@@ -57,6 +57,20 @@ def test_local_mode(local_json):
     assert [w["word"].lower() for w in local_json["words"] if w["word"] not in ",."] == GOFORWARD_WORDS
 
 
+def test_local_mode_several_files_in_order(go_wav, tmp_path):
+    """Files are decoded ahead on both decoders, but printed in argument order."""
+    silent = tmp_path / "silence.raw"
+    silent.write_bytes(b"\0" * 32000)
+    missing = tmp_path / "missing.wav"
+    inputs = [go_wav, silent, missing, GOFORWARD, go_wav]
+    r = cli("--workers", 2, "--no-punctuate", *inputs)
+    assert r.returncode == 1
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [d["file"] for d in lines] == [str(p) for p in inputs if p != missing]
+    assert [d["text"] for d in lines] == ["go forward ten meters", "", "go forward ten meters", "go forward ten meters"]
+    assert r.stderr == f"listend transcribe: {missing}: cannot read '{missing}'\n"
+
+
 def test_client_mode_same_result_as_local(srv, local_json):
     r = cli("--server", srv.url, "--key", srv.k, "--timestamps", GOFORWARD)
     assert r.returncode == 0, r.stderr
