@@ -47,7 +47,8 @@ int ld_rs_revocations_poll(rstore *rs, bool force)
     freeReplyObject(rep);
     if (oom)
         goto out;
-    qsort(ids, n, sizeof *ids, cmp_id);
+    if (n > 1) /* qsort(NULL, 0, …) is undefined behaviour (UBSan) with no revocations */
+        qsort(ids, n, sizeof *ids, cmp_id);
     pthread_rwlock_wrlock(&rs->rev_lock);
     free(rs->revoked);
     rs->revoked = ids;
