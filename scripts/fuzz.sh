@@ -6,7 +6,8 @@
 # sanitizer report, timeout or out-of-memory.
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]     (default 5 s, all targets)
-#   LD_FUZZ_NO_BUILD=1: run the binaries already built; LD_FUZZ_BUILD=dir, LD_FUZZ_CC=clang
+#   LD_FUZZ_NO_BUILD=1: run the binaries already built; LD_FUZZ_BUILD=dir, LD_FUZZ_CC=clang;
+#   LD_FUZZ_WORK=dir: keep the grown corpus there instead of a throw-away directory
 #
 # New interesting inputs go to a scratch directory, never into the repository;
 # a failing input is saved as build-fuzz/artifacts/<target>/crash-… — copy it
@@ -39,8 +40,13 @@ max_len() {
     esac
 }
 
-scratch=$(mktemp -d /tmp/listend-fuzz.XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
+if [ -n "${LD_FUZZ_WORK:-}" ]; then # kept between runs (bench/fuzz-long)
+    scratch=$LD_FUZZ_WORK
+    mkdir -p "$scratch"
+else
+    scratch=$(mktemp -d /tmp/listend-fuzz.XXXXXX)
+    trap 'rm -rf "$scratch"' EXIT
+fi
 fail=0
 for t in "${targets[@]}"; do
     seeds=fuzz/corpus/$t
