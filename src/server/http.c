@@ -284,6 +284,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         else
             ld_rand_id("req_", r->request_id, sizeof r->request_id);
         ret = ld_route_first(r, url, method);
+        if (r->is_ws) /* the upgrade is queued: the stream loop owns its timeouts, not the body-rate guard */
+            ld_guard_body_done(c);
     } else if (*upload_data_size) {
         ld_guard_body(c, *upload_data_size);
         ret = on_body(r, upload_data, *upload_data_size);

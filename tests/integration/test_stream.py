@@ -510,3 +510,19 @@ def test_shutdown_closes_live_streams_1001(tmp_path, goforward):
         assert s.proc.returncode == 0, s.log()[-2000:]
     finally:
         s.stop()
+
+
+def test_stream_outlives_the_header_and_body_rate_guard(tmp_path, goforward):
+    """A live stream sends no HTTP body: the slowloris guard (header deadline,
+    minimum body rate) must leave upgraded connections to the stream loop."""
+    s = start_server(tmp_path / "guard", "--header-timeout", "1", "--min-body-rate", "100000")
+    try:
+        k = s.key("guard")
+        # goforward at ~2x real time takes ≈ 1.5 s, longer than the 1 s deadline plus its grace.
+        msgs, code = run(stream(ws_url(s), goforward + b"\0\0" * 16000 * 2, headers={"Authorization": f"Token {k}"},
+                                pace=0.05))
+        assert code == 1000, (code, msgs[-3:])
+        assert msgs[-1]["is_last"] is True
+        assert words_of(" ".join(m["transcript"] for m in msgs if m.get("is_final"))) == EXPECTED
+    finally:
+        s.stop()
