@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# The README's second command: builds with -Werror and runs every test
-# (unit tests with ctest, integration tests with pytest against the real binary).
+# The README's second command: builds with -Werror and runs every test:
+#   unit tests (ctest), integration tests (pytest, real binary; includes the
+#   SDKs' Python and node tests and a 60 s soak), short libFuzzer runs of every
+#   target, the ASan+UBSan build with ctest + an integration subset, and a
+#   valgrind memcheck run of the server.
+# Extra arguments go to the main pytest run (e.g. -k stream -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -15,5 +19,14 @@ set +e
 LISTEND_BIN="$PWD/build/listend" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@"
 rc=$?
 set -e
-[ $rc -eq 5 ] && { echo "no integration tests collected" >&2; exit 1; }
-exit $rc
+if [ $rc -eq 5 ]; then echo "no integration tests collected" >&2; exit 1; fi
+if [ $rc -ne 0 ]; then exit $rc; fi
+
+echo "== fuzz (5 s per target)"
+scripts/fuzz.sh 5
+
+echo "== sanitizers (ASan+UBSan: ctest + integration subset)"
+scripts/sanitize.sh
+
+echo "== valgrind memcheck (server run: batch, stream, job, errors)"
+scripts/valgrind.sh
