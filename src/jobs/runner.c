@@ -12,6 +12,7 @@
 
 #include "jobs/jobs_internal.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/time.h"
 
 /* Shared between a runner and the pool's callbacks. Reference-counted because
@@ -254,7 +255,9 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
     }
     double seconds = ld_pcm_seconds(&pcm);
     ld_transcript *t = NULL;
+    double t0 = ld_time_mono();
     outcome out = transcribe(j, slot, job, &pcm, &o, &t, &err);
+    double took = ld_time_mono() - t0;
     ld_pcm_free(&pcm); /* no-op when the pool took it */
     if (out == OUT_FAILED)
         finish(j, job, LD_JOB_FAILED, NULL, &err);
@@ -269,8 +272,10 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
     } else {
         if (j->cfg.auth && ld_auth_add_usage(j->cfg.auth, &k, seconds, &err))
             ld_log(LD_LOG_WARNING, "jobs: usage not recorded for %s: %s", job->id, err.msg);
+        ld_metrics_audio("job", k.key_id, seconds);
+        ld_metrics_rtf("job", took, seconds);
         json_t *result = ld_transcript_json(t, &o, job->request_id);
-        char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
+        char *text = result ? json_dumps(result, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(result);
         if (text) {
             finish(j, job, LD_JOB_COMPLETED, text, NULL);

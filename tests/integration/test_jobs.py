@@ -140,6 +140,11 @@ def test_job_completes_and_signature_verifies(srv, key):
         assert [a["status"] for a in cb["attempts"]] == [200]
     # the audio is gone once the job finished
     assert not os.path.exists(os.path.join(srv.data, "jobs", job["job_id"] + ".audio"))
+    # and its audio seconds are counted as job audio
+    metrics = requests.get(srv.url + "/metrics", timeout=10).text
+    job_audio = [float(line.split()[-1]) for line in metrics.splitlines()
+                 if line.startswith('listend_audio_seconds_total{mode="job"}')]
+    assert job_audio and job_audio[0] >= result["duration"] - 0.01, job_audio
 
 
 def test_receiver_500_twice_then_200_delivers_on_third_try(srv, key):
