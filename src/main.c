@@ -15,7 +15,7 @@ static const struct {
 } commands[] = {
     {"serve", ld_server_main, "run the HTTP API server (default port 7100)"},
     {"keys", ld_auth_keys_main, "manage license keys: init, issue, list, inspect, revoke"},
-    {"transcribe", ld_asr_transcribe_main, "transcribe local files without a server"},
+    {"transcribe", ld_asr_transcribe_main, "transcribe files locally, or through a server with --server"},
     {"stream", ld_ws_stream_main, "stream a file to a server's /v1/listen/stream and print live results"},
 };
 
