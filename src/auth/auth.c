@@ -19,7 +19,9 @@ ld_auth *ld_auth_open(const char *data_dir, ld_store *store, ld_error *err)
         return NULL;
     }
     ld_auth *a = calloc(1, sizeof *a);
-    if (!a || !(a->cache = calloc(LD_AUTH_CACHE_SLOTS, sizeof *a->cache))) {
+    if (!a || !(a->cache = calloc(LD_AUTH_CACHE_SLOTS, sizeof *a->cache)) || ld_auth_fails_init(a)) {
+        if (a)
+            free(a->cache);
         free(a);
         ld_error_set(err, LD_ERR_INTERNAL, "auth: out of memory");
         return NULL;
@@ -52,6 +54,7 @@ void ld_auth_free(ld_auth *a)
     if (a->nissuers)
         for (int i = 0; i < LD_AUTH_CACHE_STRIPES; i++)
             pthread_mutex_destroy(&a->cache_mu[i]);
+    ld_auth_fails_free(a);
     free(a->issuers);
     free(a->cache);
     free(a);

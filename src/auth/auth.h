@@ -32,12 +32,25 @@ typedef struct {
     double hours_per_day;  /* audio hours per UTC day */
 } ld_key_claims;
 
+typedef struct {
+    int requests_this_minute;
+    int concurrent;
+    double audio_seconds_today;
+    double audio_seconds_remaining;
+    int requests_remaining;
+} ld_usage;
+
 /* X-RateLimit-* values for the response headers and 429 bodies. */
 typedef struct {
     int limit;         /* X-RateLimit-Limit (requests per minute) */
     int remaining;     /* X-RateLimit-Remaining */
     int64_t reset;     /* X-RateLimit-Reset: seconds until the window frees a slot */
     int retry_after;   /* seconds until a request would pass (only when refused) */
+    /* What an admitted request's checks read (window, today's usage, leases
+     * held including its own), so GET /v1/license answers without reading the
+     * store again. Set only when ld_auth_admit returns LD_OK. */
+    bool have_usage;
+    ld_usage usage;
 } ld_rate_info;
 
 /* A concurrency slot held from admission to the end of the response. */
@@ -46,14 +59,6 @@ typedef struct {
     char lease_id[32];
     bool held;
 } ld_lease;
-
-typedef struct {
-    int requests_this_minute;
-    int concurrent;
-    double audio_seconds_today;
-    double audio_seconds_remaining;
-    int requests_remaining;
-} ld_usage;
 
 typedef struct ld_auth ld_auth;
 
@@ -72,7 +77,8 @@ ld_err ld_auth_check_header(ld_auth *a, const char *authorization, ld_key_claims
 ld_err ld_auth_check_key(ld_auth *a, const char *key, ld_key_claims *out, ld_error *err);
 
 /* Admits one request for this key: requests/minute, then daily quota
- * (LD_ERR_QUOTA_EXCEEDED), then a concurrency lease. Fills info in every case.
+ * (LD_ERR_QUOTA_EXCEEDED), then a concurrency lease: three store operations.
+ * Fills info in every case (info->usage only on LD_OK).
  * On LD_OK the lease must be released with ld_auth_release. */
 ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rate_info *info, ld_error *err);
 void ld_auth_release(ld_auth *a, ld_lease *lease);
@@ -88,7 +94,12 @@ ld_err ld_auth_check_quota(ld_auth *a, const ld_key_claims *k, ld_error *err);
 ld_err ld_auth_usage(ld_auth *a, const ld_key_claims *k, ld_usage *out, ld_error *err);
 
 /* Brute-force protection per client address: call _failed after each failed
- * authentication; _throttled says whether the address must get 429 now. */
+ * authentication; _throttled says whether the address must get 429 now.
+ * Failures are counted in the store (shared across replicas), but _throttled
+ * asks the store only for addresses this process saw fail in the last minute
+ * (a bounded in-memory table), so a well-behaved client costs no store round
+ * trip; each replica may let one extra failure through before it joins the
+ * shared count. */
 void ld_auth_client_failed(ld_auth *a, const char *addr);
 bool ld_auth_client_throttled(ld_auth *a, const char *addr, int *retry_after);
 /* Failed authentications allowed per address per sliding minute before

@@ -1,6 +1,6 @@
-/* Per-key limits (requests/minute, daily audio, concurrency) and per-address
- * brute-force throttling, all computed through the store interface so a
- * shared backend gives the same answers across replicas. */
+/* Per-key limits (requests/minute, daily audio, concurrency), all computed
+ * through the store interface so a shared backend gives the same answers
+ * across replicas. Per-address throttling is in throttle.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -88,6 +88,13 @@ ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rat
     }
     snprintf(lease->key_id, sizeof lease->key_id, "%s", k->key_id);
     lease->held = true;
+    /* The same figures ld_auth_usage would read back now (GET /v1/license). */
+    ri.have_usage = true;
+    ri.usage.requests_this_minute = w.count;
+    ri.usage.requests_remaining = ri.remaining;
+    ri.usage.concurrent = held;
+    ri.usage.audio_seconds_today = used;
+    ri.usage.audio_seconds_remaining = quota_seconds(k) - used; /* > 0: checked above */
     *info = ri;
     return LD_OK;
 }
@@ -142,47 +149,4 @@ ld_err ld_auth_usage(ld_auth *a, const ld_key_claims *k, ld_usage *out, ld_error
     double left = quota_seconds(k) - used;
     out->audio_seconds_remaining = left > 0 ? left : 0;
     return LD_OK;
-}
-
-/* Failed authentications are counted per address in the same sliding-window
- * store as request rates, under an "ip:" subject that cannot clash with key
- * ids ("k_…"). */
-static void client_subject(const char *addr, char *out, size_t outsz)
-{
-    snprintf(out, outsz, "ip:%.*s", LD_STORE_SUBJECT_MAX - 3, addr);
-}
-
-void ld_auth_set_client_failure_limit(ld_auth *a, int failures_per_minute)
-{
-    atomic_store(&a->client_failure_limit, failures_per_minute > 0 ? failures_per_minute : 0);
-}
-
-void ld_auth_client_failed(ld_auth *a, const char *addr)
-{
-    int limit = atomic_load(&a->client_failure_limit);
-    if (!addr || !*addr || limit <= 0)
-        return;
-    char subject[LD_STORE_SUBJECT_MAX + 1];
-    client_subject(addr, subject, sizeof subject);
-    ld_window w;
-    ld_error err;
-    if (ld_store_window_hit(a->store, subject, limit, WINDOW_MS, ld_time_now_ms(), &w, &err))
-        ld_log(LD_LOG_WARNING, "auth: cannot count failed authentication: %s", err.msg);
-}
-
-bool ld_auth_client_throttled(ld_auth *a, const char *addr, int *retry_after)
-{
-    int limit = atomic_load(&a->client_failure_limit);
-    if (!addr || !*addr || limit <= 0)
-        return false;
-    char subject[LD_STORE_SUBJECT_MAX + 1];
-    client_subject(addr, subject, sizeof subject);
-    int64_t now_ms = ld_time_now_ms();
-    ld_window w;
-    if (ld_store_window_peek(a->store, subject, limit, WINDOW_MS, now_ms, &w, NULL) || w.allowed)
-        return false;
-    if (retry_after)
-        *retry_after = ceil_s(w.oldest_ms + WINDOW_MS - now_ms);
-    ld_metrics_auth_failure("throttled"); /* callers refuse at once */
-    return true;
 }
