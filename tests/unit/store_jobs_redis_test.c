@@ -3,61 +3,16 @@
  * renewal, takeover after a replica dies (a forked child that claims and
  * _exits), one delivery per due webhook across replicas, cancel, list, count,
  * purge. Skips when redis-server is missing. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/jobs_store.h"
 #include "store/redis.h"
 #include "store/store.h"
+#include "redis_fixture.h"
 #include "test.h"
 #include "util/fs.h"
-
-static int port;
-static pid_t redis_pid;
-static char url[64];
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &len))
-        return -1;
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static bool redis_start(void)
-{
-    char p[16];
-    snprintf(p, sizeof p, "%d", port);
-    redis_pid = fork();
-    if (redis_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
-        if (!freopen("/dev/null", "w", stdout))
-            _exit(127);
-        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        redisContext *c = redisConnect("127.0.0.1", port);
-        bool ok = c && !c->err;
-        if (c)
-            redisFree(c);
-        if (ok)
-            return true;
-        usleep(50 * 1000);
-    }
-    return false;
-}
 
 static ld_job make(const char *id, const char *key, int64_t created, const char *audio)
 {
@@ -248,8 +203,7 @@ int main(void)
         sq->ops->close(sq);
     ld_store_close(emb);
     ld_store_close(limits);
-    kill(redis_pid, SIGKILL);
-    waitpid(redis_pid, NULL, 0);
+    redis_stop();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir_a, dir_b);
     if (system(cmd)) {
