@@ -12,6 +12,7 @@
 
 #include "asr/client.h"
 #include "asr/pool.h"
+#include "asr/transcript_render.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/rand.h"
@@ -164,17 +165,7 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const c
     /* precision 10: times print as 1.23, not 1.2299999999999999 */
     char *s = json_dumps(j, JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER | (file ? JSON_COMPACT : JSON_INDENT(2)));
     json_decref(j);
-    if (!s)
-        return NULL;
-    size_t l = strlen(s);
-    char *r = realloc(s, l + 2);
-    if (!r) {
-        free(s);
-        return NULL;
-    }
-    r[l] = '\n';
-    r[l + 1] = 0;
-    return r;
+    return ld_str_add_newline(s);
 }
 
 int ld_asr_transcribe_main(int argc, char **argv)

@@ -181,6 +181,11 @@ char *ld_transcript_text(const ld_transcript *t, const ld_transcribe_opts *o)
     ld_word *w = ld_transcript_render_words(t, o->punctuate, &n);
     char *s = w ? ld_words_join(w, n) : NULL;
     ld_words_free(w, n);
+    return ld_str_add_newline(s);
+}
+
+char *ld_str_add_newline(char *s)
+{
     if (!s)
         return NULL;
     size_t l = strlen(s);

@@ -20,5 +20,7 @@ ld_word *ld_transcript_render_ex(const ld_transcript *t, bool punctuate, size_t 
 /* Words separated by spaces, punctuation attached to the word before it. */
 char *ld_words_join(const ld_word *w, size_t n);
 double ld_round3(double x);
+/* Appends "\n" to malloc'd s (NULL passes through); frees s and returns NULL when out of memory. */
+char *ld_str_add_newline(char *s);
 
 #endif
