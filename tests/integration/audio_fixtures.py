@@ -297,6 +297,8 @@ def netns_redirect_probe(bin_path, workdir):
 
     try:
         for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"listend exited with {proc.returncode}")
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
                 break

@@ -22,6 +22,22 @@ EVAL_DIR = next((d for d in (os.path.join(os.path.dirname(ROOT), "shared", "eval
                  if os.path.isdir(d)), "/work/shared/eval/real")
 
 
+# Servers started by start_server and not stopped through Server.stop(): a wait
+# helper calls check_servers() so a crashed server fails the test at once
+# instead of running out the wait's timeout.
+LIVE = set()
+
+
+def check_servers():
+    """Raises if a server this test run started has died with a non-zero status (a crash, not a drain)."""
+    for srv in list(LIVE):
+        rc = srv.proc.poll()
+        if rc is not None:
+            LIVE.discard(srv)
+            if rc != 0:
+                raise AssertionError(f"listend on port {srv.port} exited with {rc}:\n{srv.log()[-3000:]}")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,6 +81,7 @@ class Server:
         return 0
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
+        LIVE.discard(self)
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -89,6 +106,7 @@ def start_server(data, *extra, port=None, workers=2, env=None, scheme="http", ve
     proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=full_env)
     logf.close()
     srv = Server(data, port, proc, log_path, scheme)
+    LIVE.add(srv)
     if wait:
         deadline = time.time() + 60
         while True:

@@ -19,9 +19,12 @@ def have(binary):
     return shutil.which(binary) is not None
 
 
-def wait_port(port, up=True, timeout=10):
+def wait_port(port, up=True, timeout=10, proc=None):
+    """Waits for a port to accept (or refuse) connections; fails at once if `proc` (the listener) has exited."""
     deadline = time.time() + timeout
     while time.time() < deadline:
+        if up and proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for port {port} exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 if up:
@@ -47,7 +50,7 @@ class RedisServer:
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
+        wait_port(self.port, proc=self.proc)
         return self
 
     def stop(self):
@@ -94,7 +97,7 @@ backend replicas
 """)
         self.proc = subprocess.Popen(["haproxy", "-f", cfg, "-db"], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        wait_port(self.port)
+        wait_port(self.port, proc=self.proc)
         return self
 
     def stop(self):

@@ -22,6 +22,7 @@ def redis_url(tmp_path_factory):
                           "no", "--dir", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 10
     while time.time() < deadline:
+        assert p.poll() is None, f"redis-server exited with {p.returncode}"
         try:
             with __import__("socket").create_connection(("127.0.0.1", port), timeout=0.2):
                 break
