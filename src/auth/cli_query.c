@@ -37,15 +37,6 @@ static const char usage_revoke[] =
     "  --data DIR   data directory (default $LISTEND_DATA, else ./listend-data)\n"
     "  --redis-url URL  use the shared Redis of several replicas (default $REDIS_URL)\n";
 
-static json_t *iso_or_null(int64_t t)
-{
-    if (!t)
-        return json_null();
-    char buf[21];
-    ld_time_iso8601(t, buf);
-    return json_string(buf);
-}
-
 static const char *status_of(const ld_store_key *k, int64_t now)
 {
     if (k->revoked_at)
@@ -91,9 +82,9 @@ int ld_cli_list(int argc, char **argv)
             ld_store_key *k = &keys[i];
             json_array_append_new(
                 arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:f, s:o, s:s}", "key_id", k->key_id, "name",
-                               k->name, "issuer", k->issuer, "issued_at", iso_or_null(k->issued_at), "expires_at",
-                               iso_or_null(k->expires_at), "rpm", k->rpm, "concurrency", k->concurrency,
-                               "hours_per_day", k->hours_per_day, "revoked_at", iso_or_null(k->revoked_at),
+                               k->name, "issuer", k->issuer, "issued_at", ld_time_json(k->issued_at), "expires_at",
+                               ld_time_json(k->expires_at), "rpm", k->rpm, "concurrency", k->concurrency,
+                               "hours_per_day", k->hours_per_day, "revoked_at", ld_time_json(k->revoked_at),
                                "status", status_of(k, now)));
         }
         json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -161,8 +152,8 @@ int ld_cli_inspect(int argc, char **argv)
     char fphex[9];
     sodium_bin2hex(fphex, sizeof fphex, fp, 4);
     json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:f, s:b, s:b, s:b, s:b, s:b, s:i}", "key_id",
-                            c.key_id, "name", c.name, "issuer", fphex, "issued_at", iso_or_null(c.issued_at),
-                            "expires_at", iso_or_null(c.expires_at), "rpm", c.rpm, "concurrency", c.concurrency,
+                            c.key_id, "name", c.name, "issuer", fphex, "issued_at", ld_time_json(c.issued_at),
+                            "expires_at", ld_time_json(c.expires_at), "rpm", c.rpm, "concurrency", c.concurrency,
                             "hours_per_day", c.hours_per_day, "signature_valid", sig_ok, "issuer_known", known,
                             "expired", expired, "revoked", revoked, "valid", valid, "length", (int)strlen(key));
     json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -236,7 +236,7 @@ void *ld_jobs_deliverer_main(void *arg)
             until = next;
         if (until > now + 60000)
             until = now + 60000;
-        struct timespec ts = {.tv_sec = (time_t)(until / 1000), .tv_nsec = (long)(until % 1000) * 1000000L};
+        struct timespec ts = ld_time_deadline(until - ld_time_now_ms());
         pthread_mutex_lock(&j->mu);
         while (!j->stopping && !j->deliver_kick && ld_time_now_ms() < until)
             if (pthread_cond_timedwait(&j->deliver_cv, &j->mu, &ts))

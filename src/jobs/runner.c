@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "jobs/jobs_internal.h"
@@ -118,13 +117,7 @@ static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, 
     outcome out = OUT_DONE;
     pthread_mutex_lock(&c->mu);
     while (!c->done) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ld_time_deadline(200);
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
         if (c->done || c->abandoned)
             continue;
@@ -159,8 +152,7 @@ static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, 
                 pthread_mutex_lock(&c->mu);
                 if (stopping)
                     break;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += 1;
+                ts = ld_time_deadline(1000);
                 pthread_cond_timedwait(&c->cv, &c->mu, &ts);
             }
             break;
@@ -292,14 +284,7 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
 /* Waits up to `ms` for a new job or shutdown; caller holds j->mu. */
 static void wait_locked(ld_jobs *j, unsigned long gen, long ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = ld_time_deadline(ms);
     while (!j->stopping && j->queued_gen == gen)
         if (pthread_cond_timedwait(&j->run_cv, &j->mu, &ts) == ETIMEDOUT)
             break;

@@ -285,15 +285,6 @@ static enum MHD_Result health_component(ld_req *r)
     return ld_respond_json(r->conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o, r->request_id);
 }
 
-static json_t *iso_or_null(int64_t t)
-{
-    if (!t)
-        return json_null();
-    char b[24];
-    ld_time_iso8601(t, b);
-    return json_string(b);
-}
-
 static enum MHD_Result license(ld_req *r)
 {
     ld_usage u;
@@ -309,8 +300,8 @@ static enum MHD_Result license(ld_req *r)
     json_t *o = json_object();
     json_object_set_new(o, "key_id", json_string(k->key_id));
     json_object_set_new(o, "name", json_string(k->name));
-    json_object_set_new(o, "issued_at", iso_or_null(k->issued_at));
-    json_object_set_new(o, "expires_at", iso_or_null(k->expires_at));
+    json_object_set_new(o, "issued_at", ld_time_json(k->issued_at));
+    json_object_set_new(o, "expires_at", ld_time_json(k->expires_at));
     json_object_set_new(o, "limits", json_pack("{s:i,s:i,s:f}", "requests_per_minute", k->rpm, "concurrency",
                                                k->concurrency, "audio_hours_per_day", k->hours_per_day));
     json_object_set_new(o, "usage",

@@ -125,15 +125,7 @@ static void *renewer_main(void *arg)
     rj_store *s = arg;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t wait = s->lease_ms / 3;
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ld_time_deadline(s->lease_ms / 3);
         pthread_cond_timedwait(&s->cv, &s->mu, &ts);
         if (s->stopping)
             break;

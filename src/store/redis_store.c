@@ -371,13 +371,7 @@ static void *background(void *arg)
             ld_rs_revocations_poll(rs, false);
         }
         pthread_mutex_lock(&rs->mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)LD_REDIS_REVOKE_POLL_MS * 1000000L / 2;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ld_time_deadline(LD_REDIS_REVOKE_POLL_MS / 2);
         if (!rs->stopping)
             pthread_cond_timedwait(&rs->cv, &rs->mu, &ts);
     }
