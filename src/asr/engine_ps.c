@@ -17,6 +17,7 @@
 #include "asr/engine.h"
 #include "asr/engine_ps.h"
 #include "asr/model.h"
+#include "audio/audio.h"
 #include "util/log.h"
 
 #define FRAME_RATE 100.0 /* -frate default: 10 ms frames */
@@ -272,7 +273,7 @@ static ld_err ps_stream_end(void *dec, ld_word **words, size_t *n_words, ld_erro
     d->in_utt = false;
     if (ps_end_utt(d->ps) < 0)
         return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
-    return collect_words(d, (double)d->utt_start / 16000.0, words, n_words, err);
+    return collect_words(d, (double)d->utt_start / LD_SAMPLE_RATE, words, n_words, err);
 }
 
 const ld_engine_ops ld_engine_pocketsphinx = {

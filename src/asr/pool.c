@@ -538,7 +538,7 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err)
     p->engine = c.engine ? c.engine : &ld_engine_pocketsphinx;
     p->max_queue = c.max_queue;
     p->max_segment_s = c.max_segment_s;
-    p->max_streams = 32;
+    p->max_streams = LD_DEFAULT_MAX_STREAMS;
     if (ld_pool_find_languages(p, c.models_dir, err) != LD_OK) {
         ld_pool_free(p);
         return NULL;

@@ -74,7 +74,10 @@ typedef struct {
     char language[16];
 } ld_stream_decoder;
 
-void ld_pool_set_max_streams(ld_pool *p, int max_streams); /* default 32 */
+/* Live streams at once when nobody says otherwise: the pool's, the stream
+ * server's and `listend serve --max-streams` default. */
+#define LD_DEFAULT_MAX_STREAMS 32
+void ld_pool_set_max_streams(ld_pool *p, int max_streams); /* default LD_DEFAULT_MAX_STREAMS */
 ld_err ld_pool_stream_acquire(ld_pool *p, const char *lang, ld_stream_decoder **out, ld_error *err);
 void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd);
 int ld_pool_active_streams(ld_pool *p);

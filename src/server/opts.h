@@ -17,7 +17,7 @@ typedef struct {
     bool diarize;
     int num_speakers;        /* 0 = auto */
     bool raw_pcm;            /* encoding=linear16: headerless s16le mono */
-    int sample_rate;         /* for raw_pcm; 0 = 16000 */
+    int sample_rate;         /* for raw_pcm; 0 = LD_SAMPLE_RATE */
     bool verbose;            /* response_format=verbose_json (OpenAI route) */
 } ld_listen_opts;
 

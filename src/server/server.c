@@ -138,7 +138,6 @@ static int start(ld_srv *s)
     ld_pool_config pc = {.workers = workers, .max_queue = c->queue, .models_dir = c->models[0] ? c->models : NULL};
     if (!(s->pool = ld_pool_new(&pc, &e)))
         return fail_start("asr", &e);
-    ld_pool_set_max_streams(s->pool, c->max_streams);
     ld_ws_config wc = {.pool = s->pool, .auth = s->auth, .max_streams = c->max_streams,
                        .idle_timeout_s = c->stream_idle_timeout};
     if (!(s->ws = ld_ws_new(&wc, &e)))

@@ -257,7 +257,7 @@ ld_ws *ld_ws_new(const ld_ws_config *cfg, ld_error *err)
     }
     ws->cfg = *cfg;
     if (ws->cfg.max_streams <= 0)
-        ws->cfg.max_streams = 32;
+        ws->cfg.max_streams = LD_DEFAULT_MAX_STREAMS;
     if (ws->cfg.idle_timeout_s <= 0)
         ws->cfg.idle_timeout_s = 10;
     if (ws->cfg.pool)

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "audio/audio.h"
+
 /* ---- query parameters ---- */
 
 static int parse_bool(const char *v, bool *out)
@@ -46,7 +48,7 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
     memset(p, 0, sizeof *p);
     strcpy(p->language, "en");
     p->encoding = LD_STREAM_LINEAR16;
-    p->sample_rate = 16000;
+    p->sample_rate = LD_SAMPLE_RATE; /* the engine's own rate: no resampling */
     p->word_timestamps = true;
     p->punctuate = true;
     p->eou_timeout_ms = 800;

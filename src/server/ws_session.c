@@ -18,7 +18,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 
-#define RATE 16000
+#define RATE LD_SAMPLE_RATE /* what the stream converter hands the engine */
 #define FRAME 160              /* 10 ms energy frames */
 #define SLICE 1600             /* feed the engine at most 100 ms at a time */
 #define MIN_THRESHOLD 200.0    /* RMS below this is never speech (≈ -44 dBFS) */
