@@ -49,8 +49,6 @@ void ld_jobs_wake_deliverer(ld_jobs *j);
 
 /* view.c: the public JSON of a job (GET /v1/jobs/{id}); with_result adds result/error. */
 json_t *ld_jobs_view(const ld_job *job, bool with_result);
-/* {"error","code","request_id"} */
-json_t *ld_jobs_envelope(const ld_error *err, const char *request_id);
 
 /* opts.c: options and key claims <-> JSON text (malloc'd). */
 char *ld_jobs_opts_dump(const ld_transcribe_opts *o);

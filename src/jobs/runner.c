@@ -175,7 +175,7 @@ static void finish(ld_jobs *j, const ld_job *job, ld_job_state state, const char
 {
     char *error_json = NULL;
     if (e) {
-        json_t *env = ld_jobs_envelope(e, job->request_id);
+        json_t *env = ld_error_json(e, job->request_id, NULL);
         error_json = json_dumps(env, JSON_COMPACT);
         json_decref(env);
     }

@@ -21,16 +21,6 @@ static json_t *load_or_null(const char *text)
     return v ? v : json_null();
 }
 
-json_t *ld_jobs_envelope(const ld_error *err, const char *request_id)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "error", json_string(err->msg));
-    json_object_set_new(o, "code", json_string(ld_err_code(err->code)));
-    if (request_id)
-        json_object_set_new(o, "request_id", json_string(request_id));
-    return o;
-}
-
 json_t *ld_jobs_view(const ld_job *job, bool with_result)
 {
     json_t *o = json_object();

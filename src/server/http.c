@@ -184,6 +184,8 @@ void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status)
         snprintf(b, sizeof b, "%lld", (long long)r->rate.reset);
         MHD_add_response_header(resp, "X-RateLimit-Reset", b);
     }
+    if (r->no_store)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->allow && status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (atomic_load(&r->srv->draining))

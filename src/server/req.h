@@ -46,6 +46,7 @@ typedef struct ld_req {
     bool openai;                 /* compatibility route: OpenAI transcription schema */
     const void *route;           /* route.c's table entry */
     const char *allow;           /* Allow header for 405 (static) */
+    bool no_store;               /* Cache-Control: no-store on the answer */
 
     /* authentication */
     bool authed;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/jobs_api.h"
 #include "server/metrics.h"
 #include "server/respond.h"
 #include "server/srv.h"
@@ -25,7 +26,6 @@ static enum MHD_Result healthz(ld_req *r);
 static enum MHD_Result health_component(ld_req *r);
 static enum MHD_Result license(ld_req *r);
 static enum MHD_Result stream(ld_req *r);
-static enum MHD_Result jobs(ld_req *r);
 static enum MHD_Result lightning_first(ld_req *r);
 static enum MHD_Result openai_first(ld_req *r);
 static enum MHD_Result metrics(ld_req *r) { return ld_srv_metrics_serve(r); }
@@ -44,8 +44,8 @@ static const route routes[] = {
     /* OpenAI clients (multipart `file`, `response_format`), spec section 16. */
     {"/v1/audio/transcriptions", false, "POST", true, true, openai_first, ld_listen_final},
     {"/v1/listen/stream", false, "GET", false, false, stream, NULL},
-    {"/v1/jobs", false, "GET", true, false, NULL, jobs},
-    {"/v1/jobs/", true, "GET, DELETE", true, false, NULL, jobs},
+    {"/v1/jobs", false, "GET", true, false, NULL, ld_jobs_api_list},
+    {"/v1/jobs/", true, "GET, DELETE", true, false, NULL, ld_jobs_api_one},
     {"/metrics", false, "GET, HEAD", false, false, NULL, metrics}, /* own token check */
 };
 
@@ -331,9 +331,4 @@ static enum MHD_Result openai_first(ld_req *r)
 {
     r->openai = true;
     return ld_listen_first(r);
-}
-
-static enum MHD_Result jobs(ld_req *r)
-{
-    return ld_jobs_handle(r->srv->jobs, r->conn, r->method, r->path, &r->key, r->request_id);
 }

@@ -274,6 +274,56 @@ def test_job_over_quota_fails_with_quota_exceeded(srv):
         # daily quota to every request, so the failure is checked in the store instead)
 
 
+def http_requests(srv, route, method, status):
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    want = {"route": route, "method": method, "status": str(status)}
+    total = 0.0
+    for m in re.finditer(r'^listend_http_requests_total\{(.*)\} (\S+)$', text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels == want:
+            total += float(m.group(2))
+    return total
+
+
+def test_jobs_endpoints_are_logged_metered_and_rate_limited(srv, key):
+    """The /v1/jobs answers go through the server's one response path: the
+    access log and /metrics see their real status (they used to say 0), and
+    they carry X-RateLimit-* like every authenticated route."""
+    before = {(r, m, s): http_requests(srv, r, m, s) for r, m, s in
+              (("/v1/jobs", "GET", 200), ("/v1/jobs/{id}", "GET", 404), ("/v1/jobs/{id}", "DELETE", 404),
+               ("/v1/jobs", "GET", 0), ("/v1/jobs/{id}", "GET", 0))}
+    r = requests.get(f"{srv.url}/v1/jobs", headers=srv.auth(key), timeout=10)
+    assert r.status_code == 200, r.text
+    assert int(r.headers["X-RateLimit-Limit"]) == POLL_RPM
+    assert 0 <= int(r.headers["X-RateLimit-Remaining"]) < POLL_RPM
+    assert "X-RateLimit-Reset" in r.headers and r.headers["Cache-Control"] == "no-store"
+    assert r.headers["X-Request-ID"] == r.json()["request_id"]
+    r = requests.get(f"{srv.url}/v1/jobs/job_nope404", headers=srv.auth(key), timeout=10)
+    assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND" and "X-RateLimit-Limit" in r.headers
+    r = requests.delete(f"{srv.url}/v1/jobs/job_nope404", headers=srv.auth(key), timeout=10)
+    assert r.status_code == 404 and "X-RateLimit-Remaining" in r.headers
+
+    def logged(path, method):
+        lines = [json.loads(line) for line in srv.log().splitlines() if line.startswith("{")]
+        return [line["status"] for line in lines if line.get("path") == path and line.get("method") == method]
+    deadline = time.time() + 5  # the access log line is written when the connection's request completes
+    while time.time() < deadline and not (200 in logged("/v1/jobs", "GET") and
+                                          404 in logged("/v1/jobs/job_nope404", "DELETE")):
+        time.sleep(0.05)
+    assert 200 in logged("/v1/jobs", "GET")
+    assert logged("/v1/jobs/job_nope404", "GET") == [404]
+    assert logged("/v1/jobs/job_nope404", "DELETE") == [404]
+    assert 0 not in logged("/v1/jobs", "GET")
+    after = {k: http_requests(srv, *k) for k in before}
+    while time.time() < deadline and after[("/v1/jobs/{id}", "DELETE", 404)] == before[("/v1/jobs/{id}", "DELETE", 404)]:
+        time.sleep(0.05)  # counted right after the log line
+        after = {k: http_requests(srv, *k) for k in before}
+    assert after[("/v1/jobs", "GET", 200)] >= before[("/v1/jobs", "GET", 200)] + 1
+    assert after[("/v1/jobs/{id}", "GET", 404)] == before[("/v1/jobs/{id}", "GET", 404)] + 1
+    assert after[("/v1/jobs/{id}", "DELETE", 404)] == before[("/v1/jobs/{id}", "DELETE", 404)] + 1
+    assert after[("/v1/jobs", "GET", 0)] == 0 and after[("/v1/jobs/{id}", "GET", 0)] == 0
+
+
 def test_callback_to_private_address_refused_without_flag(server_factory):
     strict = server_factory()
     k = strict.key("strict", rpm=POLL_RPM)
