@@ -78,9 +78,13 @@ ld_err ld_auth_check_key(ld_auth *a, const char *key, ld_key_claims *out, ld_err
 
 /* Admits one request for this key: requests/minute, then daily quota
  * (LD_ERR_QUOTA_EXCEEDED), then a concurrency lease: three store operations.
- * Fills info in every case (info->usage only on LD_OK).
- * On LD_OK the lease must be released with ld_auth_release. */
-ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rate_info *info, ld_error *err);
+ * Without `quota` (reading the license or a job costs no audio) a key over its
+ * daily quota is still admitted, but without a lease and without using up its
+ * rate. Fills info in every case (info->usage only when a lease was taken).
+ * Refusals are counted in listend_rate_limited_total here, by kind.
+ * A held lease must be released with ld_auth_release. */
+ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, bool quota, ld_lease *lease, ld_rate_info *info,
+                     ld_error *err);
 void ld_auth_release(ld_auth *a, ld_lease *lease);
 /* Leases expire 6 h after admission or the last renewal so a shared store can
  * reclaim a crashed replica's slots; a live stream that may outlast that calls
@@ -89,7 +93,8 @@ ld_err ld_auth_lease_renew(ld_auth *a, ld_lease *lease, ld_error *err);
 
 /* Adds decoded audio seconds to the key's UTC-day usage (persisted). */
 ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_seconds, ld_error *err);
-/* LD_ERR_QUOTA_EXCEEDED when today's usage already reached the key's quota. */
+/* LD_ERR_QUOTA_EXCEEDED when today's usage already reached the key's quota
+ * (counted in listend_rate_limited_total{kind="quota"}, as admission does). */
 ld_err ld_auth_check_quota(ld_auth *a, const ld_key_claims *k, ld_error *err);
 ld_err ld_auth_usage(ld_auth *a, const ld_key_claims *k, ld_usage *out, ld_error *err);
 

@@ -5,7 +5,6 @@
 
 #include "server/srv.h"
 #include "util/log.h"
-#include "util/metrics.h"
 #include "util/time.h"
 
 bool ld_gate_admit(ld_req *r, bool quota)
@@ -46,14 +45,10 @@ bool ld_gate_admit(ld_req *r, bool quota)
 
     r->authed = true;
     memset(&r->rate, 0, sizeof r->rate);
-    ld_err code = ld_auth_admit(a, &r->key, &r->lease, &r->rate, &e);
+    ld_err code = ld_auth_admit(a, &r->key, quota, &r->lease, &r->rate, &e);
     r->have_rate = true;
     if (code == LD_OK)
         return true;
-    if (code == LD_ERR_QUOTA_EXCEEDED && !quota)
-        return true; /* reading the license or a job's result costs no audio: no slot, no refusal */
-    if (code == LD_ERR_QUOTA_EXCEEDED)
-        ld_metrics_rate_limited("quota"); /* rpm and concurrency are counted by ld_auth_admit */
     json_t *extra = NULL;
     if (code == LD_ERR_QUOTA_EXCEEDED && r->rate.retry_after > 0)
         extra = json_pack("{s:i}", "retry_after", r->rate.retry_after); /* until the UTC day ends */

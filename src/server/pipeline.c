@@ -340,8 +340,6 @@ void ld_pipeline_run(void *arg)
     ld_spool_free(r->spool);
     r->spool = NULL;
     if (rc != LD_OK || ld_auth_check_quota(s->auth, &r->key, &e) != LD_OK) {
-        if (rc == LD_OK && e.code == LD_ERR_QUOTA_EXCEEDED)
-            ld_metrics_rate_limited("quota");
         ld_pcm_free(&pcm);
         fail(r, &e);
         ld_req_unref(r);

@@ -11,7 +11,6 @@
 
 #include "server/respond.h"
 #include "util/log.h"
-#include "util/metrics.h"
 #include "util/time.h"
 
 static const char *query(void *ud, const char *name)
@@ -157,9 +156,7 @@ enum MHD_Result ld_ws_handle(ld_ws *ws, struct MHD_Connection *mc, const char *c
     snprintf(c->client_addr, sizeof c->client_addr, "%s", addr);
 
     ld_rate_info ri = {0};
-    if ((e = ld_auth_admit(ws->cfg.auth, &claims, &c->lease, &ri, &err))) {
-        if (e == LD_ERR_QUOTA_EXCEEDED)
-            ld_metrics_rate_limited("quota");
+    if ((e = ld_auth_admit(ws->cfg.auth, &claims, true, &c->lease, &ri, &err))) {
         ws_conn_unref(c);
         return refuse_err(mc, &err, rid, rate_extra(&ri));
     }

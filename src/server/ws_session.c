@@ -205,10 +205,8 @@ static ld_err count_usage(ws_conn *c, ws_session *s, bool force, ld_error *err)
     ld_error e2;
     if (ld_auth_add_usage(a, &c->claims, d, &e2) != LD_OK)
         ld_log(LD_LOG_WARNING, "stream %s: usage not recorded: %s", c->session_id, e2.msg);
-    if (!force && ld_auth_check_quota(a, &c->claims, err) == LD_ERR_QUOTA_EXCEEDED) {
-        ld_metrics_rate_limited("quota");
+    if (!force && ld_auth_check_quota(a, &c->claims, err) == LD_ERR_QUOTA_EXCEEDED)
         return LD_ERR_QUOTA_EXCEEDED;
-    }
     return LD_OK;
 }
 

@@ -270,8 +270,15 @@ def test_job_over_quota_fails_with_quota_exceeded(srv):
         assert failed["status"] == "failed" and "result" not in failed
         assert failed["error"]["code"] == "QUOTA_EXCEEDED"
         assert failed["error"]["request_id"] == second["request_id"]
-        # (GET /v1/jobs with this key is now refused at admission: the server applies the
-        # daily quota to every request, so the failure is checked in the store instead)
+        # the job's refusal is counted like a request's (it used to be forgotten)
+        assert quota_refusals(srv) >= 1
+
+
+def quota_refusals(srv):
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    m = re.search(r'^listend_rate_limited_total\{[^}]*kind="quota"[^}]*\} (\S+)$', text, re.M)
+    assert m, "no quota series in /metrics"
+    return float(m.group(1))
 
 
 def http_requests(srv, route, method, status):

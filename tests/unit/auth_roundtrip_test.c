@@ -95,9 +95,9 @@ static void test_admit_usage_snapshot(ld_auth *a, ld_issuer_secret *iss)
     CHECK(ld_auth_add_usage(a, &k, 90, &err) == LD_OK);
     ld_lease l[2];
     ld_rate_info ri = {0};
-    CHECK(ld_auth_admit(a, &k, &l[0], &ri, &err) == LD_OK);
+    CHECK(ld_auth_admit(a, &k, true, &l[0], &ri, &err) == LD_OK);
     hits = usage_gets = lease_counts = 0;
-    CHECK(ld_auth_admit(a, &k, &l[1], &ri, &err) == LD_OK);
+    CHECK(ld_auth_admit(a, &k, true, &l[1], &ri, &err) == LD_OK);
     CHECK(hits == 1 && usage_gets == 1 && lease_counts == 0);
     CHECK(ri.have_usage);
     ld_usage u;
@@ -114,7 +114,7 @@ static void test_admit_usage_snapshot(ld_auth *a, ld_issuer_secret *iss)
     /* Refused (over quota): no snapshot, the caller reads usage itself. */
     CHECK(ld_auth_add_usage(a, &k, 3600, &err) == LD_OK);
     ri = (ld_rate_info){0};
-    CHECK(ld_auth_admit(a, &k, &l[0], &ri, &err) == LD_ERR_QUOTA_EXCEEDED && !ri.have_usage);
+    CHECK(ld_auth_admit(a, &k, true, &l[0], &ri, &err) == LD_ERR_QUOTA_EXCEEDED && !ri.have_usage);
 }
 
 int main(void)
