@@ -7,7 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/listen.h"
+
 #include "audio/audio.h"
+#include "server/pipeline.h"
 #include "server/respond.h"
 #include "server/srv.h"
 #include "util/log.h"
@@ -103,7 +106,7 @@ enum MHD_Result ld_listen_first(ld_req *r)
          * for 100-continue (it reads our answer) or the body is absurd;
          * otherwise the client is already sending, and closing on it would
          * reset the connection before it reads the 422: drop the body first. */
-        if (ld_route_expects_continue(c) || declared > s->max_body + LD_DRAIN_EXTRA) {
+        if (ld_req_expects_continue(r) || declared > s->max_body + LD_DRAIN_EXTRA) {
             ld_error e;
             ld_error_set(&e, LD_ERR_FILE_TOO_LARGE, NULL);
             return ld_respond_error(c, &e, r->request_id, too_large_extra(s));
@@ -118,7 +121,7 @@ enum MHD_Result ld_listen_first(ld_req *r)
     char mt[128];
     media_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), mt, sizeof mt);
     size_t mlen = strlen(mt);
-    if (!ld_route_has_body(c)) {
+    if (!ld_req_has_body(r)) {
         r->body = LD_BODY_NONE; /* e.g. ?url=… alone */
     } else if (!strcmp(mt, "application/json") || (mlen > 5 && !strcmp(mt + mlen - 5, "+json"))) {
         r->body = LD_BODY_JSON;
@@ -142,6 +145,18 @@ enum MHD_Result ld_listen_first(ld_req *r)
                     mt);
     }
     return MHD_YES;
+}
+
+enum MHD_Result ld_listen_first_lightning(ld_req *r)
+{
+    r->lightning = true;
+    return ld_listen_first(r);
+}
+
+enum MHD_Result ld_listen_first_openai(ld_req *r)
+{
+    r->openai = true;
+    return ld_listen_first(r);
 }
 
 static void drop_body(ld_req *r)
@@ -295,7 +310,7 @@ enum MHD_Result ld_listen_final(ld_req *r)
         return ld_respond_error(r->conn, &r->perr, r->request_id, extra);
     }
     ld_req_ref(r); /* the pipeline's reference */
-    ld_http_suspend(r);
+    ld_req_suspend(r);
     ld_work_push(s->work, ld_pipeline_run, r);
     return MHD_YES;
 }

@@ -115,25 +115,22 @@ static const char *method_label(const char *m)
     return "other";
 }
 
-static bool counts_as_active(const ld_req *r)
-{
-    bool tx = false;
-    ld_route_pattern(r, &tx);
-    return tx && r->lease.held; /* transcription routes hold a lease exactly when admitted */
-}
-
 void ld_srv_metrics_admitted(ld_req *r)
 {
-    if (counts_as_active(r))
+    /* Batch transcription routes hold a lease exactly when admitted. */
+    if (r->batch && r->lease.held && !r->counted_active) {
+        r->counted_active = true;
         atomic_fetch_add(&active_requests, 1);
+    }
 }
 
 void ld_srv_metrics_request(ld_req *r)
 {
-    bool tx = false;
-    const char *route = ld_route_pattern(r, &tx);
-    if (tx && r->lease.held)
+    const char *route = r->route_pattern;
+    if (r->counted_active) {
+        r->counted_active = false;
         atomic_fetch_sub(&active_requests, 1);
+    }
     char status[8];
     snprintf(status, sizeof status, "%u", r->status < 1000 ? r->status : 0);
     ld_metric_add(fam.requests, (const char *const[]){route, method_label(r->method), status}, 1);

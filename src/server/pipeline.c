@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "server/pipeline.h"
+
 #include "audio/audio.h"
 #include "server/srv.h"
 #include "util/fs.h"

@@ -1,5 +1,5 @@
-/* One HTTP request as the server sees it, shared by the files of src/server/
- * (internal header). A request lives from the URI callback to libmicrohttpd's
+/* One HTTP request as the server sees it, and its lifecycle (req.c); internal
+ * to src/server/. A request lives from the URI callback to libmicrohttpd's
  * completion callback; while it is suspended the work pool and the decoder pool
  * hold extra references, so it is reference-counted.
  *
@@ -44,7 +44,11 @@ typedef struct ld_req {
     bool is_ws;                  /* GET /v1/listen/stream */
     bool lightning;              /* compatibility route: Lightning/Pulse response schema */
     bool openai;                 /* compatibility route: OpenAI transcription schema */
-    const void *route;           /* route.c's table entry */
+    /* set by the router (route.c) */
+    const char *route_pattern;   /* metric label: "/v1/jobs/{id}", "unmatched" (static) */
+    bool batch;                  /* a batch transcription: counts in asr_active_requests once admitted */
+    bool counted_active;         /* ... and was counted (metrics.c) */
+    enum MHD_Result (*final)(struct ld_req *r); /* the route's handler once the body is in */
     const char *allow;           /* Allow header for 405 (static) */
     bool no_store;               /* Cache-Control: no-store on the answer */
 
@@ -95,23 +99,34 @@ typedef struct ld_req {
 ld_req *ld_req_new(ld_srv *srv, struct MHD_Connection *c, const char *uri);
 void ld_req_ref(ld_req *r);
 void ld_req_unref(ld_req *r);
+/* libmicrohttpd's completion callback is done with r: releases its lease and
+ * the server's counts, and drops the connection's reference. */
+void ld_req_complete(ld_req *r);
 
+/* Suspends r's connection and records it as in flight (MHD thread). */
+void ld_req_suspend(ld_req *r);
 /* Finish a suspended request with an error (extra stolen) or a body (stolen),
  * and resume its connection. Only the first call wins; later ones are dropped
  * (the shutdown path may race the pool). Any thread. */
 void ld_req_finish_error(ld_req *r, const ld_error *err, json_t *extra);
 void ld_req_finish_body(ld_req *r, unsigned status, char *body, size_t len, const char *ctype);
+/* Finishes every suspended request with 503 "shutting down" (drain timeout). */
+void ld_req_abort_suspended(ld_srv *s);
+
+/* Records an early error to answer once the body was read (extra stolen); the
+ * first one wins. */
+void ld_req_fail(ld_req *r, ld_err code, json_t *extra, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A body follows the headers (Content-Length > 0 or chunked). */
+bool ld_req_has_body(const ld_req *r);
+/* The client waits for 100-continue before sending its body. */
+bool ld_req_expects_continue(const ld_req *r);
 
 /* The request whose handler runs on this thread (NULL outside handlers); respond.c
  * uses it to add rate-limit headers and record the status. */
 ld_req *ld_req_current(void);
 void ld_req_set_current(ld_req *r);
-/* Adds X-RateLimit-*, Connection: close while draining; records the status. */
+/* Adds X-RateLimit-*, Allow, Cache-Control, Connection: close while draining;
+ * records the status for the access log and /metrics. */
 void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status);
-
-/* A ready body of any content type (transcripts as text/SRT/VTT); body is a
- * malloc'd buffer, stolen. Implemented in respond.c. */
-enum MHD_Result ld_respond_body(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                                const char *ctype, const char *request_id);
 
 #endif

@@ -1,3 +1,5 @@
+/* Every answer of the API port is queued here (the WebSocket 101 excepted),
+ * so each carries X-Request-ID, the request's headers and its recorded status. */
 #include "server/respond.h"
 
 #include <stdio.h>

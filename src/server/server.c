@@ -8,8 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/metrics.h"
 #include "server/server.h"
+
+#include "server/http.h"
+#include "server/metrics.h"
+#include "server/pipeline.h"
 #include "server/srv.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -74,12 +77,12 @@ static void drain(ld_srv *s, const sigset_t *set)
     if (atomic_load(&s->active) - atomic_load(&s->ws_active) > 0) {
         ld_log(LD_LOG_WARNING, "Drain timeout: answering %d unfinished request(s) with 503",
                atomic_load(&s->active) - atomic_load(&s->ws_active));
-        ld_http_abort_suspended(s);
+        ld_req_abort_suspended(s);
         /* Give resumed connections a moment to send their answer (uploads
          * still arriving are cut off by MHD_stop_daemon). */
         for (int i = 0; i < 40 && atomic_load(&s->active) - atomic_load(&s->ws_active) > 0; i++)
             wait_signal(set, 0.05);
-        ld_http_abort_suspended(s); /* one suspended just before `stopping` was seen */
+        ld_req_abort_suspended(s); /* one suspended just before `stopping` was seen */
     }
     if (s->ws)
         ld_ws_free(s->ws); /* closes live streams (1001) */

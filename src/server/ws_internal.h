@@ -54,7 +54,7 @@ typedef struct ws_session ws_session; /* worker-side state (ws_session.c) */
 typedef struct ws_conn {
     ld_ws *ws;
     char session_id[32];
-    char request_id[64];
+    char request_id[136];        /* as ld_req: X-Request-ID may be 128 characters */
     char client_addr[64];
     ld_ws_params params;
     ld_key_claims claims;
