@@ -50,14 +50,16 @@ static void usage(FILE *f)
             "exit status: 0 done, 1 an input failed (reason on stderr), 2 usage error\n");
 }
 
+/* The progress bar of one long file; the pool's progress callback gets this,
+ * and only this, as its user pointer. */
 typedef struct {
     const char *name;
     int last_pct;
-} progress_state;
+} progress_bar;
 
 static void on_progress(void *ud, double f)
 {
-    progress_state *ps = ud;
+    progress_bar *ps = ud;
     int pct = (int)(f * 100.0 + 0.5);
     if (pct == ps->last_pct)
         return;
@@ -98,44 +100,27 @@ static ld_err load(const char *path, ld_pcm *pcm, ld_error *err)
 
 #define MAX_AHEAD 64
 
-/* A file in flight (local mode). */
+/* A file in flight (local mode): the pool finishes `wait` (done callback) and
+ * moves `bar` (progress callback), each through its own pointer. */
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
     int index;          /* argv index */
     const char *path;
-    bool finished;
-    ld_transcript *t;
-    ld_error err;
-    progress_state ps;
+    ld_pool_waiter wait;
+    progress_bar bar;
 } pending;
-
-static void pending_done(void *ud, ld_transcript *t, const ld_error *err)
-{
-    pending *w = ud;
-    pthread_mutex_lock(&w->mu);
-    w->t = t;
-    if (err)
-        w->err = *err;
-    w->finished = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
 
 static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const char *file);
 
 /* Waits for w, prints its result (or error) and releases it. Returns false on failure. */
 static bool print_pending(pending *w, const ld_transcribe_opts *o, int nfiles, int first_index)
 {
-    pthread_mutex_lock(&w->mu);
-    while (!w->finished)
-        pthread_cond_wait(&w->cv, &w->mu);
-    pthread_mutex_unlock(&w->mu);
-    char *out = w->t ? render(w->t, o, nfiles > 1 && o->format == LD_FORMAT_JSON ? w->path : NULL) : NULL;
+    ld_error err = {0};
+    ld_transcript *t = ld_pool_waiter_wait(&w->wait, &err);
+    char *out = t ? render(t, o, nfiles > 1 && o->format == LD_FORMAT_JSON ? w->path : NULL) : NULL;
     if (!out) {
-        if (w->t)
-            ld_error_set(&w->err, LD_ERR_INTERNAL, "out of memory rendering the transcript");
-        fprintf(stderr, "listend transcribe: %s: %s\n", w->path, w->err.msg);
+        if (t)
+            ld_error_set(&err, LD_ERR_INTERNAL, "out of memory rendering the transcript");
+        fprintf(stderr, "listend transcribe: %s: %s\n", w->path, err.msg);
     } else {
         if (nfiles > 1 && o->format != LD_FORMAT_JSON)
             printf("%s==> %s <==\n", w->index > first_index ? "\n" : "", w->path);
@@ -143,9 +128,7 @@ static bool print_pending(pending *w, const ld_transcribe_opts *o, int nfiles, i
         fflush(stdout);
     }
     free(out);
-    ld_transcript_free(w->t);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
+    ld_transcript_free(t);
     return out != NULL;
 }
 
@@ -264,7 +247,7 @@ int ld_asr_transcribe_main(int argc, char **argv)
     if (!ld_pool_has_language(pool, o.language)) {
         ld_transcribe_opts probe = o;
         ld_pcm none = {0};
-        ld_pool_submit(pool, &none, &probe, NULL, NULL, NULL, &err); /* only builds the message */
+        ld_pool_submit(pool, &none, &probe, &(ld_pool_callbacks){0}, &err); /* only builds the message */
         fprintf(stderr, "listend transcribe: %s\n", err.msg);
         ld_pool_free(pool);
         return 2;
@@ -292,11 +275,11 @@ int ld_asr_transcribe_main(int argc, char **argv)
         if (i == argc)
             break;
         pending *w = &win[(head + count++) % ahead];
-        *w = (pending){.index = i, .path = argv[i], .finished = !loaded, .err = err, .ps = {argv[i], -1}};
-        pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, NULL);
-        if (loaded && ld_pool_submit(pool, &pcm, &o, bar ? on_progress : NULL, pending_done, w, &w->err) != LD_OK)
-            w->finished = true;
+        *w = (pending){.index = i, .path = argv[i], .bar = {argv[i], -1}};
+        ld_pool_waiter_init(&w->wait);
+        ld_pool_callbacks cb = {bar ? on_progress : NULL, &w->bar, ld_pool_waiter_done, &w->wait};
+        if (!loaded || ld_pool_submit(pool, &pcm, &o, &cb, &err) != LD_OK)
+            ld_pool_waiter_done(&w->wait, NULL, &err); /* the reason prints in turn */
         ld_pcm_free(&pcm); /* no-op when the pool took it */
     }
     ld_pool_free(pool);

@@ -108,7 +108,8 @@ static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, 
     c->store = j->store;
     c->saved_at = ld_time_mono();
     snprintf(c->id, sizeof c->id, "%s", job->id);
-    ld_err rc = ld_pool_submit(j->cfg.pool, pcm, o, on_progress, on_done, c, err);
+    ld_pool_callbacks cb = {.progress = on_progress, .progress_ud = c, .done = on_done, .done_ud = c};
+    ld_err rc = ld_pool_submit(j->cfg.pool, pcm, o, &cb, err);
     if (rc) {
         c->refs = 1;
         ctx_unref(c);

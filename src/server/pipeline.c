@@ -356,7 +356,8 @@ void ld_pipeline_run(void *arg)
         *ctx = (asr_ctx){r, ld_time_mono()};
     else
         ld_error_set(&e, LD_ERR_INTERNAL, "Out of memory");
-    if (!ctx || ld_pool_submit(s->pool, &pcm, &r->opts.t, NULL, on_done, ctx, &e) != LD_OK) {
+    if (!ctx || ld_pool_submit(s->pool, &pcm, &r->opts.t, &(ld_pool_callbacks){.done = on_done, .done_ud = ctx},
+                               &e) != LD_OK) {
         free(ctx);
         ld_pcm_free(&pcm);
         fail(r, &e);

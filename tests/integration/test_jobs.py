@@ -9,12 +9,12 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 
 import pytest
 import requests
 
+from audio_fixtures import long_file
 from conftest import EVAL_DIR, ROOT, start_server
 from webhook_receiver import WebhookReceiver, free_port
 
@@ -35,29 +35,10 @@ def _verify_fn():
     return ns["verify_listend_signature"]
 
 
-def _concat(out, seconds):
-    """A WAV of about `seconds` seconds made of real clips (manifest order)."""
-    clips, total = [], 0.0
-    with open(os.path.join(EVAL_DIR, "manifest.tsv")) as f:
-        next(f)
-        for line in f:
-            cols = line.rstrip("\n").split("\t")
-            clips.append(os.path.join(EVAL_DIR, cols[1]))
-            total += float(cols[2])
-            if total >= seconds:
-                break
-    listing = str(out) + ".txt"
-    with open(listing, "w") as f:
-        f.writelines(f"file '{c}'\n" for c in clips)
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i", listing,
-                    "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(out)], check=True, timeout=120)
-    return str(out)
-
-
 @pytest.fixture(scope="module")
 def audio(tmp_path_factory):
     d = tmp_path_factory.mktemp("jobs_audio")
-    return {"medium": _concat(d / "medium.wav", 15), "long": _concat(d / "long.wav", 60)}
+    return {"medium": long_file(d / "medium.wav", 15), "long": long_file(d / "long.wav", 60)}
 
 
 @pytest.fixture(scope="module")
