@@ -109,7 +109,4 @@ ld_err ld_pool_stream_acquire(ld_pool *p, const char *lang, ld_stream_decoder **
 void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd);
 int ld_pool_active_streams(ld_pool *p);
 
-/* `listend transcribe …` (local mode). */
-int ld_asr_transcribe_main(int argc, char **argv);
-
 #endif

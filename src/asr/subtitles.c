@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "asr/transcript.h"
-#include "asr/transcript_render.h"
+#include "asr/transcript_internal.h"
 
 typedef struct {
     char *buf;

@@ -111,7 +111,4 @@ bool ld_auth_client_throttled(ld_auth *a, const char *addr, int *retry_after);
  * _throttled says yes (default 20); 0 disables throttling. */
 void ld_auth_set_client_failure_limit(ld_auth *a, int failures_per_minute);
 
-/* `listend keys …` subcommand (init, issue, list, inspect, revoke). */
-int ld_auth_keys_main(int argc, char **argv);
-
 #endif

@@ -90,16 +90,10 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
     if (!strcmp(key, "callback_url") || !strcmp(key, "webhook_url"))
         return copy_url(key, val, o->callback_url, sizeof o->callback_url, err);
     if (!strcmp(key, "format") || !strcmp(key, "response_format")) {
-        static const struct {
-            const char *name;
-            ld_format f;
-        } fmts[] = {{"json", LD_FORMAT_JSON}, {"text", LD_FORMAT_TEXT}, {"srt", LD_FORMAT_SRT}, {"vtt", LD_FORMAT_VTT}};
-        for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++)
-            if (!strcasecmp(val, fmts[i].name)) {
-                o->t.format = fmts[i].f;
-                o->verbose = false;
-                return LD_OK;
-            }
+        if (!ld_format_parse(val, &o->t.format)) {
+            o->verbose = false;
+            return LD_OK;
+        }
         if (!strcasecmp(val, "verbose_json")) { /* OpenAI's name: JSON with segments and words */
             o->t.format = LD_FORMAT_JSON;
             o->verbose = true;

@@ -116,8 +116,8 @@ static ld_err decode(ld_req *r, ld_pcm *out, ld_error *e)
     return ld_audio_decode_file(path, &d, out, e);
 }
 
-/* The Lightning/Pulse pre-recorded schema (spec section 9) from the section 7.3
- * body; `j` is consumed. */
+/* The Lightning/Pulse pre-recorded schema (docs/api.md, "Compatibility: POST
+ * /api/v1/lightning/get_text") from the JSON body; `j` is consumed. */
 static json_t *lightning_body(ld_req *r, json_t *j)
 {
     json_t *o = json_object();
@@ -148,7 +148,8 @@ static const char *language_name(const char *code)
     return code ? code : "";
 }
 
-/* OpenAI's transcription bodies from the section 7.3 body: {"text"} or, for
+/* OpenAI's transcription bodies (docs/api.md, "Compatibility: POST
+ * /v1/audio/transcriptions (OpenAI)") from the JSON body: {"text"} or, for
  * verbose_json, task/language/duration/text/segments/words. `j` is consumed. */
 static json_t *openai_body(ld_req *r, json_t *j)
 {
@@ -181,20 +182,9 @@ static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char *
 {
     const ld_transcribe_opts *o = &r->opts.t;
     char *s = NULL;
-    switch (o->format) {
-    case LD_FORMAT_TEXT:
-        s = ld_transcript_text(t, o);
-        *ctype = "text/plain; charset=utf-8";
-        break;
-    case LD_FORMAT_SRT:
-        s = ld_transcript_srt(t, o);
-        *ctype = "application/x-subrip; charset=utf-8";
-        break;
-    case LD_FORMAT_VTT:
-        s = ld_transcript_vtt(t, o);
-        *ctype = "text/vtt; charset=utf-8";
-        break;
-    case LD_FORMAT_JSON: {
+    if (o->format != LD_FORMAT_JSON) {
+        s = ld_transcript_render(t, o, ctype);
+    } else {
         json_t *j = ld_transcript_json(t, o, r->request_id);
         if (j && r->lightning)
             j = lightning_body(r, j);
@@ -203,8 +193,6 @@ static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char *
         s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(j);
         *ctype = "application/json";
-        break;
-    }
     }
     *len = s ? strlen(s) : 0;
     return s;

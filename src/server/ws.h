@@ -33,7 +33,4 @@ int ld_ws_active(ld_ws *ws);       /* live streams */
  * answers with the JSON envelope. */
 enum MHD_Result ld_ws_serve(ld_req *r);
 
-/* `listend stream FILE …` client subcommand. */
-int ld_ws_stream_main(int argc, char **argv);
-
 #endif

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/cli.h"
 #include "auth/key.h"
+#include "cli/keys_internal.h"
 #include "util/time.h"
 
 static const char usage_list[] =
@@ -37,6 +37,11 @@ static const char usage_revoke[] =
     "  --data DIR   data directory (default $LISTEND_DATA, else ./listend-data)\n"
     "  --redis-url URL  use the shared Redis of several replicas (default $REDIS_URL)\n";
 
+/* inspect and revoke take --data and --redis-url only. */
+static const struct option data_and_redis[] = {{"data", required_argument, NULL, KEYS_OPT_DATA},
+                                               {"redis-url", required_argument, NULL, KEYS_OPT_REDIS_URL},
+                                               {0}};
+
 static const char *status_of(const ld_store_key *k, int64_t now)
 {
     if (k->revoked_at)
@@ -46,24 +51,26 @@ static const char *status_of(const ld_store_key *k, int64_t now)
     return "active";
 }
 
-int ld_cli_list(int argc, char **argv)
+int ld_keys_list(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true}, {"json", false}, {"help", false}, {"redis-url", true}, {0}};
-    ld_cli_args o;
-    if (ld_cli_parse(argc, argv, defs, &o))
+    static const struct option accepted[] = {{"data", required_argument, NULL, KEYS_OPT_DATA},
+                                             {"json", no_argument, NULL, KEYS_OPT_JSON},
+                                             {"redis-url", required_argument, NULL, KEYS_OPT_REDIS_URL},
+                                             {0}};
+    ld_keys_args o;
+    if (ld_keys_parse(argc, argv, accepted, &o))
         return 2;
-    if (o.set[2]) {
+    if (o.help) {
         fputs(usage_list, stdout);
         return 0;
     }
-    ld_cli_use_redis(o.val[3]);
     if (o.npos) {
         fprintf(stderr, "listend keys list: unexpected argument '%s'\n", o.pos[0]);
         return 2;
     }
-    const char *dir = ld_cli_data_dir(o.val[0]);
+    const char *dir = ld_keys_data_dir(o.data);
     bool failed;
-    ld_store *s = ld_cli_store_if_exists(dir, &failed);
+    ld_store *s = ld_keys_store_if_exists(dir, &failed);
     if (failed)
         return 1;
     ld_store_key *keys = NULL;
@@ -76,7 +83,7 @@ int ld_cli_list(int argc, char **argv)
     }
     ld_store_close(s);
     int64_t now = ld_time_now();
-    if (o.set[1]) {
+    if (o.json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
             ld_store_key *k = &keys[i];
@@ -107,29 +114,27 @@ int ld_cli_list(int argc, char **argv)
     return 0;
 }
 
-int ld_cli_inspect(int argc, char **argv)
+int ld_keys_inspect(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true}, {"help", false}, {"redis-url", true}, {0}};
-    ld_cli_args o;
-    if (ld_cli_parse(argc, argv, defs, &o))
+    ld_keys_args o;
+    if (ld_keys_parse(argc, argv, data_and_redis, &o))
         return 2;
-    if (o.set[1]) {
+    if (o.help) {
         fputs(usage_inspect, stdout);
         return 0;
     }
-    ld_cli_use_redis(o.val[2]);
     if (o.npos != 1) {
         fprintf(stderr, "listend keys inspect: give exactly one KEY (see --help)\n");
         return 2;
     }
-    const char *key = ld_cli_key_arg(o.pos[0]);
+    const char *key = ld_keys_key_arg(o.pos[0]);
     ld_key_claims c;
     uint8_t fp[4];
     if (!key || ld_key_decode(key, &c, fp, NULL)) {
         fprintf(stderr, "listend keys inspect: not a listend license key (malformed or truncated)\n");
         return 2;
     }
-    const char *dir = ld_cli_data_dir(o.val[0]);
+    const char *dir = ld_keys_data_dir(o.data);
     ld_issuer_pub *issuers = NULL;
     size_t n = ld_key_issuers_load(dir, &issuers);
     bool known = false;
@@ -140,7 +145,7 @@ int ld_cli_inspect(int argc, char **argv)
     free(issuers);
 
     bool revoked = false, failed;
-    ld_store *s = ld_cli_store_if_exists(dir, &failed);
+    ld_store *s = ld_keys_store_if_exists(dir, &failed);
     if (failed)
         return 1;
     if (s)
@@ -162,22 +167,20 @@ int ld_cli_inspect(int argc, char **argv)
     return valid ? 0 : 1;
 }
 
-int ld_cli_revoke(int argc, char **argv)
+int ld_keys_revoke(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true}, {"help", false}, {"redis-url", true}, {0}};
-    ld_cli_args o;
-    if (ld_cli_parse(argc, argv, defs, &o))
+    ld_keys_args o;
+    if (ld_keys_parse(argc, argv, data_and_redis, &o))
         return 2;
-    if (o.set[1]) {
+    if (o.help) {
         fputs(usage_revoke, stdout);
         return 0;
     }
-    ld_cli_use_redis(o.val[2]);
     if (o.npos != 1) {
         fprintf(stderr, "listend keys revoke: give exactly one KEY_OR_ID (see --help)\n");
         return 2;
     }
-    const char *arg = ld_cli_key_arg(o.pos[0]);
+    const char *arg = ld_keys_key_arg(o.pos[0]);
     char id[32];
     ld_key_claims c;
     uint8_t fp[4];
@@ -190,9 +193,9 @@ int ld_cli_revoke(int argc, char **argv)
                 arg && strlen(arg) < 40 ? arg : "argument");
         return 2;
     }
-    const char *dir = ld_cli_data_dir(o.val[0]);
+    const char *dir = ld_keys_data_dir(o.data);
     bool failed;
-    ld_store *s = ld_cli_store_if_exists(dir, &failed);
+    ld_store *s = ld_keys_store_if_exists(dir, &failed);
     if (failed)
         return 1;
     if (!s) {

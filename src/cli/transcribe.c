@@ -1,7 +1,8 @@
 /* `listend transcribe FILE…`: the server's pipeline (decode, segment, pool,
- * render) run locally, or with --server, sent to a running server (client.c). One file prints the body the API would return; several
- * files print JSON Lines (each object with a "file" field) or, for text/srt/vtt,
- * each result under a "==> FILE <==" header. */
+ * render) run locally, or with --server, sent to a running server
+ * (transcribe_client.c). One file prints the body the API would return;
+ * several files print JSON Lines (each object with a "file" field) or, for
+ * text/srt/vtt, each result under a "==> FILE <==" header. */
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -10,9 +11,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "asr/client.h"
 #include "asr/pool.h"
-#include "asr/transcript_render.h"
+#include "cli/cli.h"
+#include "cli/transcribe_internal.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/rand.h"
@@ -125,6 +126,8 @@ static bool print_pending(pending *w, const ld_transcribe_opts *o, int nfiles, i
         if (nfiles > 1 && o->format != LD_FORMAT_JSON)
             printf("%s==> %s <==\n", w->index > first_index ? "\n" : "", w->path);
         fputs(out, stdout);
+        if (o->format == LD_FORMAT_JSON)
+            fputc('\n', stdout); /* text, SRT and VTT end with theirs */
         fflush(stdout);
     }
     free(out);
@@ -132,14 +135,12 @@ static bool print_pending(pending *w, const ld_transcribe_opts *o, int nfiles, i
     return out != NULL;
 }
 
+/* The output for one file: the API's body; JSON gets a "file" field when
+ * several files print as JSON Lines. */
 static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const char *file)
 {
-    switch (o->format) {
-    case LD_FORMAT_TEXT: return ld_transcript_text(t, o);
-    case LD_FORMAT_SRT: return ld_transcript_srt(t, o);
-    case LD_FORMAT_VTT: return ld_transcript_vtt(t, o);
-    case LD_FORMAT_JSON: break;
-    }
+    if (o->format != LD_FORMAT_JSON)
+        return ld_transcript_render(t, o, NULL);
     char rid[32];
     ld_rand_id("req_", rid, sizeof rid);
     json_t *j = ld_transcript_json(t, o, rid);
@@ -148,10 +149,10 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const c
     /* precision 10: times print as 1.23, not 1.2299999999999999 */
     char *s = json_dumps(j, JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER | (file ? JSON_COMPACT : JSON_INDENT(2)));
     json_decref(j);
-    return ld_str_add_newline(s);
+    return s;
 }
 
-int ld_asr_transcribe_main(int argc, char **argv)
+int ld_cli_transcribe_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"format", required_argument, 0, 'f'}, {"timestamps", no_argument, 0, 't'},
@@ -162,7 +163,7 @@ int ld_asr_transcribe_main(int argc, char **argv)
         {"cacert", required_argument, 0, 'C'}, {"local", no_argument, 0, 'L'},
         {0, 0, 0, 0},
     };
-    ld_asr_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
+    ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
     bool local = false, local_only_opts = false;
     ld_transcribe_opts o;
     ld_transcribe_opts_default(&o);
@@ -172,15 +173,7 @@ int ld_asr_transcribe_main(int argc, char **argv)
     for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
         switch (c) {
         case 'f':
-            if (!strcmp(optarg, "json"))
-                o.format = LD_FORMAT_JSON;
-            else if (!strcmp(optarg, "text"))
-                o.format = LD_FORMAT_TEXT;
-            else if (!strcmp(optarg, "srt"))
-                o.format = LD_FORMAT_SRT;
-            else if (!strcmp(optarg, "vtt"))
-                o.format = LD_FORMAT_VTT;
-            else {
+            if (ld_format_parse(optarg, &o.format)) {
                 fprintf(stderr, "listend transcribe: --format must be json, text, srt or vtt\n");
                 return 2;
             }
@@ -234,7 +227,7 @@ int ld_asr_transcribe_main(int argc, char **argv)
             return 2;
         }
         client.verbose = verbose;
-        return ld_asr_client_main(&client, &o, argv + optind, argc - optind);
+        return ld_transcribe_client_main(&client, &o, argv + optind, argc - optind);
     }
     ld_log_set_level(verbose ? LD_LOG_DEBUG : LD_LOG_WARNING);
 

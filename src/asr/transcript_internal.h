@@ -1,7 +1,8 @@
-/* Internal helpers shared by the transcript renderers. Pure functions.
+/* Helpers shared by the transcript renderers (transcript.c, subtitles.c);
+ * internal to src/asr/. Pure functions.
  * Ownership: returned arrays/strings are malloc'd and owned by the caller. */
-#ifndef LD_ASR_TRANSCRIPT_RENDER_H
-#define LD_ASR_TRANSCRIPT_RENDER_H
+#ifndef LD_ASR_TRANSCRIPT_INTERNAL_H
+#define LD_ASR_TRANSCRIPT_INTERNAL_H
 
 #include <stddef.h>
 

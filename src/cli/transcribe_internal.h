@@ -1,10 +1,10 @@
-/* Client mode of `listend transcribe` (--server URL): the same command and
- * output as local mode, but the work is done by a running server through
- * POST /v1/listen. Files are streamed from disk (multipart field `audio`);
+/* Client mode of `listend transcribe` (--server URL, transcribe_client.c);
+ * internal to src/cli/. The same command and output as local mode, but the
+ * work is done by a running server through POST /v1/listen. Files are streamed from disk (multipart field `audio`);
  * http(s):// and s3:// arguments are sent as {"url": …} for the server to fetch.
  * Not thread-safe (a command-line entry point: one call per process). */
-#ifndef LD_ASR_CLIENT_H
-#define LD_ASR_CLIENT_H
+#ifndef LD_CLI_TRANSCRIBE_INTERNAL_H
+#define LD_CLI_TRANSCRIBE_INTERNAL_H
 
 #include <stdbool.h>
 
@@ -15,12 +15,12 @@ typedef struct {
     const char *key;     /* license key, sent as "Authorization: Token KEY" */
     const char *cacert;  /* CA bundle for an https server; NULL = system store */
     bool verbose;        /* request ids and timings on stderr */
-} ld_asr_client_cfg;
+} ld_transcribe_client_cfg;
 
 /* Transcribes each input in turn and prints like local mode. Returns the exit
  * status: 0 all done, 1 an input failed (message on stderr, e.g.
  * "listend: 401 INVALID_LICENSE: Invalid license key"). A refused key stops at
  * the first input (every other one would fail the same way). */
-int ld_asr_client_main(const ld_asr_client_cfg *cfg, const ld_transcribe_opts *o, char **inputs, int n);
+int ld_transcribe_client_main(const ld_transcribe_client_cfg *cfg, const ld_transcribe_opts *o, char **inputs, int n);
 
 #endif
