@@ -1,4 +1,5 @@
-/* PocketSphinx engine internals shared by the engine and its tools.
+/* PocketSphinx engine internals shared by the engine and its tools; internal
+ * to src/asr/.
  * Thread-safety: ld_engine_ps_quiet may be called from any thread. */
 #ifndef LD_ASR_ENGINE_PS_H
 #define LD_ASR_ENGINE_PS_H

@@ -1,4 +1,4 @@
-/* Pool internals shared by pool.c, languages.c and streams.c (not a public API).
+/* Pool state shared by pool.c, languages.c and streams.c; internal to src/asr/.
  * Every field is guarded by ld_pool.mu unless noted. */
 #ifndef LD_ASR_POOL_INTERNAL_H
 #define LD_ASR_POOL_INTERNAL_H

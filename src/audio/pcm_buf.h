@@ -1,4 +1,4 @@
-/* Internal to ld_audio: an append-only PCM sink that keeps at most
+/* Internal to src/audio/: an append-only PCM sink that keeps at most
  * `spill_samples` in memory and moves anything longer to an unlinked temp file
  * that is mmap'd when finished, so hours of audio never sit in the heap.
  * Not thread-safe (one per decode call). */

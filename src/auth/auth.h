@@ -17,7 +17,7 @@
 #include "store/store.h"
 #include "util/err.h"
 
-/* Spec defaults when a key names no limits. */
+/* Defaults when a key names no limits (docs/api.md, "Authentication and limits"). */
 #define LD_DEFAULT_RPM 60
 #define LD_DEFAULT_CONCURRENCY 10
 #define LD_DEFAULT_HOURS_PER_DAY 100.0

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth/internal.h"
+#include "auth/auth_internal.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/time.h"

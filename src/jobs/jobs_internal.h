@@ -1,4 +1,4 @@
-/* Shared state of the jobs module (not part of its public contract). */
+/* State shared by the jobs module's files; internal to src/jobs/. */
 #ifndef LD_JOBS_INTERNAL_H
 #define LD_JOBS_INTERNAL_H
 

@@ -1,5 +1,5 @@
 /* `listend serve` configuration: defaults, then environment, then flags (flags
- * win). Internal to src/server. Thread-safety: parse once at start-up. */
+ * win). Internal to src/server/. Thread-safety: parse once at start-up. */
 #ifndef LD_SERVER_CONFIG_H
 #define LD_SERVER_CONFIG_H
 

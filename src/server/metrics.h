@@ -1,4 +1,4 @@
-/* GET /metrics for the server (internal to src/server): HTTP request
+/* GET /metrics for the server (internal to src/server/): HTTP request
  * counters, the gauges read from the pool, streams, jobs and store at scrape
  * time, process metrics, and the optional --metrics-port listener.
  * Thread-safety: the per-request calls may run on any thread; start/stop

@@ -22,7 +22,7 @@
 
 #define LD_SPOOL_MEM_LIMIT (256 * 1024) /* bodies above this go to <data>/tmp */
 #define LD_JSON_BODY_MAX (1024 * 1024)
-#define LD_RETRY_AFTER_BUSY 30          /* seconds, as in the spec's 503 example */
+#define LD_RETRY_AFTER_BUSY 30          /* seconds (docs/api.md, "Errors of POST /v1/listen") */
 /* A refused upload is still read (and dropped) up to max_body + this, so the
  * client sees the JSON answer instead of a connection reset. */
 #define LD_DRAIN_EXTRA ((uint64_t)256 * 1024 * 1024)

@@ -1,4 +1,4 @@
-/* Internals shared by the ws_*.c files (not a public contract).
+/* State shared by the ws_*.c files; internal to src/server/.
  *
  * One stream = one ws_conn, shared by three parties:
  *  - the event-loop thread owns the socket, the wslay context and timers;

@@ -1,4 +1,5 @@
-/* The pure parts of the streaming protocol (spec §8): query parameters, text
+/* The pure parts of the streaming protocol (docs/api.md, "GET /v1/listen/stream
+ * (WebSocket)"): query parameters, text
  * control messages, close codes, the RFC 6455 handshake key, and the server's
  * JSON messages. No I/O, so they are unit-tested and fuzzed directly.
  * Thread-safety: all functions are reentrant. Ownership: json_t results are new

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "store/embedded.h"
+#include "store/embedded_internal.h"
 #include "util/fs.h"
 #include "util/log.h"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "store/embedded.h"
+#include "store/embedded_internal.h"
 
 static int64_t mono_ms(void)
 {

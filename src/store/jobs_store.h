@@ -51,7 +51,7 @@ typedef struct {
     char *url;              /* audio URL, or NULL */
     char *audio_path;       /* stored upload, or NULL */
     char *callback_url;
-    char *result_json;      /* §7.3 body when completed */
+    char *result_json;      /* the JSON body of POST /v1/listen, when completed */
     char *error_json;       /* error envelope when failed */
     ld_delivery_state delivery;
     char *attempts_json;    /* JSON array of {"at","status"|"error"}; NULL = [] */

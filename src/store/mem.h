@@ -1,5 +1,5 @@
 /* In-process sliding windows and concurrency leases for the embedded store
- * (internal to the store module). Subjects live in a hash map split into
+ * (internal to src/store/). Subjects live in a hash map split into
  * mutex-protected stripes, so unrelated keys do not contend; idle subjects
  * (empty window, no live lease) are swept so client addresses cannot grow the
  * map without bound.

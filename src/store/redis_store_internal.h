@@ -1,5 +1,5 @@
-/* The Redis limits store's state, shared by its files (internal to the store
- * module): redis_store.c (windows, leases, keys, lifecycle), redis_revoke.c
+/* The Redis limits store's state, shared by its files; internal to src/store/.
+ * The files: redis_store.c (windows, leases, keys, lifecycle), redis_revoke.c
  * (revocation cache), redis_usage.c (daily usage with the open-policy
  * fallback).
  *
@@ -8,8 +8,8 @@
  * TTL 4 days), ld:revoked (HASH key_id -> revoked_at), ld:revoked:ver (INT,
  * bumped per new revocation), ld:key:<id> (HASH) + ld:keys (ZSET by
  * issued_at), ld:webhook_secret. */
-#ifndef LD_STORE_REDIS_STORE_H
-#define LD_STORE_REDIS_STORE_H
+#ifndef LD_STORE_REDIS_STORE_INTERNAL_H
+#define LD_STORE_REDIS_STORE_INTERNAL_H
 
 #include <pthread.h>
 #include <stdatomic.h>

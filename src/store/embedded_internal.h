@@ -1,10 +1,10 @@
-/* The embedded backend's state, shared by its files (internal to the store
- * module): one SQLite connection serialised by db_mu, in-memory windows and
+/* The embedded backend's state, shared by its files; internal to src/store/.
+ * One SQLite connection serialised by db_mu, in-memory windows and
  * leases, a cache of today's usage and a copy of the revocation table.
  * Lock order: usage_mu, then db_mu; revoked_lock is never held with db_mu
  * except while swapping in a freshly read table. */
-#ifndef LD_STORE_EMBEDDED_H
-#define LD_STORE_EMBEDDED_H
+#ifndef LD_STORE_EMBEDDED_INTERNAL_H
+#define LD_STORE_EMBEDDED_INTERNAL_H
 
 #include <pthread.h>
 #include <sqlite3.h>
