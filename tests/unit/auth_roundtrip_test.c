@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "auth/internal.h"
+#include "auth/auth_internal.h"
 #include "test.h"
 #include "util/time.h"
 
