@@ -13,7 +13,8 @@
 #include "util/fs.h"
 #include "util/time.h"
 
-int ld_keys_parse(int argc, char **argv, const struct option *accepted, ld_keys_args *out)
+int ld_keys_parse(int argc, char **argv, const struct option *accepted, const char *usage, const char *positional,
+                  ld_keys_args *out)
 {
     memset(out, 0, sizeof *out);
     struct option opts[16];
@@ -51,13 +52,20 @@ int ld_keys_parse(int argc, char **argv, const struct option *accepted, ld_keys_
             return -1;
         }
     }
-    for (int i = optind; i < argc - 1; i++) {
-        if (out->npos == LD_KEYS_MAX_POS) {
-            fprintf(stderr, "listend keys %s: too many arguments\n", sub);
-            return -1;
-        }
-        out->pos[out->npos++] = args[i];
+    if (out->help) {
+        fputs(usage, stdout);
+        return 1;
     }
+    int npos = argc - 1 - optind;
+    if (!positional && npos) {
+        fprintf(stderr, "listend keys %s: unexpected argument '%s'\n", sub, args[optind]);
+        return -1;
+    }
+    if (positional && npos != 1) {
+        fprintf(stderr, "listend keys %s: give exactly one %s (see --help)\n", sub, positional);
+        return -1;
+    }
+    out->arg = positional ? args[optind] : NULL;
     if (out->redis_url) /* keys live in that shared Redis, as with $REDIS_URL */
         setenv("REDIS_URL", out->redis_url, 1);
     return 0;
@@ -163,16 +171,9 @@ static int cmd_init(int argc, char **argv)
     static const struct option accepted[] = {
         {"data", required_argument, NULL, KEYS_OPT_DATA}, {"rotate", no_argument, NULL, KEYS_OPT_ROTATE}, {0}};
     ld_keys_args o;
-    if (ld_keys_parse(argc, argv, accepted, &o))
-        return 2;
-    if (o.help) {
-        fputs(usage_init, stdout);
-        return 0;
-    }
-    if (o.npos) {
-        fprintf(stderr, "listend keys init: unexpected argument '%s'\n", o.pos[0]);
-        return 2;
-    }
+    int parsed = ld_keys_parse(argc, argv, accepted, usage_init, NULL, &o);
+    if (parsed)
+        return parsed < 0 ? 2 : 0;
     const char *dir = ld_keys_data_dir(o.data);
     bool rotate = o.rotate;
     struct stat st;
@@ -265,16 +266,9 @@ static int cmd_issue(int argc, char **argv)
         {0},
     };
     ld_keys_args o;
-    if (ld_keys_parse(argc, argv, accepted, &o))
-        return 2;
-    if (o.help) {
-        fputs(usage_issue, stdout);
-        return 0;
-    }
-    if (o.npos) {
-        fprintf(stderr, "listend keys issue: unexpected argument '%s'\n", o.pos[0]);
-        return 2;
-    }
+    int parsed = ld_keys_parse(argc, argv, accepted, usage_issue, NULL, &o);
+    if (parsed)
+        return parsed < 0 ? 2 : 0;
     const char *dir = ld_keys_data_dir(o.data);
     ld_key_claims c = {.rpm = LD_DEFAULT_RPM, .concurrency = LD_DEFAULT_CONCURRENCY,
                        .hours_per_day = LD_DEFAULT_HOURS_PER_DAY};

@@ -8,8 +8,6 @@
 
 #include "store/store.h"
 
-#define LD_KEYS_MAX_POS 4
-
 /* Every option of every `keys` subcommand, by name; each subcommand lists the
  * ones it accepts in its own getopt_long table (val = one of these). */
 enum {
@@ -30,15 +28,18 @@ typedef struct {
     bool rotate, json, help;                      /* --rotate, --json, --help / -h */
     const char *name, *expires, *expires_in;      /* issue */
     const char *rpm, *concurrency, *hours_per_day; /* issue: validated by the caller */
-    const char *pos[LD_KEYS_MAX_POS];             /* positional arguments, in order */
-    int npos;
+    const char *arg;                              /* the positional argument, if taken */
 } ld_keys_args;
 
 /* Parses argv[2..] of `keys <sub> …` with getopt_long and `accepted` (the
- * subcommand's options; --help is always accepted): `--opt value`,
- * `--opt=value`, flags, positionals anywhere, `--` ends options. Prints a
- * message and returns -1 on a usage error; --redis-url is applied (setenv). */
-int ld_keys_parse(int argc, char **argv, const struct option *accepted, ld_keys_args *out);
+ * subcommand's options; --help / -h prints `usage`): `--opt value`,
+ * `--opt=value`, flags, positionals anywhere, `--` ends options. The
+ * subcommand takes exactly one positional argument named `positional`
+ * ("KEY"), or none when it is NULL. --redis-url is applied (setenv).
+ * Returns 0 to go on, 1 when --help was printed (exit 0), -1 after printing
+ * a usage error (exit 2). */
+int ld_keys_parse(int argc, char **argv, const struct option *accepted, const char *usage, const char *positional,
+                  ld_keys_args *out);
 
 /* --data, else $LISTEND_DATA, else ./listend-data. */
 const char *ld_keys_data_dir(const char *opt);

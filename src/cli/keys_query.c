@@ -58,16 +58,9 @@ int ld_keys_list(int argc, char **argv)
                                              {"redis-url", required_argument, NULL, KEYS_OPT_REDIS_URL},
                                              {0}};
     ld_keys_args o;
-    if (ld_keys_parse(argc, argv, accepted, &o))
-        return 2;
-    if (o.help) {
-        fputs(usage_list, stdout);
-        return 0;
-    }
-    if (o.npos) {
-        fprintf(stderr, "listend keys list: unexpected argument '%s'\n", o.pos[0]);
-        return 2;
-    }
+    int parsed = ld_keys_parse(argc, argv, accepted, usage_list, NULL, &o);
+    if (parsed)
+        return parsed < 0 ? 2 : 0;
     const char *dir = ld_keys_data_dir(o.data);
     bool failed;
     ld_store *s = ld_keys_store_if_exists(dir, &failed);
@@ -117,17 +110,10 @@ int ld_keys_list(int argc, char **argv)
 int ld_keys_inspect(int argc, char **argv)
 {
     ld_keys_args o;
-    if (ld_keys_parse(argc, argv, data_and_redis, &o))
-        return 2;
-    if (o.help) {
-        fputs(usage_inspect, stdout);
-        return 0;
-    }
-    if (o.npos != 1) {
-        fprintf(stderr, "listend keys inspect: give exactly one KEY (see --help)\n");
-        return 2;
-    }
-    const char *key = ld_keys_key_arg(o.pos[0]);
+    int parsed = ld_keys_parse(argc, argv, data_and_redis, usage_inspect, "KEY", &o);
+    if (parsed)
+        return parsed < 0 ? 2 : 0;
+    const char *key = ld_keys_key_arg(o.arg);
     ld_key_claims c;
     uint8_t fp[4];
     if (!key || ld_key_decode(key, &c, fp, NULL)) {
@@ -170,17 +156,10 @@ int ld_keys_inspect(int argc, char **argv)
 int ld_keys_revoke(int argc, char **argv)
 {
     ld_keys_args o;
-    if (ld_keys_parse(argc, argv, data_and_redis, &o))
-        return 2;
-    if (o.help) {
-        fputs(usage_revoke, stdout);
-        return 0;
-    }
-    if (o.npos != 1) {
-        fprintf(stderr, "listend keys revoke: give exactly one KEY_OR_ID (see --help)\n");
-        return 2;
-    }
-    const char *arg = ld_keys_key_arg(o.pos[0]);
+    int parsed = ld_keys_parse(argc, argv, data_and_redis, usage_revoke, "KEY_OR_ID", &o);
+    if (parsed)
+        return parsed < 0 ? 2 : 0;
+    const char *arg = ld_keys_key_arg(o.arg);
     char id[32];
     ld_key_claims c;
     uint8_t fp[4];

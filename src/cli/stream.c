@@ -25,8 +25,7 @@
 typedef struct {
     int fd;
     gnutls_session_t tls; /* NULL for ws:// */
-    char *extra; /* bytes read past the 101 response head */
-    size_t extra_len, extra_off;
+    ld_ws_leftover extra; /* bytes read past the 101 response head */
     bool json, got_last, closed, failed;
     int close_code;
 } client;
@@ -47,21 +46,21 @@ static void usage(FILE *f)
             LD_SAMPLE_RATE);
 }
 
-/* Transport: >0 bytes, 0 EOF, -1 error, -2 would block (after the handshake
+/* Transport: >0 bytes, 0 EOF, -1 error, LD_WS_IO_AGAIN (after the handshake
  * the socket is non-blocking, so wslay's read loop never waits). */
 static ssize_t io_recv(client *c, void *buf, size_t len)
 {
     if (c->tls) {
         ssize_t r = gnutls_record_recv(c->tls, buf, len);
         if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-            return -2;
+            return LD_WS_IO_AGAIN;
         if (r == GNUTLS_E_PREMATURE_TERMINATION)
             return 0;
         return r < 0 ? -1 : r;
     }
     ssize_t r = recv(c->fd, buf, len, 0);
     if (r < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? LD_WS_IO_AGAIN : -1;
     return r;
 }
 
@@ -70,12 +69,12 @@ static ssize_t io_send(client *c, const void *buf, size_t len)
     if (c->tls) {
         ssize_t r = gnutls_record_send(c->tls, buf, len);
         if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-            return -2;
+            return LD_WS_IO_AGAIN;
         return r < 0 ? -1 : r;
     }
     ssize_t r = send(c->fd, buf, len, MSG_NOSIGNAL);
     if (r < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? LD_WS_IO_AGAIN : -1;
     return r;
 }
 
@@ -108,34 +107,17 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 {
     (void)flags;
     client *c = ud;
-    if (c->extra_off < c->extra_len) {
-        size_t n = c->extra_len - c->extra_off < len ? c->extra_len - c->extra_off : len;
-        memcpy(buf, c->extra + c->extra_off, n);
-        c->extra_off += n;
+    size_t n = ld_ws_leftover_take(&c->extra, buf, len);
+    if (n)
         return (ssize_t)n;
-    }
-    ssize_t r = io_recv(c, buf, len);
-    if (r == -2) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    if (r <= 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return r;
+    return ld_ws_recv_result(ctx, io_recv(c, buf, len));
 }
 
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)
 {
     (void)flags;
     client *c = ud;
-    ssize_t r = io_send(c, data, len);
-    if (r < 0) {
-        wslay_event_set_error(ctx, r == -2 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return r;
+    return ld_ws_send_result(ctx, io_send(c, data, len));
 }
 
 static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
@@ -283,9 +265,7 @@ static int handshake(client *c, const char *host, const char *port, const char *
     }
     size_t head = (size_t)(end + 4 - buf);
     if (len > head) {
-        c->extra = malloc(len - head);
-        memcpy(c->extra, buf + head, len - head);
-        c->extra_len = len - head;
+        ld_ws_leftover_set(&c->extra, buf + head, len - head);
     }
     return 0;
 }
@@ -417,7 +397,7 @@ static void pump(client *c, const stream_opts *o, const uint8_t *audio, size_t a
         struct pollfd p = {.fd = c->fd, .events = POLLIN | (wslay_event_want_write(ctx) || more ? POLLOUT : 0)};
         int timeout = o->realtime && !ended ? 20 : 200;
         /* bytes already inside gnutls or left from the handshake do not wake poll */
-        bool buffered = c->extra_off < c->extra_len || (c->tls && gnutls_record_check_pending(c->tls) > 0);
+        bool buffered = ld_ws_leftover_pending(&c->extra) || (c->tls && gnutls_record_check_pending(c->tls) > 0);
         if (poll(&p, 1, buffered ? 0 : timeout) < 0 && errno != EINTR)
             break;
         if (((p.revents & (POLLIN | POLLHUP | POLLERR)) || buffered) && wslay_event_recv(ctx) != 0)
@@ -481,7 +461,7 @@ int ld_cli_stream_main(int argc, char **argv)
         gnutls_certificate_free_credentials(cred);
     close(c.fd);
     free(audio);
-    free(c.extra);
+    ld_ws_leftover_free(&c.extra);
     if (!connected)
         return 1;
     if (!c.got_last && !c.failed)

@@ -174,17 +174,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     ld_req_complete(r);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        msg[--n] = '\0';
-    ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "component", "http"), "%s", msg);
-}
-
 static void on_panic(void *cls, const char *file, unsigned line, const char *reason)
 {
     (void)cls;
@@ -249,7 +238,7 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
     struct MHD_OptionItem ops[16];
     int n = 0;
     /* The logger must come first, or MHD prints early messages itself. */
-    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)ld_log_library, (void *)"http"};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)ld_guard_notify, guard};

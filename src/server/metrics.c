@@ -215,17 +215,6 @@ static enum MHD_Result on_metrics_access(void *cls, struct MHD_Connection *c, co
     return expose(cls, c, rid);
 }
 
-static void on_metrics_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        msg[--n] = '\0';
-    ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "component", "metrics"), "%s", msg);
-}
-
 static struct MHD_Daemon *start_daemon(ld_srv *s, ld_error *err)
 {
     static struct sockaddr_storage addr;
@@ -245,7 +234,7 @@ static struct MHD_Daemon *start_daemon(ld_srv *s, ld_error *err)
     freeaddrinfo(ai);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)s->cfg.metrics_port, NULL, NULL, on_metrics_access, s, MHD_OPTION_EXTERNAL_LOGGER,
-        on_metrics_log, NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        ld_log_library, (void *)"metrics", MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
     if (!d)
         ld_error_set(err, LD_ERR_INTERNAL, "cannot listen on %s:%d for metrics (address in use?)", s->cfg.host,

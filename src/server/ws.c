@@ -76,7 +76,7 @@ void ws_conn_unref(ws_conn *c)
         ld_auth_release(ws->cfg.auth, &c->lease);
     free_tasks(c->in_head);
     free_outs(c->out_head);
-    free(c->extra);
+    ld_ws_leftover_free(&c->extra);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_lock(&ws->mu);
     ws->live--;

@@ -67,8 +67,7 @@ typedef struct ws_conn {
     int fd;
     struct MHD_UpgradeResponseHandle *urh;
     wslay_event_context_ptr ctx;
-    char *extra;            /* bytes MHD read past the request head */
-    size_t extra_len, extra_off;
+    ld_ws_leftover extra;   /* bytes MHD read past the request head */
     uint32_t events;        /* epoll mask registered */
     double last_activity;   /* audio or keepalive */
     double close_deadline;  /* 0 until we sent/queued a close */

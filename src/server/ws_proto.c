@@ -186,6 +186,50 @@ int ld_ws_subprotocol_key(const char *h, char *out, size_t outsz)
     return 0;
 }
 
+/* ---- transport glue shared by the server's loop and the client ---- */
+
+void ld_ws_leftover_set(ld_ws_leftover *l, const void *bytes, size_t n)
+{
+    *l = (ld_ws_leftover){0};
+    if (n && (l->data = malloc(n))) {
+        memcpy(l->data, bytes, n);
+        l->len = n;
+    }
+}
+
+size_t ld_ws_leftover_take(ld_ws_leftover *l, uint8_t *buf, size_t len)
+{
+    size_t n = l->len - l->off;
+    if (n > len)
+        n = len;
+    if (n)
+        memcpy(buf, l->data + l->off, n);
+    l->off += n;
+    return n;
+}
+
+void ld_ws_leftover_free(ld_ws_leftover *l)
+{
+    free(l->data);
+    *l = (ld_ws_leftover){0};
+}
+
+ssize_t ld_ws_recv_result(wslay_event_context_ptr ctx, ssize_t r)
+{
+    if (r > 0)
+        return r;
+    wslay_event_set_error(ctx, r == LD_WS_IO_AGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+ssize_t ld_ws_send_result(wslay_event_context_ptr ctx, ssize_t r)
+{
+    if (r >= 0)
+        return r;
+    wslay_event_set_error(ctx, r == LD_WS_IO_AGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
 /* ---- server messages ---- */
 
 static char *dump(json_t *j)

@@ -10,6 +10,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <wslay/wslay.h>
 
 #include "asr/transcript.h"
 #include "audio/stream.h"
@@ -65,6 +68,28 @@ int ld_ws_close_code(ld_err e);
 /* Sec-WebSocket-Accept for a client's Sec-WebSocket-Key: base64(SHA-1(key +
  * GUID)) into out (29 bytes with NUL). -1 when the key is not 16 bytes of base64. */
 int ld_ws_accept_key(const char *client_key, char out[29]);
+
+/* Bytes read past the HTTP head before the WebSocket took over (the server's
+ * upgraded socket and the client's handshake both may have some): wslay must
+ * get them before anything from the socket. `data` is malloc'd and owned. */
+typedef struct {
+    uint8_t *data;
+    size_t len, off;
+} ld_ws_leftover;
+
+/* Keeps a copy of n bytes (none when n is 0 or memory is short). */
+void ld_ws_leftover_set(ld_ws_leftover *l, const void *bytes, size_t n);
+/* Moves up to len unread bytes into buf; 0 when none are left. */
+size_t ld_ws_leftover_take(ld_ws_leftover *l, uint8_t *buf, size_t len);
+static inline bool ld_ws_leftover_pending(const ld_ws_leftover *l) { return l->off < l->len; }
+void ld_ws_leftover_free(ld_ws_leftover *l);
+
+/* How a wslay recv / send callback ends, from what the transport returned:
+ * r > 0 bytes pass; LD_WS_IO_AGAIN (would block) and failures (for recv, 0 =
+ * the peer closed) set wslay's error and return -1. */
+#define LD_WS_IO_AGAIN (-2)
+ssize_t ld_ws_recv_result(wslay_event_context_ptr ctx, ssize_t r);
+ssize_t ld_ws_send_result(wslay_event_context_ptr ctx, ssize_t r);
 
 /* `Sec-WebSocket-Protocol: token, <key>`: copies <key> into out and returns 1;
  * 0 when the header does not carry a token. */
