@@ -325,7 +325,8 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
 static int load_audio(const stream_opts *o, ld_stream_encoding enc, int *rate, uint8_t **audio, size_t *len,
                       size_t *frame)
 {
-    *frame = 3200;
+    const size_t linear16_100ms = (size_t)LD_SAMPLE_RATE / 10 * 2;
+    *frame = linear16_100ms;
     if (o->encoding) {
         FILE *f = fopen(o->file, "rb");
         if (!f) {
@@ -357,7 +358,7 @@ static int load_audio(const stream_opts *o, ld_stream_encoding enc, int *rate, u
         *rate = LD_SAMPLE_RATE;
     }
     if (!*frame)
-        *frame = 3200;
+        *frame = linear16_100ms;
     return 0;
 }
 
