@@ -51,8 +51,8 @@ static void register_families(void)
                                          .type = LD_METRIC_GAUGE});
     fam.key_requests = reg((ld_metric_desc){
         .name = "listend_key_requests_total",
-        .help = "Authenticated HTTP requests per license key id (the first 100 ids seen, the rest under "
-                "key_id=\"other\")",
+        .help = "Authenticated HTTP requests and stream handshakes per license key id (the first 100 ids "
+                "seen, the rest under key_id=\"other\")",
         .type = LD_METRIC_COUNTER, .nlabels = 1, .labels = {"key_id"}, .max_series = KEY_SERIES});
     fam.active = reg((ld_metric_desc){.name = "asr_active_requests",
                                       .help = "Batch transcription requests admitted on this replica and not yet "
