@@ -34,26 +34,26 @@ typedef struct request {
     ld_transcribe_opts opts;
     ld_segment *segs;
     size_t n_segs;
-    size_t *order;     /* segment indexes, longest first (NULL: silence) */
-    size_t next_seg;   /* next position in order[] to hand out */
-    size_t n_done;     /* segments finished */
-    size_t n_tasks;    /* max(n_segs, 1): silence still needs one (empty) task;
+    size_t *order;   /* segment indexes, longest first (NULL: silence) */
+    size_t next_seg; /* next position in order[] to hand out */
+    size_t n_done;   /* segments finished */
+    size_t n_tasks;  /* max(n_segs, 1): silence still needs one (empty) task;
                         * cut to next_seg by a cancel */
-    bool started;      /* a segment was handed out: no longer waiting */
+    bool started;    /* a segment was handed out: no longer waiting */
     bool cancelled;
-    int progress_calls; /* progress callbacks in flight: done waits for them */
+    int progress_calls;          /* progress callbacks in flight: done waits for them */
     pthread_mutex_t progress_mu; /* serialises progress so it stays monotonic */
-    double reported;   /* last progress reported */
+    double reported;             /* last progress reported */
     ld_word **seg_words;
     size_t *seg_nwords;
-    ld_error err;      /* first failure */
+    ld_error err; /* first failure */
     ld_pool_callbacks cb;
 } request;
 
 typedef struct {
     ld_pool *pool;
     int lang;
-    int index;      /* for the debug log */
+    int index; /* for the debug log */
     void *dec;
 } worker;
 
@@ -177,9 +177,10 @@ static ld_transcript *merge(ld_pool *p, request *r)
         free(r->seg_words[i]);
         r->seg_words[i] = NULL;
         r->seg_nwords[i] = 0;
-        t->utts[t->n_utts++] = (ld_utterance){.first = t->n_words, .count = nw,
-                                             .start = t->words[t->n_words].start,
-                                             .end = t->words[t->n_words + nw - 1].end};
+        t->utts[t->n_utts++] = (ld_utterance){.first = t->n_words,
+                                              .count = nw,
+                                              .start = t->words[t->n_words].start,
+                                              .end = t->words[t->n_words + nw - 1].end};
         for (size_t k = 0; k < nw; k++)
             conf += t->words[t->n_words + k].confidence;
         t->n_words += nw;
@@ -254,8 +255,7 @@ static void *worker_main(void *arg)
     if (w->dec) {
         p->live_workers++;
         p->langs[w->lang].live++;
-    }
-    else
+    } else
         ld_log(LD_LOG_ERROR, "decoder for '%s' failed to load: %s", p->langs[w->lang].code, err.msg);
     pthread_cond_broadcast(&p->cv);
     if (!w->dec) {
@@ -392,7 +392,8 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
     }
     pthread_mutex_unlock(&p->mu);
     if (full)
-        return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, "Server busy: transcription queue is full, retry later");
+        return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE,
+                            "Server busy: transcription queue is full, retry later");
 
     request *r = calloc(1, sizeof *r);
     if (r) {

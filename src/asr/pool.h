@@ -21,11 +21,11 @@
 #include "util/err.h"
 
 typedef struct {
-    int workers;             /* decoders per language; 0 = number of cores */
-    int max_queue;           /* requests *waiting* (no segment started yet) before submit
+    int workers;                 /* decoders per language; 0 = number of cores */
+    int max_queue;               /* requests *waiting* (no segment started yet) before submit
                               * answers 503; requests being decoded do not count; 0 = 4 × workers */
-    const char *models_dir;  /* extra languages: <dir>/<iso639-1>/ ; may be NULL */
-    double max_segment_s;    /* longest segment cut by ld_audio_segment; 0 = 20 s */
+    const char *models_dir;      /* extra languages: <dir>/<iso639-1>/ ; may be NULL */
+    double max_segment_s;        /* longest segment cut by ld_audio_segment; 0 = 20 s */
     const ld_engine_ops *engine; /* NULL = PocketSphinx */
 } ld_pool_config;
 
@@ -35,10 +35,10 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err);
 void ld_pool_free(ld_pool *p);
 
 bool ld_pool_has_language(ld_pool *p, const char *lang);
-json_t *ld_pool_languages(ld_pool *p);   /* new JSON array of codes */
-int ld_pool_workers(ld_pool *p);         /* decoders able to serve (0 = unhealthy) */
-int ld_pool_busy(ld_pool *p);            /* decoders working now */
-int ld_pool_queue_depth(ld_pool *p);     /* requests waiting + running (a gauge for metrics;
+json_t *ld_pool_languages(ld_pool *p); /* new JSON array of codes */
+int ld_pool_workers(ld_pool *p);       /* decoders able to serve (0 = unhealthy) */
+int ld_pool_busy(ld_pool *p);          /* decoders working now */
+int ld_pool_queue_depth(ld_pool *p);   /* requests waiting + running (a gauge for metrics;
                                           * only the waiting ones count toward max_queue) */
 
 typedef void (*ld_pool_done_fn)(void *done_ud, ld_transcript *t, const ld_error *err);
@@ -50,7 +50,7 @@ typedef void (*ld_pool_progress_fn)(void *progress_ud, double fraction);
 typedef struct {
     ld_pool_progress_fn progress; /* may be NULL; monotonic, never after done */
     void *progress_ud;
-    ld_pool_done_fn done;         /* exactly once, on a pool thread, after LD_OK */
+    ld_pool_done_fn done; /* exactly once, on a pool thread, after LD_OK */
     void *done_ud;
 } ld_pool_callbacks;
 
@@ -97,7 +97,7 @@ ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_o
  * handle is used with the engine's stream_* functions from one thread at a time. */
 typedef struct {
     const ld_engine_ops *ops;
-    void *dec;          /* engine decoder instance */
+    void *dec; /* engine decoder instance */
     char language[16];
 } ld_stream_decoder;
 

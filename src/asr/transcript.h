@@ -16,18 +16,18 @@ const char *ld_format_name(ld_format f);
 int ld_format_parse(const char *name, ld_format *out);
 
 typedef struct {
-    char language[16];  /* ISO 639-1, default "en" */
-    bool punctuate;     /* default true */
-    bool timestamps;    /* include `words` in JSON */
-    ld_format format;   /* default JSON */
+    char language[16]; /* ISO 639-1, default "en" */
+    bool punctuate;    /* default true */
+    bool timestamps;   /* include `words` in JSON */
+    ld_format format;  /* default JSON */
 } ld_transcribe_opts;
 
 void ld_transcribe_opts_default(ld_transcribe_opts *o);
 
 typedef struct {
-    char *word;         /* owned */
-    double start, end;  /* seconds from the start of the audio */
-    double confidence;  /* 0..1 */
+    char *word;        /* owned */
+    double start, end; /* seconds from the start of the audio */
+    double confidence; /* 0..1 */
 } ld_word;
 
 typedef struct {
@@ -36,12 +36,12 @@ typedef struct {
 } ld_utterance;
 
 typedef struct {
-    ld_word *words;       /* recognised words in order (no punctuation entries) */
+    ld_word *words; /* recognised words in order (no punctuation entries) */
     size_t n_words;
-    ld_utterance *utts;   /* silence-delimited segments */
+    ld_utterance *utts; /* silence-delimited segments */
     size_t n_utts;
-    double duration;      /* seconds of audio */
-    double confidence;    /* overall, from word confidences */
+    double duration;   /* seconds of audio */
+    double confidence; /* overall, from word confidences */
     char language[16];
 } ld_transcript;
 

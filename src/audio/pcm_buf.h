@@ -8,11 +8,11 @@
 #include "audio/audio.h"
 
 typedef struct {
-    int16_t *mem;          /* staging buffer (whole result while not spilled) */
-    size_t n_mem, cap;     /* samples in mem, capacity */
-    size_t total;          /* samples appended so far */
-    size_t spill_samples;  /* above this, go to a file */
-    int fd;                /* spill file, -1 while in memory */
+    int16_t *mem;         /* staging buffer (whole result while not spilled) */
+    size_t n_mem, cap;    /* samples in mem, capacity */
+    size_t total;         /* samples appended so far */
+    size_t spill_samples; /* above this, go to a file */
+    int fd;               /* spill file, -1 while in memory */
     char dir[256];
 } ld_pcm_buf;
 

@@ -23,13 +23,13 @@
 #define LD_DEFAULT_HOURS_PER_DAY 100.0
 
 typedef struct {
-    char key_id[32];       /* short public id, e.g. "k_3f9a…" (never the key text) */
+    char key_id[32]; /* short public id, e.g. "k_3f9a…" (never the key text) */
     char name[64];
-    int64_t issued_at;     /* unix seconds */
-    int64_t expires_at;    /* unix seconds; 0 = never */
-    int rpm;               /* requests per minute */
-    int concurrency;       /* concurrent requests/streams */
-    double hours_per_day;  /* audio hours per UTC day */
+    int64_t issued_at;    /* unix seconds */
+    int64_t expires_at;   /* unix seconds; 0 = never */
+    int rpm;              /* requests per minute */
+    int concurrency;      /* concurrent requests/streams */
+    double hours_per_day; /* audio hours per UTC day */
 } ld_key_claims;
 
 typedef struct {
@@ -42,10 +42,10 @@ typedef struct {
 
 /* X-RateLimit-* values for the response headers and 429 bodies. */
 typedef struct {
-    int limit;         /* X-RateLimit-Limit (requests per minute) */
-    int remaining;     /* X-RateLimit-Remaining */
-    int64_t reset;     /* X-RateLimit-Reset: seconds until the window frees a slot */
-    int retry_after;   /* seconds until a request would pass (only when refused) */
+    int limit;       /* X-RateLimit-Limit (requests per minute) */
+    int remaining;   /* X-RateLimit-Remaining */
+    int64_t reset;   /* X-RateLimit-Reset: seconds until the window frees a slot */
+    int retry_after; /* seconds until a request would pass (only when refused) */
     /* What an admitted request's checks read (window, today's usage, leases
      * held including its own), so GET /v1/license answers without reading the
      * store again. Set only when ld_auth_admit returns LD_OK. */

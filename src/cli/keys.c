@@ -41,9 +41,7 @@ int ld_keys_parse(int argc, char **argv, const struct option *accepted, const ch
         case KEYS_OPT_RPM: out->rpm = optarg; break;
         case KEYS_OPT_CONCURRENCY: out->concurrency = optarg; break;
         case KEYS_OPT_HOURS_PER_DAY: out->hours_per_day = optarg; break;
-        case ':':
-            fprintf(stderr, "listend keys %s: %s needs a value\n", sub, args[optind - 1]);
-            return -1;
+        case ':': fprintf(stderr, "listend keys %s: %s needs a value\n", sub, args[optind - 1]); return -1;
         default: /* '?': unknown, or a value given to a flag (then optopt is its KEYS_OPT_*) */
             if (optopt >= KEYS_OPT_DATA)
                 fprintf(stderr, "listend keys %s: %s takes no value\n", sub, args[optind - 1]);
@@ -270,8 +268,8 @@ static int cmd_issue(int argc, char **argv)
     if (parsed)
         return parsed < 0 ? 2 : 0;
     const char *dir = ld_keys_data_dir(o.data);
-    ld_key_claims c = {.rpm = LD_DEFAULT_RPM, .concurrency = LD_DEFAULT_CONCURRENCY,
-                       .hours_per_day = LD_DEFAULT_HOURS_PER_DAY};
+    ld_key_claims c = {
+        .rpm = LD_DEFAULT_RPM, .concurrency = LD_DEFAULT_CONCURRENCY, .hours_per_day = LD_DEFAULT_HOURS_PER_DAY};
     if (!o.name || !*o.name) {
         fprintf(stderr, "listend keys issue: --name is required\n");
         return 2;
@@ -343,9 +341,12 @@ static int cmd_issue(int argc, char **argv)
     ld_key_decode(key, &stored, kfp, NULL);
 
     ld_store *store = ld_keys_redis_configured() ? ld_store_open_configured(NULL, NULL, 0, &err)
-                                                : ld_store_open_embedded(dir, &err);
-    ld_store_key rec = {.issued_at = stored.issued_at, .expires_at = stored.expires_at, .rpm = stored.rpm,
-                        .concurrency = stored.concurrency, .hours_per_day = stored.hours_per_day};
+                                                 : ld_store_open_embedded(dir, &err);
+    ld_store_key rec = {.issued_at = stored.issued_at,
+                        .expires_at = stored.expires_at,
+                        .rpm = stored.rpm,
+                        .concurrency = stored.concurrency,
+                        .hours_per_day = stored.hours_per_day};
     snprintf(rec.key_id, sizeof rec.key_id, "%s", stored.key_id);
     snprintf(rec.name, sizeof rec.name, "%s", stored.name);
     snprintf(rec.issuer, sizeof rec.issuer, "%s", fp);
@@ -358,7 +359,8 @@ static int cmd_issue(int argc, char **argv)
     if (c.expires_at && c.expires_at <= ld_time_now()) {
         char when[21];
         ld_time_iso8601(c.expires_at, when);
-        fprintf(stderr, "listend keys issue: warning: expiry %s is in the past; the key is already expired\n", when);
+        fprintf(stderr, "listend keys issue: warning: expiry %s is in the past; the key is already expired\n",
+                when);
     }
     printf("%s\n", key);
     fprintf(stderr, "issued %s (%s)\n", rec.key_id, rec.name);

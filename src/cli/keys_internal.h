@@ -24,11 +24,11 @@ enum {
 };
 
 typedef struct {
-    const char *data, *redis_url;                 /* --data DIR, --redis-url URL */
-    bool rotate, json, help;                      /* --rotate, --json, --help / -h */
-    const char *name, *expires, *expires_in;      /* issue */
+    const char *data, *redis_url;                  /* --data DIR, --redis-url URL */
+    bool rotate, json, help;                       /* --rotate, --json, --help / -h */
+    const char *name, *expires, *expires_in;       /* issue */
     const char *rpm, *concurrency, *hours_per_day; /* issue: validated by the caller */
-    const char *arg;                              /* the positional argument, if taken */
+    const char *arg;                               /* the positional argument, if taken */
 } ld_keys_args;
 
 /* Parses argv[2..] of `keys <sub> …` with getopt_long and `accepted` (the

@@ -80,12 +80,12 @@ int ld_keys_list(int argc, char **argv)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
             ld_store_key *k = &keys[i];
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:f, s:o, s:s}", "key_id", k->key_id, "name",
-                               k->name, "issuer", k->issuer, "issued_at", ld_time_json(k->issued_at), "expires_at",
-                               ld_time_json(k->expires_at), "rpm", k->rpm, "concurrency", k->concurrency,
-                               "hours_per_day", k->hours_per_day, "revoked_at", ld_time_json(k->revoked_at),
-                               "status", status_of(k, now)));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:f, s:o, s:s}", "key_id",
+                                                 k->key_id, "name", k->name, "issuer", k->issuer, "issued_at",
+                                                 ld_time_json(k->issued_at), "expires_at",
+                                                 ld_time_json(k->expires_at), "rpm", k->rpm, "concurrency",
+                                                 k->concurrency, "hours_per_day", k->hours_per_day, "revoked_at",
+                                                 ld_time_json(k->revoked_at), "status", status_of(k, now)));
         }
         json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);

@@ -5,8 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/gnutls.h>
 #include <getopt.h>
+#include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <netdb.h>
 #include <poll.h>
@@ -32,17 +32,18 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE]\n"
-               "                            [--encoding ENC --sample-rate HZ] [--no-interim] [--json] [--insecure]\n\n"
-               "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
-               "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
-               "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
-               "are, at --sample-rate (default %d).\n"
-               "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http, https, ws, wss)\n"
-               "  --insecure     with https/wss: do not verify the server certificate\n"
-               "  --key KEY      default $LICENSE_KEY\n"
-               "  --realtime     pace the audio at real time (default: as fast as the server takes it)\n"
-               "  --json         print the server's messages as they are\n",
+    fprintf(f,
+            "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE]\n"
+            "                            [--encoding ENC --sample-rate HZ] [--no-interim] [--json] [--insecure]\n\n"
+            "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
+            "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
+            "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
+            "are, at --sample-rate (default %d).\n"
+            "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http, https, ws, wss)\n"
+            "  --insecure     with https/wss: do not verify the server certificate\n"
+            "  --key KEY      default $LICENSE_KEY\n"
+            "  --realtime     pace the audio at real time (default: as fast as the server takes it)\n"
+            "  --json         print the server's messages as they are\n",
             LD_SAMPLE_RATE);
 }
 
@@ -272,7 +273,7 @@ static int handshake(client *c, const char *host, const char *port, const char *
 
 typedef struct {
     const char *server, *key, *encoding, *language, *file;
-    int rate;            /* --sample-rate with --encoding */
+    int rate; /* --sample-rate with --encoding */
     bool realtime, interim, json, insecure;
 } stream_opts;
 
@@ -280,15 +281,20 @@ typedef struct {
 static int parse_opts(int argc, char **argv, stream_opts *o)
 {
     static const struct option opts[] = {
-        {"server", required_argument, 0, 's'},      {"key", required_argument, 0, 'k'},
-        {"realtime", no_argument, 0, 'r'},          {"encoding", required_argument, 0, 'e'},
-        {"sample-rate", required_argument, 0, 'R'}, {"language", required_argument, 0, 'l'},
-        {"no-interim", no_argument, 0, 'n'},        {"json", no_argument, 0, 'j'},
-        {"insecure", no_argument, 0, 'i'},          {"help", no_argument, 0, 'h'},
+        {"server", required_argument, 0, 's'},
+        {"key", required_argument, 0, 'k'},
+        {"realtime", no_argument, 0, 'r'},
+        {"encoding", required_argument, 0, 'e'},
+        {"sample-rate", required_argument, 0, 'R'},
+        {"language", required_argument, 0, 'l'},
+        {"no-interim", no_argument, 0, 'n'},
+        {"json", no_argument, 0, 'j'},
+        {"insecure", no_argument, 0, 'i'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    *o = (stream_opts){.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY"), .rate = LD_SAMPLE_RATE,
-                       .interim = true};
+    *o = (stream_opts){
+        .server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY"), .rate = LD_SAMPLE_RATE, .interim = true};
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -367,8 +373,10 @@ static int load_audio(const stream_opts *o, ld_stream_encoding enc, int *rate, u
 static void pump(client *c, const stream_opts *o, const uint8_t *audio, size_t audio_len, size_t frame)
 {
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-    struct wslay_event_callbacks cb = {.recv_callback = recv_cb, .send_callback = send_cb,
-                                       .genmask_callback = genmask_cb, .on_msg_recv_callback = on_msg};
+    struct wslay_event_callbacks cb = {.recv_callback = recv_cb,
+                                       .send_callback = send_cb,
+                                       .genmask_callback = genmask_cb,
+                                       .on_msg_recv_callback = on_msg};
     wslay_event_context_ptr ctx;
     wslay_event_context_client_init(&ctx, &cb, c);
     size_t sent = 0;
@@ -422,8 +430,8 @@ int ld_cli_stream_main(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : rc;
     ld_stream_encoding enc = LD_STREAM_LINEAR16;
-    if (o.encoding && (ld_audio_stream_encoding_parse(o.encoding, &enc) || enc == LD_STREAM_OPUS ||
-                       enc == LD_STREAM_OGG_OPUS)) {
+    if (o.encoding &&
+        (ld_audio_stream_encoding_parse(o.encoding, &enc) || enc == LD_STREAM_OPUS || enc == LD_STREAM_OGG_OPUS)) {
         fprintf(stderr, "listend stream: --encoding must be linear16, mulaw or alaw\n");
         return 2;
     }

@@ -104,7 +104,7 @@ static ld_err load(const char *path, ld_pcm *pcm, ld_error *err)
 /* A file in flight (local mode): the pool finishes `wait` (done callback) and
  * moves `bar` (progress callback), each through its own pointer. */
 typedef struct {
-    int index;          /* argv index */
+    int index; /* argv index */
     const char *path;
     ld_pool_waiter wait;
     progress_bar bar;
@@ -155,12 +155,18 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const c
 int ld_cli_transcribe_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"format", required_argument, 0, 'f'}, {"timestamps", no_argument, 0, 't'},
-        {"no-punctuate", no_argument, 0, 'P'}, {"language", required_argument, 0, 'l'},
-        {"models", required_argument, 0, 'm'}, {"workers", required_argument, 0, 'w'},
-        {"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
-        {"server", required_argument, 0, 'S'}, {"key", required_argument, 0, 'K'},
-        {"cacert", required_argument, 0, 'C'}, {"local", no_argument, 0, 'L'},
+        {"format", required_argument, 0, 'f'},
+        {"timestamps", no_argument, 0, 't'},
+        {"no-punctuate", no_argument, 0, 'P'},
+        {"language", required_argument, 0, 'l'},
+        {"models", required_argument, 0, 'm'},
+        {"workers", required_argument, 0, 'w'},
+        {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},
+        {"server", required_argument, 0, 'S'},
+        {"key", required_argument, 0, 'K'},
+        {"cacert", required_argument, 0, 'C'},
+        {"local", no_argument, 0, 'L'},
         {0, 0, 0, 0},
     };
     ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
@@ -187,7 +193,10 @@ int ld_cli_transcribe_main(int argc, char **argv)
             }
             snprintf(o.language, sizeof o.language, "%s", optarg);
             break;
-        case 'm': cfg.models_dir = optarg; local_only_opts = true; break;
+        case 'm':
+            cfg.models_dir = optarg;
+            local_only_opts = true;
+            break;
         case 'S': client.server = optarg; break;
         case 'K': client.key = optarg; break;
         case 'C': client.cacert = optarg; break;
@@ -273,7 +282,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         ld_pool_callbacks cb = {bar ? on_progress : NULL, &w->bar, ld_pool_waiter_done, &w->wait};
         if (!loaded || ld_pool_submit(pool, &pcm, &o, &cb, &err) != LD_OK)
             ld_pool_waiter_done(&w->wait, NULL, &err); /* the reason prints in turn */
-        ld_pcm_free(&pcm); /* no-op when the pool took it */
+        ld_pcm_free(&pcm);                             /* no-op when the pool took it */
     }
     ld_pool_free(pool);
     return failed ? 1 : 0;

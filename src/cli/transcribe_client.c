@@ -150,7 +150,8 @@ static bool print_answer(const answer *a, const ld_transcribe_opts *o, const cha
     }
     if (n > 1)
         json_object_set_new(j, "file", json_string(input));
-    char *s = json_dumps(j, JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER | (n > 1 ? JSON_COMPACT : JSON_INDENT(2)));
+    char *s = json_dumps(j,
+                         JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER | (n > 1 ? JSON_COMPACT : JSON_INDENT(2)));
     json_decref(j);
     if (!s)
         return false;
@@ -246,7 +247,8 @@ static sent send_one(CURL *c, const char *url, const ld_transcribe_client_cfg *c
     return result;
 }
 
-int ld_transcribe_client_main(const ld_transcribe_client_cfg *cfg, const ld_transcribe_opts *o, char **inputs, int n)
+int ld_transcribe_client_main(const ld_transcribe_client_cfg *cfg, const ld_transcribe_opts *o, char **inputs,
+                              int n)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "listend: cannot initialise libcurl\n");

@@ -50,8 +50,7 @@ ld_err ld_jobs_get(ld_jobs *j, const char *key_id, const char *id, json_t **view
     return LD_OK;
 }
 
-ld_err ld_jobs_cancel(ld_jobs *j, const char *key_id, const char *id, json_t **view, bool *stopping,
-                      ld_error *err)
+ld_err ld_jobs_cancel(ld_jobs *j, const char *key_id, const char *id, json_t **view, bool *stopping, ld_error *err)
 {
     *view = NULL;
     *stopping = false;

@@ -179,10 +179,7 @@ void ld_jobs_free(ld_jobs *j)
     free(j);
 }
 
-static bool http_url(const char *u)
-{
-    return !strncasecmp(u, "http://", 7) || !strncasecmp(u, "https://", 8);
-}
+static bool http_url(const char *u) { return !strncasecmp(u, "http://", 7) || !strncasecmp(u, "https://", 8); }
 
 static ld_err check_callback(ld_jobs *j, const char *callback_url, ld_error *err)
 {

@@ -20,19 +20,19 @@
 #include "util/err.h"
 
 typedef struct {
-    const char *data_dir;        /* jobs DB, job audio, webhook secret live here */
+    const char *data_dir; /* jobs DB, job audio, webhook secret live here */
     ld_pool *pool;
-    ld_auth *auth;               /* quota accounting when a job runs */
-    ld_fetch_opts fetch;         /* for audio URLs and the callback address check */
-    double max_audio_seconds;    /* decode cap (2 h) */
-    int64_t retention_s;         /* purge finished jobs after this (default 7 days) */
-    int64_t webhook_max_age_s;   /* give up delivering after this (default 24 h) */
+    ld_auth *auth;             /* quota accounting when a job runs */
+    ld_fetch_opts fetch;       /* for audio URLs and the callback address check */
+    double max_audio_seconds;  /* decode cap (2 h) */
+    int64_t retention_s;       /* purge finished jobs after this (default 7 days) */
+    int64_t webhook_max_age_s; /* give up delivering after this (default 24 h) */
     /* Added by the jobs module; 0 everywhere means the default. */
-    int max_running;             /* jobs transcribing at once (default max(1, pool workers / 2)) */
-    int max_pending;             /* queued + processing before submit answers 503 (default 1000) */
-    int64_t webhook_backoff_ms;  /* first retry delay (default 1000; env LISTEND_WEBHOOK_BACKOFF_MS, for tests) */
-    long webhook_timeout_ms;     /* one delivery attempt, connect + answer (default 15 000) */
-    ld_store *store;             /* borrowed; a Redis store keeps jobs in Redis (replicas share them),
+    int max_running;            /* jobs transcribing at once (default max(1, pool workers / 2)) */
+    int max_pending;            /* queued + processing before submit answers 503 (default 1000) */
+    int64_t webhook_backoff_ms; /* first retry delay (default 1000; env LISTEND_WEBHOOK_BACKOFF_MS, for tests) */
+    long webhook_timeout_ms;    /* one delivery attempt, connect + answer (default 15 000) */
+    ld_store *store;            /* borrowed; a Redis store keeps jobs in Redis (replicas share them),
                                     anything else (or NULL) uses SQLite <data>/jobs.db */
 } ld_jobs_config;
 
@@ -62,8 +62,7 @@ ld_err ld_jobs_get(ld_jobs *j, const char *key_id, const char *id, json_t **view
 /* Cancels one job of key_id: a queued job at once (its audio goes), a running
  * one at its runner's next check (*stopping true). *view is the job after the
  * cancel. Finished jobs stay as they are. Errors as ld_jobs_get. */
-ld_err ld_jobs_cancel(ld_jobs *j, const char *key_id, const char *id, json_t **view, bool *stopping,
-                      ld_error *err);
+ld_err ld_jobs_cancel(ld_jobs *j, const char *key_id, const char *id, json_t **view, bool *stopping, ld_error *err);
 
 /* Jobs in `state` ("queued", "processing", "completed", "failed",
  * "cancelled"); NULL = queued + processing. -1 for an unknown state. */

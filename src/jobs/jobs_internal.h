@@ -9,29 +9,29 @@
 
 /* What one runner thread is doing, so DELETE can interrupt its wait. */
 typedef struct {
-    char job_id[40];   /* "" when idle */
+    char job_id[40]; /* "" when idle */
     bool cancel;
 } ld_jobs_slot;
 
 struct ld_jobs {
-    ld_jobs_config cfg;          /* defaults filled in; data_dir points at data_dir below */
+    ld_jobs_config cfg; /* defaults filled in; data_dir points at data_dir below */
     char data_dir[1024];
-    char jobs_dir[1100];         /* <data>/jobs: uploaded and fetched audio */
-    char tmp_dir[1100];          /* <data>/tmp: decode spill */
-    char secret[65];             /* webhook secret (hex text) */
+    char jobs_dir[1100]; /* <data>/jobs: uploaded and fetched audio */
+    char tmp_dir[1100];  /* <data>/tmp: decode spill */
+    char secret[65];     /* webhook secret (hex text) */
     ld_job_store *store;
 
     pthread_mutex_t mu;
-    pthread_cond_t run_cv;       /* a job was queued, or stopping */
-    pthread_cond_t deliver_cv;   /* a delivery is due, or stopping */
+    pthread_cond_t run_cv;     /* a job was queued, or stopping */
+    pthread_cond_t deliver_cv; /* a delivery is due, or stopping */
     bool stopping;
-    unsigned long queued_gen;    /* bumped on submit, so a runner never sleeps past a new job */
-    int slots_taken;
-    bool deliver_kick;           /* a job finished since the deliverer last looked */             /* runners hand out their slot index with this */
+    unsigned long queued_gen; /* bumped on submit, so a runner never sleeps past a new job */
+    int slots_taken;          /* runners hand out their slot index with this */
+    bool deliver_kick;        /* a job finished since the deliverer last looked */
 
     int n_runners;
     pthread_t *runners;
-    ld_jobs_slot *slots;         /* n_runners entries, under mu */
+    ld_jobs_slot *slots; /* n_runners entries, under mu */
     pthread_t deliverer;
     bool deliverer_started;
 };

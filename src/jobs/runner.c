@@ -25,7 +25,7 @@ typedef struct {
     ld_error err;
     ld_job_store *store;
     char id[40];
-    double saved, saved_at;   /* last persisted progress and when (monotonic) */
+    double saved, saved_at; /* last persisted progress and when (monotonic) */
 } run_ctx;
 
 typedef enum { OUT_DONE, OUT_FAILED, OUT_BUSY, OUT_CANCELLED, OUT_STOPPING } outcome;
@@ -195,10 +195,7 @@ static void finish(ld_jobs *j, const ld_job *job, ld_job_state state, const char
         ld_jobs_wake_deliverer(j);
 }
 
-void ld_jobs_cancel_now(ld_jobs *j, const ld_job *job)
-{
-    finish(j, job, LD_JOB_CANCELLED, NULL, NULL);
-}
+void ld_jobs_cancel_now(ld_jobs *j, const ld_job *job) { finish(j, job, LD_JOB_CANCELLED, NULL, NULL); }
 
 /* Fetches a URL job's audio next to the uploads; the caller unlinks `path`. */
 static ld_err fetch(ld_jobs *j, const ld_job *job, char *path, size_t pathsz, ld_error *err)

@@ -43,8 +43,9 @@ json_t *ld_jobs_view(const ld_job *job, bool with_result)
                             json_pack("{s:s, s:s, s:o, s:o, s:o}", "url", job->callback_url, "state",
                                       delivery_name(job->delivery), "attempts", attempts ? attempts : json_array(),
                                       "delivered_at", ld_time_json(job->delivered_ms / 1000), "next_attempt_at",
-                                      job->delivery == LD_DELIVERY_PENDING ? ld_time_json(job->next_attempt_ms / 1000)
-                                                                           : json_null()));
+                                      job->delivery == LD_DELIVERY_PENDING
+                                          ? ld_time_json(job->next_attempt_ms / 1000)
+                                          : json_null()));
     }
     return o;
 }

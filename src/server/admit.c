@@ -63,7 +63,8 @@ bool ld_admit(ld_req *r, ld_auth_from from, bool quota)
         ld_log_fields(LD_LOG_WARNING,
                       json_pack("{s:s,s:s,s:s}", "client", r->client, "request_id", r->request_id, "code",
                                 ld_err_code(e.code)),
-                      presented ? "Invalid license key from %s" : "Missing Authorization header from %s", r->client);
+                      presented ? "Invalid license key from %s" : "Missing Authorization header from %s",
+                      r->client);
         if (e.code == LD_ERR_LICENSE_EXPIRED) {
             char iso[24];
             ld_time_iso8601(r->key.expires_at, iso);

@@ -48,8 +48,8 @@ static void cut(ld_guard *g, conn *k, const char *why)
     /* Under g->mu: the CLOSED notification, which precedes close(fd), waits. */
     k->ph = PH_CUT;
     shutdown(k->fd, SHUT_RDWR);
-    ld_log_fields(LD_LOG_DEBUG, json_pack("{s:s, s:i}", "component", "guard", "fd", k->fd),
-                  "closed connection: %s", why);
+    ld_log_fields(LD_LOG_DEBUG, json_pack("{s:s, s:i}", "component", "guard", "fd", k->fd), "closed connection: %s",
+                  why);
     (void)g;
 }
 

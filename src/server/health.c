@@ -49,8 +49,11 @@ static bool components(ld_srv *s, json_t *comp, const char **reason)
     json_object_set_new(comp, "store", json_string(store_state));
     if (!strcmp(h.backend, "redis"))
         json_object_set_new(comp, "redis", json_string(store_state));
-    *reason = !asr ? "No ASR workers available" : !lic ? "License checks unavailable (issuer keys, revocations)"
-            : !store_ok ? "Redis unavailable" : draining ? "Server is shutting down" : NULL;
+    *reason = !asr        ? "No ASR workers available"
+              : !lic      ? "License checks unavailable (issuer keys, revocations)"
+              : !store_ok ? "Redis unavailable"
+              : draining  ? "Server is shutting down"
+                          : NULL;
     return asr && lic && store_ok && !draining;
 }
 

@@ -40,10 +40,7 @@ static bool sane_request_id(const char *s)
     return true;
 }
 
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
-{
-    return ld_req_new(cls, c, uri);
-}
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) { return ld_req_new(cls, c, uri); }
 
 static enum MHD_Result on_body(ld_req *r, const char *data, size_t size)
 {
@@ -56,8 +53,7 @@ static enum MHD_Result on_body(ld_req *r, const char *data, size_t size)
         if (r->body_bytes > r->srv->max_body + (r->authed ? LD_DRAIN_EXTRA : 0))
             return MHD_NO;
         return MHD_YES;
-    default:
-        return ld_listen_body(r, data, size);
+    default: return ld_listen_body(r, data, size);
     }
 }
 
@@ -135,7 +131,8 @@ static const char *toe_name(enum MHD_RequestTerminationCode toe)
 
 static void access_log(ld_req *r, enum MHD_RequestTerminationCode toe)
 {
-    bool health = !strncmp(r->path, "/health", 7) || !strcmp(r->path, "/healthz") || !strcmp(r->path, "/api/v1/health");
+    bool health = !strncmp(r->path, "/health", 7) || !strcmp(r->path, "/healthz") ||
+                  !strcmp(r->path, "/api/v1/health");
     ld_log_level lvl = health ? LD_LOG_DEBUG : r->status >= 500 ? LD_LOG_ERROR : LD_LOG_INFO;
     if (!ld_log_enabled(lvl))
         return;
@@ -211,7 +208,8 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
     freeaddrinfo(ai);
 
     static char *tls_key, *tls_cert; /* must outlive the daemon */
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
+                     MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;
     if (c->tls_cert[0]) {
@@ -226,8 +224,10 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
     }
     int threads = c->http_threads ? c->http_threads : cores();
     if (!guard) {
-        ld_guard_config gc = {.header_timeout = c->header_timeout, .idle_timeout = c->connection_timeout,
-                              .min_body_rate = c->min_body_rate, .max_connections = c->max_connections,
+        ld_guard_config gc = {.header_timeout = c->header_timeout,
+                              .idle_timeout = c->connection_timeout,
+                              .min_body_rate = c->min_body_rate,
+                              .max_connections = c->max_connections,
                               .threads = threads};
         if (!(guard = ld_guard_new(&gc))) {
             ld_error_set(err, LD_ERR_INTERNAL, "cannot start the connection guard thread");

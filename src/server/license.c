@@ -23,8 +23,9 @@ enum MHD_Result ld_license_serve(ld_req *r)
     json_object_set_new(o, "name", json_string(k->name));
     json_object_set_new(o, "issued_at", ld_time_json(k->issued_at));
     json_object_set_new(o, "expires_at", ld_time_json(k->expires_at));
-    json_object_set_new(o, "limits", json_pack("{s:i,s:i,s:f}", "requests_per_minute", k->rpm, "concurrency",
-                                               k->concurrency, "audio_hours_per_day", k->hours_per_day));
+    json_object_set_new(o, "limits",
+                        json_pack("{s:i,s:i,s:f}", "requests_per_minute", k->rpm, "concurrency", k->concurrency,
+                                  "audio_hours_per_day", k->hours_per_day));
     json_object_set_new(o, "usage",
                         json_pack("{s:i,s:i,s:i,s:f,s:f}", "requests_this_minute", u.requests_this_minute,
                                   "requests_remaining", u.requests_remaining, "concurrent", u.concurrent,

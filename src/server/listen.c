@@ -112,7 +112,8 @@ enum MHD_Result ld_listen_first(ld_req *r)
             return ld_respond_error(c, &e, r->request_id, too_large_extra(s));
         }
         r->too_large = true;
-        ld_req_fail(r, LD_ERR_FILE_TOO_LARGE, too_large_extra(s), "%s", ld_err_default_message(LD_ERR_FILE_TOO_LARGE));
+        ld_req_fail(r, LD_ERR_FILE_TOO_LARGE, too_large_extra(s), "%s",
+                    ld_err_default_message(LD_ERR_FILE_TOO_LARGE));
         return MHD_YES;
     }
     if (r->pending)
@@ -139,10 +140,11 @@ enum MHD_Result ld_listen_first(ld_req *r)
         if (!r->spool)
             ld_req_fail(r, LD_ERR_INTERNAL, NULL, "Out of memory");
     } else {
-        ld_req_fail(r, LD_ERR_UNSUPPORTED_FORMAT, formats_extra(),
-                    "Unsupported Content-Type '%.64s': send audio/* or application/octet-stream, multipart/form-data "
-                    "with an `audio` file, or application/json with a `url`",
-                    mt);
+        ld_req_fail(
+            r, LD_ERR_UNSUPPORTED_FORMAT, formats_extra(),
+            "Unsupported Content-Type '%.64s': send audio/* or application/octet-stream, multipart/form-data "
+            "with an `audio` file, or application/json with a `url`",
+            mt);
     }
     return MHD_YES;
 }
@@ -174,15 +176,18 @@ enum MHD_Result ld_listen_body(ld_req *r, const char *data, size_t size)
     ld_srv *s = r->srv;
     if (r->body_bytes > s->max_body) {
         r->too_large = true;
-        ld_req_fail(r, LD_ERR_FILE_TOO_LARGE, too_large_extra(s), "%s", ld_err_default_message(LD_ERR_FILE_TOO_LARGE));
+        ld_req_fail(r, LD_ERR_FILE_TOO_LARGE, too_large_extra(s), "%s",
+                    ld_err_default_message(LD_ERR_FILE_TOO_LARGE));
         drop_body(r);
         return MHD_YES;
     }
     switch (r->body) {
     case LD_BODY_JSON:
         if (r->json_len + size > LD_JSON_BODY_MAX) {
-            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "JSON body larger than %d KB; upload audio as "
-                        "multipart/form-data or a raw body", LD_JSON_BODY_MAX / 1024);
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL,
+                        "JSON body larger than %d KB; upload audio as "
+                        "multipart/form-data or a raw body",
+                        LD_JSON_BODY_MAX / 1024);
             drop_body(r);
             return MHD_YES;
         }
@@ -213,8 +218,7 @@ enum MHD_Result ld_listen_body(ld_req *r, const char *data, size_t size)
             drop_body(r);
         }
         return MHD_YES;
-    default:
-        return MHD_YES;
+    default: return MHD_YES;
     }
 }
 
@@ -252,7 +256,8 @@ static void check(ld_req *r)
     if (r->form) {
         const char *k;
         json_t *v;
-        json_object_foreach(r->form, k, v) {
+        json_object_foreach(r->form, k, v)
+        {
             if (ld_opts_set(&r->opts, k, json_string_value(v), &e)) {
                 ld_req_fail(r, e.code, NULL, "%s", e.msg);
                 return;
@@ -273,7 +278,8 @@ static void check(ld_req *r)
         ld_req_fail(r, LD_ERR_INVALID_AUDIO, NULL, "Audio file is empty (0 bytes)");
         return;
     }
-    static const char *const src[] = {"http://", "https://", "s3://", NULL}, *const cb[] = {"http://", "https://", NULL};
+    static const char *const src[] = {"http://", "https://", "s3://", NULL}, *const cb[] = {"http://", "https://",
+                                                                                            NULL};
     if (url && !has_scheme(r->opts.url, src)) {
         ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Invalid parameter 'url': use http://, https:// or s3://");
         return;

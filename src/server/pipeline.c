@@ -32,21 +32,14 @@ static void fail(ld_req *r, const ld_error *e)
         extra = json_pack("{s:o}", "supported_formats", a);
         break;
     }
-    case LD_ERR_FILE_TOO_LARGE:
-        extra = json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb);
-        break;
-    case LD_ERR_AUDIO_TOO_LONG:
-        extra = json_pack("{s:f}", "max_duration_seconds", s->cfg.max_audio_seconds);
-        break;
-    case LD_ERR_SERVICE_UNAVAILABLE:
-        extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY);
-        break;
+    case LD_ERR_FILE_TOO_LARGE: extra = json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb); break;
+    case LD_ERR_AUDIO_TOO_LONG: extra = json_pack("{s:f}", "max_duration_seconds", s->cfg.max_audio_seconds); break;
+    case LD_ERR_SERVICE_UNAVAILABLE: extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY); break;
     case LD_ERR_INTERNAL:
-        ld_log_fields(LD_LOG_ERROR, json_pack("{s:s}", "request_id", r->request_id),
-                      "Failed to process audio: %s", e->msg);
+        ld_log_fields(LD_LOG_ERROR, json_pack("{s:s}", "request_id", r->request_id), "Failed to process audio: %s",
+                      e->msg);
         break;
-    default:
-        break;
+    default: break;
     }
     ld_req_finish_error(r, e, extra);
 }
@@ -130,18 +123,19 @@ static json_t *lightning_body(ld_req *r, json_t *j)
     if (json_object_get(j, "utterances"))
         json_object_set(o, "utterances", json_object_get(j, "utterances"));
     json_object_set(o, "request_id", json_object_get(j, "request_id"));
-    json_object_set_new(o, "metadata", json_pack("{s:O,s:I}", "duration", json_object_get(j, "duration"), "fileSize",
-                                                 (json_int_t)r->file_bytes));
+    json_object_set_new(
+        o, "metadata",
+        json_pack("{s:O,s:I}", "duration", json_object_get(j, "duration"), "fileSize", (json_int_t)r->file_bytes));
     json_decref(j);
     return o;
 }
 
 static const char *language_name(const char *code)
 {
-    static const char *const names[][2] = {{"en", "english"}, {"es", "spanish"}, {"fr", "french"},
-                                           {"de", "german"},  {"it", "italian"}, {"pt", "portuguese"},
-                                           {"nl", "dutch"},   {"ru", "russian"}, {"zh", "chinese"},
-                                           {"ja", "japanese"}, {"ko", "korean"}, {"hi", "hindi"}};
+    static const char *const names[][2] = {{"en", "english"},  {"es", "spanish"}, {"fr", "french"},
+                                           {"de", "german"},   {"it", "italian"}, {"pt", "portuguese"},
+                                           {"nl", "dutch"},    {"ru", "russian"}, {"zh", "chinese"},
+                                           {"ja", "japanese"}, {"ko", "korean"},  {"hi", "hindi"}};
     for (size_t i = 0; code && i < sizeof names / sizeof *names; i++)
         if (!strcmp(code, names[i][0]))
             return names[i][1];
@@ -156,21 +150,23 @@ static json_t *openai_body(ld_req *r, json_t *j)
     json_t *o = json_pack("{s:O}", "text", json_object_get(j, "text"));
     if (r->opts.verbose) {
         json_object_set_new(o, "task", json_string("transcribe"));
-        json_object_set_new(o, "language", json_string(language_name(json_string_value(json_object_get(j, "language")))));
+        json_object_set_new(o, "language",
+                            json_string(language_name(json_string_value(json_object_get(j, "language")))));
         json_object_set(o, "duration", json_object_get(j, "duration"));
         json_t *segs = json_array(), *u;
         size_t i;
-        json_array_foreach(json_object_get(j, "utterances"), i, u)
-            json_array_append_new(segs, json_pack("{s:I,s:O,s:O,s:O}", "id", (json_int_t)i, "start",
-                                                  json_object_get(u, "start"), "end", json_object_get(u, "end"),
-                                                  "text", json_object_get(u, "text")));
+        json_array_foreach(json_object_get(j, "utterances"), i, u) json_array_append_new(
+            segs, json_pack("{s:I,s:O,s:O,s:O}", "id", (json_int_t)i, "start", json_object_get(u, "start"), "end",
+                            json_object_get(u, "end"), "text", json_object_get(u, "text")));
         json_object_set_new(o, "segments", segs);
         json_t *words = json_array(), *w;
-        json_array_foreach(json_object_get(j, "words"), i, w) {
+        json_array_foreach(json_object_get(j, "words"), i, w)
+        {
             const char *t = json_string_value(json_object_get(w, "word"));
             if (t && strcmp(t, ",") && strcmp(t, ".")) /* punctuation entries are ours, not OpenAI's */
-                json_array_append_new(words, json_pack("{s:O,s:O,s:O}", "word", json_object_get(w, "word"), "start",
-                                                       json_object_get(w, "start"), "end", json_object_get(w, "end")));
+                json_array_append_new(words,
+                                      json_pack("{s:O,s:O,s:O}", "word", json_object_get(w, "word"), "start",
+                                                json_object_get(w, "start"), "end", json_object_get(w, "end")));
         }
         json_object_set_new(o, "words", words);
     }

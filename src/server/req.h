@@ -24,33 +24,33 @@
 typedef struct ld_srv ld_srv;
 
 typedef enum {
-    LD_BODY_NONE,      /* no body expected / ignored */
-    LD_BODY_DISCARD,   /* an early error is pending: read and drop the body */
-    LD_BODY_JSON,      /* application/json, kept in memory */
-    LD_BODY_FORM,      /* multipart or urlencoded via MHD's post processor */
-    LD_BODY_RAW,       /* audio bytes straight into the spool */
+    LD_BODY_NONE,    /* no body expected / ignored */
+    LD_BODY_DISCARD, /* an early error is pending: read and drop the body */
+    LD_BODY_JSON,    /* application/json, kept in memory */
+    LD_BODY_FORM,    /* multipart or urlencoded via MHD's post processor */
+    LD_BODY_RAW,     /* audio bytes straight into the spool */
 } ld_body_kind;
 
 typedef struct ld_req {
     atomic_int refs;
     ld_srv *srv;
     struct MHD_Connection *conn;
-    double t0;                   /* monotonic start */
+    double t0; /* monotonic start */
     char request_id[136];
     char client[64];
     char method[16];
     char path[256];
-    bool started;                /* first access-handler call seen */
-    bool is_ws;                  /* GET /v1/listen/stream */
-    bool lightning;              /* compatibility route: Lightning/Pulse response schema */
-    bool openai;                 /* compatibility route: OpenAI transcription schema */
+    bool started;   /* first access-handler call seen */
+    bool is_ws;     /* GET /v1/listen/stream */
+    bool lightning; /* compatibility route: Lightning/Pulse response schema */
+    bool openai;    /* compatibility route: OpenAI transcription schema */
     /* set by the router (route.c) */
-    const char *route_pattern;   /* metric label: "/v1/jobs/{id}", "unmatched" (static) */
-    bool batch;                  /* a batch transcription: counts in asr_active_requests once admitted */
-    bool counted_active;         /* ... and was counted (metrics.c) */
+    const char *route_pattern; /* metric label: "/v1/jobs/{id}", "unmatched" (static) */
+    bool batch;                /* a batch transcription: counts in asr_active_requests once admitted */
+    bool counted_active;       /* ... and was counted (metrics.c) */
     enum MHD_Result (*final)(struct ld_req *r); /* the route's handler once the body is in */
-    const char *allow;           /* Allow header for 405 (static) */
-    bool no_store;               /* Cache-Control: no-store on the answer */
+    const char *allow;                          /* Allow header for 405 (static) */
+    bool no_store;                              /* Cache-Control: no-store on the answer */
 
     /* authentication */
     bool authed;
@@ -68,11 +68,11 @@ typedef struct ld_req {
     ld_body_kind body;
     uint64_t body_bytes;
     bool too_large;
-    char *json;                  /* LD_BODY_JSON buffer */
+    char *json; /* LD_BODY_JSON buffer */
     size_t json_len, json_cap;
     struct MHD_PostProcessor *pp;
-    json_t *form;                /* non-file form fields: key -> string */
-    bool form_audio;             /* an `audio` (or `file`) form field was seen */
+    json_t *form;    /* non-file form fields: key -> string */
+    bool form_audio; /* an `audio` (or `file`) form field was seen */
     ld_spool *spool;
     ld_listen_opts opts;
 
@@ -80,20 +80,20 @@ typedef struct ld_req {
     pthread_mutex_t mu;
     bool suspended;
     bool finished;
-    bool conn_gone;              /* completion callback ran: never touch conn again */
-    ld_error rerr;               /* rerr.code != LD_OK -> error envelope */
+    bool conn_gone; /* completion callback ran: never touch conn again */
+    ld_error rerr;  /* rerr.code != LD_OK -> error envelope */
     json_t *rextra;
     unsigned rstatus;
-    char *rbody;                 /* malloc'd */
+    char *rbody; /* malloc'd */
     size_t rlen;
-    const char *rtype;           /* static string */
+    const char *rtype; /* static string */
 
     struct ld_req *live_prev, *live_next; /* srv registry of suspended requests */
     bool in_live;
 
-    unsigned status;             /* what was sent, for the access log */
+    unsigned status; /* what was sent, for the access log */
     double audio_seconds;
-    uint64_t file_bytes;         /* size of the audio file itself (upload or download) */
+    uint64_t file_bytes; /* size of the audio file itself (upload or download) */
 } ld_req;
 
 ld_req *ld_req_new(ld_srv *srv, struct MHD_Connection *c, const char *uri);

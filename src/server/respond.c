@@ -12,8 +12,7 @@
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, char *text, size_t len, const char *ctype,
                              const char *request_id, int retry_after)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer_with_free_callback(len, text, free);
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text, free);
     if (!resp) {
         free(text);
         return MHD_NO;

@@ -15,14 +15,14 @@
 
 typedef struct {
     const char *path;
-    bool prefix;                          /* path is a prefix ending in '/' */
-    const char *pattern;                  /* metric label; NULL = path */
-    const char *allow;                    /* methods, for matching and the Allow header */
-    ld_auth_from auth;                    /* where the key comes from (admit.h) */
-    bool quota;                           /* refuse keys over their daily audio quota */
-    bool batch;                           /* a batch transcription (asr_active_requests) */
-    enum MHD_Result (*first)(ld_req *r);  /* after admission, headers only */
-    enum MHD_Result (*final)(ld_req *r);  /* request fully received */
+    bool prefix;                         /* path is a prefix ending in '/' */
+    const char *pattern;                 /* metric label; NULL = path */
+    const char *allow;                   /* methods, for matching and the Allow header */
+    ld_auth_from auth;                   /* where the key comes from (admit.h) */
+    bool quota;                          /* refuse keys over their daily audio quota */
+    bool batch;                          /* a batch transcription (asr_active_requests) */
+    enum MHD_Result (*first)(ld_req *r); /* after admission, headers only */
+    enum MHD_Result (*final)(ld_req *r); /* request fully received */
 } route;
 
 #define PUBLIC LD_AUTH_NONE
@@ -38,7 +38,8 @@ static const route routes[] = {
     /* The paths of the vendor's own test script and Pulse (docs/api.md,
      * "Compatibility: POST /api/v1/lightning/get_text"): same intake,
      * Lightning-style body. */
-    {"/api/v1/lightning/get_text", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning, ld_listen_final},
+    {"/api/v1/lightning/get_text", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning,
+     ld_listen_final},
     {"/waves/v1/pulse/get_text", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning, ld_listen_final},
     /* OpenAI clients (docs/api.md, "Compatibility: POST /v1/audio/transcriptions"). */
     {"/v1/audio/transcriptions", false, NULL, "POST", KEY, true, true, ld_listen_first_openai, ld_listen_final},
@@ -67,7 +68,8 @@ static const route *find(const char *path)
 {
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         const route *rt = &routes[i];
-        if (rt->prefix ? !strncmp(path, rt->path, strlen(rt->path)) && path[strlen(rt->path)] : !strcmp(path, rt->path))
+        if (rt->prefix ? !strncmp(path, rt->path, strlen(rt->path)) && path[strlen(rt->path)]
+                       : !strcmp(path, rt->path))
             return rt;
     }
     return NULL;

@@ -14,7 +14,7 @@ struct ld_spool {
     size_t mem_limit;
     uint8_t *mem;
     size_t len, cap;
-    int fd;                 /* -1 while in memory */
+    int fd; /* -1 while in memory */
     char path[1100];
     uint64_t size;
     void *map;

@@ -22,7 +22,7 @@
 
 #define LD_SPOOL_MEM_LIMIT (256 * 1024) /* bodies above this go to <data>/tmp */
 #define LD_JSON_BODY_MAX (1024 * 1024)
-#define LD_RETRY_AFTER_BUSY 30          /* seconds (docs/api.md, "Errors of POST /v1/listen") */
+#define LD_RETRY_AFTER_BUSY 30 /* seconds (docs/api.md, "Errors of POST /v1/listen") */
 /* A refused upload is still read (and dropped) up to max_body + this, so the
  * client sees the JSON answer instead of a connection reset. */
 #define LD_DRAIN_EXTRA ((uint64_t)256 * 1024 * 1024)
@@ -30,7 +30,7 @@
 struct ld_srv {
     ld_srv_config cfg;
     char tmp_dir[1100];
-    uint64_t max_body;                  /* bytes */
+    uint64_t max_body; /* bytes */
     ld_store *store;
     ld_auth *auth;
     ld_pool *pool;
@@ -39,12 +39,12 @@ struct ld_srv {
     ld_work *work;
     struct MHD_Daemon *daemon;
     double started_mono;
-    atomic_int active;                  /* live requests (URI seen, not completed) */
-    atomic_int ws_active;               /* of which WebSocket requests (not drained) */
-    atomic_bool draining;               /* SIGTERM seen: Connection: close, health 503 */
-    atomic_bool stopping;               /* drain over: no new work is accepted */
-    pthread_mutex_t mu;                 /* guards `live` */
-    ld_req *live;                       /* suspended requests, for forced shutdown */
+    atomic_int active;    /* live requests (URI seen, not completed) */
+    atomic_int ws_active; /* of which WebSocket requests (not drained) */
+    atomic_bool draining; /* SIGTERM seen: Connection: close, health 503 */
+    atomic_bool stopping; /* drain over: no new work is accepted */
+    pthread_mutex_t mu;   /* guards `live` */
+    ld_req *live;         /* suspended requests, for forced shutdown */
 };
 
 #endif

@@ -207,7 +207,8 @@ static void run_conn(ws_conn *c)
             ld_error err = {0};
             c->sess = ws_session_new(c, &err);
             if (!c->sess)
-                ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL, err.msg[0] ? err.msg : "cannot start stream");
+                ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL,
+                             err.msg[0] ? err.msg : "cannot start stream");
         }
         if (c->sess)
             ws_session_run(c, t);

@@ -16,15 +16,15 @@
 typedef struct {
     ld_pool *pool;
     ld_auth *auth;
-    int max_streams;        /* global cap on live streams */
-    int idle_timeout_s;     /* no audio/keepalive -> close (default 10) */
+    int max_streams;    /* global cap on live streams */
+    int idle_timeout_s; /* no audio/keepalive -> close (default 10) */
 } ld_ws_config;
 
 typedef struct ld_ws ld_ws;
 
 ld_ws *ld_ws_new(const ld_ws_config *cfg, ld_error *err);
-void ld_ws_free(ld_ws *ws);        /* closes live streams (1001) and joins the loop */
-int ld_ws_active(ld_ws *ws);       /* live streams */
+void ld_ws_free(ld_ws *ws);  /* closes live streams (1001) and joins the loop */
+int ld_ws_active(ld_ws *ws); /* live streams */
 
 /* The route handler of GET /v1/listen/stream, once the router admitted the key
  * (admit.h: header, `Sec-WebSocket-Protocol: token, <key>` or `?token=`):

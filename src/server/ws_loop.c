@@ -113,9 +113,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     if (m->opcode != WSLAY_TEXT_FRAME)
         return; /* ping/pong/close are answered by wslay */
     switch (ld_ws_control_parse((const char *)m->msg, m->msg_length)) {
-    case LD_WS_CTL_KEEPALIVE:
-        c->last_activity = ld_time_mono();
-        break;
+    case LD_WS_CTL_KEEPALIVE: c->last_activity = ld_time_mono(); break;
     case LD_WS_CTL_FINALIZE:
         c->last_activity = ld_time_mono();
         push(c, WS_TASK_FINALIZE, NULL, 0);
@@ -232,7 +230,6 @@ static void do_read(ws_conn *c)
     do_write(c);
 }
 
-
 /* Delivers what the workers posted; resumes reading when they caught up. */
 static void handle_notify(ws_conn *c)
 {
@@ -280,8 +277,8 @@ static void handle_notify(ws_conn *c)
 
 static void adopt(ld_ws *ws, ws_conn *c)
 {
-    struct wslay_event_callbacks cb = {.recv_callback = recv_cb, .send_callback = send_cb,
-                                       .on_msg_recv_callback = on_msg};
+    struct wslay_event_callbacks cb = {
+        .recv_callback = recv_cb, .send_callback = send_cb, .on_msg_recv_callback = on_msg};
     int fl = fcntl(c->fd, F_GETFL);
     if (fl >= 0)
         fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);

@@ -25,12 +25,12 @@ typedef struct {
     sqlite3_stmt *usage_get, *usage_add;
 
     pthread_mutex_t usage_mu;
-    usage_entry **usage;     /* hash buckets, LD_USAGE_BUCKETS */
+    usage_entry **usage; /* hash buckets, LD_USAGE_BUCKETS */
 
     pthread_rwlock_t revoked_lock;
-    char (*revoked)[32];     /* sorted key ids */
+    char (*revoked)[32]; /* sorted key ids */
     size_t nrevoked;
-    pthread_mutex_t refresh_mu;   /* one refresher at a time; others skip */
+    pthread_mutex_t refresh_mu;         /* one refresher at a time; others skip */
     _Atomic int64_t revoked_checked_ms; /* monotonic ms of the last data_version poll */
     int data_version;
 } ld_store_embedded;

@@ -32,10 +32,7 @@ static int valid(ld_err e) { return (int)e >= 0 && e < LD_ERR__COUNT; }
 
 int ld_err_status(ld_err e) { return valid(e) ? table[e].status : 500; }
 const char *ld_err_code(ld_err e) { return valid(e) ? table[e].code : "INTERNAL_ERROR"; }
-const char *ld_err_default_message(ld_err e)
-{
-    return valid(e) ? table[e].message : "Internal server error";
-}
+const char *ld_err_default_message(ld_err e) { return valid(e) ? table[e].message : "Internal server error"; }
 
 ld_err ld_error_vset(ld_error *err, ld_err e, const char *fmt, va_list ap)
 {
@@ -68,7 +65,8 @@ json_t *ld_error_json(const ld_error *err, const char *request_id, json_t *extra
     if (extra) {
         const char *k;
         json_t *v;
-        json_object_foreach(extra, k, v) {
+        json_object_foreach(extra, k, v)
+        {
             if (strcmp(k, "error") && strcmp(k, "code"))
                 json_object_set(o, k, v);
         }

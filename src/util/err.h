@@ -36,14 +36,13 @@ typedef struct {
     char msg[256];
 } ld_error;
 
-int ld_err_status(ld_err e);                /* HTTP status, 200 for LD_OK */
-const char *ld_err_code(ld_err e);          /* "INVALID_PARAMETER"; static string */
+int ld_err_status(ld_err e);                  /* HTTP status, 200 for LD_OK */
+const char *ld_err_code(ld_err e);            /* "INVALID_PARAMETER"; static string */
 const char *ld_err_default_message(ld_err e); /* "Invalid license key"; static string */
 
 /* Sets err (if non-NULL) and returns e, so callers can `return ld_error_set(...)`.
  * A NULL fmt uses the default message. */
-ld_err ld_error_set(ld_error *err, ld_err e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+ld_err ld_error_set(ld_error *err, ld_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 ld_err ld_error_vset(ld_error *err, ld_err e, const char *fmt, va_list ap);
 
 /* The one JSON error envelope: {"error": err->msg (or the default message),

@@ -92,8 +92,8 @@ static int digits(const char *s, int n, int *out)
 int ld_time_parse_iso8601(const char *s, int64_t *unix_s)
 {
     int Y, M, D, h = 0, m = 0, sec = 0;
-    if (!s || strlen(s) < 10 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) ||
-        s[7] != '-' || digits(s + 8, 2, &D))
+    if (!s || strlen(s) < 10 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
+        digits(s + 8, 2, &D))
         return -1;
     const char *p = s + 10;
     if (*p == 'T' || *p == 't' || *p == ' ') {

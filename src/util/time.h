@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <time.h>
 
-int64_t ld_time_now(void);     /* unix seconds (wall clock) */
-int64_t ld_time_now_ms(void);  /* unix milliseconds (wall clock) */
-double ld_time_mono(void);     /* monotonic seconds, for durations and timeouts */
+int64_t ld_time_now(void);    /* unix seconds (wall clock) */
+int64_t ld_time_now_ms(void); /* unix milliseconds (wall clock) */
+double ld_time_mono(void);    /* monotonic seconds, for durations and timeouts */
 /* The wall-clock instant `ms` milliseconds from now, as pthread_cond_timedwait
  * wants it (condition variables here use the default CLOCK_REALTIME). */
 struct timespec ld_time_deadline(int64_t ms);

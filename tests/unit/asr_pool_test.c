@@ -75,8 +75,8 @@ static ld_err fake_decode(void *d, const int16_t *pcm, size_t n, ld_word **w, si
     *nw = 1;
     return LD_OK;
 }
-static const ld_engine_ops fake = {.name = "fake", .decoder_new = fake_new, .decoder_free = fake_free,
-                                   .decode = fake_decode};
+static const ld_engine_ops fake = {
+    .name = "fake", .decoder_new = fake_new, .decoder_free = fake_free, .decode = fake_decode};
 
 /* pieces of constant value v[i], 1600 samples each, GAP zeros apart */
 static ld_pcm blocks(const int *v, int nv)
@@ -137,8 +137,14 @@ static void wait_result(result *r)
         pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
 }
-#define RESULT_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, {0}, 0}
-#define PROGRESS_INIT {PTHREAD_MUTEX_INITIALIZER, 0, true, 0}
+#define RESULT_INIT                                                              \
+    {                                                                            \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, {0}, 0 \
+    }
+#define PROGRESS_INIT                         \
+    {                                         \
+        PTHREAD_MUTEX_INITIALIZER, 0, true, 0 \
+    }
 /* Callbacks for a result r, with progress into pl (CB) or without (CB_DONE). */
 #define CB(r, pl) (&(ld_pool_callbacks){on_progress, (pl), on_done, (r)})
 #define CB_DONE(r) (&(ld_pool_callbacks){NULL, NULL, on_done, (r)})

@@ -12,7 +12,10 @@ static ld_issuer_secret iss;
 
 static void issue(char *key, const char *name, int rpm, int conc, double hours, int64_t expires_at)
 {
-    ld_key_claims c = {.rpm = rpm, .concurrency = conc, .hours_per_day = hours, .issued_at = ld_time_now(),
+    ld_key_claims c = {.rpm = rpm,
+                       .concurrency = conc,
+                       .hours_per_day = hours,
+                       .issued_at = ld_time_now(),
                        .expires_at = expires_at};
     snprintf(c.name, sizeof c.name, "%s", name);
     ld_key_new_id(c.key_id);

@@ -14,13 +14,15 @@ static const ld_store_ops *real;
 static ld_store_ops counting;
 static int peeks, hits, usage_gets, lease_counts;
 
-static ld_err c_peek(ld_store *s, const char *subj, int limit, int64_t win, int64_t now, ld_window *out, ld_error *err)
+static ld_err c_peek(ld_store *s, const char *subj, int limit, int64_t win, int64_t now, ld_window *out,
+                     ld_error *err)
 {
     peeks++;
     return real->window_peek(s, subj, limit, win, now, out, err);
 }
 
-static ld_err c_hit(ld_store *s, const char *subj, int limit, int64_t win, int64_t now, ld_window *out, ld_error *err)
+static ld_err c_hit(ld_store *s, const char *subj, int limit, int64_t win, int64_t now, ld_window *out,
+                    ld_error *err)
 {
     hits++;
     return real->window_hit(s, subj, limit, win, now, out, err);

@@ -80,7 +80,8 @@ static inline void contract_leases(ld_store *s)
     /* A crashed replica never releases: its slots come back at expiry. */
     CHECK(ld_store_lease_acquire(s, "k_crash", 1, 3000, t0, a, &ok, &held, NULL) == LD_OK && ok);
     CHECK(ld_store_lease_acquire(s, "k_crash", 1, 3000, t0 + 2999, b, &ok, &held, NULL) == LD_OK && !ok);
-    CHECK(ld_store_lease_acquire(s, "k_crash", 1, 3000, t0 + 3000, b, &ok, &held, NULL) == LD_OK && ok && held == 1);
+    CHECK(ld_store_lease_acquire(s, "k_crash", 1, 3000, t0 + 3000, b, &ok, &held, NULL) == LD_OK && ok &&
+          held == 1);
 }
 
 /* Daily usage, revocations and key records, written through a and read through b. */
@@ -97,7 +98,7 @@ static inline void contract_shared(ld_store *a, ld_store *b)
     bool rev = true;
     CHECK(ld_store_is_revoked(b, "k_r", &rev, &err) == LD_OK && !rev);
     CHECK(ld_store_revoke(a, "k_r", 1700000000, &err) == LD_OK);
-    CHECK(ld_store_revoke(a, "k_r", 1800000000, &err) == LD_OK); /* keeps the first time */
+    CHECK(ld_store_revoke(a, "k_r", 1800000000, &err) == LD_OK);      /* keeps the first time */
     CHECK(ld_store_is_revoked(a, "k_r", &rev, &err) == LD_OK && rev); /* own handle: at once */
     rev = false;
     for (int i = 0; i < 40 && !rev; i++) { /* the other handle within 2 s */
@@ -108,11 +109,22 @@ static inline void contract_shared(ld_store *a, ld_store *b)
     CHECK(rev);
     CHECK(ld_store_is_revoked(b, "k_other", &rev, &err) == LD_OK && !rev);
 
-    ld_store_key k = {.key_id = "k_1", .name = "first", .issuer = "abcd0123", .issued_at = 100, .rpm = 5,
-                      .concurrency = 2, .hours_per_day = 1.5};
+    ld_store_key k = {.key_id = "k_1",
+                      .name = "first",
+                      .issuer = "abcd0123",
+                      .issued_at = 100,
+                      .rpm = 5,
+                      .concurrency = 2,
+                      .hours_per_day = 1.5};
     CHECK(ld_store_key_put(a, &k, &err) == LD_OK);
-    k = (ld_store_key){.key_id = "k_r", .name = "second", .issuer = "abcd0123", .issued_at = 200,
-                       .expires_at = 300, .rpm = 60, .concurrency = 10, .hours_per_day = 100};
+    k = (ld_store_key){.key_id = "k_r",
+                       .name = "second",
+                       .issuer = "abcd0123",
+                       .issued_at = 200,
+                       .expires_at = 300,
+                       .rpm = 60,
+                       .concurrency = 10,
+                       .hours_per_day = 100};
     CHECK(ld_store_key_put(a, &k, &err) == LD_OK);
     ld_store_key *keys = NULL;
     size_t n = 0;
@@ -261,7 +273,7 @@ static inline void contract_jobs(ld_job_store *a, ld_job_store *b)
     CHECK(op->purge(a, 6050, contract_on_gone, NULL) == 1 && contract_gone == 1); /* job_c1 (6000) */
     CHECK(!op->exists(b, "job_c1") && op->exists(b, "job_c2"));
     CHECK(op->purge(b, 1000000, contract_on_gone, NULL) == 1 && contract_gone == 2); /* job_c2 */
-    CHECK(op->exists(a, "job_c3") && op->exists(a, "job_c0")); /* unfinished: kept */
+    CHECK(op->exists(a, "job_c3") && op->exists(a, "job_c0"));                       /* unfinished: kept */
     CHECK(op->count(a, LD_JOB_COMPLETED) == 0 && op->count(a, LD_JOB_CANCELLED) == 0);
 
     /* Leave the store empty for the backend's own tests. */

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "redis_fixture.h"
 #include "store/jobs_store.h"
 #include "store/redis.h"
 #include "store/store.h"
-#include "redis_fixture.h"
 #include "store_contract.h"
 #include "test.h"
 #include "util/fs.h"

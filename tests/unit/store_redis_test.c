@@ -4,13 +4,13 @@
  * policy (closed/open) across a Redis restart, and backend selection. Skips
  * when redis-server is missing. */
 #include <pthread.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "redis_fixture.h"
 #include "store/redis.h"
 #include "store/store.h"
-#include "redis_fixture.h"
 #include "store_contract.h"
 #include "test.h"
 #include "util/fs.h"
@@ -70,7 +70,8 @@ static void *hammer(void *p)
             h->allowed++;
         char id[32];
         bool ok = false;
-        if (i < 50 && ld_store_lease_acquire(h->s, "k_hotl", 10, 60000, 5000000, id, &ok, NULL, NULL) == LD_OK && ok)
+        if (i < 50 && ld_store_lease_acquire(h->s, "k_hotl", 10, 60000, 5000000, id, &ok, NULL, NULL) == LD_OK &&
+            ok)
             h->acquired++;
     }
     return NULL;
