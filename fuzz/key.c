@@ -55,8 +55,8 @@ static void init(void)
     atexit(cleanup);
     /* Print one valid key so the seed corpus can be regenerated. */
     if (getenv("LD_FUZZ_PRINT_KEY")) {
-        ld_key_claims c = {.name = "fuzz", .issued_at = 1700000000, .rpm = 60, .concurrency = 10,
-                           .hours_per_day = 100};
+        ld_key_claims c = {
+            .name = "fuzz", .issued_at = 1700000000, .rpm = 60, .concurrency = 10, .hours_per_day = 100};
         ld_key_new_id(c.key_id);
         char k[LD_KEY_MAX_LEN + 1];
         if (ld_key_encode(&iss, &c, k, sizeof k, &err) == LD_OK)

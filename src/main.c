@@ -1,12 +1,11 @@
-/* listend: dispatches subcommands; each lives in its module. */
+/* listend: dispatches subcommands: the server (server/) and the
+ * command-line clients (cli/). */
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "asr/pool.h"
-#include "auth/auth.h"
+#include "cli/cli.h"
 #include "server/server.h"
-#include "server/ws.h"
 
 static const struct {
     const char *name;
@@ -14,9 +13,9 @@ static const struct {
     const char *help;
 } commands[] = {
     {"serve", ld_server_main, "run the HTTP API server (default port 7100)"},
-    {"keys", ld_auth_keys_main, "manage license keys: init, issue, list, inspect, revoke"},
-    {"transcribe", ld_asr_transcribe_main, "transcribe files locally, or through a server with --server"},
-    {"stream", ld_ws_stream_main, "stream a file to a server's /v1/listen/stream and print live results"},
+    {"keys", ld_cli_keys_main, "manage license keys: init, issue, list, inspect, revoke"},
+    {"transcribe", ld_cli_transcribe_main, "transcribe files locally, or through a server with --server"},
+    {"stream", ld_cli_stream_main, "stream a file to a server's /v1/listen/stream and print live results"},
 };
 
 static void usage(FILE *f)

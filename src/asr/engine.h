@@ -14,8 +14,8 @@
 #include "util/err.h"
 
 typedef struct {
-    const char *language;   /* "en" */
-    const char *model_dir;  /* folder with acoustic model, LM, dictionary */
+    const char *language;  /* "en" */
+    const char *model_dir; /* folder with acoustic model, LM, dictionary */
 } ld_engine_model;
 
 typedef struct ld_engine_ops {
@@ -34,7 +34,7 @@ typedef struct ld_engine_ops {
      * utterance to get final words (times relative to stream start). */
     ld_err (*stream_start)(void *dec, ld_error *err);
     ld_err (*stream_feed)(void *dec, const int16_t *pcm, size_t n, ld_error *err);
-    char *(*stream_partial)(void *dec);   /* malloc'd, "" when nothing yet */
+    char *(*stream_partial)(void *dec); /* malloc'd, "" when nothing yet */
     bool (*stream_in_speech)(void *dec);
     ld_err (*stream_end)(void *dec, ld_word **words, size_t *n_words, ld_error *err);
 } ld_engine_ops;

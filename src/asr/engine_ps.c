@@ -6,17 +6,18 @@
  * so streams do not depend on each other either. */
 #include <pocketsphinx.h>
 #include <pthread.h>
+#include <sphinxbase/cmn.h>
+#include <sphinxbase/err.h>
+#include <sphinxbase/feat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sphinxbase/cmn.h>
-#include <sphinxbase/err.h>
-#include <sphinxbase/feat.h>
 
 #include "asr/engine.h"
 #include "asr/engine_ps.h"
 #include "asr/model.h"
+#include "audio/audio.h"
 #include "util/log.h"
 
 #define FRAME_RATE 100.0 /* -frate default: 10 ms frames */
@@ -25,19 +26,17 @@
 /* Live-CMN start vector for streams on the Debian en-us model: for now its
  * feat.params -cmninit; a measured mean cepstrum may replace it (docs/engine.md).
  * The point is that every stream starts from the same fixed value. */
-static const mfcc_t en_us_cmn_init[CEP_LEN] = {
-    LD_PS_CMN_INIT_EN_US
-};
+static const mfcc_t en_us_cmn_init[CEP_LEN] = {LD_PS_CMN_INIT_EN_US};
 
 typedef struct {
     ps_decoder_t *ps;
     logmath_t *lmath;
-    bool default_model;   /* the Debian en-us model: use en_us_cmn_init */
+    bool default_model; /* the Debian en-us model: use en_us_cmn_init */
     mfcc_t cmn_init[CEP_LEN];
     /* streaming state */
     bool in_utt;
-    size_t fed;           /* samples fed since stream_start */
-    size_t utt_start;     /* sample index where the current utterance began */
+    size_t fed;       /* samples fed since stream_start */
+    size_t utt_start; /* sample index where the current utterance began */
 } ps_dec;
 
 /* PocketSphinx logs ~200 INFO lines per decode; route warnings and errors into
@@ -197,8 +196,7 @@ static ld_err collect_words(ps_dec *d, double offset_s, ld_word **words, size_t 
     return LD_OK;
 }
 
-static ld_err ps_decode(void *dec, const int16_t *pcm, size_t n, ld_word **words, size_t *n_words,
-                        ld_error *err)
+static ld_err ps_decode(void *dec, const int16_t *pcm, size_t n, ld_word **words, size_t *n_words, ld_error *err)
 {
     ps_dec *d = dec;
     *words = NULL;
@@ -272,7 +270,7 @@ static ld_err ps_stream_end(void *dec, ld_word **words, size_t *n_words, ld_erro
     d->in_utt = false;
     if (ps_end_utt(d->ps) < 0)
         return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
-    return collect_words(d, (double)d->utt_start / 16000.0, words, n_words, err);
+    return collect_words(d, (double)d->utt_start / LD_SAMPLE_RATE, words, n_words, err);
 }
 
 const ld_engine_ops ld_engine_pocketsphinx = {

@@ -34,28 +34,26 @@ typedef struct request {
     ld_transcribe_opts opts;
     ld_segment *segs;
     size_t n_segs;
-    size_t *order;     /* segment indexes, longest first (NULL: silence) */
-    size_t next_seg;   /* next position in order[] to hand out */
-    size_t n_done;     /* segments finished */
-    size_t n_tasks;    /* max(n_segs, 1): silence still needs one (empty) task;
+    size_t *order;   /* segment indexes, longest first (NULL: silence) */
+    size_t next_seg; /* next position in order[] to hand out */
+    size_t n_done;   /* segments finished */
+    size_t n_tasks;  /* max(n_segs, 1): silence still needs one (empty) task;
                         * cut to next_seg by a cancel */
-    bool started;      /* a segment was handed out: no longer waiting */
+    bool started;    /* a segment was handed out: no longer waiting */
     bool cancelled;
-    int progress_calls; /* progress callbacks in flight: done waits for them */
+    int progress_calls;          /* progress callbacks in flight: done waits for them */
     pthread_mutex_t progress_mu; /* serialises progress so it stays monotonic */
-    double reported;   /* last progress reported */
+    double reported;             /* last progress reported */
     ld_word **seg_words;
     size_t *seg_nwords;
-    ld_error err;      /* first failure */
-    ld_pool_progress_fn progress;
-    ld_pool_done_fn done;
-    void *ud;
+    ld_error err; /* first failure */
+    ld_pool_callbacks cb;
 } request;
 
 typedef struct {
     ld_pool *pool;
     int lang;
-    int index;      /* for the debug log */
+    int index; /* for the debug log */
     void *dec;
 } worker;
 
@@ -179,9 +177,10 @@ static ld_transcript *merge(ld_pool *p, request *r)
         free(r->seg_words[i]);
         r->seg_words[i] = NULL;
         r->seg_nwords[i] = 0;
-        t->utts[t->n_utts++] = (ld_utterance){.first = t->n_words, .count = nw,
-                                             .start = t->words[t->n_words].start,
-                                             .end = t->words[t->n_words + nw - 1].end};
+        t->utts[t->n_utts++] = (ld_utterance){.first = t->n_words,
+                                              .count = nw,
+                                              .start = t->words[t->n_words].start,
+                                              .end = t->words[t->n_words + nw - 1].end};
         for (size_t k = 0; k < nw; k++)
             conf += t->words[t->n_words + k].confidence;
         t->n_words += nw;
@@ -201,14 +200,14 @@ static void finish_request(ld_pool *p, request *r)
         pthread_cond_wait(&p->cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     if (r->err.code) {
-        r->done(r->ud, NULL, &r->err);
+        r->cb.done(r->cb.done_ud, NULL, &r->err);
     } else {
         ld_transcript *t = merge(p, r);
         ld_error oom;
         ld_error_set(&oom, LD_ERR_INTERNAL, "out of memory merging the transcript");
-        if (t && r->progress)
-            r->progress(r->ud, 1.0);
-        r->done(r->ud, t, t ? NULL : &oom);
+        if (t && r->cb.progress)
+            r->cb.progress(r->cb.progress_ud, 1.0);
+        r->cb.done(r->cb.done_ud, t, t ? NULL : &oom);
     }
     free_request(r);
     pthread_mutex_lock(&p->mu);
@@ -230,11 +229,11 @@ static bool cancel_locked(ld_pool *p, request *r)
     return true;
 }
 
-bool ld_pool_cancel(ld_pool *p, void *ud)
+bool ld_pool_cancel(ld_pool *p, void *done_ud)
 {
     pthread_mutex_lock(&p->mu);
     request *r = p->head;
-    while (r && (r->ud != ud || r->cancelled))
+    while (r && (r->cb.done_ud != done_ud || r->cancelled))
         r = r->next;
     bool now = r && cancel_locked(p, r);
     pthread_cond_broadcast(&p->cv); /* a waiting request may start in its place */
@@ -256,8 +255,7 @@ static void *worker_main(void *arg)
     if (w->dec) {
         p->live_workers++;
         p->langs[w->lang].live++;
-    }
-    else
+    } else
         ld_log(LD_LOG_ERROR, "decoder for '%s' failed to load: %s", p->langs[w->lang].code, err.msg);
     pthread_cond_broadcast(&p->cv);
     if (!w->dec) {
@@ -309,7 +307,7 @@ static void *worker_main(void *arg)
         }
         size_t done = ++r->n_done, tasks = r->n_tasks;
         bool last = done == tasks;
-        bool report = !last && r->progress && !r->cancelled;
+        bool report = !last && r->cb.progress && !r->cancelled;
         if (report)
             r->progress_calls++;
         if (last)
@@ -322,7 +320,7 @@ static void *worker_main(void *arg)
             pthread_mutex_lock(&r->progress_mu);
             if (f > r->reported) {
                 r->reported = f;
-                r->progress(r->ud, f);
+                r->cb.progress(r->cb.progress_ud, f);
             }
             pthread_mutex_unlock(&r->progress_mu);
             pthread_mutex_lock(&p->mu);
@@ -373,8 +371,8 @@ static size_t *longest_first(const ld_segment *segs, size_t n)
     return order;
 }
 
-ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_pool_progress_fn progress,
-                      ld_pool_done_fn done, void *ud, ld_error *err)
+ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, const ld_pool_callbacks *cb,
+                      ld_error *err)
 {
     int lang = lang_index(p, o->language);
     if (lang < 0) {
@@ -394,15 +392,14 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_p
     }
     pthread_mutex_unlock(&p->mu);
     if (full)
-        return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, "Server busy: transcription queue is full, retry later");
+        return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE,
+                            "Server busy: transcription queue is full, retry later");
 
     request *r = calloc(1, sizeof *r);
     if (r) {
         r->lang = lang;
         r->opts = *o;
-        r->progress = progress;
-        r->done = done;
-        r->ud = ud;
+        r->cb = *cb;
         r->n_segs = ld_audio_segment(pcm->samples, pcm->n, p->max_segment_s, &r->segs);
         r->n_tasks = r->n_segs ? r->n_segs : 1;
         r->seg_words = calloc(r->n_tasks, sizeof *r->seg_words);
@@ -441,63 +438,52 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_p
     return LD_OK;
 }
 
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool finished;
-    ld_transcript *t;
-    ld_error err;
-} waiter;
-
-static void wait_done(void *ud, ld_transcript *t, const ld_error *err)
+void ld_pool_waiter_init(ld_pool_waiter *w)
 {
-    waiter *w = ud;
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+}
+
+void ld_pool_waiter_done(void *waiter, ld_transcript *t, const ld_error *err)
+{
+    ld_pool_waiter *w = waiter;
     pthread_mutex_lock(&w->mu);
     w->t = t;
     if (err)
         w->err = *err;
+    else if (!t)
+        ld_error_set(&w->err, LD_ERR_INTERNAL, "Transcription failed");
     w->finished = true;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
 
-typedef struct {
-    waiter *w;
-    ld_pool_progress_fn fn;
-    void *ud;
-} progress_relay;
-
-static void relay_progress(void *ud, double f)
+ld_transcript *ld_pool_waiter_wait(ld_pool_waiter *w, ld_error *err)
 {
-    progress_relay *r = ud;
-    r->fn(r->ud, f);
-}
-
-static void relay_done(void *ud, ld_transcript *t, const ld_error *err)
-{
-    progress_relay *r = ud;
-    wait_done(r->w, t, err);
+    pthread_mutex_lock(&w->mu);
+    while (!w->finished)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    if (!w->t && err)
+        *err = w->err;
+    return w->t;
 }
 
 ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o,
-                                  ld_pool_progress_fn progress, void *ud, ld_error *err)
+                                  ld_pool_progress_fn progress, void *progress_ud, ld_error *err)
 {
-    waiter w = {.finished = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    progress_relay relay = {&w, progress, ud};
-    ld_err rc = ld_pool_submit(p, pcm, o, progress ? relay_progress : NULL, relay_done, &relay, err);
-    if (rc == LD_OK) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.finished)
-            pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
-        if (!w.t && err)
-            *err = w.err;
+    ld_pool_waiter w;
+    ld_pool_waiter_init(&w);
+    ld_pool_callbacks cb = {progress, progress_ud, ld_pool_waiter_done, &w};
+    if (ld_pool_submit(p, pcm, o, &cb, err) != LD_OK) {
+        ld_pool_waiter_done(&w, NULL, NULL); /* nothing will: release the waiter */
+        ld_pool_waiter_wait(&w, NULL);
+        return NULL;
     }
-    pthread_mutex_destroy(&w.mu);
-    pthread_cond_destroy(&w.cv);
-    return rc == LD_OK ? w.t : NULL;
+    return ld_pool_waiter_wait(&w, err);
 }
 
 /* Starts `n` workers for language `lang`; they load their decoders in parallel. */
@@ -538,7 +524,7 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err)
     p->engine = c.engine ? c.engine : &ld_engine_pocketsphinx;
     p->max_queue = c.max_queue;
     p->max_segment_s = c.max_segment_s;
-    p->max_streams = 32;
+    p->max_streams = LD_DEFAULT_MAX_STREAMS;
     if (ld_pool_find_languages(p, c.models_dir, err) != LD_OK) {
         ld_pool_free(p);
         return NULL;

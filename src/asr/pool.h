@@ -12,6 +12,7 @@
 #define LD_ASR_POOL_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "asr/engine.h"
@@ -20,11 +21,11 @@
 #include "util/err.h"
 
 typedef struct {
-    int workers;             /* decoders per language; 0 = number of cores */
-    int max_queue;           /* requests *waiting* (no segment started yet) before submit
+    int workers;                 /* decoders per language; 0 = number of cores */
+    int max_queue;               /* requests *waiting* (no segment started yet) before submit
                               * answers 503; requests being decoded do not count; 0 = 4 × workers */
-    const char *models_dir;  /* extra languages: <dir>/<iso639-1>/ ; may be NULL */
-    double max_segment_s;    /* longest segment cut by ld_audio_segment; 0 = 20 s */
+    const char *models_dir;      /* extra languages: <dir>/<iso639-1>/ ; may be NULL */
+    double max_segment_s;        /* longest segment cut by ld_audio_segment; 0 = 20 s */
     const ld_engine_ops *engine; /* NULL = PocketSphinx */
 } ld_pool_config;
 
@@ -34,33 +35,59 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err);
 void ld_pool_free(ld_pool *p);
 
 bool ld_pool_has_language(ld_pool *p, const char *lang);
-json_t *ld_pool_languages(ld_pool *p);   /* new JSON array of codes */
-int ld_pool_workers(ld_pool *p);         /* decoders able to serve (0 = unhealthy) */
-int ld_pool_busy(ld_pool *p);            /* decoders working now */
-int ld_pool_queue_depth(ld_pool *p);     /* requests waiting + running (a gauge for metrics;
+json_t *ld_pool_languages(ld_pool *p); /* new JSON array of codes */
+int ld_pool_workers(ld_pool *p);       /* decoders able to serve (0 = unhealthy) */
+int ld_pool_busy(ld_pool *p);          /* decoders working now */
+int ld_pool_queue_depth(ld_pool *p);   /* requests waiting + running (a gauge for metrics;
                                           * only the waiting ones count toward max_queue) */
 
-typedef void (*ld_pool_done_fn)(void *ud, ld_transcript *t, const ld_error *err);
-typedef void (*ld_pool_progress_fn)(void *ud, double fraction);
+typedef void (*ld_pool_done_fn)(void *done_ud, ld_transcript *t, const ld_error *err);
+typedef void (*ld_pool_progress_fn)(void *progress_ud, double fraction);
+
+/* What a request reports back. Each callback receives the pointer registered
+ * for it, so the two may point at different structs (a progress bar's state,
+ * a waiter) and neither reinterprets the other's. */
+typedef struct {
+    ld_pool_progress_fn progress; /* may be NULL; monotonic, never after done */
+    void *progress_ud;
+    ld_pool_done_fn done; /* exactly once, on a pool thread, after LD_OK */
+    void *done_ud;
+} ld_pool_callbacks;
 
 /* Queues a request. Queue full -> LD_ERR_SERVICE_UNAVAILABLE; unknown language
- * -> LD_ERR_UNSUPPORTED_LANGUAGE (message lists the available ones). `done` is
- * called exactly once, on a pool thread, after LD_OK. `progress` may be NULL. */
-ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_pool_progress_fn progress,
-                      ld_pool_done_fn done, void *ud, ld_error *err);
+ * -> LD_ERR_UNSUPPORTED_LANGUAGE (message lists the available ones). */
+ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, const ld_pool_callbacks *cb,
+                      ld_error *err);
 
-/* Cancels the request submitted with this `ud` (the first one not cancelled
+/* Cancels the request submitted with this `done_ud` (the first one not cancelled
  * yet): its segments not started are dropped, and `done` is called once with
  * LD_ERR_SERVICE_UNAVAILABLE "cancelled" as soon as its running segments
  * finish (on the caller's thread, before this returns, when none is running).
  * The caller must not hold a lock that `done` takes. Returns false when no
  * such request is in the pool (already done). ld_pool_free does the same to
  * every request still pending. */
-bool ld_pool_cancel(ld_pool *p, void *ud);
+bool ld_pool_cancel(ld_pool *p, void *done_ud);
 
-/* Blocking convenience (CLI, tests). Returns an owned transcript or NULL. */
+/* A result to wait for: submit with done = ld_pool_waiter_done and done_ud =
+ * the waiter, then ld_pool_waiter_wait. One thread waits; any thread finishes. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool finished;
+    ld_transcript *t;
+    ld_error err;
+} ld_pool_waiter;
+
+void ld_pool_waiter_init(ld_pool_waiter *w);
+/* An ld_pool_done_fn (also for a failure found before submitting: t NULL). */
+void ld_pool_waiter_done(void *waiter, ld_transcript *t, const ld_error *err);
+/* Blocks until finished and releases w: the transcript (owned by the caller),
+ * or NULL with *err filled. */
+ld_transcript *ld_pool_waiter_wait(ld_pool_waiter *w, ld_error *err);
+
+/* Blocking convenience (tests, benchmarks). Returns an owned transcript or NULL. */
 ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o,
-                                  ld_pool_progress_fn progress, void *ud, ld_error *err);
+                                  ld_pool_progress_fn progress, void *progress_ud, ld_error *err);
 
 /* ---- live streams ----
  * A stream holds its own decoder for its lifetime, separate from the batch
@@ -70,16 +97,16 @@ ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_o
  * handle is used with the engine's stream_* functions from one thread at a time. */
 typedef struct {
     const ld_engine_ops *ops;
-    void *dec;          /* engine decoder instance */
+    void *dec; /* engine decoder instance */
     char language[16];
 } ld_stream_decoder;
 
-void ld_pool_set_max_streams(ld_pool *p, int max_streams); /* default 32 */
+/* Live streams at once when nobody says otherwise: the pool's, the stream
+ * server's and `listend serve --max-streams` default. */
+#define LD_DEFAULT_MAX_STREAMS 32
+void ld_pool_set_max_streams(ld_pool *p, int max_streams); /* default LD_DEFAULT_MAX_STREAMS */
 ld_err ld_pool_stream_acquire(ld_pool *p, const char *lang, ld_stream_decoder **out, ld_error *err);
 void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd);
 int ld_pool_active_streams(ld_pool *p);
-
-/* `listend transcribe …` (local mode). */
-int ld_asr_transcribe_main(int argc, char **argv);
 
 #endif

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "asr/transcript.h"
-#include "asr/transcript_render.h"
+#include "asr/transcript_internal.h"
 
 typedef struct {
     char *buf;
@@ -41,7 +41,8 @@ static void stamp(sbuf *b, double t, char sep)
         t = 0;
     long ms = (long)(t * 1000.0 + 0.5);
     char s[32];
-    snprintf(s, sizeof s, "%02ld:%02ld:%02ld%c%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep, ms % 1000);
+    snprintf(s, sizeof s, "%02ld:%02ld:%02ld%c%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, sep,
+             ms % 1000);
     sb_str(b, s);
 }
 

@@ -9,9 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "asr/transcript.h"
-#include "asr/transcript_render.h"
+#include "asr/transcript_internal.h"
 
 void ld_transcribe_opts_default(ld_transcribe_opts *o)
 {
@@ -41,10 +42,7 @@ void ld_transcript_free(ld_transcript *t)
 }
 
 /* "i", "i'm", "i'll", "i've", "i'd" are capitalised wherever they stand. */
-static bool is_pronoun_i(const char *w)
-{
-    return (w[0] == 'i' || w[0] == 'I') && (w[1] == 0 || w[1] == '\'');
-}
+static bool is_pronoun_i(const char *w) { return (w[0] == 'i' || w[0] == 'I') && (w[1] == 0 || w[1] == '\''); }
 
 static char *lower_dup(const char *s)
 {
@@ -145,9 +143,9 @@ json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, 
     if (o->timestamps) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, json_pack("{s:s,s:f,s:f,s:f}", "word", w[i].word, "start",
-                                                 ld_round3(w[i].start), "end", ld_round3(w[i].end),
-                                                 "confidence", ld_round3(w[i].confidence)));
+            json_array_append_new(arr,
+                                  json_pack("{s:s,s:f,s:f,s:f}", "word", w[i].word, "start", ld_round3(w[i].start),
+                                            "end", ld_round3(w[i].end), "confidence", ld_round3(w[i].confidence)));
         json_object_set_new(j, "words", arr);
     }
     /* utterances: each silence-delimited segment with its rendered words,
@@ -182,6 +180,50 @@ char *ld_transcript_text(const ld_transcript *t, const ld_transcribe_opts *o)
     char *s = w ? ld_words_join(w, n) : NULL;
     ld_words_free(w, n);
     return ld_str_add_newline(s);
+}
+
+static const struct {
+    ld_format f;
+    const char *name, *ctype;
+} formats[] = {
+    {LD_FORMAT_JSON, "json", "application/json"},
+    {LD_FORMAT_TEXT, "text", "text/plain; charset=utf-8"},
+    {LD_FORMAT_SRT, "srt", "application/x-subrip; charset=utf-8"},
+    {LD_FORMAT_VTT, "vtt", "text/vtt; charset=utf-8"},
+};
+
+const char *ld_format_name(ld_format f)
+{
+    for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
+        if (formats[i].f == f)
+            return formats[i].name;
+    return "json";
+}
+
+int ld_format_parse(const char *name, ld_format *out)
+{
+    for (size_t i = 0; name && i < sizeof formats / sizeof *formats; i++)
+        if (!strcasecmp(name, formats[i].name)) {
+            *out = formats[i].f;
+            return 0;
+        }
+    return -1;
+}
+
+char *ld_transcript_render(const ld_transcript *t, const ld_transcribe_opts *o, const char **ctype)
+{
+    char *s;
+    switch (o->format) {
+    case LD_FORMAT_TEXT: s = ld_transcript_text(t, o); break;
+    case LD_FORMAT_SRT: s = ld_transcript_srt(t, o); break;
+    case LD_FORMAT_VTT: s = ld_transcript_vtt(t, o); break;
+    default: return NULL;
+    }
+    if (ctype)
+        for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
+            if (formats[i].f == o->format)
+                *ctype = formats[i].ctype;
+    return s;
 }
 
 char *ld_str_add_newline(char *s)

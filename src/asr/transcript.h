@@ -1,5 +1,5 @@
-/* A transcript and its renderings (JSON per spec §7.3, text, SRT, VTT), plus
- * the options that shape it. Thread-safety: pure functions. Ownership: an
+/* A transcript and its renderings (the JSON body of docs/api.md, "Response 200
+ * (format=json)"; text, SRT, VTT), plus the options that shape it. Thread-safety: pure functions. Ownership: an
  * ld_transcript is owned by whoever holds it; ld_transcript_free releases it. */
 #ifndef LD_ASR_TRANSCRIPT_H
 #define LD_ASR_TRANSCRIPT_H
@@ -10,19 +10,24 @@
 
 typedef enum { LD_FORMAT_JSON, LD_FORMAT_TEXT, LD_FORMAT_SRT, LD_FORMAT_VTT } ld_format;
 
+/* "json", "text", "srt", "vtt": the names options and requests use. */
+const char *ld_format_name(ld_format f);
+/* Case-insensitive; 0 on success, -1 for another name. */
+int ld_format_parse(const char *name, ld_format *out);
+
 typedef struct {
-    char language[16];  /* ISO 639-1, default "en" */
-    bool punctuate;     /* default true */
-    bool timestamps;    /* include `words` in JSON */
-    ld_format format;   /* default JSON */
+    char language[16]; /* ISO 639-1, default "en" */
+    bool punctuate;    /* default true */
+    bool timestamps;   /* include `words` in JSON */
+    ld_format format;  /* default JSON */
 } ld_transcribe_opts;
 
 void ld_transcribe_opts_default(ld_transcribe_opts *o);
 
 typedef struct {
-    char *word;         /* owned */
-    double start, end;  /* seconds from the start of the audio */
-    double confidence;  /* 0..1 */
+    char *word;        /* owned */
+    double start, end; /* seconds from the start of the audio */
+    double confidence; /* 0..1 */
 } ld_word;
 
 typedef struct {
@@ -31,12 +36,12 @@ typedef struct {
 } ld_utterance;
 
 typedef struct {
-    ld_word *words;       /* recognised words in order (no punctuation entries) */
+    ld_word *words; /* recognised words in order (no punctuation entries) */
     size_t n_words;
-    ld_utterance *utts;   /* silence-delimited segments */
+    ld_utterance *utts; /* silence-delimited segments */
     size_t n_utts;
-    double duration;      /* seconds of audio */
-    double confidence;    /* overall, from word confidences */
+    double duration;   /* seconds of audio */
+    double confidence; /* overall, from word confidences */
     char language[16];
 } ld_transcript;
 
@@ -48,12 +53,16 @@ void ld_transcript_free(ld_transcript *t);
 ld_word *ld_transcript_render_words(const ld_transcript *t, bool punctuate, size_t *n);
 void ld_words_free(ld_word *w, size_t n);
 
-/* Spec §7.3 body: request_id, text, confidence, duration, language, words (when
+/* The JSON body: request_id, text, confidence, duration, language, words (when
  * timestamps), utterances. New reference. */
 json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, const char *request_id);
 /* text / srt / vtt bodies; malloc'd, caller frees. Subtitle lines ≤ 42 chars, ≤ 2 lines per cue. */
 char *ld_transcript_text(const ld_transcript *t, const ld_transcribe_opts *o);
 char *ld_transcript_srt(const ld_transcript *t, const ld_transcribe_opts *o);
 char *ld_transcript_vtt(const ld_transcript *t, const ld_transcribe_opts *o);
+/* The text / srt / vtt body for o->format (malloc'd) and, when ctype is not
+ * NULL, its Content-Type. NULL for LD_FORMAT_JSON: every caller shapes its JSON
+ * itself (compatibility schemas, the CLI's layout) from ld_transcript_json. */
+char *ld_transcript_render(const ld_transcript *t, const ld_transcribe_opts *o, const char **ctype);
 
 #endif

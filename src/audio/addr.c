@@ -16,19 +16,14 @@ static const char *v4_refusal(uint32_t a) /* host byte order */
     } t[] = {
         {0xA9FEA9FE, 32, "cloud metadata"}, /* 169.254.169.254 */
         {0x00000000, 8, "unspecified"},     /* 0.0.0.0/8 "this network" */
-        {0x0A000000, 8, "private network"},
-        {0x64400000, 10, "carrier-grade NAT"},
-        {0x7F000000, 8, "loopback"},
-        {0xA9FE0000, 16, "link-local"},
-        {0xAC100000, 12, "private network"},
-        {0xC0000000, 24, "reserved"}, /* IETF protocol assignments */
-        {0xC0000200, 24, "reserved"}, /* TEST-NET-1 */
-        {0xC0A80000, 16, "private network"},
-        {0xC6120000, 15, "reserved"}, /* benchmarking */
-        {0xC6336400, 24, "reserved"}, /* TEST-NET-2 */
-        {0xCB007100, 24, "reserved"}, /* TEST-NET-3 */
-        {0xE0000000, 4, "multicast"},
-        {0xF0000000, 4, "reserved"}, /* incl. 255.255.255.255 broadcast */
+        {0x0A000000, 8, "private network"},  {0x64400000, 10, "carrier-grade NAT"},
+        {0x7F000000, 8, "loopback"},         {0xA9FE0000, 16, "link-local"},
+        {0xAC100000, 12, "private network"}, {0xC0000000, 24, "reserved"}, /* IETF protocol assignments */
+        {0xC0000200, 24, "reserved"},                                      /* TEST-NET-1 */
+        {0xC0A80000, 16, "private network"}, {0xC6120000, 15, "reserved"}, /* benchmarking */
+        {0xC6336400, 24, "reserved"},                                      /* TEST-NET-2 */
+        {0xCB007100, 24, "reserved"},                                      /* TEST-NET-3 */
+        {0xE0000000, 4, "multicast"},        {0xF0000000, 4, "reserved"},  /* incl. 255.255.255.255 broadcast */
     };
     for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
         uint32_t mask = t[i].bits ? ~0u << (32 - t[i].bits) : 0;

@@ -103,16 +103,15 @@ static ld_err explain(CURL *c, CURLcode rc, const sink_t *s, const ld_net_guard 
         return ld_error_set(err, F, "Could not fetch audio from url: cannot resolve host %s", host);
     case CURLE_UNSUPPORTED_PROTOCOL:
         return ld_error_set(err, F, "Could not fetch audio from url: only http, https and s3 URLs are allowed");
-    case CURLE_URL_MALFORMAT:
-        return ld_error_set(err, F, "Could not fetch audio from url: malformed URL");
+    case CURLE_URL_MALFORMAT: return ld_error_set(err, F, "Could not fetch audio from url: malformed URL");
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CONNECT_ERROR:
         return ld_error_set(err, F, "Could not fetch audio from url: TLS failure with %s (%s)", host,
                             curl_easy_strerror(rc));
     default:
         if (status >= 300 && status < 400)
-            return ld_error_set(err, F, "Could not fetch audio from url: HTTP %ld redirect from %s not followed", status,
-                                host);
+            return ld_error_set(err, F, "Could not fetch audio from url: HTTP %ld redirect from %s not followed",
+                                status, host);
         return ld_error_set(err, F, "Could not fetch audio from url: %s (%s)", curl_easy_strerror(rc), host);
     }
 }

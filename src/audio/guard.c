@@ -10,8 +10,9 @@
 
 static void addr_text(const struct sockaddr *sa, char *out, size_t n)
 {
-    const void *a = sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr
-                                              : (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+    const void *a = sa->sa_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
     if (!inet_ntop(sa->sa_family, a, out, (socklen_t)n))
         snprintf(out, n, "?");
 }

@@ -41,22 +41,6 @@ void ld_pcm_buf_init(ld_pcm_buf *b, const char *tmp_dir, size_t spill_samples)
     snprintf(b->dir, sizeof b->dir, "%s", tmp_dir && *tmp_dir ? tmp_dir : "/tmp");
 }
 
-static int write_all(int fd, const void *p, size_t len)
-{
-    const char *c = p;
-    while (len) {
-        ssize_t w = write(fd, c, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        c += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Opens the spill file (unlinked at once: it disappears with the last
  * reference, even if we crash) and flushes the staging buffer into it. */
 static int spill(ld_pcm_buf *b)
@@ -70,7 +54,7 @@ static int spill(ld_pcm_buf *b)
         }
         unlink(path);
     }
-    if (write_all(b->fd, b->mem, b->n_mem * sizeof(int16_t))) {
+    if (ld_fs_write_all(b->fd, b->mem, b->n_mem * sizeof(int16_t))) {
         ld_log(LD_LOG_ERROR, "cannot write PCM spill file: %s", strerror(errno));
         return -1;
     }

@@ -1,4 +1,4 @@
-/* Internal to ld_audio: an append-only PCM sink that keeps at most
+/* Internal to src/audio/: an append-only PCM sink that keeps at most
  * `spill_samples` in memory and moves anything longer to an unlinked temp file
  * that is mmap'd when finished, so hours of audio never sit in the heap.
  * Not thread-safe (one per decode call). */
@@ -8,11 +8,11 @@
 #include "audio/audio.h"
 
 typedef struct {
-    int16_t *mem;          /* staging buffer (whole result while not spilled) */
-    size_t n_mem, cap;     /* samples in mem, capacity */
-    size_t total;          /* samples appended so far */
-    size_t spill_samples;  /* above this, go to a file */
-    int fd;                /* spill file, -1 while in memory */
+    int16_t *mem;         /* staging buffer (whole result while not spilled) */
+    size_t n_mem, cap;    /* samples in mem, capacity */
+    size_t total;         /* samples appended so far */
+    size_t spill_samples; /* above this, go to a file */
+    int fd;               /* spill file, -1 while in memory */
     char dir[256];
 } ld_pcm_buf;
 

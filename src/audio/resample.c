@@ -54,8 +54,8 @@ static int configure(ld_resampler *r, int rate, int fmt, const AVChannelLayout *
         av_channel_layout_default(&in, layout->nb_channels);
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     swr_free(&r->swr);
-    int ret = swr_alloc_set_opts2(&r->swr, &mono, AV_SAMPLE_FMT_S16, LD_SAMPLE_RATE, &in,
-                                  (enum AVSampleFormat)fmt, rate, 0, NULL);
+    int ret = swr_alloc_set_opts2(&r->swr, &mono, AV_SAMPLE_FMT_S16, LD_SAMPLE_RATE, &in, (enum AVSampleFormat)fmt,
+                                  rate, 0, NULL);
     if (ret >= 0)
         ret = swr_init(r->swr);
     av_channel_layout_uninit(&in);
@@ -74,8 +74,8 @@ int ld_resampler_push(ld_resampler *r, const uint8_t *const *in, int nb, int rat
                       const AVChannelLayout *layout, const int16_t **out)
 {
     *out = r->buf;
-    if (rate <= 0 || rate > MAX_RATE || layout->nb_channels < 1 || layout->nb_channels > MAX_CHANNELS ||
-        fmt < 0 || fmt >= AV_SAMPLE_FMT_NB || nb < 0)
+    if (rate <= 0 || rate > MAX_RATE || layout->nb_channels < 1 || layout->nb_channels > MAX_CHANNELS || fmt < 0 ||
+        fmt >= AV_SAMPLE_FMT_NB || nb < 0)
         return -1;
     int have = 0;
     if (!r->swr || rate != r->rate || fmt != r->fmt || av_channel_layout_compare(layout, &r->layout)) {
@@ -93,8 +93,8 @@ int ld_resampler_push(ld_resampler *r, const uint8_t *const *in, int nb, int rat
 
 int ld_resampler_frame(ld_resampler *r, const AVFrame *f, const int16_t **out)
 {
-    return ld_resampler_push(r, (const uint8_t *const *)f->extended_data, f->nb_samples, f->sample_rate,
-                             f->format, &f->ch_layout, out);
+    return ld_resampler_push(r, (const uint8_t *const *)f->extended_data, f->nb_samples, f->sample_rate, f->format,
+                             &f->ch_layout, out);
 }
 
 int ld_resampler_flush(ld_resampler *r, const int16_t **out)

@@ -1,4 +1,4 @@
-/* Internal to ld_audio: converts any FFmpeg sample layout/rate/format to the
+/* Internal to src/audio/: converts any FFmpeg sample layout/rate/format to the
  * engine format (16 kHz mono s16), re-configuring itself when the input
  * changes mid-stream (chained Ogg, MP3 rate switches). Not thread-safe. */
 #ifndef LD_AUDIO_RESAMPLE_H

@@ -145,8 +145,10 @@ ld_err ld_s3_prepare_at(const char *s3url, long long now, ld_s3_request *r, ld_e
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(amz_date, sizeof amz_date, "%Y%m%dT%H%M%SZ", &tm);
-    ld_sigv4_header h[4] = {
-        {"host", host}, {"x-amz-content-sha256", EMPTY_SHA256}, {"x-amz-date", amz_date}, {"x-amz-security-token", token}};
+    ld_sigv4_header h[4] = {{"host", host},
+                            {"x-amz-content-sha256", EMPTY_SHA256},
+                            {"x-amz-date", amz_date},
+                            {"x-amz-security-token", token}};
     size_t nh = token ? 4 : 3;
     char auth[1024];
     if (ld_audio_sigv4_authorization("GET", path, "", h, nh, EMPTY_SHA256, ak, sk, region, "s3", amz_date, auth,

@@ -1,4 +1,4 @@
-/* Internal to ld_audio: turns s3://bucket/key into a signed HTTPS request
+/* Internal to src/audio/: turns s3://bucket/key into a signed HTTPS request
  * using the AWS_* environment. Thread-safe (reads env, no shared state). */
 #ifndef LD_AUDIO_S3_H
 #define LD_AUDIO_S3_H

@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FRAME 160              /* 10 ms */
-#define SMOOTH 2               /* ±2 frames = 50 ms */
-#define FLOOR_W 300            /* ±3 s */
-#define ABOVE_FLOOR_DB 12.0f   /* speech stands this far above the floor ... */
-#define ABS_MIN_DB (-55.0f)    /* ... and above this absolute level */
-#define MIN_PAUSE 40           /* frames of non-speech that end an utterance (0.4 s) */
-#define MIN_SPEECH 12          /* shorter blips (clicks) are dropped (0.12 s) */
-#define PAD 25                 /* frames of context each side (0.25 s) */
+#define FRAME 160            /* 10 ms */
+#define SMOOTH 2             /* ±2 frames = 50 ms */
+#define FLOOR_W 300          /* ±3 s */
+#define ABOVE_FLOOR_DB 12.0f /* speech stands this far above the floor ... */
+#define ABS_MIN_DB (-55.0f)  /* ... and above this absolute level */
+#define MIN_PAUSE 40         /* frames of non-speech that end an utterance (0.4 s) */
+#define MIN_SPEECH 12        /* shorter blips (clicks) are dropped (0.12 s) */
+#define PAD 25               /* frames of context each side (0.25 s) */
 
 /* Appends [s, e) frames, splitting at the quietest smoothed frame in the second
  * half of each window longer than maxf. Returns the new count or -1. */
@@ -93,9 +93,9 @@ size_t ld_audio_segment(const int16_t *pcm, size_t n, double max_seconds, ld_seg
     /* Sliding-window minimum (monotonic deque in a ring) gives the floor;
      * frame f is decided once the window [f-W, f+W] is complete. */
     size_t cap = 0, cnt = 0, qh = 0, qn = 0, ring = 2 * FLOOR_W + 2;
-    long run_start = -1;   /* first frame of the current speech region */
-    size_t last_speech = 0; /* end (exclusive) of the last speech frame seen */
-    size_t prev_end = 0;    /* end of the previous emitted region, for padding */
+    long run_start = -1;           /* first frame of the current speech region */
+    size_t last_speech = 0;        /* end (exclusive) of the last speech frame seen */
+    size_t prev_end = 0;           /* end of the previous emitted region, for padding */
     long pend_s = -1, pend_e = -1; /* region waiting for the next one (padding split) */
     bool fail = false;
     for (size_t j = 0; j < nf + FLOOR_W && !fail; j++) {

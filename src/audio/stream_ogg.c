@@ -13,8 +13,8 @@
 
 struct ld_ogg_reader {
     uint8_t buf[MAX_PAGE];
-    size_t len;            /* bytes buffered (at most one page) */
-    uint8_t *pkt;          /* packet being assembled across segments/pages */
+    size_t len;   /* bytes buffered (at most one page) */
+    uint8_t *pkt; /* packet being assembled across segments/pages */
     size_t pkt_len, pkt_cap;
     bool have_serial;
     uint32_t serial;

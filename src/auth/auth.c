@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth/internal.h"
+#include "auth/auth_internal.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/time.h"

@@ -17,19 +17,19 @@
 #include "store/store.h"
 #include "util/err.h"
 
-/* Spec defaults when a key names no limits. */
+/* Defaults when a key names no limits (docs/api.md, "Authentication and limits"). */
 #define LD_DEFAULT_RPM 60
 #define LD_DEFAULT_CONCURRENCY 10
 #define LD_DEFAULT_HOURS_PER_DAY 100.0
 
 typedef struct {
-    char key_id[32];       /* short public id, e.g. "k_3f9a…" (never the key text) */
+    char key_id[32]; /* short public id, e.g. "k_3f9a…" (never the key text) */
     char name[64];
-    int64_t issued_at;     /* unix seconds */
-    int64_t expires_at;    /* unix seconds; 0 = never */
-    int rpm;               /* requests per minute */
-    int concurrency;       /* concurrent requests/streams */
-    double hours_per_day;  /* audio hours per UTC day */
+    int64_t issued_at;    /* unix seconds */
+    int64_t expires_at;   /* unix seconds; 0 = never */
+    int rpm;              /* requests per minute */
+    int concurrency;      /* concurrent requests/streams */
+    double hours_per_day; /* audio hours per UTC day */
 } ld_key_claims;
 
 typedef struct {
@@ -42,10 +42,10 @@ typedef struct {
 
 /* X-RateLimit-* values for the response headers and 429 bodies. */
 typedef struct {
-    int limit;         /* X-RateLimit-Limit (requests per minute) */
-    int remaining;     /* X-RateLimit-Remaining */
-    int64_t reset;     /* X-RateLimit-Reset: seconds until the window frees a slot */
-    int retry_after;   /* seconds until a request would pass (only when refused) */
+    int limit;       /* X-RateLimit-Limit (requests per minute) */
+    int remaining;   /* X-RateLimit-Remaining */
+    int64_t reset;   /* X-RateLimit-Reset: seconds until the window frees a slot */
+    int retry_after; /* seconds until a request would pass (only when refused) */
     /* What an admitted request's checks read (window, today's usage, leases
      * held including its own), so GET /v1/license answers without reading the
      * store again. Set only when ld_auth_admit returns LD_OK. */
@@ -78,9 +78,13 @@ ld_err ld_auth_check_key(ld_auth *a, const char *key, ld_key_claims *out, ld_err
 
 /* Admits one request for this key: requests/minute, then daily quota
  * (LD_ERR_QUOTA_EXCEEDED), then a concurrency lease: three store operations.
- * Fills info in every case (info->usage only on LD_OK).
- * On LD_OK the lease must be released with ld_auth_release. */
-ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rate_info *info, ld_error *err);
+ * Without `quota` (reading the license or a job costs no audio) a key over its
+ * daily quota is still admitted, but without a lease and without using up its
+ * rate. Fills info in every case (info->usage only when a lease was taken).
+ * Refusals are counted in listend_rate_limited_total here, by kind.
+ * A held lease must be released with ld_auth_release. */
+ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, bool quota, ld_lease *lease, ld_rate_info *info,
+                     ld_error *err);
 void ld_auth_release(ld_auth *a, ld_lease *lease);
 /* Leases expire 6 h after admission or the last renewal so a shared store can
  * reclaim a crashed replica's slots; a live stream that may outlast that calls
@@ -89,7 +93,8 @@ ld_err ld_auth_lease_renew(ld_auth *a, ld_lease *lease, ld_error *err);
 
 /* Adds decoded audio seconds to the key's UTC-day usage (persisted). */
 ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_seconds, ld_error *err);
-/* LD_ERR_QUOTA_EXCEEDED when today's usage already reached the key's quota. */
+/* LD_ERR_QUOTA_EXCEEDED when today's usage already reached the key's quota
+ * (counted in listend_rate_limited_total{kind="quota"}, as admission does). */
 ld_err ld_auth_check_quota(ld_auth *a, const ld_key_claims *k, ld_error *err);
 ld_err ld_auth_usage(ld_auth *a, const ld_key_claims *k, ld_usage *out, ld_error *err);
 
@@ -105,8 +110,5 @@ bool ld_auth_client_throttled(ld_auth *a, const char *addr, int *retry_after);
 /* Failed authentications allowed per address per sliding minute before
  * _throttled says yes (default 20); 0 disables throttling. */
 void ld_auth_set_client_failure_limit(ld_auth *a, int failures_per_minute);
-
-/* `listend keys …` subcommand (init, issue, list, inspect, revoke). */
-int ld_auth_keys_main(int argc, char **argv);
 
 #endif

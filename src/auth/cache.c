@@ -2,7 +2,7 @@
  * the worst case is one extra signature check. */
 #include <string.h>
 
-#include "auth/internal.h"
+#include "auth/auth_internal.h"
 
 static size_t slot_of(ld_auth *a, const char *key, unsigned char hash[16])
 {

@@ -165,8 +165,8 @@ ld_err ld_key_encode(const ld_issuer_secret *iss, const ld_key_claims *c, char *
     if (nlen == 0)
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "key name must not be empty");
     if (nlen > LD_KEY_NAME_MAX)
-        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "key name too long: %zu bytes, at most %d fit in a key", nlen, LD_KEY_NAME_MAX);
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "key name too long: %zu bytes, at most %d fit in a key",
+                            nlen, LD_KEY_NAME_MAX);
     if (!name_ok(c->name))
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "key name must not contain control characters");
     if (c->rpm < 1 || c->rpm > LD_KEY_LIMIT_MAX || c->concurrency < 1 || c->concurrency > LD_KEY_LIMIT_MAX)
@@ -237,8 +237,8 @@ static ld_err parse(const char *key, ld_key_claims *out, uint8_t fp[4], size_t *
         return ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL);
     unsigned char p[PAYLOAD_MAX];
     size_t plen = 0, slen = 0;
-    if (b64_field(key + pre, (size_t)(dot - key) - pre, p, sizeof p, &plen) || plen < PAYLOAD_FIXED ||
-        p[0] != 1 || plen != (size_t)PAYLOAD_FIXED + p[33] ||
+    if (b64_field(key + pre, (size_t)(dot - key) - pre, p, sizeof p, &plen) || plen < PAYLOAD_FIXED || p[0] != 1 ||
+        plen != (size_t)PAYLOAD_FIXED + p[33] ||
         b64_field(dot + 1, len - (size_t)(dot + 1 - key), sig, crypto_sign_BYTES, &slen) ||
         slen != crypto_sign_BYTES)
         return ld_error_set(err, LD_ERR_INVALID_LICENSE, NULL);

@@ -32,8 +32,8 @@
 #include "auth/auth.h"
 
 #define LD_KEY_MAX_LEN 200
-#define LD_KEY_NAME_MAX 47        /* what fits in 200 characters */
-#define LD_KEY_LIMIT_MAX 100000   /* rpm and concurrency ceiling (memory per key) */
+#define LD_KEY_NAME_MAX 47      /* what fits in 200 characters */
+#define LD_KEY_LIMIT_MAX 100000 /* rpm and concurrency ceiling (memory per key) */
 #define LD_KEY_HOURS_MAX 1000000.0
 
 typedef struct {
@@ -73,8 +73,7 @@ int ld_key_id_valid(const char *s);
 /* Signs the claims (key_id, name, issued_at, expires_at, limits; limits equal
  * to the defaults are encoded as 0) into out (>= LD_KEY_MAX_LEN + 1).
  * LD_ERR_INVALID_PARAMETER with a message for a bad name or limit. */
-ld_err ld_key_encode(const ld_issuer_secret *iss, const ld_key_claims *c, char *out, size_t outsz,
-                     ld_error *err);
+ld_err ld_key_encode(const ld_issuer_secret *iss, const ld_key_claims *c, char *out, size_t outsz, ld_error *err);
 
 /* Parses without checking the signature: claims (defaults applied) and the
  * issuer fingerprint. LD_ERR_INVALID_LICENSE when malformed. */
@@ -83,7 +82,6 @@ ld_err ld_key_decode(const char *key, ld_key_claims *out, uint8_t fp[4], ld_erro
 /* Decodes and verifies against the issuer whose fingerprint the key names.
  * Does not look at expiry or revocation. LD_ERR_INVALID_LICENSE
  * ("Invalid license key") on any failure. */
-ld_err ld_key_verify(const char *key, const ld_issuer_pub *issuers, size_t n, ld_key_claims *out,
-                     ld_error *err);
+ld_err ld_key_verify(const char *key, const ld_issuer_pub *issuers, size_t n, ld_key_claims *out, ld_error *err);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth/internal.h"
+#include "auth/auth_internal.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/time.h"
@@ -33,7 +33,8 @@ static ld_err today_usage(ld_auth *a, const ld_key_claims *k, int64_t now_s, dou
     return ld_store_usage_get(a->store, k->key_id, day, used, err);
 }
 
-ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rate_info *info, ld_error *err)
+ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, bool quota, ld_lease *lease, ld_rate_info *info,
+                     ld_error *err)
 {
     int64_t now_ms = ld_time_now_ms();
     ld_rate_info ri = {.limit = k->rpm};
@@ -62,6 +63,11 @@ ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, ld_lease *lease, ld_rat
         ri.remaining++;
         if (!rc) {
             ri.retry_after = (int)until_utc_midnight(now_ms / 1000);
+            if (!quota) { /* admitted without a slot */
+                *info = ri;
+                return LD_OK;
+            }
+            ld_metrics_rate_limited("quota");
             rc = ld_error_set(err, LD_ERR_QUOTA_EXCEEDED, NULL);
         }
         *info = ri;
@@ -129,7 +135,10 @@ ld_err ld_auth_check_quota(ld_auth *a, const ld_key_claims *k, ld_error *err)
     ld_err rc = today_usage(a, k, ld_time_now(), &used, err);
     if (rc)
         return rc;
-    return used >= quota_seconds(k) ? ld_error_set(err, LD_ERR_QUOTA_EXCEEDED, NULL) : LD_OK;
+    if (used < quota_seconds(k))
+        return LD_OK;
+    ld_metrics_rate_limited("quota");
+    return ld_error_set(err, LD_ERR_QUOTA_EXCEEDED, NULL);
 }
 
 ld_err ld_auth_usage(ld_auth *a, const ld_key_claims *k, ld_usage *out, ld_error *err)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/internal.h"
+#include "auth/auth_internal.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/time.h"

@@ -16,14 +16,14 @@
 #include "util/time.h"
 
 #define BACKOFF_CAP_MS (10 * 60 * 1000)
-#define KEEP_ATTEMPTS 100    /* older attempts are dropped from the record */
+#define KEEP_ATTEMPTS 100 /* older attempts are dropped from the record */
 #define BATCH 16
 #define PURGE_EVERY_MS (3600 * 1000)
 
 typedef struct {
     ld_jobs *j;
-    ld_net_guard guard;  /* connect-time address policy (audio module) */
-    long retry_after_s;  /* from a 429/503 Retry-After header */
+    ld_net_guard guard; /* connect-time address policy (audio module) */
+    long retry_after_s; /* from a 429/503 Retry-After header */
 } attempt_ctx;
 
 static bool stopping(ld_jobs *j)
@@ -93,7 +93,8 @@ static long post(ld_jobs *j, const char *url, const char *body, attempt_ctx *ctx
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, j->cfg.webhook_timeout_ms < 5000 ? j->cfg.webhook_timeout_ms : 5000L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     j->cfg.webhook_timeout_ms < 5000 ? j->cfg.webhook_timeout_ms : 5000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, j->cfg.webhook_timeout_ms);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -107,7 +108,10 @@ static long post(ld_jobs *j, const char *url, const char *body, attempt_ctx *ctx
     if (rc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     else
-        snprintf(error, errsz, "%s", *ctx->guard.refused ? ctx->guard.refused : *errbuf ? errbuf : curl_easy_strerror(rc));
+        snprintf(error, errsz, "%s",
+                 *ctx->guard.refused ? ctx->guard.refused
+                 : *errbuf           ? errbuf
+                                     : curl_easy_strerror(rc));
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);
     return status;
@@ -188,7 +192,9 @@ static void deliver_one(ld_jobs *j, const ld_job *job)
     free(text);
     json_t *f = json_pack("{s:s, s:i, s:I, s:s}", "job_id", job->id, "attempt", number, "http_status",
                           (json_int_t)status, "delivery",
-                          d == LD_DELIVERY_DELIVERED ? "delivered" : d == LD_DELIVERY_PENDING ? "retry" : "failed");
+                          d == LD_DELIVERY_DELIVERED ? "delivered"
+                          : d == LD_DELIVERY_PENDING ? "retry"
+                                                     : "failed");
     if (*error)
         json_object_set_new(f, "error", json_string(error));
     if (next)
@@ -236,7 +242,7 @@ void *ld_jobs_deliverer_main(void *arg)
             until = next;
         if (until > now + 60000)
             until = now + 60000;
-        struct timespec ts = {.tv_sec = (time_t)(until / 1000), .tv_nsec = (long)(until % 1000) * 1000000L};
+        struct timespec ts = ld_time_deadline(until - ld_time_now_ms());
         pthread_mutex_lock(&j->mu);
         while (!j->stopping && !j->deliver_kick && ld_time_now_ms() < until)
             if (pthread_cond_timedwait(&j->deliver_cv, &j->mu, &ts))

@@ -179,10 +179,7 @@ void ld_jobs_free(ld_jobs *j)
     free(j);
 }
 
-static bool http_url(const char *u)
-{
-    return !strncasecmp(u, "http://", 7) || !strncasecmp(u, "https://", 8);
-}
+static bool http_url(const char *u) { return !strncasecmp(u, "http://", 7) || !strncasecmp(u, "https://", 8); }
 
 static ld_err check_callback(ld_jobs *j, const char *callback_url, ld_error *err)
 {
@@ -223,13 +220,7 @@ static int copy_file(const char *from, const char *to)
             rc = errno == EINTR ? 0 : -1;
             continue;
         }
-        for (ssize_t off = 0; off < r && !rc;) {
-            ssize_t w = write(out, buf + off, (size_t)(r - off));
-            if (w < 0)
-                rc = errno == EINTR ? 0 : -1;
-            else
-                off += w;
-        }
+        rc = ld_fs_write_all(out, buf, (size_t)r);
     }
     if (!rc && fsync(out))
         rc = -1;

@@ -1,6 +1,8 @@
 /* Asynchronous transcription jobs (callback_url): durably stored before they are
  * acknowledged, run on the shared decoder pool, results delivered by signed
- * webhooks with retries, pollable via /v1/jobs. Survive crashes and restarts.
+ * webhooks with retries. Survive crashes and restarts. The /v1/jobs endpoints
+ * are served by server/jobs_api.c on top of the calls below, which return data
+ * and an ld_err, never HTTP.
  *
  * Thread-safety: all functions may be called from any thread.
  * Ownership: ld_jobs_new returns an owned object (ld_jobs_free stops its threads);
@@ -9,7 +11,6 @@
 #define LD_JOBS_JOBS_H
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <stdbool.h>
 
 #include "asr/pool.h"
@@ -19,19 +20,19 @@
 #include "util/err.h"
 
 typedef struct {
-    const char *data_dir;        /* jobs DB, job audio, webhook secret live here */
+    const char *data_dir; /* jobs DB, job audio, webhook secret live here */
     ld_pool *pool;
-    ld_auth *auth;               /* quota accounting when a job runs */
-    ld_fetch_opts fetch;         /* for audio URLs and the callback address check */
-    double max_audio_seconds;    /* decode cap (2 h) */
-    int64_t retention_s;         /* purge finished jobs after this (default 7 days) */
-    int64_t webhook_max_age_s;   /* give up delivering after this (default 24 h) */
+    ld_auth *auth;             /* quota accounting when a job runs */
+    ld_fetch_opts fetch;       /* for audio URLs and the callback address check */
+    double max_audio_seconds;  /* decode cap (2 h) */
+    int64_t retention_s;       /* purge finished jobs after this (default 7 days) */
+    int64_t webhook_max_age_s; /* give up delivering after this (default 24 h) */
     /* Added by the jobs module; 0 everywhere means the default. */
-    int max_running;             /* jobs transcribing at once (default max(1, pool workers / 2)) */
-    int max_pending;             /* queued + processing before submit answers 503 (default 1000) */
-    int64_t webhook_backoff_ms;  /* first retry delay (default 1000; env LISTEND_WEBHOOK_BACKOFF_MS, for tests) */
-    long webhook_timeout_ms;     /* one delivery attempt, connect + answer (default 15 000) */
-    ld_store *store;             /* borrowed; a Redis store keeps jobs in Redis (replicas share them),
+    int max_running;            /* jobs transcribing at once (default max(1, pool workers / 2)) */
+    int max_pending;            /* queued + processing before submit answers 503 (default 1000) */
+    int64_t webhook_backoff_ms; /* first retry delay (default 1000; env LISTEND_WEBHOOK_BACKOFF_MS, for tests) */
+    long webhook_timeout_ms;    /* one delivery attempt, connect + answer (default 15 000) */
+    ld_store *store;            /* borrowed; a Redis store keeps jobs in Redis (replicas share them),
                                     anything else (or NULL) uses SQLite <data>/jobs.db */
 } ld_jobs_config;
 
@@ -48,10 +49,20 @@ ld_err ld_jobs_submit(ld_jobs *j, const ld_key_claims *key, const char *request_
                       const char *audio_path, const ld_transcribe_opts *opts, const char *callback_url,
                       json_t **accepted, ld_error *err);
 
-/* Serves GET /v1/jobs, GET /v1/jobs/{id}, DELETE /v1/jobs/{id} for an
- * authenticated key (jobs of other key ids are 404). */
-enum MHD_Result ld_jobs_handle(ld_jobs *j, struct MHD_Connection *c, const char *method, const char *url,
-                               const ld_key_claims *key, const char *request_id);
+#define LD_JOBS_LIST_DEFAULT 20
+#define LD_JOBS_LIST_MAX 100
+
+/* The newest jobs of key_id (at most `limit`, 1..LD_JOBS_LIST_MAX), each as its
+ * public view without the result, in a new JSON array (*jobs). */
+ld_err ld_jobs_list(ld_jobs *j, const char *key_id, int limit, json_t **jobs, ld_error *err);
+/* One job of key_id as its public view with result or error (*view, new
+ * reference). A job of another key is indistinguishable from a missing one:
+ * LD_ERR_NOT_FOUND "Job not found". */
+ld_err ld_jobs_get(ld_jobs *j, const char *key_id, const char *id, json_t **view, ld_error *err);
+/* Cancels one job of key_id: a queued job at once (its audio goes), a running
+ * one at its runner's next check (*stopping true). *view is the job after the
+ * cancel. Finished jobs stay as they are. Errors as ld_jobs_get. */
+ld_err ld_jobs_cancel(ld_jobs *j, const char *key_id, const char *id, json_t **view, bool *stopping, ld_error *err);
 
 /* Jobs in `state` ("queued", "processing", "completed", "failed",
  * "cancelled"); NULL = queued + processing. -1 for an unknown state. */

@@ -1,4 +1,4 @@
-/* Shared state of the jobs module (not part of its public contract). */
+/* State shared by the jobs module's files; internal to src/jobs/. */
 #ifndef LD_JOBS_INTERNAL_H
 #define LD_JOBS_INTERNAL_H
 
@@ -9,29 +9,29 @@
 
 /* What one runner thread is doing, so DELETE can interrupt its wait. */
 typedef struct {
-    char job_id[40];   /* "" when idle */
+    char job_id[40]; /* "" when idle */
     bool cancel;
 } ld_jobs_slot;
 
 struct ld_jobs {
-    ld_jobs_config cfg;          /* defaults filled in; data_dir points at data_dir below */
+    ld_jobs_config cfg; /* defaults filled in; data_dir points at data_dir below */
     char data_dir[1024];
-    char jobs_dir[1100];         /* <data>/jobs: uploaded and fetched audio */
-    char tmp_dir[1100];          /* <data>/tmp: decode spill */
-    char secret[65];             /* webhook secret (hex text) */
+    char jobs_dir[1100]; /* <data>/jobs: uploaded and fetched audio */
+    char tmp_dir[1100];  /* <data>/tmp: decode spill */
+    char secret[65];     /* webhook secret (hex text) */
     ld_job_store *store;
 
     pthread_mutex_t mu;
-    pthread_cond_t run_cv;       /* a job was queued, or stopping */
-    pthread_cond_t deliver_cv;   /* a delivery is due, or stopping */
+    pthread_cond_t run_cv;     /* a job was queued, or stopping */
+    pthread_cond_t deliver_cv; /* a delivery is due, or stopping */
     bool stopping;
-    unsigned long queued_gen;    /* bumped on submit, so a runner never sleeps past a new job */
-    int slots_taken;
-    bool deliver_kick;           /* a job finished since the deliverer last looked */             /* runners hand out their slot index with this */
+    unsigned long queued_gen; /* bumped on submit, so a runner never sleeps past a new job */
+    int slots_taken;          /* runners hand out their slot index with this */
+    bool deliver_kick;        /* a job finished since the deliverer last looked */
 
     int n_runners;
     pthread_t *runners;
-    ld_jobs_slot *slots;         /* n_runners entries, under mu */
+    ld_jobs_slot *slots; /* n_runners entries, under mu */
     pthread_t deliverer;
     bool deliverer_started;
 };
@@ -49,8 +49,6 @@ void ld_jobs_wake_deliverer(ld_jobs *j);
 
 /* view.c: the public JSON of a job (GET /v1/jobs/{id}); with_result adds result/error. */
 json_t *ld_jobs_view(const ld_job *job, bool with_result);
-/* {"error","code","request_id"} */
-json_t *ld_jobs_envelope(const ld_error *err, const char *request_id);
 
 /* opts.c: options and key claims <-> JSON text (malloc'd). */
 char *ld_jobs_opts_dump(const ld_transcribe_opts *o);

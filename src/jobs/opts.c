@@ -14,8 +14,8 @@ static char *dump(json_t *o)
 
 char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
 {
-    return dump(json_pack("{s:s, s:b, s:b, s:i}", "language", o->language, "punctuate", o->punctuate,
-                          "timestamps", o->timestamps, "format", (int)o->format));
+    return dump(json_pack("{s:s, s:b, s:b, s:i}", "language", o->language, "punctuate", o->punctuate, "timestamps",
+                          o->timestamps, "format", (int)o->format));
 }
 
 void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)

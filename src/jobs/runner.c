@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "jobs/jobs_internal.h"
@@ -26,7 +25,7 @@ typedef struct {
     ld_error err;
     ld_job_store *store;
     char id[40];
-    double saved, saved_at;   /* last persisted progress and when (monotonic) */
+    double saved, saved_at; /* last persisted progress and when (monotonic) */
 } run_ctx;
 
 typedef enum { OUT_DONE, OUT_FAILED, OUT_BUSY, OUT_CANCELLED, OUT_STOPPING } outcome;
@@ -109,7 +108,8 @@ static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, 
     c->store = j->store;
     c->saved_at = ld_time_mono();
     snprintf(c->id, sizeof c->id, "%s", job->id);
-    ld_err rc = ld_pool_submit(j->cfg.pool, pcm, o, on_progress, on_done, c, err);
+    ld_pool_callbacks cb = {.progress = on_progress, .progress_ud = c, .done = on_done, .done_ud = c};
+    ld_err rc = ld_pool_submit(j->cfg.pool, pcm, o, &cb, err);
     if (rc) {
         c->refs = 1;
         ctx_unref(c);
@@ -118,13 +118,7 @@ static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, 
     outcome out = OUT_DONE;
     pthread_mutex_lock(&c->mu);
     while (!c->done) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ld_time_deadline(200);
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
         if (c->done || c->abandoned)
             continue;
@@ -159,8 +153,7 @@ static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, 
                 pthread_mutex_lock(&c->mu);
                 if (stopping)
                     break;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += 1;
+                ts = ld_time_deadline(1000);
                 pthread_cond_timedwait(&c->cv, &c->mu, &ts);
             }
             break;
@@ -183,7 +176,7 @@ static void finish(ld_jobs *j, const ld_job *job, ld_job_state state, const char
 {
     char *error_json = NULL;
     if (e) {
-        json_t *env = ld_jobs_envelope(e, job->request_id);
+        json_t *env = ld_error_json(e, job->request_id, NULL);
         error_json = json_dumps(env, JSON_COMPACT);
         json_decref(env);
     }
@@ -202,10 +195,7 @@ static void finish(ld_jobs *j, const ld_job *job, ld_job_state state, const char
         ld_jobs_wake_deliverer(j);
 }
 
-void ld_jobs_cancel_now(ld_jobs *j, const ld_job *job)
-{
-    finish(j, job, LD_JOB_CANCELLED, NULL, NULL);
-}
+void ld_jobs_cancel_now(ld_jobs *j, const ld_job *job) { finish(j, job, LD_JOB_CANCELLED, NULL, NULL); }
 
 /* Fetches a URL job's audio next to the uploads; the caller unlinks `path`. */
 static ld_err fetch(ld_jobs *j, const ld_job *job, char *path, size_t pathsz, ld_error *err)
@@ -292,14 +282,7 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
 /* Waits up to `ms` for a new job or shutdown; caller holds j->mu. */
 static void wait_locked(ld_jobs *j, unsigned long gen, long ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = ld_time_deadline(ms);
     while (!j->stopping && j->queued_gen == gen)
         if (pthread_cond_timedwait(&j->run_cv, &j->mu, &ts) == ETIMEDOUT)
             break;

@@ -5,15 +5,6 @@
 #include "jobs/jobs_internal.h"
 #include "util/time.h"
 
-static json_t *iso_or_null(int64_t ms)
-{
-    if (ms <= 0)
-        return json_null();
-    char buf[32];
-    ld_time_iso8601(ms / 1000, buf);
-    return json_string(buf);
-}
-
 static const char *delivery_name(ld_delivery_state d)
 {
     switch (d) {
@@ -30,16 +21,6 @@ static json_t *load_or_null(const char *text)
     return v ? v : json_null();
 }
 
-json_t *ld_jobs_envelope(const ld_error *err, const char *request_id)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "error", json_string(err->msg));
-    json_object_set_new(o, "code", json_string(ld_err_code(err->code)));
-    if (request_id)
-        json_object_set_new(o, "request_id", json_string(request_id));
-    return o;
-}
-
 json_t *ld_jobs_view(const ld_job *job, bool with_result)
 {
     json_t *o = json_object();
@@ -47,9 +28,9 @@ json_t *ld_jobs_view(const ld_job *job, bool with_result)
     json_object_set_new(o, "status", json_string(ld_job_state_name(job->state)));
     json_object_set_new(o, "progress", json_real(round(job->progress * 1000) / 1000));
     json_object_set_new(o, "request_id", json_string(job->request_id));
-    json_object_set_new(o, "created_at", iso_or_null(job->created_ms));
-    json_object_set_new(o, "started_at", iso_or_null(job->started_ms));
-    json_object_set_new(o, "completed_at", iso_or_null(job->finished_ms));
+    json_object_set_new(o, "created_at", ld_time_json(job->created_ms / 1000));
+    json_object_set_new(o, "started_at", ld_time_json(job->started_ms / 1000));
+    json_object_set_new(o, "completed_at", ld_time_json(job->finished_ms / 1000));
     if (job->cancel_requested && job->state == LD_JOB_PROCESSING)
         json_object_set_new(o, "cancel_requested", json_true());
     if (with_result && job->state == LD_JOB_COMPLETED)
@@ -61,9 +42,10 @@ json_t *ld_jobs_view(const ld_job *job, bool with_result)
         json_object_set_new(o, "callback",
                             json_pack("{s:s, s:s, s:o, s:o, s:o}", "url", job->callback_url, "state",
                                       delivery_name(job->delivery), "attempts", attempts ? attempts : json_array(),
-                                      "delivered_at", iso_or_null(job->delivered_ms), "next_attempt_at",
-                                      job->delivery == LD_DELIVERY_PENDING ? iso_or_null(job->next_attempt_ms)
-                                                                           : json_null()));
+                                      "delivered_at", ld_time_json(job->delivered_ms / 1000), "next_attempt_at",
+                                      job->delivery == LD_DELIVERY_PENDING
+                                          ? ld_time_json(job->next_attempt_ms / 1000)
+                                          : json_null()));
     }
     return o;
 }

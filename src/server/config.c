@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asr/pool.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -13,14 +14,16 @@ typedef enum { T_STR, T_INT, T_DBL, T_BOOL, T_DUR } kind;
 /* One row per setting: the single source for parsing and --help. */
 static const struct opt {
     const char *flag;
-    const char *env;       /* first environment variable */
-    const char *env2;      /* alias, lower precedence (may be NULL) */
+    const char *env;  /* first environment variable */
+    const char *env2; /* alias, lower precedence (may be NULL) */
     kind type;
     size_t off;
-    size_t size;           /* T_STR buffer size */
+    size_t size; /* T_STR buffer size */
     const char *def;
     const char *help;
 } opts[] = {
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define F(m) offsetof(ld_srv_config, m), sizeof(((ld_srv_config *)0)->m)
     {"host", "LISTEND_HOST", NULL, T_STR, F(host), "0.0.0.0", "address to listen on"},
     {"port", "API_SERVER_PORT", "PORT", T_INT, F(port), "7100", "TCP port"},
@@ -42,7 +45,8 @@ static const struct opt {
      "transcriptions waiting before 503 SERVICE_UNAVAILABLE (0 = 4 x workers)"},
     {"allow-private-urls", "LISTEND_ALLOW_PRIVATE_URLS", NULL, T_BOOL, F(allow_private_urls), "false",
      "let `url` and `callback_url` reach loopback/private addresses"},
-    {"max-streams", "LISTEND_MAX_STREAMS", NULL, T_INT, F(max_streams), "32", "live WebSocket streams at once"},
+    {"max-streams", "LISTEND_MAX_STREAMS", NULL, T_INT, F(max_streams), STR(LD_DEFAULT_MAX_STREAMS),
+     "live WebSocket streams at once"},
     {"stream-idle-timeout", "LISTEND_STREAM_IDLE_TIMEOUT", NULL, T_INT, F(stream_idle_timeout), "10",
      "seconds without audio or KeepAlive before a stream is closed"},
     {"drain-timeout", "LISTEND_DRAIN_TIMEOUT", NULL, T_DUR, F(drain_timeout), "30s",
@@ -79,21 +83,25 @@ static const struct opt {
     {"min-body-rate", "LISTEND_MIN_BODY_RATE", NULL, T_INT, F(min_body_rate), "1024",
      "slowest accepted upload in bytes/s on average, after a --header-timeout grace (0 = off)"},
 #undef F
+#undef STR
+#undef STR_
 };
 #define N_OPTS (sizeof opts / sizeof *opts)
 
 void ld_srv_config_help(FILE *f)
 {
-    fprintf(f, "usage: listend serve [options]\n\n"
-               "Runs the speech-to-text HTTP API (POST /v1/listen, /v1/listen/stream, /v1/jobs, /health).\n"
-               "Each option may also come from its environment variable; flags win over the environment.\n\n");
+    fprintf(f,
+            "usage: listend serve [options]\n\n"
+            "Runs the speech-to-text HTTP API (POST /v1/listen, /v1/listen/stream, /v1/jobs, /health).\n"
+            "Each option may also come from its environment variable; flags win over the environment.\n\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         char left[64];
         snprintf(left, sizeof left, "--%s%s", opts[i].flag, opts[i].type == T_BOOL ? "" : " V");
         fprintf(f, "  %-28s %s", left, opts[i].help);
         if (opts[i].def[0] && opts[i].type != T_BOOL)
             fprintf(f, " [default %s]", opts[i].def);
-        fprintf(f, "\n  %-28s env %s%s%s\n", "", opts[i].env, opts[i].env2 ? ", " : "", opts[i].env2 ? opts[i].env2 : "");
+        fprintf(f, "\n  %-28s env %s%s%s\n", "", opts[i].env, opts[i].env2 ? ", " : "",
+                opts[i].env2 ? opts[i].env2 : "");
     }
     fprintf(f, "  %-28s this help\n", "--help");
 }

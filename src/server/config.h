@@ -1,5 +1,5 @@
 /* `listend serve` configuration: defaults, then environment, then flags (flags
- * win). Internal to src/server. Thread-safety: parse once at start-up. */
+ * win). Internal to src/server/. Thread-safety: parse once at start-up. */
 #ifndef LD_SERVER_CONFIG_H
 #define LD_SERVER_CONFIG_H
 
@@ -13,32 +13,32 @@ typedef struct {
     char data[1024];
     char tls_cert[1024];
     char tls_key[1024];
-    int workers;              /* decoders per language (0 = cores) */
-    int http_threads;         /* libmicrohttpd thread pool (0 = cores) */
+    int workers;      /* decoders per language (0 = cores) */
+    int http_threads; /* libmicrohttpd thread pool (0 = cores) */
     char log_level[16];
     char models[1024];
     int max_body_mb;
     double max_audio_seconds;
-    int queue;                /* decoder-pool queue (0 = 4 x workers) */
+    int queue; /* decoder-pool queue (0 = 4 x workers) */
     bool allow_private_urls;
     int max_streams;
-    int stream_idle_timeout;  /* seconds */
-    int64_t drain_timeout;    /* seconds */
-    int64_t job_retention;    /* seconds */
-    int64_t webhook_max_age;  /* seconds */
-    int job_concurrency;      /* jobs transcribing at once (0 = jobs default) */
-    int job_queue;            /* pending jobs before 503 (0 = jobs default) */
-    int webhook_backoff_ms;   /* first webhook retry delay (0 = jobs default) */
-    int webhook_timeout_ms;   /* one delivery attempt (0 = jobs default) */
-    char redis_url[2048];     /* "" = embedded store (unless REDIS_HOST is set) */
-    char redis_failure[16];   /* "closed" or "open" */
+    int stream_idle_timeout; /* seconds */
+    int64_t drain_timeout;   /* seconds */
+    int64_t job_retention;   /* seconds */
+    int64_t webhook_max_age; /* seconds */
+    int job_concurrency;     /* jobs transcribing at once (0 = jobs default) */
+    int job_queue;           /* pending jobs before 503 (0 = jobs default) */
+    int webhook_backoff_ms;  /* first webhook retry delay (0 = jobs default) */
+    int webhook_timeout_ms;  /* one delivery attempt (0 = jobs default) */
+    char redis_url[2048];    /* "" = embedded store (unless REDIS_HOST is set) */
+    char redis_failure[16];  /* "closed" or "open" */
     int max_connections;
     int max_connections_per_ip; /* 0 = unlimited */
-    int connection_timeout;   /* idle seconds before a connection is closed */
-    int metrics_port;         /* 0 = /metrics on the API port */
-    char metrics_token[256];  /* "" = /metrics needs no Authorization */
-    int header_timeout;       /* seconds to complete request headers (0 = off) */
-    int min_body_rate;        /* bytes/s an upload must average (0 = off) */
+    int connection_timeout;     /* idle seconds before a connection is closed */
+    int metrics_port;           /* 0 = /metrics on the API port */
+    char metrics_token[256];    /* "" = /metrics needs no Authorization */
+    int header_timeout;         /* seconds to complete request headers (0 = off) */
+    int min_body_rate;          /* bytes/s an upload must average (0 = off) */
 } ld_srv_config;
 
 /* 0: run; 1: --help printed (exit 0); -1: bad usage, message printed (exit 2). */

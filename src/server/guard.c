@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "util/log.h"
 #include "util/time.h"
@@ -49,8 +48,8 @@ static void cut(ld_guard *g, conn *k, const char *why)
     /* Under g->mu: the CLOSED notification, which precedes close(fd), waits. */
     k->ph = PH_CUT;
     shutdown(k->fd, SHUT_RDWR);
-    ld_log_fields(LD_LOG_DEBUG, json_pack("{s:s, s:i}", "component", "guard", "fd", k->fd),
-                  "closed connection: %s", why);
+    ld_log_fields(LD_LOG_DEBUG, json_pack("{s:s, s:i}", "component", "guard", "fd", k->fd), "closed connection: %s",
+                  why);
     (void)g;
 }
 
@@ -84,13 +83,7 @@ static void *watchdog(void *arg)
     ld_guard *g = arg;
     pthread_mutex_lock(&g->mu);
     while (!g->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000 * 1000; /* deadlines are seconds; a quarter is precise enough */
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = ld_time_deadline(250); /* deadlines are seconds; a quarter is precise enough */
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
         if (!g->stop)
             sweep(g, ld_time_mono());

@@ -30,11 +30,11 @@
 typedef struct ld_guard ld_guard;
 
 typedef struct {
-    int header_timeout;   /* seconds; 0 = no header deadline */
-    int idle_timeout;     /* seconds (the connection timeout) */
-    int min_body_rate;    /* bytes per second; 0 = off */
-    int max_connections;  /* daemon's limit; 0 = no eviction */
-    int threads;          /* libmicrohttpd pool threads (the limit is split between them) */
+    int header_timeout;  /* seconds; 0 = no header deadline */
+    int idle_timeout;    /* seconds (the connection timeout) */
+    int min_body_rate;   /* bytes per second; 0 = off */
+    int max_connections; /* daemon's limit; 0 = no eviction */
+    int threads;         /* libmicrohttpd pool threads (the limit is split between them) */
 } ld_guard_config;
 
 ld_guard *ld_guard_new(const ld_guard_config *cfg);

@@ -1,5 +1,6 @@
-/* The libmicrohttpd daemon: request contexts, the access handler's three
- * phases (headers, body, final/resumed), completion and the access log. */
+/* The libmicrohttpd daemon: the access handler's three phases (headers, body,
+ * final/resumed), completion and the access log. Requests themselves live in
+ * req.c, routing in route.c. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -8,201 +9,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/http.h"
+
 #include "server/guard.h"
+#include "server/listen.h"
 #include "server/metrics.h"
 #include "server/respond.h"
+#include "server/route.h"
 #include "server/srv.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/rand.h"
 #include "util/time.h"
 
-static _Thread_local ld_req *tl_current;
 /* Header deadline / body rate / idle eviction (guard.h); lives until exit,
  * after the daemon stopped, because it must see every CLOSED notification. */
 static ld_guard *guard;
-
-ld_req *ld_req_current(void) { return tl_current; }
-void ld_req_set_current(ld_req *r) { tl_current = r; }
-
-static void client_addr(struct MHD_Connection *c, char *out, size_t outsz)
-{
-    snprintf(out, outsz, "unknown");
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outsz);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)outsz);
-}
-
-ld_req *ld_req_new(ld_srv *srv, struct MHD_Connection *c, const char *uri)
-{
-    ld_req *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    atomic_init(&r->refs, 1);
-    r->srv = srv;
-    r->conn = c;
-    r->t0 = ld_time_mono();
-    pthread_mutex_init(&r->mu, NULL);
-    size_t n = strcspn(uri ? uri : "", "?");
-    if (n >= sizeof r->path)
-        n = sizeof r->path - 1;
-    memcpy(r->path, uri ? uri : "", n);
-    r->path[n] = '\0';
-    client_addr(c, r->client, sizeof r->client);
-    ld_opts_init(&r->opts);
-    atomic_fetch_add(&srv->active, 1);
-    return r;
-}
-
-void ld_req_ref(ld_req *r) { atomic_fetch_add(&r->refs, 1); }
-
-void ld_req_unref(ld_req *r)
-{
-    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
-        return;
-    json_decref(r->pextra);
-    json_decref(r->rextra);
-    json_decref(r->form);
-    free(r->rbody);
-    free(r->json);
-    ld_spool_free(r->spool);
-    pthread_mutex_destroy(&r->mu);
-    free(r);
-}
-
-static void live_remove(ld_req *r)
-{
-    ld_srv *s = r->srv;
-    pthread_mutex_lock(&s->mu);
-    if (r->in_live) {
-        if (r->live_prev)
-            r->live_prev->live_next = r->live_next;
-        else
-            s->live = r->live_next;
-        if (r->live_next)
-            r->live_next->live_prev = r->live_prev;
-        r->in_live = false;
-    }
-    pthread_mutex_unlock(&s->mu);
-}
-
-void ld_http_suspend(ld_req *r)
-{
-    ld_srv *s = r->srv;
-    pthread_mutex_lock(&s->mu);
-    r->live_prev = NULL;
-    r->live_next = s->live;
-    if (s->live)
-        s->live->live_prev = r;
-    s->live = r;
-    r->in_live = true;
-    pthread_mutex_unlock(&s->mu);
-    r->suspended = true;
-    MHD_suspend_connection(r->conn);
-}
-
-/* Claims the right to finish r; false when somebody already did. */
-static bool claim(ld_req *r)
-{
-    pthread_mutex_lock(&r->mu);
-    bool mine = !r->finished;
-    r->finished = true;
-    pthread_mutex_unlock(&r->mu);
-    return mine;
-}
-
-static void resume(ld_req *r)
-{
-    live_remove(r);
-    pthread_mutex_lock(&r->mu);
-    bool gone = r->conn_gone;
-    pthread_mutex_unlock(&r->mu);
-    if (!gone)
-        MHD_resume_connection(r->conn);
-}
-
-void ld_req_finish_error(ld_req *r, const ld_error *err, json_t *extra)
-{
-    if (!claim(r)) {
-        json_decref(extra);
-        return;
-    }
-    r->rerr = *err;
-    if (r->rerr.code == LD_OK)
-        ld_error_set(&r->rerr, LD_ERR_INTERNAL, NULL);
-    r->rextra = extra;
-    resume(r);
-}
-
-void ld_req_finish_body(ld_req *r, unsigned status, char *body, size_t len, const char *ctype)
-{
-    if (!claim(r)) {
-        free(body);
-        return;
-    }
-    r->rerr.code = LD_OK;
-    r->rstatus = status;
-    r->rbody = body;
-    r->rlen = len;
-    r->rtype = ctype;
-    resume(r);
-}
-
-void ld_http_abort_suspended(ld_srv *s)
-{
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        ld_req *r = s->live;
-        if (r)
-            ld_req_ref(r);
-        pthread_mutex_unlock(&s->mu);
-        if (!r)
-            return;
-        ld_error e;
-        ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "Server is shutting down; retry on another replica");
-        json_t *extra = json_pack("{s:i}", "retry_after", 1);
-        live_remove(r); /* even if the pool finished it meanwhile, it leaves the list */
-        ld_req_finish_error(r, &e, extra);
-        ld_req_unref(r);
-    }
-}
-
-void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status)
-{
-    r->status = status;
-    if (r->have_rate) {
-        char b[32];
-        snprintf(b, sizeof b, "%d", r->rate.limit);
-        MHD_add_response_header(resp, "X-RateLimit-Limit", b);
-        snprintf(b, sizeof b, "%d", r->rate.remaining < 0 ? 0 : r->rate.remaining);
-        MHD_add_response_header(resp, "X-RateLimit-Remaining", b);
-        snprintf(b, sizeof b, "%lld", (long long)r->rate.reset);
-        MHD_add_response_header(resp, "X-RateLimit-Reset", b);
-    }
-    if (r->allow && status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    if (atomic_load(&r->srv->draining))
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-}
-
-void ld_req_fail(ld_req *r, ld_err code, json_t *extra, const char *fmt, ...)
-{
-    if (r->pending) { /* the first error wins */
-        json_decref(extra);
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    ld_error_vset(&r->perr, code, fmt, ap);
-    va_end(ap);
-    r->pending = true;
-    r->pextra = extra;
-}
 
 static bool sane_request_id(const char *s)
 {
@@ -218,10 +40,7 @@ static bool sane_request_id(const char *s)
     return true;
 }
 
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
-{
-    return ld_req_new(cls, c, uri);
-}
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) { return ld_req_new(cls, c, uri); }
 
 static enum MHD_Result on_body(ld_req *r, const char *data, size_t size)
 {
@@ -234,8 +53,7 @@ static enum MHD_Result on_body(ld_req *r, const char *data, size_t size)
         if (r->body_bytes > r->srv->max_body + (r->authed ? LD_DRAIN_EXTRA : 0))
             return MHD_NO;
         return MHD_YES;
-    default:
-        return ld_listen_body(r, data, size);
+    default: return ld_listen_body(r, data, size);
     }
 }
 
@@ -272,7 +90,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             return MHD_NO;
         *con_cls = r;
     }
-    tl_current = r;
+    ld_req_set_current(r);
     enum MHD_Result ret;
     if (!r->started) {
         r->started = true;
@@ -283,7 +101,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             snprintf(r->request_id, sizeof r->request_id, "%s", rid);
         else
             ld_rand_id("req_", r->request_id, sizeof r->request_id);
-        ret = ld_route_first(r, url, method);
+        ret = ld_route_first(r, method);
         if (r->is_ws) /* the upgrade is queued: the stream loop owns its timeouts, not the body-rate guard */
             ld_guard_body_done(c);
     } else if (*upload_data_size) {
@@ -294,7 +112,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         ld_guard_body_done(c);
         ret = on_final(r);
     }
-    tl_current = NULL;
+    ld_req_set_current(NULL);
     return ret;
 }
 
@@ -313,7 +131,8 @@ static const char *toe_name(enum MHD_RequestTerminationCode toe)
 
 static void access_log(ld_req *r, enum MHD_RequestTerminationCode toe)
 {
-    bool health = !strncmp(r->path, "/health", 7) || !strcmp(r->path, "/healthz") || !strcmp(r->path, "/api/v1/health");
+    bool health = !strncmp(r->path, "/health", 7) || !strcmp(r->path, "/healthz") ||
+                  !strcmp(r->path, "/api/v1/health");
     ld_log_level lvl = health ? LD_LOG_DEBUG : r->status >= 500 ? LD_LOG_ERROR : LD_LOG_INFO;
     if (!ld_log_enabled(lvl))
         return;
@@ -337,8 +156,7 @@ static void access_log(ld_req *r, enum MHD_RequestTerminationCode toe)
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
-    ld_srv *s = cls;
+    (void)cls;
     ld_req *r = *con_cls;
     /* The keep-alive wait for the next request's headers starts now; an
      * upgraded (WebSocket) connection belongs to the stream loop instead. */
@@ -346,35 +164,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (!r)
         return;
     *con_cls = NULL;
-    if (r->pp) {
-        MHD_destroy_post_processor(r->pp);
-        r->pp = NULL;
-    }
     if (r->started) {
         access_log(r, toe);
-        ld_srv_metrics_request(r); /* before the lease is released: it marks admitted transcriptions */
+        ld_srv_metrics_request(r);
     }
-    if (r->lease.held)
-        ld_auth_release(s->auth, &r->lease);
-    pthread_mutex_lock(&r->mu);
-    r->conn_gone = true;
-    pthread_mutex_unlock(&r->mu);
-    live_remove(r);
-    if (r->is_ws)
-        atomic_fetch_sub(&s->ws_active, 1);
-    atomic_fetch_sub(&s->active, 1);
-    ld_req_unref(r);
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        msg[--n] = '\0';
-    ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "component", "http"), "%s", msg);
+    ld_req_complete(r);
 }
 
 static void on_panic(void *cls, const char *file, unsigned line, const char *reason)
@@ -414,7 +208,8 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
     freeaddrinfo(ai);
 
     static char *tls_key, *tls_cert; /* must outlive the daemon */
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
+                     MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;
     if (c->tls_cert[0]) {
@@ -429,8 +224,10 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
     }
     int threads = c->http_threads ? c->http_threads : cores();
     if (!guard) {
-        ld_guard_config gc = {.header_timeout = c->header_timeout, .idle_timeout = c->connection_timeout,
-                              .min_body_rate = c->min_body_rate, .max_connections = c->max_connections,
+        ld_guard_config gc = {.header_timeout = c->header_timeout,
+                              .idle_timeout = c->connection_timeout,
+                              .min_body_rate = c->min_body_rate,
+                              .max_connections = c->max_connections,
                               .threads = threads};
         if (!(guard = ld_guard_new(&gc))) {
             ld_error_set(err, LD_ERR_INTERNAL, "cannot start the connection guard thread");
@@ -441,7 +238,7 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
     struct MHD_OptionItem ops[16];
     int n = 0;
     /* The logger must come first, or MHD prints early messages itself. */
-    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)ld_log_library, (void *)"http"};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)ld_guard_notify, guard};

@@ -7,7 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/listen.h"
+
 #include "audio/audio.h"
+#include "server/pipeline.h"
 #include "server/respond.h"
 #include "server/srv.h"
 #include "util/log.h"
@@ -103,13 +106,14 @@ enum MHD_Result ld_listen_first(ld_req *r)
          * for 100-continue (it reads our answer) or the body is absurd;
          * otherwise the client is already sending, and closing on it would
          * reset the connection before it reads the 422: drop the body first. */
-        if (ld_route_expects_continue(c) || declared > s->max_body + LD_DRAIN_EXTRA) {
+        if (ld_req_expects_continue(r) || declared > s->max_body + LD_DRAIN_EXTRA) {
             ld_error e;
             ld_error_set(&e, LD_ERR_FILE_TOO_LARGE, NULL);
             return ld_respond_error(c, &e, r->request_id, too_large_extra(s));
         }
         r->too_large = true;
-        ld_req_fail(r, LD_ERR_FILE_TOO_LARGE, too_large_extra(s), "%s", ld_err_default_message(LD_ERR_FILE_TOO_LARGE));
+        ld_req_fail(r, LD_ERR_FILE_TOO_LARGE, too_large_extra(s), "%s",
+                    ld_err_default_message(LD_ERR_FILE_TOO_LARGE));
         return MHD_YES;
     }
     if (r->pending)
@@ -118,7 +122,7 @@ enum MHD_Result ld_listen_first(ld_req *r)
     char mt[128];
     media_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), mt, sizeof mt);
     size_t mlen = strlen(mt);
-    if (!ld_route_has_body(c)) {
+    if (!ld_req_has_body(r)) {
         r->body = LD_BODY_NONE; /* e.g. ?url=… alone */
     } else if (!strcmp(mt, "application/json") || (mlen > 5 && !strcmp(mt + mlen - 5, "+json"))) {
         r->body = LD_BODY_JSON;
@@ -136,12 +140,25 @@ enum MHD_Result ld_listen_first(ld_req *r)
         if (!r->spool)
             ld_req_fail(r, LD_ERR_INTERNAL, NULL, "Out of memory");
     } else {
-        ld_req_fail(r, LD_ERR_UNSUPPORTED_FORMAT, formats_extra(),
-                    "Unsupported Content-Type '%.64s': send audio/* or application/octet-stream, multipart/form-data "
-                    "with an `audio` file, or application/json with a `url`",
-                    mt);
+        ld_req_fail(
+            r, LD_ERR_UNSUPPORTED_FORMAT, formats_extra(),
+            "Unsupported Content-Type '%.64s': send audio/* or application/octet-stream, multipart/form-data "
+            "with an `audio` file, or application/json with a `url`",
+            mt);
     }
     return MHD_YES;
+}
+
+enum MHD_Result ld_listen_first_lightning(ld_req *r)
+{
+    r->lightning = true;
+    return ld_listen_first(r);
+}
+
+enum MHD_Result ld_listen_first_openai(ld_req *r)
+{
+    r->openai = true;
+    return ld_listen_first(r);
 }
 
 static void drop_body(ld_req *r)
@@ -159,15 +176,18 @@ enum MHD_Result ld_listen_body(ld_req *r, const char *data, size_t size)
     ld_srv *s = r->srv;
     if (r->body_bytes > s->max_body) {
         r->too_large = true;
-        ld_req_fail(r, LD_ERR_FILE_TOO_LARGE, too_large_extra(s), "%s", ld_err_default_message(LD_ERR_FILE_TOO_LARGE));
+        ld_req_fail(r, LD_ERR_FILE_TOO_LARGE, too_large_extra(s), "%s",
+                    ld_err_default_message(LD_ERR_FILE_TOO_LARGE));
         drop_body(r);
         return MHD_YES;
     }
     switch (r->body) {
     case LD_BODY_JSON:
         if (r->json_len + size > LD_JSON_BODY_MAX) {
-            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "JSON body larger than %d KB; upload audio as "
-                        "multipart/form-data or a raw body", LD_JSON_BODY_MAX / 1024);
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL,
+                        "JSON body larger than %d KB; upload audio as "
+                        "multipart/form-data or a raw body",
+                        LD_JSON_BODY_MAX / 1024);
             drop_body(r);
             return MHD_YES;
         }
@@ -198,8 +218,7 @@ enum MHD_Result ld_listen_body(ld_req *r, const char *data, size_t size)
             drop_body(r);
         }
         return MHD_YES;
-    default:
-        return MHD_YES;
+    default: return MHD_YES;
     }
 }
 
@@ -237,7 +256,8 @@ static void check(ld_req *r)
     if (r->form) {
         const char *k;
         json_t *v;
-        json_object_foreach(r->form, k, v) {
+        json_object_foreach(r->form, k, v)
+        {
             if (ld_opts_set(&r->opts, k, json_string_value(v), &e)) {
                 ld_req_fail(r, e.code, NULL, "%s", e.msg);
                 return;
@@ -258,7 +278,8 @@ static void check(ld_req *r)
         ld_req_fail(r, LD_ERR_INVALID_AUDIO, NULL, "Audio file is empty (0 bytes)");
         return;
     }
-    static const char *const src[] = {"http://", "https://", "s3://", NULL}, *const cb[] = {"http://", "https://", NULL};
+    static const char *const src[] = {"http://", "https://", "s3://", NULL}, *const cb[] = {"http://", "https://",
+                                                                                            NULL};
     if (url && !has_scheme(r->opts.url, src)) {
         ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Invalid parameter 'url': use http://, https:// or s3://");
         return;
@@ -295,7 +316,7 @@ enum MHD_Result ld_listen_final(ld_req *r)
         return ld_respond_error(r->conn, &r->perr, r->request_id, extra);
     }
     ld_req_ref(r); /* the pipeline's reference */
-    ld_http_suspend(r);
+    ld_req_suspend(r);
     ld_work_push(s->work, ld_pipeline_run, r);
     return MHD_YES;
 }

@@ -27,10 +27,7 @@ static struct {
 static atomic_int active_requests; /* admitted transcriptions not yet answered */
 static struct MHD_Daemon *metrics_daemon;
 
-static ld_metric *reg(ld_metric_desc d)
-{
-    return ld_metrics_register(ld_metrics_global(), &d);
-}
+static ld_metric *reg(ld_metric_desc d) { return ld_metrics_register(ld_metrics_global(), &d); }
 
 static void register_families(void)
 {
@@ -38,12 +35,19 @@ static void register_families(void)
         .name = "listend_http_requests_total",
         .help = "HTTP requests answered, by route pattern, method and status (101 = WebSocket upgrade, "
                 "0 = connection closed before an answer)",
-        .type = LD_METRIC_COUNTER, .nlabels = 3, .labels = {"route", "method", "status"}, .max_series = 512});
+        .type = LD_METRIC_COUNTER,
+        .nlabels = 3,
+        .labels = {"route", "method", "status"},
+        .max_series = 512});
     fam.duration = reg((ld_metric_desc){
         .name = "listend_http_request_duration_seconds",
         .help = "Time from request headers to the end of the response, by route pattern (upload and "
                 "transcription included)",
-        .type = LD_METRIC_HISTOGRAM, .nlabels = 1, .labels = {"route"}, .max_series = 32, .nbuckets = 16,
+        .type = LD_METRIC_HISTOGRAM,
+        .nlabels = 1,
+        .labels = {"route"},
+        .max_series = 32,
+        .nbuckets = 16,
         .buckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}});
     fam.in_flight = reg((ld_metric_desc){.name = "listend_http_requests_in_flight",
                                          .help = "HTTP requests received and not yet answered (WebSocket "
@@ -51,9 +55,12 @@ static void register_families(void)
                                          .type = LD_METRIC_GAUGE});
     fam.key_requests = reg((ld_metric_desc){
         .name = "listend_key_requests_total",
-        .help = "Authenticated HTTP requests per license key id (the first 100 ids seen, the rest under "
-                "key_id=\"other\")",
-        .type = LD_METRIC_COUNTER, .nlabels = 1, .labels = {"key_id"}, .max_series = KEY_SERIES});
+        .help = "Authenticated HTTP requests and stream handshakes per license key id (the first 100 ids "
+                "seen, the rest under key_id=\"other\")",
+        .type = LD_METRIC_COUNTER,
+        .nlabels = 1,
+        .labels = {"key_id"},
+        .max_series = KEY_SERIES});
     fam.active = reg((ld_metric_desc){.name = "asr_active_requests",
                                       .help = "Batch transcription requests admitted on this replica and not yet "
                                               "answered (the autoscaling signal)",
@@ -62,24 +69,31 @@ static void register_families(void)
                                      .help = "Transcriptions (requests and callback jobs) in the decoder pool, "
                                              "waiting or decoding",
                                      .type = LD_METRIC_GAUGE});
-    fam.streams = reg((ld_metric_desc){.name = "asr_active_streams",
-                                       .help = "Live WebSocket streams", .type = LD_METRIC_GAUGE});
-    fam.busy = reg((ld_metric_desc){.name = "listend_asr_decoders_busy",
-                                    .help = "Batch decoders working now", .type = LD_METRIC_GAUGE});
+    fam.streams = reg(
+        (ld_metric_desc){.name = "asr_active_streams", .help = "Live WebSocket streams", .type = LD_METRIC_GAUGE});
+    fam.busy = reg((ld_metric_desc){
+        .name = "listend_asr_decoders_busy", .help = "Batch decoders working now", .type = LD_METRIC_GAUGE});
     fam.decoders = reg((ld_metric_desc){.name = "listend_asr_decoders_total",
                                         .help = "Batch decoders able to serve (0 = /health is 503)",
                                         .type = LD_METRIC_GAUGE});
     fam.jobs = reg((ld_metric_desc){.name = "listend_jobs",
                                     .help = "Callback jobs in the job store by state (with Redis: every "
                                             "replica's jobs)",
-                                    .type = LD_METRIC_GAUGE, .nlabels = 1, .labels = {"state"}, .max_series = 8});
+                                    .type = LD_METRIC_GAUGE,
+                                    .nlabels = 1,
+                                    .labels = {"state"},
+                                    .max_series = 8});
     fam.store_up = reg((ld_metric_desc){.name = "listend_store_up",
                                         .help = "1 when the shared-state store (embedded or redis) answers",
-                                        .type = LD_METRIC_GAUGE, .nlabels = 1, .labels = {"backend"},
+                                        .type = LD_METRIC_GAUGE,
+                                        .nlabels = 1,
+                                        .labels = {"backend"},
                                         .max_series = 2});
     fam.build = reg((ld_metric_desc){.name = "listend_build_info",
                                      .help = "Always 1; the labels name the running build",
-                                     .type = LD_METRIC_GAUGE, .nlabels = 2, .labels = {"version", "engine"},
+                                     .type = LD_METRIC_GAUGE,
+                                     .nlabels = 2,
+                                     .labels = {"version", "engine"},
                                      .max_series = 1});
     ld_metric_set(fam.build, (const char *const[]){LD_VERSION, "pocketsphinx"}, 1);
 }
@@ -115,25 +129,22 @@ static const char *method_label(const char *m)
     return "other";
 }
 
-static bool counts_as_active(const ld_req *r)
-{
-    bool tx = false;
-    ld_route_pattern(r, &tx);
-    return tx && r->lease.held; /* transcription routes hold a lease exactly when admitted */
-}
-
 void ld_srv_metrics_admitted(ld_req *r)
 {
-    if (counts_as_active(r))
+    /* Batch transcription routes hold a lease exactly when admitted. */
+    if (r->batch && r->lease.held && !r->counted_active) {
+        r->counted_active = true;
         atomic_fetch_add(&active_requests, 1);
+    }
 }
 
 void ld_srv_metrics_request(ld_req *r)
 {
-    bool tx = false;
-    const char *route = ld_route_pattern(r, &tx);
-    if (tx && r->lease.held)
+    const char *route = r->route_pattern;
+    if (r->counted_active) {
+        r->counted_active = false;
         atomic_fetch_sub(&active_requests, 1);
+    }
     char status[8];
     snprintf(status, sizeof status, "%u", r->status < 1000 ? r->status : 0);
     ld_metric_add(fam.requests, (const char *const[]){route, method_label(r->method), status}, 1);
@@ -167,7 +178,8 @@ static enum MHD_Result expose(ld_srv *s, struct MHD_Connection *c, const char *r
 {
     ld_error e;
     if (!token_ok(s, c)) {
-        ld_error_set(&e, LD_ERR_INVALID_LICENSE, "Missing or invalid metrics token (Authorization: Bearer <token>)");
+        ld_error_set(&e, LD_ERR_INVALID_LICENSE,
+                     "Missing or invalid metrics token (Authorization: Bearer <token>)");
         return ld_respond_error(c, &e, request_id, NULL);
     }
     size_t len = 0;
@@ -218,17 +230,6 @@ static enum MHD_Result on_metrics_access(void *cls, struct MHD_Connection *c, co
     return expose(cls, c, rid);
 }
 
-static void on_metrics_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        msg[--n] = '\0';
-    ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "component", "metrics"), "%s", msg);
-}
-
 static struct MHD_Daemon *start_daemon(ld_srv *s, ld_error *err)
 {
     static struct sockaddr_storage addr;
@@ -238,7 +239,8 @@ static struct MHD_Daemon *start_daemon(ld_srv *s, ld_error *err)
     snprintf(port, sizeof port, "%d", s->cfg.metrics_port);
     int gai = getaddrinfo(s->cfg.host, port, &hints, &ai);
     if (gai || !ai) {
-        ld_error_set(err, LD_ERR_INTERNAL, "cannot resolve metrics address '%s': %s", s->cfg.host, gai_strerror(gai));
+        ld_error_set(err, LD_ERR_INTERNAL, "cannot resolve metrics address '%s': %s", s->cfg.host,
+                     gai_strerror(gai));
         return NULL;
     }
     memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
@@ -248,7 +250,7 @@ static struct MHD_Daemon *start_daemon(ld_srv *s, ld_error *err)
     freeaddrinfo(ai);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)s->cfg.metrics_port, NULL, NULL, on_metrics_access, s, MHD_OPTION_EXTERNAL_LOGGER,
-        on_metrics_log, NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        ld_log_library, (void *)"metrics", MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
     if (!d)
         ld_error_set(err, LD_ERR_INTERNAL, "cannot listen on %s:%d for metrics (address in use?)", s->cfg.host,
@@ -265,9 +267,10 @@ int ld_srv_metrics_start(ld_srv *s, ld_error *err)
     if (s->cfg.metrics_port && !(metrics_daemon = start_daemon(s, err)))
         return -1;
     if (metrics_daemon)
-        ld_log_fields(LD_LOG_INFO, json_pack("{s:i,s:b}", "metrics_port", s->cfg.metrics_port, "token",
-                                             s->cfg.metrics_token[0] != '\0'),
-                      "Metrics listening on port %d", s->cfg.metrics_port);
+        ld_log_fields(
+            LD_LOG_INFO,
+            json_pack("{s:i,s:b}", "metrics_port", s->cfg.metrics_port, "token", s->cfg.metrics_token[0] != '\0'),
+            "Metrics listening on port %d", s->cfg.metrics_port);
     return 0;
 }
 

@@ -1,4 +1,4 @@
-/* GET /metrics for the server (internal to src/server): HTTP request
+/* GET /metrics for the server (internal to src/server/): HTTP request
  * counters, the gauges read from the pool, streams, jobs and store at scrape
  * time, process metrics, and the optional --metrics-port listener.
  * Thread-safety: the per-request calls may run on any thread; start/stop
@@ -19,16 +19,11 @@ void ld_srv_metrics_stop(ld_srv *s);
 
 /* The GET /metrics route on the API port (404 when --metrics-port is set). */
 enum MHD_Result ld_srv_metrics_serve(ld_req *r);
-/* After authentication: a transcription request enters asr_active_requests. */
+/* After admission: a batch transcription enters asr_active_requests. */
 void ld_srv_metrics_admitted(ld_req *r);
 /* From the completion callback: counts the request (route, method, status,
  * duration, key) and leaves asr_active_requests. */
 void ld_srv_metrics_request(ld_req *r);
-
-/* Defined in route.c (it owns the route table): the route pattern of r for
- * metric labels ("/v1/jobs/{id}", "unmatched" for 404s), and whether the
- * route transcribes (the quota routes). */
-const char *ld_route_pattern(const ld_req *r, bool *transcribes);
 
 /* metrics_process.c: process_* families, refreshed at every scrape. */
 void ld_srv_metrics_process_init(ld_metrics *reg);

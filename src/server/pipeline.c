@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "server/pipeline.h"
+
 #include "audio/audio.h"
 #include "server/srv.h"
 #include "util/fs.h"
@@ -30,21 +32,14 @@ static void fail(ld_req *r, const ld_error *e)
         extra = json_pack("{s:o}", "supported_formats", a);
         break;
     }
-    case LD_ERR_FILE_TOO_LARGE:
-        extra = json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb);
-        break;
-    case LD_ERR_AUDIO_TOO_LONG:
-        extra = json_pack("{s:f}", "max_duration_seconds", s->cfg.max_audio_seconds);
-        break;
-    case LD_ERR_SERVICE_UNAVAILABLE:
-        extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY);
-        break;
+    case LD_ERR_FILE_TOO_LARGE: extra = json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb); break;
+    case LD_ERR_AUDIO_TOO_LONG: extra = json_pack("{s:f}", "max_duration_seconds", s->cfg.max_audio_seconds); break;
+    case LD_ERR_SERVICE_UNAVAILABLE: extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY); break;
     case LD_ERR_INTERNAL:
-        ld_log_fields(LD_LOG_ERROR, json_pack("{s:s}", "request_id", r->request_id),
-                      "Failed to process audio: %s", e->msg);
+        ld_log_fields(LD_LOG_ERROR, json_pack("{s:s}", "request_id", r->request_id), "Failed to process audio: %s",
+                      e->msg);
         break;
-    default:
-        break;
+    default: break;
     }
     ld_req_finish_error(r, e, extra);
 }
@@ -114,8 +109,8 @@ static ld_err decode(ld_req *r, ld_pcm *out, ld_error *e)
     return ld_audio_decode_file(path, &d, out, e);
 }
 
-/* The Lightning/Pulse pre-recorded schema (spec section 9) from the section 7.3
- * body; `j` is consumed. */
+/* The Lightning/Pulse pre-recorded schema (docs/api.md, "Compatibility: POST
+ * /api/v1/lightning/get_text") from the JSON body; `j` is consumed. */
 static json_t *lightning_body(ld_req *r, json_t *j)
 {
     json_t *o = json_object();
@@ -128,46 +123,50 @@ static json_t *lightning_body(ld_req *r, json_t *j)
     if (json_object_get(j, "utterances"))
         json_object_set(o, "utterances", json_object_get(j, "utterances"));
     json_object_set(o, "request_id", json_object_get(j, "request_id"));
-    json_object_set_new(o, "metadata", json_pack("{s:O,s:I}", "duration", json_object_get(j, "duration"), "fileSize",
-                                                 (json_int_t)r->file_bytes));
+    json_object_set_new(
+        o, "metadata",
+        json_pack("{s:O,s:I}", "duration", json_object_get(j, "duration"), "fileSize", (json_int_t)r->file_bytes));
     json_decref(j);
     return o;
 }
 
 static const char *language_name(const char *code)
 {
-    static const char *const names[][2] = {{"en", "english"}, {"es", "spanish"}, {"fr", "french"},
-                                           {"de", "german"},  {"it", "italian"}, {"pt", "portuguese"},
-                                           {"nl", "dutch"},   {"ru", "russian"}, {"zh", "chinese"},
-                                           {"ja", "japanese"}, {"ko", "korean"}, {"hi", "hindi"}};
+    static const char *const names[][2] = {{"en", "english"},  {"es", "spanish"}, {"fr", "french"},
+                                           {"de", "german"},   {"it", "italian"}, {"pt", "portuguese"},
+                                           {"nl", "dutch"},    {"ru", "russian"}, {"zh", "chinese"},
+                                           {"ja", "japanese"}, {"ko", "korean"},  {"hi", "hindi"}};
     for (size_t i = 0; code && i < sizeof names / sizeof *names; i++)
         if (!strcmp(code, names[i][0]))
             return names[i][1];
     return code ? code : "";
 }
 
-/* OpenAI's transcription bodies from the section 7.3 body: {"text"} or, for
+/* OpenAI's transcription bodies (docs/api.md, "Compatibility: POST
+ * /v1/audio/transcriptions (OpenAI)") from the JSON body: {"text"} or, for
  * verbose_json, task/language/duration/text/segments/words. `j` is consumed. */
 static json_t *openai_body(ld_req *r, json_t *j)
 {
     json_t *o = json_pack("{s:O}", "text", json_object_get(j, "text"));
     if (r->opts.verbose) {
         json_object_set_new(o, "task", json_string("transcribe"));
-        json_object_set_new(o, "language", json_string(language_name(json_string_value(json_object_get(j, "language")))));
+        json_object_set_new(o, "language",
+                            json_string(language_name(json_string_value(json_object_get(j, "language")))));
         json_object_set(o, "duration", json_object_get(j, "duration"));
         json_t *segs = json_array(), *u;
         size_t i;
-        json_array_foreach(json_object_get(j, "utterances"), i, u)
-            json_array_append_new(segs, json_pack("{s:I,s:O,s:O,s:O}", "id", (json_int_t)i, "start",
-                                                  json_object_get(u, "start"), "end", json_object_get(u, "end"),
-                                                  "text", json_object_get(u, "text")));
+        json_array_foreach(json_object_get(j, "utterances"), i, u) json_array_append_new(
+            segs, json_pack("{s:I,s:O,s:O,s:O}", "id", (json_int_t)i, "start", json_object_get(u, "start"), "end",
+                            json_object_get(u, "end"), "text", json_object_get(u, "text")));
         json_object_set_new(o, "segments", segs);
         json_t *words = json_array(), *w;
-        json_array_foreach(json_object_get(j, "words"), i, w) {
+        json_array_foreach(json_object_get(j, "words"), i, w)
+        {
             const char *t = json_string_value(json_object_get(w, "word"));
             if (t && strcmp(t, ",") && strcmp(t, ".")) /* punctuation entries are ours, not OpenAI's */
-                json_array_append_new(words, json_pack("{s:O,s:O,s:O}", "word", json_object_get(w, "word"), "start",
-                                                       json_object_get(w, "start"), "end", json_object_get(w, "end")));
+                json_array_append_new(words,
+                                      json_pack("{s:O,s:O,s:O}", "word", json_object_get(w, "word"), "start",
+                                                json_object_get(w, "start"), "end", json_object_get(w, "end")));
         }
         json_object_set_new(o, "words", words);
     }
@@ -179,20 +178,9 @@ static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char *
 {
     const ld_transcribe_opts *o = &r->opts.t;
     char *s = NULL;
-    switch (o->format) {
-    case LD_FORMAT_TEXT:
-        s = ld_transcript_text(t, o);
-        *ctype = "text/plain; charset=utf-8";
-        break;
-    case LD_FORMAT_SRT:
-        s = ld_transcript_srt(t, o);
-        *ctype = "application/x-subrip; charset=utf-8";
-        break;
-    case LD_FORMAT_VTT:
-        s = ld_transcript_vtt(t, o);
-        *ctype = "text/vtt; charset=utf-8";
-        break;
-    case LD_FORMAT_JSON: {
+    if (o->format != LD_FORMAT_JSON) {
+        s = ld_transcript_render(t, o, ctype);
+    } else {
         json_t *j = ld_transcript_json(t, o, r->request_id);
         if (j && r->lightning)
             j = lightning_body(r, j);
@@ -201,8 +189,6 @@ static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char *
         s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(j);
         *ctype = "application/json";
-        break;
-    }
     }
     *len = s ? strlen(s) : 0;
     return s;
@@ -340,8 +326,6 @@ void ld_pipeline_run(void *arg)
     ld_spool_free(r->spool);
     r->spool = NULL;
     if (rc != LD_OK || ld_auth_check_quota(s->auth, &r->key, &e) != LD_OK) {
-        if (rc == LD_OK && e.code == LD_ERR_QUOTA_EXCEEDED)
-            ld_metrics_rate_limited("quota");
         ld_pcm_free(&pcm);
         fail(r, &e);
         ld_req_unref(r);
@@ -356,7 +340,8 @@ void ld_pipeline_run(void *arg)
         *ctx = (asr_ctx){r, ld_time_mono()};
     else
         ld_error_set(&e, LD_ERR_INTERNAL, "Out of memory");
-    if (!ctx || ld_pool_submit(s->pool, &pcm, &r->opts.t, NULL, on_done, ctx, &e) != LD_OK) {
+    if (!ctx || ld_pool_submit(s->pool, &pcm, &r->opts.t, &(ld_pool_callbacks){.done = on_done, .done_ud = ctx},
+                               &e) != LD_OK) {
         free(ctx);
         ld_pcm_free(&pcm);
         fail(r, &e);

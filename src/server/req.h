@@ -1,5 +1,5 @@
-/* One HTTP request as the server sees it, shared by the files of src/server/
- * (internal header). A request lives from the URI callback to libmicrohttpd's
+/* One HTTP request as the server sees it, and its lifecycle (req.c); internal
+ * to src/server/. A request lives from the URI callback to libmicrohttpd's
  * completion callback; while it is suspended the work pool and the decoder pool
  * hold extra references, so it is reference-counted.
  *
@@ -24,28 +24,33 @@
 typedef struct ld_srv ld_srv;
 
 typedef enum {
-    LD_BODY_NONE,      /* no body expected / ignored */
-    LD_BODY_DISCARD,   /* an early error is pending: read and drop the body */
-    LD_BODY_JSON,      /* application/json, kept in memory */
-    LD_BODY_FORM,      /* multipart or urlencoded via MHD's post processor */
-    LD_BODY_RAW,       /* audio bytes straight into the spool */
+    LD_BODY_NONE,    /* no body expected / ignored */
+    LD_BODY_DISCARD, /* an early error is pending: read and drop the body */
+    LD_BODY_JSON,    /* application/json, kept in memory */
+    LD_BODY_FORM,    /* multipart or urlencoded via MHD's post processor */
+    LD_BODY_RAW,     /* audio bytes straight into the spool */
 } ld_body_kind;
 
 typedef struct ld_req {
     atomic_int refs;
     ld_srv *srv;
     struct MHD_Connection *conn;
-    double t0;                   /* monotonic start */
+    double t0; /* monotonic start */
     char request_id[136];
     char client[64];
     char method[16];
     char path[256];
-    bool started;                /* first access-handler call seen */
-    bool is_ws;                  /* GET /v1/listen/stream */
-    bool lightning;              /* compatibility route: Lightning/Pulse response schema */
-    bool openai;                 /* compatibility route: OpenAI transcription schema */
-    const void *route;           /* route.c's table entry */
-    const char *allow;           /* Allow header for 405 (static) */
+    bool started;   /* first access-handler call seen */
+    bool is_ws;     /* GET /v1/listen/stream */
+    bool lightning; /* compatibility route: Lightning/Pulse response schema */
+    bool openai;    /* compatibility route: OpenAI transcription schema */
+    /* set by the router (route.c) */
+    const char *route_pattern; /* metric label: "/v1/jobs/{id}", "unmatched" (static) */
+    bool batch;                /* a batch transcription: counts in asr_active_requests once admitted */
+    bool counted_active;       /* ... and was counted (metrics.c) */
+    enum MHD_Result (*final)(struct ld_req *r); /* the route's handler once the body is in */
+    const char *allow;                          /* Allow header for 405 (static) */
+    bool no_store;                              /* Cache-Control: no-store on the answer */
 
     /* authentication */
     bool authed;
@@ -63,11 +68,11 @@ typedef struct ld_req {
     ld_body_kind body;
     uint64_t body_bytes;
     bool too_large;
-    char *json;                  /* LD_BODY_JSON buffer */
+    char *json; /* LD_BODY_JSON buffer */
     size_t json_len, json_cap;
     struct MHD_PostProcessor *pp;
-    json_t *form;                /* non-file form fields: key -> string */
-    bool form_audio;             /* an `audio` (or `file`) form field was seen */
+    json_t *form;    /* non-file form fields: key -> string */
+    bool form_audio; /* an `audio` (or `file`) form field was seen */
     ld_spool *spool;
     ld_listen_opts opts;
 
@@ -75,42 +80,53 @@ typedef struct ld_req {
     pthread_mutex_t mu;
     bool suspended;
     bool finished;
-    bool conn_gone;              /* completion callback ran: never touch conn again */
-    ld_error rerr;               /* rerr.code != LD_OK -> error envelope */
+    bool conn_gone; /* completion callback ran: never touch conn again */
+    ld_error rerr;  /* rerr.code != LD_OK -> error envelope */
     json_t *rextra;
     unsigned rstatus;
-    char *rbody;                 /* malloc'd */
+    char *rbody; /* malloc'd */
     size_t rlen;
-    const char *rtype;           /* static string */
+    const char *rtype; /* static string */
 
     struct ld_req *live_prev, *live_next; /* srv registry of suspended requests */
     bool in_live;
 
-    unsigned status;             /* what was sent, for the access log */
+    unsigned status; /* what was sent, for the access log */
     double audio_seconds;
-    uint64_t file_bytes;         /* size of the audio file itself (upload or download) */
+    uint64_t file_bytes; /* size of the audio file itself (upload or download) */
 } ld_req;
 
 ld_req *ld_req_new(ld_srv *srv, struct MHD_Connection *c, const char *uri);
 void ld_req_ref(ld_req *r);
 void ld_req_unref(ld_req *r);
+/* libmicrohttpd's completion callback is done with r: releases its lease and
+ * the server's counts, and drops the connection's reference. */
+void ld_req_complete(ld_req *r);
 
+/* Suspends r's connection and records it as in flight (MHD thread). */
+void ld_req_suspend(ld_req *r);
 /* Finish a suspended request with an error (extra stolen) or a body (stolen),
  * and resume its connection. Only the first call wins; later ones are dropped
  * (the shutdown path may race the pool). Any thread. */
 void ld_req_finish_error(ld_req *r, const ld_error *err, json_t *extra);
 void ld_req_finish_body(ld_req *r, unsigned status, char *body, size_t len, const char *ctype);
+/* Finishes every suspended request with 503 "shutting down" (drain timeout). */
+void ld_req_abort_suspended(ld_srv *s);
+
+/* Records an early error to answer once the body was read (extra stolen); the
+ * first one wins. */
+void ld_req_fail(ld_req *r, ld_err code, json_t *extra, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A body follows the headers (Content-Length > 0 or chunked). */
+bool ld_req_has_body(const ld_req *r);
+/* The client waits for 100-continue before sending its body. */
+bool ld_req_expects_continue(const ld_req *r);
 
 /* The request whose handler runs on this thread (NULL outside handlers); respond.c
  * uses it to add rate-limit headers and record the status. */
 ld_req *ld_req_current(void);
 void ld_req_set_current(ld_req *r);
-/* Adds X-RateLimit-*, Connection: close while draining; records the status. */
+/* Adds X-RateLimit-*, Allow, Cache-Control, Connection: close while draining;
+ * records the status for the access log and /metrics. */
 void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status);
-
-/* A ready body of any content type (transcripts as text/SRT/VTT); body is a
- * malloc'd buffer, stolen. Implemented in respond.c. */
-enum MHD_Result ld_respond_body(struct MHD_Connection *c, unsigned status, char *body, size_t len,
-                                const char *ctype, const char *request_id);
 
 #endif

@@ -1,3 +1,5 @@
+/* Every answer of the API port is queued here (the WebSocket 101 excepted),
+ * so each carries X-Request-ID, the request's headers and its recorded status. */
 #include "server/respond.h"
 
 #include <stdio.h>
@@ -6,31 +8,11 @@
 
 #include "server/req.h"
 
-json_t *ld_error_envelope(const ld_error *err, const char *request_id, json_t *extra)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "error", json_string(err->msg[0] ? err->msg : ld_err_default_message(err->code)));
-    json_object_set_new(o, "code", json_string(ld_err_code(err->code)));
-    if (request_id && *request_id)
-        json_object_set_new(o, "request_id", json_string(request_id));
-    if (extra) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(extra, k, v) {
-            if (strcmp(k, "error") && strcmp(k, "code"))
-                json_object_set(o, k, v);
-        }
-        json_decref(extra);
-    }
-    return o;
-}
-
 /* Queues `text` (malloc'd, stolen) with the request's common headers. */
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, char *text, size_t len, const char *ctype,
                              const char *request_id, int retry_after)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer_with_free_callback(len, text, free);
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text, free);
     if (!resp) {
         free(text);
         return MHD_NO;
@@ -67,7 +49,7 @@ enum MHD_Result ld_respond_error(struct MHD_Connection *c, const ld_error *err, 
     json_t *ra = extra ? json_object_get(extra, "retry_after") : NULL;
     if (json_is_integer(ra))
         retry_after = (int)json_integer_value(ra);
-    json_t *o = ld_error_envelope(err, request_id, extra);
+    json_t *o = ld_error_json(err, request_id, extra);
     size_t len;
     char *s = dump(o, &len);
     json_decref(o);

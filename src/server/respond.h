@@ -16,7 +16,9 @@ enum MHD_Result ld_respond_error(struct MHD_Connection *c, const ld_error *err, 
                                  json_t *extra);
 /* JSON body with the given status and X-Request-ID (request_id may be NULL). */
 enum MHD_Result ld_respond_json(struct MHD_Connection *c, unsigned status, json_t *body, const char *request_id);
-/* The envelope object alone (new reference), e.g. for WebSocket or job errors. */
-json_t *ld_error_envelope(const ld_error *err, const char *request_id, json_t *extra);
+/* A ready body of any content type (transcripts as text/SRT/VTT, /metrics);
+ * `body` is a malloc'd buffer, stolen. */
+enum MHD_Result ld_respond_body(struct MHD_Connection *c, unsigned status, char *body, size_t len,
+                                const char *ctype, const char *request_id);
 
 #endif

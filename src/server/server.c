@@ -8,8 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/metrics.h"
 #include "server/server.h"
+
+#include "server/http.h"
+#include "server/metrics.h"
+#include "server/pipeline.h"
 #include "server/srv.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -61,9 +64,10 @@ static void drain(ld_srv *s, const sigset_t *set)
     MHD_socket ls = MHD_quiesce_daemon(s->daemon); /* stop accepting; keep-alive peers get Connection: close */
     double deadline = ld_time_mono() + (double)s->cfg.drain_timeout;
     int inflight = atomic_load(&s->active) - atomic_load(&s->ws_active);
-    ld_log_fields(LD_LOG_INFO, json_pack("{s:i,s:I}", "in_flight", inflight, "drain_timeout_s",
-                                         (json_int_t)s->cfg.drain_timeout),
-                  "Shutting down: finishing %d in-flight request(s)", inflight);
+    ld_log_fields(
+        LD_LOG_INFO,
+        json_pack("{s:i,s:I}", "in_flight", inflight, "drain_timeout_s", (json_int_t)s->cfg.drain_timeout),
+        "Shutting down: finishing %d in-flight request(s)", inflight);
     while (atomic_load(&s->active) - atomic_load(&s->ws_active) > 0 && ld_time_mono() < deadline) {
         if (wait_signal(set, 0.05)) {
             ld_log(LD_LOG_WARNING, "Second signal: not waiting for in-flight requests");
@@ -74,12 +78,12 @@ static void drain(ld_srv *s, const sigset_t *set)
     if (atomic_load(&s->active) - atomic_load(&s->ws_active) > 0) {
         ld_log(LD_LOG_WARNING, "Drain timeout: answering %d unfinished request(s) with 503",
                atomic_load(&s->active) - atomic_load(&s->ws_active));
-        ld_http_abort_suspended(s);
+        ld_req_abort_suspended(s);
         /* Give resumed connections a moment to send their answer (uploads
          * still arriving are cut off by MHD_stop_daemon). */
         for (int i = 0; i < 40 && atomic_load(&s->active) - atomic_load(&s->ws_active) > 0; i++)
             wait_signal(set, 0.05);
-        ld_http_abort_suspended(s); /* one suspended just before `stopping` was seen */
+        ld_req_abort_suspended(s); /* one suspended just before `stopping` was seen */
     }
     if (s->ws)
         ld_ws_free(s->ws); /* closes live streams (1001) */
@@ -138,9 +142,8 @@ static int start(ld_srv *s)
     ld_pool_config pc = {.workers = workers, .max_queue = c->queue, .models_dir = c->models[0] ? c->models : NULL};
     if (!(s->pool = ld_pool_new(&pc, &e)))
         return fail_start("asr", &e);
-    ld_pool_set_max_streams(s->pool, c->max_streams);
-    ld_ws_config wc = {.pool = s->pool, .auth = s->auth, .max_streams = c->max_streams,
-                       .idle_timeout_s = c->stream_idle_timeout};
+    ld_ws_config wc = {
+        .pool = s->pool, .auth = s->auth, .max_streams = c->max_streams, .idle_timeout_s = c->stream_idle_timeout};
     if (!(s->ws = ld_ws_new(&wc, &e)))
         return fail_start("streams", &e);
     ld_jobs_config jc = {.data_dir = c->data,

@@ -14,7 +14,7 @@ struct ld_spool {
     size_t mem_limit;
     uint8_t *mem;
     size_t len, cap;
-    int fd;                 /* -1 while in memory */
+    int fd; /* -1 while in memory */
     char path[1100];
     uint64_t size;
     void *map;
@@ -46,28 +46,12 @@ void ld_spool_free(ld_spool *s)
     free(s);
 }
 
-static int write_all(int fd, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int spill(ld_spool *s)
 {
     s->fd = ld_fs_tempfile(s->dir, "up_", s->path, sizeof s->path);
     if (s->fd < 0)
         return -1;
-    if (s->len && write_all(s->fd, s->mem, s->len))
+    if (s->len && ld_fs_write_all(s->fd, s->mem, s->len))
         return -1;
     free(s->mem);
     s->mem = NULL;
@@ -82,7 +66,7 @@ int ld_spool_write(ld_spool *s, const void *data, size_t n)
     if (s->fd < 0 && s->len + n > s->mem_limit && spill(s))
         return -1;
     if (s->fd >= 0) {
-        if (write_all(s->fd, data, n))
+        if (ld_fs_write_all(s->fd, data, n))
             return -1;
     } else {
         if (s->len + n > s->cap) {

@@ -76,7 +76,7 @@ void ws_conn_unref(ws_conn *c)
         ld_auth_release(ws->cfg.auth, &c->lease);
     free_tasks(c->in_head);
     free_outs(c->out_head);
-    free(c->extra);
+    ld_ws_leftover_free(&c->extra);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_lock(&ws->mu);
     ws->live--;
@@ -207,7 +207,8 @@ static void run_conn(ws_conn *c)
             ld_error err = {0};
             c->sess = ws_session_new(c, &err);
             if (!c->sess)
-                ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL, err.msg[0] ? err.msg : "cannot start stream");
+                ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL,
+                             err.msg[0] ? err.msg : "cannot start stream");
         }
         if (c->sess)
             ws_session_run(c, t);
@@ -257,7 +258,7 @@ ld_ws *ld_ws_new(const ld_ws_config *cfg, ld_error *err)
     }
     ws->cfg = *cfg;
     if (ws->cfg.max_streams <= 0)
-        ws->cfg.max_streams = 32;
+        ws->cfg.max_streams = LD_DEFAULT_MAX_STREAMS;
     if (ws->cfg.idle_timeout_s <= 0)
         ws->cfg.idle_timeout_s = 10;
     if (ws->cfg.pool)

@@ -1,6 +1,6 @@
 /* WebSocket streaming (/v1/listen/stream): libmicrohttpd upgrade + wslay
  * framing, served by one epoll event-loop thread; decoding runs on worker
- * threads, never on the loop. Thread-safety: ld_ws_handle is called from
+ * threads, never on the loop. Thread-safety: ld_ws_serve is called from
  * libmicrohttpd threads; the rest from the owner. Ownership: ld_ws_new returns
  * an owned object; pool and auth are borrowed and must outlive it. */
 #ifndef LD_SERVER_WS_H
@@ -10,28 +10,27 @@
 
 #include "asr/pool.h"
 #include "auth/auth.h"
+#include "server/req.h"
 #include "util/err.h"
 
 typedef struct {
     ld_pool *pool;
     ld_auth *auth;
-    int max_streams;        /* global cap on live streams */
-    int idle_timeout_s;     /* no audio/keepalive -> close (default 10) */
+    int max_streams;    /* global cap on live streams */
+    int idle_timeout_s; /* no audio/keepalive -> close (default 10) */
 } ld_ws_config;
 
 typedef struct ld_ws ld_ws;
 
 ld_ws *ld_ws_new(const ld_ws_config *cfg, ld_error *err);
-void ld_ws_free(ld_ws *ws);        /* closes live streams (1001) and joins the loop */
-int ld_ws_active(ld_ws *ws);       /* live streams */
+void ld_ws_free(ld_ws *ws);  /* closes live streams (1001) and joins the loop */
+int ld_ws_active(ld_ws *ws); /* live streams */
 
-/* Called by the router for GET /v1/listen/stream once the request headers are
- * complete. Authenticates (header, `Sec-WebSocket-Protocol: token, <key>`, or
- * `?token=`), validates query parameters, and either queues the 101 upgrade
- * response or answers the HTTP request with the JSON envelope. */
-enum MHD_Result ld_ws_handle(ld_ws *ws, struct MHD_Connection *c, const char *client_addr, const char *request_id);
-
-/* `listend stream FILE …` client subcommand. */
-int ld_ws_stream_main(int argc, char **argv);
+/* The route handler of GET /v1/listen/stream, once the router admitted the key
+ * (admit.h: header, `Sec-WebSocket-Protocol: token, <key>` or `?token=`):
+ * checks the upgrade headers, the query parameters and the stream cap, then
+ * either queues the 101 upgrade response (the stream takes over r's lease) or
+ * answers with the JSON envelope. */
+enum MHD_Result ld_ws_serve(ld_req *r);
 
 #endif

@@ -1,4 +1,4 @@
-/* Internals shared by the ws_*.c files (not a public contract).
+/* State shared by the ws_*.c files; internal to src/server/.
  *
  * One stream = one ws_conn, shared by three parties:
  *  - the event-loop thread owns the socket, the wslay context and timers;
@@ -24,14 +24,14 @@
 #include "server/ws.h"
 #include "server/ws_proto.h"
 
-#define WS_MAX_MESSAGE (1 << 20)     /* one audio frame or text message; larger -> close 1009 */
-#define WS_IN_HIGH (512 * 1024)      /* queued input bytes: stop reading from the socket */
-#define WS_IN_LOW (128 * 1024)       /* ... and resume below this */
-#define WS_OUT_MAX (1 << 20)         /* unsent output bytes: the client does not read -> close 1008 */
-#define WS_CLOSE_WAIT_S 5.0          /* after our close frame, wait this long for the peer's */
-#define WS_PENDING_TTL_S 60.0        /* an accepted handshake whose upgrade never happened */
-#define WS_USAGE_STEP_S 1.0          /* report audio seconds to the quota this often */
-#define WS_MAX_UTTERANCE_S 20.0      /* force a final without a pause (engine cost grows) */
+#define WS_MAX_MESSAGE (1 << 20) /* one audio frame or text message; larger -> close 1009 */
+#define WS_IN_HIGH (512 * 1024)  /* queued input bytes: stop reading from the socket */
+#define WS_IN_LOW (128 * 1024)   /* ... and resume below this */
+#define WS_OUT_MAX (1 << 20)     /* unsent output bytes: the client does not read -> close 1008 */
+#define WS_CLOSE_WAIT_S 5.0      /* after our close frame, wait this long for the peer's */
+#define WS_PENDING_TTL_S 60.0    /* an accepted handshake whose upgrade never happened */
+#define WS_USAGE_STEP_S 1.0      /* report audio seconds to the quota this often */
+#define WS_MAX_UTTERANCE_S 20.0  /* force a final without a pause (engine cost grows) */
 
 typedef enum { WS_TASK_AUDIO, WS_TASK_FINALIZE, WS_TASK_CLOSE_STREAM } ws_task_kind;
 
@@ -44,7 +44,7 @@ typedef struct ws_task {
 
 typedef struct ws_out {
     struct ws_out *next;
-    int close_code;      /* 0: a text message; else close after the messages before it */
+    int close_code; /* 0: a text message; else close after the messages before it */
     size_t len;
     char data[];
 } ws_out;
@@ -54,7 +54,7 @@ typedef struct ws_session ws_session; /* worker-side state (ws_session.c) */
 typedef struct ws_conn {
     ld_ws *ws;
     char session_id[32];
-    char request_id[64];
+    char request_id[136]; /* as ld_req: X-Request-ID may be 128 characters */
     char client_addr[64];
     ld_ws_params params;
     ld_key_claims claims;
@@ -63,20 +63,19 @@ typedef struct ws_conn {
     double created;
 
     /* loop thread only */
-    struct ws_conn *loop_next, *loop_prev;  /* live list */
+    struct ws_conn *loop_next, *loop_prev; /* live list */
     int fd;
     struct MHD_UpgradeResponseHandle *urh;
     wslay_event_context_ptr ctx;
-    char *extra;            /* bytes MHD read past the request head */
-    size_t extra_len, extra_off;
-    uint32_t events;        /* epoll mask registered */
-    double last_activity;   /* audio or keepalive */
-    double close_deadline;  /* 0 until we sent/queued a close */
-    bool closing;           /* a close frame is queued or the peer's arrived */
-    int pending_close;      /* close code waiting for earlier messages to go out */
+    ld_ws_leftover extra;  /* bytes MHD read past the request head */
+    uint32_t events;       /* epoll mask registered */
+    double last_activity;  /* audio or keepalive */
+    double close_deadline; /* 0 until we sent/queued a close */
+    bool closing;          /* a close frame is queued or the peer's arrived */
+    int pending_close;     /* close code waiting for earlier messages to go out */
     char close_reason[124];
-    bool draining;          /* our close is out; discarding input until EOF */
-    bool client_done;       /* close_stream received: no idle timeout while we finish */
+    bool draining;    /* our close is out; discarding input until EOF */
+    bool client_done; /* close_stream received: no idle timeout while we finish */
 
     /* shared, under mu */
     pthread_mutex_t mu;
@@ -84,11 +83,11 @@ typedef struct ws_conn {
     ws_task *in_head, *in_tail;
     size_t in_bytes;
     ws_out *out_head, *out_tail;
-    bool scheduled;         /* in the worker run queue or running */
-    bool notified;          /* in the loop's notify list */
-    bool dead;              /* socket gone: drop work */
-    bool paused;            /* loop stopped reading the socket (flow control) */
-    bool resume_wanted;     /* worker drained input below WS_IN_LOW while paused */
+    bool scheduled;     /* in the worker run queue or running */
+    bool notified;      /* in the loop's notify list */
+    bool dead;          /* socket gone: drop work */
+    bool paused;        /* loop stopped reading the socket (flow control) */
+    bool resume_wanted; /* worker drained input below WS_IN_LOW while paused */
     struct ws_conn *run_next, *notify_next;
 
     /* worker only */
@@ -99,28 +98,28 @@ typedef struct ws_conn {
 typedef struct ws_pending {
     struct ws_pending *next;
     ld_ws *ws;
-    ws_conn *conn;          /* NULL once adopted or reaped (then a tombstone) */
+    ws_conn *conn; /* NULL once adopted or reaped (then a tombstone) */
     double created;
     bool adopted;
 } ws_pending;
 
 struct ld_ws {
     ld_ws_config cfg;
-    pthread_mutex_t mu;          /* counters, pending list, adopt list, notify list, run queue */
+    pthread_mutex_t mu; /* counters, pending list, adopt list, notify list, run queue */
     pthread_cond_t run_cv;
-    int live;                    /* streams admitted and not yet released */
+    int live; /* streams admitted and not yet released */
     ws_pending *pending;
-    ws_conn *adopt_head;         /* upgraded, waiting for the loop to register */
+    ws_conn *adopt_head; /* upgraded, waiting for the loop to register */
     ws_conn *notify_head;
     ws_conn *run_head, *run_tail;
     bool stopping;
-    int wake_fd;                 /* eventfd: adopt/notify/stop */
+    int wake_fd; /* eventfd: adopt/notify/stop */
     int epfd;
     pthread_t loop;
     pthread_t *workers;
     int n_workers;
-    ws_conn *live_head;          /* loop thread only */
-    ws_conn *graveyard;          /* loop thread only: torn down this iteration */
+    ws_conn *live_head; /* loop thread only */
+    ws_conn *graveyard; /* loop thread only: torn down this iteration */
 };
 
 /* ws.c */

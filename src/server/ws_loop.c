@@ -44,27 +44,16 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    if (c->extra_off < c->extra_len) {
-        size_t n = c->extra_len - c->extra_off;
-        if (n > len)
-            n = len;
-        memcpy(buf, c->extra + c->extra_off, n);
-        c->extra_off += n;
+    size_t n = ld_ws_leftover_take(&c->extra, buf, len);
+    if (n)
         return (ssize_t)n;
-    }
     ssize_t r;
     do
         r = recv(c->fd, buf, len, 0);
     while (r < 0 && errno == EINTR);
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    if (r <= 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return r;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        r = LD_WS_IO_AGAIN;
+    return ld_ws_recv_result(ctx, r);
 }
 
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)
@@ -75,12 +64,9 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     do
         r = send(c->fd, data, len, MSG_NOSIGNAL);
     while (r < 0 && errno == EINTR);
-    if (r < 0) {
-        wslay_event_set_error(ctx, errno == EAGAIN || errno == EWOULDBLOCK ? WSLAY_ERR_WOULDBLOCK
-                                                                           : WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return r;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        r = LD_WS_IO_AGAIN;
+    return ld_ws_send_result(ctx, r);
 }
 
 static ws_task *task_new(ws_task_kind kind, const uint8_t *data, size_t len)
@@ -127,9 +113,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     if (m->opcode != WSLAY_TEXT_FRAME)
         return; /* ping/pong/close are answered by wslay */
     switch (ld_ws_control_parse((const char *)m->msg, m->msg_length)) {
-    case LD_WS_CTL_KEEPALIVE:
-        c->last_activity = ld_time_mono();
-        break;
+    case LD_WS_CTL_KEEPALIVE: c->last_activity = ld_time_mono(); break;
     case LD_WS_CTL_FINALIZE:
         c->last_activity = ld_time_mono();
         push(c, WS_TASK_FINALIZE, NULL, 0);
@@ -246,7 +230,6 @@ static void do_read(ws_conn *c)
     do_write(c);
 }
 
-
 /* Delivers what the workers posted; resumes reading when they caught up. */
 static void handle_notify(ws_conn *c)
 {
@@ -294,8 +277,8 @@ static void handle_notify(ws_conn *c)
 
 static void adopt(ld_ws *ws, ws_conn *c)
 {
-    struct wslay_event_callbacks cb = {.recv_callback = recv_cb, .send_callback = send_cb,
-                                       .on_msg_recv_callback = on_msg};
+    struct wslay_event_callbacks cb = {
+        .recv_callback = recv_cb, .send_callback = send_cb, .on_msg_recv_callback = on_msg};
     int fl = fcntl(c->fd, F_GETFL);
     if (fl >= 0)
         fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
@@ -321,7 +304,7 @@ static void adopt(ld_ws *ws, ws_conn *c)
     if (ws->live_head)
         ws->live_head->loop_prev = c;
     ws->live_head = c;
-    if (c->extra_len)
+    if (ld_ws_leftover_pending(&c->extra))
         do_read(c);
 }
 
@@ -329,10 +312,7 @@ void ws_loop_adopt(ws_conn *c, int fd, struct MHD_UpgradeResponseHandle *urh, co
 {
     c->fd = fd;
     c->urh = urh;
-    if (extra_len && (c->extra = malloc(extra_len))) {
-        memcpy(c->extra, extra, extra_len);
-        c->extra_len = extra_len;
-    }
+    ld_ws_leftover_set(&c->extra, extra, extra_len);
     ld_ws *ws = c->ws;
     pthread_mutex_lock(&ws->mu);
     c->loop_next = ws->adopt_head;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "audio/audio.h"
+
 /* ---- query parameters ---- */
 
 static int parse_bool(const char *v, bool *out)
@@ -46,7 +48,7 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
     memset(p, 0, sizeof *p);
     strcpy(p->language, "en");
     p->encoding = LD_STREAM_LINEAR16;
-    p->sample_rate = 16000;
+    p->sample_rate = LD_SAMPLE_RATE; /* the engine's own rate: no resampling */
     p->word_timestamps = true;
     p->punctuate = true;
     p->eou_timeout_ms = 800;
@@ -112,27 +114,21 @@ ld_ws_control ld_ws_control_parse(const char *data, size_t len)
 int ld_ws_close_code(ld_err e)
 {
     switch (e) {
-    case LD_OK:
-        return LD_WS_CLOSE_NORMAL;
+    case LD_OK: return LD_WS_CLOSE_NORMAL;
     case LD_ERR_INVALID_LICENSE:
     case LD_ERR_LICENSE_EXPIRED:
     case LD_ERR_QUOTA_EXCEEDED:
     case LD_ERR_RATE_LIMITED:
-    case LD_ERR_REQUEST_TIMEOUT:
-        return LD_WS_CLOSE_POLICY;
+    case LD_ERR_REQUEST_TIMEOUT: return LD_WS_CLOSE_POLICY;
     case LD_ERR_MISSING_PARAMETER:
     case LD_ERR_INVALID_PARAMETER:
     case LD_ERR_INVALID_AUDIO:
     case LD_ERR_UNSUPPORTED_FORMAT:
-    case LD_ERR_UNSUPPORTED_LANGUAGE:
-        return LD_WS_CLOSE_BAD_DATA;
+    case LD_ERR_UNSUPPORTED_LANGUAGE: return LD_WS_CLOSE_BAD_DATA;
     case LD_ERR_FILE_TOO_LARGE:
-    case LD_ERR_AUDIO_TOO_LONG:
-        return LD_WS_CLOSE_TOO_BIG;
-    case LD_ERR_SERVICE_UNAVAILABLE:
-        return LD_WS_CLOSE_TRY_AGAIN;
-    default:
-        return LD_WS_CLOSE_INTERNAL;
+    case LD_ERR_AUDIO_TOO_LONG: return LD_WS_CLOSE_TOO_BIG;
+    case LD_ERR_SERVICE_UNAVAILABLE: return LD_WS_CLOSE_TRY_AGAIN;
+    default: return LD_WS_CLOSE_INTERNAL;
     }
 }
 
@@ -144,8 +140,9 @@ int ld_ws_accept_key(const char *key, char out[29])
     unsigned char raw[32];
     size_t raw_len = 0;
     size_t klen = key ? strlen(key) : 0;
-    if (klen != 24 || sodium_base642bin(raw, sizeof raw, key, klen, NULL, &raw_len, NULL,
-                                        sodium_base64_VARIANT_ORIGINAL) != 0 || raw_len != 16)
+    if (klen != 24 ||
+        sodium_base642bin(raw, sizeof raw, key, klen, NULL, &raw_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        raw_len != 16)
         return -1;
     char buf[24 + sizeof guid];
     memcpy(buf, key, 24);
@@ -184,6 +181,50 @@ int ld_ws_subprotocol_key(const char *h, char *out, size_t outsz)
     return 0;
 }
 
+/* ---- transport glue shared by the server's loop and the client ---- */
+
+void ld_ws_leftover_set(ld_ws_leftover *l, const void *bytes, size_t n)
+{
+    *l = (ld_ws_leftover){0};
+    if (n && (l->data = malloc(n))) {
+        memcpy(l->data, bytes, n);
+        l->len = n;
+    }
+}
+
+size_t ld_ws_leftover_take(ld_ws_leftover *l, uint8_t *buf, size_t len)
+{
+    size_t n = l->len - l->off;
+    if (n > len)
+        n = len;
+    if (n)
+        memcpy(buf, l->data + l->off, n);
+    l->off += n;
+    return n;
+}
+
+void ld_ws_leftover_free(ld_ws_leftover *l)
+{
+    free(l->data);
+    *l = (ld_ws_leftover){0};
+}
+
+ssize_t ld_ws_recv_result(wslay_event_context_ptr ctx, ssize_t r)
+{
+    if (r > 0)
+        return r;
+    wslay_event_set_error(ctx, r == LD_WS_IO_AGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+ssize_t ld_ws_send_result(wslay_event_context_ptr ctx, ssize_t r)
+{
+    if (r >= 0)
+        return r;
+    wslay_event_set_error(ctx, r == LD_WS_IO_AGAIN ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
 /* ---- server messages ---- */
 
 static char *dump(json_t *j)
@@ -211,11 +252,12 @@ char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp
 
 static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
 
-char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial, const ld_word *words,
-                              size_t n_words, bool is_final, bool is_last, bool from_finalize, double start,
-                              double duration)
+char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial,
+                              const ld_word *words, size_t n_words, bool is_final, bool is_last, bool from_finalize,
+                              double start, double duration)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s}", "type", "transcription", "status", "success", "session_id", session_id);
+    json_t *j = json_pack("{s:s, s:s, s:s}", "type", "transcription", "status", "success", "session_id",
+                          session_id);
     if (!j)
         return NULL;
     size_t n = 0;

@@ -1,4 +1,5 @@
-/* The pure parts of the streaming protocol (spec §8): query parameters, text
+/* The pure parts of the streaming protocol (docs/api.md, "GET /v1/listen/stream
+ * (WebSocket)"): query parameters, text
  * control messages, close codes, the RFC 6455 handshake key, and the server's
  * JSON messages. No I/O, so they are unit-tested and fuzzed directly.
  * Thread-safety: all functions are reentrant. Ownership: json_t results are new
@@ -9,6 +10,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <wslay/wslay.h>
 
 #include "asr/transcript.h"
 #include "audio/stream.h"
@@ -31,11 +35,11 @@ typedef struct {
     char language[16];
     ld_stream_encoding encoding;
     int sample_rate;
-    bool word_timestamps;  /* default true (Smallest's streaming default) */
-    bool punctuate;        /* default true */
-    int eou_timeout_ms;    /* default 800, 100–10000 */
-    bool vad_events;       /* default false; alias `vad` */
-    bool interim_results;  /* default true */
+    bool word_timestamps; /* default true (Smallest's streaming default) */
+    bool punctuate;       /* default true */
+    int eou_timeout_ms;   /* default 800, 100–10000 */
+    bool vad_events;      /* default false; alias `vad` */
+    bool interim_results; /* default true */
 } ld_ws_params;
 
 /* Returns the query value for a name, or NULL when absent. */
@@ -47,11 +51,11 @@ typedef const char *(*ld_ws_param_get)(void *ud, const char *name);
 ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
 
 typedef enum {
-    LD_WS_CTL_KEEPALIVE,     /* keepalive, KeepAlive */
-    LD_WS_CTL_FINALIZE,      /* finalize, Finalize */
-    LD_WS_CTL_CLOSE_STREAM,  /* close_stream, end, CloseStream */
-    LD_WS_CTL_UNKNOWN_TYPE,  /* a JSON object whose "type" is none of the above */
-    LD_WS_CTL_INVALID,       /* not a JSON object with a string "type" */
+    LD_WS_CTL_KEEPALIVE,    /* keepalive, KeepAlive */
+    LD_WS_CTL_FINALIZE,     /* finalize, Finalize */
+    LD_WS_CTL_CLOSE_STREAM, /* close_stream, end, CloseStream */
+    LD_WS_CTL_UNKNOWN_TYPE, /* a JSON object whose "type" is none of the above */
+    LD_WS_CTL_INVALID,      /* not a JSON object with a string "type" */
 } ld_ws_control;
 
 /* Parses one text message (not NUL-terminated, any bytes). */
@@ -65,6 +69,28 @@ int ld_ws_close_code(ld_err e);
  * GUID)) into out (29 bytes with NUL). -1 when the key is not 16 bytes of base64. */
 int ld_ws_accept_key(const char *client_key, char out[29]);
 
+/* Bytes read past the HTTP head before the WebSocket took over (the server's
+ * upgraded socket and the client's handshake both may have some): wslay must
+ * get them before anything from the socket. `data` is malloc'd and owned. */
+typedef struct {
+    uint8_t *data;
+    size_t len, off;
+} ld_ws_leftover;
+
+/* Keeps a copy of n bytes (none when n is 0 or memory is short). */
+void ld_ws_leftover_set(ld_ws_leftover *l, const void *bytes, size_t n);
+/* Moves up to len unread bytes into buf; 0 when none are left. */
+size_t ld_ws_leftover_take(ld_ws_leftover *l, uint8_t *buf, size_t len);
+static inline bool ld_ws_leftover_pending(const ld_ws_leftover *l) { return l->off < l->len; }
+void ld_ws_leftover_free(ld_ws_leftover *l);
+
+/* How a wslay recv / send callback ends, from what the transport returned:
+ * r > 0 bytes pass; LD_WS_IO_AGAIN (would block) and failures (for recv, 0 =
+ * the peer closed) set wslay's error and return -1. */
+#define LD_WS_IO_AGAIN (-2)
+ssize_t ld_ws_recv_result(wslay_event_context_ptr ctx, ssize_t r);
+ssize_t ld_ws_send_result(wslay_event_context_ptr ctx, ssize_t r);
+
 /* `Sec-WebSocket-Protocol: token, <key>`: copies <key> into out and returns 1;
  * 0 when the header does not carry a token. */
 int ld_ws_subprotocol_key(const char *header, char *out, size_t outsz);
@@ -75,8 +101,8 @@ char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp
 /* An interim (words NULL) or final transcription. For finals, `words` are the
  * raw engine words of the utterance; they are rendered per params (punctuate)
  * and included when word_timestamps. */
-char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial, const ld_word *words,
-                              size_t n_words, bool is_final, bool is_last, bool from_finalize, double start,
-                              double duration);
+char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial,
+                              const ld_word *words, size_t n_words, bool is_final, bool is_last, bool from_finalize,
+                              double start, double duration);
 
 #endif

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "store/embedded.h"
+#include "store/embedded_internal.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -103,10 +103,7 @@ static const ld_store_ops embedded_ops = {
     .key_list = ld_store_emb_key_list,
 };
 
-const char *ld_store_data_dir(ld_store *s)
-{
-    return s && s->ops == &embedded_ops ? emb(s)->dir : NULL;
-}
+const char *ld_store_data_dir(ld_store *s) { return s && s->ops == &embedded_ops ? emb(s)->dir : NULL; }
 
 static ld_err open_db(ld_store_embedded *e, ld_error *err)
 {
@@ -126,8 +123,8 @@ static ld_err open_db(ld_store_embedded *e, ld_error *err)
     if (sqlite3_exec(e->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(e->db, schema, NULL, NULL, NULL) != SQLITE_OK)
         return ld_store_emb_dberr(e, err, "init schema");
-    if (sqlite3_prepare_v2(e->db, "SELECT audio_seconds FROM usage WHERE key_id=?1 AND day=?2", -1,
-                           &e->usage_get, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v2(e->db, "SELECT audio_seconds FROM usage WHERE key_id=?1 AND day=?2", -1, &e->usage_get,
+                           NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(e->db,
                            "INSERT INTO usage(key_id, day, audio_seconds) VALUES(?1, ?2, ?3)"
                            " ON CONFLICT(key_id, day) DO UPDATE SET audio_seconds = audio_seconds + ?3"

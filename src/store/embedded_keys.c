@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "store/embedded.h"
+#include "store/embedded_internal.h"
 
 static int64_t mono_ms(void)
 {
@@ -155,7 +155,7 @@ ld_err ld_store_emb_key_put(ld_store *s, const ld_store_key *k, ld_error *err)
     return rc == SQLITE_DONE ? LD_OK : ld_store_emb_dberr(e, err, "record key");
 }
 
-#define KEY_COLUMNS                                                                                     \
+#define KEY_COLUMNS                                                                                        \
     "SELECT k.key_id, k.name, k.issuer, k.issued_at, k.expires_at, k.rpm, k.concurrency, k.hours_per_day," \
     " coalesce(r.revoked_at, 0) FROM keys k LEFT JOIN revocations r ON r.key_id = k.key_id"
 

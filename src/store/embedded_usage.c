@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/embedded.h"
+#include "store/embedded_internal.h"
 
 struct usage_entry {
     usage_entry *next;

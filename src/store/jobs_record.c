@@ -4,8 +4,7 @@
 
 #include "store/jobs_store.h"
 
-static const char *const state_names[LD_JOB__STATES] = {"queued", "processing", "completed", "failed",
-                                                        "cancelled"};
+static const char *const state_names[LD_JOB__STATES] = {"queued", "processing", "completed", "failed", "cancelled"};
 
 void ld_job_clear(ld_job *job)
 {

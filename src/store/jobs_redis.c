@@ -125,15 +125,7 @@ static void *renewer_main(void *arg)
     rj_store *s = arg;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t wait = s->lease_ms / 3;
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ld_time_deadline(s->lease_ms / 3);
         pthread_cond_timedwait(&s->cv, &s->mu, &ts);
         if (s->stopping)
             break;
@@ -394,13 +386,13 @@ static ld_err rj_insert(ld_job_store *base, const ld_job *j, ld_error *err)
     argv[argc++] = finished;
     argv[argc++] = j->delivery == LD_DELIVERY_PENDING ? "1" : "0";
     argv[argc++] = next;
-#define FIELD(name, value)                 \
-    do {                                   \
-        const char *v_ = (value);          \
-        if (v_) {                          \
-            argv[argc++] = name;           \
-            argv[argc++] = v_;             \
-        }                                  \
+#define FIELD(name, value)        \
+    do {                          \
+        const char *v_ = (value); \
+        if (v_) {                 \
+            argv[argc++] = name;  \
+            argv[argc++] = v_;    \
+        }                         \
     } while (0)
     FIELD("key_id", j->key_id);
     FIELD("request_id", j->request_id);
@@ -506,8 +498,13 @@ static ld_err rj_finish(ld_job_store *base, const char *id, ld_job_state state, 
     rj_store *s = RJ(base);
     char now[24];
     num(now, sizeof now, now_ms);
-    const char *argv[] = {id,         ld_job_state_name(state), result_json ? "1" : "0", result_json ? result_json : "",
-                          error_json ? "1" : "0", error_json ? error_json : "", now};
+    const char *argv[] = {id,
+                          ld_job_state_name(state),
+                          result_json ? "1" : "0",
+                          result_json ? result_json : "",
+                          error_json ? "1" : "0",
+                          error_json ? error_json : "",
+                          now};
     long long v = eval_int(s, S_FINISH, 7, argv, err);
     if (v < 0)
         return err ? err->code : LD_ERR_SERVICE_UNAVAILABLE;
@@ -598,8 +595,8 @@ static int rj_purge(ld_job_store *base, int64_t before_ms, void (*gone)(void *ud
     rj_store *s = RJ(base);
     char max[32];
     snprintf(max, sizeof max, "(%lld", (long long)before_ms);
-    redisReply *ids = ld_redis_cmdv(s->r, NULL, "ZRANGEBYSCORE", "ld:jobs:finished", "-inf", max, "LIMIT", "0", "1000",
-                                    NULL);
+    redisReply *ids = ld_redis_cmdv(s->r, NULL, "ZRANGEBYSCORE", "ld:jobs:finished", "-inf", max, "LIMIT", "0",
+                                    "1000", NULL);
     if (!ids || ids->type != REDIS_REPLY_ARRAY) {
         if (ids)
             freeReplyObject(ids);
@@ -717,8 +714,8 @@ ld_job_store *ld_store_jobs_open_redis(ld_store *store, const char *data_dir, in
     snprintf(s->jobs_dir, sizeof s->jobs_dir, "%s/jobs", data_dir);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    static const char *const lua[S__N] = {lua_insert,  lua_claim,  lua_renew, lua_requeue, lua_progress,
-                                          lua_finish,  lua_cancel, lua_due,   lua_attempt, lua_purge};
+    static const char *const lua[S__N] = {lua_insert, lua_claim,  lua_renew, lua_requeue, lua_progress,
+                                          lua_finish, lua_cancel, lua_due,   lua_attempt, lua_purge};
     bool ok = true;
     for (int i = 0; i < S__N; i++)
         ok = (s->sc[i] = ld_redis_script_new(lua[i])) && ok;

@@ -11,7 +11,8 @@
 #ifndef LD_STORE_JOBS_REDIS_LUA_H
 #define LD_STORE_JOBS_REDIS_LUA_H
 
-#define LUA_NOW "local t = redis.call('TIME')\nlocal clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+#define LUA_NOW \
+    "local t = redis.call('TIME')\nlocal clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
 /* ARGV: id, state, key_id, created_ms, finished_ms, delivery, next_attempt_ms, then field/value pairs. */
 static const char lua_insert[] =

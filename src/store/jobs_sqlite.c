@@ -2,9 +2,9 @@
  * is on disk before its 202 is sent. One connection behind a mutex: job traffic
  * is a few statements per job, far below what serialising costs. */
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,9 +30,9 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS jobs_by_delivery ON jobs(delivery, next_attempt_ms);"
     "PRAGMA user_version = 1;";
 
-#define COLS                                                                                          \
-    "id, key_id, request_id, state, progress, cancel_requested, runs, created_ms, started_ms,"        \
-    " finished_ms, key_json, opts_json, url, audio_path, callback_url, result_json, error_json,"      \
+#define COLS                                                                                     \
+    "id, key_id, request_id, state, progress, cancel_requested, runs, created_ms, started_ms,"   \
+    " finished_ms, key_json, opts_json, url, audio_path, callback_url, result_json, error_json," \
     " delivery, attempts_json, next_attempt_ms, delivered_ms"
 
 static sq_store *S(ld_job_store *s) { return (sq_store *)s; }
@@ -268,7 +268,8 @@ static ld_err sq_requeue(ld_job_store *base, const char *id, ld_error *err)
 {
     sq_store *s = S(base);
     pthread_mutex_lock(&s->mu);
-    int n = update(s, "UPDATE jobs SET state = 'queued', progress = 0 WHERE id = ? AND state = 'processing'", "t", id);
+    int n = update(s, "UPDATE jobs SET state = 'queued', progress = 0 WHERE id = ? AND state = 'processing'", "t",
+                   id);
     ld_err rc = n < 0 ? db_error(s, err, "requeue") : LD_OK;
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -298,15 +299,15 @@ static ld_err sq_finish(ld_job_store *base, const char *id, ld_job_state state, 
                    " WHERE id = ? AND state IN ('queued', 'processing')",
                    "tttittit", ld_job_state_name(state), result_json, error_json, now_ms, ld_job_state_name(state),
                    ld_job_state_name(state), now_ms, id);
-    ld_err rc = n < 0 ? db_error(s, err, "finish")
+    ld_err rc = n < 0    ? db_error(s, err, "finish")
                 : n == 0 ? ld_error_set(err, LD_ERR_NOT_FOUND, "Job not found or already finished")
                          : LD_OK;
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
-static ld_err sq_cancel(ld_job_store *base, const char *id, const char *key_id, int64_t now_ms,
-                        ld_job_state *state, ld_error *err)
+static ld_err sq_cancel(ld_job_store *base, const char *id, const char *key_id, int64_t now_ms, ld_job_state *state,
+                        ld_error *err)
 {
     sq_store *s = S(base);
     ld_job *rows;
@@ -341,7 +342,8 @@ static ld_err sq_list(ld_job_store *base, const char *key_id, int limit, ld_job 
     sq_store *s = S(base);
     pthread_mutex_lock(&s->mu);
     ld_err rc = query_rows(s,
-                           "SELECT " COLS " FROM jobs WHERE key_id = ?"
+                           "SELECT " COLS
+                           " FROM jobs WHERE key_id = ?"
                            " ORDER BY created_ms DESC, rowid DESC LIMIT ?",
                            key_id, -1, limit, out, n, err);
     pthread_mutex_unlock(&s->mu);
@@ -353,7 +355,8 @@ static ld_err sq_due(ld_job_store *base, int64_t now_ms, int limit, ld_job **out
     sq_store *s = S(base);
     pthread_mutex_lock(&s->mu);
     ld_err rc = query_rows(s,
-                           "SELECT " COLS " FROM jobs WHERE delivery = 1 AND next_attempt_ms <= ?"
+                           "SELECT " COLS
+                           " FROM jobs WHERE delivery = 1 AND next_attempt_ms <= ?"
                            " ORDER BY next_attempt_ms, rowid LIMIT ?",
                            NULL, now_ms, limit, out, n, err);
     pthread_mutex_unlock(&s->mu);
@@ -485,12 +488,11 @@ ld_job_store *ld_store_jobs_open_sqlite(const char *path, ld_error *err)
     /* FULL: the WAL is fsynced at every commit, so an acknowledged job survives
      * power loss, not only a process crash. A claim never survives a restart:
      * whatever was processing when the process died runs again. */
-    if (sqlite3_exec(s->db,
-                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
-                     NULL, NULL, &msg) != SQLITE_OK ||
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", NULL, NULL, &msg) !=
+            SQLITE_OK ||
         sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(s->db, "UPDATE jobs SET state = 'queued', progress = 0 WHERE state = 'processing';", NULL, NULL,
-                     &msg) != SQLITE_OK) {
+        sqlite3_exec(s->db, "UPDATE jobs SET state = 'queued', progress = 0 WHERE state = 'processing';", NULL,
+                     NULL, &msg) != SQLITE_OK) {
         ld_log(LD_LOG_ERROR, "jobs store: cannot initialise %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         ld_error_set(err, LD_ERR_INTERNAL, "Cannot initialise job store");

@@ -38,29 +38,29 @@ typedef enum {
 } ld_delivery_state;
 
 typedef struct {
-    char id[40];            /* "job_…" */
+    char id[40]; /* "job_…" */
     char key_id[32];
     char request_id[64];
     ld_job_state state;
-    double progress;        /* 0..1 */
-    bool cancel_requested;  /* DELETE while processing */
-    int runs;               /* times claimed (>1 after a crash) */
+    double progress;                             /* 0..1 */
+    bool cancel_requested;                       /* DELETE while processing */
+    int runs;                                    /* times claimed (>1 after a crash) */
     int64_t created_ms, started_ms, finished_ms; /* unix ms; 0 = not yet */
-    char *key_json;         /* key claims captured at submit (quota/usage at run time) */
-    char *opts_json;        /* transcription options */
-    char *url;              /* audio URL, or NULL */
-    char *audio_path;       /* stored upload, or NULL */
+    char *key_json;                              /* key claims captured at submit (quota/usage at run time) */
+    char *opts_json;                             /* transcription options */
+    char *url;                                   /* audio URL, or NULL */
+    char *audio_path;                            /* stored upload, or NULL */
     char *callback_url;
-    char *result_json;      /* §7.3 body when completed */
-    char *error_json;       /* error envelope when failed */
+    char *result_json; /* the JSON body of POST /v1/listen, when completed */
+    char *error_json;  /* error envelope when failed */
     ld_delivery_state delivery;
-    char *attempts_json;    /* JSON array of {"at","status"|"error"}; NULL = [] */
+    char *attempts_json; /* JSON array of {"at","status"|"error"}; NULL = [] */
     int64_t next_attempt_ms, delivered_ms;
 } ld_job;
 
 void ld_job_clear(ld_job *job); /* frees the strings, zeroes the struct */
 void ld_job_list_free(ld_job *jobs, size_t n);
-const char *ld_job_state_name(ld_job_state s);           /* "queued", … */
+const char *ld_job_state_name(ld_job_state s);               /* "queued", … */
 int ld_job_state_parse(const char *name, ld_job_state *out); /* 0 on success */
 
 typedef struct ld_job_store ld_job_store;

@@ -8,8 +8,8 @@
 #include "util/rand.h"
 
 #define STRIPES 16
-#define BUCKETS 1024           /* per stripe; chains stay short for ~10^5 subjects */
-#define SWEEP_EVERY_MS 10000   /* idle subjects are dropped at most this often per stripe */
+#define BUCKETS 1024         /* per stripe; chains stay short for ~10^5 subjects */
+#define SWEEP_EVERY_MS 10000 /* idle subjects are dropped at most this often per stripe */
 
 typedef struct {
     char id[32];
@@ -218,8 +218,8 @@ void ld_store_mem_window_undo(ld_store_mem *m, const char *subject)
     pthread_mutex_unlock(&st->mu);
 }
 
-ld_err ld_store_mem_lease_acquire(ld_store_mem *m, const char *subject, int limit, int64_t ttl_ms,
-                                  int64_t now_ms, char *lease_id, bool *acquired, int *held, ld_error *err)
+ld_err ld_store_mem_lease_acquire(ld_store_mem *m, const char *subject, int limit, int64_t ttl_ms, int64_t now_ms,
+                                  char *lease_id, bool *acquired, int *held, ld_error *err)
 {
     if (!subject_ok(subject) || limit < 1 || limit > LD_STORE_MEM_MAX_LIMIT || ttl_ms < 1)
         return ld_error_set(err, LD_ERR_INTERNAL, "store: bad lease arguments");

@@ -1,5 +1,5 @@
 /* In-process sliding windows and concurrency leases for the embedded store
- * (internal to the store module). Subjects live in a hash map split into
+ * (internal to src/store/). Subjects live in a hash map split into
  * mutex-protected stripes, so unrelated keys do not contend; idle subjects
  * (empty window, no live lease) are swept so client addresses cannot grow the
  * map without bound.
@@ -20,8 +20,8 @@ ld_err ld_store_mem_window(ld_store_mem *m, const char *subject, int limit, int6
                            bool record, ld_window *out, ld_error *err);
 void ld_store_mem_window_undo(ld_store_mem *m, const char *subject);
 
-ld_err ld_store_mem_lease_acquire(ld_store_mem *m, const char *subject, int limit, int64_t ttl_ms,
-                                  int64_t now_ms, char *lease_id, bool *acquired, int *held, ld_error *err);
+ld_err ld_store_mem_lease_acquire(ld_store_mem *m, const char *subject, int limit, int64_t ttl_ms, int64_t now_ms,
+                                  char *lease_id, bool *acquired, int *held, ld_error *err);
 ld_err ld_store_mem_lease_renew(ld_store_mem *m, const char *subject, const char *lease_id, int64_t ttl_ms,
                                 int64_t now_ms, ld_error *err);
 void ld_store_mem_lease_release(ld_store_mem *m, const char *subject, const char *lease_id);

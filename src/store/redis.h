@@ -1,5 +1,5 @@
 /* Redis plumbing shared by the Redis limits store and the Redis job store
- * (internal to the store module).
+ * (internal to src/store/).
  *
  * ld_redis owns a small pool of hiredis connections with connect and command
  * timeouts, the Lua scripts (EVALSHA, EVAL when Redis lost its script cache),

@@ -16,7 +16,7 @@
 #include "util/metrics.h"
 #include "util/time.h"
 
-#define POOL_IDLE_MAX 16      /* idle connections kept; more are opened on demand and closed after */
+#define POOL_IDLE_MAX 16 /* idle connections kept; more are opened on demand and closed after */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define DOWN_LOG_EVERY_MS 10000 /* "still down" at most this often */
@@ -319,8 +319,8 @@ static void put_conn(ld_redis *r, redisContext *c)
 /* Error replies that mean "this server cannot serve us now", not "your command is wrong". */
 static bool unavailable_reply(const redisReply *rep)
 {
-    static const char *const codes[] = {"LOADING", "BUSY", "MASTERDOWN", "READONLY", "NOAUTH", "WRONGPASS",
-                                        "CLUSTERDOWN", "TRYAGAIN"};
+    static const char *const codes[] = {"LOADING", "BUSY",      "MASTERDOWN",  "READONLY",
+                                        "NOAUTH",  "WRONGPASS", "CLUSTERDOWN", "TRYAGAIN"};
     if (!rep || rep->type != REDIS_REPLY_ERROR || !rep->str)
         return false;
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
@@ -336,9 +336,8 @@ static redisReply *run_on(ld_redis *r, redisContext *c, int argc, const char **a
     redisReply *rep = redisCommandArgv(c, argc, argv, lens);
     if (!rep) {
         char why[160];
-        snprintf(why, sizeof why, "%s: %s", argv[0], c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == ETIMEDOUT)
-                                                         ? "timed out"
-                                                         : c->errstr);
+        snprintf(why, sizeof why, "%s: %s", argv[0],
+                 c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == ETIMEDOUT) ? "timed out" : c->errstr);
         ld_redis_mark_down(r, why);
         ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, LD_REDIS_UNAVAILABLE_MSG);
         return NULL;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/redis_store.h"
+#include "store/redis_store_internal.h"
 #include "util/log.h"
 #include "util/rand.h"
 #include "util/time.h"
@@ -148,8 +148,9 @@ static ld_err window(ld_store *s, const char *subject, int limit, int64_t window
     const char *argv[] = {key, lim, win, now, record ? "1" : "0", member};
     redisReply *rep = ld_redis_eval(rs->r, rs->s_window, 1, 6, argv, err);
     if (!rep)
-        return ld_rs_fallback(rs) ? ld_store_mem_window(rs->mem, subject, limit, window_ms, now_ms, record, out, err)
-                                  : LD_ERR_SERVICE_UNAVAILABLE;
+        return ld_rs_fallback(rs)
+                   ? ld_store_mem_window(rs->mem, subject, limit, window_ms, now_ms, record, out, err)
+                   : LD_ERR_SERVICE_UNAVAILABLE;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3)
         return script_error(rep, err, "window");
     out->allowed = ld_redis_int(rep->element[0], 0) == 1;
@@ -371,13 +372,7 @@ static void *background(void *arg)
             ld_rs_revocations_poll(rs, false);
         }
         pthread_mutex_lock(&rs->mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)LD_REDIS_REVOKE_POLL_MS * 1000000L / 2;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = ld_time_deadline(LD_REDIS_REVOKE_POLL_MS / 2);
         if (!rs->stopping)
             pthread_cond_timedwait(&rs->cv, &rs->mu, &ts);
     }
@@ -398,7 +393,7 @@ static void rs_close(ld_store *s)
     ld_rs_usage_flush(rs); /* last chance for usage counted during an outage */
     ld_rs_usage_free(rs);
     ld_rs_revocations_free(rs);
-    ld_redis_script *scripts[] = {rs->s_window,  rs->s_lease_acquire, rs->s_lease_renew, rs->s_usage_add,
+    ld_redis_script *scripts[] = {rs->s_window, rs->s_lease_acquire, rs->s_lease_renew, rs->s_usage_add,
                                   rs->s_revoke, rs->s_key_put,       rs->s_key_read};
     for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++)
         ld_redis_script_free(scripts[i]);

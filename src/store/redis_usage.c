@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/redis_store.h"
+#include "store/redis_store_internal.h"
 #include "util/log.h"
 #include "util/time.h"
 

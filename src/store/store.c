@@ -32,8 +32,8 @@ ld_err ld_store_lease_acquire(ld_store *s, const char *subject, int limit, int64
     return s->ops->lease_acquire(s, subject, limit, ttl_ms, now_ms, lease_id, acquired, held, err);
 }
 
-ld_err ld_store_lease_renew(ld_store *s, const char *subject, const char *lease_id, int64_t ttl_ms,
-                            int64_t now_ms, ld_error *err)
+ld_err ld_store_lease_renew(ld_store *s, const char *subject, const char *lease_id, int64_t ttl_ms, int64_t now_ms,
+                            ld_error *err)
 {
     return s->ops->lease_renew(s, subject, lease_id, ttl_ms, now_ms, err);
 }

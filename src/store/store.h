@@ -26,22 +26,22 @@ typedef struct ld_store ld_store;
 
 /* Result of a sliding-window operation. */
 typedef struct {
-    bool allowed;        /* the hit was recorded (window_hit) / would pass (window_peek) */
-    int count;           /* hits in the window after this operation */
-    int64_t oldest_ms;   /* timestamp of the oldest hit still in the window; 0 if empty */
+    bool allowed;      /* the hit was recorded (window_hit) / would pass (window_peek) */
+    int count;         /* hits in the window after this operation */
+    int64_t oldest_ms; /* timestamp of the oldest hit still in the window; 0 if empty */
 } ld_window;
 
 /* Issued-key record for `keys list` (never the key text). */
 typedef struct {
     char key_id[32];
     char name[64];
-    char issuer[16];      /* issuer fingerprint, hex */
-    int64_t issued_at;    /* unix seconds */
-    int64_t expires_at;   /* unix seconds; 0 = never */
+    char issuer[16];    /* issuer fingerprint, hex */
+    int64_t issued_at;  /* unix seconds */
+    int64_t expires_at; /* unix seconds; 0 = never */
     int rpm;
     int concurrency;
     double hours_per_day;
-    int64_t revoked_at;   /* unix seconds; 0 = not revoked */
+    int64_t revoked_at; /* unix seconds; 0 = not revoked */
 } ld_store_key;
 
 /* The backend interface. A backend defines one static ld_store_ops and puts a
@@ -70,8 +70,8 @@ typedef struct {
     ld_err (*lease_acquire)(ld_store *s, const char *subject, int limit, int64_t ttl_ms, int64_t now_ms,
                             char *lease_id, bool *acquired, int *held, ld_error *err);
     /* Extends an unexpired lease (long streams); LD_ERR_NOT_FOUND if it is gone. */
-    ld_err (*lease_renew)(ld_store *s, const char *subject, const char *lease_id, int64_t ttl_ms,
-                          int64_t now_ms, ld_error *err);
+    ld_err (*lease_renew)(ld_store *s, const char *subject, const char *lease_id, int64_t ttl_ms, int64_t now_ms,
+                          ld_error *err);
     void (*lease_release)(ld_store *s, const char *subject, const char *lease_id);
     int (*lease_count)(ld_store *s, const char *subject, int64_t now_ms);
 
@@ -114,8 +114,8 @@ ld_err ld_store_window_peek(ld_store *s, const char *subject, int limit, int64_t
 void ld_store_window_undo(ld_store *s, const char *subject);
 ld_err ld_store_lease_acquire(ld_store *s, const char *subject, int limit, int64_t ttl_ms, int64_t now_ms,
                               char *lease_id, bool *acquired, int *held, ld_error *err);
-ld_err ld_store_lease_renew(ld_store *s, const char *subject, const char *lease_id, int64_t ttl_ms,
-                            int64_t now_ms, ld_error *err);
+ld_err ld_store_lease_renew(ld_store *s, const char *subject, const char *lease_id, int64_t ttl_ms, int64_t now_ms,
+                            ld_error *err);
 void ld_store_lease_release(ld_store *s, const char *subject, const char *lease_id);
 int ld_store_lease_count(ld_store *s, const char *subject, int64_t now_ms);
 ld_err ld_store_usage_add(ld_store *s, const char *key_id, const char *day, double seconds, double *total,
@@ -131,14 +131,14 @@ ld_err ld_store_key_list(ld_store *s, ld_store_key **out, size_t *n, ld_error *e
 
 /* State of the shared backend, for /health/redis and /health?detailed=true. */
 typedef struct {
-    const char *backend;     /* "embedded" or "redis" (static string) */
-    bool up;                 /* embedded: always */
-    bool failure_open;       /* redis: --redis-failure open */
-    bool degraded;           /* redis down and serving per-replica fallback limits (open) */
-    double latency_ms;       /* last PING round trip; -1 when unknown */
-    int64_t down_since_ms;   /* unix ms; 0 when up */
-    char last_error[160];    /* "" when none yet */
-    char target[300];        /* "host:port/db", never the password */
+    const char *backend;   /* "embedded" or "redis" (static string) */
+    bool up;               /* embedded: always */
+    bool failure_open;     /* redis: --redis-failure open */
+    bool degraded;         /* redis down and serving per-replica fallback limits (open) */
+    double latency_ms;     /* last PING round trip; -1 when unknown */
+    int64_t down_since_ms; /* unix ms; 0 when up */
+    char last_error[160];  /* "" when none yet */
+    char target[300];      /* "host:port/db", never the password */
 } ld_store_health_info;
 
 /* Fills *out; returns out->up. Thread-safe, no network round trip. */

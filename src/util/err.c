@@ -32,10 +32,7 @@ static int valid(ld_err e) { return (int)e >= 0 && e < LD_ERR__COUNT; }
 
 int ld_err_status(ld_err e) { return valid(e) ? table[e].status : 500; }
 const char *ld_err_code(ld_err e) { return valid(e) ? table[e].code : "INTERNAL_ERROR"; }
-const char *ld_err_default_message(ld_err e)
-{
-    return valid(e) ? table[e].message : "Internal server error";
-}
+const char *ld_err_default_message(ld_err e) { return valid(e) ? table[e].message : "Internal server error"; }
 
 ld_err ld_error_vset(ld_error *err, ld_err e, const char *fmt, va_list ap)
 {
@@ -56,4 +53,24 @@ ld_err ld_error_set(ld_error *err, ld_err e, const char *fmt, ...)
     ld_error_vset(err, e, fmt, ap);
     va_end(ap);
     return e;
+}
+
+json_t *ld_error_json(const ld_error *err, const char *request_id, json_t *extra)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "error", json_string(err->msg[0] ? err->msg : ld_err_default_message(err->code)));
+    json_object_set_new(o, "code", json_string(ld_err_code(err->code)));
+    if (request_id && *request_id)
+        json_object_set_new(o, "request_id", json_string(request_id));
+    if (extra) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(extra, k, v)
+        {
+            if (strcmp(k, "error") && strcmp(k, "code"))
+                json_object_set(o, k, v);
+        }
+        json_decref(extra);
+    }
+    return o;
 }

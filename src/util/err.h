@@ -5,6 +5,7 @@
 #ifndef LD_UTIL_ERR_H
 #define LD_UTIL_ERR_H
 
+#include <jansson.h>
 #include <stdarg.h>
 
 typedef enum {
@@ -35,14 +36,20 @@ typedef struct {
     char msg[256];
 } ld_error;
 
-int ld_err_status(ld_err e);                /* HTTP status, 200 for LD_OK */
-const char *ld_err_code(ld_err e);          /* "INVALID_PARAMETER"; static string */
+int ld_err_status(ld_err e);                  /* HTTP status, 200 for LD_OK */
+const char *ld_err_code(ld_err e);            /* "INVALID_PARAMETER"; static string */
 const char *ld_err_default_message(ld_err e); /* "Invalid license key"; static string */
 
 /* Sets err (if non-NULL) and returns e, so callers can `return ld_error_set(...)`.
  * A NULL fmt uses the default message. */
-ld_err ld_error_set(ld_error *err, ld_err e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+ld_err ld_error_set(ld_error *err, ld_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 ld_err ld_error_vset(ld_error *err, ld_err e, const char *fmt, va_list ap);
+
+/* The one JSON error envelope: {"error": err->msg (or the default message),
+ * "code": ld_err_code(err->code), "request_id" (when non-empty), ...extra}.
+ * HTTP error bodies and failed jobs' stored errors are built here. `extra`
+ * (may be NULL) is stolen; its "error" and "code" members are ignored.
+ * New reference. */
+json_t *ld_error_json(const ld_error *err, const char *request_id, json_t *extra);
 
 #endif

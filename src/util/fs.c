@@ -58,6 +58,22 @@ char *ld_fs_read(const char *path, size_t max, size_t *len)
     return buf;
 }
 
+int ld_fs_write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 int ld_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
 {
     char tmp[4096];
@@ -67,19 +83,10 @@ int ld_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
     if (fd < 0)
         return -1;
     fchmod(fd, (mode_t)mode);
-    const char *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            close(fd);
-            unlink(tmp);
-            return -1;
-        }
-        p += w;
-        left -= (size_t)w;
+    if (ld_fs_write_all(fd, data, len)) {
+        close(fd);
+        unlink(tmp);
+        return -1;
     }
     if (fsync(fd) || close(fd) || rename(tmp, path)) {
         unlink(tmp);

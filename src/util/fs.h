@@ -11,6 +11,8 @@ int ld_fs_mkdirs(const char *path, int mode);
 char *ld_fs_read(const char *path, size_t max, size_t *len);
 /* Writes atomically (temp file + fsync + rename) with the given mode. 0 on success. */
 int ld_fs_write_atomic(const char *path, const void *data, size_t len, int mode);
+/* write(2) until all n bytes are out (retrying EINTR). 0 on success, -1 with errno. */
+int ld_fs_write_all(int fd, const void *data, size_t n);
 /* Creates and opens a unique file in dir ("dir/prefixXXXXXX"); fills path
  * (size pathsz) and returns the fd, or -1. The caller unlinks it. */
 int ld_fs_tempfile(const char *dir, const char *prefix, char *path, size_t pathsz);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 static ld_log_level min_level = LD_LOG_INFO;
@@ -70,4 +71,14 @@ void ld_log_fields(ld_log_level lvl, json_t *fields, const char *fmt, ...)
     va_start(ap, fmt);
     emit(lvl, fields, fmt, ap);
     va_end(ap);
+}
+
+void ld_log_library(void *component, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "component", (const char *)component), "%s", msg);
 }

@@ -26,12 +26,12 @@ struct ld_metric {
     ld_metric_desc d;
     char *name, *help;
     char *labels[LD_METRICS_MAX_LABELS];
-    pthread_mutex_t mu;          /* serialises inserts */
-    ld_series **slots;           /* [max_series], filled in order */
-    atomic_int nslots;           /* published slots */
-    atomic_int *index;           /* open addressing: slot + 1, 0 = empty */
+    pthread_mutex_t mu; /* serialises inserts */
+    ld_series **slots;  /* [max_series], filled in order */
+    atomic_int nslots;  /* published slots */
+    atomic_int *index;  /* open addressing: slot + 1, 0 = empty */
     unsigned mask;
-    ld_series *other;            /* overflow series (families with labels) */
+    ld_series *other; /* overflow series (families with labels) */
     atomic_bool other_used;
     struct ld_metric *next;
 };
@@ -463,8 +463,7 @@ static void put_escaped(buf *b, const char *s, bool quote)
 }
 
 /* name{l1="v1",…[,le="x"]} value\n */
-static void put_sample(buf *b, const ld_metric *m, const char *suffix, const ld_series *s, const char *le,
-                       double v)
+static void put_sample(buf *b, const ld_metric *m, const char *suffix, const ld_series *s, const char *le, double v)
 {
     puts_(b, m->name);
     puts_(b, suffix);

@@ -30,13 +30,13 @@ typedef struct ld_metric ld_metric;   /* a family: one name, HELP, TYPE */
 typedef struct ld_series ld_series;   /* one label set of a family */
 
 typedef struct {
-    const char *name;          /* [a-zA-Z_:][a-zA-Z0-9_:]* */
+    const char *name; /* [a-zA-Z_:][a-zA-Z0-9_:]* */
     const char *help;
     ld_metric_type type;
-    int nlabels;               /* 0..LD_METRICS_MAX_LABELS */
+    int nlabels;                               /* 0..LD_METRICS_MAX_LABELS */
     const char *labels[LD_METRICS_MAX_LABELS]; /* label names; not "le" for histograms */
-    int max_series;            /* distinct label sets before "other" (0 = LD_METRICS_DEFAULT_SERIES) */
-    int nbuckets;              /* histograms: upper bounds, ascending, +Inf implied */
+    int max_series; /* distinct label sets before "other" (0 = LD_METRICS_DEFAULT_SERIES) */
+    int nbuckets;   /* histograms: upper bounds, ascending, +Inf implied */
     double buckets[LD_METRICS_MAX_BUCKETS];
 } ld_metric_desc;
 
@@ -53,10 +53,10 @@ ld_metric *ld_metrics_register(ld_metrics *reg, const ld_metric_desc *d);
  * Never NULL for a valid family: past the cap it is the "other" series. */
 ld_series *ld_metric_series(ld_metric *m, const char *const *values);
 
-void ld_series_add(ld_series *s, double v);     /* counters (v >= 0) and gauges */
-void ld_series_set(ld_series *s, double v);     /* gauges */
-void ld_series_observe(ld_series *s, double v); /* histograms */
-double ld_series_value(ld_series *s);           /* counter/gauge value; histogram sum */
+void ld_series_add(ld_series *s, double v);       /* counters (v >= 0) and gauges */
+void ld_series_set(ld_series *s, double v);       /* gauges */
+void ld_series_observe(ld_series *s, double v);   /* histograms */
+double ld_series_value(ld_series *s);             /* counter/gauge value; histogram sum */
 unsigned long long ld_series_count(ld_series *s); /* histogram observations */
 
 /* Shorthands: look up the series and update it. m may be NULL (no-op). */

@@ -19,8 +19,8 @@ static const char *const audio_modes[] = {"batch", "stream", "job", NULL};
 
 static ld_metric *reg(const char *name, const char *help, ld_metric_type t, const char *label, int max)
 {
-    ld_metric_desc d = {.name = name, .help = help, .type = t, .nlabels = label ? 1 : 0, .labels = {label},
-                        .max_series = max};
+    ld_metric_desc d = {
+        .name = name, .help = help, .type = t, .nlabels = label ? 1 : 0, .labels = {label}, .max_series = max};
     if (t == LD_METRIC_HISTOGRAM) {
         static const double rtf[] = {0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5};
         d.nbuckets = (int)(sizeof rtf / sizeof *rtf);
@@ -62,9 +62,10 @@ static void init(void)
                        "Seconds of audio transcribed per license key id (the first 100 ids seen, the rest under "
                        "key_id=\"other\")",
                        LD_METRIC_COUNTER, "key_id", KEY_SERIES);
-    ev.rtf = reg("listend_asr_real_time_factor",
-                 "Decoding time (queue wait included) over audio duration, per finished transcription, by mode (batch, job)",
-                 LD_METRIC_HISTOGRAM, "mode", 4);
+    ev.rtf = reg(
+        "listend_asr_real_time_factor",
+        "Decoding time (queue wait included) over audio duration, per finished transcription, by mode (batch, job)",
+        LD_METRIC_HISTOGRAM, "mode", 4);
     ld_metric_series(ev.rtf, (const char *const[]){"batch"});
     ld_metric_series(ev.rtf, (const char *const[]){"job"});
 }

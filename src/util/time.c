@@ -22,6 +22,21 @@ double ld_time_mono(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+struct timespec ld_time_deadline(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ms < 0)
+        ms = 0; /* already due */
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 void ld_time_iso8601(int64_t unix_s, char out[21])
 {
     time_t t = (time_t)unix_s;
@@ -43,6 +58,15 @@ void ld_time_iso8601_ms(int64_t unix_ms, char out[25])
     out[n + 3] = (char)('0' + ms % 10);
     out[n + 4] = 'Z';
     out[n + 5] = '\0';
+}
+
+json_t *ld_time_json(int64_t unix_s)
+{
+    if (unix_s <= 0)
+        return json_null();
+    char buf[21];
+    ld_time_iso8601(unix_s, buf);
+    return json_string(buf);
 }
 
 void ld_time_utc_day(int64_t unix_s, char out[11])
@@ -68,8 +92,8 @@ static int digits(const char *s, int n, int *out)
 int ld_time_parse_iso8601(const char *s, int64_t *unix_s)
 {
     int Y, M, D, h = 0, m = 0, sec = 0;
-    if (!s || strlen(s) < 10 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) ||
-        s[7] != '-' || digits(s + 8, 2, &D))
+    if (!s || strlen(s) < 10 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
+        digits(s + 8, 2, &D))
         return -1;
     const char *p = s + 10;
     if (*p == 'T' || *p == 't' || *p == ' ') {

@@ -124,6 +124,19 @@ def join_clips(clip_ids, path, gap=0.8):
     return t + gap, spans
 
 
+def long_file(path, seconds):
+    """Joins eval clips in manifest order (join_clips) until the file lasts at least `seconds`."""
+    ids, total = [], 0.8
+    for cid, (clip_s, _) in manifest().items():
+        if total >= seconds:
+            break
+        ids.append(cid)
+        total += clip_s + 0.8
+    duration, _ = join_clips(ids, path)
+    assert duration >= seconds, f"the eval set holds only {duration:.0f} s"
+    return str(path)
+
+
 def parse_subtitles(text, kind):
     """Parses an SRT or WebVTT body strictly enough to catch malformed output; returns
     [(start_s, end_s, [lines])]. Raises AssertionError naming the first problem."""

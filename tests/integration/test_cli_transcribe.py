@@ -1,16 +1,21 @@
-"""`listend transcribe`: local mode, and client mode (--server) against a real server started here:
-same words and output layout as local mode, error envelopes mapped to stderr + exit status, URL arguments
-fetched by the server (a local HTTP server, allowed by --allow-private-urls)."""
+"""`listend transcribe`: local mode (also at a terminal, with its progress bar), and client mode (--server)
+against a real server started here: same words and output layout as local mode, error envelopes mapped to
+stderr + exit status, URL arguments fetched by the server (a local HTTP server, allowed by
+--allow-private-urls)."""
 import http.server
 import json
 import os
+import pty
 import re
+import select
 import subprocess
 import threading
+import time
 import wave
 
 import pytest
 
+from audio_fixtures import long_file
 from conftest import BIN, GOFORWARD, start_server
 
 GOFORWARD_WORDS = ["go", "forward", "ten", "meters"]
@@ -55,6 +60,52 @@ def local_json():
 def test_local_mode(local_json):
     assert words(local_json["text"]) == GOFORWARD_WORDS
     assert [w["word"].lower() for w in local_json["words"] if w["word"] not in ",."] == GOFORWARD_WORDS
+
+
+def run_on_terminal(args, timeout=600):
+    """Runs BIN with stdin and stderr on a pseudo-terminal, as from an interactive shell (stdout is
+    piped, as in `listend transcribe long.wav > out.json`). Returns (exit status, terminal text, stdout)."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("LISTEND_API_URL", "LICENSE_KEY")}
+    proc = subprocess.Popen([BIN, *map(str, args)], stdin=slave, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    out = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()))
+    reader.start()
+    term, deadline = b"", time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every holder of the terminal's other end is gone
+                break
+            if not chunk:
+                break
+            term += chunk
+        elif proc.poll() is not None:
+            break
+    if proc.poll() is None:
+        proc.kill()
+    rc = proc.wait()
+    reader.join()
+    os.close(master)
+    return rc, term.decode(errors="replace"), out[0].decode(errors="replace") if out else ""
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    """A file of 60 s or more at a terminal gets a progress bar naming it, and the command ends
+    normally. (Its progress callback used to read the pool's completion slot as its own state:
+    "(null)" in the bar, then an abort at 100 %.)"""
+    long_wav = long_file(tmp_path / "long_meeting.wav", 61)
+    rc, term, out = run_on_terminal(["transcribe", "--workers", 2, long_wav])
+    assert rc == 0, term[-2000:]
+    bars = re.findall(r"\[[#.]{30}\] +(\d+)% ([^\r\n]*)", term)
+    assert bars, term[-2000:]
+    assert all(name == str(long_wav) for _, name in bars), set(name for _, name in bars)
+    assert bars[-1][0] == "100" and "(null)" not in term
+    body = json.loads(out)
+    assert body["duration"] >= 60 and len(words(body["text"])) > 50
 
 
 def test_local_mode_several_files_in_order(go_wav, tmp_path):

@@ -9,12 +9,12 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 
 import pytest
 import requests
 
+from audio_fixtures import long_file
 from conftest import EVAL_DIR, ROOT, start_server
 from webhook_receiver import WebhookReceiver, free_port
 
@@ -35,29 +35,10 @@ def _verify_fn():
     return ns["verify_listend_signature"]
 
 
-def _concat(out, seconds):
-    """A WAV of about `seconds` seconds made of real clips (manifest order)."""
-    clips, total = [], 0.0
-    with open(os.path.join(EVAL_DIR, "manifest.tsv")) as f:
-        next(f)
-        for line in f:
-            cols = line.rstrip("\n").split("\t")
-            clips.append(os.path.join(EVAL_DIR, cols[1]))
-            total += float(cols[2])
-            if total >= seconds:
-                break
-    listing = str(out) + ".txt"
-    with open(listing, "w") as f:
-        f.writelines(f"file '{c}'\n" for c in clips)
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i", listing,
-                    "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(out)], check=True, timeout=120)
-    return str(out)
-
-
 @pytest.fixture(scope="module")
 def audio(tmp_path_factory):
     d = tmp_path_factory.mktemp("jobs_audio")
-    return {"medium": _concat(d / "medium.wav", 15), "long": _concat(d / "long.wav", 60)}
+    return {"medium": long_file(d / "medium.wav", 15), "long": long_file(d / "long.wav", 60)}
 
 
 @pytest.fixture(scope="module")
@@ -270,8 +251,65 @@ def test_job_over_quota_fails_with_quota_exceeded(srv):
         assert failed["status"] == "failed" and "result" not in failed
         assert failed["error"]["code"] == "QUOTA_EXCEEDED"
         assert failed["error"]["request_id"] == second["request_id"]
-        # (GET /v1/jobs with this key is now refused at admission: the server applies the
-        # daily quota to every request, so the failure is checked in the store instead)
+        # the job's refusal is counted like a request's (it used to be forgotten)
+        assert quota_refusals(srv) >= 1
+
+
+def quota_refusals(srv):
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    m = re.search(r'^listend_rate_limited_total\{[^}]*kind="quota"[^}]*\} (\S+)$', text, re.M)
+    assert m, "no quota series in /metrics"
+    return float(m.group(1))
+
+
+def http_requests(srv, route, method, status):
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    want = {"route": route, "method": method, "status": str(status)}
+    total = 0.0
+    for m in re.finditer(r'^listend_http_requests_total\{(.*)\} (\S+)$', text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels == want:
+            total += float(m.group(2))
+    return total
+
+
+def test_jobs_endpoints_are_logged_metered_and_rate_limited(srv, key):
+    """The /v1/jobs answers go through the server's one response path: the
+    access log and /metrics see their real status (they used to say 0), and
+    they carry X-RateLimit-* like every authenticated route."""
+    before = {(r, m, s): http_requests(srv, r, m, s) for r, m, s in
+              (("/v1/jobs", "GET", 200), ("/v1/jobs/{id}", "GET", 404), ("/v1/jobs/{id}", "DELETE", 404),
+               ("/v1/jobs", "GET", 0), ("/v1/jobs/{id}", "GET", 0))}
+    r = requests.get(f"{srv.url}/v1/jobs", headers=srv.auth(key), timeout=10)
+    assert r.status_code == 200, r.text
+    assert int(r.headers["X-RateLimit-Limit"]) == POLL_RPM
+    assert 0 <= int(r.headers["X-RateLimit-Remaining"]) < POLL_RPM
+    assert "X-RateLimit-Reset" in r.headers and r.headers["Cache-Control"] == "no-store"
+    assert r.headers["X-Request-ID"] == r.json()["request_id"]
+    r = requests.get(f"{srv.url}/v1/jobs/job_nope404", headers=srv.auth(key), timeout=10)
+    assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND" and "X-RateLimit-Limit" in r.headers
+    r = requests.delete(f"{srv.url}/v1/jobs/job_nope404", headers=srv.auth(key), timeout=10)
+    assert r.status_code == 404 and "X-RateLimit-Remaining" in r.headers
+
+    def logged(path, method):
+        lines = [json.loads(line) for line in srv.log().splitlines() if line.startswith("{")]
+        return [line["status"] for line in lines if line.get("path") == path and line.get("method") == method]
+    deadline = time.time() + 5  # the access log line is written when the connection's request completes
+    while time.time() < deadline and not (200 in logged("/v1/jobs", "GET") and
+                                          404 in logged("/v1/jobs/job_nope404", "DELETE")):
+        time.sleep(0.05)
+    assert 200 in logged("/v1/jobs", "GET")
+    assert logged("/v1/jobs/job_nope404", "GET") == [404]
+    assert logged("/v1/jobs/job_nope404", "DELETE") == [404]
+    assert 0 not in logged("/v1/jobs", "GET")
+    after = {k: http_requests(srv, *k) for k in before}
+    while time.time() < deadline and after[("/v1/jobs/{id}", "DELETE", 404)] == before[("/v1/jobs/{id}", "DELETE", 404)]:
+        time.sleep(0.05)  # counted right after the log line
+        after = {k: http_requests(srv, *k) for k in before}
+    assert after[("/v1/jobs", "GET", 200)] >= before[("/v1/jobs", "GET", 200)] + 1
+    assert after[("/v1/jobs/{id}", "GET", 404)] == before[("/v1/jobs/{id}", "GET", 404)] + 1
+    assert after[("/v1/jobs/{id}", "DELETE", 404)] == before[("/v1/jobs/{id}", "DELETE", 404)] + 1
+    assert after[("/v1/jobs", "GET", 0)] == 0 and after[("/v1/jobs/{id}", "GET", 0)] == 0
 
 
 def test_callback_to_private_address_refused_without_flag(server_factory):

@@ -224,6 +224,11 @@ def test_auth_failures_answer_before_upgrade(srv):
     with pytest.raises(websockets.InvalidStatusCode) as e:
         run(stream(ws_url(srv), b"", subprotocols=["token", "garbage"]))
     assert e.value.status_code == 401
+    # Same admission as HTTP requests: failures are logged by address (never the key)
+    # and count toward the address's throttle.
+    r = upgrade_get(srv, "token=not-a-key-either")
+    assert r.status_code == 401
+    assert "Invalid license key from 127.0.0.1" in srv.log() and "not-a-key-either" not in srv.log()
 
 
 def test_concurrency_slot_429(srv, goforward):
@@ -238,6 +243,8 @@ def test_concurrency_slot_429(srv, goforward):
             return r
     r = run(go())
     assert r.status_code == 429 and r.json()["code"] == "RATE_LIMIT_EXCEEDED"
+    assert r.json()["retry_after"] >= 1 and r.headers["Retry-After"] == str(r.json()["retry_after"])
+    assert "X-RateLimit-Limit" in r.headers  # like every admitted-or-refused HTTP request
     # the slot is released when the stream ends
     deadline = time.time() + 5
     while time.time() < deadline:

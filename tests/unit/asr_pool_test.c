@@ -75,8 +75,8 @@ static ld_err fake_decode(void *d, const int16_t *pcm, size_t n, ld_word **w, si
     *nw = 1;
     return LD_OK;
 }
-static const ld_engine_ops fake = {.name = "fake", .decoder_new = fake_new, .decoder_free = fake_free,
-                                   .decode = fake_decode};
+static const ld_engine_ops fake = {
+    .name = "fake", .decoder_new = fake_new, .decoder_free = fake_free, .decode = fake_decode};
 
 /* pieces of constant value v[i], 1600 samples each, GAP zeros apart */
 static ld_pcm blocks(const int *v, int nv)
@@ -95,11 +95,18 @@ typedef struct {
     pthread_cond_t cv;
     ld_transcript *t;
     bool done;
-    double last_progress;
-    bool progress_monotonic;
     ld_error err;
     int calls;
 } result;
+
+/* Progress goes to its own struct (as the CLI's progress bar does): each
+ * callback gets the pointer registered for it. */
+typedef struct {
+    pthread_mutex_t mu;
+    double last;
+    bool monotonic;
+    int calls;
+} progress_log;
 
 static void on_done(void *ud, ld_transcript *t, const ld_error *err)
 {
@@ -115,12 +122,13 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
 }
 static void on_progress(void *ud, double f)
 {
-    result *r = ud;
-    pthread_mutex_lock(&r->mu);
-    if (f < r->last_progress || f > 1.0)
-        r->progress_monotonic = false;
-    r->last_progress = f;
-    pthread_mutex_unlock(&r->mu);
+    progress_log *pl = ud;
+    pthread_mutex_lock(&pl->mu);
+    if (f < pl->last || f > 1.0)
+        pl->monotonic = false;
+    pl->last = f;
+    pl->calls++;
+    pthread_mutex_unlock(&pl->mu);
 }
 static void wait_result(result *r)
 {
@@ -129,7 +137,17 @@ static void wait_result(result *r)
         pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
 }
-#define RESULT_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, 0, true, {0}, 0}
+#define RESULT_INIT                                                              \
+    {                                                                            \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, {0}, 0 \
+    }
+#define PROGRESS_INIT                         \
+    {                                         \
+        PTHREAD_MUTEX_INITIALIZER, 0, true, 0 \
+    }
+/* Callbacks for a result r, with progress into pl (CB) or without (CB_DONE). */
+#define CB(r, pl) (&(ld_pool_callbacks){on_progress, (pl), on_done, (r)})
+#define CB_DONE(r) (&(ld_pool_callbacks){NULL, NULL, on_done, (r)})
 
 static void set_gate(bool open)
 {
@@ -170,18 +188,19 @@ static void test_scheduling(void)
         va[i] = 100 + i;
     ld_pcm a = blocks(va, 10), b = blocks(vb, 1), c = blocks(vb, 1);
     result ra = RESULT_INIT, rb = RESULT_INIT;
-    CHECK(ld_pool_submit(p, &a, &o, on_progress, on_done, &ra, &err) == LD_OK);
+    progress_log pa = PROGRESS_INIT;
+    CHECK(ld_pool_submit(p, &a, &o, CB(&ra, &pa), &err) == LD_OK);
     CHECK(a.samples == NULL); /* ownership taken */
     wait_busy(p, 1);          /* A is being decoded: it no longer counts toward max_queue */
-    CHECK(ld_pool_submit(p, &b, &o, NULL, on_done, &rb, &err) == LD_OK);
+    CHECK(ld_pool_submit(p, &b, &o, CB_DONE(&rb), &err) == LD_OK);
     CHECK(ld_pool_queue_depth(p) == 2); /* the gauge: waiting + running */
     /* one waiting = max_queue: 503 and the audio stays with the caller */
-    CHECK(ld_pool_submit(p, &c, &o, NULL, on_done, NULL, &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    CHECK(ld_pool_submit(p, &c, &o, CB_DONE(NULL), &err) == LD_ERR_SERVICE_UNAVAILABLE);
     CHECK(err.code == LD_ERR_SERVICE_UNAVAILABLE && c.samples != NULL);
     free(c.samples);
     ld_transcribe_opts bad = o;
     snprintf(bad.language, sizeof bad.language, "zz");
-    CHECK(ld_pool_submit(p, &c, &bad, NULL, on_done, NULL, &err) == LD_ERR_UNSUPPORTED_LANGUAGE);
+    CHECK(ld_pool_submit(p, &c, &bad, CB_DONE(NULL), &err) == LD_ERR_UNSUPPORTED_LANGUAGE);
     CHECK(strstr(err.msg, "zz") && strstr(err.msg, "en"));
 
     set_gate(true);
@@ -189,7 +208,7 @@ static void test_scheduling(void)
     wait_result(&rb);
     /* round-robin: the short request runs right after A's first segment */
     CHECK(n_order == 11 && order[0] == 100 && order[1] == 200);
-    CHECK(ra.progress_monotonic && ra.last_progress == 1.0);
+    CHECK(pa.monotonic && pa.last == 1.0 && pa.calls == 10); /* 9 segments done, then 1.0 */
     CHECK(ra.t && ra.t->n_words == 10 && ra.t->n_utts == 10);
     for (size_t i = 0; ra.t && i < ra.t->n_words; i++) {
         char want[16];
@@ -235,9 +254,10 @@ static void test_cancel(void)
         va[i] = 100 + i;
     ld_pcm a = blocks(va, 10), b = blocks(vb, 1);
     result ra = RESULT_INIT, rb = RESULT_INIT;
-    CHECK(ld_pool_submit(p, &a, &o, on_progress, on_done, &ra, &err) == LD_OK);
+    progress_log pa = PROGRESS_INIT;
+    CHECK(ld_pool_submit(p, &a, &o, CB(&ra, &pa), &err) == LD_OK);
     wait_busy(p, 1);
-    CHECK(ld_pool_submit(p, &b, &o, NULL, on_done, &rb, &err) == LD_OK);
+    CHECK(ld_pool_submit(p, &b, &o, CB_DONE(&rb), &err) == LD_OK);
 
     /* B waits: cancelled at once, done called on this thread before cancel returns */
     CHECK(ld_pool_cancel(p, &rb));
@@ -261,9 +281,10 @@ static void test_cancel(void)
     n_order = 0;
     ld_pcm c = blocks(va, 10), d = blocks(vb, 1);
     result rc = RESULT_INIT, rd = RESULT_INIT;
-    CHECK(ld_pool_submit(p, &c, &o, on_progress, on_done, &rc, &err) == LD_OK);
+    progress_log pc = PROGRESS_INIT;
+    CHECK(ld_pool_submit(p, &c, &o, CB(&rc, &pc), &err) == LD_OK);
     wait_busy(p, 1);
-    CHECK(ld_pool_submit(p, &d, &o, NULL, on_done, &rd, &err) == LD_OK);
+    CHECK(ld_pool_submit(p, &d, &o, CB_DONE(&rd), &err) == LD_OK);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, free_pool, p) == 0);
     wait_result(&rd); /* waiting D is cancelled right away, while C's segment still runs */
@@ -271,7 +292,7 @@ static void test_cancel(void)
     set_gate(true);
     pthread_join(th, NULL);
     CHECK(rc.calls == 1 && rd.calls == 1 && rc.t == NULL && !strcmp(rc.err.msg, "cancelled"));
-    CHECK(n_order == 1 && rc.progress_monotonic);
+    CHECK(n_order == 1 && pc.monotonic);
 }
 
 static int16_t *read_raw(const char *path, size_t skip, size_t *n)

@@ -32,8 +32,8 @@ static void send_all(int c, const char *p, size_t n)
 static void reply(int c, const char *status, const char *extra, const char *body, size_t n, bool length)
 {
     char h[512];
-    int hl = length ? snprintf(h, sizeof h, "HTTP/1.1 %s\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
-                               extra, n)
+    int hl = length ? snprintf(h, sizeof h, "HTTP/1.1 %s\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                               status, extra, n)
                     : snprintf(h, sizeof h, "HTTP/1.1 %s\r\n%sConnection: close\r\n\r\n", status, extra);
     send_all(c, h, (size_t)hl);
     send_all(c, body, n);
@@ -214,7 +214,7 @@ static void test_policy(void)
         {"::ffff:169.254.169.254", "cloud metadata"},
         {"::ffff:8.8.8.8", NULL},
         {"64:ff9b::a00:1", "private network"}, /* NAT64 of 10.0.0.1 */
-        {"2002:7f00:1::", "loopback"},          /* 6to4 of 127.0.0.1 */
+        {"2002:7f00:1::", "loopback"},         /* 6to4 of 127.0.0.1 */
         {"2001:db8::1", "reserved"},
         {"not-an-ip", "invalid address"},
     };
@@ -222,7 +222,8 @@ static void test_policy(void)
         const char *got = ld_audio_ip_refusal(t[i].ip);
         bool ok = t[i].why ? got && !strcmp(got, t[i].why) : got == NULL;
         if (!ok)
-            fprintf(stderr, "%s: got %s, want %s\n", t[i].ip, got ? got : "allowed", t[i].why ? t[i].why : "allowed");
+            fprintf(stderr, "%s: got %s, want %s\n", t[i].ip, got ? got : "allowed",
+                    t[i].why ? t[i].why : "allowed");
         CHECK(ok);
     }
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -262,11 +263,12 @@ static void test_sigv4(void)
     char auth[512];
     CHECK(ld_audio_sigv4_authorization("GET", "/test.txt", "", h, 4,
                                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                                       "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1",
-                                       "s3", "20130524T000000Z", auth, sizeof auth) == 0);
-    CHECK_STR(auth, "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
-                    "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
-                    "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+                                       "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                                       "us-east-1", "s3", "20130524T000000Z", auth, sizeof auth) == 0);
+    CHECK_STR(auth,
+              "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+              "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+              "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
     CHECK(ld_audio_sigv4_authorization("GET", "/test.txt", "", h, 4, "x", "AK", "SK", "us-east-1", "s3",
                                        "20130524T000000Z", auth, 20) == -1);
 }
@@ -288,7 +290,8 @@ static void test_s3(void)
     CHECK(!r.custom_endpoint);
     bool has_auth = false, has_date = false;
     for (struct curl_slist *l = r.headers; l; l = l->next) {
-        has_auth |= !strncmp(l->data, "Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/20130524/eu-west-1/s3/", 74);
+        has_auth |= !strncmp(l->data, "Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/20130524/eu-west-1/s3/",
+                             74);
         has_date |= !strcmp(l->data, "x-amz-date: 20130524T000000Z");
     }
     CHECK(has_auth && has_date);
@@ -321,7 +324,8 @@ static void test_s3(void)
     CHECK(strncmp(got, "GET /echo-bucket/dir/a%20b.wav HTTP/1.1\r\n", 41) == 0);
     CHECK(strstr(got, host) != NULL);
     CHECK(strstr(got, "x-amz-security-token: TOKEN123\r\n") != NULL);
-    CHECK(strstr(got, "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=") != NULL);
+    CHECK(strstr(got, "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=") !=
+          NULL);
     CHECK(strstr(got, "/eu-west-1/s3/aws4_request") != NULL);
     /* A missing object reports the status. */
     setenv("AWS_ENDPOINT_URL_S3", ep, 1); /* takes precedence over AWS_ENDPOINT_URL */

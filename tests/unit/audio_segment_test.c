@@ -157,8 +157,8 @@ static void test_real(void)
     size_t covered = 0;
     for (size_t i = 0; i < k; i++)
         covered += seg[i].end - seg[i].start;
-    fprintf(stderr, "real: %.1f s, %zu clips -> %zu segments covering %.1f s in %.1f ms\n", (double)n / SR, nclips, k,
-            (double)covered / SR, (t1 - t0) * 1000);
+    fprintf(stderr, "real: %.1f s, %zu clips -> %zu segments covering %.1f s in %.1f ms\n", (double)n / SR, nclips,
+            k, (double)covered / SR, (t1 - t0) * 1000);
     CHECK(k >= nclips / 2 && k <= 3 * nclips);
     for (size_t i = 0; i < k; i++) {
         CHECK(seg[i].start < seg[i].end && seg[i].end <= n);

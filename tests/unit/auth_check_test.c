@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "auth/internal.h"
+#include "auth/auth_internal.h"
 #include "test.h"
 #include "util/time.h"
 
@@ -12,7 +12,10 @@ static ld_issuer_secret iss;
 
 static void issue(char *key, const char *name, int rpm, int conc, double hours, int64_t expires_at)
 {
-    ld_key_claims c = {.rpm = rpm, .concurrency = conc, .hours_per_day = hours, .issued_at = ld_time_now(),
+    ld_key_claims c = {.rpm = rpm,
+                       .concurrency = conc,
+                       .hours_per_day = hours,
+                       .issued_at = ld_time_now(),
                        .expires_at = expires_at};
     snprintf(c.name, sizeof c.name, "%s", name);
     ld_key_new_id(c.key_id);
@@ -117,14 +120,14 @@ static void test_admit(ld_auth *a)
     issue(key, "rate", 3, 10, 100, 0);
     ld_key_claims k = claims_of(a, key);
     for (int i = 0; i < 3; i++) {
-        CHECK(ld_auth_admit(a, &k, &l[i], &ri, &err) == LD_OK && l[i].held);
+        CHECK(ld_auth_admit(a, &k, true, &l[i], &ri, &err) == LD_OK && l[i].held);
         CHECK(ri.limit == 3 && ri.remaining == 2 - i);
         CHECK(ri.reset >= 59 && ri.reset <= 60);
         ld_auth_release(a, &l[i]);
         CHECK(!l[i].held);
     }
     memset(&err, 0, sizeof err);
-    CHECK(ld_auth_admit(a, &k, &l[3], &ri, &err) == LD_ERR_RATE_LIMITED && !l[3].held);
+    CHECK(ld_auth_admit(a, &k, true, &l[3], &ri, &err) == LD_ERR_RATE_LIMITED && !l[3].held);
     CHECK_STR(err.msg, "Rate limit exceeded");
     CHECK(ri.remaining == 0 && ri.retry_after >= 59 && ri.retry_after <= 60 && ri.reset == ri.retry_after);
     ld_usage u;
@@ -134,15 +137,15 @@ static void test_admit(ld_auth *a)
      * does not use up the rate; a release frees the slot. */
     issue(key, "conc", 10, 2, 100, 0);
     k = claims_of(a, key);
-    CHECK(ld_auth_admit(a, &k, &l[0], &ri, &err) == LD_OK);
-    CHECK(ld_auth_admit(a, &k, &l[1], &ri, &err) == LD_OK && ri.remaining == 8);
-    CHECK(ld_auth_admit(a, &k, &l[2], &ri, &err) == LD_ERR_RATE_LIMITED && !l[2].held);
+    CHECK(ld_auth_admit(a, &k, true, &l[0], &ri, &err) == LD_OK);
+    CHECK(ld_auth_admit(a, &k, true, &l[1], &ri, &err) == LD_OK && ri.remaining == 8);
+    CHECK(ld_auth_admit(a, &k, true, &l[2], &ri, &err) == LD_ERR_RATE_LIMITED && !l[2].held);
     CHECK(ri.retry_after == 1 && ri.remaining == 8);
     CHECK(ld_auth_usage(a, &k, &u, &err) == LD_OK && u.concurrent == 2 && u.requests_this_minute == 2);
     CHECK(ld_auth_lease_renew(a, &l[0], &err) == LD_OK);
     ld_auth_release(a, &l[0]);
     ld_auth_release(a, &l[0]);
-    CHECK(ld_auth_admit(a, &k, &l[2], &ri, &err) == LD_OK);
+    CHECK(ld_auth_admit(a, &k, true, &l[2], &ri, &err) == LD_OK);
     ld_auth_release(a, &l[1]);
     ld_auth_release(a, &l[2]);
     CHECK(ld_auth_usage(a, &k, &u, &err) == LD_OK && u.concurrent == 0 && u.requests_this_minute == 3);
@@ -153,7 +156,7 @@ static void test_admit(ld_auth *a)
     CHECK(ld_auth_check_quota(a, &k, &err) == LD_OK);
     CHECK(ld_auth_add_usage(a, &k, 2.0, &err) == LD_OK);
     CHECK(ld_auth_check_quota(a, &k, &err) == LD_OK);
-    CHECK(ld_auth_admit(a, &k, &l[0], &ri, &err) == LD_OK);
+    CHECK(ld_auth_admit(a, &k, true, &l[0], &ri, &err) == LD_OK);
     ld_auth_release(a, &l[0]);
     CHECK(ld_auth_add_usage(a, &k, 1.5, &err) == LD_OK);
     CHECK(ld_auth_check_quota(a, &k, &err) == LD_OK);
@@ -161,8 +164,11 @@ static void test_admit(ld_auth *a)
     memset(&err, 0, sizeof err);
     CHECK(ld_auth_check_quota(a, &k, &err) == LD_ERR_QUOTA_EXCEEDED);
     CHECK_STR(err.msg, "Daily audio quota exceeded");
-    CHECK(ld_auth_admit(a, &k, &l[0], &ri, &err) == LD_ERR_QUOTA_EXCEEDED && !l[0].held);
+    CHECK(ld_auth_admit(a, &k, true, &l[0], &ri, &err) == LD_ERR_QUOTA_EXCEEDED && !l[0].held);
     CHECK(ri.retry_after >= 1 && ri.retry_after <= 86400);
+    /* Without quota (GET /v1/license, /v1/jobs): admitted, no slot, no rate used. */
+    CHECK(ld_auth_admit(a, &k, false, &l[0], &ri, &err) == LD_OK && !l[0].held && !ri.have_usage);
+    CHECK(ri.limit == 60 && ri.remaining == 59);
     CHECK(ld_auth_usage(a, &k, &u, &err) == LD_OK);
     CHECK_NEAR(u.audio_seconds_today, 4.0, 1e-9);
     CHECK(u.audio_seconds_remaining == 0 && u.requests_this_minute == 1);

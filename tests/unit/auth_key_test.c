@@ -10,8 +10,10 @@
 
 static ld_key_claims claims(const char *name)
 {
-    ld_key_claims c = {.rpm = LD_DEFAULT_RPM, .concurrency = LD_DEFAULT_CONCURRENCY,
-                       .hours_per_day = LD_DEFAULT_HOURS_PER_DAY, .issued_at = 1700000000};
+    ld_key_claims c = {.rpm = LD_DEFAULT_RPM,
+                       .concurrency = LD_DEFAULT_CONCURRENCY,
+                       .hours_per_day = LD_DEFAULT_HOURS_PER_DAY,
+                       .issued_at = 1700000000};
     snprintf(c.name, sizeof c.name, "%s", name);
     ld_key_new_id(c.key_id);
     return c;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "auth/internal.h"
+#include "auth/auth_internal.h"
 #include "test.h"
 #include "util/time.h"
 
@@ -14,13 +14,15 @@ static const ld_store_ops *real;
 static ld_store_ops counting;
 static int peeks, hits, usage_gets, lease_counts;
 
-static ld_err c_peek(ld_store *s, const char *subj, int limit, int64_t win, int64_t now, ld_window *out, ld_error *err)
+static ld_err c_peek(ld_store *s, const char *subj, int limit, int64_t win, int64_t now, ld_window *out,
+                     ld_error *err)
 {
     peeks++;
     return real->window_peek(s, subj, limit, win, now, out, err);
 }
 
-static ld_err c_hit(ld_store *s, const char *subj, int limit, int64_t win, int64_t now, ld_window *out, ld_error *err)
+static ld_err c_hit(ld_store *s, const char *subj, int limit, int64_t win, int64_t now, ld_window *out,
+                    ld_error *err)
 {
     hits++;
     return real->window_hit(s, subj, limit, win, now, out, err);
@@ -95,9 +97,9 @@ static void test_admit_usage_snapshot(ld_auth *a, ld_issuer_secret *iss)
     CHECK(ld_auth_add_usage(a, &k, 90, &err) == LD_OK);
     ld_lease l[2];
     ld_rate_info ri = {0};
-    CHECK(ld_auth_admit(a, &k, &l[0], &ri, &err) == LD_OK);
+    CHECK(ld_auth_admit(a, &k, true, &l[0], &ri, &err) == LD_OK);
     hits = usage_gets = lease_counts = 0;
-    CHECK(ld_auth_admit(a, &k, &l[1], &ri, &err) == LD_OK);
+    CHECK(ld_auth_admit(a, &k, true, &l[1], &ri, &err) == LD_OK);
     CHECK(hits == 1 && usage_gets == 1 && lease_counts == 0);
     CHECK(ri.have_usage);
     ld_usage u;
@@ -114,7 +116,7 @@ static void test_admit_usage_snapshot(ld_auth *a, ld_issuer_secret *iss)
     /* Refused (over quota): no snapshot, the caller reads usage itself. */
     CHECK(ld_auth_add_usage(a, &k, 3600, &err) == LD_OK);
     ri = (ld_rate_info){0};
-    CHECK(ld_auth_admit(a, &k, &l[0], &ri, &err) == LD_ERR_QUOTA_EXCEEDED && !ri.have_usage);
+    CHECK(ld_auth_admit(a, &k, true, &l[0], &ri, &err) == LD_ERR_QUOTA_EXCEEDED && !ri.have_usage);
 }
 
 int main(void)

@@ -36,11 +36,11 @@ static bool redis_start(void)
     snprintf(p, sizeof p, "%d", port);
     redis_pid = fork();
     if (redis_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);       /* never outlive a crashed test */
         if (!freopen("/dev/null", "w", stdout)) /* redis-server's banner and warnings */
             _exit(127);
-        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "", "--appendonly",
+               "no", "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 100; i++) { /* up to 5 s */

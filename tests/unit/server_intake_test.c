@@ -59,8 +59,8 @@ static void test_opts_json(void)
     ld_listen_opts o;
     ld_error e;
     ld_opts_init(&o);
-    json_t *j = json_pack("{s:s,s:b,s:b,s:i,s:n,s:s,s:[]}", "url", "https://x/a.wav", "punctuate", 0, "timestamps", 1,
-                          "num_speakers", 2, "callback_url", "format", "srt", "unknown_list");
+    json_t *j = json_pack("{s:s,s:b,s:b,s:i,s:n,s:s,s:[]}", "url", "https://x/a.wav", "punctuate", 0, "timestamps",
+                          1, "num_speakers", 2, "callback_url", "format", "srt", "unknown_list");
     CHECK(ld_opts_set_json(&o, j, &e) == LD_OK);
     CHECK_STR(o.url, "https://x/a.wav");
     CHECK(!o.t.punctuate && o.t.timestamps && o.num_speakers == 2 && o.t.format == LD_FORMAT_SRT);
@@ -160,7 +160,8 @@ static void test_config(void)
     CHECK(c.port == 7200 && c.max_body_mb == 9 && c.drain_timeout == 30 && c.job_retention == 7 * 86400);
     setenv("API_SERVER_PORT", "7300", 1); /* beats PORT */
     CHECK(ld_srv_config_parse(&c, 1, argv1) == 0 && c.port == 7300);
-    char *argv2[] = {"serve", "--port", "7400", "--max-body-mb=3", "--allow-private-urls", "--drain-timeout", "2m", NULL};
+    char *argv2[] = {"serve",           "--port", "7400", "--max-body-mb=3", "--allow-private-urls",
+                     "--drain-timeout", "2m",     NULL};
     CHECK(ld_srv_config_parse(&c, 7, argv2) == 0);
     CHECK(c.port == 7400 && c.max_body_mb == 3 && c.allow_private_urls && c.drain_timeout == 120);
     char *bad[] = {"serve", "--port", "0", NULL};

@@ -81,7 +81,7 @@ static void test_controls(void)
     CHECK(C("{\"type\":\"finalize\",\"type\":\"end\"}") == LD_WS_CTL_INVALID); /* ambiguous */
     CHECK(C("") == LD_WS_CTL_INVALID);
     CHECK(ld_ws_control_parse("{\"type\":\"end\"}garbage", 14) == LD_WS_CTL_CLOSE_STREAM); /* length honoured */
-    CHECK(ld_ws_control_parse("{\"type\":\"e\xff\"}", 13) == LD_WS_CTL_INVALID);            /* bad UTF-8 */
+    CHECK(ld_ws_control_parse("{\"type\":\"e\xff\"}", 13) == LD_WS_CTL_INVALID);           /* bad UTF-8 */
 #undef C
 }
 

@@ -45,7 +45,8 @@ static ld_err f_feed(void *d, const int16_t *pcm, size_t n, ld_error *e)
 static bool f_in_speech(void *d)
 {
     fake *f = d;
-    return f->loud_seen && f->fed - f->last_loud < 8000 && f->fed - f->speech_from >= 3200; /* 0.2 s onset, 0.5 s hang */
+    return f->loud_seen && f->fed - f->last_loud < 8000 &&
+           f->fed - f->speech_from >= 3200; /* 0.2 s onset, 0.5 s hang */
 }
 
 static char *f_partial(void *d)
@@ -75,8 +76,11 @@ static ld_err f_end(void *d, ld_word **w, size_t *n, ld_error *e)
     return LD_OK;
 }
 
-static const ld_engine_ops fake_ops = {.name = "fake", .stream_start = f_start, .stream_feed = f_feed,
-                                       .stream_partial = f_partial, .stream_in_speech = f_in_speech,
+static const ld_engine_ops fake_ops = {.name = "fake",
+                                       .stream_start = f_start,
+                                       .stream_feed = f_feed,
+                                       .stream_partial = f_partial,
+                                       .stream_in_speech = f_in_speech,
                                        .stream_end = f_end};
 
 /* ---- harness ---- */
@@ -239,7 +243,8 @@ static void test_finalize_and_forced_final(void)
     json_decref(m);
     run_task(c, WS_TASK_FINALIZE, NULL, 0); /* nothing pending: still answered, empty */
     m = take(c, &close);
-    CHECK(json_array_size(m) == 1 && !strcmp(json_string_value(json_object_get(json_array_get(m, 0), "transcript")), ""));
+    CHECK(json_array_size(m) == 1 &&
+          !strcmp(json_string_value(json_object_get(json_array_get(m, 0), "transcript")), ""));
     json_decref(m);
 
     audio(c, 25.0, true); /* no pause at all */

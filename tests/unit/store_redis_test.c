@@ -1,16 +1,17 @@
 /* Redis limits store against a real redis-server on a free loopback port:
- * the embedded store's window/lease/usage arithmetic, atomicity under two
- * threads, lease expiry reclaim, revocations through a second handle,
- * key records, URL parsing, failure policy (closed/open) across a Redis
- * restart, and backend selection. Skips when redis-server is missing. */
+ * the store contract (store_contract.h) through two handles as two replicas,
+ * then what is its own: atomicity under two threads, URL parsing, failure
+ * policy (closed/open) across a Redis restart, and backend selection. Skips
+ * when redis-server is missing. */
 #include <pthread.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "redis_fixture.h"
 #include "store/redis.h"
 #include "store/store.h"
-#include "redis_fixture.h"
+#include "store_contract.h"
 #include "test.h"
 #include "util/fs.h"
 
@@ -55,64 +56,6 @@ static void test_url(void)
     unsetenv("REDIS_PASSWORD");
 }
 
-/* Same arithmetic as tests/unit/store_limits_test.c on the embedded store. */
-static void test_window(ld_store *s)
-{
-    ld_window w;
-    const int64_t t0 = 1000000, W = 60000;
-    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0, &w, NULL) == LD_OK && w.allowed && w.count == 1);
-    CHECK(w.oldest_ms == t0);
-    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0 + 10000, &w, NULL) == LD_OK && w.allowed && w.count == 2);
-    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0 + 20000, &w, NULL) == LD_OK && w.allowed && w.count == 3);
-    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0 + 30000, &w, NULL) == LD_OK && !w.allowed && w.count == 3);
-    CHECK(w.oldest_ms == t0);
-    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0 + W - 1, &w, NULL) == LD_OK && !w.allowed);
-    CHECK(ld_store_window_peek(s, "k_a", 3, W, t0 + W, &w, NULL) == LD_OK && w.allowed && w.count == 2);
-    CHECK(ld_store_window_hit(s, "k_a", 3, W, t0 + W, &w, NULL) == LD_OK && w.allowed && w.count == 3);
-    CHECK(w.oldest_ms == t0 + 10000);
-    ld_store_window_undo(s, "k_a");
-    CHECK(ld_store_window_peek(s, "k_a", 3, W, t0 + W, &w, NULL) == LD_OK && w.allowed && w.count == 2);
-    CHECK(ld_store_window_peek(s, "k_a", 3, W, t0 + 10 * W, &w, NULL) == LD_OK && w.count == 0 && w.oldest_ms == 0);
-    CHECK(ld_store_window_hit(s, "k_b", 2, W, t0, &w, NULL) == LD_OK && w.allowed);
-    CHECK(ld_store_window_hit(s, "k_b", 2, W, t0 - 5000, &w, NULL) == LD_OK && w.allowed && w.count == 2);
-    CHECK(ld_store_window_hit(s, "k_b", 2, W, t0 + W, &w, NULL) == LD_OK && w.allowed && w.count == 1);
-    /* Two hits in the same millisecond are two hits. */
-    CHECK(ld_store_window_hit(s, "k_same", 5, W, t0, &w, NULL) == LD_OK && w.count == 1);
-    CHECK(ld_store_window_hit(s, "k_same", 5, W, t0, &w, NULL) == LD_OK && w.count == 2);
-    /* A lowered limit keeps the newest hits, like the embedded ring. */
-    CHECK(ld_store_window_peek(s, "k_same", 1, W, t0, &w, NULL) == LD_OK && !w.allowed && w.count == 1);
-    CHECK(ld_store_window_peek(s, "k_c", 3, W, t0, &w, NULL) == LD_OK && w.allowed && w.count == 0);
-    ld_error err;
-    CHECK(ld_store_window_hit(s, "k_c", 0, W, t0, &w, &err) == LD_ERR_INTERNAL);
-    CHECK(ld_store_window_hit(s, "", 3, W, t0, &w, &err) == LD_ERR_INTERNAL);
-}
-
-static void test_leases(ld_store *s)
-{
-    char a[32], b[32], c[32];
-    bool ok;
-    int held;
-    const int64_t t0 = 2000000;
-    CHECK(ld_store_lease_acquire(s, "k_l", 2, 1000, t0, a, &ok, &held, NULL) == LD_OK && ok && held == 1);
-    CHECK(ld_store_lease_acquire(s, "k_l", 2, 1000, t0, b, &ok, &held, NULL) == LD_OK && ok && held == 2);
-    CHECK(strcmp(a, b) != 0 && strncmp(a, "lease_", 6) == 0);
-    CHECK(ld_store_lease_acquire(s, "k_l", 2, 1000, t0, c, &ok, &held, NULL) == LD_OK && !ok && held == 2);
-    CHECK(ld_store_lease_count(s, "k_l", t0) == 2);
-    ld_store_lease_release(s, "k_l", a);
-    ld_store_lease_release(s, "k_l", a);
-    CHECK(ld_store_lease_count(s, "k_l", t0) == 1);
-    CHECK(ld_store_lease_acquire(s, "k_l", 2, 1000, t0, c, &ok, &held, NULL) == LD_OK && ok && held == 2);
-    CHECK(ld_store_lease_renew(s, "k_l", b, 5000, t0 + 900, NULL) == LD_OK);
-    CHECK(ld_store_lease_count(s, "k_l", t0 + 1000) == 1);
-    CHECK(ld_store_lease_renew(s, "k_l", c, 5000, t0 + 1000, NULL) == LD_ERR_NOT_FOUND);
-    CHECK(ld_store_lease_count(s, "k_l", t0 + 5899) == 1);
-    CHECK(ld_store_lease_count(s, "k_l", t0 + 5900) == 0);
-    /* A crashed replica never releases: its slots come back at expiry. */
-    CHECK(ld_store_lease_acquire(s, "k_crash", 1, 3000, t0, a, &ok, &held, NULL) == LD_OK && ok);
-    CHECK(ld_store_lease_acquire(s, "k_crash", 1, 3000, t0 + 2999, b, &ok, &held, NULL) == LD_OK && !ok);
-    CHECK(ld_store_lease_acquire(s, "k_crash", 1, 3000, t0 + 3000, b, &ok, &held, NULL) == LD_OK && ok && held == 1);
-}
-
 typedef struct {
     ld_store *s;
     int allowed, acquired;
@@ -127,7 +70,8 @@ static void *hammer(void *p)
             h->allowed++;
         char id[32];
         bool ok = false;
-        if (i < 50 && ld_store_lease_acquire(h->s, "k_hotl", 10, 60000, 5000000, id, &ok, NULL, NULL) == LD_OK && ok)
+        if (i < 50 && ld_store_lease_acquire(h->s, "k_hotl", 10, 60000, 5000000, id, &ok, NULL, NULL) == LD_OK &&
+            ok)
             h->acquired++;
     }
     return NULL;
@@ -146,53 +90,6 @@ static void test_atomic(ld_store *s1, ld_store *s2)
     CHECK(a.acquired + b.acquired == 10);
     ld_window w;
     CHECK(ld_store_window_peek(s1, "k_hot", 300, 60000, 5000000, &w, NULL) == LD_OK && w.count == 300);
-}
-
-static void test_shared(ld_store *s1, ld_store *s2)
-{
-    ld_error err;
-    double total = -1, got = -1;
-    CHECK(ld_store_usage_get(s1, "k_u", "2030-01-01", &got, &err) == LD_OK && got == 0);
-    CHECK(ld_store_usage_add(s1, "k_u", "2030-01-01", 12.5, &total, &err) == LD_OK && total == 12.5);
-    CHECK(ld_store_usage_add(s2, "k_u", "2030-01-01", 7.5, &total, &err) == LD_OK && total == 20);
-    CHECK(ld_store_usage_get(s1, "k_u", "2030-01-02", &got, &err) == LD_OK && got == 0);
-    CHECK(ld_store_usage_get(s1, "k_u", "2030-01-01", &got, &err) == LD_OK && got == 20);
-
-    bool rev = true;
-    CHECK(ld_store_is_revoked(s2, "k_r", &rev, &err) == LD_OK && !rev);
-    CHECK(ld_store_revoke(s1, "k_r", 1700000000, &err) == LD_OK);
-    CHECK(ld_store_revoke(s1, "k_r", 1800000000, &err) == LD_OK); /* keeps the first time */
-    CHECK(ld_store_is_revoked(s1, "k_r", &rev, &err) == LD_OK && rev);
-    rev = false;
-    for (int i = 0; i < 40 && !rev; i++) { /* visible through the other handle within 2 s */
-        usleep(50 * 1000);
-        CHECK(ld_store_is_revoked(s2, "k_r", &rev, &err) == LD_OK);
-    }
-    CHECK(rev);
-    CHECK(ld_store_is_revoked(s2, "k_other", &rev, &err) == LD_OK && !rev);
-
-    ld_store_key k = {.key_id = "k_1", .name = "first", .issuer = "abcd0123", .issued_at = 100, .rpm = 5,
-                      .concurrency = 2, .hours_per_day = 1.5};
-    CHECK(ld_store_key_put(s1, &k, &err) == LD_OK);
-    k = (ld_store_key){.key_id = "k_r", .name = "second", .issuer = "abcd0123", .issued_at = 200,
-                       .expires_at = 300, .rpm = 60, .concurrency = 10, .hours_per_day = 100};
-    CHECK(ld_store_key_put(s1, &k, &err) == LD_OK);
-    ld_store_key *keys = NULL;
-    size_t n = 0;
-    CHECK(ld_store_key_list(s2, &keys, &n, &err) == LD_OK && n == 2);
-    if (n == 2) {
-        CHECK_STR(keys[0].key_id, "k_1");
-        CHECK_STR(keys[0].name, "first");
-        CHECK(keys[0].rpm == 5 && keys[0].concurrency == 2 && keys[0].hours_per_day == 1.5);
-        CHECK(keys[0].revoked_at == 0);
-        CHECK_STR(keys[1].key_id, "k_r");
-        CHECK(keys[1].revoked_at == 1700000000 && keys[1].expires_at == 300);
-    }
-    ld_store_free_keys(keys);
-    ld_store_key one;
-    bool found = false;
-    CHECK(ld_store_key_get(s2, "k_1", &one, &found, &err) == LD_OK && found && one.issued_at == 100);
-    CHECK(ld_store_key_get(s2, "k_none", &one, &found, &err) == LD_OK && !found);
 }
 
 static bool wait_up(ld_store *s)
@@ -328,10 +225,10 @@ int main(void)
     if (s1 && s2) {
         CHECK_STR(ld_store_backend(s1), "redis");
         CHECK(ld_store_data_dir(s1) == NULL);
-        test_window(s1);
-        test_leases(s2);
+        contract_window(s1);
+        contract_leases(s2);
+        contract_shared(s1, s2); /* two replicas */
         test_atomic(s1, s2);
-        test_shared(s1, s2);
     }
     ld_store_close(s1);
     ld_store_close(s2);

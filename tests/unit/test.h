@@ -21,10 +21,10 @@ static int ld_test_checks;
 #define CHECK_STR(a, b) CHECK(strcmp((a), (b)) == 0)
 #define CHECK_NEAR(a, b, eps) CHECK(fabs((double)(a) - (double)(b)) <= (eps))
 
-#define TEST_MAIN_END()                                                               \
-    do {                                                                              \
-        fprintf(stderr, "%d checks, %d failed\n", ld_test_checks, ld_test_failures);  \
-        return ld_test_failures ? 1 : 0;                                              \
+#define TEST_MAIN_END()                                                              \
+    do {                                                                             \
+        fprintf(stderr, "%d checks, %d failed\n", ld_test_checks, ld_test_failures); \
+        return ld_test_failures ? 1 : 0;                                             \
     } while (0)
 
 #endif

@@ -15,8 +15,8 @@ static void test_exposition(void)
                                                               .type = LD_METRIC_COUNTER,
                                                               .nlabels = 2,
                                                               .labels = {"route", "code"}});
-    ld_metric *g = ld_metrics_register(reg, &(ld_metric_desc){.name = "t_depth", .help = "Depth",
-                                                              .type = LD_METRIC_GAUGE});
+    ld_metric *g = ld_metrics_register(
+        reg, &(ld_metric_desc){.name = "t_depth", .help = "Depth", .type = LD_METRIC_GAUGE});
     ld_metric *h = ld_metrics_register(reg, &(ld_metric_desc){.name = "t_seconds",
                                                               .help = "Latency",
                                                               .type = LD_METRIC_HISTOGRAM,
@@ -31,27 +31,28 @@ static void test_exposition(void)
     ld_metric_set(g, NULL, 2.5);
     ld_metric_add(g, NULL, -1);
     const char *const hv[] = {"/x"};
-    ld_metric_observe(h, hv, 0.1);  /* le is inclusive */
+    ld_metric_observe(h, hv, 0.1); /* le is inclusive */
     ld_metric_observe(h, hv, 0.3);
     ld_metric_observe(h, hv, 0.3);
     ld_metric_observe(h, hv, 100); /* only +Inf */
     size_t len = 0;
     char *text = ld_metrics_render(reg, &len);
-    const char *want = "# HELP t_requests_total Requests\\nby \\\\ code\n"
-                       "# TYPE t_requests_total counter\n"
-                       "t_requests_total{route=\"/v1/listen\",code=\"200\"} 3\n"
-                       "t_requests_total{route=\"a\\\"b\\\\c\\nd\",code=\"401\"} 1\n"
-                       "# HELP t_depth Depth\n"
-                       "# TYPE t_depth gauge\n"
-                       "t_depth 1.5\n"
-                       "# HELP t_seconds Latency\n"
-                       "# TYPE t_seconds histogram\n"
-                       "t_seconds_bucket{route=\"/x\",le=\"0.1\"} 1\n"
-                       "t_seconds_bucket{route=\"/x\",le=\"0.5\"} 3\n"
-                       "t_seconds_bucket{route=\"/x\",le=\"2.5\"} 3\n"
-                       "t_seconds_bucket{route=\"/x\",le=\"+Inf\"} 4\n"
-                       "t_seconds_sum{route=\"/x\"} 100.7\n"
-                       "t_seconds_count{route=\"/x\"} 4\n";
+    const char *want =
+        "# HELP t_requests_total Requests\\nby \\\\ code\n"
+        "# TYPE t_requests_total counter\n"
+        "t_requests_total{route=\"/v1/listen\",code=\"200\"} 3\n"
+        "t_requests_total{route=\"a\\\"b\\\\c\\nd\",code=\"401\"} 1\n"
+        "# HELP t_depth Depth\n"
+        "# TYPE t_depth gauge\n"
+        "t_depth 1.5\n"
+        "# HELP t_seconds Latency\n"
+        "# TYPE t_seconds histogram\n"
+        "t_seconds_bucket{route=\"/x\",le=\"0.1\"} 1\n"
+        "t_seconds_bucket{route=\"/x\",le=\"0.5\"} 3\n"
+        "t_seconds_bucket{route=\"/x\",le=\"2.5\"} 3\n"
+        "t_seconds_bucket{route=\"/x\",le=\"+Inf\"} 4\n"
+        "t_seconds_sum{route=\"/x\"} 100.7\n"
+        "t_seconds_count{route=\"/x\"} 4\n";
     CHECK(text != NULL);
     if (text) {
         CHECK_STR(text, want);
@@ -73,12 +74,18 @@ static void test_registration(void)
     d.labels[0] = "b";
     CHECK(ld_metrics_register(reg, &d) == NULL); /* same name, other labels: refused */
     CHECK(!ld_metrics_register(reg, &(ld_metric_desc){.name = "9bad", .type = LD_METRIC_COUNTER}));
-    CHECK(!ld_metrics_register(reg, &(ld_metric_desc){.name = "t_h", .type = LD_METRIC_HISTOGRAM, .nlabels = 1,
-                                                      .labels = {"le"}, .nbuckets = 1, .buckets = {1}}));
-    CHECK(!ld_metrics_register(reg, &(ld_metric_desc){.name = "t_h", .type = LD_METRIC_HISTOGRAM, .nbuckets = 2,
+    CHECK(!ld_metrics_register(reg, &(ld_metric_desc){.name = "t_h",
+                                                      .type = LD_METRIC_HISTOGRAM,
+                                                      .nlabels = 1,
+                                                      .labels = {"le"},
+                                                      .nbuckets = 1,
+                                                      .buckets = {1}}));
+    CHECK(!ld_metrics_register(reg, &(ld_metric_desc){.name = "t_h",
+                                                      .type = LD_METRIC_HISTOGRAM,
+                                                      .nbuckets = 2,
                                                       .buckets = {2, 1}})); /* bounds must ascend */
-    CHECK(!ld_metrics_register(reg, &(ld_metric_desc){.name = "t_l", .type = LD_METRIC_GAUGE, .nlabels = 1,
-                                                      .labels = {"__x"}}));
+    CHECK(!ld_metrics_register(
+        reg, &(ld_metric_desc){.name = "t_l", .type = LD_METRIC_GAUGE, .nlabels = 1, .labels = {"__x"}}));
     /* An unlabelled counter is rendered at 0 before its first event. */
     ld_metrics_register(reg, &(ld_metric_desc){.name = "t_plain_total", .help = "p", .type = LD_METRIC_COUNTER});
     char *text = ld_metrics_render(reg, NULL);
@@ -90,9 +97,12 @@ static void test_registration(void)
 static void test_cap(void)
 {
     ld_metrics *reg = ld_metrics_new();
-    ld_metric *m = ld_metrics_register(reg, &(ld_metric_desc){.name = "t_key_total", .help = "k",
-                                                              .type = LD_METRIC_COUNTER, .nlabels = 1,
-                                                              .labels = {"key_id"}, .max_series = 3});
+    ld_metric *m = ld_metrics_register(reg, &(ld_metric_desc){.name = "t_key_total",
+                                                              .help = "k",
+                                                              .type = LD_METRIC_COUNTER,
+                                                              .nlabels = 1,
+                                                              .labels = {"key_id"},
+                                                              .max_series = 3});
     char id[16];
     for (int i = 0; i < 10; i++) {
         snprintf(id, sizeof id, "k_%d", i);
@@ -139,12 +149,12 @@ static void test_concurrency(void)
 {
     ld_metrics *reg = ld_metrics_new();
     worker_arg args[THREADS];
-    ld_metric *c = ld_metrics_register(reg, &(ld_metric_desc){.name = "t_c_total", .help = "c",
-                                                              .type = LD_METRIC_COUNTER, .nlabels = 1,
-                                                              .labels = {"s"}});
-    ld_metric *h = ld_metrics_register(reg, &(ld_metric_desc){.name = "t_h", .help = "h",
-                                                              .type = LD_METRIC_HISTOGRAM, .nbuckets = 2,
-                                                              .buckets = {0.5, 1}});
+    ld_metric *c = ld_metrics_register(
+        reg, &(ld_metric_desc){
+                 .name = "t_c_total", .help = "c", .type = LD_METRIC_COUNTER, .nlabels = 1, .labels = {"s"}});
+    ld_metric *h = ld_metrics_register(
+        reg, &(ld_metric_desc){
+                 .name = "t_h", .help = "h", .type = LD_METRIC_HISTOGRAM, .nbuckets = 2, .buckets = {0.5, 1}});
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++) {
         args[i] = (worker_arg){c, h, i};

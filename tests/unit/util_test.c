@@ -1,7 +1,10 @@
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "util/err.h"
+#include "util/fs.h"
 #include "util/rand.h"
 #include "util/time.h"
 
@@ -38,6 +41,40 @@ static void test_time(void)
     char day[11];
     ld_time_utc_day(1735689599, day);
     CHECK_STR(day, "2024-12-31");
+
+    /* ISO time or null: 0 means "never" / "not yet". */
+    json_t *j = ld_time_json(1735689599);
+    CHECK(json_is_string(j) && !strcmp(json_string_value(j), "2024-12-31T23:59:59Z"));
+    json_decref(j);
+    j = ld_time_json(0);
+    CHECK(json_is_null(j));
+    json_decref(j);
+
+    /* Deadlines for timed waits: normalised, in the future, never in the past. */
+    struct timespec now, d = ld_time_deadline(1999);
+    clock_gettime(CLOCK_REALTIME, &now);
+    double ahead = (double)(d.tv_sec - now.tv_sec) + (double)(d.tv_nsec - now.tv_nsec) / 1e9;
+    CHECK(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L && ahead > 1.9 && ahead <= 1.999);
+    d = ld_time_deadline(-5000);
+    CHECK(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L && d.tv_sec >= now.tv_sec - 1 && d.tv_sec <= now.tv_sec + 1);
+}
+
+static void test_fs(void)
+{
+    char path[] = "/tmp/ld_util_test_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    static char big[300000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 7);
+    CHECK(ld_fs_write_all(fd, big, sizeof big) == 0);
+    close(fd);
+    size_t len = 0;
+    char *back = ld_fs_read(path, sizeof big, &len);
+    CHECK(back && len == sizeof big && memcmp(back, big, len) == 0);
+    free(back);
+    CHECK(ld_fs_write_all(-1, "x", 1) == -1);
+    unlink(path);
 }
 
 static void test_rand(void)
@@ -53,6 +90,7 @@ int main(void)
 {
     test_err();
     test_time();
+    test_fs();
     test_rand();
     TEST_MAIN_END();
 }

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/cli.h"
 #include "auth/key.h"
+#include "cli/keys_internal.h"
 #include "util/time.h"
 
 static const char usage_list[] =
@@ -37,14 +37,10 @@ static const char usage_revoke[] =
     "  --data DIR   data directory (default $LISTEND_DATA, else ./listend-data)\n"
     "  --redis-url URL  use the shared Redis of several replicas (default $REDIS_URL)\n";
 
-static json_t *iso_or_null(int64_t t)
-{
-    if (!t)
-        return json_null();
-    char buf[21];
-    ld_time_iso8601(t, buf);
-    return json_string(buf);
-}
+/* inspect and revoke take --data and --redis-url only. */
+static const struct option data_and_redis[] = {{"data", required_argument, NULL, KEYS_OPT_DATA},
+                                               {"redis-url", required_argument, NULL, KEYS_OPT_REDIS_URL},
+                                               {0}};
 
 static const char *status_of(const ld_store_key *k, int64_t now)
 {
@@ -55,24 +51,19 @@ static const char *status_of(const ld_store_key *k, int64_t now)
     return "active";
 }
 
-int ld_cli_list(int argc, char **argv)
+int ld_keys_list(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true}, {"json", false}, {"help", false}, {"redis-url", true}, {0}};
-    ld_cli_args o;
-    if (ld_cli_parse(argc, argv, defs, &o))
-        return 2;
-    if (o.set[2]) {
-        fputs(usage_list, stdout);
-        return 0;
-    }
-    ld_cli_use_redis(o.val[3]);
-    if (o.npos) {
-        fprintf(stderr, "listend keys list: unexpected argument '%s'\n", o.pos[0]);
-        return 2;
-    }
-    const char *dir = ld_cli_data_dir(o.val[0]);
+    static const struct option accepted[] = {{"data", required_argument, NULL, KEYS_OPT_DATA},
+                                             {"json", no_argument, NULL, KEYS_OPT_JSON},
+                                             {"redis-url", required_argument, NULL, KEYS_OPT_REDIS_URL},
+                                             {0}};
+    ld_keys_args o;
+    int parsed = ld_keys_parse(argc, argv, accepted, usage_list, NULL, &o);
+    if (parsed)
+        return parsed < 0 ? 2 : 0;
+    const char *dir = ld_keys_data_dir(o.data);
     bool failed;
-    ld_store *s = ld_cli_store_if_exists(dir, &failed);
+    ld_store *s = ld_keys_store_if_exists(dir, &failed);
     if (failed)
         return 1;
     ld_store_key *keys = NULL;
@@ -85,16 +76,16 @@ int ld_cli_list(int argc, char **argv)
     }
     ld_store_close(s);
     int64_t now = ld_time_now();
-    if (o.set[1]) {
+    if (o.json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
             ld_store_key *k = &keys[i];
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:f, s:o, s:s}", "key_id", k->key_id, "name",
-                               k->name, "issuer", k->issuer, "issued_at", iso_or_null(k->issued_at), "expires_at",
-                               iso_or_null(k->expires_at), "rpm", k->rpm, "concurrency", k->concurrency,
-                               "hours_per_day", k->hours_per_day, "revoked_at", iso_or_null(k->revoked_at),
-                               "status", status_of(k, now)));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:f, s:o, s:s}", "key_id",
+                                                 k->key_id, "name", k->name, "issuer", k->issuer, "issued_at",
+                                                 ld_time_json(k->issued_at), "expires_at",
+                                                 ld_time_json(k->expires_at), "rpm", k->rpm, "concurrency",
+                                                 k->concurrency, "hours_per_day", k->hours_per_day, "revoked_at",
+                                                 ld_time_json(k->revoked_at), "status", status_of(k, now)));
         }
         json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
@@ -116,29 +107,20 @@ int ld_cli_list(int argc, char **argv)
     return 0;
 }
 
-int ld_cli_inspect(int argc, char **argv)
+int ld_keys_inspect(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true}, {"help", false}, {"redis-url", true}, {0}};
-    ld_cli_args o;
-    if (ld_cli_parse(argc, argv, defs, &o))
-        return 2;
-    if (o.set[1]) {
-        fputs(usage_inspect, stdout);
-        return 0;
-    }
-    ld_cli_use_redis(o.val[2]);
-    if (o.npos != 1) {
-        fprintf(stderr, "listend keys inspect: give exactly one KEY (see --help)\n");
-        return 2;
-    }
-    const char *key = ld_cli_key_arg(o.pos[0]);
+    ld_keys_args o;
+    int parsed = ld_keys_parse(argc, argv, data_and_redis, usage_inspect, "KEY", &o);
+    if (parsed)
+        return parsed < 0 ? 2 : 0;
+    const char *key = ld_keys_key_arg(o.arg);
     ld_key_claims c;
     uint8_t fp[4];
     if (!key || ld_key_decode(key, &c, fp, NULL)) {
         fprintf(stderr, "listend keys inspect: not a listend license key (malformed or truncated)\n");
         return 2;
     }
-    const char *dir = ld_cli_data_dir(o.val[0]);
+    const char *dir = ld_keys_data_dir(o.data);
     ld_issuer_pub *issuers = NULL;
     size_t n = ld_key_issuers_load(dir, &issuers);
     bool known = false;
@@ -149,7 +131,7 @@ int ld_cli_inspect(int argc, char **argv)
     free(issuers);
 
     bool revoked = false, failed;
-    ld_store *s = ld_cli_store_if_exists(dir, &failed);
+    ld_store *s = ld_keys_store_if_exists(dir, &failed);
     if (failed)
         return 1;
     if (s)
@@ -161,8 +143,8 @@ int ld_cli_inspect(int argc, char **argv)
     char fphex[9];
     sodium_bin2hex(fphex, sizeof fphex, fp, 4);
     json_t *out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:i, s:i, s:f, s:b, s:b, s:b, s:b, s:b, s:i}", "key_id",
-                            c.key_id, "name", c.name, "issuer", fphex, "issued_at", iso_or_null(c.issued_at),
-                            "expires_at", iso_or_null(c.expires_at), "rpm", c.rpm, "concurrency", c.concurrency,
+                            c.key_id, "name", c.name, "issuer", fphex, "issued_at", ld_time_json(c.issued_at),
+                            "expires_at", ld_time_json(c.expires_at), "rpm", c.rpm, "concurrency", c.concurrency,
                             "hours_per_day", c.hours_per_day, "signature_valid", sig_ok, "issuer_known", known,
                             "expired", expired, "revoked", revoked, "valid", valid, "length", (int)strlen(key));
     json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -171,22 +153,13 @@ int ld_cli_inspect(int argc, char **argv)
     return valid ? 0 : 1;
 }
 
-int ld_cli_revoke(int argc, char **argv)
+int ld_keys_revoke(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true}, {"help", false}, {"redis-url", true}, {0}};
-    ld_cli_args o;
-    if (ld_cli_parse(argc, argv, defs, &o))
-        return 2;
-    if (o.set[1]) {
-        fputs(usage_revoke, stdout);
-        return 0;
-    }
-    ld_cli_use_redis(o.val[2]);
-    if (o.npos != 1) {
-        fprintf(stderr, "listend keys revoke: give exactly one KEY_OR_ID (see --help)\n");
-        return 2;
-    }
-    const char *arg = ld_cli_key_arg(o.pos[0]);
+    ld_keys_args o;
+    int parsed = ld_keys_parse(argc, argv, data_and_redis, usage_revoke, "KEY_OR_ID", &o);
+    if (parsed)
+        return parsed < 0 ? 2 : 0;
+    const char *arg = ld_keys_key_arg(o.arg);
     char id[32];
     ld_key_claims c;
     uint8_t fp[4];
@@ -199,9 +172,9 @@ int ld_cli_revoke(int argc, char **argv)
                 arg && strlen(arg) < 40 ? arg : "argument");
         return 2;
     }
-    const char *dir = ld_cli_data_dir(o.val[0]);
+    const char *dir = ld_keys_data_dir(o.data);
     bool failed;
-    ld_store *s = ld_cli_store_if_exists(dir, &failed);
+    ld_store *s = ld_keys_store_if_exists(dir, &failed);
     if (failed)
         return 1;
     if (!s) {

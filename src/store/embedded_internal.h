@@ -1,10 +1,10 @@
-/* The embedded backend's state, shared by its files (internal to the store
- * module): one SQLite connection serialised by db_mu, in-memory windows and
+/* The embedded backend's state, shared by its files; internal to src/store/.
+ * One SQLite connection serialised by db_mu, in-memory windows and
  * leases, a cache of today's usage and a copy of the revocation table.
  * Lock order: usage_mu, then db_mu; revoked_lock is never held with db_mu
  * except while swapping in a freshly read table. */
-#ifndef LD_STORE_EMBEDDED_H
-#define LD_STORE_EMBEDDED_H
+#ifndef LD_STORE_EMBEDDED_INTERNAL_H
+#define LD_STORE_EMBEDDED_INTERNAL_H
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -25,12 +25,12 @@ typedef struct {
     sqlite3_stmt *usage_get, *usage_add;
 
     pthread_mutex_t usage_mu;
-    usage_entry **usage;     /* hash buckets, LD_USAGE_BUCKETS */
+    usage_entry **usage; /* hash buckets, LD_USAGE_BUCKETS */
 
     pthread_rwlock_t revoked_lock;
-    char (*revoked)[32];     /* sorted key ids */
+    char (*revoked)[32]; /* sorted key ids */
     size_t nrevoked;
-    pthread_mutex_t refresh_mu;   /* one refresher at a time; others skip */
+    pthread_mutex_t refresh_mu;         /* one refresher at a time; others skip */
     _Atomic int64_t revoked_checked_ms; /* monotonic ms of the last data_version poll */
     int data_version;
 } ld_store_embedded;

@@ -1,13 +1,12 @@
 /* `listend stream FILE …`: a small WebSocket client (TCP or TLS via gnutls,
  * framing by wslay) that streams a file to /v1/listen/stream and prints
  * results as they arrive. */
-#include "server/ws.h"
-#include "server/ws_proto.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/gnutls.h>
 #include <getopt.h>
+#include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <netdb.h>
 #include <poll.h>
@@ -20,47 +19,49 @@
 #include <wslay/wslay.h>
 
 #include "audio/audio.h"
+#include "server/ws_proto.h"
 #include "util/time.h"
 
 typedef struct {
     int fd;
     gnutls_session_t tls; /* NULL for ws:// */
-    char *extra; /* bytes read past the 101 response head */
-    size_t extra_len, extra_off;
+    ld_ws_leftover extra; /* bytes read past the 101 response head */
     bool json, got_last, closed, failed;
     int close_code;
 } client;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE]\n"
-               "                            [--encoding ENC --sample-rate HZ] [--no-interim] [--json] [--insecure]\n\n"
-               "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
-               "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
-               "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
-               "are, at --sample-rate (default 16000).\n"
-               "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http, https, ws, wss)\n"
-               "  --insecure     with https/wss: do not verify the server certificate\n"
-               "  --key KEY      default $LICENSE_KEY\n"
-               "  --realtime     pace the audio at real time (default: as fast as the server takes it)\n"
-               "  --json         print the server's messages as they are\n");
+    fprintf(f,
+            "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE]\n"
+            "                            [--encoding ENC --sample-rate HZ] [--no-interim] [--json] [--insecure]\n\n"
+            "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
+            "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
+            "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
+            "are, at --sample-rate (default %d).\n"
+            "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http, https, ws, wss)\n"
+            "  --insecure     with https/wss: do not verify the server certificate\n"
+            "  --key KEY      default $LICENSE_KEY\n"
+            "  --realtime     pace the audio at real time (default: as fast as the server takes it)\n"
+            "  --json         print the server's messages as they are\n",
+            LD_SAMPLE_RATE);
 }
 
-/* Transport: >0 bytes, 0 EOF, -1 error, -2 would block (after the handshake
+/* Transport: >0 bytes, 0 EOF, -1 error, LD_WS_IO_AGAIN (after the handshake
  * the socket is non-blocking, so wslay's read loop never waits). */
 static ssize_t io_recv(client *c, void *buf, size_t len)
 {
     if (c->tls) {
         ssize_t r = gnutls_record_recv(c->tls, buf, len);
         if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-            return -2;
+            return LD_WS_IO_AGAIN;
         if (r == GNUTLS_E_PREMATURE_TERMINATION)
             return 0;
         return r < 0 ? -1 : r;
     }
     ssize_t r = recv(c->fd, buf, len, 0);
     if (r < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? LD_WS_IO_AGAIN : -1;
     return r;
 }
 
@@ -69,12 +70,12 @@ static ssize_t io_send(client *c, const void *buf, size_t len)
     if (c->tls) {
         ssize_t r = gnutls_record_send(c->tls, buf, len);
         if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-            return -2;
+            return LD_WS_IO_AGAIN;
         return r < 0 ? -1 : r;
     }
     ssize_t r = send(c->fd, buf, len, MSG_NOSIGNAL);
     if (r < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? LD_WS_IO_AGAIN : -1;
     return r;
 }
 
@@ -107,34 +108,17 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 {
     (void)flags;
     client *c = ud;
-    if (c->extra_off < c->extra_len) {
-        size_t n = c->extra_len - c->extra_off < len ? c->extra_len - c->extra_off : len;
-        memcpy(buf, c->extra + c->extra_off, n);
-        c->extra_off += n;
+    size_t n = ld_ws_leftover_take(&c->extra, buf, len);
+    if (n)
         return (ssize_t)n;
-    }
-    ssize_t r = io_recv(c, buf, len);
-    if (r == -2) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    if (r <= 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return r;
+    return ld_ws_recv_result(ctx, io_recv(c, buf, len));
 }
 
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)
 {
     (void)flags;
     client *c = ud;
-    ssize_t r = io_send(c, data, len);
-    if (r < 0) {
-        wslay_event_set_error(ctx, r == -2 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return r;
+    return ld_ws_send_result(ctx, io_send(c, data, len));
 }
 
 static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *ud)
@@ -282,41 +266,48 @@ static int handshake(client *c, const char *host, const char *port, const char *
     }
     size_t head = (size_t)(end + 4 - buf);
     if (len > head) {
-        c->extra = malloc(len - head);
-        memcpy(c->extra, buf + head, len - head);
-        c->extra_len = len - head;
+        ld_ws_leftover_set(&c->extra, buf + head, len - head);
     }
     return 0;
 }
 
-int ld_ws_stream_main(int argc, char **argv)
+typedef struct {
+    const char *server, *key, *encoding, *language, *file;
+    int rate; /* --sample-rate with --encoding */
+    bool realtime, interim, json, insecure;
+} stream_opts;
+
+/* 0 run, 1 --help printed, 2 usage error (printed). */
+static int parse_opts(int argc, char **argv, stream_opts *o)
 {
-    const char *server = getenv("LISTEND_API_URL"), *key = getenv("LICENSE_KEY");
-    const char *encoding = NULL, *language = NULL;
-    int rate = 16000;
-    bool realtime = false, interim = true, json = false, insecure = false;
     static const struct option opts[] = {
-        {"server", required_argument, 0, 's'},  {"key", required_argument, 0, 'k'},
-        {"realtime", no_argument, 0, 'r'},      {"encoding", required_argument, 0, 'e'},
-        {"sample-rate", required_argument, 0, 'R'}, {"language", required_argument, 0, 'l'},
-        {"no-interim", no_argument, 0, 'n'},    {"json", no_argument, 0, 'j'},
-        {"insecure", no_argument, 0, 'i'},      {"help", no_argument, 0, 'h'},
+        {"server", required_argument, 0, 's'},
+        {"key", required_argument, 0, 'k'},
+        {"realtime", no_argument, 0, 'r'},
+        {"encoding", required_argument, 0, 'e'},
+        {"sample-rate", required_argument, 0, 'R'},
+        {"language", required_argument, 0, 'l'},
+        {"no-interim", no_argument, 0, 'n'},
+        {"json", no_argument, 0, 'j'},
+        {"insecure", no_argument, 0, 'i'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    int o;
+    *o = (stream_opts){
+        .server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY"), .rate = LD_SAMPLE_RATE, .interim = true};
     optind = 1;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (o) {
-        case 's': server = optarg; break;
-        case 'k': key = optarg; break;
-        case 'r': realtime = true; break;
-        case 'e': encoding = optarg; break;
-        case 'R': rate = atoi(optarg); break;
-        case 'l': language = optarg; break;
-        case 'n': interim = false; break;
-        case 'j': json = true; break;
-        case 'i': insecure = true; break;
-        case 'h': usage(stdout); return 0;
+    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        switch (c) {
+        case 's': o->server = optarg; break;
+        case 'k': o->key = optarg; break;
+        case 'r': o->realtime = true; break;
+        case 'e': o->encoding = optarg; break;
+        case 'R': o->rate = atoi(optarg); break;
+        case 'l': o->language = optarg; break;
+        case 'n': o->interim = false; break;
+        case 'j': o->json = true; break;
+        case 'i': o->insecure = true; break;
+        case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
     }
@@ -324,97 +315,78 @@ int ld_ws_stream_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    const char *file = argv[optind];
-    if (!server || !*server)
-        server = "http://localhost:7100";
-    if (!key || !*key) {
+    o->file = argv[optind];
+    if (!o->server || !*o->server)
+        o->server = "http://localhost:7100";
+    if (!o->key || !*o->key) {
         fprintf(stderr, "listend stream: no license key (--key or $LICENSE_KEY)\n");
         return 2;
     }
-    ld_stream_encoding enc = LD_STREAM_LINEAR16;
-    if (encoding && (ld_audio_stream_encoding_parse(encoding, &enc) || enc == LD_STREAM_OPUS ||
-                     enc == LD_STREAM_OGG_OPUS)) {
-        fprintf(stderr, "listend stream: --encoding must be linear16, mulaw or alaw\n");
-        return 2;
-    }
+    return 0;
+}
 
-    /* Audio bytes to send and the size of 100 ms of them. */
-    uint8_t *audio = NULL;
-    size_t audio_len = 0, frame = 3200;
-    ld_error err;
-    if (encoding) {
-        FILE *f = fopen(file, "rb");
+/* The bytes to send and the size of 100 ms of them: the file as it is with
+ * --encoding, else decoded to 16 kHz linear16 (little-endian on the wire).
+ * Returns 0, or the exit status after printing why. */
+static int load_audio(const stream_opts *o, ld_stream_encoding enc, int *rate, uint8_t **audio, size_t *len,
+                      size_t *frame)
+{
+    const size_t linear16_100ms = (size_t)LD_SAMPLE_RATE / 10 * 2;
+    *frame = linear16_100ms;
+    if (o->encoding) {
+        FILE *f = fopen(o->file, "rb");
         if (!f) {
-            fprintf(stderr, "listend stream: %s: %s\n", file, strerror(errno));
+            fprintf(stderr, "listend stream: %s: %s\n", o->file, strerror(errno));
             return 1;
         }
         fseek(f, 0, SEEK_END);
         long n = ftell(f);
         fseek(f, 0, SEEK_SET);
-        audio = malloc(n > 0 ? (size_t)n : 1);
-        audio_len = fread(audio, 1, n > 0 ? (size_t)n : 0, f);
+        *audio = malloc(n > 0 ? (size_t)n : 1);
+        *len = fread(*audio, 1, n > 0 ? (size_t)n : 0, f);
         fclose(f);
-        frame = (size_t)rate / 10 * (enc == LD_STREAM_LINEAR16 ? 2 : 1);
+        *frame = (size_t)*rate / 10 * (enc == LD_STREAM_LINEAR16 ? 2 : 1);
     } else {
         ld_pcm pcm = {0};
         ld_decode_opts dopts = {0};
-        if (ld_audio_decode_file(file, &dopts, &pcm, &err) != LD_OK) {
-            fprintf(stderr, "listend stream: %s: %s\n", file, err.msg);
+        ld_error err;
+        if (ld_audio_decode_file(o->file, &dopts, &pcm, &err) != LD_OK) {
+            fprintf(stderr, "listend stream: %s: %s\n", o->file, err.msg);
             return 1;
         }
-        audio_len = pcm.n * 2;
-        audio = malloc(audio_len ? audio_len : 1);
-        for (size_t i = 0; i < pcm.n; i++) { /* little-endian on the wire */
-            audio[2 * i] = (uint8_t)(pcm.samples[i] & 0xff);
-            audio[2 * i + 1] = (uint8_t)((uint16_t)pcm.samples[i] >> 8);
+        *len = pcm.n * 2;
+        *audio = malloc(*len ? *len : 1);
+        for (size_t i = 0; i < pcm.n; i++) {
+            (*audio)[2 * i] = (uint8_t)(pcm.samples[i] & 0xff);
+            (*audio)[2 * i + 1] = (uint8_t)((uint16_t)pcm.samples[i] >> 8);
         }
         ld_pcm_free(&pcm);
-        rate = 16000;
+        *rate = LD_SAMPLE_RATE;
     }
-    if (!frame)
-        frame = 3200;
+    if (!*frame)
+        *frame = linear16_100ms;
+    return 0;
+}
 
-    char host[256], port[16], prefix[256], path[1024];
-    bool tls = false;
-    if (parse_url(server, &tls, host, sizeof host, port, sizeof port, prefix, sizeof prefix)) {
-        fprintf(stderr, "listend stream: unsupported server URL '%s' (http, https, ws or wss)\n", server);
-        free(audio);
-        return 2;
-    }
-    snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s", prefix,
-             ld_audio_stream_encoding_name(enc), rate, interim ? "true" : "false", language ? "&language=" : "",
-             language ? language : "");
-    client c = {.json = json};
-    c.fd = dial(host, port);
-    if (c.fd < 0) {
-        fprintf(stderr, "listend stream: cannot connect to %s:%s\n", host, port);
-        free(audio);
-        return 1;
-    }
-    gnutls_certificate_credentials_t cred = NULL;
-    if ((tls && tls_start(&c, host, insecure, &cred)) || handshake(&c, host, port, path, key)) {
-        if (c.tls)
-            gnutls_deinit(c.tls);
-        if (cred)
-            gnutls_certificate_free_credentials(cred);
-        close(c.fd);
-        free(audio);
-        free(c.extra);
-        return 1;
-    }
-    fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
-    struct wslay_event_callbacks cb = {.recv_callback = recv_cb, .send_callback = send_cb,
-                                       .genmask_callback = genmask_cb, .on_msg_recv_callback = on_msg};
+/* Sends `audio` in frames (paced at real time with --realtime), then
+ * close_stream, and prints results until the server's last one or close. */
+static void pump(client *c, const stream_opts *o, const uint8_t *audio, size_t audio_len, size_t frame)
+{
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    struct wslay_event_callbacks cb = {.recv_callback = recv_cb,
+                                       .send_callback = send_cb,
+                                       .genmask_callback = genmask_cb,
+                                       .on_msg_recv_callback = on_msg};
     wslay_event_context_ptr ctx;
-    wslay_event_context_client_init(&ctx, &cb, &c);
+    wslay_event_context_client_init(&ctx, &cb, c);
     size_t sent = 0;
     bool ended = false;
     double t0 = ld_time_mono(), deadline = 0;
-    while (!c.closed) {
+    while (!c->closed) {
         double now = ld_time_mono();
         /* Queue audio: on schedule in real time, else while the send queue is short. */
         while (!ended && sent < audio_len && wslay_event_get_queued_msg_count(ctx) < 8 &&
-               (!realtime || (double)sent / (frame * 10) <= now - t0)) {
+               (!o->realtime || (double)sent / (frame * 10) <= now - t0)) {
             size_t n = audio_len - sent < frame ? audio_len - sent : frame;
             struct wslay_event_msg m = {WSLAY_BINARY_FRAME, audio + sent, n};
             wslay_event_queue_msg(ctx, &m);
@@ -427,14 +399,14 @@ int ld_ws_stream_main(int argc, char **argv)
             ended = true;
             deadline = now + 60;
         }
-        if (c.got_last && !wslay_event_get_close_sent(ctx) && wslay_event_get_queued_msg_count(ctx) == 0)
+        if (c->got_last && !wslay_event_get_close_sent(ctx) && wslay_event_get_queued_msg_count(ctx) == 0)
             wslay_event_queue_close(ctx, 1000, NULL, 0);
         /* Faster than real time: wake as soon as the socket takes more. */
-        bool more = !ended && !realtime;
-        struct pollfd p = {.fd = c.fd, .events = POLLIN | (wslay_event_want_write(ctx) || more ? POLLOUT : 0)};
-        int timeout = realtime && !ended ? 20 : 200;
+        bool more = !ended && !o->realtime;
+        struct pollfd p = {.fd = c->fd, .events = POLLIN | (wslay_event_want_write(ctx) || more ? POLLOUT : 0)};
+        int timeout = o->realtime && !ended ? 20 : 200;
         /* bytes already inside gnutls or left from the handshake do not wake poll */
-        bool buffered = c.extra_off < c.extra_len || (c.tls && gnutls_record_check_pending(c.tls) > 0);
+        bool buffered = ld_ws_leftover_pending(&c->extra) || (c->tls && gnutls_record_check_pending(c->tls) > 0);
         if (poll(&p, 1, buffered ? 0 : timeout) < 0 && errno != EINTR)
             break;
         if (((p.revents & (POLLIN | POLLHUP | POLLERR)) || buffered) && wslay_event_recv(ctx) != 0)
@@ -449,14 +421,58 @@ int ld_ws_stream_main(int argc, char **argv)
         }
     }
     wslay_event_context_free(ctx);
-    if (c.tls) {
-        gnutls_bye(c.tls, GNUTLS_SHUT_WR);
-        gnutls_deinit(c.tls);
-        gnutls_certificate_free_credentials(cred);
+}
+
+int ld_cli_stream_main(int argc, char **argv)
+{
+    stream_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    ld_stream_encoding enc = LD_STREAM_LINEAR16;
+    if (o.encoding &&
+        (ld_audio_stream_encoding_parse(o.encoding, &enc) || enc == LD_STREAM_OPUS || enc == LD_STREAM_OGG_OPUS)) {
+        fprintf(stderr, "listend stream: --encoding must be linear16, mulaw or alaw\n");
+        return 2;
     }
+    uint8_t *audio = NULL;
+    size_t audio_len = 0, frame;
+    int rate = o.rate;
+    if ((rc = load_audio(&o, enc, &rate, &audio, &audio_len, &frame)))
+        return rc;
+    char host[256], port[16], prefix[256], path[1024];
+    bool tls = false;
+    if (parse_url(o.server, &tls, host, sizeof host, port, sizeof port, prefix, sizeof prefix)) {
+        fprintf(stderr, "listend stream: unsupported server URL '%s' (http, https, ws or wss)\n", o.server);
+        free(audio);
+        return 2;
+    }
+    snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s", prefix,
+             ld_audio_stream_encoding_name(enc), rate, o.interim ? "true" : "false", o.language ? "&language=" : "",
+             o.language ? o.language : "");
+    client c = {.json = o.json};
+    c.fd = dial(host, port);
+    if (c.fd < 0) {
+        fprintf(stderr, "listend stream: cannot connect to %s:%s\n", host, port);
+        free(audio);
+        return 1;
+    }
+    gnutls_certificate_credentials_t cred = NULL;
+    bool connected = !(tls && tls_start(&c, host, o.insecure, &cred)) && !handshake(&c, host, port, path, o.key);
+    if (connected)
+        pump(&c, &o, audio, audio_len, frame);
+    if (c.tls) {
+        if (connected)
+            gnutls_bye(c.tls, GNUTLS_SHUT_WR);
+        gnutls_deinit(c.tls);
+    }
+    if (cred)
+        gnutls_certificate_free_credentials(cred);
     close(c.fd);
     free(audio);
-    free(c.extra);
+    ld_ws_leftover_free(&c.extra);
+    if (!connected)
+        return 1;
     if (!c.got_last && !c.failed)
         fprintf(stderr, "listend stream: connection closed (code %d) before the last result\n", c.close_code);
     return c.got_last && !c.failed ? 0 : 1;

@@ -1,14 +1,46 @@
-/* Authentication and admission of one request: brute-force throttle per
- * client address, key check, then rate / quota / concurrency via ld_auth. */
-#include <microhttpd.h>
+/* Admission of one request or stream handshake (docs/api.md, "Authentication
+ * and limits"): brute-force throttle per client address, key check, then rate
+ * / quota / concurrency via ld_auth. */
+#include "server/admit.h"
+
+#include <sodium.h>
 #include <string.h>
 
 #include "server/srv.h"
+#include "server/ws_proto.h"
 #include "util/log.h"
-#include "util/metrics.h"
 #include "util/time.h"
 
-bool ld_gate_admit(ld_req *r, bool quota)
+static const char *header(ld_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* Checks the key from where the route takes it. *presented: a key (or an
+ * Authorization header) was offered at all. */
+static ld_err check_key(ld_req *r, ld_auth_from from, bool *presented, ld_error *e)
+{
+    ld_auth *a = r->srv->auth;
+    const char *authz = header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    *presented = authz != NULL;
+    if (authz || from != LD_AUTH_STREAM)
+        return ld_auth_check_header(a, authz, &r->key, e);
+    char key[1024];
+    if (ld_ws_subprotocol_key(header(r, "Sec-WebSocket-Protocol"), key, sizeof key)) {
+        *presented = true;
+        ld_err rc = ld_auth_check_key(a, key, &r->key, e);
+        sodium_memzero(key, sizeof key);
+        return rc;
+    }
+    const char *token = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "token");
+    if (token) {
+        *presented = true;
+        return ld_auth_check_key(a, token, &r->key, e);
+    }
+    return ld_auth_check_header(a, NULL, &r->key, e);
+}
+
+bool ld_admit(ld_req *r, ld_auth_from from, bool quota)
 {
     ld_auth *a = r->srv->auth;
     int retry_after = 0;
@@ -24,14 +56,15 @@ bool ld_gate_admit(ld_req *r, bool quota)
         return false;
     }
 
-    const char *hdr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     ld_error e = {0};
-    if (ld_auth_check_header(a, hdr, &r->key, &e) != LD_OK) {
+    bool presented;
+    if (check_key(r, from, &presented, &e) != LD_OK) {
         /* Log the address and the reason, never the key text. */
         ld_log_fields(LD_LOG_WARNING,
                       json_pack("{s:s,s:s,s:s}", "client", r->client, "request_id", r->request_id, "code",
                                 ld_err_code(e.code)),
-                      hdr ? "Invalid license key from %s" : "Missing Authorization header from %s", r->client);
+                      presented ? "Invalid license key from %s" : "Missing Authorization header from %s",
+                      r->client);
         if (e.code == LD_ERR_LICENSE_EXPIRED) {
             char iso[24];
             ld_time_iso8601(r->key.expires_at, iso);
@@ -46,14 +79,10 @@ bool ld_gate_admit(ld_req *r, bool quota)
 
     r->authed = true;
     memset(&r->rate, 0, sizeof r->rate);
-    ld_err code = ld_auth_admit(a, &r->key, &r->lease, &r->rate, &e);
+    ld_err code = ld_auth_admit(a, &r->key, quota, &r->lease, &r->rate, &e);
     r->have_rate = true;
     if (code == LD_OK)
         return true;
-    if (code == LD_ERR_QUOTA_EXCEEDED && !quota)
-        return true; /* reading the license or a job's result costs no audio: no slot, no refusal */
-    if (code == LD_ERR_QUOTA_EXCEEDED)
-        ld_metrics_rate_limited("quota"); /* rpm and concurrency are counted by ld_auth_admit */
     json_t *extra = NULL;
     if (code == LD_ERR_QUOTA_EXCEEDED && r->rate.retry_after > 0)
         extra = json_pack("{s:i}", "retry_after", r->rate.retry_after); /* until the UTC day ends */

@@ -1,5 +1,5 @@
-/* The Redis limits store's state, shared by its files (internal to the store
- * module): redis_store.c (windows, leases, keys, lifecycle), redis_revoke.c
+/* The Redis limits store's state, shared by its files; internal to src/store/.
+ * The files: redis_store.c (windows, leases, keys, lifecycle), redis_revoke.c
  * (revocation cache), redis_usage.c (daily usage with the open-policy
  * fallback).
  *
@@ -8,8 +8,8 @@
  * TTL 4 days), ld:revoked (HASH key_id -> revoked_at), ld:revoked:ver (INT,
  * bumped per new revocation), ld:key:<id> (HASH) + ld:keys (ZSET by
  * issued_at), ld:webhook_secret. */
-#ifndef LD_STORE_REDIS_STORE_H
-#define LD_STORE_REDIS_STORE_H
+#ifndef LD_STORE_REDIS_STORE_INTERNAL_H
+#define LD_STORE_REDIS_STORE_INTERNAL_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,11 +30,10 @@ typedef struct {
     ld_store base; /* first: ld_store * <-> rstore * */
     ld_redis *r;
     bool failure_open;
-    ld_store_mem *mem; /* open policy: per-replica windows and leases while Redis is down */
+    ld_store_mem *mem;               /* open policy: per-replica windows and leases while Redis is down */
     _Atomic int64_t fallback_log_ms; /* monotonic ms of the last "serving fallback" log line */
 
-    ld_redis_script *s_window, *s_lease_acquire, *s_lease_renew, *s_usage_add, *s_revoke, *s_key_put,
-        *s_key_read;
+    ld_redis_script *s_window, *s_lease_acquire, *s_lease_renew, *s_usage_add, *s_revoke, *s_key_put, *s_key_read;
 
     /* revocations (redis_revoke.c) */
     pthread_rwlock_t rev_lock;
@@ -42,8 +41,8 @@ typedef struct {
     size_t nrevoked;
     bool rev_loaded;
     long long rev_version;
-    uint64_t rev_epoch;                /* connection epoch of the last load */
-    _Atomic int64_t rev_fresh_ms;      /* monotonic ms of the last successful poll */
+    uint64_t rev_epoch;           /* connection epoch of the last load */
+    _Atomic int64_t rev_fresh_ms; /* monotonic ms of the last successful poll */
     pthread_mutex_t rev_refresh_mu;
 
     /* usage fallback (redis_usage.c) */

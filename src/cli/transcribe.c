@@ -1,7 +1,8 @@
 /* `listend transcribe FILE…`: the server's pipeline (decode, segment, pool,
- * render) run locally, or with --server, sent to a running server (client.c). One file prints the body the API would return; several
- * files print JSON Lines (each object with a "file" field) or, for text/srt/vtt,
- * each result under a "==> FILE <==" header. */
+ * render) run locally, or with --server, sent to a running server
+ * (transcribe_client.c). One file prints the body the API would return;
+ * several files print JSON Lines (each object with a "file" field) or, for
+ * text/srt/vtt, each result under a "==> FILE <==" header. */
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -10,9 +11,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "asr/client.h"
 #include "asr/pool.h"
-#include "asr/transcript_render.h"
+#include "cli/cli.h"
+#include "cli/transcribe_internal.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/rand.h"
@@ -50,14 +51,16 @@ static void usage(FILE *f)
             "exit status: 0 done, 1 an input failed (reason on stderr), 2 usage error\n");
 }
 
+/* The progress bar of one long file; the pool's progress callback gets this,
+ * and only this, as its user pointer. */
 typedef struct {
     const char *name;
     int last_pct;
-} progress_state;
+} progress_bar;
 
 static void on_progress(void *ud, double f)
 {
-    progress_state *ps = ud;
+    progress_bar *ps = ud;
     int pct = (int)(f * 100.0 + 0.5);
     if (pct == ps->last_pct)
         return;
@@ -98,65 +101,46 @@ static ld_err load(const char *path, ld_pcm *pcm, ld_error *err)
 
 #define MAX_AHEAD 64
 
-/* A file in flight (local mode). */
+/* A file in flight (local mode): the pool finishes `wait` (done callback) and
+ * moves `bar` (progress callback), each through its own pointer. */
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int index;          /* argv index */
+    int index; /* argv index */
     const char *path;
-    bool finished;
-    ld_transcript *t;
-    ld_error err;
-    progress_state ps;
+    ld_pool_waiter wait;
+    progress_bar bar;
 } pending;
-
-static void pending_done(void *ud, ld_transcript *t, const ld_error *err)
-{
-    pending *w = ud;
-    pthread_mutex_lock(&w->mu);
-    w->t = t;
-    if (err)
-        w->err = *err;
-    w->finished = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
 
 static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const char *file);
 
 /* Waits for w, prints its result (or error) and releases it. Returns false on failure. */
 static bool print_pending(pending *w, const ld_transcribe_opts *o, int nfiles, int first_index)
 {
-    pthread_mutex_lock(&w->mu);
-    while (!w->finished)
-        pthread_cond_wait(&w->cv, &w->mu);
-    pthread_mutex_unlock(&w->mu);
-    char *out = w->t ? render(w->t, o, nfiles > 1 && o->format == LD_FORMAT_JSON ? w->path : NULL) : NULL;
+    ld_error err = {0};
+    ld_transcript *t = ld_pool_waiter_wait(&w->wait, &err);
+    char *out = t ? render(t, o, nfiles > 1 && o->format == LD_FORMAT_JSON ? w->path : NULL) : NULL;
     if (!out) {
-        if (w->t)
-            ld_error_set(&w->err, LD_ERR_INTERNAL, "out of memory rendering the transcript");
-        fprintf(stderr, "listend transcribe: %s: %s\n", w->path, w->err.msg);
+        if (t)
+            ld_error_set(&err, LD_ERR_INTERNAL, "out of memory rendering the transcript");
+        fprintf(stderr, "listend transcribe: %s: %s\n", w->path, err.msg);
     } else {
         if (nfiles > 1 && o->format != LD_FORMAT_JSON)
             printf("%s==> %s <==\n", w->index > first_index ? "\n" : "", w->path);
         fputs(out, stdout);
+        if (o->format == LD_FORMAT_JSON)
+            fputc('\n', stdout); /* text, SRT and VTT end with theirs */
         fflush(stdout);
     }
     free(out);
-    ld_transcript_free(w->t);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
+    ld_transcript_free(t);
     return out != NULL;
 }
 
+/* The output for one file: the API's body; JSON gets a "file" field when
+ * several files print as JSON Lines. */
 static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const char *file)
 {
-    switch (o->format) {
-    case LD_FORMAT_TEXT: return ld_transcript_text(t, o);
-    case LD_FORMAT_SRT: return ld_transcript_srt(t, o);
-    case LD_FORMAT_VTT: return ld_transcript_vtt(t, o);
-    case LD_FORMAT_JSON: break;
-    }
+    if (o->format != LD_FORMAT_JSON)
+        return ld_transcript_render(t, o, NULL);
     char rid[32];
     ld_rand_id("req_", rid, sizeof rid);
     json_t *j = ld_transcript_json(t, o, rid);
@@ -165,21 +149,27 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const c
     /* precision 10: times print as 1.23, not 1.2299999999999999 */
     char *s = json_dumps(j, JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER | (file ? JSON_COMPACT : JSON_INDENT(2)));
     json_decref(j);
-    return ld_str_add_newline(s);
+    return s;
 }
 
-int ld_asr_transcribe_main(int argc, char **argv)
+int ld_cli_transcribe_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"format", required_argument, 0, 'f'}, {"timestamps", no_argument, 0, 't'},
-        {"no-punctuate", no_argument, 0, 'P'}, {"language", required_argument, 0, 'l'},
-        {"models", required_argument, 0, 'm'}, {"workers", required_argument, 0, 'w'},
-        {"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
-        {"server", required_argument, 0, 'S'}, {"key", required_argument, 0, 'K'},
-        {"cacert", required_argument, 0, 'C'}, {"local", no_argument, 0, 'L'},
+        {"format", required_argument, 0, 'f'},
+        {"timestamps", no_argument, 0, 't'},
+        {"no-punctuate", no_argument, 0, 'P'},
+        {"language", required_argument, 0, 'l'},
+        {"models", required_argument, 0, 'm'},
+        {"workers", required_argument, 0, 'w'},
+        {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},
+        {"server", required_argument, 0, 'S'},
+        {"key", required_argument, 0, 'K'},
+        {"cacert", required_argument, 0, 'C'},
+        {"local", no_argument, 0, 'L'},
         {0, 0, 0, 0},
     };
-    ld_asr_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
+    ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
     bool local = false, local_only_opts = false;
     ld_transcribe_opts o;
     ld_transcribe_opts_default(&o);
@@ -189,15 +179,7 @@ int ld_asr_transcribe_main(int argc, char **argv)
     for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
         switch (c) {
         case 'f':
-            if (!strcmp(optarg, "json"))
-                o.format = LD_FORMAT_JSON;
-            else if (!strcmp(optarg, "text"))
-                o.format = LD_FORMAT_TEXT;
-            else if (!strcmp(optarg, "srt"))
-                o.format = LD_FORMAT_SRT;
-            else if (!strcmp(optarg, "vtt"))
-                o.format = LD_FORMAT_VTT;
-            else {
+            if (ld_format_parse(optarg, &o.format)) {
                 fprintf(stderr, "listend transcribe: --format must be json, text, srt or vtt\n");
                 return 2;
             }
@@ -211,7 +193,10 @@ int ld_asr_transcribe_main(int argc, char **argv)
             }
             snprintf(o.language, sizeof o.language, "%s", optarg);
             break;
-        case 'm': cfg.models_dir = optarg; local_only_opts = true; break;
+        case 'm':
+            cfg.models_dir = optarg;
+            local_only_opts = true;
+            break;
         case 'S': client.server = optarg; break;
         case 'K': client.key = optarg; break;
         case 'C': client.cacert = optarg; break;
@@ -251,7 +236,7 @@ int ld_asr_transcribe_main(int argc, char **argv)
             return 2;
         }
         client.verbose = verbose;
-        return ld_asr_client_main(&client, &o, argv + optind, argc - optind);
+        return ld_transcribe_client_main(&client, &o, argv + optind, argc - optind);
     }
     ld_log_set_level(verbose ? LD_LOG_DEBUG : LD_LOG_WARNING);
 
@@ -264,7 +249,7 @@ int ld_asr_transcribe_main(int argc, char **argv)
     if (!ld_pool_has_language(pool, o.language)) {
         ld_transcribe_opts probe = o;
         ld_pcm none = {0};
-        ld_pool_submit(pool, &none, &probe, NULL, NULL, NULL, &err); /* only builds the message */
+        ld_pool_submit(pool, &none, &probe, &(ld_pool_callbacks){0}, &err); /* only builds the message */
         fprintf(stderr, "listend transcribe: %s\n", err.msg);
         ld_pool_free(pool);
         return 2;
@@ -292,12 +277,12 @@ int ld_asr_transcribe_main(int argc, char **argv)
         if (i == argc)
             break;
         pending *w = &win[(head + count++) % ahead];
-        *w = (pending){.index = i, .path = argv[i], .finished = !loaded, .err = err, .ps = {argv[i], -1}};
-        pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, NULL);
-        if (loaded && ld_pool_submit(pool, &pcm, &o, bar ? on_progress : NULL, pending_done, w, &w->err) != LD_OK)
-            w->finished = true;
-        ld_pcm_free(&pcm); /* no-op when the pool took it */
+        *w = (pending){.index = i, .path = argv[i], .bar = {argv[i], -1}};
+        ld_pool_waiter_init(&w->wait);
+        ld_pool_callbacks cb = {bar ? on_progress : NULL, &w->bar, ld_pool_waiter_done, &w->wait};
+        if (!loaded || ld_pool_submit(pool, &pcm, &o, &cb, &err) != LD_OK)
+            ld_pool_waiter_done(&w->wait, NULL, &err); /* the reason prints in turn */
+        ld_pcm_free(&pcm);                             /* no-op when the pool took it */
     }
     ld_pool_free(pool);
     return failed ? 1 : 0;

@@ -7,64 +7,69 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "auth/cli.h"
 #include "auth/key.h"
+#include "cli/cli.h"
+#include "cli/keys_internal.h"
 #include "util/fs.h"
 #include "util/time.h"
 
-int ld_cli_idx(const ld_cli_optdef *defs, const char *name)
-{
-    for (int i = 0; defs[i].name; i++)
-        if (!strcmp(defs[i].name, name))
-            return i;
-    return -1;
-}
-
-int ld_cli_parse(int argc, char **argv, const ld_cli_optdef *defs, ld_cli_args *out)
+int ld_keys_parse(int argc, char **argv, const struct option *accepted, const char *usage, const char *positional,
+                  ld_keys_args *out)
 {
     memset(out, 0, sizeof *out);
-    bool only_pos = false;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!only_pos && !strcmp(a, "--")) {
-            only_pos = true;
-            continue;
-        }
-        if (!only_pos && !strcmp(a, "-h"))
-            a = "--help";
-        if (only_pos || strncmp(a, "--", 2) || !a[2]) {
-            if (out->npos == LD_CLI_MAX_POS) {
-                fprintf(stderr, "listend keys %s: too many arguments\n", argv[1]);
-                return -1;
-            }
-            out->pos[out->npos++] = a;
-            continue;
-        }
-        char name[64];
-        const char *eq = strchr(a + 2, '=');
-        size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        snprintf(name, sizeof name, "%.*s", (int)nlen, a + 2);
-        int k = ld_cli_idx(defs, name);
-        if (k < 0) {
-            fprintf(stderr, "listend keys %s: unknown option --%s (see --help)\n", argv[1], name);
+    struct option opts[16];
+    int n = 0;
+    for (; accepted[n].name && n < 14; n++)
+        opts[n] = accepted[n];
+    opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    opts[n] = (struct option){0};
+    const char *sub = argv[1];
+    /* getopt_long over argv[1..]: the subcommand plays argv[0]. */
+    char **args = argv + 1;
+    optind = 1;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc - 1, args, ":h", opts, NULL)) != -1;) {
+        switch (c) {
+        case 'h': out->help = true; break;
+        case KEYS_OPT_DATA: out->data = optarg; break;
+        case KEYS_OPT_REDIS_URL: out->redis_url = optarg; break;
+        case KEYS_OPT_ROTATE: out->rotate = true; break;
+        case KEYS_OPT_JSON: out->json = true; break;
+        case KEYS_OPT_NAME: out->name = optarg; break;
+        case KEYS_OPT_EXPIRES: out->expires = optarg; break;
+        case KEYS_OPT_EXPIRES_IN: out->expires_in = optarg; break;
+        case KEYS_OPT_RPM: out->rpm = optarg; break;
+        case KEYS_OPT_CONCURRENCY: out->concurrency = optarg; break;
+        case KEYS_OPT_HOURS_PER_DAY: out->hours_per_day = optarg; break;
+        case ':': fprintf(stderr, "listend keys %s: %s needs a value\n", sub, args[optind - 1]); return -1;
+        default: /* '?': unknown, or a value given to a flag (then optopt is its KEYS_OPT_*) */
+            if (optopt >= KEYS_OPT_DATA)
+                fprintf(stderr, "listend keys %s: %s takes no value\n", sub, args[optind - 1]);
+            else
+                fprintf(stderr, "listend keys %s: unknown option %s (see --help)\n", sub, args[optind - 1]);
             return -1;
         }
-        if (defs[k].takes_value) {
-            if (!eq && i + 1 >= argc) {
-                fprintf(stderr, "listend keys %s: --%s needs a value\n", argv[1], name);
-                return -1;
-            }
-            out->val[k] = eq ? eq + 1 : argv[++i];
-        } else if (eq) {
-            fprintf(stderr, "listend keys %s: --%s takes no value\n", argv[1], name);
-            return -1;
-        }
-        out->set[k] = true;
     }
+    if (out->help) {
+        fputs(usage, stdout);
+        return 1;
+    }
+    int npos = argc - 1 - optind;
+    if (!positional && npos) {
+        fprintf(stderr, "listend keys %s: unexpected argument '%s'\n", sub, args[optind]);
+        return -1;
+    }
+    if (positional && npos != 1) {
+        fprintf(stderr, "listend keys %s: give exactly one %s (see --help)\n", sub, positional);
+        return -1;
+    }
+    out->arg = positional ? args[optind] : NULL;
+    if (out->redis_url) /* keys live in that shared Redis, as with $REDIS_URL */
+        setenv("REDIS_URL", out->redis_url, 1);
     return 0;
 }
 
-const char *ld_cli_data_dir(const char *opt)
+const char *ld_keys_data_dir(const char *opt)
 {
     if (opt && *opt)
         return opt;
@@ -72,7 +77,7 @@ const char *ld_cli_data_dir(const char *opt)
     return env && *env ? env : "./listend-data";
 }
 
-const char *ld_cli_key_arg(const char *arg)
+const char *ld_keys_key_arg(const char *arg)
 {
     static char buf[1024];
     if (!arg)
@@ -85,23 +90,17 @@ const char *ld_cli_key_arg(const char *arg)
     return buf;
 }
 
-void ld_cli_use_redis(const char *url)
-{
-    if (url)
-        setenv("REDIS_URL", url, 1);
-}
-
-bool ld_cli_redis_configured(void)
+bool ld_keys_redis_configured(void)
 {
     const char *u = getenv("REDIS_URL"), *h = getenv("REDIS_HOST");
     return (u && *u) || (h && *h);
 }
 
-ld_store *ld_cli_store_if_exists(const char *data_dir, bool *failed)
+ld_store *ld_keys_store_if_exists(const char *data_dir, bool *failed)
 {
     char path[PATH_MAX];
     *failed = false;
-    if (ld_cli_redis_configured()) {
+    if (ld_keys_redis_configured()) {
         ld_error rerr;
         ld_store *rs = ld_store_open_configured(NULL, NULL, 0, &rerr);
         if (!rs) {
@@ -167,20 +166,14 @@ static const char usage_issue[] =
 
 static int cmd_init(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true}, {"rotate", false}, {"help", false}, {0}};
-    ld_cli_args o;
-    if (ld_cli_parse(argc, argv, defs, &o))
-        return 2;
-    if (o.set[2]) {
-        fputs(usage_init, stdout);
-        return 0;
-    }
-    if (o.npos) {
-        fprintf(stderr, "listend keys init: unexpected argument '%s'\n", o.pos[0]);
-        return 2;
-    }
-    const char *dir = ld_cli_data_dir(o.val[0]);
-    bool rotate = o.set[1];
+    static const struct option accepted[] = {
+        {"data", required_argument, NULL, KEYS_OPT_DATA}, {"rotate", no_argument, NULL, KEYS_OPT_ROTATE}, {0}};
+    ld_keys_args o;
+    int parsed = ld_keys_parse(argc, argv, accepted, usage_init, NULL, &o);
+    if (parsed)
+        return parsed < 0 ? 2 : 0;
+    const char *dir = ld_keys_data_dir(o.data);
+    bool rotate = o.rotate;
     struct stat st;
     bool existed = stat(dir, &st) == 0;
     if (existed && !S_ISDIR(st.st_mode)) {
@@ -259,64 +252,63 @@ static int parse_limit(const char *opt, const char *s, int *out)
 
 static int cmd_issue(int argc, char **argv)
 {
-    static const ld_cli_optdef defs[] = {{"data", true},        {"name", true},          {"expires", true},
-                                         {"expires-in", true},  {"rpm", true},           {"concurrency", true},
-                                         {"hours-per-day", true}, {"help", false},       {"redis-url", true},
-                                         {0}};
-    ld_cli_args o;
-    if (ld_cli_parse(argc, argv, defs, &o))
-        return 2;
-    if (o.set[7]) {
-        fputs(usage_issue, stdout);
-        return 0;
-    }
-    ld_cli_use_redis(o.val[8]);
-    if (o.npos) {
-        fprintf(stderr, "listend keys issue: unexpected argument '%s'\n", o.pos[0]);
-        return 2;
-    }
-    const char *dir = ld_cli_data_dir(o.val[0]);
-    ld_key_claims c = {.rpm = LD_DEFAULT_RPM, .concurrency = LD_DEFAULT_CONCURRENCY,
-                       .hours_per_day = LD_DEFAULT_HOURS_PER_DAY};
-    if (!o.val[1] || !*o.val[1]) {
+    static const struct option accepted[] = {
+        {"data", required_argument, NULL, KEYS_OPT_DATA},
+        {"name", required_argument, NULL, KEYS_OPT_NAME},
+        {"expires", required_argument, NULL, KEYS_OPT_EXPIRES},
+        {"expires-in", required_argument, NULL, KEYS_OPT_EXPIRES_IN},
+        {"rpm", required_argument, NULL, KEYS_OPT_RPM},
+        {"concurrency", required_argument, NULL, KEYS_OPT_CONCURRENCY},
+        {"hours-per-day", required_argument, NULL, KEYS_OPT_HOURS_PER_DAY},
+        {"redis-url", required_argument, NULL, KEYS_OPT_REDIS_URL},
+        {0},
+    };
+    ld_keys_args o;
+    int parsed = ld_keys_parse(argc, argv, accepted, usage_issue, NULL, &o);
+    if (parsed)
+        return parsed < 0 ? 2 : 0;
+    const char *dir = ld_keys_data_dir(o.data);
+    ld_key_claims c = {
+        .rpm = LD_DEFAULT_RPM, .concurrency = LD_DEFAULT_CONCURRENCY, .hours_per_day = LD_DEFAULT_HOURS_PER_DAY};
+    if (!o.name || !*o.name) {
         fprintf(stderr, "listend keys issue: --name is required\n");
         return 2;
     }
-    snprintf(c.name, sizeof c.name, "%.63s", o.val[1]);
-    if (strlen(o.val[1]) > LD_KEY_NAME_MAX) {
-        fprintf(stderr, "listend keys issue: --name is %zu bytes; at most %d fit in a key\n", strlen(o.val[1]),
+    snprintf(c.name, sizeof c.name, "%.63s", o.name);
+    if (strlen(o.name) > LD_KEY_NAME_MAX) {
+        fprintf(stderr, "listend keys issue: --name is %zu bytes; at most %d fit in a key\n", strlen(o.name),
                 LD_KEY_NAME_MAX);
         return 2;
     }
     c.issued_at = ld_time_now();
-    if (o.val[2] && o.val[3]) {
+    if (o.expires && o.expires_in) {
         fprintf(stderr, "listend keys issue: give --expires or --expires-in, not both\n");
         return 2;
     }
-    if (o.val[2] && ld_time_parse_iso8601(o.val[2], &c.expires_at)) {
-        fprintf(stderr, "listend keys issue: --expires '%s' is not an ISO 8601 date/time\n", o.val[2]);
+    if (o.expires && ld_time_parse_iso8601(o.expires, &c.expires_at)) {
+        fprintf(stderr, "listend keys issue: --expires '%s' is not an ISO 8601 date/time\n", o.expires);
         return 2;
     }
-    if (o.val[3]) {
+    if (o.expires_in) {
         int64_t d;
-        if (ld_time_parse_duration(o.val[3], &d) || d <= 0) {
+        if (ld_time_parse_duration(o.expires_in, &d) || d <= 0) {
             fprintf(stderr, "listend keys issue: --expires-in '%s' is not a positive duration (e.g. 90d)\n",
-                    o.val[3]);
+                    o.expires_in);
             return 2;
         }
         c.expires_at = c.issued_at + d;
     }
-    if (o.val[2] && c.expires_at <= 0) {
+    if (o.expires && c.expires_at <= 0) {
         fprintf(stderr, "listend keys issue: --expires must be after 1970-01-01T00:00:00Z\n");
         return 2;
     }
-    if ((o.val[4] && parse_limit("rpm", o.val[4], &c.rpm)) ||
-        (o.val[5] && parse_limit("concurrency", o.val[5], &c.concurrency)))
+    if ((o.rpm && parse_limit("rpm", o.rpm, &c.rpm)) ||
+        (o.concurrency && parse_limit("concurrency", o.concurrency, &c.concurrency)))
         return 2;
-    if (o.val[6]) {
+    if (o.hours_per_day) {
         char *end;
-        double h = strtod(o.val[6], &end);
-        if (end == o.val[6] || *end || !(h > 0) || h > LD_KEY_HOURS_MAX) {
+        double h = strtod(o.hours_per_day, &end);
+        if (end == o.hours_per_day || *end || !(h > 0) || h > LD_KEY_HOURS_MAX) {
             fprintf(stderr, "listend keys issue: --hours-per-day must be a number > 0 and <= %.0f\n",
                     LD_KEY_HOURS_MAX);
             return 2;
@@ -348,10 +340,13 @@ static int cmd_issue(int argc, char **argv)
     uint8_t kfp[4];
     ld_key_decode(key, &stored, kfp, NULL);
 
-    ld_store *store = ld_cli_redis_configured() ? ld_store_open_configured(NULL, NULL, 0, &err)
-                                                : ld_store_open_embedded(dir, &err);
-    ld_store_key rec = {.issued_at = stored.issued_at, .expires_at = stored.expires_at, .rpm = stored.rpm,
-                        .concurrency = stored.concurrency, .hours_per_day = stored.hours_per_day};
+    ld_store *store = ld_keys_redis_configured() ? ld_store_open_configured(NULL, NULL, 0, &err)
+                                                 : ld_store_open_embedded(dir, &err);
+    ld_store_key rec = {.issued_at = stored.issued_at,
+                        .expires_at = stored.expires_at,
+                        .rpm = stored.rpm,
+                        .concurrency = stored.concurrency,
+                        .hours_per_day = stored.hours_per_day};
     snprintf(rec.key_id, sizeof rec.key_id, "%s", stored.key_id);
     snprintf(rec.name, sizeof rec.name, "%s", stored.name);
     snprintf(rec.issuer, sizeof rec.issuer, "%s", fp);
@@ -364,14 +359,15 @@ static int cmd_issue(int argc, char **argv)
     if (c.expires_at && c.expires_at <= ld_time_now()) {
         char when[21];
         ld_time_iso8601(c.expires_at, when);
-        fprintf(stderr, "listend keys issue: warning: expiry %s is in the past; the key is already expired\n", when);
+        fprintf(stderr, "listend keys issue: warning: expiry %s is in the past; the key is already expired\n",
+                when);
     }
     printf("%s\n", key);
     fprintf(stderr, "issued %s (%s)\n", rec.key_id, rec.name);
     return 0;
 }
 
-int ld_auth_keys_main(int argc, char **argv)
+int ld_cli_keys_main(int argc, char **argv)
 {
     if (sodium_init() < 0) {
         fprintf(stderr, "listend keys: libsodium failed to initialise\n");
@@ -391,11 +387,11 @@ int ld_auth_keys_main(int argc, char **argv)
     if (!strcmp(sub, "issue"))
         return cmd_issue(argc, argv);
     if (!strcmp(sub, "list"))
-        return ld_cli_list(argc, argv);
+        return ld_keys_list(argc, argv);
     if (!strcmp(sub, "inspect"))
-        return ld_cli_inspect(argc, argv);
+        return ld_keys_inspect(argc, argv);
     if (!strcmp(sub, "revoke"))
-        return ld_cli_revoke(argc, argv);
+        return ld_keys_revoke(argc, argv);
     fprintf(stderr, "listend keys: unknown command '%s'\n\n%s", sub, usage_main);
     return 2;
 }

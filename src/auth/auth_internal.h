@@ -1,4 +1,4 @@
-/* State shared by the auth module's files (not part of its interface). */
+/* State shared by the auth module's files; internal to src/auth/. */
 #ifndef LD_AUTH_INTERNAL_H
 #define LD_AUTH_INTERNAL_H
 

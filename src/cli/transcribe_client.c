@@ -1,5 +1,5 @@
 /* `listend transcribe --server URL`: POST /v1/listen per input, output laid
- * out exactly like local mode (cli.c). The upload is streamed from the file by
+ * out exactly like local mode (transcribe.c). The upload is streamed from the file by
  * libcurl's mime API, so a 100 MB file never sits in memory; only the answer
  * (a transcript, small) is buffered. */
 #include <curl/curl.h>
@@ -10,7 +10,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "asr/client.h"
+#include "audio/audio.h"
+#include "cli/transcribe_internal.h"
 
 #define MAX_ANSWER ((size_t)64 << 20) /* far above any transcript body */
 #define MAX_RETRIES 3                 /* 429/503 with Retry-After */
@@ -54,17 +55,6 @@ static bool ends_with(const char *s, const char *suf)
     return a >= b && !strcasecmp(s + a - b, suf);
 }
 
-static const char *format_name(ld_format f)
-{
-    switch (f) {
-    case LD_FORMAT_TEXT: return "text";
-    case LD_FORMAT_SRT: return "srt";
-    case LD_FORMAT_VTT: return "vtt";
-    case LD_FORMAT_JSON: break;
-    }
-    return "json";
-}
-
 /* "http://h:7100" or "http://h:7100/" -> "http://h:7100/v1/listen"; a URL
  * already naming an endpoint path is used as it is. */
 static char *endpoint(const char *server)
@@ -100,10 +90,12 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
     add_field(m, "language", o->language);
     add_field(m, "punctuate", o->punctuate ? "true" : "false");
     add_field(m, "timestamps", o->timestamps ? "true" : "false");
-    add_field(m, "format", format_name(o->format));
+    add_field(m, "format", ld_format_name(o->format));
     if (ends_with(path, ".raw") || ends_with(path, ".pcm")) { /* local mode's convention */
         add_field(m, "encoding", "linear16");
-        add_field(m, "sample_rate", "16000");
+        char rate[16];
+        snprintf(rate, sizeof rate, "%d", LD_SAMPLE_RATE);
+        add_field(m, "sample_rate", rate);
     }
     return m;
 }
@@ -111,7 +103,7 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
 static char *json_request(const char *url, const ld_transcribe_opts *o)
 {
     json_t *j = json_pack("{s:s, s:s, s:b, s:b, s:s}", "url", url, "language", o->language, "punctuate",
-                          o->punctuate, "timestamps", o->timestamps, "format", format_name(o->format));
+                          o->punctuate, "timestamps", o->timestamps, "format", ld_format_name(o->format));
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;
@@ -158,7 +150,8 @@ static bool print_answer(const answer *a, const ld_transcribe_opts *o, const cha
     }
     if (n > 1)
         json_object_set_new(j, "file", json_string(input));
-    char *s = json_dumps(j, JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER | (n > 1 ? JSON_COMPACT : JSON_INDENT(2)));
+    char *s = json_dumps(j,
+                         JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER | (n > 1 ? JSON_COMPACT : JSON_INDENT(2)));
     json_decref(j);
     if (!s)
         return false;
@@ -170,7 +163,7 @@ static bool print_answer(const answer *a, const ld_transcribe_opts *o, const cha
 
 typedef enum { SENT_OK, SENT_FAILED, SENT_FATAL } sent;
 
-static sent send_one(CURL *c, const char *url, const ld_asr_client_cfg *cfg, const ld_transcribe_opts *o,
+static sent send_one(CURL *c, const char *url, const ld_transcribe_client_cfg *cfg, const ld_transcribe_opts *o,
                      const char *input, const char *label, answer *a)
 {
     bool remote = is_url(input);
@@ -254,7 +247,8 @@ static sent send_one(CURL *c, const char *url, const ld_asr_client_cfg *cfg, con
     return result;
 }
 
-int ld_asr_client_main(const ld_asr_client_cfg *cfg, const ld_transcribe_opts *o, char **inputs, int n)
+int ld_transcribe_client_main(const ld_transcribe_client_cfg *cfg, const ld_transcribe_opts *o, char **inputs,
+                              int n)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "listend: cannot initialise libcurl\n");

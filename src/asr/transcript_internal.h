@@ -1,7 +1,8 @@
-/* Internal helpers shared by the transcript renderers. Pure functions.
+/* Helpers shared by the transcript renderers (transcript.c, subtitles.c);
+ * internal to src/asr/. Pure functions.
  * Ownership: returned arrays/strings are malloc'd and owned by the caller. */
-#ifndef LD_ASR_TRANSCRIPT_RENDER_H
-#define LD_ASR_TRANSCRIPT_RENDER_H
+#ifndef LD_ASR_TRANSCRIPT_INTERNAL_H
+#define LD_ASR_TRANSCRIPT_INTERNAL_H
 
 #include <stddef.h>
 
@@ -10,10 +11,10 @@
 #define LD_PAUSE_STOP 0.6   /* seconds of pause that end a sentence */
 #define LD_PAUSE_COMMA 0.25 /* seconds of pause that get a comma */
 
-#define LD_SUB_LINE_MAX 42  /* characters per subtitle line */
-#define LD_SUB_LINES 2      /* lines per cue */
+#define LD_SUB_LINE_MAX 42   /* characters per subtitle line */
+#define LD_SUB_LINES 2       /* lines per cue */
 #define LD_SUB_MAX_CUE_S 7.0 /* a cue never spans more than this */
-#define LD_SUB_GAP_S 1.0    /* a pause this long starts a new cue */
+#define LD_SUB_GAP_S 1.0     /* a pause this long starts a new cue */
 
 /* render_words plus, per entry, the index of its source word (-1 for punctuation). */
 ld_word *ld_transcript_render_ex(const ld_transcript *t, bool punctuate, size_t *n, long **origin);

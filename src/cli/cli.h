@@ -1,0 +1,15 @@
+/* The command-line clients: `listend keys`, `listend transcribe` (local, or
+ * through a server with --server) and `listend stream`. Each takes the
+ * subcommand's argv (argv[0] = the subcommand) and returns the exit status.
+ * Command-line code: one call per process, not thread-safe. */
+#ifndef LD_CLI_CLI_H
+#define LD_CLI_CLI_H
+
+/* init, issue, list, inspect, revoke: license keys in a data dir or Redis. */
+int ld_cli_keys_main(int argc, char **argv);
+/* FILE...: local decoder pool, or POST /v1/listen of a server. */
+int ld_cli_transcribe_main(int argc, char **argv);
+/* FILE: stream to a server's /v1/listen/stream and print live results. */
+int ld_cli_stream_main(int argc, char **argv);
+
+#endif

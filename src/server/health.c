@@ -1,0 +1,153 @@
+/* Health endpoints (docs/api.md, "GET /health"; docs/operations.md): overall
+ * readiness from the decoders, license checking, the store and draining,
+ * and per-component detail. */
+#include "server/health.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "server/respond.h"
+#include "server/srv.h"
+#include "util/time.h"
+
+static bool query_true(ld_req *r, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    return v && (!strcasecmp(v, "true") || !strcmp(v, "1") || !*v);
+}
+
+/* License checking: issuer keys loaded and the revocation list readable
+ * (unhealthy otherwise); with Redis the list is polled every 250 ms while
+ * Redis is up, so it is stale (degraded) while Redis is down. */
+static const char *license_state(ld_srv *s, const ld_store_health_info *h, json_t *detail)
+{
+    bool revoked, readable = ld_store_is_revoked(s->store, "k_health_probe", &revoked, NULL) == LD_OK;
+    bool fresh = readable && (strcmp(h->backend, "redis") || h->up);
+    int issuers = ld_auth_issuer_count(s->auth);
+    if (detail)
+        json_object_set_new(detail, "detail",
+                            json_pack("{s:i,s:{s:s,s:b,s:b}}", "issuer_keys", issuers, "revocations", "source",
+                                      h->backend, "readable", readable, "fresh", fresh));
+    return issuers < 1 || !readable ? "unhealthy" : fresh ? "healthy" : "degraded";
+}
+
+/* Component states for the detailed health body; returns overall health. */
+static bool components(ld_srv *s, json_t *comp, const char **reason)
+{
+    bool draining = atomic_load(&s->draining);
+    int workers = ld_pool_workers(s->pool);
+    ld_store_health_info h;
+    bool store_up = ld_store_health(s->store, &h);
+    const char *lic_state = license_state(s, &h, NULL);
+    bool asr = workers > 0, lic = strcmp(lic_state, "unhealthy") != 0;
+    /* Redis down with the "open" policy still serves (per-replica limits). */
+    bool store_ok = store_up || h.degraded;
+    const char *store_state = store_up ? "healthy" : h.degraded ? "degraded" : "unhealthy";
+    json_object_set_new(comp, "api_server", json_string(draining ? "draining" : "healthy"));
+    json_object_set_new(comp, "asr", json_string(asr ? "healthy" : "unhealthy"));
+    json_object_set_new(comp, "license", json_string(lic_state));
+    json_object_set_new(comp, "store", json_string(store_state));
+    if (!strcmp(h.backend, "redis"))
+        json_object_set_new(comp, "redis", json_string(store_state));
+    *reason = !asr        ? "No ASR workers available"
+              : !lic      ? "License checks unavailable (issuer keys, revocations)"
+              : !store_ok ? "Redis unavailable"
+              : draining  ? "Server is shutting down"
+                          : NULL;
+    return asr && lic && store_ok && !draining;
+}
+
+static json_t *store_detail(ld_srv *s)
+{
+    ld_store_health_info h;
+    ld_store_health(s->store, &h);
+    json_t *o = json_pack("{s:s,s:b}", "backend", h.backend, "up", h.up);
+    if (!strcmp(h.backend, "redis")) {
+        json_object_set_new(o, "target", json_string(h.target)); /* never the password */
+        json_object_set_new(o, "failure_policy", json_string(h.failure_open ? "open" : "closed"));
+        json_object_set_new(o, "degraded", json_boolean(h.degraded));
+        if (h.latency_ms >= 0)
+            json_object_set_new(o, "latency_ms", json_real((double)(int64_t)(h.latency_ms * 1000 + 0.5) / 1000));
+        if (h.last_error[0])
+            json_object_set_new(o, "last_error", json_string(h.last_error));
+    }
+    return o;
+}
+
+enum MHD_Result ld_health_serve(ld_req *r)
+{
+    ld_srv *s = r->srv;
+    json_t *comp = json_object();
+    const char *reason;
+    bool ok = components(s, comp, &reason);
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(ok ? "healthy" : "unhealthy"));
+    if (reason)
+        json_object_set_new(o, "reason", json_string(reason));
+    if (query_true(r, "detailed")) {
+        json_object_set_new(o, "components", comp);
+        comp = NULL;
+        json_object_set_new(o, "uptime_seconds", json_integer((json_int_t)(ld_time_mono() - s->started_mono)));
+        json_object_set_new(o, "version", json_string(LD_VERSION));
+        json_object_set_new(o, "asr_workers", json_integer(ld_pool_workers(s->pool)));
+        json_object_set_new(o, "asr_busy", json_integer(ld_pool_busy(s->pool)));
+        json_object_set_new(o, "queue_depth", json_integer(ld_pool_queue_depth(s->pool)));
+        json_object_set_new(o, "active_streams", json_integer(s->ws ? ld_ws_active(s->ws) : 0));
+        json_object_set_new(o, "languages", ld_pool_languages(s->pool));
+        json_object_set_new(o, "store", store_detail(s));
+    }
+    json_decref(comp);
+    return ld_respond_json(r->conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o, r->request_id);
+}
+
+enum MHD_Result ld_healthz_serve(ld_req *r)
+{
+    json_t *comp = json_object();
+    const char *reason;
+    bool ok = components(r->srv, comp, &reason);
+    json_decref(comp);
+    json_t *o = json_pack("{s:b}", "ready", ok);
+    if (reason)
+        json_object_set_new(o, "reason", json_string(reason));
+    return ld_respond_json(r->conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o, r->request_id);
+}
+
+enum MHD_Result ld_health_component_serve(ld_req *r)
+{
+    const char *name = r->path + strlen("/health/");
+    json_t *comp = json_object();
+    const char *reason;
+    components(r->srv, comp, &reason);
+    if (!strcmp(name, "redis") && !json_object_get(comp, "redis"))
+        json_object_set_new(comp, "redis", json_string("disabled")); /* embedded store: nothing to check */
+    json_t *st = json_object_get(comp, name);
+    if (!st) {
+        json_decref(comp);
+        ld_error e;
+        ld_error_set(&e, LD_ERR_NOT_FOUND, "Unknown component '%.64s' (api_server, asr, license, store, redis)",
+                     name);
+        return ld_respond_error(r->conn, &e, r->request_id, NULL);
+    }
+    const char *state = json_string_value(st);
+    bool ok = strcmp(state, "unhealthy") != 0;
+    json_t *o = json_pack("{s:s,s:O}", "component", name, "status", st);
+    if (!strcmp(name, "store") || !strcmp(name, "redis"))
+        json_object_set_new(o, "detail", store_detail(r->srv));
+    /* asr and license add their detail on request (?detailed=true), like /health. */
+    bool detailed = query_true(r, "detailed");
+    if (detailed && !strcmp(name, "license")) {
+        ld_store_health_info h;
+        ld_store_health(r->srv->store, &h);
+        license_state(r->srv, &h, o);
+    }
+    if (detailed && !strcmp(name, "asr")) {
+        ld_srv *s = r->srv;
+        json_object_set_new(o, "detail",
+                            json_pack("{s:i,s:i,s:i,s:i,s:i,s:o}", "workers", ld_pool_workers(s->pool), "busy",
+                                      ld_pool_busy(s->pool), "queue_depth", ld_pool_queue_depth(s->pool),
+                                      "active_streams", s->ws ? ld_ws_active(s->ws) : 0, "max_streams",
+                                      s->cfg.max_streams, "languages", ld_pool_languages(s->pool)));
+    }
+    json_decref(comp);
+    return ld_respond_json(r->conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o, r->request_id);
+}
