@@ -88,7 +88,10 @@ int ld_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
         unlink(tmp);
         return -1;
     }
-    if (fsync(fd) || close(fd) || rename(tmp, path)) {
+    /* close even when fsync fails, or the descriptor leaks */
+    int failed = fsync(fd) != 0;
+    failed |= close(fd) != 0;
+    if (failed || rename(tmp, path)) {
         unlink(tmp);
         return -1;
     }
