@@ -20,6 +20,8 @@ typedef struct {
     int16_t *samples;
     size_t n;          /* number of samples */
     void *priv_;       /* backend bookkeeping (mmap length, …) */
+    bool narrowband;   /* telephone band: the source was <= 8 kHz or G.711 (mu-law/A-law);
+                        * <= 8 kHz sources are upsampled by zero insertion (narrowband.h) */
 } ld_pcm;
 
 void ld_pcm_free(ld_pcm *pcm);
