@@ -38,11 +38,14 @@ static void usage(FILE *f)
             "  --timestamps                include per-word timings in JSON\n"
             "  --no-punctuate              plain lowercase words, no punctuation\n"
             "  --language CODE             ISO 639-1 language (default en)\n"
+            "  --model NAME                auto (default: telephony for <= 8 kHz or G.711 audio), general,\n"
+            "                              telephony, or a model pack (--models DIR/NAME/, listend adapt)\n"
             "  --server URL                client mode: a listend server (default $LISTEND_API_URL)\n"
             "  --key KEY                   client mode: license key (default $LICENSE_KEY)\n"
             "  --cacert FILE               client mode: CA bundle for an https server\n"
             "  --local                     local mode even when LISTEND_API_URL is set\n"
-            "  --models DIR                local mode: extra languages: DIR/<code>/ (docs/engine.md)\n"
+            "  --models DIR                local mode: extra languages DIR/<code>/ and model packs\n"
+            "                              DIR/<pack>/ (docs/engine.md)\n"
             "  --workers N                 local mode: decoders in parallel (default: cores)\n"
             "  --verbose                   engine details (local) or request ids and timings (client)\n"
             "  -h, --help                  this text\n"
@@ -177,7 +180,7 @@ int ld_asr_transcribe_main(int argc, char **argv)
         {"verbose", no_argument, 0, 'v'},      {"help", no_argument, 0, 'h'},
         {"server", required_argument, 0, 'S'}, {"key", required_argument, 0, 'K'},
         {"cacert", required_argument, 0, 'C'}, {"local", no_argument, 0, 'L'},
-        {0, 0, 0, 0},
+        {"model", required_argument, 0, 'M'},  {0, 0, 0, 0},
     };
     ld_asr_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
     bool local = false, local_only_opts = false;
@@ -212,6 +215,13 @@ int ld_asr_transcribe_main(int argc, char **argv)
             snprintf(o.language, sizeof o.language, "%s", optarg);
             break;
         case 'm': cfg.models_dir = optarg; local_only_opts = true; break;
+        case 'M':
+            if (strlen(optarg) >= sizeof o.model) {
+                fprintf(stderr, "listend transcribe: --model: name too long: %s\n", optarg);
+                return 2;
+            }
+            snprintf(o.model, sizeof o.model, "%s", optarg);
+            break;
         case 'S': client.server = optarg; break;
         case 'K': client.key = optarg; break;
         case 'C': client.cacert = optarg; break;
@@ -265,6 +275,11 @@ int ld_asr_transcribe_main(int argc, char **argv)
         ld_transcribe_opts probe = o;
         ld_pcm none = {0};
         ld_pool_submit(pool, &none, &probe, NULL, NULL, NULL, &err); /* only builds the message */
+        fprintf(stderr, "listend transcribe: %s\n", err.msg);
+        ld_pool_free(pool);
+        return 2;
+    }
+    if (!ld_pool_check_model(pool, o.language, o.model, &err)) {
         fprintf(stderr, "listend transcribe: %s\n", err.msg);
         ld_pool_free(pool);
         return 2;

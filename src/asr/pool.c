@@ -30,6 +30,7 @@
 typedef struct request {
     struct request *next;
     int lang;
+    int pack;          /* index into p->packs, picked at submit */
     ld_pcm pcm;
     ld_transcribe_opts opts;
     ld_segment *segs;
@@ -189,6 +190,7 @@ static ld_transcript *merge(ld_pool *p, request *r)
     t->confidence = t->n_words ? conf / (double)t->n_words : 0.0;
     t->duration = ld_pcm_seconds(&r->pcm);
     snprintf(t->language, sizeof t->language, "%s", p->langs[r->lang].code);
+    snprintf(t->model, sizeof t->model, "%s", p->packs[r->pack].name);
     return t;
 }
 
@@ -285,7 +287,9 @@ static void *worker_main(void *arg)
         ld_word *words = NULL;
         size_t nw = 0;
         ld_err rc = LD_OK;
-        if (i < r->n_segs && !skip) {
+        if (i < r->n_segs && !skip && ops->decoder_use) /* no-op when already in use */
+            rc = ops->decoder_use(w->dec, p->packs[r->pack].transform, &e);
+        if (i < r->n_segs && !skip && rc == LD_OK) {
             const ld_segment *s = &r->segs[i];
             double t0 = ld_log_enabled(LD_LOG_DEBUG) ? ld_time_mono() : 0;
             rc = ops->decode(w->dec, r->pcm.samples + s->start, s->end - s->start, &words, &nw, &e);
@@ -386,6 +390,13 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_p
         return ld_error_set(err, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language '%s'; available: %s",
                             o->language, list);
     }
+    ld_error pe;
+    int pack = ld_pool_pack_pick(p, lang, o->model, pcm->narrowband, &pe);
+    if (pack < 0) {
+        if (err)
+            *err = pe;
+        return pe.code;
+    }
     pthread_mutex_lock(&p->mu);
     bool full = p->n_waiting >= p->max_queue || p->stopping;
     if (!full) { /* reserve the slot while segmenting outside the lock */
@@ -399,6 +410,7 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_p
     request *r = calloc(1, sizeof *r);
     if (r) {
         r->lang = lang;
+        r->pack = pack;
         r->opts = *o;
         r->progress = progress;
         r->done = done;
@@ -539,7 +551,7 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err)
     p->max_queue = c.max_queue;
     p->max_segment_s = c.max_segment_s;
     p->max_streams = 32;
-    if (ld_pool_find_languages(p, c.models_dir, err) != LD_OK) {
+    if (ld_pool_find_languages(p, c.models_dir, err) != LD_OK || ld_pool_load_packs(p, c.models_dir, err) != LD_OK) {
         ld_pool_free(p);
         return NULL;
     }
@@ -591,6 +603,7 @@ void ld_pool_free(ld_pool *p)
     for (int i = 0; i < p->n_workers; i++)
         pthread_join(p->threads[i], NULL);
     ld_pool_streams_free(p);
+    ld_pool_free_packs(p);
     free(p->workers);
     free(p->threads);
     free(p->langs);

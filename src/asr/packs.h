@@ -1,0 +1,52 @@
+/* Model packs: named adaptations of a language's acoustic model that a request
+ * selects with the `model` option.
+ *
+ *   general    the language's model as it is
+ *   telephony  built in for English (Debian's en-us model): one-class MLLR adapted
+ *              to 8 kHz G.711 speech upsampled by zero insertion (audio/narrowband.h);
+ *              made by scripts/telephony-pack.sh with `listend adapt`, kept in
+ *              models/telephony/ and compiled into the binary
+ *   auto       (default) telephony for narrowband audio (<= 8 kHz or G.711) when the
+ *              language has it, general otherwise
+ *   NAME       an operator pack: <models dir>/NAME/ holding `mllr_matrix` and
+ *              `pack.json` (written by `listend adapt`); a pack named telephony
+ *              replaces the built-in one
+ * Client model names of other APIs (lightning, pulse, whisper-1, nova-…, base, …)
+ * mean auto; Deepgram's *phonecall* names mean telephony.
+ *
+ * A pack is a transform shared by every decoder of its language; decoders switch
+ * in place (asr/engine.h decoder_use), so packs cost no memory per decoder.
+ * Thread-safety: the pack list is immutable after ld_pool_new. */
+#ifndef LD_ASR_PACKS_H
+#define LD_ASR_PACKS_H
+
+#include <stdbool.h>
+
+#define LD_PACK_NAME_MAX 32
+
+typedef struct {
+    char name[LD_PACK_NAME_MAX];
+    char language[16];
+    void *transform;   /* engine transform (owned); NULL = general */
+} ld_pack;
+
+/* Reads a pack folder (mllr_matrix + optional pack.json) into malloc'd text;
+ * LD_ERR_INVALID_PARAMETER naming what is wrong. *cmn_ok says whether cmn[13]
+ * was filled from pack.json's "cmn_init". language gets pack.json's "language"
+ * (default "en"). */
+#include "util/err.h"
+ld_err ld_pack_read(const char *dir, char **mllr_text, float cmn[13], bool *cmn_ok, char language[16], ld_error *err);
+
+/* Valid operator pack names: 3–31 characters [a-z0-9_-], starting with a letter
+ * (two-letter names are languages), not auto or general. */
+bool ld_pack_name_ok(const char *name);
+
+/* A client's name for a model: "auto", "general", "telephony", a pack name, or
+ * the listend name an alias stands for. Returns a static string or `name`. */
+const char *ld_pack_alias(const char *name);
+
+/* The built-in telephony pack's files (packs_builtin.c, generated at build). */
+extern const char ld_pack_telephony_mllr[];
+extern const char ld_pack_telephony_json[];
+
+#endif
