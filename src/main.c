@@ -5,6 +5,7 @@
 
 #include "asr/pool.h"
 #include "auth/auth.h"
+#include "cli/adapt.h"
 #include "server/server.h"
 #include "server/ws.h"
 
@@ -17,6 +18,7 @@ static const struct {
     {"keys", ld_auth_keys_main, "manage license keys: init, issue, list, inspect, revoke"},
     {"transcribe", ld_asr_transcribe_main, "transcribe files locally, or through a server with --server"},
     {"stream", ld_ws_stream_main, "stream a file to a server's /v1/listen/stream and print live results"},
+    {"adapt", ld_cli_adapt_main, "adapt the model to your recordings and write a model pack (--models)"},
 };
 
 static void usage(FILE *f)
