@@ -10,7 +10,7 @@ PKGS=(
   libcurl4-gnutls-dev libsodium-dev libsqlite3-dev libhiredis-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
   # listend adapt (model packs): bw, mllr_solve; sphinx_fe; pocketsphinx_mdef_convert
-  sphinxtrain sphinxbase-utils pocketsphinx
+  sphinxtrain sphinxbase-utils pocketsphinx flite
   redis-server haproxy
   # tests, benchmarks, fuzzing
   python3-pytest python3-requests python3-websockets
