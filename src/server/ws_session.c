@@ -69,8 +69,8 @@ ws_session *ws_session_new(ws_conn *c, ld_error *err)
         return NULL;
     }
     if (c->decoder) { /* telephone-band streams get the telephony pack by default */
-        if (ld_pool_stream_use_model(pool, c->decoder, c->params.model, ld_audio_stream_narrowband(s->conv), err) !=
-            LD_OK) {
+        if (pool && ld_pool_stream_use_model(pool, c->decoder, c->params.model, ld_audio_stream_narrowband(s->conv),
+                                             err) != LD_OK) {
             ld_audio_stream_free(s->conv);
             free(s);
             return NULL;
