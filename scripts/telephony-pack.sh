@@ -5,7 +5,7 @@
 # phone line delivers; ffmpeg -ar 8000 -c:a pcm_mulaw), adapted with one-class
 # MLLR. The test speakers are never read, so bench/wer/run's telephone figures
 # are on speakers the pack never heard. Extra channel material: Debian's flite
-# voices (awb, rms, slt, kal16) reading models/telephony/flite-sentences.txt
+# voices (awb, rms, slt, kal16) reading models/flite-sentences.txt
 # through the same mu-law line; on the adaptation speakers held out from it,
 # flite alone took mu-law WER from 42 % to 31 % (docs/engine.md), so the pack
 # learns the line rather than a few voices. Deterministic: the same inputs give
@@ -44,7 +44,7 @@ for voice in awb rms slt kal16; do
     flite -voice "$voice" -t "$line" -o "$tmp/tts.wav" >/dev/null
     ffmpeg -nostdin -loglevel error -y -i "$tmp/tts.wav" -ar 8000 -c:a pcm_mulaw "$tmp/audio/$id.wav"
     printf '%s.wav\t%s\tflite_%s\n' "$id" "$line" "$voice" >>"$tmp/audio/manifest.tsv"
-  done <models/telephony/flite-sentences.txt
+  done <models/flite-sentences.txt
 done
 echo "telephony-pack: $(wc -l <"$tmp/clips") adaptation clips from $EVAL and $n flite clips, as 8 kHz mu-law" >&2
 "$BIN" adapt --audio "$tmp/audio" --out "$tmp/telephony" --held-out 0

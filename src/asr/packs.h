@@ -6,13 +6,17 @@
  *              to 8 kHz G.711 speech upsampled by zero insertion (audio/narrowband.h);
  *              made by scripts/telephony-pack.sh with `listend adapt`, kept in
  *              models/telephony/ and compiled into the binary
+ *   noisy      built in for English: one-class MLLR adapted to speech with steady
+ *              (pink) noise at 15–25 dB SNR (scripts/noisy-pack.sh)
  *   auto       (default) telephony for narrowband audio (<= 8 kHz or G.711) when the
- *              language has it, general otherwise
+ *              language has it; else noisy when the estimated SNR is below
+ *              LD_PACK_NOISY_SNR_DB; else general
  *   NAME       an operator pack: <models dir>/NAME/ holding `mllr_matrix` and
  *              `pack.json` (written by `listend adapt`); a pack named telephony
  *              replaces the built-in one
- * Client model names of other APIs (lightning, pulse, whisper-1, nova-…, base, …)
- * mean auto; Deepgram's *phonecall* names mean telephony.
+ * Client model names of other APIs (Smallest's lightning/pulse, OpenAI's whisper-1
+ * and gpt-4o-*, Deepgram's nova-*, base, enhanced, meeting, …) mean auto;
+ * Deepgram's *phonecall* names mean telephony (table in packs.c).
  *
  * A pack is a transform shared by every decoder of its language; decoders switch
  * in place (asr/engine.h decoder_use), so packs cost no memory per decoder.
@@ -45,8 +49,18 @@ bool ld_pack_name_ok(const char *name);
  * the listend name an alias stands for. Returns a static string or `name`. */
 const char *ld_pack_alias(const char *name);
 
-/* The built-in telephony pack's files (packs_builtin.c, generated at build). */
-extern const char ld_pack_telephony_mllr[];
-extern const char ld_pack_telephony_json[];
+/* Built-in packs for Debian's en-us model (models/<name>/ compiled in by CMake:
+ * build/generated/packs_builtin.c): telephony, noisy. */
+typedef struct {
+    const char *name, *mllr, *json;
+} ld_pack_builtin;
+extern const ld_pack_builtin ld_packs_builtin[];
+extern const int ld_packs_builtin_count;
+
+/* model=auto sends wideband audio whose estimated SNR (ld_audio_snr_db) is below
+ * this to the "noisy" pack: chosen on the adaptation speakers (bench/wer/split.tsv),
+ * where clean clips measured 29–52 dB and the same clips with pink noise at 20 dB
+ * 25–32 dB (docs/engine.md). */
+#define LD_PACK_NOISY_SNR_DB 32.5
 
 #endif

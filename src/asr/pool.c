@@ -391,7 +391,10 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_p
                             o->language, list);
     }
     ld_error pe;
-    int pack = ld_pool_pack_pick(p, lang, o->model, pcm->narrowband, &pe);
+    /* the first 10 minutes tell whether it is noisy (model=auto, asr/packs.h) */
+    size_t head = pcm->n < (size_t)600 * LD_SAMPLE_RATE ? pcm->n : (size_t)600 * LD_SAMPLE_RATE;
+    double snr = pcm->narrowband ? 99.0 : ld_audio_snr_db(pcm->samples, head);
+    int pack = ld_pool_pack_pick(p, lang, o->model, pcm->narrowband, snr, &pe);
     if (pack < 0) {
         if (err)
             *err = pe;

@@ -70,8 +70,8 @@ void ld_pool_streams_free(ld_pool *p);
 ld_err ld_pool_load_packs(ld_pool *p, const char *models_dir, ld_error *err);
 void ld_pool_free_packs(ld_pool *p);
 /* Index into p->packs of what `model` (a client name, "" = auto) means for
- * language index `lang` and this audio; -1 with LD_ERR_INVALID_PARAMETER (listing
- * the available names) when unknown. */
-int ld_pool_pack_pick(ld_pool *p, int lang, const char *model, bool narrowband, ld_error *err);
+ * language index `lang` and this audio (narrowband flag, estimated SNR in dB);
+ * -1 with LD_ERR_INVALID_PARAMETER (listing the available names) when unknown. */
+int ld_pool_pack_pick(ld_pool *p, int lang, const char *model, bool narrowband, double snr_db, ld_error *err);
 
 #endif

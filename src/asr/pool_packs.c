@@ -67,17 +67,17 @@ ld_err ld_pool_load_packs(ld_pool *p, const char *models_dir, ld_error *err)
         return ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
     for (int i = 0; i < p->n_langs; i++)
         add(p, "general", p->langs[i].code);
-    /* The built-in transform fits Debian's en-us model only. */
+    /* The built-in transforms fit Debian's en-us model only. */
     int en = lang_of(p, "en");
-    if (en >= 0 && ld_model_is_default(p->langs[en].model_dir)) {
+    for (int b = 0; en >= 0 && ld_model_is_default(p->langs[en].model_dir) && b < ld_packs_builtin_count; b++) {
         json_error_t je;
-        json_t *j = json_loads(ld_pack_telephony_json, 0, &je);
+        json_t *j = json_loads(ld_packs_builtin[b].json, 0, &je);
         json_t *c = j ? json_object_get(j, "cmn_init") : NULL;
         float cmn[13];
         bool cmn_ok = json_array_size(c) == 13;
         for (size_t i = 0; cmn_ok && i < 13; i++)
             cmn[i] = (float)json_number_value(json_array_get(c, i));
-        load_one(p, "telephony", ld_pack_telephony_mllr, cmn_ok ? cmn : NULL, "en", "(built in)");
+        load_one(p, ld_packs_builtin[b].name, ld_packs_builtin[b].mllr, cmn_ok ? cmn : NULL, "en", "(built in)");
         json_decref(j);
     }
     if (!models_dir || !*models_dir)
@@ -122,12 +122,12 @@ static int find(ld_pool *p, int lang, const char *name)
     return -1;
 }
 
-int ld_pool_pack_pick(ld_pool *p, int lang, const char *model, bool narrowband, ld_error *err)
+int ld_pool_pack_pick(ld_pool *p, int lang, const char *model, bool narrowband, double snr_db, ld_error *err)
 {
     const char *m = model && *model ? ld_pack_alias(model) : "auto";
     int k = -1;
     if (!strcmp(m, "auto")) {
-        k = narrowband ? find(p, lang, "telephony") : -1;
+        k = narrowband ? find(p, lang, "telephony") : snr_db < LD_PACK_NOISY_SNR_DB ? find(p, lang, "noisy") : -1;
         if (k < 0)
             k = find(p, lang, "general");
     } else {
@@ -153,7 +153,7 @@ static int lang_index_live(ld_pool *p, const char *code)
 bool ld_pool_check_model(ld_pool *p, const char *lang, const char *model, ld_error *err)
 {
     int l = lang_index_live(p, lang);
-    return l < 0 || ld_pool_pack_pick(p, l, model, false, err) >= 0; /* unknown language: reported elsewhere */
+    return l < 0 || ld_pool_pack_pick(p, l, model, false, 99.0, err) >= 0; /* unknown language: reported elsewhere */
 }
 
 json_t *ld_pool_models(ld_pool *p, const char *lang)
@@ -169,7 +169,7 @@ json_t *ld_pool_models(ld_pool *p, const char *lang)
 ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband, ld_error *err)
 {
     int l = lang_of(p, sd->language);
-    int k = l < 0 ? -1 : ld_pool_pack_pick(p, l, model, narrowband, err);
+    int k = l < 0 ? -1 : ld_pool_pack_pick(p, l, model, narrowband, 99.0, err); /* no SNR before the audio */
     if (k < 0)
         return l < 0 ? ld_error_set(err, LD_ERR_INTERNAL, "stream decoder of an unknown language") : err->code;
     if (sd->ops->decoder_use && sd->ops->decoder_use(sd->dec, p->packs[k].transform, err) != LD_OK)

@@ -104,6 +104,12 @@ int ld_audio_sigv4_authorization(const char *method, const char *canonical_uri, 
                                  const char *access_key, const char *secret_key, const char *region,
                                  const char *service, const char *amz_date, char *out, size_t outsz);
 
+/* Estimated signal-to-noise ratio in dB of 16 kHz PCM: the 95th percentile of
+ * 10 ms frame energies over the quietest 50 ms (audio/snr.c). Clean recordings
+ * give ≥ 35 dB, speech in steady noise about its SNR + 10 dB; 99 for input too
+ * short to tell. Used by model=auto to pick the noise pack (asr/packs.h). */
+double ld_audio_snr_db(const int16_t *pcm, size_t n);
+
 /* ---- segmentation ---- */
 typedef struct {
     size_t start, end;   /* sample indices, [start, end) */

@@ -120,14 +120,15 @@ def numbers(path):
         return [float(x) for x in f.read().split()]
 
 
-def test_builtin_telephony_pack_is_reproduced_by_its_script(tmp_path):
-    """models/telephony/ (compiled in) is what scripts/telephony-pack.sh makes from shared/eval/real."""
-    out = tmp_path / "telephony"
+@pytest.mark.parametrize("pack", ["telephony", "noisy"])
+def test_builtin_pack_is_reproduced_by_its_script(tmp_path, pack):
+    """models/<pack>/ (compiled in) is what scripts/<pack>-pack.sh makes from shared/eval/real and flite."""
+    out = tmp_path / pack
     env = dict(os.environ, LISTEND_BIN=BIN, LISTEND_EVAL_DIR=EVAL_DIR)
-    p = subprocess.run([os.path.join(ROOT, "scripts", "telephony-pack.sh"), str(out)], capture_output=True,
-                       text=True, timeout=300, env=env)
+    p = subprocess.run([os.path.join(ROOT, "scripts", pack + "-pack.sh"), str(out)], capture_output=True,
+                       text=True, timeout=600, env=env)
     assert p.returncode == 0, p.stderr
-    want = numbers(os.path.join(ROOT, "models", "telephony", "mllr_matrix"))
+    want = numbers(os.path.join(ROOT, "models", pack, "mllr_matrix"))
     got = numbers(out / "mllr_matrix")
     assert len(got) == len(want)
     assert max(abs(a - b) for a, b in zip(got, want)) < 2e-3

@@ -81,6 +81,19 @@ def test_wideband_upload_uses_general(srv, key, reference):
     assert wer(reference, words(r.json()["text"])) <= 0.4
 
 
+def test_noisy_upload_uses_the_noise_pack(srv, key, reference, tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                    "bench", "wer"))
+    import conditions
+    noisy = tmp_path / "noisy.wav"
+    conditions.add_noise(os.path.join(EVAL_DIR, CLIP + ".wav"), str(noisy), 15.0, CLIP)
+    body = listen(srv, key, noisy).json()
+    assert body["model"] == "noisy"
+    assert wer(reference, words(body["text"])) <= 0.6, body["text"]
+    assert listen(srv, key, noisy, model="general").json()["model"] == "general"
+
+
 def test_model_option_selects_and_aliases(srv, key, mulaw_wav):
     assert listen(srv, key, mulaw_wav, model="general").json()["model"] == "general"
     # the same request twice: a decoder that switched packs in between gives the same words
@@ -103,7 +116,7 @@ def test_unknown_model_400_lists_available(srv, key, mulaw_wav):
     assert r.status_code == 400
     e = r.json()
     assert e["code"] == "INVALID_PARAMETER" and "wideband-xl" in e["error"]
-    assert "auto, general, telephony" in e["error"]
+    assert "auto, general, telephony, noisy" in e["error"]
     r = listen(srv, key, mulaw_wav, model="bad name!")
     assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
 

@@ -58,7 +58,8 @@ int main(void)
     ld_error err = {0};
     CHECK(e->transform_new("not a transform", NULL, &err) == NULL && err.code == LD_ERR_INTERNAL);
     float cmn[13] = {40};
-    void *tel = e->transform_new(ld_pack_telephony_mllr, cmn, &err);
+    CHECK(ld_packs_builtin_count >= 1 && !strcmp(ld_packs_builtin[0].name, "telephony"));
+    void *tel = e->transform_new(ld_packs_builtin[0].mllr, cmn, &err);
     CHECK(tel != NULL);
 
     FILE *f = fopen(GOFORWARD, "rb");

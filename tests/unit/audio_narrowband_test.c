@@ -86,8 +86,29 @@ static void test_flags(void)
     ld_pcm_free(&p);
 }
 
+/* SNR estimate: speech-like bursts with quiet pauses vs the same with steady noise. */
+static void test_snr(void)
+{
+    enum { N = 3 * 16000 };
+    static int16_t clean[N], noisy[N];
+    unsigned r = 1;
+    for (int i = 0; i < N; i++) {
+        bool burst = (i / 4000) % 2 == 0; /* 0.25 s on, 0.25 s off */
+        int16_t v = burst ? (int16_t)(8000 * sin(2 * M_PI * 220 * i / 16000.0)) : 0;
+        r = r * 1103515245u + 12345u;
+        int n = (int)((r >> 16) % 801) - 400; /* white noise, RMS ≈ 231: ≈ 28 dB below the tone */
+        clean[i] = (int16_t)(v + (burst ? 0 : n / 100));
+        noisy[i] = (int16_t)(v + n);
+    }
+    double c = ld_audio_snr_db(clean, N), n = ld_audio_snr_db(noisy, N);
+    fprintf(stderr, "snr: clean %.1f dB, noisy %.1f dB\n", c, n);
+    CHECK(c > 45 && n > 20 && n < 35);
+    CHECK(ld_audio_snr_db(clean, 100) == 99.0); /* too short to tell */
+}
+
 int main(void)
 {
+    test_snr();
     test_zero_insert();
     test_flags();
     TEST_MAIN_END();
