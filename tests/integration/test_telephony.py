@@ -165,3 +165,24 @@ def test_stream_unknown_model_is_refused(srv, key):
                               b"\xff" * 1600))
     errors = [m for m in msgs if m.get("type") == "error"]
     assert errors and "nosuchpack" in errors[0]["message"], msgs
+
+
+def test_jobs_keep_the_model_option(server_factory, mulaw_wav):
+    """callback_url jobs store `model` with their options (it must survive a restart like the others)."""
+    from webhook_receiver import WebhookReceiver
+    srv = server_factory("--allow-private-urls")
+    key = srv.key("jobs")
+    with WebhookReceiver() as rx:
+        ids = {}
+        for model in ("general", None):
+            data = {"callback_url": rx.url("/done")}
+            if model:
+                data["model"] = model
+            with open(mulaw_wav, "rb") as f:
+                r = requests.post(srv.url + "/v1/listen", headers=srv.auth(key), files={"audio": f}, data=data,
+                                  timeout=60)
+            assert r.status_code == 202, r.text
+            ids[r.json()["job_id"]] = model or "telephony"
+        for job_id, want in ids.items():
+            hit = rx.wait_for(1, job_id=job_id)[0]
+            assert hit.json()["result"]["model"] == want
