@@ -7,8 +7,9 @@
  * a held-out part; cepstra with sphinx_fe and the model's feat.params;
  * Baum-Welch statistics with sphinxtrain's bw (mixture weights rebuilt from the
  * model's sendump, asr/adapt.h); a one-class MLLR transform with mllr_solve
- * (what PocketSphinx applies at run time); the mean cepstrum of the data as
- * the start vector of live CMN for streams; then WER on the held-out part with
+ * (what PocketSphinx applies at run time); the mean cepstrum of the data (kept
+ * for information: as the start vector of live CMN for streams it measured no
+ * better than the model's own, docs/engine.md); then WER on the held-out part with
  * the model as it is and with the new pack, through the same decoder pool the
  * server uses. External tools: Debian's sphinxtrain, sphinxbase-utils and
  * pocketsphinx packages (scripts/bootstrap.sh installs them). */
@@ -705,7 +706,7 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
                                                                      (cmn[i] >= 0 ? 0.5 : -0.5)) / 100.0
                                                    : 0.0));
     json_t *pack = json_pack("{s:s, s:s, s:s, s:o, s:{s:i, s:f}}", "name", name, "language", a->language, "kind",
-                             "mllr", "cmn_init", cm, "adaptation", "clips", (int)n_adapt, "seconds",
+                             "mllr", "mean_cepstrum", cm, "adaptation", "clips", (int)n_adapt, "seconds",
                              (double)(long)(adapt_s * 10 + 0.5) / 10);
 
     /* 8. held-out WER before/after, through the server's pool */

@@ -50,7 +50,7 @@ def test_adapt_writes_a_pack_and_measures_it(agent_pack):
     assert (out / "mllr_matrix").exists() and (out / "pack.json").exists()
     import json
     meta = json.loads((out / "pack.json").read_text())
-    assert meta["name"] == "callcenter" and len(meta["cmn_init"]) == 13
+    assert meta["name"] == "callcenter" and len(meta["mean_cepstrum"]) == 13
     assert meta["held_out"]["clips"] == 3 and meta["held_out"]["words"] > 0
     # adapting to the speaker and the line helps on clips it did not see
     assert meta["held_out"]["wer_after"] < meta["held_out"]["wer_before"], p.stdout
