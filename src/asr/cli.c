@@ -105,7 +105,7 @@ static ld_err load(const char *path, ld_pcm *pcm, ld_error *err)
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int index;          /* argv index */
+    int index; /* argv index */
     const char *path;
     bool finished;
     ld_transcript *t;
@@ -214,7 +214,10 @@ int ld_asr_transcribe_main(int argc, char **argv)
             }
             snprintf(o.language, sizeof o.language, "%s", optarg);
             break;
-        case 'm': cfg.models_dir = optarg; local_only_opts = true; break;
+        case 'm':
+            cfg.models_dir = optarg;
+            local_only_opts = true;
+            break;
         case 'M':
             if (strlen(optarg) >= sizeof o.model) {
                 fprintf(stderr, "listend transcribe: --model: name too long: %s\n", optarg);

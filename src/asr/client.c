@@ -162,7 +162,8 @@ static bool print_answer(const answer *a, const ld_transcribe_opts *o, const cha
     }
     if (n > 1)
         json_object_set_new(j, "file", json_string(input));
-    char *s = json_dumps(j, JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER | (n > 1 ? JSON_COMPACT : JSON_INDENT(2)));
+    char *s = json_dumps(j,
+                         JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER | (n > 1 ? JSON_COMPACT : JSON_INDENT(2)));
     json_decref(j);
     if (!s)
         return false;

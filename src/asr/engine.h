@@ -14,8 +14,8 @@
 #include "util/err.h"
 
 typedef struct {
-    const char *language;   /* "en" */
-    const char *model_dir;  /* folder with acoustic model, LM, dictionary */
+    const char *language;  /* "en" */
+    const char *model_dir; /* folder with acoustic model, LM, dictionary */
 } ld_engine_model;
 
 typedef struct ld_engine_ops {
@@ -34,7 +34,7 @@ typedef struct ld_engine_ops {
      * utterance to get final words (times relative to stream start). */
     ld_err (*stream_start)(void *dec, ld_error *err);
     ld_err (*stream_feed)(void *dec, const int16_t *pcm, size_t n, ld_error *err);
-    char *(*stream_partial)(void *dec);   /* malloc'd, "" when nothing yet */
+    char *(*stream_partial)(void *dec); /* malloc'd, "" when nothing yet */
     bool (*stream_in_speech)(void *dec);
     ld_err (*stream_end)(void *dec, ld_word **words, size_t *n_words, ld_error *err);
 
@@ -44,7 +44,7 @@ typedef struct ld_engine_ops {
      * transform_new: `mllr_text` in Sphinx MLLR text form; `cmn_init` (13 values
      * or NULL) starts live CMN of streams decoded with it. */
     void *(*transform_new)(const char *mllr_text, const float *cmn_init, ld_error *err);
-    void (*transform_free)(void *t);   /* after every decoder that used it is freed */
+    void (*transform_free)(void *t); /* after every decoder that used it is freed */
     /* Decode with `t` from now on (NULL = the model as it is). Cheap when t is
      * already in use; otherwise a few milliseconds. Never between stream_start
      * and stream_end. */

@@ -9,16 +9,16 @@
  * model's means/variances from disk and transforms them in place, so switching
  * costs milliseconds and no memory; "no transform" is the identity. */
 #include <pocketsphinx.h>
+#include <pocketsphinx/ps_mllr.h>
 #include <pthread.h>
+#include <sphinxbase/cmn.h>
+#include <sphinxbase/err.h>
+#include <sphinxbase/feat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <pocketsphinx/ps_mllr.h>
-#include <sphinxbase/cmn.h>
-#include <sphinxbase/err.h>
-#include <sphinxbase/feat.h>
 
 #include "asr/engine.h"
 #include "asr/engine_ps.h"
@@ -31,9 +31,7 @@
 /* Live-CMN start vector for streams on the Debian en-us model: for now its
  * feat.params -cmninit; a measured mean cepstrum may replace it (docs/engine.md).
  * The point is that every stream starts from the same fixed value. */
-static const mfcc_t en_us_cmn_init[CEP_LEN] = {
-    LD_PS_CMN_INIT_EN_US
-};
+static const mfcc_t en_us_cmn_init[CEP_LEN] = {LD_PS_CMN_INIT_EN_US};
 
 typedef struct {
     ps_mllr_t *mllr;
@@ -44,13 +42,13 @@ typedef struct {
 typedef struct {
     ps_decoder_t *ps;
     logmath_t *lmath;
-    const ps_transform *cur; /* transform in use; NULL = none */
+    const ps_transform *cur;        /* transform in use; NULL = none */
     mfcc_t model_cmn_init[CEP_LEN]; /* the model's own start vector */
     mfcc_t cmn_init[CEP_LEN];       /* start vector of streams: model's or cur's */
     /* streaming state */
     bool in_utt;
-    size_t fed;           /* samples fed since stream_start */
-    size_t utt_start;     /* sample index where the current utterance began */
+    size_t fed;       /* samples fed since stream_start */
+    size_t utt_start; /* sample index where the current utterance began */
 } ps_dec;
 
 /* PocketSphinx logs ~200 INFO lines per decode; route warnings and errors into
@@ -312,8 +310,7 @@ static ld_err collect_words(ps_dec *d, double offset_s, ld_word **words, size_t 
     return LD_OK;
 }
 
-static ld_err ps_decode(void *dec, const int16_t *pcm, size_t n, ld_word **words, size_t *n_words,
-                        ld_error *err)
+static ld_err ps_decode(void *dec, const int16_t *pcm, size_t n, ld_word **words, size_t *n_words, ld_error *err)
 {
     ps_dec *d = dec;
     *words = NULL;

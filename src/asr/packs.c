@@ -18,7 +18,8 @@ bool ld_pack_name_ok(const char *name)
     if (n < 3 || n >= LD_PACK_NAME_MAX || !islower((unsigned char)name[0]))
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!islower((unsigned char)name[i]) && !isdigit((unsigned char)name[i]) && name[i] != '-' && name[i] != '_')
+        if (!islower((unsigned char)name[i]) && !isdigit((unsigned char)name[i]) && name[i] != '-' &&
+            name[i] != '_')
             return false;
     return strcmp(name, "auto") && strcmp(name, "general");
 }
@@ -27,10 +28,10 @@ bool ld_pack_name_ok(const char *name)
 static const struct {
     const char *prefix, *to;
 } aliases[] = {
-    {"lightning", "auto"}, {"pulse", "auto"},     {"whisper", "auto"},   {"gpt-4o", "auto"},
-    {"nova", "auto"},      {"base", "auto"},      {"enhanced", "auto"},  {"meeting", "auto"},
-    {"voicemail", "auto"}, {"finance", "auto"},   {"conversationalai", "auto"}, {"video", "auto"},
-    {"medical", "auto"},   {"drivethru", "auto"}, {"automotive", "auto"}, {"atc", "auto"},
+    {"lightning", "auto"},  {"pulse", "auto"},     {"whisper", "auto"},          {"gpt-4o", "auto"},
+    {"nova", "auto"},       {"base", "auto"},      {"enhanced", "auto"},         {"meeting", "auto"},
+    {"voicemail", "auto"},  {"finance", "auto"},   {"conversationalai", "auto"}, {"video", "auto"},
+    {"medical", "auto"},    {"drivethru", "auto"}, {"automotive", "auto"},       {"atc", "auto"},
     {"general", "general"},
 };
 
@@ -44,7 +45,8 @@ const char *ld_pack_alias(const char *name)
     return name;
 }
 
-ld_err ld_pack_read(const char *dir, char **mllr_text, float cmn[13], bool *cmn_ok, char language[16], ld_error *err)
+ld_err ld_pack_read(const char *dir, char **mllr_text, float cmn[13], bool *cmn_ok, char language[16],
+                    ld_error *err)
 {
     *mllr_text = NULL;
     *cmn_ok = false;

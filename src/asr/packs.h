@@ -31,7 +31,7 @@
 typedef struct {
     char name[LD_PACK_NAME_MAX];
     char language[16];
-    void *transform;   /* engine transform (owned); NULL = general */
+    void *transform; /* engine transform (owned); NULL = general */
 } ld_pack;
 
 /* Reads a pack folder (mllr_matrix + optional pack.json) into malloc'd text;
@@ -39,7 +39,8 @@ typedef struct {
  * was filled from pack.json's "cmn_init". language gets pack.json's "language"
  * (default "en"). */
 #include "util/err.h"
-ld_err ld_pack_read(const char *dir, char **mllr_text, float cmn[13], bool *cmn_ok, char language[16], ld_error *err);
+ld_err ld_pack_read(const char *dir, char **mllr_text, float cmn[13], bool *cmn_ok, char language[16],
+                    ld_error *err);
 
 /* Valid operator pack names: 3–31 characters [a-z0-9_-], starting with a letter
  * (two-letter names are languages), not auto or general. */

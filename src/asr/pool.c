@@ -30,24 +30,24 @@
 typedef struct request {
     struct request *next;
     int lang;
-    int pack;          /* index into p->packs, picked at submit */
+    int pack; /* index into p->packs, picked at submit */
     ld_pcm pcm;
     ld_transcribe_opts opts;
     ld_segment *segs;
     size_t n_segs;
-    size_t *order;     /* segment indexes, longest first (NULL: silence) */
-    size_t next_seg;   /* next position in order[] to hand out */
-    size_t n_done;     /* segments finished */
-    size_t n_tasks;    /* max(n_segs, 1): silence still needs one (empty) task;
+    size_t *order;   /* segment indexes, longest first (NULL: silence) */
+    size_t next_seg; /* next position in order[] to hand out */
+    size_t n_done;   /* segments finished */
+    size_t n_tasks;  /* max(n_segs, 1): silence still needs one (empty) task;
                         * cut to next_seg by a cancel */
-    bool started;      /* a segment was handed out: no longer waiting */
+    bool started;    /* a segment was handed out: no longer waiting */
     bool cancelled;
-    int progress_calls; /* progress callbacks in flight: done waits for them */
+    int progress_calls;          /* progress callbacks in flight: done waits for them */
     pthread_mutex_t progress_mu; /* serialises progress so it stays monotonic */
-    double reported;   /* last progress reported */
+    double reported;             /* last progress reported */
     ld_word **seg_words;
     size_t *seg_nwords;
-    ld_error err;      /* first failure */
+    ld_error err; /* first failure */
     ld_pool_progress_fn progress;
     ld_pool_done_fn done;
     void *ud;
@@ -56,7 +56,7 @@ typedef struct request {
 typedef struct {
     ld_pool *pool;
     int lang;
-    int index;      /* for the debug log */
+    int index; /* for the debug log */
     void *dec;
 } worker;
 
@@ -180,9 +180,10 @@ static ld_transcript *merge(ld_pool *p, request *r)
         free(r->seg_words[i]);
         r->seg_words[i] = NULL;
         r->seg_nwords[i] = 0;
-        t->utts[t->n_utts++] = (ld_utterance){.first = t->n_words, .count = nw,
-                                             .start = t->words[t->n_words].start,
-                                             .end = t->words[t->n_words + nw - 1].end};
+        t->utts[t->n_utts++] = (ld_utterance){.first = t->n_words,
+                                              .count = nw,
+                                              .start = t->words[t->n_words].start,
+                                              .end = t->words[t->n_words + nw - 1].end};
         for (size_t k = 0; k < nw; k++)
             conf += t->words[t->n_words + k].confidence;
         t->n_words += nw;
@@ -258,8 +259,7 @@ static void *worker_main(void *arg)
     if (w->dec) {
         p->live_workers++;
         p->langs[w->lang].live++;
-    }
-    else
+    } else
         ld_log(LD_LOG_ERROR, "decoder for '%s' failed to load: %s", p->langs[w->lang].code, err.msg);
     pthread_cond_broadcast(&p->cv);
     if (!w->dec) {
@@ -408,7 +408,8 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, ld_p
     }
     pthread_mutex_unlock(&p->mu);
     if (full)
-        return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, "Server busy: transcription queue is full, retry later");
+        return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE,
+                            "Server busy: transcription queue is full, retry later");
 
     request *r = calloc(1, sizeof *r);
     if (r) {
@@ -554,7 +555,8 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err)
     p->max_queue = c.max_queue;
     p->max_segment_s = c.max_segment_s;
     p->max_streams = 32;
-    if (ld_pool_find_languages(p, c.models_dir, err) != LD_OK || ld_pool_load_packs(p, c.models_dir, err) != LD_OK) {
+    if (ld_pool_find_languages(p, c.models_dir, err) != LD_OK ||
+        ld_pool_load_packs(p, c.models_dir, err) != LD_OK) {
         ld_pool_free(p);
         return NULL;
     }

@@ -20,11 +20,11 @@
 #include "util/err.h"
 
 typedef struct {
-    int workers;             /* decoders per language; 0 = number of cores */
-    int max_queue;           /* requests *waiting* (no segment started yet) before submit
+    int workers;                 /* decoders per language; 0 = number of cores */
+    int max_queue;               /* requests *waiting* (no segment started yet) before submit
                               * answers 503; requests being decoded do not count; 0 = 4 × workers */
-    const char *models_dir;  /* extra languages: <dir>/<iso639-1>/ ; may be NULL */
-    double max_segment_s;    /* longest segment cut by ld_audio_segment; 0 = 20 s */
+    const char *models_dir;      /* extra languages: <dir>/<iso639-1>/ ; may be NULL */
+    double max_segment_s;        /* longest segment cut by ld_audio_segment; 0 = 20 s */
     const ld_engine_ops *engine; /* NULL = PocketSphinx */
 } ld_pool_config;
 
@@ -34,10 +34,10 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err);
 void ld_pool_free(ld_pool *p);
 
 bool ld_pool_has_language(ld_pool *p, const char *lang);
-json_t *ld_pool_languages(ld_pool *p);   /* new JSON array of codes */
-int ld_pool_workers(ld_pool *p);         /* decoders able to serve (0 = unhealthy) */
-int ld_pool_busy(ld_pool *p);            /* decoders working now */
-int ld_pool_queue_depth(ld_pool *p);     /* requests waiting + running (a gauge for metrics;
+json_t *ld_pool_languages(ld_pool *p); /* new JSON array of codes */
+int ld_pool_workers(ld_pool *p);       /* decoders able to serve (0 = unhealthy) */
+int ld_pool_busy(ld_pool *p);          /* decoders working now */
+int ld_pool_queue_depth(ld_pool *p);   /* requests waiting + running (a gauge for metrics;
                                           * only the waiting ones count toward max_queue) */
 
 /* Model packs (asr/packs.h). ld_pool_check_model: false with
@@ -78,9 +78,9 @@ ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_o
  * handle is used with the engine's stream_* functions from one thread at a time. */
 typedef struct {
     const ld_engine_ops *ops;
-    void *dec;          /* engine decoder instance */
+    void *dec; /* engine decoder instance */
     char language[16];
-    char model[32];     /* pack in use (ld_pool_stream_use_model) */
+    char model[32]; /* pack in use (ld_pool_stream_use_model) */
 } ld_stream_decoder;
 
 void ld_pool_set_max_streams(ld_pool *p, int max_streams); /* default 32 */

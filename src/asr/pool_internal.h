@@ -20,10 +20,10 @@ struct request;
 
 typedef struct {
     char code[16];
-    char model_dir[1024];  /* immutable after ld_pool_new */
-    int live;              /* batch decoders loaded */
+    char model_dir[1024];   /* immutable after ld_pool_new */
+    int live;               /* batch decoders loaded */
     struct request *cursor; /* round-robin position */
-    int running;           /* requests with a segment started, not finished */
+    int running;            /* requests with a segment started, not finished */
 } ld_pool_lang;
 
 typedef struct stream_slot {
@@ -35,27 +35,27 @@ typedef struct stream_slot {
 struct ld_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    const ld_engine_ops *engine;  /* immutable */
-    int max_queue;                /* immutable */
-    double max_segment_s;         /* immutable */
+    const ld_engine_ops *engine; /* immutable */
+    int max_queue;               /* immutable */
+    double max_segment_s;        /* immutable */
 
-    ld_pool_lang *langs;          /* immutable list; `live`/`cursor` under mu */
+    ld_pool_lang *langs; /* immutable list; `live`/`cursor` under mu */
     int n_langs;
 
-    void *workers;                /* worker[] (pool.c) */
+    void *workers; /* worker[] (pool.c) */
     pthread_t *threads;
     int n_workers;
     int starting, live_workers, busy;
     bool stopping;
 
-    struct request *head;         /* arrival order */
-    int n_requests;               /* waiting or running (and being submitted) */
-    int n_waiting;                /* no segment started yet (and being submitted) */
+    struct request *head; /* arrival order */
+    int n_requests;       /* waiting or running (and being submitted) */
+    int n_waiting;        /* no segment started yet (and being submitted) */
 
-    ld_pack *packs;               /* immutable list (pool_packs.c): "general" per language, */
-    int n_packs;                  /* built-in and operator packs */
+    ld_pack *packs; /* immutable list (pool_packs.c): "general" per language, */
+    int n_packs;    /* built-in and operator packs */
 
-    stream_slot *streams;         /* every stream decoder created */
+    stream_slot *streams; /* every stream decoder created */
     int n_streams, active_streams, creating_streams, max_streams;
 };
 

@@ -139,8 +139,10 @@ int ld_pool_pack_pick(ld_pool *p, int lang, const char *model, bool narrowband, 
     for (int i = 0; i < p->n_packs; i++)
         if (!strcmp(p->packs[i].language, p->langs[lang].code))
             snprintf(list + strlen(list), sizeof list - strlen(list), ", %s", p->packs[i].name);
-    ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter 'model': unknown model '%s' for "
-                 "language '%s'; available: %s", model, p->langs[lang].code, list);
+    ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                 "Invalid value for parameter 'model': unknown model '%s' for "
+                 "language '%s'; available: %s",
+                 model, p->langs[lang].code, list);
     return -1;
 }
 
@@ -153,7 +155,8 @@ static int lang_index_live(ld_pool *p, const char *code)
 bool ld_pool_check_model(ld_pool *p, const char *lang, const char *model, ld_error *err)
 {
     int l = lang_index_live(p, lang);
-    return l < 0 || ld_pool_pack_pick(p, l, model, false, 99.0, err) >= 0; /* unknown language: reported elsewhere */
+    return l < 0 ||
+           ld_pool_pack_pick(p, l, model, false, 99.0, err) >= 0; /* unknown language: reported elsewhere */
 }
 
 json_t *ld_pool_models(ld_pool *p, const char *lang)
@@ -166,7 +169,8 @@ json_t *ld_pool_models(ld_pool *p, const char *lang)
     return a;
 }
 
-ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband, ld_error *err)
+ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband,
+                                ld_error *err)
 {
     int l = lang_of(p, sd->language);
     int k = l < 0 ? -1 : ld_pool_pack_pick(p, l, model, narrowband, 99.0, err); /* no SNR before the audio */

@@ -41,10 +41,7 @@ void ld_transcript_free(ld_transcript *t)
 }
 
 /* "i", "i'm", "i'll", "i've", "i'd" are capitalised wherever they stand. */
-static bool is_pronoun_i(const char *w)
-{
-    return (w[0] == 'i' || w[0] == 'I') && (w[1] == 0 || w[1] == '\'');
-}
+static bool is_pronoun_i(const char *w) { return (w[0] == 'i' || w[0] == 'I') && (w[1] == 0 || w[1] == '\''); }
 
 static char *lower_dup(const char *s)
 {
@@ -147,9 +144,9 @@ json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, 
     if (o->timestamps) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, json_pack("{s:s,s:f,s:f,s:f}", "word", w[i].word, "start",
-                                                 ld_round3(w[i].start), "end", ld_round3(w[i].end),
-                                                 "confidence", ld_round3(w[i].confidence)));
+            json_array_append_new(arr,
+                                  json_pack("{s:s,s:f,s:f,s:f}", "word", w[i].word, "start", ld_round3(w[i].start),
+                                            "end", ld_round3(w[i].end), "confidence", ld_round3(w[i].confidence)));
         json_object_set_new(j, "words", arr);
     }
     /* utterances: each silence-delimited segment with its rendered words,

@@ -11,19 +11,19 @@
 typedef enum { LD_FORMAT_JSON, LD_FORMAT_TEXT, LD_FORMAT_SRT, LD_FORMAT_VTT } ld_format;
 
 typedef struct {
-    char language[16];  /* ISO 639-1, default "en" */
-    bool punctuate;     /* default true */
-    bool timestamps;    /* include `words` in JSON */
-    ld_format format;   /* default JSON */
-    char model[32];     /* `model` option (asr/packs.h); "" or "auto" = by the audio */
+    char language[16]; /* ISO 639-1, default "en" */
+    bool punctuate;    /* default true */
+    bool timestamps;   /* include `words` in JSON */
+    ld_format format;  /* default JSON */
+    char model[32];    /* `model` option (asr/packs.h); "" or "auto" = by the audio */
 } ld_transcribe_opts;
 
 void ld_transcribe_opts_default(ld_transcribe_opts *o);
 
 typedef struct {
-    char *word;         /* owned */
-    double start, end;  /* seconds from the start of the audio */
-    double confidence;  /* 0..1 */
+    char *word;        /* owned */
+    double start, end; /* seconds from the start of the audio */
+    double confidence; /* 0..1 */
 } ld_word;
 
 typedef struct {
@@ -32,14 +32,14 @@ typedef struct {
 } ld_utterance;
 
 typedef struct {
-    ld_word *words;       /* recognised words in order (no punctuation entries) */
+    ld_word *words; /* recognised words in order (no punctuation entries) */
     size_t n_words;
-    ld_utterance *utts;   /* silence-delimited segments */
+    ld_utterance *utts; /* silence-delimited segments */
     size_t n_utts;
-    double duration;      /* seconds of audio */
-    double confidence;    /* overall, from word confidences */
+    double duration;   /* seconds of audio */
+    double confidence; /* overall, from word confidences */
     char language[16];
-    char model[32];       /* pack that decoded it ("general", "telephony", …); "" = not reported */
+    char model[32]; /* pack that decoded it ("general", "telephony", …); "" = not reported */
 } ld_transcript;
 
 void ld_transcript_free(ld_transcript *t);

@@ -18,9 +18,9 @@
 
 typedef struct {
     int16_t *samples;
-    size_t n;          /* number of samples */
-    void *priv_;       /* backend bookkeeping (mmap length, …) */
-    bool narrowband;   /* telephone band: the source was <= 8 kHz or G.711 (mu-law/A-law);
+    size_t n;        /* number of samples */
+    void *priv_;     /* backend bookkeeping (mmap length, …) */
+    bool narrowband; /* telephone band: the source was <= 8 kHz or G.711 (mu-law/A-law);
                         * <= 8 kHz sources are upsampled by zero insertion (narrowband.h) */
 } ld_pcm;
 
@@ -29,9 +29,9 @@ static inline double ld_pcm_seconds(const ld_pcm *p) { return (double)p->n / LD_
 
 /* ---- decode ---- */
 typedef struct {
-    double max_seconds;    /* longer audio -> LD_ERR_AUDIO_TOO_LONG (0 = no cap) */
-    const char *tmp_dir;   /* where long PCM may be spilled (mmap); NULL = $TMPDIR or /tmp */
-    double spill_seconds;  /* PCM longer than this lives in an mmap'd temp file (0 = 300 s) */
+    double max_seconds;   /* longer audio -> LD_ERR_AUDIO_TOO_LONG (0 = no cap) */
+    const char *tmp_dir;  /* where long PCM may be spilled (mmap); NULL = $TMPDIR or /tmp */
+    double spill_seconds; /* PCM longer than this lives in an mmap'd temp file (0 = 300 s) */
 } ld_decode_opts;
 
 /* Accepted container names for 415 bodies: wav, mp3, flac, ogg, m4a, webm (static). */
@@ -49,11 +49,11 @@ ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm
 
 /* ---- fetch ---- */
 typedef struct {
-    bool allow_private;        /* allow loopback/private/link-local/metadata targets */
-    size_t max_bytes;          /* exceeded -> LD_ERR_FILE_TOO_LARGE */
-    long connect_timeout_ms;   /* default 10 000 */
-    long total_timeout_ms;     /* default 300 000 */
-    int max_redirects;         /* default 5 */
+    bool allow_private;      /* allow loopback/private/link-local/metadata targets */
+    size_t max_bytes;        /* exceeded -> LD_ERR_FILE_TOO_LARGE */
+    long connect_timeout_ms; /* default 10 000 */
+    long total_timeout_ms;   /* default 300 000 */
+    int max_redirects;       /* default 5 */
 } ld_fetch_opts;
 
 /* Downloads http(s):// or s3://bucket/key (SigV4 from AWS_* env, endpoint from
@@ -112,7 +112,7 @@ double ld_audio_snr_db(const int16_t *pcm, size_t n);
 
 /* ---- segmentation ---- */
 typedef struct {
-    size_t start, end;   /* sample indices, [start, end) */
+    size_t start, end; /* sample indices, [start, end) */
 } ld_segment;
 
 /* Cuts at silences into speech segments of at most max_seconds (forcing a cut at

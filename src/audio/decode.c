@@ -19,22 +19,22 @@
 #include <unistd.h>
 
 #define IO_BUF 65536
-#define PROBE_MAX (1 << 20)          /* bytes looked at to recognise the container */
-#define ANALYZE_US (5 * 1000000LL)   /* stream-info analysis window */
+#define PROBE_MAX (1 << 20)                 /* bytes looked at to recognise the container */
+#define ANALYZE_US (5 * 1000000LL)          /* stream-info analysis window */
 #define MIN_PROBE_SCORE AVPROBE_SCORE_RETRY /* below: a guess, not a recognition */
 #define DEFAULT_SPILL_S 300.0
 
 const char *const ld_audio_supported_formats[] = {"wav", "mp3", "flac", "ogg", "m4a", "webm"};
-const size_t ld_audio_supported_formats_count =
-    sizeof ld_audio_supported_formats / sizeof ld_audio_supported_formats[0];
+const size_t ld_audio_supported_formats_count = sizeof ld_audio_supported_formats /
+                                                sizeof ld_audio_supported_formats[0];
 
 /* Demuxer short names (matched against any of a demuxer's comma names). */
 static const char *const demuxers[] = {"wav", "mp3", "flac", "ogg", "mov", "matroska", "aac"};
 #define DEMUXER_LIST "wav,mp3,flac,ogg,mov,mp4,m4a,matroska,webm,aac"
 /* Decoders FFmpeg may open for us (names, as codec_whitelist wants). */
-#define DECODER_LIST                                                                       \
-    "pcm_s16le,pcm_s16be,pcm_s24le,pcm_s24be,pcm_s32le,pcm_s32be,pcm_f32le,pcm_f32be,"     \
-    "pcm_f64le,pcm_f64be,pcm_u8,pcm_s8,pcm_alaw,pcm_mulaw,adpcm_ms,adpcm_ima_wav,"         \
+#define DECODER_LIST                                                                   \
+    "pcm_s16le,pcm_s16be,pcm_s24le,pcm_s24be,pcm_s32le,pcm_s32be,pcm_f32le,pcm_f32be," \
+    "pcm_f64le,pcm_f64be,pcm_u8,pcm_s8,pcm_alaw,pcm_mulaw,adpcm_ms,adpcm_ima_wav,"     \
     "mp3float,mp3,flac,vorbis,libvorbis,opus,libopus,aac,aac_fixed,alac"
 static const enum AVCodecID codecs[] = {
     AV_CODEC_ID_PCM_S16LE, AV_CODEC_ID_PCM_S16BE, AV_CODEC_ID_PCM_S24LE, AV_CODEC_ID_PCM_S24BE,
@@ -102,8 +102,10 @@ static int64_t src_seek(void *opaque, int64_t off, int whence)
     if (whence & AVSEEK_SIZE)
         return s->size;
     whence &= ~AVSEEK_FORCE;
-    int64_t np = whence == SEEK_SET ? off : whence == SEEK_CUR ? s->pos + off
-                                        : whence == SEEK_END ? s->size + off : -1;
+    int64_t np = whence == SEEK_SET   ? off
+                 : whence == SEEK_CUR ? s->pos + off
+                 : whence == SEEK_END ? s->size + off
+                                      : -1;
     if (np < 0)
         return AVERROR(EINVAL);
     if (!s->data && lseek(s->fd, np, SEEK_SET) < 0)
@@ -175,7 +177,8 @@ static ld_err push(dec_t *d, const AVFrame *f, ld_error *err)
     const int16_t *s;
     int n = f ? ld_resampler_frame(&d->rs, f, &s) : ld_resampler_flush(&d->rs, &s);
     if (n < 0)
-        return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio could not be resampled (bad sample rate or channel layout)");
+        return ld_error_set(err, LD_ERR_INVALID_AUDIO,
+                            "Audio could not be resampled (bad sample rate or channel layout)");
     if (d->max_samples && d->out.total + (size_t)n > d->max_samples)
         return too_long(d, err);
     if (n && ld_pcm_buf_append(&d->out, s, (size_t)n))
@@ -250,7 +253,8 @@ static ld_err open_decoder(dec_t *d, int *idx, ld_error *err)
         for (unsigned i = 0; i < d->fmt->nb_streams; i++)
             any |= d->fmt->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO;
         if (any)
-            return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio file corrupted or invalid: the audio stream cannot be read");
+            return ld_error_set(err, LD_ERR_INVALID_AUDIO,
+                                "Audio file corrupted or invalid: the audio stream cannot be read");
         return ld_error_set(err, LD_ERR_INVALID_AUDIO, "The file contains no audio stream");
     }
     AVCodecParameters *par = d->fmt->streams[si]->codecpar;
@@ -270,8 +274,8 @@ static ld_err open_decoder(dec_t *d, int *idx, ld_error *err)
         r = avcodec_open2(d->dec, codec, &opts);
     av_dict_free(&opts);
     if (r < 0)
-        return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio file corrupted or invalid: cannot open the %s decoder",
-                            codec->name);
+        return ld_error_set(err, LD_ERR_INVALID_AUDIO,
+                            "Audio file corrupted or invalid: cannot open the %s decoder", codec->name);
     for (unsigned i = 0; i < d->fmt->nb_streams; i++)
         if ((int)i != si)
             d->fmt->streams[i]->discard = AVDISCARD_ALL;
@@ -326,12 +330,12 @@ static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, ld_er
         e = ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio file corrupted or invalid: no audio could be decoded");
     /* Mostly-undecodable input is garbage that happened to look like audio. */
     if (!e && bad > 8 && bad * 2 > packets)
-        e = ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio file corrupted or invalid: %ld of %ld packets failed to decode",
-                         bad, packets);
+        e = ld_error_set(err, LD_ERR_INVALID_AUDIO,
+                         "Audio file corrupted or invalid: %ld of %ld packets failed to decode", bad, packets);
     if (!e) {
         if (bad || read_error)
-            ld_log(LD_LOG_DEBUG, "decoded %.2f s with %ld bad packets%s", (double)d.out.total / LD_SAMPLE_RATE,
-                   bad, read_error ? " and a damaged tail" : "");
+            ld_log(LD_LOG_DEBUG, "decoded %.2f s with %ld bad packets%s", (double)d.out.total / LD_SAMPLE_RATE, bad,
+                   read_error ? " and a damaged tail" : "");
         if (ld_pcm_buf_finish(&d.out, out))
             e = ld_error_set(err, LD_ERR_INTERNAL, "Out of memory or temp space while decoding audio");
         else /* telephone band: G.711 at any rate, anything at <= 8 kHz */

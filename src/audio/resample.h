@@ -16,9 +16,9 @@ typedef struct {
     struct SwrContext *swr;
     int rate, fmt;
     AVChannelLayout layout;
-    int16_t *buf; /* output of the last call, owned here */
-    int cap;      /* samples */
-    bool mirror;  /* current configuration: 8 kHz + zero insertion */
+    int16_t *buf;    /* output of the last call, owned here */
+    int cap;         /* samples */
+    bool mirror;     /* current configuration: 8 kHz + zero insertion */
     bool narrowband; /* some input so far was <= 8 kHz */
 } ld_resampler;
 

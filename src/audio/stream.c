@@ -27,10 +27,10 @@ struct ld_audio_stream {
     AVPacket *pkt;
     AVFrame *frame;
     ld_ogg_reader *ogg;
-    int ogg_packets;     /* packets seen: 0 = expect OpusHead, 1 = OpusTags */
-    int16_t *in;         /* PCM expanded at the client's rate */
+    int ogg_packets; /* packets seen: 0 = expect OpusHead, 1 = OpusTags */
+    int16_t *in;     /* PCM expanded at the client's rate */
     size_t in_cap;
-    int16_t *out;        /* 16 kHz result of the current call */
+    int16_t *out; /* 16 kHz result of the current call */
     size_t out_n, out_cap;
 };
 
@@ -38,9 +38,9 @@ static const struct {
     const char *name;
     ld_stream_encoding enc;
 } encodings[] = {
-    {"linear16", LD_STREAM_LINEAR16}, {"mulaw", LD_STREAM_MULAW},    {"alaw", LD_STREAM_ALAW},
+    {"linear16", LD_STREAM_LINEAR16}, {"mulaw", LD_STREAM_MULAW},       {"alaw", LD_STREAM_ALAW},
     {"opus", LD_STREAM_OPUS},         {"ogg_opus", LD_STREAM_OGG_OPUS}, {"pcm_s16le", LD_STREAM_LINEAR16},
-    {"ulaw", LD_STREAM_MULAW},        {"pcm_mulaw", LD_STREAM_MULAW},  {"pcm_alaw", LD_STREAM_ALAW},
+    {"ulaw", LD_STREAM_MULAW},        {"pcm_mulaw", LD_STREAM_MULAW},   {"pcm_alaw", LD_STREAM_ALAW},
 };
 
 int ld_audio_stream_encoding_parse(const char *s, ld_stream_encoding *out)
@@ -103,8 +103,8 @@ static ld_err swr_open(ld_audio_stream *s, AVChannelLayout *in_layout, enum AVSa
                        ld_error *err)
 {
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
-    if (swr_alloc_set_opts2(&s->swr, &mono, AV_SAMPLE_FMT_S16, LD_SAMPLE_RATE, in_layout, in_fmt, in_rate, 0, NULL) <
-            0 ||
+    if (swr_alloc_set_opts2(&s->swr, &mono, AV_SAMPLE_FMT_S16, LD_SAMPLE_RATE, in_layout, in_fmt, in_rate, 0,
+                            NULL) < 0 ||
         swr_init(s->swr) < 0)
         return ld_error_set(err, LD_ERR_INTERNAL, "cannot set up the resampler");
     return LD_OK;
@@ -219,8 +219,8 @@ ld_audio_stream *ld_audio_stream_new(ld_stream_encoding enc, int sample_rate, ld
 {
     bool pcm = enc == LD_STREAM_LINEAR16 || enc == LD_STREAM_MULAW || enc == LD_STREAM_ALAW;
     if (pcm && (sample_rate < LD_AUDIO_STREAM_MIN_RATE || sample_rate > LD_AUDIO_STREAM_MAX_RATE)) {
-        ld_error_set(err, LD_ERR_INVALID_PARAMETER, "sample_rate must be between %d and %d", LD_AUDIO_STREAM_MIN_RATE,
-                     LD_AUDIO_STREAM_MAX_RATE);
+        ld_error_set(err, LD_ERR_INVALID_PARAMETER, "sample_rate must be between %d and %d",
+                     LD_AUDIO_STREAM_MIN_RATE, LD_AUDIO_STREAM_MAX_RATE);
         return NULL;
     }
     ld_audio_stream *s = calloc(1, sizeof *s);
@@ -307,15 +307,9 @@ ld_err ld_audio_stream_push(ld_audio_stream *s, const uint8_t *data, size_t len,
     s->out_n = 0;
     ld_err e;
     switch (s->enc) {
-    case LD_STREAM_OPUS:
-        e = opus_packet(s, data, len, err);
-        break;
-    case LD_STREAM_OGG_OPUS:
-        e = ld_audio_ogg_push(s->ogg, data, len, ogg_packet, s, err);
-        break;
-    default:
-        e = expand_pcm(s, data, len, err);
-        break;
+    case LD_STREAM_OPUS: e = opus_packet(s, data, len, err); break;
+    case LD_STREAM_OGG_OPUS: e = ld_audio_ogg_push(s->ogg, data, len, ogg_packet, s, err); break;
+    default: e = expand_pcm(s, data, len, err); break;
     }
     if (e) {
         s->failed = true;

@@ -19,11 +19,11 @@
 #include "util/err.h"
 
 typedef enum {
-    LD_STREAM_LINEAR16,  /* signed 16-bit little-endian PCM, mono */
-    LD_STREAM_MULAW,     /* G.711 mu-law, 8 bits per sample, mono */
-    LD_STREAM_ALAW,      /* G.711 A-law, 8 bits per sample, mono */
-    LD_STREAM_OPUS,      /* one raw Opus packet per push (rate is always 48 kHz) */
-    LD_STREAM_OGG_OPUS,  /* an Ogg Opus byte stream, cut anywhere */
+    LD_STREAM_LINEAR16, /* signed 16-bit little-endian PCM, mono */
+    LD_STREAM_MULAW,    /* G.711 mu-law, 8 bits per sample, mono */
+    LD_STREAM_ALAW,     /* G.711 A-law, 8 bits per sample, mono */
+    LD_STREAM_OPUS,     /* one raw Opus packet per push (rate is always 48 kHz) */
+    LD_STREAM_OGG_OPUS, /* an Ogg Opus byte stream, cut anywhere */
 } ld_stream_encoding;
 
 #define LD_AUDIO_STREAM_MIN_RATE 8000

@@ -37,9 +37,9 @@
 #include "util/fs.h"
 #include "util/log.h"
 
-#define MIN_ADAPT_S 20.0   /* below this, a 546-parameter transform is mostly noise */
+#define MIN_ADAPT_S 20.0 /* below this, a 546-parameter transform is mostly noise */
 #define MIN_ADAPT_CLIPS 5
-#define MAX_WORDS 4096     /* per transcript */
+#define MAX_WORDS 4096 /* per transcript */
 #define MAX_CLIPS 100000
 
 #define BW "/usr/lib/sphinxtrain/bw"
@@ -87,7 +87,7 @@ typedef struct {
     size_t n_words;
     double seconds;
     bool held_out;
-    bool usable;   /* every word is in the dictionary */
+    bool usable; /* every word is in the dictionary */
 } clip;
 
 typedef struct {
@@ -229,11 +229,13 @@ static int read_pairs(const char *dir, clips *out)
     }
     free(names);
     if (missing)
-        return fail("%zu audio file(s) have no transcript: %s%s%s%s%s (each clip.wav needs a clip.txt with what is "
-                    "said, or give a --manifest)",
-                    missing, first[0], missing > 1 ? ", " : "", first[1], missing > 2 ? ", " : "", first[2]);
+        return fail(
+            "%zu audio file(s) have no transcript: %s%s%s%s%s (each clip.wav needs a clip.txt with what is "
+            "said, or give a --manifest)",
+            missing, first[0], missing > 1 ? ", " : "", first[1], missing > 2 ? ", " : "", first[2]);
     if (!out->n)
-        return fail("--audio %s: no audio files (wav, mp3, flac, ogg, opus, m4a, webm) with a .txt transcript", dir);
+        return fail("--audio %s: no audio files (wav, mp3, flac, ogg, opus, m4a, webm) with a .txt transcript",
+                    dir);
     return 0;
 }
 
@@ -578,7 +580,8 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
             progress("  decoded %zu/%zu", i + 1, c->n);
     }
     if (narrow)
-        progress("%zu of %zu clips are telephone band (<= 8 kHz or G.711): decoded as the server does", narrow, c->n);
+        progress("%zu of %zu clips are telephone band (<= 8 kHz or G.711): decoded as the server does", narrow,
+                 c->n);
 
     /* 2. dictionary and the adaptation part */
     char dict[PATH_MAX];
@@ -599,12 +602,14 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
     }
     if (oov > 5)
         progress("... %zu clips skipped in all for words not in the dictionary", oov);
-    progress("adaptation part: %zu clips, %.1f s; held-out part: %zu clips, %.1f s", n_adapt, adapt_s, n_held, held_s);
+    progress("adaptation part: %zu clips, %.1f s; held-out part: %zu clips, %.1f s", n_adapt, adapt_s, n_held,
+             held_s);
     if (adapt_s < MIN_ADAPT_S || n_adapt < MIN_ADAPT_CLIPS)
-        return fail("too little data: %.1f s in %zu usable clips for adaptation; at least %.0f s in %d clips are "
-                    "needed (a few minutes from several speakers is better)%s",
-                    adapt_s, n_adapt, MIN_ADAPT_S, MIN_ADAPT_CLIPS,
-                    n_held ? "; --held-out 0 uses every clip, without a before/after measurement" : "");
+        return fail(
+            "too little data: %.1f s in %zu usable clips for adaptation; at least %.0f s in %d clips are "
+            "needed (a few minutes from several speakers is better)%s",
+            adapt_s, n_adapt, MIN_ADAPT_S, MIN_ADAPT_CLIPS,
+            n_held ? "; --held-out 0 uses every clip, without a before/after measurement" : "");
 
     char ctl[PATH_MAX], lsn[PATH_MAX];
     strf(ctl, sizeof ctl, "%s/adapt.fileids", work);
@@ -650,8 +655,9 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
 
     /* 4. cepstra with the model's own front-end settings */
     progress("computing cepstra (sphinx_fe)");
-    char *fe[] = {SPHINX_FE, "-argfile", featp, "-samprate", "16000", "-c", ctl, "-di", raw_dir, "-do", mfc_dir,
-                  "-ei", "raw", "-eo", "mfc", "-raw", "yes", "-dither", "no", "-remove_silence", "no", NULL};
+    char *fe[] = {SPHINX_FE, "-argfile",        featp, "-samprate", "16000", "-c",  ctl,    "-di", raw_dir,
+                  "-do",     mfc_dir,           "-ei", "raw",       "-eo",   "mfc", "-raw", "yes", "-dither",
+                  "no",      "-remove_silence", "no",  NULL};
     if (tool(work, "sphinx_fe", fe))
         return 1;
     double cmn[13] = {0};
@@ -676,10 +682,46 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
     strf(mllr, sizeof mllr, "%s/mllr_matrix", work);
     if (ld_fs_mkdirs(acc, 0700))
         return fail("cannot create %s", acc);
-    char *bw[] = {BW, "-moddeffn", p_mdef, "-ts2cbfn", ".ptm.", "-meanfn", means, "-varfn", vars, "-mixwfn", p_mixw,
-                  "-tmatfn", tmat, "-feat", "1s_c_d_dd", "-svspec", "0-12/13-25/26-38", "-cmn", "batch", "-agc",
-                  "none", "-varnorm", "no", "-dictfn", dict, "-fdictfn", noise, "-ctlfn", ctl, "-lsnfn", lsn,
-                  "-accumdir", acc, "-cepdir", mfc_dir, "-cepext", "mfc", "-timing", "no", NULL};
+    char *bw[] = {BW,
+                  "-moddeffn",
+                  p_mdef,
+                  "-ts2cbfn",
+                  ".ptm.",
+                  "-meanfn",
+                  means,
+                  "-varfn",
+                  vars,
+                  "-mixwfn",
+                  p_mixw,
+                  "-tmatfn",
+                  tmat,
+                  "-feat",
+                  "1s_c_d_dd",
+                  "-svspec",
+                  "0-12/13-25/26-38",
+                  "-cmn",
+                  "batch",
+                  "-agc",
+                  "none",
+                  "-varnorm",
+                  "no",
+                  "-dictfn",
+                  dict,
+                  "-fdictfn",
+                  noise,
+                  "-ctlfn",
+                  ctl,
+                  "-lsnfn",
+                  lsn,
+                  "-accumdir",
+                  acc,
+                  "-cepdir",
+                  mfc_dir,
+                  "-cepext",
+                  "mfc",
+                  "-timing",
+                  "no",
+                  NULL};
     if (tool(work, "bw", bw))
         return 1;
     progress("estimating the MLLR transform (sphinxtrain mllr_solve)");
@@ -702,9 +744,10 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
     free(mtext);
     json_t *cm = json_array();
     for (int i = 0; i < 13; i++) /* 2 decimals: stable across machines, far finer than CMN needs */
-        json_array_append_new(cm, json_real(frames ? (double)(long)(cmn[i] / (double)frames * 100.0 +
-                                                                     (cmn[i] >= 0 ? 0.5 : -0.5)) / 100.0
-                                                   : 0.0));
+        json_array_append_new(
+            cm,
+            json_real(frames ? (double)(long)(cmn[i] / (double)frames * 100.0 + (cmn[i] >= 0 ? 0.5 : -0.5)) / 100.0
+                             : 0.0));
     json_t *pack = json_pack("{s:s, s:s, s:s, s:o, s:{s:i, s:f}}", "name", name, "language", a->language, "kind",
                              "mllr", "mean_cepstrum", cm, "adaptation", "clips", (int)n_adapt, "seconds",
                              (double)(long)(adapt_s * 10 + 0.5) / 10);
@@ -744,8 +787,9 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
         double wa = after.words ? 100.0 * (double)after.errs / (double)after.words : 0;
         printf("held-out WER: before %.1f %% (%zu/%zu words), after %.1f %% (%zu/%zu)\n", wb, before.errs,
                before.words, wa, after.errs, after.words);
-        json_object_set_new(pack, "held_out", json_pack("{s:i, s:i, s:f, s:f}", "clips", (int)n_held, "words",
-                                                        (int)before.words, "wer_before", wb, "wer_after", wa));
+        json_object_set_new(pack, "held_out",
+                            json_pack("{s:i, s:i, s:f, s:f}", "clips", (int)n_held, "words", (int)before.words,
+                                      "wer_before", wb, "wer_after", wa));
     } else {
         printf("held-out WER: not measured (--held-out 0)\n");
     }
@@ -764,9 +808,10 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
         *sl = 0;
     else
         strf(parent, sizeof parent, ".");
-    printf("model pack written to %s\n  serve it:  listend serve --models %s\n  use it:    model=%s (query "
-           "parameter or form field)\n",
-           a->out, parent, name);
+    printf(
+        "model pack written to %s\n  serve it:  listend serve --models %s\n  use it:    model=%s (query "
+        "parameter or form field)\n",
+        a->out, parent, name);
     return 0;
 }
 

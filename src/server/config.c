@@ -13,11 +13,11 @@ typedef enum { T_STR, T_INT, T_DBL, T_BOOL, T_DUR } kind;
 /* One row per setting: the single source for parsing and --help. */
 static const struct opt {
     const char *flag;
-    const char *env;       /* first environment variable */
-    const char *env2;      /* alias, lower precedence (may be NULL) */
+    const char *env;  /* first environment variable */
+    const char *env2; /* alias, lower precedence (may be NULL) */
     kind type;
     size_t off;
-    size_t size;           /* T_STR buffer size */
+    size_t size; /* T_STR buffer size */
     const char *def;
     const char *help;
 } opts[] = {
@@ -84,16 +84,18 @@ static const struct opt {
 
 void ld_srv_config_help(FILE *f)
 {
-    fprintf(f, "usage: listend serve [options]\n\n"
-               "Runs the speech-to-text HTTP API (POST /v1/listen, /v1/listen/stream, /v1/jobs, /health).\n"
-               "Each option may also come from its environment variable; flags win over the environment.\n\n");
+    fprintf(f,
+            "usage: listend serve [options]\n\n"
+            "Runs the speech-to-text HTTP API (POST /v1/listen, /v1/listen/stream, /v1/jobs, /health).\n"
+            "Each option may also come from its environment variable; flags win over the environment.\n\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         char left[64];
         snprintf(left, sizeof left, "--%s%s", opts[i].flag, opts[i].type == T_BOOL ? "" : " V");
         fprintf(f, "  %-28s %s", left, opts[i].help);
         if (opts[i].def[0] && opts[i].type != T_BOOL)
             fprintf(f, " [default %s]", opts[i].def);
-        fprintf(f, "\n  %-28s env %s%s%s\n", "", opts[i].env, opts[i].env2 ? ", " : "", opts[i].env2 ? opts[i].env2 : "");
+        fprintf(f, "\n  %-28s env %s%s%s\n", "", opts[i].env, opts[i].env2 ? ", " : "",
+                opts[i].env2 ? opts[i].env2 : "");
     }
     fprintf(f, "  %-28s this help\n", "--help");
 }

@@ -45,8 +45,8 @@ static ld_err copy_url(const char *key, const char *v, char *dst, size_t dstsz, 
     if (n == 0)
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter '%s': empty", key);
     if (n >= dstsz)
-        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter '%s': longer than %zu characters",
-                            key, dstsz - 1);
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid value for parameter '%s': longer than %zu characters", key, dstsz - 1);
     memcpy(dst, v, n + 1);
     return LD_OK;
 }
@@ -93,7 +93,8 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         static const struct {
             const char *name;
             ld_format f;
-        } fmts[] = {{"json", LD_FORMAT_JSON}, {"text", LD_FORMAT_TEXT}, {"srt", LD_FORMAT_SRT}, {"vtt", LD_FORMAT_VTT}};
+        } fmts[] = {
+            {"json", LD_FORMAT_JSON}, {"text", LD_FORMAT_TEXT}, {"srt", LD_FORMAT_SRT}, {"vtt", LD_FORMAT_VTT}};
         for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++)
             if (!strcasecmp(val, fmts[i].name)) {
                 o->t.format = fmts[i].f;
@@ -127,7 +128,8 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         if (!ok)
             return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
                                 "Invalid value for parameter 'model': expected auto, general, telephony or a "
-                                "model pack name (letters, digits, '.', '_', '-'; at most %zu)", sizeof o->t.model - 1);
+                                "model pack name (letters, digits, '.', '_', '-'; at most %zu)",
+                                sizeof o->t.model - 1);
         memcpy(o->t.model, val, n + 1);
         return LD_OK;
     }
@@ -138,7 +140,8 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         char buf[64];
         const char *s;
         if (json_is_string(v)) {
@@ -151,9 +154,10 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
         } else if (json_is_null(v)) {
             continue; /* "callback_url": null means not given */
         } else {
-            static const char *const known[] = {"language", "punctuate", "timestamps", "word_timestamps", "diarize",
-                                                "num_speakers", "url", "callback_url", "webhook_url", "format",
-                                                "response_format", "encoding", "sample_rate", "model"};
+            static const char *const known[] = {
+                "language",    "punctuate",    "timestamps",  "word_timestamps", "diarize",         "num_speakers",
+                "url",         "callback_url", "webhook_url", "format",          "response_format", "encoding",
+                "sample_rate", "model"};
             for (size_t i = 0; i < sizeof known / sizeof *known; i++)
                 if (!strcmp(key, known[i]))
                     return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid type for parameter '%s'", key);
@@ -180,7 +184,8 @@ ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err)
         json_t *langs = ld_pool_languages(pool);
         size_t i;
         json_t *l;
-        json_array_foreach(langs, i, l) {
+        json_array_foreach(langs, i, l)
+        {
             size_t n = strlen(avail);
             snprintf(avail + n, sizeof avail - n, "%s%s", i ? ", " : "", json_string_value(l));
         }

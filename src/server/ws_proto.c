@@ -63,8 +63,10 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         memcpy(p->language, v, n + 1);
     }
     if ((v = get(ud, "model"))) { /* checked against the pool's packs when the stream starts */
-        if (!*v || strlen(v) >= sizeof p->model || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                              "0123456789._-") != strlen(v))
+        if (!*v || strlen(v) >= sizeof p->model ||
+            strspn(v,
+                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789._-") != strlen(v))
             return bad(err, "model", "expected auto, general, telephony or a model pack name");
         memcpy(p->model, v, strlen(v) + 1);
     }
@@ -118,27 +120,21 @@ ld_ws_control ld_ws_control_parse(const char *data, size_t len)
 int ld_ws_close_code(ld_err e)
 {
     switch (e) {
-    case LD_OK:
-        return LD_WS_CLOSE_NORMAL;
+    case LD_OK: return LD_WS_CLOSE_NORMAL;
     case LD_ERR_INVALID_LICENSE:
     case LD_ERR_LICENSE_EXPIRED:
     case LD_ERR_QUOTA_EXCEEDED:
     case LD_ERR_RATE_LIMITED:
-    case LD_ERR_REQUEST_TIMEOUT:
-        return LD_WS_CLOSE_POLICY;
+    case LD_ERR_REQUEST_TIMEOUT: return LD_WS_CLOSE_POLICY;
     case LD_ERR_MISSING_PARAMETER:
     case LD_ERR_INVALID_PARAMETER:
     case LD_ERR_INVALID_AUDIO:
     case LD_ERR_UNSUPPORTED_FORMAT:
-    case LD_ERR_UNSUPPORTED_LANGUAGE:
-        return LD_WS_CLOSE_BAD_DATA;
+    case LD_ERR_UNSUPPORTED_LANGUAGE: return LD_WS_CLOSE_BAD_DATA;
     case LD_ERR_FILE_TOO_LARGE:
-    case LD_ERR_AUDIO_TOO_LONG:
-        return LD_WS_CLOSE_TOO_BIG;
-    case LD_ERR_SERVICE_UNAVAILABLE:
-        return LD_WS_CLOSE_TRY_AGAIN;
-    default:
-        return LD_WS_CLOSE_INTERNAL;
+    case LD_ERR_AUDIO_TOO_LONG: return LD_WS_CLOSE_TOO_BIG;
+    case LD_ERR_SERVICE_UNAVAILABLE: return LD_WS_CLOSE_TRY_AGAIN;
+    default: return LD_WS_CLOSE_INTERNAL;
     }
 }
 
@@ -150,8 +146,9 @@ int ld_ws_accept_key(const char *key, char out[29])
     unsigned char raw[32];
     size_t raw_len = 0;
     size_t klen = key ? strlen(key) : 0;
-    if (klen != 24 || sodium_base642bin(raw, sizeof raw, key, klen, NULL, &raw_len, NULL,
-                                        sodium_base64_VARIANT_ORIGINAL) != 0 || raw_len != 16)
+    if (klen != 24 ||
+        sodium_base642bin(raw, sizeof raw, key, klen, NULL, &raw_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        raw_len != 16)
         return -1;
     char buf[24 + sizeof guid];
     memcpy(buf, key, 24);
@@ -217,11 +214,12 @@ char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp
 
 static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
 
-char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial, const ld_word *words,
-                              size_t n_words, bool is_final, bool is_last, bool from_finalize, double start,
-                              double duration)
+char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial,
+                              const ld_word *words, size_t n_words, bool is_final, bool is_last, bool from_finalize,
+                              double start, double duration)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s}", "type", "transcription", "status", "success", "session_id", session_id);
+    json_t *j = json_pack("{s:s, s:s, s:s}", "type", "transcription", "status", "success", "session_id",
+                          session_id);
     if (!j)
         return NULL;
     size_t n = 0;

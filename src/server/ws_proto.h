@@ -29,14 +29,14 @@ enum {
 
 typedef struct {
     char language[16];
-    char model[32];         /* `model` (asr/packs.h): as asked, then the pack in use */
+    char model[32]; /* `model` (asr/packs.h): as asked, then the pack in use */
     ld_stream_encoding encoding;
     int sample_rate;
-    bool word_timestamps;  /* default true (Smallest's streaming default) */
-    bool punctuate;        /* default true */
-    int eou_timeout_ms;    /* default 800, 100–10000 */
-    bool vad_events;       /* default false; alias `vad` */
-    bool interim_results;  /* default true */
+    bool word_timestamps; /* default true (Smallest's streaming default) */
+    bool punctuate;       /* default true */
+    int eou_timeout_ms;   /* default 800, 100–10000 */
+    bool vad_events;      /* default false; alias `vad` */
+    bool interim_results; /* default true */
 } ld_ws_params;
 
 /* Returns the query value for a name, or NULL when absent. */
@@ -48,11 +48,11 @@ typedef const char *(*ld_ws_param_get)(void *ud, const char *name);
 ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
 
 typedef enum {
-    LD_WS_CTL_KEEPALIVE,     /* keepalive, KeepAlive */
-    LD_WS_CTL_FINALIZE,      /* finalize, Finalize */
-    LD_WS_CTL_CLOSE_STREAM,  /* close_stream, end, CloseStream */
-    LD_WS_CTL_UNKNOWN_TYPE,  /* a JSON object whose "type" is none of the above */
-    LD_WS_CTL_INVALID,       /* not a JSON object with a string "type" */
+    LD_WS_CTL_KEEPALIVE,    /* keepalive, KeepAlive */
+    LD_WS_CTL_FINALIZE,     /* finalize, Finalize */
+    LD_WS_CTL_CLOSE_STREAM, /* close_stream, end, CloseStream */
+    LD_WS_CTL_UNKNOWN_TYPE, /* a JSON object whose "type" is none of the above */
+    LD_WS_CTL_INVALID,      /* not a JSON object with a string "type" */
 } ld_ws_control;
 
 /* Parses one text message (not NUL-terminated, any bytes). */
@@ -76,8 +76,8 @@ char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp
 /* An interim (words NULL) or final transcription. For finals, `words` are the
  * raw engine words of the utterance; they are rendered per params (punctuate)
  * and included when word_timestamps. */
-char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial, const ld_word *words,
-                              size_t n_words, bool is_final, bool is_last, bool from_finalize, double start,
-                              double duration);
+char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial,
+                              const ld_word *words, size_t n_words, bool is_final, bool is_last, bool from_finalize,
+                              double start, double duration);
 
 #endif

@@ -19,33 +19,33 @@
 #include "util/metrics.h"
 
 #define RATE 16000
-#define FRAME 160              /* 10 ms energy frames */
-#define SLICE 1600             /* feed the engine at most 100 ms at a time */
-#define MIN_THRESHOLD 200.0    /* RMS below this is never speech (≈ -44 dBFS) */
+#define FRAME 160           /* 10 ms energy frames */
+#define SLICE 1600          /* feed the engine at most 100 ms at a time */
+#define MIN_THRESHOLD 200.0 /* RMS below this is never speech (≈ -44 dBFS) */
 #define NOISE_FACTOR 3.5
-#define VOICE_RECENT (RATE * 3 / 10)  /* the engine's onset needs energy within 300 ms */
-#define MIN_EOU_GUARD (RATE / 2)      /* below this much silence also ask the engine */
-#define IDLE_UTT_MAX (10 * RATE)      /* end a speechless engine utterance after this */
+#define VOICE_RECENT (RATE * 3 / 10) /* the engine's onset needs energy within 300 ms */
+#define MIN_EOU_GUARD (RATE / 2)     /* below this much silence also ask the engine */
+#define IDLE_UTT_MAX (10 * RATE)     /* end a speechless engine utterance after this */
 
 struct ws_session {
     const ld_engine_ops *ops;
     void *dec;
     ld_audio_stream *conv;
-    size_t pos;               /* samples fed so far */
+    size_t pos; /* samples fed so far */
     /* energy VAD */
     int16_t frame[FRAME];
     size_t frame_fill;
     double noise;
-    size_t last_voice;        /* end of the last voiced frame */
-    size_t run_start;         /* start of the current run of voiced frames */
+    size_t last_voice; /* end of the last voiced frame */
+    size_t run_start;  /* start of the current run of voiced frames */
     bool have_voice;
     /* utterance state */
-    size_t engine_utt_start;  /* where the engine's current utterance began */
+    size_t engine_utt_start; /* where the engine's current utterance began */
     size_t last_engine_speech;
     bool speaking;
     size_t speech_start;
     char *last_partial;
-    double usage_pending;     /* audio seconds not yet counted against the quota */
+    double usage_pending; /* audio seconds not yet counted against the quota */
     bool ended;
 };
 
@@ -259,9 +259,7 @@ bool ws_session_run(ws_conn *c, ws_task *t)
             return false;
         }
         break;
-    case WS_TASK_FINALIZE:
-        ok = emit_final(c, s, true, false, &err);
-        break;
+    case WS_TASK_FINALIZE: ok = emit_final(c, s, true, false, &err); break;
     case WS_TASK_CLOSE_STREAM:
         if (ld_audio_stream_flush(s->conv, &pcm, &n, &err) == LD_OK)
             ok = feed(c, s, pcm, n, &err);

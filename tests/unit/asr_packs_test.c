@@ -77,7 +77,7 @@ int main(void)
         CHECK(e->decoder_use(dec, tel, &err) == LD_OK);
         char *adapted = decode(e, dec, go, n);
         fprintf(stderr, "general:   %s\ntelephony: %s\n", general, adapted);
-        CHECK(strcmp(general, adapted) != 0); /* the transform changes the scores */
+        CHECK(strcmp(general, adapted) != 0);           /* the transform changes the scores */
         CHECK(e->decoder_use(dec, tel, &err) == LD_OK); /* same one again: no-op */
         CHECK_STR(decode(e, dec, go, n), adapted);
         CHECK(e->decoder_use(dec, NULL, &err) == LD_OK);

@@ -75,8 +75,8 @@ static ld_err fake_decode(void *d, const int16_t *pcm, size_t n, ld_word **w, si
     *nw = 1;
     return LD_OK;
 }
-static const ld_engine_ops fake = {.name = "fake", .decoder_new = fake_new, .decoder_free = fake_free,
-                                   .decode = fake_decode};
+static const ld_engine_ops fake = {
+    .name = "fake", .decoder_new = fake_new, .decoder_free = fake_free, .decode = fake_decode};
 
 /* pieces of constant value v[i], 1600 samples each, GAP zeros apart */
 static ld_pcm blocks(const int *v, int nv)
@@ -129,7 +129,10 @@ static void wait_result(result *r)
         pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
 }
-#define RESULT_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, 0, true, {0}, 0}
+#define RESULT_INIT                                                                       \
+    {                                                                                     \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, 0, true, {0}, 0 \
+    }
 
 static void set_gate(bool open)
 {

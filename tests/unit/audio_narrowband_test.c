@@ -13,10 +13,46 @@ static uint8_t *wav(int tag, int rate, int bits, const uint8_t *data, uint32_t l
 {
     uint8_t *b = malloc(44 + len);
     uint32_t byte_rate = (uint32_t)rate * (uint32_t)bits / 8;
-    uint8_t h[44] = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'A', 'V', 'E', 'f', 'm', 't', ' ', 16, 0, 0, 0,
-                     (uint8_t)tag, 0, 1, 0, (uint8_t)rate, (uint8_t)(rate >> 8), 0, 0,
-                     (uint8_t)byte_rate, (uint8_t)(byte_rate >> 8), (uint8_t)(byte_rate >> 16), 0,
-                     (uint8_t)(bits / 8), 0, (uint8_t)bits, 0, 'd', 'a', 't', 'a'};
+    uint8_t h[44] = {'R',
+                     'I',
+                     'F',
+                     'F',
+                     0,
+                     0,
+                     0,
+                     0,
+                     'W',
+                     'A',
+                     'V',
+                     'E',
+                     'f',
+                     'm',
+                     't',
+                     ' ',
+                     16,
+                     0,
+                     0,
+                     0,
+                     (uint8_t)tag,
+                     0,
+                     1,
+                     0,
+                     (uint8_t)rate,
+                     (uint8_t)(rate >> 8),
+                     0,
+                     0,
+                     (uint8_t)byte_rate,
+                     (uint8_t)(byte_rate >> 8),
+                     (uint8_t)(byte_rate >> 16),
+                     0,
+                     (uint8_t)(bits / 8),
+                     0,
+                     (uint8_t)bits,
+                     0,
+                     'd',
+                     'a',
+                     't',
+                     'a'};
     uint32_t riff = 36 + len;
     for (int i = 0; i < 4; i++) {
         h[4 + i] = (uint8_t)(riff >> (8 * i));
@@ -51,10 +87,10 @@ static void test_flags(void)
         bool narrow;
         size_t samples; /* at 16 kHz */
     } cases[] = {
-        {7, 8000, 8, N, true, 2 * N},      /* G.711 mu-law, 8 kHz: 1 s */
-        {7, 16000, 8, N, true, N},         /* mu-law at 16 kHz is still G.711 */
-        {1, 8000, 16, N, true, N},         /* linear PCM at 8 kHz: 0.5 s */
-        {1, 16000, 16, N, false, N / 2},   /* wideband */
+        {7, 8000, 8, N, true, 2 * N},    /* G.711 mu-law, 8 kHz: 1 s */
+        {7, 16000, 8, N, true, N},       /* mu-law at 16 kHz is still G.711 */
+        {1, 8000, 16, N, true, N},       /* linear PCM at 8 kHz: 0.5 s */
+        {1, 16000, 16, N, false, N / 2}, /* wideband */
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         size_t len;
