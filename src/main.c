@@ -16,6 +16,7 @@ static const struct {
     {"keys", ld_cli_keys_main, "manage license keys: init, issue, list, inspect, revoke"},
     {"transcribe", ld_cli_transcribe_main, "transcribe files locally, or through a server with --server"},
     {"stream", ld_cli_stream_main, "stream a file to a server's /v1/listen/stream and print live results"},
+    {"adapt", ld_cli_adapt_main, "adapt the model to your recordings and write a model pack (--models)"},
 };
 
 static void usage(FILE *f)

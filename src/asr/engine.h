@@ -37,6 +37,18 @@ typedef struct ld_engine_ops {
     char *(*stream_partial)(void *dec); /* malloc'd, "" when nothing yet */
     bool (*stream_in_speech)(void *dec);
     ld_err (*stream_end)(void *dec, ld_word **words, size_t *n_words, ld_error *err);
+
+    /* Model adaptation (asr/packs.h). A transform is loaded once and shared by
+     * every decoder of its language; switching is in place, so a decoder's memory
+     * does not grow. May be NULL for an engine without adaptation.
+     * transform_new: `mllr_text` in Sphinx MLLR text form; `cmn_init` (13 values
+     * or NULL) starts live CMN of streams decoded with it. */
+    void *(*transform_new)(const char *mllr_text, const float *cmn_init, ld_error *err);
+    void (*transform_free)(void *t); /* after every decoder that used it is freed */
+    /* Decode with `t` from now on (NULL = the model as it is). Cheap when t is
+     * already in use; otherwise a few milliseconds. Never between stream_start
+     * and stream_end. */
+    ld_err (*decoder_use)(void *dec, void *t, ld_error *err);
 } ld_engine_ops;
 
 extern const ld_engine_ops ld_engine_pocketsphinx;

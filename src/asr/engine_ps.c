@@ -3,8 +3,13 @@
  * Batch decoders only ever see whole segments (full_utt, batch CMN), so a
  * result never depends on what the decoder decoded before. Stream decoders take
  * chunked input (live CMN); each stream starts from the same fixed CMN vector
- * so streams do not depend on each other either. */
+ * (its transform's, if it has one) so streams do not depend on each other either.
+ *
+ * Transforms (model packs) are one-class MLLR: ps_update_mllr reloads the
+ * model's means/variances from disk and transforms them in place, so switching
+ * costs milliseconds and no memory; "no transform" is the identity. */
 #include <pocketsphinx.h>
+#include <pocketsphinx/ps_mllr.h>
 #include <pthread.h>
 #include <sphinxbase/cmn.h>
 #include <sphinxbase/err.h>
@@ -13,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "asr/engine.h"
 #include "asr/engine_ps.h"
@@ -29,10 +35,17 @@
 static const mfcc_t en_us_cmn_init[CEP_LEN] = {LD_PS_CMN_INIT_EN_US};
 
 typedef struct {
+    ps_mllr_t *mllr;
+    bool has_cmn;
+    mfcc_t cmn_init[CEP_LEN];
+} ps_transform;
+
+typedef struct {
     ps_decoder_t *ps;
     logmath_t *lmath;
-    bool default_model; /* the Debian en-us model: use en_us_cmn_init */
-    mfcc_t cmn_init[CEP_LEN];
+    const ps_transform *cur;        /* transform in use; NULL = none */
+    mfcc_t model_cmn_init[CEP_LEN]; /* the model's own start vector */
+    mfcc_t cmn_init[CEP_LEN];       /* start vector of streams: model's or cur's */
     /* streaming state */
     bool in_utt;
     size_t fed;       /* samples fed since stream_start */
@@ -130,16 +143,118 @@ static void *ps_decoder_new(const ld_engine_model *m, ld_error *err)
         memcpy(d->cmn_init, en_us_cmn_init, sizeof d->cmn_init);
     else if (cmn)
         cmn_live_get(cmn, d->cmn_init);
+    memcpy(d->model_cmn_init, d->cmn_init, sizeof d->cmn_init);
     return d;
 }
+
+/* ps_mllr_t reference counts are plain ints: every retain/free of a shared
+ * transform (ps_update_mllr and ps_free free the previous one) runs under this. */
+static pthread_mutex_t mllr_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void ps_decoder_free(void *dec)
 {
     ps_dec *d = dec;
     if (!d)
         return;
+    pthread_mutex_lock(&mllr_mu);
     ps_free(d->ps);
+    pthread_mutex_unlock(&mllr_mu);
     free(d);
+}
+
+/* ps_mllr_read only reads files: the text goes through a private temp file. */
+static ps_mllr_t *mllr_from_text(const char *text, ld_error *err)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/listend-mllr-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        ld_error_set(err, LD_ERR_INTERNAL, "cannot create a temporary file in %s", dir && *dir ? dir : "/tmp");
+        return NULL;
+    }
+    size_t n = strlen(text), off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, text + off, n - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    close(fd);
+    ps_mllr_t *m = off == n ? ps_mllr_read(path) : NULL;
+    unlink(path);
+    if (!m)
+        ld_error_set(err, LD_ERR_INTERNAL, "not a valid MLLR transform");
+    return m;
+}
+
+/* One class, three 13-dimensional streams: A = I, b = 0, h = 1. */
+static ps_mllr_t *identity;
+static pthread_once_t identity_once = PTHREAD_ONCE_INIT;
+static void identity_init(void)
+{
+    char text[4096], *p = text;
+    p += sprintf(p, "1\n3\n");
+    for (int f = 0; f < 3; f++) {
+        p += sprintf(p, "%d\n", CEP_LEN);
+        for (int r = 0; r < CEP_LEN; r++, *p++ = '\n')
+            for (int c = 0; c < CEP_LEN; c++)
+                p += sprintf(p, "%d ", r == c);
+        for (int row = 0; row < 2; row++, *p++ = '\n') /* b, then h */
+            for (int c = 0; c < CEP_LEN; c++)
+                p += sprintf(p, "%d ", row);
+    }
+    *p = 0;
+    identity = mllr_from_text(text, NULL);
+}
+
+static void *ps_transform_new(const char *mllr_text, const float *cmn_init, ld_error *err)
+{
+    ld_engine_ps_quiet();
+    ps_transform *t = calloc(1, sizeof *t);
+    if (!t) {
+        ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (!(t->mllr = mllr_from_text(mllr_text, err))) {
+        free(t);
+        return NULL;
+    }
+    if (cmn_init) {
+        t->has_cmn = true;
+        for (int i = 0; i < CEP_LEN; i++)
+            t->cmn_init[i] = cmn_init[i];
+    }
+    return t;
+}
+
+static void ps_transform_free(void *tp)
+{
+    ps_transform *t = tp;
+    if (!t)
+        return;
+    pthread_mutex_lock(&mllr_mu);
+    ps_mllr_free(t->mllr);
+    pthread_mutex_unlock(&mllr_mu);
+    free(t);
+}
+
+static ld_err ps_decoder_use(void *dec, void *tp, ld_error *err)
+{
+    ps_dec *d = dec;
+    const ps_transform *t = tp;
+    if (t == d->cur)
+        return LD_OK;
+    pthread_once(&identity_once, identity_init);
+    ps_mllr_t *m = t ? t->mllr : identity;
+    if (!m)
+        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: cannot build the identity transform");
+    pthread_mutex_lock(&mllr_mu);
+    ps_update_mllr(d->ps, ps_mllr_retain(m)); /* the decoder releases its previous one */
+    pthread_mutex_unlock(&mllr_mu);
+    d->cur = t;
+    memcpy(d->cmn_init, t && t->has_cmn ? t->cmn_init : d->model_cmn_init, sizeof d->cmn_init);
+    return LD_OK;
 }
 
 /* Strips <s>, </s>, <sil>, [NOISE]-style fillers and "(2)" variant marks. */
@@ -283,4 +398,7 @@ const ld_engine_ops ld_engine_pocketsphinx = {
     .stream_partial = ps_stream_partial,
     .stream_in_speech = ps_stream_in_speech,
     .stream_end = ps_stream_end,
+    .transform_new = ps_transform_new,
+    .transform_free = ps_transform_free,
+    .decoder_use = ps_decoder_use,
 };

@@ -30,6 +30,7 @@
 typedef struct request {
     struct request *next;
     int lang;
+    int pack; /* index into p->packs, picked at submit */
     ld_pcm pcm;
     ld_transcribe_opts opts;
     ld_segment *segs;
@@ -188,6 +189,7 @@ static ld_transcript *merge(ld_pool *p, request *r)
     t->confidence = t->n_words ? conf / (double)t->n_words : 0.0;
     t->duration = ld_pcm_seconds(&r->pcm);
     snprintf(t->language, sizeof t->language, "%s", p->langs[r->lang].code);
+    snprintf(t->model, sizeof t->model, "%s", p->packs[r->pack].name);
     return t;
 }
 
@@ -283,7 +285,9 @@ static void *worker_main(void *arg)
         ld_word *words = NULL;
         size_t nw = 0;
         ld_err rc = LD_OK;
-        if (i < r->n_segs && !skip) {
+        if (i < r->n_segs && !skip && ops->decoder_use) /* no-op when already in use */
+            rc = ops->decoder_use(w->dec, p->packs[r->pack].transform, &e);
+        if (i < r->n_segs && !skip && rc == LD_OK) {
             const ld_segment *s = &r->segs[i];
             double t0 = ld_log_enabled(LD_LOG_DEBUG) ? ld_time_mono() : 0;
             rc = ops->decode(w->dec, r->pcm.samples + s->start, s->end - s->start, &words, &nw, &e);
@@ -384,6 +388,16 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
         return ld_error_set(err, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language '%s'; available: %s",
                             o->language, list);
     }
+    ld_error pe;
+    /* the first 10 minutes tell whether it is noisy (model=auto, asr/packs.h) */
+    size_t head = pcm->n < (size_t)600 * LD_SAMPLE_RATE ? pcm->n : (size_t)600 * LD_SAMPLE_RATE;
+    double snr = pcm->narrowband ? 99.0 : ld_audio_snr_db(pcm->samples, head);
+    int pack = ld_pool_pack_pick(p, lang, o->model, pcm->narrowband, snr, &pe);
+    if (pack < 0) {
+        if (err)
+            *err = pe;
+        return pe.code;
+    }
     pthread_mutex_lock(&p->mu);
     bool full = p->n_waiting >= p->max_queue || p->stopping;
     if (!full) { /* reserve the slot while segmenting outside the lock */
@@ -398,6 +412,7 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
     request *r = calloc(1, sizeof *r);
     if (r) {
         r->lang = lang;
+        r->pack = pack;
         r->opts = *o;
         r->cb = *cb;
         r->n_segs = ld_audio_segment(pcm->samples, pcm->n, p->max_segment_s, &r->segs);
@@ -525,7 +540,8 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err)
     p->max_queue = c.max_queue;
     p->max_segment_s = c.max_segment_s;
     p->max_streams = LD_DEFAULT_MAX_STREAMS;
-    if (ld_pool_find_languages(p, c.models_dir, err) != LD_OK) {
+    if (ld_pool_find_languages(p, c.models_dir, err) != LD_OK ||
+        ld_pool_load_packs(p, c.models_dir, err) != LD_OK) {
         ld_pool_free(p);
         return NULL;
     }
@@ -577,6 +593,7 @@ void ld_pool_free(ld_pool *p)
     for (int i = 0; i < p->n_workers; i++)
         pthread_join(p->threads[i], NULL);
     ld_pool_streams_free(p);
+    ld_pool_free_packs(p);
     free(p->workers);
     free(p->threads);
     free(p->langs);

@@ -41,6 +41,14 @@ int ld_pool_busy(ld_pool *p);          /* decoders working now */
 int ld_pool_queue_depth(ld_pool *p);   /* requests waiting + running (a gauge for metrics;
                                           * only the waiting ones count toward max_queue) */
 
+/* Model packs (asr/packs.h). ld_pool_check_model: false with
+ * LD_ERR_INVALID_PARAMETER (listing what is available) when `model` means
+ * nothing for `lang`; an unknown language passes (it is reported on its own).
+ * ld_pool_models: new JSON array of the names a request of `lang` (NULL = all)
+ * may use, "auto" first. */
+bool ld_pool_check_model(ld_pool *p, const char *lang, const char *model, ld_error *err);
+json_t *ld_pool_models(ld_pool *p, const char *lang);
+
 typedef void (*ld_pool_done_fn)(void *done_ud, ld_transcript *t, const ld_error *err);
 typedef void (*ld_pool_progress_fn)(void *progress_ud, double fraction);
 
@@ -99,6 +107,7 @@ typedef struct {
     const ld_engine_ops *ops;
     void *dec; /* engine decoder instance */
     char language[16];
+    char model[32]; /* pack in use (ld_pool_stream_use_model) */
 } ld_stream_decoder;
 
 /* Live streams at once when nobody says otherwise: the pool's, the stream
@@ -107,6 +116,11 @@ typedef struct {
 void ld_pool_set_max_streams(ld_pool *p, int max_streams); /* default LD_DEFAULT_MAX_STREAMS */
 ld_err ld_pool_stream_acquire(ld_pool *p, const char *lang, ld_stream_decoder **out, ld_error *err);
 void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd);
+/* Selects the model pack of an acquired stream decoder before stream_start:
+ * `model` as in the request ("" = auto), `narrowband` from the stream's audio
+ * (ld_audio_stream_narrowband). Sets sd->model. Unknown -> LD_ERR_INVALID_PARAMETER. */
+ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband,
+                                ld_error *err);
 int ld_pool_active_streams(ld_pool *p);
 
 #endif

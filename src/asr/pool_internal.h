@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include "asr/packs.h"
 #include "asr/pool.h"
 
 #define LD_POOL_DEFAULT_SEGMENT_S 20.0 /* notes: finalising cost grows with length */
@@ -51,6 +52,9 @@ struct ld_pool {
     int n_requests;       /* waiting or running (and being submitted) */
     int n_waiting;        /* no segment started yet (and being submitted) */
 
+    ld_pack *packs; /* immutable list (pool_packs.c): "general" per language, */
+    int n_packs;    /* built-in and operator packs */
+
     stream_slot *streams; /* every stream decoder created */
     int n_streams, active_streams, creating_streams, max_streams;
 };
@@ -59,5 +63,15 @@ struct ld_pool {
  * <models_dir>/<code>/ that resolves (asr/model.h). */
 ld_err ld_pool_find_languages(ld_pool *p, const char *models_dir, ld_error *err);
 void ld_pool_streams_free(ld_pool *p);
+
+/* Packs (pool_packs.c): loads "general" for every language, the built-in
+ * telephony pack and <models_dir>/<pack>/ folders; a broken pack is skipped
+ * with an error in the log. */
+ld_err ld_pool_load_packs(ld_pool *p, const char *models_dir, ld_error *err);
+void ld_pool_free_packs(ld_pool *p);
+/* Index into p->packs of what `model` (a client name, "" = auto) means for
+ * language index `lang` and this audio (narrowband flag, estimated SNR in dB);
+ * -1 with LD_ERR_INVALID_PARAMETER (listing the available names) when unknown. */
+int ld_pool_pack_pick(ld_pool *p, int lang, const char *model, bool narrowband, double snr_db, ld_error *err);
 
 #endif

@@ -140,6 +140,8 @@ json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, 
     json_object_set_new(j, "confidence", json_real(ld_round3(t->confidence)));
     json_object_set_new(j, "duration", json_real(ld_round3(t->duration)));
     json_object_set_new(j, "language", json_string(t->language[0] ? t->language : o->language));
+    if (t->model[0])
+        json_object_set_new(j, "model", json_string(t->model));
     if (o->timestamps) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)

@@ -20,6 +20,7 @@ typedef struct {
     bool punctuate;    /* default true */
     bool timestamps;   /* include `words` in JSON */
     ld_format format;  /* default JSON */
+    char model[32];    /* `model` option (asr/packs.h); "" or "auto" = by the audio */
 } ld_transcribe_opts;
 
 void ld_transcribe_opts_default(ld_transcribe_opts *o);
@@ -43,6 +44,7 @@ typedef struct {
     double duration;   /* seconds of audio */
     double confidence; /* overall, from word confidences */
     char language[16];
+    char model[32]; /* pack that decoded it ("general", "telephony", …); "" = not reported */
 } ld_transcript;
 
 void ld_transcript_free(ld_transcript *t);

@@ -18,8 +18,10 @@
 
 typedef struct {
     int16_t *samples;
-    size_t n;    /* number of samples */
-    void *priv_; /* backend bookkeeping (mmap length, …) */
+    size_t n;        /* number of samples */
+    void *priv_;     /* backend bookkeeping (mmap length, …) */
+    bool narrowband; /* telephone band: the source was <= 8 kHz or G.711 (mu-law/A-law);
+                        * <= 8 kHz sources are upsampled by zero insertion (narrowband.h) */
 } ld_pcm;
 
 void ld_pcm_free(ld_pcm *pcm);
@@ -101,6 +103,12 @@ int ld_audio_sigv4_authorization(const char *method, const char *canonical_uri, 
                                  const ld_sigv4_header *headers, size_t n_headers, const char *payload_sha256_hex,
                                  const char *access_key, const char *secret_key, const char *region,
                                  const char *service, const char *amz_date, char *out, size_t outsz);
+
+/* Estimated signal-to-noise ratio in dB of 16 kHz PCM: the 95th percentile of
+ * 10 ms frame energies over the quietest 50 ms (audio/snr.c). Clean recordings
+ * give ≥ 35 dB, speech in steady noise about its SNR + 10 dB; 99 for input too
+ * short to tell. Used by model=auto to pick the noise pack (asr/packs.h). */
+double ld_audio_snr_db(const int16_t *pcm, size_t n);
 
 /* ---- segmentation ---- */
 typedef struct {

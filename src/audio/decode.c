@@ -338,6 +338,9 @@ static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, ld_er
                    read_error ? " and a damaged tail" : "");
         if (ld_pcm_buf_finish(&d.out, out))
             e = ld_error_set(err, LD_ERR_INTERNAL, "Out of memory or temp space while decoding audio");
+        else /* telephone band: G.711 at any rate, anything at <= 8 kHz */
+            out->narrowband = d.rs.narrowband || d.dec->codec_id == AV_CODEC_ID_PCM_MULAW ||
+                              d.dec->codec_id == AV_CODEC_ID_PCM_ALAW;
     }
     dec_free(&d);
     return e;

@@ -44,6 +44,7 @@ ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm
             b = -1;
         res = g ? g : res;
     }
+    bool narrowband = r.narrowband;
     ld_resampler_free(&r);
     free(in);
     if (b < 0) {
@@ -52,5 +53,6 @@ ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm
     }
     out->samples = res;
     out->n = (size_t)a + (size_t)b;
+    out->narrowband = narrowband;
     return LD_OK;
 }

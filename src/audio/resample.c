@@ -1,5 +1,6 @@
 #include "audio/resample.h"
 #include "audio/audio.h"
+#include "audio/narrowband.h"
 
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
@@ -31,17 +32,29 @@ static int reserve(ld_resampler *r, int n)
     return 0;
 }
 
+/* Runs swr_convert appending after buf[0..have) (nb == 0 and in == NULL: flush),
+ * zero-inserting the output of a narrowband configuration. Returns the new total. */
+static int convert(ld_resampler *r, int have, const uint8_t **in, int nb)
+{
+    int64_t want = swr_get_out_samples(r->swr, nb);
+    int f = r->mirror ? 2 : 1;
+    if (want < 0 || want > INT32_MAX / 8 || reserve(r, have + f * ((int)want + 16)))
+        return -1;
+    uint8_t *o = (uint8_t *)(r->buf + have);
+    int got = swr_convert(r->swr, &o, (int)want + 16, in, nb);
+    if (got < 0)
+        return -1;
+    if (r->mirror)
+        ld_audio_zero_insert(r->buf + have, (size_t)got);
+    return have + f * got;
+}
+
 /* Output already produced at buf[0..have); flushes the filter after it. */
 static int flush_into(ld_resampler *r, int have)
 {
     if (!r->swr)
         return have;
-    int64_t want = swr_get_out_samples(r->swr, 0);
-    if (want < 0 || want > INT32_MAX / 2 || reserve(r, have + (int)want + 16))
-        return -1;
-    uint8_t *o = (uint8_t *)(r->buf + have);
-    int got = swr_convert(r->swr, &o, r->cap - have, NULL, 0);
-    return got < 0 ? -1 : have + got;
+    return convert(r, have, NULL, 0);
 }
 
 static int configure(ld_resampler *r, int rate, int fmt, const AVChannelLayout *layout)
@@ -54,8 +67,9 @@ static int configure(ld_resampler *r, int rate, int fmt, const AVChannelLayout *
         av_channel_layout_default(&in, layout->nb_channels);
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     swr_free(&r->swr);
-    int ret = swr_alloc_set_opts2(&r->swr, &mono, AV_SAMPLE_FMT_S16, LD_SAMPLE_RATE, &in, (enum AVSampleFormat)fmt,
-                                  rate, 0, NULL);
+    bool mirror = ld_audio_rate_is_narrowband(rate);
+    int ret = swr_alloc_set_opts2(&r->swr, &mono, AV_SAMPLE_FMT_S16, mirror ? LD_NARROWBAND_RATE : LD_SAMPLE_RATE,
+                                  &in, (enum AVSampleFormat)fmt, rate, 0, NULL);
     if (ret >= 0)
         ret = swr_init(r->swr);
     av_channel_layout_uninit(&in);
@@ -67,6 +81,8 @@ static int configure(ld_resampler *r, int rate, int fmt, const AVChannelLayout *
     av_channel_layout_copy(&r->layout, layout);
     r->rate = rate;
     r->fmt = fmt;
+    r->mirror = mirror;
+    r->narrowband |= mirror;
     return 0;
 }
 
@@ -82,13 +98,9 @@ int ld_resampler_push(ld_resampler *r, const uint8_t *const *in, int nb, int rat
         if ((have = flush_into(r, 0)) < 0 || configure(r, rate, fmt, layout))
             return -1;
     }
-    int64_t want = swr_get_out_samples(r->swr, nb);
-    if (want < 0 || want > INT32_MAX / 4 || reserve(r, have + (int)want + 16))
-        return -1;
-    uint8_t *o = (uint8_t *)(r->buf + have);
-    int got = swr_convert(r->swr, &o, r->cap - have, (const uint8_t **)in, nb);
+    int total = convert(r, have, (const uint8_t **)in, nb);
     *out = r->buf;
-    return got < 0 ? -1 : have + got;
+    return total;
 }
 
 int ld_resampler_frame(ld_resampler *r, const AVFrame *f, const int16_t **out)

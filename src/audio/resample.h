@@ -1,11 +1,14 @@
 /* Internal to src/audio/: converts any FFmpeg sample layout/rate/format to the
  * engine format (16 kHz mono s16), re-configuring itself when the input
- * changes mid-stream (chained Ogg, MP3 rate switches). Not thread-safe. */
+ * changes mid-stream (chained Ogg, MP3 rate switches). Input at 8 kHz or
+ * below is brought to 8 kHz and upsampled by zero insertion (narrowband.h),
+ * and `narrowband` is set. Not thread-safe. */
 #ifndef LD_AUDIO_RESAMPLE_H
 #define LD_AUDIO_RESAMPLE_H
 
 #include <libavutil/channel_layout.h>
 #include <libavutil/frame.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct SwrContext;
@@ -13,8 +16,10 @@ typedef struct {
     struct SwrContext *swr;
     int rate, fmt;
     AVChannelLayout layout;
-    int16_t *buf; /* output of the last call, owned here */
-    int cap;      /* samples */
+    int16_t *buf;    /* output of the last call, owned here */
+    int cap;         /* samples */
+    bool mirror;     /* current configuration: 8 kHz + zero insertion */
+    bool narrowband; /* some input so far was <= 8 kHz */
 } ld_resampler;
 
 void ld_resampler_init(ld_resampler *r);

@@ -4,6 +4,7 @@
  * stream's life (so the filter state carries across chunks). */
 #include "audio/stream.h"
 #include "audio/audio.h"
+#include "audio/narrowband.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavutil/channel_layout.h>
@@ -18,6 +19,7 @@ struct ld_audio_stream {
     ld_stream_encoding enc;
     int rate;
     bool failed;
+    bool mirror;    /* 8 kHz PCM: zero insertion instead of the resampler (narrowband.h) */
     bool has_carry; /* linear16: odd byte left from the previous chunk */
     uint8_t carry;
     SwrContext *swr;
@@ -129,6 +131,15 @@ static ld_err emit_pcm(ld_audio_stream *s, const int16_t *pcm, size_t n, ld_erro
 {
     if (n == 0)
         return LD_OK;
+    if (s->mirror) {
+        ld_err e = reserve(&s->out, &s->out_cap, s->out_n + 2 * n, err);
+        if (e)
+            return e;
+        memcpy(s->out + s->out_n, pcm, n * sizeof *pcm);
+        ld_audio_zero_insert(s->out + s->out_n, n);
+        s->out_n += 2 * n;
+        return LD_OK;
+    }
     if (!s->swr) {
         ld_err e = reserve(&s->out, &s->out_cap, s->out_n + n, err);
         if (e)
@@ -220,7 +231,9 @@ ld_audio_stream *ld_audio_stream_new(ld_stream_encoding enc, int sample_rate, ld
     s->enc = enc;
     s->rate = pcm ? sample_rate : 48000;
     ld_err e = LD_OK;
-    if (pcm && sample_rate != LD_SAMPLE_RATE) {
+    if (pcm && ld_audio_rate_is_narrowband(sample_rate)) {
+        s->mirror = true;
+    } else if (pcm && sample_rate != LD_SAMPLE_RATE) {
         AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
         e = swr_open(s, &mono, AV_SAMPLE_FMT_S16, sample_rate, err);
     } else if (enc == LD_STREAM_OPUS) {
@@ -277,6 +290,11 @@ static ld_err expand_pcm(ld_audio_stream *s, const uint8_t *data, size_t len, ld
             s->in[n++] = s->enc == LD_STREAM_MULAW ? ld_audio_mulaw_decode(data[i]) : ld_audio_alaw_decode(data[i]);
     }
     return emit_pcm(s, s->in, n, err);
+}
+
+bool ld_audio_stream_narrowband(const ld_audio_stream *s)
+{
+    return s->mirror || s->enc == LD_STREAM_MULAW || s->enc == LD_STREAM_ALAW;
 }
 
 ld_err ld_audio_stream_push(ld_audio_stream *s, const uint8_t *data, size_t len, const int16_t **out, size_t *n,

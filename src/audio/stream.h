@@ -12,6 +12,7 @@
 #ifndef LD_AUDIO_STREAM_H
 #define LD_AUDIO_STREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,10 @@ typedef struct ld_audio_stream ld_audio_stream;
  * ignored for Opus. Bad rate -> LD_ERR_INVALID_PARAMETER. */
 ld_audio_stream *ld_audio_stream_new(ld_stream_encoding enc, int sample_rate, ld_error *err);
 void ld_audio_stream_free(ld_audio_stream *s);
+
+/* Telephone band (G.711, or PCM at 8 kHz, which is zero-inserted as in
+ * audio/narrowband.h): such streams are decoded with the telephony model. */
+bool ld_audio_stream_narrowband(const ld_audio_stream *s);
 
 /* Converts one chunk. `out` and `n` receive the 16 kHz samples it produced (possibly
  * none). Garbage (not Ogg, undecodable Opus, oversized page) ->

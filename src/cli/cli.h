@@ -1,5 +1,5 @@
 /* The command-line clients: `listend keys`, `listend transcribe` (local, or
- * through a server with --server) and `listend stream`. Each takes the
+ * through a server with --server), `listend stream` and `listend adapt`. Each takes the
  * subcommand's argv (argv[0] = the subcommand) and returns the exit status.
  * Command-line code: one call per process, not thread-safe. */
 #ifndef LD_CLI_CLI_H
@@ -11,5 +11,8 @@ int ld_cli_keys_main(int argc, char **argv);
 int ld_cli_transcribe_main(int argc, char **argv);
 /* FILE: stream to a server's /v1/listen/stream and print live results. */
 int ld_cli_stream_main(int argc, char **argv);
+/* --audio DIR --out PACK: adapt the model to an operator's recordings and
+ * write a model pack (docs/engine.md § Model packs). */
+int ld_cli_adapt_main(int argc, char **argv);
 
 #endif

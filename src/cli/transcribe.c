@@ -39,11 +39,14 @@ static void usage(FILE *f)
             "  --timestamps                include per-word timings in JSON\n"
             "  --no-punctuate              plain lowercase words, no punctuation\n"
             "  --language CODE             ISO 639-1 language (default en)\n"
+            "  --model NAME                auto (default: telephony for <= 8 kHz or G.711 audio), general,\n"
+            "                              telephony, or a model pack (--models DIR/NAME/, listend adapt)\n"
             "  --server URL                client mode: a listend server (default $LISTEND_API_URL)\n"
             "  --key KEY                   client mode: license key (default $LICENSE_KEY)\n"
             "  --cacert FILE               client mode: CA bundle for an https server\n"
             "  --local                     local mode even when LISTEND_API_URL is set\n"
-            "  --models DIR                local mode: extra languages: DIR/<code>/ (docs/engine.md)\n"
+            "  --models DIR                local mode: extra languages DIR/<code>/ and model packs\n"
+            "                              DIR/<pack>/ (docs/engine.md)\n"
             "  --workers N                 local mode: decoders in parallel (default: cores)\n"
             "  --verbose                   engine details (local) or request ids and timings (client)\n"
             "  -h, --help                  this text\n"
@@ -155,19 +158,13 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const c
 int ld_cli_transcribe_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"format", required_argument, 0, 'f'},
-        {"timestamps", no_argument, 0, 't'},
-        {"no-punctuate", no_argument, 0, 'P'},
-        {"language", required_argument, 0, 'l'},
-        {"models", required_argument, 0, 'm'},
-        {"workers", required_argument, 0, 'w'},
-        {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'},
-        {"server", required_argument, 0, 'S'},
-        {"key", required_argument, 0, 'K'},
-        {"cacert", required_argument, 0, 'C'},
-        {"local", no_argument, 0, 'L'},
-        {0, 0, 0, 0},
+        {"format", required_argument, 0, 'f'},  {"timestamps", no_argument, 0, 't'},
+        {"no-punctuate", no_argument, 0, 'P'},  {"language", required_argument, 0, 'l'},
+        {"models", required_argument, 0, 'm'},  {"model", required_argument, 0, 'M'},
+        {"workers", required_argument, 0, 'w'}, {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},          {"server", required_argument, 0, 'S'},
+        {"key", required_argument, 0, 'K'},     {"cacert", required_argument, 0, 'C'},
+        {"local", no_argument, 0, 'L'},         {0, 0, 0, 0},
     };
     ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
     bool local = false, local_only_opts = false;
@@ -196,6 +193,13 @@ int ld_cli_transcribe_main(int argc, char **argv)
         case 'm':
             cfg.models_dir = optarg;
             local_only_opts = true;
+            break;
+        case 'M':
+            if (strlen(optarg) >= sizeof o.model) {
+                fprintf(stderr, "listend transcribe: --model: name too long: %s\n", optarg);
+                return 2;
+            }
+            snprintf(o.model, sizeof o.model, "%s", optarg);
             break;
         case 'S': client.server = optarg; break;
         case 'K': client.key = optarg; break;
@@ -250,6 +254,11 @@ int ld_cli_transcribe_main(int argc, char **argv)
         ld_transcribe_opts probe = o;
         ld_pcm none = {0};
         ld_pool_submit(pool, &none, &probe, &(ld_pool_callbacks){0}, &err); /* only builds the message */
+        fprintf(stderr, "listend transcribe: %s\n", err.msg);
+        ld_pool_free(pool);
+        return 2;
+    }
+    if (!ld_pool_check_model(pool, o.language, o.model, &err)) {
         fprintf(stderr, "listend transcribe: %s\n", err.msg);
         ld_pool_free(pool);
         return 2;

@@ -91,6 +91,8 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
     add_field(m, "punctuate", o->punctuate ? "true" : "false");
     add_field(m, "timestamps", o->timestamps ? "true" : "false");
     add_field(m, "format", ld_format_name(o->format));
+    if (o->model[0])
+        add_field(m, "model", o->model);
     if (ends_with(path, ".raw") || ends_with(path, ".pcm")) { /* local mode's convention */
         add_field(m, "encoding", "linear16");
         char rate[16];
@@ -104,6 +106,8 @@ static char *json_request(const char *url, const ld_transcribe_opts *o)
 {
     json_t *j = json_pack("{s:s, s:s, s:b, s:b, s:s}", "url", url, "language", o->language, "punctuate",
                           o->punctuate, "timestamps", o->timestamps, "format", ld_format_name(o->format));
+    if (j && o->model[0])
+        json_object_set_new(j, "model", json_string(o->model));
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;

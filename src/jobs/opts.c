@@ -14,8 +14,11 @@ static char *dump(json_t *o)
 
 char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
 {
-    return dump(json_pack("{s:s, s:b, s:b, s:i}", "language", o->language, "punctuate", o->punctuate, "timestamps",
-                          o->timestamps, "format", (int)o->format));
+    json_t *j = json_pack("{s:s, s:b, s:b, s:i}", "language", o->language, "punctuate", o->punctuate, "timestamps",
+                          o->timestamps, "format", (int)o->format);
+    if (j && o->model[0]) /* the model pack asked for (asr/packs.h); absent = auto */
+        json_object_set_new(j, "model", json_string(o->model));
+    return dump(j);
 }
 
 void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)
@@ -32,6 +35,9 @@ void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)
     json_int_t f = json_integer_value(json_object_get(j, "format"));
     if (f >= LD_FORMAT_JSON && f <= LD_FORMAT_VTT)
         o->format = (ld_format)f;
+    const char *model = json_string_value(json_object_get(j, "model"));
+    if (model)
+        snprintf(o->model, sizeof o->model, "%s", model);
     json_decref(j);
 }
 

@@ -113,6 +113,19 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
     }
     if (!strcmp(key, "sample_rate"))
         return parse_int(key, val, 8000, 192000, &o->sample_rate, err);
+    if (!strcmp(key, "model")) { /* which pack: checked against the pool in ld_opts_validate */
+        size_t n = strlen(val);
+        bool ok = n > 0 && n < sizeof o->t.model;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = isalnum((unsigned char)val[i]) || strchr("._-", val[i]);
+        if (!ok)
+            return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                                "Invalid value for parameter 'model': expected auto, general, telephony or a "
+                                "model pack name (letters, digits, '.', '_', '-'; at most %zu)",
+                                sizeof o->t.model - 1);
+        memcpy(o->t.model, val, n + 1);
+        return LD_OK;
+    }
     return LD_OK;
 }
 
@@ -135,8 +148,9 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
             continue; /* "callback_url": null means not given */
         } else {
             static const char *const known[] = {
-                "language",     "punctuate",   "timestamps", "word_timestamps", "diarize",  "num_speakers", "url",
-                "callback_url", "webhook_url", "format",     "response_format", "encoding", "sample_rate"};
+                "language",    "punctuate",    "timestamps",  "word_timestamps", "diarize",         "num_speakers",
+                "url",         "callback_url", "webhook_url", "format",          "response_format", "encoding",
+                "sample_rate", "model"};
             for (size_t i = 0; i < sizeof known / sizeof *known; i++)
                 if (!strcmp(key, known[i]))
                     return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid type for parameter '%s'", key);
@@ -172,5 +186,7 @@ ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err)
         return ld_error_set(err, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language: '%s' (available: %s)",
                             o->t.language, avail);
     }
+    if (pool && !ld_pool_check_model(pool, o->t.language, o->t.model, err))
+        return LD_ERR_INVALID_PARAMETER;
     return LD_OK;
 }

@@ -64,6 +64,14 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
                 return bad(err, "language", "expected an ISO 639-1 code such as en");
         memcpy(p->language, v, n + 1);
     }
+    if ((v = get(ud, "model"))) { /* checked against the pool's packs when the stream starts */
+        if (!*v || strlen(v) >= sizeof p->model ||
+            strspn(v,
+                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789._-") != strlen(v))
+            return bad(err, "model", "expected auto, general, telephony or a model pack name");
+        memcpy(p->model, v, strlen(v) + 1);
+    }
     if ((v = get(ud, "encoding")) && ld_audio_stream_encoding_parse(v, &p->encoding))
         return bad(err, "encoding", "expected linear16, mulaw, alaw, opus or ogg_opus");
     if ((v = get(ud, "sample_rate")) &&
@@ -289,6 +297,8 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
     json_object_set_new(j, "duration", json_real(r3(duration)));
     if (is_final) {
         json_object_set_new(j, "language", json_string(p->language));
+        if (p->model[0])
+            json_object_set_new(j, "model", json_string(p->model));
         if (from_finalize)
             json_object_set_new(j, "from_finalize", json_true());
         if (p->word_timestamps) {

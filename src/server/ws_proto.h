@@ -33,6 +33,7 @@ enum {
 
 typedef struct {
     char language[16];
+    char model[32]; /* `model` (asr/packs.h): as asked, then the pack in use */
     ld_stream_encoding encoding;
     int sample_rate;
     bool word_timestamps; /* default true (Smallest's streaming default) */

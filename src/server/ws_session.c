@@ -68,7 +68,14 @@ ws_session *ws_session_new(ws_conn *c, ld_error *err)
         free(s);
         return NULL;
     }
-    if (c->decoder) {
+    if (c->decoder) { /* telephone-band streams get the telephony pack by default */
+        if (pool && ld_pool_stream_use_model(pool, c->decoder, c->params.model, ld_audio_stream_narrowband(s->conv),
+                                             err) != LD_OK) {
+            ld_audio_stream_free(s->conv);
+            free(s);
+            return NULL;
+        }
+        snprintf(c->params.model, sizeof c->params.model, "%s", c->decoder->model);
         s->ops = c->decoder->ops;
         s->dec = c->decoder->dec;
         if (s->ops->stream_start(s->dec, err) != LD_OK) {

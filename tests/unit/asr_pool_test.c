@@ -223,7 +223,7 @@ static void test_scheduling(void)
     ld_transcript_free(rb.t);
 
     /* silence only: no segments, still exactly one done with an empty transcript */
-    ld_pcm z = {calloc(16000, 2), 16000, NULL};
+    ld_pcm z = {.samples = calloc(16000, 2), .n = 16000};
     ld_transcript *t = ld_pool_transcribe(p, &z, &o, NULL, NULL, &err);
     CHECK(t && t->n_words == 0 && t->n_utts == 0 && t->confidence == 0.0);
     CHECK(t && fabs(t->duration - 1.0) < 1e-9);
@@ -342,7 +342,7 @@ static ld_pcm long_recording(void)
 
 static ld_transcript *run(ld_pool *p, const ld_pcm *src, const char *lang)
 {
-    ld_pcm c = {malloc(src->n * 2), src->n, NULL};
+    ld_pcm c = {.samples = malloc(src->n * 2), .n = src->n};
     memcpy(c.samples, src->samples, src->n * 2);
     ld_transcribe_opts o;
     ld_transcribe_opts_default(&o);
@@ -392,7 +392,7 @@ static void test_real(void)
 
     size_t ngo = 0;
     int16_t *go = read_raw(GOFORWARD, 0, &ngo);
-    ld_pcm gp = {go, ngo, NULL};
+    ld_pcm gp = {.samples = go, .n = ngo};
     ld_transcript *tx = run(p1, &gp, "xx");
     CHECK(tx && tx->n_words >= 3 && !strcmp(tx->words[1].word, "forward") && !strcmp(tx->language, "xx"));
     ld_transcript_free(tx);

@@ -1,0 +1,67 @@
+/* Model packs: named adaptations of a language's acoustic model that a request
+ * selects with the `model` option.
+ *
+ *   general    the language's model as it is
+ *   telephony  built in for English (Debian's en-us model): one-class MLLR adapted
+ *              to 8 kHz G.711 speech upsampled by zero insertion (audio/narrowband.h);
+ *              made by scripts/telephony-pack.sh with `listend adapt`, kept in
+ *              models/telephony/ and compiled into the binary
+ *   noisy      built in for English: one-class MLLR adapted to speech with steady
+ *              (pink) noise at 15–25 dB SNR (scripts/noisy-pack.sh)
+ *   auto       (default) telephony for narrowband audio (<= 8 kHz or G.711) when the
+ *              language has it; else noisy when the estimated SNR is below
+ *              LD_PACK_NOISY_SNR_DB; else general
+ *   NAME       an operator pack: <models dir>/NAME/ holding `mllr_matrix` and
+ *              `pack.json` (written by `listend adapt`); a pack named telephony
+ *              replaces the built-in one
+ * Client model names of other APIs (Smallest's lightning/pulse, OpenAI's whisper-1
+ * and gpt-4o-*, Deepgram's nova-*, base, enhanced, meeting, …) mean auto;
+ * Deepgram's *phonecall* names mean telephony (table in packs.c).
+ *
+ * A pack is a transform shared by every decoder of its language; decoders switch
+ * in place (asr/engine.h decoder_use), so packs cost no memory per decoder.
+ * Thread-safety: the pack list is immutable after ld_pool_new. */
+#ifndef LD_ASR_PACKS_H
+#define LD_ASR_PACKS_H
+
+#include <stdbool.h>
+
+#define LD_PACK_NAME_MAX 32
+
+typedef struct {
+    char name[LD_PACK_NAME_MAX];
+    char language[16];
+    void *transform; /* engine transform (owned); NULL = general */
+} ld_pack;
+
+/* Reads a pack folder (mllr_matrix + optional pack.json) into malloc'd text;
+ * LD_ERR_INVALID_PARAMETER naming what is wrong. *cmn_ok says whether cmn[13]
+ * was filled from pack.json's "cmn_init". language gets pack.json's "language"
+ * (default "en"). */
+#include "util/err.h"
+ld_err ld_pack_read(const char *dir, char **mllr_text, float cmn[13], bool *cmn_ok, char language[16],
+                    ld_error *err);
+
+/* Valid operator pack names: 3–31 characters [a-z0-9_-], starting with a letter
+ * (two-letter names are languages), not auto or general. */
+bool ld_pack_name_ok(const char *name);
+
+/* A client's name for a model: "auto", "general", "telephony", a pack name, or
+ * the listend name an alias stands for. Returns a static string or `name`. */
+const char *ld_pack_alias(const char *name);
+
+/* Built-in packs for Debian's en-us model (models/<name>/ compiled in by CMake:
+ * build/generated/packs_builtin.c): telephony, noisy. */
+typedef struct {
+    const char *name, *mllr, *json;
+} ld_pack_builtin;
+extern const ld_pack_builtin ld_packs_builtin[];
+extern const int ld_packs_builtin_count;
+
+/* model=auto sends wideband audio whose estimated SNR (ld_audio_snr_db) is below
+ * this to the "noisy" pack: chosen on the adaptation speakers (bench/wer/split.tsv),
+ * where clean clips measured 29–52 dB and the same clips with pink noise at 20 dB
+ * 25–32 dB (docs/engine.md). */
+#define LD_PACK_NOISY_SNR_DB 32.5
+
+#endif

@@ -1,0 +1,183 @@
+/* The pool's model packs (asr/packs.h): loading, picking one per request or
+ * stream, and the list clients see in errors. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asr/model.h"
+#include "asr/pool_internal.h"
+#include "util/log.h"
+
+#define MAX_PACKS 64
+
+static ld_pack *add(ld_pool *p, const char *name, const char *lang)
+{
+    for (int i = 0; i < p->n_packs; i++) /* same name, same language: replaced */
+        if (!strcmp(p->packs[i].name, name) && !strcmp(p->packs[i].language, lang)) {
+            if (p->packs[i].transform && p->engine->transform_free)
+                p->engine->transform_free(p->packs[i].transform);
+            p->packs[i].transform = NULL;
+            return &p->packs[i];
+        }
+    if (p->n_packs == MAX_PACKS)
+        return NULL;
+    ld_pack *k = &p->packs[p->n_packs++];
+    snprintf(k->name, sizeof k->name, "%s", name);
+    snprintf(k->language, sizeof k->language, "%s", lang);
+    return k;
+}
+
+static int lang_of(ld_pool *p, const char *code)
+{
+    for (int i = 0; i < p->n_langs; i++)
+        if (!strcmp(p->langs[i].code, code))
+            return i;
+    return -1;
+}
+
+static void load_one(ld_pool *p, const char *name, const char *mllr, const float *cmn, const char *lang,
+                     const char *where)
+{
+    ld_error e = {0};
+    if (lang_of(p, lang) < 0) {
+        ld_log(LD_LOG_ERROR, "model pack '%s' skipped: language '%s' is not served", where, lang);
+        return;
+    }
+    void *t = p->engine->transform_new ? p->engine->transform_new(mllr, cmn, &e) : NULL;
+    if (!t) {
+        ld_log(LD_LOG_ERROR, "model pack '%s' skipped: %s", where,
+               p->engine->transform_new ? e.msg : "the engine has no adaptation");
+        return;
+    }
+    ld_pack *k = add(p, name, lang);
+    if (!k) {
+        p->engine->transform_free(t);
+        ld_log(LD_LOG_ERROR, "model pack '%s' skipped: more than %d packs", where, MAX_PACKS);
+        return;
+    }
+    k->transform = t;
+    ld_log(LD_LOG_INFO, "model pack '%s' (%s) loaded from %s", name, lang, where);
+}
+
+ld_err ld_pool_load_packs(ld_pool *p, const char *models_dir, ld_error *err)
+{
+    p->packs = calloc(MAX_PACKS, sizeof *p->packs);
+    if (!p->packs)
+        return ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+    for (int i = 0; i < p->n_langs; i++)
+        add(p, "general", p->langs[i].code);
+    /* The built-in transforms fit Debian's en-us model only. */
+    int en = lang_of(p, "en");
+    for (int b = 0; en >= 0 && ld_model_is_default(p->langs[en].model_dir) && b < ld_packs_builtin_count; b++) {
+        json_error_t je;
+        json_t *j = json_loads(ld_packs_builtin[b].json, 0, &je);
+        json_t *c = j ? json_object_get(j, "cmn_init") : NULL;
+        float cmn[13];
+        bool cmn_ok = json_array_size(c) == 13;
+        for (size_t i = 0; cmn_ok && i < 13; i++)
+            cmn[i] = (float)json_number_value(json_array_get(c, i));
+        load_one(p, ld_packs_builtin[b].name, ld_packs_builtin[b].mllr, cmn_ok ? cmn : NULL, "en", "(built in)");
+        json_decref(j);
+    }
+    if (!models_dir || !*models_dir)
+        return LD_OK;
+    DIR *d = opendir(models_dir);
+    if (!d)
+        return LD_OK; /* ld_pool_find_languages already reported it */
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!ld_pack_name_ok(e->d_name))
+            continue;
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s/%s", models_dir, e->d_name);
+        char *mllr = NULL, lang[16];
+        float cmn[13];
+        bool cmn_ok;
+        ld_error e2;
+        if (ld_pack_read(dir, &mllr, cmn, &cmn_ok, lang, &e2) == LD_OK)
+            load_one(p, e->d_name, mllr, cmn_ok ? cmn : NULL, lang, dir);
+        else
+            ld_log(LD_LOG_DEBUG, "%s is not a model pack: %s", dir, e2.msg);
+        free(mllr);
+    }
+    closedir(d);
+    return LD_OK;
+}
+
+void ld_pool_free_packs(ld_pool *p)
+{
+    for (int i = 0; p->packs && i < p->n_packs; i++)
+        if (p->packs[i].transform)
+            p->engine->transform_free(p->packs[i].transform);
+    free(p->packs);
+    p->packs = NULL;
+    p->n_packs = 0;
+}
+
+static int find(ld_pool *p, int lang, const char *name)
+{
+    for (int i = 0; i < p->n_packs; i++)
+        if (!strcmp(p->packs[i].language, p->langs[lang].code) && !strcmp(p->packs[i].name, name))
+            return i;
+    return -1;
+}
+
+int ld_pool_pack_pick(ld_pool *p, int lang, const char *model, bool narrowband, double snr_db, ld_error *err)
+{
+    const char *m = model && *model ? ld_pack_alias(model) : "auto";
+    int k = -1;
+    if (!strcmp(m, "auto")) {
+        k = narrowband ? find(p, lang, "telephony") : snr_db < LD_PACK_NOISY_SNR_DB ? find(p, lang, "noisy") : -1;
+        if (k < 0)
+            k = find(p, lang, "general");
+    } else {
+        k = find(p, lang, m);
+    }
+    if (k >= 0)
+        return k;
+    char list[300] = "auto";
+    for (int i = 0; i < p->n_packs; i++)
+        if (!strcmp(p->packs[i].language, p->langs[lang].code))
+            snprintf(list + strlen(list), sizeof list - strlen(list), ", %s", p->packs[i].name);
+    ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                 "Invalid value for parameter 'model': unknown model '%s' for "
+                 "language '%s'; available: %s",
+                 model, p->langs[lang].code, list);
+    return -1;
+}
+
+static int lang_index_live(ld_pool *p, const char *code)
+{
+    int i = lang_of(p, code ? code : "en");
+    return i >= 0 && p->langs[i].live > 0 ? i : -1;
+}
+
+bool ld_pool_check_model(ld_pool *p, const char *lang, const char *model, ld_error *err)
+{
+    int l = lang_index_live(p, lang);
+    return l < 0 ||
+           ld_pool_pack_pick(p, l, model, false, 99.0, err) >= 0; /* unknown language: reported elsewhere */
+}
+
+json_t *ld_pool_models(ld_pool *p, const char *lang)
+{
+    json_t *a = json_array();
+    json_array_append_new(a, json_string("auto"));
+    for (int i = 0; i < p->n_packs; i++)
+        if (!lang || !strcmp(p->packs[i].language, lang))
+            json_array_append_new(a, json_string(p->packs[i].name));
+    return a;
+}
+
+ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband,
+                                ld_error *err)
+{
+    int l = lang_of(p, sd->language);
+    int k = l < 0 ? -1 : ld_pool_pack_pick(p, l, model, narrowband, 99.0, err); /* no SNR before the audio */
+    if (k < 0)
+        return l < 0 ? ld_error_set(err, LD_ERR_INTERNAL, "stream decoder of an unknown language") : err->code;
+    if (sd->ops->decoder_use && sd->ops->decoder_use(sd->dec, p->packs[k].transform, err) != LD_OK)
+        return err->code;
+    snprintf(sd->model, sizeof sd->model, "%s", p->packs[k].name);
+    return LD_OK;
+}

@@ -1,0 +1,47 @@
+/* Signal-to-noise estimate (audio.h): loud frames against the quietest moment.
+ * 10 ms frame energies in dB; speech = the 95th percentile of frames, noise =
+ * the minimum of the energies smoothed over 50 ms (a pause between words in a
+ * clean recording is far below speech; steady noise fills every pause). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "audio/audio.h"
+
+#define FRAME 160
+#define SMOOTH 2
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+double ld_audio_snr_db(const int16_t *pcm, size_t n)
+{
+    size_t nf = n / FRAME;
+    if (nf < 2 * SMOOTH + 10) /* under 0.14 s: no estimate */
+        return 99.0;
+    float *e = malloc(nf * sizeof *e), *sorted = malloc(nf * sizeof *sorted);
+    if (!e || !sorted) {
+        free(e), free(sorted);
+        return 99.0;
+    }
+    for (size_t f = 0; f < nf; f++) {
+        double acc = 0;
+        for (size_t i = f * FRAME; i < (f + 1) * FRAME; i++)
+            acc += (double)pcm[i] * pcm[i];
+        e[f] = sorted[f] = (float)(10.0 * log10(acc / FRAME + 1e-3));
+    }
+    double floor_db = INFINITY;
+    for (size_t f = SMOOTH; f + SMOOTH < nf; f++) {
+        double s = 0;
+        for (size_t k = f - SMOOTH; k <= f + SMOOTH; k++)
+            s += e[k];
+        if (s / (2 * SMOOTH + 1) < floor_db)
+            floor_db = s / (2 * SMOOTH + 1);
+    }
+    qsort(sorted, nf, sizeof *sorted, cmp_float);
+    double loud = sorted[(size_t)((double)nf * 0.95)];
+    free(e), free(sorted);
+    return loud - floor_db;
+}

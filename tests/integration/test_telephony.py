@@ -1,0 +1,188 @@
+"""Telephone-band path and the `model` option (issue 13), against the real binary.
+
+A mu-law upload and a mu-law stream of a real recording are decoded with the
+built-in telephony pack by default and say so ("model": "telephony"); `model`
+selects a pack explicitly, other APIs' model names still work, and an unknown
+name is a 400 listing what is available.
+"""
+import asyncio
+import csv
+import json
+import os
+import re
+import subprocess
+
+import pytest
+import requests
+import websockets
+
+from conftest import EVAL_DIR, start_server
+
+CLIP = "cathy_arctic_a0013"  # a test-part speaker of bench/wer/split.tsv
+
+
+def words(text):
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+
+
+def wer(ref, hyp):
+    d = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
+    return d[len(hyp)] / max(len(ref), 1)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with open(os.path.join(EVAL_DIR, "manifest.tsv")) as f:
+        rows = {r["id"]: r for r in csv.DictReader(f, delimiter="\t")}
+    return words(rows[CLIP]["reference_text"])
+
+
+@pytest.fixture(scope="module")
+def mulaw_wav(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tel") / "call.wav"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", os.path.join(EVAL_DIR, CLIP + ".wav"),
+                    "-ar", "8000", "-c:a", "pcm_mulaw", str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("telephony"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def key(srv):
+    return srv.key("tel", rpm=1000, concurrency=10)
+
+
+def listen(srv, key, path, **params):
+    with open(path, "rb") as f:
+        return requests.post(srv.url + "/v1/listen", headers=srv.auth(key), params=params, files={"audio": f},
+                             timeout=120)
+
+
+def test_mulaw_upload_uses_telephony_by_default(srv, key, mulaw_wav, reference):
+    r = listen(srv, key, mulaw_wav)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "telephony"
+    assert wer(reference, words(body["text"])) <= 0.5, body["text"]
+
+
+def test_wideband_upload_uses_general(srv, key, reference):
+    r = listen(srv, key, os.path.join(EVAL_DIR, CLIP + ".wav"))
+    assert r.status_code == 200 and r.json()["model"] == "general"
+    assert wer(reference, words(r.json()["text"])) <= 0.4
+
+
+def test_noisy_upload_uses_the_noise_pack(srv, key, reference, tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                    "bench", "wer"))
+    import conditions
+    noisy = tmp_path / "noisy.wav"
+    conditions.add_noise(os.path.join(EVAL_DIR, CLIP + ".wav"), str(noisy), 15.0, CLIP)
+    body = listen(srv, key, noisy).json()
+    assert body["model"] == "noisy"
+    assert wer(reference, words(body["text"])) <= 0.6, body["text"]
+    assert listen(srv, key, noisy, model="general").json()["model"] == "general"
+
+
+def test_model_option_selects_and_aliases(srv, key, mulaw_wav):
+    assert listen(srv, key, mulaw_wav, model="general").json()["model"] == "general"
+    # the same request twice: a decoder that switched packs in between gives the same words
+    a = listen(srv, key, mulaw_wav, model="telephony").json()
+    b = listen(srv, key, mulaw_wav, model="general").json()
+    c = listen(srv, key, mulaw_wav).json()
+    assert a["model"] == c["model"] == "telephony" and a["text"] == c["text"] and b["model"] == "general"
+    # other APIs' model names keep working: vendor test script, OpenAI, Deepgram's phone model
+    assert listen(srv, key, mulaw_wav, model="lightning").json()["model"] == "telephony"
+    assert listen(srv, key, os.path.join(EVAL_DIR, CLIP + ".wav"), model="nova-2-phonecall").json()["model"] == \
+        "telephony"
+    with open(mulaw_wav, "rb") as f:
+        r = requests.post(srv.url + "/v1/audio/transcriptions", headers=srv.auth(key),
+                          files={"file": ("call.wav", f)}, data={"model": "whisper-1"}, timeout=120)
+    assert r.status_code == 200, r.text
+
+
+def test_unknown_model_400_lists_available(srv, key, mulaw_wav):
+    r = listen(srv, key, mulaw_wav, model="wideband-xl")
+    assert r.status_code == 400
+    e = r.json()
+    assert e["code"] == "INVALID_PARAMETER" and "wideband-xl" in e["error"]
+    assert "auto, general, telephony, noisy" in e["error"]
+    r = listen(srv, key, mulaw_wav, model="bad name!")
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
+
+
+def ws_url(srv, query):
+    return srv.url.replace("http", "ws", 1) + "/v1/listen/stream?" + query
+
+
+async def stream(uri, headers, audio, chunk=800):
+    msgs = []
+    async with websockets.connect(uri, extra_headers=headers, max_size=2**22, open_timeout=60) as ws:
+        async def reader():
+            try:
+                async for m in ws:
+                    msgs.append(json.loads(m))
+            except websockets.ConnectionClosed:
+                pass
+        task = asyncio.ensure_future(reader())
+        try:
+            for i in range(0, len(audio), chunk):
+                await ws.send(audio[i:i + chunk])
+            await ws.send(json.dumps({"type": "close_stream"}))
+        except websockets.ConnectionClosed:
+            pass
+        await asyncio.wait_for(task, 120)
+    return msgs
+
+
+def test_mulaw_stream_uses_telephony(srv, key, reference):
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", os.path.join(EVAL_DIR, CLIP + ".wav"),
+                          "-ar", "8000", "-f", "mulaw", "-"], check=True, capture_output=True).stdout
+    msgs = asyncio.run(stream(ws_url(srv, "encoding=mulaw&sample_rate=8000&interim_results=false"), srv.auth(key),
+                              raw + b"\xff" * 8000))
+    finals = [m for m in msgs if m.get("is_final")]
+    assert finals and all(m["model"] == "telephony" for m in finals), msgs
+    text = " ".join(m["transcript"] for m in finals)
+    assert wer(reference, words(text)) <= 0.5, text
+
+    msgs = asyncio.run(stream(ws_url(srv, "encoding=mulaw&sample_rate=8000&model=general"), srv.auth(key),
+                              raw[:8000]))
+    assert [m["model"] for m in msgs if m.get("is_final")][-1] == "general"
+
+
+def test_stream_unknown_model_is_refused(srv, key):
+    msgs = asyncio.run(stream(ws_url(srv, "encoding=mulaw&sample_rate=8000&model=nosuchpack"), srv.auth(key),
+                              b"\xff" * 1600))
+    errors = [m for m in msgs if m.get("type") == "error"]
+    assert errors and "nosuchpack" in errors[0]["message"], msgs
+
+
+def test_jobs_keep_the_model_option(server_factory, mulaw_wav):
+    """callback_url jobs store `model` with their options (it must survive a restart like the others)."""
+    from webhook_receiver import WebhookReceiver
+    srv = server_factory("--allow-private-urls")
+    key = srv.key("jobs")
+    with WebhookReceiver() as rx:
+        ids = {}
+        for model in ("general", None):
+            data = {"callback_url": rx.url("/done")}
+            if model:
+                data["model"] = model
+            with open(mulaw_wav, "rb") as f:
+                r = requests.post(srv.url + "/v1/listen", headers=srv.auth(key), files={"audio": f}, data=data,
+                                  timeout=60)
+            assert r.status_code == 202, r.text
+            ids[r.json()["job_id"]] = model or "telephony"
+        for job_id, want in ids.items():
+            hit = rx.wait_for(1, job_id=job_id)[0]
+            assert hit.json()["result"]["model"] == want
