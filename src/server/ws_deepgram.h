@@ -1,5 +1,5 @@
-/* Deepgram's live protocol on a listend stream (docs/compat.md, "Deepgram
- * live"): GET /deepgram/v1/listen. The pure parts, like ws_proto.h: query
+/* Deepgram's live protocol on a listend stream (docs/compat.md, "Deepgram live"); internal to
+ * src/server/. GET /deepgram/v1/listen. The pure parts, like ws_proto.h: query
  * parameters with Deepgram's names and defaults, and Deepgram's server
  * messages (Results, SpeechStarted, UtteranceEnd, Metadata). The client's
  * controls (KeepAlive, Finalize, CloseStream) are ws_proto.c's aliases.
