@@ -24,6 +24,7 @@ struct ld_sse {
 
 static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
 static ld_sse *all;
+static bool all_ended; /* ld_sse_end_all ran: a stream attached later ends at once */
 
 ld_sse *ld_sse_new(void)
 {
@@ -109,7 +110,10 @@ void ld_sse_attach(ld_sse *s, struct MHD_Connection *c)
     if (all)
         all->prev = s;
     all = s;
+    bool late = all_ended;
     pthread_mutex_unlock(&all_mu);
+    if (late) /* the daemon is about to stop: never leave this connection suspended */
+        ld_sse_end(s);
 }
 
 ssize_t ld_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -160,6 +164,7 @@ void ld_sse_end_all(const char *event)
     ld_sse **list = NULL;
     size_t n = 0, cap = 0;
     pthread_mutex_lock(&all_mu);
+    all_ended = true;
     for (ld_sse *s = all; s; s = s->next) {
         if (n == cap) {
             size_t c = cap ? cap * 2 : 16;

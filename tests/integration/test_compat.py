@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import wave
@@ -272,6 +273,30 @@ def test_openai_errors_before_the_stream_are_http_errors(srv, key, tmp_path):
     assert r.json()["error"]["code"] == "unsupported_format" and r.json()["error"]["supported_formats"]
     r = requests.get(srv.url + "/v1/audio/speech", headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert r.status_code == 404 and r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_openai_stream_ends_cleanly_at_a_drain_timeout(server_factory, audio, tmp_path):
+    """SIGTERM while events are still being produced: past --drain-timeout the stream ends with an
+    error event (never a connection left suspended) and the server exits 0."""
+    s = server_factory("--drain-timeout", "1", workers=1)
+    k = s.key("drain")
+    with wave.open(audio["long"], "rb") as w:
+        pcm = w.readframes(w.getnframes())
+    write_wav(tmp_path / "longer.wav", pcm * 3)  # minutes of speech: decoding outlasts the drain timeout
+    with open(tmp_path / "longer.wav", "rb") as f:
+        r = requests.post(s.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {k}"},
+                          files={"file": ("a.wav", f)}, data={"model": "whisper-1", "stream": "true"}, stream=True,
+                          timeout=120)
+    assert r.status_code == 200
+    lines = r.iter_lines(decode_unicode=True)
+    first = next(line for line in lines if line.startswith("data: "))
+    assert json.loads(first[6:])["type"] == "transcript.text.delta"
+    s.proc.send_signal(signal.SIGTERM)
+    events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    assert events, "the stream ended without its last event"
+    last = events[-1]
+    assert last.get("type") == "transcript.text.done" or last["error"]["code"] == "service_unavailable", last
+    assert s.proc.wait(60) == 0
 
 
 # -- the SDK suites ------------------------------------------------------------
