@@ -36,20 +36,30 @@ def write_wav(path, pcm, rate=16000):
         w.writeframes(pcm)
 
 
-def long_recording(path, seconds=40.0, gap=2.0):
-    """Real read speech (LibriVox clips of the eval set) joined by `gap` s of silence."""
+def long_recording(path, seconds=40.0, gap=2.0, repeat=1):
+    """Real read speech (LibriVox clips of the eval set) joined by `gap` s of silence, the whole
+    `repeat` times; written clip by clip (the pytest process stays small: other tests measure
+    children whose peak RSS starts from ours). Returns the clips used."""
     clips = sorted(f for f in os.listdir(EVAL_DIR) if f.startswith("ps_librivox") and f.endswith(".wav"))
     assert clips, f"no LibriVox clips in {EVAL_DIR}"
-    pcm, n = bytearray(), 0
+    used, total = [], 0.0
     for name in clips:
         with wave.open(os.path.join(EVAL_DIR, name), "rb") as w:
             assert w.getframerate() == 16000 and w.getnchannels() == 1
-            pcm += w.readframes(w.getnframes()) + b"\0\0" * int(16000 * gap)
-        n += 1
-        if len(pcm) / 32000 >= seconds:
+            total += w.getnframes() / 16000 + gap
+        used.append(name)
+        if total >= seconds:
             break
-    write_wav(path, bytes(pcm))
-    return n
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        for _ in range(repeat):
+            for name in used:
+                with wave.open(os.path.join(EVAL_DIR, name), "rb") as w:
+                    out.writeframes(w.readframes(w.getnframes()))
+                out.writeframes(b"\0\0" * int(16000 * gap))
+    return len(used)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -275,18 +285,33 @@ def test_openai_errors_before_the_stream_are_http_errors(srv, key, tmp_path):
     assert r.status_code == 404 and r.json()["error"]["type"] == "invalid_request_error"
 
 
+def multipart_file(path, fields):
+    """A multipart/form-data body streamed from disk (requests' `files=` holds it all in memory)."""
+    boundary = "listendcompat7f3a"
+
+    def gen():
+        for k, v in fields.items():
+            yield f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+               "Content-Type: audio/wav\r\n\r\n").encode()
+        with open(path, "rb") as f:
+            while chunk := f.read(65536):
+                yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    return gen(), f"multipart/form-data; boundary={boundary}"
+
+
 def test_openai_stream_ends_cleanly_at_a_drain_timeout(server_factory, audio, tmp_path):
     """SIGTERM while events are still being produced: past --drain-timeout the stream ends with an
     error event (never a connection left suspended) and the server exits 0."""
     s = server_factory("--drain-timeout", "1", workers=1)
     k = s.key("drain")
-    with wave.open(audio["long"], "rb") as w:
-        pcm = w.readframes(w.getnframes())
-    write_wav(tmp_path / "longer.wav", pcm * 3)  # minutes of speech: decoding outlasts the drain timeout
-    with open(tmp_path / "longer.wav", "rb") as f:
-        r = requests.post(s.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {k}"},
-                          files={"file": ("a.wav", f)}, data={"model": "whisper-1", "stream": "true"}, stream=True,
-                          timeout=120)
+    long_recording(tmp_path / "longer.wav", repeat=3)  # 2 minutes of speech: decoding outlasts the drain timeout
+    body, ctype = multipart_file(tmp_path / "longer.wav", {"model": "whisper-1", "stream": "true"})
+    r = requests.post(s.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {k}",
+                                                                   "Content-Type": ctype},
+                      data=body, stream=True, timeout=120)
     assert r.status_code == 200
     lines = r.iter_lines(decode_unicode=True)
     first = next(line for line in lines if line.startswith("data: "))
