@@ -1,6 +1,8 @@
 /* libFuzzer entry: request options as clients send them — a JSON body
- * (ld_opts_set_json) and query/form pairs (ld_opts_set, "key=value" lines) —
- * then the cross-field check. Any crash or sanitizer report is a bug, and so
+ * (ld_opts_set_json) and query/form pairs (ld_opts_set, "key=value" lines),
+ * also by Deepgram's and OpenAI's names (compat_*.c, the Deepgram stream's
+ * parameters) — then the cross-field check; a JSON body is also reshaped into
+ * the compatibility schemas. Any crash or sanitizer report is a bug, and so
  * is an accepted value that leaves a string field unterminated or a number
  * outside its documented range. */
 #include <jansson.h>
@@ -9,7 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/compat_deepgram.h"
+#include "server/compat_openai.h"
 #include "server/opts.h"
+#include "server/ws_deepgram.h"
+
+/* The "key=value" lines as a stream's query. */
+typedef struct {
+    char *keys[64], *vals[64];
+    int n;
+} lines;
+
+static const char *get(void *ud, const char *name)
+{
+    lines *l = ud;
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->keys[i], name))
+            return l->vals[i] ? l->vals[i] : "";
+    return NULL;
+}
 
 static void invariants(const ld_listen_opts *o)
 {
@@ -36,6 +56,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         invariants(&o);
         ld_opts_validate(&o, NULL, &err);
     }
+    if (json_is_object(j)) { /* as if it were listend's own body */
+        ld_dg_opts dg;
+        ld_dg_opts_init(&dg, &o);
+        dg.utterances = dg.paragraphs = true;
+        json_decref(ld_dg_body(&dg, json_incref(j)));
+        o.verbose = true;
+        json_decref(ld_openai_body(&o, json_incref(j)));
+    }
     json_decref(j);
 
     /* As query/form fields: one "key=value" per line; values may hold NULs
@@ -45,7 +73,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data, size);
     text[size] = 0;
+    ld_listen_opts od, oa;
+    ld_dg_opts dg;
     ld_opts_init(&o);
+    ld_opts_init(&od);
+    ld_opts_init(&oa);
+    ld_dg_opts_init(&dg, &od);
+    lines q = {.n = 0};
     for (char *line = text, *next; line; line = next) {
         next = strchr(line, '\n');
         if (next)
@@ -55,9 +89,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             *eq++ = 0;
         if (ld_opts_set(&o, line, eq, &err) != LD_OK && !err.msg[0])
             abort(); /* every refusal names its reason */
+        if (ld_dg_opt_set(&dg, &od, line, eq, &err) != LD_OK && !err.msg[0])
+            abort();
+        if (ld_openai_opt_set(&oa, line, eq, &err) != LD_OK && !err.msg[0])
+            abort();
         invariants(&o);
+        invariants(&od);
+        invariants(&oa);
+        if (q.n < 64) {
+            q.keys[q.n] = line;
+            q.vals[q.n++] = eq;
+        }
     }
     ld_opts_validate(&o, NULL, &err);
+    ld_dg_opts_check(&dg, &od, &err);
+    ld_ws_params p;
+    if (ld_ws_dg_params_parse(get, &q, &p, &err) == LD_OK &&
+        (p.eou_timeout_ms < 100 || p.eou_timeout_ms > 10000 || p.utterance_end_ms < 0 ||
+         p.utterance_end_ms > 10000 || !memchr(p.language, 0, sizeof p.language)))
+        abort();
     free(text);
     return 0;
 }

@@ -2,7 +2,8 @@
 # ASan + UBSan run: builds everything with -DLD_SANITIZE=ON into build-asan,
 # runs the unit tests, then a representative integration subset against the
 # sanitized binary (HTTP, auth, limits, /v1/listen inputs, streams, jobs,
-# overload, `listend transcribe` on a terminal). Any AddressSanitizer/
+# overload, the Deepgram/OpenAI compatibility routes and their SDKs,
+# `listend transcribe` on a terminal). Any AddressSanitizer/
 # LeakSanitizer/UBSan report fails the run:
 # reports go to files under a scratch directory (servers and CLIs started by
 # the tests inherit the options), and server logs are scanned as well.
@@ -29,7 +30,8 @@ echo "== sanitize: unit tests"
 (cd "$build" && ctest --output-on-failure -j2) || rc=1
 
 echo "== sanitize: integration subset"
-# The subset stays under ~3 minutes on 2 cores: no TLS/Redis/replicas/SDK/deploy,
+# The subset stays under ~4 minutes on 2 cores: no TLS/Redis/replicas/listend SDKs/deploy
+# (test_compat is in: streamed bodies and Deepgram streams are server code of their own),
 # no format matrix (FFmpeg is not instrumented; fuzz_decode covers our side).
 # Deselected: an RSS bound (ASan's shadow memory and quarantine inflate RSS) and
 # a 70 ms webhook back-off timing (sanitized code is 2-3x slower).
@@ -38,7 +40,7 @@ LISTEND_BIN="$PWD/$build/listend" /usr/bin/python3 -m pytest -q -p no:cacheprovi
     tests/integration/test_server_http.py tests/integration/test_auth_http.py \
     tests/integration/test_server_limits.py tests/integration/test_listen_inputs.py \
     tests/integration/test_transcribe_bad_audio.py tests/integration/test_stream.py \
-    tests/integration/test_jobs.py tests/integration/test_overload.py \
+    tests/integration/test_jobs.py tests/integration/test_overload.py tests/integration/test_compat.py \
     "tests/integration/test_cli_transcribe.py::test_progress_bar_on_a_terminal" \
     --deselect "tests/integration/test_transcribe_bad_audio.py::test_three_hour_file_is_audio_too_long_without_buffering_its_pcm" \
     --deselect "tests/integration/test_jobs.py::test_receiver_500_twice_then_200_delivers_on_third_try" "$@"

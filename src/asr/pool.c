@@ -47,7 +47,9 @@ typedef struct request {
     double reported;             /* last progress reported */
     ld_word **seg_words;
     size_t *seg_nwords;
-    ld_error err; /* first failure */
+    bool *seg_finished; /* decoded (for cb.segment) */
+    size_t next_report; /* first segment not yet given to cb.segment */
+    ld_error err;       /* first failure */
     ld_pool_callbacks cb;
 } request;
 
@@ -147,6 +149,7 @@ static void free_request(request *r)
         ld_words_free(r->seg_words[i], r->seg_nwords[i]);
     free(r->seg_words);
     free(r->seg_nwords);
+    free(r->seg_finished);
     free(r->segs);
     free(r->order);
     ld_pcm_free(&r->pcm);
@@ -193,6 +196,23 @@ static ld_transcript *merge(ld_pool *p, request *r)
     return t;
 }
 
+/* Hands the segments decoded since the last call, in time order, to
+ * cb.segment: the run of finished ones from next_report. Called with
+ * r->progress_mu held (so reports never overtake each other) and without
+ * p->mu; a finished segment's words are not touched again until the merge,
+ * which waits for progress_calls to drop to zero. */
+static void report_segments(ld_pool *p, request *r)
+{
+    pthread_mutex_lock(&p->mu);
+    size_t from = r->next_report, to = from;
+    while (to < r->n_segs && r->seg_finished[to] && !r->err.code && !r->cancelled)
+        to++;
+    r->next_report = to;
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = from; i < to; i++)
+        r->cb.segment(r->cb.segment_ud, r->seg_words[i], r->seg_nwords[i]);
+}
+
 /* Calls `done` for an unlinked request whose tasks have all finished, then
  * frees it. Called without p->mu. */
 static void finish_request(ld_pool *p, request *r)
@@ -204,6 +224,11 @@ static void finish_request(ld_pool *p, request *r)
     if (r->err.code) {
         r->cb.done(r->cb.done_ud, NULL, &r->err);
     } else {
+        if (r->cb.segment) { /* nobody else reports any more */
+            pthread_mutex_lock(&r->progress_mu);
+            report_segments(p, r);
+            pthread_mutex_unlock(&r->progress_mu);
+        }
         ld_transcript *t = merge(p, r);
         ld_error oom;
         ld_error_set(&oom, LD_ERR_INTERNAL, "out of memory merging the transcript");
@@ -308,10 +333,11 @@ static void *worker_main(void *arg)
         if (i < r->n_segs) {
             r->seg_words[i] = words;
             r->seg_nwords[i] = nw;
+            r->seg_finished[i] = true;
         }
         size_t done = ++r->n_done, tasks = r->n_tasks;
         bool last = done == tasks;
-        bool report = !last && r->cb.progress && !r->cancelled;
+        bool report = !last && (r->cb.progress || r->cb.segment) && !r->cancelled;
         if (report)
             r->progress_calls++;
         if (last)
@@ -322,10 +348,12 @@ static void *worker_main(void *arg)
             /* r stays alive: its last segment's worker waits for progress_calls == 0 */
             double f = (double)done / (double)tasks;
             pthread_mutex_lock(&r->progress_mu);
-            if (f > r->reported) {
+            if (r->cb.progress && f > r->reported) {
                 r->reported = f;
                 r->cb.progress(r->cb.progress_ud, f);
             }
+            if (r->cb.segment)
+                report_segments(p, r);
             pthread_mutex_unlock(&r->progress_mu);
             pthread_mutex_lock(&p->mu);
             r->progress_calls--;
@@ -375,6 +403,14 @@ static size_t *longest_first(const ld_segment *segs, size_t n)
     return order;
 }
 
+static size_t *in_time_order(size_t n)
+{
+    size_t *order = malloc(n * sizeof *order);
+    for (size_t i = 0; order && i < n; i++)
+        order[i] = i;
+    return order;
+}
+
 ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, const ld_pool_callbacks *cb,
                       ld_error *err)
 {
@@ -419,12 +455,15 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
         r->n_tasks = r->n_segs ? r->n_segs : 1;
         r->seg_words = calloc(r->n_tasks, sizeof *r->seg_words);
         r->seg_nwords = calloc(r->n_tasks, sizeof *r->seg_nwords);
-        r->order = r->n_segs ? longest_first(r->segs, r->n_segs) : NULL;
+        r->seg_finished = calloc(r->n_tasks, sizeof *r->seg_finished);
+        /* progressive output wants the beginning first */
+        r->order = r->n_segs ? (cb->segment ? in_time_order(r->n_segs) : longest_first(r->segs, r->n_segs)) : NULL;
     }
-    if (!r || !r->seg_words || !r->seg_nwords || (r->n_segs && !r->order)) {
+    if (!r || !r->seg_words || !r->seg_nwords || !r->seg_finished || (r->n_segs && !r->order)) {
         if (r) {
             free(r->seg_words);
             free(r->seg_nwords);
+            free(r->seg_finished);
             free(r->segs);
             free(r->order);
             free(r);
@@ -492,7 +531,7 @@ ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_o
 {
     ld_pool_waiter w;
     ld_pool_waiter_init(&w);
-    ld_pool_callbacks cb = {progress, progress_ud, ld_pool_waiter_done, &w};
+    ld_pool_callbacks cb = {progress, progress_ud, ld_pool_waiter_done, &w, NULL, NULL};
     if (ld_pool_submit(p, pcm, o, &cb, err) != LD_OK) {
         ld_pool_waiter_done(&w, NULL, NULL); /* nothing will: release the waiter */
         ld_pool_waiter_wait(&w, NULL);

@@ -51,6 +51,9 @@ json_t *ld_pool_models(ld_pool *p, const char *lang);
 
 typedef void (*ld_pool_done_fn)(void *done_ud, ld_transcript *t, const ld_error *err);
 typedef void (*ld_pool_progress_fn)(void *progress_ud, double fraction);
+/* A segment's raw engine words (times from the start of the audio), valid
+ * during the call only. */
+typedef void (*ld_pool_segment_fn)(void *segment_ud, const ld_word *words, size_t n);
 
 /* What a request reports back. Each callback receives the pointer registered
  * for it, so the two may point at different structs (a progress bar's state,
@@ -60,6 +63,12 @@ typedef struct {
     void *progress_ud;
     ld_pool_done_fn done; /* exactly once, on a pool thread, after LD_OK */
     void *done_ud;
+    /* May be NULL. Given, the request's segments are decoded in time order
+     * (not longest first) and each is reported in time order as soon as it and
+     * every earlier one are decoded (progressive output); never after done,
+     * never for a failed or cancelled request's later segments. */
+    ld_pool_segment_fn segment;
+    void *segment_ud;
 } ld_pool_callbacks;
 
 /* Queues a request. Queue full -> LD_ERR_SERVICE_UNAVAILABLE; unknown language

@@ -288,7 +288,10 @@ int ld_cli_transcribe_main(int argc, char **argv)
         pending *w = &win[(head + count++) % ahead];
         *w = (pending){.index = i, .path = argv[i], .bar = {argv[i], -1}};
         ld_pool_waiter_init(&w->wait);
-        ld_pool_callbacks cb = {bar ? on_progress : NULL, &w->bar, ld_pool_waiter_done, &w->wait};
+        ld_pool_callbacks cb = {.progress = bar ? on_progress : NULL,
+                                .progress_ud = &w->bar,
+                                .done = ld_pool_waiter_done,
+                                .done_ud = &w->wait};
         if (!loaded || ld_pool_submit(pool, &pcm, &o, &cb, &err) != LD_OK)
             ld_pool_waiter_done(&w->wait, NULL, &err); /* the reason prints in turn */
         ld_pcm_free(&pcm);                             /* no-op when the pool took it */

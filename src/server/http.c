@@ -17,6 +17,7 @@
 #include "server/respond.h"
 #include "server/route.h"
 #include "server/srv.h"
+#include "server/sse.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/rand.h"
@@ -61,7 +62,11 @@ static enum MHD_Result on_final(ld_req *r)
 {
     if (r->suspended) { /* resumed: the result is ready */
         enum MHD_Result ret;
-        if (r->rerr.code != LD_OK) {
+        if (r->rerr.code == LD_OK && r->sse) { /* events follow as they are produced */
+            ld_sse_attach(r->sse, r->conn);
+            ret = ld_respond_stream(r->conn, r->rstatus, r->rtype, ld_sse_read, r->sse, ld_sse_release,
+                                    r->request_id);
+        } else if (r->rerr.code != LD_OK) {
             ret = ld_respond_error(r->conn, &r->rerr, r->request_id, r->rextra);
             r->rextra = NULL;
         } else {

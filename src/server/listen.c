@@ -10,6 +10,8 @@
 #include "server/listen.h"
 
 #include "audio/audio.h"
+#include "server/compat_deepgram.h"
+#include "server/compat_openai.h"
 #include "server/pipeline.h"
 #include "server/respond.h"
 #include "server/srv.h"
@@ -27,12 +29,22 @@ static json_t *formats_extra(void)
     return json_pack("{s:o}", "supported_formats", a);
 }
 
+/* One option by the name the route's clients use (docs/compat.md). */
+static ld_err set_opt(ld_req *r, const char *key, const char *value, ld_error *e)
+{
+    if (r->deepgram)
+        return ld_dg_opt_set(&r->dg, &r->opts, key, value, e);
+    if (r->openai)
+        return ld_openai_opt_set(&r->opts, key, value, e);
+    return ld_opts_set(&r->opts, key, value, e);
+}
+
 static enum MHD_Result query_it(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
     ld_req *r = cls;
     ld_error e;
-    if (!r->pending && ld_opts_set(&r->opts, key, value, &e) != LD_OK)
+    if (!r->pending && set_opt(r, key, value, &e) != LD_OK)
         ld_req_fail(r, e.code, NULL, "%s", e.msg);
     return MHD_YES;
 }
@@ -98,6 +110,9 @@ enum MHD_Result ld_listen_first(ld_req *r)
     ld_srv *s = r->srv;
     struct MHD_Connection *c = r->conn;
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_it, r);
+    ld_error qe;
+    if (r->deepgram && !r->pending && ld_dg_opts_check(&r->dg, &r->opts, &qe))
+        ld_req_fail(r, qe.code, NULL, "%s", qe.msg);
 
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     uint64_t declared = cl ? strtoull(cl, NULL, 10) : 0;
@@ -158,6 +173,13 @@ enum MHD_Result ld_listen_first_lightning(ld_req *r)
 enum MHD_Result ld_listen_first_openai(ld_req *r)
 {
     r->openai = true;
+    return ld_listen_first(r);
+}
+
+enum MHD_Result ld_listen_first_deepgram(ld_req *r)
+{
+    r->deepgram = true;
+    ld_dg_opts_init(&r->dg, &r->opts);
     return ld_listen_first(r);
 }
 
@@ -258,7 +280,7 @@ static void check(ld_req *r)
         json_t *v;
         json_object_foreach(r->form, k, v)
         {
-            if (ld_opts_set(&r->opts, k, json_string_value(v), &e)) {
+            if (set_opt(r, k, json_string_value(v), &e)) {
                 ld_req_fail(r, e.code, NULL, "%s", e.msg);
                 return;
             }

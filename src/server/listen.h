@@ -8,10 +8,12 @@
 #include "server/req.h"
 
 /* Headers are in: options from the query, the body's kind, the size cap. The
- * _lightning and _openai variants answer in those clients' schemas. */
+ * _lightning, _openai and _deepgram variants read those clients' options and
+ * answer in their schemas (docs/compat.md). */
 enum MHD_Result ld_listen_first(ld_req *r);
 enum MHD_Result ld_listen_first_lightning(ld_req *r);
 enum MHD_Result ld_listen_first_openai(ld_req *r);
+enum MHD_Result ld_listen_first_deepgram(ld_req *r);
 /* Consumes body bytes; MHD_NO closes the connection. */
 enum MHD_Result ld_listen_body(ld_req *r, const char *data, size_t size);
 /* The body is in: validate, then suspend and hand the request to the work pool. */

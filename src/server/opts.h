@@ -19,6 +19,7 @@ typedef struct {
     bool raw_pcm;     /* encoding=linear16: headerless s16le mono */
     int sample_rate;  /* for raw_pcm; 0 = LD_SAMPLE_RATE */
     bool verbose;     /* response_format=verbose_json (OpenAI route) */
+    bool stream;      /* stream=true: server-sent events (OpenAI route, compat_openai.h) */
 } ld_listen_opts;
 
 void ld_opts_init(ld_listen_opts *o);

@@ -14,7 +14,10 @@
 #include "server/pipeline.h"
 
 #include "audio/audio.h"
+#include "server/compat_deepgram.h"
+#include "server/compat_openai.h"
 #include "server/srv.h"
+#include "server/sse.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -130,50 +133,6 @@ static json_t *lightning_body(ld_req *r, json_t *j)
     return o;
 }
 
-static const char *language_name(const char *code)
-{
-    static const char *const names[][2] = {{"en", "english"},  {"es", "spanish"}, {"fr", "french"},
-                                           {"de", "german"},   {"it", "italian"}, {"pt", "portuguese"},
-                                           {"nl", "dutch"},    {"ru", "russian"}, {"zh", "chinese"},
-                                           {"ja", "japanese"}, {"ko", "korean"},  {"hi", "hindi"}};
-    for (size_t i = 0; code && i < sizeof names / sizeof *names; i++)
-        if (!strcmp(code, names[i][0]))
-            return names[i][1];
-    return code ? code : "";
-}
-
-/* OpenAI's transcription bodies (docs/api.md, "Compatibility: POST
- * /v1/audio/transcriptions (OpenAI)") from the JSON body: {"text"} or, for
- * verbose_json, task/language/duration/text/segments/words. `j` is consumed. */
-static json_t *openai_body(ld_req *r, json_t *j)
-{
-    json_t *o = json_pack("{s:O}", "text", json_object_get(j, "text"));
-    if (r->opts.verbose) {
-        json_object_set_new(o, "task", json_string("transcribe"));
-        json_object_set_new(o, "language",
-                            json_string(language_name(json_string_value(json_object_get(j, "language")))));
-        json_object_set(o, "duration", json_object_get(j, "duration"));
-        json_t *segs = json_array(), *u;
-        size_t i;
-        json_array_foreach(json_object_get(j, "utterances"), i, u) json_array_append_new(
-            segs, json_pack("{s:I,s:O,s:O,s:O}", "id", (json_int_t)i, "start", json_object_get(u, "start"), "end",
-                            json_object_get(u, "end"), "text", json_object_get(u, "text")));
-        json_object_set_new(o, "segments", segs);
-        json_t *words = json_array(), *w;
-        json_array_foreach(json_object_get(j, "words"), i, w)
-        {
-            const char *t = json_string_value(json_object_get(w, "word"));
-            if (t && strcmp(t, ",") && strcmp(t, ".")) /* punctuation entries are ours, not OpenAI's */
-                json_array_append_new(words,
-                                      json_pack("{s:O,s:O,s:O}", "word", json_object_get(w, "word"), "start",
-                                                json_object_get(w, "start"), "end", json_object_get(w, "end")));
-        }
-        json_object_set_new(o, "words", words);
-    }
-    json_decref(j);
-    return o;
-}
-
 static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char **ctype)
 {
     const ld_transcribe_opts *o = &r->opts.t;
@@ -185,7 +144,9 @@ static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char *
         if (j && r->lightning)
             j = lightning_body(r, j);
         else if (j && r->openai)
-            j = openai_body(r, j);
+            j = ld_openai_body(&r->opts, j);
+        else if (j && r->deepgram)
+            j = ld_dg_body(&r->dg, j);
         s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(j);
         *ctype = "application/json";
@@ -195,20 +156,62 @@ static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char *
 }
 
 /* The decoder pool's user data: the request and when its audio was queued
- * (for the real-time factor). */
+ * (for the real-time factor); with OpenAI's stream=true, the text sent so far. */
 typedef struct {
     ld_req *r;
     double queued;
+    ld_openai_delta *delta;
 } asr_ctx;
+
+static void on_segment(void *ud, const ld_word *words, size_t n)
+{
+    asr_ctx *ctx = ud;
+    ld_sse_push(ctx->r->sse, ld_openai_delta_push(ctx->delta, words, n));
+}
+
+/* stream=true: the last events, then the body ends. */
+static void stream_done(ld_req *r, ld_openai_delta *d, const ld_transcript *t, const ld_error *err)
+{
+    if (t) {
+        json_t *j = ld_transcript_json(t, &r->opts.t, NULL);
+        ld_sse_push(r->sse, ld_openai_delta_done(d, json_string_value(json_object_get(j, "text")), t->duration));
+        json_decref(j);
+    } else {
+        if (err->code == LD_ERR_INTERNAL)
+            ld_log_fields(LD_LOG_ERROR, json_pack("{s:s}", "request_id", r->request_id),
+                          "Failed to process audio: %s", err->msg);
+        ld_sse_push(r->sse, ld_openai_sse_error(err));
+    }
+    ld_sse_end(r->sse);
+}
 
 static void on_done(void *ud, ld_transcript *t, const ld_error *err)
 {
     asr_ctx *ctx = ud;
     ld_req *r = ctx->r;
     double took = ld_time_mono() - ctx->queued;
+    ld_openai_delta *delta = ctx->delta;
     free(ctx);
     ld_error e;
-    if (!t || (err && err->code != LD_OK)) {
+    if (delta) { /* the answer (200, text/event-stream) is being sent already */
+        bool ok = t && !(err && err->code != LD_OK);
+        if (ok)
+            e.code = LD_OK;
+        else if (err && err->code != LD_OK)
+            e = *err;
+        else
+            ld_error_set(&e, LD_ERR_INTERNAL, "The speech engine returned no transcript");
+        stream_done(r, delta, ok ? t : NULL, &e);
+        ld_openai_delta_free(delta);
+        free(delta);
+        if (ok) {
+            if (ld_auth_add_usage(r->srv->auth, &r->key, r->audio_seconds, &e) != LD_OK)
+                ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id),
+                              "Could not record usage: %s", e.msg);
+            ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
+            ld_metrics_rtf("batch", took, r->audio_seconds);
+        }
+    } else if (!t || (err && err->code != LD_OK)) {
         if (err && err->code != LD_OK)
             e = *err;
         else
@@ -334,17 +337,42 @@ void ld_pipeline_run(void *arg)
     r->audio_seconds = ld_pcm_seconds(&pcm);
     if (r->opts.verbose)
         r->opts.t.timestamps = true; /* verbose_json lists words */
+    e = (ld_error){0};
+    if (r->deepgram)
+        ld_dg_sha256_hex(pcm.samples, pcm.n * sizeof *pcm.samples, r->dg.sha256);
     /* On success the reference (in ctx) travels to on_done. */
     asr_ctx *ctx = malloc(sizeof *ctx);
     if (ctx)
-        *ctx = (asr_ctx){r, ld_time_mono()};
-    else
+        *ctx = (asr_ctx){r, ld_time_mono(), NULL};
+    ld_pool_callbacks cb = {.done = on_done, .done_ud = ctx};
+    bool stream = r->openai && r->opts.stream;
+    if (ctx && stream) { /* segments are sent as they are decoded, in time order */
+        ctx->delta = malloc(sizeof *ctx->delta);
+        r->sse = ld_sse_new();
+        if (ctx->delta)
+            ld_openai_delta_init(ctx->delta, r->opts.t.punctuate);
+        cb.segment = on_segment;
+        cb.segment_ud = ctx;
+    }
+    if (!ctx || (stream && (!ctx->delta || !r->sse)))
         ld_error_set(&e, LD_ERR_INTERNAL, "Out of memory");
-    if (!ctx || ld_pool_submit(s->pool, &pcm, &r->opts.t, &(ld_pool_callbacks){.done = on_done, .done_ud = ctx},
-                               &e) != LD_OK) {
+    else if (stream)
+        ld_req_ref(r); /* on_done may run before the answer starts below */
+    if (e.code || ld_pool_submit(s->pool, &pcm, &r->opts.t, &cb, &e) != LD_OK) {
+        if (ctx && ctx->delta && r->sse)
+            ld_req_unref(r); /* the reference taken for the stream */
+        if (ctx)
+            free(ctx->delta);
         free(ctx);
+        ld_sse_unref(r->sse);
+        r->sse = NULL;
         ld_pcm_free(&pcm);
         fail(r, &e);
+        ld_req_unref(r);
+        return;
+    }
+    if (stream) { /* the answer starts: 200 and the events (http.c, sse.h) */
+        ld_req_finish_body(r, MHD_HTTP_OK, NULL, 0, "text/event-stream");
         ld_req_unref(r);
     }
 }

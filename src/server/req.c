@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "server/srv.h"
+#include "server/sse.h"
 #include "util/time.h"
 
 static _Thread_local ld_req *tl_current;
@@ -65,6 +66,7 @@ void ld_req_unref(ld_req *r)
     free(r->rbody);
     free(r->json);
     ld_spool_free(r->spool);
+    ld_sse_unref(r->sse);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "auth/auth.h"
+#include "server/compat_deepgram.h"
 #include "server/opts.h"
 #include "server/spool.h"
 #include "util/err.h"
@@ -40,10 +41,13 @@ typedef struct ld_req {
     char client[64];
     char method[16];
     char path[256];
-    bool started;   /* first access-handler call seen */
-    bool is_ws;     /* GET /v1/listen/stream */
-    bool lightning; /* compatibility route: Lightning/Pulse response schema */
-    bool openai;    /* compatibility route: OpenAI transcription schema */
+    bool started;       /* first access-handler call seen */
+    bool is_ws;         /* GET /v1/listen/stream */
+    bool lightning;     /* compatibility route: Lightning/Pulse response schema */
+    bool openai;        /* compatibility route: OpenAI schemas and error envelope (compat_openai.h) */
+    bool deepgram;      /* compatibility route: Deepgram schemas and error envelope (compat_deepgram.h) */
+    ld_dg_opts dg;      /* ... and its Deepgram-only options */
+    struct ld_sse *sse; /* OpenAI stream=true: the event stream being answered (sse.h), owned */
     /* set by the router (route.c) */
     const char *route_pattern; /* metric label: "/v1/jobs/{id}", "unmatched" (static) */
     bool batch;                /* a batch transcription: counts in asr_active_requests once admitted */

@@ -6,17 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/compat_deepgram.h"
+#include "server/compat_openai.h"
 #include "server/req.h"
 
-/* Queues `text` (malloc'd, stolen) with the request's common headers. */
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, char *text, size_t len, const char *ctype,
-                             const char *request_id, int retry_after)
+/* Queues `resp` with the request's common headers. */
+static enum MHD_Result queue_response(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp,
+                                      const char *ctype, const char *request_id, int retry_after)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text, free);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (request_id && *request_id)
         MHD_add_response_header(resp, "X-Request-ID", request_id);
@@ -31,6 +28,18 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, char *te
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/* Queues `text` (malloc'd, stolen) with the request's common headers. */
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, char *text, size_t len, const char *ctype,
+                             const char *request_id, int retry_after)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text, free);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    return queue_response(c, status, resp, ctype, request_id, retry_after);
 }
 
 static char *dump(json_t *body, size_t *len)
@@ -49,7 +58,11 @@ enum MHD_Result ld_respond_error(struct MHD_Connection *c, const ld_error *err, 
     json_t *ra = extra ? json_object_get(extra, "retry_after") : NULL;
     if (json_is_integer(ra))
         retry_after = (int)json_integer_value(ra);
-    json_t *o = ld_error_json(err, request_id, extra);
+    /* A compatibility route answers in its client's envelope (docs/compat.md). */
+    ld_req *r = ld_req_current();
+    json_t *o = r && r->deepgram ? ld_dg_error_json(err, request_id, extra)
+                : r && r->openai ? ld_openai_error_json(err, request_id, extra)
+                                 : ld_error_json(err, request_id, extra);
     size_t len;
     char *s = dump(o, &len);
     json_decref(o);
@@ -72,4 +85,18 @@ enum MHD_Result ld_respond_body(struct MHD_Connection *c, unsigned status, char 
                                 const char *ctype, const char *request_id)
 {
     return queue(c, status, body, len, ctype, request_id, 0);
+}
+
+enum MHD_Result ld_respond_stream(struct MHD_Connection *c, unsigned status, const char *ctype,
+                                  MHD_ContentReaderCallback read, void *cls, MHD_ContentReaderFreeCallback release,
+                                  const char *request_id)
+{
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, read, cls, release);
+    if (!resp) {
+        release(cls);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* proxies: pass events on at once */
+    return queue_response(c, status, resp, ctype, request_id, 0);
 }

@@ -3,13 +3,17 @@
 #include "server/route.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "server/admit.h"
+#include "server/compat_deepgram.h"
+#include "server/compat_openai.h"
 #include "server/health.h"
 #include "server/jobs_api.h"
 #include "server/license.h"
 #include "server/listen.h"
 #include "server/metrics.h"
+#include "server/openai_api.h"
 #include "server/respond.h"
 #include "server/ws.h"
 
@@ -41,13 +45,26 @@ static const route routes[] = {
     {"/api/v1/lightning/get_text", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning,
      ld_listen_final},
     {"/waves/v1/pulse/get_text", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning, ld_listen_final},
-    /* OpenAI clients (docs/api.md, "Compatibility: POST /v1/audio/transcriptions"). */
+    /* OpenAI clients (docs/compat.md, "OpenAI"); the path selects OpenAI's error envelope. */
     {"/v1/audio/transcriptions", false, NULL, "POST", KEY, true, true, ld_listen_first_openai, ld_listen_final},
+    {"/v1/audio/translations", false, NULL, "POST", KEY, false, false, ld_openai_translations, NULL},
+    {"/v1/models", false, NULL, "GET, HEAD", KEY, false, false, NULL, ld_openai_models_serve},
+    {"/v1/models/", true, "/v1/models/{id}", "GET, HEAD", KEY, false, false, NULL, ld_openai_model_serve},
+    /* Deepgram clients with base URL http://HOST:7100/deepgram (docs/compat.md, "Deepgram"). */
+    {LD_DG_PREFIX "/v1/listen", false, NULL, "POST", KEY, true, true, ld_listen_first_deepgram, ld_listen_final},
     /* Answered (101 or an error) once admitted; its lease moves to the stream. */
     {"/v1/listen/stream", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
     {"/v1/jobs", false, NULL, "GET", KEY, false, false, NULL, ld_jobs_api_list},
     {"/v1/jobs/", true, "/v1/jobs/{id}", "GET, DELETE", KEY, false, false, NULL, ld_jobs_api_one},
     {"/metrics", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_srv_metrics_serve}, /* own token check */
+};
+
+/* Taken only by a WebSocket upgrade (Upgrade: websocket), before the table
+ * above: GET /v1/listen is a stream as Deepgram's clients open it, and stays a
+ * 405 for anything else. */
+static const route upgrades[] = {
+    {"/v1/listen", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
+    {LD_DG_PREFIX "/v1/listen", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
 };
 
 static bool method_in(const char *allow, const char *method)
@@ -64,23 +81,49 @@ static bool method_in(const char *allow, const char *method)
     return false;
 }
 
-static const route *find(const char *path)
+static bool is_upgrade(const ld_req *r)
 {
+    const char *u = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
+    return u && !strcasecmp(u, "websocket");
+}
+
+static bool path_is(const route *rt, const char *path)
+{
+    return rt->prefix ? !strncmp(path, rt->path, strlen(rt->path)) && path[strlen(rt->path)]
+                      : !strcmp(path, rt->path);
+}
+
+/* The route serving path and method; else (*by_path) the first route of the
+ * path, for the 405. */
+static const route *find(const ld_req *r, const char *method, const route **by_path)
+{
+    *by_path = NULL;
+    for (size_t i = 0; i < sizeof upgrades / sizeof *upgrades && is_upgrade(r); i++)
+        if (path_is(&upgrades[i], r->path) && method_in(upgrades[i].allow, method))
+            return &upgrades[i];
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         const route *rt = &routes[i];
-        if (rt->prefix ? !strncmp(path, rt->path, strlen(rt->path)) && path[strlen(rt->path)]
-                       : !strcmp(path, rt->path))
+        if (!path_is(rt, r->path))
+            continue;
+        if (method_in(rt->allow, method))
             return rt;
+        if (!*by_path)
+            *by_path = rt;
     }
     return NULL;
 }
 
 enum MHD_Result ld_route_first(ld_req *r, const char *method)
 {
-    const route *rt = find(r->path);
-    if (!rt) {
+    /* Compatibility paths answer in their clients' envelopes from the first error on. */
+    r->deepgram = ld_dg_path(r->path);
+    r->openai = ld_openai_path(r->path);
+    const route *by_path, *rt = find(r, method, &by_path);
+    if (!rt && !by_path) {
         ld_req_fail(r, LD_ERR_NOT_FOUND, NULL, "Not found: %.200s", r->path);
     } else {
+        if (!rt)
+            rt = by_path;
         r->route_pattern = rt->pattern ? rt->pattern : rt->path; /* a 405 is counted under its route too */
         if (!method_in(rt->allow, method)) {
             r->allow = rt->allow;

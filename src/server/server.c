@@ -14,6 +14,7 @@
 #include "server/metrics.h"
 #include "server/pipeline.h"
 #include "server/srv.h"
+#include "server/sse.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -79,6 +80,9 @@ static void drain(ld_srv *s, const sigset_t *set)
         ld_log(LD_LOG_WARNING, "Drain timeout: answering %d unfinished request(s) with 503",
                atomic_load(&s->active) - atomic_load(&s->ws_active));
         ld_req_abort_suspended(s);
+        ld_sse_end_all(
+            "data: {\"error\":{\"message\":\"Server is shutting down; retry on another replica\","
+            "\"type\":\"server_error\",\"code\":\"service_unavailable\",\"param\":null}}\n\n");
         /* Give resumed connections a moment to send their answer (uploads
          * still arriving are cut off by MHD_stop_daemon). */
         for (int i = 0; i < 40 && atomic_load(&s->active) - atomic_load(&s->ws_active) > 0; i++)

@@ -12,6 +12,7 @@
 
 #include "server/respond.h"
 #include "server/srv.h"
+#include "server/ws_deepgram.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -86,7 +87,7 @@ enum MHD_Result ld_ws_serve(ld_req *r)
 
     ld_ws_params params;
     ld_error err = {0};
-    if (ld_ws_params_parse(query, mc, &params, &err))
+    if ((r->deepgram ? ld_ws_dg_params_parse : ld_ws_params_parse)(query, mc, &params, &err))
         return ld_respond_error(mc, &err, r->request_id, NULL);
     if (ws->cfg.pool && !ld_pool_has_language(ws->cfg.pool, params.language))
         return refuse(r, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language for streaming", NULL);

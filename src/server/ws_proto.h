@@ -41,6 +41,10 @@ typedef struct {
     int eou_timeout_ms;   /* default 800, 100–10000 */
     bool vad_events;      /* default false; alias `vad` */
     bool interim_results; /* default true */
+    /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
+    bool deepgram;
+    bool speech_final;    /* endpointing on: utterance ends are speech_final */
+    int utterance_end_ms; /* UtteranceEnd after this much silence after the last word; 0 = off */
 } ld_ws_params;
 
 /* Returns the query value for a name, or NULL when absent. */

@@ -11,12 +11,16 @@
  * sends. */
 #include "server/ws_internal.h"
 
+#include <gnutls/crypto.h>
 #include <math.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/ws_deepgram.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/time.h"
 
 #define RATE LD_SAMPLE_RATE /* what the stream converter hands the engine */
 #define FRAME 160           /* 10 ms energy frames */
@@ -47,6 +51,11 @@ struct ws_session {
     char *last_partial;
     double usage_pending; /* audio seconds not yet counted against the quota */
     bool ended;
+    /* Deepgram mode (ws_deepgram.h) */
+    bool natural_end;     /* the utterance ending now ended in silence (speech_final) */
+    bool utt_end_pending; /* an UtteranceEnd is due after utterance_end_ms of silence */
+    double last_word_end; /* of the last final's words */
+    gnutls_hash_hd_t sha; /* of the audio bytes received, for Metadata; NULL unless Deepgram mode */
 };
 
 ws_session *ws_session_new(ws_conn *c, ld_error *err)
@@ -84,6 +93,8 @@ ws_session *ws_session_new(ws_conn *c, ld_error *err)
             return NULL;
         }
     }
+    if (c->params.deepgram && gnutls_hash_init(&s->sha, GNUTLS_DIG_SHA256) < 0)
+        s->sha = NULL;
     return s;
 }
 
@@ -97,6 +108,8 @@ void ws_session_free(ws_conn *c, ws_session *s)
     count_usage(c, s, true, &err); /* the last partial second of an abruptly ended stream */
     ld_audio_stream_free(s->conv);
     free(s->last_partial);
+    if (s->sha)
+        gnutls_hash_deinit(s->sha, NULL);
     free(s);
 }
 
@@ -138,13 +151,21 @@ static bool emit_final(ws_conn *c, ws_session *s, bool from_finalize, bool is_la
         return false;
     s->engine_utt_start = s->pos;
     bool had_speech = s->speaking;
-    if (had_speech && c->params.vad_events) /* the event first: the final closes what it reports */
+    bool dg = c->params.deepgram;
+    if (had_speech && c->params.vad_events && !dg) /* the event first: the final closes what it reports */
         ws_conn_post(c, ld_ws_msg_event("speech_ended", c->session_id, secs(s->last_voice)));
     if (n || from_finalize || is_last) {
         double start = n ? w[0].start : secs(had_speech ? s->speech_start : s->pos);
         double end = n ? w[n - 1].end : start;
-        ws_conn_post(c, ld_ws_msg_transcription(c->session_id, &c->params, NULL, w, n, true, is_last, from_finalize,
-                                                start, end - start));
+        bool speech_final = c->params.speech_final && s->natural_end && !from_finalize && !is_last;
+        ws_conn_post(c, dg ? ld_ws_dg_results(c->request_id, &c->params, NULL, w, n, true, speech_final,
+                                              from_finalize, start, end - start)
+                           : ld_ws_msg_transcription(c->session_id, &c->params, NULL, w, n, true, is_last,
+                                                     from_finalize, start, end - start));
+    }
+    if (n && dg) {
+        s->utt_end_pending = c->params.utterance_end_ms > 0;
+        s->last_word_end = w[n - 1].end;
     }
     ld_words_free(w, n);
     s->speaking = false;
@@ -164,8 +185,11 @@ static void maybe_interim(ws_conn *c, ws_session *s)
         free(p);
         return;
     }
-    ws_conn_post(c, ld_ws_msg_transcription(c->session_id, &c->params, p, NULL, 0, false, false, false,
-                                            secs(s->speech_start), secs(s->pos - s->speech_start)));
+    double start = secs(s->speech_start), duration = secs(s->pos - s->speech_start);
+    ws_conn_post(c, c->params.deepgram ? ld_ws_dg_results(c->request_id, &c->params, p, NULL, 0, false, false,
+                                                          false, start, duration)
+                                       : ld_ws_msg_transcription(c->session_id, &c->params, p, NULL, 0, false,
+                                                                 false, false, start, duration));
     free(s->last_partial);
     s->last_partial = p;
 }
@@ -178,12 +202,19 @@ static bool decide(ws_conn *c, ws_session *s, ld_error *err)
         s->last_engine_speech = s->pos;
     size_t eou = (size_t)c->params.eou_timeout_ms * RATE / 1000;
     if (!s->speaking) {
+        if (s->utt_end_pending && secs(s->pos) - s->last_word_end >= c->params.utterance_end_ms / 1000.0) {
+            ws_conn_post(c, ld_ws_dg_utterance_end(s->last_word_end));
+            s->utt_end_pending = false;
+        }
         if (eng && s->have_voice && s->pos - s->last_voice <= VOICE_RECENT) {
             s->speaking = true;
+            s->utt_end_pending = false; /* speech came back before the gap was long enough */
             /* a run of voice that began before a finalize belongs to the new utterance from there */
             s->speech_start = s->run_start > s->engine_utt_start ? s->run_start : s->engine_utt_start;
             if (c->params.vad_events)
-                ws_conn_post(c, ld_ws_msg_event("speech_started", c->session_id, secs(s->speech_start)));
+                ws_conn_post(c, c->params.deepgram
+                                    ? ld_ws_dg_speech_started(secs(s->speech_start))
+                                    : ld_ws_msg_event("speech_started", c->session_id, secs(s->speech_start)));
         } else if (s->pos - s->engine_utt_start > IDLE_UTT_MAX) {
             return emit_final(c, s, false, false, err); /* keep a silent engine utterance short */
         }
@@ -191,10 +222,13 @@ static bool decide(ws_conn *c, ws_session *s, ld_error *err)
     }
     size_t silence = s->have_voice ? s->pos - s->last_voice : s->pos;
     size_t eng_silence = s->pos - s->last_engine_speech;
-    bool end = (silence >= eou && (!eng || silence >= MIN_EOU_GUARD)) || eng_silence >= eou ||
-               secs(s->pos - s->speech_start) >= WS_MAX_UTTERANCE_S;
-    if (end)
-        return emit_final(c, s, false, false, err);
+    bool quiet = (silence >= eou && (!eng || silence >= MIN_EOU_GUARD)) || eng_silence >= eou;
+    if (quiet || secs(s->pos - s->speech_start) >= WS_MAX_UTTERANCE_S) {
+        s->natural_end = quiet; /* a forced end is no endpoint */
+        bool ok = emit_final(c, s, false, false, err);
+        s->natural_end = false;
+        return ok;
+    }
     maybe_interim(c, s);
     return true;
 }
@@ -234,6 +268,22 @@ static bool feed(ws_conn *c, ws_session *s, const int16_t *pcm, size_t n, ld_err
     return true;
 }
 
+/* Deepgram's CloseStream answer after the last Results: a due UtteranceEnd,
+ * then Metadata. */
+static void deepgram_close(ws_conn *c, ws_session *s)
+{
+    if (s->utt_end_pending)
+        ws_conn_post(c, ld_ws_dg_utterance_end(s->last_word_end));
+    unsigned char h[32];
+    char hex[65] = "";
+    if (s->sha) {
+        gnutls_hash_output(s->sha, h);
+        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    }
+    long long created = (long long)ld_time_now_ms() - (long long)((ld_time_mono() - c->created) * 1000);
+    ws_conn_post(c, ld_ws_dg_metadata(c->request_id, hex, created, secs(s->pos), c->params.language));
+}
+
 bool ws_session_run(ws_conn *c, ws_task *t)
 {
     ws_session *s = c->sess;
@@ -245,6 +295,8 @@ bool ws_session_run(ws_conn *c, ws_task *t)
     bool ok = true;
     switch (t->kind) {
     case WS_TASK_AUDIO:
+        if (s->sha)
+            gnutls_hash(s->sha, t->data, t->len);
         if (ld_audio_stream_push(s->conv, t->data, t->len, &pcm, &n, &err) != LD_OK) {
             s->ended = true;
             ws_conn_fail(c, err.code, err.msg);
@@ -265,6 +317,8 @@ bool ws_session_run(ws_conn *c, ws_task *t)
             ok = emit_final(c, s, false, true, &err);
         count_usage(c, s, true, &err);
         s->ended = true;
+        if (ok && c->params.deepgram)
+            deepgram_close(c, s);
         if (ok)
             ws_conn_post_close(c, LD_WS_CLOSE_NORMAL, "stream closed");
         break;

@@ -146,8 +146,9 @@ static void wait_result(result *r)
         PTHREAD_MUTEX_INITIALIZER, 0, true, 0 \
     }
 /* Callbacks for a result r, with progress into pl (CB) or without (CB_DONE). */
-#define CB(r, pl) (&(ld_pool_callbacks){on_progress, (pl), on_done, (r)})
-#define CB_DONE(r) (&(ld_pool_callbacks){NULL, NULL, on_done, (r)})
+#define CB(r, pl) \
+    (&(ld_pool_callbacks){.progress = on_progress, .progress_ud = (pl), .done = on_done, .done_ud = (r)})
+#define CB_DONE(r) (&(ld_pool_callbacks){.done = on_done, .done_ud = (r)})
 
 static void set_gate(bool open)
 {
@@ -295,6 +296,62 @@ static void test_cancel(void)
     CHECK(n_order == 1 && pc.monotonic);
 }
 
+/* Progressive output: segments reported in time order, each once, all before done. */
+typedef struct {
+    pthread_mutex_t mu;
+    char seen[256];
+    int calls;
+    bool after_done;
+    result *res;
+} segment_log;
+
+static void on_segment(void *ud, const ld_word *w, size_t n)
+{
+    segment_log *sl = ud;
+    pthread_mutex_lock(&sl->mu);
+    for (size_t i = 0; i < n; i++)
+        snprintf(sl->seen + strlen(sl->seen), sizeof sl->seen - strlen(sl->seen), "%s ", w[i].word);
+    sl->calls++;
+    sl->after_done |= is_done(sl->res);
+    pthread_mutex_unlock(&sl->mu);
+}
+
+static void test_segments(void)
+{
+    for (int workers = 1; workers <= 2; workers++) {
+        set_gate(true);
+        n_order = 0;
+        ld_error err = {0};
+        ld_pool *p = ld_pool_new(&(ld_pool_config){.workers = workers, .engine = &fake}, &err);
+        CHECK(p != NULL);
+        if (!p)
+            return;
+        ld_transcribe_opts o;
+        ld_transcribe_opts_default(&o);
+        /* pieces growing in length: longest-first would decode the last one first */
+        ld_pcm a = {0};
+        a.n = GAP;
+        for (int i = 0; i < 5; i++)
+            a.n += 1600 * (size_t)(i + 1) + GAP;
+        a.samples = calloc(a.n, sizeof *a.samples);
+        for (size_t i = 0, at = GAP; i < 5; at += 1600 * (i + 1) + GAP, i++)
+            for (size_t k = 0; k < 1600 * (i + 1); k++)
+                a.samples[at + k] = (int16_t)(100 + i);
+        result ra = RESULT_INIT;
+        segment_log sl = {PTHREAD_MUTEX_INITIALIZER, "", 0, false, &ra};
+        ld_pool_callbacks cb = {.done = on_done, .done_ud = &ra, .segment = on_segment, .segment_ud = &sl};
+        CHECK(ld_pool_submit(p, &a, &o, &cb, &err) == LD_OK);
+        wait_result(&ra);
+        CHECK_STR(sl.seen, "w100 w101 w102 w103 w104 ");
+        CHECK(sl.calls >= 1 && sl.calls <= 5 && !sl.after_done);
+        if (workers == 1) /* decoded in time order, one report per segment */
+            CHECK(n_order == 5 && order[0] == 100 && order[4] == 104 && sl.calls == 5);
+        CHECK(ra.t && ra.t->n_words == 5);
+        ld_transcript_free(ra.t);
+        ld_pool_free(p);
+    }
+}
+
 static int16_t *read_raw(const char *path, size_t skip, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -431,6 +488,7 @@ int main(void)
 {
     test_scheduling();
     test_cancel();
+    test_segments();
     test_real();
     TEST_MAIN_END();
 }

@@ -1,0 +1,297 @@
+/* OpenAI's transcription schema, errors, models and stream events on top of
+ * listend's (compat_openai.h). */
+#include "server/compat_openai.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The model ids OpenAI's SDKs and tools send; each is served by listend's
+ * engine with its automatic model choice. */
+static const char *const models[] = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"};
+
+bool ld_openai_path(const char *path)
+{
+    return !strncmp(path, "/v1/audio/", 10) || !strcmp(path, "/v1/models") || !strncmp(path, "/v1/models/", 11);
+}
+
+/* OpenAI's error type and code for a listend error; code NULL = the lower-case
+ * listend code. */
+static void oa_kind(ld_err e, const char **type, const char **code)
+{
+    *type = "invalid_request_error";
+    *code = NULL;
+    switch (e) {
+    case LD_ERR_INVALID_LICENSE: *code = "invalid_api_key"; break;
+    case LD_ERR_RATE_LIMITED:
+        *type = "requests";
+        *code = "rate_limit_exceeded";
+        break;
+    case LD_ERR_QUOTA_EXCEEDED: *type = *code = "insufficient_quota"; break;
+    case LD_ERR_INTERNAL:
+    case LD_ERR_SERVICE_UNAVAILABLE: *type = "server_error"; break;
+    default: break;
+    }
+}
+
+/* The parameter a listend message names: "… parameter 'x' …" or "… parameter x: …". */
+static json_t *param_of(const char *msg)
+{
+    const char *p = strstr(msg, "parameter ");
+    if (!p)
+        return json_null();
+    p += 10;
+    if (*p == '\'')
+        p++;
+    size_t n = strcspn(p, "': ");
+    return n ? json_stringn(p, n) : json_null();
+}
+
+json_t *ld_openai_error_json(const ld_error *err, const char *request_id, json_t *extra)
+{
+    (void)request_id; /* OpenAI's SDKs read it from the X-Request-ID header */
+    const char *msg = err->msg[0] ? err->msg : ld_err_default_message(err->code);
+    const char *type, *code;
+    oa_kind(err->code, &type, &code);
+    char lower[32];
+    if (!code) {
+        snprintf(lower, sizeof lower, "%s", ld_err_code(err->code));
+        for (char *c = lower; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        code = lower;
+    }
+    json_t *e = json_pack("{s:s,s:s,s:s,s:o}", "message", msg, "type", type, "code", code, "param", param_of(msg));
+    if (extra) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(extra, k, v)
+        {
+            if (!json_object_get(e, k) && strcmp(k, "error"))
+                json_object_set(e, k, v);
+            else if (!strcmp(k, "code") || !strcmp(k, "param")) /* a handler's own OpenAI code or param */
+                json_object_set(e, k, v);
+        }
+        json_decref(extra);
+    }
+    return json_pack("{s:o}", "error", e);
+}
+
+static bool openai_model(const char *v)
+{
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++)
+        if (!strcasecmp(v, models[i]))
+            return true;
+    return false;
+}
+
+ld_err ld_openai_opt_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err)
+{
+    if (!val)
+        val = "";
+    if (!strcmp(key, "stream")) {
+        if (!strcasecmp(val, "true") || !strcmp(val, "1"))
+            o->stream = true;
+        else if (!strcasecmp(val, "false") || !strcmp(val, "0"))
+            o->stream = false;
+        else
+            return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                                "Invalid value for parameter 'stream': expected true or false");
+        return LD_OK;
+    }
+    if (!strcmp(key, "model")) /* OpenAI's ids: listend's automatic choice; else one of listend's models */
+        return openai_model(val) ? LD_OK : ld_opts_set(o, "model", val, err);
+    if (!strcmp(key, "timestamp_granularities[]") || !strcmp(key, "timestamp_granularities")) {
+        if (!strcmp(val, "word") || !strcmp(val, "segment"))
+            return LD_OK; /* verbose_json always has both */
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid value for parameter 'timestamp_granularities[]': expected word or segment");
+    }
+    static const char *const ignored[] = {"prompt", "temperature", "include[]", "include", "chunking_strategy"};
+    for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
+        if (!strcmp(key, ignored[i]))
+            return LD_OK;
+    return ld_opts_set(o, key, val, err);
+}
+
+static const char *language_name(const char *code)
+{
+    static const char *const names[][2] = {{"en", "english"},  {"es", "spanish"}, {"fr", "french"},
+                                           {"de", "german"},   {"it", "italian"}, {"pt", "portuguese"},
+                                           {"nl", "dutch"},    {"ru", "russian"}, {"zh", "chinese"},
+                                           {"ja", "japanese"}, {"ko", "korean"},  {"hi", "hindi"}};
+    for (size_t i = 0; code && i < sizeof names / sizeof *names; i++)
+        if (!strcmp(code, names[i][0]))
+            return names[i][1];
+    return code ? code : "";
+}
+
+json_t *ld_openai_body(const ld_listen_opts *opts, json_t *j)
+{
+    json_t *o = json_pack("{s:O}", "text", json_object_get(j, "text"));
+    if (o && opts->verbose) {
+        json_object_set_new(o, "task", json_string("transcribe"));
+        json_object_set_new(o, "language",
+                            json_string(language_name(json_string_value(json_object_get(j, "language")))));
+        json_object_set(o, "duration", json_object_get(j, "duration"));
+        json_t *segs = json_array(), *u;
+        size_t i;
+        json_array_foreach(json_object_get(j, "utterances"), i, u) json_array_append_new(
+            segs, json_pack("{s:I,s:O,s:O,s:O}", "id", (json_int_t)i, "start", json_object_get(u, "start"), "end",
+                            json_object_get(u, "end"), "text", json_object_get(u, "text")));
+        json_object_set_new(o, "segments", segs);
+        json_t *words = json_array(), *w;
+        json_array_foreach(json_object_get(j, "words"), i, w)
+        {
+            const char *t = json_string_value(json_object_get(w, "word"));
+            if (t && strcmp(t, ",") && strcmp(t, ".")) /* punctuation entries are ours, not OpenAI's */
+                json_array_append_new(words,
+                                      json_pack("{s:O,s:O,s:O}", "word", json_object_get(w, "word"), "start",
+                                                json_object_get(w, "start"), "end", json_object_get(w, "end")));
+        }
+        json_object_set_new(o, "words", words);
+    }
+    json_decref(j);
+    return o;
+}
+
+json_t *ld_openai_model(const char *id, int64_t created)
+{
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++)
+        if (!strcmp(id, models[i]))
+            return json_pack("{s:s,s:s,s:I,s:s}", "id", models[i], "object", "model", "created",
+                             (json_int_t)created, "owned_by", "listend");
+    return NULL;
+}
+
+json_t *ld_openai_models(int64_t created)
+{
+    json_t *data = json_array();
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++)
+        json_array_append_new(data, ld_openai_model(models[i], created));
+    return json_pack("{s:s,s:o}", "object", "list", "data", data);
+}
+
+/* ---- stream=true ---- */
+
+void ld_openai_delta_init(ld_openai_delta *d, bool punctuate)
+{
+    memset(d, 0, sizeof *d);
+    d->punctuate = punctuate;
+}
+
+void ld_openai_delta_free(ld_openai_delta *d)
+{
+    ld_words_free(d->words, d->n);
+    free(d->sent);
+    memset(d, 0, sizeof *d);
+}
+
+static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
+
+/* The rendered text of the words so far, without the mark after the last word
+ * (it depends on the pause before the next one). */
+static char *certain_text(const ld_openai_delta *d)
+{
+    ld_transcript t = {.words = d->words, .n_words = d->n};
+    size_t total = 0;
+    ld_word *rw = ld_transcript_render_words(&t, d->punctuate, &total);
+    if (!rw)
+        return NULL;
+    size_t n = total && is_punct(rw[total - 1].word) ? total - 1 : total;
+    size_t cap = 1;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(rw[i].word) + 1;
+    char *s = malloc(cap), *p = s;
+    for (size_t i = 0; s && i < n; i++) {
+        if (p != s && !is_punct(rw[i].word))
+            *p++ = ' ';
+        size_t l = strlen(rw[i].word);
+        memcpy(p, rw[i].word, l);
+        p += l;
+    }
+    if (s)
+        *p = 0;
+    ld_words_free(rw, total);
+    return s;
+}
+
+static char *event(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(j);
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *e = malloc(n + 9);
+    if (e)
+        snprintf(e, n + 9, "data: %s\n\n", s);
+    free(s);
+    return e;
+}
+
+/* A delta event with what `text` has beyond what was sent; NULL when nothing,
+ * or when it does not extend it (never resend or contradict). */
+static char *delta_to(ld_openai_delta *d, const char *text)
+{
+    size_t sent = d->sent ? strlen(d->sent) : 0;
+    if (!text || strlen(text) <= sent || (sent && strncmp(text, d->sent, sent)))
+        return NULL;
+    char *e = event(json_pack("{s:s,s:s}", "type", "transcript.text.delta", "delta", text + sent));
+    char *copy = strdup(text);
+    if (e && copy) {
+        free(d->sent);
+        d->sent = copy;
+    } else {
+        free(copy);
+    }
+    return e;
+}
+
+char *ld_openai_delta_push(ld_openai_delta *d, const ld_word *w, size_t n)
+{
+    if (!n)
+        return NULL;
+    if (d->n + n > d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 256;
+        while (cap < d->n + n)
+            cap *= 2;
+        ld_word *nw = realloc(d->words, cap * sizeof *nw);
+        if (!nw)
+            return NULL;
+        d->words = nw;
+        d->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        d->words[d->n] = w[i];
+        d->words[d->n].word = strdup(w[i].word ? w[i].word : "");
+        if (!d->words[d->n].word)
+            return NULL;
+        d->n++;
+    }
+    char *text = certain_text(d);
+    char *e = delta_to(d, text);
+    free(text);
+    return e;
+}
+
+char *ld_openai_delta_done(ld_openai_delta *d, const char *text, double seconds)
+{
+    char *last = delta_to(d, text);
+    char *done = event(json_pack("{s:s,s:s,s:{s:s,s:f}}", "type", "transcript.text.done", "text", text ? text : "",
+                                 "usage", "type", "duration", "seconds", seconds));
+    if (!last)
+        return done;
+    size_t a = strlen(last), b = done ? strlen(done) : 0;
+    char *both = realloc(last, a + b + 1);
+    if (!both) {
+        free(last);
+        return done;
+    }
+    memcpy(both + a, done ? done : "", b + 1);
+    free(done);
+    return both;
+}
+
+char *ld_openai_sse_error(const ld_error *err) { return event(ld_openai_error_json(err, NULL, NULL)); }

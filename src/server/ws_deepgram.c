@@ -1,0 +1,176 @@
+/* Deepgram's live parameters and messages (ws_deepgram.h). */
+#include "server/ws_deepgram.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/compat_deepgram.h"
+#include "util/time.h"
+
+/* The client's getter with Deepgram's spellings mapped onto listend's. */
+typedef struct {
+    ld_ws_param_get get;
+    void *ud;
+    char buf[32];
+} dg_get;
+
+static const char *get_mapped(void *ud, const char *name)
+{
+    dg_get *g = ud;
+    const char *v = g->get(g->ud, name);
+    if (!v)
+        return NULL;
+    if (!strcmp(name, "language")) { /* "en-US" -> "en" */
+        size_t n = strcspn(v, "-_");
+        if (n >= 2 && n <= 3 && n < sizeof g->buf) {
+            for (size_t i = 0; i < n; i++)
+                g->buf[i] = (char)tolower((unsigned char)v[i]);
+            g->buf[n] = 0;
+            return g->buf;
+        }
+    }
+    if (!strcmp(name, "encoding") && !strcasecmp(v, "ogg-opus"))
+        return "ogg_opus";
+    if (!strcmp(name, "eou_timeout_ms") || !strcmp(name, "word_timestamps"))
+        return NULL; /* listend's names: Deepgram mode has endpointing, and always words */
+    return v;
+}
+
+static int parse_ms(const char *v, int lo, int hi, int *out)
+{
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < 0)
+        return -1;
+    *out = x < lo ? lo : x > hi ? hi : (int)x;
+    return 0;
+}
+
+ld_err ld_ws_dg_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_error *err)
+{
+    dg_get g = {get, ud, ""};
+    ld_err rc = ld_ws_params_parse(get_mapped, &g, p, err);
+    if (rc)
+        return rc;
+    p->deepgram = true;
+    p->speech_final = true;
+    /* Deepgram's defaults differ from Smallest's */
+    if (!get(ud, "interim_results"))
+        p->interim_results = false;
+    if (!get(ud, "punctuate"))
+        p->punctuate = false;
+    const char *v = get(ud, "smart_format");
+    if (v && (!strcasecmp(v, "true") || !strcmp(v, "1")))
+        p->punctuate = true;
+    if ((v = get(ud, "endpointing"))) {
+        if (!strcasecmp(v, "false")) {
+            p->speech_final = false; /* finals still come at utterance ends, never speech_final */
+        } else if (!strcasecmp(v, "true")) {
+            /* Deepgram's default; listend's end-of-utterance silence stays */
+        } else if (parse_ms(v, 100, 10000, &p->eou_timeout_ms)) {
+            return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                                "Invalid parameter endpointing: expected milliseconds of silence or false");
+        }
+    }
+    if ((v = get(ud, "utterance_end_ms")) && parse_ms(v, 100, 10000, &p->utterance_end_ms))
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid parameter utterance_end_ms: expected milliseconds (1000 or more is usual)");
+    return LD_OK;
+}
+
+static double r3(double x) { return round(x * 1000.0) / 1000.0; }
+
+static char *dump(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(j);
+    return s;
+}
+
+/* Results.metadata: which model answered. */
+static json_t *results_metadata(const char *request_id, const char *language)
+{
+    char uuid[37];
+    json_t *info = ld_dg_model_info(language, NULL, uuid);
+    json_t *m = json_pack("{s:s,s:O,s:s}", "request_id", request_id, "model_info", json_object_get(info, uuid),
+                          "model_uuid", uuid);
+    json_decref(info);
+    return m;
+}
+
+char *ld_ws_dg_results(const char *request_id, const ld_ws_params *p, const char *partial, const ld_word *words,
+                       size_t n_words, bool is_final, bool speech_final, bool from_finalize, double start,
+                       double duration)
+{
+    json_t *dg_words = json_array();
+    char *text = NULL;
+    double conf = 0;
+    if (words && n_words) {
+        ld_transcript t = {.words = (ld_word *)words, .n_words = n_words};
+        size_t n = 0;
+        ld_word *rw = ld_transcript_render_words(&t, p->punctuate, &n);
+        json_t *entries = json_array();
+        for (size_t i = 0; rw && i < n; i++)
+            json_array_append_new(entries,
+                                  json_pack("{s:s,s:f,s:f,s:f}", "word", rw[i].word, "start", r3(rw[i].start),
+                                            "end", r3(rw[i].end), "confidence", r3(rw[i].confidence)));
+        ld_words_free(rw, n);
+        json_decref(dg_words);
+        dg_words = ld_dg_words(entries);
+        json_decref(entries);
+        size_t len = 1, k;
+        json_t *w;
+        json_array_foreach(dg_words, k, w)
+            len += strlen(json_string_value(json_object_get(w, "punctuated_word"))) + 1;
+        text = calloc(1, len);
+        json_array_foreach(dg_words, k, w)
+        {
+            conf += json_number_value(json_object_get(w, "confidence"));
+            if (text) {
+                if (k)
+                    strcat(text, " ");
+                strcat(text, json_string_value(json_object_get(w, "punctuated_word")));
+            }
+        }
+        if (k)
+            conf /= (double)k;
+    }
+    json_t *alt = json_pack("{s:s,s:f,s:o}", "transcript",
+                            text      ? text
+                            : partial ? partial
+                                      : "",
+                            "confidence", r3(conf), "words", dg_words);
+    free(text);
+    json_t *j = json_pack("{s:s,s:[i,i],s:f,s:f,s:b,s:b,s:{s:[o]},s:o,s:b}", "type", "Results", "channel_index", 0,
+                          1, "duration", r3(duration), "start", r3(start), "is_final", is_final, "speech_final",
+                          speech_final, "channel", "alternatives", alt, "metadata",
+                          results_metadata(request_id, p->language), "from_finalize", from_finalize);
+    return dump(j);
+}
+
+char *ld_ws_dg_speech_started(double timestamp)
+{
+    return dump(
+        json_pack("{s:s,s:[i,i],s:f}", "type", "SpeechStarted", "channel", 0, 1, "timestamp", r3(timestamp)));
+}
+
+char *ld_ws_dg_utterance_end(double last_word_end)
+{
+    return dump(json_pack("{s:s,s:[i,i],s:f}", "type", "UtteranceEnd", "channel", 0, 1, "last_word_end",
+                          r3(last_word_end)));
+}
+
+char *ld_ws_dg_metadata(const char *request_id, const char *sha256, long long created_unix_ms, double duration,
+                        const char *language)
+{
+    char created[25], uuid[37];
+    ld_time_iso8601_ms(created_unix_ms, created);
+    json_t *info = ld_dg_model_info(language, NULL, uuid);
+    return dump(json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:i,s:[s],s:o}", "type", "Metadata", "transaction_key",
+                          "deprecated", "request_id", request_id, "sha256", sha256 ? sha256 : "", "created",
+                          created, "duration", r3(duration), "channels", 1, "models", uuid, "model_info", info));
+}

@@ -1,0 +1,334 @@
+"""Drop-in compatibility (docs/compat.md): Deepgram's and OpenAI's official SDKs
+from npm, and the same routes over plain HTTP and WebSocket.
+
+One module-scoped server serves every test. The SDK suites
+(tests/compat/*.test.mjs, `@deepgram/sdk` and `openai` pinned in
+tests/compat/package-lock.json, installed with `npm ci`) run under `node --test`
+in the background from the first test on, pointed at the server through
+COMPAT_* variables; test_sdk_suites collects them. If the packages cannot be
+installed (no npm registry), the test fails and says why: it never passes
+without having run the SDKs.
+"""
+import asyncio
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import wave
+
+import pytest
+import requests
+import websockets
+
+from conftest import EVAL_DIR, GOFORWARD, ROOT, start_server
+
+COMPAT_DIR = os.path.join(ROOT, "tests", "compat")
+
+
+def write_wav(path, pcm, rate=16000):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+
+
+def long_recording(path, seconds=40.0, gap=2.0, repeat=1):
+    """Real read speech (LibriVox clips of the eval set) joined by `gap` s of silence, the whole
+    `repeat` times; written clip by clip (the pytest process stays small: other tests measure
+    children whose peak RSS starts from ours). Returns the clips used."""
+    clips = sorted(f for f in os.listdir(EVAL_DIR) if f.startswith("ps_librivox") and f.endswith(".wav"))
+    assert clips, f"no LibriVox clips in {EVAL_DIR}"
+    used, total = [], 0.0
+    for name in clips:
+        with wave.open(os.path.join(EVAL_DIR, name), "rb") as w:
+            assert w.getframerate() == 16000 and w.getnchannels() == 1
+            total += w.getnframes() / 16000 + gap
+        used.append(name)
+        if total >= seconds:
+            break
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        for _ in range(repeat):
+            for name in used:
+                with wave.open(os.path.join(EVAL_DIR, name), "rb") as w:
+                    out.writeframes(w.readframes(w.getnframes()))
+                out.writeframes(b"\0\0" * int(16000 * gap))
+    return len(used)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory):
+    """speech.wav (goforward), long.wav, and a loopback HTTP server for them."""
+    d = tmp_path_factory.mktemp("compat_audio")
+    with open(GOFORWARD, "rb") as f:
+        write_wav(d / "speech.wav", f.read())
+    clips = long_recording(d / "long.wav")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **kw: _Quiet(*a, directory=str(d), **kw))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield {"dir": d, "wav": str(d / "speech.wav"), "long": str(d / "long.wav"), "long_clips": clips,
+           "wav_url": base + "/speech.wav", "callback": base + "/hook"}
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("compat_srv"), "--allow-private-urls")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def key(srv):
+    return srv.key("compat")
+
+
+def npm_ci():
+    """Installs the pinned SDKs; fails the test with npm's own words if it cannot."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("node/npm are not installed: the Deepgram and OpenAI SDK tests need Node.js >= 20 with npm "
+                    "(as sdk/js does); the SDK compatibility tests did NOT run")
+    lock = os.path.join(COMPAT_DIR, "package-lock.json")
+    stamp = os.path.join(COMPAT_DIR, "node_modules", ".package-lock.json")
+    if os.path.exists(stamp) and os.path.getmtime(stamp) >= os.path.getmtime(lock):
+        return
+    p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=COMPAT_DIR, capture_output=True, text=True,
+                       timeout=600)
+    if p.returncode != 0:
+        pytest.fail("could not install @deepgram/sdk and openai from the npm registry (npm ci in tests/compat "
+                    f"exited {p.returncode}); the SDK compatibility tests did NOT run:\n{p.stdout}\n{p.stderr}")
+
+
+@pytest.fixture(scope="module")
+def sdk_run(srv, key, audio):
+    """Starts `node --test` on tests/compat/*.test.mjs in the background (own keys)."""
+    npm_ci()
+    env = dict(os.environ, COMPAT_URL=srv.url, COMPAT_KEY=key,
+               COMPAT_EXPIRED_KEY=srv.key("compat-expired", expires="2020-01-01"),
+               COMPAT_DG_RPM_KEY=srv.key("compat-dg-rpm", rpm=1), COMPAT_OA_RPM_KEY=srv.key("compat-oa-rpm", rpm=1),
+               COMPAT_AUDIO_FILE=audio["wav"], COMPAT_AUDIO_URL=audio["wav_url"], COMPAT_RAW_FILE=GOFORWARD,
+               COMPAT_LONG_FILE=audio["long"])
+    files = sorted(f for f in os.listdir(COMPAT_DIR) if f.endswith(".test.mjs"))
+    proc = subprocess.Popen(["node", "--test", "--test-reporter=spec", *files], cwd=COMPAT_DIR, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_sdk_suites_started(sdk_run):
+    """Kicks off the SDK suites early so they run alongside the tests below."""
+    assert sdk_run.poll() in (None, 0), sdk_run.stdout.read()
+
+
+# -- Deepgram batch over plain HTTP --------------------------------------------
+
+def dg_post(srv, key, query="", data=None, **kw):
+    headers = {"Authorization": f"Token {key}", **kw.pop("headers", {})}
+    return requests.post(f"{srv.url}/deepgram/v1/listen{query}", headers=headers, data=data, timeout=120, **kw)
+
+
+def test_deepgram_utterances_and_paragraphs_on_a_long_recording(srv, key, audio):
+    with open(audio["long"], "rb") as f:
+        r = dg_post(srv, key, "?smart_format=true&utterances=true&model=nova-2&tag=x&unknown_option=1", f,
+                    headers={"Content-Type": "audio/wav"})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert list(b) == ["metadata", "results"]
+    alt = b["results"]["channels"][0]["alternatives"][0]
+    words = alt["words"]
+    utts = b["results"]["utterances"]
+    # 2 s between the clips: an utterance (0.8 s split) and a paragraph (1.5 s) never spans two clips
+    assert len(utts) >= audio["long_clips"] and len(alt["paragraphs"]["paragraphs"]) >= audio["long_clips"]
+    assert sum(len(u["words"]) for u in utts) == len(words)
+    assert " ".join(u["transcript"] for u in utts) == alt["transcript"]
+    assert all(u["channel"] == 0 and len(u["id"]) == 36 and 0 < u["confidence"] <= 1 for u in utts)
+    paras = alt["paragraphs"]
+    assert sum(p["num_words"] for p in paras["paragraphs"]) == len(words)
+    assert paras["transcript"].startswith("\n") and "\n\n" in paras["transcript"]
+    assert all(s["text"][-1] in ".?!" for p in paras["paragraphs"] for s in p["sentences"])
+    assert b["metadata"]["duration"] > 30
+
+
+def test_deepgram_json_url_and_callback(srv, key, audio):
+    r = dg_post(srv, key, "?punctuate=true", json={"url": audio["wav_url"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"]["channels"][0]["alternatives"][0]["transcript"] == "Go forward ten meters."
+    r = dg_post(srv, key, "?callback=" + audio["callback"], json={"url": audio["wav_url"]})
+    assert r.status_code == 202, r.text
+    assert r.json()["request_id"] == r.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize("method,path,query,body,ctype,status,err_code", [
+    ("GET", "/deepgram/v1/nothing", "", None, None, 404, "NOT_FOUND"),
+    ("GET", "/deepgram/v1/listen", "", None, None, 405, "METHOD_NOT_ALLOWED"),
+    ("POST", "/deepgram/v1/listen", "", b"hello", "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("POST", "/deepgram/v1/listen", "?encoding=linear16&channels=2", b"\0" * 3200, "application/octet-stream", 400,
+     "INVALID_QUERY_PARAMETER"),
+    ("POST", "/deepgram/v1/listen", "?utterances=perhaps", b"\0" * 3200, "audio/wav", 400, "INVALID_QUERY_PARAMETER"),
+    ("POST", "/deepgram/v1/listen", "", b"not audio at all" * 100, "audio/wav", 415, "UNSUPPORTED_MEDIA_TYPE"),
+])
+def test_deepgram_error_envelope(srv, key, method, path, query, body, ctype, status, err_code):
+    headers = {"Authorization": f"Token {key}"}
+    if ctype:
+        headers["Content-Type"] = ctype
+    r = requests.request(method, srv.url + path + query, data=body, headers=headers, timeout=60)
+    assert r.status_code == status, r.text
+    b = r.json()
+    assert b["err_code"] == err_code and b["err_msg"] and b["request_id"] == r.headers["X-Request-ID"]
+    assert "error" not in b and "code" not in b
+
+
+def test_smallest_shape_unchanged_on_v1_listen(srv, key, audio):
+    with open(audio["wav"], "rb") as f:
+        r = requests.post(srv.url + "/v1/listen", data=f, headers={"Authorization": f"Token {key}",
+                                                                   "Content-Type": "audio/wav"}, timeout=60)
+    assert r.status_code == 200 and r.json()["text"] == "Go forward ten meters." and "results" not in r.json()
+    r = requests.post(srv.url + "/v1/listen", data=b"x", headers={"Authorization": "Token nope"}, timeout=60)
+    assert r.status_code == 401 and r.json()["code"] == "INVALID_LICENSE"
+
+
+# -- streams on GET /v1/listen ------------------------------------------------
+
+def ws_base(srv):
+    return srv.url.replace("http", "ws", 1)
+
+
+async def run_stream(uri, key, audio, controls=({"type": "CloseStream"},)):
+    msgs = []
+    async with websockets.connect(uri, extra_headers={"Authorization": f"Token {key}"}, open_timeout=60) as ws:
+        for i in range(0, len(audio), 3200):
+            await ws.send(audio[i:i + 3200])
+        for c in controls:
+            await ws.send(json.dumps(c))
+        try:
+            async for m in ws:
+                msgs.append(json.loads(m))
+        except websockets.ConnectionClosed:
+            pass
+        return msgs, ws.close_code
+
+
+def pcm_with_silence(seconds=2.0):
+    with open(GOFORWARD, "rb") as f:
+        return f.read() + b"\0\0" * int(16000 * seconds)
+
+
+def test_get_v1_listen_upgrade_is_a_smallest_stream(srv, key):
+    msgs, code = asyncio.run(run_stream(ws_base(srv) + "/v1/listen", key, pcm_with_silence(),
+                                        ({"type": "close_stream"},)))
+    assert code == 1000
+    finals = [m for m in msgs if m.get("type") == "transcription" and m["is_final"]]
+    assert finals[0]["transcript"] == "Go forward ten meters." and finals[-1]["is_last"]
+
+
+def test_deepgram_stream_endpointing_false_and_defaults(srv, key):
+    uri = ws_base(srv) + "/deepgram/v1/listen?endpointing=false&language=en-GB&encoding=linear16&sample_rate=16000"
+    msgs, code = asyncio.run(run_stream(uri, key, pcm_with_silence()))
+    assert code == 1000
+    results = [m for m in msgs if m["type"] == "Results"]
+    assert results and all(m["is_final"] and not m["speech_final"] for m in results)  # no interims by default
+    assert results[0]["channel"]["alternatives"][0]["transcript"] == "go forward ten meters"  # no punctuate
+    assert msgs[-1]["type"] == "Metadata" and len(msgs[-1]["sha256"]) == 64
+    assert not any(m["type"] in ("SpeechStarted", "UtteranceEnd") for m in msgs)
+
+
+@pytest.mark.parametrize("query", ["endpointing=soon", "utterance_end_ms=-5", "encoding=speex"])
+def test_deepgram_stream_bad_parameter_is_refused_before_the_upgrade(srv, key, query):
+    r = requests.get(f"{srv.url}/deepgram/v1/listen?{query}", timeout=10, headers={
+        "Authorization": f"Token {key}", "Upgrade": "websocket", "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert r.status_code == 400 and r.json()["err_code"] == "INVALID_QUERY_PARAMETER", r.text
+
+
+# -- OpenAI over plain HTTP ---------------------------------------------------
+
+def test_openai_stream_is_server_sent_events(srv, key, audio):
+    with open(audio["wav"], "rb") as f:
+        r = requests.post(srv.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {key}"},
+                          files={"file": ("a.wav", f)}, data={"model": "whisper-1", "stream": "true"}, stream=True,
+                          timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "text/event-stream"
+    events = [json.loads(line[6:]) for line in r.iter_lines(decode_unicode=True) if line.startswith("data: ")]
+    assert events[-1] == {"type": "transcript.text.done", "text": "Go forward ten meters.",
+                          "usage": {"type": "duration", "seconds": events[-1]["usage"]["seconds"]}}
+    assert "".join(e["delta"] for e in events[:-1]) == "Go forward ten meters."
+
+
+def test_openai_errors_before_the_stream_are_http_errors(srv, key, tmp_path):
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio" * 100)
+    with open(junk, "rb") as f:
+        r = requests.post(srv.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {key}"},
+                          files={"file": ("a.wav", f)}, data={"model": "whisper-1", "stream": "true"}, timeout=60)
+    assert r.status_code == 415
+    assert r.json()["error"]["code"] == "unsupported_format" and r.json()["error"]["supported_formats"]
+    r = requests.get(srv.url + "/v1/audio/speech", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert r.status_code == 404 and r.json()["error"]["type"] == "invalid_request_error"
+
+
+def multipart_file(path, fields):
+    """A multipart/form-data body streamed from disk (requests' `files=` holds it all in memory)."""
+    boundary = "listendcompat7f3a"
+
+    def gen():
+        for k, v in fields.items():
+            yield f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+               "Content-Type: audio/wav\r\n\r\n").encode()
+        with open(path, "rb") as f:
+            while chunk := f.read(65536):
+                yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    return gen(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_openai_stream_ends_cleanly_at_a_drain_timeout(server_factory, audio, tmp_path):
+    """SIGTERM while events are still being produced: past --drain-timeout the stream ends with an
+    error event (never a connection left suspended) and the server exits 0."""
+    s = server_factory("--drain-timeout", "1", workers=1)
+    k = s.key("drain")
+    long_recording(tmp_path / "longer.wav", repeat=3)  # 2 minutes of speech: decoding outlasts the drain timeout
+    body, ctype = multipart_file(tmp_path / "longer.wav", {"model": "whisper-1", "stream": "true"})
+    r = requests.post(s.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {k}",
+                                                                   "Content-Type": ctype},
+                      data=body, stream=True, timeout=120)
+    assert r.status_code == 200
+    lines = r.iter_lines(decode_unicode=True)
+    first = next(line for line in lines if line.startswith("data: "))
+    assert json.loads(first[6:])["type"] == "transcript.text.delta"
+    s.proc.send_signal(signal.SIGTERM)
+    events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    assert events, "the stream ended without its last event"
+    last = events[-1]
+    assert last.get("type") == "transcript.text.done" or last["error"]["code"] == "service_unavailable", last
+    assert s.proc.wait(60) == 0
+
+
+# -- the SDK suites ------------------------------------------------------------
+
+def test_sdk_suites(sdk_run):
+    out, _ = sdk_run.communicate(timeout=600)
+    print(out)
+    assert sdk_run.returncode == 0, out
+    # The suites skip themselves without a server: make sure they really ran.
+    assert "fail 0" in out and "skipped 0" in out and "pass 0" not in out, out

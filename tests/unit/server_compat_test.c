@@ -1,0 +1,205 @@
+/* The compatibility layers' pure parts (docs/compat.md): Deepgram's envelope,
+ * options, words, utterances and paragraphs (with speaker labels passed
+ * through), its live parameters and messages; OpenAI's envelope, options and
+ * the stream deltas that must add up to the final text. */
+#include <stdlib.h>
+
+#include "server/compat_deepgram.h"
+#include "server/compat_openai.h"
+#include "server/ws_deepgram.h"
+#include "test.h"
+
+/* listend's JSON body for words at (start, end) with a speaker each; "." ends
+ * the sentence after word i when stop[i]. */
+static json_t *listend_body(const char *const *w, const double (*t)[2], const int *speaker, const bool *stop, int n)
+{
+    json_t *words = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *e = json_pack("{s:s,s:f,s:f,s:f}", "word", w[i], "start", t[i][0], "end", t[i][1], "confidence",
+                              0.5);
+        if (speaker)
+            json_object_set_new(e, "speaker", json_integer(speaker[i]));
+        json_array_append_new(words, e);
+        if (stop && stop[i])
+            json_array_append_new(words, json_pack("{s:s,s:f,s:f,s:f}", "word", ".", "start", t[i][1], "end",
+                                                   t[i][1], "confidence", 1.0));
+    }
+    return json_pack("{s:s,s:s,s:f,s:f,s:s,s:o}", "request_id", "req_x", "text", "Hello there. General Kenobi.",
+                     "confidence", 0.5, "duration", 9.0, "language", "en", "words", words);
+}
+
+static void test_deepgram_body(void)
+{
+    const char *w[] = {"Hello", "there", "General", "Kenobi"};
+    const double t[][2] = {{0.1, 0.4}, {0.5, 0.9}, {3.0, 3.5}, {3.6, 4.2}};
+    const bool stop[] = {false, true, false, true};
+    ld_dg_opts dg;
+    ld_listen_opts o;
+    ld_opts_init(&o);
+    ld_dg_opts_init(&dg, &o);
+    CHECK(!o.t.punctuate && o.t.timestamps);
+    dg.utterances = dg.paragraphs = true;
+    json_t *b = ld_dg_body(&dg, listend_body(w, t, NULL, stop, 4));
+    json_t *alt = json_object_get(json_array_get(json_object_get(json_object_get(b, "results"), "channels"), 0),
+                                  "alternatives");
+    alt = json_array_get(alt, 0);
+    json_t *words = json_object_get(alt, "words");
+    CHECK(json_array_size(words) == 4);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(words, 0), "word")), "hello");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(words, 1), "punctuated_word")), "there.");
+    CHECK(!json_object_get(json_array_get(words, 0), "speaker"));
+    json_t *utts = json_object_get(json_object_get(b, "results"), "utterances");
+    CHECK(json_array_size(utts) == 2); /* a 2.1 s pause */
+    CHECK_STR(json_string_value(json_object_get(json_array_get(utts, 1), "transcript")), "General Kenobi.");
+    json_t *paras = json_object_get(alt, "paragraphs");
+    CHECK_STR(json_string_value(json_object_get(paras, "transcript")), "\nHello there.\n\nGeneral Kenobi.");
+    json_t *meta = json_object_get(b, "metadata");
+    CHECK_STR(json_string_value(json_object_get(meta, "request_id")), "req_x");
+    const char *uuid = json_string_value(json_array_get(json_object_get(meta, "models"), 0));
+    CHECK(uuid && strlen(uuid) == 36 && json_object_get(json_object_get(meta, "model_info"), uuid));
+    json_decref(b);
+
+    /* speaker labels (diarization) pass through: a change splits utterances and paragraphs */
+    const double close[][2] = {{0.1, 0.4}, {0.5, 0.9}, {1.0, 1.5}, {1.6, 2.2}};
+    const int speaker[] = {0, 0, 1, 1};
+    dg.utt_split = 0.8;
+    b = ld_dg_body(&dg, listend_body(w, close, speaker, stop, 4));
+    alt = json_array_get(
+        json_object_get(json_array_get(json_object_get(json_object_get(b, "results"), "channels"), 0),
+                        "alternatives"),
+        0);
+    utts = json_object_get(json_object_get(b, "results"), "utterances");
+    CHECK(json_array_size(utts) == 2);
+    CHECK(json_integer_value(json_object_get(json_array_get(utts, 1), "speaker")) == 1);
+    CHECK(json_integer_value(json_object_get(json_array_get(json_object_get(alt, "words"), 3), "speaker")) == 1);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(alt, "paragraphs"), "transcript")),
+              "\nSpeaker 0: Hello there.\n\nSpeaker 1: General Kenobi.");
+    json_decref(b);
+}
+
+static void test_deepgram_options_and_errors(void)
+{
+    ld_dg_opts dg;
+    ld_listen_opts o;
+    ld_error e;
+    ld_opts_init(&o);
+    ld_dg_opts_init(&dg, &o);
+    CHECK(ld_dg_opt_set(&dg, &o, "smart_format", "true", &e) == LD_OK && o.t.punctuate && dg.paragraphs);
+    CHECK(ld_dg_opt_set(&dg, &o, "model", "nova-3", &e) == LD_OK);
+    CHECK(ld_dg_opt_set(&dg, &o, "language", "en-US", &e) == LD_OK && !strcmp(o.t.language, "en"));
+    CHECK(ld_dg_opt_set(&dg, &o, "callback", "https://example.com/hook", &e) == LD_OK &&
+          !strcmp(o.callback_url, "https://example.com/hook"));
+    CHECK(ld_dg_opt_set(&dg, &o, "encoding", "flac", &e) == LD_OK && !o.raw_pcm);
+    CHECK(ld_dg_opt_set(&dg, &o, "encoding", "linear16", &e) == LD_OK && o.raw_pcm);
+    CHECK(ld_dg_opt_set(&dg, &o, "channels", "2", &e) == LD_OK);
+    CHECK(ld_dg_opts_check(&dg, &o, &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "channels"));
+    CHECK(ld_dg_opt_set(&dg, &o, "utt_split", "0.05", &e) == LD_ERR_INVALID_PARAMETER);
+    CHECK(ld_dg_opt_set(&dg, &o, "callback_method", "put", &e) == LD_ERR_INVALID_PARAMETER);
+    CHECK(ld_dg_opt_set(&dg, &o, "sentiment", "true", &e) == LD_OK); /* ignored, as Deepgram ignores unknowns */
+    CHECK(ld_dg_model_is_deepgram("nova-2-phonecall") && !ld_dg_model_is_deepgram("telephony"));
+
+    ld_error err;
+    ld_error_set(&err, LD_ERR_RATE_LIMITED, "Rate limit exceeded");
+    json_t *j = ld_dg_error_json(&err, "req_1", json_pack("{s:i,s:s}", "retry_after", 3, "code", "X"));
+    CHECK_STR(json_string_value(json_object_get(j, "err_code")), "TOO_MANY_REQUESTS");
+    CHECK_STR(json_string_value(json_object_get(j, "err_msg")), "Rate limit exceeded");
+    CHECK(json_integer_value(json_object_get(j, "retry_after")) == 3 && !json_object_get(j, "code"));
+    json_decref(j);
+}
+
+static void test_openai(void)
+{
+    ld_error err;
+    ld_error_set(&err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter 'response_format': expected json");
+    json_t *wrap = ld_openai_error_json(&err, "req_1", NULL), *j = json_object_get(wrap, "error");
+    CHECK_STR(json_string_value(json_object_get(j, "type")), "invalid_request_error");
+    CHECK_STR(json_string_value(json_object_get(j, "code")), "invalid_parameter");
+    CHECK_STR(json_string_value(json_object_get(j, "param")), "response_format");
+    json_decref(wrap);
+    ld_error_set(&err, LD_ERR_INVALID_LICENSE, NULL);
+    json_t *o = ld_openai_error_json(&err, NULL, NULL);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(o, "error"), "code")), "invalid_api_key");
+    CHECK(json_is_null(json_object_get(json_object_get(o, "error"), "param")));
+    json_decref(o);
+
+    ld_listen_opts lo;
+    ld_opts_init(&lo);
+    CHECK(ld_openai_opt_set(&lo, "stream", "true", &err) == LD_OK && lo.stream);
+    CHECK(ld_openai_opt_set(&lo, "model", "whisper-1", &err) == LD_OK);
+    CHECK(ld_openai_opt_set(&lo, "temperature", "0.2", &err) == LD_OK);
+    CHECK(ld_openai_opt_set(&lo, "stream", "yes", &err) == LD_ERR_INVALID_PARAMETER);
+    json_t *model = ld_openai_model("whisper-1", 1);
+    CHECK(model && !ld_openai_model("tts-1", 1));
+    json_decref(model);
+
+    /* deltas: the mark after the last word waits for the next segment; they add up to the text */
+    ld_openai_delta d;
+    ld_openai_delta_init(&d, true);
+    ld_word a[] = {{"hello", 0.1, 0.4, 0.9}, {"there", 0.5, 0.9, 0.9}};
+    ld_word b[] = {{"general", 3.0, 3.5, 0.9}, {"kenobi", 3.6, 4.2, 0.9}};
+    char *e1 = ld_openai_delta_push(&d, a, 2), *e2 = ld_openai_delta_push(&d, b, 2);
+    char *e3 = ld_openai_delta_done(&d, "Hello there. General kenobi.", 4.2);
+    CHECK(e1 && strstr(e1, "\"delta\":\"Hello there\"") && !strncmp(e1, "data: {", 7));
+    CHECK(e2 && strstr(e2, "\"delta\":\". General kenobi\"") && e2[strlen(e2) - 1] == '\n');
+    CHECK(e3 && strstr(e3, "\"delta\":\".\"") && strstr(e3, "transcript.text.done"));
+    CHECK(ld_openai_delta_push(&d, NULL, 0) == NULL);
+    free(e1), free(e2), free(e3);
+    ld_openai_delta_free(&d);
+}
+
+typedef struct {
+    const char *kv[16];
+} query;
+
+static const char *get(void *ud, const char *name)
+{
+    query *q = ud;
+    for (int i = 0; q->kv[i]; i += 2)
+        if (!strcmp(q->kv[i], name))
+            return q->kv[i + 1];
+    return NULL;
+}
+
+static void test_deepgram_live(void)
+{
+    ld_ws_params p;
+    ld_error e;
+    query none = {{NULL}};
+    CHECK(ld_ws_dg_params_parse(get, &none, &p, &e) == LD_OK);
+    CHECK(p.deepgram && !p.interim_results && !p.punctuate && p.word_timestamps && p.speech_final);
+    CHECK(p.eou_timeout_ms == 800 && p.utterance_end_ms == 0);
+    query q = {{"language", "en-US", "endpointing", "300", "utterance_end_ms", "1000", "interim_results", "true",
+                "encoding", "ogg-opus", "smart_format", "true", NULL}};
+    CHECK(ld_ws_dg_params_parse(get, &q, &p, &e) == LD_OK);
+    CHECK(!strcmp(p.language, "en") && p.eou_timeout_ms == 300 && p.utterance_end_ms == 1000);
+    CHECK(p.interim_results && p.punctuate && p.encoding == LD_STREAM_OGG_OPUS);
+    query off = {{"endpointing", "false", NULL}};
+    CHECK(ld_ws_dg_params_parse(get, &off, &p, &e) == LD_OK && !p.speech_final);
+    query bad = {{"endpointing", "soon", NULL}};
+    CHECK(ld_ws_dg_params_parse(get, &bad, &p, &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "endpointing"));
+
+    ld_ws_dg_params_parse(get, &q, &p, &e);
+    ld_word w[] = {{"go", 0.46, 0.64, 1.0}, {"forward", 0.64, 1.17, 0.5}};
+    char *m = ld_ws_dg_results("req_1", &p, NULL, w, 2, true, true, false, 0.46, 0.71);
+    json_t *j = json_loads(m, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(j, "type")), "Results");
+    CHECK(json_is_true(json_object_get(j, "speech_final")) && json_is_false(json_object_get(j, "from_finalize")));
+    json_t *alt = json_array_get(json_object_get(json_object_get(j, "channel"), "alternatives"), 0);
+    CHECK_STR(json_string_value(json_object_get(alt, "transcript")), "Go forward.");
+    CHECK_NEAR(json_number_value(json_object_get(alt, "confidence")), 0.75, 1e-9);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "metadata"), "request_id")), "req_1");
+    json_decref(j);
+    free(m);
+    m = ld_ws_dg_metadata("req_1", "ab", 0, 4.5, "en");
+    CHECK(m && strstr(m, "\"type\":\"Metadata\"") && strstr(m, "\"created\":\"1970-01-01T00:00:00.000Z\""));
+    free(m);
+}
+
+int main(void)
+{
+    test_deepgram_body();
+    test_deepgram_options_and_errors();
+    test_openai();
+    test_deepgram_live();
+    TEST_MAIN_END();
+}
