@@ -28,11 +28,11 @@ bool ld_pack_name_ok(const char *name)
 static const struct {
     const char *prefix, *to;
 } aliases[] = {
-    {"lightning", "auto"},  {"pulse", "auto"},     {"whisper", "auto"},          {"gpt-4o", "auto"},
-    {"nova", "auto"},       {"base", "auto"},      {"enhanced", "auto"},         {"meeting", "auto"},
-    {"voicemail", "auto"},  {"finance", "auto"},   {"conversationalai", "auto"}, {"video", "auto"},
-    {"medical", "auto"},    {"drivethru", "auto"}, {"automotive", "auto"},       {"atc", "auto"},
-    {"general", "general"},
+    {"lightning", "auto"}, {"pulse", "auto"},      {"whisper", "auto"},          {"gpt-4o", "auto"},
+    {"nova", "auto"},      {"base", "auto"},       {"enhanced", "auto"},         {"meeting", "auto"},
+    {"voicemail", "auto"}, {"finance", "auto"},    {"conversationalai", "auto"}, {"video", "auto"},
+    {"medical", "auto"},   {"drivethru", "auto"},  {"automotive", "auto"},       {"atc", "auto"},
+    {"flux", "auto"},      {"general", "general"},
 };
 
 const char *ld_pack_alias(const char *name)

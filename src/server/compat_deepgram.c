@@ -81,15 +81,6 @@ static ld_err parse_bool(const char *key, const char *v, bool *out, ld_error *er
                         key);
 }
 
-bool ld_dg_model_is_deepgram(const char *name)
-{
-    static const char *const families[] = {"nova", "base", "enhanced", "whisper", "flux"};
-    for (size_t i = 0; i < sizeof families / sizeof *families; i++)
-        if (!strncasecmp(name, families[i], strlen(families[i])))
-            return true;
-    return false;
-}
-
 /* Encodings whose files describe themselves: listend finds the format from the
  * bytes, so the name is not needed. */
 static bool self_describing(const char *enc)
@@ -119,7 +110,7 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
     if (!strcmp(key, "callback"))
         return ld_opts_set(o, "callback_url", val, err);
     if (!strcmp(key, "model"))
-        return ld_dg_model_is_deepgram(val) ? LD_OK : ld_opts_set(o, "model", val, err);
+        return ld_opts_set(o, "model", val, err); /* Deepgram's names are aliases (asr/packs.c) */
     if (!strcmp(key, "encoding"))
         return self_describing(val) ? LD_OK : ld_opts_set(o, "encoding", val, err);
     if (!strcmp(key, "smart_format") || !strcmp(key, "paragraphs")) {

@@ -78,14 +78,6 @@ json_t *ld_openai_error_json(const ld_error *err, const char *request_id, json_t
     return json_pack("{s:o}", "error", e);
 }
 
-static bool openai_model(const char *v)
-{
-    for (size_t i = 0; i < sizeof models / sizeof *models; i++)
-        if (!strcasecmp(v, models[i]))
-            return true;
-    return false;
-}
-
 ld_err ld_openai_opt_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err)
 {
     if (!val)
@@ -100,8 +92,8 @@ ld_err ld_openai_opt_set(ld_listen_opts *o, const char *key, const char *val, ld
                                 "Invalid value for parameter 'stream': expected true or false");
         return LD_OK;
     }
-    if (!strcmp(key, "model")) /* OpenAI's ids: listend's automatic choice; else one of listend's models */
-        return openai_model(val) ? LD_OK : ld_opts_set(o, "model", val, err);
+    if (!strcmp(key, "model")) /* OpenAI's ids are aliases of "auto" (asr/packs.c) */
+        return ld_opts_set(o, "model", val, err);
     if (!strcmp(key, "timestamp_granularities[]") || !strcmp(key, "timestamp_granularities")) {
         if (!strcmp(val, "word") || !strcmp(val, "segment"))
             return LD_OK; /* verbose_json always has both */
@@ -156,20 +148,48 @@ json_t *ld_openai_body(const ld_listen_opts *opts, json_t *j)
     return o;
 }
 
-json_t *ld_openai_model(const char *id, int64_t created)
+static json_t *model_entry(const char *id, int64_t created)
+{
+    return json_pack("{s:s,s:s,s:I,s:s}", "id", id, "object", "model", "created", (json_int_t)created, "owned_by",
+                     "listend");
+}
+
+/* The id as listed: OpenAI's ids first, then listend's names; NULL if neither. */
+static const char *known_model(const char *id, const json_t *listend)
 {
     for (size_t i = 0; i < sizeof models / sizeof *models; i++)
         if (!strcmp(id, models[i]))
-            return json_pack("{s:s,s:s,s:I,s:s}", "id", models[i], "object", "model", "created",
-                             (json_int_t)created, "owned_by", "listend");
+            return models[i];
+    for (size_t i = 0; i < json_array_size(listend); i++) {
+        const char *name = json_string_value(json_array_get(listend, i));
+        if (name && !strcmp(id, name))
+            return name;
+    }
     return NULL;
 }
 
-json_t *ld_openai_models(int64_t created)
+json_t *ld_openai_model(const char *id, int64_t created, const json_t *listend)
+{
+    const char *known = known_model(id, listend);
+    return known ? model_entry(known, created) : NULL;
+}
+
+json_t *ld_openai_models(int64_t created, const json_t *listend)
 {
     json_t *data = json_array();
     for (size_t i = 0; i < sizeof models / sizeof *models; i++)
-        json_array_append_new(data, ld_openai_model(models[i], created));
+        json_array_append_new(data, model_entry(models[i], created));
+    size_t i;
+    json_t *v;
+    json_array_foreach(listend, i, v)
+    {
+        const char *name = json_string_value(v);
+        bool seen = false; /* "general" is one pack per language */
+        for (size_t k = 0; name && k < i && !seen; k++)
+            seen = !strcmp(name, json_string_value(json_array_get(listend, k)));
+        if (name && !seen)
+            json_array_append_new(data, model_entry(name, created));
+    }
     return json_pack("{s:s,s:o}", "object", "list", "data", data);
 }
 

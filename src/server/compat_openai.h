@@ -39,9 +39,11 @@ ld_err ld_openai_opt_set(ld_listen_opts *o, const char *key, const char *val, ld
 json_t *ld_openai_body(const ld_listen_opts *o, json_t *listend);
 
 /* GET /v1/models: {"object":"list","data":[…]}; one entry, or NULL for an id
- * `model` does not accept. `created` is unix seconds. */
-json_t *ld_openai_models(int64_t created);
-json_t *ld_openai_model(const char *id, int64_t created);
+ * `model` does not accept. `created` is unix seconds; `listend` (borrowed, may
+ * be NULL) is the array of listend's own model names (ld_pool_models), listed
+ * after OpenAI's ids, each once. */
+json_t *ld_openai_models(int64_t created, const json_t *listend);
+json_t *ld_openai_model(const char *id, int64_t created, const json_t *listend);
 
 /* stream=true: the text grows segment by segment, in time order. */
 typedef struct {

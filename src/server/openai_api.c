@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "asr/pool.h"
 #include "server/compat_openai.h"
 #include "server/respond.h"
 #include "server/srv.h"
@@ -22,13 +23,18 @@ static int64_t started(const ld_srv *s) { return ld_time_now() - (int64_t)floor(
 
 enum MHD_Result ld_openai_models_serve(ld_req *r)
 {
-    return ld_respond_json(r->conn, MHD_HTTP_OK, ld_openai_models(started(r->srv)), r->request_id);
+    json_t *names = ld_pool_models(r->srv->pool, NULL);
+    json_t *list = ld_openai_models(started(r->srv), names);
+    json_decref(names);
+    return ld_respond_json(r->conn, MHD_HTTP_OK, list, r->request_id);
 }
 
 enum MHD_Result ld_openai_model_serve(ld_req *r)
 {
     const char *id = r->path + strlen("/v1/models/");
-    json_t *m = ld_openai_model(id, started(r->srv));
+    json_t *names = ld_pool_models(r->srv->pool, NULL);
+    json_t *m = ld_openai_model(id, started(r->srv), names);
+    json_decref(names);
     if (m)
         return ld_respond_json(r->conn, MHD_HTTP_OK, m, r->request_id);
     ld_error e;

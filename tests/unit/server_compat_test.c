@@ -96,7 +96,6 @@ static void test_deepgram_options_and_errors(void)
     CHECK(ld_dg_opt_set(&dg, &o, "utt_split", "0.05", &e) == LD_ERR_INVALID_PARAMETER);
     CHECK(ld_dg_opt_set(&dg, &o, "callback_method", "put", &e) == LD_ERR_INVALID_PARAMETER);
     CHECK(ld_dg_opt_set(&dg, &o, "sentiment", "true", &e) == LD_OK); /* ignored, as Deepgram ignores unknowns */
-    CHECK(ld_dg_model_is_deepgram("nova-2-phonecall") && !ld_dg_model_is_deepgram("telephony"));
 
     ld_error err;
     ld_error_set(&err, LD_ERR_RATE_LIMITED, "Rate limit exceeded");
@@ -128,8 +127,16 @@ static void test_openai(void)
     CHECK(ld_openai_opt_set(&lo, "model", "whisper-1", &err) == LD_OK);
     CHECK(ld_openai_opt_set(&lo, "temperature", "0.2", &err) == LD_OK);
     CHECK(ld_openai_opt_set(&lo, "stream", "yes", &err) == LD_ERR_INVALID_PARAMETER);
-    json_t *model = ld_openai_model("whisper-1", 1);
-    CHECK(model && !ld_openai_model("tts-1", 1));
+    json_t *model = ld_openai_model("whisper-1", 1, NULL);
+    CHECK(model && !ld_openai_model("tts-1", 1, NULL));
+    json_t *names = json_pack("[s,s,s]", "auto", "general", "telephony");
+    json_t *tel = ld_openai_model("telephony", 1, names);
+    CHECK(tel && !strcmp(json_string_value(json_object_get(tel, "id")), "telephony"));
+    json_decref(tel);
+    json_t *list = ld_openai_models(1, names);
+    CHECK(json_array_size(json_object_get(list, "data")) == 6);
+    json_decref(list);
+    json_decref(names);
     json_decref(model);
 
     /* deltas: the mark after the last word waits for the next segment; they add up to the text */
