@@ -8,15 +8,10 @@
 
 #include "server/req.h"
 
-/* Queues `text` (malloc'd, stolen) with the request's common headers. */
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, char *text, size_t len, const char *ctype,
-                             const char *request_id, int retry_after)
+/* Queues resp with the request's common headers. */
+static enum MHD_Result queue_response(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp,
+                                      const char *ctype, const char *request_id, int retry_after)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text, free);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (request_id && *request_id)
         MHD_add_response_header(resp, "X-Request-ID", request_id);
@@ -31,6 +26,18 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, char *te
     enum MHD_Result ret = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/* Queues `text` (malloc'd, stolen) with the request's common headers. */
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, char *text, size_t len, const char *ctype,
+                             const char *request_id, int retry_after)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, text, free);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    return queue_response(c, status, resp, ctype, request_id, retry_after);
 }
 
 static char *dump(json_t *body, size_t *len)
@@ -72,4 +79,15 @@ enum MHD_Result ld_respond_body(struct MHD_Connection *c, unsigned status, char 
                                 const char *ctype, const char *request_id)
 {
     return queue(c, status, body, len, ctype, request_id, 0);
+}
+
+enum MHD_Result ld_respond_static(struct MHD_Connection *c, unsigned status, const void *data, size_t len,
+                                  const char *ctype, const char *request_id, const char *const *headers)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    return queue_response(c, status, resp, ctype, request_id, 0);
 }

@@ -5,12 +5,14 @@
 #include <string.h>
 
 #include "server/admit.h"
+#include "server/cors.h"
 #include "server/health.h"
 #include "server/jobs_api.h"
 #include "server/license.h"
 #include "server/listen.h"
 #include "server/metrics.h"
 #include "server/respond.h"
+#include "server/web.h"
 #include "server/ws.h"
 
 typedef struct {
@@ -48,7 +50,17 @@ static const route routes[] = {
     {"/v1/jobs", false, NULL, "GET", KEY, false, false, NULL, ld_jobs_api_list},
     {"/v1/jobs/", true, "/v1/jobs/{id}", "GET, DELETE", KEY, false, false, NULL, ld_jobs_api_one},
     {"/metrics", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_srv_metrics_serve}, /* own token check */
+    /* The browser playground (web.c; off with --no-playground). */
+    {"/", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_web_root},
+    {"/playground", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_web_page},
+    {"/playground/", true, "/playground/{file}", "GET, HEAD", PUBLIC, false, false, NULL, ld_web_asset_serve},
 };
+
+/* A CORS preflight from an allowed origin (cors.c adds its headers). */
+static enum MHD_Result preflight(ld_req *r)
+{
+    return ld_respond_static(r->conn, MHD_HTTP_NO_CONTENT, "", 0, "text/plain; charset=utf-8", r->request_id, NULL);
+}
 
 static bool method_in(const char *allow, const char *method)
 {
@@ -82,7 +94,10 @@ enum MHD_Result ld_route_first(ld_req *r, const char *method)
         ld_req_fail(r, LD_ERR_NOT_FOUND, NULL, "Not found: %.200s", r->path);
     } else {
         r->route_pattern = rt->pattern ? rt->pattern : rt->path; /* a 405 is counted under its route too */
-        if (!method_in(rt->allow, method)) {
+        if (!strcmp(method, "OPTIONS") && ld_cors_preflight(r, rt->allow)) {
+            r->final = preflight; /* answered once the request is in, so the connection stays open */
+            return MHD_YES;
+        } else if (!method_in(rt->allow, method)) {
             r->allow = rt->allow;
             ld_req_fail(r, LD_ERR_METHOD_NOT_ALLOWED, NULL, "Method %s not allowed on %s (allowed: %s)", r->method,
                         rt->path, rt->allow);
