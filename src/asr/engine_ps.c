@@ -273,6 +273,17 @@ static ld_err ps_stream_end(void *dec, ld_word **words, size_t *n_words, ld_erro
     return collect_words(d, (double)d->utt_start / LD_SAMPLE_RATE, words, n_words, err);
 }
 
+static ld_err ps_stream_skip(void *dec, size_t n, ld_error *err)
+{
+    ps_dec *d = dec;
+    if (d->in_utt && d->fed > d->utt_start)
+        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: cannot skip audio inside an utterance");
+    d->fed += n;
+    if (d->in_utt)
+        d->utt_start = d->fed; /* started, nothing decoded yet: it starts later */
+    return LD_OK;
+}
+
 const ld_engine_ops ld_engine_pocketsphinx = {
     .name = "pocketsphinx",
     .decoder_new = ps_decoder_new,
@@ -283,4 +294,5 @@ const ld_engine_ops ld_engine_pocketsphinx = {
     .stream_partial = ps_stream_partial,
     .stream_in_speech = ps_stream_in_speech,
     .stream_end = ps_stream_end,
+    .stream_skip = ps_stream_skip,
 };
