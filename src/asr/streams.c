@@ -6,7 +6,7 @@
  * Warm decoders: creating one loads a model (≈ 0.5 s CPU, more when several
  * streams start at once), which a new stream would otherwise wait for before
  * its first result. The warmer thread keeps `prewarm` idle decoders of the
- * first language ready, refilling at nice 10 so live streams keep the CPU, and
+ * first language ready, refilling at nice 19 (the lowest) so live streams keep the CPU, and
  * frees idle decoders beyond those after idle_free_s, so a burst of streams
  * does not hold ≈ 95 MB each forever. The list is kept most recently released
  * first: streams take warm decoders from the front, the warmer frees from the
@@ -22,7 +22,7 @@
 #include "util/log.h"
 #include "util/time.h"
 
-#define WARMER_NICE 10
+#define WARMER_NICE 19
 
 void ld_pool_set_max_streams(ld_pool *p, int max_streams)
 {
