@@ -148,6 +148,17 @@ void ws_conn_fail(ws_conn *c, ld_err e, const char *message)
     ws_conn_post_close(c, ld_ws_close_code(e), message);
 }
 
+/* Appends c to the workers' run queue; ws->mu held. */
+static void run_enqueue(ld_ws *ws, ws_conn *c)
+{
+    c->run_next = NULL;
+    if (ws->run_tail)
+        ws->run_tail->run_next = c;
+    else
+        ws->run_head = c;
+    ws->run_tail = c;
+}
+
 void ws_conn_push_task(ws_conn *c, ws_task *t)
 {
     t->next = NULL;
@@ -173,12 +184,7 @@ void ws_conn_push_task(ws_conn *c, ws_task *t)
     if (schedule) {
         ld_ws *ws = c->ws;
         pthread_mutex_lock(&ws->mu);
-        c->run_next = NULL;
-        if (ws->run_tail)
-            ws->run_tail->run_next = c;
-        else
-            ws->run_head = c;
-        ws->run_tail = c;
+        run_enqueue(ws, c);
         pthread_cond_signal(&ws->run_cv);
         pthread_mutex_unlock(&ws->mu);
     }
@@ -251,12 +257,7 @@ static void *worker_main(void *arg)
         bool more = run_conn(c);
         pthread_mutex_lock(&ws->mu);
         if (more) { /* still scheduled: the queue keeps its reference */
-            c->run_next = NULL;
-            if (ws->run_tail)
-                ws->run_tail->run_next = c;
-            else
-                ws->run_head = c;
-            ws->run_tail = c;
+            run_enqueue(ws, c);
             continue;
         }
         pthread_mutex_unlock(&ws->mu);
