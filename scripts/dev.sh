@@ -17,6 +17,8 @@ cat <<MSG
 
     export LICENSE_KEY=$KEY
 
+  In a browser: http://localhost:${API_SERVER_PORT:-7100}/  (paste the key, drop a file or press Start talking)
+
   Try:  curl http://localhost:${API_SERVER_PORT:-7100}/health
         curl -H "Authorization: Token \$LICENSE_KEY" -F audio=@/usr/share/pocketsphinx/test/data/goforward.raw \\
              "http://localhost:${API_SERVER_PORT:-7100}/v1/listen?encoding=linear16&sample_rate=16000"

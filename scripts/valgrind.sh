@@ -65,7 +65,7 @@ set +e
 LD_VG_URL="http://127.0.0.1:$port" LD_VG_KEY="$key" /usr/bin/python3 - "$work/server.log" \
     "${vg[@]}" --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
     --track-origins=no --log-file="$work/valgrind.log" \
-    "$bin" serve --host 127.0.0.1 --port "$port" --data "$work/data" --workers 1 --http-threads 1 \
+    "$bin" serve --host 127.0.0.1 --port "$port" --data "$work/data" --workers 1 --http-threads 1 --stream-prewarm 0 \
     --allow-private-urls --log-level warning <<'PY'
 import asyncio, glob, json, os, signal, subprocess, sys, time
 import requests, websockets

@@ -49,6 +49,11 @@ typedef struct ld_engine_ops {
      * already in use; otherwise a few milliseconds. Never between stream_start
      * and stream_end. */
     ld_err (*decoder_use)(void *dec, void *t, ld_error *err);
+    /* Optional: n samples of the stream pass without being decoded (times of
+     * later words still count them). Only between utterances, i.e. after
+     * stream_end or before anything was fed since stream_start; a caller
+     * skipping inside an utterance gets LD_ERR_INTERNAL. */
+    ld_err (*stream_skip)(void *dec, size_t n, ld_error *err);
 } ld_engine_ops;
 
 extern const ld_engine_ops ld_engine_pocketsphinx;

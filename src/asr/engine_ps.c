@@ -388,6 +388,17 @@ static ld_err ps_stream_end(void *dec, ld_word **words, size_t *n_words, ld_erro
     return collect_words(d, (double)d->utt_start / LD_SAMPLE_RATE, words, n_words, err);
 }
 
+static ld_err ps_stream_skip(void *dec, size_t n, ld_error *err)
+{
+    ps_dec *d = dec;
+    if (d->in_utt && d->fed > d->utt_start)
+        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: cannot skip audio inside an utterance");
+    d->fed += n;
+    if (d->in_utt)
+        d->utt_start = d->fed; /* started, nothing decoded yet: it starts later */
+    return LD_OK;
+}
+
 const ld_engine_ops ld_engine_pocketsphinx = {
     .name = "pocketsphinx",
     .decoder_new = ps_decoder_new,
@@ -401,4 +412,5 @@ const ld_engine_ops ld_engine_pocketsphinx = {
     .transform_new = ps_transform_new,
     .transform_free = ps_transform_free,
     .decoder_use = ps_decoder_use,
+    .stream_skip = ps_stream_skip,
 };

@@ -575,6 +575,7 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err)
     ld_engine_ps_quiet();
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+    pthread_cond_init(&p->warm_cv, NULL);
     p->engine = c.engine ? c.engine : &ld_engine_pocketsphinx;
     p->max_queue = c.max_queue;
     p->max_segment_s = c.max_segment_s;
@@ -638,5 +639,6 @@ void ld_pool_free(ld_pool *p)
     free(p->langs);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    pthread_cond_destroy(&p->warm_cv);
     free(p);
 }

@@ -131,5 +131,14 @@ void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd);
 ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband,
                                 ld_error *err);
 int ld_pool_active_streams(ld_pool *p);
+/* Keeps `prewarm` stream decoders of the first language loaded and idle, so a
+ * new stream does not wait for a model load (≈ 0.5 s CPU each): a background
+ * thread at low CPU priority creates them at once and again whenever streams
+ * take them. Idle decoders beyond those are freed after `idle_free_s` unused
+ * (and their memory given back to the system). Call once, after
+ * ld_pool_set_max_streams; prewarm is capped at max_streams. */
+ld_err ld_pool_stream_prewarm(ld_pool *p, int prewarm, double idle_free_s, ld_error *err);
+/* Stream decoders loaded and not held by a stream (a gauge for metrics). */
+int ld_pool_idle_streams(ld_pool *p);
 
 #endif

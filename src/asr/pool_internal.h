@@ -30,6 +30,7 @@ typedef struct stream_slot {
     struct stream_slot *next;
     ld_stream_decoder sd;
     bool in_use;
+    double idle_since; /* monotonic time of the last release (or creation) */
 } stream_slot;
 
 struct ld_pool {
@@ -55,8 +56,14 @@ struct ld_pool {
     ld_pack *packs; /* immutable list (pool_packs.c): "general" per language, */
     int n_packs;    /* built-in and operator packs */
 
-    stream_slot *streams; /* every stream decoder created */
+    stream_slot *streams; /* every stream decoder created, most recently released first */
     int n_streams, active_streams, creating_streams, max_streams;
+    /* the warmer thread (streams.c): keeps `prewarm` idle decoders, frees the rest when idle */
+    int prewarm;
+    double idle_free_s;
+    bool warmer_running, warmer_stop;
+    pthread_t warmer;
+    pthread_cond_t warm_cv;
 };
 
 /* Fills p->langs: "en" = Debian's model (or <models_dir>/en), then each

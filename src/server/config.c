@@ -9,7 +9,7 @@
 #include "util/log.h"
 #include "util/time.h"
 
-typedef enum { T_STR, T_INT, T_DBL, T_BOOL, T_DUR } kind;
+typedef enum { T_STR, T_INT, T_DBL, T_BOOL, T_DUR, T_LIST } kind; /* T_LIST: a flag may repeat */
 
 /* One row per setting: the single source for parsing and --help. */
 static const struct opt {
@@ -49,6 +49,14 @@ static const struct opt {
      "live WebSocket streams at once"},
     {"stream-idle-timeout", "LISTEND_STREAM_IDLE_TIMEOUT", NULL, T_INT, F(stream_idle_timeout), "10",
      "seconds without audio or KeepAlive before a stream is closed"},
+    {"stream-prewarm", "LISTEND_STREAM_PREWARM", NULL, T_INT, F(stream_prewarm), "2",
+     "stream decoders kept loaded and ready, refilled in the background (each ~95 MB)"},
+    {"stream-decoder-idle", "LISTEND_STREAM_DECODER_IDLE", NULL, T_DUR, F(stream_decoder_idle), "60s",
+     "free a stream decoder beyond --stream-prewarm after this long unused"},
+    {"no-playground", "LISTEND_NO_PLAYGROUND", NULL, T_BOOL, F(no_playground), "false",
+     "do not serve the browser playground at GET / and /playground"},
+    {"cors-origin", "LISTEND_CORS_ORIGIN", NULL, T_LIST, F(cors_origin), "",
+     "let browser apps on this origin call the API (repeat the flag, comma-separate, or *; off by default)"},
     {"drain-timeout", "LISTEND_DRAIN_TIMEOUT", NULL, T_DUR, F(drain_timeout), "30s",
      "on SIGTERM/SIGINT, how long in-flight requests may finish"},
     {"job-retention", "LISTEND_JOB_RETENTION", NULL, T_DUR, F(job_retention), "7d",
@@ -96,7 +104,10 @@ void ld_srv_config_help(FILE *f)
             "Each option may also come from its environment variable; flags win over the environment.\n\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         char left[64];
-        snprintf(left, sizeof left, "--%s%s", opts[i].flag, opts[i].type == T_BOOL ? "" : " V");
+        snprintf(left, sizeof left, "--%s%s", opts[i].flag,
+                 opts[i].type == T_BOOL   ? ""
+                 : opts[i].type == T_LIST ? " V..."
+                                          : " V");
         fprintf(f, "  %-28s %s", left, opts[i].help);
         if (opts[i].def[0] && opts[i].type != T_BOOL)
             fprintf(f, " [default %s]", opts[i].def);
@@ -116,6 +127,13 @@ static int set(ld_srv_config *c, const struct opt *o, const char *val, const cha
         if (strlen(val) >= o->size)
             goto bad;
         strcpy(p, val);
+        return 0;
+    case T_LIST: /* a repeated flag appends (see ld_srv_config_parse) */
+        if (strlen(p) + 1 + strlen(val) >= o->size)
+            goto bad;
+        if (*(char *)p && *val)
+            strcat(p, ",");
+        strcat(p, val);
         return 0;
     case T_INT: {
         long n = strtol(val, &end, 10);
@@ -152,6 +170,32 @@ bad:
     return -1;
 }
 
+/* Each entry of --cors-origin is `*` or scheme://host[:port], as browsers send Origin. */
+static int check_origins(char *list)
+{
+    char out[sizeof((ld_srv_config *)0)->cors_origin] = "";
+    char *save = NULL, *copy = strdup(list);
+    if (!copy)
+        return -1;
+    for (char *o = strtok_r(copy, ", ", &save); o; o = strtok_r(NULL, ", ", &save)) {
+        size_t n = strlen(o);
+        while (n > 1 && o[n - 1] == '/') /* "https://app.example/" means the origin */
+            o[--n] = 0;
+        const char *host = !strncmp(o, "https://", 8) ? o + 8 : !strncmp(o, "http://", 7) ? o + 7 : NULL;
+        if (strcmp(o, "*") && (!host || !*host || strpbrk(host, "/?#@ "))) {
+            fprintf(stderr,
+                    "listend serve: --cors-origin '%s': expected * or an origin such as https://app.example.com\n",
+                    o);
+            free(copy);
+            return -1;
+        }
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", *out ? "," : "", o);
+    }
+    free(copy);
+    strcpy(list, out);
+    return 0;
+}
+
 int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
 {
     memset(c, 0, sizeof *c);
@@ -166,6 +210,7 @@ int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
                 return -1;
         }
     }
+    bool listed[N_OPTS] = {false}; /* a T_LIST flag replaces the environment's value, then appends */
     for (int a = 1; a < argc; a++) {
         const char *arg = argv[a];
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
@@ -180,8 +225,13 @@ int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
         const struct opt *o = NULL;
         for (size_t i = 0; i < N_OPTS; i++)
-            if (strlen(opts[i].flag) == nlen && !strncmp(opts[i].flag, name, nlen))
+            if (strlen(opts[i].flag) == nlen && !strncmp(opts[i].flag, name, nlen)) {
                 o = &opts[i];
+                if (o->type == T_LIST && !listed[i]) {
+                    listed[i] = true;
+                    *((char *)c + o->off) = 0;
+                }
+            }
         if (!o) {
             fprintf(stderr, "listend serve: unknown option '%s' (see --help)\n", arg);
             return -1;
@@ -221,6 +271,8 @@ int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
         fprintf(stderr, "listend serve: --metrics-port must be 1..65535 and differ from --port\n");
         return -1;
     }
+    if (check_origins(c->cors_origin))
+        return -1;
     if (c->max_body_mb < 1) {
         fprintf(stderr, "listend serve: --max-body-mb must be at least 1\n");
         return -1;

@@ -22,7 +22,7 @@
 
 static struct {
     ld_metric *requests, *duration, *in_flight, *key_requests;
-    ld_metric *active, *queue, *streams, *busy, *decoders, *jobs, *store_up, *build;
+    ld_metric *active, *queue, *streams, *stream_decoders, *busy, *decoders, *jobs, *store_up, *build;
 } fam;
 static atomic_int active_requests; /* admitted transcriptions not yet answered */
 static struct MHD_Daemon *metrics_daemon;
@@ -71,6 +71,13 @@ static void register_families(void)
                                      .type = LD_METRIC_GAUGE});
     fam.streams = reg(
         (ld_metric_desc){.name = "asr_active_streams", .help = "Live WebSocket streams", .type = LD_METRIC_GAUGE});
+    fam.stream_decoders = reg((ld_metric_desc){.name = "listend_stream_decoders",
+                                               .help = "Stream decoders loaded, by state: in_use by a live "
+                                                       "stream, or idle (warm, see --stream-prewarm)",
+                                               .type = LD_METRIC_GAUGE,
+                                               .nlabels = 1,
+                                               .labels = {"state"},
+                                               .max_series = 2});
     fam.busy = reg((ld_metric_desc){
         .name = "listend_asr_decoders_busy", .help = "Batch decoders working now", .type = LD_METRIC_GAUGE});
     fam.decoders = reg((ld_metric_desc){.name = "listend_asr_decoders_total",
@@ -105,6 +112,8 @@ static void on_scrape(void *ud)
     ld_metric_set(fam.active, NULL, atomic_load(&active_requests));
     ld_metric_set(fam.queue, NULL, ld_pool_queue_depth(s->pool));
     ld_metric_set(fam.streams, NULL, s->ws ? ld_ws_active(s->ws) : 0);
+    ld_metric_set(fam.stream_decoders, (const char *const[]){"in_use"}, ld_pool_active_streams(s->pool));
+    ld_metric_set(fam.stream_decoders, (const char *const[]){"idle"}, ld_pool_idle_streams(s->pool));
     ld_metric_set(fam.busy, NULL, ld_pool_busy(s->pool));
     ld_metric_set(fam.decoders, NULL, ld_pool_workers(s->pool));
     static const char *const states[] = {"queued", "processing", "completed", "failed", "cancelled"};

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/cors.h"
 #include "server/srv.h"
 #include "server/sse.h"
 #include "util/time.h"
@@ -186,6 +187,7 @@ void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (atomic_load(&r->srv->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    ld_cors_decorate(r, resp);
 }
 
 void ld_req_complete(ld_req *r)

@@ -55,6 +55,7 @@ typedef struct ld_req {
     enum MHD_Result (*final)(struct ld_req *r); /* the route's handler once the body is in */
     const char *allow;                          /* Allow header for 405 (static) */
     bool no_store;                              /* Cache-Control: no-store on the answer */
+    const char *cors_preflight;                 /* a CORS preflight: the route's methods (cors.c) */
 
     /* authentication */
     bool authed;

@@ -100,3 +100,14 @@ enum MHD_Result ld_respond_stream(struct MHD_Connection *c, unsigned status, con
     MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* proxies: pass events on at once */
     return queue_response(c, status, resp, ctype, request_id, 0);
 }
+
+enum MHD_Result ld_respond_static(struct MHD_Connection *c, unsigned status, const void *data, size_t len,
+                                  const char *ctype, const char *request_id, const char *const *headers)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    return queue_response(c, status, resp, ctype, request_id, 0);
+}

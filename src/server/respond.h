@@ -29,5 +29,9 @@ enum MHD_Result ld_respond_stream(struct MHD_Connection *c, unsigned status, con
  * `body` is a malloc'd buffer, stolen. */
 enum MHD_Result ld_respond_body(struct MHD_Connection *c, unsigned status, char *body, size_t len,
                                 const char *ctype, const char *request_id);
+/* A body that outlives the response (static data, not copied), with extra
+ * headers as NULL-terminated name/value pairs (may be NULL). */
+enum MHD_Result ld_respond_static(struct MHD_Connection *c, unsigned status, const void *data, size_t len,
+                                  const char *ctype, const char *request_id, const char *const *headers);
 
 #endif

@@ -8,6 +8,7 @@
 #include "server/admit.h"
 #include "server/compat_deepgram.h"
 #include "server/compat_openai.h"
+#include "server/cors.h"
 #include "server/health.h"
 #include "server/jobs_api.h"
 #include "server/license.h"
@@ -15,6 +16,7 @@
 #include "server/metrics.h"
 #include "server/openai_api.h"
 #include "server/respond.h"
+#include "server/web.h"
 #include "server/ws.h"
 
 typedef struct {
@@ -57,6 +59,10 @@ static const route routes[] = {
     {"/v1/jobs", false, NULL, "GET", KEY, false, false, NULL, ld_jobs_api_list},
     {"/v1/jobs/", true, "/v1/jobs/{id}", "GET, DELETE", KEY, false, false, NULL, ld_jobs_api_one},
     {"/metrics", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_srv_metrics_serve}, /* own token check */
+    /* The browser playground (web.c; off with --no-playground). */
+    {"/", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_web_root},
+    {"/playground", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_web_page},
+    {"/playground/", true, "/playground/{file}", "GET, HEAD", PUBLIC, false, false, NULL, ld_web_asset_serve},
 };
 
 /* Taken only by a WebSocket upgrade (Upgrade: websocket), before the table
@@ -66,6 +72,12 @@ static const route upgrades[] = {
     {"/v1/listen", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
     {LD_DG_PREFIX "/v1/listen", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
 };
+
+/* A CORS preflight from an allowed origin (cors.c adds its headers). */
+static enum MHD_Result preflight(ld_req *r)
+{
+    return ld_respond_static(r->conn, MHD_HTTP_NO_CONTENT, "", 0, "text/plain; charset=utf-8", r->request_id, NULL);
+}
 
 static bool method_in(const char *allow, const char *method)
 {
@@ -125,7 +137,10 @@ enum MHD_Result ld_route_first(ld_req *r, const char *method)
         if (!rt)
             rt = by_path;
         r->route_pattern = rt->pattern ? rt->pattern : rt->path; /* a 405 is counted under its route too */
-        if (!method_in(rt->allow, method)) {
+        if (!strcmp(method, "OPTIONS") && ld_cors_preflight(r, rt->allow)) {
+            r->final = preflight; /* answered once the request is in, so the connection stays open */
+            return MHD_YES;
+        } else if (!method_in(rt->allow, method)) {
             r->allow = rt->allow;
             ld_req_fail(r, LD_ERR_METHOD_NOT_ALLOWED, NULL, "Method %s not allowed on %s (allowed: %s)", r->method,
                         rt->path, rt->allow);

@@ -150,6 +150,8 @@ static int start(ld_srv *s)
         .pool = s->pool, .auth = s->auth, .max_streams = c->max_streams, .idle_timeout_s = c->stream_idle_timeout};
     if (!(s->ws = ld_ws_new(&wc, &e)))
         return fail_start("streams", &e);
+    if (ld_pool_stream_prewarm(s->pool, c->stream_prewarm, (double)c->stream_decoder_idle, &e) != LD_OK)
+        return fail_start("streams", &e);
     ld_jobs_config jc = {.data_dir = c->data,
                          .pool = s->pool,
                          .auth = s->auth,

@@ -148,6 +148,17 @@ void ws_conn_fail(ws_conn *c, ld_err e, const char *message)
     ws_conn_post_close(c, ld_ws_close_code(e), message);
 }
 
+/* Appends c to the workers' run queue; ws->mu held. */
+static void run_enqueue(ld_ws *ws, ws_conn *c)
+{
+    c->run_next = NULL;
+    if (ws->run_tail)
+        ws->run_tail->run_next = c;
+    else
+        ws->run_head = c;
+    ws->run_tail = c;
+}
+
 void ws_conn_push_task(ws_conn *c, ws_task *t)
 {
     t->next = NULL;
@@ -173,58 +184,60 @@ void ws_conn_push_task(ws_conn *c, ws_task *t)
     if (schedule) {
         ld_ws *ws = c->ws;
         pthread_mutex_lock(&ws->mu);
-        c->run_next = NULL;
-        if (ws->run_tail)
-            ws->run_tail->run_next = c;
-        else
-            ws->run_head = c;
-        ws->run_tail = c;
+        run_enqueue(ws, c);
         pthread_cond_signal(&ws->run_cv);
         pthread_mutex_unlock(&ws->mu);
     }
 }
 
-/* Runs a stream's queued tasks in order until its queue is empty. */
-static void run_conn(ws_conn *c)
+/* Runs a stream's next queued task; true when more are queued (the stream
+ * then goes to the back of the run queue: streams that fell behind take
+ * turns with the others instead of holding a worker until caught up). */
+static bool run_conn(ws_conn *c)
 {
-    for (;;) {
-        pthread_mutex_lock(&c->mu);
-        ws_task *t = c->in_head;
-        if (!t || c->dead) {
-            free_tasks(c->in_head);
-            c->in_head = c->in_tail = NULL;
-            c->in_bytes = 0;
-            c->scheduled = false;
-            pthread_mutex_unlock(&c->mu);
-            return;
-        }
-        c->in_head = t->next;
-        if (!c->in_head)
-            c->in_tail = NULL;
+    pthread_mutex_lock(&c->mu);
+    ws_task *t = c->in_head;
+    if (!t || c->dead) {
+        free_tasks(c->in_head);
+        c->in_head = c->in_tail = NULL;
+        c->in_bytes = 0;
+        c->scheduled = false;
         pthread_mutex_unlock(&c->mu);
-
-        if (!c->sess) {
-            ld_error err = {0};
-            c->sess = ws_session_new(c, &err);
-            if (!c->sess)
-                ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL,
-                             err.msg[0] ? err.msg : "cannot start stream");
-        }
-        if (c->sess)
-            ws_session_run(c, t);
-
-        bool resume = false;
-        pthread_mutex_lock(&c->mu);
-        c->in_bytes -= t->len;
-        if (c->paused && c->in_bytes < WS_IN_LOW && !c->resume_wanted) {
-            c->resume_wanted = true;
-            resume = true;
-        }
-        pthread_mutex_unlock(&c->mu);
-        free(t);
-        if (resume)
-            ws_conn_notify(c);
+        return false;
     }
+    c->in_head = t->next;
+    if (!c->in_head)
+        c->in_tail = NULL;
+    pthread_mutex_unlock(&c->mu);
+
+    if (!c->sess) {
+        ld_error err = {0};
+        c->sess = ws_session_new(c, &err);
+        if (!c->sess)
+            ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL, err.msg[0] ? err.msg : "cannot start stream");
+    }
+    if (c->sess)
+        ws_session_run(c, t);
+
+    bool resume = false, more;
+    pthread_mutex_lock(&c->mu);
+    c->in_bytes -= t->len;
+    if (c->paused && c->in_bytes < WS_IN_LOW && !c->resume_wanted) {
+        c->resume_wanted = true;
+        resume = true;
+    }
+    more = c->in_head && !c->dead;
+    if (!more) {
+        free_tasks(c->in_head); /* dead: drop what is queued */
+        c->in_head = c->in_tail = NULL;
+        c->in_bytes = 0;
+        c->scheduled = false;
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(t);
+    if (resume)
+        ws_conn_notify(c);
+    return more;
 }
 
 static void *worker_main(void *arg)
@@ -241,7 +254,13 @@ static void *worker_main(void *arg)
         if (!ws->run_head)
             ws->run_tail = NULL;
         pthread_mutex_unlock(&ws->mu);
-        run_conn(c);
+        bool more = run_conn(c);
+        pthread_mutex_lock(&ws->mu);
+        if (more) { /* still scheduled: the queue keeps its reference */
+            run_enqueue(ws, c);
+            continue;
+        }
+        pthread_mutex_unlock(&ws->mu);
         ws_conn_unref(c);
         pthread_mutex_lock(&ws->mu);
     }

@@ -8,7 +8,16 @@
  * noise floor; the engine VAD starts an utterance (it rejects most noise) and
  * ends one when the energy VAD is fooled by steady background noise.
  * All times are audio time, so results do not depend on how fast the client
- * sends. */
+ * sends.
+ *
+ * Deferred feeding: decoding costs about as much CPU in silence or background
+ * noise as in speech, and the engine is ~97 % of a stream's CPU (docs/
+ * streaming.md, "Where the CPU goes"). So audio the words cannot depend on is
+ * held back: after the last voiced frame the engine gets HOLD more, the rest
+ * waits (and is fed after all, unchanged, if voice returns before the end of
+ * the utterance); between utterances at most PREROLL of the latest audio
+ * waits for an onset and older audio is skipped (the engine's clock still
+ * counts it). Engines without stream_skip get every sample. */
 #include "server/ws_internal.h"
 
 #include <gnutls/crypto.h>
@@ -28,14 +37,20 @@
 #define MIN_THRESHOLD 200.0 /* RMS below this is never speech (≈ -44 dBFS) */
 #define NOISE_FACTOR 3.5
 #define VOICE_RECENT (RATE * 3 / 10) /* the engine's onset needs energy within 300 ms */
-#define MIN_EOU_GUARD (RATE / 2)     /* below this much silence also ask the engine */
 #define IDLE_UTT_MAX (10 * RATE)     /* end a speechless engine utterance after this */
+#define HOLD (RATE * 6 / 10)         /* feed the engine this long after the last voiced frame */
+#define PREROLL (RATE / 2)           /* audio before an onset that the engine gets */
 
 struct ws_session {
     const ld_engine_ops *ops;
     void *dec;
     ld_audio_stream *conv;
-    size_t pos; /* samples fed so far */
+    size_t pos; /* samples received so far (audio time) */
+    /* deferred feeding: [fed, pos) is held back, in held[] */
+    size_t fed;
+    int16_t *held;
+    size_t held_cap;
+    bool engine_open; /* the engine's utterance has decoded audio */
     /* energy VAD */
     int16_t frame[FRAME];
     size_t frame_fill;
@@ -110,6 +125,7 @@ void ws_session_free(ws_conn *c, ws_session *s)
     free(s->last_partial);
     if (s->sha)
         gnutls_hash_deinit(s->sha, NULL);
+    free(s->held);
     free(s);
 }
 
@@ -143,13 +159,52 @@ static void energy(ws_session *s, const int16_t *pcm, size_t n, size_t start)
     }
 }
 
-static bool emit_final(ws_conn *c, ws_session *s, bool from_finalize, bool is_last, ld_error *err)
+/* Audio the engine will never need: the oldest n held samples pass undecoded
+ * (only between engine utterances). */
+static bool skip(ws_session *s, size_t n, ld_error *err)
+{
+    if (!n)
+        return true;
+    if (s->ops->stream_skip(s->dec, n, err) != LD_OK)
+        return false;
+    size_t held = s->pos - s->fed;
+    memmove(s->held, s->held + n, (held - n) * sizeof *s->held);
+    s->fed += n;
+    s->engine_utt_start = s->fed; /* the next engine utterance starts no earlier */
+    return true;
+}
+
+/* Feeds held audio up to `to` (at most 100 ms per call, so interim results
+ * and the engine's VAD advance as with live input). */
+static bool feed_held(ws_session *s, size_t to, ld_error *err)
+{
+    while (s->fed < to) {
+        size_t k = to - s->fed < SLICE ? to - s->fed : SLICE;
+        if (s->ops->stream_feed(s->dec, s->held, k, err) != LD_OK)
+            return false;
+        s->engine_open = true;
+        size_t left = s->pos - s->fed - k;
+        memmove(s->held, s->held + k, left * sizeof *s->held);
+        s->fed += k;
+    }
+    return true;
+}
+
+/* Ends the engine's utterance; held audio beyond the last `keep` samples is
+ * dropped with it. */
+static bool emit_final_keep(ws_conn *c, ws_session *s, bool from_finalize, bool is_last, size_t keep, ld_error *err)
 {
     ld_word *w = NULL;
     size_t n = 0;
     if (s->ops && s->ops->stream_end(s->dec, &w, &n, err) != LD_OK)
         return false;
+    s->engine_open = false;
     s->engine_utt_start = s->pos;
+    size_t held = s->pos - s->fed;
+    if (s->ops && s->ops->stream_skip && held > keep && !skip(s, held - keep, err)) {
+        ld_words_free(w, n);
+        return false;
+    }
     bool had_speech = s->speaking;
     bool dg = c->params.deepgram;
     if (had_speech && c->params.vad_events && !dg) /* the event first: the final closes what it reports */
@@ -174,9 +229,14 @@ static bool emit_final(ws_conn *c, ws_session *s, bool from_finalize, bool is_la
     return true;
 }
 
+static bool emit_final(ws_conn *c, ws_session *s, bool from_finalize, bool is_last, ld_error *err)
+{
+    return emit_final_keep(c, s, from_finalize, is_last, 0, err);
+}
+
 static void maybe_interim(ws_conn *c, ws_session *s)
 {
-    if (!c->params.interim_results || !s->ops)
+    if (!c->params.interim_results || !s->ops || s->fed < s->pos) /* holding: nothing new was decoded */
         return;
     char *p = s->ops->stream_partial(s->dec);
     if (!p)
@@ -197,7 +257,8 @@ static void maybe_interim(ws_conn *c, ws_session *s)
 /* After each slice: start/end utterances, interim results. */
 static bool decide(ws_conn *c, ws_session *s, ld_error *err)
 {
-    bool eng = s->ops ? s->ops->stream_in_speech(s->dec) : false;
+    /* the engine's VAD is current only when it has been fed up to now */
+    bool eng = s->ops && s->fed == s->pos ? s->ops->stream_in_speech(s->dec) : false;
     if (eng)
         s->last_engine_speech = s->pos;
     size_t eou = (size_t)c->params.eou_timeout_ms * RATE / 1000;
@@ -222,7 +283,9 @@ static bool decide(ws_conn *c, ws_session *s, ld_error *err)
     }
     size_t silence = s->have_voice ? s->pos - s->last_voice : s->pos;
     size_t eng_silence = s->pos - s->last_engine_speech;
-    bool quiet = (silence >= eou && (!eng || silence >= MIN_EOU_GUARD)) || eng_silence >= eou;
+    /* Energy silence alone decides, also below the engine's own 0.5 s hang-over
+     * (eou_timeout_ms from 100: short pauses then split sentences). */
+    bool quiet = silence >= eou || eng_silence >= eou;
     if (quiet || secs(s->pos - s->speech_start) >= WS_MAX_UTTERANCE_S) {
         s->natural_end = quiet; /* a forced end is no endpoint */
         bool ok = emit_final(c, s, false, false, err);
@@ -251,16 +314,53 @@ static ld_err count_usage(ws_conn *c, ws_session *s, bool force, ld_error *err)
     return LD_OK;
 }
 
+/* Decides what the engine gets of the audio received up to s->pos. */
+static bool advance(ws_conn *c, ws_session *s, ld_error *err)
+{
+    if (!s->ops) {
+        s->fed = s->pos;
+        return true;
+    }
+    size_t held = s->pos - s->fed;
+    bool voice = s->have_voice && s->pos - s->last_voice <= HOLD;
+    if (!s->ops->stream_skip || voice)
+        return feed_held(s, s->pos, err);
+    if (s->speaking || held <= PREROLL)
+        return true;    /* trailing silence (fed later if voice returns), or a pre-roll */
+    if (s->engine_open) /* a speechless engine utterance: end it (a final only if it has words) */
+        return emit_final_keep(c, s, false, false, PREROLL, err);
+    return skip(s, held - PREROLL, err);
+}
+
+static bool hold(ws_session *s, const int16_t *pcm, size_t k, ld_error *err)
+{
+    size_t held = s->pos - s->fed;
+    if (held + k > s->held_cap) {
+        size_t cap = s->held_cap ? s->held_cap : 4 * SLICE;
+        while (cap < held + k)
+            cap *= 2;
+        int16_t *p = realloc(s->held, cap * sizeof *p);
+        if (!p) {
+            ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+            return false;
+        }
+        s->held = p;
+        s->held_cap = cap;
+    }
+    memcpy(s->held + held, pcm, k * sizeof *pcm);
+    return true;
+}
+
 static bool feed(ws_conn *c, ws_session *s, const int16_t *pcm, size_t n, ld_error *err)
 {
     s->usage_pending += secs(n);
     while (n > 0) {
         size_t k = n < SLICE ? n : SLICE;
-        if (s->ops && s->ops->stream_feed(s->dec, pcm, k, err) != LD_OK)
+        if (!hold(s, pcm, k, err))
             return false;
         energy(s, pcm, k, s->pos);
         s->pos += k;
-        if (!decide(c, s, err))
+        if (!advance(c, s, err) || !decide(c, s, err))
             return false;
         pcm += k;
         n -= k;

@@ -101,6 +101,9 @@ def start_server(data, *extra, port=None, workers=2, env=None, scheme="http", ve
     cmd = [BIN, "serve", "--host", "127.0.0.1", "--port", str(port), "--data", data,
            "--workers", str(workers), *map(str, extra)]
     full_env = dict(os.environ)
+    # Warm stream decoders cost ~0.5 s CPU each at start: tests create them on demand
+    # unless they ask (test_stream_prewarm.py checks the default).
+    full_env.setdefault("LISTEND_STREAM_PREWARM", "0")
     full_env.update(env or {})
     logf = open(log_path, "a")
     proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=full_env)

@@ -15,6 +15,7 @@
 /* ---- fake engine ---- */
 typedef struct {
     size_t fed, last_loud, speech_from;
+    size_t decoded, skipped; /* samples the session fed / let pass undecoded */
     bool loud_seen, in_utt;
 } fake;
 
@@ -39,6 +40,17 @@ static ld_err f_feed(void *d, const int16_t *pcm, size_t n, ld_error *e)
         f->last_loud = f->fed + n;
     }
     f->fed += n;
+    f->decoded += n;
+    return LD_OK;
+}
+
+static ld_err f_skip(void *d, size_t n, ld_error *e)
+{
+    fake *f = d;
+    if (f->in_utt && f->loud_seen)
+        return ld_error_set(e, LD_ERR_INTERNAL, "skip inside an utterance");
+    f->fed += n;
+    f->skipped += n;
     return LD_OK;
 }
 
@@ -81,7 +93,8 @@ static const ld_engine_ops fake_ops = {.name = "fake",
                                        .stream_feed = f_feed,
                                        .stream_partial = f_partial,
                                        .stream_in_speech = f_in_speech,
-                                       .stream_end = f_end};
+                                       .stream_end = f_end,
+                                       .stream_skip = f_skip};
 
 /* ---- harness ---- */
 static ld_ws *ws;
@@ -217,16 +230,44 @@ static void test_short_eou_and_no_events(void)
     ws_conn *c = conn(300, false, false);
     int close;
     audio(c, 1.0, true);
-    audio(c, 0.3, false);
-    json_t *m = take(c, &close);
-    /* no events, no interims; the engine still hears speech (0.5 s hang-over),
-     * so a 300 ms timeout waits for it or for 500 ms of energy silence */
-    CHECK(json_array_size(m) == 0);
-    json_decref(m);
     audio(c, 0.2, false);
+    json_t *m = take(c, &close);
+    CHECK(json_array_size(m) == 0); /* no events, no interims, not yet 300 ms */
+    json_decref(m);
+    /* 300 ms of silence end it, although the engine still hears speech (its
+     * VAD hangs on 0.5 s): eou_timeout_ms below that works too */
+    audio(c, 0.1, false);
     m = take(c, &close);
     CHECK(json_array_size(m) == 1 && is_final(json_array_get(m, 0)));
     json_decref(m);
+    ws_conn_unref(c);
+}
+
+/* Long silences are not decoded: the engine gets speech, HOLD after it and a
+ * pre-roll before the next onset; times still count the skipped audio. */
+static void test_silence_is_not_decoded(void)
+{
+    ws_conn *c = conn(800, false, false);
+    int close;
+    fdec.decoded = fdec.skipped = 0;
+    audio(c, 5.0, false);
+    CHECK(fdec.decoded == 0 && fdec.skipped >= 4 * 16000); /* only a pre-roll is held */
+    audio(c, 1.5, true);
+    audio(c, 3.0, false);
+    audio(c, 1.0, true);
+    audio(c, 0.5, false); /* a pause shorter than eou: the held silence is fed after all */
+    audio(c, 1.0, true);
+    audio(c, 2.0, false);
+    json_t *m = take(c, &close);
+    CHECK(json_array_size(m) == 2);
+    CHECK_NEAR(num(json_array_get(m, 0), "start"), 5.0, 0.02);
+    CHECK_NEAR(num(json_array_get(m, 1), "start"), 9.5, 0.02);
+    CHECK_NEAR(num(json_array_get(m, 1), "duration"), 2.5, 0.1); /* one utterance across the short pause */
+    json_decref(m);
+    /* decoded: the speech (3.5 s), the short pause, and per utterance at most a
+     * 0.5 s pre-roll and the 0.6 s HOLD (+ 100 ms frames): not the 8.5 s of silence */
+    CHECK(fdec.decoded <= (size_t)(16000 * (3.5 + 0.5 + 2 * (0.5 + 0.6 + 0.1))));
+    CHECK(fdec.decoded + fdec.skipped <= (size_t)(16000 * 14.0)); /* nothing counted twice */
     ws_conn_unref(c);
 }
 
@@ -291,6 +332,7 @@ int main(void)
     CHECK(ws != NULL);
     test_utterance_end_in_audio_time();
     test_short_eou_and_no_events();
+    test_silence_is_not_decoded();
     test_finalize_and_forced_final();
     test_garbage_audio_fails_1003();
     ld_ws_free(ws);

@@ -1,0 +1,173 @@
+// Drives Debian's chromium (headless, through puppeteer-core) against a running
+// listend's playground, as a person would, and prints what the page showed as
+// one JSON object. Called by tests/integration/test_playground_browser.py and
+// scripts/screenshot.sh; exits non-zero with the reason when the browser
+// cannot be driven.
+//
+//   node playground.mjs SCENARIO URL KEY [FILE] [OUT.png]
+//     upload      choose FILE, transcribe, read the transcript from the DOM
+//     mic         FILE is the fake microphone (a WAV chromium plays in a loop)
+//     badkey      KEY is refused: what the upload, the microphone and the usage line say
+//     screenshot  upload FILE and talk with it, then save the page as OUT.png
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer from 'puppeteer-core';
+
+const [scenario, url, key, file, out] = process.argv.slice(2);
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+const args = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required', '--window-size=1280,900',
+];
+if (scenario === 'mic' || scenario === 'badkey' || scenario === 'screenshot') {
+  args.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream');
+  if (file) args.push('--use-file-for-fake-audio-capture=' + file);
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'listend-chromium-'));
+const problems = []; // page errors and CSP violations: the page must have none
+let browser;
+
+async function open() {
+  browser = await puppeteer.launch({
+    executablePath: CHROMIUM, headless: false, userDataDir: profile, args,
+    defaultViewport: { width: 1280, height: 900 }, protocolTimeout: 120000,
+  });
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => problems.push('pageerror: ' + e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource|WebSocket connection/.test(m.text())) {
+      problems.push('console: ' + m.text());
+    }
+  });
+  await page.evaluateOnNewDocument(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI);
+    });
+  });
+  await page.goto(url + '/', { waitUntil: 'networkidle0' });
+  await page.type('#key', key);
+  return page;
+}
+
+const text = (page, sel) => page.$eval(sel, (e) => e.innerText.trim());
+
+async function upload(page) {
+  const input = await page.$('#file');
+  await input.uploadFile(file);
+  await page.click('#transcribe');
+  await page.waitForFunction(() => /\b(ok|bad)\b/.test(document.getElementById('file-status').className),
+    { timeout: 120000 });
+  return { status: await text(page, '#file-status'), statusClass: await page.$eval('#file-status', (e) => e.className) };
+}
+
+async function scenarioUpload(page) {
+  const r = await upload(page);
+  r.transcript = await text(page, '#transcript');
+  r.words = await page.$$eval('#transcript .w', (ws) => ws.map((w) => ({
+    word: w.textContent, start: parseFloat(w.dataset.start), cls: w.className })));
+  r.meta = await text(page, '#result-meta');
+  r.usage = await text(page, '#usage');
+  r.srt = await page.evaluate(() => window.listendPlayground.exportAs('srt', JSON.parse(
+    JSON.stringify(window.__last || null)) || { text: '' }).text);
+  // click the third word: the player jumps to its start
+  if (r.words.length > 2) {
+    const spans = await page.$$('#transcript .w');
+    await spans[2].click();
+    await page.waitForFunction((t) => Math.abs(document.getElementById('player').currentTime - t) < 0.6,
+      { timeout: 10000 }, r.words[2].start).then(() => { r.seeked = true; }, () => { r.seeked = false; });
+    r.playerTime = await page.$eval('#player', (p) => p.currentTime);
+  }
+  return r;
+}
+
+async function scenarioMic(page) {
+  const states = [];
+  await page.exposeFunction('__state', (s) => states.push(s));
+  await page.evaluate(() => {
+    const el = document.getElementById('mic-state');
+    new MutationObserver(() => window.__state(el.textContent)).observe(el, { childList: true });
+  });
+  const interims = [];
+  await page.exposeFunction('__interim', (s) => { if (s) interims.push(s); });
+  await page.evaluate(() => {
+    const el = document.getElementById('live-interim');
+    new MutationObserver(() => window.__interim(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+  });
+  await page.click('#mic-start');
+  await page.waitForFunction(() => document.getElementById('mic-state').textContent !== 'connecting', { timeout: 30000 });
+  const r = { state: await text(page, '#mic-state') };
+  if (r.state === 'listening') {
+    // a final at the first pause, or 20 s of talking; then Stop flushes the rest
+    await page.waitForFunction(() => document.getElementById('live-final').innerText.trim() !== '',
+      { timeout: 20000 }).catch(() => {});
+    r.finalBeforeStop = await text(page, '#live-final');
+    r.level = await page.$eval('#level', (m) => m.value);
+    await page.click('#mic-stop');
+    await page.waitForFunction(() => document.getElementById('mic-state').textContent !== 'listening',
+      { timeout: 60000 });
+  }
+  r.final = await text(page, '#live-final');
+  r.endState = await text(page, '#mic-state');
+  r.error = await text(page, '#mic-error');
+  r.states = states;
+  r.interimCount = interims.length;
+  r.interims = interims.slice(0, 3).concat(interims.slice(-3));
+  return r;
+}
+
+async function scenarioBadKey(page) {
+  const r = {};
+  await page.waitForFunction(() => /refused/.test(document.getElementById('usage').innerText), { timeout: 10000 })
+    .catch(() => {});
+  r.usage = await text(page, '#usage');
+  if (file) Object.assign(r, await upload(page));
+  await page.click('#mic-start');
+  await page.waitForFunction(() => document.getElementById('mic-state').textContent === 'error', { timeout: 30000 })
+    .catch(() => {});
+  r.micState = await text(page, '#mic-state');
+  r.micError = await text(page, '#mic-error');
+  return r;
+}
+
+async function scenarioScreenshot(page) {
+  const r = await upload(page);
+  // and the microphone, caught while listening after its first final
+  await page.click('#mic-start');
+  await page.waitForFunction(() => document.getElementById('live-final').innerText.trim() !== '' &&
+    document.getElementById('live-interim').innerText.trim() !== '', { timeout: 30000 }).catch(() => {});
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: out, fullPage: true });
+  r.screenshot = out;
+  await page.click('#mic-stop');
+  return r;
+}
+
+let code = 0;
+try {
+  const page = await open();
+  await page.evaluate(() => {
+    // keep the last JSON answer for the download check
+    const orig = window.fetch;
+    window.fetch = async (...a) => {
+      const resp = await orig(...a);
+      if (String(a[0]).startsWith('/v1/listen')) resp.clone().json().then((j) => { window.__last = j; }, () => {});
+      return resp;
+    };
+  });
+  const run = { upload: scenarioUpload, mic: scenarioMic, badkey: scenarioBadKey, screenshot: scenarioScreenshot }[scenario];
+  if (!run) throw new Error('unknown scenario ' + scenario);
+  const result = await run(page);
+  result.problems = problems;
+  process.stdout.write(JSON.stringify(result) + '\n');
+} catch (e) {
+  process.stderr.write('browser test driver failed: ' + (e.stack || e) + '\n');
+  code = 2;
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(code);

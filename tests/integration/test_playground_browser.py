@@ -1,0 +1,106 @@
+"""The playground in a real browser: Debian's chromium, headless, driven by
+puppeteer-core (tests/browser, pinned in its package-lock.json) against the real
+server. A person's three paths: upload a real recording and read the transcript
+from the page; talk into the microphone (chromium's fake capture device playing
+a real recording) and see the final text; use a bad or expired key and see the
+server's own error message.
+
+Without chromium, node or the npm packages these tests FAIL with the reason
+(scripts/bootstrap.sh installs chromium; `npm ci` runs here from the lock file):
+a browser test that cannot run must never pass silently.
+"""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import EVAL_DIR, ROOT, start_server
+
+BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
+CLIP = os.path.join(EVAL_DIR, "ps_librivox_sns01_0890.wav")
+REFERENCE = "unless to be rather cold hearted and rather selfish is to be ill disposed".split()
+
+
+@pytest.fixture(scope="module")
+def browser_ready():
+    if not shutil.which("chromium"):
+        pytest.fail("chromium is not installed: run scripts/bootstrap.sh (Debian package chromium)")
+    if not shutil.which("node") or not shutil.which("npm"):
+        pytest.fail("node/npm are not installed: the browser tests drive chromium with puppeteer-core (Node >= 18)")
+    if not os.path.isfile(CLIP):
+        pytest.fail(f"the real recording {CLIP} is missing (shared/eval/real beside the checkout)")
+    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "puppeteer-core")):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR, capture_output=True, text=True,
+                           timeout=600)
+        if r.returncode:
+            pytest.fail(f"npm ci in tests/browser failed (puppeteer-core from the lock file):\n{r.stderr[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory, browser_ready):
+    s = start_server(tmp_path_factory.mktemp("playground"), workers=1)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def mic_wav(tmp_path_factory):
+    """The clip and then 1.5 s of silence, so the stream ends an utterance while it loops."""
+    out = str(tmp_path_factory.mktemp("mic") / "mic.wav")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", CLIP, "-af", "apad=pad_dur=1.5",
+                    "-ar", "16000", "-ac", "1", out], check=True)
+    return out
+
+
+def drive(scenario, srv, key, path=None):
+    cmd = ["node", os.path.join(BROWSER_DIR, "playground.mjs"), scenario, srv.url, key] + ([path] if path else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, f"the browser could not be driven:\n{r.stderr[-3000:]}"
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["problems"] == [], out["problems"]  # no script errors, no CSP violations
+    return out
+
+
+def overlap(text):
+    got = {w.strip(".,?!").lower() for w in text.split()}
+    return sum(w in got for w in REFERENCE) / len(REFERENCE)
+
+
+def test_upload_a_real_recording(srv):
+    key = srv.key("browser")
+    out = drive("upload", srv, key, CLIP)
+    assert out["statusClass"] == "status ok", out
+    assert overlap(out["transcript"]) >= 0.6, out["transcript"]
+    words = out["words"]
+    assert len(words) >= 8 and all(w["start"] >= 0 for w in words)
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+    assert all(any(c in w["cls"] for c in ("c-hi", "c-mid", "c-lo")) for w in words)  # confidence shading
+    assert out["seeked"], out  # clicking a word moved the player to it
+    assert out["srt"].startswith("1\n00:00:0") and " --> " in out["srt"]
+    assert "5.3 s of audio" in out["meta"] and "requests left this minute" in out["usage"]
+    assert key not in srv.log()  # the key never reaches the log (header / subprotocol only)
+
+
+def test_live_microphone_shows_final_text(srv, mic_wav):
+    key = srv.key("browser-mic")
+    out = drive("mic", srv, key, mic_wav)
+    assert out["state"] == "listening" and out["error"] == "", out
+    assert out["states"][:2] == ["connecting", "listening"] and out["endState"] == "idle", out
+    assert out["interimCount"] > 0 and out["level"] > 0, out
+    assert out["finalBeforeStop"], "no final at the pause after the recording"
+    assert overlap(out["final"]) >= 0.5, out["final"]
+    assert key not in srv.log()
+
+
+@pytest.mark.parametrize("kind", ["expired", "invalid"])
+def test_bad_key_shows_the_servers_error(srv, kind):
+    if kind == "expired":
+        key, message = srv.key("browser-expired", expires="2020-01-01"), "License expired (LICENSE_EXPIRED)"
+    else:
+        key, message = "not-a-key", "Invalid license key (INVALID_LICENSE)"
+    out = drive("badkey", srv, key, CLIP)
+    assert message in out["usage"], out
+    assert out["statusClass"] == "status bad" and message in out["status"], out
+    assert out["micState"] == "error" and message in out["micError"], out

@@ -1,0 +1,390 @@
+// listend playground: upload a file or talk into the microphone and see the
+// words. Plain browser JavaScript, no framework and no build step; it only uses
+// the server's public API (docs/api.md). The license key stays in this tab
+// (sessionStorage) and is sent in the Authorization header, or as the
+// WebSocket subprotocol for the live stream, never in a URL.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const KEY_STORE = 'listend.licenseKey';
+
+// ---- the key and its usage ------------------------------------------------
+
+function key() { return $('key').value.trim(); }
+
+function authHeaders() { return { Authorization: 'Token ' + key() }; }
+
+// The server's JSON error envelope as one line: "License expired (LICENSE_EXPIRED)".
+function errorText(body, status) {
+  if (body && typeof body.error === 'string') return body.error + (body.code ? ' (' + body.code + ')' : '');
+  return 'HTTP ' + status;
+}
+
+async function readBody(resp) {
+  const text = await resp.text();
+  try { return JSON.parse(text); } catch (e) { return { error: text || resp.statusText }; }
+}
+
+function fmtSeconds(s) {
+  if (s >= 3600) return (s / 3600).toFixed(1) + ' h';
+  if (s >= 60) return (s / 60).toFixed(1) + ' min';
+  return s.toFixed(1) + ' s';
+}
+
+async function refreshUsage() {
+  const el = $('usage');
+  if (!key()) {
+    el.textContent = 'Paste a license key to start.';
+    el.className = 'usage';
+    return null;
+  }
+  try {
+    const resp = await fetch('/v1/license', { headers: authHeaders(), cache: 'no-store' });
+    const body = await readBody(resp);
+    if (!resp.ok) {
+      el.textContent = 'Key refused: ' + errorText(body, resp.status);
+      el.className = 'usage bad';
+      return body;
+    }
+    const l = body.limits || {}, u = body.usage || {};
+    el.textContent = `${body.name || body.key_id} · expires ${body.expires_at ? body.expires_at.slice(0, 10) : 'never'} · ` +
+      `${u.requests_remaining}/${l.requests_per_minute} requests left this minute · ` +
+      `${l.concurrency} at once · audio today ${fmtSeconds(u.audio_seconds_today || 0)}, ` +
+      `${fmtSeconds(u.audio_seconds_remaining || 0)} left`;
+    el.className = 'usage';
+    return null;
+  } catch (e) {
+    el.textContent = 'Cannot reach the server: ' + e.message;
+    el.className = 'usage bad';
+    return null;
+  }
+}
+
+// ---- file transcription -----------------------------------------------------
+
+let chosen = null;   // the File
+let result = null;   // the last JSON response
+let playerUrl = null;
+
+function choose(file) {
+  chosen = file;
+  $('file-name').textContent = file ? `${file.name} (${(file.size / 1024).toFixed(0)} KB)` : '';
+  $('transcribe').disabled = !file;
+  setStatus('', '');
+}
+
+function setStatus(text, cls) {
+  const el = $('file-status');
+  el.textContent = text;
+  el.className = 'status ' + (cls || '');
+}
+
+async function transcribe() {
+  if (!chosen) return;
+  if (!key()) { setStatus('Paste a license key first.', 'bad'); return; }
+  const form = new FormData();
+  form.append('audio', chosen, chosen.name);
+  form.append('timestamps', 'true');
+  form.append('punctuate', $('punctuate').checked ? 'true' : 'false');
+  const lang = $('language').value.trim();
+  if (lang) form.append('language', lang);
+  // model and keywords are sent as typed; a server that does not know a value says so.
+  const model = $('model').value.trim();
+  if (model) form.append('model', model);
+  const kw = $('keywords').value.trim();
+  if (kw) form.append('keywords', kw);
+  $('transcribe').disabled = true;
+  setStatus('Transcribing…', '');
+  const t0 = performance.now();
+  try {
+    const resp = await fetch('/v1/listen', { method: 'POST', headers: authHeaders(), body: form });
+    const body = await readBody(resp);
+    if (!resp.ok) {
+      setStatus('Error: ' + errorText(body, resp.status), 'bad');
+      return;
+    }
+    result = body;
+    render(body);
+    setStatus(`Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.`, 'ok');
+  } catch (e) {
+    setStatus('Cannot reach the server: ' + e.message, 'bad');
+  } finally {
+    $('transcribe').disabled = !chosen;
+    refreshUsage();
+  }
+}
+
+function confClass(c) { return c >= 0.8 ? 'c-hi' : c >= 0.5 ? 'c-mid' : 'c-lo'; }
+
+function render(body) {
+  if (playerUrl) URL.revokeObjectURL(playerUrl);
+  playerUrl = URL.createObjectURL(chosen);
+  $('player').src = playerUrl;
+  const box = $('transcript');
+  box.textContent = '';
+  const words = body.words || [];
+  const utts = body.utterances && body.utterances.length ? body.utterances
+    : [{ start: words.length ? words[0].start : 0, end: 0, text: body.text }];
+  // each word belongs to the last utterance starting at or before it
+  const groups = utts.map(() => []);
+  let ui = 0;
+  for (const w of words) {
+    while (ui + 1 < utts.length && w.start >= utts[ui + 1].start - 1e-6) ui++;
+    groups[ui].push(w);
+  }
+  utts.forEach((u, i) => {
+    const p = document.createElement('p');
+    p.className = 'utt';
+    const t = document.createElement('span');
+    t.className = 't';
+    t.textContent = clock(u.start, '.', false);
+    p.appendChild(t);
+    for (const w of groups[i]) {
+      const punct = /^[.,?!]$/.test(w.word);
+      if (!punct && p.childNodes.length > 1) p.appendChild(document.createTextNode(' '));
+      const s = document.createElement('span');
+      s.textContent = w.word;
+      if (punct) {
+        s.className = 'p';
+      } else {
+        s.className = 'w ' + confClass(w.confidence);
+        s.dataset.start = w.start;
+        s.dataset.end = w.end;
+        s.title = `${w.start.toFixed(2)}–${w.end.toFixed(2)} s · confidence ${(w.confidence * 100).toFixed(0)} %`;
+      }
+      p.appendChild(s);
+    }
+    if (!words.length) p.appendChild(document.createTextNode(u.text || ''));
+    box.appendChild(p);
+  });
+  if (!body.text) box.textContent = '(no speech recognised)';
+  $('result-meta').textContent = `${(body.duration || 0).toFixed(1)} s of audio · language ${body.language || '?'} · ` +
+    `confidence ${((body.confidence || 0) * 100).toFixed(0)} % · request ${body.request_id || ''}`;
+  $('result').hidden = false;
+}
+
+function onWordClick(ev) {
+  const w = ev.target.closest('.w');
+  if (!w) return;
+  const player = $('player');
+  player.currentTime = parseFloat(w.dataset.start);
+  player.play().catch(() => {});
+}
+
+function onTimeUpdate() {
+  const t = $('player').currentTime;
+  for (const w of $('transcript').querySelectorAll('.w')) {
+    w.classList.toggle('now', t >= parseFloat(w.dataset.start) && t < parseFloat(w.dataset.end));
+  }
+}
+
+// ---- downloads (made here from the JSON: no second transcription) -----------
+
+function clock(s, sep, hours) {
+  const ms = Math.round(s * 1000);
+  const h = Math.floor(ms / 3600000), m = Math.floor(ms / 60000) % 60, sec = Math.floor(ms / 1000) % 60;
+  const pad = (n, w) => String(n).padStart(w, '0');
+  return (hours || h ? pad(h, 2) + ':' : '') + pad(m, 2) + ':' + pad(sec, 2) + sep + pad(ms % 1000, 3);
+}
+
+// Cues: the utterances (or one cue for the whole text).
+function cues(body) {
+  if (body.utterances && body.utterances.length) return body.utterances;
+  return body.text ? [{ start: 0, end: body.duration || 0, text: body.text }] : [];
+}
+
+function toSrt(body) {
+  return cues(body).map((c, i) => `${i + 1}\n${clock(c.start, ',', true)} --> ${clock(c.end, ',', true)}\n${c.text}\n`).join('\n');
+}
+
+function toVtt(body) {
+  return 'WEBVTT\n\n' + cues(body).map((c) => `${clock(c.start, '.', true)} --> ${clock(c.end, '.', true)}\n${c.text}\n`).join('\n');
+}
+
+function exportAs(format, body) {
+  switch (format) {
+    case 'txt': return { text: (body.text || '') + '\n', type: 'text/plain' };
+    case 'srt': return { text: toSrt(body), type: 'application/x-subrip' };
+    case 'vtt': return { text: toVtt(body), type: 'text/vtt' };
+    default: return { text: JSON.stringify(body, null, 2) + '\n', type: 'application/json' };
+  }
+}
+
+function download(format) {
+  if (!result) return;
+  const { text, type } = exportAs(format, result);
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([text], { type: type + ';charset=utf-8' }));
+  a.download = (chosen ? chosen.name.replace(/\.[^.]+$/, '') : 'transcript') + '.' + format;
+  document.body.appendChild(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+}
+
+// ---- live microphone -----------------------------------------------------------
+
+const mic = { ws: null, ctx: null, media: null, opened: false, stopping: false };
+
+function setMicState(state, message) {
+  const el = $('mic-state');
+  el.textContent = state;
+  el.className = 'state ' + state;
+  const err = $('mic-error');
+  err.hidden = !message;
+  err.textContent = message || '';
+  const busy = state === 'connecting' || state === 'listening';
+  $('mic-start').disabled = busy;
+  $('mic-stop').disabled = !busy;
+}
+
+function addFinal(text) {
+  if (!text) return;
+  const d = document.createElement('div');
+  d.className = 'final';
+  d.textContent = text;
+  $('live-final').appendChild(d);
+}
+
+function onStreamMessage(ev) {
+  let m;
+  try { m = JSON.parse(ev.data); } catch (e) { return; }
+  if (m.type === 'transcription') {
+    if (m.is_final) {
+      addFinal(m.transcript);
+      $('live-interim').textContent = '';
+    } else {
+      $('live-interim').textContent = m.transcript;
+    }
+    if (m.is_last) finishMic();
+  } else if (m.type === 'error') {
+    mic.failed = true;
+    setMicState('error', errorText({ error: m.message, code: m.code }));
+  }
+}
+
+// A refused WebSocket handshake shows no status or body to the page; ask
+// /v1/license, whose answer names the problem with the key (expired, invalid,
+// rate limited) in the server's words.
+async function explainRefusal() {
+  if (!key()) return 'Paste a license key first.';
+  const refused = await refreshUsage();
+  if (refused) return errorText(refused, 0);
+  return 'The server refused the stream (too many streams, or a bad parameter); see its log.';
+}
+
+async function startMic() {
+  if (!key()) { setMicState('error', 'Paste a license key first.'); return; }
+  $('live-final').textContent = '';
+  $('live-interim').textContent = '';
+  mic.failed = false;
+  mic.opened = false;
+  mic.stopping = false;
+  setMicState('connecting');
+  try {
+    mic.media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true } });
+    mic.ctx = new AudioContext();
+    await mic.ctx.audioWorklet.addModule('/playground/playground-worklet.js');
+  } catch (e) {
+    stopAudio();
+    setMicState('error', 'Microphone unavailable: ' + e.message +
+      (window.isSecureContext ? '' : ' (browsers allow the microphone only on https:// or http://localhost)'));
+    return;
+  }
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const params = new URLSearchParams({ encoding: 'linear16', sample_rate: String(mic.ctx.sampleRate) });
+  const lang = $('language').value.trim();
+  if (lang) params.set('language', lang);
+  const ws = new WebSocket(`${proto}//${location.host}/v1/listen/stream?${params}`, ['token', key()]);
+  ws.binaryType = 'arraybuffer';
+  mic.ws = ws;
+  ws.onmessage = onStreamMessage;
+  ws.onopen = () => {
+    mic.opened = true;
+    const src = mic.ctx.createMediaStreamSource(mic.media);
+    const node = new AudioWorkletNode(mic.ctx, 'pcm-capture');
+    const mute = mic.ctx.createGain();
+    mute.gain.value = 0; // keeps the graph pulled without playing the microphone back
+    src.connect(node).connect(mute).connect(mic.ctx.destination);
+    node.port.onmessage = (e) => {
+      $('level').value = Math.min(1, e.data.level * 4);
+      if (ws.readyState === WebSocket.OPEN && !mic.stopping) ws.send(e.data.pcm);
+    };
+    setMicState('listening');
+  };
+  ws.onclose = async (ev) => {
+    stopAudio();
+    if (mic.failed) return; // an error message is already shown
+    if (!mic.opened) {
+      setMicState('error', await explainRefusal());
+    } else if (ev.code !== 1000 && !mic.stopping) {
+      setMicState('error', `Stream closed by the server (${ev.code}${ev.reason ? ': ' + ev.reason : ''})`);
+    } else {
+      setMicState('idle');
+    }
+    mic.ws = null;
+    refreshUsage();
+  };
+}
+
+function stopAudio() {
+  if (mic.media) mic.media.getTracks().forEach((t) => t.stop());
+  if (mic.ctx) mic.ctx.close().catch(() => {});
+  mic.media = null;
+  mic.ctx = null;
+  $('level').value = 0;
+}
+
+// Stop: the server flushes what it heard and sends the last final (is_last).
+function stopMic() {
+  mic.stopping = true;
+  stopAudio();
+  if (mic.ws && mic.ws.readyState === WebSocket.OPEN) {
+    mic.ws.send(JSON.stringify({ type: 'close_stream' }));
+  } else if (mic.ws) {
+    mic.ws.close();
+  }
+}
+
+function finishMic() {
+  if (mic.ws) mic.ws.close(1000);
+}
+
+// ---- wiring -------------------------------------------------------------------
+
+function init() {
+  const k = $('key');
+  k.value = sessionStorage.getItem(KEY_STORE) || '';
+  let timer = null;
+  k.addEventListener('input', () => {
+    sessionStorage.setItem(KEY_STORE, key());
+    clearTimeout(timer);
+    timer = setTimeout(refreshUsage, 400);
+  });
+  $('key-show').addEventListener('click', () => {
+    k.type = k.type === 'password' ? 'text' : 'password';
+    $('key-show').textContent = k.type === 'password' ? 'show' : 'hide';
+  });
+  $('key-form').addEventListener('submit', (e) => e.preventDefault());
+  $('file').addEventListener('change', (e) => choose(e.target.files[0] || null));
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    if (e.dataTransfer.files.length) choose(e.dataTransfer.files[0]);
+  });
+  drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') $('file').click(); });
+  $('transcribe').addEventListener('click', transcribe);
+  $('transcript').addEventListener('click', onWordClick);
+  $('player').addEventListener('timeupdate', onTimeUpdate);
+  for (const b of document.querySelectorAll('.downloads button')) {
+    b.addEventListener('click', () => download(b.dataset.format));
+  }
+  $('mic-start').addEventListener('click', startMic);
+  $('mic-stop').addEventListener('click', stopMic);
+  refreshUsage();
+}
+
+window.listendPlayground = { exportAs, toSrt, toVtt }; // for tests and curious users
+document.addEventListener('DOMContentLoaded', init);
