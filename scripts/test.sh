@@ -35,7 +35,7 @@ stage() {
 integration() {
     # Debian's interpreter has python3-pytest/requests/websockets; a python3 earlier on PATH may not.
     local rc=0
-    LISTEND_BIN="$PWD/build/listend" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@" || rc=$?
+    LISTEND_BIN="$PWD/build/listend" /usr/bin/python3 -m pytest -q -p no:cacheprovider --durations=30 tests/integration "$@" || rc=$?
     if [ $rc -eq 5 ]; then echo "no integration tests collected" >&2; return 1; fi
     return $rc
 }
