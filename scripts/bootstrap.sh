@@ -13,7 +13,7 @@ PKGS=(
   sphinxtrain sphinxbase-utils pocketsphinx flite
   redis-server haproxy
   # tests, benchmarks, fuzzing
-  python3-pytest python3-requests python3-websockets
+  python3-pytest python3-pytest-xdist python3-requests python3-websockets
   chromium  # headless browser for the playground tests (tests/browser, puppeteer-core)
   ffmpeg pocketsphinx pocketsphinx-testdata gnutls-bin openssl curl wrk
   clang-14 libclang-rt-14-dev

@@ -37,6 +37,7 @@ echo "== sanitize: integration subset"
 # a 70 ms webhook back-off timing (sanitized code is 2-3x slower).
 set +e
 LISTEND_BIN="$PWD/$build/listend" /usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$reports/pytest" \
+    -n "${LD_TEST_JOBS:-2}" --dist loadfile --durations=10 \
     tests/integration/test_server_http.py tests/integration/test_auth_http.py \
     tests/integration/test_server_limits.py tests/integration/test_listen_inputs.py \
     tests/integration/test_transcribe_bad_audio.py tests/integration/test_stream.py \
