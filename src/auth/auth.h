@@ -51,6 +51,12 @@ typedef struct {
      * store again. Set only when ld_auth_admit returns LD_OK. */
     bool have_usage;
     ld_usage usage;
+    /* The key's daily audio quota for X-Quota-* (set whenever admission read
+     * today's usage, admitted or refused). */
+    bool have_quota;
+    double quota_limit;  /* X-Quota-Limit: audio seconds per UTC day */
+    double quota_used;   /* audio seconds used today; X-Quota-Remaining = limit - used */
+    int64_t quota_reset; /* X-Quota-Reset: seconds until the UTC day (and the quota) resets */
 } ld_rate_info;
 
 /* A concurrency slot held from admission to the end of the response. */
