@@ -141,7 +141,17 @@ ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_second
         return LD_OK;
     char day[11];
     ld_time_utc_day(ld_time_now(), day);
-    return ld_store_usage_add(a->store, k->key_id, day, audio_seconds, NULL, err);
+    double total = 0;
+    ld_err rc = ld_store_usage_add(a->store, k->key_id, day, audio_seconds, &total, err);
+    if (rc == LD_OK && a->usage_hook) /* quota thresholds and gauge (monitor/monitor.h) */
+        a->usage_hook(a->usage_hook_ud, k, audio_seconds, total);
+    return rc;
+}
+
+void ld_auth_set_usage_hook(ld_auth *a, ld_auth_usage_hook fn, void *ud)
+{
+    a->usage_hook = fn;
+    a->usage_hook_ud = ud;
 }
 
 ld_err ld_auth_check_quota(ld_auth *a, const ld_key_claims *k, ld_error *err)
