@@ -144,7 +144,7 @@ static void give_up(ld_notifier *n, ev *e, const char *why)
 {
     atomic_fetch_add(&n->dropped, 1);
     ld_log_fields(LD_LOG_WARNING,
-                  json_pack("{s:s,s:s,s:i}", "event_id", e->id, "event", e->type, "attempts", e->failures + 1),
+                  json_pack("{s:s,s:s,s:i}", "event_id", e->id, "event_type", e->type, "attempts", e->failures + 1),
                   "Usage webhook: gave up on event %s (%s): %s", e->id, e->type, why);
     ev_free(e);
 }
@@ -164,7 +164,7 @@ static bool attempt(ld_notifier *n, ev *e)
         ld_metric_add(n->attempts, (const char *const[]){"delivered"}, 1);
         atomic_fetch_add(&n->delivered, 1);
         ld_log_fields(LD_LOG_DEBUG,
-                      json_pack("{s:s,s:s,s:i}", "event_id", e->id, "event", e->type, "status", (int)status),
+                      json_pack("{s:s,s:s,s:i}", "event_id", e->id, "event_type", e->type, "status", (int)status),
                       "Usage webhook: delivered %s", e->id);
         ev_free(e);
         return false;
@@ -189,7 +189,7 @@ static bool attempt(ld_notifier *n, ev *e)
         return false;
     }
     ld_log_fields(LD_LOG_INFO,
-                  json_pack("{s:s,s:s,s:i}", "event_id", e->id, "event", e->type, "attempt", e->failures),
+                  json_pack("{s:s,s:s,s:i}", "event_id", e->id, "event_type", e->type, "attempt", e->failures),
                   "Usage webhook: %s, retrying in %lld ms", why, (long long)delay);
     e->next_ms = now + delay;
     return true;
