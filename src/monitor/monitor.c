@@ -28,6 +28,7 @@ static const int THRESHOLDS[] = {80, 95}; /* percent of the daily quota */
 typedef struct {
     char key_id[32];
     ld_anomaly_state st;
+    char gauge_day[11]; /* UTC day of the key's quota gauge ("" = none set) */
 } slot;
 
 struct ld_monitor {
@@ -48,6 +49,8 @@ static uint64_t hash(const char *s)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
     return h;
 }
+
+static void expire_gauges(void *ud);
 
 ld_monitor *ld_monitor_new(const ld_monitor_config *cfg, ld_store *store, ld_error *err)
 {
@@ -91,6 +94,7 @@ ld_monitor *ld_monitor_new(const ld_monitor_config *cfg, ld_store *store, ld_err
         ld_monitor_free(m);
         return NULL;
     }
+    ld_metrics_on_render(reg, expire_gauges, m);
     return m;
 }
 
@@ -98,6 +102,7 @@ void ld_monitor_free(ld_monitor *m)
 {
     if (!m)
         return;
+    ld_metrics_remove_hook(ld_metrics_global(), expire_gauges, m);
     ld_notifier_free(m->notifier);
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_destroy(&m->mu[i]);
@@ -109,11 +114,50 @@ void ld_monitor_get_stats(ld_monitor *m, ld_monitor_stats *out) { ld_notifier_st
 
 static double quota_seconds(const ld_key_claims *k) { return k->hours_per_day * 3600.0; }
 
+/* The key's slot, under its stripe lock (taken here, released by the caller);
+ * a slot held by another key is taken over (its states restart). */
+static slot *lock_slot(ld_monitor *m, const char *key_id)
+{
+    uint64_t h = hash(key_id);
+    pthread_mutex_lock(&m->mu[h % STRIPES]);
+    slot *s = &m->slots[h % SLOTS];
+    if (strcmp(s->key_id, key_id)) {
+        snprintf(s->key_id, sizeof s->key_id, "%s", key_id);
+        s->st = (ld_anomaly_state){0};
+        s->gauge_day[0] = '\0';
+    }
+    return s;
+}
+
+static void unlock_slot(ld_monitor *m, const char *key_id) { pthread_mutex_unlock(&m->mu[hash(key_id) % STRIPES]); }
+
 static void set_ratio(ld_monitor *m, const ld_key_claims *k, double used)
 {
     double limit = quota_seconds(k);
-    if (limit > 0 && used >= 0)
-        ld_metric_set(m->ratio, (const char *const[]){k->key_id}, used / limit);
+    if (!(limit > 0) || used < 0)
+        return;
+    slot *s = lock_slot(m, k->key_id);
+    ld_time_utc_day(ld_time_now(), s->gauge_day);
+    ld_metric_set(m->ratio, (const char *const[]){k->key_id}, used / limit);
+    unlock_slot(m, k->key_id);
+}
+
+/* Scrape hook: a gauge set on an earlier UTC day reads 0, the key's usage
+ * today until its next request says otherwise (no stale 0.97 after midnight). */
+static void expire_gauges(void *ud)
+{
+    ld_monitor *m = ud;
+    char today[11];
+    ld_time_utc_day(ld_time_now(), today);
+    for (int i = 0; i < SLOTS; i++) {
+        slot *s = &m->slots[i];
+        pthread_mutex_lock(&m->mu[i % STRIPES]);
+        if (s->gauge_day[0] && strcmp(s->gauge_day, today)) {
+            ld_metric_set(m->ratio, (const char *const[]){s->key_id}, 0);
+            s->gauge_day[0] = '\0';
+        }
+        pthread_mutex_unlock(&m->mu[i % STRIPES]);
+    }
 }
 
 /* Whether this process reports `name` now: the store's mark decides across
@@ -226,17 +270,10 @@ void ld_monitor_request(ld_monitor *m, const ld_key_claims *k, double used_today
         return;
     if (used_today >= 0)
         set_ratio(m, k, used_today);
-    uint64_t h = hash(k->key_id);
-    slot *s = &m->slots[h % SLOTS];
-    pthread_mutex_t *mu = &m->mu[h % STRIPES];
     ld_anomaly_figures f;
-    pthread_mutex_lock(mu);
-    if (strcmp(s->key_id, k->key_id)) {
-        snprintf(s->key_id, sizeof s->key_id, "%s", k->key_id);
-        s->st = (ld_anomaly_state){0};
-    }
+    slot *s = lock_slot(m, k->key_id);
     bool hit = ld_anomaly_hit(&m->rule, &s->st, ld_time_now_ms(), &f);
-    pthread_mutex_unlock(mu);
+    unlock_slot(m, k->key_id);
     if (hit)
         anomaly(m, k, &f);
 }
