@@ -143,15 +143,16 @@ ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_second
     ld_time_utc_day(ld_time_now(), day);
     double total = 0;
     ld_err rc = ld_store_usage_add(a->store, k->key_id, day, audio_seconds, &total, err);
-    if (rc == LD_OK && a->usage_hook) /* quota thresholds and gauge (monitor/monitor.h) */
-        a->usage_hook(a->usage_hook_ud, k, audio_seconds, total);
+    ld_auth_usage_hook hook = atomic_load(&a->usage_hook);
+    if (rc == LD_OK && hook) /* quota thresholds and gauge (monitor/monitor.h) */
+        hook(atomic_load(&a->usage_hook_ud), k, audio_seconds, total);
     return rc;
 }
 
 void ld_auth_set_usage_hook(ld_auth *a, ld_auth_usage_hook fn, void *ud)
 {
-    a->usage_hook = fn;
-    a->usage_hook_ud = ud;
+    atomic_store(&a->usage_hook_ud, ud); /* before fn: a reader that sees fn sees its ud */
+    atomic_store(&a->usage_hook, fn);
 }
 
 ld_err ld_auth_check_quota(ld_auth *a, const ld_key_claims *k, ld_error *err)

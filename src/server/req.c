@@ -193,7 +193,9 @@ void ld_req_quota_headers(const ld_req *r, struct MHD_Response *resp)
     char b[48];
     seconds_text(b, sizeof b, r->rate.quota_limit);
     MHD_add_response_header(resp, "X-Quota-Limit", b);
-    seconds_text(b, sizeof b, r->rate.quota_limit - r->rate.quota_used);
+    /* A refusal for quota after admission (usage grew meanwhile) says 0 left. */
+    bool exceeded = r->rerr.code == LD_ERR_QUOTA_EXCEEDED || (r->pending && r->perr.code == LD_ERR_QUOTA_EXCEEDED);
+    seconds_text(b, sizeof b, exceeded ? 0 : r->rate.quota_limit - r->rate.quota_used);
     MHD_add_response_header(resp, "X-Quota-Remaining", b);
     snprintf(b, sizeof b, "%lld", (long long)r->rate.quota_reset);
     MHD_add_response_header(resp, "X-Quota-Reset", b);
