@@ -33,18 +33,20 @@ typedef struct {
     char redis_url[2048];    /* "" = embedded store (unless REDIS_HOST is set) */
     char redis_failure[16];  /* "closed" or "open" */
     int max_connections;
-    int max_connections_per_ip;     /* 0 = unlimited */
-    int connection_timeout;         /* idle seconds before a connection is closed */
-    int metrics_port;               /* 0 = /metrics on the API port */
-    char metrics_token[256];        /* "" = /metrics needs no Authorization */
-    int header_timeout;             /* seconds to complete request headers (0 = off) */
-    int min_body_rate;              /* bytes/s an upload must average (0 = off) */
-    bool no_playground;             /* GET / and /playground answer 404 */
-    char cors_origin[4096];         /* comma-separated allowed origins, or "*"; "" = no CORS */
-    int stream_prewarm;             /* stream decoders kept ready */
-    int64_t stream_decoder_idle;    /* seconds before an idle stream decoder beyond the prewarm is freed */
-    char usage_webhook[2048];       /* "" = no usage events (monitor/monitor.h) */
-    int64_t usage_anomaly_window;   /* seconds per window of the anomaly rule (monitor/anomaly.h) */
+    int max_connections_per_ip;  /* 0 = unlimited */
+    int connection_timeout;      /* idle seconds before a connection is closed */
+    int metrics_port;            /* 0 = /metrics on the API port */
+    char metrics_token[256];     /* "" = /metrics needs no Authorization */
+    int header_timeout;          /* seconds to complete request headers (0 = off) */
+    int min_body_rate;           /* bytes/s an upload must average (0 = off) */
+    bool no_playground;          /* GET / and /playground answer 404 */
+    char cors_origin[4096];      /* comma-separated allowed origins, or "*"; "" = no CORS */
+    int stream_prewarm;          /* stream decoders kept ready */
+    int64_t stream_decoder_idle; /* seconds before an idle stream decoder beyond the prewarm is freed */
+
+    /* usage monitoring (monitor/monitor.h, monitor/anomaly.h) */
+    char usage_webhook[2048];       /* "" = no usage events */
+    int64_t usage_anomaly_window;   /* seconds per window of the anomaly rule */
     int usage_anomaly_history;      /* EWMA span and warm-up, in windows */
     double usage_anomaly_factor;    /* K */
     int usage_anomaly_floor;        /* requests per window never anomalous */
