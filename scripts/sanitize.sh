@@ -34,7 +34,9 @@ echo "== sanitize: integration subset"
 # (test_compat is in: streamed bodies and Deepgram streams are server code of their own),
 # no format matrix (FFmpeg is not instrumented; fuzz_decode covers our side).
 # Deselected: RSS bounds (ASan's shadow memory and quarantine inflate RSS and keep freed memory) and
-# a 70 ms webhook back-off timing (sanitized code is 2-3x slower).
+# a 70 ms webhook back-off timing (sanitized code is 2-3x slower), and twenty concurrent streams
+# (a capacity test: 20 sanitized decoders on 2 cores outlive its 120 s bound on a loaded machine;
+# concurrency itself is still exercised by the other stream tests).
 set +e
 LISTEND_BIN="$PWD/$build/listend" /usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$reports/pytest" \
     -n "${LD_TEST_JOBS:-2}" --dist loadfile --durations=10 \
@@ -47,6 +49,7 @@ LISTEND_BIN="$PWD/$build/listend" /usr/bin/python3 -m pytest -q -p no:cacheprovi
     "tests/integration/test_cli_transcribe.py::test_progress_bar_on_a_terminal" \
     --deselect "tests/integration/test_transcribe_bad_audio.py::test_three_hour_file_is_audio_too_long_without_buffering_its_pcm" \
     --deselect "tests/integration/test_jobs.py::test_receiver_500_twice_then_200_delivers_on_third_try" \
+    --deselect "tests/integration/test_stream.py::test_twenty_concurrent_streams" \
     --deselect "tests/integration/test_stream_prewarm.py::test_idle_decoders_beyond_the_warm_set_are_freed" "$@"
 prc=$?
 set -e
