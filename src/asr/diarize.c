@@ -34,12 +34,15 @@ void ld_diarize_params_default(ld_diarize_params *p)
 {
     *p = (ld_diarize_params){.change_lambda = 1.0,
                              .change_win_s = 2.0,
-                             .cluster_lambda = 1.0,
+                             .cluster_lambda = 3.0,
                              .shrink_frames = 30.0,
+                             .shrink_fixed = 25.0,
                              .pause_s = 0.3,
-                             .switch_cost = 30.0,
+                             .switch_cost = 60.0,
                              .reseg_iters = 2,
-                             .cluster_norm = 0};
+                             .cluster_norm = 1,
+                             .min_speaker_s = 0.4,
+                             .norm_penalty = 0.0};
     const char *env = getenv("LD_DIARIZE_TUNE");
     if (!env)
         return;
@@ -59,12 +62,18 @@ void ld_diarize_params_default(ld_diarize_params *p)
             p->cluster_lambda = v;
         else if (!strcmp(kv, "shrink_frames"))
             p->shrink_frames = v;
+        else if (!strcmp(kv, "shrink_fixed"))
+            p->shrink_fixed = v;
         else if (!strcmp(kv, "pause_s"))
             p->pause_s = v;
         else if (!strcmp(kv, "switch_cost"))
             p->switch_cost = v;
         else if (!strcmp(kv, "reseg_iters"))
             p->reseg_iters = (int)v;
+        else if (!strcmp(kv, "norm_penalty"))
+            p->norm_penalty = v;
+        else if (!strcmp(kv, "min_speaker_s"))
+            p->min_speaker_s = v;
         else if (!strcmp(kv, "cluster_norm"))
             p->cluster_norm = (int)v;
     }
@@ -187,6 +196,7 @@ static double cluster_dist(const stats *a, double lda, const stats *b, double ld
     stats_add(&ab, b);
     double glr = 0.5 * (ab.n * ldet(&ab, g, p->shrink_frames) - a->n * lda - b->n * ldb);
     double m = a->n < b->n ? a->n : b->n;
+    glr -= p->norm_penalty * 0.5 * LD_BIC_PARAMS * log(ab.n); /* what chance alone gives short ones */
     return glr / (m > 1 ? m : 1) - p->cluster_lambda;
 }
 
@@ -314,6 +324,31 @@ static void row_min(clusters *c, size_t i)
         }
 }
 
+/* Cluster bj joins bi; distances and nearest neighbours follow. */
+static void merge(clusters *c, size_t bi, size_t bj, int *parent, const double *g, const ld_diarize_params *p)
+{
+    size_t nseg = c->k;
+    stats_add(&c->st[bi], &c->st[bj]);
+    c->ld[bi] = ldet(&c->st[bi], g, p->shrink_frames);
+    c->live[bj] = false;
+    for (size_t s = 0; s < nseg; s++)
+        if (parent[s] == (int)bj)
+            parent[s] = (int)bi;
+    for (size_t j = 0; j < nseg; j++)
+        if (j != bi && c->live[j])
+            c->dist[bi * nseg + j] = c->dist[j * nseg + bi] = (float)cluster_dist(&c->st[bi], c->ld[bi], &c->st[j],
+                                                                                  c->ld[j], g, p);
+    row_min(c, bi);
+    for (size_t j = 0; j < nseg; j++) {
+        if (!c->live[j] || j == bi)
+            continue;
+        if (c->rarg[j] == bi || c->rarg[j] == bj)
+            row_min(c, j);
+        else if (c->dist[j * nseg + bi] < c->rmin[j])
+            c->rmin[j] = c->dist[j * nseg + bi], c->rarg[j] = bi;
+    }
+}
+
 /* Merges clusters (bottom-up) and writes each segment's cluster in seg_cl. */
 static bool cluster(size_t nseg, const stats *seg_st, int num_speakers, const ld_diarize_params *p, const double *g,
                     int *seg_cl)
@@ -345,37 +380,40 @@ static bool cluster(size_t nseg, const stats *seg_st, int num_speakers, const ld
             row_min(&c, i);
         size_t live = nseg;
         size_t want = num_speakers > 0 ? (size_t)num_speakers : 1;
-        while (live > want) {
-            size_t bi = nseg;
+        double minf = p->min_speaker_s * LD_FPS;
+        for (;;) {
+            size_t big = 0, bi = nseg, small = nseg;
             double best = INFINITY;
-            for (size_t i = 0; i < nseg; i++)
-                if (c.live[i] && c.rmin[i] < best)
-                    best = c.rmin[i], bi = i;
-            if (bi == nseg)
-                break;
-            if (num_speakers <= 0 && best >= 0 && live <= LD_DIARIZE_MAX_SPEAKERS)
-                break; /* the BIC stopping rule */
-            size_t bj = c.rarg[bi];
-            stats_add(&c.st[bi], &c.st[bj]);
-            c.ld[bi] = ldet(&c.st[bi], g, tau);
-            c.live[bj] = false;
-            live--;
-            for (size_t s = 0; s < nseg; s++)
-                if (parent[s] == (int)bj)
-                    parent[s] = (int)bi;
-            for (size_t j = 0; j < nseg; j++)
-                if (j != bi && c.live[j])
-                    c.dist[bi * nseg + j] = c.dist[j * nseg + bi] = (float)cluster_dist(&c.st[bi], c.ld[bi],
-                                                                                        &c.st[j], c.ld[j], g, p);
-            row_min(&c, bi);
-            for (size_t j = 0; j < nseg; j++) {
-                if (!c.live[j] || j == bi)
+            for (size_t i = 0; i < nseg; i++) {
+                if (!c.live[i])
                     continue;
-                if (c.rarg[j] == bi || c.rarg[j] == bj)
-                    row_min(&c, j);
-                else if (c.dist[j * nseg + bi] < c.rmin[j])
-                    c.rmin[j] = c.dist[j * nseg + bi], c.rarg[j] = bi;
+                if (c.st[i].n >= minf)
+                    big++;
+                else if (small == nseg || c.st[i].n < c.st[small].n)
+                    small = i;
+                if (c.rmin[i] < best)
+                    best = c.rmin[i], bi = i;
             }
+            /* clusters with less speech than min_speaker_s are not speakers of their own */
+            bool stop = num_speakers > 0 ? big <= want : best >= 0 && big <= LD_DIARIZE_MAX_SPEAKERS;
+            if (live <= 1 || bi == nseg)
+                break;
+            size_t bj;
+            if (stop && small == nseg)
+                break;
+            if (stop) { /* a leftover fragment joins the nearest cluster with enough speech */
+                bi = small, bj = nseg;
+                for (size_t j = 0; j < nseg; j++)
+                    if (j != bi && c.live[j] && c.st[j].n >= minf &&
+                        (bj == nseg || c.dist[bi * nseg + j] < c.dist[bi * nseg + bj]))
+                        bj = j;
+                if (bj == nseg)
+                    bj = c.rarg[bi];
+            } else {
+                bj = c.rarg[bi];
+            }
+            merge(&c, bi, bj, parent, g, p);
+            live--;
         }
         for (size_t s = 0; s < nseg; s++)
             seg_cl[s] = parent[s];
@@ -502,6 +540,8 @@ int ld_diarize_words(const float *feat, size_t n_frames, const ld_word *words, s
         ld_diarize_params_default(&p);
     if (num_speakers > LD_DIARIZE_MAX_SPEAKERS)
         num_speakers = LD_DIARIZE_MAX_SPEAKERS;
+    if (num_speakers > 0) /* the count is known: short segments may keep more of their own voice */
+        p.shrink_frames = p.shrink_fixed;
     speech s = {0};
     size_t *starts = malloc(nw * sizeof *starts);
     stats *seg_st = NULL;

@@ -22,7 +22,7 @@
 #include "util/err.h"
 
 #define LD_DIARIZE_MAX_SPEAKERS 8 /* num_speakers range 1..8; the estimate never exceeds it */
-#define LD_DIARIZE_DIM 13         /* cepstra c1..c13 per 10 ms frame */
+#define LD_DIARIZE_DIM 19         /* cepstra c1..c19 per 10 ms frame */
 
 /* Tuning knobs (chosen on the dev speakers of bench/der/split.tsv). */
 typedef struct {
@@ -30,9 +30,12 @@ typedef struct {
     double change_win_s;   /* speech seconds on each side of a candidate change */
     double cluster_lambda; /* BIC penalty weight of the clustering stopping rule */
     double shrink_frames;  /* covariance shrinkage toward the recording's (frames) */
+    double shrink_fixed;   /* the same when num_speakers is given */
     double pause_s;        /* a pause this long always starts a new segment */
     double switch_cost;    /* resegmentation: log-likelihood cost of a speaker change */
     int reseg_iters;       /* Viterbi resegmentation passes (0 = none) */
+    double min_speaker_s;  /* a cluster with less speech is a fragment, not a speaker */
+    double norm_penalty;   /* with cluster_norm: BIC penalty weight taken off before dividing */
     int cluster_norm;      /* 1: clustering distance per frame of the smaller cluster */
 } ld_diarize_params;
 

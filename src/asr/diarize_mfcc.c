@@ -14,7 +14,7 @@
 #define LD_WIN 400 /* 25 ms at 16 kHz */
 #define LD_HOP 160 /* 10 ms */
 #define LD_NFFT 512
-#define LD_MEL 26
+#define LD_MEL 30
 
 static double mel(double hz) { return 1127.0 * log(1.0 + hz / 700.0); }
 static double mel_inv(double m) { return 700.0 * (exp(m / 1127.0) - 1.0); }
