@@ -279,17 +279,20 @@ static size_t segment(const speech *s, const ld_word *w, size_t nw, const ld_dia
                              p->shrink_frames, p->change_lambda);
     }
     starts[n++] = 0;
+    size_t lo = 1; /* first boundary within half a window before b */
     for (size_t b = 1; b < nw; b++) {
         bool cut = hard[b];
+        while (s->w0[lo] + win / 2 < s->w0[b])
+            lo++;
         if (!cut && score[b] > 0) { /* a local maximum within half a window */
             cut = true;
-            for (size_t c = 1; c < nw && cut; c++) {
+            for (size_t c = lo; c < nw && cut; c++) {
                 if (c == b || score[c] <= 0)
                     continue;
                 size_t dist = s->w0[c] > s->w0[b] ? s->w0[c] - s->w0[b] : s->w0[b] - s->w0[c];
                 if (dist <= win / 2 && (score[c] > score[b] || (score[c] == score[b] && c < b)))
                     cut = false;
-                if (s->w0[c] > s->w0[b] + win)
+                if (s->w0[c] > s->w0[b] + win / 2)
                     break;
             }
         }
