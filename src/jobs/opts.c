@@ -17,10 +17,10 @@ char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
 {
     json_t *j = json_pack("{s:s, s:b, s:b, s:i}", "language", o->language, "punctuate", o->punctuate, "timestamps",
                           o->timestamps, "format", (int)o->format);
-    if (j && o->model[0]) /* the model pack asked for (asr/packs.h); absent = auto */
-        json_object_set_new(j, "model", json_string(o->model));
     if (j && o->diarize) /* speaker labels (asr/diarize.h) */
         json_object_set_new(j, "diarize", json_pack("{s:b,s:i}", "on", 1, "num_speakers", o->num_speakers));
+    if (j && o->model[0]) /* the model pack asked for (asr/packs.h); absent = auto */
+        json_object_set_new(j, "model", json_string(o->model));
     return dump(j);
 }
 

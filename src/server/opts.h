@@ -14,8 +14,8 @@ typedef struct {
     ld_transcribe_opts t;
     char url[2048];
     char callback_url[2048];
-    bool diarize;     /* mirrored in t (asr/diarize.h) */
-    int num_speakers; /* 0 = auto; 1..8 */
+    bool diarize;
+    int num_speakers; /* 0 = auto */
     bool raw_pcm;     /* encoding=linear16: headerless s16le mono */
     int sample_rate;  /* for raw_pcm; 0 = LD_SAMPLE_RATE */
     bool verbose;     /* response_format=verbose_json (OpenAI route) */
@@ -29,7 +29,7 @@ void ld_opts_init(ld_listen_opts *o);
 ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err);
 /* Every member of a JSON object body; values may be JSON-typed or strings. */
 ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err);
-/* Cross-field checks once every source was applied: language, model. */
+/* Cross-field checks once every source was applied: diarize, language. */
 ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err);
 
 #endif
