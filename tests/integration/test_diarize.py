@@ -9,8 +9,11 @@ answer 400 in the route's own envelope.
 """
 import array
 import base64
+import functools
+import http.server
 import os
 import sys
+import threading
 import time
 import wave
 
@@ -115,6 +118,22 @@ def test_one_speaker_stays_one(srv, key, rec):
     assert b["num_speakers"] == 1
     assert {w["speaker"] for w in b["words"]} == {0}
     assert {s["speaker"] for s in b["speakers"]} == {"SPEAKER_00"}
+
+
+def test_json_url_form_with_num_speakers(srv, key, rec):
+    path, ref = rec["two"]
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        r = requests.post(srv.url + "/v1/listen", headers=srv.auth(key), timeout=120,
+                          json={"url": f"http://127.0.0.1:{httpd.server_port}/{path.name}", "diarize": True,
+                                "num_speakers": 2, "timestamps": True})
+    finally:
+        httpd.shutdown()
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["num_speakers"] == 2 and agreement(ref, b["words"]) >= 0.9
 
 
 def test_lightning_route_with_num_speakers(srv, key, rec):
