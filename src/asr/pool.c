@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "asr/diarize.h"
 #include "asr/engine_ps.h"
 #include "asr/pool.h"
 #include "asr/pool_internal.h"
@@ -213,6 +214,17 @@ static void report_segments(ld_pool *p, request *r)
         r->cb.segment(r->cb.segment_ud, r->seg_words[i], r->seg_nwords[i]);
 }
 
+/* Speakers of a merged transcript from the request's own PCM (asr/diarize.h):
+ * on the thread that finished the last segment, once per request. */
+static ld_err diarize(request *r, ld_transcript *t, ld_error *err)
+{
+    double t0 = ld_time_mono();
+    ld_err rc = ld_diarize_transcript(t, r->pcm.samples, r->pcm.n, r->pcm.narrowband, r->opts.num_speakers, err);
+    ld_log(LD_LOG_DEBUG, "diarization: %.2f s of audio, %zu words, %d speakers in %.4f s", t->duration, t->n_words,
+           t->n_speakers, ld_time_mono() - t0);
+    return rc;
+}
+
 /* Calls `done` for an unlinked request whose tasks have all finished, then
  * frees it. Called without p->mu. */
 static void finish_request(ld_pool *p, request *r)
@@ -232,6 +244,10 @@ static void finish_request(ld_pool *p, request *r)
         ld_transcript *t = merge(p, r);
         ld_error oom;
         ld_error_set(&oom, LD_ERR_INTERNAL, "out of memory merging the transcript");
+        if (t && r->opts.diarize && diarize(r, t, &oom) != LD_OK) {
+            ld_transcript_free(t);
+            t = NULL;
+        }
         if (t && r->cb.progress)
             r->cb.progress(r->cb.progress_ud, 1.0);
         r->cb.done(r->cb.done_ud, t, t ? NULL : &oom);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "asr/diarize.h"
 #include "asr/transcript.h"
 #include "asr/transcript_internal.h"
 
@@ -38,6 +39,7 @@ void ld_transcript_free(ld_transcript *t)
         return;
     ld_words_free(t->words, t->n_words);
     free(t->utts);
+    free(t->speakers);
     free(t);
 }
 
@@ -169,6 +171,7 @@ json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, 
         free(ut_text);
     }
     json_object_set_new(j, "utterances", utts);
+    ld_diarize_json(t, o, j); /* speaker fields, when diarized */
     free(text);
     free(origin);
     ld_words_free(w, n);

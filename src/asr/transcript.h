@@ -21,6 +21,8 @@ typedef struct {
     bool timestamps;   /* include `words` in JSON */
     ld_format format;  /* default JSON */
     char model[32];    /* `model` option (asr/packs.h); "" or "auto" = by the audio */
+    bool diarize;      /* label speakers (asr/diarize.h) */
+    int num_speakers;  /* with diarize: 0 = estimate, else 1..LD_DIARIZE_MAX_SPEAKERS */
 } ld_transcribe_opts;
 
 void ld_transcribe_opts_default(ld_transcribe_opts *o);
@@ -34,6 +36,7 @@ typedef struct {
 typedef struct {
     size_t first, count; /* range into words[] */
     double start, end;
+    int speaker; /* when diarized (ld_transcript.speakers) */
 } ld_utterance;
 
 typedef struct {
@@ -45,6 +48,8 @@ typedef struct {
     double confidence; /* overall, from word confidences */
     char language[16];
     char model[32]; /* pack that decoded it ("general", "telephony", …); "" = not reported */
+    int *speakers;  /* diarized: speaker of each word (0..n_speakers-1); NULL = not diarized */
+    int n_speakers;
 } ld_transcript;
 
 void ld_transcript_free(ld_transcript *t);

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "asr/diarize.h"
 #include "asr/pool.h"
 #include "cli/cli.h"
 #include "cli/transcribe_internal.h"
@@ -38,6 +39,8 @@ static void usage(FILE *f)
             "  --format json|text|srt|vtt  output format (default json)\n"
             "  --timestamps                include per-word timings in JSON\n"
             "  --no-punctuate              plain lowercase words, no punctuation\n"
+            "  --diarize                   label speakers (JSON: speaker on words and utterances)\n"
+            "  --num-speakers N            with --diarize: exactly N speakers (1-8; default: estimated)\n"
             "  --language CODE             ISO 639-1 language (default en)\n"
             "  --model NAME                auto (default: telephony for <= 8 kHz or G.711 audio), general,\n"
             "                              telephony, or a model pack (--models DIR/NAME/, listend adapt)\n"
@@ -158,13 +161,22 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const c
 int ld_cli_transcribe_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"format", required_argument, 0, 'f'},  {"timestamps", no_argument, 0, 't'},
-        {"no-punctuate", no_argument, 0, 'P'},  {"language", required_argument, 0, 'l'},
-        {"models", required_argument, 0, 'm'},  {"model", required_argument, 0, 'M'},
-        {"workers", required_argument, 0, 'w'}, {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'},          {"server", required_argument, 0, 'S'},
-        {"key", required_argument, 0, 'K'},     {"cacert", required_argument, 0, 'C'},
-        {"local", no_argument, 0, 'L'},         {0, 0, 0, 0},
+        {"format", required_argument, 0, 'f'},
+        {"timestamps", no_argument, 0, 't'},
+        {"no-punctuate", no_argument, 0, 'P'},
+        {"language", required_argument, 0, 'l'},
+        {"models", required_argument, 0, 'm'},
+        {"model", required_argument, 0, 'M'},
+        {"workers", required_argument, 0, 'w'},
+        {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},
+        {"server", required_argument, 0, 'S'},
+        {"key", required_argument, 0, 'K'},
+        {"cacert", required_argument, 0, 'C'},
+        {"local", no_argument, 0, 'L'},
+        {"diarize", no_argument, 0, 'D'},
+        {"num-speakers", required_argument, 0, 'N'},
+        {0, 0, 0, 0},
     };
     ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
     bool local = false, local_only_opts = false;
@@ -217,6 +229,18 @@ int ld_cli_transcribe_main(int argc, char **argv)
             break;
         }
         case 'v': verbose = true; break;
+        case 'D': o.diarize = true; break;
+        case 'N': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > LD_DIARIZE_MAX_SPEAKERS) {
+                fprintf(stderr, "listend transcribe: --num-speakers must be a number from 1 to %d\n",
+                        LD_DIARIZE_MAX_SPEAKERS);
+                return 2;
+            }
+            o.num_speakers = (int)n;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

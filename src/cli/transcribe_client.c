@@ -93,6 +93,13 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
     add_field(m, "format", ld_format_name(o->format));
     if (o->model[0])
         add_field(m, "model", o->model);
+    if (o->diarize) {
+        add_field(m, "diarize", "true");
+        char n[16];
+        snprintf(n, sizeof n, "%d", o->num_speakers);
+        if (o->num_speakers > 0)
+            add_field(m, "num_speakers", n);
+    }
     if (ends_with(path, ".raw") || ends_with(path, ".pcm")) { /* local mode's convention */
         add_field(m, "encoding", "linear16");
         char rate[16];
@@ -108,6 +115,10 @@ static char *json_request(const char *url, const ld_transcribe_opts *o)
                           o->punctuate, "timestamps", o->timestamps, "format", ld_format_name(o->format));
     if (j && o->model[0])
         json_object_set_new(j, "model", json_string(o->model));
+    if (j && o->diarize)
+        json_object_set_new(j, "diarize", json_true());
+    if (j && o->diarize && o->num_speakers > 0)
+        json_object_set_new(j, "num_speakers", json_integer(o->num_speakers));
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;

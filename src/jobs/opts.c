@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asr/diarize.h"
 #include "jobs/jobs_internal.h"
 
 static char *dump(json_t *o)
@@ -16,6 +17,8 @@ char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
 {
     json_t *j = json_pack("{s:s, s:b, s:b, s:i}", "language", o->language, "punctuate", o->punctuate, "timestamps",
                           o->timestamps, "format", (int)o->format);
+    if (j && o->diarize) /* speaker labels (asr/diarize.h) */
+        json_object_set_new(j, "diarize", json_pack("{s:b,s:i}", "on", 1, "num_speakers", o->num_speakers));
     if (j && o->model[0]) /* the model pack asked for (asr/packs.h); absent = auto */
         json_object_set_new(j, "model", json_string(o->model));
     return dump(j);
@@ -38,6 +41,12 @@ void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)
     const char *model = json_string_value(json_object_get(j, "model"));
     if (model)
         snprintf(o->model, sizeof o->model, "%s", model);
+    json_t *dia = json_object_get(j, "diarize");
+    if (json_is_object(dia)) {
+        json_int_t n = json_integer_value(json_object_get(dia, "num_speakers"));
+        o->diarize = true;
+        o->num_speakers = n >= 0 && n <= LD_DIARIZE_MAX_SPEAKERS ? (int)n : 0;
+    }
     json_decref(j);
 }
 

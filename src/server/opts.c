@@ -1,5 +1,7 @@
 #include "server/opts.h"
 
+#include "asr/diarize.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -81,10 +83,14 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         return parse_bool(key, val, &o->t.punctuate, err);
     if (!strcmp(key, "timestamps") || !strcmp(key, "word_timestamps"))
         return parse_bool(key, val, &o->t.timestamps, err);
-    if (!strcmp(key, "diarize"))
-        return parse_bool(key, val, &o->diarize, err);
-    if (!strcmp(key, "num_speakers"))
-        return parse_int(key, val, 1, 32, &o->num_speakers, err);
+    if (!strcmp(key, "diarize") || !strcmp(key, "num_speakers")) { /* the decoder pool reads them from t */
+        ld_err rc = !strcmp(key, "diarize")
+                        ? parse_bool(key, val, &o->diarize, err)
+                        : parse_int(key, val, 1, LD_DIARIZE_MAX_SPEAKERS, &o->num_speakers, err);
+        o->t.diarize = o->diarize;
+        o->t.num_speakers = o->num_speakers;
+        return rc;
+    }
     if (!strcmp(key, "url"))
         return copy_url(key, val, o->url, sizeof o->url, err);
     if (!strcmp(key, "callback_url") || !strcmp(key, "webhook_url"))
@@ -166,10 +172,6 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
 
 ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err)
 {
-    if (o->diarize)
-        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "Invalid parameter 'diarize': speaker diarization is not supported by this server's "
-                            "speech engine; send diarize=false");
     /* num_speakers without diarize and sample_rate with a container are
      * ignored: harmless, and clients of similar APIs send them. */
     if (pool && !ld_pool_has_language(pool, o->t.language)) {

@@ -92,6 +92,15 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
     for (size_t i = 0; i < sizeof bools / sizeof *bools; i++)
         if ((v = get(ud, bools[i].name)) && parse_bool(v, (bool *)((char *)p + bools[i].off)))
             return bad(err, bools[i].name, "expected true or false");
+    /* Speakers are clustered over the whole recording (asr/diarize.h): a live
+     * stream has no whole recording, so it says so rather than ignore it. */
+    bool diarize = false;
+    if ((v = get(ud, "diarize")) && parse_bool(v, &diarize))
+        return bad(err, "diarize", "expected true or false");
+    if (diarize)
+        return bad(err, "diarize",
+                   "speaker diarization is available on batch requests (POST /v1/listen, jobs), not on streams; "
+                   "send diarize=false");
     return LD_OK;
 }
 

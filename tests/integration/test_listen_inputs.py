@@ -207,13 +207,15 @@ def test_bad_json(srv):
     assert_envelope(r, 400, "INVALID_PARAMETER")
 
 
-def test_diarize_is_refused_with_a_reason(srv):
+def test_diarize_is_accepted_and_num_speakers_checked(srv):
+    """diarize works since issue 14 (labels are checked in test_diarize.py); num_speakers is 1-8."""
     with open(CLIP, "rb") as f:
-        r = post(srv, files={"audio": ("c.wav", f)}, data={"diarize": "true", "num_speakers": "2"})
+        r = post(srv, files={"audio": ("c.wav", f)}, data={"diarize": "true", "num_speakers": "9"})
     body = assert_envelope(r, 400, "INVALID_PARAMETER")
-    assert "diariz" in body["error"].lower()
+    assert "num_speakers" in body["error"] and "8" in body["error"]
     with open(CLIP, "rb") as f:
-        check_transcript(post(srv, files={"audio": ("c.wav", f)}, data={"diarize": "false"}))
+        b = check_transcript(post(srv, files={"audio": ("c.wav", f)}, data={"diarize": "true"}))
+    assert b["num_speakers"] == 1 and b["speakers"][0]["speaker"] == "SPEAKER_00"
 
 
 def test_unsupported_language(srv):

@@ -19,7 +19,7 @@ static ld_transcript *make(const char *const *words, const double *gaps, size_t 
     }
     t->n_words = n;
     if (n) {
-        t->utts[0] = (ld_utterance){0, n, t->words[0].start, t->words[n - 1].end};
+        t->utts[0] = (ld_utterance){0, n, t->words[0].start, t->words[n - 1].end, 0};
         t->n_utts = 1;
     }
     t->duration = at + 1;

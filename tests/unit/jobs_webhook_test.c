@@ -111,6 +111,15 @@ static void views(void)
     CHECK_STR(kb.key_id, "k_abc");
     CHECK(kb.rpm == 7 && kb.concurrency == 3 && kb.expires_at == 9);
     CHECK_NEAR(kb.hours_per_day, 0.25, 1e-9);
+
+    /* a job keeps diarize and num_speakers (asr/diarize.h); older records have neither */
+    ld_transcribe_opts d = {.diarize = true, .num_speakers = 3}, db;
+    text = ld_jobs_opts_dump(&d);
+    ld_jobs_opts_load(text, &db);
+    free(text);
+    CHECK(db.diarize && db.num_speakers == 3);
+    ld_jobs_opts_load("{\"language\": \"en\", \"timestamps\": true}", &db);
+    CHECK(!db.diarize && db.num_speakers == 0);
 }
 
 int main(void)

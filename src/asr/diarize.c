@@ -1,0 +1,670 @@
+/* Speaker diarization (asr/diarize.h), the classic way:
+ *
+ * 1. Speech = the frames inside recognised words (no separate VAD: the
+ *    labels are for words, and pauses hold no speaker).
+ * 2. Segments: a new one at every pause >= pause_s and wherever a BIC test
+ *    between the change_win_s of speech before and after a word boundary says
+ *    two full-covariance Gaussians explain it better than one (local maxima
+ *    only).
+ * 3. Agglomerative clustering: every segment starts as a cluster; the pair
+ *    with the lowest delta-BIC merges until none is below zero (estimated
+ *    count) or exactly num_speakers remain. Covariances are shrunk toward the
+ *    recording's own, so a one-word segment does not look like a new voice.
+ * 4. Resegmentation: one full-covariance Gaussian per cluster, every word
+ *    re-labelled by Viterbi over the word sequence (a speaker change costs
+ *    switch_cost), models re-estimated, reseg_iters times.
+ *
+ * Costs: features ~1 ms per audio second, the rest grows with the number of
+ * segments (capped at LD_MAX_SEGS by merging neighbours). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asr/diarize.h"
+#include "asr/transcript_internal.h"
+
+#define D LD_DIARIZE_DIM
+#define LD_FPS 100.0     /* feature frames per second */
+#define LD_MAX_SEGS 2000 /* bounds the K x K distance matrix (16 MB) */
+#define LD_MIN_CHANGE 40 /* frames each side before a change test means anything */
+#define LD_BIC_PARAMS (D + D * (D + 1) / 2.0)
+
+void ld_diarize_params_default(ld_diarize_params *p)
+{
+    *p = (ld_diarize_params){.change_lambda = 1.0,
+                             .change_win_s = 2.0,
+                             .cluster_lambda = 3.0,
+                             .shrink_frames = 30.0,
+                             .shrink_fixed = 25.0,
+                             .pause_s = 0.3,
+                             .switch_cost = 60.0,
+                             .reseg_iters = 2,
+                             .cluster_norm = 1,
+                             .min_speaker_s = 0.4,
+                             .norm_penalty = 0.0};
+    const char *env = getenv("LD_DIARIZE_TUNE");
+    if (!env)
+        return;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", env);
+    for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        double v = atof(eq + 1);
+        if (!strcmp(kv, "change_lambda"))
+            p->change_lambda = v;
+        else if (!strcmp(kv, "change_win_s"))
+            p->change_win_s = v;
+        else if (!strcmp(kv, "cluster_lambda"))
+            p->cluster_lambda = v;
+        else if (!strcmp(kv, "shrink_frames"))
+            p->shrink_frames = v;
+        else if (!strcmp(kv, "shrink_fixed"))
+            p->shrink_fixed = v;
+        else if (!strcmp(kv, "pause_s"))
+            p->pause_s = v;
+        else if (!strcmp(kv, "switch_cost"))
+            p->switch_cost = v;
+        else if (!strcmp(kv, "reseg_iters"))
+            p->reseg_iters = (int)v;
+        else if (!strcmp(kv, "norm_penalty"))
+            p->norm_penalty = v;
+        else if (!strcmp(kv, "min_speaker_s"))
+            p->min_speaker_s = v;
+        else if (!strcmp(kv, "cluster_norm"))
+            p->cluster_norm = (int)v;
+    }
+}
+
+/* ---- Gaussian sufficient statistics ---- */
+
+typedef struct {
+    double n;
+    double s[D];
+    double sq[D * D];
+} stats;
+
+static void stats_add_frame(stats *a, const float *x)
+{
+    a->n += 1;
+    for (int i = 0; i < D; i++) {
+        a->s[i] += x[i];
+        for (int j = 0; j <= i; j++)
+            a->sq[i * D + j] += (double)x[i] * x[j];
+    }
+}
+
+static void stats_add(stats *a, const stats *b)
+{
+    a->n += b->n;
+    for (int i = 0; i < D; i++)
+        a->s[i] += b->s[i];
+    for (int i = 0; i < D * D; i++)
+        a->sq[i] += b->sq[i];
+}
+
+static void stats_range(stats *a, const float *f, size_t from, size_t to)
+{
+    memset(a, 0, sizeof *a);
+    for (size_t t = from; t < to; t++)
+        stats_add_frame(a, f + t * D);
+}
+
+/* Cholesky in place (lower triangle); false when not positive definite. */
+static bool cholesky(double *m)
+{
+    for (int j = 0; j < D; j++) {
+        double s = m[j * D + j];
+        for (int k = 0; k < j; k++)
+            s -= m[j * D + k] * m[j * D + k];
+        if (s <= 1e-12)
+            return false;
+        m[j * D + j] = sqrt(s);
+        for (int i = j + 1; i < D; i++) {
+            double v = m[i * D + j];
+            for (int k = 0; k < j; k++)
+                v -= m[i * D + k] * m[j * D + k];
+            m[i * D + j] = v / m[j * D + j];
+        }
+    }
+    return true;
+}
+
+/* Covariance of `a` (lower triangle filled), shrunk toward `g` by tau frames. */
+static void covariance(const stats *a, const double *g, double tau, double *cov, double *mean)
+{
+    double n = a->n > 0 ? a->n : 1;
+    for (int i = 0; i < D; i++)
+        mean[i] = a->s[i] / n;
+    for (int i = 0; i < D; i++)
+        for (int j = 0; j <= i; j++) {
+            double c = a->sq[i * D + j] / n - mean[i] * mean[j];
+            if (g)
+                c = (a->n * c + tau * g[i * D + j]) / (a->n + tau);
+            cov[i * D + j] = c;
+        }
+}
+
+/* log|cov| of the (shrunk) covariance; the Cholesky factor left in `chol`. */
+static double log_det(const stats *a, const double *g, double tau, double *chol, double *mean)
+{
+    covariance(a, g, tau, chol, mean);
+    double ridge = 1e-6;
+    double keep[D * D];
+    memcpy(keep, chol, sizeof keep);
+    while (!cholesky(chol)) { /* degenerate (e.g. digital silence): a little ridge */
+        memcpy(chol, keep, sizeof keep);
+        for (int i = 0; i < D; i++)
+            chol[i * D + i] += ridge;
+        memcpy(keep, chol, sizeof keep);
+        ridge *= 10;
+    }
+    double ld = 0;
+    for (int i = 0; i < D; i++)
+        ld += 2 * log(chol[i * D + i]);
+    return ld;
+}
+
+static double ldet(const stats *a, const double *g, double tau)
+{
+    double chol[D * D], mean[D];
+    return log_det(a, g, tau, chol, mean);
+}
+
+/* delta-BIC of modelling a and b apart rather than together: > 0 = two voices. */
+static double delta_bic(const stats *a, double lda, const stats *b, double ldb, const double *g, double tau,
+                        double lambda)
+{
+    stats ab = *a;
+    stats_add(&ab, b);
+    double n = ab.n;
+    return 0.5 * (n * ldet(&ab, g, tau) - a->n * lda - b->n * ldb) - lambda * 0.5 * LD_BIC_PARAMS * log(n);
+}
+
+/* The clustering distance: delta-BIC, or (cluster_norm) the likelihood-ratio
+ * part per frame of the smaller cluster minus cluster_lambda, so a one-word
+ * segment of another voice stands out as much as a long one. */
+static double cluster_dist(const stats *a, double lda, const stats *b, double ldb, const double *g,
+                           const ld_diarize_params *p)
+{
+    if (!p->cluster_norm)
+        return delta_bic(a, lda, b, ldb, g, p->shrink_frames, p->cluster_lambda);
+    stats ab = *a;
+    stats_add(&ab, b);
+    double glr = 0.5 * (ab.n * ldet(&ab, g, p->shrink_frames) - a->n * lda - b->n * ldb);
+    double m = a->n < b->n ? a->n : b->n;
+    glr -= p->norm_penalty * 0.5 * LD_BIC_PARAMS * log(ab.n); /* what chance alone gives short ones */
+    return glr / (m > 1 ? m : 1) - p->cluster_lambda;
+}
+
+/* ---- segmentation ---- */
+
+typedef struct {
+    size_t *w0, *w1; /* word i's frames in the speech-only stream: [w0, w1) */
+    float *sp;       /* speech frames, D floats each */
+    size_t n_sp;
+} speech;
+
+static bool speech_build(speech *s, const float *feat, size_t n_frames, const ld_word *w, size_t nw)
+{
+    s->w0 = calloc(nw, sizeof *s->w0);
+    s->w1 = calloc(nw, sizeof *s->w1);
+    size_t total = 0, prev_end = 0;
+    for (size_t i = 0; i < nw; i++) {
+        size_t a = (size_t)fmax(0, floor(w[i].start * LD_FPS)), b = (size_t)fmax(0, ceil(w[i].end * LD_FPS));
+        if (a < prev_end)
+            a = prev_end;
+        if (b > n_frames)
+            b = n_frames;
+        if (b > a)
+            total += b - a, prev_end = b;
+    }
+    s->sp = malloc((total ? total : 1) * D * sizeof *s->sp);
+    if (!s->w0 || !s->w1 || !s->sp)
+        return false;
+    size_t k = 0;
+    prev_end = 0;
+    for (size_t i = 0; i < nw; i++) {
+        size_t a = (size_t)fmax(0, floor(w[i].start * LD_FPS)), b = (size_t)fmax(0, ceil(w[i].end * LD_FPS));
+        if (a < prev_end)
+            a = prev_end;
+        if (b > n_frames)
+            b = n_frames;
+        s->w0[i] = k;
+        if (b > a) {
+            memcpy(s->sp + k * D, feat + a * D, (b - a) * D * sizeof *s->sp);
+            k += b - a;
+            prev_end = b;
+        }
+        s->w1[i] = k;
+    }
+    s->n_sp = k;
+    return true;
+}
+
+static void speech_free(speech *s)
+{
+    free(s->w0);
+    free(s->w1);
+    free(s->sp);
+}
+
+/* Segment starts (word indexes, first = 0) into *starts; returns how many. */
+static size_t segment(const speech *s, const ld_word *w, size_t nw, const ld_diarize_params *p, const double *g,
+                      size_t *starts)
+{
+    size_t win = (size_t)(p->change_win_s * LD_FPS);
+    double *score = calloc(nw ? nw : 1, sizeof *score);
+    bool *hard = calloc(nw ? nw : 1, sizeof *hard);
+    size_t n = 0;
+    if (!score || !hard) {
+        free(score);
+        free(hard);
+        starts[n++] = 0;
+        return n;
+    }
+    for (size_t b = 1; b < nw; b++) {
+        hard[b] = w[b].start - w[b - 1].end >= p->pause_s;
+        size_t at = s->w0[b];
+        size_t l0 = at > win ? at - win : 0, r1 = at + win < s->n_sp ? at + win : s->n_sp;
+        if (hard[b] || at - l0 < LD_MIN_CHANGE || r1 - at < LD_MIN_CHANGE)
+            continue;
+        stats l, r;
+        stats_range(&l, s->sp, l0, at);
+        stats_range(&r, s->sp, at, r1);
+        score[b] = delta_bic(&l, ldet(&l, g, p->shrink_frames), &r, ldet(&r, g, p->shrink_frames), g,
+                             p->shrink_frames, p->change_lambda);
+    }
+    starts[n++] = 0;
+    size_t lo = 1; /* first boundary within half a window before b */
+    for (size_t b = 1; b < nw; b++) {
+        bool cut = hard[b];
+        while (s->w0[lo] + win / 2 < s->w0[b])
+            lo++;
+        if (!cut && score[b] > 0) { /* a local maximum within half a window */
+            cut = true;
+            for (size_t c = lo; c < nw && cut; c++) {
+                if (c == b || score[c] <= 0)
+                    continue;
+                size_t dist = s->w0[c] > s->w0[b] ? s->w0[c] - s->w0[b] : s->w0[b] - s->w0[c];
+                if (dist <= win / 2 && (score[c] > score[b] || (score[c] == score[b] && c < b)))
+                    cut = false;
+                if (s->w0[c] > s->w0[b] + win / 2)
+                    break;
+            }
+        }
+        if (cut)
+            starts[n++] = b;
+    }
+    free(score);
+    free(hard);
+    return n;
+}
+
+/* ---- clustering ---- */
+
+typedef struct {
+    stats *st;
+    double *ld; /* log-determinant of each cluster */
+    bool *live;
+    float *dist; /* K x K delta-BIC */
+    double *rmin;
+    size_t *rarg;
+    size_t k;
+} clusters;
+
+static void row_min(clusters *c, size_t i)
+{
+    c->rmin[i] = INFINITY;
+    c->rarg[i] = i;
+    for (size_t j = 0; j < c->k; j++)
+        if (j != i && c->live[j] && c->dist[i * c->k + j] < c->rmin[i]) {
+            c->rmin[i] = c->dist[i * c->k + j];
+            c->rarg[i] = j;
+        }
+}
+
+/* Cluster bj joins bi; distances and nearest neighbours follow. */
+static void merge(clusters *c, size_t bi, size_t bj, int *parent, const double *g, const ld_diarize_params *p)
+{
+    size_t nseg = c->k;
+    stats_add(&c->st[bi], &c->st[bj]);
+    c->ld[bi] = ldet(&c->st[bi], g, p->shrink_frames);
+    c->live[bj] = false;
+    for (size_t s = 0; s < nseg; s++)
+        if (parent[s] == (int)bj)
+            parent[s] = (int)bi;
+    for (size_t j = 0; j < nseg; j++)
+        if (j != bi && c->live[j])
+            c->dist[bi * nseg + j] = c->dist[j * nseg + bi] = (float)cluster_dist(&c->st[bi], c->ld[bi], &c->st[j],
+                                                                                  c->ld[j], g, p);
+    row_min(c, bi);
+    for (size_t j = 0; j < nseg; j++) {
+        if (!c->live[j] || j == bi)
+            continue;
+        if (c->rarg[j] == bi || c->rarg[j] == bj)
+            row_min(c, j);
+        else if (c->dist[j * nseg + bi] < c->rmin[j])
+            c->rmin[j] = c->dist[j * nseg + bi], c->rarg[j] = bi;
+    }
+}
+
+/* Merges clusters (bottom-up) and writes each segment's cluster in seg_cl. */
+static bool cluster(size_t nseg, const stats *seg_st, int num_speakers, const ld_diarize_params *p, const double *g,
+                    int *seg_cl)
+{
+    clusters c = {.k = nseg};
+    c.st = malloc(nseg * sizeof *c.st);
+    c.ld = malloc(nseg * sizeof *c.ld);
+    c.live = malloc(nseg * sizeof *c.live);
+    c.dist = malloc(nseg * nseg * sizeof *c.dist);
+    c.rmin = malloc(nseg * sizeof *c.rmin);
+    c.rarg = malloc(nseg * sizeof *c.rarg);
+    int *parent = malloc(nseg * sizeof *parent);
+    bool ok = c.st && c.ld && c.live && c.dist && c.rmin && c.rarg && parent;
+    if (ok) {
+        double tau = p->shrink_frames;
+        for (size_t i = 0; i < nseg; i++) {
+            c.st[i] = seg_st[i];
+            c.ld[i] = ldet(&c.st[i], g, tau);
+            c.live[i] = true;
+            parent[i] = (int)i;
+        }
+        for (size_t i = 0; i < nseg; i++) {
+            c.dist[i * nseg + i] = INFINITY;
+            for (size_t j = i + 1; j < nseg; j++)
+                c.dist[i * nseg + j] = c.dist[j * nseg + i] = (float)cluster_dist(&c.st[i], c.ld[i], &c.st[j],
+                                                                                  c.ld[j], g, p);
+        }
+        for (size_t i = 0; i < nseg; i++)
+            row_min(&c, i);
+        size_t live = nseg;
+        size_t want = num_speakers > 0 ? (size_t)num_speakers : 1;
+        double minf = p->min_speaker_s * LD_FPS;
+        for (;;) {
+            size_t big = 0, bi = nseg, small = nseg;
+            double best = INFINITY;
+            for (size_t i = 0; i < nseg; i++) {
+                if (!c.live[i])
+                    continue;
+                if (c.st[i].n >= minf)
+                    big++;
+                else if (small == nseg || c.st[i].n < c.st[small].n)
+                    small = i;
+                if (c.rmin[i] < best)
+                    best = c.rmin[i], bi = i;
+            }
+            /* clusters with less speech than min_speaker_s are not speakers of their own */
+            bool stop = num_speakers > 0 ? big <= want : best >= 0 && big <= LD_DIARIZE_MAX_SPEAKERS;
+            if (live <= 1 || bi == nseg)
+                break;
+            size_t bj;
+            if (stop && small == nseg)
+                break;
+            if (stop) { /* a leftover fragment joins the nearest cluster with enough speech */
+                bi = small, bj = nseg;
+                for (size_t j = 0; j < nseg; j++)
+                    if (j != bi && c.live[j] && c.st[j].n >= minf &&
+                        (bj == nseg || c.dist[bi * nseg + j] < c.dist[bi * nseg + bj]))
+                        bj = j;
+                if (bj == nseg)
+                    bj = c.rarg[bi];
+            } else {
+                bj = c.rarg[bi];
+            }
+            merge(&c, bi, bj, parent, g, p);
+            live--;
+        }
+        for (size_t s = 0; s < nseg; s++)
+            seg_cl[s] = parent[s];
+    }
+    free(c.st);
+    free(c.ld);
+    free(c.live);
+    free(c.dist);
+    free(c.rmin);
+    free(c.rarg);
+    free(parent);
+    return ok;
+}
+
+/* ---- resegmentation ---- */
+
+typedef struct {
+    double mean[D];
+    double chol[D * D];
+    double half_logdet;
+} gauss;
+
+static double gauss_ll(const gauss *m, const float *x)
+{
+    double z[D], q = 0;
+    for (int i = 0; i < D; i++) { /* solve L z = x - mean */
+        double v = x[i] - m->mean[i];
+        for (int k = 0; k < i; k++)
+            v -= m->chol[i * D + k] * z[k];
+        z[i] = v / m->chol[i * D + i];
+        q += z[i] * z[i];
+    }
+    return -0.5 * q - m->half_logdet;
+}
+
+/* Viterbi over words with K models: labels[] in, relabelled out. */
+static bool resegment(const speech *s, const ld_word *w, size_t nw, int k, const double *g,
+                      const ld_diarize_params *p, int *labels)
+{
+    gauss *m = malloc((size_t)k * sizeof *m);
+    stats *st = calloc((size_t)k, sizeof *st);
+    double *ll = malloc(nw * (size_t)k * sizeof *ll);
+    double *cost = malloc(nw * (size_t)k * sizeof *cost);
+    int *back = malloc(nw * (size_t)k * sizeof *back);
+    bool ok = m && st && ll && cost && back;
+    for (int it = 0; ok && it < p->reseg_iters; it++) {
+        memset(st, 0, (size_t)k * sizeof *st);
+        for (size_t i = 0; i < nw; i++)
+            for (size_t t = s->w0[i]; t < s->w1[i]; t++)
+                stats_add_frame(&st[labels[i]], s->sp + t * D);
+        for (int c = 0; c < k; c++)
+            m[c].half_logdet = 0.5 * log_det(&st[c], g, p->shrink_frames, m[c].chol, m[c].mean);
+        for (size_t i = 0; i < nw; i++)
+            for (int c = 0; c < k; c++) {
+                double a = 0;
+                if (st[c].n > 0)
+                    for (size_t t = s->w0[i]; t < s->w1[i]; t++)
+                        a += gauss_ll(&m[c], s->sp + t * D);
+                else
+                    a = -INFINITY; /* an emptied cluster stays empty */
+                ll[i * k + c] = a;
+            }
+        for (int c = 0; c < k; c++)
+            cost[c] = ll[c];
+        for (size_t i = 1; i < nw; i++) {
+            double sw = p->switch_cost * (w[i].start - w[i - 1].end >= p->pause_s ? 0.5 : 1.0);
+            for (int c = 0; c < k; c++) {
+                double best = -INFINITY;
+                int arg = c;
+                for (int q = 0; q < k; q++) {
+                    double v = cost[(i - 1) * k + q] - (q == c ? 0 : sw);
+                    if (v > best)
+                        best = v, arg = q;
+                }
+                cost[i * k + c] = best + ll[i * k + c];
+                back[i * k + c] = arg;
+            }
+        }
+        int c = 0;
+        for (int q = 1; q < k; q++)
+            if (cost[(nw - 1) * k + q] > cost[(nw - 1) * k + c])
+                c = q;
+        for (size_t i = nw; i-- > 0;) {
+            labels[i] = c;
+            if (i)
+                c = back[i * k + c];
+        }
+    }
+    free(m);
+    free(st);
+    free(ll);
+    free(cost);
+    free(back);
+    return ok;
+}
+
+/* Renumbers labels 0..K-1 by first appearance; returns K. */
+static int renumber(int *labels, size_t nw, int k)
+{
+    int *map = malloc((size_t)(k > 0 ? k : 1) * sizeof *map);
+    if (!map)
+        return -1;
+    for (int c = 0; c < k; c++)
+        map[c] = -1;
+    int next = 0;
+    for (size_t i = 0; i < nw; i++) {
+        if (map[labels[i]] < 0)
+            map[labels[i]] = next++;
+        labels[i] = map[labels[i]];
+    }
+    free(map);
+    return next;
+}
+
+int ld_diarize_words(const float *feat, size_t n_frames, const ld_word *words, size_t nw, int num_speakers,
+                     const ld_diarize_params *pp, int *labels)
+{
+    if (nw == 0)
+        return 0;
+    ld_diarize_params p;
+    if (pp)
+        p = *pp;
+    else
+        ld_diarize_params_default(&p);
+    if (num_speakers > LD_DIARIZE_MAX_SPEAKERS)
+        num_speakers = LD_DIARIZE_MAX_SPEAKERS;
+    if (num_speakers > 0) /* the count is known: short segments may keep more of their own voice */
+        p.shrink_frames = p.shrink_fixed;
+    speech s = {0};
+    size_t *starts = malloc(nw * sizeof *starts);
+    stats *seg_st = NULL;
+    int *seg_cl = NULL, k = -1;
+    if (!starts || !speech_build(&s, feat, n_frames, words, nw))
+        goto out;
+    stats all;
+    stats_range(&all, s.sp, 0, s.n_sp);
+    double g[D * D], gmean[D];
+    covariance(&all, NULL, 0, g, gmean);
+    for (int i = 0; i < D; i++)
+        g[i * D + i] += 1e-6;
+    size_t nseg = segment(&s, words, nw, &p, g, starts);
+    while (nseg > LD_MAX_SEGS) { /* very long audio: neighbours pair up */
+        size_t m = 0;
+        for (size_t i = 0; i < nseg; i += 2)
+            starts[m++] = starts[i];
+        nseg = m;
+    }
+    seg_st = calloc(nseg, sizeof *seg_st);
+    seg_cl = malloc(nseg * sizeof *seg_cl);
+    if (!seg_st || !seg_cl)
+        goto out;
+    for (size_t i = 0; i < nseg; i++) {
+        size_t end = i + 1 < nseg ? starts[i + 1] : nw;
+        stats_range(&seg_st[i], s.sp, s.w0[starts[i]], s.w1[end - 1]);
+    }
+    if (!cluster(nseg, seg_st, num_speakers, &p, g, seg_cl))
+        goto out;
+    for (size_t i = 0; i < nseg; i++) {
+        size_t end = i + 1 < nseg ? starts[i + 1] : nw;
+        for (size_t wi = starts[i]; wi < end; wi++)
+            labels[wi] = seg_cl[i];
+    }
+    k = renumber(labels, nw, (int)nseg);
+    if (k > 1 && !resegment(&s, words, nw, k, g, &p, labels))
+        k = -1;
+    else if (k > 1)
+        k = renumber(labels, nw, k);
+out:
+    speech_free(&s);
+    free(starts);
+    free(seg_st);
+    free(seg_cl);
+    return k;
+}
+
+/* ---- the transcript ---- */
+
+ld_err ld_diarize_transcript(ld_transcript *t, const int16_t *pcm, size_t n, bool narrowband, int num_speakers,
+                             ld_error *err)
+{
+    int *labels = calloc(t->n_words ? t->n_words : 1, sizeof *labels);
+    ld_utterance *utts = NULL;
+    size_t nf = 0;
+    float *feat = t->n_words ? ld_diarize_mfcc(pcm, n, narrowband, &nf) : NULL;
+    int k = 0;
+    if (labels && t->n_words)
+        k = ld_diarize_words(feat, nf, t->words, t->n_words, num_speakers, NULL, labels);
+    free(feat);
+    /* each utterance splits where the speaker changes: at most one per word */
+    if (labels && k >= 0)
+        utts = calloc(t->n_words + 1, sizeof *utts);
+    if (!labels || k < 0 || !utts) {
+        free(labels);
+        free(utts);
+        return ld_error_set(err, LD_ERR_INTERNAL, "out of memory in speaker diarization");
+    }
+    size_t nu = 0;
+    for (size_t u = 0; u < t->n_utts; u++) {
+        const ld_utterance *ut = &t->utts[u];
+        for (size_t i = ut->first; i < ut->first + ut->count; i++) {
+            if (i == ut->first || labels[i] != labels[i - 1])
+                utts[nu++] = (ld_utterance){.first = i, .start = t->words[i].start, .speaker = labels[i]};
+            utts[nu - 1].count++;
+            utts[nu - 1].end = t->words[i].end;
+        }
+    }
+    free(t->utts);
+    t->utts = utts;
+    t->n_utts = nu;
+    free(t->speakers);
+    t->speakers = labels;
+    t->n_speakers = k;
+    return LD_OK;
+}
+
+void ld_diarize_json(const ld_transcript *t, const ld_transcribe_opts *o, json_t *body)
+{
+    if (!t->speakers)
+        return;
+    json_t *words = json_object_get(body, "words");
+    if (json_is_array(words)) { /* rendered entries: punctuation goes with the word before it */
+        size_t n = 0;
+        long *origin = NULL;
+        ld_word *w = ld_transcript_render_ex(t, o->punctuate, &n, &origin);
+        int spk = 0;
+        for (size_t i = 0; w && origin && i < n && i < json_array_size(words); i++) {
+            if (origin[i] >= 0)
+                spk = t->speakers[origin[i]];
+            json_object_set_new(json_array_get(words, i), "speaker", json_integer(spk));
+        }
+        free(origin);
+        ld_words_free(w, n);
+    }
+    json_t *utts = json_object_get(body, "utterances"), *turns = json_array();
+    size_t k = 0;
+    for (size_t u = 0; u < t->n_utts; u++) {
+        if (!t->utts[u].count)
+            continue;
+        json_t *ju = json_array_get(utts, k++);
+        if (!ju)
+            break;
+        json_object_set_new(ju, "speaker", json_integer(t->utts[u].speaker));
+        char label[32];
+        snprintf(label, sizeof label, "SPEAKER_%02d", t->utts[u].speaker);
+        json_array_append_new(turns,
+                              json_pack("{s:s,s:O,s:O,s:O}", "speaker", label, "text", json_object_get(ju, "text"),
+                                        "start", json_object_get(ju, "start"), "end", json_object_get(ju, "end")));
+    }
+    json_object_set_new(body, "speakers", turns);
+    json_object_set_new(body, "num_speakers", json_integer(t->n_speakers));
+}
