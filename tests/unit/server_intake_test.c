@@ -51,7 +51,10 @@ static void test_opts_text(void)
 
     ld_opts_init(&o);
     CHECK(ld_opts_set(&o, "diarize", "true", &e) == LD_OK);
-    CHECK(ld_opts_validate(&o, NULL, &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "diarization"));
+    CHECK(ld_opts_validate(&o, NULL, &e) == LD_OK && o.t.diarize);
+    CHECK(ld_opts_set(&o, "num_speakers", "0", &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "num_speakers"));
+    CHECK(ld_opts_set(&o, "num_speakers", "9", &e) == LD_ERR_INVALID_PARAMETER);
+    CHECK(ld_opts_set(&o, "num_speakers", "3", &e) == LD_OK && o.t.num_speakers == 3);
 }
 
 static void test_opts_json(void)
