@@ -1,0 +1,197 @@
+"""multichannel=true (issue 14): each channel of a file is transcribed on its own.
+
+The stereo files are made at test time from two different real recordings of the eval set
+(left = one speaker's clip, right = another's, the right one starting later so the two
+overlap in time as a call would). Each channel's transcript must carry its own clip's words
+and not the other's; the mono downmix of the same file is the baseline that mixes both.
+"""
+import json
+import os
+import struct
+import wave
+
+import pytest
+import requests
+
+from audio_fixtures import RATE, clip_path, error, ffmpeg, listen, manifest, ok_json, read_wav_pcm, words
+from conftest import start_server
+
+LEFT = "ps_librivox_sns01_0870"  # male reader, LibriVox
+RIGHT = "cathy_arctic_b0497"  # female speaker, CMU ARCTIC
+RIGHT_DELAY_S = 2.0
+
+
+def interleave(channels):
+    """s16le mono byte strings -> one interleaved byte string (shorter ones padded with silence)."""
+    n = max(len(c) for c in channels) // 2
+    samples = [struct.unpack(f"<{len(c) // 2}h", c) + (0,) * (n - len(c) // 2) for c in channels]
+    out = [0] * (n * len(channels))
+    for k, s in enumerate(samples):
+        out[k::len(channels)] = s
+    return struct.pack(f"<{len(out)}h", *out)
+
+
+def stereo_pcm():
+    left = read_wav_pcm(clip_path(LEFT))
+    right = b"\0\0" * int(RIGHT_DELAY_S * RATE) + read_wav_pcm(clip_path(RIGHT))
+    return interleave([left, right])
+
+
+def write_wav(path, pcm, channels, rate=RATE):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("mc"), workers=2)
+    s.k = s.key()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def stereo(tmp_path_factory):
+    d = tmp_path_factory.mktemp("stereo")
+    path = d / "call.wav"
+    write_wav(path, stereo_pcm(), 2)
+    return str(path)
+
+
+def unique_refs():
+    """Each side's reference words that the other side's reference does not contain."""
+    m = manifest()
+    a, b = set(words(m[LEFT][1])), set(words(m[RIGHT][1]))
+    return a - b, b - a
+
+
+def recall(found, ref):
+    return len(set(found) & ref) / len(ref)
+
+
+def check_channels(text0, text1):
+    a, b = unique_refs()
+    w0, w1 = words(text0), words(text1)
+    # each channel has most of its own clip's words and almost none of the other's
+    assert recall(w0, a) >= 0.5, (text0, a)
+    assert recall(w1, b) >= 0.5, (text1, b)
+    assert recall(w0, b) <= 0.15, (text0, b)
+    assert recall(w1, a) <= 0.15, (text1, a)
+
+
+def test_stereo_upload_gives_one_transcript_per_channel(srv, stereo):
+    with open(stereo, "rb") as f:
+        r = listen(srv, srv.k, files={"audio": ("call.wav", f)}, data={"multichannel": "true", "timestamps": "true"})
+    body = ok_json(r)
+    chans = body["channels"]
+    assert [c["channel"] for c in chans] == [0, 1]
+    check_channels(chans[0]["text"], chans[1]["text"])
+    # words and utterances carry their channel, at the top level and per channel
+    for c in chans:
+        assert c["words"] and all(w["channel"] == c["channel"] for w in c["words"])
+        assert c["utterances"] and all(u["channel"] == c["channel"] for u in c["utterances"])
+    assert len(body["words"]) == sum(len(c["words"]) for c in chans)
+    # by start time; a punctuation entry (start == end) stays after the word it follows
+    starts = [w["start"] for w in body["words"] if w["word"] not in ".,?!"]
+    assert starts == sorted(starts)
+    assert {w["channel"] for w in body["words"]} == {0, 1}
+    # right channel speech starts after the delay; the top level is in time order
+    assert chans[1]["words"][0]["start"] >= RIGHT_DELAY_S - 0.3
+    ustarts = [u["start"] for u in body["utterances"]]
+    assert ustarts == sorted(ustarts)
+    assert body["text"] == " ".join(u["text"] for u in body["utterances"])
+    m = manifest()
+    assert abs(body["duration"] - max(m[LEFT][0], RIGHT_DELAY_S + m[RIGHT][0])) < 0.1
+
+
+def test_downmix_without_multichannel_mixes_both(srv, stereo):
+    """The control: without the option the two voices are one mono mix and no channels appear."""
+    with open(stereo, "rb") as f:
+        body = ok_json(listen(srv, srv.k, files={"audio": ("call.wav", f)}))
+    assert "channels" not in body
+
+
+def test_mono_file_is_one_channel(srv):
+    with open(clip_path(LEFT), "rb") as f:
+        body = ok_json(listen(srv, srv.k, files={"audio": ("a.wav", f)}, data={"multichannel": "true"}))
+    assert len(body["channels"]) == 1
+    assert body["channels"][0]["text"] == body["text"]
+    assert all(u["channel"] == 0 for u in body["utterances"])
+
+
+def test_raw_interleaved_pcm_and_compressed_stereo(srv, stereo, tmp_path):
+    # raw body, linear16 with channels=2
+    r = listen(srv, srv.k, params={"multichannel": "true", "encoding": "linear16", "channels": "2",
+                                   "sample_rate": "16000"},
+               data=stereo_pcm(), headers={"Content-Type": "application/octet-stream"})
+    chans = ok_json(r)["channels"]
+    check_channels(chans[0]["text"], chans[1]["text"])
+    # a lossy stereo container (Ogg Opus at 48 kHz) splits the same way
+    opus = tmp_path / "call.opus"
+    ffmpeg("-i", stereo, "-c:a", "libopus", "-b:a", "96k", "-ac", "2", opus)
+    with open(opus, "rb") as f:
+        r = listen(srv, srv.k, params={"multichannel": "true"}, data=f.read(), headers={"Content-Type": "audio/ogg"})
+    chans = ok_json(r)["channels"]
+    check_channels(chans[0]["text"], chans[1]["text"])
+
+
+def test_text_and_srt_formats_read_in_time_order(srv, stereo):
+    with open(stereo, "rb") as f:
+        data = f.read()
+    r = listen(srv, srv.k, params={"multichannel": "true", "format": "text"}, data=data,
+               headers={"Content-Type": "audio/wav"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
+    a, b = unique_refs()
+    assert recall(words(r.text), a) >= 0.5 and recall(words(r.text), b) >= 0.5
+    r = listen(srv, srv.k, params={"multichannel": "true", "format": "srt"}, data=data,
+               headers={"Content-Type": "audio/wav"})
+    assert r.status_code == 200 and "-->" in r.text
+
+
+def test_bad_values_are_400(srv, stereo, tmp_path):
+    r = listen(srv, srv.k, params={"multichannel": "maybe"}, data=b"x", headers={"Content-Type": "audio/wav"})
+    assert "multichannel" in error(r, 400, "INVALID_PARAMETER")["error"]
+    r = listen(srv, srv.k, params={"multichannel": "true", "encoding": "linear16", "channels": "9"},
+               data=b"\0" * 3200, headers={"Content-Type": "application/octet-stream"})
+    assert "channels" in error(r, 400, "INVALID_PARAMETER")["error"]
+    # interleaved raw audio without multichannel is refused, not silently mixed up
+    r = listen(srv, srv.k, params={"encoding": "linear16", "channels": "2"}, data=stereo_pcm(),
+               headers={"Content-Type": "application/octet-stream"})
+    assert "multichannel" in error(r, 400, "INVALID_PARAMETER")["error"]
+    # more channels than the limit: 10-channel WAV
+    ten = tmp_path / "ten.wav"
+    write_wav(ten, interleave([read_wav_pcm(clip_path(LEFT))[:32000]] * 10), 10)
+    with open(ten, "rb") as f:
+        r = listen(srv, srv.k, files={"audio": ("ten.wav", f)}, data={"multichannel": "true"})
+    body = error(r, 400, "INVALID_PARAMETER")
+    assert "10 channels" in body["error"] and "8" in body["error"]
+
+
+def test_deepgram_batch_has_one_results_channel_per_channel(srv, stereo):
+    with open(stereo, "rb") as f:
+        r = requests.post(srv.url + "/deepgram/v1/listen", params={"multichannel": "true", "utterances": "true",
+                                                                   "punctuate": "true"},
+                          headers={"Authorization": f"Token {srv.k}", "Content-Type": "audio/wav"}, data=f.read(),
+                          timeout=180)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["metadata"]["channels"] == 2
+    chans = body["results"]["channels"]
+    assert len(chans) == 2
+    t0, t1 = (c["alternatives"][0]["transcript"] for c in chans)
+    check_channels(t0, t1)
+    for c in chans:
+        assert all("punctuated_word" in w for w in c["alternatives"][0]["words"])
+    utts = body["results"]["utterances"]
+    assert {u["channel"] for u in utts} == {0, 1}
+    assert [u["start"] for u in utts] == sorted(u["start"] for u in utts)
+    # Deepgram's raw audio: channels=2 with multichannel
+    r = requests.post(srv.url + "/deepgram/v1/listen",
+                      params={"multichannel": "true", "encoding": "linear16", "sample_rate": "16000", "channels": "2"},
+                      headers={"Authorization": f"Token {srv.k}", "Content-Type": "application/octet-stream"},
+                      data=stereo_pcm(), timeout=180)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["results"]["channels"]) == 2
