@@ -15,6 +15,7 @@ import requests
 
 from audio_fixtures import RATE, clip_path, error, ffmpeg, listen, manifest, ok_json, read_wav_pcm, words
 from conftest import start_server
+from webhook_receiver import WebhookReceiver
 
 LEFT = "ps_librivox_sns01_0870"  # male reader, LibriVox
 RIGHT = "cathy_arctic_b0497"  # female speaker, CMU ARCTIC
@@ -47,8 +48,8 @@ def write_wav(path, pcm, channels, rate=RATE):
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s = start_server(tmp_path_factory.mktemp("mc"), workers=2)
-    s.k = s.key()
+    s = start_server(tmp_path_factory.mktemp("mc"), "--allow-private-urls", workers=2)
+    s.k = s.key(rpm=6000)
     yield s
     s.stop()
 
@@ -195,3 +196,38 @@ def test_deepgram_batch_has_one_results_channel_per_channel(srv, stereo):
                       data=stereo_pcm(), timeout=180)
     assert r.status_code == 200, r.text
     assert len(r.json()["results"]["channels"]) == 2
+
+
+def audio_metric(srv, mode):
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    vals = [float(line.split()[-1]) for line in text.splitlines()
+            if line.startswith(f'listend_audio_seconds_total{{mode="{mode}"}}')]
+    return vals[0] if vals else 0.0
+
+
+def test_jobs_transcribe_each_channel_and_count_each(srv, stereo):
+    before = audio_metric(srv, "job")
+    with WebhookReceiver() as rx:
+        with open(stereo, "rb") as f:
+            r = requests.post(srv.url + "/v1/listen", headers={"Authorization": f"Token {srv.k}"},
+                              files={"audio": ("call.wav", f, "audio/wav")},
+                              data={"callback_url": rx.url("/mc"), "multichannel": "true", "timestamps": "true"},
+                              timeout=30)
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+        # raw interleaved PCM as a job too (stored as a 2-channel WAV until it runs)
+        r = requests.post(srv.url + "/v1/listen", headers={"Authorization": f"Token {srv.k}",
+                                                           "Content-Type": "application/octet-stream"},
+                          params={"callback_url": rx.url("/raw"), "multichannel": "true", "encoding": "linear16",
+                                  "channels": "2"}, data=stereo_pcm(), timeout=30)
+        assert r.status_code == 202, r.text
+        raw_id = r.json()["job_id"]
+        for jid in (job_id, raw_id):
+            result = rx.wait_for(1, job_id=jid)[0].json()["result"]
+            chans = result["channels"]
+            assert [c["channel"] for c in chans] == [0, 1]
+            check_channels(chans[0]["text"], chans[1]["text"])
+            assert all("channel" in u for u in result["utterances"])
+    # both channels are counted: 2 x the file's duration per job
+    got = audio_metric(srv, "job") - before
+    assert abs(got - 4 * result["duration"]) < 0.2, (got, result["duration"])
