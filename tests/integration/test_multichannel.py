@@ -5,6 +5,7 @@ The stereo files are made at test time from two different real recordings of the
 overlap in time as a call would). Each channel's transcript must carry its own clip's words
 and not the other's; the mono downmix of the same file is the baseline that mixes both.
 """
+import asyncio
 import json
 import os
 import struct
@@ -12,6 +13,7 @@ import wave
 
 import pytest
 import requests
+import websockets
 
 from audio_fixtures import RATE, clip_path, error, ffmpeg, listen, manifest, ok_json, read_wav_pcm, words
 from conftest import start_server
@@ -231,3 +233,65 @@ def test_jobs_transcribe_each_channel_and_count_each(srv, stereo):
     # both channels are counted: 2 x the file's duration per job
     got = audio_metric(srv, "job") - before
     assert abs(got - 4 * result["duration"]) < 0.2, (got, result["duration"])
+
+
+# ---- streams: channels=N interleaved PCM, each channel its own decoder ----
+
+async def stream_audio(uri, audio, headers, chunk=6400, close_msg=None):
+    """Sends audio in chunks cut anywhere (odd sizes split frames), then the close message; returns all messages."""
+    msgs = []
+    async with websockets.connect(uri, extra_headers=headers, max_size=2**22, open_timeout=60) as ws:
+        async def reader():
+            try:
+                async for m in ws:
+                    msgs.append(json.loads(m))
+            except websockets.ConnectionClosed:
+                pass
+        task = asyncio.ensure_future(reader())
+        for i in range(0, len(audio), chunk):
+            await ws.send(audio[i:i + chunk])
+        await ws.send(json.dumps(close_msg or {"type": "close_stream"}))
+        await asyncio.wait_for(task, 180)
+        return msgs, ws.close_code
+
+
+def ws_url(srv, path, query):
+    return srv.url.replace("http", "ws", 1) + path + "?" + query
+
+
+def test_stream_with_two_channels(srv):
+    audio = stereo_pcm() + b"\0\0" * 2 * 16000  # a second of stereo silence to end the utterances
+    msgs, code = asyncio.run(stream_audio(ws_url(srv, "/v1/listen/stream", "channels=2&encoding=linear16"),
+                                          audio, {"Authorization": f"Token {srv.k}"}, chunk=6399))
+    assert code == 1000, msgs
+    finals = [m for m in msgs if m["type"] == "transcription" and m["is_final"]]
+    assert all(m["channel"] in (0, 1) for m in msgs if m["type"] == "transcription")
+    text = {ch: " ".join(m["transcript"] for m in finals if m["channel"] == ch) for ch in (0, 1)}
+    check_channels(text[0], text[1])
+    # words carry stream time: channel 1's speech starts after its delay
+    first1 = min(w["start"] for m in finals if m["channel"] == 1 for w in m["words"])
+    assert first1 >= RIGHT_DELAY_S - 0.3
+    assert sum(m["is_last"] for m in finals) == 1 and finals[-1]["is_last"]
+
+
+def test_deepgram_live_with_two_channels(srv):
+    audio = stereo_pcm() + b"\0\0" * 2 * 16000
+    msgs, code = asyncio.run(stream_audio(
+        ws_url(srv, "/deepgram/v1/listen", "channels=2&encoding=linear16&sample_rate=16000&multichannel=true"),
+        audio, {"Authorization": f"Token {srv.k}"}, close_msg={"type": "CloseStream"}))
+    assert code == 1000, msgs
+    results = [m for m in msgs if m["type"] == "Results" and m["is_final"]]
+    assert {tuple(m["channel_index"]) for m in results} <= {(0, 2), (1, 2)}
+    text = {ch: " ".join(m["channel"]["alternatives"][0]["transcript"] for m in results
+                         if m["channel_index"][0] == ch) for ch in (0, 1)}
+    check_channels(text[0], text[1])
+    assert msgs[-1]["type"] == "Metadata" and msgs[-1]["channels"] == 2
+
+
+def test_stream_bad_channels_are_400(srv):
+    for q in ("channels=9", "channels=0", "channels=two", "channels=2&encoding=opus"):
+        r = requests.get(srv.url + "/v1/listen/stream?" + q, timeout=10,
+                         headers={"Authorization": f"Token {srv.k}", "Connection": "Upgrade", "Upgrade": "websocket",
+                                  "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        body = error(r, 400, "INVALID_PARAMETER")
+        assert "channels" in body["error"], body
