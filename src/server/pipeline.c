@@ -206,20 +206,25 @@ static void stream_done(ld_req *r, ld_openai_delta *d, const ld_transcript *t, c
 /* ---- multichannel=true (issue 14): every channel is its own pool request,
  * so channels decode in parallel on the pool like the segments of one file;
  * the last one to finish answers with all of them (asr/channels.h). ---- */
+typedef struct mc_ctx mc_ctx;
+
+/* A channel's `done_ud`; lives as long as the request (ld_pool_cancel finds
+ * requests by this pointer). */
 typedef struct {
+    mc_ctx *m;
+    size_t channel;
+} mc_part;
+
+struct mc_ctx {
     ld_req *r;
     double queued;
     pthread_mutex_t mu;
     size_t n, left;
     ld_transcript *t[LD_MAX_CHANNELS];
+    mc_part parts[LD_MAX_CHANNELS];
     bool failed;
     ld_error err;
-} mc_ctx;
-
-typedef struct {
-    mc_ctx *m;
-    size_t channel;
-} mc_part;
+};
 
 static char *render_channels(ld_req *r, ld_transcript *const *t, size_t n, size_t *len, const char **ctype)
 {
@@ -298,10 +303,7 @@ static void mc_arrive(mc_ctx *m, size_t c, ld_transcript *t, const ld_error *err
 static void mc_done(void *ud, ld_transcript *t, const ld_error *err)
 {
     mc_part *p = ud;
-    mc_ctx *m = p->m;
-    size_t c = p->channel;
-    free(p);
-    mc_arrive(m, c, t, err);
+    mc_arrive(p->m, p->channel, t, err);
 }
 
 /* Takes the request's reference and every pcm[0..n). */
@@ -328,20 +330,29 @@ static void run_channels(ld_req *r, ld_pcm *pcm, size_t n)
     pthread_mutex_init(&m->mu, NULL);
     ld_pool *pool = r->srv->pool;
     ld_transcribe_opts o = r->opts.t;
-    /* After the last submit the request may be answered already: r is not
-     * touched again here. */
+    /* After the last submit the request may be answered already: neither r
+     * nor m is touched again here. */
     for (size_t c = 0; c < n; c++) {
-        mc_part *p = malloc(sizeof *p);
-        ld_pool_callbacks cb = {.done = mc_done, .done_ud = p};
-        if (p)
-            *p = (mc_part){m, c};
-        if (!p)
-            ld_error_set(&e, LD_ERR_INTERNAL, "Out of memory");
-        if (!p || ld_pool_submit(pool, &pcm[c], &o, &cb, &e) != LD_OK) {
-            free(p);
-            ld_pcm_free(&pcm[c]);
-            mc_arrive(m, c, NULL, &e);
+        m->parts[c] = (mc_part){m, c};
+        ld_pool_callbacks cb = {.done = mc_done, .done_ud = &m->parts[c]};
+        if (ld_pool_submit(pool, &pcm[c], &o, &cb, &e) == LD_OK)
+            continue;
+        /* A full queue (503) refuses the whole request: the channels already
+         * queued are cancelled rather than decoded for nothing. Channel c has
+         * not arrived, so m outlives the cancels. */
+        pthread_mutex_lock(&m->mu);
+        if (!m->failed) {
+            m->failed = true;
+            m->err = e;
         }
+        pthread_mutex_unlock(&m->mu);
+        for (size_t k = 0; k < c; k++)
+            ld_pool_cancel(pool, &m->parts[k]);
+        for (size_t k = c; k < n; k++) {
+            ld_pcm_free(&pcm[k]);
+            mc_arrive(m, k, NULL, &e);
+        }
+        return;
     }
 }
 

@@ -295,3 +295,24 @@ def test_stream_bad_channels_are_400(srv):
                                   "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
         body = error(r, 400, "INVALID_PARAMETER")
         assert "channels" in body["error"], body
+
+
+def test_full_queue_refuses_the_whole_file_and_cancels_queued_channels(server_factory, tmp_path):
+    """One decoder, one waiting request allowed: channel 0 decodes, channel 1 waits, channel 2 is refused,
+    so the request is a 503 and the channels already queued are cancelled, not decoded for nothing."""
+    srv = server_factory("--queue", "1", workers=1)
+    key = srv.key()
+    four = tmp_path / "four.wav"
+    pcm = read_wav_pcm(clip_path(LEFT))
+    write_wav(four, interleave([pcm] * 4), 4)
+    with open(four, "rb") as f:
+        r = listen(srv, key, files={"audio": ("four.wav", f)}, data={"multichannel": "true"})
+    body = error(r, 503, "SERVICE_UNAVAILABLE")
+    assert r.headers.get("Retry-After")
+    # nothing was counted, and the server answers the next request normally
+    with open(clip_path(LEFT), "rb") as f:
+        ok_json(listen(srv, key, files={"audio": ("a.wav", f)}, data={"multichannel": "true"}))
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    batch = [float(line.split()[-1]) for line in text.splitlines()
+             if line.startswith('listend_audio_seconds_total{mode="batch"}')]
+    assert batch and abs(batch[0] - manifest()[LEFT][0]) < 0.1, batch
