@@ -316,3 +316,15 @@ def test_full_queue_refuses_the_whole_file_and_cancels_queued_channels(server_fa
     batch = [float(line.split()[-1]) for line in text.splitlines()
              if line.startswith('listend_audio_seconds_total{mode="batch"}')]
     assert batch and abs(batch[0] - manifest()[LEFT][0]) < 0.1, batch
+
+
+def test_lightning_route_lists_channels(srv, stereo):
+    with open(stereo, "rb") as f:
+        r = requests.post(srv.url + "/api/v1/lightning/get_text", params={"multichannel": "true"},
+                          headers={"Authorization": f"Token {srv.k}", "Content-Type": "audio/wav"}, data=f.read(),
+                          timeout=180)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "success"
+    check_channels(body["channels"][0]["text"], body["channels"][1]["text"])
+    assert {u["channel"] for u in body["utterances"]} == {0, 1}
