@@ -152,6 +152,8 @@ json_t *ld_channels_json(ld_transcript *const *t, size_t n, const ld_transcribe_
         for (size_t c = 0; c < n; c++) {
             json_t *e = json_pack("{s:i,s:O,s:O}", "channel", (int)c, "text", json_object_get(ch[c], "text"),
                                   "confidence", json_object_get(ch[c], "confidence"));
+            if (json_object_get(ch[c], "model")) /* model=auto picks per channel (e.g. a noisy one) */
+                json_object_set(e, "model", json_object_get(ch[c], "model"));
             if (o->timestamps)
                 json_object_set(e, "words", json_object_get(ch[c], "words"));
             json_object_set(e, "utterances", json_object_get(ch[c], "utterances"));
