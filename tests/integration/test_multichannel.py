@@ -15,7 +15,7 @@ import pytest
 import requests
 import websockets
 
-from audio_fixtures import RATE, clip_path, error, ffmpeg, listen, manifest, ok_json, read_wav_pcm, words
+from audio_fixtures import RATE, LocalHTTP, clip_path, error, ffmpeg, listen, manifest, ok_json, read_wav_pcm, words
 from conftest import start_server
 from webhook_receiver import WebhookReceiver
 
@@ -328,3 +328,13 @@ def test_lightning_route_lists_channels(srv, stereo):
     assert body["status"] == "success"
     check_channels(body["channels"][0]["text"], body["channels"][1]["text"])
     assert {u["channel"] for u in body["utterances"]} == {0, 1}
+
+
+def test_url_input(srv, stereo):
+    web = LocalHTTP(os.path.dirname(stereo))
+    try:
+        r = listen(srv, srv.k, json={"url": f"{web.base}/{os.path.basename(stereo)}", "multichannel": True})
+        chans = ok_json(r)["channels"]
+        check_channels(chans[0]["text"], chans[1]["text"])
+    finally:
+        web.close()
