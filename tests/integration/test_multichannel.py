@@ -338,3 +338,15 @@ def test_url_input(srv, stereo):
         check_channels(chans[0]["text"], chans[1]["text"])
     finally:
         web.close()
+
+
+def test_python_sdk_exposes_channels(srv, stereo):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                    "sdk", "python"))
+    from listend import Client
+    result = Client(api_url=srv.url, license_key=srv.k).transcribe_file(stereo, multichannel=True, timestamps=True)
+    left, right = result.channels
+    assert (left.channel, right.channel) == (0, 1)
+    check_channels(left.text, right.text)
+    assert all(w.channel == 1 for w in right.words)
