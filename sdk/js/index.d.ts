@@ -18,6 +18,8 @@ export interface TranscriptionOptions {
   punctuate?: boolean;
   timestamps?: boolean;
   diarize?: boolean;
+  /** Each channel of the file transcribed on its own (results in `channels`). */
+  multichannel?: boolean;
   format?: 'json' | 'text' | 'srt' | 'vtt';
   /** Raw PCM uploads: e.g. "linear16" with sampleRate. */
   encoding?: string;
@@ -35,6 +37,8 @@ export interface Word {
   start: number;
   end: number;
   confidence: number;
+  /** With multichannel: true, the channel the word was heard on (0 = first/left). */
+  channel?: number;
   [field: string]: unknown;
 }
 
@@ -42,7 +46,18 @@ export interface Utterance {
   text: string;
   start: number;
   end: number;
+  channel?: number;
   [field: string]: unknown;
+}
+
+/** One channel's own result (multichannel: true). */
+export interface ChannelTranscription {
+  channel: number;
+  text: string;
+  confidence: number;
+  model?: string;
+  words?: Word[];
+  utterances: Utterance[];
 }
 
 /** The key's daily audio quota from an answer's X-Quota-* headers. */
@@ -69,6 +84,8 @@ export class Transcription {
   /** Present (non-empty) only with timestamps: true. */
   words: Word[];
   utterances: Utterance[];
+  /** Present only with multichannel: true. */
+  channels?: ChannelTranscription[];
   readonly raw: Record<string, unknown>;
   [field: string]: unknown;
 }

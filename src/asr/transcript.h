@@ -19,6 +19,7 @@ typedef struct {
     char language[16]; /* ISO 639-1, default "en" */
     bool punctuate;    /* default true */
     bool timestamps;   /* include `words` in JSON */
+    bool multichannel; /* each channel transcribed on its own (asr/channels.h) */
     ld_format format;  /* default JSON */
     char model[32];    /* `model` option (asr/packs.h); "" or "auto" = by the audio */
     bool diarize;      /* label speakers (asr/diarize.h) */

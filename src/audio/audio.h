@@ -47,6 +47,22 @@ ld_err ld_audio_decode_mem(const uint8_t *data, size_t len, const ld_decode_opts
 /* Headerless PCM (raw 16-bit little-endian mono at `rate`), e.g. goforward.raw. */
 ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm *out, ld_error *err);
 
+/* ---- multichannel (issue 14): one engine-format PCM per channel ----
+ * Each channel of the file's audio stream is resampled on its own (no
+ * downmix) into out[0..*n_ch); out must have room for max_ch entries
+ * (max_ch <= LD_MAX_CHANNELS). A file with more than max_ch channels ->
+ * LD_ERR_INVALID_PARAMETER naming the limit; other errors as above. On error
+ * nothing is left to free. A mono file gives one channel. */
+#define LD_MAX_CHANNELS 8
+ld_err ld_audio_decode_file_channels(const char *path, const ld_decode_opts *o, ld_pcm *out, size_t max_ch,
+                                     size_t *n_ch, ld_error *err);
+ld_err ld_audio_decode_mem_channels(const uint8_t *data, size_t len, const ld_decode_opts *o, ld_pcm *out,
+                                    size_t max_ch, size_t *n_ch, ld_error *err);
+/* Interleaved headerless s16le with `channels` (1..LD_MAX_CHANNELS) channels:
+ * out[c] is channel c (a trailing incomplete frame is dropped). */
+ld_err ld_audio_decode_raw_s16_channels(const uint8_t *data, size_t len, int rate, int channels, ld_pcm *out,
+                                        ld_error *err);
+
 /* ---- fetch ---- */
 typedef struct {
     bool allow_private;      /* allow loopback/private/link-local/metadata targets */

@@ -145,15 +145,22 @@ typedef struct {
     AVCodecContext *dec;
     AVPacket *pkt;
     AVFrame *frame;
-    ld_resampler rs;
-    ld_pcm_buf out;
+    /* One sink (resampler + PCM) for the downmix, or one per channel when
+     * split (multichannel, up to LD_MAX_CHANNELS). */
+    ld_resampler rs[LD_MAX_CHANNELS];
+    ld_pcm_buf out[LD_MAX_CHANNELS];
+    size_t nsink;
+    size_t max_split;   /* 0: downmix; else the channel cap of a split decode */
     size_t max_samples; /* 0 = unlimited */
     double max_seconds;
 } dec_t;
 
 static void dec_free(dec_t *d)
 {
-    ld_resampler_free(&d->rs);
+    for (size_t c = 0; c < d->nsink; c++) {
+        ld_resampler_free(&d->rs[c]);
+        ld_pcm_buf_discard(&d->out[c]);
+    }
     av_frame_free(&d->frame);
     av_packet_free(&d->pkt);
     avcodec_free_context(&d->dec);
@@ -162,7 +169,6 @@ static void dec_free(dec_t *d)
         av_freep(&d->pb->buffer);
         avio_context_free(&d->pb);
     }
-    ld_pcm_buf_discard(&d->out);
 }
 
 static ld_err too_long(dec_t *d, ld_error *err)
@@ -171,18 +177,44 @@ static ld_err too_long(dec_t *d, ld_error *err)
                         d->max_seconds);
 }
 
-/* Resamples one frame (or flushes when f == NULL) and appends it. */
+/* Resamples one frame (or flushes when f == NULL) into every sink and appends it. */
 static ld_err push(dec_t *d, const AVFrame *f, ld_error *err)
 {
-    const int16_t *s;
-    int n = f ? ld_resampler_frame(&d->rs, f, &s) : ld_resampler_flush(&d->rs, &s);
-    if (n < 0)
-        return ld_error_set(err, LD_ERR_INVALID_AUDIO,
-                            "Audio could not be resampled (bad sample rate or channel layout)");
-    if (d->max_samples && d->out.total + (size_t)n > d->max_samples)
-        return too_long(d, err);
-    if (n && ld_pcm_buf_append(&d->out, s, (size_t)n))
-        return ld_error_set(err, LD_ERR_INTERNAL, "Out of memory or temp space while decoding audio");
+    for (size_t c = 0; c < d->nsink; c++) {
+        const int16_t *s;
+        int n = f ? ld_resampler_frame(&d->rs[c], f, &s) : ld_resampler_flush(&d->rs[c], &s);
+        if (n < 0)
+            return ld_error_set(err, LD_ERR_INVALID_AUDIO,
+                                "Audio could not be resampled (bad sample rate or channel layout%s)",
+                                d->max_split ? ", or the channel count changed" : "");
+        if (d->max_samples && d->out[c].total + (size_t)n > d->max_samples)
+            return too_long(d, err);
+        if (n && ld_pcm_buf_append(&d->out[c], s, (size_t)n))
+            return ld_error_set(err, LD_ERR_INTERNAL, "Out of memory or temp space while decoding audio");
+    }
+    return LD_OK;
+}
+
+/* Multichannel: one sink per channel of the chosen stream, each resampler
+ * keeping its channel alone. More than max_split channels is the client's
+ * choice of file, refused with the limit. */
+static ld_err split_sinks(dec_t *d, const ld_decode_opts *o, size_t spill, ld_error *err)
+{
+    int ch = d->dec->ch_layout.nb_channels;
+    if (ch < 1)
+        return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio file corrupted or invalid: no channels");
+    if ((size_t)ch > d->max_split)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid parameter 'multichannel': the audio has %d channels; at most %zu are "
+                            "transcribed separately",
+                            ch, d->max_split);
+    ld_resampler_free(&d->rs[0]);
+    for (int c = 0; c < ch; c++) {
+        ld_resampler_init_channel(&d->rs[c], c);
+        if (c)
+            ld_pcm_buf_init(&d->out[c], o ? o->tmp_dir : NULL, spill);
+    }
+    d->nsink = (size_t)ch;
     return LD_OK;
 }
 
@@ -283,25 +315,33 @@ static ld_err open_decoder(dec_t *d, int *idx, ld_error *err)
     return LD_OK;
 }
 
-static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, ld_error *err)
+/* out[] has max(1, max_split) entries; *n_out gets how many were filled. */
+static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, size_t max_split, size_t *n_out,
+                         ld_error *err)
 {
     pthread_once(&av_once, av_setup);
-    memset(out, 0, sizeof *out);
+    memset(out, 0, sizeof *out * (max_split ? max_split : 1));
+    *n_out = 0;
     if (src->size == 0)
         return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio file is empty (0 bytes)");
 
     dec_t d = {0};
+    d.nsink = 1;
+    d.max_split = max_split > LD_MAX_CHANNELS ? LD_MAX_CHANNELS : max_split;
     d.max_seconds = o ? o->max_seconds : 0;
     d.max_samples = d.max_seconds > 0 ? (size_t)(d.max_seconds * LD_SAMPLE_RATE + 0.5) : 0;
     double spill_s = o && o->spill_seconds > 0 ? o->spill_seconds : DEFAULT_SPILL_S;
-    ld_pcm_buf_init(&d.out, o ? o->tmp_dir : NULL, (size_t)(spill_s * LD_SAMPLE_RATE));
-    ld_resampler_init(&d.rs);
+    size_t spill = (size_t)(spill_s * LD_SAMPLE_RATE);
+    ld_pcm_buf_init(&d.out[0], o ? o->tmp_dir : NULL, spill);
+    ld_resampler_init(&d.rs[0]);
 
     int si = -1;
     long bad = 0, packets = 0;
     ld_err e = open_input(&d, src, err);
     if (!e)
         e = open_decoder(&d, &si, err);
+    if (!e && d.max_split)
+        e = split_sinks(&d, o, spill, err);
     if (!e && (!(d.pkt = av_packet_alloc()) || !(d.frame = av_frame_alloc())))
         e = ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
     bool read_error = false;
@@ -326,7 +366,7 @@ static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, ld_er
     }
     if (!e)
         e = push(&d, NULL, err);
-    if (!e && d.out.total == 0)
+    if (!e && d.out[0].total == 0)
         e = ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio file corrupted or invalid: no audio could be decoded");
     /* Mostly-undecodable input is garbage that happened to look like audio. */
     if (!e && bad > 8 && bad * 2 > packets)
@@ -334,13 +374,20 @@ static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, ld_er
                          "Audio file corrupted or invalid: %ld of %ld packets failed to decode", bad, packets);
     if (!e) {
         if (bad || read_error)
-            ld_log(LD_LOG_DEBUG, "decoded %.2f s with %ld bad packets%s", (double)d.out.total / LD_SAMPLE_RATE, bad,
-                   read_error ? " and a damaged tail" : "");
-        if (ld_pcm_buf_finish(&d.out, out))
-            e = ld_error_set(err, LD_ERR_INTERNAL, "Out of memory or temp space while decoding audio");
-        else /* telephone band: G.711 at any rate, anything at <= 8 kHz */
-            out->narrowband = d.rs.narrowband || d.dec->codec_id == AV_CODEC_ID_PCM_MULAW ||
-                              d.dec->codec_id == AV_CODEC_ID_PCM_ALAW;
+            ld_log(LD_LOG_DEBUG, "decoded %.2f s with %ld bad packets%s", (double)d.out[0].total / LD_SAMPLE_RATE,
+                   bad, read_error ? " and a damaged tail" : "");
+        for (size_t c = 0; !e && c < d.nsink; c++) {
+            if (ld_pcm_buf_finish(&d.out[c], &out[c]))
+                e = ld_error_set(err, LD_ERR_INTERNAL, "Out of memory or temp space while decoding audio");
+            else /* telephone band: G.711 at any rate, anything at <= 8 kHz */
+                out[c].narrowband = d.rs[c].narrowband || d.dec->codec_id == AV_CODEC_ID_PCM_MULAW ||
+                                    d.dec->codec_id == AV_CODEC_ID_PCM_ALAW;
+        }
+        if (e)
+            for (size_t c = 0; c < d.nsink; c++)
+                ld_pcm_free(&out[c]);
+        else
+            *n_out = d.nsink;
     }
     dec_free(&d);
     return e;
@@ -348,13 +395,24 @@ static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, ld_er
 
 ld_err ld_audio_decode_mem(const uint8_t *data, size_t len, const ld_decode_opts *o, ld_pcm *out, ld_error *err)
 {
+    size_t n;
     src_t s = {.data = data ? data : (const uint8_t *)"", .fd = -1, .size = (int64_t)len};
-    return decode_src(&s, o, out, err);
+    return decode_src(&s, o, out, 0, &n, err);
 }
 
-ld_err ld_audio_decode_file(const char *path, const ld_decode_opts *o, ld_pcm *out, ld_error *err)
+ld_err ld_audio_decode_mem_channels(const uint8_t *data, size_t len, const ld_decode_opts *o, ld_pcm *out,
+                                    size_t max_ch, size_t *n_ch, ld_error *err)
 {
-    memset(out, 0, sizeof *out);
+    src_t s = {.data = data ? data : (const uint8_t *)"", .fd = -1, .size = (int64_t)len};
+    return decode_src(&s, o, out, max_ch ? max_ch : 1, n_ch, err);
+}
+
+/* max_split 0: downmix into out[0]. */
+static ld_err decode_path(const char *path, const ld_decode_opts *o, ld_pcm *out, size_t max_split, size_t *n_out,
+                          ld_error *err)
+{
+    memset(out, 0, sizeof *out * (max_split ? max_split : 1));
+    *n_out = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
@@ -364,7 +422,19 @@ ld_err ld_audio_decode_file(const char *path, const ld_decode_opts *o, ld_pcm *o
         return ld_error_set(err, LD_ERR_INTERNAL, "Cannot read the uploaded audio");
     }
     src_t s = {.fd = fd, .size = st.st_size};
-    ld_err e = decode_src(&s, o, out, err);
+    ld_err e = decode_src(&s, o, out, max_split, n_out, err);
     close(fd);
     return e;
+}
+
+ld_err ld_audio_decode_file(const char *path, const ld_decode_opts *o, ld_pcm *out, ld_error *err)
+{
+    size_t n;
+    return decode_path(path, o, out, 0, &n, err);
+}
+
+ld_err ld_audio_decode_file_channels(const char *path, const ld_decode_opts *o, ld_pcm *out, size_t max_ch,
+                                     size_t *n_ch, ld_error *err)
+{
+    return decode_path(path, o, out, max_ch ? max_ch : 1, n_ch, err);
 }

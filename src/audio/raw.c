@@ -56,3 +56,36 @@ ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm
     out->narrowband = narrowband;
     return LD_OK;
 }
+
+ld_err ld_audio_decode_raw_s16_channels(const uint8_t *data, size_t len, int rate, int channels, ld_pcm *out,
+                                        ld_error *err)
+{
+    if (channels < 1 || channels > LD_MAX_CHANNELS)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter 'channels': 1 to %d",
+                            LD_MAX_CHANNELS);
+    memset(out, 0, sizeof *out * (size_t)channels);
+    if (channels == 1)
+        return ld_audio_decode_raw_s16(data, len, rate, out, err);
+    size_t frames = len / (2 * (size_t)channels), step = 2 * (size_t)channels;
+    if (frames == 0)
+        return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio is empty");
+    /* One channel at a time through the mono path: a copy of one channel's
+     * bytes lives at once, not all of them. */
+    uint8_t *one = malloc(frames * 2);
+    if (!one)
+        return ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
+    ld_err rc = LD_OK;
+    for (int c = 0; c < channels && !rc; c++) {
+        const uint8_t *p = data + 2 * (size_t)c;
+        for (size_t i = 0; i < frames; i++, p += step) {
+            one[2 * i] = p[0];
+            one[2 * i + 1] = p[1];
+        }
+        rc = ld_audio_decode_raw_s16(one, frames * 2, rate, &out[c], err);
+    }
+    free(one);
+    if (rc)
+        for (int c = 0; c < channels; c++)
+            ld_pcm_free(&out[c]);
+    return rc;
+}

@@ -11,6 +11,23 @@
 
 void ld_resampler_init(ld_resampler *r) { memset(r, 0, sizeof *r); }
 
+void ld_resampler_init_channel(ld_resampler *r, int channel)
+{
+    memset(r, 0, sizeof *r);
+    r->pick = channel + 1;
+}
+
+/* Multichannel: a 1 × channels mix matrix that keeps one input channel at unit
+ * gain, so each channel is resampled exactly like a mono file would be. */
+static int pick_channel(struct SwrContext *swr, int pick, int channels)
+{
+    if (pick < 1 || pick > channels)
+        return -1;
+    double m[MAX_CHANNELS] = {0};
+    m[pick - 1] = 1.0;
+    return swr_set_matrix(swr, m, channels);
+}
+
 void ld_resampler_free(ld_resampler *r)
 {
     swr_free(&r->swr);
@@ -70,6 +87,8 @@ static int configure(ld_resampler *r, int rate, int fmt, const AVChannelLayout *
     bool mirror = ld_audio_rate_is_narrowband(rate);
     int ret = swr_alloc_set_opts2(&r->swr, &mono, AV_SAMPLE_FMT_S16, mirror ? LD_NARROWBAND_RATE : LD_SAMPLE_RATE,
                                   &in, (enum AVSampleFormat)fmt, rate, 0, NULL);
+    if (ret >= 0 && r->pick)
+        ret = pick_channel(r->swr, r->pick, in.nb_channels);
     if (ret >= 0)
         ret = swr_init(r->swr);
     av_channel_layout_uninit(&in);

@@ -20,9 +20,13 @@ typedef struct {
     int cap;         /* samples */
     bool mirror;     /* current configuration: 8 kHz + zero insertion */
     bool narrowband; /* some input so far was <= 8 kHz */
+    int pick;        /* 0: downmix every channel; c + 1: input channel c alone (multichannel) */
 } ld_resampler;
 
 void ld_resampler_init(ld_resampler *r);
+/* Like init, but the output is input channel `channel` alone (0-based; input
+ * with fewer channels is a bad input description). */
+void ld_resampler_init_channel(ld_resampler *r, int channel);
 void ld_resampler_free(ld_resampler *r);
 /* Converts nb input samples; *out points into r (valid until the next call).
  * Returns the number of output samples, or -1 on a bad input description. */

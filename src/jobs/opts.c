@@ -21,6 +21,8 @@ char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
         json_object_set_new(j, "diarize", json_pack("{s:b,s:i}", "on", 1, "num_speakers", o->num_speakers));
     if (j && o->model[0]) /* the model pack asked for (asr/packs.h); absent = auto */
         json_object_set_new(j, "model", json_string(o->model));
+    if (j && o->multichannel) /* absent = false */
+        json_object_set_new(j, "multichannel", json_true());
     return dump(j);
 }
 
@@ -38,6 +40,7 @@ void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)
     json_int_t f = json_integer_value(json_object_get(j, "format"));
     if (f >= LD_FORMAT_JSON && f <= LD_FORMAT_VTT)
         o->format = (ld_format)f;
+    o->multichannel = json_is_true(json_object_get(j, "multichannel"));
     const char *model = json_string_value(json_object_get(j, "model"));
     if (model)
         snprintf(o->model, sizeof o->model, "%s", model);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "asr/channels.h"
 #include "jobs/jobs_internal.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -25,7 +26,8 @@ typedef struct {
     ld_error err;
     ld_job_store *store;
     char id[40];
-    double saved, saved_at; /* last persisted progress and when (monotonic) */
+    double saved, saved_at;     /* last persisted progress and when (monotonic) */
+    double part_from, part_len; /* multichannel: this channel's share of the job's progress */
 } run_ctx;
 
 typedef enum { OUT_DONE, OUT_FAILED, OUT_BUSY, OUT_CANCELLED, OUT_STOPPING } outcome;
@@ -48,6 +50,7 @@ static void on_progress(void *ud, double fraction)
 {
     run_ctx *c = ud;
     pthread_mutex_lock(&c->mu);
+    fraction = c->part_from + fraction * c->part_len;
     double now = ld_time_mono();
     /* Persist coarsely: a step of 5 %, or any rise once a second. */
     if (!c->abandoned && !c->done && fraction < 1.0 &&
@@ -89,8 +92,8 @@ static bool slot_flag(ld_jobs *j, int slot, bool *stopping)
 }
 
 /* Submits to the pool and waits, checking for cancel/shutdown meanwhile. */
-static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, const ld_transcribe_opts *o,
-                          ld_transcript **t, ld_error *err)
+static outcome transcribe_part(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, const ld_transcribe_opts *o,
+                               ld_transcript **t, ld_error *err, size_t part, size_t parts)
 {
     run_ctx *c = calloc(1, sizeof *c);
     if (!c) {
@@ -107,6 +110,9 @@ static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, 
     c->refs = 2;
     c->store = j->store;
     c->saved_at = ld_time_mono();
+    c->part_from = (double)part / (double)parts;
+    c->part_len = 1.0 / (double)parts;
+    c->saved = c->part_from;
     snprintf(c->id, sizeof c->id, "%s", job->id);
     ld_pool_callbacks cb = {.progress = on_progress, .progress_ud = c, .done = on_done, .done_ud = c};
     ld_err rc = ld_pool_submit(j->cfg.pool, pcm, o, &cb, err);
@@ -172,6 +178,31 @@ static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, 
     return out;
 }
 
+static outcome transcribe(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, const ld_transcribe_opts *o,
+                          ld_transcript **t, ld_error *err)
+{
+    return transcribe_part(j, slot, job, pcm, o, t, err, 0, 1);
+}
+
+/* multichannel=true: the channels one after another, each spread over the
+ * whole pool (its segments decode in parallel), so a job still holds one
+ * runner slot. Every t[c] is set on OUT_DONE; pcm[] is consumed. */
+static outcome transcribe_channels(ld_jobs *j, int slot, const ld_job *job, ld_pcm *pcm, size_t n,
+                                   const ld_transcribe_opts *o, ld_transcript **t, ld_error *err)
+{
+    outcome out = OUT_DONE;
+    for (size_t c = 0; c < n && out == OUT_DONE; c++)
+        out = transcribe_part(j, slot, job, &pcm[c], o, &t[c], err, c, n);
+    for (size_t c = 0; c < n; c++)
+        ld_pcm_free(&pcm[c]);
+    if (out != OUT_DONE)
+        for (size_t c = 0; c < n; c++) {
+            ld_transcript_free(t[c]);
+            t[c] = NULL;
+        }
+    return out;
+}
+
 static void finish(ld_jobs *j, const ld_job *job, ld_job_state state, const char *result, const ld_error *e)
 {
     char *error_json = NULL;
@@ -221,34 +252,43 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
     ld_jobs_opts_load(job->opts_json, &o);
     ld_jobs_claims_load(job->key_json, &k);
     ld_error err = {0};
-    ld_pcm pcm = {0};
+    ld_pcm chans[LD_MAX_CHANNELS] = {0};
+    size_t n_ch = 1;
     char fetched[1300] = "";
     ld_err rc = job->url ? fetch(j, job, fetched, sizeof fetched, &err) : LD_OK;
     if (!rc) {
         ld_decode_opts d = {.max_seconds = j->cfg.max_audio_seconds, .tmp_dir = j->tmp_dir};
-        rc = ld_audio_decode_file(job->url ? fetched : job->audio_path, &d, &pcm, &err);
+        const char *path = job->url ? fetched : job->audio_path;
+        rc = o.multichannel ? ld_audio_decode_file_channels(path, &d, chans, LD_MAX_CHANNELS, &n_ch, &err)
+                            : ld_audio_decode_file(path, &d, &chans[0], &err);
     }
+    ld_pcm pcm = chans[0];
     if (*fetched)
         unlink(fetched);
     if (!rc && j->cfg.auth)
         rc = ld_auth_check_quota(j->cfg.auth, &k, &err);
     if (rc) {
-        ld_pcm_free(&pcm);
+        for (size_t c = 0; c < n_ch; c++)
+            ld_pcm_free(&chans[c]);
         finish(j, job, LD_JOB_FAILED, NULL, &err);
         return OUT_FAILED;
     }
     bool stopping;
     if (slot_flag(j, slot, &stopping)) { /* cancelled while fetching/decoding: spare the decoders */
-        ld_pcm_free(&pcm);
+        for (size_t c = 0; c < n_ch; c++)
+            ld_pcm_free(&chans[c]);
         finish(j, job, LD_JOB_CANCELLED, NULL, NULL);
         return OUT_CANCELLED;
     }
-    double seconds = ld_pcm_seconds(&pcm);
-    ld_transcript *t = NULL;
+    /* multichannel: every channel is transcribed, so each is counted */
+    double seconds = ld_pcm_seconds(&pcm) * (double)n_ch;
+    ld_transcript *t = NULL, *tc[LD_MAX_CHANNELS] = {0};
     double t0 = ld_time_mono();
-    outcome out = transcribe(j, slot, job, &pcm, &o, &t, &err);
+    outcome out = o.multichannel ? transcribe_channels(j, slot, job, chans, n_ch, &o, tc, &err)
+                                 : transcribe(j, slot, job, &pcm, &o, &t, &err);
     double took = ld_time_mono() - t0;
-    ld_pcm_free(&pcm); /* no-op when the pool took it */
+    if (!o.multichannel)
+        ld_pcm_free(&pcm); /* no-op when the pool took it; channels were freed by transcribe_channels */
     if (out == OUT_FAILED)
         finish(j, job, LD_JOB_FAILED, NULL, &err);
     if (out != OUT_DONE)
@@ -264,7 +304,8 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
             ld_log(LD_LOG_WARNING, "jobs: usage not recorded for %s: %s", job->id, err.msg);
         ld_metrics_audio("job", k.key_id, seconds);
         ld_metrics_rtf("job", took, seconds);
-        json_t *result = ld_transcript_json(t, &o, job->request_id);
+        json_t *result = o.multichannel ? ld_channels_json(tc, n_ch, &o, job->request_id)
+                                        : ld_transcript_json(t, &o, job->request_id);
         char *text = result ? json_dumps(result, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
         json_decref(result);
         if (text) {
@@ -276,6 +317,8 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
         free(text);
     }
     ld_transcript_free(t);
+    for (size_t c = 0; c < n_ch; c++)
+        ld_transcript_free(tc[c]);
     return cancelled ? OUT_CANCELLED : OUT_DONE;
 }
 

@@ -143,6 +143,7 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
             return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
                                 "Invalid value for parameter 'channels': expected an integer from 1 to 32");
         dg->channels = (int)n;
+        o->channels = n <= LD_MAX_CHANNELS ? (int)n : 0; /* interleaved raw audio with multichannel */
         return LD_OK;
     }
     if (!strcmp(key, "callback_method")) {
@@ -156,9 +157,14 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
 
 ld_err ld_dg_opts_check(const ld_dg_opts *dg, const ld_listen_opts *o, ld_error *err)
 {
-    if (o->raw_pcm && dg->channels > 1)
+    if (o->raw_pcm && dg->channels > 1 && !o->t.multichannel)
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "Invalid value for parameter 'channels': raw linear16 audio must be mono (channels=1)");
+                            "Invalid value for parameter 'channels': raw linear16 audio with more than one channel "
+                            "needs multichannel=true");
+    if (o->raw_pcm && dg->channels > LD_MAX_CHANNELS)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid value for parameter 'channels': multichannel audio has at most %d channels",
+                            LD_MAX_CHANNELS);
     return LD_OK;
 }
 
@@ -397,8 +403,84 @@ json_t *ld_dg_model_info(const char *language, const char *model, char uuid[37])
     return json_pack("{s:{s:s,s:s,s:s}}", uuid, "name", name, "version", LD_VERSION, "arch", "pocketsphinx");
 }
 
+static int utt_start_cmp(const void *a, const void *b)
+{
+    json_t *u = *(json_t *const *)a, *v = *(json_t *const *)b;
+    double x = num(u, "start"), y = num(v, "start");
+    if (x != y)
+        return x < y ? -1 : 1;
+    json_int_t c = json_integer_value(json_object_get(u, "channel")),
+               d = json_integer_value(json_object_get(v, "channel"));
+    return c < d ? -1 : c > d;
+}
+
+/* multichannel=true (listend's `channels[]`, asr/channels.h): Deepgram's own
+ * shape, one results.channels[] entry per channel, and the utterances of every
+ * channel by start time, each with its `channel`. */
+static json_t *channel_results(const ld_dg_opts *dg, json_t *chans)
+{
+    json_t *list = json_array(), *all = json_array();
+    size_t c;
+    json_t *ch;
+    json_array_foreach(chans, c, ch)
+    {
+        json_t *words = ld_dg_words(json_object_get(ch, "words"));
+        json_t *alt = json_pack("{s:O,s:O,s:o}", "transcript", json_object_get(ch, "text"), "confidence",
+                                json_object_get(ch, "confidence"), "words", words);
+        if (alt && dg->paragraphs)
+            json_object_set_new(alt, "paragraphs", paragraphs(words));
+        json_array_append_new(list, json_pack("{s:[o]}", "alternatives", alt));
+        if (dg->utterances && words) {
+            json_t *u = utterances(words, dg->utt_split);
+            size_t i;
+            json_t *v;
+            json_array_foreach(u, i, v)
+            {
+                json_object_set_new(v, "channel", json_integer((json_int_t)c));
+                json_array_append(all, v);
+            }
+            json_decref(u);
+        }
+    }
+    size_t n = json_array_size(all);
+    json_t **sorted = calloc(n + 1, sizeof *sorted);
+    for (size_t i = 0; sorted && i < n; i++)
+        sorted[i] = json_array_get(all, i);
+    json_t *results = json_pack("{s:o}", "channels", list);
+    if (dg->utterances && sorted) {
+        qsort(sorted, n, sizeof *sorted, utt_start_cmp);
+        json_t *u = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append(u, sorted[i]);
+        json_object_set_new(results, "utterances", u);
+    }
+    free(sorted);
+    json_decref(all);
+    return results;
+}
+
+/* {"metadata", "results"}: `results` and `j` are stolen. */
+static json_t *body_with(const ld_dg_opts *dg, json_t *j, json_t *results, size_t n_channels)
+{
+
+    char created[25], uuid[37];
+    ld_time_iso8601_ms(ld_time_now_ms(), created);
+    json_t *info = ld_dg_model_info(json_string_value(json_object_get(j, "language")),
+                                    json_string_value(json_object_get(j, "model")), uuid);
+    json_t *meta = json_pack("{s:s,s:O,s:s,s:s,s:O,s:i,s:[s],s:o}", "transaction_key", "deprecated", "request_id",
+                             json_object_get(j, "request_id"), "sha256", dg->sha256, "created", created, "duration",
+                             json_object_get(j, "duration"), "channels", (int)n_channels, "models", uuid,
+                             "model_info", info);
+    json_t *o = json_pack("{s:o,s:o}", "metadata", meta, "results", results);
+    json_decref(j);
+    return o;
+}
+
 json_t *ld_dg_body(const ld_dg_opts *dg, json_t *j)
 {
+    json_t *chans = json_object_get(j, "channels");
+    if (json_is_array(chans))
+        return body_with(dg, j, channel_results(dg, chans), json_array_size(chans));
     json_t *words = ld_dg_words(json_object_get(j, "words"));
     json_t *alt = json_pack("{s:O,s:O,s:o}", "transcript", json_object_get(j, "text"), "confidence",
                             json_object_get(j, "confidence"), "words", words);
@@ -407,15 +489,5 @@ json_t *ld_dg_body(const ld_dg_opts *dg, json_t *j)
     json_t *results = json_pack("{s:[{s:[o]}]}", "channels", "alternatives", alt);
     if (results && dg->utterances)
         json_object_set_new(results, "utterances", utterances(words, dg->utt_split));
-
-    char created[25], uuid[37];
-    ld_time_iso8601_ms(ld_time_now_ms(), created);
-    json_t *info = ld_dg_model_info(json_string_value(json_object_get(j, "language")),
-                                    json_string_value(json_object_get(j, "model")), uuid);
-    json_t *meta = json_pack("{s:s,s:O,s:s,s:s,s:O,s:i,s:[s],s:o}", "transaction_key", "deprecated", "request_id",
-                             json_object_get(j, "request_id"), "sha256", dg->sha256, "created", created, "duration",
-                             json_object_get(j, "duration"), "channels", 1, "models", uuid, "model_info", info);
-    json_t *o = json_pack("{s:o,s:o}", "metadata", meta, "results", results);
-    json_decref(j);
-    return o;
+    return body_with(dg, j, results, 1);
 }

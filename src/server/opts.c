@@ -119,6 +119,10 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
     }
     if (!strcmp(key, "sample_rate"))
         return parse_int(key, val, 8000, 192000, &o->sample_rate, err);
+    if (!strcmp(key, "multichannel"))
+        return parse_bool(key, val, &o->t.multichannel, err);
+    if (!strcmp(key, "channels"))
+        return parse_int(key, val, 1, LD_MAX_CHANNELS, &o->channels, err);
     if (!strcmp(key, "model")) { /* which pack: checked against the pool in ld_opts_validate */
         size_t n = strlen(val);
         bool ok = n > 0 && n < sizeof o->t.model;
@@ -154,9 +158,9 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
             continue; /* "callback_url": null means not given */
         } else {
             static const char *const known[] = {
-                "language",    "punctuate",    "timestamps",  "word_timestamps", "diarize",         "num_speakers",
-                "url",         "callback_url", "webhook_url", "format",          "response_format", "encoding",
-                "sample_rate", "model"};
+                "language",    "punctuate",    "timestamps",   "word_timestamps", "diarize",         "num_speakers",
+                "url",         "callback_url", "webhook_url",  "format",          "response_format", "encoding",
+                "sample_rate", "model",        "multichannel", "channels"};
             for (size_t i = 0; i < sizeof known / sizeof *known; i++)
                 if (!strcmp(key, known[i]))
                     return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid type for parameter '%s'", key);
@@ -172,6 +176,14 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
 
 ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err)
 {
+    if (o->raw_pcm && o->channels > 1 && !o->t.multichannel)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid value for parameter 'channels': raw linear16 audio with %d channels needs "
+                            "multichannel=true (or send mono)",
+                            o->channels);
+    if (o->t.multichannel && o->stream)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid parameter 'multichannel': not available with stream=true");
     /* num_speakers without diarize and sample_rate with a container are
      * ignored: harmless, and clients of similar APIs send them. */
     if (pool && !ld_pool_has_language(pool, o->t.language)) {

@@ -18,6 +18,7 @@ typedef struct {
     int num_speakers; /* 0 = auto */
     bool raw_pcm;     /* encoding=linear16: headerless s16le mono */
     int sample_rate;  /* for raw_pcm; 0 = LD_SAMPLE_RATE */
+    int channels;     /* for raw_pcm: interleaved channels (multichannel); 0 = 1 */
     bool verbose;     /* response_format=verbose_json (OpenAI route) */
     bool stream;      /* stream=true: server-sent events (OpenAI route, compat_openai.h) */
 } ld_listen_opts;

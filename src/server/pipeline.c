@@ -4,6 +4,7 @@
  * threads only. Each entry point owns one reference to the request. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "server/pipeline.h"
 
+#include "asr/channels.h"
 #include "audio/audio.h"
 #include "server/compat_deepgram.h"
 #include "server/compat_openai.h"
@@ -47,16 +49,28 @@ static void fail(ld_req *r, const ld_error *e)
     ld_req_finish_error(r, e, extra);
 }
 
-static ld_err raw_pcm(ld_req *r, const uint8_t *data, size_t len, ld_pcm *out, ld_error *e)
+/* With multichannel, out[] has LD_MAX_CHANNELS entries and *n gets how many
+ * channels were decoded; otherwise out is one PCM (the downmix) and *n = 1. */
+static ld_err raw_pcm(ld_req *r, const uint8_t *data, size_t len, ld_pcm *out, size_t *n, ld_error *e)
 {
     int rate = r->opts.sample_rate ? r->opts.sample_rate : LD_SAMPLE_RATE;
-    double secs = (double)len / 2.0 / rate, max = r->srv->cfg.max_audio_seconds;
+    int ch = r->opts.t.multichannel && r->opts.channels > 1 ? r->opts.channels : 1;
+    double secs = (double)len / 2.0 / ch / rate, max = r->srv->cfg.max_audio_seconds;
     if (max > 0 && secs > max)
         return ld_error_set(e, LD_ERR_AUDIO_TOO_LONG, "Audio too long: %.0f s (limit %.0f s)", secs, max);
-    return ld_audio_decode_raw_s16(data, len, rate, out, e);
+    *n = (size_t)ch;
+    return ld_audio_decode_raw_s16_channels(data, len, rate, ch, out, e);
 }
 
-static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, ld_error *e)
+static ld_err decode_path(ld_req *r, const char *path, const ld_decode_opts *d, ld_pcm *out, size_t *n, ld_error *e)
+{
+    *n = 1;
+    if (r->opts.t.multichannel)
+        return ld_audio_decode_file_channels(path, d, out, LD_MAX_CHANNELS, n, e);
+    return ld_audio_decode_file(path, d, out, e);
+}
+
+static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, size_t *n, ld_error *e)
 {
     struct stat st;
     if (fstat(fd, &st))
@@ -66,12 +80,12 @@ static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, ld_error *e)
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED)
         return ld_error_set(e, LD_ERR_INTERNAL, "mmap: %s", strerror(errno));
-    ld_err rc = raw_pcm(r, m, (size_t)st.st_size, out, e);
+    ld_err rc = raw_pcm(r, m, (size_t)st.st_size, out, n, e);
     munmap(m, (size_t)st.st_size);
     return rc;
 }
 
-static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, ld_error *e)
+static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, size_t *n, ld_error *e)
 {
     ld_srv *s = r->srv;
     char path[1200];
@@ -83,33 +97,35 @@ static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, ld_e
     ld_err rc = ld_audio_fetch(r->opts.url, &fo, fd, &bytes, e);
     if (rc == LD_OK) {
         r->file_bytes = bytes;
-        rc = r->opts.raw_pcm ? decode_fd_raw(r, fd, out, e) : ld_audio_decode_file(path, d, out, e);
+        rc = r->opts.raw_pcm ? decode_fd_raw(r, fd, out, n, e) : decode_path(r, path, d, out, n, e);
     }
     close(fd);
     unlink(path);
     return rc;
 }
 
-static ld_err decode(ld_req *r, ld_pcm *out, ld_error *e)
+static ld_err decode(ld_req *r, ld_pcm *out, size_t *n, ld_error *e)
 {
     ld_srv *s = r->srv;
     ld_decode_opts d = {.max_seconds = s->cfg.max_audio_seconds, .tmp_dir = s->tmp_dir};
+    *n = 1;
     if (r->opts.url[0])
-        return fetch_decode(r, &d, out, e);
+        return fetch_decode(r, &d, out, n, e);
     size_t len;
     if (r->opts.raw_pcm) {
         const uint8_t *data = ld_spool_map(r->spool, &len);
         if (!data)
             return ld_error_set(e, LD_ERR_INTERNAL, "Could not read the upload back");
-        return raw_pcm(r, data, len, out, e);
+        return raw_pcm(r, data, len, out, n, e);
     }
     const uint8_t *mem = ld_spool_mem(r->spool, &len);
     if (mem)
-        return ld_audio_decode_mem(mem, len, &d, out, e);
+        return r->opts.t.multichannel ? ld_audio_decode_mem_channels(mem, len, &d, out, LD_MAX_CHANNELS, n, e)
+                                      : ld_audio_decode_mem(mem, len, &d, out, e);
     const char *path = ld_spool_path(r->spool);
     if (!path)
         return ld_error_set(e, LD_ERR_INTERNAL, "Could not read the upload back");
-    return ld_audio_decode_file(path, &d, out, e);
+    return decode_path(r, path, &d, out, n, e);
 }
 
 /* The Lightning/Pulse pre-recorded schema (docs/api.md, "Compatibility: POST
@@ -125,6 +141,8 @@ static json_t *lightning_body(ld_req *r, json_t *j)
         json_object_set(o, "words", json_object_get(j, "words"));
     if (json_object_get(j, "utterances"))
         json_object_set(o, "utterances", json_object_get(j, "utterances"));
+    if (json_object_get(j, "channels")) /* multichannel=true */
+        json_object_set(o, "channels", json_object_get(j, "channels"));
     json_object_set(o, "request_id", json_object_get(j, "request_id"));
     json_object_set_new(
         o, "metadata",
@@ -183,6 +201,159 @@ static void stream_done(ld_req *r, ld_openai_delta *d, const ld_transcript *t, c
         ld_sse_push(r->sse, ld_openai_sse_error(err));
     }
     ld_sse_end(r->sse);
+}
+
+/* ---- multichannel=true (issue 14): every channel is its own pool request,
+ * so channels decode in parallel on the pool like the segments of one file;
+ * the last one to finish answers with all of them (asr/channels.h). ---- */
+typedef struct mc_ctx mc_ctx;
+
+/* A channel's `done_ud`; lives as long as the request (ld_pool_cancel finds
+ * requests by this pointer). */
+typedef struct {
+    mc_ctx *m;
+    size_t channel;
+} mc_part;
+
+struct mc_ctx {
+    ld_req *r;
+    double queued;
+    pthread_mutex_t mu;
+    size_t n, left;
+    ld_transcript *t[LD_MAX_CHANNELS];
+    mc_part parts[LD_MAX_CHANNELS];
+    bool failed;
+    ld_error err;
+};
+
+static char *render_channels(ld_req *r, ld_transcript *const *t, size_t n, size_t *len, const char **ctype)
+{
+    const ld_transcribe_opts *o = &r->opts.t;
+    char *s = NULL;
+    if (o->format != LD_FORMAT_JSON) {
+        s = ld_channels_render(t, n, o, ctype);
+    } else {
+        json_t *j = ld_channels_json(t, n, o, r->request_id);
+        if (j && r->lightning)
+            j = lightning_body(r, j);
+        else if (j && r->openai)
+            j = ld_openai_body(&r->opts, j);
+        else if (j && r->deepgram)
+            j = ld_dg_body(&r->dg, j);
+        s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
+        json_decref(j);
+        *ctype = "application/json";
+    }
+    *len = s ? strlen(s) : 0;
+    return s;
+}
+
+static void mc_finish(mc_ctx *m)
+{
+    ld_req *r = m->r;
+    double took = ld_time_mono() - m->queued;
+    ld_error e = m->err;
+    if (!m->failed) {
+        size_t len;
+        const char *ctype;
+        char *body = render_channels(r, m->t, m->n, &len, &ctype);
+        if (!body) {
+            ld_error_set(&e, LD_ERR_INTERNAL, "Could not render the transcript");
+            fail(r, &e);
+        } else {
+            if (ld_auth_add_usage(r->srv->auth, &r->key, r->audio_seconds, &e) != LD_OK)
+                ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id),
+                              "Could not record usage: %s", e.msg);
+            ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
+            ld_metrics_rtf("batch", took, r->audio_seconds);
+            ld_req_finish_body(r, MHD_HTTP_OK, body, len, ctype);
+        }
+    } else {
+        fail(r, &e);
+    }
+    for (size_t c = 0; c < m->n; c++)
+        ld_transcript_free(m->t[c]);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+    ld_req_unref(r);
+}
+
+/* One channel's outcome (t NULL: failed or never submitted). */
+static void mc_arrive(mc_ctx *m, size_t c, ld_transcript *t, const ld_error *err)
+{
+    pthread_mutex_lock(&m->mu);
+    if (t && !(err && err->code != LD_OK)) {
+        m->t[c] = t;
+    } else {
+        ld_transcript_free(t);
+        if (!m->failed) {
+            m->failed = true;
+            if (err && err->code != LD_OK)
+                m->err = *err;
+            else
+                ld_error_set(&m->err, LD_ERR_INTERNAL, "The speech engine returned no transcript");
+        }
+    }
+    bool last = --m->left == 0;
+    pthread_mutex_unlock(&m->mu);
+    if (last)
+        mc_finish(m);
+}
+
+static void mc_done(void *ud, ld_transcript *t, const ld_error *err)
+{
+    mc_part *p = ud;
+    mc_arrive(p->m, p->channel, t, err);
+}
+
+/* Takes the request's reference and every pcm[0..n). */
+static void run_channels(ld_req *r, ld_pcm *pcm, size_t n)
+{
+    ld_error e = {0};
+    r->audio_seconds = ld_pcm_seconds(&pcm[0]) * (double)n; /* each channel is transcribed: counted per channel */
+    if (r->opts.verbose)
+        r->opts.t.timestamps = true;
+    if (r->deepgram)
+        ld_dg_sha256_hex(pcm[0].samples, pcm[0].n * sizeof *pcm[0].samples, r->dg.sha256);
+    mc_ctx *m = calloc(1, sizeof *m);
+    if (!m) {
+        for (size_t c = 0; c < n; c++)
+            ld_pcm_free(&pcm[c]);
+        ld_error_set(&e, LD_ERR_INTERNAL, "Out of memory");
+        fail(r, &e);
+        ld_req_unref(r);
+        return;
+    }
+    m->r = r;
+    m->queued = ld_time_mono();
+    m->n = m->left = n;
+    pthread_mutex_init(&m->mu, NULL);
+    ld_pool *pool = r->srv->pool;
+    ld_transcribe_opts o = r->opts.t;
+    /* After the last submit the request may be answered already: neither r
+     * nor m is touched again here. */
+    for (size_t c = 0; c < n; c++) {
+        m->parts[c] = (mc_part){m, c};
+        ld_pool_callbacks cb = {.done = mc_done, .done_ud = &m->parts[c]};
+        if (ld_pool_submit(pool, &pcm[c], &o, &cb, &e) == LD_OK)
+            continue;
+        /* A full queue (503) refuses the whole request: the channels already
+         * queued are cancelled rather than decoded for nothing. Channel c has
+         * not arrived, so m outlives the cancels. */
+        pthread_mutex_lock(&m->mu);
+        if (!m->failed) {
+            m->failed = true;
+            m->err = e;
+        }
+        pthread_mutex_unlock(&m->mu);
+        for (size_t k = 0; k < c; k++)
+            ld_pool_cancel(pool, &m->parts[k]);
+        for (size_t k = c; k < n; k++) {
+            ld_pcm_free(&pcm[k]);
+            mc_arrive(m, k, NULL, &e);
+        }
+        return;
+    }
 }
 
 static void on_done(void *ud, ld_transcript *t, const ld_error *err)
@@ -251,8 +422,9 @@ static int wav_wrap(ld_req *r, char *path, size_t pathsz)
     if (fd < 0)
         return -1;
     uint32_t rate = (uint32_t)(r->opts.sample_rate ? r->opts.sample_rate : LD_SAMPLE_RATE);
-    uint32_t riff = (uint32_t)(36 + len), fmt_len = 16, byte_rate = rate * 2, data_len = (uint32_t)len;
-    uint16_t pcm = 1, channels = 1, align = 2, bits = 16;
+    uint16_t channels = (uint16_t)(r->opts.t.multichannel && r->opts.channels > 1 ? r->opts.channels : 1);
+    uint32_t riff = (uint32_t)(36 + len), fmt_len = 16, byte_rate = rate * 2 * channels, data_len = (uint32_t)len;
+    uint16_t pcm = 1, align = (uint16_t)(2 * channels), bits = 16;
     uint8_t h[44];
     memcpy(h, "RIFF", 4), memcpy(h + 4, &riff, 4), memcpy(h + 8, "WAVEfmt ", 8);
     memcpy(h + 16, &fmt_len, 4), memcpy(h + 20, &pcm, 2), memcpy(h + 22, &channels, 2);
@@ -323,19 +495,26 @@ void ld_pipeline_run(void *arg)
         ld_req_unref(r);
         return;
     }
-    ld_pcm pcm = {0};
+    ld_pcm chans[LD_MAX_CHANNELS] = {0};
+    size_t n_ch = 1;
     if (r->spool)
         r->file_bytes = ld_spool_size(r->spool);
-    ld_err rc = decode(r, &pcm, &e);
+    ld_err rc = decode(r, chans, &n_ch, &e);
     /* The upload is no longer needed: free its disk space before the answer. */
     ld_spool_free(r->spool);
     r->spool = NULL;
     if (rc != LD_OK || ld_auth_check_quota(s->auth, &r->key, &e) != LD_OK) {
-        ld_pcm_free(&pcm);
+        for (size_t c = 0; c < LD_MAX_CHANNELS; c++)
+            ld_pcm_free(&chans[c]);
         fail(r, &e);
         ld_req_unref(r);
         return;
     }
+    if (r->opts.t.multichannel) {
+        run_channels(r, chans, n_ch);
+        return;
+    }
+    ld_pcm pcm = chans[0];
     r->audio_seconds = ld_pcm_seconds(&pcm);
     if (r->opts.verbose)
         r->opts.t.timestamps = true; /* verbose_json lists words */

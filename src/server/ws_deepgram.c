@@ -145,10 +145,11 @@ char *ld_ws_dg_results(const char *request_id, const ld_ws_params *p, const char
                                       : "",
                             "confidence", r3(conf), "words", dg_words);
     free(text);
-    json_t *j = json_pack("{s:s,s:[i,i],s:f,s:f,s:b,s:b,s:{s:[o]},s:o,s:b}", "type", "Results", "channel_index", 0,
-                          1, "duration", r3(duration), "start", r3(start), "is_final", is_final, "speech_final",
-                          speech_final, "channel", "alternatives", alt, "metadata",
-                          results_metadata(request_id, p->language), "from_finalize", from_finalize);
+    json_t *j = json_pack("{s:s,s:[i,i],s:f,s:f,s:b,s:b,s:{s:[o]},s:o,s:b}", "type", "Results", "channel_index",
+                          p->channels > 1 ? p->channel : 0, p->channels > 1 ? p->channels : 1, "duration",
+                          r3(duration), "start", r3(start), "is_final", is_final, "speech_final", speech_final,
+                          "channel", "alternatives", alt, "metadata", results_metadata(request_id, p->language),
+                          "from_finalize", from_finalize);
     return dump(j);
 }
 
@@ -164,13 +165,36 @@ char *ld_ws_dg_utterance_end(double last_word_end)
                           r3(last_word_end)));
 }
 
+char *ld_ws_dg_speech_started_in(double timestamp, const ld_ws_params *p)
+{
+    if (p->channels <= 1)
+        return ld_ws_dg_speech_started(timestamp);
+    return dump(json_pack("{s:s,s:[i,i],s:f}", "type", "SpeechStarted", "channel", p->channel, p->channels,
+                          "timestamp", r3(timestamp)));
+}
+
+char *ld_ws_dg_utterance_end_in(double last_word_end, const ld_ws_params *p)
+{
+    if (p->channels <= 1)
+        return ld_ws_dg_utterance_end(last_word_end);
+    return dump(json_pack("{s:s,s:[i,i],s:f}", "type", "UtteranceEnd", "channel", p->channel, p->channels,
+                          "last_word_end", r3(last_word_end)));
+}
+
 char *ld_ws_dg_metadata(const char *request_id, const char *sha256, long long created_unix_ms, double duration,
                         const char *language)
+{
+    return ld_ws_dg_metadata_channels(request_id, sha256, created_unix_ms, duration, language, 1);
+}
+
+char *ld_ws_dg_metadata_channels(const char *request_id, const char *sha256, long long created_unix_ms,
+                                 double duration, const char *language, int channels)
 {
     char created[25], uuid[37];
     ld_time_iso8601_ms(created_unix_ms, created);
     json_t *info = ld_dg_model_info(language, NULL, uuid);
     return dump(json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:i,s:[s],s:o}", "type", "Metadata", "transaction_key",
                           "deprecated", "request_id", request_id, "sha256", sha256 ? sha256 : "", "created",
-                          created, "duration", r3(duration), "channels", 1, "models", uuid, "model_info", info));
+                          created, "duration", r3(duration), "channels", channels, "models", uuid, "model_info",
+                          info));
 }

@@ -29,6 +29,12 @@ char *ld_ws_dg_results(const char *request_id, const ld_ws_params *p, const char
                        double duration);
 char *ld_ws_dg_speech_started(double timestamp);
 char *ld_ws_dg_utterance_end(double last_word_end);
+/* The same for channel p->channel of p->channels (Deepgram's [index, count]). */
+char *ld_ws_dg_speech_started_in(double timestamp, const ld_ws_params *p);
+char *ld_ws_dg_utterance_end_in(double last_word_end, const ld_ws_params *p);
+/* Metadata naming how many channels the stream had. */
+char *ld_ws_dg_metadata_channels(const char *request_id, const char *sha256, long long created_unix_ms,
+                                 double duration, const char *language, int channels);
 /* The last message before the close that answers CloseStream. */
 char *ld_ws_dg_metadata(const char *request_id, const char *sha256, long long created_unix_ms, double duration,
                         const char *language);

@@ -77,6 +77,11 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
     if ((v = get(ud, "sample_rate")) &&
         parse_int(v, LD_AUDIO_STREAM_MIN_RATE, LD_AUDIO_STREAM_MAX_RATE, &p->sample_rate))
         return bad(err, "sample_rate", "expected an integer from 8000 to 48000");
+    p->channels = 1;
+    if ((v = get(ud, "channels")) && parse_int(v, 1, LD_MAX_CHANNELS, &p->channels))
+        return bad(err, "channels", "expected an integer from 1 to 8 (interleaved linear16, mulaw or alaw)");
+    if (p->channels > 1 && (p->encoding == LD_STREAM_OPUS || p->encoding == LD_STREAM_OGG_OPUS))
+        return bad(err, "channels", "more than one channel needs linear16, mulaw or alaw (interleaved)");
     if ((v = get(ud, "eou_timeout_ms")) && parse_int(v, 100, 10000, &p->eou_timeout_ms))
         return bad(err, "eou_timeout_ms", "expected an integer from 100 to 10000");
     static const struct {
@@ -267,6 +272,14 @@ char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp
     return j ? dump(j) : NULL;
 }
 
+char *ld_ws_msg_event_in(const char *type, const char *session_id, double timestamp, const ld_ws_params *p)
+{
+    json_t *j = json_pack("{s:s, s:s, s:f}", "type", type, "session_id", session_id, "timestamp", r3(timestamp));
+    if (j && p->channels > 1)
+        json_object_set_new(j, "channel", json_integer(p->channel));
+    return j ? dump(j) : NULL;
+}
+
 static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
 
 char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial,
@@ -304,6 +317,8 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
     json_object_set_new(j, "is_last", json_boolean(is_last));
     json_object_set_new(j, "start", json_real(r3(start)));
     json_object_set_new(j, "duration", json_real(r3(duration)));
+    if (p->channels > 1) /* multichannel stream: which channel this is about */
+        json_object_set_new(j, "channel", json_integer(p->channel));
     if (is_final) {
         json_object_set_new(j, "language", json_string(p->language));
         if (p->model[0])

@@ -41,6 +41,8 @@ typedef struct {
     int eou_timeout_ms;   /* default 800, 100–10000 */
     bool vad_events;      /* default false; alias `vad` */
     bool interim_results; /* default true */
+    int channels;         /* interleaved channels of PCM/G.711 audio, 1–8: each transcribed on its own */
+    int channel;          /* messages about one channel (ws_session.c sets it per channel) */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
     bool deepgram;
     bool speech_final;    /* endpointing on: utterance ends are speech_final */
@@ -103,6 +105,8 @@ int ld_ws_subprotocol_key(const char *header, char *out, size_t outsz);
 /* Server messages (compact JSON text, malloc'd, caller frees). */
 char *ld_ws_msg_error(const char *message, const char *code);
 char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp);
+/* The same, naming p->channel when the stream has channels > 1. */
+char *ld_ws_msg_event_in(const char *type, const char *session_id, double timestamp, const ld_ws_params *p);
 /* An interim (words NULL) or final transcription. For finals, `words` are the
  * raw engine words of the utterance; they are rendered per params (punctuate)
  * and included when word_timestamps. */

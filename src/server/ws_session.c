@@ -41,7 +41,8 @@
 #define HOLD (RATE * 6 / 10)         /* feed the engine this long after the last voiced frame */
 #define PREROLL (RATE / 2)           /* audio before an onset that the engine gets */
 
-struct ws_session {
+/* One channel's decoding (a mono stream has one). */
+typedef struct track {
     const ld_engine_ops *ops;
     void *dec;
     ld_audio_stream *conv;
@@ -70,12 +71,31 @@ struct ws_session {
     bool natural_end;     /* the utterance ending now ended in silence (speech_final) */
     bool utt_end_pending; /* an UtteranceEnd is due after utterance_end_ms of silence */
     double last_word_end; /* of the last final's words */
+    /* multichannel (issue 14) */
+    ld_ws_params params;    /* the stream's, with `channel` set: what this channel's messages say */
+    ld_stream_decoder *own; /* channels after the first hold their own decoder (the first: c->decoder) */
+} track;
+
+/* The stream: its channels, and how interleaved input is cut into them. */
+struct ws_session {
+    track *tr[LD_MAX_CHANNELS];
+    int n;
+    size_t bps;                         /* bytes per sample of the encoding (2 linear16, 1 G.711) */
+    uint8_t carry[2 * LD_MAX_CHANNELS]; /* an incomplete frame, carried to the next chunk */
+    size_t carry_len;
+    uint8_t *one; /* one channel's bytes of a chunk */
+    size_t one_cap;
+    bool ended;
     gnutls_hash_hd_t sha; /* of the audio bytes received, for Metadata; NULL unless Deepgram mode */
 };
 
-ws_session *ws_session_new(ws_conn *c, ld_error *err)
+static void track_free(ws_conn *c, track *s);
+
+/* Channel `ch`: its converter and decoder (the first channel's is c->decoder,
+ * released with the connection; the others' are released in track_free). */
+static track *track_new(ws_conn *c, int ch, ld_error *err)
 {
-    ws_session *s = calloc(1, sizeof *s);
+    track *s = calloc(1, sizeof *s);
     if (!s) {
         ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
         return NULL;
@@ -87,51 +107,85 @@ ws_session *ws_session_new(ws_conn *c, ld_error *err)
         return NULL;
     }
     ld_pool *pool = c->ws->cfg.pool;
-    if (pool && ld_pool_stream_acquire(pool, c->params.language, &c->decoder, err) != LD_OK) {
-        ld_audio_stream_free(s->conv);
-        free(s);
+    ld_stream_decoder **slot = ch ? &s->own : &c->decoder;
+    s->params = c->params;
+    s->params.channel = ch;
+    if (pool && ld_pool_stream_acquire(pool, c->params.language, slot, err) != LD_OK) {
+        track_free(c, s);
         return NULL;
     }
-    if (c->decoder) { /* telephone-band streams get the telephony pack by default */
-        if (pool && ld_pool_stream_use_model(pool, c->decoder, c->params.model, ld_audio_stream_narrowband(s->conv),
+    if (*slot) { /* telephone-band streams get the telephony pack by default */
+        if (pool && ld_pool_stream_use_model(pool, *slot, c->params.model, ld_audio_stream_narrowband(s->conv),
                                              err) != LD_OK) {
-            ld_audio_stream_free(s->conv);
-            free(s);
+            track_free(c, s);
             return NULL;
         }
-        snprintf(c->params.model, sizeof c->params.model, "%s", c->decoder->model);
-        s->ops = c->decoder->ops;
-        s->dec = c->decoder->dec;
+        if (!ch)
+            snprintf(c->params.model, sizeof c->params.model, "%s", (*slot)->model);
+        snprintf(s->params.model, sizeof s->params.model, "%s", (*slot)->model);
+        s->ops = (*slot)->ops;
+        s->dec = (*slot)->dec;
         if (s->ops->stream_start(s->dec, err) != LD_OK) {
-            ld_audio_stream_free(s->conv);
-            free(s);
+            s->ops = NULL;
+            track_free(c, s);
             return NULL;
         }
     }
+    return s;
+}
+
+static void session_free(ws_conn *c, ws_session *s)
+{
+    for (int i = 0; i < s->n; i++)
+        track_free(c, s->tr[i]);
+    if (s->sha)
+        gnutls_hash_deinit(s->sha, NULL);
+    free(s->one);
+    free(s);
+}
+
+ws_session *ws_session_new(ws_conn *c, ld_error *err)
+{
+    ws_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    int n = c->params.channels > 1 ? c->params.channels : 1;
+    s->bps = c->params.encoding == LD_STREAM_LINEAR16 ? 2 : 1;
+    for (s->n = 0; s->n < n; s->n++)
+        if (!(s->tr[s->n] = track_new(c, s->n, err))) {
+            session_free(c, s);
+            return NULL;
+        }
     if (c->params.deepgram && gnutls_hash_init(&s->sha, GNUTLS_DIG_SHA256) < 0)
         s->sha = NULL;
     return s;
 }
 
-static ld_err count_usage(ws_conn *c, ws_session *s, bool force, ld_error *err);
+static ld_err count_usage(ws_conn *c, track *s, bool force, ld_error *err);
 
-void ws_session_free(ws_conn *c, ws_session *s)
+static void track_free(ws_conn *c, track *s)
 {
-    if (!s)
-        return;
     ld_error err;
     count_usage(c, s, true, &err); /* the last partial second of an abruptly ended stream */
     ld_audio_stream_free(s->conv);
     free(s->last_partial);
-    if (s->sha)
-        gnutls_hash_deinit(s->sha, NULL);
     free(s->held);
+    if (s->own && c->ws->cfg.pool)
+        ld_pool_stream_release(c->ws->cfg.pool, s->own);
     free(s);
+}
+
+void ws_session_free(ws_conn *c, ws_session *s)
+{
+    if (s)
+        session_free(c, s);
 }
 
 static double secs(size_t samples) { return (double)samples / RATE; }
 
-static void energy_frame(ws_session *s, const int16_t *f, size_t end)
+static void energy_frame(track *s, const int16_t *f, size_t end)
 {
     double e = 0;
     for (int i = 0; i < FRAME; i++)
@@ -148,7 +202,7 @@ static void energy_frame(ws_session *s, const int16_t *f, size_t end)
     s->noise += (rms < s->noise ? 0.2 : 0.002) * (rms - s->noise);
 }
 
-static void energy(ws_session *s, const int16_t *pcm, size_t n, size_t start)
+static void energy(track *s, const int16_t *pcm, size_t n, size_t start)
 {
     for (size_t i = 0; i < n; i++) {
         s->frame[s->frame_fill++] = pcm[i];
@@ -161,7 +215,7 @@ static void energy(ws_session *s, const int16_t *pcm, size_t n, size_t start)
 
 /* Audio the engine will never need: the oldest n held samples pass undecoded
  * (only between engine utterances). */
-static bool skip(ws_session *s, size_t n, ld_error *err)
+static bool skip(track *s, size_t n, ld_error *err)
 {
     if (!n)
         return true;
@@ -176,7 +230,7 @@ static bool skip(ws_session *s, size_t n, ld_error *err)
 
 /* Feeds held audio up to `to` (at most 100 ms per call, so interim results
  * and the engine's VAD advance as with live input). */
-static bool feed_held(ws_session *s, size_t to, ld_error *err)
+static bool feed_held(track *s, size_t to, ld_error *err)
 {
     while (s->fed < to) {
         size_t k = to - s->fed < SLICE ? to - s->fed : SLICE;
@@ -192,7 +246,7 @@ static bool feed_held(ws_session *s, size_t to, ld_error *err)
 
 /* Ends the engine's utterance; held audio beyond the last `keep` samples is
  * dropped with it. */
-static bool emit_final_keep(ws_conn *c, ws_session *s, bool from_finalize, bool is_last, size_t keep, ld_error *err)
+static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_last, size_t keep, ld_error *err)
 {
     ld_word *w = NULL;
     size_t n = 0;
@@ -208,14 +262,14 @@ static bool emit_final_keep(ws_conn *c, ws_session *s, bool from_finalize, bool 
     bool had_speech = s->speaking;
     bool dg = c->params.deepgram;
     if (had_speech && c->params.vad_events && !dg) /* the event first: the final closes what it reports */
-        ws_conn_post(c, ld_ws_msg_event("speech_ended", c->session_id, secs(s->last_voice)));
+        ws_conn_post(c, ld_ws_msg_event_in("speech_ended", c->session_id, secs(s->last_voice), &s->params));
     if (n || from_finalize || is_last) {
         double start = n ? w[0].start : secs(had_speech ? s->speech_start : s->pos);
         double end = n ? w[n - 1].end : start;
         bool speech_final = c->params.speech_final && s->natural_end && !from_finalize && !is_last;
-        ws_conn_post(c, dg ? ld_ws_dg_results(c->request_id, &c->params, NULL, w, n, true, speech_final,
+        ws_conn_post(c, dg ? ld_ws_dg_results(c->request_id, &s->params, NULL, w, n, true, speech_final,
                                               from_finalize, start, end - start)
-                           : ld_ws_msg_transcription(c->session_id, &c->params, NULL, w, n, true, is_last,
+                           : ld_ws_msg_transcription(c->session_id, &s->params, NULL, w, n, true, is_last,
                                                      from_finalize, start, end - start));
     }
     if (n && dg) {
@@ -229,12 +283,12 @@ static bool emit_final_keep(ws_conn *c, ws_session *s, bool from_finalize, bool 
     return true;
 }
 
-static bool emit_final(ws_conn *c, ws_session *s, bool from_finalize, bool is_last, ld_error *err)
+static bool emit_final(ws_conn *c, track *s, bool from_finalize, bool is_last, ld_error *err)
 {
     return emit_final_keep(c, s, from_finalize, is_last, 0, err);
 }
 
-static void maybe_interim(ws_conn *c, ws_session *s)
+static void maybe_interim(ws_conn *c, track *s)
 {
     if (!c->params.interim_results || !s->ops || s->fed < s->pos) /* holding: nothing new was decoded */
         return;
@@ -246,16 +300,16 @@ static void maybe_interim(ws_conn *c, ws_session *s)
         return;
     }
     double start = secs(s->speech_start), duration = secs(s->pos - s->speech_start);
-    ws_conn_post(c, c->params.deepgram ? ld_ws_dg_results(c->request_id, &c->params, p, NULL, 0, false, false,
+    ws_conn_post(c, c->params.deepgram ? ld_ws_dg_results(c->request_id, &s->params, p, NULL, 0, false, false,
                                                           false, start, duration)
-                                       : ld_ws_msg_transcription(c->session_id, &c->params, p, NULL, 0, false,
+                                       : ld_ws_msg_transcription(c->session_id, &s->params, p, NULL, 0, false,
                                                                  false, false, start, duration));
     free(s->last_partial);
     s->last_partial = p;
 }
 
 /* After each slice: start/end utterances, interim results. */
-static bool decide(ws_conn *c, ws_session *s, ld_error *err)
+static bool decide(ws_conn *c, track *s, ld_error *err)
 {
     /* the engine's VAD is current only when it has been fed up to now */
     bool eng = s->ops && s->fed == s->pos ? s->ops->stream_in_speech(s->dec) : false;
@@ -264,7 +318,7 @@ static bool decide(ws_conn *c, ws_session *s, ld_error *err)
     size_t eou = (size_t)c->params.eou_timeout_ms * RATE / 1000;
     if (!s->speaking) {
         if (s->utt_end_pending && secs(s->pos) - s->last_word_end >= c->params.utterance_end_ms / 1000.0) {
-            ws_conn_post(c, ld_ws_dg_utterance_end(s->last_word_end));
+            ws_conn_post(c, ld_ws_dg_utterance_end_in(s->last_word_end, &s->params));
             s->utt_end_pending = false;
         }
         if (eng && s->have_voice && s->pos - s->last_voice <= VOICE_RECENT) {
@@ -273,9 +327,9 @@ static bool decide(ws_conn *c, ws_session *s, ld_error *err)
             /* a run of voice that began before a finalize belongs to the new utterance from there */
             s->speech_start = s->run_start > s->engine_utt_start ? s->run_start : s->engine_utt_start;
             if (c->params.vad_events)
-                ws_conn_post(c, c->params.deepgram
-                                    ? ld_ws_dg_speech_started(secs(s->speech_start))
-                                    : ld_ws_msg_event("speech_started", c->session_id, secs(s->speech_start)));
+                ws_conn_post(c, c->params.deepgram ? ld_ws_dg_speech_started_in(secs(s->speech_start), &s->params)
+                                                   : ld_ws_msg_event_in("speech_started", c->session_id,
+                                                                        secs(s->speech_start), &s->params));
         } else if (s->pos - s->engine_utt_start > IDLE_UTT_MAX) {
             return emit_final(c, s, false, false, err); /* keep a silent engine utterance short */
         }
@@ -296,7 +350,7 @@ static bool decide(ws_conn *c, ws_session *s, ld_error *err)
     return true;
 }
 
-static ld_err count_usage(ws_conn *c, ws_session *s, bool force, ld_error *err)
+static ld_err count_usage(ws_conn *c, track *s, bool force, ld_error *err)
 {
     if (s->usage_pending <= 0 || (!force && s->usage_pending < WS_USAGE_STEP_S))
         return LD_OK;
@@ -315,7 +369,7 @@ static ld_err count_usage(ws_conn *c, ws_session *s, bool force, ld_error *err)
 }
 
 /* Decides what the engine gets of the audio received up to s->pos. */
-static bool advance(ws_conn *c, ws_session *s, ld_error *err)
+static bool advance(ws_conn *c, track *s, ld_error *err)
 {
     if (!s->ops) {
         s->fed = s->pos;
@@ -332,7 +386,7 @@ static bool advance(ws_conn *c, ws_session *s, ld_error *err)
     return skip(s, held - PREROLL, err);
 }
 
-static bool hold(ws_session *s, const int16_t *pcm, size_t k, ld_error *err)
+static bool hold(track *s, const int16_t *pcm, size_t k, ld_error *err)
 {
     size_t held = s->pos - s->fed;
     if (held + k > s->held_cap) {
@@ -351,7 +405,7 @@ static bool hold(ws_session *s, const int16_t *pcm, size_t k, ld_error *err)
     return true;
 }
 
-static bool feed(ws_conn *c, ws_session *s, const int16_t *pcm, size_t n, ld_error *err)
+static bool feed(ws_conn *c, track *s, const int16_t *pcm, size_t n, ld_error *err)
 {
     s->usage_pending += secs(n);
     while (n > 0) {
@@ -368,63 +422,129 @@ static bool feed(ws_conn *c, ws_session *s, const int16_t *pcm, size_t n, ld_err
     return true;
 }
 
-/* Deepgram's CloseStream answer after the last Results: a due UtteranceEnd,
- * then Metadata. */
-static void deepgram_close(ws_conn *c, ws_session *s)
+/* Deepgram's CloseStream answer after the last Results: each channel's due
+ * UtteranceEnd, then Metadata. */
+static void deepgram_close(ws_conn *c, ws_session *ss)
 {
-    if (s->utt_end_pending)
-        ws_conn_post(c, ld_ws_dg_utterance_end(s->last_word_end));
+    for (int i = 0; i < ss->n; i++)
+        if (ss->tr[i]->utt_end_pending)
+            ws_conn_post(c, ld_ws_dg_utterance_end_in(ss->tr[i]->last_word_end, &ss->tr[i]->params));
     unsigned char h[32];
     char hex[65] = "";
-    if (s->sha) {
-        gnutls_hash_output(s->sha, h);
+    if (ss->sha) {
+        gnutls_hash_output(ss->sha, h);
         sodium_bin2hex(hex, sizeof hex, h, sizeof h);
     }
     long long created = (long long)ld_time_now_ms() - (long long)((ld_time_mono() - c->created) * 1000);
-    ws_conn_post(c, ld_ws_dg_metadata(c->request_id, hex, created, secs(s->pos), c->params.language));
+    ws_conn_post(c, ld_ws_dg_metadata_channels(c->request_id, hex, created, secs(ss->tr[0]->pos),
+                                               c->params.language, ss->n));
+}
+
+/* One channel's audio bytes (in the stream's encoding). */
+static bool track_audio(ws_conn *c, track *s, const uint8_t *data, size_t len)
+{
+    ld_error err = {0};
+    const int16_t *pcm;
+    size_t n;
+    if (ld_audio_stream_push(s->conv, data, len, &pcm, &n, &err) != LD_OK) {
+        s->ended = true;
+        ws_conn_fail(c, err.code, err.msg);
+        return false;
+    }
+    if (!feed(c, s, pcm, n, &err)) {
+        s->ended = true;
+        ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL, err.msg[0] ? err.msg : "speech engine failed");
+        return false;
+    }
+    if (count_usage(c, s, false, &err) == LD_ERR_QUOTA_EXCEEDED) {
+        s->ended = true;
+        ws_conn_fail(c, LD_ERR_QUOTA_EXCEEDED, "Daily audio quota exceeded");
+        return false;
+    }
+    return true;
+}
+
+/* Interleaved input: whole frames go to the channels, a partial one waits
+ * for the next chunk. */
+static bool split_audio(ws_conn *c, ws_session *ss, const uint8_t *data, size_t len)
+{
+    size_t frame = ss->bps * (size_t)ss->n, have = ss->carry_len + len, frames = have / frame;
+    if (frames * ss->bps > ss->one_cap) {
+        uint8_t *p = realloc(ss->one, frames * ss->bps);
+        if (!p) {
+            ws_conn_fail(c, LD_ERR_INTERNAL, "out of memory");
+            return false;
+        }
+        ss->one = p;
+        ss->one_cap = frames * ss->bps;
+    }
+    for (int ch = 0; ch < ss->n; ch++) {
+        for (size_t f = 0; f < frames; f++)
+            for (size_t b = 0; b < ss->bps; b++) {
+                size_t at = f * frame + (size_t)ch * ss->bps + b; /* offset in carry ++ data */
+                ss->one[f * ss->bps + b] = at < ss->carry_len ? ss->carry[at] : data[at - ss->carry_len];
+            }
+        if (frames && !track_audio(c, ss->tr[ch], ss->one, frames * ss->bps))
+            return false;
+    }
+    size_t used = frames * frame, left = have - used;
+    uint8_t tail[sizeof ss->carry];
+    for (size_t i = 0; i < left; i++) {
+        size_t at = used + i;
+        tail[i] = at < ss->carry_len ? ss->carry[at] : data[at - ss->carry_len];
+    }
+    memcpy(ss->carry, tail, left);
+    ss->carry_len = left;
+    return true;
+}
+
+/* End of stream for one channel: what the converter holds, then the last final. */
+static bool track_close(ws_conn *c, track *s, bool is_last, ld_error *err)
+{
+    const int16_t *pcm;
+    size_t n;
+    bool ok = true;
+    if (ld_audio_stream_flush(s->conv, &pcm, &n, err) == LD_OK)
+        ok = feed(c, s, pcm, n, err);
+    if (ok)
+        ok = emit_final(c, s, false, is_last, err);
+    count_usage(c, s, true, err);
+    s->ended = true;
+    return ok;
 }
 
 bool ws_session_run(ws_conn *c, ws_task *t)
 {
-    ws_session *s = c->sess;
-    if (s->ended)
+    ws_session *ss = c->sess;
+    if (ss->ended)
         return false;
     ld_error err = {0};
-    const int16_t *pcm;
-    size_t n;
     bool ok = true;
     switch (t->kind) {
     case WS_TASK_AUDIO:
-        if (s->sha)
-            gnutls_hash(s->sha, t->data, t->len);
-        if (ld_audio_stream_push(s->conv, t->data, t->len, &pcm, &n, &err) != LD_OK) {
-            s->ended = true;
-            ws_conn_fail(c, err.code, err.msg);
-            return false;
-        }
-        ok = feed(c, s, pcm, n, &err);
-        if (ok && count_usage(c, s, false, &err) == LD_ERR_QUOTA_EXCEEDED) {
-            s->ended = true;
-            ws_conn_fail(c, LD_ERR_QUOTA_EXCEEDED, "Daily audio quota exceeded");
+        if (ss->sha)
+            gnutls_hash(ss->sha, t->data, t->len);
+        if (ss->n == 1 ? !track_audio(c, ss->tr[0], t->data, t->len) : !split_audio(c, ss, t->data, t->len)) {
+            ss->ended = true;
             return false;
         }
         break;
-    case WS_TASK_FINALIZE: ok = emit_final(c, s, true, false, &err); break;
+    case WS_TASK_FINALIZE:
+        for (int i = 0; ok && i < ss->n; i++)
+            ok = emit_final(c, ss->tr[i], true, false, &err);
+        break;
     case WS_TASK_CLOSE_STREAM:
-        if (ld_audio_stream_flush(s->conv, &pcm, &n, &err) == LD_OK)
-            ok = feed(c, s, pcm, n, &err);
-        if (ok)
-            ok = emit_final(c, s, false, true, &err);
-        count_usage(c, s, true, &err);
-        s->ended = true;
+        for (int i = 0; ok && i < ss->n; i++) /* is_last: on the last channel's final */
+            ok = track_close(c, ss->tr[i], i == ss->n - 1, &err);
+        ss->ended = true;
         if (ok && c->params.deepgram)
-            deepgram_close(c, s);
+            deepgram_close(c, ss);
         if (ok)
             ws_conn_post_close(c, LD_WS_CLOSE_NORMAL, "stream closed");
         break;
     }
     if (!ok) {
-        s->ended = true;
+        ss->ended = true;
         ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL, err.msg[0] ? err.msg : "speech engine failed");
         return false;
     }

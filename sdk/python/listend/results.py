@@ -106,6 +106,12 @@ class Transcription(_Record):
     def utterances(self):
         return [Utterance(u) for u in self.raw.get("utterances") or []]
 
+    @property
+    def channels(self):
+        """With multichannel=True: each channel's own result (`.channel`, `.text`,
+        `.words`, `.utterances`), in channel order; [] otherwise."""
+        return [Transcription(c) for c in self.raw.get("channels") or []]
+
     def __str__(self):
         return self.text
 

@@ -1,0 +1,352 @@
+"""multichannel=true (issue 14): each channel of a file is transcribed on its own.
+
+The stereo files are made at test time from two different real recordings of the eval set
+(left = one speaker's clip, right = another's, the right one starting later so the two
+overlap in time as a call would). Each channel's transcript must carry its own clip's words
+and not the other's; the mono downmix of the same file is the baseline that mixes both.
+"""
+import asyncio
+import json
+import os
+import struct
+import wave
+
+import pytest
+import requests
+import websockets
+
+from audio_fixtures import RATE, LocalHTTP, clip_path, error, ffmpeg, listen, manifest, ok_json, read_wav_pcm, words
+from conftest import start_server
+from webhook_receiver import WebhookReceiver
+
+LEFT = "ps_librivox_sns01_0870"  # male reader, LibriVox
+RIGHT = "cathy_arctic_b0497"  # female speaker, CMU ARCTIC
+RIGHT_DELAY_S = 2.0
+
+
+def interleave(channels):
+    """s16le mono byte strings -> one interleaved byte string (shorter ones padded with silence)."""
+    n = max(len(c) for c in channels) // 2
+    samples = [struct.unpack(f"<{len(c) // 2}h", c) + (0,) * (n - len(c) // 2) for c in channels]
+    out = [0] * (n * len(channels))
+    for k, s in enumerate(samples):
+        out[k::len(channels)] = s
+    return struct.pack(f"<{len(out)}h", *out)
+
+
+def stereo_pcm():
+    left = read_wav_pcm(clip_path(LEFT))
+    right = b"\0\0" * int(RIGHT_DELAY_S * RATE) + read_wav_pcm(clip_path(RIGHT))
+    return interleave([left, right])
+
+
+def write_wav(path, pcm, channels, rate=RATE):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    s = start_server(tmp_path_factory.mktemp("mc"), "--allow-private-urls", workers=2)
+    s.k = s.key(rpm=6000)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def stereo(tmp_path_factory):
+    d = tmp_path_factory.mktemp("stereo")
+    path = d / "call.wav"
+    write_wav(path, stereo_pcm(), 2)
+    return str(path)
+
+
+def unique_refs():
+    """Each side's reference words that the other side's reference does not contain."""
+    m = manifest()
+    a, b = set(words(m[LEFT][1])), set(words(m[RIGHT][1]))
+    return a - b, b - a
+
+
+def recall(found, ref):
+    return len(set(found) & ref) / len(ref)
+
+
+def check_channels(text0, text1):
+    a, b = unique_refs()
+    w0, w1 = words(text0), words(text1)
+    # each channel has most of its own clip's words and almost none of the other's
+    assert recall(w0, a) >= 0.5, (text0, a)
+    assert recall(w1, b) >= 0.5, (text1, b)
+    assert recall(w0, b) <= 0.15, (text0, b)
+    assert recall(w1, a) <= 0.15, (text1, a)
+
+
+def test_stereo_upload_gives_one_transcript_per_channel(srv, stereo):
+    with open(stereo, "rb") as f:
+        r = listen(srv, srv.k, files={"audio": ("call.wav", f)}, data={"multichannel": "true", "timestamps": "true"})
+    body = ok_json(r)
+    chans = body["channels"]
+    assert [c["channel"] for c in chans] == [0, 1]
+    check_channels(chans[0]["text"], chans[1]["text"])
+    # words and utterances carry their channel, at the top level and per channel
+    for c in chans:
+        assert c["words"] and all(w["channel"] == c["channel"] for w in c["words"])
+        assert c["utterances"] and all(u["channel"] == c["channel"] for u in c["utterances"])
+    assert len(body["words"]) == sum(len(c["words"]) for c in chans)
+    # by start time; a punctuation entry (start == end) stays after the word it follows
+    starts = [w["start"] for w in body["words"] if w["word"] not in ".,?!"]
+    assert starts == sorted(starts)
+    assert {w["channel"] for w in body["words"]} == {0, 1}
+    # right channel speech starts after the delay; the top level is in time order
+    assert chans[1]["words"][0]["start"] >= RIGHT_DELAY_S - 0.3
+    ustarts = [u["start"] for u in body["utterances"]]
+    assert ustarts == sorted(ustarts)
+    assert body["text"] == " ".join(u["text"] for u in body["utterances"])
+    m = manifest()
+    assert abs(body["duration"] - max(m[LEFT][0], RIGHT_DELAY_S + m[RIGHT][0])) < 0.1
+
+
+def test_downmix_without_multichannel_mixes_both(srv, stereo):
+    """The control: without the option the two voices are one mono mix and no channels appear."""
+    with open(stereo, "rb") as f:
+        body = ok_json(listen(srv, srv.k, files={"audio": ("call.wav", f)}))
+    assert "channels" not in body
+
+
+def test_mono_file_is_one_channel(srv):
+    with open(clip_path(LEFT), "rb") as f:
+        body = ok_json(listen(srv, srv.k, files={"audio": ("a.wav", f)}, data={"multichannel": "true"}))
+    assert len(body["channels"]) == 1
+    assert body["channels"][0]["text"] == body["text"]
+    assert all(u["channel"] == 0 for u in body["utterances"])
+
+
+def test_raw_interleaved_pcm_and_compressed_stereo(srv, stereo, tmp_path):
+    # raw body, linear16 with channels=2
+    r = listen(srv, srv.k, params={"multichannel": "true", "encoding": "linear16", "channels": "2",
+                                   "sample_rate": "16000"},
+               data=stereo_pcm(), headers={"Content-Type": "application/octet-stream"})
+    chans = ok_json(r)["channels"]
+    check_channels(chans[0]["text"], chans[1]["text"])
+    # a lossy stereo container (Ogg Opus at 48 kHz) splits the same way
+    opus = tmp_path / "call.opus"
+    ffmpeg("-i", stereo, "-c:a", "libopus", "-b:a", "96k", "-ac", "2", opus)
+    with open(opus, "rb") as f:
+        r = listen(srv, srv.k, params={"multichannel": "true"}, data=f.read(), headers={"Content-Type": "audio/ogg"})
+    chans = ok_json(r)["channels"]
+    check_channels(chans[0]["text"], chans[1]["text"])
+
+
+def test_text_and_srt_formats_read_in_time_order(srv, stereo):
+    with open(stereo, "rb") as f:
+        data = f.read()
+    r = listen(srv, srv.k, params={"multichannel": "true", "format": "text"}, data=data,
+               headers={"Content-Type": "audio/wav"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain")
+    a, b = unique_refs()
+    assert recall(words(r.text), a) >= 0.5 and recall(words(r.text), b) >= 0.5
+    r = listen(srv, srv.k, params={"multichannel": "true", "format": "srt"}, data=data,
+               headers={"Content-Type": "audio/wav"})
+    assert r.status_code == 200 and "-->" in r.text
+
+
+def test_bad_values_are_400(srv, stereo, tmp_path):
+    r = listen(srv, srv.k, params={"multichannel": "maybe"}, data=b"x", headers={"Content-Type": "audio/wav"})
+    assert "multichannel" in error(r, 400, "INVALID_PARAMETER")["error"]
+    r = listen(srv, srv.k, params={"multichannel": "true", "encoding": "linear16", "channels": "9"},
+               data=b"\0" * 3200, headers={"Content-Type": "application/octet-stream"})
+    assert "channels" in error(r, 400, "INVALID_PARAMETER")["error"]
+    # interleaved raw audio without multichannel is refused, not silently mixed up
+    r = listen(srv, srv.k, params={"encoding": "linear16", "channels": "2"}, data=stereo_pcm(),
+               headers={"Content-Type": "application/octet-stream"})
+    assert "multichannel" in error(r, 400, "INVALID_PARAMETER")["error"]
+    # more channels than the limit: 10-channel WAV
+    ten = tmp_path / "ten.wav"
+    write_wav(ten, interleave([read_wav_pcm(clip_path(LEFT))[:32000]] * 10), 10)
+    with open(ten, "rb") as f:
+        r = listen(srv, srv.k, files={"audio": ("ten.wav", f)}, data={"multichannel": "true"})
+    body = error(r, 400, "INVALID_PARAMETER")
+    assert "10 channels" in body["error"] and "8" in body["error"]
+
+
+def test_deepgram_batch_has_one_results_channel_per_channel(srv, stereo):
+    with open(stereo, "rb") as f:
+        r = requests.post(srv.url + "/deepgram/v1/listen", params={"multichannel": "true", "utterances": "true",
+                                                                   "punctuate": "true"},
+                          headers={"Authorization": f"Token {srv.k}", "Content-Type": "audio/wav"}, data=f.read(),
+                          timeout=180)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["metadata"]["channels"] == 2
+    chans = body["results"]["channels"]
+    assert len(chans) == 2
+    t0, t1 = (c["alternatives"][0]["transcript"] for c in chans)
+    check_channels(t0, t1)
+    for c in chans:
+        assert all("punctuated_word" in w for w in c["alternatives"][0]["words"])
+    utts = body["results"]["utterances"]
+    assert {u["channel"] for u in utts} == {0, 1}
+    assert [u["start"] for u in utts] == sorted(u["start"] for u in utts)
+    # Deepgram's raw audio: channels=2 with multichannel
+    r = requests.post(srv.url + "/deepgram/v1/listen",
+                      params={"multichannel": "true", "encoding": "linear16", "sample_rate": "16000", "channels": "2"},
+                      headers={"Authorization": f"Token {srv.k}", "Content-Type": "application/octet-stream"},
+                      data=stereo_pcm(), timeout=180)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["results"]["channels"]) == 2
+
+
+def audio_metric(srv, mode):
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    vals = [float(line.split()[-1]) for line in text.splitlines()
+            if line.startswith(f'listend_audio_seconds_total{{mode="{mode}"}}')]
+    return vals[0] if vals else 0.0
+
+
+def test_jobs_transcribe_each_channel_and_count_each(srv, stereo):
+    before = audio_metric(srv, "job")
+    with WebhookReceiver() as rx:
+        with open(stereo, "rb") as f:
+            r = requests.post(srv.url + "/v1/listen", headers={"Authorization": f"Token {srv.k}"},
+                              files={"audio": ("call.wav", f, "audio/wav")},
+                              data={"callback_url": rx.url("/mc"), "multichannel": "true", "timestamps": "true"},
+                              timeout=30)
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+        # raw interleaved PCM as a job too (stored as a 2-channel WAV until it runs)
+        r = requests.post(srv.url + "/v1/listen", headers={"Authorization": f"Token {srv.k}",
+                                                           "Content-Type": "application/octet-stream"},
+                          params={"callback_url": rx.url("/raw"), "multichannel": "true", "encoding": "linear16",
+                                  "channels": "2"}, data=stereo_pcm(), timeout=30)
+        assert r.status_code == 202, r.text
+        raw_id = r.json()["job_id"]
+        for jid in (job_id, raw_id):
+            result = rx.wait_for(1, job_id=jid)[0].json()["result"]
+            chans = result["channels"]
+            assert [c["channel"] for c in chans] == [0, 1]
+            check_channels(chans[0]["text"], chans[1]["text"])
+            assert all("channel" in u for u in result["utterances"])
+    # both channels are counted: 2 x the file's duration per job
+    got = audio_metric(srv, "job") - before
+    assert abs(got - 4 * result["duration"]) < 0.2, (got, result["duration"])
+
+
+# ---- streams: channels=N interleaved PCM, each channel its own decoder ----
+
+async def stream_audio(uri, audio, headers, chunk=6400, close_msg=None):
+    """Sends audio in chunks cut anywhere (odd sizes split frames), then the close message; returns all messages."""
+    msgs = []
+    async with websockets.connect(uri, extra_headers=headers, max_size=2**22, open_timeout=60) as ws:
+        async def reader():
+            try:
+                async for m in ws:
+                    msgs.append(json.loads(m))
+            except websockets.ConnectionClosed:
+                pass
+        task = asyncio.ensure_future(reader())
+        for i in range(0, len(audio), chunk):
+            await ws.send(audio[i:i + chunk])
+        await ws.send(json.dumps(close_msg or {"type": "close_stream"}))
+        await asyncio.wait_for(task, 180)
+        return msgs, ws.close_code
+
+
+def ws_url(srv, path, query):
+    return srv.url.replace("http", "ws", 1) + path + "?" + query
+
+
+def test_stream_with_two_channels(srv):
+    audio = stereo_pcm() + b"\0\0" * 2 * 16000  # a second of stereo silence to end the utterances
+    msgs, code = asyncio.run(stream_audio(ws_url(srv, "/v1/listen/stream", "channels=2&encoding=linear16"),
+                                          audio, {"Authorization": f"Token {srv.k}"}, chunk=6399))
+    assert code == 1000, msgs
+    finals = [m for m in msgs if m["type"] == "transcription" and m["is_final"]]
+    assert all(m["channel"] in (0, 1) for m in msgs if m["type"] == "transcription")
+    text = {ch: " ".join(m["transcript"] for m in finals if m["channel"] == ch) for ch in (0, 1)}
+    check_channels(text[0], text[1])
+    # words carry stream time: channel 1's speech starts after its delay
+    first1 = min(w["start"] for m in finals if m["channel"] == 1 for w in m["words"])
+    assert first1 >= RIGHT_DELAY_S - 0.3
+    assert sum(m["is_last"] for m in finals) == 1 and finals[-1]["is_last"]
+
+
+def test_deepgram_live_with_two_channels(srv):
+    audio = stereo_pcm() + b"\0\0" * 2 * 16000
+    msgs, code = asyncio.run(stream_audio(
+        ws_url(srv, "/deepgram/v1/listen", "channels=2&encoding=linear16&sample_rate=16000&multichannel=true"),
+        audio, {"Authorization": f"Token {srv.k}"}, close_msg={"type": "CloseStream"}))
+    assert code == 1000, msgs
+    results = [m for m in msgs if m["type"] == "Results" and m["is_final"]]
+    assert {tuple(m["channel_index"]) for m in results} <= {(0, 2), (1, 2)}
+    text = {ch: " ".join(m["channel"]["alternatives"][0]["transcript"] for m in results
+                         if m["channel_index"][0] == ch) for ch in (0, 1)}
+    check_channels(text[0], text[1])
+    assert msgs[-1]["type"] == "Metadata" and msgs[-1]["channels"] == 2
+
+
+def test_stream_bad_channels_are_400(srv):
+    for q in ("channels=9", "channels=0", "channels=two", "channels=2&encoding=opus"):
+        r = requests.get(srv.url + "/v1/listen/stream?" + q, timeout=10,
+                         headers={"Authorization": f"Token {srv.k}", "Connection": "Upgrade", "Upgrade": "websocket",
+                                  "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        body = error(r, 400, "INVALID_PARAMETER")
+        assert "channels" in body["error"], body
+
+
+def test_full_queue_refuses_the_whole_file_and_cancels_queued_channels(server_factory, tmp_path):
+    """One decoder, one waiting request allowed: channel 0 decodes, channel 1 waits, channel 2 is refused,
+    so the request is a 503 and the channels already queued are cancelled, not decoded for nothing."""
+    srv = server_factory("--queue", "1", workers=1)
+    key = srv.key()
+    four = tmp_path / "four.wav"
+    pcm = read_wav_pcm(clip_path(LEFT))
+    write_wav(four, interleave([pcm] * 4), 4)
+    with open(four, "rb") as f:
+        r = listen(srv, key, files={"audio": ("four.wav", f)}, data={"multichannel": "true"})
+    body = error(r, 503, "SERVICE_UNAVAILABLE")
+    assert r.headers.get("Retry-After")
+    # nothing was counted, and the server answers the next request normally
+    with open(clip_path(LEFT), "rb") as f:
+        ok_json(listen(srv, key, files={"audio": ("a.wav", f)}, data={"multichannel": "true"}))
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    batch = [float(line.split()[-1]) for line in text.splitlines()
+             if line.startswith('listend_audio_seconds_total{mode="batch"}')]
+    assert batch and abs(batch[0] - manifest()[LEFT][0]) < 0.1, batch
+
+
+def test_lightning_route_lists_channels(srv, stereo):
+    with open(stereo, "rb") as f:
+        r = requests.post(srv.url + "/api/v1/lightning/get_text", params={"multichannel": "true"},
+                          headers={"Authorization": f"Token {srv.k}", "Content-Type": "audio/wav"}, data=f.read(),
+                          timeout=180)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "success"
+    check_channels(body["channels"][0]["text"], body["channels"][1]["text"])
+    assert {u["channel"] for u in body["utterances"]} == {0, 1}
+
+
+def test_url_input(srv, stereo):
+    web = LocalHTTP(os.path.dirname(stereo))
+    try:
+        r = listen(srv, srv.k, json={"url": f"{web.base}/{os.path.basename(stereo)}", "multichannel": True})
+        chans = ok_json(r)["channels"]
+        check_channels(chans[0]["text"], chans[1]["text"])
+    finally:
+        web.close()
+
+
+def test_python_sdk_exposes_channels(srv, stereo):
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                    "sdk", "python"))
+    from listend import Client
+    result = Client(api_url=srv.url, license_key=srv.k).transcribe_file(stereo, multichannel=True, timestamps=True)
+    left, right = result.channels
+    assert (left.channel, right.channel) == (0, 1)
+    check_channels(left.text, right.text)
+    assert all(w.channel == 1 for w in right.words)

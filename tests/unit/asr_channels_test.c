@@ -1,0 +1,125 @@
+/* Multichannel results (asr/channels.h): channel tags, time order, per-channel
+ * blocks, and the merged transcript behind text/SRT/VTT. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "asr/channels.h"
+#include "test.h"
+
+/* A transcript of utterances given as "w:start:end w:start:end|…". */
+static ld_transcript *make(const char *spec, double duration)
+{
+    ld_transcript *t = calloc(1, sizeof *t);
+    t->words = calloc(64, sizeof *t->words);
+    t->utts = calloc(16, sizeof *t->utts);
+    t->duration = duration;
+    t->confidence = 0.8;
+    strcpy(t->language, "en");
+    strcpy(t->model, "general");
+    char *s = strdup(spec), *save = NULL;
+    for (char *u = strtok_r(s, "|", &save); u; u = strtok_r(NULL, "|", &save)) {
+        ld_utterance *ut = &t->utts[t->n_utts++];
+        ut->first = t->n_words;
+        char *save2 = NULL;
+        for (char *w = strtok_r(u, " ", &save2); w; w = strtok_r(NULL, " ", &save2)) {
+            char word[32];
+            double a, b;
+            sscanf(w, "%31[^:]:%lf:%lf", word, &a, &b);
+            t->words[t->n_words++] = (ld_word){strdup(word), a, b, 0.8};
+            ut->count++;
+        }
+        ut->start = t->words[ut->first].start;
+        ut->end = t->words[t->n_words - 1].end;
+    }
+    free(s);
+    return t;
+}
+
+static const char *str(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
+static void test_json(void)
+{
+    ld_transcript *t[2] = {make("hello:0.5:0.9 there:0.9:1.3|bye:6.0:6.4", 7.0),
+                           make("yes:2.0:2.3 sir:2.3:2.8", 5.0)};
+    ld_transcribe_opts o;
+    ld_transcribe_opts_default(&o);
+    o.timestamps = true;
+    o.multichannel = true;
+    json_t *j = ld_channels_json(t, 2, &o, "req_1");
+    CHECK(j != NULL);
+    CHECK_STR(str(j, "request_id"), "req_1");
+    CHECK_STR(str(j, "text"), "Hello there. Yes sir. Bye.");
+    CHECK_NEAR(json_number_value(json_object_get(j, "duration")), 7.0, 1e-9);
+    CHECK_STR(str(j, "model"), "general");
+    json_t *utts = json_object_get(j, "utterances");
+    CHECK(json_array_size(utts) == 3);
+    int want_ch[3] = {0, 1, 0};
+    for (size_t i = 0; i < 3; i++)
+        CHECK(json_integer_value(json_object_get(json_array_get(utts, i), "channel")) == want_ch[i]);
+    /* words by time, each tagged; the period stays after "there" */
+    json_t *words = json_object_get(j, "words");
+    const char *order[] = {"Hello", "there", ".", "Yes", "sir", ".", "Bye", "."};
+    int wch[] = {0, 0, 0, 1, 1, 1, 0, 0};
+    CHECK(json_array_size(words) == 8);
+    for (size_t i = 0; i < 8 && i < json_array_size(words); i++) {
+        CHECK_STR(str(json_array_get(words, i), "word"), order[i]);
+        CHECK(json_integer_value(json_object_get(json_array_get(words, i), "channel")) == wch[i]);
+    }
+    json_t *chans = json_object_get(j, "channels");
+    CHECK(json_array_size(chans) == 2);
+    CHECK_STR(str(json_array_get(chans, 0), "text"), "Hello there. Bye.");
+    CHECK_STR(str(json_array_get(chans, 1), "text"), "Yes sir.");
+    CHECK(json_integer_value(json_object_get(json_array_get(chans, 1), "channel")) == 1);
+    CHECK(json_array_size(json_object_get(json_array_get(chans, 1), "words")) == 3);
+    json_decref(j);
+    /* without timestamps: no words anywhere */
+    o.timestamps = false;
+    j = ld_channels_json(t, 2, &o, NULL);
+    CHECK(!json_object_get(j, "words") &&
+          !json_object_get(json_array_get(json_object_get(j, "channels"), 0), "words"));
+    CHECK(!json_object_get(j, "request_id"));
+    json_decref(j);
+
+    /* merged transcript: utterances in time order, words kept together */
+    ld_transcript *m = ld_channels_merge(t, 2);
+    CHECK(m && m->n_utts == 3 && m->n_words == 5);
+    CHECK_STR(m->words[2].word, "yes");
+    CHECK(m->utts[1].first == 2 && m->utts[1].count == 2);
+    CHECK_NEAR(m->duration, 7.0, 1e-9);
+    ld_transcript_free(m);
+    o.format = LD_FORMAT_TEXT;
+    const char *ctype = NULL;
+    char *text = ld_channels_render(t, 2, &o, &ctype);
+    CHECK(text && !strcmp(text, "Hello there. Yes sir. Bye.\n"));
+    CHECK(ctype && !strncmp(ctype, "text/plain", 10));
+    free(text);
+    o.format = LD_FORMAT_SRT;
+    text = ld_channels_render(t, 2, &o, &ctype);
+    CHECK(text && strstr(text, "-->") && strstr(text, "Yes"));
+    free(text);
+    ld_transcript_free(t[0]);
+    ld_transcript_free(t[1]);
+}
+
+static void test_empty_channel(void)
+{
+    ld_transcript *t[2] = {make("go:0.1:0.4", 2.0), calloc(1, sizeof(ld_transcript))};
+    t[1]->duration = 2.0;
+    ld_transcribe_opts o;
+    ld_transcribe_opts_default(&o);
+    o.timestamps = true;
+    json_t *j = ld_channels_json(t, 2, &o, NULL);
+    CHECK_STR(str(j, "text"), "Go.");
+    CHECK_STR(str(json_array_get(json_object_get(j, "channels"), 1), "text"), "");
+    CHECK(json_array_size(json_object_get(json_array_get(json_object_get(j, "channels"), 1), "utterances")) == 0);
+    json_decref(j);
+    ld_transcript_free(t[0]);
+    ld_transcript_free(t[1]);
+}
+
+int main(void)
+{
+    test_json();
+    test_empty_channel();
+    TEST_MAIN_END();
+}
