@@ -176,7 +176,7 @@ static size_t utts_of(const ld_transcript *t, ld_utterance *one, const ld_uttera
         *u = t->utts;
         return t->n_utts;
     }
-    *one = (ld_utterance){0, t->n_words, t->words[0].start, t->words[t->n_words - 1].end};
+    *one = (ld_utterance){.count = t->n_words, .start = t->words[0].start, .end = t->words[t->n_words - 1].end};
     *u = one;
     return 1;
 }
@@ -233,7 +233,7 @@ ld_transcript *ld_channels_merge(ld_transcript *const *t, size_t n)
         const ld_transcript *src = t[r[i].channel];
         const ld_utterance *u = &us[r[i].channel][r[i].index];
         ld_utterance *d = &m->utts[m->n_utts++];
-        *d = (ld_utterance){m->n_words, 0, u->start, u->end};
+        *d = (ld_utterance){.first = m->n_words, .start = u->start, .end = u->end, .speaker = u->speaker};
         for (size_t w = u->first; w < u->first + u->count && w < src->n_words; w++) {
             ld_word x = src->words[w];
             x.word = strdup(x.word ? x.word : "");
