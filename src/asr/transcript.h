@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "asr/vocab.h"
+
 typedef enum { LD_FORMAT_JSON, LD_FORMAT_TEXT, LD_FORMAT_SRT, LD_FORMAT_VTT } ld_format;
 
 /* "json", "text", "srt", "vtt": the names options and requests use. */
@@ -16,11 +18,12 @@ const char *ld_format_name(ld_format f);
 int ld_format_parse(const char *name, ld_format *out);
 
 typedef struct {
-    char language[16]; /* ISO 639-1, default "en" */
-    bool punctuate;    /* default true */
-    bool timestamps;   /* include `words` in JSON */
-    ld_format format;  /* default JSON */
-    char model[32];    /* `model` option (asr/packs.h); "" or "auto" = by the audio */
+    char language[16];                /* ISO 639-1, default "en" */
+    bool punctuate;                   /* default true */
+    bool timestamps;                  /* include `words` in JSON */
+    ld_format format;                 /* default JSON */
+    char model[32];                   /* `model` option (asr/packs.h); "" or "auto" = by the audio */
+    char keywords[LD_VOCAB_TEXT_MAX]; /* `keywords`: canonical list (asr/vocab.h), "" = none */
 } ld_transcribe_opts;
 
 void ld_transcribe_opts_default(ld_transcribe_opts *o);
