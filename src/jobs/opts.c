@@ -18,6 +18,8 @@ char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
                           o->timestamps, "format", (int)o->format);
     if (j && o->model[0]) /* the model pack asked for (asr/packs.h); absent = auto */
         json_object_set_new(j, "model", json_string(o->model));
+    if (j && o->keywords[0]) /* canonical list (asr/vocab.h) */
+        json_object_set_new(j, "keywords", json_string(o->keywords));
     return dump(j);
 }
 
@@ -38,6 +40,9 @@ void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)
     const char *model = json_string_value(json_object_get(j, "model"));
     if (model)
         snprintf(o->model, sizeof o->model, "%s", model);
+    const char *kw = json_string_value(json_object_get(j, "keywords"));
+    if (kw) /* written by ld_jobs_opts_dump; parsed again by the engine */
+        snprintf(o->keywords, sizeof o->keywords, "%s", kw);
     json_decref(j);
 }
 

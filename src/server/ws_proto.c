@@ -43,6 +43,16 @@ static ld_err bad(ld_error *err, const char *name, const char *why)
     return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid parameter %s: %s", name, why);
 }
 
+ld_err ld_ws_params_keyword(ld_ws_params *p, const char *name, const char *value, ld_error *err)
+{
+    if (strcmp(name, "keywords") && !(p->deepgram && !strcmp(name, "keyterm")))
+        return LD_OK;
+    if (strcmp(p->language, "en"))
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid parameter 'keywords': custom vocabulary is available for English (en) only");
+    return ld_vocab_add_item(p->keywords, sizeof p->keywords, value ? value : "", err);
+}
+
 ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_error *err)
 {
     memset(p, 0, sizeof *p);

@@ -36,11 +36,12 @@ typedef struct {
     char model[32]; /* `model` (asr/packs.h): as asked, then the pack in use */
     ld_stream_encoding encoding;
     int sample_rate;
-    bool word_timestamps; /* default true (Smallest's streaming default) */
-    bool punctuate;       /* default true */
-    int eou_timeout_ms;   /* default 800, 100–10000 */
-    bool vad_events;      /* default false; alias `vad` */
-    bool interim_results; /* default true */
+    bool word_timestamps;             /* default true (Smallest's streaming default) */
+    bool punctuate;                   /* default true */
+    int eou_timeout_ms;               /* default 800, 100–10000 */
+    char keywords[LD_VOCAB_TEXT_MAX]; /* `keywords` (asr/vocab.h), filled by ld_ws_params_keywords */
+    bool vad_events;                  /* default false; alias `vad` */
+    bool interim_results;             /* default true */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
     bool deepgram;
     bool speech_final;    /* endpointing on: utterance ends are speech_final */
@@ -54,6 +55,11 @@ typedef const char *(*ld_ws_param_get)(void *ud, const char *name);
  * ignored (clients written for Smallest's cloud or Deepgram send extra ones);
  * a bad value of a known one -> LD_ERR_INVALID_PARAMETER naming it. */
 ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
+/* One query value of a repeatable name: `keywords` (and Deepgram's `keyterm`)
+ * adds a word to p->keywords; other names are ignored. A bad word ->
+ * LD_ERR_INVALID_PARAMETER naming it; keywords for a language other than
+ * English too (checked once p->language is parsed). */
+ld_err ld_ws_params_keyword(ld_ws_params *p, const char *name, const char *value, ld_error *err);
 
 typedef enum {
     LD_WS_CTL_KEEPALIVE,    /* keepalive, KeepAlive */
