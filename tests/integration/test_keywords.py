@@ -186,3 +186,30 @@ def test_bad_vocabulary_file_stops_the_server(tmp_path):
     with pytest.raises(RuntimeError) as e:
         start_server(tmp_path / "data", "--vocabulary", voc, workers=1)
     assert "line 2" in str(e.value)
+
+
+def test_deepgram_keywords_and_keyterm(srv, key):
+    def dg(query):
+        with open(GOFORWARD, "rb") as f:
+            return requests.post(srv.url + "/deepgram/v1/listen?encoding=linear16&sample_rate=16000" + query,
+                                 headers={**srv.auth(key), "Content-Type": "application/octet-stream"}, data=f,
+                                 timeout=120)
+
+    def text(r):
+        return words(r.json()["results"]["channels"][0]["alternatives"][0]["transcript"])
+
+    assert "forward" not in text(dg(""))
+    assert "forward" in text(dg("&keywords=forward:2"))
+    assert "forward" in text(dg("&keyterm=go%20forward"))  # a key-term phrase: each word a keyword
+    r = dg("&keywords=forward:-3")
+    assert r.status_code == 400 and "forward:-3" in r.json()["err_msg"], r.text
+
+
+def test_openai_route_takes_keywords(srv, key):
+    with open(GOFORWARD, "rb") as f:
+        r = requests.post(srv.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {key}"},
+                          files={"file": ("go.raw", f)},
+                          data=[("model", "whisper-1"), ("prompt", "forward"), ("keywords", "forward"),
+                                ("encoding", "linear16")], timeout=120)
+    assert r.status_code == 200, r.text
+    assert "forward" in words(r.json()["text"]), r.json()
