@@ -60,7 +60,7 @@ typedef struct ld_engine_ops {
     /* Optional: decode with these keywords from now on (a canonical list,
      * asr/vocab.h; "" = none beyond the operator's vocabulary). Cheap when
      * already in use; otherwise it rebuilds the decoder's search (docs/engine.md).
-     * Never between stream_start and stream_end. */
+     * An utterance left open by a previous stream is ended first (its words dropped). */
     ld_err (*decoder_vocab)(void *dec, const char *keywords, ld_error *err);
 } ld_engine_ops;
 

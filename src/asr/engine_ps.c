@@ -436,8 +436,10 @@ static ld_err ps_stream_skip(void *dec, size_t n, ld_error *err)
 static ld_err ps_decoder_vocab(void *dec, const char *keywords, ld_error *err)
 {
     ps_dec *d = dec;
-    if (d->in_utt)
-        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: cannot change keywords inside an utterance");
+    if (d->in_utt) { /* a stream decoder released mid-utterance (client gone): that utterance is over */
+        ps_end_utt(d->ps);
+        d->in_utt = false;
+    }
     return ld_ps_vocab_use(d->vocab, keywords, err);
 }
 
