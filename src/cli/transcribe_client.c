@@ -93,6 +93,13 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
     add_field(m, "format", ld_format_name(o->format));
     if (o->model[0])
         add_field(m, "model", o->model);
+    char kw[LD_VOCAB_MAX_WORD_LEN + 8]; /* one field per keyword (the option repeats) */
+    for (const char *k = o->keywords; *k;) {
+        size_t n = strcspn(k, " ");
+        snprintf(kw, sizeof kw, "%.*s", (int)(n < sizeof kw ? n : sizeof kw - 1), k);
+        add_field(m, "keywords", kw);
+        k += n + (k[n] == ' ');
+    }
     if (ends_with(path, ".raw") || ends_with(path, ".pcm")) { /* local mode's convention */
         add_field(m, "encoding", "linear16");
         char rate[16];
@@ -108,6 +115,17 @@ static char *json_request(const char *url, const ld_transcribe_opts *o)
                           o->punctuate, "timestamps", o->timestamps, "format", ld_format_name(o->format));
     if (j && o->model[0])
         json_object_set_new(j, "model", json_string(o->model));
+    if (j && o->keywords[0]) { /* a JSON array, one "word:boost" each */
+        json_t *a = json_array();
+        char kw[LD_VOCAB_MAX_WORD_LEN + 8];
+        for (const char *k = o->keywords; *k;) {
+            size_t n = strcspn(k, " ");
+            snprintf(kw, sizeof kw, "%.*s", (int)(n < sizeof kw ? n : sizeof kw - 1), k);
+            json_array_append_new(a, json_string(kw));
+            k += n + (k[n] == ' ');
+        }
+        json_object_set_new(j, "keywords", a);
+    }
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;

@@ -213,3 +213,17 @@ def test_openai_route_takes_keywords(srv, key):
                                 ("encoding", "linear16")], timeout=120)
     assert r.status_code == 200, r.text
     assert "forward" in words(r.json()["text"]), r.json()
+
+
+def test_cli_transcribe_keywords(tmp_path):
+    """`listend transcribe --keywords` in local mode; a bad word is a usage error."""
+    import subprocess
+    from conftest import BIN
+    models = model_without(tmp_path, "forward")
+    base = [BIN, "transcribe", "--local", "--workers", "1", "--models", str(models), "--format", "text"]
+    plain = subprocess.run(base + [GOFORWARD], capture_output=True, text=True, timeout=300)
+    found = subprocess.run(base + ["--keywords", "forward", GOFORWARD], capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0 and found.returncode == 0, plain.stderr + found.stderr
+    assert "forward" not in words(plain.stdout) and "forward" in words(found.stdout)
+    bad = subprocess.run(base + ["--keywords", "k8s", GOFORWARD], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "k8s" in bad.stderr

@@ -165,7 +165,8 @@ int main(void)
     CHECK(ops->stream_start(dec, &e) == LD_OK);
     CHECK(ops->stream_feed(dec, pcm, n / 2, &e) == LD_OK);
     CHECK(ops->decoder_vocab(dec, "", &e) == LD_OK);
-    CHECK_STR(decode(ops, dec, pcm, n, &c), plain);
+    const char *after = decode(ops, dec, pcm, n, &c); /* live CMN now: not bit-identical, but no keyword */
+    CHECK(strstr(after, "forward ") == NULL && strstr(after, "ten meters"));
 
     /* operator vocabulary: every decode has the word, without keywords */
     ld_vocab v = {0};
