@@ -66,6 +66,9 @@ static void test_stream_params(void)
     p.deepgram = true;
     CHECK(ld_ws_params_keyword(&p, "keyterm", "kubernetes", &e) == LD_OK);
     CHECK_STR(p.keywords, "forward:2 kubernetes:1");
+    CHECK(ld_ws_params_keyword(&p, "keyterm", " retinoid  cream ", &e) == LD_OK); /* a phrase: word by word */
+    CHECK_STR(p.keywords, "forward:2 kubernetes:1 retinoid:1 cream:1");
+    CHECK(ld_ws_params_keyword(&p, "keyterm", "", &e) == LD_ERR_INVALID_PARAMETER);
     CHECK(ld_ws_params_keyword(&p, "keywords", "bad word", &e) == LD_ERR_INVALID_PARAMETER);
     strcpy(p.language, "de");
     CHECK(ld_ws_params_keyword(&p, "keywords", "wort", &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "English"));
