@@ -162,6 +162,23 @@ ld_err ld_vocab_add_item(char *list, size_t listsz, const char *item, ld_error *
     return rc;
 }
 
+ld_err ld_vocab_add_items(char *list, size_t listsz, const char *value, ld_error *err)
+{
+    if (!strchr(value, ','))
+        return ld_vocab_add_item(list, listsz, value, err);
+    for (const char *p = value;; p++) {
+        size_t n = strcspn(p, ",");
+        char item[LD_VOCAB_MAX_WORD_LEN + 40];
+        snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
+        ld_err rc = ld_vocab_add_item(list, listsz, item, err);
+        if (rc)
+            return rc;
+        p += n;
+        if (!*p)
+            return LD_OK;
+    }
+}
+
 ld_err ld_vocab_load_file(const char *path, ld_vocab *v, ld_error *err)
 {
     v->e = NULL;

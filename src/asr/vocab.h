@@ -44,6 +44,10 @@ typedef struct ld_vocab_s {
  * LD_ERR_INVALID_PARAMETER with a message naming the item. */
 ld_err ld_vocab_add_item(char *list, size_t listsz, const char *item, ld_error *err);
 
+/* Like ld_vocab_add_item for a value that may hold several items separated by
+ * commas ("kubernetes:2,listend": how form encoders send a list). */
+ld_err ld_vocab_add_items(char *list, size_t listsz, const char *value, ld_error *err);
+
 /* Entries of a canonical list, at most max; returns how many. */
 size_t ld_vocab_parse_list(const char *list, ld_vocab_entry *out, size_t max);
 

@@ -213,7 +213,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
             break;
         case 'k': {
             ld_error ke;
-            if (ld_vocab_add_item(o.keywords, sizeof o.keywords, optarg, &ke) != LD_OK) {
+            if (ld_vocab_add_items(o.keywords, sizeof o.keywords, optarg, &ke) != LD_OK) {
                 fprintf(stderr, "listend transcribe: --keywords: %s\n", ke.msg);
                 return 2;
             }

@@ -114,7 +114,7 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
     if (!strcmp(key, "sample_rate"))
         return parse_int(key, val, 8000, 192000, &o->sample_rate, err);
     if (!strcmp(key, "keywords")) /* repeatable: each adds one word[:boost] */
-        return ld_vocab_add_item(o->t.keywords, sizeof o->t.keywords, val, err);
+        return ld_vocab_add_items(o->t.keywords, sizeof o->t.keywords, val, err);
     if (!strcmp(key, "model")) { /* which pack: checked against the pool in ld_opts_validate */
         size_t n = strlen(val);
         bool ok = n > 0 && n < sizeof o->t.model;

@@ -51,7 +51,7 @@ ld_err ld_ws_params_keyword(ld_ws_params *p, const char *name, const char *value
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
                             "Invalid parameter 'keywords': custom vocabulary is available for English (en) only");
     if (!value || strcmp(name, "keyterm"))
-        return ld_vocab_add_item(p->keywords, sizeof p->keywords, value ? value : "", err);
+        return ld_vocab_add_items(p->keywords, sizeof p->keywords, value ? value : "", err);
     char w[64]; /* a key-term phrase: each word a keyword */
     for (const char *v = value; *v;) {
         v += strspn(v, " ");

@@ -86,6 +86,12 @@ static void test_items(void)
     CHECK(strstr(e.msg, "onemore") && strstr(e.msg, "more than 100"));
     CHECK(ld_vocab_add_item(many, sizeof many, "waa:3", &e) == LD_OK); /* a repeat is not one more */
 
+    char csv[LD_VOCAB_TEXT_MAX] = "";
+    CHECK(ld_vocab_add_items(csv, sizeof csv, "kubernetes:2,listend, forward:3", &e) == LD_OK);
+    CHECK_STR(csv, "kubernetes:2 listend:1 forward:3");
+    CHECK(ld_vocab_add_items(csv, sizeof csv, "ok,,fine", &e) == LD_ERR_INVALID_PARAMETER); /* an empty item */
+    CHECK(ld_vocab_add_items(csv, sizeof csv, "ok,k8s", &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "'k8s'"));
+
     ld_vocab_entry ent[LD_VOCAB_MAX_WORDS];
     CHECK(ld_vocab_parse_list(many, ent, LD_VOCAB_MAX_WORDS) == LD_VOCAB_MAX_WORDS);
     CHECK_STR(ent[LD_VOCAB_MAX_WORDS - 1].word, "waa");
