@@ -183,11 +183,16 @@ def test_operator_vocabulary_file(tmp_path):
 
 
 def test_bad_vocabulary_file_stops_the_server(tmp_path):
+    import subprocess
+    from conftest import BIN, free_port, run_cli
     voc = tmp_path / "vocabulary.txt"
     voc.write_text("fine\nkubernetes K UW B ER N EH T IY Z Q9\n")
-    with pytest.raises(RuntimeError) as e:
-        start_server(tmp_path / "data", "--vocabulary", voc, workers=1)
-    assert "line 2" in str(e.value)
+    run_cli("keys", "init", data=tmp_path / "data")
+    r = subprocess.run([BIN, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--data",
+                        str(tmp_path / "data"), "--workers", "1", "--vocabulary", str(voc)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "line 2" in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_deepgram_keywords_and_keyterm(srv, key):
