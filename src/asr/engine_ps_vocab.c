@@ -236,9 +236,12 @@ ld_err ld_ps_vocab_use(ld_ps_vocab *v, const char *keywords, ld_error *err)
     for (size_t i = 0; ok && i < n_base + n_req; i++) {
         const ld_vocab_entry *e = i < n_base ? &v->base->e[i] : &req[i - n_base];
         char lts[LD_VOCAB_PRON_MAX];
-        char *prons = e->pron[0] ? strdup(e->pron) : known_prons(v, e->word);
-        bool known = prons && !e->pron[0];
-        if (!prons && ld_vocab_lts(e->word, lts, sizeof lts))
+        char *prons = known_prons(v, e->word);
+        bool known = prons != NULL; /* then the word itself is in the dictionary already */
+        if (e->pron[0]) {           /* the operator's pronunciation wins */
+            free(prons);
+            prons = strdup(e->pron);
+        } else if (!prons && ld_vocab_lts(e->word, lts, sizeof lts))
             prons = strdup(lts);
         if (!prons)
             continue; /* no pronunciation at all: the word cannot be decoded */

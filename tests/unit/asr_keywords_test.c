@@ -170,9 +170,10 @@ int main(void)
 
     /* operator vocabulary: every decode has the word, without keywords */
     ld_vocab v = {0};
-    ld_vocab_entry ent = {.word = "forward", .boost = 1, .pron = "F AO R W ER D"};
-    v.e = &ent;
-    v.n = 1;
+    ld_vocab_entry ent[2] = {{.word = "forward", .boost = 1, .pron = "F AO R W ER D"},
+                             {.word = "meters", .boost = 2, .pron = "M IY T ER Z"}}; /* a known word, own pron */
+    v.e = ent;
+    v.n = 2;
     ld_engine_model mv = {"en", en, &v};
     void *dec2 = ops->decoder_new(&mv, &e);
     CHECK(dec2 != NULL);
