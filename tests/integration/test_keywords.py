@@ -18,7 +18,7 @@ import pytest
 import requests
 import websockets
 
-from conftest import GOFORWARD, start_server
+from conftest import EVAL_DIR, GOFORWARD, start_server
 
 MODEL = "/usr/share/pocketsphinx/model/en-us"
 
@@ -77,6 +77,30 @@ def test_removed_word_is_missed_then_found_with_keywords(srv, key):
     again = listen(srv, key)
     assert again.json()["text"] == plain.json()["text"]
     assert again.json()["confidence"] == plain.json()["confidence"]
+
+
+def test_eval_clip_words_removed_and_found(tmp_path):
+    """A recording of shared/eval/real (a test-part speaker): "He was a head shorter than his companion, of almost
+    delicate physique." Without "companion" and "physique" in the dictionary the decoder says "companions" and
+    "to seek"; with both as keywords it says both words again."""
+    srv = start_server(tmp_path / "data", "--models", model_without(tmp_path, "physique", "companion"), workers=1)
+    try:
+        key = srv.key("kw", rpm=1000)
+
+        def run(params):
+            with open(os.path.join(EVAL_DIR, "cathy_arctic_a0013.wav"), "rb") as f:
+                r = requests.post(srv.url + "/v1/listen", headers=srv.auth(key), params=params, files={"audio": f},
+                                  timeout=120)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        plain = run([])
+        assert not {"physique", "companion"} & set(words(plain["text"])), plain
+        found = run([("keywords", "physique"), ("keywords", "companion")])
+        assert {"physique", "companion"} <= set(words(found["text"])), found
+        assert run([])["text"] == plain["text"]
+    finally:
+        srv.stop()
 
 
 def test_keywords_repeat_and_come_as_form_fields(srv, key):
