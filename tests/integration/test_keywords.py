@@ -6,7 +6,7 @@ word), so the real recording goforward.raw ("go forward ten meters") comes out
 without "forward". With keywords=forward the word gets a pronunciation from
 flite's letter-to-sound rules and is found again; requests without keywords,
 before, after and at the same time, are unaffected (no leak between requests on
-the same decoders).
+the same decoders). The same with a clip of shared/eval/real and two words removed.
 """
 import asyncio
 import json
