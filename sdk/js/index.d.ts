@@ -45,7 +45,22 @@ export interface Utterance {
   [field: string]: unknown;
 }
 
+/** The key's daily audio quota from an answer's X-Quota-* headers. */
+export class Quota {
+  /** Audio seconds per UTC day. */
+  limit: number;
+  /** Audio seconds left today. */
+  remaining: number;
+  /** Seconds until the UTC day (and the quota) starts over. */
+  reset: number | null;
+  /** Share used, 0 to 1. */
+  readonly usedRatio: number;
+  static fromHeaders(headers: Headers | Record<string, string> | null | undefined): Quota | null;
+}
+
 export class Transcription {
+  /** X-Quota-* of the answer this came from (null when unknown). */
+  readonly quota: Quota | null;
   request_id: string;
   text: string;
   confidence: number;
@@ -59,6 +74,8 @@ export class Transcription {
 }
 
 export class TextResult {
+  /** X-Quota-* of the answer this came from (null when unknown). */
+  readonly quota: Quota | null;
   text: string;
   format: string;
   request_id: string | null;
@@ -68,6 +85,8 @@ export class TextResult {
 export type JobStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
 
 export class Job {
+  /** X-Quota-* of the answer this came from (null when unknown). */
+  readonly quota: Quota | null;
   job_id: string;
   status: JobStatus;
   progress?: number;
@@ -82,6 +101,8 @@ export class Job {
 }
 
 export class License {
+  /** X-Quota-* of the answer this came from (null when unknown). */
+  readonly quota: Quota | null;
   key_id: string;
   name: string;
   expires_at: string | null;
@@ -100,6 +121,8 @@ export class Health {
 }
 
 export class StreamMessage {
+  /** X-Quota-* of the answer this came from (null when unknown). */
+  readonly quota: Quota | null;
   type: 'transcription' | 'speech_started' | 'speech_ended' | string;
   session_id?: string;
   transcript?: string;
@@ -188,6 +211,8 @@ export class ListendError extends Error {
   code: string | null;
   requestId: string | null;
   body: Record<string, unknown>;
+  /** X-Quota-* of the refusal (null when not authenticated). */
+  quota: Quota | null;
 }
 export class APIConnectionError extends ListendError {}
 export class InvalidLicenseError extends ListendError {}

@@ -51,6 +51,12 @@ typedef struct {
      * store again. Set only when ld_auth_admit returns LD_OK. */
     bool have_usage;
     ld_usage usage;
+    /* The key's daily audio quota for X-Quota-* (set whenever admission read
+     * today's usage, admitted or refused). */
+    bool have_quota;
+    double quota_limit;  /* X-Quota-Limit: audio seconds per UTC day */
+    double quota_used;   /* audio seconds used today; X-Quota-Remaining = limit - used */
+    int64_t quota_reset; /* X-Quota-Reset: seconds until the UTC day (and the quota) resets */
 } ld_rate_info;
 
 /* A concurrency slot held from admission to the end of the response. */
@@ -91,8 +97,14 @@ void ld_auth_release(ld_auth *a, ld_lease *lease);
  * this now and then (e.g. every few minutes). LD_ERR_NOT_FOUND if it expired. */
 ld_err ld_auth_lease_renew(ld_auth *a, ld_lease *lease, ld_error *err);
 
-/* Adds decoded audio seconds to the key's UTC-day usage (persisted). */
+/* Adds decoded audio seconds to the key's UTC-day usage (persisted), then
+ * tells the usage hook (if set) the key's new total for today. */
 ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_seconds, ld_error *err);
+/* Called after every charge with the seconds charged and today's new total
+ * (shared across replicas); the usage monitor (monitor/monitor.h) sets it
+ * before requests flow. Must not block. */
+typedef void (*ld_auth_usage_hook)(void *ud, const ld_key_claims *k, double seconds, double total_today);
+void ld_auth_set_usage_hook(ld_auth *a, ld_auth_usage_hook fn, void *ud);
 /* LD_ERR_QUOTA_EXCEEDED when today's usage already reached the key's quota
  * (counted in listend_rate_limited_total{kind="quota"}, as admission does). */
 ld_err ld_auth_check_quota(ld_auth *a, const ld_key_claims *k, ld_error *err);

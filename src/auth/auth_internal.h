@@ -43,6 +43,9 @@ struct ld_auth {
     unsigned char fail_key[crypto_shorthash_KEYBYTES];
     pthread_mutex_t fail_mu;
     ld_auth_fail_slot *fails;
+    /* The usage monitor; set while job runners may already charge, hence atomic. */
+    _Atomic(ld_auth_usage_hook) usage_hook;
+    void *_Atomic usage_hook_ud;
 };
 
 bool ld_auth_cache_get(ld_auth *a, const char *key, ld_key_claims *out);

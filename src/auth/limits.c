@@ -33,6 +33,15 @@ static ld_err today_usage(ld_auth *a, const ld_key_claims *k, int64_t now_s, dou
     return ld_store_usage_get(a->store, k->key_id, day, used, err);
 }
 
+/* X-Quota-* figures from today's usage as just read. */
+static void set_quota(ld_rate_info *ri, const ld_key_claims *k, int64_t now_s, double used)
+{
+    ri->have_quota = true;
+    ri->quota_limit = quota_seconds(k);
+    ri->quota_used = used;
+    ri->quota_reset = until_utc_midnight(now_s);
+}
+
 ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, bool quota, ld_lease *lease, ld_rate_info *info,
                      ld_error *err)
 {
@@ -50,6 +59,10 @@ ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, bool quota, ld_lease *l
     if (!w.allowed) {
         ri.remaining = 0;
         ri.retry_after = ceil_s(frees_in);
+        double used_now = 0;
+        ld_error ignored;
+        if (today_usage(a, k, now_ms / 1000, &used_now, &ignored) == LD_OK) /* for X-Quota-* on the 429 */
+            set_quota(&ri, k, now_ms / 1000, used_now);
         *info = ri;
         ld_metrics_rate_limited("rpm");
         return ld_error_set(err, LD_ERR_RATE_LIMITED, NULL);
@@ -57,7 +70,9 @@ ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, bool quota, ld_lease *l
     ri.remaining = k->rpm - w.count;
 
     double used = 0;
-    if ((rc = today_usage(a, k, now_ms / 1000, &used, err)) || used >= quota_seconds(k)) {
+    if (!(rc = today_usage(a, k, now_ms / 1000, &used, err)))
+        set_quota(&ri, k, now_ms / 1000, used);
+    if (rc || used >= quota_seconds(k)) {
         /* A refused request does not use up the key's rate. */
         ld_store_window_undo(a->store, k->key_id);
         ri.remaining++;
@@ -126,7 +141,18 @@ ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_second
         return LD_OK;
     char day[11];
     ld_time_utc_day(ld_time_now(), day);
-    return ld_store_usage_add(a->store, k->key_id, day, audio_seconds, NULL, err);
+    double total = 0;
+    ld_err rc = ld_store_usage_add(a->store, k->key_id, day, audio_seconds, &total, err);
+    ld_auth_usage_hook hook = atomic_load(&a->usage_hook);
+    if (rc == LD_OK && hook) /* quota thresholds and gauge (monitor/monitor.h) */
+        hook(atomic_load(&a->usage_hook_ud), k, audio_seconds, total);
+    return rc;
+}
+
+void ld_auth_set_usage_hook(ld_auth *a, ld_auth_usage_hook fn, void *ud)
+{
+    atomic_store(&a->usage_hook_ud, ud); /* before fn: a reader that sees fn sees its ud */
+    atomic_store(&a->usage_hook, fn);
 }
 
 ld_err ld_auth_check_quota(ld_auth *a, const ld_key_claims *k, ld_error *err)

@@ -81,6 +81,9 @@ bool ld_admit(ld_req *r, ld_auth_from from, bool quota)
     memset(&r->rate, 0, sizeof r->rate);
     ld_err code = ld_auth_admit(a, &r->key, quota, &r->lease, &r->rate, &e);
     r->have_rate = true;
+    /* Every authenticated request, admitted or refused, counts for the key's
+     * anomaly rule and refreshes its quota gauge. */
+    ld_monitor_request(r->srv->monitor, &r->key, r->rate.have_quota ? r->rate.quota_used : -1);
     if (code == LD_OK)
         return true;
     json_t *extra = NULL;

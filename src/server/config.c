@@ -93,6 +93,18 @@ static const struct opt {
      "seconds from connecting to complete request headers, however slowly they trickle (0 = off)"},
     {"min-body-rate", "LISTEND_MIN_BODY_RATE", NULL, T_INT, F(min_body_rate), "1024",
      "slowest accepted upload in bytes/s on average, after a --header-timeout grace (0 = off)"},
+    {"usage-webhook", "LISTEND_USAGE_WEBHOOK", NULL, T_STR, F(usage_webhook), "",
+     "POST signed usage events here: a key crossed 80/95 % of its daily quota, or its traffic jumped"},
+    {"usage-anomaly-window", "LISTEND_USAGE_ANOMALY_WINDOW", NULL, T_DUR, F(usage_anomaly_window), "60s",
+     "anomaly rule: requests are counted per key in windows this long"},
+    {"usage-anomaly-history", "LISTEND_USAGE_ANOMALY_HISTORY", NULL, T_INT, F(usage_anomaly_history), "15",
+     "anomaly rule: a key's usual rate is the moving average of this many windows (and its warm-up)"},
+    {"usage-anomaly-factor", "LISTEND_USAGE_ANOMALY_FACTOR", NULL, T_DBL, F(usage_anomaly_factor), "5",
+     "anomaly rule: a window is unusual above this many times the usual rate..."},
+    {"usage-anomaly-floor", "LISTEND_USAGE_ANOMALY_FLOOR", NULL, T_INT, F(usage_anomaly_floor), "60",
+     "...and above this many requests (quiet keys never count)"},
+    {"usage-anomaly-cooldown", "LISTEND_USAGE_ANOMALY_COOLDOWN", NULL, T_DUR, F(usage_anomaly_cooldown), "1h",
+     "anomaly rule: after reporting a key, none for it for this long"},
 #undef F
 #undef STR
 #undef STR_

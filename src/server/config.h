@@ -44,6 +44,14 @@ typedef struct {
     char cors_origin[4096];      /* comma-separated allowed origins, or "*"; "" = no CORS */
     int stream_prewarm;          /* stream decoders kept ready */
     int64_t stream_decoder_idle; /* seconds before an idle stream decoder beyond the prewarm is freed */
+
+    /* usage monitoring (monitor/monitor.h, monitor/anomaly.h) */
+    char usage_webhook[2048];       /* "" = no usage events */
+    int64_t usage_anomaly_window;   /* seconds per window of the anomaly rule */
+    int usage_anomaly_history;      /* EWMA span and warm-up, in windows */
+    double usage_anomaly_factor;    /* K */
+    int usage_anomaly_floor;        /* requests per window never anomalous */
+    int64_t usage_anomaly_cooldown; /* seconds without a second event for the key */
 } ld_srv_config;
 
 /* 0: run; 1: --help printed (exit 0); -1: bad usage, message printed (exit 2). */

@@ -10,7 +10,8 @@
 #include "server/srv.h"
 
 #define ALLOW_HEADERS "authorization, content-type, x-request-id"
-#define EXPOSE_HEADERS "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After"
+#define EXPOSE_HEADERS \
+    "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-Quota-Limit, X-Quota-Remaining, X-Quota-Reset, Retry-After"
 #define MAX_AGE "600"
 
 static const char *origin_of(ld_req *r) { return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin"); }

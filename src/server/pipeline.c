@@ -228,6 +228,8 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
             if (ld_auth_add_usage(r->srv->auth, &r->key, r->audio_seconds, &e) != LD_OK)
                 ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id),
                               "Could not record usage: %s", e.msg);
+            else
+                r->rate.quota_used += r->audio_seconds; /* X-Quota-Remaining after this request */
             ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
             ld_metrics_rtf("batch", took, r->audio_seconds);
             ld_req_finish_body(r, MHD_HTTP_OK, body, len, ctype);

@@ -169,9 +169,42 @@ void ld_req_abort_suspended(ld_srv *s)
     }
 }
 
+/* Audio seconds as a header value: at most 3 decimals, no trailing zeros
+ * (a 60 s/day key says "60", not "59.999999999"). */
+static void seconds_text(char *b, size_t n, double v)
+{
+    if (!(v > 0))
+        v = 0;
+    snprintf(b, n, "%.3f", v);
+    char *dot = strchr(b, '.');
+    if (dot) {
+        char *e = b + strlen(b) - 1;
+        while (e > dot && *e == '0')
+            *e-- = '\0';
+        if (e == dot)
+            *e = '\0';
+    }
+}
+
+void ld_req_quota_headers(const ld_req *r, struct MHD_Response *resp)
+{
+    if (!r->have_rate || !r->rate.have_quota)
+        return;
+    char b[48];
+    seconds_text(b, sizeof b, r->rate.quota_limit);
+    MHD_add_response_header(resp, "X-Quota-Limit", b);
+    /* A refusal for quota after admission (usage grew meanwhile) says 0 left. */
+    bool exceeded = r->rerr.code == LD_ERR_QUOTA_EXCEEDED || (r->pending && r->perr.code == LD_ERR_QUOTA_EXCEEDED);
+    seconds_text(b, sizeof b, exceeded ? 0 : r->rate.quota_limit - r->rate.quota_used);
+    MHD_add_response_header(resp, "X-Quota-Remaining", b);
+    snprintf(b, sizeof b, "%lld", (long long)r->rate.quota_reset);
+    MHD_add_response_header(resp, "X-Quota-Reset", b);
+}
+
 void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status)
 {
     r->status = status;
+    ld_req_quota_headers(r, resp);
     if (r->have_rate) {
         char b[32];
         snprintf(b, sizeof b, "%d", r->rate.limit);

@@ -133,5 +133,9 @@ void ld_req_set_current(ld_req *r);
 /* Adds X-RateLimit-*, Allow, Cache-Control, Connection: close while draining;
  * records the status for the access log and /metrics. */
 void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status);
+/* X-Quota-Limit / -Remaining (audio seconds) / -Reset (seconds to the end of
+ * the UTC day) when admission read the key's usage; part of decorate, and
+ * called by the WebSocket handshake, whose 101 is queued outside respond.c. */
+void ld_req_quota_headers(const ld_req *r, struct MHD_Response *resp);
 
 #endif

@@ -112,6 +112,9 @@ static void teardown(ld_srv *s)
     if (s->pool)
         ld_pool_free(s->pool);
     if (s->auth)
+        ld_auth_set_usage_hook(s->auth, NULL, NULL); /* nothing charges any more */
+    ld_monitor_free(s->monitor);
+    if (s->auth)
         ld_auth_free(s->auth);
     if (s->store)
         ld_store_close(s->store); /* persists usage */
@@ -169,6 +172,21 @@ static int start(ld_srv *s)
                          .store = s->store};
     if (!(s->jobs = ld_jobs_new(&jc, &e)))
         return fail_start("jobs", &e);
+    /* After jobs: the usage webhook signs with the webhook.secret jobs created. */
+    ld_monitor_config mc = {.webhook_url = c->usage_webhook,
+                            .data_dir = c->data,
+                            .allow_private = c->allow_private_urls,
+                            .webhook_timeout_ms = c->webhook_timeout_ms,
+                            .webhook_backoff_ms = c->webhook_backoff_ms,
+                            .webhook_max_age_s = c->webhook_max_age,
+                            .anomaly = {.window_ms = c->usage_anomaly_window * 1000,
+                                        .history = c->usage_anomaly_history,
+                                        .factor = c->usage_anomaly_factor,
+                                        .floor = c->usage_anomaly_floor,
+                                        .cooldown_ms = c->usage_anomaly_cooldown * 1000}};
+    if (!(s->monitor = ld_monitor_new(&mc, s->store, &e)))
+        return fail_start("usage_monitor", &e);
+    ld_auth_set_usage_hook(s->auth, ld_monitor_charged, s->monitor);
     /* Fetches wait on the network, so more threads than cores; the queue
      * behind them is as deep as the decoder pool's. */
     int threads = 2 * cores() < 4 ? 4 : 2 * cores();

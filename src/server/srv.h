@@ -14,6 +14,7 @@
 #include "asr/pool.h"
 #include "auth/auth.h"
 #include "jobs/jobs.h"
+#include "monitor/monitor.h"
 #include "server/config.h"
 #include "server/req.h"
 #include "server/work.h"
@@ -36,6 +37,7 @@ struct ld_srv {
     ld_pool *pool;
     ld_ws *ws;
     ld_jobs *jobs;
+    ld_monitor *monitor; /* usage warnings, anomalies, --usage-webhook */
     ld_work *work;
     struct MHD_Daemon *daemon;
     double started_mono;

@@ -158,6 +158,7 @@ enum MHD_Result ld_ws_serve(ld_req *r)
     if (has_token(header(mc, "Sec-WebSocket-Protocol"), "token"))
         MHD_add_response_header(resp, "Sec-WebSocket-Protocol", "token");
     MHD_add_response_header(resp, "X-Request-ID", r->request_id);
+    ld_req_quota_headers(r, resp);
     ld_log_fields(LD_LOG_INFO,
                   json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "request_id", r->request_id, "session_id",
                             c->session_id, "key_id", r->key.key_id, "client", r->client, "encoding",

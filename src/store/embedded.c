@@ -19,7 +19,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS revocations(key_id TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS usage("
     " key_id TEXT NOT NULL, day TEXT NOT NULL, audio_seconds REAL NOT NULL,"
-    " PRIMARY KEY(key_id, day));";
+    " PRIMARY KEY(key_id, day));"
+    "CREATE TABLE IF NOT EXISTS marks(name TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);";
 
 ld_err ld_store_emb_dberr(ld_store_embedded *e, ld_error *err, const char *what)
 {
@@ -101,6 +102,7 @@ static const ld_store_ops embedded_ops = {
     .key_put = ld_store_emb_key_put,
     .key_get = ld_store_emb_key_get,
     .key_list = ld_store_emb_key_list,
+    .mark_once = ld_store_emb_mark_once,
 };
 
 const char *ld_store_data_dir(ld_store *s) { return s && s->ops == &embedded_ops ? emb(s)->dir : NULL; }

@@ -51,6 +51,8 @@ ld_err ld_store_emb_is_revoked(ld_store *s, const char *key_id, bool *revoked, l
 ld_err ld_store_emb_key_put(ld_store *s, const ld_store_key *k, ld_error *err);
 ld_err ld_store_emb_key_get(ld_store *s, const char *key_id, ld_store_key *out, bool *found, ld_error *err);
 ld_err ld_store_emb_key_list(ld_store *s, ld_store_key **out, size_t *n, ld_error *err);
+ld_err ld_store_emb_mark_once(ld_store *s, const char *name, int64_t ttl_ms, int64_t now_ms, bool *first,
+                              ld_error *err);
 
 /* SQLite failure -> LD_ERR_INTERNAL with sqlite's message (logged, not sent to clients). */
 ld_err ld_store_emb_dberr(ld_store_embedded *e, ld_error *err, const char *what);

@@ -421,6 +421,7 @@ static const ld_store_ops redis_ops = {
     .key_put = key_put,
     .key_get = key_get,
     .key_list = key_list,
+    .mark_once = ld_rs_mark_once,
 };
 
 ld_redis *ld_store_redis_conn(ld_store *s) { return s && s->ops == &redis_ops ? RS(s)->r : NULL; }

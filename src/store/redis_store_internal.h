@@ -7,7 +7,7 @@
  * ld:l:<subject> (ZSET of lease ids by expiry), ld:u:<key_id>:<day> (float,
  * TTL 4 days), ld:revoked (HASH key_id -> revoked_at), ld:revoked:ver (INT,
  * bumped per new revocation), ld:key:<id> (HASH) + ld:keys (ZSET by
- * issued_at), ld:webhook_secret. */
+ * issued_at), ld:webhook_secret, ld:m:<name> (once-only marks, TTL). */
 #ifndef LD_STORE_REDIS_STORE_INTERNAL_H
 #define LD_STORE_REDIS_STORE_INTERNAL_H
 
@@ -74,6 +74,8 @@ ld_err ld_rs_usage_get(ld_store *s, const char *key_id, const char *day, double 
 void ld_rs_usage_flush(rstore *rs);
 int ld_rs_usage_init(rstore *rs);
 void ld_rs_usage_free(rstore *rs);
+
+ld_err ld_rs_mark_once(ld_store *s, const char *name, int64_t ttl_ms, int64_t now_ms, bool *first, ld_error *err);
 
 /* Key builders: "ld:<kind>:<a>[:<b>]" into out (>= 160 bytes). */
 void ld_rs_key(char *out, size_t outsz, const char *kind, const char *a, const char *b);

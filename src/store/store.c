@@ -80,3 +80,8 @@ ld_err ld_store_key_list(ld_store *s, ld_store_key **out, size_t *n, ld_error *e
 {
     return s->ops->key_list(s, out, n, err);
 }
+
+ld_err ld_store_mark_once(ld_store *s, const char *name, int64_t ttl_ms, int64_t now_ms, bool *first, ld_error *err)
+{
+    return s->ops->mark_once(s, name, ttl_ms, now_ms, first, err);
+}

@@ -90,6 +90,13 @@ typedef struct {
     ld_err (*key_put)(ld_store *s, const ld_store_key *k, ld_error *err);
     ld_err (*key_get)(ld_store *s, const char *key_id, ld_store_key *out, bool *found, ld_error *err);
     ld_err (*key_list)(ld_store *s, ld_store_key **out, size_t *n, ld_error *err);
+
+    /* Once-only marks (usage warnings once per key per day, anomaly cooldowns):
+     * records `name` (up to LD_STORE_SUBJECT_MAX bytes) until now_ms + ttl_ms
+     * unless an unexpired record of it exists. *first is true for exactly one
+     * caller per name and period across every process sharing the backend
+     * (embedded: one SQLite upsert, durable across restarts; Redis: SET NX PX). */
+    ld_err (*mark_once)(ld_store *s, const char *name, int64_t ttl_ms, int64_t now_ms, bool *first, ld_error *err);
 } ld_store_ops;
 
 struct ld_store {
@@ -126,6 +133,8 @@ ld_err ld_store_is_revoked(ld_store *s, const char *key_id, bool *revoked, ld_er
 ld_err ld_store_key_put(ld_store *s, const ld_store_key *k, ld_error *err);
 ld_err ld_store_key_get(ld_store *s, const char *key_id, ld_store_key *out, bool *found, ld_error *err);
 ld_err ld_store_key_list(ld_store *s, ld_store_key **out, size_t *n, ld_error *err);
+ld_err ld_store_mark_once(ld_store *s, const char *name, int64_t ttl_ms, int64_t now_ms, bool *first,
+                          ld_error *err);
 
 /* ---- Several replicas (store/redis*.c, store/open.c; docs/scaling.md) ---- */
 

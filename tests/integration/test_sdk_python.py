@@ -92,6 +92,8 @@ def keys(srv):
         "expired": srv.key("py-expired", expires="2020-01-01"),
         "revoked": revoked,
         "rpm": srv.key("py-rpm", rpm=1),
+        # 10 audio seconds a day: goforward (~2.9 s) three times leaves ~1.3 s, the fourth is refused.
+        "quota": srv.key("py-quota", hours_per_day=10 / 3600),
     }
 
 
@@ -114,6 +116,7 @@ def js_run(srv, audio, tmp_path_factory):
     env = dict(os.environ, LISTEND_API_URL=srv.url, LICENSE_KEY=srv.key("js-sdk"),
                LISTEND_TEST_EXPIRED_KEY=srv.key("js-expired", expires="2020-01-01"),
                LISTEND_TEST_REVOKED_KEY=revoked, LISTEND_TEST_RPM_KEY=srv.key("js-rpm", rpm=1),
+               LISTEND_TEST_QUOTA_KEY=srv.key("js-quota", hours_per_day=10 / 3600),
                LISTEND_TEST_AUDIO_URL=audio["wav_url"], LISTEND_TEST_AUDIO_FILE=str(audio["wav"]),
                LISTEND_TEST_RAW_FILE=GOFORWARD, LISTEND_TEST_CALLBACK_URL=audio["callback"],
                LISTEND_TEST_TMP=str(tmp_path_factory.mktemp("js_tmp")))
@@ -321,6 +324,28 @@ def test_too_large_upload(server_factory, tmp_path):
     assert e.value.body.get("max_size_mb") == 5
 
 
+def test_quota_on_results_and_errors(srv, keys, audio):
+    """X-Quota-* reach the caller on every result and on the refusal."""
+    c = Client(api_url=srv.url, license_key=keys["quota"], max_retries=0)
+    lic = c.license()
+    assert isinstance(lic.quota, listend.Quota)
+    assert lic.quota.limit == 10 and lic.quota.remaining == 10 and 0 < lic.quota.reset <= 86400
+    left = 10.0
+    for _ in range(3):
+        r = c.transcribe_url(audio["wav_url"])
+        left -= r.duration
+        assert r.quota.limit == 10 and abs(r.quota.remaining - left) < 0.01, (r.quota, left)
+    assert 0.5 < c.license().quota.used_ratio < 1
+    text = c.transcribe_url(audio["wav_url"], format="text")  # still a little left: admitted
+    assert text.quota.remaining == 0
+    with pytest.raises(listend.QuotaExceededError) as e:
+        c.transcribe_url(audio["wav_url"])
+    assert e.value.quota.remaining == 0 and e.value.quota.limit == 10 and e.value.quota.reset > 0
+    with pytest.raises(listend.InvalidLicenseError) as e:
+        Client(api_url=srv.url, license_key="nope", max_retries=0).license()
+    assert e.value.quota is None  # not authenticated: no quota to tell
+
+
 # -- streaming -----------------------------------------------------------------
 
 def test_stream_interim_and_final(client, audio):
@@ -333,7 +358,7 @@ def test_stream_interim_and_final(client, audio):
     assert finals and finals[-1].is_last
     assert "forward" in " ".join(m.transcript for m in finals)
     assert tr[0].session_id
-
+    assert tr[0].quota is not None and tr[0].quota.limit == 100 * 3600  # from the 101 handshake
 
 def test_stream_async_iterator_and_finalize(client):
     async def chunks():

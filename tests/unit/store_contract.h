@@ -14,6 +14,7 @@
 
 #include "store/jobs_store.h"
 #include "store/store.h"
+#include "util/time.h"
 #include "test.h"
 
 /* Sliding windows with explicit clocks. */
@@ -142,6 +143,19 @@ static inline void contract_shared(ld_store *a, ld_store *b)
     bool found = false;
     CHECK(ld_store_key_get(b, "k_1", &one, &found, &err) == LD_OK && found && one.issued_at == 100);
     CHECK(ld_store_key_get(b, "k_none", &one, &found, &err) == LD_OK && !found);
+
+    /* Once-only marks: one first per name and period, whichever handle asks. */
+    bool first = false;
+    int64_t now = ld_time_now_ms();
+    CHECK(ld_store_mark_once(a, "warn:k_u:2030-01-01:80", 300, now, &first, &err) == LD_OK && first);
+    CHECK(ld_store_mark_once(b, "warn:k_u:2030-01-01:80", 300, now, &first, &err) == LD_OK && !first);
+    CHECK(ld_store_mark_once(a, "warn:k_u:2030-01-01:80", 300, now + 10, &first, &err) == LD_OK && !first);
+    CHECK(ld_store_mark_once(b, "warn:k_u:2030-01-01:95", 300, now, &first, &err) == LD_OK && first);
+    usleep(450 * 1000); /* past the TTL: the next period's first */
+    now = ld_time_now_ms();
+    CHECK(ld_store_mark_once(b, "warn:k_u:2030-01-01:80", 300, now, &first, &err) == LD_OK && first);
+    CHECK(ld_store_mark_once(a, "warn:k_u:2030-01-01:80", 300, now, &first, &err) == LD_OK && !first);
+    CHECK(ld_store_mark_once(a, "", 300, now, &first, &err) != LD_OK && !first);
 }
 
 /* ---- job store ---- */

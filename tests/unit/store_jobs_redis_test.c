@@ -131,7 +131,9 @@ int main(void)
         TEST_MAIN_END();
     }
     port = free_port();
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    /* Generous command timeout: these tests check behaviour, and a sanitizer build on a loaded
+     * machine can take longer than the 200 ms default for a 9 MB insert. */
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d?timeout_ms=5000", port);
     if (!redis_start())
         return 1;
     char dir_a[] = "/tmp/ld_jobs_redis_a_XXXXXX", dir_b[] = "/tmp/ld_jobs_redis_b_XXXXXX";

@@ -2,7 +2,7 @@
 // live streaming over WebSocket (stream.js).
 import { Transport } from './http.js';
 import { multipartBody, serverOptions, formValue } from './upload.js';
-import { Health, Job, License, TextResult, Transcription } from './results.js';
+import { Health, Job, License, Quota, TextResult, Transcription, withQuota } from './results.js';
 import { ServiceUnavailableError } from './errors.js';
 import { openStream } from './stream.js';
 
@@ -37,7 +37,8 @@ export class ListendClient {
 
   /** GET /v1/license: key id, name, expires_at, limits and today's usage. */
   async license() {
-    return new License(await (await this._t.request('GET', '/v1/license')).json());
+    const resp = await this._t.request('GET', '/v1/license');
+    return withQuota(new License(await resp.json()), Quota.fromHeaders(resp.headers));
   }
 
   /** Transcribes audio the server downloads from `url`. */
@@ -78,12 +79,14 @@ export class ListendClient {
     } else {
       makeBody = await multipartBody(file, fields, { filename, contentType });
     }
-    return new Job(await (await this._t.request('POST', '/v1/listen', { makeBody })).json());
+    const resp = await this._t.request('POST', '/v1/listen', { makeBody });
+    return withQuota(new Job(await resp.json()), Quota.fromHeaders(resp.headers));
   }
 
   /** GET /v1/jobs/{id}; throws NotFoundError for unknown ids. */
   async job(jobId) {
-    return new Job(await (await this._t.request('GET', `/v1/jobs/${jobIdOf(jobId)}`)).json());
+    const resp = await this._t.request('GET', `/v1/jobs/${jobIdOf(jobId)}`);
+    return withQuota(new Job(await resp.json()), Quota.fromHeaders(resp.headers));
   }
 
   /** GET /v1/jobs (filters become query parameters, e.g. {status: 'failed'}). */
@@ -133,9 +136,9 @@ export class ListendClient {
 async function result(resp, format) {
   const ctype = resp.headers.get('content-type') ?? '';
   if (['text', 'srt', 'vtt'].includes(format) || !ctype.startsWith('application/json')) {
-    return new TextResult(await resp.text(), format ?? 'text', resp.headers.get('x-request-id'));
+    return withQuota(new TextResult(await resp.text(), format ?? 'text', resp.headers.get('x-request-id')), Quota.fromHeaders(resp.headers));
   }
-  return new Transcription(await resp.json());
+  return withQuota(new Transcription(await resp.json()), Quota.fromHeaders(resp.headers));
 }
 
 /** The name the Smallest Self-Host docs use. */

@@ -1,10 +1,13 @@
 // Error classes, one per kind of failure a caller may handle differently. Every
 // one is a ListendError with the HTTP status, the server's UPPER_SNAKE code and
 // the request id when the server sent them.
+import { Quota } from './results.js';
 
 export class ListendError extends Error {
-  constructor(message, { status = null, code = null, requestId = null, body = {}, cause } = {}) {
+  constructor(message, { status = null, code = null, requestId = null, body = {}, quota = null, cause } = {}) {
     super(message, cause ? { cause } : undefined);
+    /** The key's daily audio quota from the answer's X-Quota-* headers (a Quota), or null. */
+    this.quota = quota;
     this.name = new.target.name;
     this.status = status;
     this.code = code;
@@ -61,7 +64,7 @@ export function errorFromResponse(status, body, headers, requestId = null) {
   if (!body || typeof body !== 'object' || Array.isArray(body)) body = {};
   const code = body.code ?? null;
   const message = String(body.error ?? body.message ?? `HTTP ${status}`);
-  const opts = { status, code, requestId: body.request_id ?? requestId, body };
+  const opts = { status, code, requestId: body.request_id ?? requestId, body, quota: Quota.fromHeaders(headers) };
   if (status === 401) return new InvalidLicenseError(message, opts);
   if (status === 403) {
     return code === 'QUOTA_EXCEEDED' ? new QuotaExceededError(message, opts) : new LicenseExpiredError(message, opts);

@@ -4,5 +4,5 @@ export {
   ListendError, APIConnectionError, InvalidLicenseError, LicenseExpiredError, QuotaExceededError,
   RateLimitError, ServiceUnavailableError, BadRequestError, NotFoundError, ServerError, StreamError,
 } from './errors.js';
-export { Transcription, TextResult, Job, License, Health, StreamMessage } from './results.js';
+export { Transcription, TextResult, Job, License, Health, StreamMessage, Quota } from './results.js';
 export { ListendClient as default } from './client.js';

@@ -2,6 +2,39 @@
 // `result.words` work), plus `raw`, the JSON exactly as received (not
 // enumerable, so JSON.stringify(result) gives the server's shape back).
 
+/**
+ * The key's daily audio quota as an answer's X-Quota-* headers said it:
+ * `limit` and `remaining` in audio seconds, `reset` in seconds until the UTC
+ * day (and the quota) starts over.
+ */
+export class Quota {
+  constructor(limit, remaining, reset) {
+    this.limit = limit;
+    this.remaining = remaining;
+    this.reset = reset;
+  }
+  /** Share of today's quota used, 0 to 1. */
+  get usedRatio() {
+    return this.limit ? (this.limit - this.remaining) / this.limit : 0;
+  }
+  /** null when the answer had no X-Quota-* headers (not authenticated). */
+  static fromHeaders(headers) {
+    if (!headers) return null;
+    const get = (n) => (typeof headers.get === 'function' ? headers.get(n) : headers[n]) ?? null;
+    const limit = get('x-quota-limit');
+    const remaining = get('x-quota-remaining');
+    const reset = get('x-quota-reset');
+    if (limit == null || remaining == null || Number.isNaN(Number(limit)) || Number.isNaN(Number(remaining))) return null;
+    return new Quota(Number(limit), Number(remaining), reset == null ? null : Number(reset));
+  }
+}
+
+/** Sets `quota` (not enumerable: JSON.stringify keeps the server's shape); returns target. */
+export function withQuota(target, quota) {
+  Object.defineProperty(target, 'quota', { value: quota ?? null, enumerable: false, writable: true });
+  return target;
+}
+
 function withRaw(target, raw) {
   Object.assign(target, raw);
   Object.defineProperty(target, 'raw', { value: raw, enumerable: false });

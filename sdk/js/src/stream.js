@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { APIConnectionError, InvalidLicenseError, ListendError, StreamError, errorFromResponse } from './errors.js';
 import { backoffDelayMs, USER_AGENT } from './http.js';
-import { StreamMessage } from './results.js';
+import { Quota, StreamMessage, withQuota } from './results.js';
 import { formValue, serverOptions } from './upload.js';
 import { checkStreamable, parseWavHeader, readWavHeader } from './wav.js';
 
@@ -64,6 +64,7 @@ class Session {
     this.failure = null;
     this.closed = false;
     this.wake = null;
+    this.quota = null; // X-Quota-* of the 101 (Node's ws only)
   }
   push(item) {
     this.queue.push(item);
@@ -110,6 +111,8 @@ function connectOnce(client, impl, url, session) {
         handshakeTimeout: Math.min(client.timeoutMs || 30000, 30000),
         maxPayload: 4 << 20,
       });
+      // The 101's X-Quota-* (the browser's WebSocket does not show handshake headers).
+      ws.on('upgrade', (res) => { session.quota = Quota.fromHeaders(res.headers); });
       // ws hands us the refused handshake's response: keep the server's JSON error.
       ws.on('unexpected-response', (req, res) => {
         let body = '';
@@ -223,7 +226,7 @@ export function openStream(client, audio, options = {}) {
             const inner = typeof data.error === 'object' && data.error ? data.error : {};
             throw new StreamError(data.message ?? inner.message ?? (typeof data.error === 'string' ? data.error : 'stream error'), { code: data.code ?? inner.code ?? null, body: data });
           }
-          yield new StreamMessage(data);
+          yield withQuota(new StreamMessage(data), session.quota);
           if (data.is_last) return;
         }
         if (session.failure) throw session.failure;

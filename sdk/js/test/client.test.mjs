@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 import {
   SmallestClient, ListendClient, ListendError, InvalidLicenseError, LicenseExpiredError, RateLimitError,
-  BadRequestError, NotFoundError, APIConnectionError, TextResult,
+  BadRequestError, NotFoundError, APIConnectionError, TextResult, QuotaExceededError, Quota,
 } from '@listend/client';
 
 const env = process.env;
@@ -26,6 +26,31 @@ test('health and license', { skip }, async () => {
   const lic = await c.license();
   assert.equal(lic.name, 'js-sdk');
   assert.equal(lic.raw.key_id, lic.key_id);
+});
+
+test('quota: X-Quota-* on results and on the refusal', { skip }, async () => {
+  // LISTEND_TEST_QUOTA_KEY has 10 audio seconds a day; goforward is ~2.9 s.
+  const c = new ListendClient({ licenseKey: env.LISTEND_TEST_QUOTA_KEY, maxRetries: 0 });
+  const lic = await c.license();
+  assert.ok(lic.quota instanceof Quota);
+  assert.equal(lic.quota.limit, 10);
+  assert.equal(lic.quota.remaining, 10);
+  assert.ok(lic.quota.reset > 0 && lic.quota.reset <= 86400);
+  assert.equal(JSON.stringify(lic), JSON.stringify(lic.raw)); // not part of the server's JSON
+  let left = 10;
+  for (let i = 0; i < 3; i++) {
+    const r = await c.transcribeUrl(env.LISTEND_TEST_AUDIO_URL);
+    left -= r.duration;
+    assert.equal(r.quota.limit, 10);
+    assert.ok(Math.abs(r.quota.remaining - left) < 0.01, `${r.quota.remaining} vs ${left}`);
+  }
+  const t = await c.transcribeUrl(env.LISTEND_TEST_AUDIO_URL, { format: 'text' });
+  assert.equal(t.quota.remaining, 0);
+  assert.equal(t.quota.usedRatio, 1);
+  await assert.rejects(c.transcribeUrl(env.LISTEND_TEST_AUDIO_URL),
+    (e) => e instanceof QuotaExceededError && e.quota.remaining === 0 && e.quota.limit === 10 && e.quota.reset > 0);
+  await assert.rejects(new ListendClient({ licenseKey: 'not-a-key', maxRetries: 0 }).license(),
+    (e) => e instanceof InvalidLicenseError && e.quota === null);
 });
 
 test('seed example shape: new SmallestClient({apiUrl, licenseKey}).transcribeUrl(url)', { skip }, async () => {
@@ -114,6 +139,7 @@ test('streaming: interim and final results, async iterable source with finalize'
   const finals = tr.filter((m) => m.is_final);
   assert.ok(finals.at(-1).is_last);
   assert.match(finals.map((m) => m.transcript).join(' '), /forward/);
+  assert.equal(tr[0].quota.limit, 100 * 3600); // from the 101 handshake
 
   async function* chunks() {
     for await (const b of createReadStream(env.LISTEND_TEST_RAW_FILE, { highWaterMark: 4096 })) yield b;

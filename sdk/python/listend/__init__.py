@@ -10,7 +10,7 @@ from .client import Client, SmallestClient
 from .errors import (APIConnectionError, BadRequestError, InvalidLicenseError, LicenseExpiredError,
                      ListendError, NotFoundError, QuotaExceededError, RateLimitError, ServerError,
                      ServiceUnavailableError, StreamError)
-from .results import Health, Job, License, StreamMessage, TextResult, Transcription, Utterance, Word
+from .results import Health, Job, License, Quota, StreamMessage, TextResult, Transcription, Utterance, Word
 
 __version__ = "0.1.0"
 
@@ -19,5 +19,5 @@ __all__ = [
     "ListendError", "APIConnectionError", "InvalidLicenseError", "LicenseExpiredError",
     "QuotaExceededError", "RateLimitError", "ServiceUnavailableError", "BadRequestError",
     "NotFoundError", "ServerError", "StreamError",
-    "Transcription", "TextResult", "Word", "Utterance", "Job", "License", "Health", "StreamMessage",
+    "Transcription", "TextResult", "Word", "Utterance", "Job", "License", "Health", "StreamMessage", "Quota",
 ]

@@ -8,7 +8,7 @@ import urllib.parse
 from . import errors
 from ._http import Body, Transport
 from ._upload import clean_options, form_value, multipart
-from .results import Health, Job, License, TextResult, Transcription
+from .results import Health, Job, License, Quota, TextResult, Transcription
 
 DEFAULT_API_URL = "http://localhost:7100"
 
@@ -52,7 +52,8 @@ class Client:
 
     def license(self):
         """GET /v1/license: key id, name, expires_at, limits and today's usage."""
-        return License(self._t.request("GET", "/v1/license").json())
+        resp = self._t.request("GET", "/v1/license")
+        return License(resp.json(), Quota.from_headers(resp.headers))
 
     # -- batch transcription -------------------------------------------------
 
@@ -87,8 +88,11 @@ class Client:
         fmt = options.get("format")
         ctype = resp.headers.get("Content-Type", "")
         if fmt in ("text", "srt", "vtt") or not ctype.startswith("application/json"):
-            return TextResult(resp.text(), fmt or "text", resp.request_id)
-        return Transcription(resp.json())
+            result = TextResult(resp.text(), fmt or "text", resp.request_id)
+        else:
+            result = Transcription(resp.json())
+        result.quota = Quota.from_headers(resp.headers)
+        return result
 
     # -- asynchronous jobs ---------------------------------------------------
 
@@ -105,11 +109,13 @@ class Client:
             body = Body.json(dict(opts, url=url))
         else:
             body = multipart(file, opts, filename, content_type)
-        return Job(self._t.request("POST", "/v1/listen", body).json())
+        resp = self._t.request("POST", "/v1/listen", body)
+        return Job(resp.json(), Quota.from_headers(resp.headers))
 
     def job(self, job_id):
         """GET /v1/jobs/{id}. Raises NotFoundError for unknown ids."""
-        return Job(self._t.request("GET", "/v1/jobs/" + urllib.parse.quote(_job_id(job_id), safe="")).json())
+        resp = self._t.request("GET", "/v1/jobs/" + urllib.parse.quote(_job_id(job_id), safe=""))
+        return Job(resp.json(), Quota.from_headers(resp.headers))
 
     def jobs(self, **filters):
         """GET /v1/jobs (filters become query parameters, e.g. status="failed")."""

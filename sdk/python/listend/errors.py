@@ -5,10 +5,13 @@ the server's UPPER_SNAKE `code` and the request id when the server sent them."""
 
 class ListendError(Exception):
     """Base class. `status` is the HTTP status (None for transport errors),
-    `code` the server's error code, `body` the decoded error envelope."""
+    `code` the server's error code, `body` the decoded error envelope, `quota`
+    the key's daily audio quota from the answer's X-Quota-* headers (a
+    results.Quota, None when the answer had none)."""
 
-    def __init__(self, message, status=None, code=None, request_id=None, body=None):
+    def __init__(self, message, status=None, code=None, request_id=None, body=None, quota=None):
         super().__init__(message)
+        self.quota = quota
         self.message = message
         self.status = status
         self.code = code
@@ -99,7 +102,8 @@ def from_response(status, body, headers=None, request_id=None):
     if not isinstance(message, str):
         message = str(message)
     rid = body.get("request_id") or request_id
-    kw = dict(status=status, code=code, request_id=rid, body=body)
+    from .results import Quota  # results imports nothing from here: no cycle
+    kw = dict(status=status, code=code, request_id=rid, body=body, quota=Quota.from_headers(headers))
     if status == 401:
         return InvalidLicenseError(message, **kw)
     if status == 403:

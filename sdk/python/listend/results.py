@@ -3,11 +3,50 @@ server's JSON exactly as received, so fields added by newer servers are never
 lost. Unknown attributes fall through to `.raw` (None when absent)."""
 
 
+class Quota:
+    """The key's daily audio quota as the server's X-Quota-* headers said it
+    with this answer: `limit` and `remaining` in audio seconds, `reset` in
+    seconds until the UTC day (and the quota) starts over."""
+
+    __slots__ = ("limit", "remaining", "reset")
+
+    def __init__(self, limit, remaining, reset):
+        self.limit = limit
+        self.remaining = remaining
+        self.reset = reset
+
+    @property
+    def used_ratio(self):
+        """Share of today's quota used, 0.0 to 1.0."""
+        return (self.limit - self.remaining) / self.limit if self.limit else 0.0
+
+    @classmethod
+    def from_headers(cls, headers):
+        """None when the answer carried no X-Quota-* headers (not authenticated)."""
+        if headers is None:
+            return None
+        try:
+            limit, remaining, reset = (headers.get(h) for h in ("X-Quota-Limit", "X-Quota-Remaining",
+                                                                   "X-Quota-Reset"))
+            if limit is None or remaining is None:
+                return None
+            return cls(float(limit), float(remaining), int(reset) if reset is not None else None)
+        except (TypeError, ValueError, AttributeError):
+            return None
+
+    def __repr__(self):
+        return f"Quota(limit={self.limit!r}, remaining={self.remaining!r}, reset={self.reset!r})"
+
+
 class _Record:
+    """`quota` is the Quota sent with the answer this came from (None when
+    unknown, e.g. a job's result read from a webhook)."""
+
     _fields = ()
 
-    def __init__(self, raw):
+    def __init__(self, raw, quota=None):
         self.raw = raw if isinstance(raw, dict) else {}
+        self.quota = quota
 
     def __getattr__(self, name):
         # Only called when normal lookup fails: expose any JSON field.

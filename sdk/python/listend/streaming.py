@@ -14,7 +14,7 @@ import wave
 from . import errors
 from ._http import backoff_delay
 from ._upload import clean_options, form_value
-from .results import StreamMessage
+from .results import Quota, StreamMessage
 
 try:
     import websockets
@@ -177,6 +177,9 @@ async def _run(client, audio, params):
     headers = {"Authorization": f"Token {client.license_key}", "User-Agent": "listend-python/0.1.0"}
     url = _ws_url(client.api_url, query)
     ws = await _connect(client, url, headers)
+    # The handshake answer's X-Quota-* (websockets >= 11: ws.response; older: response_headers).
+    resp = getattr(ws, "response", None)
+    quota = Quota.from_headers(getattr(resp, "headers", None) or getattr(ws, "response_headers", None))
     sender = asyncio.ensure_future(_sender(ws, source, bytes_per_s))
     try:
         async for raw in ws:
@@ -191,7 +194,7 @@ async def _run(client, audio, params):
                 msg = data.get("message") or (err.get("message") if isinstance(err, dict) else err) or "stream error"
                 code = data.get("code") or (err.get("code") if isinstance(err, dict) else None)
                 raise errors.StreamError(msg, code=code, body=data)
-            yield StreamMessage(data)
+            yield StreamMessage(data, quota)
             if data.get("is_last"):
                 break
         if sender.done() and not sender.cancelled() and sender.exception() is not None:
