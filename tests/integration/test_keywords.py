@@ -258,3 +258,26 @@ def test_cli_transcribe_keywords(tmp_path):
     assert "forward" not in words(plain.stdout) and "forward" in words(found.stdout)
     bad = subprocess.run(base + ["--keywords", "k8s", GOFORWARD], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "k8s" in bad.stderr
+
+
+async def dg_stream(uri, headers, audio, chunk=3200):
+    finals = []
+    async with websockets.connect(uri, extra_headers=headers, max_size=2**22, open_timeout=60) as ws:
+        for i in range(0, len(audio), chunk):
+            await ws.send(audio[i:i + chunk])
+        await ws.send(json.dumps({"type": "CloseStream"}))
+        try:
+            async for m in ws:
+                m = json.loads(m)
+                if m.get("type") == "Results" and m.get("is_final"):
+                    finals.append(m["channel"]["alternatives"][0]["transcript"])
+        except websockets.ConnectionClosed:
+            pass
+    return words(" ".join(finals))
+
+
+def test_deepgram_live_keyterm(srv, key):
+    audio = open(GOFORWARD, "rb").read() + b"\0" * 32000
+    base = srv.url.replace("http", "ws", 1) + "/deepgram/v1/listen?encoding=linear16&sample_rate=16000"
+    assert "forward" in asyncio.run(dg_stream(base + "&keyterm=go%20forward", srv.auth(key), audio))
+    assert "forward" not in asyncio.run(dg_stream(base, srv.auth(key), audio))
