@@ -15,7 +15,7 @@
  * (weights 1 and 1) and the keyword LM gives every other word probability 0, so
  * a known word's LM score is raised, never lowered.
  *
- * Switching costs one ps_load_dict (dictionary parse + search rebuild, ≈ 0.3–0.8 s):
+ * Switching costs one ps_load_dict (dictionary parse + search rebuild, ≈ 0.2–0.3 s, 0.6 s the first time):
  * done only when the wanted list differs from the decoder's current one; a
  * decoder back on the plain list reloads the model's own dictionary with the
  * keyword LM deselected, so its results are exactly those of a fresh decoder. */

@@ -100,7 +100,7 @@ ws_session *ws_session_new(ws_conn *c, ld_error *err)
             return NULL;
         }
         snprintf(c->params.model, sizeof c->params.model, "%s", c->decoder->model);
-        /* keywords switch the decoder's dictionary (≈ 0.5 s, only when they differ from its last stream's) */
+        /* keywords switch the decoder's dictionary (≈ 0.2–0.6 s, only when they differ from its last stream's) */
         if (pool && ld_pool_stream_use_keywords(pool, c->decoder, c->params.keywords, err) != LD_OK) {
             ld_audio_stream_free(s->conv);
             free(s);
