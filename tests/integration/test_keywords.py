@@ -281,3 +281,28 @@ def test_deepgram_live_keyterm(srv, key):
     base = srv.url.replace("http", "ws", 1) + "/deepgram/v1/listen?encoding=linear16&sample_rate=16000"
     assert "forward" in asyncio.run(dg_stream(base + "&keyterm=go%20forward", srv.auth(key), audio))
     assert "forward" not in asyncio.run(dg_stream(base, srv.auth(key), audio))
+
+
+def test_callback_job_keeps_keywords(tmp_path):
+    """callback_url jobs store `keywords` with their options and decode with them."""
+    from webhook_receiver import WebhookReceiver
+    srv = start_server(tmp_path / "data", "--models", model_without(tmp_path, "forward"), "--allow-private-urls",
+                       workers=1)
+    try:
+        key = srv.key("jobs")
+        with WebhookReceiver() as rx:
+            ids = {}
+            for kw in ("forward", None):
+                data = [("callback_url", rx.url("/done")), ("encoding", "linear16")]
+                if kw:
+                    data.append(("keywords", kw))
+                with open(GOFORWARD, "rb") as f:
+                    r = requests.post(srv.url + "/v1/listen", headers=srv.auth(key), files={"audio": f}, data=data,
+                                      timeout=60)
+                assert r.status_code == 202, r.text
+                ids[r.json()["job_id"]] = bool(kw)
+            for job_id, with_kw in ids.items():
+                text = rx.wait_for(1, job_id=job_id)[0].json()["result"]["text"]
+                assert ("forward" in words(text)) == with_kw, text
+    finally:
+        srv.stop()
