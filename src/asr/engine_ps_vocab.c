@@ -53,7 +53,7 @@ static const char *tmp_dir(void)
 
 static void free_words(char **w, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; w && i < n; i++)
         free(w[i]);
     free(w);
 }
