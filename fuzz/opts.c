@@ -31,6 +31,19 @@ static const char *get(void *ud, const char *name)
     return NULL;
 }
 
+/* A keyword list is terminated and every word of it parses back (asr/vocab.h). */
+static void keywords_ok(const char *k, size_t size)
+{
+    if (!memchr(k, 0, size))
+        abort();
+    size_t words = 0;
+    for (const char *p = k; *p; p++)
+        words += (p == k || p[-1] == ' ') && *p != ' ';
+    static ld_vocab_entry e[LD_VOCAB_MAX_WORDS];
+    if (words > LD_VOCAB_MAX_WORDS || ld_vocab_parse_list(k, e, LD_VOCAB_MAX_WORDS) != words)
+        abort();
+}
+
 static void invariants(const ld_listen_opts *o)
 {
     if (!memchr(o->t.language, 0, sizeof o->t.language) || !memchr(o->url, 0, sizeof o->url) ||
@@ -42,6 +55,7 @@ static void invariants(const ld_listen_opts *o)
         abort();
     if (o->t.format < LD_FORMAT_JSON || o->t.format > LD_FORMAT_VTT)
         abort();
+    keywords_ok(o->t.keywords, sizeof o->t.keywords);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -108,6 +122,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (p.eou_timeout_ms < 100 || p.eou_timeout_ms > 10000 || p.utterance_end_ms < 0 ||
          p.utterance_end_ms > 10000 || !memchr(p.language, 0, sizeof p.language)))
         abort();
+    for (int i = 0; i < q.n; i++) /* repeated stream parameters (keywords, keyterm) */
+        if (ld_ws_params_keyword(&p, q.keys[i], q.vals[i], &err) != LD_OK && !err.msg[0])
+            abort();
+    keywords_ok(p.keywords, sizeof p.keywords);
     free(text);
     return 0;
 }

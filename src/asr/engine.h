@@ -16,6 +16,9 @@
 typedef struct {
     const char *language;  /* "en" */
     const char *model_dir; /* folder with acoustic model, LM, dictionary */
+    /* operator's words for every request (asr/vocab.h); NULL = none. Must
+     * outlive the decoder. */
+    const struct ld_vocab_s *vocabulary;
 } ld_engine_model;
 
 typedef struct ld_engine_ops {
@@ -54,6 +57,11 @@ typedef struct ld_engine_ops {
      * stream_end or before anything was fed since stream_start; a caller
      * skipping inside an utterance gets LD_ERR_INTERNAL. */
     ld_err (*stream_skip)(void *dec, size_t n, ld_error *err);
+    /* Optional: decode with these keywords from now on (a canonical list,
+     * asr/vocab.h; "" = none beyond the operator's vocabulary). Cheap when
+     * already in use; otherwise it rebuilds the decoder's search (docs/engine.md).
+     * An utterance left open by a previous stream is ended first (its words dropped). */
+    ld_err (*decoder_vocab)(void *dec, const char *keywords, ld_error *err);
 } ld_engine_ops;
 
 extern const ld_engine_ops ld_engine_pocketsphinx;

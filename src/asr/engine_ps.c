@@ -48,8 +48,9 @@ typedef struct {
     mfcc_t cmn_init[CEP_LEN];       /* start vector of streams: model's or cur's */
     /* streaming state */
     bool in_utt;
-    size_t fed;       /* samples fed since stream_start */
-    size_t utt_start; /* sample index where the current utterance began */
+    size_t fed;         /* samples fed since stream_start */
+    size_t utt_start;   /* sample index where the current utterance began */
+    ld_ps_vocab *vocab; /* keywords (engine_ps_vocab.c) */
 } ps_dec;
 
 /* PocketSphinx logs ~200 INFO lines per decode; route warnings and errors into
@@ -144,6 +145,17 @@ static void *ps_decoder_new(const ld_engine_model *m, ld_error *err)
     else if (cmn)
         cmn_live_get(cmn, d->cmn_init);
     memcpy(d->model_cmn_init, d->cmn_init, sizeof d->cmn_init);
+    d->vocab = ld_ps_vocab_new(d->ps, f.dict, m->vocabulary);
+    if (!d->vocab || ld_ps_vocab_use(d->vocab, "", err) != LD_OK) {
+        if (d->vocab)
+            ld_log(LD_LOG_ERROR, "vocabulary: %s", err ? err->msg : "cannot apply");
+        else
+            ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+        ld_ps_vocab_free(d->vocab);
+        ps_free(d->ps);
+        free(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -156,6 +168,7 @@ static void ps_decoder_free(void *dec)
     ps_dec *d = dec;
     if (!d)
         return;
+    ld_ps_vocab_free(d->vocab);
     pthread_mutex_lock(&mllr_mu);
     ps_free(d->ps);
     pthread_mutex_unlock(&mllr_mu);
@@ -281,6 +294,9 @@ static ld_err collect_words(ps_dec *d, double offset_s, ld_word **words, size_t 
         char buf[128];
         if (!clean_word(ps_seg_word(s), buf, sizeof buf))
             continue;
+        const char *kw = ld_ps_vocab_word(d->vocab, buf); /* a keyword's placeholder */
+        if (kw)
+            snprintf(buf, sizeof buf, "%s", kw);
         if (n == cap) {
             ld_word *nw = realloc(w, (cap *= 2) * sizeof *w);
             if (!nw) {
@@ -366,7 +382,25 @@ static char *ps_stream_partial(void *dec)
 {
     ps_dec *d = dec;
     const char *h = d->in_utt ? ps_get_hyp(d->ps, NULL) : NULL;
-    return strdup(h ? h : "");
+    if (!h || !strstr(h, "__kw"))
+        return strdup(h ? h : "");
+    /* keywords' placeholders back to their words */
+    size_t cap = strlen(h) + LD_VOCAB_MAX_WORDS * (LD_VOCAB_MAX_WORD_LEN + 1) + 1, off = 0;
+    char *out = malloc(cap);
+    for (const char *p = h; out && *p;) {
+        size_t n = strcspn(p, " ");
+        char w[128];
+        snprintf(w, sizeof w, "%.*s", (int)(n < sizeof w ? n : sizeof w - 1), p);
+        const char *kw = ld_ps_vocab_word(d->vocab, w);
+        int k = kw ? snprintf(out + off, cap - off, "%s", kw) : snprintf(out + off, cap - off, "%.*s", (int)n, p);
+        off += k > 0 && (size_t)k < cap - off ? (size_t)k : 0;
+        p += n;
+        for (; *p == ' '; p++)
+            if (off + 1 < cap)
+                out[off++] = ' ';
+        out[off] = 0;
+    }
+    return out;
 }
 
 static bool ps_stream_in_speech(void *dec)
@@ -399,6 +433,16 @@ static ld_err ps_stream_skip(void *dec, size_t n, ld_error *err)
     return LD_OK;
 }
 
+static ld_err ps_decoder_vocab(void *dec, const char *keywords, ld_error *err)
+{
+    ps_dec *d = dec;
+    if (d->in_utt) { /* a stream decoder released mid-utterance (client gone): that utterance is over */
+        ps_end_utt(d->ps);
+        d->in_utt = false;
+    }
+    return ld_ps_vocab_use(d->vocab, keywords, err);
+}
+
 const ld_engine_ops ld_engine_pocketsphinx = {
     .name = "pocketsphinx",
     .decoder_new = ps_decoder_new,
@@ -413,4 +457,5 @@ const ld_engine_ops ld_engine_pocketsphinx = {
     .transform_free = ps_transform_free,
     .decoder_use = ps_decoder_use,
     .stream_skip = ps_stream_skip,
+    .decoder_vocab = ps_decoder_vocab,
 };

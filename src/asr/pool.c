@@ -61,6 +61,13 @@ typedef struct {
     void *dec;
 } worker;
 
+ld_engine_model ld_pool_engine_model(ld_pool *p, int lang)
+{
+    /* flite's letter-to-sound rules and the CMU phones are English */
+    bool en = !strcmp(p->langs[lang].code, "en") && p->vocab.n;
+    return (ld_engine_model){p->langs[lang].code, p->langs[lang].model_dir, en ? &p->vocab : NULL};
+}
+
 static int lang_index(ld_pool *p, const char *code)
 {
     for (int i = 0; i < p->n_langs; i++)
@@ -292,7 +299,8 @@ static void *worker_main(void *arg)
     ld_pool *p = w->pool;
     const ld_engine_ops *ops = p->engine;
     ld_error err = {0};
-    w->dec = ops->decoder_new(&(ld_engine_model){p->langs[w->lang].code, p->langs[w->lang].model_dir}, &err);
+    ld_engine_model m = ld_pool_engine_model(p, w->lang);
+    w->dec = ops->decoder_new(&m, &err);
     pthread_mutex_lock(&p->mu);
     p->starting--;
     if (w->dec) {
@@ -328,6 +336,8 @@ static void *worker_main(void *arg)
         ld_err rc = LD_OK;
         if (i < r->n_segs && !skip && ops->decoder_use) /* no-op when already in use */
             rc = ops->decoder_use(w->dec, p->packs[r->pack].transform, &e);
+        if (i < r->n_segs && !skip && rc == LD_OK && ops->decoder_vocab) /* likewise */
+            rc = ops->decoder_vocab(w->dec, r->opts.keywords, &e);
         if (i < r->n_segs && !skip && rc == LD_OK) {
             const ld_segment *s = &r->segs[i];
             double t0 = ld_log_enabled(LD_LOG_DEBUG) ? ld_time_mono() : 0;
@@ -596,6 +606,10 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err)
     p->max_queue = c.max_queue;
     p->max_segment_s = c.max_segment_s;
     p->max_streams = LD_DEFAULT_MAX_STREAMS;
+    if (c.vocabulary && ld_vocab_load_file(c.vocabulary, &p->vocab, err) != LD_OK) {
+        ld_pool_free(p);
+        return NULL;
+    }
     if (ld_pool_find_languages(p, c.models_dir, err) != LD_OK ||
         ld_pool_load_packs(p, c.models_dir, err) != LD_OK) {
         ld_pool_free(p);
@@ -650,6 +664,7 @@ void ld_pool_free(ld_pool *p)
         pthread_join(p->threads[i], NULL);
     ld_pool_streams_free(p);
     ld_pool_free_packs(p);
+    ld_vocab_free(&p->vocab);
     free(p->workers);
     free(p->threads);
     free(p->langs);

@@ -27,6 +27,7 @@ typedef struct {
     const char *models_dir;      /* extra languages: <dir>/<iso639-1>/ ; may be NULL */
     double max_segment_s;        /* longest segment cut by ld_audio_segment; 0 = 20 s */
     const ld_engine_ops *engine; /* NULL = PocketSphinx */
+    const char *vocabulary;      /* operator's word list for English (asr/vocab.h); NULL = none */
 } ld_pool_config;
 
 typedef struct ld_pool ld_pool;
@@ -130,6 +131,9 @@ void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd);
  * (ld_audio_stream_narrowband). Sets sd->model. Unknown -> LD_ERR_INVALID_PARAMETER. */
 ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband,
                                 ld_error *err);
+/* Sets the keywords (canonical list, asr/vocab.h; "" = none) of an acquired
+ * stream decoder before stream_start. */
+ld_err ld_pool_stream_use_keywords(ld_pool *p, ld_stream_decoder *sd, const char *keywords, ld_error *err);
 int ld_pool_active_streams(ld_pool *p);
 /* Keeps `prewarm` stream decoders of the first language loaded and idle, so a
  * new stream does not wait for a model load (≈ 0.5 s CPU each): a background

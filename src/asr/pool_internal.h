@@ -53,6 +53,8 @@ struct ld_pool {
     int n_requests;       /* waiting or running (and being submitted) */
     int n_waiting;        /* no segment started yet (and being submitted) */
 
+    ld_vocab vocab; /* operator's words (--vocabulary), immutable; English decoders only */
+
     ld_pack *packs; /* immutable list (pool_packs.c): "general" per language, */
     int n_packs;    /* built-in and operator packs */
 
@@ -70,6 +72,8 @@ struct ld_pool {
  * <models_dir>/<code>/ that resolves (asr/model.h). */
 ld_err ld_pool_find_languages(ld_pool *p, const char *models_dir, ld_error *err);
 void ld_pool_streams_free(ld_pool *p);
+/* What decoder_new gets for language index `lang`. */
+ld_engine_model ld_pool_engine_model(ld_pool *p, int lang);
 
 /* Packs (pool_packs.c): loads "general" for every language, the built-in
  * telephony pack and <models_dir>/<pack>/ folders; a broken pack is skipped

@@ -169,6 +169,16 @@ json_t *ld_pool_models(ld_pool *p, const char *lang)
     return a;
 }
 
+ld_err ld_pool_stream_use_keywords(ld_pool *p, ld_stream_decoder *sd, const char *keywords, ld_error *err)
+{
+    (void)p;
+    if (!sd->ops->decoder_vocab)
+        return keywords && *keywords ? ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                                                    "Invalid parameter 'keywords': not supported by this engine")
+                                     : LD_OK;
+    return sd->ops->decoder_vocab(sd->dec, keywords ? keywords : "", err);
+}
+
 ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband,
                                 ld_error *err)
 {

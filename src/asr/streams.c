@@ -69,8 +69,8 @@ static stream_slot *create_slot(ld_pool *p, int li)
 {
     stream_slot *s = calloc(1, sizeof *s);
     ld_error e = {0};
-    void *dec = s ? p->engine->decoder_new(&(ld_engine_model){p->langs[li].code, p->langs[li].model_dir}, &e)
-                  : NULL;
+    ld_engine_model m = ld_pool_engine_model(p, li);
+    void *dec = s ? p->engine->decoder_new(&m, &e) : NULL;
     if (!dec) {
         free(s);
         ld_log(LD_LOG_ERROR, "stream decoder failed to load: %s", e.msg[0] ? e.msg : "out of memory");

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "asr/vocab.h"
+
 typedef enum { LD_FORMAT_JSON, LD_FORMAT_TEXT, LD_FORMAT_SRT, LD_FORMAT_VTT } ld_format;
 
 /* "json", "text", "srt", "vtt": the names options and requests use. */
@@ -16,14 +18,15 @@ const char *ld_format_name(ld_format f);
 int ld_format_parse(const char *name, ld_format *out);
 
 typedef struct {
-    char language[16]; /* ISO 639-1, default "en" */
-    bool punctuate;    /* default true */
-    bool timestamps;   /* include `words` in JSON */
-    bool multichannel; /* each channel transcribed on its own (asr/channels.h) */
-    ld_format format;  /* default JSON */
-    char model[32];    /* `model` option (asr/packs.h); "" or "auto" = by the audio */
-    bool diarize;      /* label speakers (asr/diarize.h) */
-    int num_speakers;  /* with diarize: 0 = estimate, else 1..LD_DIARIZE_MAX_SPEAKERS */
+    char language[16];                /* ISO 639-1, default "en" */
+    bool punctuate;                   /* default true */
+    bool timestamps;                  /* include `words` in JSON */
+    bool multichannel;                /* each channel transcribed on its own (asr/channels.h) */
+    ld_format format;                 /* default JSON */
+    char model[32];                   /* `model` option (asr/packs.h); "" or "auto" = by the audio */
+    bool diarize;                     /* label speakers (asr/diarize.h) */
+    int num_speakers;                 /* with diarize: 0 = estimate, else 1..LD_DIARIZE_MAX_SPEAKERS */
+    char keywords[LD_VOCAB_TEXT_MAX]; /* `keywords`: canonical list (asr/vocab.h), "" = none */
 } ld_transcribe_opts;
 
 void ld_transcribe_opts_default(ld_transcribe_opts *o);

@@ -44,6 +44,8 @@ static void usage(FILE *f)
             "  --language CODE             ISO 639-1 language (default en)\n"
             "  --model NAME                auto (default: telephony for <= 8 kHz or G.711 audio), general,\n"
             "                              telephony, or a model pack (--models DIR/NAME/, listend adapt)\n"
+            "  --keywords WORD[:BOOST]     custom vocabulary (repeatable; boost 1-10): words to recognise\n"
+            "                              even if the dictionary lacks them (docs/api.md)\n"
             "  --server URL                client mode: a listend server (default $LISTEND_API_URL)\n"
             "  --key KEY                   client mode: license key (default $LICENSE_KEY)\n"
             "  --cacert FILE               client mode: CA bundle for an https server\n"
@@ -176,6 +178,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         {"local", no_argument, 0, 'L'},
         {"diarize", no_argument, 0, 'D'},
         {"num-speakers", required_argument, 0, 'N'},
+        {"keywords", required_argument, 0, 'k'},
         {0, 0, 0, 0},
     };
     ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
@@ -213,6 +216,14 @@ int ld_cli_transcribe_main(int argc, char **argv)
             }
             snprintf(o.model, sizeof o.model, "%s", optarg);
             break;
+        case 'k': {
+            ld_error ke;
+            if (ld_vocab_add_items(o.keywords, sizeof o.keywords, optarg, &ke) != LD_OK) {
+                fprintf(stderr, "listend transcribe: --keywords: %s\n", ke.msg);
+                return 2;
+            }
+            break;
+        }
         case 'S': client.server = optarg; break;
         case 'K': client.key = optarg; break;
         case 'C': client.cacert = optarg; break;
@@ -284,6 +295,11 @@ int ld_cli_transcribe_main(int argc, char **argv)
     }
     if (!ld_pool_check_model(pool, o.language, o.model, &err)) {
         fprintf(stderr, "listend transcribe: %s\n", err.msg);
+        ld_pool_free(pool);
+        return 2;
+    }
+    if (o.keywords[0] && strcmp(o.language, "en")) {
+        fprintf(stderr, "listend transcribe: --keywords: custom vocabulary is available for English (en) only\n");
         ld_pool_free(pool);
         return 2;
     }

@@ -100,6 +100,13 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
         if (o->num_speakers > 0)
             add_field(m, "num_speakers", n);
     }
+    char kw[LD_VOCAB_MAX_WORD_LEN + 8]; /* one field per keyword (the option repeats) */
+    for (const char *k = o->keywords; *k;) {
+        size_t n = strcspn(k, " ");
+        snprintf(kw, sizeof kw, "%.*s", (int)(n < sizeof kw ? n : sizeof kw - 1), k);
+        add_field(m, "keywords", kw);
+        k += n + (k[n] == ' ');
+    }
     if (ends_with(path, ".raw") || ends_with(path, ".pcm")) { /* local mode's convention */
         add_field(m, "encoding", "linear16");
         char rate[16];
@@ -119,6 +126,17 @@ static char *json_request(const char *url, const ld_transcribe_opts *o)
         json_object_set_new(j, "diarize", json_true());
     if (j && o->diarize && o->num_speakers > 0)
         json_object_set_new(j, "num_speakers", json_integer(o->num_speakers));
+    if (j && o->keywords[0]) { /* a JSON array, one "word:boost" each */
+        json_t *a = json_array();
+        char kw[LD_VOCAB_MAX_WORD_LEN + 8];
+        for (const char *k = o->keywords; *k;) {
+            size_t n = strcspn(k, " ");
+            snprintf(kw, sizeof kw, "%.*s", (int)(n < sizeof kw ? n : sizeof kw - 1), k);
+            json_array_append_new(a, json_string(kw));
+            k += n + (k[n] == ' ');
+        }
+        json_object_set_new(j, "keywords", a);
+    }
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;

@@ -23,6 +23,8 @@ char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
         json_object_set_new(j, "model", json_string(o->model));
     if (j && o->multichannel) /* absent = false */
         json_object_set_new(j, "multichannel", json_true());
+    if (j && o->keywords[0]) /* canonical list (asr/vocab.h) */
+        json_object_set_new(j, "keywords", json_string(o->keywords));
     return dump(j);
 }
 
@@ -50,6 +52,9 @@ void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)
         o->diarize = true;
         o->num_speakers = n >= 0 && n <= LD_DIARIZE_MAX_SPEAKERS ? (int)n : 0;
     }
+    const char *kw = json_string_value(json_object_get(j, "keywords"));
+    if (kw) /* written by ld_jobs_opts_dump; parsed again by the engine */
+        snprintf(o->keywords, sizeof o->keywords, "%s", kw);
     json_decref(j);
 }
 

@@ -105,8 +105,20 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
     for (size_t i = 0; i < sizeof same / sizeof *same; i++)
         if (!strcmp(key, same[i]))
             return ld_opts_set(o, key, val, err);
-    if (!strcmp(key, "keyterm")) /* Nova-3's keywords: listend's keywords without a boost */
-        return ld_opts_set(o, "keywords", val, err);
+    if (!strcmp(key, "keyterm")) { /* Nova-3's key terms may be phrases: each word a keyword */
+        char w[64];
+        for (const char *p = val; *p;) {
+            p += strspn(p, " ");
+            size_t n = strcspn(p, " ");
+            if (!n)
+                break;
+            snprintf(w, sizeof w, "%.*s", (int)(n < sizeof w ? n : sizeof w - 1), p);
+            if ((rc = ld_opts_set(o, "keywords", w, err)))
+                return rc;
+            p += n;
+        }
+        return *val ? LD_OK : ld_opts_set(o, "keywords", "", err);
+    }
     if (!strcmp(key, "callback"))
         return ld_opts_set(o, "callback_url", val, err);
     if (!strcmp(key, "model"))

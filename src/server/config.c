@@ -37,6 +37,9 @@ static const struct opt {
     {"log-level", "LISTEND_LOG_LEVEL", NULL, T_STR, F(log_level), "info", "debug, info, warning, error, critical"},
     {"models", "LISTEND_MODELS", NULL, T_STR, F(models), "",
      "extra language models <dir>/<iso639-1>/ and model packs <dir>/<pack>/ (listend adapt; English is built in)"},
+    {"vocabulary", "LISTEND_VOCABULARY", NULL, T_STR, F(vocabulary), "",
+     "English words for every request, one a line: word, word:boost (1-10) or word PHONES (CMU phones); "
+     "see the keywords option"},
     {"max-body-mb", "LISTEND_MAX_BODY_MB", NULL, T_INT, F(max_body_mb), "100",
      "largest request body / fetched file, in MB (422 FILE_TOO_LARGE)"},
     {"max-audio-seconds", "LISTEND_MAX_AUDIO_SECONDS", NULL, T_DBL, F(max_audio_seconds), "7200",

@@ -17,6 +17,7 @@ typedef struct {
     int http_threads; /* libmicrohttpd thread pool (0 = cores) */
     char log_level[16];
     char models[1024];
+    char vocabulary[1024]; /* --vocabulary: operator word list (asr/vocab.h) */
     int max_body_mb;
     double max_audio_seconds;
     int queue; /* decoder-pool queue (0 = 4 x workers) */

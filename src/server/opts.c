@@ -123,6 +123,8 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         return parse_bool(key, val, &o->t.multichannel, err);
     if (!strcmp(key, "channels"))
         return parse_int(key, val, 1, LD_MAX_CHANNELS, &o->channels, err);
+    if (!strcmp(key, "keywords")) /* repeatable: each adds one word[:boost] */
+        return ld_vocab_add_items(o->t.keywords, sizeof o->t.keywords, val, err);
     if (!strcmp(key, "model")) { /* which pack: checked against the pool in ld_opts_validate */
         size_t n = strlen(val);
         bool ok = n > 0 && n < sizeof o->t.model;
@@ -155,12 +157,25 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
             snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
             s = buf;
         } else if (json_is_null(v)) {
-            continue; /* "callback_url": null means not given */
+            continue;                                              /* "callback_url": null means not given */
+        } else if (json_is_array(v) && !strcmp(key, "keywords")) { /* ["kubernetes:2", "listend"] */
+            size_t i;
+            json_t *item;
+            json_array_foreach(v, i, item)
+            {
+                if (!json_is_string(item))
+                    return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                                        "Invalid type for parameter 'keywords': expected strings like \"word:2\"");
+                ld_err e = ld_opts_set(o, key, json_string_value(item), err);
+                if (e)
+                    return e;
+            }
+            continue;
         } else {
             static const char *const known[] = {
                 "language",    "punctuate",    "timestamps",   "word_timestamps", "diarize",         "num_speakers",
                 "url",         "callback_url", "webhook_url",  "format",          "response_format", "encoding",
-                "sample_rate", "model",        "multichannel", "channels"};
+                "sample_rate", "model",        "multichannel", "channels",        "keywords"};
             for (size_t i = 0; i < sizeof known / sizeof *known; i++)
                 if (!strcmp(key, known[i]))
                     return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid type for parameter '%s'", key);
@@ -202,5 +217,8 @@ ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err)
     }
     if (pool && !ld_pool_check_model(pool, o->t.language, o->t.model, err))
         return LD_ERR_INVALID_PARAMETER;
+    if (o->t.keywords[0] && strcmp(o->t.language, "en"))
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid parameter 'keywords': custom vocabulary is available for English (en) only");
     return LD_OK;
 }

@@ -146,7 +146,10 @@ static int start(ld_srv *s)
         return fail_start("license", &e);
     }
     int workers = c->workers ? c->workers : cores();
-    ld_pool_config pc = {.workers = workers, .max_queue = c->queue, .models_dir = c->models[0] ? c->models : NULL};
+    ld_pool_config pc = {.workers = workers,
+                         .max_queue = c->queue,
+                         .models_dir = c->models[0] ? c->models : NULL,
+                         .vocabulary = c->vocabulary[0] ? c->vocabulary : NULL};
     if (!(s->pool = ld_pool_new(&pc, &e)))
         return fail_start("asr", &e);
     ld_ws_config wc = {

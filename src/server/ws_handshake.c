@@ -60,6 +60,21 @@ static void upgraded(void *cls, struct MHD_Connection *connection, void *con_cls
     ws_loop_adopt(c, sock, urh, extra_in, extra_in_size);
 }
 
+/* Every `keywords` value of the query (the name repeats, so query() is not enough). */
+typedef struct {
+    ld_ws_params *p;
+    ld_error err;
+} keyword_walk;
+
+static enum MHD_Result keyword_it(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    keyword_walk *w = cls;
+    if (!w->err.code && key)
+        ld_ws_params_keyword(w->p, key, value, &w->err);
+    return MHD_YES;
+}
+
 static enum MHD_Result refuse(ld_req *r, ld_err code, const char *msg, json_t *extra)
 {
     ld_error e;
@@ -89,6 +104,10 @@ enum MHD_Result ld_ws_serve(ld_req *r)
     ld_error err = {0};
     if ((r->deepgram ? ld_ws_dg_params_parse : ld_ws_params_parse)(query, mc, &params, &err))
         return ld_respond_error(mc, &err, r->request_id, NULL);
+    keyword_walk kw = {&params, {0}};
+    MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, keyword_it, &kw); /* repeatable */
+    if (kw.err.code)
+        return ld_respond_error(mc, &kw.err, r->request_id, NULL);
     if (ws->cfg.pool && !ld_pool_has_language(ws->cfg.pool, params.language))
         return refuse(r, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language for streaming", NULL);
 

@@ -43,6 +43,30 @@ static ld_err bad(ld_error *err, const char *name, const char *why)
     return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid parameter %s: %s", name, why);
 }
 
+ld_err ld_ws_params_keyword(ld_ws_params *p, const char *name, const char *value, ld_error *err)
+{
+    if (strcmp(name, "keywords") && !(p->deepgram && !strcmp(name, "keyterm")))
+        return LD_OK;
+    if (strcmp(p->language, "en"))
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid parameter 'keywords': custom vocabulary is available for English (en) only");
+    if (!value || strcmp(name, "keyterm"))
+        return ld_vocab_add_items(p->keywords, sizeof p->keywords, value ? value : "", err);
+    char w[64]; /* a key-term phrase: each word a keyword */
+    for (const char *v = value; *v;) {
+        v += strspn(v, " ");
+        size_t n = strcspn(v, " ");
+        if (!n)
+            break;
+        snprintf(w, sizeof w, "%.*s", (int)(n < sizeof w ? n : sizeof w - 1), v);
+        ld_err rc = ld_vocab_add_item(p->keywords, sizeof p->keywords, w, err);
+        if (rc)
+            return rc;
+        v += n;
+    }
+    return *value ? LD_OK : ld_vocab_add_item(p->keywords, sizeof p->keywords, "", err);
+}
+
 ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_error *err)
 {
     memset(p, 0, sizeof *p);

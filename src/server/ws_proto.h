@@ -43,6 +43,7 @@ typedef struct {
     bool interim_results; /* default true */
     int channels;         /* interleaved channels of PCM/G.711 audio, 1–8: each transcribed on its own */
     int channel;          /* messages about one channel (ws_session.c sets it per channel) */
+    char keywords[LD_VOCAB_TEXT_MAX]; /* `keywords` (asr/vocab.h), filled by ld_ws_params_keywords */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
     bool deepgram;
     bool speech_final;    /* endpointing on: utterance ends are speech_final */
@@ -56,6 +57,11 @@ typedef const char *(*ld_ws_param_get)(void *ud, const char *name);
  * ignored (clients written for Smallest's cloud or Deepgram send extra ones);
  * a bad value of a known one -> LD_ERR_INVALID_PARAMETER naming it. */
 ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
+/* One query value of a repeatable name: `keywords` (and Deepgram's `keyterm`)
+ * adds a word to p->keywords; other names are ignored. A bad word ->
+ * LD_ERR_INVALID_PARAMETER naming it; keywords for a language other than
+ * English too (checked once p->language is parsed). */
+ld_err ld_ws_params_keyword(ld_ws_params *p, const char *name, const char *value, ld_error *err);
 
 typedef enum {
     LD_WS_CTL_KEEPALIVE,    /* keepalive, KeepAlive */

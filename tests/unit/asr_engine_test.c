@@ -179,9 +179,9 @@ int main(void)
     int16_t *go = read_pcm(GOFORWARD, 0, &ngo);
     CHECK(go != NULL && ngo > 16000);
     ld_error err = {0};
-    ld_engine_model bad = {"en", "/nonexistent"};
+    ld_engine_model bad = {"en", "/nonexistent", NULL};
     CHECK(e->decoder_new(&bad, &err) == NULL && err.code == LD_ERR_INTERNAL);
-    ld_engine_model m = {"en", LD_MODEL_DEFAULT_DIR};
+    ld_engine_model m = {"en", LD_MODEL_DEFAULT_DIR, NULL};
     void *dec = e->decoder_new(&m, &err);
     void *sdec = e->decoder_new(&m, &err);
     CHECK(dec != NULL && sdec != NULL);

@@ -68,7 +68,7 @@ int main(void)
     if (f)
         fclose(f);
     CHECK(n > 16000);
-    ld_engine_model m = {"en", LD_MODEL_DEFAULT_DIR};
+    ld_engine_model m = {"en", LD_MODEL_DEFAULT_DIR, NULL};
     void *dec = e->decoder_new(&m, &err);
     CHECK(dec != NULL);
     if (dec && tel && n) {
