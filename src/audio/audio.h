@@ -54,6 +54,16 @@ typedef struct {
     long connect_timeout_ms; /* default 10 000 */
     long total_timeout_ms;   /* default 300 000 */
     int max_redirects;       /* default 5 */
+    /* A transfer slower than low_speed_bytes per second over low_speed_time_s
+     * is abandoned (also while waiting for the answer after connecting): a
+     * server that accepts and never answers cannot hold a thread for the whole
+     * total_timeout_ms. Defaults 1024 B/s over 30 s; negative = off. */
+    long low_speed_bytes;
+    long low_speed_time_s;
+    /* Polled about once a second: true abandons the transfer with
+     * URL_FETCH_FAILED "cancelled" (the client left, the job was cancelled). */
+    bool (*abort)(void *ud);
+    void *abort_ud;
 } ld_fetch_opts;
 
 /* Downloads http(s):// or s3://bucket/key (SigV4 from AWS_* env, endpoint from

@@ -90,6 +90,18 @@ static const struct opt {
      "seconds from connecting to complete request headers, however slowly they trickle (0 = off)"},
     {"min-body-rate", "LISTEND_MIN_BODY_RATE", NULL, T_INT, F(min_body_rate), "1024",
      "slowest accepted upload in bytes/s on average, after a --header-timeout grace (0 = off)"},
+    {"fetch-connect-timeout", "LISTEND_FETCH_CONNECT_TIMEOUT", NULL, T_DUR, F(fetch_connect_timeout), "10s",
+     "give up connecting to an audio `url` after this"},
+    {"fetch-min-speed", "LISTEND_FETCH_MIN_SPEED", NULL, T_INT, F(fetch_min_speed), "1024",
+     "abandon an audio `url` sending fewer bytes/s than this for --fetch-min-speed-time (0 = off)"},
+    {"fetch-min-speed-time", "LISTEND_FETCH_MIN_SPEED_TIME", NULL, T_DUR, F(fetch_min_speed_time), "30s",
+     "window for --fetch-min-speed (also covers a server that accepts and never answers)"},
+    {"fetch-timeout", "LISTEND_FETCH_TIMEOUT", NULL, T_DUR, F(fetch_timeout), "5m",
+     "longest a whole audio `url` download may take"},
+    {"fetch-threads", "LISTEND_FETCH_THREADS", NULL, T_INT, F(fetch_threads), "0",
+     "threads waiting on audio URLs, apart from upload decoding (0 = max(16, 4 x cores))"},
+    {"fetch-per-key", "LISTEND_FETCH_PER_KEY", NULL, T_INT, F(fetch_per_key), "0",
+     "audio URL fetches one key may run at once (0 = half of --fetch-threads)"},
 #undef F
 #undef STR
 #undef STR_
@@ -273,6 +285,10 @@ int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
     }
     if (check_origins(c->cors_origin))
         return -1;
+    if (c->fetch_connect_timeout < 1 || c->fetch_timeout < 1) {
+        fprintf(stderr, "listend serve: --fetch-connect-timeout and --fetch-timeout must be at least 1s\n");
+        return -1;
+    }
     if (c->max_body_mb < 1) {
         fprintf(stderr, "listend serve: --max-body-mb must be at least 1\n");
         return -1;

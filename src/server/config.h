@@ -43,6 +43,13 @@ typedef struct {
     char cors_origin[4096];      /* comma-separated allowed origins, or "*"; "" = no CORS */
     int stream_prewarm;          /* stream decoders kept ready */
     int64_t stream_decoder_idle; /* seconds before an idle stream decoder beyond the prewarm is freed */
+    /* Audio URL fetches (docs/hardening.md, "Fetches"). */
+    int64_t fetch_connect_timeout; /* seconds to connect */
+    int fetch_min_speed;           /* bytes/s a transfer must keep up ... */
+    int64_t fetch_min_speed_time;  /* ... over this many seconds (0 = off) */
+    int64_t fetch_timeout;         /* seconds for a whole fetch */
+    int fetch_threads;             /* threads that wait on URLs (0 = max(16, 4 x cores)) */
+    int fetch_per_key;             /* fetches one key may run at once (0 = half the fetch threads) */
 } ld_srv_config;
 
 /* 0: run; 1: --help printed (exit 0); -1: bad usage, message printed (exit 2). */

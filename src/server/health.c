@@ -92,6 +92,9 @@ enum MHD_Result ld_health_serve(ld_req *r)
         json_object_set_new(o, "asr_workers", json_integer(ld_pool_workers(s->pool)));
         json_object_set_new(o, "asr_busy", json_integer(ld_pool_busy(s->pool)));
         json_object_set_new(o, "queue_depth", json_integer(ld_pool_queue_depth(s->pool)));
+        /* Requests ahead of the decoders: audio URLs being fetched, uploads being read back. */
+        json_object_set_new(o, "fetching", json_integer(ld_work_depth(s->fetch)));
+        json_object_set_new(o, "preparing", json_integer(ld_work_depth(s->work)));
         json_object_set_new(o, "active_streams", json_integer(s->ws ? ld_ws_active(s->ws) : 0));
         json_object_set_new(o, "languages", ld_pool_languages(s->pool));
         json_object_set_new(o, "store", store_detail(s));

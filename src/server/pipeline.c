@@ -71,6 +71,13 @@ static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, ld_error *e)
     return rc;
 }
 
+static void fetch_slot_give(ld_req *r)
+{
+    if (r->fetch_slot)
+        ld_keycap_give(r->srv->fetch_cap, r->key.key_id);
+    r->fetch_slot = false;
+}
+
 static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, ld_error *e)
 {
     ld_srv *s = r->srv;
@@ -78,9 +85,10 @@ static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, ld_e
     int fd = ld_fs_tempfile(s->tmp_dir, "url_", path, sizeof path);
     if (fd < 0)
         return ld_error_set(e, LD_ERR_INTERNAL, "Could not create a temp file in %s", s->tmp_dir);
-    ld_fetch_opts fo = {.allow_private = s->cfg.allow_private_urls, .max_bytes = (size_t)s->max_body};
+    ld_fetch_opts fo = s->fetch_opts;
     size_t bytes = 0;
     ld_err rc = ld_audio_fetch(r->opts.url, &fo, fd, &bytes, e);
+    fetch_slot_give(r); /* the network wait is over: the key may start another */
     if (rc == LD_OK) {
         r->file_bytes = bytes;
         rc = r->opts.raw_pcm ? decode_fd_raw(r, fd, out, e) : ld_audio_decode_file(path, d, out, e);
@@ -381,6 +389,7 @@ void ld_pipeline_cancel(void *arg)
 {
     ld_req *r = arg;
     ld_error e;
+    fetch_slot_give(r);
     ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "Server is shutting down; retry on another replica");
     ld_req_finish_error(r, &e, json_pack("{s:i}", "retry_after", 1));
     ld_req_unref(r);

@@ -15,6 +15,7 @@
 #include "auth/auth.h"
 #include "jobs/jobs.h"
 #include "server/config.h"
+#include "server/keycap.h"
 #include "server/req.h"
 #include "server/work.h"
 #include "server/ws.h"
@@ -36,7 +37,10 @@ struct ld_srv {
     ld_pool *pool;
     ld_ws *ws;
     ld_jobs *jobs;
-    ld_work *work;
+    ld_work *work;        /* decoding uploads (and fetched files) */
+    ld_work *fetch;       /* audio URL requests: waiting on the network never holds `work` */
+    ld_keycap *fetch_cap; /* fetch threads per key */
+    ld_fetch_opts fetch_opts;
     struct MHD_Daemon *daemon;
     double started_mono;
     atomic_int active;    /* live requests (URI seen, not completed) */

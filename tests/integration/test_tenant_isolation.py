@@ -1,0 +1,159 @@
+"""Issue #17: one tenant must not hurt another (docs/hardening.md, "Tenant isolation").
+
+Each test reproduces one defect of the adversarial pass with the real binary on
+loopback: a URL that accepts and never answers (a tarpit), concurrent uploads
+against a small quota, a full data dir, a proxy in front, revocation of a key
+with a live stream, per-key job caps, a client that hangs up. The servers'
+own timeouts are configured short (seconds); the tests' deadlines are
+generous, so a loaded machine only makes them slower, never flaky.
+"""
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from audio_fixtures import GOFORWARD, error, listen, ok_json
+from conftest import start_server
+from webhook_receiver import WebhookReceiver
+
+EVAL = "/work/shared/eval/real"
+
+
+class Tarpit:
+    """A TCP server on loopback that accepts every connection, reads nothing
+    and never answers; it holds the sockets until closed."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.accepted = 0
+        self._stop = False
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(c)
+            self.accepted += 1
+
+    def url(self, path="/audio.wav"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self):
+        self._stop = True
+        self._t.join(5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def tarpit():
+    t = Tarpit()
+    yield t
+    t.close()
+
+
+def goforward_wav(tmp_path):
+    """goforward.raw (16 kHz s16 mono) as a WAV file: a 3.6 s upload."""
+    import wave
+    path = tmp_path / "goforward.wav"
+    with open(GOFORWARD, "rb") as f, wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(f.read())
+    return path
+
+
+def upload(srv, key, path, timeout=120, **kw):
+    with open(path, "rb") as f:
+        return listen(srv, key, timeout=timeout, data=f.read(), headers={"Content-Type": "audio/wav"}, **kw)
+
+
+# ---- 1. fetches that never answer ------------------------------------------------------------
+
+def test_stuck_urls_of_one_key_leave_other_keys_uploads_alone(server_factory, tarpit, tmp_path):
+    """Before: 8 URLs that never answer filled the shared fetch+decode pool and every
+    other key got 503 for five minutes. Now URL fetches have their own threads, at
+    most half of them per key, and a fetch that receives nothing ends after
+    --fetch-min-speed-time with a message that says so."""
+    srv = server_factory("--allow-private-urls", "--fetch-min-speed-time", "3s", "--fetch-threads", "8",
+                         "--queue", "2", workers=1)
+    bad = srv.key("attacker", concurrency=40, rpm=10000)
+    good = srv.key("victim", rpm=10000)
+    wav = goforward_wav(tmp_path)
+
+    def stuck():
+        t0 = time.time()
+        r = listen(srv, bad, timeout=120, json={"url": tarpit.url()})
+        return r, time.time() - t0
+
+    with ThreadPoolExecutor(12) as ex:
+        futs = [ex.submit(stuck) for _ in range(12)]
+        deadline = time.time() + 30
+        while tarpit.accepted < 4 and time.time() < deadline:  # the fetch threads are waiting on the tarpit
+            time.sleep(0.05)
+        assert tarpit.accepted >= 4
+        # The other key's uploads are decoded meanwhile (before: 503 "Server busy").
+        for _ in range(3):
+            ok_json(upload(srv, good, wav))
+        h = requests.get(srv.url + "/health?detailed=true", timeout=10).json()
+        results = [f.result() for f in futs]
+    assert h["status"] == "healthy"
+    codes = sorted(r.status_code for r, _ in results)
+    # At most 4 (half of 8 fetch threads) at once for one key: the rest 429 at once.
+    refused = [r for r, _ in results if r.status_code == 429]
+    assert len(refused) >= 8 - 4 and all("fetched at once" in r.json()["error"] for r in refused), codes
+    stuck_ones = [(r, t) for r, t in results if r.status_code == 400]
+    assert stuck_ones, codes
+    for r, took in stuck_ones:
+        body = error(r, 400, "URL_FETCH_FAILED")
+        assert "sent less than 1024 bytes/s for 3 s" in body["error"], body
+        assert took < 60, took  # configured 3 s; before: 300 s
+
+
+def test_stuck_url_job_does_not_hold_the_job_runner(server_factory, tarpit, tmp_path):
+    """Before: a callback job whose URL never answers held the only job runner for
+    300 s, so every other key's jobs stayed queued."""
+    rx = WebhookReceiver()
+    rx.start()
+    try:
+        srv = server_factory("--allow-private-urls", "--fetch-min-speed-time", "2s", "--job-concurrency", "1",
+                             env={"LISTEND_WEBHOOK_BACKOFF_MS": "100"}, workers=1)
+        bad = srv.key("attacker", rpm=10000)
+        good = srv.key("victim", rpm=10000)
+        r = requests.post(srv.url + "/v1/listen", headers=srv.auth(bad),
+                          json={"url": tarpit.url(), "callback_url": rx.url("/bad")}, timeout=30)
+        assert r.status_code == 202, r.text
+        bad_job = r.json()["job_id"]
+        with open(goforward_wav(tmp_path), "rb") as f:
+            r = requests.post(srv.url + "/v1/listen", headers=srv.auth(good),
+                              files={"audio": ("g.wav", f, "audio/wav")}, data={"callback_url": rx.url("/good")},
+                              timeout=30)
+        assert r.status_code == 202, r.text
+        good_job = r.json()["job_id"]
+        deadline = time.time() + 90  # before: the good job waited 300 s behind the tarpit
+        states = {}
+        while time.time() < deadline:
+            states = {j: requests.get(f"{srv.url}/v1/jobs/{j}", headers=srv.auth(k), timeout=10).json()
+                      for j, k in ((bad_job, bad), (good_job, good))}
+            if states[good_job]["status"] == "completed" and states[bad_job]["status"] == "failed":
+                break
+            time.sleep(0.3)
+        assert states[good_job]["status"] == "completed", states
+        assert states[bad_job]["status"] == "failed", states
+        assert "less than 1024 bytes/s" in states[bad_job]["error"]["error"], states[bad_job]
+    finally:
+        rx.stop()
