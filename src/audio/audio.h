@@ -32,6 +32,11 @@ typedef struct {
     double max_seconds;   /* longer audio -> LD_ERR_AUDIO_TOO_LONG (0 = no cap) */
     const char *tmp_dir;  /* where long PCM may be spilled (mmap); NULL = $TMPDIR or /tmp */
     double spill_seconds; /* PCM longer than this lives in an mmap'd temp file (0 = 300 s) */
+    /* Called once the container is probed, before any audio is decoded, with
+     * its duration in seconds (0 when the container does not say); an error
+     * ends the decode with it (quota reservation, server/pipeline.c). */
+    ld_err (*on_probe)(void *ud, double seconds, ld_error *err);
+    void *probe_ud;
 } ld_decode_opts;
 
 /* Accepted container names for 415 bodies: wav, mp3, flac, ogg, m4a, webm (static). */

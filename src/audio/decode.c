@@ -283,6 +283,17 @@ static ld_err open_decoder(dec_t *d, int *idx, ld_error *err)
     return LD_OK;
 }
 
+/* The duration the container states (header, index or bitrate estimate), 0 if none. */
+static double probed_seconds(const dec_t *d, int si)
+{
+    if (d->fmt->duration != AV_NOPTS_VALUE && d->fmt->duration > 0)
+        return (double)d->fmt->duration / AV_TIME_BASE;
+    const AVStream *st = d->fmt->streams[si];
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
+        return (double)st->duration * av_q2d(st->time_base);
+    return 0;
+}
+
 static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, ld_error *err)
 {
     pthread_once(&av_once, av_setup);
@@ -302,6 +313,8 @@ static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, ld_er
     ld_err e = open_input(&d, src, err);
     if (!e)
         e = open_decoder(&d, &si, err);
+    if (!e && o && o->on_probe)
+        e = o->on_probe(o->probe_ud, probed_seconds(&d, si), err);
     if (!e && (!(d.pkt = av_packet_alloc()) || !(d.frame = av_frame_alloc())))
         e = ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
     bool read_error = false;

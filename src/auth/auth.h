@@ -91,7 +91,28 @@ void ld_auth_release(ld_auth *a, ld_lease *lease);
  * this now and then (e.g. every few minutes). LD_ERR_NOT_FOUND if it expired. */
 ld_err ld_auth_lease_renew(ld_auth *a, ld_lease *lease, ld_error *err);
 
-/* Adds decoded audio seconds to the key's UTC-day usage (persisted). */
+/* Audio a request has been promised against its key's daily quota but not yet
+ * charged (quota.c). Held by one request; settle exactly once. */
+typedef struct {
+    char key_id[32];
+    double seconds;
+    bool held;
+} ld_quota_hold;
+
+/* Reserves `seconds` (the audio's duration, known after probing and before
+ * decoding) for key k. Refuses with LD_ERR_QUOTA_EXCEEDED when today's charged
+ * usage plus everything this process holds reserved for the key already
+ * reached the quota, so concurrent requests pass the quota by at most the one
+ * admitted last (docs/hardening.md, "Tenant isolation"). When h is held
+ * already the reservation only grows (a longer real duration): no check. */
+ld_err ld_auth_quota_reserve(ld_auth *a, const ld_key_claims *k, double seconds, ld_quota_hold *h, ld_error *err);
+/* Charges the real figure through ld_auth_add_usage (0 for failed work),
+ * then drops the reservation. No-op when h is not held and actual is 0. */
+ld_err ld_auth_quota_settle(ld_auth *a, const ld_key_claims *k, ld_quota_hold *h, double actual_seconds,
+                            ld_error *err);
+
+/* Adds decoded audio seconds to the key's UTC-day usage (persisted). The one
+ * place usage is charged: every path (requests, jobs, streams) ends here. */
 ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_seconds, ld_error *err);
 /* LD_ERR_QUOTA_EXCEEDED when today's usage already reached the key's quota
  * (counted in listend_rate_limited_total{kind="quota"}, as admission does). */

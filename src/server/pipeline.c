@@ -23,9 +23,38 @@
 #include "util/metrics.h"
 #include "util/time.h"
 
+/* Charges the key (0 for failed work) and drops the request's quota
+ * reservation: the one place a request's usage is settled. */
+static void charge(ld_req *r, double seconds)
+{
+    ld_error e = {0};
+    if (ld_auth_quota_settle(r->srv->auth, &r->key, &r->hold, seconds, &e) != LD_OK)
+        ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id), "Could not record usage: %s",
+                      e.msg);
+}
+
+/* Decode's probe hook: reserve the stated duration before decoding any of it. */
+static ld_err reserve_probed(void *ud, double seconds, ld_error *e)
+{
+    ld_req *r = ud;
+    return ld_auth_quota_reserve(r->srv->auth, &r->key, seconds, &r->hold, e);
+}
+
+/* After decoding: reserve now if the container stated no duration, else grow
+ * the reservation when the audio was longer than stated. */
+static ld_err reserve_decoded(ld_req *r, double seconds, ld_error *e)
+{
+    if (!r->hold.held)
+        return ld_auth_quota_reserve(r->srv->auth, &r->key, seconds, &r->hold, e);
+    if (seconds > r->hold.seconds)
+        return ld_auth_quota_reserve(r->srv->auth, &r->key, seconds - r->hold.seconds, &r->hold, e);
+    return LD_OK;
+}
+
 static void fail(ld_req *r, const ld_error *e)
 {
     ld_srv *s = r->srv;
+    charge(r, 0);
     json_t *extra = NULL;
     switch (e->code) {
     case LD_ERR_UNSUPPORTED_FORMAT: {
@@ -53,6 +82,9 @@ static ld_err raw_pcm(ld_req *r, const uint8_t *data, size_t len, ld_pcm *out, l
     double secs = (double)len / 2.0 / rate, max = r->srv->cfg.max_audio_seconds;
     if (max > 0 && secs > max)
         return ld_error_set(e, LD_ERR_AUDIO_TOO_LONG, "Audio too long: %.0f s (limit %.0f s)", secs, max);
+    ld_err rc = reserve_probed(r, secs, e);
+    if (rc)
+        return rc;
     return ld_audio_decode_raw_s16(data, len, rate, out, e);
 }
 
@@ -101,7 +133,8 @@ static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, ld_e
 static ld_err decode(ld_req *r, ld_pcm *out, ld_error *e)
 {
     ld_srv *s = r->srv;
-    ld_decode_opts d = {.max_seconds = s->cfg.max_audio_seconds, .tmp_dir = s->tmp_dir};
+    ld_decode_opts d = {
+        .max_seconds = s->cfg.max_audio_seconds, .tmp_dir = s->tmp_dir, .on_probe = reserve_probed, .probe_ud = r};
     if (r->opts.url[0])
         return fetch_decode(r, &d, out, e);
     size_t len;
@@ -213,11 +246,11 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
         ld_openai_delta_free(delta);
         free(delta);
         if (ok) {
-            if (ld_auth_add_usage(r->srv->auth, &r->key, r->audio_seconds, &e) != LD_OK)
-                ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id),
-                              "Could not record usage: %s", e.msg);
+            charge(r, r->audio_seconds);
             ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
             ld_metrics_rtf("batch", took, r->audio_seconds);
+        } else {
+            charge(r, 0);
         }
     } else if (!t || (err && err->code != LD_OK)) {
         if (err && err->code != LD_OK)
@@ -233,9 +266,7 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
             ld_error_set(&e, LD_ERR_INTERNAL, "Could not render the transcript");
             fail(r, &e);
         } else {
-            if (ld_auth_add_usage(r->srv->auth, &r->key, r->audio_seconds, &e) != LD_OK)
-                ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id),
-                              "Could not record usage: %s", e.msg);
+            charge(r, r->audio_seconds);
             ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
             ld_metrics_rtf("batch", took, r->audio_seconds);
             ld_req_finish_body(r, MHD_HTTP_OK, body, len, ctype);
@@ -336,7 +367,7 @@ void ld_pipeline_run(void *arg)
     /* The upload is no longer needed: free its disk space before the answer. */
     ld_spool_free(r->spool);
     r->spool = NULL;
-    if (rc != LD_OK || ld_auth_check_quota(s->auth, &r->key, &e) != LD_OK) {
+    if (rc != LD_OK || reserve_decoded(r, ld_pcm_seconds(&pcm), &e) != LD_OK) {
         ld_pcm_free(&pcm);
         fail(r, &e);
         ld_req_unref(r);

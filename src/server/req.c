@@ -61,6 +61,8 @@ void ld_req_unref(ld_req *r)
 {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
         return;
+    if (r->hold.held) /* a path that never charged: the reservation goes */
+        ld_auth_quota_settle(r->srv->auth, &r->key, &r->hold, 0, NULL);
     json_decref(r->pextra);
     json_decref(r->rextra);
     json_decref(r->form);

@@ -80,7 +80,8 @@ typedef struct ld_req {
     bool form_audio; /* an `audio` (or `file`) form field was seen */
     ld_spool *spool;
     ld_listen_opts opts;
-    bool fetch_slot; /* holds one of the key's fetch units (srv fetch_cap) until the fetch ends */
+    bool fetch_slot;    /* holds one of the key's fetch units (srv fetch_cap) until the fetch ends */
+    ld_quota_hold hold; /* audio reserved against the key's quota until charged (pipeline.c) */
 
     /* result, set once under mu by ld_req_finish_* */
     pthread_mutex_t mu;

@@ -157,3 +157,36 @@ def test_stuck_url_job_does_not_hold_the_job_runner(server_factory, tarpit, tmp_
         assert "less than 1024 bytes/s" in states[bad_job]["error"]["error"], states[bad_job]
     finally:
         rx.stop()
+
+
+# ---- 3. the daily quota under concurrent uploads -----------------------------------------------
+
+def test_concurrent_uploads_cannot_overrun_the_quota_by_more_than_one_request(server_factory, tmp_path):
+    """Before: admission only looked at audio already charged, so five concurrent 28 s
+    uploads on a 36 s/day key all passed and 139 s were charged. Now each request
+    reserves its duration (after probing, before decoding): the total charged is at
+    most quota + one request's audio."""
+    from audio_fixtures import long_file
+    srv = server_factory(workers=1)
+    quota = 36.0
+    key = srv.key("small", hours_per_day=quota / 3600, rpm=10000)
+    path = long_file(tmp_path / "28s.wav", 27)
+    with open(path, "rb") as f:
+        data = f.read()
+
+    def one():
+        return listen(srv, key, timeout=300, data=data, headers={"Content-Type": "audio/wav"})
+
+    with ThreadPoolExecutor(5) as ex:
+        results = list(ex.map(lambda _: one(), range(5)))
+    ok = [r.json()["duration"] for r in results if r.status_code == 200]
+    refused = [r for r in results if r.status_code == 403]
+    assert len(ok) + len(refused) == 5, [r.text[:200] for r in results]
+    for r in refused:
+        assert error(r, 403, "QUOTA_EXCEEDED")
+    assert ok and refused, [r.status_code for r in results]
+    used = requests.get(srv.url + "/v1/license", headers=srv.auth(key), timeout=10).json()["usage"][
+        "audio_seconds_today"]
+    assert used == pytest.approx(sum(ok), abs=0.01)
+    assert used <= quota + max(ok) + 0.01, (used, ok)  # the documented bound
+    assert len(ok) <= 2, ok
