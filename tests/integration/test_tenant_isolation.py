@@ -190,3 +190,93 @@ def test_concurrent_uploads_cannot_overrun_the_quota_by_more_than_one_request(se
     assert used == pytest.approx(sum(ok), abs=0.01)
     assert used <= quota + max(ok) + 0.01, (used, ok)  # the documented bound
     assert len(ok) <= 2, ok
+
+
+# ---- 4. usage writes on a full disk -------------------------------------------------------------
+
+def _unshare_ok():
+    import subprocess
+    try:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def test_usage_write_failure_is_seen_and_caught_up(tmp_path):
+    """Before: with the data dir full, requests got 200, usage stayed at its first value
+    and nothing was logged; /health said healthy. Now the failed write is logged with
+    SQLite's message, counted in listend_usage_write_failures_total, /health says
+    degraded, the key's usage keeps counting in memory (the quota holds) and the
+    seconds are written once the disk has room again. The request itself still
+    gets its transcript (docs/hardening.md says why)."""
+    import sqlite3
+    import subprocess
+    from conftest import BIN, LIVE, Server, free_port, run_cli
+    if not _unshare_ok():
+        pytest.skip("cannot mount a tmpfs here (unshare -rm + mount not permitted): disk-full case not run")
+    stage, mnt = tmp_path / "stage", tmp_path / "mnt"
+    stage.mkdir(), mnt.mkdir()
+    run_cli("keys", "init", data=stage)
+    key = run_cli("keys", "issue", "--name", "full", "--rpm", "10000", data=stage).stdout.strip()
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    script = (f"mount -t tmpfs -o size=3m tmpfs {mnt} && cp -a {stage}/. {mnt}/ && "
+              f"exec {BIN} serve --host 127.0.0.1 --port {port} --data {mnt} --workers 1")
+    env = dict(os.environ, LISTEND_STREAM_PREWARM="0")
+    with open(log_path, "w") as logf:
+        proc = subprocess.Popen(["unshare", "-rm", "sh", "-c", script], stdout=logf, stderr=subprocess.STDOUT,
+                                env=env)
+    srv = Server(str(mnt), port, proc, str(log_path))
+    LIVE.add(srv)
+    try:
+        deadline = time.time() + 60
+        while True:
+            assert proc.poll() is None, srv.log()
+            try:
+                if requests.get(srv.url + "/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.time() < deadline, srv.log()
+            time.sleep(0.1)
+        wav = goforward_wav(tmp_path)
+        first = ok_json(upload(srv, key, wav))["duration"]
+        inside = f"/proc/{proc.pid}/root{mnt}"  # the server's own view of its tmpfs
+        fd = os.open(f"{inside}/fill", os.O_WRONLY | os.O_CREAT, 0o600)  # fill it to the last byte
+        for chunk in (65536, 512):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+        os.close(fd)
+        durations = [ok_json(upload(srv, key, wav))["duration"] for _ in range(3)]
+        assert "cannot write usage" in srv.log() and "full" in srv.log(), srv.log()[-2000:]
+        m = requests.get(srv.url + "/metrics", timeout=10).text
+        failures = [float(line.split()[-1]) for line in m.splitlines()
+                    if line.startswith("listend_usage_write_failures_total")]
+        assert failures and failures[0] >= 3, failures
+        h = requests.get(srv.url + "/health?detailed=true", timeout=10)
+        assert h.status_code == 200 and h.json()["status"] == "degraded", h.text
+        assert "Usage could not be written" in h.json()["reason"], h.text
+        assert h.json()["components"]["store"] == "degraded"
+        lic = requests.get(srv.url + "/v1/license", headers=srv.auth(key), timeout=10).json()
+        expected = first + sum(durations)
+        assert lic["usage"]["audio_seconds_today"] == pytest.approx(expected, abs=0.01)  # memory still counts
+        os.unlink(f"{inside}/fill")  # room again: the next addition catches up
+        expected += ok_json(upload(srv, key, wav))["duration"]
+        h = requests.get(srv.url + "/health", timeout=10).json()
+        assert h["status"] == "healthy", h
+        import shutil  # SQLite resolves the /proc/<pid>/root link: read a copy of the server's files
+        snap = tmp_path / "snap"
+        snap.mkdir()
+        for name in ("listend.db", "listend.db-wal"):
+            if os.path.exists(f"{inside}/{name}"):
+                shutil.copyfile(f"{inside}/{name}", snap / name)
+        db = sqlite3.connect(str(snap / "listend.db"), timeout=10)
+        stored = db.execute("SELECT SUM(audio_seconds) FROM usage").fetchone()[0]
+        db.close()
+        assert stored == pytest.approx(expected, abs=0.01)
+    finally:
+        srv.stop()
