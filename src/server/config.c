@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "asr/pool.h"
+#include "server/proxy.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -102,6 +103,9 @@ static const struct opt {
      "threads waiting on audio URLs, apart from upload decoding (0 = max(16, 4 x cores))"},
     {"fetch-per-key", "LISTEND_FETCH_PER_KEY", NULL, T_INT, F(fetch_per_key), "0",
      "audio URL fetches one key may run at once (0 = half of --fetch-threads)"},
+    {"trusted-proxy", "LISTEND_TRUSTED_PROXY", NULL, T_LIST, F(trusted_proxy), "",
+     "a reverse proxy / ingress CIDR whose X-Forwarded-For names the client (repeat the flag or comma-separate; "
+     "off by default: the TCP peer is the client)"},
 #undef F
 #undef STR
 #undef STR_
@@ -285,6 +289,13 @@ int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
     }
     if (check_origins(c->cors_origin))
         return -1;
+    char why[160];
+    ld_proxy_list *pl = ld_proxy_parse(c->trusted_proxy, why, sizeof why);
+    if (!pl) {
+        fprintf(stderr, "listend serve: --trusted-proxy %s\n", why);
+        return -1;
+    }
+    ld_proxy_free(pl);
     if (c->fetch_connect_timeout < 1 || c->fetch_timeout < 1) {
         fprintf(stderr, "listend serve: --fetch-connect-timeout and --fetch-timeout must be at least 1s\n");
         return -1;

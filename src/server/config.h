@@ -49,6 +49,7 @@ typedef struct {
     int64_t fetch_min_speed_time;  /* ... over this many seconds (0 = off) */
     int64_t fetch_timeout;         /* seconds for a whole fetch */
     int fetch_threads;             /* threads that wait on URLs (0 = max(16, 4 x cores)) */
+    char trusted_proxy[4096];      /* comma-separated CIDRs whose X-Forwarded-For is believed */
     int fetch_per_key;             /* fetches one key may run at once (0 = half the fetch threads) */
 } ld_srv_config;
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "server/http.h"
@@ -83,6 +84,30 @@ static enum MHD_Result on_final(ld_req *r)
     return ld_route_final(r);
 }
 
+static enum MHD_Result join_xff(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    char *buf = cls;
+    size_t n = strlen(buf);
+    if (key && value && !strcasecmp(key, "X-Forwarded-For") && n + strlen(value) + 2 < 1024)
+        snprintf(buf + n, 1024 - n, "%s%s", n ? "," : "", value);
+    return MHD_YES;
+}
+
+/* Behind a trusted proxy the client is who X-Forwarded-For says (proxy.h);
+ * every X-Forwarded-For header counts, in order, as one list. */
+static void real_client(ld_req *r)
+{
+    if (!ld_proxy_count(r->srv->proxies))
+        return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    char xff[1024] = "";
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_xff, xff);
+    ld_proxy_client(r->srv->proxies, ci->client_addr, xff[0] ? xff : NULL, r->client, sizeof r->client);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
@@ -100,6 +125,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     if (!r->started) {
         r->started = true;
         ld_guard_headers_done(c);
+        real_client(r);
         snprintf(r->method, sizeof r->method, "%s", method);
         const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-ID");
         if (rid && sane_request_id(rid))

@@ -110,6 +110,7 @@ static void teardown(ld_srv *s)
     if (s->work)
         ld_work_free(s->work, ld_pipeline_cancel); /* before the pool: its threads submit to it */
     ld_keycap_free(s->fetch_cap);
+    ld_proxy_free(s->proxies);
     if (s->jobs)
         ld_jobs_free(s->jobs);
     if (s->pool)
@@ -191,6 +192,11 @@ static int start(ld_srv *s)
     int per_key = c->fetch_per_key ? c->fetch_per_key : (fetchers / 2 < 1 ? 1 : fetchers / 2);
     if (!(s->fetch = ld_work_new(fetchers, fetchers + queue)) || !(s->fetch_cap = ld_keycap_new(per_key))) {
         ld_error_set(&e, LD_ERR_INTERNAL, "cannot start fetch threads");
+        return fail_start("server", &e);
+    }
+    char why[160];
+    if (!(s->proxies = ld_proxy_parse(c->trusted_proxy, why, sizeof why))) {
+        ld_error_set(&e, LD_ERR_INTERNAL, "--trusted-proxy %s", why);
         return fail_start("server", &e);
     }
     s->started_mono = ld_time_mono();

@@ -16,6 +16,7 @@
 #include "jobs/jobs.h"
 #include "server/config.h"
 #include "server/keycap.h"
+#include "server/proxy.h"
 #include "server/req.h"
 #include "server/work.h"
 #include "server/ws.h"
@@ -41,6 +42,7 @@ struct ld_srv {
     ld_work *fetch;       /* audio URL requests: waiting on the network never holds `work` */
     ld_keycap *fetch_cap; /* fetch threads per key */
     ld_fetch_opts fetch_opts;
+    ld_proxy_list *proxies; /* --trusted-proxy (empty list: X-Forwarded-For ignored) */
     struct MHD_Daemon *daemon;
     double started_mono;
     atomic_int active;    /* live requests (URI seen, not completed) */

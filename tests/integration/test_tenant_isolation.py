@@ -280,3 +280,49 @@ def test_usage_write_failure_is_seen_and_caught_up(tmp_path):
         assert stored == pytest.approx(expected, abs=0.01)
     finally:
         srv.stop()
+
+
+# ---- 6. the failed-auth throttle behind a proxy -------------------------------------------------
+
+def _bad_auth(srv, xff):
+    return requests.get(srv.url + "/v1/license", headers={"Authorization": "Token nope", "X-Forwarded-For": xff},
+                        timeout=10)
+
+
+def test_trusted_proxy_throttles_the_real_client_not_the_proxy(server_factory):
+    """Before: the throttle counted the TCP peer, so 21 bad requests through one load
+    balancer got every valid key 429. With --trusted-proxy the client is the
+    X-Forwarded-For address the proxy added: the attacker is throttled, others are not."""
+    srv = server_factory("--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "127.0.0.1/32")
+    good = srv.key("good")
+    codes = [_bad_auth(srv, "203.0.113.5").status_code for _ in range(25)]
+    assert codes[:20] == [401] * 20 and codes[-1] == 429, codes
+    # A valid key through the same proxy, from another client: served.
+    r = requests.get(srv.url + "/v1/license", headers={**srv.auth(good), "X-Forwarded-For": "198.51.100.7"},
+                     timeout=10)
+    assert r.status_code == 200, r.text
+    # Hops the client wrote itself sit left of the proxy's own entry: the right-most
+    # untrusted address counts, so a forged first entry does not escape the throttle.
+    assert _bad_auth(srv, "1.1.1.1, 203.0.113.5").status_code == 429
+    # Two proxies (ingress 10.1.2.3 in front of us): still the client before them.
+    assert _bad_auth(srv, "203.0.113.5, 10.1.2.3").status_code == 429
+    assert "203.0.113.5" in srv.log()  # the access log names the real client
+
+
+def test_x_forwarded_for_is_ignored_from_untrusted_peers(server_factory):
+    """Without --trusted-proxy anyone could send X-Forwarded-For: it must not let an
+    attacker spread failures over made-up addresses."""
+    srv = server_factory()
+    codes = [_bad_auth(srv, f"198.51.100.{i}").status_code for i in range(25)]
+    assert codes[-1] == 429, codes
+    srv2 = server_factory("--trusted-proxy", "10.0.0.0/8")  # a proxy list that does not include the peer
+    codes = [_bad_auth(srv2, f"198.51.100.{i}").status_code for i in range(25)]
+    assert codes[-1] == 429, codes
+
+
+def test_trusted_proxy_flag_is_checked(tmp_path):
+    import subprocess
+    from conftest import BIN
+    r = subprocess.run([BIN, "serve", "--data", str(tmp_path), "--trusted-proxy", "10.0.0.0/33"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "prefix length" in r.stderr, r.stderr
