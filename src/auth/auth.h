@@ -76,6 +76,12 @@ ld_err ld_auth_check_header(ld_auth *a, const char *authorization, ld_key_claims
 /* Same for a bare key (WebSocket subprotocol or query parameter). */
 ld_err ld_auth_check_key(ld_auth *a, const char *key, ld_key_claims *out, ld_error *err);
 
+/* For work that outlives its admission (live streams): is the key still
+ * good? Revoked -> LD_ERR_INVALID_LICENSE "License key revoked"; expired ->
+ * LD_ERR_LICENSE_EXPIRED "License expired". A store that cannot be read
+ * answers LD_OK (logged): a running stream is not cut for a blip. */
+ld_err ld_auth_recheck(ld_auth *a, const ld_key_claims *k, ld_error *err);
+
 /* Admits one request for this key: requests/minute, then daily quota
  * (LD_ERR_QUOTA_EXCEEDED), then a concurrency lease: three store operations.
  * Without `quota` (reading the license or a job costs no audio) a key over its

@@ -74,8 +74,9 @@ typedef struct ws_conn {
     bool closing;          /* a close frame is queued or the peer's arrived */
     int pending_close;     /* close code waiting for earlier messages to go out */
     char close_reason[124];
-    bool draining;    /* our close is out; discarding input until EOF */
-    bool client_done; /* close_stream received: no idle timeout while we finish */
+    bool draining;      /* our close is out; discarding input until EOF */
+    bool client_done;   /* close_stream received: no idle timeout while we finish */
+    double key_checked; /* last revocation/expiry re-check (monotonic) */
 
     /* shared, under mu */
     pthread_mutex_t mu;

@@ -17,6 +17,9 @@
 #include "util/time.h"
 
 #define TICK_S 0.1
+/* How often a live stream's key is checked again (revoked, expired): with the
+ * store's own propagation (about 1 s) a revoked key's streams end within ~2 s. */
+#define KEY_CHECK_S 1.0
 
 static void teardown(ws_conn *c);
 
@@ -379,6 +382,13 @@ static void tick(ld_ws *ws, double now)
             snprintf(msg, sizeof msg, "No audio or keepalive received for %d seconds", ws->cfg.idle_timeout_s);
             c->client_done = true;
             ws_conn_fail(c, LD_ERR_REQUEST_TIMEOUT, msg);
+        } else if (now - c->key_checked >= KEY_CHECK_S) {
+            c->key_checked = now;
+            ld_error e = {0};
+            if (ws->cfg.auth && ld_auth_recheck(ws->cfg.auth, &c->claims, &e) != LD_OK) {
+                c->client_done = true; /* the close follows: no idle timeout on top */
+                ws_conn_fail(c, e.code, e.msg);
+            }
         }
     }
     /* Handshakes whose upgrade never came: free their slot, keep a tombstone

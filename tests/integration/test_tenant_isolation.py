@@ -326,3 +326,62 @@ def test_trusted_proxy_flag_is_checked(tmp_path):
     r = subprocess.run([BIN, "serve", "--data", str(tmp_path), "--trusted-proxy", "10.0.0.0/33"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "prefix length" in r.stderr, r.stderr
+
+
+# ---- 7. revoked and expired keys' live streams -------------------------------------------------
+
+async def _stream_until_closed(uri, key, on_started, limit_s=60):
+    """Streams silence in real time (a KeepAlive-free live client) until the server
+    closes; calls on_started() once the stream runs. Returns (messages, close code,
+    close reason, seconds from on_started to the close)."""
+    import asyncio
+    import json
+    import websockets
+    msgs = []
+    async with websockets.connect(uri, extra_headers={"Authorization": f"Token {key}"}, open_timeout=60) as ws:
+        async def reader():
+            try:
+                async for m in ws:
+                    msgs.append(json.loads(m))
+            except websockets.ConnectionClosed:
+                pass
+        task = asyncio.ensure_future(reader())
+        await ws.send(b"\0\0" * 1600)
+        await asyncio.get_event_loop().run_in_executor(None, on_started)
+        t0 = time.time()
+        try:
+            while not task.done() and time.time() - t0 < limit_s:
+                await ws.send(b"\0\0" * 1600)  # 100 ms of audio every 100 ms
+                await asyncio.sleep(0.1)
+        except websockets.ConnectionClosed:
+            pass
+        await asyncio.wait_for(task, 30)
+        return msgs, ws.close_code, ws.close_reason, time.time() - t0
+
+
+def test_revoked_key_stream_ends_within_seconds(server_factory):
+    """Before: a revoked key's open stream kept transcribing (25 s after the revoke)."""
+    import asyncio
+    from conftest import run_cli
+    srv = server_factory(workers=1)
+    key = srv.key("revokee")
+    uri = srv.url.replace("http", "ws", 1) + "/v1/listen/stream"
+    msgs, code, reason, took = asyncio.run(_stream_until_closed(
+        uri, key, lambda: run_cli("keys", "revoke", key, data=srv.data)))
+    assert code == 1008, (code, reason, msgs[-3:])
+    errors = [m for m in msgs if m.get("type") == "error"]
+    assert errors and errors[-1]["message"] == "License key revoked", msgs[-3:]
+    assert took < 20, took  # ~2 s (1 s re-check + store propagation); before: never
+
+
+def test_expired_key_stream_ends_within_seconds(server_factory):
+    import asyncio
+    srv = server_factory(workers=1)
+    key = srv.key("short", expires_in="6s")
+    uri = srv.url.replace("http", "ws", 1) + "/v1/listen/stream"
+    msgs, code, reason, took = asyncio.run(_stream_until_closed(uri, key, lambda: None))
+    assert code == 1008, (code, reason, msgs[-3:])
+    errors = [m for m in msgs if m.get("type") == "error"]
+    assert errors and errors[-1]["message"] == "License expired", msgs[-3:]
+    assert errors[-1].get("code") == "LICENSE_EXPIRED", errors[-1]
+    assert took < 30, took
