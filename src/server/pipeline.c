@@ -67,6 +67,7 @@ static void fail(ld_req *r, const ld_error *e)
     case LD_ERR_FILE_TOO_LARGE: extra = json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb); break;
     case LD_ERR_AUDIO_TOO_LONG: extra = json_pack("{s:f}", "max_duration_seconds", s->cfg.max_audio_seconds); break;
     case LD_ERR_SERVICE_UNAVAILABLE: extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY); break;
+    case LD_ERR_RATE_LIMITED: extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY); break;
     case LD_ERR_INTERNAL:
         ld_log_fields(LD_LOG_ERROR, json_pack("{s:s}", "request_id", r->request_id), "Failed to process audio: %s",
                       e->msg);

@@ -174,6 +174,9 @@ static int start(ld_srv *s)
                          .max_pending = c->job_queue,
                          .webhook_backoff_ms = c->webhook_backoff_ms,
                          .webhook_timeout_ms = c->webhook_timeout_ms,
+                         .webhook_workers = c->webhook_workers,
+                         .max_pending_per_key = c->job_queue_per_key,
+                         .max_audio_per_key = (int64_t)c->job_audio_per_key_mb * 1024 * 1024,
                          .store = s->store};
     if (!(s->jobs = ld_jobs_new(&jc, &e)))
         return fail_start("jobs", &e);

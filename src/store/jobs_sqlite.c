@@ -350,6 +350,20 @@ static ld_err sq_list(ld_job_store *base, const char *key_id, int limit, ld_job 
     return rc;
 }
 
+static ld_err sq_pending_of_key(ld_job_store *base, const char *key_id, int limit, ld_job **out, size_t *n,
+                                ld_error *err)
+{
+    sq_store *s = S(base);
+    pthread_mutex_lock(&s->mu);
+    ld_err rc = query_rows(s,
+                           "SELECT " COLS
+                           " FROM jobs WHERE key_id = ? AND state IN ('queued', 'processing')"
+                           " ORDER BY created_ms, rowid LIMIT ?",
+                           key_id, -1, limit, out, n, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 static ld_err sq_due(ld_job_store *base, int64_t now_ms, int limit, ld_job **out, size_t *n, ld_error *err)
 {
     sq_store *s = S(base);
@@ -459,6 +473,7 @@ static const ld_job_store_ops sqlite_ops = {
     .finish = sq_finish,
     .cancel = sq_cancel,
     .list = sq_list,
+    .pending_of_key = sq_pending_of_key,
     .due = sq_due,
     .next_due = sq_next_due,
     .record_attempt = sq_record_attempt,

@@ -385,3 +385,89 @@ def test_expired_key_stream_ends_within_seconds(server_factory):
     assert errors and errors[-1]["message"] == "License expired", msgs[-3:]
     assert errors[-1].get("code") == "LICENSE_EXPIRED", errors[-1]
     assert took < 30, took
+
+
+# ---- 2. and 5. the job queue, its disk and webhooks, per key -----------------------------------
+
+def _job(srv, key, path=None, url=None, callback="http://127.0.0.1:9/none"):
+    if url:
+        return requests.post(srv.url + "/v1/listen", headers=srv.auth(key), json={"url": url, "callback_url": callback},
+                             timeout=30)
+    with open(path, "rb") as f:
+        return requests.post(srv.url + "/v1/listen", headers=srv.auth(key), files={"audio": ("a.wav", f, "audio/wav")},
+                             data={"callback_url": callback}, timeout=30)
+
+
+def _block_runner(srv, tarpit):
+    """A job whose URL never answers holds the only job runner (for the configured
+    --fetch-min-speed-time), so jobs submitted next stay queued: deterministic."""
+    blocker = srv.key("blocker", rpm=10000)
+    r = _job(srv, blocker, url=tarpit.url())
+    assert r.status_code == 202, r.text
+    deadline = time.time() + 30
+    while tarpit.accepted < 1 and time.time() < deadline:
+        time.sleep(0.05)
+    assert tarpit.accepted >= 1
+
+
+def test_one_key_cannot_fill_the_job_queue(server_factory, tarpit, tmp_path):
+    """Before: with --job-queue 5 a key with concurrency 1 queued 5 jobs and a second key
+    got 503 "Too many pending jobs". Now one key holds at most a quarter of the queue."""
+    srv = server_factory("--allow-private-urls", "--job-queue", "8", "--job-concurrency", "1",
+                         "--fetch-min-speed-time", "60s", workers=1)
+    _block_runner(srv, tarpit)  # 1 of 8 pending
+    wav = goforward_wav(tmp_path)
+    a = srv.key("a", concurrency=1, rpm=10000)
+    codes = [_job(srv, a, wav) for _ in range(4)]
+    assert [r.status_code for r in codes] == [202, 202, 429, 429], [r.text for r in codes]
+    body = error(codes[2], 429, "RATE_LIMIT_EXCEEDED")
+    assert "Too many pending jobs for this key (limit 2)" in body["error"], body
+    b = srv.key("b", rpm=10000)
+    assert _job(srv, b, wav).status_code == 202
+
+
+def test_one_key_cannot_fill_the_jobs_disk(server_factory, tarpit, tmp_path):
+    """Before: each queued job could hold 100 MB of audio on disk, without a per-key bound."""
+    from audio_fixtures import long_file
+    srv = server_factory("--allow-private-urls", "--job-concurrency", "1", "--job-audio-per-key-mb", "1",
+                         "--fetch-min-speed-time", "60s", workers=1)
+    _block_runner(srv, tarpit)
+    path = long_file(tmp_path / "20s.wav", 20)  # ~0.65 MB
+    assert 0.5e6 < os.path.getsize(path) < 1e6
+    a = srv.key("a", rpm=10000)
+    assert _job(srv, a, path).status_code == 202
+    r = _job(srv, a, path)
+    body = error(r, 429, "RATE_LIMIT_EXCEEDED")
+    assert "hold too much audio (limit 1 MB)" in body["error"], body
+    assert _job(srv, srv.key("b", rpm=10000), path).status_code == 202  # another key's share is its own
+
+
+def test_hanging_webhook_receivers_do_not_delay_another_keys_webhook(server_factory, tarpit, tmp_path):
+    """Before: one delivery thread, 15 s per attempt: another key's webhook arrived 73 s late
+    behind four receivers that hang. Now several workers deliver; one key uses at most half."""
+    rx = WebhookReceiver()
+    rx.start()
+    try:
+        srv = server_factory("--allow-private-urls", "--webhook-timeout-ms", "120000", workers=1,
+                             env={"LISTEND_WEBHOOK_BACKOFF_MS": "100"})
+        wav = goforward_wav(tmp_path)
+        a = srv.key("a", rpm=10000)
+        b = srv.key("b", rpm=10000)
+        for _ in range(4):
+            assert _job(srv, a, wav, callback=tarpit.url("/hook")).status_code == 202
+        r = _job(srv, b, wav, callback=rx.url("/b"))
+        assert r.status_code == 202
+        job_b = r.json()["job_id"]
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            st = requests.get(f"{srv.url}/v1/jobs/{job_b}", headers=srv.auth(b), timeout=10).json()
+            if st["status"] == "completed":
+                break
+            time.sleep(0.2)
+        done_at = time.time()
+        hits = rx.wait_for(1, timeout=60)
+        assert hits and hits[0].path == "/b"
+        assert tarpit.accepted >= 4  # the hanging receivers were being called meanwhile
+        assert hits[0].at - done_at < 30, hits[0].at - done_at  # before: >= 4 x the attempt timeout
+    finally:
+        rx.stop()
