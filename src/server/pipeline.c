@@ -104,6 +104,8 @@ static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, ld_error *e)
     return rc;
 }
 
+static bool client_gone(void *ud) { return atomic_load(&((ld_req *)ud)->client_gone); }
+
 static void fetch_slot_give(ld_req *r)
 {
     if (r->fetch_slot)
@@ -119,6 +121,8 @@ static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, ld_e
     if (fd < 0)
         return ld_error_set(e, LD_ERR_INTERNAL, "Could not create a temp file in %s", s->tmp_dir);
     ld_fetch_opts fo = s->fetch_opts;
+    fo.abort = client_gone;
+    fo.abort_ud = r;
     size_t bytes = 0;
     ld_err rc = ld_audio_fetch(r->opts.url, &fo, fd, &bytes, e);
     fetch_slot_give(r); /* the network wait is over: the key may start another */
@@ -229,8 +233,9 @@ static void stream_done(ld_req *r, ld_openai_delta *d, const ld_transcript *t, c
 
 static void on_done(void *ud, ld_transcript *t, const ld_error *err)
 {
-    asr_ctx *ctx = ud;
-    ld_req *r = ctx->r;
+    ld_req *r = ud; /* done_ud is the request, so gone.c can cancel by it */
+    asr_ctx *ctx = r->asr_ctx;
+    r->asr_ctx = NULL;
     double took = ld_time_mono() - ctx->queued;
     ld_openai_delta *delta = ctx->delta;
     free(ctx);
@@ -364,7 +369,9 @@ void ld_pipeline_run(void *arg)
     ld_pcm pcm = {0};
     if (r->spool)
         r->file_bytes = ld_spool_size(r->spool);
-    ld_err rc = decode(r, &pcm, &e);
+    ld_err rc = atomic_load(&r->client_gone) /* hung up while queued: nothing to do */
+                    ? ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "cancelled: the client went away")
+                    : decode(r, &pcm, &e);
     /* The upload is no longer needed: free its disk space before the answer. */
     ld_spool_free(r->spool);
     r->spool = NULL;
@@ -384,7 +391,8 @@ void ld_pipeline_run(void *arg)
     asr_ctx *ctx = malloc(sizeof *ctx);
     if (ctx)
         *ctx = (asr_ctx){r, ld_time_mono(), NULL};
-    ld_pool_callbacks cb = {.done = on_done, .done_ud = ctx};
+    ld_pool_callbacks cb = {.done = on_done, .done_ud = r};
+    r->asr_ctx = ctx;
     bool stream = r->openai && r->opts.stream;
     if (ctx && stream) { /* segments are sent as they are decoded, in time order */
         ctx->delta = malloc(sizeof *ctx->delta);
@@ -398,7 +406,12 @@ void ld_pipeline_run(void *arg)
         ld_error_set(&e, LD_ERR_INTERNAL, "Out of memory");
     else if (stream)
         ld_req_ref(r); /* on_done may run before the answer starts below */
+    if (!e.code && atomic_load(&r->client_gone))
+        ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "cancelled: the client went away");
+    ld_req_ref(r); /* ours, for the check after submitting */
     if (e.code || ld_pool_submit(s->pool, &pcm, &r->opts.t, &cb, &e) != LD_OK) {
+        r->asr_ctx = NULL;
+        ld_req_unref(r);
         if (ctx && ctx->delta && r->sse)
             ld_req_unref(r); /* the reference taken for the stream */
         if (ctx)
@@ -411,6 +424,11 @@ void ld_pipeline_run(void *arg)
         ld_req_unref(r);
         return;
     }
+    /* The client may have hung up between the check above and the submit,
+     * while gone.c found nothing in the pool to cancel. */
+    if (atomic_load(&r->client_gone))
+        ld_pool_cancel(s->pool, r);
+    ld_req_unref(r);
     if (stream) { /* the answer starts: 200 and the events (http.c, sse.h) */
         ld_req_finish_body(r, MHD_HTTP_OK, NULL, 0, "text/event-stream");
         ld_req_unref(r);

@@ -80,8 +80,10 @@ typedef struct ld_req {
     bool form_audio; /* an `audio` (or `file`) form field was seen */
     ld_spool *spool;
     ld_listen_opts opts;
-    bool fetch_slot;    /* holds one of the key's fetch units (srv fetch_cap) until the fetch ends */
-    ld_quota_hold hold; /* audio reserved against the key's quota until charged (pipeline.c) */
+    bool fetch_slot;         /* holds one of the key's fetch units (srv fetch_cap) until the fetch ends */
+    ld_quota_hold hold;      /* audio reserved against the key's quota until charged (pipeline.c) */
+    atomic_bool client_gone; /* the client hung up while suspended (gone.c): stop working for it */
+    void *asr_ctx;           /* pipeline.c's decoder-pool context while the pool has the audio */
 
     /* result, set once under mu by ld_req_finish_* */
     pthread_mutex_t mu;

@@ -10,6 +10,7 @@
 
 #include "server/server.h"
 
+#include "server/gone.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/pipeline.h"
@@ -101,6 +102,7 @@ static void drain(ld_srv *s, const sigset_t *set)
 static void teardown(ld_srv *s)
 {
     ld_srv_metrics_stop(s); /* its scrape hook reads the pool and jobs freed below */
+    ld_gone_stop();         /* it walks the suspended requests and cancels in the pool */
     if (s->ws)
         ld_ws_free(s->ws);
     if (s->daemon)
@@ -195,6 +197,10 @@ static int start(ld_srv *s)
     int per_key = c->fetch_per_key ? c->fetch_per_key : (fetchers / 2 < 1 ? 1 : fetchers / 2);
     if (!(s->fetch = ld_work_new(fetchers, fetchers + queue)) || !(s->fetch_cap = ld_keycap_new(per_key))) {
         ld_error_set(&e, LD_ERR_INTERNAL, "cannot start fetch threads");
+        return fail_start("server", &e);
+    }
+    if (ld_gone_start(s)) {
+        ld_error_set(&e, LD_ERR_INTERNAL, "cannot start the hung-up client watcher");
         return fail_start("server", &e);
     }
     char why[160];

@@ -471,3 +471,63 @@ def test_hanging_webhook_receivers_do_not_delay_another_keys_webhook(server_fact
         assert hits[0].at - done_at < 30, hits[0].at - done_at  # before: >= 4 x the attempt timeout
     finally:
         rx.stop()
+
+
+# ---- 8. a client that hangs up ------------------------------------------------------------------
+
+def _post_and_hang_up(srv, key, body, wait_s):
+    """Sends a whole upload on a raw socket, waits `wait_s` (the server is working on
+    it), then closes the connection without reading the answer."""
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    head = (f"POST /v1/listen HTTP/1.1\r\nHost: x\r\nAuthorization: Token {key}\r\n"
+            f"Content-Type: audio/wav\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    s.sendall(head + body)
+    time.sleep(wait_s)
+    s.close()
+
+
+def test_client_that_hangs_up_cancels_its_work_and_is_not_charged(server_factory, tmp_path):
+    """Before: an upload whose client gave up after 60 s was still decoded and charged at
+    297 s. Now the server notices the hang-up within a second, cancels the decoding and
+    charges nothing (docs/api.md); the decoders are free for others again at once."""
+    from audio_fixtures import long_file
+    srv = server_factory(workers=1)
+    key = srv.key("leaver", rpm=10000)
+    with open(long_file(tmp_path / "long.wav", 120), "rb") as f:
+        body = f.read()
+    _post_and_hang_up(srv, key, body, 2.0)
+    deadline = time.time() + 60
+    while "Client went away" not in srv.log() and time.time() < deadline:
+        time.sleep(0.2)
+    assert "Client went away" in srv.log(), srv.log()[-2000:]
+    # The decoders stop (segments not started are dropped) well before 120 s of audio is done.
+    deadline = time.time() + 60
+    h = {}
+    while time.time() < deadline:
+        h = requests.get(srv.url + "/health?detailed=true", timeout=10).json()
+        if h["queue_depth"] == 0 and h["preparing"] == 0:
+            break
+        time.sleep(0.2)
+    assert h["queue_depth"] == 0 and h["preparing"] == 0, h
+    used = requests.get(srv.url + "/v1/license", headers=srv.auth(key), timeout=10).json()["usage"]
+    assert used["audio_seconds_today"] == 0, used
+
+
+def test_client_that_hangs_up_while_queued_costs_nothing(server_factory, tmp_path):
+    """A request still waiting for a work thread or decoder when its client leaves is
+    never decoded: the other key's request behind it is served next."""
+    from audio_fixtures import long_file
+    srv = server_factory(workers=1)
+    leaver = srv.key("leaver", rpm=10000, concurrency=20)
+    with open(long_file(tmp_path / "long.wav", 60), "rb") as f:
+        body = f.read()
+    for _ in range(3):
+        _post_and_hang_up(srv, leaver, body, 0.3)
+    deadline = time.time() + 60
+    while srv.log().count("Client went away") < 3 and time.time() < deadline:
+        time.sleep(0.2)
+    assert srv.log().count("Client went away") == 3, srv.log()[-3000:]
+    good = srv.key("good", rpm=10000)
+    ok_json(upload(srv, good, goforward_wav(tmp_path)))
+    used = requests.get(srv.url + "/v1/license", headers=srv.auth(leaver), timeout=10).json()["usage"]
+    assert used["audio_seconds_today"] == 0, used
