@@ -85,8 +85,8 @@ ld_err ld_auth_recheck(ld_auth *a, const ld_key_claims *k, ld_error *err);
 /* Admits one request for this key: requests/minute, then daily quota
  * (LD_ERR_QUOTA_EXCEEDED), then a concurrency lease: three store operations.
  * Without `quota` (reading the license or a job costs no audio) a key over its
- * daily quota is still admitted, but without a lease and without using up its
- * rate. Fills info in every case (info->usage only when a lease was taken).
+ * daily quota is still admitted, under the same rate and concurrency limits
+ * (retry_after then says when the quota resets). Fills info in every case (info->usage only when a lease was taken).
  * Refusals are counted in listend_rate_limited_total here, by kind.
  * A held lease must be released with ld_auth_release. */
 ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, bool quota, ld_lease *lease, ld_rate_info *info,

@@ -12,6 +12,7 @@
 
 #include "server/http.h"
 
+#include "server/edge.h"
 #include "server/guard.h"
 #include "server/listen.h"
 #include "server/metrics.h"
@@ -42,7 +43,13 @@ static bool sane_request_id(const char *s)
     return true;
 }
 
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) { return ld_req_new(cls, c, uri); }
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    ld_req *r = ld_req_new(cls, c, uri);
+    if (r)
+        ld_edge_uri(r, uri);
+    return r;
+}
 
 static enum MHD_Result on_body(ld_req *r, const char *data, size_t size)
 {
@@ -132,7 +139,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             snprintf(r->request_id, sizeof r->request_id, "%s", rid);
         else
             ld_rand_id("req_", r->request_id, sizeof r->request_id);
-        ret = ld_route_first(r, method);
+        if (!ld_edge_refuse(r, &ret))
+            ret = ld_route_first(r, method);
         if (r->is_ws) /* the upgrade is queued: the stream loop owns its timeouts, not the body-rate guard */
             ld_guard_body_done(c);
     } else if (*upload_data_size) {

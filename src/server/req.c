@@ -187,7 +187,7 @@ void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->allow && status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    if (atomic_load(&r->srv->draining))
+    if (atomic_load(&r->srv->draining) || r->close_conn)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     ld_cors_decorate(r, resp);
 }

@@ -55,6 +55,8 @@ typedef struct ld_req {
     enum MHD_Result (*final)(struct ld_req *r); /* the route's handler once the body is in */
     const char *allow;                          /* Allow header for 405 (static) */
     bool no_store;                              /* Cache-Control: no-store on the answer */
+    bool close_conn;                            /* Connection: close on the answer (edge.c: the body is not read) */
+    int too_many_args;                          /* query arguments beyond LD_EDGE_MAX_ARGS were cut off (edge.c) */
     const char *cors_preflight;                 /* a CORS preflight: the route's methods (cors.c) */
 
     /* authentication */

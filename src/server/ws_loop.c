@@ -48,12 +48,16 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         return -1;
     }
     size_t n = ld_ws_leftover_take(&c->extra, buf, len);
-    if (n)
+    if (n) {
+        c->oversize |= ld_ws_frame_scan_feed(&c->scan, buf, n, WS_MAX_MESSAGE);
         return (ssize_t)n;
+    }
     ssize_t r;
     do
         r = recv(c->fd, buf, len, 0);
     while (r < 0 && errno == EINTR);
+    if (r > 0)
+        c->oversize |= ld_ws_frame_scan_feed(&c->scan, buf, (size_t)r, WS_MAX_MESSAGE);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         r = LD_WS_IO_AGAIN;
     return ld_ws_recv_result(ctx, r);
@@ -228,6 +232,19 @@ static void do_read(ws_conn *c)
     if (wslay_event_recv(c->ctx) != 0) {
         teardown(c);
         return;
+    }
+    if (c->oversize && !c->closing) {
+        /* A header announced more than a message may hold; wslay would wait
+         * for the payload. Refuse now, as wslay does once bytes arrive. */
+        c->oversize = false;
+        ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "session_id", c->session_id),
+                      "stream closed: frame larger than %d bytes announced", WS_MAX_MESSAGE);
+        pthread_mutex_lock(&c->mu);
+        c->dead = true;
+        c->paused = true;
+        pthread_mutex_unlock(&c->mu);
+        wslay_event_queue_close(c->ctx, LD_WS_CLOSE_TOO_BIG, NULL, 0);
+        c->pending_close = 0;
     }
     note_close(c);
     do_write(c);

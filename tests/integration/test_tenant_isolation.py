@@ -112,6 +112,7 @@ def test_stuck_urls_of_one_key_leave_other_keys_uploads_alone(server_factory, ta
         h = requests.get(srv.url + "/health?detailed=true", timeout=10).json()
         results = [f.result() for f in futs]
     assert h["status"] == "healthy"
+    assert h["fetching"] >= 4, h  # before: queue_depth 0 and nothing else while every thread was stuck
     codes = sorted(r.status_code for r, _ in results)
     # At most 4 (half of 8 fetch threads) at once for one key: the rest 429 at once.
     refused = [r for r, _ in results if r.status_code == 429]
@@ -531,3 +532,110 @@ def test_client_that_hangs_up_while_queued_costs_nothing(server_factory, tmp_pat
     ok_json(upload(srv, good, goforward_wav(tmp_path)))
     used = requests.get(srv.url + "/v1/license", headers=srv.auth(leaver), timeout=10).json()["usage"]
     assert used["audio_seconds_today"] == 0, used
+
+
+# ---- 9.-11. edges -----------------------------------------------------------------------------
+
+def test_quota_exhausted_key_is_still_rate_limited_on_license_and_jobs(server_factory, tmp_path):
+    """Before: with its quota used up, /v1/license and /v1/jobs skipped the key's rate
+    limit (70 requests on an rpm-60 key -> 70 x 200)."""
+    srv = server_factory(workers=1)
+    key = srv.key("spent", rpm=6, hours_per_day=0.0001)  # 0.36 s a day
+    ok_json(upload(srv, key, goforward_wav(tmp_path)))  # 3.6 s: the quota is used up
+    r = upload(srv, key, goforward_wav(tmp_path))
+    error(r, 403, "QUOTA_EXCEEDED")
+    codes = [requests.get(srv.url + path, headers=srv.auth(key), timeout=10).status_code
+             for path in ["/v1/license", "/v1/jobs"] * 5]
+    assert codes.count(200) <= 5 and codes[-1] == 429, codes
+    r = requests.get(srv.url + "/v1/license", headers=srv.auth(key), timeout=10)
+    body = error(r, 429, "RATE_LIMIT_EXCEEDED")
+    assert body["retry_after"] >= 1
+
+
+def _raw(srv, data, timeout=10):
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    try:
+        while b"\r\n\r\n" not in out or len(out) < out.find(b"\r\n\r\n") + 4 + _clen(out):
+            c = s.recv(65536)
+            if not c:
+                break
+            out += c
+    except socket.timeout:
+        pass
+    s.close()
+    return out
+
+
+def _clen(out):
+    for line in out.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
+
+
+def test_many_query_arguments_answer_414_at_once(server_factory):
+    """Before: ~2000 query arguments exhausted the connection's memory in the parser and
+    the request got no answer until the header timeout."""
+    srv = server_factory("--header-timeout", "60")
+    q = "&".join(f"a{i}=1" for i in range(2000))
+    t0 = time.time()
+    r = requests.get(f"{srv.url}/health?{q}", timeout=30)
+    assert time.time() - t0 < 20
+    assert r.status_code == 414 and r.json()["error"] == "Too many query arguments: 2000 (limit 256)", r.text
+    assert requests.get(srv.url + "/health?detailed=true", timeout=10).status_code == 200
+
+
+def test_conflicting_or_malformed_content_length_is_refused(server_factory):
+    """Before: two different Content-Length headers were accepted (the first won: a
+    request-smuggling risk behind proxies that take the other one)."""
+    srv = server_factory()
+    for heads in (b"Content-Length: 5\r\nContent-Length: 7\r\n", b"Content-Length: 5\r\nContent-Length: 5\r\n"):
+        out = _raw(srv, b"POST /v1/listen HTTP/1.1\r\nHost: x\r\n" + heads + b"\r\nabcde")
+        assert out.startswith(b"HTTP/1.1 400"), out[:300]
+        assert b"Connection: close" in out and b"Content-Length header" in out, out[:400]
+    # A negative length: libmicrohttpd refuses it (400, connection closed) before listend sees it.
+    out = _raw(srv, b"POST /v1/listen HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\nabcde")
+    assert out.startswith(b"HTTP/1.1 400"), out[:300]
+
+
+def test_anonymous_upload_over_the_cap_is_answered_at_once(server_factory):
+    """Before: an upload with no key and a Content-Length over the cap was read (up to the
+    cap) before the 401, though docs/api.md promises an immediate answer."""
+    srv = server_factory("--max-body-mb", "1", "--header-timeout", "60", "--min-body-rate", "0")
+    t0 = time.time()
+    out = _raw(srv, b"POST /v1/listen HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+                    b"Content-Length: 200000000\r\n\r\n" + b"\0" * 1000, timeout=20)
+    assert time.time() - t0 < 15
+    assert out.startswith(b"HTTP/1.1 401"), out[:300]
+    assert b"Connection: close" in out and b"INVALID_LICENSE" in out, out[:400]
+
+
+def test_websocket_frame_header_claiming_2_63_bytes_closes_1009(server_factory):
+    """Before: a frame header announcing 2^63-1 bytes was not refused; the stream waited
+    for the payload (until the idle timeout)."""
+    import base64
+    import struct
+    srv = server_factory("--stream-idle-timeout", "60", workers=1)
+    key = srv.key("ws")
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    wk = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(f"GET /v1/listen/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              f"Sec-WebSocket-Key: {wk}\r\nSec-WebSocket-Version: 13\r\nAuthorization: Token {key}\r\n\r\n"
+              .encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    rest = head.split(b"\r\n\r\n", 1)[1]
+    t0 = time.time()
+    s.sendall(bytes([0x82, 0xFF]) + struct.pack(">Q", (1 << 63) - 1) + b"\x01\x02\x03\x04")  # header only
+    while len(rest) < 4:
+        c = s.recv(4096)
+        if not c:
+            break
+        rest += c
+    s.close()
+    assert rest[:1] == b"\x88" and struct.unpack(">H", rest[2:4])[0] == 1009, rest[:20]
+    assert time.time() - t0 < 30  # before: nothing until the 60 s idle timeout
