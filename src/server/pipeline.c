@@ -104,7 +104,13 @@ static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, ld_error *e)
     return rc;
 }
 
-static bool client_gone(void *ud) { return atomic_load(&((ld_req *)ud)->client_gone); }
+/* A fetch stops when its client hung up, or when the drain is over (so the
+ * fetch threads can be joined without waiting out the fetch timeout). */
+static bool client_gone(void *ud)
+{
+    ld_req *r = ud;
+    return atomic_load(&r->client_gone) || atomic_load(&r->srv->stopping);
+}
 
 static void fetch_slot_give(ld_req *r)
 {
