@@ -89,7 +89,7 @@ def test_stuck_urls_of_one_key_leave_other_keys_uploads_alone(server_factory, ta
     other key got 503 for five minutes. Now URL fetches have their own threads, at
     most half of them per key, and a fetch that receives nothing ends after
     --fetch-min-speed-time with a message that says so."""
-    srv = server_factory("--allow-private-urls", "--fetch-min-speed-time", "3s", "--fetch-threads", "8",
+    srv = server_factory("--allow-private-urls", "--fetch-min-speed-time", "15s", "--fetch-threads", "8",
                          "--queue", "2", workers=1)
     bad = srv.key("attacker", concurrency=40, rpm=10000)
     good = srv.key("victim", rpm=10000)
@@ -106,11 +106,13 @@ def test_stuck_urls_of_one_key_leave_other_keys_uploads_alone(server_factory, ta
         while tarpit.accepted < 4 and time.time() < deadline:  # the fetch threads are waiting on the tarpit
             time.sleep(0.05)
         assert tarpit.accepted >= 4
+        h = requests.get(srv.url + "/health?detailed=true", timeout=10).json()
         # The other key's uploads are decoded meanwhile (before: 503 "Server busy").
         for _ in range(3):
             ok_json(upload(srv, good, wav))
-        h = requests.get(srv.url + "/health?detailed=true", timeout=10).json()
+        still_stuck = sum(not f.done() for f in futs)
         results = [f.result() for f in futs]
+    assert still_stuck >= 1  # the uploads really ran while the fetches were stuck
     assert h["status"] == "healthy"
     assert h["fetching"] >= 4, h  # before: queue_depth 0 and nothing else while every thread was stuck
     codes = sorted(r.status_code for r, _ in results)
@@ -121,8 +123,8 @@ def test_stuck_urls_of_one_key_leave_other_keys_uploads_alone(server_factory, ta
     assert stuck_ones, codes
     for r, took in stuck_ones:
         body = error(r, 400, "URL_FETCH_FAILED")
-        assert "sent less than 1024 bytes/s for 3 s" in body["error"], body
-        assert took < 60, took  # configured 3 s; before: 300 s
+        assert "sent less than 1024 bytes/s for 15 s" in body["error"], body
+        assert took < 90, took  # configured 15 s; before: 300 s
 
 
 def test_stuck_url_job_does_not_hold_the_job_runner(server_factory, tarpit, tmp_path):
