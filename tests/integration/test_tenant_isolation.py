@@ -641,3 +641,25 @@ def test_websocket_frame_header_claiming_2_63_bytes_closes_1009(server_factory):
     s.close()
     assert rest[:1] == b"\x88" and struct.unpack(">H", rest[2:4])[0] == 1009, rest[:20]
     assert time.time() - t0 < 30  # before: nothing until the 60 s idle timeout
+
+
+def test_keys_take_turns_at_the_job_runner(server_factory, tarpit, tmp_path):
+    """Before: runners took jobs strictly oldest first, so another key's job waited behind
+    every job one key had queued. Now keys take turns (the key served longest ago first)."""
+    rx = WebhookReceiver()
+    rx.start()
+    try:
+        srv = server_factory("--allow-private-urls", "--job-concurrency", "1", "--fetch-min-speed-time", "3s",
+                             env={"LISTEND_WEBHOOK_BACKOFF_MS": "100"}, workers=1)
+        _block_runner(srv, tarpit)  # the runner is busy for ~3 s: what follows queues up
+        wav = goforward_wav(tmp_path)
+        a = srv.key("a", rpm=10000)
+        b = srv.key("b", rpm=10000)
+        for i in range(3):
+            assert _job(srv, a, wav, callback=rx.url(f"/a{i}")).status_code == 202
+        assert _job(srv, b, wav, callback=rx.url("/b")).status_code == 202
+        hits = rx.wait_for(4, timeout=180)
+        order = [h.path for h in sorted(hits, key=lambda h: h.at)]
+        assert order.index("/b") < order.index("/a2"), order  # before: /a0 /a1 /a2 /b
+    finally:
+        rx.stop()
