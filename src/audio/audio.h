@@ -32,6 +32,11 @@ typedef struct {
     double max_seconds;   /* longer audio -> LD_ERR_AUDIO_TOO_LONG (0 = no cap) */
     const char *tmp_dir;  /* where long PCM may be spilled (mmap); NULL = $TMPDIR or /tmp */
     double spill_seconds; /* PCM longer than this lives in an mmap'd temp file (0 = 300 s) */
+    /* Called once the container is probed, before any audio is decoded, with
+     * its duration in seconds (0 when the container does not say); an error
+     * ends the decode with it (quota reservation, server/pipeline.c). */
+    ld_err (*on_probe)(void *ud, double seconds, ld_error *err);
+    void *probe_ud;
 } ld_decode_opts;
 
 /* Accepted container names for 415 bodies: wav, mp3, flac, ogg, m4a, webm (static). */
@@ -70,6 +75,16 @@ typedef struct {
     long connect_timeout_ms; /* default 10 000 */
     long total_timeout_ms;   /* default 300 000 */
     int max_redirects;       /* default 5 */
+    /* A transfer slower than low_speed_bytes per second over low_speed_time_s
+     * is abandoned (also while waiting for the answer after connecting): a
+     * server that accepts and never answers cannot hold a thread for the whole
+     * total_timeout_ms. Defaults 1024 B/s over 30 s; negative = off. */
+    long low_speed_bytes;
+    long low_speed_time_s;
+    /* Polled about once a second: true abandons the transfer with
+     * URL_FETCH_FAILED "cancelled" (the client left, the job was cancelled). */
+    bool (*abort)(void *ud);
+    void *abort_ud;
 } ld_fetch_opts;
 
 /* Downloads http(s):// or s3://bucket/key (SigV4 from AWS_* env, endpoint from

@@ -315,6 +315,17 @@ static ld_err open_decoder(dec_t *d, int *idx, ld_error *err)
     return LD_OK;
 }
 
+/* The duration the container states (header, index or bitrate estimate), 0 if none. */
+static double probed_seconds(const dec_t *d, int si)
+{
+    if (d->fmt->duration != AV_NOPTS_VALUE && d->fmt->duration > 0)
+        return (double)d->fmt->duration / AV_TIME_BASE;
+    const AVStream *st = d->fmt->streams[si];
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
+        return (double)st->duration * av_q2d(st->time_base);
+    return 0;
+}
+
 /* out[] has max(1, max_split) entries; *n_out gets how many were filled. */
 static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, size_t max_split, size_t *n_out,
                          ld_error *err)
@@ -342,6 +353,9 @@ static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, size_
         e = open_decoder(&d, &si, err);
     if (!e && d.max_split)
         e = split_sinks(&d, o, spill, err);
+    if (!e && o && o->on_probe) /* per channel when split: each channel is charged (docs/api.md) */
+        e = o->on_probe(o->probe_ud, probed_seconds(&d, si) * (d.max_split ? d.dec->ch_layout.nb_channels : 1),
+                        err);
     if (!e && (!(d.pkt = av_packet_alloc()) || !(d.frame = av_frame_alloc())))
         e = ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
     bool read_error = false;

@@ -20,8 +20,22 @@ static void curl_setup(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 typedef struct {
     int fd;
     size_t got, max;
-    bool too_large, io_error;
+    bool too_large, io_error, aborted;
+    bool (*abort)(void *ud);
+    void *abort_ud;
 } sink_t;
+
+/* libcurl's progress hook (about once a second, and on data): the caller's abort. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    sink_t *s = ud;
+    if (s->abort && s->abort(s->abort_ud)) {
+        s->aborted = true;
+        return 1;
+    }
+    return 0;
+}
 
 static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 {
@@ -87,6 +101,8 @@ static ld_err explain(CURL *c, CURLcode rc, const sink_t *s, const ld_net_guard 
         return too_large(o->max_bytes, err);
     if (s->io_error)
         return ld_error_set(err, LD_ERR_INTERNAL, "Cannot store the downloaded audio");
+    if (s->aborted)
+        return ld_error_set(err, F, "Could not fetch audio from url: cancelled");
     switch (rc) {
     case CURLE_HTTP_RETURNED_ERROR:
         return ld_error_set(err, F, "Could not fetch audio from url: HTTP %ld from %s", status, host);
@@ -94,8 +110,21 @@ static ld_err explain(CURL *c, CURLcode rc, const sink_t *s, const ld_net_guard 
         if (g->refused[0])
             return ld_error_set(err, F, "Could not fetch audio from url: %s", g->refused);
         return ld_error_set(err, F, "Could not fetch audio from url: cannot connect to %s", host);
-    case CURLE_OPERATION_TIMEDOUT:
-        return ld_error_set(err, F, "Could not fetch audio from url: timed out after %.0f s", t < 1 ? 1 : t);
+    case CURLE_OPERATION_TIMEDOUT: {
+        /* One curl code for three limits: say which one ended it. */
+        double conn = 0;
+        curl_easy_getinfo(c, CURLINFO_CONNECT_TIME, &conn);
+        if (conn <= 0)
+            return ld_error_set(err, F, "Could not fetch audio from url: cannot connect to %s within %.0f s", host,
+                                (double)o->connect_timeout_ms / 1000.0);
+        if (o->low_speed_bytes > 0 && t * 1000.0 < (double)o->total_timeout_ms - 500.0)
+            return ld_error_set(err, F,
+                                "Could not fetch audio from url: %s sent less than %ld bytes/s for %ld s "
+                                "(timed out after %.0f s)",
+                                host, o->low_speed_bytes, o->low_speed_time_s, t < 1 ? 1 : t);
+        return ld_error_set(err, F, "Could not fetch audio from url: timed out after %.0f s (limit %.0f s)",
+                            t < 1 ? 1 : t, (double)o->total_timeout_ms / 1000.0);
+    }
     case CURLE_TOO_MANY_REDIRECTS:
         return ld_error_set(err, F, "Could not fetch audio from url: too many redirects (limit %ld)",
                             o->max_redirects > 0 ? (long)o->max_redirects : 0L);
@@ -126,6 +155,12 @@ ld_err ld_audio_fetch(const char *url, const ld_fetch_opts *opts, int fd, size_t
         o.total_timeout_ms = 300000;
     if (!o.max_redirects)
         o.max_redirects = 5;
+    if (!o.low_speed_bytes)
+        o.low_speed_bytes = 1024;
+    if (!o.low_speed_time_s)
+        o.low_speed_time_s = 30;
+    if (o.low_speed_bytes < 0 || o.low_speed_time_s < 0)
+        o.low_speed_bytes = o.low_speed_time_s = 0;
     if (bytes)
         *bytes = 0;
     if (!url || !*url)
@@ -152,7 +187,7 @@ ld_err ld_audio_fetch(const char *url, const ld_fetch_opts *opts, int fd, size_t
     /* An operator-configured S3 endpoint (MinIO on the LAN) is trusted; client URLs are not. */
     ld_net_guard g = {.allow_private = o.allow_private || (is_s3 && s3.custom_endpoint)};
     ld_audio_curl_guard(c, &g);
-    sink_t s = {.fd = fd, .max = o.max_bytes};
+    sink_t s = {.fd = fd, .max = o.max_bytes, .abort = o.abort, .abort_ud = o.abort_ud};
     curl_easy_setopt(c, CURLOPT_URL, target);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
@@ -161,6 +196,15 @@ ld_err ld_audio_fetch(const char *url, const ld_fetch_opts *opts, int fd, size_t
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, (long)(o.max_redirects < 0 ? 0 : o.max_redirects));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o.connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o.total_timeout_ms);
+    if (o.low_speed_bytes > 0) {
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, o.low_speed_bytes);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o.low_speed_time_s);
+    }
+    if (o.abort) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &s);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     curl_easy_setopt(c, CURLOPT_USERAGENT, "listend/" LD_VERSION);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);

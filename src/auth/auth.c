@@ -95,6 +95,21 @@ ld_err ld_auth_check_key(ld_auth *a, const char *key, ld_key_claims *out, ld_err
     return LD_OK;
 }
 
+ld_err ld_auth_recheck(ld_auth *a, const ld_key_claims *k, ld_error *err)
+{
+    if (k->expires_at && ld_time_now() >= k->expires_at)
+        return ld_error_set(err, LD_ERR_LICENSE_EXPIRED, "License expired");
+    bool revoked = false;
+    ld_error serr;
+    if (ld_store_is_revoked(a->store, k->key_id, &revoked, &serr)) {
+        ld_log(LD_LOG_WARNING, "auth: revocation re-check failed: %s", serr.msg);
+        return LD_OK;
+    }
+    if (revoked)
+        return ld_error_set(err, LD_ERR_INVALID_LICENSE, "License key revoked");
+    return LD_OK;
+}
+
 ld_err ld_auth_check_header(ld_auth *a, const char *authorization, ld_key_claims *out, ld_error *err)
 {
     if (!authorization)

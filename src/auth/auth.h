@@ -82,11 +82,17 @@ ld_err ld_auth_check_header(ld_auth *a, const char *authorization, ld_key_claims
 /* Same for a bare key (WebSocket subprotocol or query parameter). */
 ld_err ld_auth_check_key(ld_auth *a, const char *key, ld_key_claims *out, ld_error *err);
 
+/* For work that outlives its admission (live streams): is the key still
+ * good? Revoked -> LD_ERR_INVALID_LICENSE "License key revoked"; expired ->
+ * LD_ERR_LICENSE_EXPIRED "License expired". A store that cannot be read
+ * answers LD_OK (logged): a running stream is not cut for a blip. */
+ld_err ld_auth_recheck(ld_auth *a, const ld_key_claims *k, ld_error *err);
+
 /* Admits one request for this key: requests/minute, then daily quota
  * (LD_ERR_QUOTA_EXCEEDED), then a concurrency lease: three store operations.
  * Without `quota` (reading the license or a job costs no audio) a key over its
- * daily quota is still admitted, but without a lease and without using up its
- * rate. Fills info in every case (info->usage only when a lease was taken).
+ * daily quota is still admitted, under the same rate and concurrency limits
+ * (retry_after then says when the quota resets). Fills info in every case (info->usage only when a lease was taken).
  * Refusals are counted in listend_rate_limited_total here, by kind.
  * A held lease must be released with ld_auth_release. */
 ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, bool quota, ld_lease *lease, ld_rate_info *info,
@@ -97,8 +103,29 @@ void ld_auth_release(ld_auth *a, ld_lease *lease);
  * this now and then (e.g. every few minutes). LD_ERR_NOT_FOUND if it expired. */
 ld_err ld_auth_lease_renew(ld_auth *a, ld_lease *lease, ld_error *err);
 
+/* Audio a request has been promised against its key's daily quota but not yet
+ * charged (quota.c). Held by one request; settle exactly once. */
+typedef struct {
+    char key_id[32];
+    double seconds;
+    bool held;
+} ld_quota_hold;
+
+/* Reserves `seconds` (the audio's duration, known after probing and before
+ * decoding) for key k. Refuses with LD_ERR_QUOTA_EXCEEDED when today's charged
+ * usage plus everything this process holds reserved for the key already
+ * reached the quota, so concurrent requests pass the quota by at most the one
+ * admitted last (docs/hardening.md, "Tenant isolation"). When h is held
+ * already the reservation only grows (a longer real duration): no check. */
+ld_err ld_auth_quota_reserve(ld_auth *a, const ld_key_claims *k, double seconds, ld_quota_hold *h, ld_error *err);
+/* Charges the real figure through ld_auth_add_usage (0 for failed work),
+ * then drops the reservation. No-op when h is not held and actual is 0. */
+ld_err ld_auth_quota_settle(ld_auth *a, const ld_key_claims *k, ld_quota_hold *h, double actual_seconds,
+                            ld_error *err);
+
 /* Adds decoded audio seconds to the key's UTC-day usage (persisted), then
- * tells the usage hook (if set) the key's new total for today. */
+ * tells the usage hook (if set) the key's new total for today. The one place
+ * usage is charged: every path (requests, jobs, streams) ends here. */
 ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_seconds, ld_error *err);
 /* Called after every charge with the seconds charged and today's new total
  * (shared across replicas); the usage monitor (monitor/monitor.h) sets it

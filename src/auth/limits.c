@@ -70,23 +70,25 @@ ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, bool quota, ld_lease *l
     ri.remaining = k->rpm - w.count;
 
     double used = 0;
-    if (!(rc = today_usage(a, k, now_ms / 1000, &used, err)))
-        set_quota(&ri, k, now_ms / 1000, used);
-    if (rc || used >= quota_seconds(k)) {
-        /* A refused request does not use up the key's rate. */
+    if ((rc = today_usage(a, k, now_ms / 1000, &used, err))) {
         ld_store_window_undo(a->store, k->key_id);
         ri.remaining++;
-        if (!rc) {
-            ri.retry_after = (int)until_utc_midnight(now_ms / 1000);
-            if (!quota) { /* admitted without a slot */
-                *info = ri;
-                return LD_OK;
-            }
-            ld_metrics_rate_limited("quota");
-            rc = ld_error_set(err, LD_ERR_QUOTA_EXCEEDED, NULL);
-        }
         *info = ri;
         return rc;
+    }
+    set_quota(&ri, k, now_ms / 1000, used);
+    if (used >= quota_seconds(k)) {
+        ri.retry_after = (int)until_utc_midnight(now_ms / 1000);
+        if (quota) {
+            /* A refused request does not use up the key's rate. */
+            ld_store_window_undo(a->store, k->key_id);
+            ri.remaining++;
+            *info = ri;
+            ld_metrics_rate_limited("quota");
+            return ld_error_set(err, LD_ERR_QUOTA_EXCEEDED, NULL);
+        }
+        /* Reading the license or a job costs no audio, so a used-up quota does
+         * not refuse it; the rate and concurrency limits still apply. */
     }
 
     bool acquired = false;
@@ -115,7 +117,7 @@ ld_err ld_auth_admit(ld_auth *a, const ld_key_claims *k, bool quota, ld_lease *l
     ri.usage.requests_remaining = ri.remaining;
     ri.usage.concurrent = held;
     ri.usage.audio_seconds_today = used;
-    ri.usage.audio_seconds_remaining = quota_seconds(k) - used; /* > 0: checked above */
+    ri.usage.audio_seconds_remaining = used < quota_seconds(k) ? quota_seconds(k) - used : 0;
     *info = ri;
     return LD_OK;
 }

@@ -1,6 +1,9 @@
-/* Webhook delivery: one thread POSTs finished jobs to their callback URL,
- * signed, retried with backoff until 2xx, a final refusal or
- * webhook_max_age_s; it also purges jobs past retention. */
+/* Webhook delivery: one thread finds due deliveries (and purges jobs past
+ * retention) and hands them to cfg.webhook_workers workers that POST them to
+ * their callback URL, signed, retried with backoff until 2xx, a final refusal
+ * or webhook_max_age_s. A receiver that hangs holds one worker for one
+ * attempt's timeout; one key's deliveries hold at most half of the workers,
+ * so other keys' webhooks still go out at once. */
 #include <curl/curl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -17,7 +20,7 @@
 
 #define BACKOFF_CAP_MS (10 * 60 * 1000)
 #define KEEP_ATTEMPTS 100 /* older attempts are dropped from the record */
-#define BATCH 16
+#define BATCH 128         /* due deliveries looked at per round: past those a key at its share skips */
 #define PURGE_EVERY_MS (3600 * 1000)
 
 typedef struct {
@@ -211,6 +214,75 @@ static void remove_files(void *ud, const ld_job *job)
     unlink(path);
 }
 
+/* With j->mu held: can `job` go to a worker now? Not when it is in flight
+ * already (SQLite's due() has no lease) or its key holds its share. */
+static int free_slot_for(ld_jobs *j, const ld_job *job)
+{
+    int per_key = j->n_dworkers / 2 > 1 ? j->n_dworkers / 2 : 1, same_key = 0, free_slot = -1;
+    for (int i = 0; i < j->n_dworkers; i++) {
+        const ld_jobs_dslot *d = &j->dslots[i];
+        if (!d->busy) {
+            if (free_slot < 0)
+                free_slot = i;
+            continue;
+        }
+        if (!strcmp(d->job.id, job->id))
+            return -1;
+        same_key += !strcmp(d->job.key_id, job->key_id);
+    }
+    return same_key >= per_key ? -1 : free_slot;
+}
+
+static void *dworker_main(void *arg)
+{
+    ld_jobs *j = arg;
+    pthread_mutex_lock(&j->mu);
+    int me = j->dworkers_started++;
+    ld_jobs_dslot *d = &j->dslots[me];
+    for (;;) {
+        while (!j->stopping && !(d->busy && d->job.id[0]))
+            pthread_cond_wait(&j->dwork_cv, &j->mu);
+        if (j->stopping)
+            break;
+        pthread_mutex_unlock(&j->mu);
+        deliver_one(j, &d->job);
+        pthread_mutex_lock(&j->mu);
+        ld_job_clear(&d->job);
+        d->busy = false;
+        j->deliver_kick = true; /* a slot is free: the deliverer may hand out more */
+        pthread_cond_signal(&j->deliver_cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+int ld_jobs_dworkers_start(ld_jobs *j)
+{
+    j->n_dworkers = j->cfg.webhook_workers;
+    j->dworkers = calloc((size_t)j->n_dworkers, sizeof *j->dworkers);
+    j->dslots = calloc((size_t)j->n_dworkers, sizeof *j->dslots);
+    if (!j->dworkers || !j->dslots)
+        return -1;
+    for (int i = 0; i < j->n_dworkers; i++)
+        if (pthread_create(&j->dworkers[i], NULL, dworker_main, j)) {
+            j->n_dworkers = i; /* join only those started */
+            return -1;
+        }
+    return 0;
+}
+
+void ld_jobs_dworkers_join(ld_jobs *j)
+{
+    for (int i = 0; j->dworkers && i < j->n_dworkers; i++)
+        pthread_join(j->dworkers[i], NULL);
+    for (int i = 0; j->dslots && i < j->n_dworkers; i++)
+        ld_job_clear(&j->dslots[i].job);
+    free(j->dworkers);
+    free(j->dslots);
+    j->dworkers = NULL;
+    j->dslots = NULL;
+}
+
 void *ld_jobs_deliverer_main(void *arg)
 {
     ld_jobs *j = arg;
@@ -230,18 +302,30 @@ void *ld_jobs_deliverer_main(void *arg)
         j->deliver_kick = false;
         pthread_mutex_unlock(&j->mu);
         j->store->ops->due(j->store, now, BATCH, &due, &n, NULL);
-        for (size_t i = 0; i < n && !stopping(j); i++)
-            deliver_one(j, &due[i]);
+        bool waiting = false; /* due now but no worker free for it */
+        pthread_mutex_lock(&j->mu);
+        for (size_t i = 0; i < n && !j->stopping; i++) {
+            int slot = free_slot_for(j, &due[i]);
+            if (slot < 0) {
+                waiting = true;
+                continue;
+            }
+            j->dslots[slot].job = due[i]; /* moved: the list entry is emptied */
+            memset(&due[i], 0, sizeof due[i]);
+            j->dslots[slot].busy = true;
+        }
+        pthread_cond_broadcast(&j->dwork_cv);
+        pthread_mutex_unlock(&j->mu);
         ld_job_list_free(due, n);
-        if (n == BATCH)
-            continue;
 
-        int64_t next = j->store->ops->next_due(j->store);
+        int64_t next = waiting ? 0 : j->store->ops->next_due(j->store);
         int64_t until = last_purge + PURGE_EVERY_MS;
         if (next && next < until)
             until = next;
         if (until > now + 60000)
             until = now + 60000;
+        if (waiting && until > now + 1000)
+            until = now + 1000; /* a worker's end kicks us; this is the safety net */
         struct timespec ts = ld_time_deadline(until - ld_time_now_ms());
         pthread_mutex_lock(&j->mu);
         while (!j->stopping && !j->deliver_kick && ld_time_now_ms() < until)

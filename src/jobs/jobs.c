@@ -88,6 +88,12 @@ static void apply_defaults(ld_jobs *j, const ld_jobs_config *cfg)
         j->cfg.webhook_timeout_ms = 15000;
     if (j->cfg.webhook_backoff_ms <= 0)
         j->cfg.webhook_backoff_ms = 1000;
+    if (j->cfg.webhook_workers <= 0)
+        j->cfg.webhook_workers = 8;
+    if (j->cfg.max_pending_per_key <= 0)
+        j->cfg.max_pending_per_key = j->cfg.max_pending / 4 > 1 ? j->cfg.max_pending / 4 : 1;
+    if (j->cfg.max_audio_per_key <= 0)
+        j->cfg.max_audio_per_key = (int64_t)1 << 30;
     if (j->cfg.max_running <= 0) {
         /* Half the decoders at most, so synchronous requests always find the
          * pool's round-robin with room for them (docs/jobs.md, fairness). */
@@ -114,6 +120,7 @@ ld_jobs *ld_jobs_new(const ld_jobs_config *cfg, ld_error *err)
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->run_cv, NULL);
     pthread_cond_init(&j->deliver_cv, NULL);
+    pthread_cond_init(&j->dwork_cv, NULL);
 
     if (ld_fs_mkdirs(j->jobs_dir, 0700) || ld_fs_mkdirs(j->tmp_dir, 0700)) {
         ld_error_set(err, LD_ERR_INTERNAL, "Cannot create %s: %s", j->jobs_dir, strerror(errno));
@@ -144,7 +151,7 @@ ld_jobs *ld_jobs_new(const ld_jobs_config *cfg, ld_error *err)
             goto fail;
         }
     }
-    if (pthread_create(&j->deliverer, NULL, ld_jobs_deliverer_main, j)) {
+    if (ld_jobs_dworkers_start(j) || pthread_create(&j->deliverer, NULL, ld_jobs_deliverer_main, j)) {
         ld_error_set(err, LD_ERR_INTERNAL, "Cannot start webhook delivery");
         goto fail;
     }
@@ -163,17 +170,20 @@ void ld_jobs_free(ld_jobs *j)
     j->stopping = true;
     pthread_cond_broadcast(&j->run_cv);
     pthread_cond_broadcast(&j->deliver_cv);
+    pthread_cond_broadcast(&j->dwork_cv);
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < j->n_runners; i++)
         pthread_join(j->runners[i], NULL);
     if (j->deliverer_started)
         pthread_join(j->deliverer, NULL);
+    ld_jobs_dworkers_join(j);
     if (j->store)
         j->store->ops->close(j->store);
     free(j->runners);
     free(j->slots);
     pthread_cond_destroy(&j->run_cv);
     pthread_cond_destroy(&j->deliver_cv);
+    pthread_cond_destroy(&j->dwork_cv);
     pthread_mutex_destroy(&j->mu);
     sodium_memzero(j->secret, sizeof j->secret);
     free(j);
@@ -255,6 +265,32 @@ static ld_err adopt_audio(ld_jobs *j, const char *from, const char *to, ld_error
     return LD_OK;
 }
 
+/* One key's share of the queue and of the jobs dir: its queued + processing
+ * jobs and the uploaded audio they hold, so one key cannot fill either for
+ * everyone (docs/hardening.md, "Tenant isolation"). */
+static ld_err check_key_caps(ld_jobs *j, const char *key_id, const char *audio_path, ld_error *err)
+{
+    ld_job *mine = NULL;
+    size_t n = 0;
+    ld_err rc = j->store->ops->pending_of_key(j->store, key_id, j->cfg.max_pending_per_key + 1, &mine, &n, err);
+    if (rc)
+        return rc;
+    int64_t bytes = 0;
+    struct stat st;
+    for (size_t i = 0; i < n; i++)
+        if (mine[i].audio_path && !stat(mine[i].audio_path, &st))
+            bytes += st.st_size;
+    ld_job_list_free(mine, n);
+    if ((int)n >= j->cfg.max_pending_per_key)
+        return ld_error_set(err, LD_ERR_RATE_LIMITED, "Too many pending jobs for this key (limit %d); retry later",
+                            j->cfg.max_pending_per_key);
+    if (audio_path && !stat(audio_path, &st) && bytes + st.st_size > j->cfg.max_audio_per_key)
+        return ld_error_set(err, LD_ERR_RATE_LIMITED,
+                            "This key's pending jobs hold too much audio (limit %.0f MB); retry when they finish",
+                            (double)j->cfg.max_audio_per_key / (1024.0 * 1024.0));
+    return LD_OK;
+}
+
 ld_err ld_jobs_submit(ld_jobs *j, const ld_key_claims *key, const char *request_id, const char *url,
                       const char *audio_path, const ld_transcribe_opts *opts, const char *callback_url,
                       json_t **accepted, ld_error *err)
@@ -276,6 +312,8 @@ ld_err ld_jobs_submit(ld_jobs *j, const ld_key_claims *key, const char *request_
     int pending = j->store->ops->count(j->store, LD_JOB_QUEUED) + j->store->ops->count(j->store, LD_JOB_PROCESSING);
     if (pending >= j->cfg.max_pending)
         return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, "Too many pending jobs; retry later");
+    if ((rc = check_key_caps(j, key->key_id, audio_path, err)))
+        return rc;
 
     ld_job job = {0};
     ld_rand_id("job_", job.id, sizeof job.id);

@@ -32,6 +32,9 @@ typedef struct {
     int max_pending;            /* queued + processing before submit answers 503 (default 1000) */
     int64_t webhook_backoff_ms; /* first retry delay (default 1000; env LISTEND_WEBHOOK_BACKOFF_MS, for tests) */
     long webhook_timeout_ms;    /* one delivery attempt, connect + answer (default 15 000) */
+    int webhook_workers;        /* deliveries in flight at once (default 8; one key: at most half) */
+    int max_pending_per_key;    /* one key's queued + processing jobs (default max(1, max_pending / 4)) */
+    int64_t max_audio_per_key;  /* bytes of uploaded audio one key's pending jobs may hold (default 1 GiB) */
     ld_store *store;            /* borrowed; a Redis store keeps jobs in Redis (replicas share them),
                                     anything else (or NULL) uses SQLite <data>/jobs.db */
 } ld_jobs_config;

@@ -13,6 +13,13 @@ typedef struct {
     bool cancel;
 } ld_jobs_slot;
 
+/* One webhook delivery worker's job (deliver.c): the deliverer fills it, the
+ * worker delivers and empties it. Under mu. */
+typedef struct {
+    bool busy;
+    ld_job job;
+} ld_jobs_dslot;
+
 struct ld_jobs {
     ld_jobs_config cfg; /* defaults filled in; data_dir points at data_dir below */
     char data_dir[1024];
@@ -34,6 +41,12 @@ struct ld_jobs {
     ld_jobs_slot *slots; /* n_runners entries, under mu */
     pthread_t deliverer;
     bool deliverer_started;
+    /* Delivery workers: a slow receiver holds one of them, never the others;
+     * one key's deliveries hold at most half of them. */
+    int n_dworkers, dworkers_started;
+    pthread_t *dworkers;
+    ld_jobs_dslot *dslots;   /* n_dworkers entries, under mu */
+    pthread_cond_t dwork_cv; /* a slot was filled, or stopping */
 };
 
 /* runner.c */
@@ -45,6 +58,9 @@ void ld_jobs_interrupt(ld_jobs *j, const char *id);
 
 /* deliver.c */
 void *ld_jobs_deliverer_main(void *arg);
+/* Starts cfg.webhook_workers delivery workers (0 / -1 on failure). */
+int ld_jobs_dworkers_start(ld_jobs *j);
+void ld_jobs_dworkers_join(ld_jobs *j);
 void ld_jobs_wake_deliverer(ld_jobs *j);
 
 /* view.c: the public JSON of a job (GET /v1/jobs/{id}); with_result adds result/error. */

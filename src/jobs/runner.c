@@ -241,6 +241,35 @@ static ld_err fetch(ld_jobs *j, const ld_job *job, char *path, size_t pathsz, ld
     return rc;
 }
 
+/* The job's quota reservation (auth/quota.c), as in server/pipeline.c. */
+typedef struct {
+    ld_auth *auth;
+    const ld_key_claims *k;
+    ld_quota_hold hold;
+} quota_ctx;
+
+static ld_err reserve_probed(void *ud, double seconds, ld_error *err)
+{
+    quota_ctx *q = ud;
+    return q->auth ? ld_auth_quota_reserve(q->auth, q->k, seconds, &q->hold, err) : LD_OK;
+}
+
+static ld_err reserve_decoded(quota_ctx *q, double seconds, ld_error *err)
+{
+    if (!q->hold.held)
+        return reserve_probed(q, seconds, err);
+    if (seconds > q->hold.seconds)
+        return reserve_probed(q, seconds - q->hold.seconds, err);
+    return LD_OK;
+}
+
+static void charge(quota_ctx *q, const ld_job *job, double seconds)
+{
+    ld_error err = {0};
+    if (q->auth && ld_auth_quota_settle(q->auth, q->k, &q->hold, seconds, &err))
+        ld_log(LD_LOG_WARNING, "jobs: usage not recorded for %s: %s", job->id, err.msg);
+}
+
 static outcome run_job(ld_jobs *j, int slot, ld_job *job)
 {
     if (job->cancel_requested) { /* cancelled while running, then the process died */
@@ -251,13 +280,17 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
     ld_key_claims k;
     ld_jobs_opts_load(job->opts_json, &o);
     ld_jobs_claims_load(job->key_json, &k);
+    quota_ctx q = {.auth = j->cfg.auth, .k = &k};
     ld_error err = {0};
     ld_pcm chans[LD_MAX_CHANNELS] = {0};
     size_t n_ch = 1;
     char fetched[1300] = "";
     ld_err rc = job->url ? fetch(j, job, fetched, sizeof fetched, &err) : LD_OK;
     if (!rc) {
-        ld_decode_opts d = {.max_seconds = j->cfg.max_audio_seconds, .tmp_dir = j->tmp_dir};
+        ld_decode_opts d = {.max_seconds = j->cfg.max_audio_seconds,
+                            .tmp_dir = j->tmp_dir,
+                            .on_probe = reserve_probed,
+                            .probe_ud = &q};
         const char *path = job->url ? fetched : job->audio_path;
         rc = o.multichannel ? ld_audio_decode_file_channels(path, &d, chans, LD_MAX_CHANNELS, &n_ch, &err)
                             : ld_audio_decode_file(path, &d, &chans[0], &err);
@@ -265,9 +298,10 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
     ld_pcm pcm = chans[0];
     if (*fetched)
         unlink(fetched);
-    if (!rc && j->cfg.auth)
-        rc = ld_auth_check_quota(j->cfg.auth, &k, &err);
+    if (!rc)
+        rc = reserve_decoded(&q, ld_pcm_seconds(&pcm) * (double)n_ch, &err); /* each channel is charged */
     if (rc) {
+        charge(&q, job, 0);
         for (size_t c = 0; c < n_ch; c++)
             ld_pcm_free(&chans[c]);
         finish(j, job, LD_JOB_FAILED, NULL, &err);
@@ -275,6 +309,7 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
     }
     bool stopping;
     if (slot_flag(j, slot, &stopping)) { /* cancelled while fetching/decoding: spare the decoders */
+        charge(&q, job, 0);
         for (size_t c = 0; c < n_ch; c++)
             ld_pcm_free(&chans[c]);
         finish(j, job, LD_JOB_CANCELLED, NULL, NULL);
@@ -291,17 +326,19 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
         ld_pcm_free(&pcm); /* no-op when the pool took it; channels were freed by transcribe_channels */
     if (out == OUT_FAILED)
         finish(j, job, LD_JOB_FAILED, NULL, &err);
-    if (out != OUT_DONE)
+    if (out != OUT_DONE) {
+        charge(&q, job, 0);
         return out;
+    }
 
     ld_job now = {0};
     bool cancelled = j->store->ops->get(j->store, job->id, &now, NULL) == LD_OK && now.cancel_requested;
     ld_job_clear(&now);
     if (cancelled) {
+        charge(&q, job, 0);
         finish(j, job, LD_JOB_CANCELLED, NULL, NULL);
     } else {
-        if (j->cfg.auth && ld_auth_add_usage(j->cfg.auth, &k, seconds, &err))
-            ld_log(LD_LOG_WARNING, "jobs: usage not recorded for %s: %s", job->id, err.msg);
+        charge(&q, job, seconds);
         ld_metrics_audio("job", k.key_id, seconds);
         ld_metrics_rtf("job", took, seconds);
         json_t *result = o.multichannel ? ld_channels_json(tc, n_ch, &o, job->request_id)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "asr/pool.h"
+#include "server/proxy.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -70,6 +71,12 @@ static const struct opt {
      "callback jobs transcribing at once (0 = half the workers, at least 1)"},
     {"job-queue", "LISTEND_JOB_QUEUE", NULL, T_INT, F(job_queue), "0",
      "queued + running callback jobs before 503 (0 = 1000)"},
+    {"job-queue-per-key", "LISTEND_JOB_QUEUE_PER_KEY", NULL, T_INT, F(job_queue_per_key), "0",
+     "one key's queued + running callback jobs before 429 (0 = a quarter of --job-queue, at least 1)"},
+    {"job-audio-per-key-mb", "LISTEND_JOB_AUDIO_PER_KEY_MB", NULL, T_INT, F(job_audio_per_key_mb), "1024",
+     "uploaded audio, in MB, one key's pending callback jobs may keep on disk before 429"},
+    {"webhook-workers", "LISTEND_WEBHOOK_WORKERS", NULL, T_INT, F(webhook_workers), "8",
+     "webhook deliveries in flight at once (one key's use at most half)"},
     {"webhook-backoff-ms", "LISTEND_WEBHOOK_BACKOFF_MS", NULL, T_INT, F(webhook_backoff_ms), "0",
      "first webhook retry delay in ms, doubling after (0 = 1000)"},
     {"webhook-timeout-ms", "LISTEND_WEBHOOK_TIMEOUT_MS", NULL, T_INT, F(webhook_timeout_ms), "0",
@@ -105,6 +112,21 @@ static const struct opt {
      "...and above this many requests (quiet keys never count)"},
     {"usage-anomaly-cooldown", "LISTEND_USAGE_ANOMALY_COOLDOWN", NULL, T_DUR, F(usage_anomaly_cooldown), "1h",
      "anomaly rule: after reporting a key, none for it for this long"},
+    {"fetch-connect-timeout", "LISTEND_FETCH_CONNECT_TIMEOUT", NULL, T_DUR, F(fetch_connect_timeout), "10s",
+     "give up connecting to an audio `url` after this"},
+    {"fetch-min-speed", "LISTEND_FETCH_MIN_SPEED", NULL, T_INT, F(fetch_min_speed), "1024",
+     "abandon an audio `url` sending fewer bytes/s than this for --fetch-min-speed-time (0 = off)"},
+    {"fetch-min-speed-time", "LISTEND_FETCH_MIN_SPEED_TIME", NULL, T_DUR, F(fetch_min_speed_time), "30s",
+     "window for --fetch-min-speed (also covers a server that accepts and never answers)"},
+    {"fetch-timeout", "LISTEND_FETCH_TIMEOUT", NULL, T_DUR, F(fetch_timeout), "5m",
+     "longest a whole audio `url` download may take"},
+    {"fetch-threads", "LISTEND_FETCH_THREADS", NULL, T_INT, F(fetch_threads), "0",
+     "threads waiting on audio URLs, apart from upload decoding (0 = max(16, 4 x cores))"},
+    {"fetch-per-key", "LISTEND_FETCH_PER_KEY", NULL, T_INT, F(fetch_per_key), "0",
+     "audio URL fetches one key may run at once (0 = half of --fetch-threads)"},
+    {"trusted-proxy", "LISTEND_TRUSTED_PROXY", NULL, T_LIST, F(trusted_proxy), "",
+     "a reverse proxy / ingress CIDR whose X-Forwarded-For names the client (repeat the flag or comma-separate; "
+     "off by default: the TCP peer is the client)"},
 #undef F
 #undef STR
 #undef STR_
@@ -288,6 +310,17 @@ int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
     }
     if (check_origins(c->cors_origin))
         return -1;
+    char why[160];
+    ld_proxy_list *pl = ld_proxy_parse(c->trusted_proxy, why, sizeof why);
+    if (!pl) {
+        fprintf(stderr, "listend serve: --trusted-proxy %s\n", why);
+        return -1;
+    }
+    ld_proxy_free(pl);
+    if (c->fetch_connect_timeout < 1 || c->fetch_timeout < 1) {
+        fprintf(stderr, "listend serve: --fetch-connect-timeout and --fetch-timeout must be at least 1s\n");
+        return -1;
+    }
     if (c->max_body_mb < 1) {
         fprintf(stderr, "listend serve: --max-body-mb must be at least 1\n");
         return -1;

@@ -23,16 +23,19 @@ typedef struct {
     int queue; /* decoder-pool queue (0 = 4 x workers) */
     bool allow_private_urls;
     int max_streams;
-    int stream_idle_timeout; /* seconds */
-    int64_t drain_timeout;   /* seconds */
-    int64_t job_retention;   /* seconds */
-    int64_t webhook_max_age; /* seconds */
-    int job_concurrency;     /* jobs transcribing at once (0 = jobs default) */
-    int job_queue;           /* pending jobs before 503 (0 = jobs default) */
-    int webhook_backoff_ms;  /* first webhook retry delay (0 = jobs default) */
-    int webhook_timeout_ms;  /* one delivery attempt (0 = jobs default) */
-    char redis_url[2048];    /* "" = embedded store (unless REDIS_HOST is set) */
-    char redis_failure[16];  /* "closed" or "open" */
+    int stream_idle_timeout;  /* seconds */
+    int64_t drain_timeout;    /* seconds */
+    int64_t job_retention;    /* seconds */
+    int64_t webhook_max_age;  /* seconds */
+    int job_concurrency;      /* jobs transcribing at once (0 = jobs default) */
+    int job_queue;            /* pending jobs before 503 (0 = jobs default) */
+    int webhook_backoff_ms;   /* first webhook retry delay (0 = jobs default) */
+    int webhook_timeout_ms;   /* one delivery attempt (0 = jobs default) */
+    int webhook_workers;      /* deliveries in flight at once (0 = jobs default, 8) */
+    int job_queue_per_key;    /* one key's pending jobs (0 = a quarter of --job-queue) */
+    int job_audio_per_key_mb; /* uploaded audio one key's pending jobs hold (0 = 1024) */
+    char redis_url[2048];     /* "" = embedded store (unless REDIS_HOST is set) */
+    char redis_failure[16];   /* "closed" or "open" */
     int max_connections;
     int max_connections_per_ip;  /* 0 = unlimited */
     int connection_timeout;      /* idle seconds before a connection is closed */
@@ -52,6 +55,14 @@ typedef struct {
     double usage_anomaly_factor;    /* K */
     int usage_anomaly_floor;        /* requests per window never anomalous */
     int64_t usage_anomaly_cooldown; /* seconds without a second event for the key */
+    /* Audio URL fetches (docs/hardening.md, "Fetches"). */
+    int64_t fetch_connect_timeout; /* seconds to connect */
+    int fetch_min_speed;           /* bytes/s a transfer must keep up ... */
+    int64_t fetch_min_speed_time;  /* ... over this many seconds (0 = off) */
+    int64_t fetch_timeout;         /* seconds for a whole fetch */
+    int fetch_threads;             /* threads that wait on URLs (0 = max(16, 4 x cores)) */
+    char trusted_proxy[4096];      /* comma-separated CIDRs whose X-Forwarded-For is believed */
+    int fetch_per_key;             /* fetches one key may run at once (0 = half the fetch threads) */
 } ld_srv_config;
 
 /* 0: run; 1: --help printed (exit 0); -1: bad usage, message printed (exit 2). */

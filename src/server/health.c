@@ -3,6 +3,7 @@
  * and per-component detail. */
 #include "server/health.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -42,7 +43,12 @@ static bool components(ld_srv *s, json_t *comp, const char **reason)
     bool asr = workers > 0, lic = strcmp(lic_state, "unhealthy") != 0;
     /* Redis down with the "open" policy still serves (per-replica limits). */
     bool store_ok = store_up || h.degraded;
-    const char *store_state = store_up ? "healthy" : h.degraded ? "degraded" : "unhealthy";
+    /* Usage the data dir refused (disk full): still serving, quota held in memory. */
+    char why[160];
+    bool unsaved = ld_store_usage_unsaved(s->store, why, sizeof why) > 0;
+    const char *store_state = !store_up ? (h.degraded ? "degraded" : "unhealthy")
+                              : unsaved ? "degraded"
+                                        : "healthy";
     json_object_set_new(comp, "api_server", json_string(draining ? "draining" : "healthy"));
     json_object_set_new(comp, "asr", json_string(asr ? "healthy" : "unhealthy"));
     json_object_set_new(comp, "license", json_string(lic_state));
@@ -54,6 +60,11 @@ static bool components(ld_srv *s, json_t *comp, const char **reason)
               : !store_ok ? "Redis unavailable"
               : draining  ? "Server is shutting down"
                           : NULL;
+    if (!*reason && unsaved) {
+        static _Thread_local char msg[220];
+        snprintf(msg, sizeof msg, "Usage could not be written to the data dir: %s", why);
+        *reason = msg;
+    }
     return asr && lic && store_ok && !draining;
 }
 
@@ -62,6 +73,10 @@ static json_t *store_detail(ld_srv *s)
     ld_store_health_info h;
     ld_store_health(s->store, &h);
     json_t *o = json_pack("{s:s,s:b}", "backend", h.backend, "up", h.up);
+    char why[160];
+    double unsaved = ld_store_usage_unsaved(s->store, why, sizeof why);
+    if (unsaved > 0) /* usage the data dir refused, kept in memory and retried */
+        json_object_set_new(o, "usage_unsaved", json_pack("{s:f,s:s}", "seconds", unsaved, "error", why));
     if (!strcmp(h.backend, "redis")) {
         json_object_set_new(o, "target", json_string(h.target)); /* never the password */
         json_object_set_new(o, "failure_policy", json_string(h.failure_open ? "open" : "closed"));
@@ -81,7 +96,9 @@ enum MHD_Result ld_health_serve(ld_req *r)
     const char *reason;
     bool ok = components(s, comp, &reason);
     json_t *o = json_object();
-    json_object_set_new(o, "status", json_string(ok ? "healthy" : "unhealthy"));
+    /* degraded: serving (200), but the operator must act (usage unsaved). */
+    bool degraded = ok && reason;
+    json_object_set_new(o, "status", json_string(!ok ? "unhealthy" : degraded ? "degraded" : "healthy"));
     if (reason)
         json_object_set_new(o, "reason", json_string(reason));
     if (query_true(r, "detailed")) {
@@ -92,6 +109,9 @@ enum MHD_Result ld_health_serve(ld_req *r)
         json_object_set_new(o, "asr_workers", json_integer(ld_pool_workers(s->pool)));
         json_object_set_new(o, "asr_busy", json_integer(ld_pool_busy(s->pool)));
         json_object_set_new(o, "queue_depth", json_integer(ld_pool_queue_depth(s->pool)));
+        /* Requests ahead of the decoders: audio URLs being fetched, uploads being read back. */
+        json_object_set_new(o, "fetching", json_integer(ld_work_depth(s->fetch)));
+        json_object_set_new(o, "preparing", json_integer(ld_work_depth(s->work)));
         json_object_set_new(o, "active_streams", json_integer(s->ws ? ld_ws_active(s->ws) : 0));
         json_object_set_new(o, "languages", ld_pool_languages(s->pool));
         json_object_set_new(o, "store", store_detail(s));

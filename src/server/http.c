@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "server/http.h"
 
+#include "server/edge.h"
 #include "server/guard.h"
 #include "server/listen.h"
 #include "server/metrics.h"
@@ -41,7 +43,13 @@ static bool sane_request_id(const char *s)
     return true;
 }
 
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) { return ld_req_new(cls, c, uri); }
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    ld_req *r = ld_req_new(cls, c, uri);
+    if (r)
+        ld_edge_uri(r, uri);
+    return r;
+}
 
 static enum MHD_Result on_body(ld_req *r, const char *data, size_t size)
 {
@@ -83,6 +91,30 @@ static enum MHD_Result on_final(ld_req *r)
     return ld_route_final(r);
 }
 
+static enum MHD_Result join_xff(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    char *buf = cls;
+    size_t n = strlen(buf);
+    if (key && value && !strcasecmp(key, "X-Forwarded-For") && n + strlen(value) + 2 < 1024)
+        snprintf(buf + n, 1024 - n, "%s%s", n ? "," : "", value);
+    return MHD_YES;
+}
+
+/* Behind a trusted proxy the client is who X-Forwarded-For says (proxy.h);
+ * every X-Forwarded-For header counts, in order, as one list. */
+static void real_client(ld_req *r)
+{
+    if (!ld_proxy_count(r->srv->proxies))
+        return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    char xff[1024] = "";
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_xff, xff);
+    ld_proxy_client(r->srv->proxies, ci->client_addr, xff[0] ? xff : NULL, r->client, sizeof r->client);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
@@ -100,13 +132,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     if (!r->started) {
         r->started = true;
         ld_guard_headers_done(c);
+        real_client(r);
         snprintf(r->method, sizeof r->method, "%s", method);
         const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-ID");
         if (rid && sane_request_id(rid))
             snprintf(r->request_id, sizeof r->request_id, "%s", rid);
         else
             ld_rand_id("req_", r->request_id, sizeof r->request_id);
-        ret = ld_route_first(r, method);
+        if (!ld_edge_refuse(r, &ret))
+            ret = ld_route_first(r, method);
         if (r->is_ws) /* the upgrade is queued: the stream loop owns its timeouts, not the body-rate guard */
             ld_guard_body_done(c);
     } else if (*upload_data_size) {

@@ -329,16 +329,28 @@ enum MHD_Result ld_listen_final(ld_req *r)
     if (!r->pending && atomic_load(&s->stopping))
         ld_req_fail(r, LD_ERR_SERVICE_UNAVAILABLE, json_pack("{s:i}", "retry_after", 1),
                     "Server is shutting down; retry on another replica");
-    if (!r->pending && !ld_work_reserve(s->work))
+    /* An audio URL is fetched on the fetch threads (then decoded there too), so
+     * waiting on a slow server never holds the upload decoders (work). */
+    bool fetch = r->opts.url[0] && !r->opts.callback_url[0];
+    ld_work *pool = fetch ? s->fetch : s->work;
+    if (!r->pending && fetch && !(r->fetch_slot = ld_keycap_take(s->fetch_cap, r->key.key_id)))
+        ld_req_fail(r, LD_ERR_RATE_LIMITED, json_pack("{s:i}", "retry_after", 5),
+                    "Too many audio URLs of this key being fetched at once (limit %d); retry later",
+                    ld_keycap_limit(s->fetch_cap));
+    if (!r->pending && !ld_work_reserve(pool))
         ld_req_fail(r, LD_ERR_SERVICE_UNAVAILABLE, json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY),
-                    "Server busy: too many transcriptions in progress");
+                    fetch ? "Server busy: too many audio URLs being fetched"
+                          : "Server busy: too many transcriptions in progress");
     if (r->pending) {
+        if (r->fetch_slot)
+            ld_keycap_give(s->fetch_cap, r->key.key_id);
+        r->fetch_slot = false;
         json_t *extra = r->pextra;
         r->pextra = NULL;
         return ld_respond_error(r->conn, &r->perr, r->request_id, extra);
     }
     ld_req_ref(r); /* the pipeline's reference */
     ld_req_suspend(r);
-    ld_work_push(s->work, ld_pipeline_run, r);
+    ld_work_push(pool, ld_pipeline_run, r);
     return MHD_YES;
 }

@@ -25,9 +25,40 @@
 #include "util/metrics.h"
 #include "util/time.h"
 
+/* Charges the key (0 for failed work) and drops the request's quota
+ * reservation: the one place a request's usage is settled. */
+static void charge(ld_req *r, double seconds)
+{
+    ld_error e = {0};
+    if (ld_auth_quota_settle(r->srv->auth, &r->key, &r->hold, seconds, &e) != LD_OK)
+        ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id), "Could not record usage: %s",
+                      e.msg);
+    else
+        r->rate.quota_used += seconds; /* X-Quota-Remaining after this request */
+}
+
+/* Decode's probe hook: reserve the stated duration before decoding any of it. */
+static ld_err reserve_probed(void *ud, double seconds, ld_error *e)
+{
+    ld_req *r = ud;
+    return ld_auth_quota_reserve(r->srv->auth, &r->key, seconds, &r->hold, e);
+}
+
+/* After decoding: reserve now if the container stated no duration, else grow
+ * the reservation when the audio was longer than stated. */
+static ld_err reserve_decoded(ld_req *r, double seconds, ld_error *e)
+{
+    if (!r->hold.held)
+        return ld_auth_quota_reserve(r->srv->auth, &r->key, seconds, &r->hold, e);
+    if (seconds > r->hold.seconds)
+        return ld_auth_quota_reserve(r->srv->auth, &r->key, seconds - r->hold.seconds, &r->hold, e);
+    return LD_OK;
+}
+
 static void fail(ld_req *r, const ld_error *e)
 {
     ld_srv *s = r->srv;
+    charge(r, 0);
     json_t *extra = NULL;
     switch (e->code) {
     case LD_ERR_UNSUPPORTED_FORMAT: {
@@ -40,6 +71,7 @@ static void fail(ld_req *r, const ld_error *e)
     case LD_ERR_FILE_TOO_LARGE: extra = json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb); break;
     case LD_ERR_AUDIO_TOO_LONG: extra = json_pack("{s:f}", "max_duration_seconds", s->cfg.max_audio_seconds); break;
     case LD_ERR_SERVICE_UNAVAILABLE: extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY); break;
+    case LD_ERR_RATE_LIMITED: extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY); break;
     case LD_ERR_INTERNAL:
         ld_log_fields(LD_LOG_ERROR, json_pack("{s:s}", "request_id", r->request_id), "Failed to process audio: %s",
                       e->msg);
@@ -58,6 +90,9 @@ static ld_err raw_pcm(ld_req *r, const uint8_t *data, size_t len, ld_pcm *out, s
     double secs = (double)len / 2.0 / ch / rate, max = r->srv->cfg.max_audio_seconds;
     if (max > 0 && secs > max)
         return ld_error_set(e, LD_ERR_AUDIO_TOO_LONG, "Audio too long: %.0f s (limit %.0f s)", secs, max);
+    ld_err rc = reserve_probed(r, secs * ch, e); /* each channel is charged */
+    if (rc)
+        return rc;
     *n = (size_t)ch;
     return ld_audio_decode_raw_s16_channels(data, len, rate, ch, out, e);
 }
@@ -85,6 +120,21 @@ static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, size_t *n, ld_error 
     return rc;
 }
 
+/* A fetch stops when its client hung up, or when the drain is over (so the
+ * fetch threads can be joined without waiting out the fetch timeout). */
+static bool client_gone(void *ud)
+{
+    ld_req *r = ud;
+    return atomic_load(&r->client_gone) || atomic_load(&r->srv->stopping);
+}
+
+static void fetch_slot_give(ld_req *r)
+{
+    if (r->fetch_slot)
+        ld_keycap_give(r->srv->fetch_cap, r->key.key_id);
+    r->fetch_slot = false;
+}
+
 static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, size_t *n, ld_error *e)
 {
     ld_srv *s = r->srv;
@@ -92,9 +142,12 @@ static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, size
     int fd = ld_fs_tempfile(s->tmp_dir, "url_", path, sizeof path);
     if (fd < 0)
         return ld_error_set(e, LD_ERR_INTERNAL, "Could not create a temp file in %s", s->tmp_dir);
-    ld_fetch_opts fo = {.allow_private = s->cfg.allow_private_urls, .max_bytes = (size_t)s->max_body};
+    ld_fetch_opts fo = s->fetch_opts;
+    fo.abort = client_gone;
+    fo.abort_ud = r;
     size_t bytes = 0;
     ld_err rc = ld_audio_fetch(r->opts.url, &fo, fd, &bytes, e);
+    fetch_slot_give(r); /* the network wait is over: the key may start another */
     if (rc == LD_OK) {
         r->file_bytes = bytes;
         rc = r->opts.raw_pcm ? decode_fd_raw(r, fd, out, n, e) : decode_path(r, path, d, out, n, e);
@@ -107,7 +160,8 @@ static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, size
 static ld_err decode(ld_req *r, ld_pcm *out, size_t *n, ld_error *e)
 {
     ld_srv *s = r->srv;
-    ld_decode_opts d = {.max_seconds = s->cfg.max_audio_seconds, .tmp_dir = s->tmp_dir};
+    ld_decode_opts d = {
+        .max_seconds = s->cfg.max_audio_seconds, .tmp_dir = s->tmp_dir, .on_probe = reserve_probed, .probe_ud = r};
     *n = 1;
     if (r->opts.url[0])
         return fetch_decode(r, &d, out, n, e);
@@ -253,6 +307,10 @@ static void mc_finish(mc_ctx *m)
     ld_req *r = m->r;
     double took = ld_time_mono() - m->queued;
     ld_error e = m->err;
+    if (!m->failed && atomic_load(&r->client_gone)) { /* as for one channel: not charged */
+        m->failed = true;
+        ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "cancelled: the client went away");
+    }
     if (!m->failed) {
         size_t len;
         const char *ctype;
@@ -261,9 +319,7 @@ static void mc_finish(mc_ctx *m)
             ld_error_set(&e, LD_ERR_INTERNAL, "Could not render the transcript");
             fail(r, &e);
         } else {
-            if (ld_auth_add_usage(r->srv->auth, &r->key, r->audio_seconds, &e) != LD_OK)
-                ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id),
-                              "Could not record usage: %s", e.msg);
+            charge(r, r->audio_seconds);
             ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
             ld_metrics_rtf("batch", took, r->audio_seconds);
             ld_req_finish_body(r, MHD_HTTP_OK, body, len, ctype);
@@ -358,8 +414,9 @@ static void run_channels(ld_req *r, ld_pcm *pcm, size_t n)
 
 static void on_done(void *ud, ld_transcript *t, const ld_error *err)
 {
-    asr_ctx *ctx = ud;
-    ld_req *r = ctx->r;
+    ld_req *r = ud; /* done_ud is the request, so gone.c can cancel by it */
+    asr_ctx *ctx = r->asr_ctx;
+    r->asr_ctx = NULL;
     double took = ld_time_mono() - ctx->queued;
     ld_openai_delta *delta = ctx->delta;
     free(ctx);
@@ -376,11 +433,11 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
         ld_openai_delta_free(delta);
         free(delta);
         if (ok) {
-            if (ld_auth_add_usage(r->srv->auth, &r->key, r->audio_seconds, &e) != LD_OK)
-                ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id),
-                              "Could not record usage: %s", e.msg);
+            charge(r, r->audio_seconds);
             ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
             ld_metrics_rtf("batch", took, r->audio_seconds);
+        } else {
+            charge(r, 0);
         }
     } else if (!t || (err && err->code != LD_OK)) {
         if (err && err->code != LD_OK)
@@ -396,11 +453,7 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
             ld_error_set(&e, LD_ERR_INTERNAL, "Could not render the transcript");
             fail(r, &e);
         } else {
-            if (ld_auth_add_usage(r->srv->auth, &r->key, r->audio_seconds, &e) != LD_OK)
-                ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "request_id", r->request_id),
-                              "Could not record usage: %s", e.msg);
-            else
-                r->rate.quota_used += r->audio_seconds; /* X-Quota-Remaining after this request */
+            charge(r, r->audio_seconds);
             ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
             ld_metrics_rtf("batch", took, r->audio_seconds);
             ld_req_finish_body(r, MHD_HTTP_OK, body, len, ctype);
@@ -499,11 +552,16 @@ void ld_pipeline_run(void *arg)
     size_t n_ch = 1;
     if (r->spool)
         r->file_bytes = ld_spool_size(r->spool);
-    ld_err rc = decode(r, chans, &n_ch, &e);
+    ld_err rc = atomic_load(&r->client_gone) /* hung up while queued: nothing to do */
+                    ? ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "cancelled: the client went away")
+                    : decode(r, chans, &n_ch, &e);
     /* The upload is no longer needed: free its disk space before the answer. */
     ld_spool_free(r->spool);
     r->spool = NULL;
-    if (rc != LD_OK || ld_auth_check_quota(s->auth, &r->key, &e) != LD_OK) {
+    double decoded = 0; /* what will be charged: every channel when multichannel */
+    for (size_t c = 0; rc == LD_OK && c < n_ch; c++)
+        decoded += ld_pcm_seconds(&chans[c]);
+    if (rc != LD_OK || reserve_decoded(r, decoded, &e) != LD_OK) {
         for (size_t c = 0; c < LD_MAX_CHANNELS; c++)
             ld_pcm_free(&chans[c]);
         fail(r, &e);
@@ -525,7 +583,8 @@ void ld_pipeline_run(void *arg)
     asr_ctx *ctx = malloc(sizeof *ctx);
     if (ctx)
         *ctx = (asr_ctx){r, ld_time_mono(), NULL};
-    ld_pool_callbacks cb = {.done = on_done, .done_ud = ctx};
+    ld_pool_callbacks cb = {.done = on_done, .done_ud = r};
+    r->asr_ctx = ctx;
     bool stream = r->openai && r->opts.stream;
     if (ctx && stream) { /* segments are sent as they are decoded, in time order */
         ctx->delta = malloc(sizeof *ctx->delta);
@@ -539,7 +598,12 @@ void ld_pipeline_run(void *arg)
         ld_error_set(&e, LD_ERR_INTERNAL, "Out of memory");
     else if (stream)
         ld_req_ref(r); /* on_done may run before the answer starts below */
+    if (!e.code && atomic_load(&r->client_gone))
+        ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "cancelled: the client went away");
+    ld_req_ref(r); /* ours, for the check after submitting */
     if (e.code || ld_pool_submit(s->pool, &pcm, &r->opts.t, &cb, &e) != LD_OK) {
+        r->asr_ctx = NULL;
+        ld_req_unref(r);
         if (ctx && ctx->delta && r->sse)
             ld_req_unref(r); /* the reference taken for the stream */
         if (ctx)
@@ -552,6 +616,11 @@ void ld_pipeline_run(void *arg)
         ld_req_unref(r);
         return;
     }
+    /* The client may have hung up between the check above and the submit,
+     * while gone.c found nothing in the pool to cancel. */
+    if (atomic_load(&r->client_gone))
+        ld_pool_cancel(s->pool, r);
+    ld_req_unref(r);
     if (stream) { /* the answer starts: 200 and the events (http.c, sse.h) */
         ld_req_finish_body(r, MHD_HTTP_OK, NULL, 0, "text/event-stream");
         ld_req_unref(r);
@@ -562,6 +631,7 @@ void ld_pipeline_cancel(void *arg)
 {
     ld_req *r = arg;
     ld_error e;
+    fetch_slot_give(r);
     ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "Server is shutting down; retry on another replica");
     ld_req_finish_error(r, &e, json_pack("{s:i}", "retry_after", 1));
     ld_req_unref(r);

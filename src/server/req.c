@@ -61,6 +61,8 @@ void ld_req_unref(ld_req *r)
 {
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
         return;
+    if (r->hold.held) /* a path that never charged: the reservation goes */
+        ld_auth_quota_settle(r->srv->auth, &r->key, &r->hold, 0, NULL);
     json_decref(r->pextra);
     json_decref(r->rextra);
     json_decref(r->form);
@@ -218,7 +220,7 @@ void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->allow && status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    if (atomic_load(&r->srv->draining))
+    if (atomic_load(&r->srv->draining) || r->close_conn)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     ld_cors_decorate(r, resp);
 }

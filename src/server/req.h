@@ -55,6 +55,8 @@ typedef struct ld_req {
     enum MHD_Result (*final)(struct ld_req *r); /* the route's handler once the body is in */
     const char *allow;                          /* Allow header for 405 (static) */
     bool no_store;                              /* Cache-Control: no-store on the answer */
+    bool close_conn;                            /* Connection: close on the answer (edge.c: the body is not read) */
+    int too_many_args;                          /* query arguments beyond LD_EDGE_MAX_ARGS were cut off (edge.c) */
     const char *cors_preflight;                 /* a CORS preflight: the route's methods (cors.c) */
 
     /* authentication */
@@ -80,6 +82,10 @@ typedef struct ld_req {
     bool form_audio; /* an `audio` (or `file`) form field was seen */
     ld_spool *spool;
     ld_listen_opts opts;
+    bool fetch_slot;         /* holds one of the key's fetch units (srv fetch_cap) until the fetch ends */
+    ld_quota_hold hold;      /* audio reserved against the key's quota until charged (pipeline.c) */
+    atomic_bool client_gone; /* the client hung up while suspended (gone.c): stop working for it */
+    void *asr_ctx;           /* pipeline.c's decoder-pool context while the pool has the audio */
 
     /* result, set once under mu by ld_req_finish_* */
     pthread_mutex_t mu;

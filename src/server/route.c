@@ -2,6 +2,8 @@
  * and what admission applies. The handlers live in their own files. */
 #include "server/route.h"
 
+#include "server/edge.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -162,7 +164,11 @@ enum MHD_Result ld_route_first(ld_req *r, const char *method)
     /* An early error. Answer now when no body follows or the client waits for
      * 100-continue (MHD then closes instead of reading); otherwise read and
      * drop the body first, so ordinary clients get to see the answer. */
-    if (!ld_req_has_body(r) || ld_req_expects_continue(r)) {
+    bool over_cap = ld_edge_body_over_cap(r);
+    if (!ld_req_has_body(r) || ld_req_expects_continue(r) || over_cap) {
+        /* A declared body over the cap would only be read to be dropped:
+         * answer now and close (the client may see a reset if it keeps sending). */
+        r->close_conn = over_cap;
         json_t *extra = r->pextra;
         r->pextra = NULL;
         r->pending = false;

@@ -10,6 +10,7 @@
 
 #include "server/server.h"
 
+#include "server/gone.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/pipeline.h"
@@ -101,12 +102,17 @@ static void drain(ld_srv *s, const sigset_t *set)
 static void teardown(ld_srv *s)
 {
     ld_srv_metrics_stop(s); /* its scrape hook reads the pool and jobs freed below */
+    ld_gone_stop();         /* it walks the suspended requests and cancels in the pool */
     if (s->ws)
         ld_ws_free(s->ws);
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
+    if (s->fetch)
+        ld_work_free(s->fetch, ld_pipeline_cancel); /* fetches end within the fetch limits */
     if (s->work)
         ld_work_free(s->work, ld_pipeline_cancel); /* before the pool: its threads submit to it */
+    ld_keycap_free(s->fetch_cap);
+    ld_proxy_free(s->proxies);
     if (s->jobs)
         ld_jobs_free(s->jobs);
     if (s->pool)
@@ -158,10 +164,17 @@ static int start(ld_srv *s)
         return fail_start("streams", &e);
     if (ld_pool_stream_prewarm(s->pool, c->stream_prewarm, (double)c->stream_decoder_idle, &e) != LD_OK)
         return fail_start("streams", &e);
+    s->fetch_opts = (ld_fetch_opts){.allow_private = c->allow_private_urls,
+                                    .max_bytes = (size_t)s->max_body,
+                                    .connect_timeout_ms = (long)c->fetch_connect_timeout * 1000,
+                                    .total_timeout_ms = (long)c->fetch_timeout * 1000,
+                                    .low_speed_bytes = c->fetch_min_speed > 0 ? c->fetch_min_speed : -1,
+                                    .low_speed_time_s = c->fetch_min_speed_time > 0 ? (long)c->fetch_min_speed_time
+                                                                                    : -1};
     ld_jobs_config jc = {.data_dir = c->data,
                          .pool = s->pool,
                          .auth = s->auth,
-                         .fetch = {.allow_private = c->allow_private_urls, .max_bytes = (size_t)s->max_body},
+                         .fetch = s->fetch_opts,
                          .max_audio_seconds = c->max_audio_seconds,
                          .retention_s = c->job_retention,
                          .webhook_max_age_s = c->webhook_max_age,
@@ -169,6 +182,9 @@ static int start(ld_srv *s)
                          .max_pending = c->job_queue,
                          .webhook_backoff_ms = c->webhook_backoff_ms,
                          .webhook_timeout_ms = c->webhook_timeout_ms,
+                         .webhook_workers = c->webhook_workers,
+                         .max_pending_per_key = c->job_queue_per_key,
+                         .max_audio_per_key = (int64_t)c->job_audio_per_key_mb * 1024 * 1024,
                          .store = s->store};
     if (!(s->jobs = ld_jobs_new(&jc, &e)))
         return fail_start("jobs", &e);
@@ -193,6 +209,24 @@ static int start(ld_srv *s)
     int queue = c->queue ? c->queue : 4 * workers;
     if (!(s->work = ld_work_new(threads, threads + queue))) {
         ld_error_set(&e, LD_ERR_INTERNAL, "cannot start work threads");
+        return fail_start("server", &e);
+    }
+    /* URL requests wait on other people's servers: their own threads (cheap,
+     * mostly asleep), at most half of them per key, so a URL that never
+     * answers costs its key fetch threads and nobody else anything. */
+    int fetchers = c->fetch_threads ? c->fetch_threads : (4 * cores() < 16 ? 16 : 4 * cores());
+    int per_key = c->fetch_per_key ? c->fetch_per_key : (fetchers / 2 < 1 ? 1 : fetchers / 2);
+    if (!(s->fetch = ld_work_new(fetchers, fetchers + queue)) || !(s->fetch_cap = ld_keycap_new(per_key))) {
+        ld_error_set(&e, LD_ERR_INTERNAL, "cannot start fetch threads");
+        return fail_start("server", &e);
+    }
+    if (ld_gone_start(s)) {
+        ld_error_set(&e, LD_ERR_INTERNAL, "cannot start the hung-up client watcher");
+        return fail_start("server", &e);
+    }
+    char why[160];
+    if (!(s->proxies = ld_proxy_parse(c->trusted_proxy, why, sizeof why))) {
+        ld_error_set(&e, LD_ERR_INTERNAL, "--trusted-proxy %s", why);
         return fail_start("server", &e);
     }
     s->started_mono = ld_time_mono();

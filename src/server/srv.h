@@ -16,6 +16,8 @@
 #include "jobs/jobs.h"
 #include "monitor/monitor.h"
 #include "server/config.h"
+#include "server/keycap.h"
+#include "server/proxy.h"
 #include "server/req.h"
 #include "server/work.h"
 #include "server/ws.h"
@@ -37,8 +39,12 @@ struct ld_srv {
     ld_pool *pool;
     ld_ws *ws;
     ld_jobs *jobs;
-    ld_monitor *monitor; /* usage warnings, anomalies, --usage-webhook */
-    ld_work *work;
+    ld_monitor *monitor;  /* usage warnings, anomalies, --usage-webhook */
+    ld_work *work;        /* decoding uploads (and fetched files) */
+    ld_work *fetch;       /* audio URL requests: waiting on the network never holds `work` */
+    ld_keycap *fetch_cap; /* fetch threads per key */
+    ld_fetch_opts fetch_opts;
+    ld_proxy_list *proxies; /* --trusted-proxy (empty list: X-Forwarded-For ignored) */
     struct MHD_Daemon *daemon;
     double started_mono;
     atomic_int active;    /* live requests (URI seen, not completed) */

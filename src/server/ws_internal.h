@@ -74,8 +74,11 @@ typedef struct ws_conn {
     bool closing;          /* a close frame is queued or the peer's arrived */
     int pending_close;     /* close code waiting for earlier messages to go out */
     char close_reason[124];
-    bool draining;    /* our close is out; discarding input until EOF */
-    bool client_done; /* close_stream received: no idle timeout while we finish */
+    bool draining;         /* our close is out; discarding input until EOF */
+    bool client_done;      /* close_stream received: no idle timeout while we finish */
+    double key_checked;    /* last revocation/expiry re-check (monotonic) */
+    ld_ws_frame_scan scan; /* frame headers in the raw input (oversize -> 1009 at once) */
+    bool oversize;         /* a header announced a frame over WS_MAX_MESSAGE */
 
     /* shared, under mu */
     pthread_mutex_t mu;

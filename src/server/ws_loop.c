@@ -17,6 +17,9 @@
 #include "util/time.h"
 
 #define TICK_S 0.1
+/* How often a live stream's key is checked again (revoked, expired): with the
+ * store's own propagation (about 1 s) a revoked key's streams end within ~2 s. */
+#define KEY_CHECK_S 1.0
 
 static void teardown(ws_conn *c);
 
@@ -45,12 +48,16 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         return -1;
     }
     size_t n = ld_ws_leftover_take(&c->extra, buf, len);
-    if (n)
+    if (n) {
+        c->oversize |= ld_ws_frame_scan_feed(&c->scan, buf, n, WS_MAX_MESSAGE);
         return (ssize_t)n;
+    }
     ssize_t r;
     do
         r = recv(c->fd, buf, len, 0);
     while (r < 0 && errno == EINTR);
+    if (r > 0)
+        c->oversize |= ld_ws_frame_scan_feed(&c->scan, buf, (size_t)r, WS_MAX_MESSAGE);
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         r = LD_WS_IO_AGAIN;
     return ld_ws_recv_result(ctx, r);
@@ -226,6 +233,19 @@ static void do_read(ws_conn *c)
         teardown(c);
         return;
     }
+    if (c->oversize && !c->closing) {
+        /* A header announced more than a message may hold; wslay would wait
+         * for the payload. Refuse now, as wslay does once bytes arrive. */
+        c->oversize = false;
+        ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "session_id", c->session_id),
+                      "stream closed: frame larger than %d bytes announced", WS_MAX_MESSAGE);
+        pthread_mutex_lock(&c->mu);
+        c->dead = true;
+        c->paused = true;
+        pthread_mutex_unlock(&c->mu);
+        wslay_event_queue_close(c->ctx, LD_WS_CLOSE_TOO_BIG, NULL, 0);
+        c->pending_close = 0;
+    }
     note_close(c);
     do_write(c);
 }
@@ -379,6 +399,13 @@ static void tick(ld_ws *ws, double now)
             snprintf(msg, sizeof msg, "No audio or keepalive received for %d seconds", ws->cfg.idle_timeout_s);
             c->client_done = true;
             ws_conn_fail(c, LD_ERR_REQUEST_TIMEOUT, msg);
+        } else if (now - c->key_checked >= KEY_CHECK_S) {
+            c->key_checked = now;
+            ld_error e = {0};
+            if (ws->cfg.auth && ld_auth_recheck(ws->cfg.auth, &c->claims, &e) != LD_OK) {
+                c->client_done = true; /* the close follows: no idle timeout on top */
+                ws_conn_fail(c, e.code, e.msg);
+            }
         }
     }
     /* Handshakes whose upgrade never came: free their slot, keep a tombstone

@@ -361,3 +361,40 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
     ld_words_free(rw, n);
     return dump(j);
 }
+
+bool ld_ws_frame_scan_feed(ld_ws_frame_scan *s, const uint8_t *p, size_t n, uint64_t max)
+{
+    while (n) {
+        if (s->skip) {
+            size_t k = s->skip < n ? (size_t)s->skip : n;
+            s->skip -= k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        s->hdr[s->have++] = *p++;
+        n--;
+        if (s->have < 2)
+            continue;
+        int len7 = s->hdr[1] & 0x7f, need = 2 +
+                                            (len7 == 126   ? 2
+                                             : len7 == 127 ? 8
+                                                           : 0) +
+                                            (s->hdr[1] & 0x80 ? 4 : 0);
+        if (s->have < need)
+            continue;
+        uint64_t len = (uint64_t)len7;
+        if (len7 == 126)
+            len = (uint64_t)s->hdr[2] << 8 | s->hdr[3];
+        else if (len7 == 127) {
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | s->hdr[2 + i];
+        }
+        s->have = 0;
+        if (len > max)
+            return true;
+        s->skip = len;
+    }
+    return false;
+}

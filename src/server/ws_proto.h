@@ -90,6 +90,18 @@ typedef struct {
     size_t len, off;
 } ld_ws_leftover;
 
+/* Follows frame headers in the raw client byte stream, so a header that
+ * announces a payload over the limit is refused (1009) at once: wslay checks
+ * the length only when payload bytes arrive, and a client may never send them. */
+typedef struct {
+    uint8_t hdr[14];
+    int have;      /* header bytes collected */
+    uint64_t skip; /* payload bytes of the current frame still to pass */
+} ld_ws_frame_scan;
+
+/* Feeds n raw bytes; true when a frame header announced more than max bytes. */
+bool ld_ws_frame_scan_feed(ld_ws_frame_scan *s, const uint8_t *p, size_t n, uint64_t max);
+
 /* Keeps a copy of n bytes (none when n is 0 or memory is short). */
 void ld_ws_leftover_set(ld_ws_leftover *l, const void *bytes, size_t n);
 /* Moves up to len unread bytes into buf; 0 when none are left. */

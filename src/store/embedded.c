@@ -70,6 +70,8 @@ static int lease_count(ld_store *s, const char *subject, int64_t now_ms)
 static void embedded_close(ld_store *s)
 {
     ld_store_embedded *e = emb(s);
+    if (e->usage)
+        ld_store_emb_usage_flush(e);
     sqlite3_finalize(e->usage_get);
     sqlite3_finalize(e->usage_add);
     if (e->db)

@@ -25,7 +25,9 @@ typedef struct {
     sqlite3_stmt *usage_get, *usage_add;
 
     pthread_mutex_t usage_mu;
-    usage_entry **usage; /* hash buckets, LD_USAGE_BUCKETS */
+    usage_entry **usage;   /* hash buckets, LD_USAGE_BUCKETS */
+    double usage_unsaved;  /* seconds counted in memory that SQLite refused (disk full...), under usage_mu */
+    char usage_error[160]; /* the last refusal's SQLite message, under usage_mu */
 
     pthread_rwlock_t revoked_lock;
     char (*revoked)[32]; /* sorted key ids */
@@ -36,6 +38,8 @@ typedef struct {
 } ld_store_embedded;
 
 #define LD_USAGE_BUCKETS 1024
+/* Writes usage the database refused earlier (embedded_close). */
+void ld_store_emb_usage_flush(ld_store_embedded *e);
 /* How often the request path polls PRAGMA data_version for revocations made
  * by another process (`listend keys revoke`): bounds their delay. */
 #define LD_REVOCATION_POLL_MS 250

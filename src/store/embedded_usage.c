@@ -6,12 +6,15 @@
 #include <string.h>
 
 #include "store/embedded_internal.h"
+#include "util/log.h"
+#include "util/metrics.h"
 
 struct usage_entry {
     usage_entry *next;
     char key_id[LD_STORE_SUBJECT_MAX + 1];
     char day[11];
     double seconds;
+    double unsaved; /* part of `seconds` the database refused; written with the next addition */
 };
 
 static uint64_t hash(const char *s)
@@ -90,6 +93,33 @@ ld_err ld_store_emb_usage_get(ld_store *s, const char *key_id, const char *day, 
     return u ? LD_OK : (err ? err->code : LD_ERR_INTERNAL);
 }
 
+/* With usage_mu and db_mu held: one UPSERT adding `seconds` to the row; its
+ * RETURNING value and the final step's result (the commit: SQLITE_FULL shows
+ * up here) both have to succeed. */
+static ld_err write_row(ld_store_embedded *e, const char *key_id, const char *day, double seconds, double *total,
+                        ld_error *err)
+{
+    sqlite3_reset(e->usage_add);
+    sqlite3_bind_text(e->usage_add, 1, key_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(e->usage_add, 2, day, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(e->usage_add, 3, seconds);
+    int rc = sqlite3_step(e->usage_add);
+    if (rc == SQLITE_ROW) {
+        *total = sqlite3_column_double(e->usage_add, 0);
+        /* Drain the statement so the write commits now, not at reset. */
+        while ((rc = sqlite3_step(e->usage_add)) == SQLITE_ROW)
+            ;
+    }
+    ld_err out = LD_OK;
+    if (rc != SQLITE_DONE) {
+        const char *msg = sqlite3_errmsg(e->db);
+        snprintf(e->usage_error, sizeof e->usage_error, "%s", msg);
+        out = ld_error_set(err, LD_ERR_INTERNAL, "store: write usage: %s", msg);
+    }
+    sqlite3_reset(e->usage_add);
+    return out;
+}
+
 ld_err ld_store_emb_usage_add(ld_store *s, const char *key_id, const char *day, double seconds, double *total,
                               ld_error *err)
 {
@@ -100,24 +130,72 @@ ld_err ld_store_emb_usage_add(ld_store *s, const char *key_id, const char *day, 
     usage_entry *u = entry_for(e, key_id, day, err);
     ld_err rc = u ? LD_OK : (err ? err->code : LD_ERR_INTERNAL);
     if (u) {
+        /* Earlier refused seconds go with this write, so usage is not lost
+         * once the disk has room again. */
+        double pending = u->unsaved, stored = 0;
         pthread_mutex_lock(&e->db_mu);
-        sqlite3_reset(e->usage_add);
-        sqlite3_bind_text(e->usage_add, 1, key_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(e->usage_add, 2, day, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_double(e->usage_add, 3, seconds);
-        if (sqlite3_step(e->usage_add) == SQLITE_ROW) {
-            u->seconds = sqlite3_column_double(e->usage_add, 0);
-            /* Drain the statement so the write commits now, not at reset. */
-            while (sqlite3_step(e->usage_add) == SQLITE_ROW)
-                ;
-        } else {
-            rc = ld_store_emb_dberr(e, err, "write usage");
-        }
-        sqlite3_reset(e->usage_add);
+        rc = write_row(e, key_id, day, seconds + pending, &stored, err);
         pthread_mutex_unlock(&e->db_mu);
-        if (total && rc == LD_OK)
+        if (rc == LD_OK) {
+            u->seconds = stored;
+            u->unsaved = 0;
+            e->usage_unsaved -= pending;
+            if (e->usage_unsaved < 1e-9)
+                e->usage_unsaved = 0;
+            if (pending > 0)
+                ld_log(LD_LOG_WARNING,
+                       "store: usage of %s written again after an earlier failure (%.3f s caught up)", key_id,
+                       pending);
+        } else {
+            /* Memory still counts it: the quota holds while the disk is full. */
+            u->seconds += seconds;
+            u->unsaved += seconds;
+            e->usage_unsaved += seconds;
+            ld_metrics_usage_write_failed();
+            ld_log(LD_LOG_ERROR,
+                   "store: cannot write usage of %s (%.3f s kept in memory, %.3f s unsaved in all): %s", key_id,
+                   seconds, e->usage_unsaved, e->usage_error);
+        }
+        if (total)
             *total = u->seconds;
     }
     pthread_mutex_unlock(&e->usage_mu);
     return rc;
+}
+
+void ld_store_emb_usage_flush(ld_store_embedded *e)
+{
+    pthread_mutex_lock(&e->usage_mu);
+    for (int b = 0; b < LD_USAGE_BUCKETS; b++)
+        for (usage_entry *u = e->usage[b]; u; u = u->next) {
+            if (!(u->unsaved > 0))
+                continue;
+            double stored;
+            pthread_mutex_lock(&e->db_mu);
+            ld_err rc = write_row(e, u->key_id, u->day, u->unsaved, &stored, NULL);
+            pthread_mutex_unlock(&e->db_mu);
+            if (rc == LD_OK) {
+                e->usage_unsaved -= u->unsaved;
+                u->unsaved = 0;
+            } else {
+                ld_log(LD_LOG_ERROR, "store: usage of %s lost at shutdown (%.3f s): %s", u->key_id, u->unsaved,
+                       e->usage_error);
+            }
+        }
+    pthread_mutex_unlock(&e->usage_mu);
+}
+
+double ld_store_usage_unsaved(ld_store *s, char *why, size_t whysz)
+{
+    if (why && whysz)
+        *why = 0;
+    if (!s || strcmp(ld_store_backend(s), "embedded"))
+        return 0;
+    ld_store_embedded *e = (ld_store_embedded *)s;
+    pthread_mutex_lock(&e->usage_mu);
+    double n = e->usage_unsaved;
+    if (why && whysz)
+        snprintf(why, whysz, "%s", e->usage_error);
+    pthread_mutex_unlock(&e->usage_mu);
+    return n;
 }

@@ -547,6 +547,42 @@ static ld_err rj_list(ld_job_store *base, const char *key_id, int limit, ld_job 
     return rc;
 }
 
+/* Redis keeps no per-key state index: scan the key's newest jobs. Jobs are
+ * claimed oldest first, so its pending ones are among them unless more than
+ * PENDING_SCAN of its later jobs already finished behind a long one. */
+#define PENDING_SCAN 500
+static ld_err rj_pending_of_key(ld_job_store *base, const char *key_id, int limit, ld_job **out, size_t *n,
+                                ld_error *err)
+{
+    ld_job *all = NULL;
+    size_t total = 0;
+    ld_err rc = rj_list(base, key_id, PENDING_SCAN, &all, &total, err);
+    *out = NULL;
+    *n = 0;
+    if (rc)
+        return rc;
+    size_t kept = 0;
+    for (size_t i = 0; i < total; i++) {
+        bool pending = all[i].state == LD_JOB_QUEUED || all[i].state == LD_JOB_PROCESSING;
+        if (pending && (int)kept < limit) {
+            if (kept != i) {
+                all[kept] = all[i];
+                memset(&all[i], 0, sizeof all[i]);
+            }
+            kept++;
+        } else {
+            ld_job_clear(&all[i]);
+        }
+    }
+    *out = all;
+    *n = kept;
+    if (!kept) {
+        free(all);
+        *out = NULL;
+    }
+    return LD_OK;
+}
+
 static ld_err rj_due(ld_job_store *base, int64_t now_ms, int limit, ld_job **out, size_t *n, ld_error *err)
 {
     rj_store *s = RJ(base);
@@ -688,6 +724,7 @@ static const ld_job_store_ops redis_job_ops = {
     .finish = rj_finish,
     .cancel = rj_cancel,
     .list = rj_list,
+    .pending_of_key = rj_pending_of_key,
     .due = rj_due,
     .next_due = rj_next_due,
     .record_attempt = rj_record_attempt,

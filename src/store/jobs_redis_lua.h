@@ -1,7 +1,8 @@
 /* Lua scripts of the Redis job store (included by jobs_redis.c only). Each
  * is one atomic step; together they keep the job hash ld:job:<id> and its
  * indexes consistent:
- *   ld:jobs:queued   ZSET id by created_ms (claim order)
+ *   ld:jobs:queued   ZSET id by created_ms (claim order within a key)
+ *   ld:jobs:key_started HASH key_id -> when its last job was claimed (keys take turns)
  *   ld:jobs:claims   ZSET id by claim expiry (Redis clock, ms)
  *   ld:jobs:state:<s> SET of ids per state (counts)
  *   ld:jobs:key:<k>  ZSET id by created_ms (listing)
@@ -40,19 +41,28 @@ static const char lua_claim[] = LUA_NOW
     "    reclaimed[#reclaimed + 1] = id\n"
     "  end\n"
     "end\n"
-    "for _ = 1, 100 do\n"
-    "  local ids = redis.call('ZRANGE', 'ld:jobs:queued', 0, 0)\n"
-    "  if #ids == 0 then break end\n"
-    "  local id = ids[1]\n"
+    /* Keys take turns: among the 64 oldest queued jobs, the one whose key's
+     * last job started longest ago (ld:jobs:key_started), oldest first. */
+    "local best, best_at, best_key = nil, nil, nil\n"
+    "for _, id in ipairs(redis.call('ZRANGE', 'ld:jobs:queued', 0, 63)) do\n"
     "  local jk = 'ld:job:' .. id\n"
-    "  redis.call('ZREM', 'ld:jobs:queued', id)\n"
-    "  if redis.call('HGET', jk, 'state') == 'queued' then\n"
-    "    redis.call('HSET', jk, 'state', 'processing', 'started_ms', ARGV[1], 'progress', '0')\n"
-    "    redis.call('HINCRBY', jk, 'runs', 1)\n"
-    "    redis.call('SMOVE', 'ld:jobs:state:queued', 'ld:jobs:state:processing', id)\n"
-    "    redis.call('ZADD', 'ld:jobs:claims', clock + tonumber(ARGV[2]), id)\n"
-    "    return {id, table.concat(reclaimed, ' ')}\n"
+    "  if redis.call('HGET', jk, 'state') ~= 'queued' then\n"
+    "    redis.call('ZREM', 'ld:jobs:queued', id)\n"
+    "  else\n"
+    "    local k = redis.call('HGET', jk, 'key_id') or ''\n"
+    "    local at = tonumber(redis.call('HGET', 'ld:jobs:key_started', k) or '0')\n"
+    "    if best == nil or at < best_at then best, best_at, best_key = id, at, k end\n"
     "  end\n"
+    "end\n"
+    "if best then\n"
+    "  local jk = 'ld:job:' .. best\n"
+    "  redis.call('ZREM', 'ld:jobs:queued', best)\n"
+    "  redis.call('HSET', jk, 'state', 'processing', 'started_ms', ARGV[1], 'progress', '0')\n"
+    "  redis.call('HINCRBY', jk, 'runs', 1)\n"
+    "  redis.call('HSET', 'ld:jobs:key_started', best_key, ARGV[1])\n"
+    "  redis.call('SMOVE', 'ld:jobs:state:queued', 'ld:jobs:state:processing', best)\n"
+    "  redis.call('ZADD', 'ld:jobs:claims', clock + tonumber(ARGV[2]), best)\n"
+    "  return {best, table.concat(reclaimed, ' ')}\n"
     "end\n"
     "return {'', table.concat(reclaimed, ' ')}\n";
 

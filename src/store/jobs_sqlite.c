@@ -28,6 +28,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(key_id, created_ms);"
     "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, created_ms);"
     "CREATE INDEX IF NOT EXISTS jobs_by_delivery ON jobs(delivery, next_attempt_ms);"
+    "CREATE INDEX IF NOT EXISTS jobs_by_key_started ON jobs(key_id, started_ms);"
     "PRAGMA user_version = 1;";
 
 #define COLS                                                                                     \
@@ -213,7 +214,15 @@ static ld_err sq_claim(ld_job_store *base, int64_t now_ms, ld_job *out, bool *fo
     size_t n = 0;
     *found = false;
     pthread_mutex_lock(&s->mu);
-    ld_err rc = query_rows(s, "SELECT " COLS " FROM jobs WHERE state = 'queued' ORDER BY created_ms, rowid LIMIT ?",
+    /* Keys take turns: the queued job of the key whose last job started
+     * longest ago (never: first), oldest first within a key. So a key with
+     * hundreds queued delays another key's job by one job per runner, not by
+     * all of its own (docs/jobs.md, fairness). */
+    ld_err rc = query_rows(s,
+                           "SELECT " COLS
+                           " FROM jobs q WHERE state = 'queued' ORDER BY"
+                           " (SELECT COALESCE(MAX(p.started_ms), 0) FROM jobs p WHERE p.key_id = q.key_id),"
+                           " created_ms, rowid LIMIT ?",
                            NULL, -1, 1, &rows, &n, err);
     if (!rc && n) {
         sqlite3_stmt *st;
@@ -350,6 +359,20 @@ static ld_err sq_list(ld_job_store *base, const char *key_id, int limit, ld_job 
     return rc;
 }
 
+static ld_err sq_pending_of_key(ld_job_store *base, const char *key_id, int limit, ld_job **out, size_t *n,
+                                ld_error *err)
+{
+    sq_store *s = S(base);
+    pthread_mutex_lock(&s->mu);
+    ld_err rc = query_rows(s,
+                           "SELECT " COLS
+                           " FROM jobs WHERE key_id = ? AND state IN ('queued', 'processing')"
+                           " ORDER BY created_ms, rowid LIMIT ?",
+                           key_id, -1, limit, out, n, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 static ld_err sq_due(ld_job_store *base, int64_t now_ms, int limit, ld_job **out, size_t *n, ld_error *err)
 {
     sq_store *s = S(base);
@@ -459,6 +482,7 @@ static const ld_job_store_ops sqlite_ops = {
     .finish = sq_finish,
     .cancel = sq_cancel,
     .list = sq_list,
+    .pending_of_key = sq_pending_of_key,
     .due = sq_due,
     .next_due = sq_next_due,
     .record_attempt = sq_record_attempt,

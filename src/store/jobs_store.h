@@ -87,6 +87,9 @@ typedef struct {
                      ld_error *err);
     /* A key's jobs, newest first. *out is malloc'd (ld_job_list_free). */
     ld_err (*list)(ld_job_store *s, const char *key_id, int limit, ld_job **out, size_t *n, ld_error *err);
+    /* A key's queued and processing jobs, oldest first, at most `limit`. */
+    ld_err (*pending_of_key)(ld_job_store *s, const char *key_id, int limit, ld_job **out, size_t *n,
+                             ld_error *err);
     /* Pending deliveries due at now_ms, oldest first, at most `limit`. */
     ld_err (*due)(ld_job_store *s, int64_t now_ms, int limit, ld_job **out, size_t *n, ld_error *err);
     /* Earliest next_attempt_ms of a pending delivery, 0 when none. */

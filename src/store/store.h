@@ -150,6 +150,12 @@ typedef struct {
     char target[300];      /* "host:port/db", never the password */
 } ld_store_health_info;
 
+/* Audio seconds counted in memory that the store could not persist (the
+ * embedded store's disk is full or read-only): they are retried with the key's
+ * next addition and at close. `why` gets the last database error. 0 when all
+ * is written (and always for Redis, whose failures are answered as errors). */
+double ld_store_usage_unsaved(ld_store *s, char *why, size_t whysz);
+
 /* Fills *out; returns out->up. Thread-safe, no network round trip. */
 bool ld_store_health(ld_store *s, ld_store_health_info *out);
 

@@ -87,6 +87,8 @@ void ld_metrics_rate_limited(const char *kind);
 void ld_metrics_webhook(const char *result);
 /* A failed Redis operation (connect, timeout, "cannot serve" reply, probe). */
 void ld_metrics_redis_error(void);
+/* listend_usage_write_failures_total: a usage addition the database refused. */
+void ld_metrics_usage_write_failed(void);
 /* Transcribed audio: mode batch, stream or job; key_id may be NULL. */
 void ld_metrics_audio(const char *mode, const char *key_id, double seconds);
 /* Decoding time over audio duration of one finished transcription. */

@@ -9,7 +9,7 @@
 #define KEY_SERIES 100 /* per-key series before the rest count as key_id="other" */
 
 static struct {
-    ld_metric *auth_failures, *rate_limited, *webhooks, *redis_errors, *audio, *key_audio, *rtf;
+    ld_metric *auth_failures, *rate_limited, *webhooks, *redis_errors, *usage_writes, *audio, *key_audio, *rtf;
 } ev;
 
 static const char *const auth_reasons[] = {"missing", "invalid", "expired", "revoked", "throttled", NULL};
@@ -55,6 +55,11 @@ static void init(void)
                           "Redis operations that failed: connect, timeout, unavailable reply, or a failed probe "
                           "while down",
                           LD_METRIC_COUNTER, NULL, 0);
+    ev.usage_writes = reg("listend_usage_write_failures_total",
+                          "Usage additions the database refused (disk full, read-only): kept in memory and "
+                          "written with the key's next addition; /health says degraded meanwhile",
+                          LD_METRIC_COUNTER, NULL, 0);
+    ld_metric_add(ev.usage_writes, NULL, 0);
     ev.audio = reg("listend_audio_seconds_total", "Seconds of audio transcribed, by mode (batch, stream, job)",
                    LD_METRIC_COUNTER, "mode", 4);
     zero(ev.audio, audio_modes);
@@ -106,6 +111,12 @@ void ld_metrics_redis_error(void)
 {
     ld_metrics_events_init();
     ld_metric_add(ev.redis_errors, NULL, 1);
+}
+
+void ld_metrics_usage_write_failed(void)
+{
+    ld_metrics_events_init();
+    ld_metric_add(ev.usage_writes, NULL, 1);
 }
 
 void ld_metrics_audio(const char *mode, const char *key_id, double seconds)

@@ -130,6 +130,12 @@ static ld_err get(const char *path, ld_fetch_opts o, size_t *bytes, ld_error *er
     return e;
 }
 
+static bool always(void *ud)
+{
+    (void)ud;
+    return true;
+}
+
 static void test_fetch(void)
 {
     ld_error err;
@@ -172,6 +178,14 @@ static void test_fetch(void)
     CHECK(get("/slow", quick, &bytes, &err, NULL) == LD_ERR_URL_FETCH_FAILED);
     CHECK(strstr(err.msg, "timed out after 1 s") != NULL);
     fprintf(stderr, "timeout: %s\n", err.msg);
+    /* No byte for the low-speed window: ended long before the overall limit, and said so. */
+    ld_fetch_opts lowspeed = {.allow_private = true, .low_speed_bytes = 1024, .low_speed_time_s = 1};
+    CHECK(get("/slow", lowspeed, &bytes, &err, NULL) == LD_ERR_URL_FETCH_FAILED);
+    CHECK(strstr(err.msg, "sent less than 1024 bytes/s for 1 s") != NULL);
+    fprintf(stderr, "low speed: %s\n", err.msg);
+    ld_fetch_opts aborted = {.allow_private = true, .abort = always, .abort_ud = NULL};
+    CHECK(get("/slow", aborted, &bytes, &err, NULL) == LD_ERR_URL_FETCH_FAILED);
+    CHECK(strstr(err.msg, "cancelled") != NULL);
 
     CHECK(get("ftp://127.0.0.1/x", priv, &bytes, &err, NULL) == LD_ERR_URL_FETCH_FAILED);
     CHECK(strstr(err.msg, "only http, https and s3") != NULL);

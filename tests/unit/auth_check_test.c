@@ -166,12 +166,14 @@ static void test_admit(ld_auth *a)
     CHECK_STR(err.msg, "Daily audio quota exceeded");
     CHECK(ld_auth_admit(a, &k, true, &l[0], &ri, &err) == LD_ERR_QUOTA_EXCEEDED && !l[0].held);
     CHECK(ri.retry_after >= 1 && ri.retry_after <= 86400);
-    /* Without quota (GET /v1/license, /v1/jobs): admitted, no slot, no rate used. */
-    CHECK(ld_auth_admit(a, &k, false, &l[0], &ri, &err) == LD_OK && !l[0].held && !ri.have_usage);
-    CHECK(ri.limit == 60 && ri.remaining == 59);
+    /* Without quota (GET /v1/license, /v1/jobs): admitted over the quota, but
+     * under the rate and concurrency limits like any request (issue #17). */
+    CHECK(ld_auth_admit(a, &k, false, &l[0], &ri, &err) == LD_OK && l[0].held && ri.have_usage);
+    CHECK(ri.limit == 60 && ri.remaining == 58 && ri.usage.audio_seconds_remaining == 0);
     CHECK(ld_auth_usage(a, &k, &u, &err) == LD_OK);
     CHECK_NEAR(u.audio_seconds_today, 4.0, 1e-9);
-    CHECK(u.audio_seconds_remaining == 0 && u.requests_this_minute == 1);
+    CHECK(u.audio_seconds_remaining == 0 && u.requests_this_minute == 2 && u.concurrent == 1);
+    ld_auth_release(a, &l[0]);
 }
 
 static void test_throttle(ld_auth *a)

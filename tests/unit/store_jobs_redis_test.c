@@ -46,7 +46,8 @@ static void test_jobs(ld_store *limits, const char *dir_a, const char *dir_b)
     j = contract_job("job_url", "k_one", 2000, NULL);
     CHECK(op->insert(a, &j, &err) == LD_OK);
     ld_job_clear(&j);
-    j = contract_job("job_two", "k_two", 3000, NULL);
+    /* one key: its jobs are claimed oldest first (keys take turns between them) */
+    j = contract_job("job_two", "k_one", 3000, NULL);
     CHECK(op->insert(a, &j, &err) == LD_OK);
     ld_job_clear(&j);
     CHECK(op->count(b, LD_JOB_QUEUED) == 3 && op->exists(b, "job_url") && !op->exists(b, "job_none"));
@@ -82,7 +83,7 @@ static void test_jobs(ld_store *limits, const char *dir_a, const char *dir_b)
     CHECK(op->finish(b, "job_up", LD_JOB_COMPLETED, "{\"text\":\"hi\"}", NULL, 7000, &err) == LD_OK);
     ld_job_clear(&c);
     ld_job_state st;
-    CHECK(op->cancel(a, "job_two", "k_two", 9000, &st, &err) == LD_OK && st == LD_JOB_CANCELLED);
+    CHECK(op->cancel(a, "job_two", "k_one", 9000, &st, &err) == LD_OK && st == LD_JOB_CANCELLED);
 
     /* A replica dies holding a claim: another takes the job over after the timeout. */
     pid_t child = fork();
