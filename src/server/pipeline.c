@@ -205,24 +205,26 @@ static json_t *lightning_body(ld_req *r, json_t *j)
     return o;
 }
 
+/* listend's JSON body `j` (consumed) in the route's schema, serialised. */
+static char *route_json(ld_req *r, json_t *j, const char **ctype)
+{
+    if (j && r->lightning)
+        j = lightning_body(r, j);
+    else if (j && r->openai)
+        j = ld_openai_body(&r->opts, j);
+    else if (j && r->deepgram)
+        j = ld_dg_body(&r->dg, j);
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(j);
+    *ctype = "application/json";
+    return s;
+}
+
 static char *render(ld_req *r, const ld_transcript *t, size_t *len, const char **ctype)
 {
     const ld_transcribe_opts *o = &r->opts.t;
-    char *s = NULL;
-    if (o->format != LD_FORMAT_JSON) {
-        s = ld_transcript_render(t, o, ctype);
-    } else {
-        json_t *j = ld_transcript_json(t, o, r->request_id);
-        if (j && r->lightning)
-            j = lightning_body(r, j);
-        else if (j && r->openai)
-            j = ld_openai_body(&r->opts, j);
-        else if (j && r->deepgram)
-            j = ld_dg_body(&r->dg, j);
-        s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
-        json_decref(j);
-        *ctype = "application/json";
-    }
+    char *s = o->format != LD_FORMAT_JSON ? ld_transcript_render(t, o, ctype)
+                                          : route_json(r, ld_transcript_json(t, o, r->request_id), ctype);
     *len = s ? strlen(s) : 0;
     return s;
 }
@@ -283,21 +285,8 @@ struct mc_ctx {
 static char *render_channels(ld_req *r, ld_transcript *const *t, size_t n, size_t *len, const char **ctype)
 {
     const ld_transcribe_opts *o = &r->opts.t;
-    char *s = NULL;
-    if (o->format != LD_FORMAT_JSON) {
-        s = ld_channels_render(t, n, o, ctype);
-    } else {
-        json_t *j = ld_channels_json(t, n, o, r->request_id);
-        if (j && r->lightning)
-            j = lightning_body(r, j);
-        else if (j && r->openai)
-            j = ld_openai_body(&r->opts, j);
-        else if (j && r->deepgram)
-            j = ld_dg_body(&r->dg, j);
-        s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
-        json_decref(j);
-        *ctype = "application/json";
-    }
+    char *s = o->format != LD_FORMAT_JSON ? ld_channels_render(t, n, o, ctype)
+                                          : route_json(r, ld_channels_json(t, n, o, r->request_id), ctype);
     *len = s ? strlen(s) : 0;
     return s;
 }
