@@ -49,5 +49,7 @@ stage "unit tests (ctest)" bash -c 'cd build && ctest --output-on-failure -j2'
 stage "integration tests (pytest)" integration "$@"
 stage "fuzz (5 s per target)" scripts/fuzz.sh 5
 stage "sanitizers (ASan+UBSan: ctest + integration subset)" scripts/sanitize.sh
-stage "valgrind memcheck (server run: batch, stream, job, errors)" scripts/valgrind.sh
+# The build stage's binary has the same configuration valgrind.sh would build
+# (RelWithDebInfo, -Werror), so the memcheck run reuses it instead of a 4th build.
+stage "valgrind memcheck (server run: batch, stream, job, errors)" env LD_VG_BIN="$PWD/build/listend" scripts/valgrind.sh
 report
