@@ -116,7 +116,8 @@ struct ld_ws {
     ws_conn *notify_head;
     ws_conn *run_head, *run_tail;
     bool stopping;
-    int wake_fd; /* eventfd: adopt/notify/stop */
+    bool loop_done; /* the loop has exited: late upgrades are closed by ws_loop_adopt itself */
+    int wake_fd;    /* eventfd: adopt/notify/stop */
     int epfd;
     pthread_t loop;
     pthread_t *workers;

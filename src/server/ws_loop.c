@@ -328,6 +328,40 @@ static void adopt(ld_ws *ws, ws_conn *c)
         do_read(c);
 }
 
+/* One unmasked server frame written straight to the socket (no wslay context:
+ * the loop is gone). Small frames on a fresh socket: the send buffer takes them. */
+static void raw_frame(int fd, uint8_t opcode, const uint8_t *p, size_t n)
+{
+    uint8_t h[4] = {(uint8_t)(0x80 | opcode)};
+    size_t hl = 2;
+    if (n < 126) {
+        h[1] = (uint8_t)n;
+    } else {
+        n = n > 0xFFFF ? 0xFFFF : n;
+        h[1] = 126, h[2] = (uint8_t)(n >> 8), h[3] = (uint8_t)n, hl = 4;
+    }
+    if (send(fd, h, hl, MSG_NOSIGNAL) == (ssize_t)hl && n)
+        (void)!send(fd, p, n, MSG_NOSIGNAL);
+}
+
+/* An upgrade that completed after the loop's last pass (SIGTERM right after
+ * the 101): the client still gets the shutdown error and a 1001 close, and the
+ * connection is released instead of waiting on a list nobody reads. */
+static void close_late(ws_conn *c)
+{
+    char *m = ld_ws_msg_error("Server is shutting down", "SERVICE_UNAVAILABLE");
+    if (m)
+        raw_frame(c->fd, WSLAY_TEXT_FRAME, (const uint8_t *)m, strlen(m));
+    free(m);
+    static const char reason[] = "Server is shutting down";
+    uint8_t body[2 + sizeof reason - 1] = {LD_WS_CLOSE_GOING_AWAY >> 8, LD_WS_CLOSE_GOING_AWAY & 0xFF};
+    memcpy(body + 2, reason, sizeof reason - 1);
+    raw_frame(c->fd, WSLAY_CONNECTION_CLOSE, body, sizeof body);
+    MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
+    c->fd = -1;
+    ws_conn_unref(c);
+}
+
 void ws_loop_adopt(ws_conn *c, int fd, struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len)
 {
     c->fd = fd;
@@ -335,10 +369,16 @@ void ws_loop_adopt(ws_conn *c, int fd, struct MHD_UpgradeResponseHandle *urh, co
     ld_ws_leftover_set(&c->extra, extra, extra_len);
     ld_ws *ws = c->ws;
     pthread_mutex_lock(&ws->mu);
-    c->loop_next = ws->adopt_head;
-    ws->adopt_head = c;
+    bool late = ws->loop_done;
+    if (!late) {
+        c->loop_next = ws->adopt_head;
+        ws->adopt_head = c;
+    }
     pthread_mutex_unlock(&ws->mu);
-    ws_wake(ws);
+    if (late)
+        close_late(c);
+    else
+        ws_wake(ws);
 }
 
 static void teardown(ws_conn *c)
@@ -491,6 +531,18 @@ void *ws_loop_main(void *arg)
         bury(ws);
         if (stop)
             break;
+    }
+    /* Upgrades queued since the last drain, and any later ones, are closed
+     * with 1001 directly (close_late): none is left on adopt_head. */
+    pthread_mutex_lock(&ws->mu);
+    ws_conn *late = ws->adopt_head;
+    ws->adopt_head = NULL;
+    ws->loop_done = true;
+    pthread_mutex_unlock(&ws->mu);
+    while (late) {
+        ws_conn *n = late->loop_next;
+        close_late(late);
+        late = n;
     }
     /* Shutdown: tell every client, push the close out, and drop the sockets. */
     while (ws->live_head) {
