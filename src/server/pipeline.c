@@ -291,6 +291,22 @@ static char *render_channels(ld_req *r, ld_transcript *const *t, size_t n, size_
     return s;
 }
 
+/* A rendered transcript (body NULL: rendering failed) becomes the 200, and
+ * only then is the audio charged and counted. */
+static void answer(ld_req *r, char *body, size_t len, const char *ctype, double took)
+{
+    if (!body) {
+        ld_error e = {0};
+        ld_error_set(&e, LD_ERR_INTERNAL, "Could not render the transcript");
+        fail(r, &e);
+        return;
+    }
+    charge(r, r->audio_seconds);
+    ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
+    ld_metrics_rtf("batch", took, r->audio_seconds);
+    ld_req_finish_body(r, MHD_HTTP_OK, body, len, ctype);
+}
+
 static void mc_finish(mc_ctx *m)
 {
     ld_req *r = m->r;
@@ -304,15 +320,7 @@ static void mc_finish(mc_ctx *m)
         size_t len;
         const char *ctype;
         char *body = render_channels(r, m->t, m->n, &len, &ctype);
-        if (!body) {
-            ld_error_set(&e, LD_ERR_INTERNAL, "Could not render the transcript");
-            fail(r, &e);
-        } else {
-            charge(r, r->audio_seconds);
-            ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
-            ld_metrics_rtf("batch", took, r->audio_seconds);
-            ld_req_finish_body(r, MHD_HTTP_OK, body, len, ctype);
-        }
+        answer(r, body, len, ctype, took);
     } else {
         fail(r, &e);
     }
@@ -438,15 +446,7 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
         size_t len;
         const char *ctype;
         char *body = render(r, t, &len, &ctype);
-        if (!body) {
-            ld_error_set(&e, LD_ERR_INTERNAL, "Could not render the transcript");
-            fail(r, &e);
-        } else {
-            charge(r, r->audio_seconds);
-            ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
-            ld_metrics_rtf("batch", took, r->audio_seconds);
-            ld_req_finish_body(r, MHD_HTTP_OK, body, len, ctype);
-        }
+        answer(r, body, len, ctype, took);
     }
     ld_transcript_free(t);
     ld_req_unref(r);
