@@ -7,7 +7,8 @@
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]     (default 5 s, all targets)
 #   LD_FUZZ_NO_BUILD=1: run the binaries already built; LD_FUZZ_BUILD=dir, LD_FUZZ_CC=clang;
-#   LD_FUZZ_WORK=dir: keep the grown corpus there instead of a throw-away directory
+#   LD_FUZZ_WORK=dir: keep the grown corpus there instead of a throw-away directory;
+#   LD_FUZZ_JOBS=n: targets run at once (default: CPU cores)
 #
 # New interesting inputs go to a scratch directory, never into the repository;
 # a failing input is saved as build-fuzz/artifacts/<target>/crash-… — copy it
@@ -47,11 +48,11 @@ else
     scratch=$(mktemp -d /tmp/listend-fuzz.XXXXXX)
     trap 'rm -rf "$scratch"' EXIT
 fi
-fail=0
-for t in "${targets[@]}"; do
-    seeds=fuzz/corpus/$t
+# one_target T: runs T from its seeds; prints ok or the failure (status 1).
+one_target() {
+    local t=$1 seeds=fuzz/corpus/$1 log
     mkdir -p "$scratch/$t" "$build/artifacts/$t"
-    [ -d "$seeds" ] || { echo "fuzz: no seed corpus $seeds" >&2; fail=1; continue; }
+    [ -d "$seeds" ] || { echo "fuzz: no seed corpus $seeds" >&2; return 1; }
     log=$build/artifacts/$t/last.log
     # First directory receives new inputs; the seed directory is only read.
     if "$build/fuzz_$t" "$scratch/$t" "$seeds" -max_total_time="$secs" -max_len="$(max_len "$t")" \
@@ -59,9 +60,19 @@ for t in "${targets[@]}"; do
         >"$log" 2>&1; then
         echo "fuzz_$t: ok ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs, $(ls "$seeds" | wc -l) seeds)"
     else
-        fail=1
         echo "fuzz_$t: FAILED — see $log" >&2
         grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -20 >&2 || true
+        return 1
     fi
+}
+
+# Each target is one single-threaded process: run LD_FUZZ_JOBS (default: cores) at a time.
+jobs_max=${LD_FUZZ_JOBS:-$(nproc)}
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do sleep 0.2; done
+    (if one_target "$t"; then echo 0 >"$scratch/$t.rc"; else echo 1 >"$scratch/$t.rc"; fi) &
 done
+wait
+fail=0
+for t in "${targets[@]}"; do [ "$(cat "$scratch/$t.rc" 2>/dev/null)" = 0 ] || fail=1; done
 exit $fail
