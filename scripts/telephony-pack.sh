@@ -29,10 +29,11 @@ awk -F'\t' 'NR == FNR {part[$1] = $2; next}
             FILENAME ~ /provenance/ && FNR > 1 {spk[$1] = $2; next}
             FILENAME ~ /manifest/ && FNR > 1 && part[spk[$1]] == "adapt" {print $1 "\t" $2 "\t" $4 "\t" spk[$1]}' \
   "$tmp/split" "$EVAL/provenance.tsv" "$EVAL/manifest.tsv" >"$tmp/clips"
-mkdir -p "$tmp/audio"
+mkdir -p "$tmp/audio" "$tmp/tts"
 printf 'file\ttext\tspeaker\n' >"$tmp/audio/manifest.tsv"
+src=() dst=()
 while IFS=$'\t' read -r id file text speaker; do
-  ffmpeg -nostdin -loglevel error -y -i "$EVAL/$file" -ar 8000 -c:a pcm_mulaw "$tmp/audio/$id.wav"
+  src+=("$EVAL/$file") dst+=("$tmp/audio/$id.wav")
   printf '%s.wav\t%s\t%s\n' "$id" "$text" "$speaker" >>"$tmp/audio/manifest.tsv"
 done <"$tmp/clips"
 n=0
@@ -41,10 +42,20 @@ for voice in awb rms slt kal16; do
     [ -n "$line" ] || continue
     n=$((n + 1))
     id=$(printf 'flite_%s_%03d' "$voice" "$n")
-    flite -voice "$voice" -t "$line" -o "$tmp/tts.wav" >/dev/null
-    ffmpeg -nostdin -loglevel error -y -i "$tmp/tts.wav" -ar 8000 -c:a pcm_mulaw "$tmp/audio/$id.wav"
+    flite -voice "$voice" -t "$line" -o "$tmp/tts/$id.wav" >/dev/null
+    src+=("$tmp/tts/$id.wav") dst+=("$tmp/audio/$id.wav")
     printf '%s.wav\t%s\tflite_%s\n' "$id" "$line" "$voice" >>"$tmp/audio/manifest.tsv"
   done <models/flite-sentences.txt
+done
+# One ffmpeg per 60 clips instead of one per clip (process start-up was most of the
+# script's time): each output has its own resampler and encoder, so the files are
+# byte-identical to `ffmpeg -i IN -ar 8000 -c:a pcm_mulaw OUT` one at a time.
+for ((b = 0; b < ${#src[@]}; b += 60)); do
+  args=() maps=()
+  for ((i = b; i < b + 60 && i < ${#src[@]}; i++)); do
+    args+=(-i "${src[i]}") maps+=(-map "$((i - b)):a" -ar 8000 -c:a pcm_mulaw "${dst[i]}")
+  done
+  ffmpeg -nostdin -loglevel error -y "${args[@]}" "${maps[@]}"
 done
 echo "telephony-pack: $(wc -l <"$tmp/clips") adaptation clips from $EVAL and $n flite clips, as 8 kHz mu-law" >&2
 "$BIN" adapt --audio "$tmp/audio" --out "$tmp/telephony" --held-out 0
