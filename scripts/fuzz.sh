@@ -6,7 +6,7 @@
 # sanitizer report, timeout or out-of-memory.
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]     (default 5 s, all targets)
-#   LD_FUZZ_NO_BUILD=1: run the binaries already built; LD_FUZZ_BUILD=dir, LD_FUZZ_CC=clang;
+#   LD_FUZZ_NO_BUILD=1: run the binaries already built; LD_FUZZ_BUILD_ONLY=1: build and stop; LD_FUZZ_BUILD=dir, LD_FUZZ_CC=clang;
 #   LD_FUZZ_WORK=dir: keep the grown corpus there instead of a throw-away directory;
 #   LD_FUZZ_JOBS=n: targets run at once (default: CPU cores)
 #
@@ -30,6 +30,7 @@ if [ -z "${LD_FUZZ_NO_BUILD:-}" ]; then # set it to reuse the binaries already i
     cmake -S . -B "$build" -DLD_FUZZ=ON -DLD_WERROR=ON -DCMAKE_C_COMPILER="$cc" >/dev/null
     cmake --build "$build" -j2 --target "${targets[@]/#/fuzz_}" >/dev/null
 fi
+[ -z "${LD_FUZZ_BUILD_ONLY:-}" ] || exit 0
 
 # Input size caps: what the entry point would see from one request piece
 # (larger media files only slow the search down).

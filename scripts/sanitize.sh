@@ -9,13 +9,17 @@
 # the tests inherit the options), and server logs are scanned as well.
 #
 #   scripts/sanitize.sh [extra pytest args]     LD_ASAN_BUILD=dir (default build-asan)
+#   LD_ASAN_BUILD_ONLY=1: build and stop; LD_ASAN_NO_BUILD=1: run what is already built
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${LD_ASAN_BUILD:-build-asan}
 
-echo "== sanitize: building $build (-DLD_SANITIZE=ON)"
-cmake -S . -B "$build" -DLD_SANITIZE=ON -DLD_WERROR=ON >/dev/null
-cmake --build "$build" -j2 >/dev/null
+if [ -z "${LD_ASAN_NO_BUILD:-}" ]; then # set: reuse what LD_ASAN_BUILD_ONLY=1 built (scripts/test.sh)
+    echo "== sanitize: building $build (-DLD_SANITIZE=ON)"
+    cmake -S . -B "$build" -DLD_SANITIZE=ON -DLD_WERROR=ON >/dev/null
+    cmake --build "$build" -j2 >/dev/null
+fi
+[ -z "${LD_ASAN_BUILD_ONLY:-}" ] || exit 0
 
 reports=$(mktemp -d /tmp/listend-sanitize.XXXXXX)
 trap 'rm -rf "$reports"' EXIT
