@@ -4,12 +4,10 @@
  * or webhook_max_age_s. A receiver that hangs holds one worker for one
  * attempt's timeout; one key's deliveries hold at most half of the workers,
  * so other keys' webhooks still go out at once. */
-#include <curl/curl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "jobs/jobs_internal.h"
@@ -23,14 +21,9 @@
 #define BATCH 128         /* due deliveries looked at per round: past those a key at its share skips */
 #define PURGE_EVERY_MS (3600 * 1000)
 
-typedef struct {
-    ld_jobs *j;
-    ld_net_guard guard; /* connect-time address policy (audio module) */
-    long retry_after_s; /* from a 429/503 Retry-After header */
-} attempt_ctx;
-
-static bool stopping(ld_jobs *j)
+static bool stopping(void *ud)
 {
+    ld_jobs *j = ud;
     pthread_mutex_lock(&j->mu);
     bool s = j->stopping;
     pthread_mutex_unlock(&j->mu);
@@ -43,81 +36,6 @@ void ld_jobs_wake_deliverer(ld_jobs *j)
     j->deliver_kick = true;
     pthread_cond_signal(&j->deliver_cv);
     pthread_mutex_unlock(&j->mu);
-}
-
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
-{
-    attempt_ctx *ctx = ud;
-    size_t len = size * n;
-    if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
-        long v = strtol(p + 12, NULL, 10);
-        if (v > 0)
-            ctx->retry_after_s = v;
-    }
-    return len;
-}
-
-static int on_xfer(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    (void)a, (void)b, (void)c, (void)d;
-    return stopping(((attempt_ctx *)ud)->j) ? 1 : 0; /* shutdown aborts an attempt */
-}
-
-/* One POST. Returns the HTTP status, or 0 with *error set when there was no answer. */
-static long post(ld_jobs *j, const char *url, const char *body, attempt_ctx *ctx, char *error, size_t errsz)
-{
-    CURL *h = curl_easy_init();
-    if (!h) {
-        snprintf(error, errsz, "out of memory");
-        return 0;
-    }
-    char sig[LD_JOBS_SIGNATURE_MAX], errbuf[CURL_ERROR_SIZE] = "";
-    char hsig[LD_JOBS_SIGNATURE_MAX + 32];
-    ld_jobs_signature(j->secret, ld_time_now(), body, strlen(body), sig, sizeof sig);
-    snprintf(hsig, sizeof hsig, "X-Listend-Signature: %s", sig);
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    hdr = curl_slist_append(hdr, hsig);
-    hdr = curl_slist_append(hdr, "Expect:");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    /* The audio module's guard checks the address actually dialled (DNS
-     * rebinding), limits protocols to http(s) and ignores proxy env vars. */
-    ctx->guard.allow_private = j->cfg.fetch.allow_private;
-    ld_audio_curl_guard(h, &ctx->guard);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is an answer (final), not followed */
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "listend/" LD_VERSION);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                     j->cfg.webhook_timeout_ms < 5000 ? j->cfg.webhook_timeout_ms : 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, j->cfg.webhook_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, ctx);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, ctx);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    else
-        snprintf(error, errsz, "%s",
-                 *ctx->guard.refused ? ctx->guard.refused
-                 : *errbuf           ? errbuf
-                                     : curl_easy_strerror(rc));
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
-    return status;
 }
 
 static char *webhook_body(const ld_job *job)
@@ -144,9 +62,9 @@ static void deliver_one(ld_jobs *j, const ld_job *job)
     char at[32], error[512] = "";
     ld_time_iso8601(now / 1000, at);
     json_t *entry = json_pack("{s:i, s:s}", "attempt", number, "at", at);
-    attempt_ctx ctx = {.j = j};
     long status = 0;
     ld_webhook_outcome out;
+    long retry_after_s = 0; /* from a 429/503 Retry-After header */
     ld_error why = {0};
     char *body = NULL;
     if (ld_audio_check_url(job->callback_url, j->cfg.fetch.allow_private, &why) != LD_OK) {
@@ -157,10 +75,16 @@ static void deliver_one(ld_jobs *j, const ld_job *job)
         snprintf(error, sizeof error, "cannot build the body");
         out = LD_WEBHOOK_FINAL;
     } else {
-        status = post(j, job->callback_url, body, &ctx, error, sizeof error);
-        out = ld_jobs_classify(status);
-        if (*ctx.guard.refused)
-            out = LD_WEBHOOK_FINAL;
+        ld_jobs_post post = {.url = job->callback_url,
+                             .body = body,
+                             .secret = j->secret,
+                             .allow_private = j->cfg.fetch.allow_private,
+                             .timeout_ms = j->cfg.webhook_timeout_ms,
+                             .stop = stopping,
+                             .stop_ud = j};
+        status = ld_jobs_post_signed(&post, error, sizeof error);
+        retry_after_s = post.retry_after_s;
+        out = post.refused ? LD_WEBHOOK_FINAL : ld_jobs_classify(status);
     }
     free(body);
     if (status)
@@ -179,8 +103,8 @@ static void deliver_one(ld_jobs *j, const ld_job *job)
     } else if (out == LD_WEBHOOK_RETRY) {
         int64_t delay = ld_jobs_backoff_ms(number, j->cfg.webhook_backoff_ms, BACKOFF_CAP_MS,
                                            (double)randombytes_uniform(1000000) / 1e6);
-        if (ctx.retry_after_s * 1000 > delay)
-            delay = ctx.retry_after_s * 1000 < BACKOFF_CAP_MS ? ctx.retry_after_s * 1000 : BACKOFF_CAP_MS;
+        if (retry_after_s * 1000 > delay)
+            delay = retry_after_s * 1000 < BACKOFF_CAP_MS ? retry_after_s * 1000 : BACKOFF_CAP_MS;
         next = now + delay;
         if (next - job->finished_ms <= j->cfg.webhook_max_age_s * 1000)
             d = LD_DELIVERY_PENDING;

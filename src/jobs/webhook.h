@@ -1,6 +1,7 @@
-/* Webhook building blocks, kept pure so they can be tested on their own:
- * the signature header, the retry schedule and how a receiver's answer is
- * classified. Thread-safety: pure functions. */
+/* Webhook building blocks: the signature header, the retry schedule and how a
+ * receiver's answer is classified (pure, tested on their own), and the one
+ * signed POST that job callbacks and usage events both send.
+ * Thread-safety: all functions are thread-safe; nothing is kept between calls. */
 #ifndef LD_JOBS_WEBHOOK_H
 #define LD_JOBS_WEBHOOK_H
 
@@ -28,5 +29,25 @@ typedef enum {
 
 /* http_status is 0 when the request got no HTTP answer. */
 ld_webhook_outcome ld_jobs_classify(long http_status);
+
+/* One signed JSON POST: Content-Type: application/json, X-Listend-Signature
+ * (ld_jobs_signature of `body` with `secret`, now), the extra header lines;
+ * the connect-time address guard (private addresses only with allow_private),
+ * http(s) only, redirects not followed, connect within min(timeout, 5 s).
+ * stop(stop_ud) returning true aborts the attempt (shutdown). Returns the HTTP
+ * status, or 0 with `error` set when there was no answer; sets retry_after_s
+ * (a Retry-After header in seconds, else 0) and refused (the guard refused the
+ * address dialled). The caller owns every pointer; none is kept. */
+typedef struct {
+    const char *url, *body, *secret;
+    const char *const *extra_headers; /* "Name: value" lines, NULL-terminated; may be NULL */
+    bool allow_private;
+    long timeout_ms;
+    bool (*stop)(void *stop_ud);
+    void *stop_ud;
+    long retry_after_s; /* out */
+    bool refused;       /* out */
+} ld_jobs_post;
+long ld_jobs_post_signed(ld_jobs_post *p, char *error, size_t errsz);
 
 #endif

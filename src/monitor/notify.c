@@ -4,7 +4,6 @@
  * answer, 408, 429 and 5xx until --webhook-max-age, through the same
  * connect-time address guard as callback URLs. Events live in memory only: a
  * restart drops what was not delivered (the log lines remain). */
-#include <curl/curl.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -68,68 +67,31 @@ static int read_secret(const char *data_dir, char *out, size_t outsz)
     return 0;
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p, (void)ud;
-    return size * n;
-}
+static bool stopping(void *ud) { return atomic_load(&((ld_notifier *)ud)->stopping); }
 
-static int on_xfer(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    (void)a, (void)b, (void)c, (void)d;
-    return atomic_load(&((ld_notifier *)ud)->stopping) ? 1 : 0;
-}
-
-/* One POST: the HTTP status, or 0 with `error` set when there was no answer. */
+/* One POST: the HTTP status, 0 with `error` set when there was no answer, or
+ * -1 when the address policy refuses the receiver (checked again per attempt:
+ * the name may have moved to a forbidden address). */
 static long post(ld_notifier *n, const ev *e, char *error, size_t errsz)
 {
     ld_error why = {0};
-    /* Checked again per attempt: the name may have moved to a forbidden address. */
     if (ld_audio_check_url(n->url, n->allow_private, &why) != LD_OK) {
         snprintf(error, errsz, "%s", why.msg);
         return -1;
     }
-    CURL *h = curl_easy_init();
-    if (!h) {
-        snprintf(error, errsz, "out of memory");
-        return 0;
-    }
-    char sig[LD_JOBS_SIGNATURE_MAX], hsig[LD_JOBS_SIGNATURE_MAX + 32], htype[80], hid[80];
-    char errbuf[CURL_ERROR_SIZE] = "";
-    ld_jobs_signature(n->secret, ld_time_now(), e->body, strlen(e->body), sig, sizeof sig);
-    snprintf(hsig, sizeof hsig, "X-Listend-Signature: %s", sig);
+    char htype[80], hid[80];
     snprintf(htype, sizeof htype, "X-Listend-Event: %s", e->type);
     snprintf(hid, sizeof hid, "X-Listend-Event-ID: %s", e->id);
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    hdr = curl_slist_append(hdr, hsig);
-    hdr = curl_slist_append(hdr, htype);
-    hdr = curl_slist_append(hdr, hid);
-    hdr = curl_slist_append(hdr, "Expect:");
-    ld_net_guard guard = {.allow_private = n->allow_private};
-    curl_easy_setopt(h, CURLOPT_URL, n->url);
-    ld_audio_curl_guard(h, &guard); /* the address actually dialled, http(s) only, no proxies */
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "listend/" LD_VERSION);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, e->body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(e->body));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, n->timeout_ms < 5000 ? n->timeout_ms : 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, n->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, n);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    else
-        snprintf(error, errsz, "%s", *guard.refused ? guard.refused : *errbuf ? errbuf : curl_easy_strerror(rc));
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
-    return status;
+    ld_jobs_post p = {.url = n->url,
+                      .body = e->body,
+                      .secret = n->secret,
+                      .extra_headers = (const char *const[]){htype, hid, NULL},
+                      .allow_private = n->allow_private,
+                      .timeout_ms = n->timeout_ms,
+                      .stop = stopping,
+                      .stop_ud = n};
+    long status = ld_jobs_post_signed(&p, error, errsz);
+    return p.refused ? -1 : status;
 }
 
 static void ev_free(ev *e)
