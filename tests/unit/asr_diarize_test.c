@@ -190,7 +190,7 @@ static void test_edges(void)
     size_t nf;
     float *f = ld_diarize_mfcc(quiet, 16000, true, &nf);
     CHECK(f && nf == 98);
-    for (size_t i = 0; f && i < nf * LD_DIARIZE_DIM; i++)
+    for (size_t i = 0; f && i < nf * LD_DIARIZE_FEAT; i++)
         CHECK(isfinite(f[i]));
     int lab[3] = {9, 9, 9};
     CHECK(ld_diarize_words(f, nf, NULL, 0, 0, NULL, lab) == 0);
