@@ -10,6 +10,13 @@
  *    with the lowest delta-BIC merges until none is below zero (estimated
  *    count) or exactly num_speakers remain. Covariances are shrunk toward the
  *    recording's own, so a one-word segment does not look like a new voice.
+ *    Pitch vetoes a merge: when both clusters have voiced frames and their
+ *    median log F0 differ by more than pitch_margin (0.25 ~ 28 %; one voice's
+ *    words differ by up to ~0.15-0.2 on the dev speakers), the distance grows
+ *    by pitch_weight per unit beyond it. A one-word turn barely moves
+ *    cepstral means, but a woman's "yes" and a man's are ~0.4 apart in pitch.
+ *    Clusters with less than min_speaker_s of speech are fragments and join
+ *    the nearest real cluster at the end.
  * 4. Resegmentation: one full-covariance Gaussian per cluster, every word
  *    re-labelled by Viterbi over the word sequence (a speaker change costs
  *    switch_cost), models re-estimated, reseg_iters times.
@@ -45,11 +52,11 @@ void ld_diarize_params_default(ld_diarize_params *p)
                              .switch_cost = 60.0,
                              .reseg_iters = 2,
                              .cluster_norm = 1,
-                             .min_speaker_s = 0.4,
+                             .min_speaker_s = 0.3,
                              .norm_penalty = 0.0,
-                             .pitch_weight = 0.0,
-                             .pitch_margin = 0.15,
-                             .pitch_min_s = 0.2};
+                             .pitch_weight = 100.0,
+                             .pitch_margin = 0.25,
+                             .pitch_min_s = 0.05};
     const char *env = getenv("LD_DIARIZE_TUNE");
     if (!env)
         return;
@@ -211,10 +218,10 @@ static double delta_bic(const stats *a, double lda, const stats *b, double ldb, 
  * has too few voiced frames to say). */
 static double pitch_median(const stats *a)
 {
-    double half = a->pn / 2, cum = 0;
+    double at = a->pn / 2, cum = 0;
     for (int i = 0; i < LD_P_BINS; i++) {
-        if (cum + a->ph[i] >= half) /* interpolated inside the bin */
-            return LD_P_LO + LD_P_STEP * (i + (a->ph[i] > 0 ? (half - cum) / a->ph[i] : 0.5));
+        if (cum + a->ph[i] >= at) /* interpolated inside the bin */
+            return LD_P_LO + LD_P_STEP * (i + (a->ph[i] > 0 ? (at - cum) / a->ph[i] : 0.5));
         cum += a->ph[i];
     }
     return LD_P_LO + LD_P_STEP * LD_P_BINS;
@@ -461,20 +468,6 @@ static bool cluster(size_t nseg, const stats *seg_st, int num_speakers, const ld
             } else {
                 bj = c.rarg[bi];
             }
-            if (getenv("LD_DIARIZE_DEBUG")) { /* TEMP */
-                fprintf(stderr, "M %d %.4f %.0f %.0f %.3f %.3f %.0f %.0f", stop ? 1 : 0, c.dist[bi * nseg + bj],
-                        c.st[bi].n, c.st[bj].n, c.st[bi].pn ? pitch_median(&c.st[bi]) : 0,
-                        c.st[bj].pn ? pitch_median(&c.st[bj]) : 0, c.st[bi].pn, c.st[bj].pn);
-                fprintf(stderr, " A");
-                for (size_t q = 0; q < nseg; q++)
-                    if (parent[q] == (int)bi)
-                        fprintf(stderr, " %zu", q);
-                fprintf(stderr, " B");
-                for (size_t q = 0; q < nseg; q++)
-                    if (parent[q] == (int)bj)
-                        fprintf(stderr, " %zu", q);
-                fprintf(stderr, "\n");
-            }
             merge(&c, bi, bj, parent, g, p);
             live--;
         }
@@ -631,12 +624,6 @@ int ld_diarize_words(const float *feat, size_t n_frames, const ld_word *words, s
     for (size_t i = 0; i < nseg; i++) {
         size_t end = i + 1 < nseg ? starts[i + 1] : nw;
         stats_range(&seg_st[i], s.sp, s.w0[starts[i]], s.w1[end - 1]);
-    }
-    if (getenv("LD_DIARIZE_DEBUG")) { /* TEMP */
-        fprintf(stderr, "S");
-        for (size_t i = 0; i < nseg; i++)
-            fprintf(stderr, " %zu", starts[i]);
-        fprintf(stderr, "\n");
     }
     if (!cluster(nseg, seg_st, num_speakers, &p, g, seg_cl))
         goto out;
