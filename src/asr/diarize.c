@@ -23,7 +23,7 @@
  *    re-labelled by Viterbi over the word sequence (a speaker change costs
  *    switch_cost), models re-estimated, reseg_iters times.
  *
- * Costs: features ~1 ms per audio second, the rest grows with the number of
+ * Costs: features (MFCC + pitch) ~2 ms per audio second, the rest grows with the number of
  * segments (capped at LD_MAX_SEGS by merging neighbours). */
 #include <math.h>
 #include <stdio.h>
