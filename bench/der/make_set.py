@@ -2,6 +2,7 @@
 """Builds the diarization evaluation set from shared/eval/real (real speech only).
 
   bench/der/make_set.py [--out DIR] [--seed N]
+  bench/der/make_set.py --out DIR --dev-seeds 14-21   # a larger tuning set: dev speakers only
 
 Writes DIR/<id>.wav (16 kHz mono s16) and DIR/<id>.ref.tsv (start, end, speaker:
 the exact reference speaker segments) plus DIR/set.tsv (id, part, speakers,
@@ -206,16 +207,32 @@ PLAN = {
 }
 
 
-def build(out_dir, seed):
-    rng = random.Random(seed)
+def build(out_dir, seed, dev_seeds=()):
+    """The set of `seed` (dev and test); with dev_seeds, only dev recordings, of each of those seeds
+    (ids dev<seed>_...): more tuning material from the same dev speakers, no test speaker touched."""
     by = load_clips()
     parts = load_split()
+    if dev_seeds:
+        rows = []
+        for sd in dev_seeds:
+            rows += _build(out_dir, sd, by, parts, ("dev",), f"dev{sd}")
+    else:
+        rows = _build(out_dir, seed, by, parts, ("dev", "test"), None)
+    with open(os.path.join(out_dir, "set.tsv"), "w") as f:
+        f.write("id\tpart\tspeakers\tduration_s\twho\n")
+        for r in rows:
+            f.write(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]:.2f}\t{r[4]}\n")
+    return rows
+
+
+def _build(out_dir, seed, by, parts, which, tag):
+    rng = random.Random(seed)
     missing = sorted(set(by) - set(parts))
     if missing:
         sys.exit(f"split.tsv: speakers without a part: {', '.join(missing)}")
     os.makedirs(out_dir, exist_ok=True)
     rows = []
-    for part in ("dev", "test"):
+    for part in which:
         spk = [s for s in sorted(by) if parts[s] == part]
         main = PLAN[part]["mains"][0]
         multi = [s for s in spk if s != main and sum(len(c["spans"]) for c in by[s]) > 1]
@@ -231,7 +248,7 @@ def build(out_dir, seed):
                     others += rng.sample([s for s in single if s not in others], count - 1 - len(others))
                 speakers = [main] + others
                 audio, ref = compose(rng, speakers, by, PLAN[part]["seconds"] if count > 1 else 25)
-                rid = f"{part}_{count}spk_{n:02d}"
+                rid = f"{tag or part}_{count}spk_{n:02d}"
                 n += 1
                 write_wav(os.path.join(out_dir, rid + ".wav"), audio)
                 with open(os.path.join(out_dir, rid + ".ref.tsv"), "w") as f:
@@ -239,10 +256,6 @@ def build(out_dir, seed):
                     for s, e, who in ref:
                         f.write(f"{s:.3f}\t{e:.3f}\t{who}\n")
                 rows.append((rid, part, len({r[2] for r in ref}), len(audio) / RATE, ",".join(speakers)))
-    with open(os.path.join(out_dir, "set.tsv"), "w") as f:
-        f.write("id\tpart\tspeakers\tduration_s\twho\n")
-        for r in rows:
-            f.write(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]:.2f}\t{r[4]}\n")
     return rows
 
 
@@ -250,8 +263,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=default_out())
     ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--dev-seeds", help="e.g. 14-21: dev recordings only, of each seed (extra tuning set; "
+                    "use another --out)")
     a = ap.parse_args()
-    rows = build(a.out, a.seed)
+    seeds = []
+    if a.dev_seeds:
+        lo, _, hi = a.dev_seeds.partition("-")
+        seeds = list(range(int(lo), int(hi or lo) + 1))
+    rows = build(a.out, a.seed, seeds)
     for r in rows:
         print(f"{r[0]}\t{r[2]} speakers\t{r[3]:.1f} s\t{r[4]}")
     print(f"{len(rows)} recordings in {a.out}")

@@ -10,11 +10,20 @@
  *    with the lowest delta-BIC merges until none is below zero (estimated
  *    count) or exactly num_speakers remain. Covariances are shrunk toward the
  *    recording's own, so a one-word segment does not look like a new voice.
+ *    Pitch vetoes a merge: when both clusters have voiced frames and their
+ *    median log F0 differ by more than pitch_margin, the distance grows by
+ *    pitch_weight per unit beyond it. A one-word turn barely moves cepstral
+ *    means, but a woman's "yes" and a man's are ~0.4-0.6 apart in log F0.
+ *    The margin is 0.5 (x1.65), not the 0.2-0.25 that counts most one-word
+ *    speakers right on dev: one man's 1-3-word turns differ by that much
+ *    (dev stress set in docs/benchmarks.md), and a voice must stay one voice.
+ *    Clusters with less than min_speaker_s of speech are fragments and join
+ *    the nearest real cluster at the end.
  * 4. Resegmentation: one full-covariance Gaussian per cluster, every word
  *    re-labelled by Viterbi over the word sequence (a speaker change costs
  *    switch_cost), models re-estimated, reseg_iters times.
  *
- * Costs: features ~1 ms per audio second, the rest grows with the number of
+ * Costs: features (MFCC + pitch) ~2 ms per audio second, the rest grows with the number of
  * segments (capped at LD_MAX_SEGS by merging neighbours). */
 #include <math.h>
 #include <stdio.h>
@@ -25,10 +34,14 @@
 #include "asr/transcript_internal.h"
 
 #define D LD_DIARIZE_DIM
-#define LD_FPS 100.0     /* feature frames per second */
-#define LD_MAX_SEGS 2000 /* bounds the K x K distance matrix (16 MB) */
-#define LD_MIN_CHANGE 40 /* frames each side before a change test means anything */
+#define F LD_DIARIZE_FEAT /* floats per frame; x[D] is log F0 */
+#define LD_FPS 100.0      /* feature frames per second */
+#define LD_MAX_SEGS 2000  /* bounds the K x K distance matrix (16 MB) */
+#define LD_MIN_CHANGE 40  /* frames each side before a change test means anything */
 #define LD_BIC_PARAMS (D + D * (D + 1) / 2.0)
+#define LD_P_BINS 44 /* log F0 histogram: 4.0 (55 Hz) .. 6.2 (490 Hz) in steps of 0.05 */
+#define LD_P_LO 4.0
+#define LD_P_STEP 0.05
 
 void ld_diarize_params_default(ld_diarize_params *p)
 {
@@ -42,7 +55,10 @@ void ld_diarize_params_default(ld_diarize_params *p)
                              .reseg_iters = 2,
                              .cluster_norm = 1,
                              .min_speaker_s = 0.4,
-                             .norm_penalty = 0.0};
+                             .norm_penalty = 0.0,
+                             .pitch_weight = 100.0,
+                             .pitch_margin = 0.5,
+                             .pitch_min_s = 0.05};
     const char *env = getenv("LD_DIARIZE_TUNE");
     if (!env)
         return;
@@ -76,6 +92,12 @@ void ld_diarize_params_default(ld_diarize_params *p)
             p->min_speaker_s = v;
         else if (!strcmp(kv, "cluster_norm"))
             p->cluster_norm = (int)v;
+        else if (!strcmp(kv, "pitch_weight"))
+            p->pitch_weight = v;
+        else if (!strcmp(kv, "pitch_margin"))
+            p->pitch_margin = v;
+        else if (!strcmp(kv, "pitch_min_s"))
+            p->pitch_min_s = v;
     }
 }
 
@@ -85,11 +107,18 @@ typedef struct {
     double n;
     double s[D];
     double sq[D * D];
+    double pn;            /* voiced frames */
+    double ph[LD_P_BINS]; /* their log F0 histogram (the median resists octave errors) */
 } stats;
 
 static void stats_add_frame(stats *a, const float *x)
 {
     a->n += 1;
+    if (x[D] > 0) {
+        int b = (int)((x[D] - LD_P_LO) / LD_P_STEP);
+        a->pn += 1;
+        a->ph[b < 0 ? 0 : b >= LD_P_BINS ? LD_P_BINS - 1 : b] += 1;
+    }
     for (int i = 0; i < D; i++) {
         a->s[i] += x[i];
         for (int j = 0; j <= i; j++)
@@ -100,6 +129,9 @@ static void stats_add_frame(stats *a, const float *x)
 static void stats_add(stats *a, const stats *b)
 {
     a->n += b->n;
+    a->pn += b->pn;
+    for (int i = 0; i < LD_P_BINS; i++)
+        a->ph[i] += b->ph[i];
     for (int i = 0; i < D; i++)
         a->s[i] += b->s[i];
     for (int i = 0; i < D * D; i++)
@@ -110,7 +142,7 @@ static void stats_range(stats *a, const float *f, size_t from, size_t to)
 {
     memset(a, 0, sizeof *a);
     for (size_t t = from; t < to; t++)
-        stats_add_frame(a, f + t * D);
+        stats_add_frame(a, f + t * F);
 }
 
 /* Cholesky in place (lower triangle); false when not positive definite. */
@@ -184,27 +216,50 @@ static double delta_bic(const stats *a, double lda, const stats *b, double ldb, 
     return 0.5 * (n * ldet(&ab, g, tau) - a->n * lda - b->n * ldb) - lambda * 0.5 * LD_BIC_PARAMS * log(n);
 }
 
+/* How much further apart two clusters' mean pitch puts them (0 when either
+ * has too few voiced frames to say). */
+static double pitch_median(const stats *a)
+{
+    double at = a->pn / 2, cum = 0;
+    for (int i = 0; i < LD_P_BINS; i++) {
+        if (cum + a->ph[i] >= at) /* interpolated inside the bin */
+            return LD_P_LO + LD_P_STEP * (i + (a->ph[i] > 0 ? (at - cum) / a->ph[i] : 0.5));
+        cum += a->ph[i];
+    }
+    return LD_P_LO + LD_P_STEP * LD_P_BINS;
+}
+
+static double pitch_dist(const stats *a, const stats *b, const ld_diarize_params *p)
+{
+    double minv = p->pitch_min_s * LD_FPS;
+    if (p->pitch_weight <= 0 || a->pn < minv || b->pn < minv || a->pn < 1 || b->pn < 1)
+        return 0;
+    double d = fabs(pitch_median(a) - pitch_median(b)) - p->pitch_margin;
+    return d > 0 ? p->pitch_weight * d : 0;
+}
+
 /* The clustering distance: delta-BIC, or (cluster_norm) the likelihood-ratio
  * part per frame of the smaller cluster minus cluster_lambda, so a one-word
- * segment of another voice stands out as much as a long one. */
+ * segment of another voice stands out as much as a long one; plus the pitch
+ * term. */
 static double cluster_dist(const stats *a, double lda, const stats *b, double ldb, const double *g,
                            const ld_diarize_params *p)
 {
     if (!p->cluster_norm)
-        return delta_bic(a, lda, b, ldb, g, p->shrink_frames, p->cluster_lambda);
+        return delta_bic(a, lda, b, ldb, g, p->shrink_frames, p->cluster_lambda) + pitch_dist(a, b, p);
     stats ab = *a;
     stats_add(&ab, b);
     double glr = 0.5 * (ab.n * ldet(&ab, g, p->shrink_frames) - a->n * lda - b->n * ldb);
     double m = a->n < b->n ? a->n : b->n;
     glr -= p->norm_penalty * 0.5 * LD_BIC_PARAMS * log(ab.n); /* what chance alone gives short ones */
-    return glr / (m > 1 ? m : 1) - p->cluster_lambda;
+    return glr / (m > 1 ? m : 1) - p->cluster_lambda + pitch_dist(a, b, p);
 }
 
 /* ---- segmentation ---- */
 
 typedef struct {
     size_t *w0, *w1; /* word i's frames in the speech-only stream: [w0, w1) */
-    float *sp;       /* speech frames, D floats each */
+    float *sp;       /* speech frames, F floats each */
     size_t n_sp;
 } speech;
 
@@ -222,7 +277,7 @@ static bool speech_build(speech *s, const float *feat, size_t n_frames, const ld
         if (b > a)
             total += b - a, prev_end = b;
     }
-    s->sp = malloc((total ? total : 1) * D * sizeof *s->sp);
+    s->sp = malloc((total ? total : 1) * F * sizeof *s->sp);
     if (!s->w0 || !s->w1 || !s->sp)
         return false;
     size_t k = 0;
@@ -235,7 +290,7 @@ static bool speech_build(speech *s, const float *feat, size_t n_frames, const ld
             b = n_frames;
         s->w0[i] = k;
         if (b > a) {
-            memcpy(s->sp + k * D, feat + a * D, (b - a) * D * sizeof *s->sp);
+            memcpy(s->sp + k * F, feat + a * F, (b - a) * F * sizeof *s->sp);
             k += b - a;
             prev_end = b;
         }
@@ -466,7 +521,7 @@ static bool resegment(const speech *s, const ld_word *w, size_t nw, int k, const
         memset(st, 0, (size_t)k * sizeof *st);
         for (size_t i = 0; i < nw; i++)
             for (size_t t = s->w0[i]; t < s->w1[i]; t++)
-                stats_add_frame(&st[labels[i]], s->sp + t * D);
+                stats_add_frame(&st[labels[i]], s->sp + t * F);
         for (int c = 0; c < k; c++)
             m[c].half_logdet = 0.5 * log_det(&st[c], g, p->shrink_frames, m[c].chol, m[c].mean);
         for (size_t i = 0; i < nw; i++)
@@ -474,7 +529,7 @@ static bool resegment(const speech *s, const ld_word *w, size_t nw, int k, const
                 double a = 0;
                 if (st[c].n > 0)
                     for (size_t t = s->w0[i]; t < s->w1[i]; t++)
-                        a += gauss_ll(&m[c], s->sp + t * D);
+                        a += gauss_ll(&m[c], s->sp + t * F);
                 else
                     a = -INFINITY; /* an emptied cluster stays empty */
                 ll[i * k + c] = a;

@@ -23,6 +23,7 @@
 
 #define LD_DIARIZE_MAX_SPEAKERS 8 /* num_speakers range 1..8; the estimate never exceeds it */
 #define LD_DIARIZE_DIM 19         /* cepstra c1..c19 per 10 ms frame */
+#define LD_DIARIZE_FEAT 20        /* floats per frame: the cepstra, then log F0 (0 = unvoiced) */
 
 /* Tuning knobs (chosen on the dev speakers of bench/der/split.tsv). */
 typedef struct {
@@ -37,13 +38,17 @@ typedef struct {
     double min_speaker_s;  /* a cluster with less speech is a fragment, not a speaker */
     double norm_penalty;   /* with cluster_norm: BIC penalty weight taken off before dividing */
     int cluster_norm;      /* 1: clustering distance per frame of the smaller cluster */
+    double pitch_weight;   /* clustering distance added per unit of mean log F0 difference... */
+    double pitch_margin;   /* ...beyond this much (one voice's spread between words) */
+    double pitch_min_s;    /* voiced seconds each cluster needs before its pitch counts */
 } ld_diarize_params;
 
 /* The defaults; LD_DIARIZE_TUNE="name=value,..." (field names above) overrides
  * them for bench/der's parameter search only. */
 void ld_diarize_params_default(ld_diarize_params *p);
 
-/* MFCC frames (LD_DIARIZE_DIM floats each, 10 ms hop, 25 ms Hamming window)
+/* Feature frames (LD_DIARIZE_FEAT floats each: LD_DIARIZE_DIM MFCCs and log F0;
+ * 10 ms hop, 25 ms Hamming window)
  * of 16 kHz PCM; `narrowband` limits the filter bank to the telephone band.
  * Returns the malloc'd array and sets *n_frames; NULL on OOM or no frames. */
 float *ld_diarize_mfcc(const int16_t *pcm, size_t n, bool narrowband, size_t *n_frames);

@@ -4,7 +4,16 @@
  * of the whole recording. Pre-emphasis 0.97, 25 ms Hamming window, 10 ms hop,
  * 512-point FFT, LD_MEL triangular mel filters, log, DCT-II; c0 (loudness) is
  * left out so clustering follows voices, not levels. About 1 ms of CPU per
- * second of audio. */
+ * second of audio.
+ *
+ * Each frame also carries log F0 (0 = unvoiced): the normalised
+ * cross-correlation of a 16 ms window of the signal decimated to 8 kHz over
+ * lags for 60-400 Hz (as in RAPT's first pass; short, as pitch glides within
+ * a word), the first local peak within 15 % of the best (no subharmonics),
+ * voiced when the best is >= 0.6. Voice pitch is what cepstral means of a
+ * one-word turn barely show (a woman's and a man's differ by ~0.4-0.6 in log
+ * F0). The pitch track costs ~0.9 ms more per second of audio (1.0 -> 1.9 ms
+ * for both, measured on a 55 s recording). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +24,11 @@
 #define LD_HOP 160 /* 10 ms */
 #define LD_NFFT 512
 #define LD_MEL 30
+#define LD_P_RATE 8000 /* pitch search on the signal decimated by 2 */
+#define LD_P_WIN 128   /* 16 ms at 8 kHz: short, as pitch glides within a word */
+#define LD_P_LAG0 20   /* 400 Hz */
+#define LD_P_LAG1 133  /* 60 Hz */
+#define LD_P_VOICED 0.6
 
 static double mel(double hz) { return 1127.0 * log(1.0 + hz / 700.0); }
 static double mel_inv(double m) { return 700.0 * (exp(m / 1127.0) - 1.0); }
@@ -81,13 +95,70 @@ static void front_end_init(front_end *f, bool narrowband)
             f->dct[c][m] = cos(M_PI * (c + 1) * (m + 0.5) / LD_MEL);
 }
 
+/* log F0 of the frame whose 8 kHz window starts at x (0 = unvoiced). */
+static float frame_pitch(const float *x)
+{
+    double e0 = 0;
+    for (int i = 0; i < LD_P_WIN; i++)
+        e0 += (double)x[i] * x[i];
+    if (e0 < LD_P_WIN * 1000.0) /* below ~-60 dBFS: nothing to track */
+        return 0;
+    double r[LD_P_LAG1 + 2] = {0}, best = 0;
+    double el = 0;
+    for (int i = 0; i < LD_P_WIN; i++)
+        el += (double)x[i + LD_P_LAG0] * x[i + LD_P_LAG0];
+    for (int lag = LD_P_LAG0; lag <= LD_P_LAG1 + 1; lag++) {
+        double c = 0;
+        for (int i = 0; i < LD_P_WIN; i++)
+            c += (double)x[i] * x[i + lag];
+        r[lag] = el > 0 ? c / sqrt(e0 * el) : 0;
+        if (lag <= LD_P_LAG1 && r[lag] > best)
+            best = r[lag];
+        el += (double)x[lag + LD_P_WIN] * x[lag + LD_P_WIN] - (double)x[lag] * x[lag];
+    }
+    if (best < LD_P_VOICED)
+        return 0;
+    for (int lag = LD_P_LAG0 + 1; lag <= LD_P_LAG1; lag++) /* first local peak near the best */
+        if (r[lag] >= 0.85 * best && r[lag] >= r[lag - 1] && r[lag] >= r[lag + 1])
+            return (float)log((double)LD_P_RATE / lag);
+    return 0;
+}
+
+/* Fills feature slot LD_DIARIZE_DIM (log F0) of every frame. */
+static bool add_pitch(const int16_t *pcm, size_t n, float *out, size_t frames)
+{
+    size_t m = n / 2, need = LD_P_WIN + LD_P_LAG1 + 2;
+    float *d = calloc(m + need, sizeof *d); /* zero tail: the last windows read past the end */
+    if (!d)
+        return false;
+    for (size_t i = 0; i < m; i++) { /* [1 2 1]/4 low-pass, then every other sample */
+        double a = i ? pcm[2 * i - 1] : pcm[0];
+        d[i] = (float)((a + 2.0 * pcm[2 * i] + pcm[2 * i + 1]) / 4.0);
+    }
+    for (size_t t = 0; t < frames; t++) {
+        /* the 25 ms MFCC window is centred at t*160+200 (16 kHz); so is this one */
+        size_t c = (t * LD_HOP + LD_WIN / 2) / 2, at = c > LD_P_WIN / 2 ? c - LD_P_WIN / 2 : 0;
+        float mean = 0;
+        float *x = d + at;
+        float buf[LD_P_WIN + LD_P_LAG1 + 2];
+        for (size_t i = 0; i < need; i++)
+            mean += x[i];
+        mean /= (float)need;
+        for (size_t i = 0; i < need; i++)
+            buf[i] = x[i] - mean;
+        out[t * LD_DIARIZE_FEAT + LD_DIARIZE_DIM] = frame_pitch(buf);
+    }
+    free(d);
+    return true;
+}
+
 float *ld_diarize_mfcc(const int16_t *pcm, size_t n, bool narrowband, size_t *n_frames)
 {
     *n_frames = 0;
     if (n < LD_WIN)
         return NULL;
     size_t frames = (n - LD_WIN) / LD_HOP + 1;
-    float *out = malloc(frames * LD_DIARIZE_DIM * sizeof *out);
+    float *out = malloc(frames * LD_DIARIZE_FEAT * sizeof *out);
     front_end *f = malloc(sizeof *f);
     if (!out || !f) {
         free(out);
@@ -116,7 +187,7 @@ float *ld_diarize_mfcc(const int16_t *pcm, size_t n, bool narrowband, size_t *n_
                 e += f->fb[m][k] * pow_spec[k];
             logmel[m] = log(e + 1.0); /* +1: digital silence stays finite */
         }
-        float *o = out + t * LD_DIARIZE_DIM;
+        float *o = out + t * LD_DIARIZE_FEAT;
         for (int c = 0; c < LD_DIARIZE_DIM; c++) {
             double s = 0;
             for (int m = 0; m < LD_MEL; m++)
@@ -125,6 +196,10 @@ float *ld_diarize_mfcc(const int16_t *pcm, size_t n, bool narrowband, size_t *n_
         }
     }
     free(f);
+    if (!add_pitch(pcm, n, out, frames)) {
+        free(out);
+        return NULL;
+    }
     *n_frames = frames;
     return out;
 }
