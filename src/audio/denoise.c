@@ -1,0 +1,103 @@
+/* Speech enhancement for the noisy route (audio.h ld_audio_denoise): FFmpeg's
+ * afftdn spectral denoiser through libavfilter, run in place over the whole
+ * request. One thread per call: the decoder pool already uses every core, and
+ * RTF is counted per core (docs/engine.md § Noise). */
+#include <string.h>
+
+#include <libavfilter/avfilter.h>
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/frame.h>
+
+#include "audio/audio.h"
+#include "audio/denoise.h"
+
+#define CHUNK 4096
+
+/* Copies every frame the sink has into out[*pos..n). */
+static int drain(AVFilterContext *sink, AVFrame *f, int16_t *out, size_t n, size_t *pos)
+{
+    for (;;) {
+        int rc = av_buffersink_get_frame(sink, f);
+        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF)
+            return 0;
+        if (rc < 0)
+            return rc;
+        size_t k = (size_t)f->nb_samples;
+        if (k > n - *pos)
+            k = n - *pos;
+        memcpy(out + *pos, f->data[0], k * sizeof *out);
+        *pos += k;
+        av_frame_unref(f);
+    }
+}
+
+ld_err ld_audio_denoise(int16_t *pcm, size_t n, const char *filter, ld_error *err)
+{
+    if (n == 0)
+        return LD_OK;
+    AVFilterGraph *g = avfilter_graph_alloc();
+    AVFilterContext *src = NULL, *sink = NULL;
+    AVFilterInOut *in = avfilter_inout_alloc(), *out = avfilter_inout_alloc();
+    AVFrame *f = av_frame_alloc();
+    char chain[512];
+    int rc = -1;
+    if (!g || !in || !out || !f)
+        goto done;
+    g->nb_threads = 1;
+    rc = avfilter_graph_create_filter(&src, avfilter_get_by_name("abuffer"), "in",
+                                      "time_base=1/16000:sample_rate=16000:sample_fmt=s16:channel_layout=mono",
+                                      NULL, g);
+    if (rc >= 0)
+        rc = avfilter_graph_create_filter(&sink, avfilter_get_by_name("abuffersink"), "out", NULL, NULL, g);
+    if (rc < 0)
+        goto done;
+    /* the filter may work in float: aformat brings it back to the engine's format */
+    snprintf(chain, sizeof chain, "%s,aformat=sample_fmts=s16:sample_rates=16000:channel_layouts=mono", filter);
+    out->name = av_strdup("in");
+    out->filter_ctx = src;
+    in->name = av_strdup("out");
+    in->filter_ctx = sink;
+    rc = avfilter_graph_parse_ptr(g, chain, &in, &out, NULL);
+    if (rc >= 0)
+        rc = avfilter_graph_config(g, NULL);
+    if (rc < 0)
+        goto done;
+    size_t pos_in = 0, pos_out = 0;
+    while (rc >= 0 && pos_in < n) {
+        size_t k = n - pos_in < CHUNK ? n - pos_in : CHUNK;
+        f->nb_samples = (int)k;
+        f->format = AV_SAMPLE_FMT_S16;
+        f->sample_rate = LD_SAMPLE_RATE;
+        f->ch_layout = (AVChannelLayout)AV_CHANNEL_LAYOUT_MONO;
+        f->pts = (int64_t)pos_in;
+        rc = av_frame_get_buffer(f, 0);
+        if (rc < 0)
+            break;
+        memcpy(f->data[0], pcm + pos_in, k * sizeof *pcm);
+        pos_in += k;
+        rc = av_buffersrc_add_frame(src, f); /* takes the frame's reference */
+        av_frame_unref(f);
+        if (rc >= 0) /* the output trails the input: what it writes was already read */
+            rc = drain(sink, f, pcm, pos_in, &pos_out);
+    }
+    if (rc >= 0)
+        rc = av_buffersrc_add_frame(src, NULL); /* end of stream: flush the filter's delay */
+    if (rc >= 0)
+        rc = drain(sink, f, pcm, n, &pos_out);
+    if (rc >= 0 && pos_out < n) /* a filter that shortened the signal: pad with silence */
+        memset(pcm + pos_out, 0, (n - pos_out) * sizeof *pcm);
+done:
+    av_frame_free(&f);
+    avfilter_inout_free(&in);
+    avfilter_inout_free(&out);
+    avfilter_graph_free(&g);
+    if (rc < 0) {
+        char msg[AV_ERROR_MAX_STRING_SIZE] = "out of memory";
+        if (rc != -1)
+            av_strerror(rc, msg, sizeof msg);
+        return ld_error_set(err, LD_ERR_INTERNAL, "denoise filter '%s': %s", filter, msg);
+    }
+    return LD_OK;
+}
