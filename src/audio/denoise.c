@@ -2,6 +2,7 @@
  * afftdn spectral denoiser through libavfilter, run in place over the whole
  * request. One thread per call: the decoder pool already uses every core, and
  * RTF is counted per core (docs/engine.md § Noise). */
+#include <stdio.h>
 #include <string.h>
 
 #include <libavfilter/avfilter.h>
@@ -100,4 +101,11 @@ done:
         return ld_error_set(err, LD_ERR_INTERNAL, "denoise filter '%s': %s", filter, msg);
     }
     return LD_OK;
+}
+
+void ld_audio_denoise_filter(double noise_dbfs, char *buf, size_t size)
+{
+    double nf = noise_dbfs + LD_DENOISE_NF_OFFSET;
+    nf = nf < -80 ? -80 : nf > -20 ? -20 : nf;
+    snprintf(buf, size, "afftdn=nr=%.1f:nf=%.1f", LD_DENOISE_NR, nf);
 }

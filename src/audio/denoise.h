@@ -12,8 +12,13 @@
 
 #include "util/err.h"
 
-/* The filter the noisy route uses (an FFmpeg filter chain, audio in and out). */
-#define LD_DENOISE_FILTER "afftdn"
+/* The filter the noisy route uses: afftdn with its noise floor set from the
+ * request's own noise level (ld_audio_noise_dbfs) plus LD_DENOISE_NF_OFFSET dB,
+ * clamped to afftdn's -80..-20; a fixed floor fits only one loudness. */
+#define LD_DENOISE_NR 12.0
+#define LD_DENOISE_NF_OFFSET 0.0
+/* Writes that filter chain for audio whose noise level is noise_dbfs. */
+void ld_audio_denoise_filter(double noise_dbfs, char *buf, size_t size);
 
 /* Runs `filter` (libavfilter syntax) over n samples of 16 kHz mono s16 in place;
  * the output is time-aligned with the input (the filter's delay is flushed).
