@@ -16,8 +16,9 @@
 
 #define CHUNK 4096
 
-/* Copies every frame the sink has into out[*pos..n). */
-static int drain(AVFilterContext *sink, AVFrame *f, int16_t *out, size_t n, size_t *pos)
+/* Copies every frame the sink has into out[*pos..n), after dropping the first
+ * *skip samples (the filter's delay). */
+static int drain(AVFilterContext *sink, AVFrame *f, int16_t *out, size_t n, size_t *pos, size_t *skip)
 {
     for (;;) {
         int rc = av_buffersink_get_frame(sink, f);
@@ -25,10 +26,13 @@ static int drain(AVFilterContext *sink, AVFrame *f, int16_t *out, size_t n, size
             return 0;
         if (rc < 0)
             return rc;
-        size_t k = (size_t)f->nb_samples;
+        const int16_t *s = (const int16_t *)f->data[0];
+        size_t k = (size_t)f->nb_samples, drop = *skip < k ? *skip : k;
+        *skip -= drop;
+        s += drop, k -= drop;
         if (k > n - *pos)
             k = n - *pos;
-        memcpy(out + *pos, f->data[0], k * sizeof *out);
+        memcpy(out + *pos, s, k * sizeof *out);
         *pos += k;
         av_frame_unref(f);
     }
@@ -65,7 +69,8 @@ ld_err ld_audio_denoise(int16_t *pcm, size_t n, const char *filter, ld_error *er
         rc = avfilter_graph_config(g, NULL);
     if (rc < 0)
         goto done;
-    size_t pos_in = 0, pos_out = 0;
+    /* afftdn's output lags its input by a fixed delay its timestamps do not show */
+    size_t pos_in = 0, pos_out = 0, skip = strncmp(filter, "afftdn", 6) ? 0 : LD_DENOISE_DELAY;
     while (rc >= 0 && pos_in < n) {
         size_t k = n - pos_in < CHUNK ? n - pos_in : CHUNK;
         f->nb_samples = (int)k;
@@ -81,12 +86,12 @@ ld_err ld_audio_denoise(int16_t *pcm, size_t n, const char *filter, ld_error *er
         rc = av_buffersrc_add_frame(src, f); /* takes the frame's reference */
         av_frame_unref(f);
         if (rc >= 0) /* the output trails the input: what it writes was already read */
-            rc = drain(sink, f, pcm, pos_in, &pos_out);
+            rc = drain(sink, f, pcm, pos_in, &pos_out, &skip);
     }
     if (rc >= 0)
         rc = av_buffersrc_add_frame(src, NULL); /* end of stream: flush the filter's delay */
     if (rc >= 0)
-        rc = drain(sink, f, pcm, n, &pos_out);
+        rc = drain(sink, f, pcm, n, &pos_out, &skip);
     if (rc >= 0 && pos_out < n) /* a filter that shortened the signal: pad with silence */
         memset(pcm + pos_out, 0, (n - pos_out) * sizeof *pcm);
 done:

@@ -16,7 +16,11 @@
  * request's own noise level (ld_audio_noise_dbfs) plus LD_DENOISE_NF_OFFSET dB,
  * clamped to afftdn's -80..-20; a fixed floor fits only one loudness. */
 #define LD_DENOISE_NR 12.0
-#define LD_DENOISE_NF_OFFSET 0.0
+#define LD_DENOISE_NF_OFFSET (-5.0)
+/* afftdn's output lags its input by this many samples at 16 kHz (FFmpeg 5.1; its
+ * timestamps do not show it): dropped, so word times stay right. The unit test
+ * checks the alignment, so another FFmpeg's delay is noticed. */
+#define LD_DENOISE_DELAY 400
 /* Writes that filter chain for audio whose noise level is noise_dbfs. */
 void ld_audio_denoise_filter(double noise_dbfs, char *buf, size_t size);
 
