@@ -69,10 +69,13 @@ ld_err ld_audio_denoise(int16_t *pcm, size_t n, const char *filter, ld_error *er
         rc = avfilter_graph_config(g, NULL);
     if (rc < 0)
         goto done;
-    /* afftdn's output lags its input by a fixed delay its timestamps do not show */
-    size_t pos_in = 0, pos_out = 0, skip = strncmp(filter, "afftdn", 6) ? 0 : LD_DENOISE_DELAY;
-    while (rc >= 0 && pos_in < n) {
-        size_t k = n - pos_in < CHUNK ? n - pos_in : CHUNK;
+    /* afftdn's output lags its input by a fixed delay its timestamps do not show, and
+     * its end of stream does not flush it: the input gets that many zeros more, and
+     * as many output samples are dropped at the start */
+    size_t delay = strncmp(filter, "afftdn", 6) ? 0 : LD_DENOISE_DELAY;
+    size_t pos_in = 0, pos_out = 0, skip = delay;
+    while (rc >= 0 && pos_in < n + delay) {
+        size_t k = n + delay - pos_in < CHUNK ? n + delay - pos_in : CHUNK;
         f->nb_samples = (int)k;
         f->format = AV_SAMPLE_FMT_S16;
         f->sample_rate = LD_SAMPLE_RATE;
@@ -81,12 +84,14 @@ ld_err ld_audio_denoise(int16_t *pcm, size_t n, const char *filter, ld_error *er
         rc = av_frame_get_buffer(f, 0);
         if (rc < 0)
             break;
-        memcpy(f->data[0], pcm + pos_in, k * sizeof *pcm);
+        size_t real = pos_in < n ? (n - pos_in < k ? n - pos_in : k) : 0;
+        memcpy(f->data[0], pcm + pos_in, real * sizeof *pcm);
+        memset((int16_t *)f->data[0] + real, 0, (k - real) * sizeof *pcm);
         pos_in += k;
         rc = av_buffersrc_add_frame(src, f); /* takes the frame's reference */
         av_frame_unref(f);
         if (rc >= 0) /* the output trails the input: what it writes was already read */
-            rc = drain(sink, f, pcm, pos_in, &pos_out, &skip);
+            rc = drain(sink, f, pcm, pos_in < n ? pos_in : n, &pos_out, &skip);
     }
     if (rc >= 0)
         rc = av_buffersrc_add_frame(src, NULL); /* end of stream: flush the filter's delay */

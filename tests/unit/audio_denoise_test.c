@@ -58,6 +58,10 @@ int main(void)
     fprintf(stderr, "correlation %.3f\n", dot / sqrt(e1 * e2));
     CHECK(dot / sqrt(e1 * e2) > 0.9);
 
+    /* the end is there too (the chirp runs to the last sample) */
+    double tail_before = rms(orig, N - 400, N), tail_after = rms(x, N - 400, N);
+    fprintf(stderr, "last 25 ms rms %.0f -> %.0f\n", tail_before, tail_after);
+    CHECK(tail_after > tail_before * 0.7);
     CHECK(ld_audio_denoise(x, N, "nosuchfilter", &err) == LD_ERR_INTERNAL);
     CHECK(strstr(err.msg, "nosuchfilter") != NULL);
     CHECK(ld_audio_denoise(x, 0, chain, &err) == LD_OK);
