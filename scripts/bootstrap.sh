@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libwslay-dev libjansson-dev libgnutls28-dev
-  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
+  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libavfilter-dev
   libcurl4-gnutls-dev libsodium-dev libsqlite3-dev libhiredis-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
   flite1-dev  # letter-to-sound for keywords (asr/vocab.h)

@@ -6,8 +6,11 @@
  *              to 8 kHz G.711 speech upsampled by zero insertion (audio/narrowband.h);
  *              made by scripts/telephony-pack.sh with `listend adapt`, kept in
  *              models/telephony/ and compiled into the binary
- *   noisy      built in for English: one-class MLLR adapted to speech with steady
- *              (pink) noise at 15–25 dB SNR (scripts/noisy-pack.sh)
+ *   noisy      built in for every language: the audio goes through the denoiser
+ *              (audio/denoise.h) and is decoded with the model as it is (no
+ *              transform: the MLLR noise packs measured did not help unseen
+ *              speakers); an operator pack named noisy (listend adapt --denoise)
+ *              adds its transform after the denoiser
  *   auto       (default) telephony for narrowband audio (<= 8 kHz or G.711) when the
  *              language has it; else noisy when the estimated SNR is below
  *              LD_PACK_NOISY_SNR_DB; else general
@@ -51,7 +54,7 @@ bool ld_pack_name_ok(const char *name);
 const char *ld_pack_alias(const char *name);
 
 /* Built-in packs for Debian's en-us model (models/<name>/ compiled in by CMake:
- * build/generated/packs_builtin.c): telephony, noisy. */
+ * build/generated/packs_builtin.c): telephony. */
 typedef struct {
     const char *name, *mllr, *json;
 } ld_pack_builtin;

@@ -25,6 +25,7 @@
 #include "asr/engine_ps.h"
 #include "asr/pool.h"
 #include "asr/pool_internal.h"
+#include "audio/denoise.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -459,6 +460,20 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
         if (err)
             *err = pe;
         return pe.code;
+    }
+    /* the noisy route hears the audio through the denoiser first (audio/denoise.h);
+     * LISTEND_DENOISE=FILTER|none overrides it, for experiments only */
+    if (!strcmp(p->packs[pack].name, "noisy")) {
+        char chain[128];
+        const char *f = getenv("LISTEND_DENOISE");
+        if (!f || !*f) {
+            ld_audio_denoise_filter(ld_audio_noise_dbfs(pcm->samples, head), chain, sizeof chain);
+            f = chain;
+        }
+        ld_log(LD_LOG_DEBUG, "noisy route: denoising %.1f s with %s", ld_pcm_seconds(pcm), f);
+        ld_err rc = strcmp(f, "none") ? ld_audio_denoise(pcm->samples, pcm->n, f, err) : LD_OK;
+        if (rc != LD_OK)
+            return rc;
     }
     pthread_mutex_lock(&p->mu);
     bool full = p->n_waiting >= p->max_queue || p->stopping;

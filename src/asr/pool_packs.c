@@ -80,6 +80,11 @@ ld_err ld_pool_load_packs(ld_pool *p, const char *models_dir, ld_error *err)
         load_one(p, ld_packs_builtin[b].name, ld_packs_builtin[b].mllr, cmn_ok ? cmn : NULL, "en", "(built in)");
         json_decref(j);
     }
+    /* noisy: the pool denoises the audio (audio/denoise.h) and decodes it with the
+     * model as it is; an adapted transform did not help unseen speakers (docs/engine.md).
+     * An operator pack named noisy (listend adapt --denoise) replaces it. */
+    for (int i = 0; i < p->n_langs; i++)
+        add(p, "noisy", p->langs[i].code);
     if (!models_dir || !*models_dir)
         return LD_OK;
     DIR *d = opendir(models_dir);

@@ -16,15 +16,17 @@ static int cmp_float(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-double ld_audio_snr_db(const int16_t *pcm, size_t n)
+/* Frame energies of the first n samples: *loud = their 95th percentile, return =
+ * the quietest 50 ms (dB re one sample unit squared); NAN if too short. */
+static double levels(const int16_t *pcm, size_t n, double *loud)
 {
     size_t nf = n / FRAME;
     if (nf < 2 * SMOOTH + 10) /* under 0.14 s: no estimate */
-        return 99.0;
+        return NAN;
     float *e = malloc(nf * sizeof *e), *sorted = malloc(nf * sizeof *sorted);
     if (!e || !sorted) {
         free(e), free(sorted);
-        return 99.0;
+        return NAN;
     }
     for (size_t f = 0; f < nf; f++) {
         double acc = 0;
@@ -41,7 +43,19 @@ double ld_audio_snr_db(const int16_t *pcm, size_t n)
             floor_db = s / (2 * SMOOTH + 1);
     }
     qsort(sorted, nf, sizeof *sorted, cmp_float);
-    double loud = sorted[(size_t)((double)nf * 0.95)];
+    *loud = sorted[(size_t)((double)nf * 0.95)];
     free(e), free(sorted);
-    return loud - floor_db;
+    return floor_db;
+}
+
+double ld_audio_snr_db(const int16_t *pcm, size_t n)
+{
+    double loud = 0, floor_db = levels(pcm, n, &loud);
+    return isnan(floor_db) ? 99.0 : loud - floor_db;
+}
+
+double ld_audio_noise_dbfs(const int16_t *pcm, size_t n)
+{
+    double loud = 0, floor_db = levels(pcm, n, &loud);
+    return isnan(floor_db) ? -90.3 : floor_db - 90.309; /* 20 log10(32768) */
 }

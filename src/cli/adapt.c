@@ -33,6 +33,7 @@
 #include "asr/model.h"
 #include "asr/packs.h"
 #include "asr/pool.h"
+#include "audio/denoise.h"
 #include "cli/cli.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -72,6 +73,8 @@ static void usage(FILE *f)
             "  --models DIR       where that language's model lives when not built in (as serve)\n"
             "  --work DIR         keep the intermediate files there (default: a temp dir, removed)\n"
             "  --workers N        decoders for the held-out measurement (default: cores)\n"
+            "  --denoise          denoise every clip as the server's noisy route does before\n"
+            "                     adapting (for a pack named noisy: docs/engine.md)\n"
             "  -h, --help         this text\n"
             "\n"
             "exit status: 0 pack written, 1 failed (reason on stderr), 2 usage error\n",
@@ -520,6 +523,7 @@ typedef struct {
     const char *audio, *out, *manifest, *language, *models, *work;
     double held_out;
     int workers;
+    bool denoise; /* the noisy route's denoiser on every clip (audio/denoise.h) */
 } adapt_args;
 
 static int adapt(const adapt_args *a, clips *c, const char *work)
@@ -566,6 +570,14 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
         if (k->seconds < 0.1 || !nonzero) {
             ld_pcm_free(&pcm);
             return fail("%s: the audio is empty (%.2f s%s)", k->path, k->seconds, nonzero ? "" : ", all silent");
+        }
+        if (a->denoise) { /* what the server does to noisy audio before decoding it */
+            char chain[128];
+            ld_audio_denoise_filter(ld_audio_noise_dbfs(pcm.samples, pcm.n), chain, sizeof chain);
+            if (ld_audio_denoise(pcm.samples, pcm.n, chain, &err) != LD_OK) {
+                ld_pcm_free(&pcm);
+                return fail("%s: %s", k->path, err.msg);
+            }
         }
         char path[PATH_MAX];
         strf(path, sizeof path, "%s/%s.raw", raw_dir, k->id);
@@ -818,11 +830,17 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
 int ld_cli_adapt_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"audio", required_argument, 0, 'a'},    {"out", required_argument, 0, 'o'},
-        {"manifest", required_argument, 0, 'M'}, {"held-out", required_argument, 0, 'H'},
-        {"language", required_argument, 0, 'l'}, {"models", required_argument, 0, 'm'},
-        {"work", required_argument, 0, 'W'},     {"workers", required_argument, 0, 'w'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+        {"audio", required_argument, 0, 'a'},
+        {"out", required_argument, 0, 'o'},
+        {"manifest", required_argument, 0, 'M'},
+        {"held-out", required_argument, 0, 'H'},
+        {"language", required_argument, 0, 'l'},
+        {"models", required_argument, 0, 'm'},
+        {"work", required_argument, 0, 'W'},
+        {"workers", required_argument, 0, 'w'},
+        {"denoise", no_argument, 0, 'd'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     adapt_args a = {.language = "en", .held_out = 0.2};
     optind = 1;
@@ -835,6 +853,7 @@ int ld_cli_adapt_main(int argc, char **argv)
         case 'l': a.language = optarg; break;
         case 'm': a.models = optarg; break;
         case 'W': a.work = optarg; break;
+        case 'd': a.denoise = true; break;
         case 'H':
             a.held_out = strtod(optarg, &end);
             if (*end || a.held_out < 0 || a.held_out > 0.5) {

@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Dev-only experiments for the noisy route (docs/engine.md § Noise): WER of noisy
+*adaptation-part* clips (bench/wer/split.tsv) and flite voices after an FFmpeg filter.
+
+  bench/wer/denoise_dev.py prep [--snr 20]          render the dev set once (WORK dir)
+  bench/wer/denoise_dev.py run NAME FILTER [MODEL] [-- listend transcribe args]
+
+FILTER is an `ffmpeg -af` chain or `-` for the noisy clips as they are; `{nf}` in it
+is replaced by each clip's noise level (listend's estimate, ld_audio_noise_dbfs) plus
+$OFF dB, as the server does. Wrap afftdn as `apad=pad_len=400,afftdn=...,
+atrim=start_sample=400` to drop its 25 ms delay like listend. MODEL (default
+general) is passed as --model: `auto` sends the clips through the server's own
+noisy route (its denoiser included). Never run it on the test speakers.
+Env: BIN (default build/listend), WORK (default /tmp/listend-denoise-dev), OFF.
+"""
+import csv, json, math, os, re, subprocess, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bench", "wer"))
+import conditions  # noqa: E402
+
+EVAL = os.environ.get("LISTEND_EVAL_DIR") or (os.path.join(os.path.dirname(ROOT), "shared", "eval", "real")
+                                              if os.path.isdir(os.path.join(os.path.dirname(ROOT), "shared"))
+                                              else "/work/shared/eval/real")
+WORK = os.environ.get("WORK", "/tmp/listend-denoise-dev")
+
+
+def norm(s):
+    return re.sub(r"[^a-z0-9' ]", " ", s.lower().replace("-", " ")).split()
+
+
+def edits(r, h):
+    d = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        p, d[0] = d[0], i
+        for j in range(1, len(h) + 1):
+            c = min(d[j] + 1, d[j - 1] + 1, p + (r[i - 1] != h[j - 1]))
+            p, d[j] = d[j], c
+    return d[len(h)]
+
+
+def adapt_clips():
+    parts = {}
+    for line in open(os.path.join(ROOT, "bench", "wer", "split.tsv")):
+        if not line.startswith("#") and not line.startswith("speaker\t") and line.strip():
+            s, p = line.rstrip("\n").split("\t")[:2]
+            parts[s] = p
+    spk = {r["id"]: r["speaker"] for r in csv.DictReader(open(os.path.join(EVAL, "provenance.tsv")), delimiter="\t")}
+    return [(r["id"], os.path.join(EVAL, r["file"]), r["reference_text"])
+            for r in csv.DictReader(open(os.path.join(EVAL, "manifest.tsv")), delimiter="\t")
+            if parts[spk[r["id"]]] == "adapt"]
+
+
+def noise_dbfs(path):
+    """ld_audio_noise_dbfs in Python: the quietest 50 ms of 10 ms frame energies."""
+    x, _ = conditions.read_wav16(path)
+    e = [10 * math.log10(sum(v * v for v in x[i:i + 160]) / 160 + 1e-3) for i in range(0, len(x) - 159, 160)]
+    return min(sum(e[i - 2:i + 3]) / 5 for i in range(2, len(e) - 2)) - 20 * math.log10(32768)
+
+
+def prep(snr):
+    src = os.path.join(WORK, "src")
+    os.makedirs(src, exist_ok=True)
+    refs = {}
+    for cid, path, text in adapt_clips():
+        conditions.add_noise(path, os.path.join(src, cid + ".wav"), snr, os.path.splitext(os.path.basename(path))[0])
+        refs[cid] = text
+    sents = [l.strip() for l in open(os.path.join(ROOT, "models", "flite-sentences.txt")) if l.strip()]
+    for v in ("slt", "rms"):
+        for i, s in enumerate(sents[:20]):
+            cid = "fl_%s_%02d" % (v, i)
+            clean = os.path.join(WORK, cid + ".clean.wav")
+            subprocess.run(["flite", "-voice", v, "-t", s, "-o", clean], check=True)
+            conditions.add_noise(clean, os.path.join(src, cid + ".wav"), snr, cid)
+            refs[cid] = s
+    json.dump(refs, open(os.path.join(src, "refs.json"), "w"))
+
+
+def run(name, af, model, extra):
+    src = os.path.join(WORK, "src")
+    refs = json.load(open(os.path.join(src, "refs.json")))
+    d = os.path.join(WORK, name)
+    os.makedirs(d, exist_ok=True)
+    paths = []
+    for cid in refs:
+        inp = os.path.join(src, cid + ".wav")
+        if af == "-":
+            paths.append(inp)
+            continue
+        out = os.path.join(d, cid + ".wav")
+        a = af.replace("{nf}", "%.1f" % max(-80, min(-20, noise_dbfs(inp) + float(os.environ.get("OFF", "0")))))
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", inp, "-af", a, "-ar", "16000",
+                        "-c:a", "pcm_s16le", out], check=True)
+        paths.append(out)
+    p = subprocess.run([os.environ.get("BIN", os.path.join(ROOT, "build", "listend")), "transcribe", "--format",
+                        "json", "--workers", "1", "--model", model, *extra, *paths], capture_output=True, text=True)
+    if p.returncode:
+        sys.exit(p.stderr[-2000:])
+    tot = {"real": [0, 0], "flite": [0, 0]}
+    for line in p.stdout.splitlines():
+        j = json.loads(line)
+        cid = os.path.splitext(os.path.basename(j["file"]))[0]
+        r, h = norm(refs[cid]), norm(j.get("text", ""))
+        k = "flite" if cid.startswith("fl_") else "real"
+        tot[k][0] += edits(r, h)
+        tot[k][1] += len(r)
+    print("%-24s %-8s real %5.1f%% (%d/%d)  flite %5.1f%% (%d/%d)" % (
+        name, model, 100 * tot["real"][0] / max(1, tot["real"][1]), *tot["real"],
+        100 * tot["flite"][0] / max(1, tot["flite"][1]), *tot["flite"]), flush=True)
+
+
+if __name__ == "__main__":
+    a = sys.argv[1:]
+    if a[:1] == ["prep"]:
+        prep(float(a[a.index("--snr") + 1]) if "--snr" in a else 20.0)
+    elif a[:1] == ["run"] and len(a) >= 3:
+        extra = a[a.index("--") + 1:] if "--" in a else []
+        pos = a[:a.index("--")] if "--" in a else a
+        run(pos[1], pos[2], pos[3] if len(pos) > 3 else "general", extra)
+    else:
+        sys.exit(__doc__)

@@ -1,0 +1,32 @@
+/* Speech enhancement before the recognizer, for the noisy route only (model=auto
+ * picks it by estimated SNR, asr/packs.h): clean audio never passes through it.
+ * FFmpeg's afftdn spectral denoiser (libavfilter), chosen on the adaptation
+ * speakers (docs/engine.md § Noise).
+ * Thread-safety: reentrant; each call builds and frees its own filter graph.
+ * Ownership: works in place on the caller's buffer. */
+#ifndef LD_AUDIO_DENOISE_H
+#define LD_AUDIO_DENOISE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+/* The filter the noisy route uses: afftdn with its noise floor set from the
+ * request's own noise level (ld_audio_noise_dbfs) plus LD_DENOISE_NF_OFFSET dB,
+ * clamped to afftdn's -80..-20; a fixed floor fits only one loudness. */
+#define LD_DENOISE_NR 12.0
+#define LD_DENOISE_NF_OFFSET (-5.0)
+/* afftdn's output lags its input by this many samples at 16 kHz (FFmpeg 5.1; its
+ * timestamps do not show it): dropped, so word times stay right. The unit test
+ * checks the alignment, so another FFmpeg's delay is noticed. */
+#define LD_DENOISE_DELAY 400
+/* Writes that filter chain for audio whose noise level is noise_dbfs. */
+void ld_audio_denoise_filter(double noise_dbfs, char *buf, size_t size);
+
+/* Runs `filter` (libavfilter syntax) over n samples of 16 kHz mono s16 in place;
+ * the output is time-aligned with the input (the filter's delay is flushed).
+ * LD_ERR_INTERNAL if the filter cannot be built or fails. */
+ld_err ld_audio_denoise(int16_t *pcm, size_t n, const char *filter, ld_error *err);
+
+#endif
