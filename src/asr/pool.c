@@ -16,6 +16,7 @@
  *
  * Cancel: the segments not started are dropped, `done` follows (with an error)
  * once the ones already running finish. */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,7 +455,7 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
     ld_error pe;
     /* the first 10 minutes tell whether it is noisy (model=auto, asr/packs.h) */
     size_t head = pcm->n < (size_t)600 * LD_SAMPLE_RATE ? pcm->n : (size_t)600 * LD_SAMPLE_RATE;
-    double snr = pcm->narrowband ? 99.0 : ld_audio_snr_db(pcm->samples, head);
+    double noise_dbfs = NAN, snr = pcm->narrowband ? 99.0 : ld_audio_snr_db(pcm->samples, head, &noise_dbfs);
     int pack = ld_pool_pack_pick(p, lang, o->model, pcm->narrowband, snr, &pe);
     if (pack < 0) {
         if (err)
@@ -462,16 +463,11 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
         return pe.code;
     }
     /* the noisy route hears the audio through the denoiser first (audio/denoise.h);
-     * LISTEND_DENOISE=FILTER|none overrides it, for experiments only */
+     * the noise level comes from the SNR estimate's pass unless that was skipped */
     if (!strcmp(p->packs[pack].name, "noisy")) {
-        char chain[128];
-        const char *f = getenv("LISTEND_DENOISE");
-        if (!f || !*f) {
-            ld_audio_denoise_filter(ld_audio_noise_dbfs(pcm->samples, head), chain, sizeof chain);
-            f = chain;
-        }
-        ld_log(LD_LOG_DEBUG, "noisy route: denoising %.1f s with %s", ld_pcm_seconds(pcm), f);
-        ld_err rc = strcmp(f, "none") ? ld_audio_denoise(pcm->samples, pcm->n, f, err) : LD_OK;
+        if (isnan(noise_dbfs))
+            noise_dbfs = ld_audio_noise_dbfs(pcm->samples, head);
+        ld_err rc = ld_audio_denoise_route(pcm->samples, pcm->n, noise_dbfs, err);
         if (rc != LD_OK)
             return rc;
     }

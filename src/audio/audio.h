@@ -138,8 +138,9 @@ int ld_audio_sigv4_authorization(const char *method, const char *canonical_uri, 
 /* Estimated signal-to-noise ratio in dB of 16 kHz PCM: the 95th percentile of
  * 10 ms frame energies over the quietest 50 ms (audio/snr.c). Clean recordings
  * give ≥ 35 dB, speech in steady noise about its SNR + 10 dB; 99 for input too
- * short to tell. Used by model=auto to pick the noise pack (asr/packs.h). */
-double ld_audio_snr_db(const int16_t *pcm, size_t n);
+ * short to tell. Used by model=auto to pick the noise pack (asr/packs.h).
+ * noise_dbfs (may be NULL) gets ld_audio_noise_dbfs of the same pass. */
+double ld_audio_snr_db(const int16_t *pcm, size_t n, double *noise_dbfs);
 /* The same estimate's noise level: the quietest 50 ms in dB re full scale (-90.3
  * for input too short to tell). Sets the denoiser's noise floor (audio/denoise.h). */
 double ld_audio_noise_dbfs(const int16_t *pcm, size_t n);

@@ -3,6 +3,7 @@
  * request. One thread per call: the decoder pool already uses every core, and
  * RTF is counted per core (docs/engine.md § Noise). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libavfilter/avfilter.h>
@@ -13,6 +14,7 @@
 
 #include "audio/audio.h"
 #include "audio/denoise.h"
+#include "util/log.h"
 
 #define CHUNK 4096
 
@@ -111,6 +113,18 @@ done:
         return ld_error_set(err, LD_ERR_INTERNAL, "denoise filter '%s': %s", filter, msg);
     }
     return LD_OK;
+}
+
+ld_err ld_audio_denoise_route(int16_t *pcm, size_t n, double noise_dbfs, ld_error *err)
+{
+    char chain[128];
+    const char *f = getenv("LISTEND_DENOISE");
+    if (!f || !*f) {
+        ld_audio_denoise_filter(noise_dbfs, chain, sizeof chain);
+        f = chain;
+    }
+    ld_log(LD_LOG_DEBUG, "noisy route: denoising %.1f s with %s", (double)n / LD_SAMPLE_RATE, f);
+    return strcmp(f, "none") ? ld_audio_denoise(pcm, n, f, err) : LD_OK;
 }
 
 void ld_audio_denoise_filter(double noise_dbfs, char *buf, size_t size)

@@ -24,6 +24,11 @@
 /* Writes that filter chain for audio whose noise level is noise_dbfs. */
 void ld_audio_denoise_filter(double noise_dbfs, char *buf, size_t size);
 
+/* The noisy route's denoising, for the server and `listend adapt --denoise` alike:
+ * the chain ld_audio_denoise_filter makes for noise_dbfs, unless LISTEND_DENOISE
+ * names another chain or "none" (for experiments only). In place, as below. */
+ld_err ld_audio_denoise_route(int16_t *pcm, size_t n, double noise_dbfs, ld_error *err);
+
 /* Runs `filter` (libavfilter syntax) over n samples of 16 kHz mono s16 in place;
  * the output is time-aligned with the input (the filter's delay is flushed).
  * LD_ERR_INTERNAL if the filter cannot be built or fails. */

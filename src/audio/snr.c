@@ -48,14 +48,17 @@ static double levels(const int16_t *pcm, size_t n, double *loud)
     return floor_db;
 }
 
-double ld_audio_snr_db(const int16_t *pcm, size_t n)
+double ld_audio_snr_db(const int16_t *pcm, size_t n, double *noise_dbfs)
 {
     double loud = 0, floor_db = levels(pcm, n, &loud);
+    if (noise_dbfs)
+        *noise_dbfs = isnan(floor_db) ? -90.3 : floor_db - 90.309; /* 20 log10(32768) */
     return isnan(floor_db) ? 99.0 : loud - floor_db;
 }
 
 double ld_audio_noise_dbfs(const int16_t *pcm, size_t n)
 {
-    double loud = 0, floor_db = levels(pcm, n, &loud);
-    return isnan(floor_db) ? -90.3 : floor_db - 90.309; /* 20 log10(32768) */
+    double noise;
+    ld_audio_snr_db(pcm, n, &noise);
+    return noise;
 }

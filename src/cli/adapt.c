@@ -572,9 +572,8 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
             return fail("%s: the audio is empty (%.2f s%s)", k->path, k->seconds, nonzero ? "" : ", all silent");
         }
         if (a->denoise) { /* what the server does to noisy audio before decoding it */
-            char chain[128];
-            ld_audio_denoise_filter(ld_audio_noise_dbfs(pcm.samples, pcm.n), chain, sizeof chain);
-            if (ld_audio_denoise(pcm.samples, pcm.n, chain, &err) != LD_OK) {
+            if (ld_audio_denoise_route(pcm.samples, pcm.n, ld_audio_noise_dbfs(pcm.samples, pcm.n), &err) !=
+                LD_OK) {
                 ld_pcm_free(&pcm);
                 return fail("%s: %s", k->path, err.msg);
             }

@@ -136,10 +136,10 @@ static void test_snr(void)
         clean[i] = (int16_t)(v + (burst ? 0 : n / 100));
         noisy[i] = (int16_t)(v + n);
     }
-    double c = ld_audio_snr_db(clean, N), n = ld_audio_snr_db(noisy, N);
+    double c = ld_audio_snr_db(clean, N, NULL), n = ld_audio_snr_db(noisy, N, NULL);
     fprintf(stderr, "snr: clean %.1f dB, noisy %.1f dB\n", c, n);
     CHECK(c > 45 && n > 20 && n < 35);
-    CHECK(ld_audio_snr_db(clean, 100) == 99.0); /* too short to tell */
+    CHECK(ld_audio_snr_db(clean, 100, NULL) == 99.0); /* too short to tell */
 }
 
 int main(void)
