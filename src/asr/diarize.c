@@ -26,6 +26,7 @@
  * Costs: features (MFCC + pitch) ~2 ms per audio second, the rest grows with the number of
  * segments (capped at LD_MAX_SEGS by merging neighbours). */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,19 @@
 #define LD_P_BINS 44 /* log F0 histogram: 4.0 (55 Hz) .. 6.2 (490 Hz) in steps of 0.05 */
 #define LD_P_LO 4.0
 #define LD_P_STEP 0.05
+
+/* The knobs LD_DIARIZE_TUNE may set, by field name. */
+/* clang-format off */
+#define KNOB(f) {#f, offsetof(ld_diarize_params, f), _Generic(((ld_diarize_params *)0)->f, int: true, default: false)}
+/* clang-format on */
+static const struct {
+    const char *name;
+    size_t off;
+    bool is_int;
+} knobs[] = {KNOB(change_lambda), KNOB(change_win_s), KNOB(cluster_lambda), KNOB(shrink_frames), KNOB(shrink_fixed),
+             KNOB(pause_s),       KNOB(switch_cost),  KNOB(reseg_iters),    KNOB(min_speaker_s), KNOB(norm_penalty),
+             KNOB(cluster_norm),  KNOB(pitch_weight), KNOB(pitch_margin),   KNOB(pitch_min_s)};
+#undef KNOB
 
 void ld_diarize_params_default(ld_diarize_params *p)
 {
@@ -70,34 +84,14 @@ void ld_diarize_params_default(ld_diarize_params *p)
             continue;
         *eq = 0;
         double v = atof(eq + 1);
-        if (!strcmp(kv, "change_lambda"))
-            p->change_lambda = v;
-        else if (!strcmp(kv, "change_win_s"))
-            p->change_win_s = v;
-        else if (!strcmp(kv, "cluster_lambda"))
-            p->cluster_lambda = v;
-        else if (!strcmp(kv, "shrink_frames"))
-            p->shrink_frames = v;
-        else if (!strcmp(kv, "shrink_fixed"))
-            p->shrink_fixed = v;
-        else if (!strcmp(kv, "pause_s"))
-            p->pause_s = v;
-        else if (!strcmp(kv, "switch_cost"))
-            p->switch_cost = v;
-        else if (!strcmp(kv, "reseg_iters"))
-            p->reseg_iters = (int)v;
-        else if (!strcmp(kv, "norm_penalty"))
-            p->norm_penalty = v;
-        else if (!strcmp(kv, "min_speaker_s"))
-            p->min_speaker_s = v;
-        else if (!strcmp(kv, "cluster_norm"))
-            p->cluster_norm = (int)v;
-        else if (!strcmp(kv, "pitch_weight"))
-            p->pitch_weight = v;
-        else if (!strcmp(kv, "pitch_margin"))
-            p->pitch_margin = v;
-        else if (!strcmp(kv, "pitch_min_s"))
-            p->pitch_min_s = v;
+        for (size_t i = 0; i < sizeof knobs / sizeof *knobs; i++)
+            if (!strcmp(kv, knobs[i].name)) {
+                char *at = (char *)p + knobs[i].off;
+                if (knobs[i].is_int)
+                    *(int *)at = (int)v;
+                else
+                    *(double *)at = v;
+            }
     }
 }
 
@@ -216,8 +210,7 @@ static double delta_bic(const stats *a, double lda, const stats *b, double ldb, 
     return 0.5 * (n * ldet(&ab, g, tau) - a->n * lda - b->n * ldb) - lambda * 0.5 * LD_BIC_PARAMS * log(n);
 }
 
-/* How much further apart two clusters' mean pitch puts them (0 when either
- * has too few voiced frames to say). */
+/* The median log F0 of a cluster's voiced frames, from its histogram. */
 static double pitch_median(const stats *a)
 {
     double at = a->pn / 2, cum = 0;
@@ -229,6 +222,8 @@ static double pitch_median(const stats *a)
     return LD_P_LO + LD_P_STEP * LD_P_BINS;
 }
 
+/* How much further apart two clusters' median pitch puts them (0 when either
+ * has too few voiced frames to say). */
 static double pitch_dist(const stats *a, const stats *b, const ld_diarize_params *p)
 {
     double minv = p->pitch_min_s * LD_FPS;

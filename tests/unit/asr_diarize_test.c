@@ -270,8 +270,23 @@ static void test_pitch(void)
     CHECK(woman - man > 0.3); /* ~180 vs ~110 Hz */
 }
 
+/* LD_DIARIZE_TUNE sets knobs by field name, int and double alike; unknown names
+ * and pairs without '=' are ignored. */
+static void test_tune_env(void)
+{
+    ld_diarize_params d, p;
+    unsetenv("LD_DIARIZE_TUNE");
+    ld_diarize_params_default(&d);
+    setenv("LD_DIARIZE_TUNE", "reseg_iters=5,pitch_min_s=0.25,nosuch=1,change_lambda,cluster_norm=0", 1);
+    ld_diarize_params_default(&p);
+    unsetenv("LD_DIARIZE_TUNE");
+    CHECK(p.reseg_iters == 5 && p.pitch_min_s == 0.25 && p.cluster_norm == 0);
+    CHECK(p.change_lambda == d.change_lambda && p.pitch_margin == d.pitch_margin && p.switch_cost == d.switch_cost);
+}
+
 int main(void)
 {
+    test_tune_env();
     test_pitch();
     test_one_speaker_is_one();
     test_two_speakers_come_apart();
