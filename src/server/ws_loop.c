@@ -328,6 +328,9 @@ static void adopt(ld_ws *ws, ws_conn *c)
         do_read(c);
 }
 
+/* What every stream hears when the server stops: the error message and the 1001 reason. */
+static const char SHUTDOWN_MSG[] = "Server is shutting down";
+
 /* One unmasked server frame written straight to the socket (no wslay context:
  * the loop is gone). Small frames on a fresh socket: the send buffer takes them. */
 static void raw_frame(int fd, uint8_t opcode, const uint8_t *p, size_t n)
@@ -349,13 +352,12 @@ static void raw_frame(int fd, uint8_t opcode, const uint8_t *p, size_t n)
  * connection is released instead of waiting on a list nobody reads. */
 static void close_late(ws_conn *c)
 {
-    char *m = ld_ws_msg_error("Server is shutting down", "SERVICE_UNAVAILABLE");
+    char *m = ld_ws_msg_error(SHUTDOWN_MSG, "SERVICE_UNAVAILABLE");
     if (m)
         raw_frame(c->fd, WSLAY_TEXT_FRAME, (const uint8_t *)m, strlen(m));
     free(m);
-    static const char reason[] = "Server is shutting down";
-    uint8_t body[2 + sizeof reason - 1] = {LD_WS_CLOSE_GOING_AWAY >> 8, LD_WS_CLOSE_GOING_AWAY & 0xFF};
-    memcpy(body + 2, reason, sizeof reason - 1);
+    uint8_t body[2 + sizeof SHUTDOWN_MSG - 1] = {LD_WS_CLOSE_GOING_AWAY >> 8, LD_WS_CLOSE_GOING_AWAY & 0xFF};
+    memcpy(body + 2, SHUTDOWN_MSG, sizeof SHUTDOWN_MSG - 1);
     raw_frame(c->fd, WSLAY_CONNECTION_CLOSE, body, sizeof body);
     MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
     c->fd = -1;
@@ -549,14 +551,14 @@ void *ws_loop_main(void *arg)
         ws_conn *c = ws->live_head;
         if (!c->closing) {
             struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, NULL, 0};
-            char *m = ld_ws_msg_error("Server is shutting down", "SERVICE_UNAVAILABLE");
+            char *m = ld_ws_msg_error(SHUTDOWN_MSG, "SERVICE_UNAVAILABLE");
             if (m) {
                 msg.msg = (const uint8_t *)m;
                 msg.msg_length = strlen(m);
                 wslay_event_queue_msg(c->ctx, &msg);
                 free(m);
             }
-            queue_close(c, LD_WS_CLOSE_GOING_AWAY, "Server is shutting down");
+            queue_close(c, LD_WS_CLOSE_GOING_AWAY, SHUTDOWN_MSG);
         }
         if (!c->draining) {
             wslay_event_send(c->ctx);
