@@ -246,21 +246,12 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
     bool v6 = ai->ai_family == AF_INET6;
     freeaddrinfo(ai);
 
-    static char *tls_key, *tls_cert; /* must outlive the daemon */
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
                      MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;
-    if (c->tls_cert[0]) {
-        tls_cert = ld_fs_read(c->tls_cert, 1 << 20, NULL);
-        tls_key = ld_fs_read(c->tls_key, 1 << 20, NULL);
-        if (!tls_cert || !tls_key) {
-            ld_error_set(err, LD_ERR_INTERNAL, "cannot read TLS %s '%s'", tls_cert ? "key" : "certificate",
-                         tls_cert ? c->tls_key : c->tls_cert);
-            return NULL;
-        }
+    if (s->tls_cert_pem) /* read by server.c's start() */
         flags |= MHD_USE_TLS;
-    }
     int threads = c->http_threads ? c->http_threads : cores();
     if (!guard) {
         ld_guard_config gc = {.header_timeout = c->header_timeout,
@@ -290,9 +281,9 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
         ops[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->max_connections_per_ip, NULL};
     /* Larger read buffer: fewer handler calls per uploaded megabyte. */
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 128 * 1024, NULL};
-    if (tls_cert) {
-        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert};
-        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key};
+    if (s->tls_cert_pem) {
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem};
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem};
     }
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 

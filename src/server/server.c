@@ -113,6 +113,8 @@ static void teardown(ld_srv *s)
         ld_work_free(s->work, ld_pipeline_cancel); /* before the pool: its threads submit to it */
     ld_keycap_free(s->fetch_cap);
     ld_proxy_free(s->proxies);
+    free(s->tls_cert_pem); /* after MHD_stop_daemon above: the daemon served from them */
+    free(s->tls_key_pem);
     if (s->jobs)
         ld_jobs_free(s->jobs);
     if (s->pool)
@@ -143,15 +145,16 @@ static int start(ld_srv *s)
     }
     clean_tmp(s->tmp_dir);
     /* Operator mistakes that need no decoder are reported before the decoders
-     * load (seconds of CPU per language), so a bad flag fails at once. */
-    const char *unreadable = !c->tls_cert[0]                  ? NULL
-                             : access(c->tls_cert, R_OK) != 0 ? c->tls_cert
-                             : access(c->tls_key, R_OK) != 0  ? c->tls_key
-                                                              : NULL;
-    if (unreadable) {
-        ld_error_set(&e, LD_ERR_INTERNAL, "cannot read TLS %s '%s'",
-                     unreadable == c->tls_cert ? "certificate" : "key", unreadable);
-        return fail_start("api_server", &e);
+     * load (seconds of CPU per language), so a bad flag fails at once. The TLS
+     * files are read here, once; the daemon (http.c) serves from memory. */
+    if (c->tls_cert[0]) {
+        s->tls_cert_pem = ld_fs_read(c->tls_cert, 1 << 20, NULL);
+        s->tls_key_pem = ld_fs_read(c->tls_key, 1 << 20, NULL);
+        if (!s->tls_cert_pem || !s->tls_key_pem) {
+            ld_error_set(&e, LD_ERR_INTERNAL, "cannot read TLS %s '%s'", s->tls_cert_pem ? "key" : "certificate",
+                         s->tls_cert_pem ? c->tls_key : c->tls_cert);
+            return fail_start("api_server", &e);
+        }
     }
     char why[160];
     if (!(s->proxies = ld_proxy_parse(c->trusted_proxy, why, sizeof why))) {

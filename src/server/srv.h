@@ -44,7 +44,8 @@ struct ld_srv {
     ld_work *fetch;       /* audio URL requests: waiting on the network never holds `work` */
     ld_keycap *fetch_cap; /* fetch threads per key */
     ld_fetch_opts fetch_opts;
-    ld_proxy_list *proxies; /* --trusted-proxy (empty list: X-Forwarded-For ignored) */
+    ld_proxy_list *proxies;           /* --trusted-proxy (empty list: X-Forwarded-For ignored) */
+    char *tls_cert_pem, *tls_key_pem; /* --tls-cert/--tls-key contents (owned; read before the decoders load) */
     struct MHD_Daemon *daemon;
     double started_mono;
     atomic_int active;    /* live requests (URI seen, not completed) */
