@@ -70,7 +70,7 @@ one_target() {
 # Each target is one single-threaded process: run LD_FUZZ_JOBS (default: cores) at a time.
 jobs_max=${LD_FUZZ_JOBS:-$(nproc)}
 for t in "${targets[@]}"; do
-    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do sleep 0.2; done
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done # statuses are in the .rc files
     (if one_target "$t"; then echo 0 >"$scratch/$t.rc"; else echo 1 >"$scratch/$t.rc"; fi) &
 done
 wait
