@@ -62,11 +62,6 @@ typedef struct ld_engine_ops {
      * already in use; otherwise it rebuilds the decoder's search (docs/engine.md).
      * An utterance left open by a previous stream is ended first (its words dropped). */
     ld_err (*decoder_vocab)(void *dec, const char *keywords, ld_error *err);
-    /* Optional: decode with the search settings of `route` (a pack name, e.g.
-     * "noisy"; a route without settings of its own means the general ones) from
-     * now on. Cheap when already in use; otherwise it rebuilds the decoder's search
-     * like decoder_vocab (docs/engine.md § Noise). Batch decoders only. */
-    ld_err (*decoder_route)(void *dec, const char *route, ld_error *err);
 } ld_engine_ops;
 
 extern const ld_engine_ops ld_engine_pocketsphinx;

@@ -34,23 +34,6 @@
  * The point is that every stream starts from the same fixed value. */
 static const mfcc_t en_us_cmn_init[CEP_LEN] = {LD_PS_CMN_INIT_EN_US};
 
-/* Search settings of a route over LD_PS_TUNING (docs/engine.md § Noise). They
- * switch on the decoder in use: its configuration is changed and its search
- * rebuilt (ld_ps_vocab_reload), since PocketSphinx reads beams, pruning limits
- * and penalties only when it builds a search — no second decoder, no memory. */
-typedef struct {
-    const char *route, *opt;
-    bool is_int;
-    double value;
-} route_setting;
-static const route_setting route_settings[] = {
-    /* Noisy speech, even denoised, scores flatter: more HMMs stay inside the beam
-     * and the general cap of 3000 per frame prunes the right path with them
-     * (dev: 116 → 102 errors). Costs ~25 % more search on that route (docs/engine.md). */
-    {"noisy", "-maxhmmpf", true, 5000},
-};
-enum { N_ROUTE_SETTINGS = sizeof route_settings / sizeof *route_settings };
-
 typedef struct {
     ps_mllr_t *mllr;
     bool has_cmn;
@@ -68,8 +51,6 @@ typedef struct {
     size_t fed;         /* samples fed since stream_start */
     size_t utt_start;   /* sample index where the current utterance began */
     ld_ps_vocab *vocab; /* keywords (engine_ps_vocab.c) */
-    const char *route;  /* route whose settings are in use; "" = general */
-    double general[N_ROUTE_SETTINGS]; /* each route setting's general value */
 } ps_dec;
 
 /* PocketSphinx logs ~200 INFO lines per decode; route warnings and errors into
@@ -164,11 +145,6 @@ static void *ps_decoder_new(const ld_engine_model *m, ld_error *err)
     else if (cmn)
         cmn_live_get(cmn, d->cmn_init);
     memcpy(d->model_cmn_init, d->cmn_init, sizeof d->cmn_init);
-    d->route = "";
-    cmd_ln_t *c = ps_get_config(d->ps);
-    for (int i = 0; i < N_ROUTE_SETTINGS; i++)
-        d->general[i] = route_settings[i].is_int ? (double)cmd_ln_int_r(c, route_settings[i].opt)
-                                                 : cmd_ln_float_r(c, route_settings[i].opt);
     d->vocab = ld_ps_vocab_new(d->ps, f.dict, m->vocabulary);
     if (!d->vocab || ld_ps_vocab_use(d->vocab, "", err) != LD_OK) {
         if (d->vocab)
@@ -467,54 +443,6 @@ static ld_err ps_decoder_vocab(void *dec, const char *keywords, ld_error *err)
     return ld_ps_vocab_use(d->vocab, keywords, err);
 }
 
-/* A route setting's value; LISTEND_PS_ROUTE_ARGS="<route> -opt value …"
- * replaces the table's values of that route (for tuning only). */
-static double route_value(const route_setting *r)
-{
-    const char *env = getenv("LISTEND_PS_ROUTE_ARGS");
-    char *copy = env ? strdup(env) : NULL, *save = NULL;
-    double v = r->value;
-    char *k = copy ? strtok_r(copy, " ", &save) : NULL;
-    if (k && !strcmp(k, r->route))
-        while ((k = strtok_r(NULL, " ", &save))) {
-            char *val = strtok_r(NULL, " ", &save);
-            if (val && !strcmp(k, r->opt))
-                v = strtod(val, NULL);
-        }
-    free(copy);
-    return v;
-}
-
-static ld_err ps_decoder_route(void *dec, const char *route, ld_error *err)
-{
-    ps_dec *d = dec;
-    const char *want = "";
-    for (int i = 0; i < N_ROUTE_SETTINGS && route; i++)
-        if (!strcmp(route_settings[i].route, route))
-            want = route_settings[i].route;
-    if (!strcmp(want, d->route))
-        return LD_OK;
-    if (d->in_utt) {
-        ps_end_utt(d->ps);
-        d->in_utt = false;
-    }
-    cmd_ln_t *c = ps_get_config(d->ps);
-    for (int i = 0; i < N_ROUTE_SETTINGS; i++) {
-        const route_setting *r = &route_settings[i];
-        double v = strcmp(r->route, want) ? d->general[i] : route_value(r);
-        if (r->is_int)
-            cmd_ln_set_int_r(c, r->opt, (long)v);
-        else
-            cmd_ln_set_float_r(c, r->opt, v);
-    }
-    d->route = "?"; /* until the search is rebuilt */
-    if (ld_ps_vocab_reload(d->vocab, err) != LD_OK)
-        return err ? err->code : LD_ERR_INTERNAL;
-    d->route = want;
-    ld_log(LD_LOG_DEBUG, "decoder: search settings of route '%s'", *want ? want : "general");
-    return LD_OK;
-}
-
 const ld_engine_ops ld_engine_pocketsphinx = {
     .name = "pocketsphinx",
     .decoder_new = ps_decoder_new,
@@ -530,5 +458,4 @@ const ld_engine_ops ld_engine_pocketsphinx = {
     .decoder_use = ps_decoder_use,
     .stream_skip = ps_stream_skip,
     .decoder_vocab = ps_decoder_vocab,
-    .decoder_route = ps_decoder_route,
 };

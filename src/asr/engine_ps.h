@@ -30,9 +30,6 @@ void ld_ps_vocab_free(ld_ps_vocab *v);
 /* Decode with the operator's words plus `keywords` (a canonical list,
  * asr/vocab.h; "" = the operator's only) from now on; cheap when already in use. */
 ld_err ld_ps_vocab_use(ld_ps_vocab *v, const char *keywords, ld_error *err);
-/* Rebuilds the decoder's search with the same words (after a change to its
- * configuration: PocketSphinx reads beams and penalties only when a search is built). */
-ld_err ld_ps_vocab_reload(ld_ps_vocab *v, ld_error *err);
 /* The word a decoded placeholder stands for; NULL when `decoded` is an ordinary word. */
 const char *ld_ps_vocab_word(const ld_ps_vocab *v, const char *decoded);
 

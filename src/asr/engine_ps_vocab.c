@@ -295,20 +295,6 @@ ld_err ld_ps_vocab_use(ld_ps_vocab *v, const char *keywords, ld_error *err)
     return LD_OK;
 }
 
-ld_err ld_ps_vocab_reload(ld_ps_vocab *v, ld_error *err)
-{
-    if (!v->current || (!*v->current && !v->base))
-        return use_plain(v, err); /* ps_load_dict rebuilds every search */
-    char *cur = strdup(v->current);
-    if (!cur)
-        return ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
-    free(v->current);
-    v->current = NULL; /* forces the reload */
-    ld_err rc = ld_ps_vocab_use(v, cur, err);
-    free(cur);
-    return rc;
-}
-
 const char *ld_ps_vocab_word(const ld_ps_vocab *v, const char *decoded)
 {
     int boost;

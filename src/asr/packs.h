@@ -9,9 +9,8 @@
  *   noisy      built in for every language: the audio goes through the denoiser
  *              (audio/denoise.h) and is decoded with the model as it is (no
  *              transform: the MLLR noise packs measured did not help unseen
- *              speakers) and the route's own search settings (engine.h
- *              decoder_route; engine_ps.c route_settings); an operator pack named
- *              noisy (listend adapt --denoise) adds its transform after the denoiser
+ *              speakers); an operator pack named noisy (listend adapt --denoise)
+ *              adds its transform after the denoiser
  *   auto       (default) telephony for narrowband audio (<= 8 kHz or G.711) when the
  *              language has it; else noisy when the estimated SNR is below
  *              LD_PACK_NOISY_SNR_DB; else general

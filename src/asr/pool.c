@@ -338,8 +338,6 @@ static void *worker_main(void *arg)
         ld_err rc = LD_OK;
         if (i < r->n_segs && !skip && ops->decoder_use) /* no-op when already in use */
             rc = ops->decoder_use(w->dec, p->packs[r->pack].transform, &e);
-        if (i < r->n_segs && !skip && rc == LD_OK && ops->decoder_route) /* likewise */
-            rc = ops->decoder_route(w->dec, p->packs[r->pack].name, &e);
         if (i < r->n_segs && !skip && rc == LD_OK && ops->decoder_vocab) /* likewise */
             rc = ops->decoder_vocab(w->dec, r->opts.keywords, &e);
         if (i < r->n_segs && !skip && rc == LD_OK) {

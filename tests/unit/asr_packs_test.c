@@ -51,40 +51,6 @@ static char *decode(const ld_engine_ops *e, void *dec, const int16_t *pcm, size_
     return s;
 }
 
-/* Route search settings (decoder_route): applied by rebuilding the search of the
- * decoder in use. A cap of 200 HMMs per frame is set for "noisy" through the tuning
- * variable so the effect is certain on clean audio: the routed decoder must decode
- * like a fresh one made with that cap, and going back must restore the general
- * results exactly. */
-static void test_routes(const ld_engine_ops *e, void *dec, const int16_t *go, size_t n, const char *general_buf)
-{
-    ld_error err = {0};
-    char general[1024], noisy[1024]; /* decode() returns rotating buffers */
-    snprintf(general, sizeof general, "%s", general_buf);
-    setenv("LISTEND_PS_ROUTE_ARGS", "noisy -maxhmmpf 200", 1);
-    CHECK(e->decoder_route(dec, "noisy", &err) == LD_OK);
-    snprintf(noisy, sizeof noisy, "%s", decode(e, dec, go, n));
-    fprintf(stderr, "noisy route, 200 HMMs: %s\n", noisy); /* same words, other confidences */
-    CHECK(strcmp(noisy, general) != 0);
-    CHECK(e->decoder_route(dec, "noisy", &err) == LD_OK); /* same route: no-op */
-    CHECK_STR(decode(e, dec, go, n), noisy);
-    CHECK(e->decoder_route(dec, "telephony", &err) == LD_OK); /* no settings of its own: general */
-    CHECK_STR(decode(e, dec, go, n), general);
-    CHECK(e->decoder_route(dec, "noisy", &err) == LD_OK);
-    CHECK(e->decoder_route(dec, "general", &err) == LD_OK);
-    CHECK_STR(decode(e, dec, go, n), general);
-    unsetenv("LISTEND_PS_ROUTE_ARGS");
-
-    setenv("LISTEND_PS_ARGS", "-maxhmmpf 200", 1);
-    ld_engine_model m = {"en", LD_MODEL_DEFAULT_DIR, NULL};
-    void *capped = e->decoder_new(&m, &err);
-    unsetenv("LISTEND_PS_ARGS");
-    CHECK(capped != NULL);
-    if (capped)
-        CHECK_STR(decode(e, capped, go, n), noisy);
-    e->decoder_free(capped);
-}
-
 int main(void)
 {
     test_names();
@@ -116,7 +82,6 @@ int main(void)
         CHECK_STR(decode(e, dec, go, n), adapted);
         CHECK(e->decoder_use(dec, NULL, &err) == LD_OK);
         CHECK_STR(decode(e, dec, go, n), general); /* back to the model as it is, exactly */
-        test_routes(e, dec, go, n, general);
     }
     e->decoder_free(dec);
     e->transform_free(tel);
