@@ -38,7 +38,6 @@
 #define F LD_DIARIZE_FEAT /* floats per frame; x[D] is log F0 */
 #define LD_FPS 100.0      /* feature frames per second */
 #define LD_MAX_SEGS 2000  /* bounds the K x K distance matrix (16 MB) */
-#define LD_MIN_CHANGE 40  /* frames each side before a change test means anything */
 #define LD_BIC_PARAMS (D + D * (D + 1) / 2.0)
 #define LD_P_BINS 44 /* log F0 histogram: 4.0 (55 Hz) .. 6.2 (490 Hz) in steps of 0.05 */
 #define LD_P_LO 4.0
@@ -52,15 +51,19 @@ static const struct {
     const char *name;
     size_t off;
     bool is_int;
-} knobs[] = {KNOB(change_lambda), KNOB(change_win_s), KNOB(cluster_lambda), KNOB(shrink_frames), KNOB(shrink_fixed),
-             KNOB(pause_s),       KNOB(switch_cost),  KNOB(reseg_iters),    KNOB(min_speaker_s), KNOB(norm_penalty),
-             KNOB(cluster_norm),  KNOB(pitch_weight), KNOB(pitch_margin),   KNOB(pitch_min_s)};
+} knobs[] = {KNOB(change_lambda), KNOB(change_win_s),  KNOB(change_min_s),   KNOB(change_in_run), KNOB(change_diag),
+             KNOB(cluster_lambda), KNOB(shrink_frames), KNOB(shrink_fixed),   KNOB(pause_s),       KNOB(switch_cost),
+             KNOB(reseg_iters),    KNOB(min_speaker_s), KNOB(norm_penalty),   KNOB(cluster_norm),  KNOB(pitch_weight),
+             KNOB(pitch_margin),   KNOB(pitch_min_s)};
 #undef KNOB
 
 void ld_diarize_params_default(ld_diarize_params *p)
 {
     *p = (ld_diarize_params){.change_lambda = 1.0,
                              .change_win_s = 2.0,
+                             .change_min_s = 0.4,
+                             .change_in_run = 0,
+                             .change_diag = 0,
                              .cluster_lambda = 3.0,
                              .shrink_frames = 30.0,
                              .shrink_fixed = 25.0,
@@ -210,6 +213,33 @@ static double delta_bic(const stats *a, double lda, const stats *b, double ldb, 
     return 0.5 * (n * ldet(&ab, g, tau) - a->n * lda - b->n * ldb) - lambda * 0.5 * LD_BIC_PARAMS * log(n);
 }
 
+/* log|cov| with the off-diagonal terms dropped (shrunk toward g's diagonal). */
+static double ldet_diag(const stats *a, const double *g, double tau)
+{
+    double n = a->n > 0 ? a->n : 1, ld = 0;
+    for (int i = 0; i < D; i++) {
+        double m = a->s[i] / n, v = a->sq[i * D + i] / n - m * m;
+        v = (a->n * v + tau * g[i * D + i]) / (a->n + tau);
+        ld += log(v > 1e-12 ? v : 1e-12);
+    }
+    return ld;
+}
+
+/* The change test between the speech before and after a word boundary:
+ * delta-BIC with full covariances, or (change_diag) diagonal ones, whose 2D
+ * parameters a second of speech estimates far better than D + D(D+1)/2. */
+static double change_bic(const stats *l, const stats *r, const double *g, const ld_diarize_params *p)
+{
+    if (!p->change_diag)
+        return delta_bic(l, ldet(l, g, p->shrink_frames), r, ldet(r, g, p->shrink_frames), g, p->shrink_frames,
+                         p->change_lambda);
+    stats ab = *l;
+    stats_add(&ab, r);
+    double tau = p->shrink_frames;
+    return 0.5 * (ab.n * ldet_diag(&ab, g, tau) - l->n * ldet_diag(l, g, tau) - r->n * ldet_diag(r, g, tau)) -
+           p->change_lambda * 0.5 * (2.0 * D) * log(ab.n);
+}
+
 /* The median log F0 of a cluster's voiced frames, from its histogram. */
 static double pitch_median(const stats *a)
 {
@@ -316,17 +346,27 @@ static size_t segment(const speech *s, const ld_word *w, size_t nw, const ld_dia
         starts[n++] = 0;
         return n;
     }
+    size_t min = (size_t)(p->change_min_s * LD_FPS), run0 = 0; /* run0: the run's first speech frame */
     for (size_t b = 1; b < nw; b++) {
         hard[b] = w[b].start - w[b - 1].end >= p->pause_s;
         size_t at = s->w0[b];
-        size_t l0 = at > win ? at - win : 0, r1 = at + win < s->n_sp ? at + win : s->n_sp;
-        if (hard[b] || at - l0 < LD_MIN_CHANGE || r1 - at < LD_MIN_CHANGE)
+        if (hard[b])
+            run0 = at;
+        size_t lo_lim = p->change_in_run ? run0 : 0, hi_lim = s->n_sp;
+        if (p->change_in_run)
+            for (size_t c = b + 1; c < nw; c++)
+                if (w[c].start - w[c - 1].end >= p->pause_s || s->w0[c] >= at + win) {
+                    if (w[c].start - w[c - 1].end >= p->pause_s)
+                        hi_lim = s->w0[c];
+                    break;
+                }
+        size_t l0 = at > lo_lim + win ? at - win : lo_lim, r1 = at + win < hi_lim ? at + win : hi_lim;
+        if (hard[b] || at - l0 < min || r1 - at < min)
             continue;
         stats l, r;
         stats_range(&l, s->sp, l0, at);
         stats_range(&r, s->sp, at, r1);
-        score[b] = delta_bic(&l, ldet(&l, g, p->shrink_frames), &r, ldet(&r, g, p->shrink_frames), g,
-                             p->shrink_frames, p->change_lambda);
+        score[b] = change_bic(&l, &r, g, p);
     }
     starts[n++] = 0;
     size_t lo = 1; /* first boundary within half a window before b */
