@@ -53,11 +53,10 @@ static const struct {
     const char *name;
     size_t off;
     bool is_int;
-} knobs[] = {KNOB(change_lambda), KNOB(change_win_s),  KNOB(change_min_s),   KNOB(change_in_run), KNOB(change_diag),
-             KNOB(short_words),    KNOB(short_margin),
-             KNOB(cluster_lambda), KNOB(shrink_frames), KNOB(shrink_fixed),   KNOB(pause_s),       KNOB(switch_cost),
-             KNOB(reseg_iters),    KNOB(min_speaker_s), KNOB(norm_penalty),   KNOB(cluster_norm),  KNOB(pitch_weight),
-             KNOB(pitch_margin),   KNOB(pitch_min_s)};
+} knobs[] = {KNOB(change_lambda), KNOB(change_win_s), KNOB(change_min_s),   KNOB(change_in_run), KNOB(change_diag),
+             KNOB(short_words),   KNOB(short_margin), KNOB(cluster_lambda), KNOB(shrink_frames), KNOB(shrink_fixed),
+             KNOB(pause_s),       KNOB(switch_cost),  KNOB(reseg_iters),    KNOB(min_speaker_s), KNOB(norm_penalty),
+             KNOB(cluster_norm),  KNOB(pitch_weight), KNOB(pitch_margin),   KNOB(pitch_min_s)};
 #undef KNOB
 
 void ld_diarize_params_default(ld_diarize_params *p)
@@ -356,8 +355,8 @@ static void speech_free(speech *s)
  * distance; when it exceeds short_margin the stretch becomes a segment of its
  * own (cuts at both ends, strongest first, no overlaps) and the clustering
  * decides, as for a word between pauses. */
-static size_t short_turns(const speech *s, size_t nw, const ld_diarize_params *p, const double *g,
-                          const bool *hard, size_t *starts, size_t n)
+static size_t short_turns(const speech *s, size_t nw, const ld_diarize_params *p, const double *g, const bool *hard,
+                          size_t *starts, size_t n)
 {
     size_t win = (size_t)(p->change_win_s * LD_FPS), min = (size_t)(p->change_min_s * LD_FPS);
     double *best = malloc(nw * sizeof *best);

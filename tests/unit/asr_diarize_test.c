@@ -74,10 +74,7 @@ static void append_clip_ex(mix *m, const char *file, int who, bool trim)
     ld_pcm_free(&p);
 }
 
-static void append_clip(mix *m, const char *file, int who)
-{
-    append_clip_ex(m, file, who, false);
-}
+static void append_clip(mix *m, const char *file, int who) { append_clip_ex(m, file, who, false); }
 
 /* Share of words whose label matches the truth under the better of the two
  * 0/1 mappings (or the identity when k > 2). */
