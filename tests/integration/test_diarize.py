@@ -2,8 +2,8 @@
 
 Recordings are built at test time from shared/eval/real clips of two dev speakers of
 bench/der/split.tsv (the LibriVox reader and the sphinx4 digits speaker), joined with pauses
-(or back to back: each clip trimmed to its speech, the next voice starting 50 ms later), with
-the clip spans as the reference. Labels are checked against that reference (word-level
+(or back to back: each clip trimmed to its speech, the next voice starting 50 ms later, so the
+recogniser's words run on across the change), with the clip spans as the reference. Labels are checked against that reference (word-level
 agreement under the best speaker mapping), not only for presence, on /v1/listen, the
 Lightning/Pulse route, Deepgram's batch route and a callback job; bad values and streams
 answer 400 in the route's own envelope.
@@ -39,15 +39,23 @@ def read(name):
         return a
 
 
+def trim_to_speech(a):
+    """The clip from its first to its last 10 ms frame within 10 dB of its loud frames (95th
+    percentile), 30 ms margin: no breath or room tone the recogniser would leave as a pause."""
+    e = make_set.frame_energy(a)
+    top = sorted(e)[int(0.95 * (len(e) - 1))]
+    loud = [i for i, x in enumerate(e) if x > top / 10]
+    return a[max(0, loud[0] - 3) * 160:(loud[-1] + 4) * 160]
+
+
 def build(path, turns, trim=False):
     """turns: [(clip, speaker, pause_after_s)] -> reference [(start, end, speaker)]. trim: each
-    clip cut to its speech (bench/der/make_set.py's energy rule), so pause_after_s is the gap."""
+    clip cut to its speech (trim_to_speech), so pause_after_s is the whole gap."""
     out, ref = array.array("h"), []
     for clip, who, pause in turns:
         a = read(clip)
         if trim:
-            spans = make_set.speech_pieces(a)
-            a = a[spans[0][0]:spans[-1][1]]
+            a = trim_to_speech(a)
         ref.append((len(out) / 16000, (len(out) + len(a)) / 16000, who))
         out.extend(a)
         out.extend([0] * int(pause * 16000))
