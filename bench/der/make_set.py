@@ -3,6 +3,7 @@
 
   bench/der/make_set.py [--out DIR] [--seed N]
   bench/der/make_set.py --out DIR --dev-seeds 14-21   # a larger tuning set: dev speakers only
+  bench/der/make_set.py --out DIR --b2b 1.0 [--dev-seeds 14-21]   # back-to-back speaker changes
 
 Writes DIR/<id>.wav (16 kHz mono s16) and DIR/<id>.ref.tsv (start, end, speaker:
 the exact reference speaker segments) plus DIR/set.tsv (id, part, speakers,
@@ -20,6 +21,14 @@ pieces of one speaker (0.1-0.35 s apart), turns are 0.2-1.2 s apart, and a
 quarter of the turns continue with the same speaker after a pause. Reference
 segments are the pieces' spans, so pauses inside a turn count as speech of
 that speaker (as human references do) and pauses between turns as silence.
+
+--b2b FRACTION: that fraction of the speaker changes is joined back to back, the
+next speaker starting 0-0.15 s after the last (below diarize's pause_s, 0.3 s,
+so no pause splits the two turns; the clips' own 30 ms margins remain), as in
+meetings and calls where one voice answers another without a gap. Turns that
+continue with the same speaker keep their 0.2-1.2 s pause. Without the option
+(or 0) no extra random number is drawn: the default set is byte for byte the set
+the figures of docs/benchmarks.md were measured on.
 """
 import argparse
 import array
@@ -136,8 +145,9 @@ def pieces_of(speaker_clips, rng, max_piece_s):
     return units
 
 
-def compose(rng, speakers, by, target_s):
-    """One recording: (samples, [(start_s, end_s, speaker)], text)."""
+def compose(rng, speakers, by, target_s, b2b=0.0):
+    """One recording: (samples, [(start_s, end_s, speaker)], text). b2b: the fraction of
+    speaker changes with a 0-0.15 s gap instead of 0.2-1.2 s."""
     pools = {s: pieces_of(by[s], rng, rng.choice([2.5, 4.0, 8.0])) for s in speakers}
     out = array.array("h")
     ref, text = [], []
@@ -166,7 +176,10 @@ def compose(rng, speakers, by, target_s):
         if not pools[s]:
             continue
         if prev is not None:
-            silence(rng.uniform(0.2, 1.2))
+            if b2b > 0 and s != prev and rng.random() < b2b:
+                silence(rng.uniform(0.0, 0.15))
+            else:
+                silence(rng.uniform(0.2, 1.2))
         for k in range(rng.choice([1, 1, 2, 3])):
             if not pools[s]:
                 break
@@ -207,7 +220,7 @@ PLAN = {
 }
 
 
-def build(out_dir, seed, dev_seeds=()):
+def build(out_dir, seed, dev_seeds=(), b2b=0.0):
     """The set of `seed` (dev and test); with dev_seeds, only dev recordings, of each of those seeds
     (ids dev<seed>_...): more tuning material from the same dev speakers, no test speaker touched."""
     by = load_clips()
@@ -215,9 +228,9 @@ def build(out_dir, seed, dev_seeds=()):
     if dev_seeds:
         rows = []
         for sd in dev_seeds:
-            rows += _build(out_dir, sd, by, parts, ("dev",), f"dev{sd}")
+            rows += _build(out_dir, sd, by, parts, ("dev",), f"dev{sd}", b2b)
     else:
-        rows = _build(out_dir, seed, by, parts, ("dev", "test"), None)
+        rows = _build(out_dir, seed, by, parts, ("dev", "test"), None, b2b)
     with open(os.path.join(out_dir, "set.tsv"), "w") as f:
         f.write("id\tpart\tspeakers\tduration_s\twho\n")
         for r in rows:
@@ -225,7 +238,7 @@ def build(out_dir, seed, dev_seeds=()):
     return rows
 
 
-def _build(out_dir, seed, by, parts, which, tag):
+def _build(out_dir, seed, by, parts, which, tag, b2b=0.0):
     rng = random.Random(seed)
     missing = sorted(set(by) - set(parts))
     if missing:
@@ -247,7 +260,7 @@ def _build(out_dir, seed, by, parts, which, tag):
                         others.append(rng.choice(multi))
                     others += rng.sample([s for s in single if s not in others], count - 1 - len(others))
                 speakers = [main] + others
-                audio, ref = compose(rng, speakers, by, PLAN[part]["seconds"] if count > 1 else 25)
+                audio, ref = compose(rng, speakers, by, PLAN[part]["seconds"] if count > 1 else 25, b2b)
                 rid = f"{tag or part}_{count}spk_{n:02d}"
                 n += 1
                 write_wav(os.path.join(out_dir, rid + ".wav"), audio)
@@ -265,12 +278,14 @@ def main():
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--dev-seeds", help="e.g. 14-21: dev recordings only, of each seed (extra tuning set; "
                     "use another --out)")
+    ap.add_argument("--b2b", type=float, default=0.0, metavar="FRACTION",
+                    help="fraction of speaker changes joined back to back (0-0.15 s gap); use another --out")
     a = ap.parse_args()
     seeds = []
     if a.dev_seeds:
         lo, _, hi = a.dev_seeds.partition("-")
         seeds = list(range(int(lo), int(hi or lo) + 1))
-    rows = build(a.out, a.seed, seeds)
+    rows = build(a.out, a.seed, seeds, a.b2b)
     for r in rows:
         print(f"{r[0]}\t{r[2]} speakers\t{r[3]:.1f} s\t{r[4]}")
     print(f"{len(rows)} recordings in {a.out}")

@@ -29,6 +29,11 @@
 typedef struct {
     double change_lambda;  /* BIC penalty weight for a change inside a run of words */
     double change_win_s;   /* speech seconds on each side of a candidate change */
+    double change_min_s;   /* speech each side needs before a change test means anything */
+    int change_in_run;     /* 1: the windows stop at pauses >= pause_s (the run's own speech) */
+    int change_diag;       /* 1: the change test uses diagonal covariances (fewer parameters) */
+    int short_words;       /* a stretch of up to this many words may be cut out as a turn (0 = off)... */
+    double short_margin;   /* ...when its clustering distance to the speech around it exceeds this */
     double cluster_lambda; /* BIC penalty weight of the clustering stopping rule */
     double shrink_frames;  /* covariance shrinkage toward the recording's (frames) */
     double shrink_fixed;   /* the same when num_speakers is given */

@@ -1,8 +1,9 @@
 """Speaker diarization (diarize, num_speakers) end to end on real multi-speaker recordings.
 
 Recordings are built at test time from shared/eval/real clips of two dev speakers of
-bench/der/split.tsv (the LibriVox reader and the sphinx4 digits speaker), joined with pauses,
-with the clip spans as the reference. Labels are checked against that reference (word-level
+bench/der/split.tsv (the LibriVox reader and the sphinx4 digits speaker), joined with pauses
+(or back to back: each clip trimmed to its speech, the next voice starting 50 ms later, so the
+recogniser's words run on across the change), with the clip spans as the reference. Labels are checked against that reference (word-level
 agreement under the best speaker mapping), not only for presence, on /v1/listen, the
 Lightning/Pulse route, Deepgram's batch route and a callback job; bad values and streams
 answer 400 in the route's own envelope.
@@ -24,6 +25,7 @@ from conftest import EVAL_DIR, ROOT, start_server
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "der"))
 import der  # noqa: E402
+import make_set  # noqa: E402
 
 READER = ["ps_librivox_sns01_0870.wav", "ps_librivox_sns01_0890.wav", "ps_librivox_sns01_0920.wav",
           "ps_librivox_sns01_0930.wav"]
@@ -37,11 +39,23 @@ def read(name):
         return a
 
 
-def build(path, turns):
-    """turns: [(clip, speaker, pause_after_s)] -> reference [(start, end, speaker)]."""
+def trim_to_speech(a):
+    """The clip from its first to its last 10 ms frame within 10 dB of its loud frames (95th
+    percentile), 30 ms margin: no breath or room tone the recogniser would leave as a pause."""
+    e = make_set.frame_energy(a)
+    top = sorted(e)[int(0.95 * (len(e) - 1))]
+    loud = [i for i, x in enumerate(e) if x > top / 10]
+    return a[max(0, loud[0] - 3) * 160:(loud[-1] + 4) * 160]
+
+
+def build(path, turns, trim=False):
+    """turns: [(clip, speaker, pause_after_s)] -> reference [(start, end, speaker)]. trim: each
+    clip cut to its speech (trim_to_speech), so pause_after_s is the whole gap."""
     out, ref = array.array("h"), []
     for clip, who, pause in turns:
         a = read(clip)
+        if trim:
+            a = trim_to_speech(a)
         ref.append((len(out) / 16000, (len(out) + len(a)) / 16000, who))
         out.extend(a)
         out.extend([0] * int(pause * 16000))
@@ -59,7 +73,10 @@ def rec(tmp_path_factory):
     two = build(d / "two.wav", [(READER[0], "reader", 0.6), (DIGITS, "digits", 0.5), (READER[1], "reader", 0.4),
                                 (READER[2], "reader", 0.3)])
     one = build(d / "one.wav", [(READER[0], "reader", 0.5), (READER[3], "reader", 0.7), (READER[1], "reader", 0.2)])
-    return {"two": (d / "two.wav", two), "one": (d / "one.wav", one)}
+    # back to back: no pause at the speaker changes, so only the change detector can split them
+    b2b = build(d / "b2b.wav", [(READER[0], "reader", 0.05), (DIGITS, "digits", 0.05), (READER[3], "reader", 0.05),
+                                (READER[2], "reader", 0.5)], trim=True)
+    return {"two": (d / "two.wav", two), "one": (d / "one.wav", one), "b2b": (d / "b2b.wav", b2b)}
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +127,19 @@ def test_two_speakers_on_v1_listen(srv, key, rec):
     # the words are the ones a request without diarize gets
     plain = post(srv, key, path, timestamps="true").json()
     assert plain["text"] == b["text"] and "speakers" not in plain and "speaker" not in plain["words"][0]
+
+
+def test_back_to_back_turns_are_two_speakers(srv, key, rec):
+    path, ref = rec["b2b"]
+    b = post(srv, key, path, diarize="true", timestamps="true").json()
+    assert b["num_speakers"] == 2, b["utterances"]
+    assert agreement(ref, b["words"]) >= 0.9, b["words"]
+    # the digits turn (between two reader turns, no pause either side) is the other speaker
+    spk = [w["speaker"] for w in b["words"] if w["word"] not in ".,?!"]
+    digits = [w["speaker"] for w in b["words"] if ref[1][0] <= w["start"] < ref[1][1] and w["word"] not in ".,?!"]
+    reader = [w["speaker"] for w in b["words"] if w["start"] >= ref[2][0] and w["word"] not in ".,?!"]
+    assert spk[0] == 0 and digits and sum(s == 1 for s in digits) >= 0.9 * len(digits)
+    assert reader and sum(s == 0 for s in reader) >= 0.9 * len(reader)
 
 
 def test_one_speaker_stays_one(srv, key, rec):

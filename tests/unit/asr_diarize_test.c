@@ -29,8 +29,10 @@ static void append_silence(mix *m, double s)
     m->n += k;
 }
 
-/* Appends a clip; its loud part gets 0.3 s "words" of speaker `who`. */
-static void append_clip(mix *m, const char *file, int who)
+/* Appends a clip; its loud part gets 0.3 s "words" of speaker `who`. With
+ * `trim`, only the loud part is appended, so clips follow each other with no
+ * pause (back-to-back turns). */
+static void append_clip_ex(mix *m, const char *file, int who, bool trim)
 {
     ld_pcm p = {0};
     ld_error e;
@@ -45,10 +47,6 @@ static void append_clip(mix *m, const char *file, int who)
             s += (double)p.samples[i + k] * p.samples[i + k];
         peak = fmax(peak, s);
     }
-    size_t off = m->n;
-    m->pcm = realloc(m->pcm, (m->n + p.n) * sizeof *m->pcm);
-    memcpy(m->pcm + m->n, p.samples, p.n * sizeof *p.samples);
-    m->n += p.n;
     double first = -1, last = -1;
     for (size_t i = 0; i + 160 <= p.n; i += 160) {
         double s = 0;
@@ -60,16 +58,23 @@ static void append_clip(mix *m, const char *file, int who)
             last = (double)(i + 160) / LD_SAMPLE_RATE;
         }
     }
+    size_t from = trim ? (size_t)(first * LD_SAMPLE_RATE) : 0, to = trim ? (size_t)(last * LD_SAMPLE_RATE) : p.n;
+    double off = (double)m->n - (double)from; /* the clip's time 0 in the mix, in samples */
+    m->pcm = realloc(m->pcm, (m->n + to - from) * sizeof *m->pcm);
+    memcpy(m->pcm + m->n, p.samples + from, (to - from) * sizeof *p.samples);
+    m->n += to - from;
     for (double t = first; t + 0.15 < last; t += 0.3) {
         m->w = realloc(m->w, (m->nw + 1) * sizeof *m->w);
         m->truth = realloc(m->truth, (m->nw + 1) * sizeof *m->truth);
-        double s = (double)off / LD_SAMPLE_RATE + t;
+        double s = off / LD_SAMPLE_RATE + t;
         m->w[m->nw] = (ld_word){
             .word = strdup("w"), .start = s, .end = fmin(s + 0.3, s + last - t), .confidence = 1};
         m->truth[m->nw++] = who;
     }
     ld_pcm_free(&p);
 }
+
+static void append_clip(mix *m, const char *file, int who) { append_clip_ex(m, file, who, false); }
 
 /* Share of words whose label matches the truth under the better of the two
  * 0/1 mappings (or the identity when k > 2). */
@@ -185,6 +190,25 @@ static void test_two_speakers_come_apart(void)
     mix_free(&m);
 }
 
+/* Turns joined back to back (no pause at the changes, so only the change
+ * detector inside a run of words can split them): still two speakers. */
+static void test_back_to_back(void)
+{
+    mix m = {0};
+    append_clip_ex(&m, reader[0], 0, true);
+    append_clip_ex(&m, digits, 1, true);
+    append_clip_ex(&m, reader[1], 0, true);
+    append_clip_ex(&m, reader[2], 0, true);
+    int *lab = calloc(m.nw, sizeof *lab);
+    int k = run(&m, 0, lab);
+    double a = agreement(lab, m.truth, m.nw);
+    fprintf(stderr, "back to back, estimated: %d clusters, word agreement %.3f\n", k, a);
+    CHECK(k == 2);
+    CHECK(a >= 0.9);
+    free(lab);
+    mix_free(&m);
+}
+
 static void test_edges(void)
 {
     int16_t quiet[16000] = {0};
@@ -275,12 +299,18 @@ static void test_pitch(void)
 static void test_tune_env(void)
 {
     ld_diarize_params d, p;
+    char *outer = getenv("LD_DIARIZE_TUNE") ? strdup(getenv("LD_DIARIZE_TUNE")) : NULL; /* restored below */
     unsetenv("LD_DIARIZE_TUNE");
     ld_diarize_params_default(&d);
-    setenv("LD_DIARIZE_TUNE", "reseg_iters=5,pitch_min_s=0.25,nosuch=1,change_lambda,cluster_norm=0", 1);
+    setenv("LD_DIARIZE_TUNE",
+           "reseg_iters=5,pitch_min_s=0.25,nosuch=1,change_lambda,cluster_norm=0,change_min_s=0.15", 1);
     ld_diarize_params_default(&p);
     unsetenv("LD_DIARIZE_TUNE");
+    if (outer) /* a developer's setting reaches the tests after this one */
+        setenv("LD_DIARIZE_TUNE", outer, 1);
+    free(outer);
     CHECK(p.reseg_iters == 5 && p.pitch_min_s == 0.25 && p.cluster_norm == 0);
+    CHECK(p.change_min_s == 0.15);
     CHECK(p.change_lambda == d.change_lambda && p.pitch_margin == d.pitch_margin && p.switch_cost == d.switch_cost);
 }
 
@@ -290,6 +320,7 @@ int main(void)
     test_pitch();
     test_one_speaker_is_one();
     test_two_speakers_come_apart();
+    test_back_to_back();
     test_edges();
     TEST_MAIN_END();
 }
