@@ -11,7 +11,14 @@ $OFF dB, as the server does. Wrap afftdn as `apad=pad_len=400,afftdn=...,
 atrim=start_sample=400` to drop its 25 ms delay like listend. MODEL (default
 general) is passed as --model: `auto` sends the clips through the server's own
 noisy route (its denoiser included). Never run it on the test speakers.
-Env: BIN (default build/listend), WORK (default /tmp/listend-denoise-dev), OFF.
+`{skip}` in FILTER primes the filter with the clip's own noise (the sampled-profile
+experiment): the clip's quietest $PRIME s (default 0.4) is put in front of it, `{p}`
+is that length in seconds, `{skip}` that length in samples + 400 (for atrim), e.g.
+  'asendcmd=c={p} afftdn sn stop,apad=pad_len=400,afftdn=nr=12:nf={nf}:sn=start,atrim=start_sample={skip}'
+$GATE dB: clips whose quiet stretch is louder than that over their noise level get the
+route's plain filter (nr $FNR, default 12) instead.
+$PIECES=1: the priming is the quietest non-contiguous 50 ms frames (as many as fit in $PRIME s).
+Env: BIN (default build/listend), WORK (default /tmp/listend-denoise-dev), OFF, PRIME, GATE, FNR, PIECES.
 """
 import csv, json, math, os, re, subprocess, sys
 
@@ -58,6 +65,21 @@ def noise_dbfs(path):
     return min(sum(e[i - 2:i + 3]) / 5 for i in range(2, len(e) - 2)) - 20 * math.log10(32768)
 
 
+def quietest(x, sec):
+    """Start and length of the quietest `sec` s of x by 10 ms frame energy (as the C route)."""
+    L = max(1, int(sec * 100))
+    e = [sum(v * v for v in x[i:i + 160]) for i in range(0, len(x) - 159, 160)]
+    if len(e) <= L:
+        return 0, len(x)
+    acc = sum(e[:L])
+    best, at = acc, 0
+    for i in range(L, len(e)):
+        acc += e[i] - e[i - L]
+        if acc < best:
+            best, at = acc, i - L + 1
+    return at * 160, L * 160
+
+
 def prep(snr):
     src = os.path.join(WORK, "src")
     os.makedirs(src, exist_ok=True)
@@ -89,6 +111,24 @@ def run(name, af, model, extra):
             continue
         out = os.path.join(d, cid + ".wav")
         a = af.replace("{nf}", "%.1f" % max(-80, min(-20, noise_dbfs(inp) + float(os.environ.get("OFF", "0")))))
+        if "{skip}" in af:
+            x, rate = conditions.read_wav16(inp)
+            st, ln = quietest(x, float(os.environ.get("PRIME", "0.4")))
+            seg = x[st:st + ln]
+            if os.environ.get("PIECES"):  # the quietest 50 ms frames, wherever they are, in time order
+                e = sorted(range(0, len(x) - 799, 800), key=lambda i: sum(v * v for v in x[i:i + 800]))
+                seg = conditions.array.array("h")
+                for i in sorted(e[:max(1, ln // 800)]):
+                    seg += x[i:i + 800]
+                ln = len(seg)
+            gap = 10 * math.log10(sum(v * v for v in seg) / len(seg) + 1e-3) - 20 * math.log10(32768) - noise_dbfs(inp)
+            if gap > float(os.environ.get("GATE", "99")):  # no stretch quiet enough: the route's own filter
+                a = "apad=pad_len=400,afftdn=nr=%s:nf=%s,atrim=start_sample=400" % (
+                    os.environ.get("FNR", "12"), re.search(r"nf=([-0-9.]+)", a).group(1))
+            else:
+                inp = os.path.join(d, cid + ".primed.wav")
+                conditions.write_wav16(inp, seg + x, rate)
+                a = a.replace("{skip}", str(ln + 400)).replace("{p}", "%.4f" % (ln / rate))
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", inp, "-af", a, "-ar", "16000",
                         "-c:a", "pcm_s16le", out], check=True)
         paths.append(out)
