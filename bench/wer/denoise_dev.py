@@ -17,10 +17,11 @@ is that length in seconds, `{skip}` that length in samples + 400 (for atrim), e.
   'asendcmd=c={p} afftdn sn stop,apad=pad_len=400,afftdn=nr=12:nf={nf}:sn=start,atrim=start_sample={skip}'
 $GATE dB: clips whose quiet stretch is louder than that over their noise level get the
 route's plain filter (nr $FNR, default 12) instead.
+$MINSTAT=1: the priming is random-phase noise with the clip's per-bin 10th-percentile spectrum.
 $PIECES=1: the priming is the quietest non-contiguous 50 ms frames (as many as fit in $PRIME s).
-Env: BIN (default build/listend), WORK (default /tmp/listend-denoise-dev), OFF, PRIME, GATE, FNR, PIECES.
+Env: BIN (default build/listend), WORK (default /tmp/listend-denoise-dev), OFF, PRIME, GATE, FNR, PIECES, MINSTAT.
 """
-import csv, json, math, os, re, subprocess, sys
+import cmath, csv, json, math, os, random, re, subprocess, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench", "wer"))
@@ -80,6 +81,37 @@ def quietest(x, sec):
     return at * 160, L * 160
 
 
+def fft(a):
+    n = len(a)
+    if n == 1:
+        return a
+    e, o = fft(a[0::2]), fft(a[1::2])
+    t = [cmath.exp(-2j * math.pi * k / n) * o[k] for k in range(n // 2)]
+    return [e[k] + t[k] for k in range(n // 2)] + [e[k] - t[k] for k in range(n // 2)]
+
+
+def minstat_noise(x, n, level_dbfs, N=512):
+    """n samples of random-phase noise whose spectrum is x's per-bin 10th percentile of
+    frame power (minimum statistics: needs no pause), at level_dbfs RMS."""
+    w = [0.5 - 0.5 * math.cos(2 * math.pi * i / N) for i in range(N)]
+    frames = [fft([complex(x[i + k] * w[k]) for k in range(N)]) for i in range(0, len(x) - N + 1, N // 2)]
+    mag = []
+    for b in range(N // 2 + 1):
+        p = sorted(abs(f[b]) ** 2 for f in frames)
+        mag.append(math.sqrt(p[len(p) // 10]))
+    rnd = random.Random(1)
+    out = [0.0] * (n + N)
+    for i in range(0, n, N // 2):
+        spec = [mag[b] * cmath.exp(2j * math.pi * rnd.random()) for b in range(N // 2 + 1)]
+        full = spec + [spec[b].conjugate() for b in range(N // 2 - 1, 0, -1)]
+        y = fft([v.conjugate() for v in full])  # inverse FFT up to scale
+        for k in range(N):
+            out[i + k] += w[k] * y[k].real
+    out = out[N // 2:N // 2 + n]
+    g = 10 ** (level_dbfs / 20) * 32768 / math.sqrt(sum(v * v for v in out) / n + 1e-9)
+    return conditions.array.array("h", [max(-32768, min(32767, int(v * g))) for v in out])
+
+
 def prep(snr):
     src = os.path.join(WORK, "src")
     os.makedirs(src, exist_ok=True)
@@ -115,7 +147,9 @@ def run(name, af, model, extra):
             x, rate = conditions.read_wav16(inp)
             st, ln = quietest(x, float(os.environ.get("PRIME", "0.4")))
             seg = x[st:st + ln]
-            if os.environ.get("PIECES"):  # the quietest 50 ms frames, wherever they are, in time order
+            if os.environ.get("MINSTAT"):  # noise with the clip's per-bin 10th-percentile spectrum
+                seg, gap = minstat_noise(x, ln, noise_dbfs(inp)), -99
+            elif os.environ.get("PIECES"):  # the quietest 50 ms frames, wherever they are, in time order
                 e = sorted(range(0, len(x) - 799, 800), key=lambda i: sum(v * v for v in x[i:i + 800]))
                 seg = conditions.array.array("h")
                 for i in sorted(e[:max(1, ln // 800)]):
