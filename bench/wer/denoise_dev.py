@@ -11,9 +11,17 @@ $OFF dB, as the server does. Wrap afftdn as `apad=pad_len=400,afftdn=...,
 atrim=start_sample=400` to drop its 25 ms delay like listend. MODEL (default
 general) is passed as --model: `auto` sends the clips through the server's own
 noisy route (its denoiser included). Never run it on the test speakers.
-Env: BIN (default build/listend), WORK (default /tmp/listend-denoise-dev), OFF.
+`{skip}` in FILTER primes the filter with the clip's own noise (the sampled-profile
+experiment): the clip's quietest $PRIME s (default 0.4) is put in front of it, `{p}`
+is that length in seconds, `{skip}` that length in samples + 400 (for atrim), e.g.
+  'asendcmd=c={p} afftdn sn stop,apad=pad_len=400,afftdn=nr=12:nf={nf}:sn=start,atrim=start_sample={skip}'
+$GATE dB: clips whose quiet stretch is louder than that over their noise level get the
+route's plain filter (nr $FNR, default 12) instead.
+$MINSTAT=1: the priming is random-phase noise with the clip's per-bin 10th-percentile spectrum.
+$PIECES=1: the priming is the quietest non-contiguous 50 ms frames (as many as fit in $PRIME s).
+Env: BIN (default build/listend), WORK (default /tmp/listend-denoise-dev), OFF, PRIME, GATE, FNR, PIECES, MINSTAT.
 """
-import csv, json, math, os, re, subprocess, sys
+import cmath, csv, json, math, os, random, re, subprocess, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench", "wer"))
@@ -58,6 +66,52 @@ def noise_dbfs(path):
     return min(sum(e[i - 2:i + 3]) / 5 for i in range(2, len(e) - 2)) - 20 * math.log10(32768)
 
 
+def quietest(x, sec):
+    """Start and length of the quietest `sec` s of x by 10 ms frame energy (as the C route)."""
+    L = max(1, int(sec * 100))
+    e = [sum(v * v for v in x[i:i + 160]) for i in range(0, len(x) - 159, 160)]
+    if len(e) <= L:
+        return 0, len(x)
+    acc = sum(e[:L])
+    best, at = acc, 0
+    for i in range(L, len(e)):
+        acc += e[i] - e[i - L]
+        if acc < best:
+            best, at = acc, i - L + 1
+    return at * 160, L * 160
+
+
+def fft(a):
+    n = len(a)
+    if n == 1:
+        return a
+    e, o = fft(a[0::2]), fft(a[1::2])
+    t = [cmath.exp(-2j * math.pi * k / n) * o[k] for k in range(n // 2)]
+    return [e[k] + t[k] for k in range(n // 2)] + [e[k] - t[k] for k in range(n // 2)]
+
+
+def minstat_noise(x, n, level_dbfs, N=512):
+    """n samples of random-phase noise whose spectrum is x's per-bin 10th percentile of
+    frame power (minimum statistics: needs no pause), at level_dbfs RMS."""
+    w = [0.5 - 0.5 * math.cos(2 * math.pi * i / N) for i in range(N)]
+    frames = [fft([complex(x[i + k] * w[k]) for k in range(N)]) for i in range(0, len(x) - N + 1, N // 2)]
+    mag = []
+    for b in range(N // 2 + 1):
+        p = sorted(abs(f[b]) ** 2 for f in frames)
+        mag.append(math.sqrt(p[len(p) // 10]))
+    rnd = random.Random(1)
+    out = [0.0] * (n + N)
+    for i in range(0, n, N // 2):
+        spec = [mag[b] * cmath.exp(2j * math.pi * rnd.random()) for b in range(N // 2 + 1)]
+        full = spec + [spec[b].conjugate() for b in range(N // 2 - 1, 0, -1)]
+        y = fft([v.conjugate() for v in full])  # inverse FFT up to scale
+        for k in range(N):
+            out[i + k] += w[k] * y[k].real
+    out = out[N // 2:N // 2 + n]
+    g = 10 ** (level_dbfs / 20) * 32768 / math.sqrt(sum(v * v for v in out) / n + 1e-9)
+    return conditions.array.array("h", [max(-32768, min(32767, int(v * g))) for v in out])
+
+
 def prep(snr):
     src = os.path.join(WORK, "src")
     os.makedirs(src, exist_ok=True)
@@ -89,6 +143,26 @@ def run(name, af, model, extra):
             continue
         out = os.path.join(d, cid + ".wav")
         a = af.replace("{nf}", "%.1f" % max(-80, min(-20, noise_dbfs(inp) + float(os.environ.get("OFF", "0")))))
+        if "{skip}" in af:
+            x, rate = conditions.read_wav16(inp)
+            st, ln = quietest(x, float(os.environ.get("PRIME", "0.4")))
+            seg = x[st:st + ln]
+            if os.environ.get("MINSTAT"):  # noise with the clip's per-bin 10th-percentile spectrum
+                seg, gap = minstat_noise(x, ln, noise_dbfs(inp)), -99
+            elif os.environ.get("PIECES"):  # the quietest 50 ms frames, wherever they are, in time order
+                e = sorted(range(0, len(x) - 799, 800), key=lambda i: sum(v * v for v in x[i:i + 800]))
+                seg = conditions.array.array("h")
+                for i in sorted(e[:max(1, ln // 800)]):
+                    seg += x[i:i + 800]
+                ln = len(seg)
+            gap = 10 * math.log10(sum(v * v for v in seg) / len(seg) + 1e-3) - 20 * math.log10(32768) - noise_dbfs(inp)
+            if gap > float(os.environ.get("GATE", "99")):  # no stretch quiet enough: the route's own filter
+                a = "apad=pad_len=400,afftdn=nr=%s:nf=%s,atrim=start_sample=400" % (
+                    os.environ.get("FNR", "12"), re.search(r"nf=([-0-9.]+)", a).group(1))
+            else:
+                inp = os.path.join(d, cid + ".primed.wav")
+                conditions.write_wav16(inp, seg + x, rate)
+                a = a.replace("{skip}", str(ln + 400)).replace("{p}", "%.4f" % (ln / rate))
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", inp, "-af", a, "-ar", "16000",
                         "-c:a", "pcm_s16le", out], check=True)
         paths.append(out)
