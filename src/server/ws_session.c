@@ -238,7 +238,9 @@ static bool skip(track *s, size_t n, ld_error *err)
 static bool feed_held(track *s, size_t to, ld_error *err)
 {
     while (s->fed < to) {
-        size_t k = to - s->fed < SLICE ? to - s->fed : SLICE;
+        size_t k = SLICE - s->fed % SLICE; /* slices at fixed points of audio time */
+        if (k > to - s->fed)
+            k = to - s->fed;
         if (s->ops->stream_feed(s->dec, s->held, k, err) != LD_OK)
             return false;
         s->engine_open = true;
@@ -410,21 +412,35 @@ static bool hold(track *s, const int16_t *pcm, size_t k, ld_error *err)
     return true;
 }
 
+/* Decisions (feeding, skipping, ending utterances) are taken at fixed 100 ms
+ * points of audio time, whatever the client's frame sizes: taken after each
+ * frame, they fell at other samples with other framings and the engine got
+ * other chunks, so the same audio gave other words and times (docs/
+ * streaming.md, "Same audio, same results"). A partial slice waits for the
+ * rest of it (or for finalize / the end of the stream). */
 static bool feed(ws_conn *c, track *s, const int16_t *pcm, size_t n, ld_error *err)
 {
     s->usage_pending += secs(n);
     while (n > 0) {
-        size_t k = n < SLICE ? n : SLICE;
+        size_t k = SLICE - s->pos % SLICE;
+        if (k > n)
+            k = n;
         if (!hold(s, pcm, k, err))
             return false;
         energy(s, pcm, k, s->pos);
         s->pos += k;
-        if (!advance(c, s, err) || !decide(c, s, err))
+        if (s->pos % SLICE == 0 && (!advance(c, s, err) || !decide(c, s, err)))
             return false;
         pcm += k;
         n -= k;
     }
     return true;
+}
+
+/* The audio of a partial slice, when the client finalizes or ends the stream. */
+static bool feed_partial(ws_conn *c, track *s, ld_error *err)
+{
+    return s->pos % SLICE == 0 || (advance(c, s, err) && decide(c, s, err));
 }
 
 /* Deepgram's CloseStream answer after the last Results: each channel's due
@@ -510,7 +526,7 @@ static bool track_close(ws_conn *c, track *s, bool is_last, ld_error *err)
     size_t n;
     bool ok = true;
     if (ld_audio_stream_flush(s->conv, &pcm, &n, err) == LD_OK)
-        ok = feed(c, s, pcm, n, err);
+        ok = feed(c, s, pcm, n, err) && feed_partial(c, s, err);
     if (ok)
         ok = emit_final(c, s, false, is_last, err);
     count_usage(c, s, true, err);
@@ -536,7 +552,7 @@ bool ws_session_run(ws_conn *c, ws_task *t)
         break;
     case WS_TASK_FINALIZE:
         for (int i = 0; ok && i < ss->n; i++)
-            ok = emit_final(c, ss->tr[i], true, false, &err);
+            ok = feed_partial(c, ss->tr[i], &err) && emit_final(c, ss->tr[i], true, false, &err);
         break;
     case WS_TASK_CLOSE_STREAM:
         for (int i = 0; ok && i < ss->n; i++) /* is_last: on the last channel's final */
