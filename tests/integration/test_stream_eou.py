@@ -32,9 +32,10 @@ async def finals_before_close(srv, key, eou, seconds):
 @pytest.mark.parametrize("eou", [200, 300])
 def test_short_eou_ends_the_utterance(shared_server, eou):
     key = shared_server.key("eou")
-    # "meters" ends at 2.12 s: 0.4 s after it is enough for eou <= 300, though less than the
-    # engine's own 0.5 s hang-over (which such values used to wait for) ...
-    m = asyncio.run(finals_before_close(shared_server, key, eou, 2.52))
+    # "meters" ends at 2.12 s: 0.48 s after it is enough for eou <= 300, though less than the
+    # engine's own 0.5 s hang-over (which such values used to wait for); the server decides at
+    # 100 ms points of audio (2.6 s here, 2.5 s too early for 300) ...
+    m = asyncio.run(finals_before_close(shared_server, key, eou, 2.6))
     assert m and m["is_final"] and not m["is_last"], m
     assert [w["word"].lower() for w in m["words"] if w["word"] not in ".,"] == ["go", "forward", "ten", "meters"]
 
