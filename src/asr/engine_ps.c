@@ -50,6 +50,11 @@ typedef struct {
     bool in_utt;
     size_t fed;         /* samples fed since stream_start */
     size_t utt_start;   /* sample index where the current utterance began */
+    /* adaptive live CMN: the stream's own cepstra so far (see cmn_adapt) */
+    double cmn_sum[CEP_LEN];
+    double cmn_n;
+    mfcc_t cmn_set_sum[CEP_LEN]; /* cmn_t's sum and count as last set by us */
+    int32 cmn_set_n;
     ld_ps_vocab *vocab; /* keywords (engine_ps_vocab.c) */
 } ps_dec;
 
@@ -344,10 +349,74 @@ static ld_err ps_decode(void *dec, const int16_t *pcm, size_t n, ld_word **words
     return collect_words(d, 0.0, words, n_words, err);
 }
 
-static ld_err begin_utt(ps_dec *d, ld_error *err)
+/* Adaptive live CMN for streams. PocketSphinx's live CMN holds its start
+ * vector for the first 300 frames (it re-estimates only past CMN_WIN_HWM), so
+ * an utterance shorter than 3 s is normalised with a fixed global mean that
+ * fits neither this speaker nor this channel or level. Between the engine's
+ * 100 ms slices (fixed points of audio time, so results stay repeatable) we
+ * set the mean to a MAP-style estimate: the start vector weighted as `prior`
+ * frames plus every frame of this stream so far (across its utterances,
+ * at most `cap` frames, older ones fading). prior 0 = PocketSphinx's own
+ * behaviour. LISTEND_STREAM_CMN="prior,cap" overrides, for experiments only
+ * (cap 0: each utterance starts again from the start vector). */
+static double cmn_prior = 150, cmn_cap = 1000;
+static pthread_once_t cmn_once = PTHREAD_ONCE_INIT;
+static void cmn_conf(void)
+{
+    const char *e = getenv("LISTEND_STREAM_CMN");
+    if (e && *e)
+        sscanf(e, "%lf,%lf", &cmn_prior, &cmn_cap);
+}
+
+/* The decoder's live CMN when it is ours to adapt (13 cepstra, as every
+ * Sphinx model we load; anything else keeps PocketSphinx's own handling). */
+static cmn_t *adaptive_cmn(ps_dec *d)
 {
     cmn_t *cmn = ps_get_feat(d->ps)->cmn_struct;
+    return cmn_prior > 0 && cmn && cmn->veclen == CEP_LEN ? cmn : NULL;
+}
+
+/* Sets the live mean from the start vector and the stream's statistics. */
+static void cmn_apply(ps_dec *d, cmn_t *cmn)
+{
+    double w = cmn_prior;
+    /* cmn_live_set's effect without its two INFO lines per call: the mean,
+     * and sums that keep PocketSphinx from re-estimating it (< CMN_WIN_HWM). */
+    for (int i = 0; i < CEP_LEN; i++) {
+        mfcc_t m = w > 0 ? (mfcc_t)((w * d->cmn_init[i] + d->cmn_sum[i]) / (w + d->cmn_n)) : d->cmn_init[i];
+        cmn->cmn_mean[i] = m;
+        cmn->sum[i] = d->cmn_set_sum[i] = m * CMN_WIN;
+    }
+    cmn->nframe = d->cmn_set_n = CMN_WIN;
+}
+
+/* Takes the frames PocketSphinx added to its sums since cmn_apply. */
+static void cmn_absorb(ps_dec *d, cmn_t *cmn)
+{
+    if (cmn->nframe <= d->cmn_set_n) /* nothing new (or it re-windowed: >300 frames at once) */
+        return;
+    for (int i = 0; i < CEP_LEN; i++)
+        d->cmn_sum[i] += cmn->sum[i] - d->cmn_set_sum[i];
+    d->cmn_n += cmn->nframe - d->cmn_set_n;
+    if (cmn_cap > 0 && d->cmn_n > cmn_cap) {
+        double f = cmn_cap / d->cmn_n;
+        for (int i = 0; i < CEP_LEN; i++)
+            d->cmn_sum[i] *= f;
+        d->cmn_n = cmn_cap;
+    }
+}
+
+static ld_err begin_utt(ps_dec *d, ld_error *err)
+{
+    pthread_once(&cmn_once, cmn_conf);
+    cmn_t *cmn = adaptive_cmn(d);
+    if (cmn && cmn_cap <= 0) { /* experiment: every utterance from the start vector */
+        memset(d->cmn_sum, 0, sizeof d->cmn_sum);
+        d->cmn_n = 0;
+    }
     if (cmn)
+        cmn_apply(d, cmn);
+    else if ((cmn = ps_get_feat(d->ps)->cmn_struct))
         cmn_live_set(cmn, d->cmn_init);
     if (ps_start_stream(d->ps) < 0 || ps_start_utt(d->ps) < 0)
         return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: cannot start stream");
@@ -364,6 +433,8 @@ static ld_err ps_stream_start(void *dec, ld_error *err)
         d->in_utt = false;
     }
     d->fed = 0;
+    memset(d->cmn_sum, 0, sizeof d->cmn_sum);
+    d->cmn_n = 0;
     return begin_utt(d, err);
 }
 
@@ -375,6 +446,11 @@ static ld_err ps_stream_feed(void *dec, const int16_t *pcm, size_t n, ld_error *
     if (n && ps_process_raw(d->ps, pcm, n, FALSE, FALSE) < 0)
         return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
     d->fed += n;
+    cmn_t *cmn = adaptive_cmn(d);
+    if (cmn) {
+        cmn_absorb(d, cmn);
+        cmn_apply(d, cmn);
+    }
     return LD_OK;
 }
 
@@ -419,6 +495,9 @@ static ld_err ps_stream_end(void *dec, ld_word **words, size_t *n_words, ld_erro
     d->in_utt = false;
     if (ps_end_utt(d->ps) < 0)
         return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
+    cmn_t *cmn = adaptive_cmn(d);
+    if (cmn)
+        cmn_absorb(d, cmn); /* the utterance's last frames count for the next one */
     return collect_words(d, (double)d->utt_start / LD_SAMPLE_RATE, words, n_words, err);
 }
 

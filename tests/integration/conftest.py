@@ -28,6 +28,16 @@ EVAL_DIR = next((d for d in (os.path.join(os.path.dirname(ROOT), "shared", "eval
 LIVE = set()
 
 
+def word_errors(ref, hyp):
+    """Word-level edit distance (substitutions + deletions + insertions)."""
+    d = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
+    return d[len(hyp)]
+
+
 def check_servers():
     """Raises if a server this test run started has died with a non-zero status (a crash, not a drain)."""
     for srv in list(LIVE):

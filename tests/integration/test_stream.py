@@ -5,7 +5,6 @@ change its state; TLS, the global stream cap and quotas get their own.
 """
 import asyncio
 import base64
-import difflib
 import json
 import os
 import socket
@@ -18,7 +17,7 @@ import pytest
 import requests
 import websockets
 
-from conftest import BIN, EVAL_DIR, GOFORWARD, start_server
+from conftest import BIN, EVAL_DIR, GOFORWARD, start_server, word_errors
 
 CHUNK = 3200  # 100 ms of 16 kHz linear16
 EXPECTED = ["go", "forward", "ten", "meters"]
@@ -125,7 +124,9 @@ def test_interims_then_final_matching_batch(srv, key, goforward, tmp_path):
 
 
 def test_real_clip_utterances_match_batch(srv, key):
-    # 8.3 s of digits with pauses: several end-of-utterance finals, same words as batch
+    # 8.3 s of digits with pauses: several end-of-utterance finals, as accurate as batch within a word (streams
+    # normalise cepstra as they go, batch per segment: the words may differ; before adaptive live CMN the stream
+    # was 2 words worse than batch here, 6 vs 4 errors)
     path = os.path.join(EVAL_DIR, "sphinx4_digits_10001-90210-01803.wav")
     if not os.path.exists(path):
         pytest.skip("eval clip not available")
@@ -140,8 +141,9 @@ def test_real_clip_utterances_match_batch(srv, key):
     got = [w for m in finals for w in words_of(m["transcript"])]
     with open(path, "rb") as f:
         r = requests.post(srv.url + "/v1/listen", headers=srv.auth(key), files={"audio": f}, timeout=60)
-    want = words_of(r.json()["text"])
-    assert difflib.SequenceMatcher(None, got, want).ratio() >= 0.8, (got, want)
+    batch = words_of(r.json()["text"])
+    ref = "one zero zero zero one nine oh two one oh zero one eight zero three".split()  # manifest.tsv
+    assert word_errors(ref, got) <= word_errors(ref, batch) + 1, (got, batch)
 
 
 def test_end_of_utterance_final_then_is_last(srv, key, goforward):

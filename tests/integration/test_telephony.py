@@ -16,7 +16,7 @@ import pytest
 import requests
 import websockets
 
-from conftest import EVAL_DIR, start_server
+from conftest import EVAL_DIR, start_server, word_errors
 
 CLIP = "cathy_arctic_a0013"  # a test-part speaker of bench/wer/split.tsv
 
@@ -26,12 +26,7 @@ def words(text):
 
 
 def wer(ref, hyp):
-    d = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
-    return d[len(hyp)] / max(len(ref), 1)
+    return word_errors(ref, hyp) / max(len(ref), 1)
 
 
 @pytest.fixture(scope="module")
