@@ -48,8 +48,8 @@ typedef struct {
     mfcc_t cmn_init[CEP_LEN];       /* start vector of streams: model's or cur's */
     /* streaming state */
     bool in_utt;
-    size_t fed;         /* samples fed since stream_start */
-    size_t utt_start;   /* sample index where the current utterance began */
+    size_t fed;       /* samples fed since stream_start */
+    size_t utt_start; /* sample index where the current utterance began */
     /* adaptive live CMN: the stream's own cepstra so far (see cmn_adapt) */
     double cmn_sum[CEP_LEN];
     double cmn_n;
