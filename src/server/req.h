@@ -113,6 +113,10 @@ void ld_req_unref(ld_req *r);
 /* libmicrohttpd's completion callback is done with r: releases its lease and
  * the server's counts, and drops the connection's reference. */
 void ld_req_complete(ld_req *r);
+/* r's whole answer is queued (not a stream of events): its concurrency lease
+ * goes back now, before the client can read the answer, so a client that waits
+ * for each answer never races its own previous request. MHD thread. */
+void ld_req_answered(ld_req *r);
 
 /* Suspends r's connection and records it as in flight (MHD thread). */
 void ld_req_suspend(ld_req *r);

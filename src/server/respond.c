@@ -39,6 +39,9 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, char *te
         free(text);
         return MHD_NO;
     }
+    ld_req *r = ld_req_current();
+    if (r)
+        ld_req_answered(r);
     return queue_response(c, status, resp, ctype, request_id, retry_after);
 }
 
