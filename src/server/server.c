@@ -90,11 +90,11 @@ static void drain(ld_srv *s, const sigset_t *set)
             wait_signal(set, 0.05);
         ld_req_abort_suspended(s); /* one suspended just before `stopping` was seen */
     }
-    if (s->ws)
-        ld_ws_free(s->ws); /* closes live streams (1001) */
-    s->ws = NULL;
+    ld_ws_stop(s->ws); /* closes live streams (1001) */
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    ld_ws_free(s->ws); /* after MHD: a late upgrade callback still uses it */
+    s->ws = NULL;
     if (ls != MHD_INVALID_SOCKET)
         close(ls);
 }
@@ -103,10 +103,10 @@ static void teardown(ld_srv *s)
 {
     ld_srv_metrics_stop(s); /* its scrape hook reads the pool and jobs freed below */
     ld_gone_stop();         /* it walks the suspended requests and cancels in the pool */
-    if (s->ws)
-        ld_ws_free(s->ws);
+    ld_ws_stop(s->ws);
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
+    ld_ws_free(s->ws);
     if (s->fetch)
         ld_work_free(s->fetch, ld_pipeline_cancel); /* fetches end within the fetch limits */
     if (s->work)

@@ -319,10 +319,11 @@ fail:
     return NULL;
 }
 
-void ld_ws_free(ld_ws *ws)
+void ld_ws_stop(ld_ws *ws)
 {
-    if (!ws)
+    if (!ws || ws->stopped)
         return;
+    ws->stopped = true;
     pthread_mutex_lock(&ws->mu);
     ws->stopping = true;
     pthread_cond_broadcast(&ws->run_cv);
@@ -331,6 +332,13 @@ void ld_ws_free(ld_ws *ws)
     pthread_join(ws->loop, NULL); /* closes live streams with 1001 */
     for (int i = 0; i < ws->n_workers; i++)
         pthread_join(ws->workers[i], NULL);
+}
+
+void ld_ws_free(ld_ws *ws)
+{
+    if (!ws)
+        return;
+    ld_ws_stop(ws);
     /* Handshakes never upgraded: release their slots; tombstones go too. */
     ws_pending *p = ws->pending;
     while (p) {

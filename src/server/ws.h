@@ -23,7 +23,13 @@ typedef struct {
 typedef struct ld_ws ld_ws;
 
 ld_ws *ld_ws_new(const ld_ws_config *cfg, ld_error *err);
-void ld_ws_free(ld_ws *ws);  /* closes live streams (1001) and joins the loop */
+/* Closes live streams (1001) and joins the loop and workers; an upgrade that
+ * completes later is closed at once (1001). Call before MHD_stop_daemon, which
+ * needs every upgraded socket closed. Idempotent. */
+void ld_ws_stop(ld_ws *ws);
+/* Stops if not yet, then frees. Only after MHD_stop_daemon: until then a late
+ * upgrade callback may still reach ws and its pending handshakes. */
+void ld_ws_free(ld_ws *ws);
 int ld_ws_active(ld_ws *ws); /* live streams */
 
 /* The route handler of GET /v1/listen/stream, once the router admitted the key

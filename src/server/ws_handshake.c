@@ -87,7 +87,7 @@ enum MHD_Result ld_ws_serve(ld_req *r)
     ld_ws *ws = r->srv->ws;
     struct MHD_Connection *mc = r->conn;
     r->status = MHD_HTTP_SWITCHING_PROTOCOLS; /* unless answered with an error below */
-    r->is_ws = true;                          /* streams are closed by ld_ws_free, not drained */
+    r->is_ws = true;                          /* streams are closed by ld_ws_stop, not drained */
     atomic_fetch_add(&r->srv->ws_active, 1);
     char accept[29];
     if (!has_token(header(mc, MHD_HTTP_HEADER_UPGRADE), "websocket") ||

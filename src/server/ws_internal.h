@@ -29,6 +29,8 @@
 #define WS_IN_LOW (128 * 1024)   /* ... and resume below this */
 #define WS_OUT_MAX (1 << 20)     /* unsent output bytes: the client does not read -> close 1008 */
 #define WS_CLOSE_WAIT_S 5.0      /* after our close frame, wait this long for the peer's */
+#define WS_LINGER_S 1.0          /* at shutdown: time the clients get to read our close frames */
+#define WS_LINGER_LATE_S 0.2     /* ... for one upgrade that completed after the loop ended */
 #define WS_PENDING_TTL_S 60.0    /* an accepted handshake whose upgrade never happened */
 #define WS_USAGE_STEP_S 1.0      /* report audio seconds to the quota this often */
 #define WS_MAX_UTTERANCE_S 20.0  /* force a final without a pause (engine cost grows) */
@@ -116,6 +118,7 @@ struct ld_ws {
     ws_conn *notify_head;
     ws_conn *run_head, *run_tail;
     bool stopping;
+    bool stopped;   /* ld_ws_stop joined the threads (owner thread only) */
     bool loop_done; /* the loop has exited: late upgrades are closed by ws_loop_adopt itself */
     int wake_fd;    /* eventfd: adopt/notify/stop */
     int epfd;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,6 +348,26 @@ static void raw_frame(int fd, uint8_t opcode, const uint8_t *p, size_t n)
         (void)!send(fd, p, n, MSG_NOSIGNAL);
 }
 
+/* Half-closes fd and discards what the client still sends until it closes too
+ * or `seconds` pass. Closing a socket with unread bytes resets the connection,
+ * and the client then loses the close frame just sent (1006 instead of 1001). */
+static void linger_fd(int fd, double seconds)
+{
+    shutdown(fd, SHUT_WR);
+    double until = ld_time_mono() + seconds;
+    char buf[16384];
+    for (;;) {
+        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r > 0)
+            continue;
+        int ms = (int)((until - ld_time_mono()) * 1000);
+        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) || ms <= 0)
+            return;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        (void)poll(&p, 1, ms);
+    }
+}
+
 /* An upgrade that completed after the loop's last pass (SIGTERM right after
  * the 101): the client still gets the shutdown error and a 1001 close, and the
  * connection is released instead of waiting on a list nobody reads. */
@@ -359,6 +380,7 @@ static void close_late(ws_conn *c)
     uint8_t body[2 + sizeof SHUTDOWN_MSG - 1] = {LD_WS_CLOSE_GOING_AWAY >> 8, LD_WS_CLOSE_GOING_AWAY & 0xFF};
     memcpy(body + 2, SHUTDOWN_MSG, sizeof SHUTDOWN_MSG - 1);
     raw_frame(c->fd, WSLAY_CONNECTION_CLOSE, body, sizeof body);
+    linger_fd(c->fd, WS_LINGER_LATE_S);
     MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
     c->fd = -1;
     ws_conn_unref(c);
@@ -546,9 +568,10 @@ void *ws_loop_main(void *arg)
         close_late(late);
         late = n;
     }
-    /* Shutdown: tell every client, push the close out, and drop the sockets. */
-    while (ws->live_head) {
-        ws_conn *c = ws->live_head;
+    /* Shutdown: tell every client, push the close out, then half-close and
+     * discard what clients still send until they close too (linger_fd says
+     * why), all together for at most WS_LINGER_S. */
+    for (ws_conn *c = ws->live_head; c; c = c->loop_next) {
         if (!c->closing) {
             struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, NULL, 0};
             char *m = ld_ws_msg_error(SHUTDOWN_MSG, "SERVICE_UNAVAILABLE");
@@ -564,9 +587,30 @@ void *ws_loop_main(void *arg)
             wslay_event_send(c->ctx);
             flush_close(c);
             wslay_event_send(c->ctx);
+            c->draining = true;
+            shutdown(c->fd, SHUT_WR);
+            struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+            epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->fd, &e);
+            c->events = EPOLLIN;
         }
-        teardown(c);
     }
+    double until = ld_time_mono() + WS_LINGER_S;
+    int ms;
+    while (ws->live_head && (ms = (int)((until - ld_time_mono()) * 1000)) > 0) {
+        int n = epoll_wait(ws->epfd, evs, 64, ms);
+        for (int i = 0; i < n; i++) {
+            ws_conn *c = evs[i].data.ptr;
+            if (!c) { /* wake-ups: nothing more to hand over */
+                uint64_t v;
+                (void)!read(ws->wake_fd, &v, sizeof v);
+            } else if (c->fd >= 0) {
+                drain(c); /* tears down at the client's EOF */
+            }
+        }
+        bury(ws);
+    }
+    while (ws->live_head)
+        teardown(ws->live_head);
     bury(ws);
     return NULL;
 }
