@@ -18,6 +18,7 @@
  * once the ones already running finish. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -673,7 +674,13 @@ void ld_pool_free(ld_pool *p)
     }
     for (int i = 0; i < p->n_workers; i++)
         pthread_join(p->threads[i], NULL);
-    ld_pool_streams_free(p);
+    if (!ld_pool_streams_free(p)) {
+        /* The warmer still uses p and the models: the process exit ends both.
+         * Kept reachable so leak checkers do not report what it builds. */
+        static ld_pool *_Atomic left_to_exit;
+        atomic_store(&left_to_exit, p);
+        return;
+    }
     ld_pool_free_packs(p);
     ld_vocab_free(&p->vocab);
     free(p->workers);

@@ -33,6 +33,8 @@ typedef struct {
 typedef struct ld_pool ld_pool;
 
 ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err);
+/* Cancels, joins the workers and frees. A warmer still loading a stream model
+ * after 2 s is not waited for: p then stays allocated until the process exits. */
 void ld_pool_free(ld_pool *p);
 
 bool ld_pool_has_language(ld_pool *p, const char *lang);

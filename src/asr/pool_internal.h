@@ -71,7 +71,10 @@ struct ld_pool {
 /* Fills p->langs: "en" = Debian's model (or <models_dir>/en), then each
  * <models_dir>/<code>/ that resolves (asr/model.h). */
 ld_err ld_pool_find_languages(ld_pool *p, const char *models_dir, ld_error *err);
-void ld_pool_streams_free(ld_pool *p);
+/* Stops the warmer and frees the stream decoders. false: the warmer was still
+ * building a decoder after WARMER_EXIT_WAIT_S and was left to the process exit;
+ * it still uses p and the models, so nothing else of p may be freed. */
+bool ld_pool_streams_free(ld_pool *p);
 /* What decoder_new gets for language index `lang`. */
 ld_engine_model ld_pool_engine_model(ld_pool *p, int lang);
 

@@ -11,6 +11,7 @@
  * does not hold ≈ 95 MB each forever. The list is kept most recently released
  * first: streams take warm decoders from the front, the warmer frees from the
  * back. */
+#include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,10 @@
 #include "util/time.h"
 
 #define WARMER_NICE 19
+/* At exit the warmer may be building a decoder at nice 19, which a busy
+ * machine stretches to minutes (52 and 141 s measured under six busy loops),
+ * while an orchestrator kills a stopping server after ~30 s. Wait this long. */
+#define WARMER_EXIT_WAIT_S 2
 
 void ld_pool_set_max_streams(ld_pool *p, int max_streams)
 {
@@ -251,15 +256,24 @@ ld_err ld_pool_stream_prewarm(ld_pool *p, int prewarm, double idle_free_s, ld_er
     return LD_OK;
 }
 
-void ld_pool_streams_free(ld_pool *p)
+bool ld_pool_streams_free(ld_pool *p)
 {
     pthread_mutex_lock(&p->mu);
     bool running = p->warmer_running;
     p->warmer_stop = true;
     pthread_cond_signal(&p->warm_cv);
     pthread_mutex_unlock(&p->mu);
-    if (running)
-        pthread_join(p->warmer, NULL);
+    if (running) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += WARMER_EXIT_WAIT_S;
+        if (pthread_timedjoin_np(p->warmer, NULL, &ts) == ETIMEDOUT) {
+            pthread_detach(p->warmer);
+            ld_log(LD_LOG_WARNING, "stream decoder warmer still loading a model after %d s: not waiting for it",
+                   WARMER_EXIT_WAIT_S);
+            return false;
+        }
+    }
     for (stream_slot *s = p->streams, *next; s; s = next) {
         next = s->next;
         if (s->in_use)
@@ -268,4 +282,5 @@ void ld_pool_streams_free(ld_pool *p)
     }
     p->streams = NULL;
     p->n_streams = 0;
+    return true;
 }

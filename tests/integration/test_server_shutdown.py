@@ -1,10 +1,14 @@
 """Graceful shutdown: SIGTERM stops accepting, lets the in-flight request
 finish with 200 and exits 0; past --drain-timeout unfinished requests get 503
 and the server still exits 0 promptly."""
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import GOFORWARD
@@ -75,3 +79,27 @@ def test_drain_timeout_answers_503_and_exits_0(server_factory):
     assert r.json()["code"] == "SERVICE_UNAVAILABLE" and r.json()["retry_after"] >= 1
     assert srv.proc.wait(60) == 0
     assert time.time() - t0 < 30
+
+
+def test_sigterm_does_not_wait_for_a_starved_decoder_warmer(server_factory):
+    """The warmer builds stream decoders at nice 19. Before: SIGTERM joined it while it was
+    loading a model, and on a busy machine that took 52 and 141 s (six busy loops), far past
+    an orchestrator's 30 s grace. Now it gets 2 s and is left to the exit. Busy machine made
+    deterministic: the server and one busy loop share one CPU, where a nice-19 thread gets
+    ~1.5 % (a 0.5 s model load takes half a minute)."""
+    srv = server_factory(workers=1, env={"LISTEND_STREAM_PREWARM": "8"})  # the warmer builds for ~4 s
+    cpu = str(min(os.sched_getaffinity(0)))
+    if subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(srv.proc.pid)], capture_output=True).returncode:
+        pytest.fail("taskset cannot pin the server's threads here; this check needs it")
+    burner = subprocess.Popen(["taskset", "-c", cpu, sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        t0 = time.time()
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(60) == 0
+        took = time.time() - t0
+    finally:
+        burner.kill()
+        burner.wait()
+    assert "stream decoder warmer still loading a model after 2 s: not waiting for it" in srv.log(), srv.log()[-1500:]
+    assert took < 15, took  # ~3 s; before: ≥ 20 s (the rest of one model load at ~1.5 % of a CPU)
