@@ -676,7 +676,8 @@ void ld_pool_free(ld_pool *p)
         pthread_join(p->threads[i], NULL);
     if (!ld_pool_streams_free(p)) {
         /* The warmer still uses p and the models: the process exit ends both.
-         * Kept reachable so leak checkers do not report what it builds. */
+         * Kept reachable so leak checkers do not report what it builds (atomic:
+         * a plain store that nothing reads may be optimised away). */
         static ld_pool *_Atomic left_to_exit;
         atomic_store(&left_to_exit, p);
         return;

@@ -225,11 +225,8 @@ void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status)
     ld_cors_decorate(r, resp);
 }
 
-void ld_req_answered(ld_req *r)
-{
-    if (r->lease.held)
-        ld_auth_release(r->srv->auth, &r->lease);
-}
+/* ld_auth_release does nothing unless the lease is held. */
+void ld_req_answered(ld_req *r) { ld_auth_release(r->srv->auth, &r->lease); }
 
 void ld_req_complete(ld_req *r)
 {

@@ -321,13 +321,15 @@ fail:
 
 void ld_ws_stop(ld_ws *ws)
 {
-    if (!ws || ws->stopped)
+    if (!ws)
         return;
-    ws->stopped = true;
     pthread_mutex_lock(&ws->mu);
+    bool again = ws->stopping; /* set only here: the threads are joined already */
     ws->stopping = true;
     pthread_cond_broadcast(&ws->run_cv);
     pthread_mutex_unlock(&ws->mu);
+    if (again)
+        return;
     ws_wake(ws);
     pthread_join(ws->loop, NULL); /* closes live streams with 1001 */
     for (int i = 0; i < ws->n_workers; i++)

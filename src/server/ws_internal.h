@@ -118,7 +118,6 @@ struct ld_ws {
     ws_conn *notify_head;
     ws_conn *run_head, *run_tail;
     bool stopping;
-    bool stopped;   /* ld_ws_stop joined the threads (owner thread only) */
     bool loop_done; /* the loop has exited: late upgrades are closed by ws_loop_adopt itself */
     int wake_fd;    /* eventfd: adopt/notify/stop */
     int epfd;

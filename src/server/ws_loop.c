@@ -178,6 +178,18 @@ static void note_close(ws_conn *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Our close frame is out. Closing the socket on unread bytes would reset the
+ * connection before the client sees it: half-close, then drain() discards what
+ * arrives until the client's EOF (or a deadline) tears the connection down. */
+static void half_close(ws_conn *c)
+{
+    c->draining = true;
+    shutdown(c->fd, SHUT_WR);
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(c->ws->epfd, EPOLL_CTL_MOD, c->fd, &e);
+    c->events = EPOLLIN;
+}
+
 static void do_write(ws_conn *c)
 {
     if (c->fd < 0 || c->draining)
@@ -195,14 +207,8 @@ static void do_write(ws_conn *c)
             teardown(c); /* close handshake complete */
             return;
         }
-        /* We closed after refusing a frame and wslay reads no more. Closing the
-         * socket on unread bytes would reset the connection before the client
-         * sees our close frame: half-close and discard until EOF or deadline. */
-        c->draining = true;
-        shutdown(c->fd, SHUT_WR);
-        struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(c->ws->epfd, EPOLL_CTL_MOD, c->fd, &e);
-        c->events = EPOLLIN;
+        /* We closed after refusing a frame and wslay reads no more. */
+        half_close(c);
         return;
     }
     set_events(c);
@@ -569,7 +575,7 @@ void *ws_loop_main(void *arg)
         late = n;
     }
     /* Shutdown: tell every client, push the close out, then half-close and
-     * discard what clients still send until they close too (linger_fd says
+     * discard what clients still send until they close too (half_close says
      * why), all together for at most WS_LINGER_S. */
     for (ws_conn *c = ws->live_head; c; c = c->loop_next) {
         if (!c->closing) {
@@ -587,11 +593,7 @@ void *ws_loop_main(void *arg)
             wslay_event_send(c->ctx);
             flush_close(c);
             wslay_event_send(c->ctx);
-            c->draining = true;
-            shutdown(c->fd, SHUT_WR);
-            struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
-            epoll_ctl(ws->epfd, EPOLL_CTL_MOD, c->fd, &e);
-            c->events = EPOLLIN;
+            half_close(c);
         }
     }
     double until = ld_time_mono() + WS_LINGER_S;

@@ -1,7 +1,8 @@
 """Authentication and limits over HTTP: 401/403/429 envelopes exactly as the
 spec shows them, X-RateLimit-* headers, the concurrency lease held until the
-answer is queued (never raced by the client's next request), revocation while running, per-address throttling of failed
-authentications, daily quota, and usage surviving a restart."""
+answer is queued (never raced by the client's next request), revocation while
+running, per-address throttling of failed authentications, daily quota, and
+usage surviving a restart."""
 import concurrent.futures
 import os
 import time
