@@ -614,6 +614,7 @@ ld_pool *ld_pool_new(const ld_pool_config *cfg, ld_error *err)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     pthread_cond_init(&p->warm_cv, NULL);
+    pthread_cond_init(&p->stream_cv, NULL);
     p->engine = c.engine ? c.engine : &ld_engine_pocketsphinx;
     p->max_queue = c.max_queue;
     p->max_segment_s = c.max_segment_s;
@@ -690,5 +691,6 @@ void ld_pool_free(ld_pool *p)
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     pthread_cond_destroy(&p->warm_cv);
+    pthread_cond_destroy(&p->stream_cv);
     free(p);
 }

@@ -126,6 +126,9 @@ typedef struct {
  * server's and `listend serve --max-streams` default. */
 #define LD_DEFAULT_MAX_STREAMS 32
 void ld_pool_set_max_streams(ld_pool *p, int max_streams); /* default LD_DEFAULT_MAX_STREAMS */
+/* An idle decoder of `lang`, or a new one while under the cap. When every
+ * decoder is held it waits up to 2 s for one to be released (a stream that
+ * has just ended), then LD_ERR_SERVICE_UNAVAILABLE. Blocks: call from a worker. */
 ld_err ld_pool_stream_acquire(ld_pool *p, const char *lang, ld_stream_decoder **out, ld_error *err);
 void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd);
 /* Selects the model pack of an acquired stream decoder before stream_start:

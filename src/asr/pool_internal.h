@@ -66,6 +66,7 @@ struct ld_pool {
     bool warmer_running, warmer_stop;
     pthread_t warmer;
     pthread_cond_t warm_cv;
+    pthread_cond_t stream_cv; /* a stream decoder was released */
 };
 
 /* Fills p->langs: "en" = Debian's model (or <models_dir>/en), then each

@@ -28,6 +28,9 @@
  * machine stretches to minutes (52 and 141 s measured under six busy loops),
  * while an orchestrator kills a stopping server after ~30 s. Wait this long. */
 #define WARMER_EXIT_WAIT_S 2
+/* How long a new stream waits for a decoder when all are held: a stream that
+ * just ended gives its decoder back once its worker finishes its last task. */
+#define STREAM_WAIT_MS 2000
 
 void ld_pool_set_max_streams(ld_pool *p, int max_streams)
 {
@@ -111,26 +114,36 @@ ld_err ld_pool_stream_acquire(ld_pool *p, const char *lang, ld_stream_decoder **
                             lang ? lang : "", list);
     }
     stream_slot *victim = NULL;
+    struct timespec until = ld_time_deadline(STREAM_WAIT_MS);
+    bool waited = false;
     pthread_mutex_lock(&p->mu);
-    for (stream_slot *s = p->streams; s; s = s->next)
-        if (!s->in_use && !strcmp(s->sd.language, p->langs[li].code)) {
-            s->in_use = true;
-            p->active_streams++;
-            pthread_cond_signal(&p->warm_cv); /* refill the warm set */
-            pthread_mutex_unlock(&p->mu);
-            *out = &s->sd;
-            return LD_OK;
-        }
-    if (p->n_streams + p->creating_streams >= p->max_streams) {
+    for (;;) {
+        for (stream_slot *s = p->streams; s; s = s->next)
+            if (!s->in_use && !strcmp(s->sd.language, p->langs[li].code)) {
+                s->in_use = true;
+                p->active_streams++;
+                pthread_cond_signal(&p->warm_cv); /* refill the warm set */
+                pthread_mutex_unlock(&p->mu);
+                *out = &s->sd;
+                return LD_OK;
+            }
+        if (p->n_streams + p->creating_streams < p->max_streams)
+            break;
         for (stream_slot *s = p->streams; s; s = s->next)
             if (!s->in_use)
                 victim = s; /* the one idle longest */
-        if (!victim) {
+        if (victim) {
+            unlink_slot(p, victim);
+            break;
+        }
+        if (waited) {
             pthread_mutex_unlock(&p->mu);
             return ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, "Too many live streams (%d); retry later",
                                 p->max_streams);
         }
-        unlink_slot(p, victim);
+        /* Every decoder is held; one may belong to a stream that has just
+         * ended and whose worker is finishing its last task. */
+        waited = pthread_cond_timedwait(&p->stream_cv, &p->mu, &until) == ETIMEDOUT;
     }
     p->creating_streams++;
     pthread_mutex_unlock(&p->mu);
@@ -144,6 +157,8 @@ ld_err ld_pool_stream_acquire(ld_pool *p, const char *lang, ld_stream_decoder **
         s->in_use = true;
         push_front(p, s);
         p->active_streams++;
+    } else {
+        pthread_cond_signal(&p->stream_cv); /* room for another */
     }
     pthread_mutex_unlock(&p->mu);
     if (!s)
@@ -167,6 +182,7 @@ void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd)
             break;
         }
     pthread_cond_signal(&p->warm_cv);
+    pthread_cond_signal(&p->stream_cv);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -213,6 +229,7 @@ static void *warmer_main(void *arg)
             stream_slot *s = create_slot(p, 0);
             pthread_mutex_lock(&p->mu);
             p->creating_streams--;
+            pthread_cond_signal(&p->stream_cv); /* a decoder, or room for one */
             if (s) {
                 s->idle_since = ld_time_mono();
                 push_front(p, s);

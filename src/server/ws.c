@@ -61,6 +61,51 @@ static void free_outs(ws_out *o)
     }
 }
 
+/* Only one thread may touch c->sess at a time: the worker while c is
+ * scheduled, the loop once c is dead and unscheduled (it stays so), or the last
+ * reference. Each of them calls this when the stream is over. */
+static void release_session(ws_conn *c)
+{
+    if (c->session_over)
+        return;
+    c->session_over = true;
+    ws_session_free(c, c->sess); /* the other channels' decoders, and usage not yet counted */
+    c->sess = NULL;
+    if (c->decoder && c->ws->cfg.pool)
+        ld_pool_stream_release(c->ws->cfg.pool, c->decoder);
+    c->decoder = NULL;
+}
+
+void ws_conn_release_live(ws_conn *c)
+{
+    if (!c->holds_live)
+        return;
+    c->holds_live = false;
+    if (c->lease.held)
+        ld_auth_release(c->ws->cfg.auth, &c->lease);
+    pthread_mutex_lock(&c->ws->mu);
+    c->ws->live--;
+    pthread_mutex_unlock(&c->ws->mu);
+}
+
+bool ws_conn_gone(ws_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    bool dead = c->dead;
+    pthread_mutex_unlock(&c->mu);
+    return dead;
+}
+
+void ws_conn_end(ws_conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->dead = true;
+    bool idle = !c->scheduled;
+    pthread_mutex_unlock(&c->mu);
+    if (idle)
+        release_session(c);
+}
+
 void ws_conn_unref(ws_conn *c)
 {
     pthread_mutex_lock(&c->mu);
@@ -68,19 +113,13 @@ void ws_conn_unref(ws_conn *c)
     pthread_mutex_unlock(&c->mu);
     if (left > 0)
         return;
-    ld_ws *ws = c->ws;
-    ws_session_free(c, c->sess);
-    if (c->decoder && ws->cfg.pool)
-        ld_pool_stream_release(ws->cfg.pool, c->decoder);
-    if (c->lease.held)
-        ld_auth_release(ws->cfg.auth, &c->lease);
+    release_session(c);
+    ws_conn_release_live(c);
     free_tasks(c->in_head);
     free_outs(c->out_head);
+    free_outs(c->held_close);
     ld_ws_leftover_free(&c->extra);
     pthread_mutex_destroy(&c->mu);
-    pthread_mutex_lock(&ws->mu);
-    ws->live--;
-    pthread_mutex_unlock(&ws->mu);
     ld_log_fields(LD_LOG_INFO, json_pack("{s:s, s:s}", "session_id", c->session_id, "request_id", c->request_id),
                   "stream closed after %.1fs", ld_time_mono() - c->created);
     free(c);
@@ -103,6 +142,16 @@ void ws_conn_notify(ws_conn *c)
         ws_wake(ws);
 }
 
+/* c->mu held. */
+static void append_out(ws_conn *c, ws_out *o)
+{
+    if (c->out_tail)
+        c->out_tail->next = o;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+}
+
 static void post(ws_conn *c, const char *msg, size_t len, int close_code)
 {
     ws_out *o = malloc(sizeof *o + len + 1);
@@ -114,15 +163,18 @@ static void post(ws_conn *c, const char *msg, size_t len, int close_code)
     memcpy(o->data, msg, len);
     o->data[len] = 0;
     pthread_mutex_lock(&c->mu);
+    bool held = close_code && c->in_task;
     if (close_code)
         c->dead = true; /* the stream is over: workers drop what is still queued */
-    if (c->out_tail)
-        c->out_tail->next = o;
-    else
-        c->out_head = o;
-    c->out_tail = o;
+    if (held) { /* the close must not reach the client before the decoders are free: run_conn sends it */
+        free_outs(c->held_close);
+        c->held_close = o;
+    } else {
+        append_out(c, o);
+    }
     pthread_mutex_unlock(&c->mu);
-    ws_conn_notify(c);
+    if (!held)
+        ws_conn_notify(c);
 }
 
 void ws_conn_post(ws_conn *c, char *msg)
@@ -196,32 +248,44 @@ void ws_conn_push_task(ws_conn *c, ws_task *t)
 static bool run_conn(ws_conn *c)
 {
     pthread_mutex_lock(&c->mu);
-    ws_task *t = c->in_head;
-    if (!t || c->dead) {
-        free_tasks(c->in_head);
-        c->in_head = c->in_tail = NULL;
-        c->in_bytes = 0;
-        c->scheduled = false;
-        pthread_mutex_unlock(&c->mu);
-        return false;
+    ws_task *t = c->dead ? NULL : c->in_head;
+    if (t) {
+        c->in_head = t->next;
+        if (!c->in_head)
+            c->in_tail = NULL;
+        c->in_task = true;
     }
-    c->in_head = t->next;
-    if (!c->in_head)
-        c->in_tail = NULL;
     pthread_mutex_unlock(&c->mu);
 
-    if (!c->sess) {
+    if (t && !c->sess) {
         ld_error err = {0};
         c->sess = ws_session_new(c, &err);
         if (!c->sess)
             ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL, err.msg[0] ? err.msg : "cannot start stream");
     }
-    if (c->sess)
+    if (t && c->sess)
         ws_session_run(c, t);
+    size_t done = t ? t->len : 0;
+    free(t);
+
+    pthread_mutex_lock(&c->mu);
+    c->in_task = false;
+    ws_out *held = c->held_close;
+    c->held_close = NULL;
+    bool over = c->dead; /* a close was posted or the socket is gone */
+    pthread_mutex_unlock(&c->mu);
+    if (over)
+        release_session(c); /* still scheduled: no other thread touches the session */
+    if (held) {
+        pthread_mutex_lock(&c->mu);
+        append_out(c, held);
+        pthread_mutex_unlock(&c->mu);
+        ws_conn_notify(c);
+    }
 
     bool resume = false, more;
     pthread_mutex_lock(&c->mu);
-    c->in_bytes -= t->len;
+    c->in_bytes -= done;
     if (c->paused && c->in_bytes < WS_IN_LOW && !c->resume_wanted) {
         c->resume_wanted = true;
         resume = true;
@@ -234,7 +298,6 @@ static bool run_conn(ws_conn *c)
         c->scheduled = false;
     }
     pthread_mutex_unlock(&c->mu);
-    free(t);
     if (resume)
         ws_conn_notify(c);
     return more;

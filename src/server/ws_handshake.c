@@ -114,7 +114,7 @@ enum MHD_Result ld_ws_serve(ld_req *r)
     pthread_mutex_lock(&ws->mu);
     bool full = ws->live >= ws->cfg.max_streams || ws->stopping;
     if (!full)
-        ws->live++; /* from here on the conn owns one `live` and releases it when freed */
+        ws->live++;
     pthread_mutex_unlock(&ws->mu);
     if (full)
         return refuse(r, LD_ERR_SERVICE_UNAVAILABLE, "Too many live streams", json_pack("{s:i}", "retry_after", 5));
@@ -125,6 +125,7 @@ enum MHD_Result ld_ws_serve(ld_req *r)
         pthread_mutex_unlock(&ws->mu);
         return refuse(r, LD_ERR_INTERNAL, NULL, NULL);
     }
+    c->holds_live = true; /* from here on the conn owns one `live`, released when it is over */
     c->params = params;
     c->claims = r->key;
     c->lease = r->lease; /* the key's slot is held by the stream from now on, not by this request */

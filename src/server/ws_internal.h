@@ -63,6 +63,11 @@ typedef struct ws_conn {
     ld_lease lease;
     ld_stream_decoder *decoder;
     double created;
+    /* What the next stream may need goes back as soon as this one is over,
+     * before the client can see it end, so a client that reconnects at once
+     * is not refused (ws_conn_release_live, ws_conn_end). */
+    bool holds_live;    /* counts in ws->live, with its key's lease: loop thread or last reference */
+    bool session_over;  /* session and decoders released: by whoever may touch sess (see ws.c) */
 
     /* loop thread only */
     struct ws_conn *loop_next, *loop_prev; /* live list */
@@ -93,9 +98,11 @@ typedef struct ws_conn {
     bool dead;          /* socket gone: drop work */
     bool paused;        /* loop stopped reading the socket (flow control) */
     bool resume_wanted; /* worker drained input below WS_IN_LOW while paused */
+    bool in_task;       /* a worker is running one of its tasks */
+    ws_out *held_close; /* a close posted during a task: sent once the task released the session */
     struct ws_conn *run_next, *notify_next;
 
-    /* worker only */
+    /* the worker running the stream's task; once dead and unscheduled, the loop (ws.c's release_session) */
     ws_session *sess;
 } ws_conn;
 
@@ -138,8 +145,18 @@ void ws_conn_push_task(ws_conn *c, ws_task *t);
 /* From a worker: queue a text message (taken) or a close for the loop. */
 void ws_conn_post(ws_conn *c, char *msg);
 void ws_conn_post_close(ws_conn *c, int code, const char *reason);
+/* True once the stream is over (a close posted or the socket gone): its
+ * results would not be sent. Any thread. */
+bool ws_conn_gone(ws_conn *c);
 /* From a worker or the loop, under no lock: ask the loop to look at c. */
 void ws_conn_notify(ws_conn *c);
+/* The stream is over (closing or torn down), from the loop: gives back its
+ * place among ws->live and its key's lease. Idempotent. */
+void ws_conn_release_live(ws_conn *c);
+/* Marks c dead (workers drop its work) and, when no worker has it, releases
+ * its session and decoders now; otherwise the worker does at the end of its
+ * task. From the loop. */
+void ws_conn_end(ws_conn *c);
 
 /* ws_loop.c */
 void *ws_loop_main(void *arg);

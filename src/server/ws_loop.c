@@ -153,6 +153,7 @@ static void queue_close(ws_conn *c, int code, const char *reason)
         return;
     c->closing = true;
     c->close_deadline = ld_time_mono() + WS_CLOSE_WAIT_S;
+    ws_conn_release_live(c);
     c->pending_close = code;
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
 }
@@ -173,9 +174,8 @@ static void note_close(ws_conn *c)
     /* the peer closed (wslay answers it) or wslay refused a frame (1002/1009) */
     c->closing = true;
     c->close_deadline = ld_time_mono() + WS_CLOSE_WAIT_S;
-    pthread_mutex_lock(&c->mu);
-    c->dead = true;
-    pthread_mutex_unlock(&c->mu);
+    ws_conn_release_live(c);
+    ws_conn_end(c);
 }
 
 /* Our close frame is out. Closing the socket on unread bytes would reset the
@@ -419,6 +419,8 @@ static void teardown(ws_conn *c)
     epoll_ctl(ws->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     wslay_event_context_free(c->ctx);
     c->ctx = NULL;
+    ws_conn_release_live(c); /* before the client sees the socket close */
+    ws_conn_end(c);
     MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
     c->fd = -1;
     if (c->loop_prev)
@@ -427,9 +429,6 @@ static void teardown(ws_conn *c)
         ws->live_head = c->loop_next;
     if (c->loop_next)
         c->loop_next->loop_prev = c->loop_prev;
-    pthread_mutex_lock(&c->mu);
-    c->dead = true;
-    pthread_mutex_unlock(&c->mu);
     /* The loop's reference is dropped at the end of this loop iteration, so
      * later events of the same epoll batch never see freed memory. */
     c->loop_next = ws->graveyard;

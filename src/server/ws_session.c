@@ -92,7 +92,7 @@ struct ws_session {
 static void track_free(ws_conn *c, track *s);
 
 /* Channel `ch`: its converter and decoder (the first channel's is c->decoder,
- * released with the connection; the others' are released in track_free). */
+ * released with the session by ws.c; the others' are released in track_free). */
 static track *track_new(ws_conn *c, int ch, ld_error *err)
 {
     track *s = calloc(1, sizeof *s);
@@ -429,10 +429,16 @@ static bool feed(ws_conn *c, track *s, const int16_t *pcm, size_t n, ld_error *e
             return false;
         energy(s, pcm, k, s->pos);
         s->pos += k;
-        if (s->pos % SLICE == 0 && (!advance(c, s, err) || !decide(c, s, err)))
-            return false;
         pcm += k;
         n -= k;
+        if (s->pos % SLICE)
+            continue;
+        if (ws_conn_gone(c)) { /* nobody will read the rest, and the next stream waits for this decoder */
+            s->usage_pending -= secs(n);
+            return true;
+        }
+        if (!advance(c, s, err) || !decide(c, s, err))
+            return false;
     }
     return true;
 }

@@ -502,6 +502,41 @@ def test_tls_and_global_stream_cap(tmp_path, goforward):
         s.stop()
 
 
+def test_a_stream_that_just_ended_never_refuses_the_next(tmp_path, goforward):
+    """One stream allowed (--max-streams 1, concurrency-1 key), and a client that opens the
+    next as soon as the last one closed. Before: the stream's place, its key's lease and its
+    decoder went back only when the last reference to it went, after the socket had closed —
+    a reconnect after an abrupt close got 429 (99 of 100), and CI once failed
+    test_tls_and_global_stream_cap on a 503 after an orderly one. Now they go back before
+    the client can see the end, and a new stream waits briefly for a decoder that the last
+    one's worker is still releasing."""
+    s = start_server(tmp_path / "next", "--max-streams", "1")
+    try:
+        k = s.key("next", concurrency=1, rpm=1000)
+        uri = ws_url(s)
+
+        async def go():
+            problems = []
+            for i in range(12):
+                try:  # abrupt: the client leaves while its whole clip is being decoded
+                    async with websockets.connect(uri, extra_headers=s.auth(k)) as ws:
+                        await ws.send(goforward)
+                except websockets.InvalidStatusCode as e:
+                    problems.append(("abrupt", i, e.status_code))
+                try:  # orderly, checked to the last final
+                    msgs, code = await stream(uri, goforward, chunk=len(goforward), headers=s.auth(k))
+                    if code != 1000 or any(m["type"] == "error" for m in msgs):
+                        problems.append(("orderly", i, code, [m for m in msgs if m["type"] == "error"]))
+                    elif words_of(msgs[-1]["transcript"]) != EXPECTED:
+                        problems.append(("orderly", i, msgs[-1]["transcript"]))
+                except websockets.InvalidStatusCode as e:
+                    problems.append(("orderly", i, e.status_code))
+            return problems
+        assert run(go()) == []
+    finally:
+        s.stop()
+
+
 def test_shutdown_closes_live_streams_1001(tmp_path, goforward):
     s = start_server(tmp_path / "down", workers=1)
     k = s.key("down")
