@@ -130,7 +130,7 @@ void ws_conn_notify(ws_conn *c)
     ld_ws *ws = c->ws;
     bool wake = false;
     pthread_mutex_lock(&ws->mu);
-    if (!c->notified) {
+    if (!c->notified && !ws->loop_done) { /* once the loop has ended nobody would deliver it */
         c->notified = true;
         ws_conn_ref(c);
         c->notify_next = ws->notify_head;
@@ -308,11 +308,11 @@ static void *worker_main(void *arg)
     ld_ws *ws = arg;
     pthread_mutex_lock(&ws->mu);
     for (;;) {
-        while (!ws->run_head && !ws->stopping)
+        while (!ws->run_head && !ws->loop_joined)
             pthread_cond_wait(&ws->run_cv, &ws->mu);
         ws_conn *c = ws->run_head;
         if (!c)
-            break; /* stopping and nothing queued */
+            break; /* stopped and nothing queued */
         ws->run_head = c->run_next;
         if (!ws->run_head)
             ws->run_tail = NULL;
@@ -395,6 +395,12 @@ void ld_ws_stop(ld_ws *ws)
         return;
     ws_wake(ws);
     pthread_join(ws->loop, NULL); /* closes live streams with 1001 */
+    /* Only now may the workers stop: the loop's last pass could still queue a
+     * task, whose stream nobody would then release. */
+    pthread_mutex_lock(&ws->mu);
+    ws->loop_joined = true;
+    pthread_cond_broadcast(&ws->run_cv);
+    pthread_mutex_unlock(&ws->mu);
     for (int i = 0; i < ws->n_workers; i++)
         pthread_join(ws->workers[i], NULL);
 }

@@ -126,6 +126,7 @@ struct ld_ws {
     ws_conn *run_head, *run_tail;
     bool stopping;
     bool loop_done; /* the loop has exited: late upgrades are closed by ws_loop_adopt itself */
+    bool loop_joined; /* ld_ws_stop joined the loop: the workers finish the queue and exit */
     int wake_fd;    /* eventfd: adopt/notify/stop */
     int epfd;
     pthread_t loop;

@@ -564,9 +564,11 @@ void *ws_loop_main(void *arg)
     /* Upgrades queued since the last drain, and any later ones, are closed
      * with 1001 directly (close_late): none is left on adopt_head. */
     pthread_mutex_lock(&ws->mu);
-    ws_conn *late = ws->adopt_head;
-    ws->adopt_head = NULL;
-    ws->loop_done = true;
+    ws_conn *late = ws->adopt_head, *unheard = ws->notify_head;
+    ws->adopt_head = ws->notify_head = NULL;
+    ws->loop_done = true; /* and from now on notifications are not queued */
+    for (ws_conn *c = unheard; c; c = c->notify_next)
+        c->notified = false;
     pthread_mutex_unlock(&ws->mu);
     while (late) {
         ws_conn *n = late->loop_next;
@@ -613,5 +615,10 @@ void *ws_loop_main(void *arg)
     while (ws->live_head)
         teardown(ws->live_head);
     bury(ws);
+    while (unheard) { /* notified after the last pass: their streams are closed above */
+        ws_conn *n = unheard->notify_next;
+        ws_conn_unref(unheard);
+        unheard = n;
+    }
     return NULL;
 }
