@@ -276,15 +276,11 @@ static bool run_conn(ws_conn *c)
     pthread_mutex_unlock(&c->mu);
     if (over)
         release_session(c); /* still scheduled: no other thread touches the session */
-    if (held) {
-        pthread_mutex_lock(&c->mu);
-        append_out(c, held);
-        pthread_mutex_unlock(&c->mu);
-        ws_conn_notify(c);
-    }
 
     bool resume = false, more;
     pthread_mutex_lock(&c->mu);
+    if (held)
+        append_out(c, held);
     c->in_bytes -= done;
     if (c->paused && c->in_bytes < WS_IN_LOW && !c->resume_wanted) {
         c->resume_wanted = true;
@@ -298,7 +294,7 @@ static bool run_conn(ws_conn *c)
         c->scheduled = false;
     }
     pthread_mutex_unlock(&c->mu);
-    if (resume)
+    if (resume || held)
         ws_conn_notify(c);
     return more;
 }
