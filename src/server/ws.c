@@ -81,8 +81,7 @@ void ws_conn_release_live(ws_conn *c)
     if (!c->holds_live)
         return;
     c->holds_live = false;
-    if (c->lease.held)
-        ld_auth_release(c->ws->cfg.auth, &c->lease);
+    ld_auth_release(c->ws->cfg.auth, &c->lease); /* nothing unless held */
     pthread_mutex_lock(&c->ws->mu);
     c->ws->live--;
     pthread_mutex_unlock(&c->ws->mu);
@@ -163,15 +162,18 @@ static void post(ws_conn *c, const char *msg, size_t len, int close_code)
     memcpy(o->data, msg, len);
     o->data[len] = 0;
     pthread_mutex_lock(&c->mu);
+    if (c->held_close) { /* after a close nothing more is sent (the loop drops what follows one) */
+        pthread_mutex_unlock(&c->mu);
+        free(o);
+        return;
+    }
     bool held = close_code && c->in_task;
     if (close_code)
         c->dead = true; /* the stream is over: workers drop what is still queued */
-    if (held) { /* the close must not reach the client before the decoders are free: run_conn sends it */
-        free_outs(c->held_close);
+    if (held) /* the close must not reach the client before the decoders are free: run_conn sends it */
         c->held_close = o;
-    } else {
+    else
         append_out(c, o);
-    }
     pthread_mutex_unlock(&c->mu);
     if (!held)
         ws_conn_notify(c);
