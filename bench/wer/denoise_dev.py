@@ -2,7 +2,12 @@
 """Dev-only experiments for the noisy route (docs/engine.md § Noise): WER of noisy
 *adaptation-part* clips (bench/wer/split.tsv) and flite voices after an FFmpeg filter.
 
-  bench/wer/denoise_dev.py prep [--snr 20]          render the dev set once (WORK dir)
+  bench/wer/denoise_dev.py prep [--snr 20] [--seed S] [--cards]
+                                                    render the dev set once (WORK dir); S is
+                                                    appended to every clip's noise seed (another
+                                                    noise realisation of the same clips); --cards
+                                                    adds pocketsphinx-testdata's 5 `cards` clips
+                                                    (a speaker outside shared/eval)
   bench/wer/denoise_dev.py run NAME FILTER [MODEL] [-- listend transcribe args]
 
 FILTER is an `ffmpeg -af` chain or `-` for the noisy clips as they are; `{nf}` in it
@@ -112,20 +117,29 @@ def minstat_noise(x, n, level_dbfs, N=512):
     return conditions.array.array("h", [max(-32768, min(32767, int(v * g))) for v in out])
 
 
-def prep(snr):
+CARDS = "/usr/share/pocketsphinx/test/data/cards"
+
+
+def prep(snr, seed="", cards=False):
     src = os.path.join(WORK, "src")
     os.makedirs(src, exist_ok=True)
     refs = {}
     for cid, path, text in adapt_clips():
-        conditions.add_noise(path, os.path.join(src, cid + ".wav"), snr, os.path.splitext(os.path.basename(path))[0])
+        conditions.add_noise(path, os.path.join(src, cid + ".wav"), snr,
+                             os.path.splitext(os.path.basename(path))[0] + seed)
         refs[cid] = text
+    for line in open(os.path.join(CARDS, "cards.transcription")) if cards else []:
+        n = line.strip().rsplit("(", 1)[1].rstrip(")")
+        conditions.add_noise(os.path.join(CARDS, n + ".wav"), os.path.join(src, "cards" + n + ".wav"), snr,
+                             "cards" + n + seed)
+        refs["cards" + n] = line.split("<s>")[1].split("</s>")[0].strip()
     sents = [l.strip() for l in open(os.path.join(ROOT, "models", "flite-sentences.txt")) if l.strip()]
     for v in ("slt", "rms"):
         for i, s in enumerate(sents[:20]):
             cid = "fl_%s_%02d" % (v, i)
             clean = os.path.join(WORK, cid + ".clean.wav")
             subprocess.run(["flite", "-voice", v, "-t", s, "-o", clean], check=True)
-            conditions.add_noise(clean, os.path.join(src, cid + ".wav"), snr, cid)
+            conditions.add_noise(clean, os.path.join(src, cid + ".wav"), snr, cid + seed)
             refs[cid] = s
     json.dump(refs, open(os.path.join(src, "refs.json"), "w"))
 
@@ -186,7 +200,8 @@ def run(name, af, model, extra):
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a[:1] == ["prep"]:
-        prep(float(a[a.index("--snr") + 1]) if "--snr" in a else 20.0)
+        prep(float(a[a.index("--snr") + 1]) if "--snr" in a else 20.0,
+             a[a.index("--seed") + 1] if "--seed" in a else "", "--cards" in a)
     elif a[:1] == ["run"] and len(a) >= 3:
         extra = a[a.index("--") + 1:] if "--" in a else []
         pos = a[:a.index("--")] if "--" in a else a
