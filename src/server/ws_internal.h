@@ -29,13 +29,16 @@
 #define WS_IN_LOW (128 * 1024)   /* ... and resume below this */
 #define WS_OUT_MAX (1 << 20)     /* unsent output bytes: the client does not read -> close 1008 */
 #define WS_CLOSE_WAIT_S 5.0      /* after our close frame, wait this long for the peer's */
+#define WS_FINISH_S 3.0          /* at shutdown: time the workers get for each stream's last final */
 #define WS_LINGER_S 1.0          /* at shutdown: time the clients get to read our close frames */
 #define WS_LINGER_LATE_S 0.2     /* ... for one upgrade that completed after the loop ended */
 #define WS_PENDING_TTL_S 60.0    /* an accepted handshake whose upgrade never happened */
 #define WS_USAGE_STEP_S 1.0      /* report audio seconds to the quota this often */
 #define WS_MAX_UTTERANCE_S 20.0  /* force a final without a pause (engine cost grows) */
 
-typedef enum { WS_TASK_AUDIO, WS_TASK_FINALIZE, WS_TASK_CLOSE_STREAM } ws_task_kind;
+/* WS_TASK_SHUTDOWN: the server is stopping; the utterance in progress gets its
+ * final (only if it has words), then the loop closes the stream with 1001. */
+typedef enum { WS_TASK_AUDIO, WS_TASK_FINALIZE, WS_TASK_CLOSE_STREAM, WS_TASK_SHUTDOWN } ws_task_kind;
 
 typedef struct ws_task {
     struct ws_task *next;
@@ -83,6 +86,7 @@ typedef struct ws_conn {
     char close_reason[124];
     bool draining;         /* our close is out; discarding input until EOF */
     bool client_done;      /* close_stream received: no idle timeout while we finish */
+    bool got_audio;        /* audio was queued: at shutdown it gets a last final */
     double key_checked;    /* last revocation/expiry re-check (monotonic) */
     ld_ws_frame_scan scan; /* frame headers in the raw input (oversize -> 1009 at once) */
     bool oversize;         /* a header announced a frame over WS_MAX_MESSAGE */

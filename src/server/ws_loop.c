@@ -114,8 +114,10 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         return; /* the stream is ending: late audio and controls are ignored */
     if (m->opcode == WSLAY_BINARY_FRAME) {
         c->last_activity = ld_time_mono();
-        if (m->msg_length)
+        if (m->msg_length) {
+            c->got_audio = true;
             push(c, WS_TASK_AUDIO, m->msg, m->msg_length);
+        }
         return;
     }
     if (m->opcode != WSLAY_TEXT_FRAME)
@@ -529,10 +531,42 @@ static bool drain_wake(ld_ws *ws)
     return stopping;
 }
 
+/* Shutdown, first step: every stream that sent audio and is not ending gets
+ * its last final (WS_TASK_SHUTDOWN, queued behind its audio); later audio and
+ * controls are ignored. Marks what it handled: safe to call on every pass. */
+static void finish_streams(ld_ws *ws)
+{
+    for (ws_conn *c = ws->live_head; c; c = c->loop_next) {
+        if (c->closing || c->client_done)
+            continue;
+        c->client_done = true;
+        if (c->got_audio)
+            push(c, WS_TASK_SHUTDOWN, NULL, 0);
+    }
+}
+
+/* True once no worker has anything of a live stream left to do and what they
+ * posted has been handed to wslay (a notification still queued is not). */
+static bool streams_settled(ld_ws *ws)
+{
+    for (ws_conn *c = ws->live_head; c; c = c->loop_next) {
+        pthread_mutex_lock(&c->mu);
+        bool busy = c->scheduled && !c->dead;
+        pthread_mutex_unlock(&c->mu);
+        if (busy)
+            return false;
+    }
+    pthread_mutex_lock(&ws->mu);
+    bool unheard = ws->notify_head != NULL;
+    pthread_mutex_unlock(&ws->mu);
+    return !unheard;
+}
+
 void *ws_loop_main(void *arg)
 {
     ld_ws *ws = arg;
     double last_tick = ld_time_mono();
+    double finish_until = 0; /* > 0: stopping, streams get their last finals until then */
     struct epoll_event evs[64];
     for (;;) {
         int n = epoll_wait(ws->epfd, evs, 64, (int)(TICK_S * 1000));
@@ -558,8 +592,13 @@ void *ws_loop_main(void *arg)
             last_tick = now;
         }
         bury(ws);
-        if (stop)
-            break;
+        if (stop && finish_until == 0)
+            finish_until = ld_time_mono() + WS_FINISH_S;
+        if (finish_until > 0) {
+            finish_streams(ws); /* each pass: also streams adopted since */
+            if (streams_settled(ws) || ld_time_mono() >= finish_until)
+                break;
+        }
     }
     /* Upgrades queued since the last drain, and any later ones, are closed
      * with 1001 directly (close_late): none is left on adopt_head. */

@@ -540,6 +540,19 @@ static bool track_close(ws_conn *c, track *s, bool is_last, ld_error *err)
     return ok;
 }
 
+/* The server stops: all audio received so far, decoded and, if it holds words,
+ * given as a final (neither from_finalize nor is_last: the stream did not end). */
+static bool track_shutdown(ws_conn *c, track *s, ld_error *err)
+{
+    const int16_t *pcm;
+    size_t n;
+    bool ok = true;
+    if (ld_audio_stream_flush(s->conv, &pcm, &n, err) == LD_OK)
+        ok = feed(c, s, pcm, n, err) && feed_partial(c, s, err);
+    s->natural_end = false;
+    return ok && emit_final(c, s, false, false, err);
+}
+
 bool ws_session_run(ws_conn *c, ws_task *t)
 {
     ws_session *ss = c->sess;
@@ -559,6 +572,11 @@ bool ws_session_run(ws_conn *c, ws_task *t)
     case WS_TASK_FINALIZE:
         for (int i = 0; ok && i < ss->n; i++)
             ok = feed_partial(c, ss->tr[i], &err) && emit_final(c, ss->tr[i], true, false, &err);
+        break;
+    case WS_TASK_SHUTDOWN: /* not the client's finalize: a final only where there are words */
+        for (int i = 0; ok && i < ss->n; i++)
+            ok = track_shutdown(c, ss->tr[i], &err);
+        ss->ended = true; /* the loop sends the error and the 1001 */
         break;
     case WS_TASK_CLOSE_STREAM:
         for (int i = 0; ok && i < ss->n; i++) /* is_last: on the last channel's final */

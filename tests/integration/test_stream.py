@@ -563,6 +563,39 @@ def test_shutdown_closes_live_streams_1001(tmp_path, goforward):
         s.stop()
 
 
+def test_shutdown_gives_the_utterance_in_progress_its_final(tmp_path, goforward):
+    """SIGTERM mid-utterance: the words already heard come as a final before the error
+    and the 1001 (before, they were lost). Audio is cut inside "meters" (the clip's words
+    end at 2.12 s), so no pause has ended the utterance when the signal arrives."""
+    s = start_server(tmp_path / "fin", workers=1)
+    k = s.key("fin")
+    cut = goforward[:64000]  # 2.0 s
+
+    async def go():
+        async with websockets.connect(ws_url(s), extra_headers=s.auth(k)) as ws:
+            msgs = []
+            for i in range(0, len(cut), CHUNK):
+                await ws.send(cut[i:i + CHUNK])
+            while not any("forward" in words_of(m.get("transcript", "")) for m in msgs):
+                msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))  # decoded that far
+            before = [m for m in msgs if m.get("is_final")]
+            stop = asyncio.get_running_loop().run_in_executor(None, s.stop)
+            await asyncio.wait_for(drain(ws, msgs), 30)
+            await stop
+            return before, msgs, ws.close_code
+    try:
+        before, msgs, code = run(go())
+        assert before == [], before  # the utterance was still open at SIGTERM
+        assert code == 1001
+        assert msgs[-1]["type"] == "error" and msgs[-1]["code"] == "SERVICE_UNAVAILABLE"
+        finals = [m for m in msgs if m.get("is_final")]
+        assert len(finals) == 1 and not finals[0]["is_last"] and not finals[0].get("from_finalize"), finals
+        assert words_of(finals[0]["transcript"])[:3] == ["go", "forward", "ten"], finals
+        assert s.proc.returncode == 0, s.log()[-2000:]
+    finally:
+        s.stop()
+
+
 def test_sigterm_amid_handshakes_closes_every_stream_and_exits_cleanly(tmp_path, goforward):
     """SIGTERM while streams are opening: every client whose upgrade succeeded gets 1001 (the
     others a refused handshake), and the server exits 0. Before: the server closed a socket
