@@ -525,32 +525,30 @@ static bool split_audio(ws_conn *c, ws_session *ss, const uint8_t *data, size_t 
     return true;
 }
 
-/* End of stream for one channel: what the converter holds, then the last final. */
-static bool track_close(ws_conn *c, track *s, bool is_last, ld_error *err)
+/* All audio received so far, decoded: what the converter holds, then a partial slice. */
+static bool feed_rest(ws_conn *c, track *s, ld_error *err)
 {
     const int16_t *pcm;
     size_t n;
-    bool ok = true;
-    if (ld_audio_stream_flush(s->conv, &pcm, &n, err) == LD_OK)
-        ok = feed(c, s, pcm, n, err) && feed_partial(c, s, err);
-    if (ok)
-        ok = emit_final(c, s, false, is_last, err);
+    if (ld_audio_stream_flush(s->conv, &pcm, &n, err) != LD_OK)
+        return true;
+    return feed(c, s, pcm, n, err) && feed_partial(c, s, err);
+}
+
+/* End of stream for one channel: the rest of its audio, then the last final. */
+static bool track_close(ws_conn *c, track *s, bool is_last, ld_error *err)
+{
+    bool ok = feed_rest(c, s, err) && emit_final(c, s, false, is_last, err);
     count_usage(c, s, true, err);
     s->ended = true;
     return ok;
 }
 
-/* The server stops: all audio received so far, decoded and, if it holds words,
- * given as a final (neither from_finalize nor is_last: the stream did not end). */
+/* The server stops: the rest of the audio and, if it holds words, a final
+ * (neither from_finalize nor is_last: the client did not end the stream). */
 static bool track_shutdown(ws_conn *c, track *s, ld_error *err)
 {
-    const int16_t *pcm;
-    size_t n;
-    bool ok = true;
-    if (ld_audio_stream_flush(s->conv, &pcm, &n, err) == LD_OK)
-        ok = feed(c, s, pcm, n, err) && feed_partial(c, s, err);
-    s->natural_end = false;
-    return ok && emit_final(c, s, false, false, err);
+    return feed_rest(c, s, err) && emit_final(c, s, false, false, err); /* natural_end is false here */
 }
 
 bool ws_session_run(ws_conn *c, ws_task *t)
