@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "asr/channels.h"
 #include "asr/diarize.h"
 #include "asr/pool.h"
 #include "cli/cli.h"
@@ -41,6 +42,8 @@ static void usage(FILE *f)
             "  --no-punctuate              plain lowercase words, no punctuation\n"
             "  --diarize                   label speakers (JSON: speaker on words and utterances)\n"
             "  --num-speakers N            with --diarize: exactly N speakers (1-8; default: estimated)\n"
+            "  --multichannel              transcribe each channel on its own (a call recording: agent left,\n"
+            "                              caller right); JSON: channel on words and utterances, channels[]\n"
             "  --language CODE             ISO 639-1 language (default en)\n"
             "  --model NAME                auto (default: telephony for <= 8 kHz or G.711 audio), general,\n"
             "                              telephony, or a model pack (--models DIR/NAME/, listend adapt)\n"
@@ -90,9 +93,12 @@ static bool ends_with(const char *s, const char *suf)
     return a >= b && !strcasecmp(s + a - b, suf);
 }
 
-static ld_err load(const char *path, ld_pcm *pcm, ld_error *err)
+/* pcm gets one entry (the downmix), or with multichannel one per channel
+ * (room for LD_MAX_CHANNELS); *n says how many. */
+static ld_err load(const char *path, bool multichannel, ld_pcm *pcm, size_t *n, ld_error *err)
 {
-    if (ends_with(path, ".raw") || ends_with(path, ".pcm")) {
+    *n = 1;
+    if (ends_with(path, ".raw") || ends_with(path, ".pcm")) { /* mono by this convention */
         size_t len = 0;
         char *data = ld_fs_read(path, (size_t)4 << 30, &len);
         if (!data)
@@ -104,30 +110,41 @@ static ld_err load(const char *path, ld_pcm *pcm, ld_error *err)
     if (access(path, R_OK) != 0)
         return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s'", path);
     ld_decode_opts o = {0};
-    return ld_audio_decode_file(path, &o, pcm, err);
+    return multichannel ? ld_audio_decode_file_channels(path, &o, pcm, LD_MAX_CHANNELS, n, err)
+                        : ld_audio_decode_file(path, &o, pcm, err);
 }
 
 #define MAX_AHEAD 64
 
-/* A file in flight (local mode): the pool finishes `wait` (done callback) and
- * moves `bar` (progress callback), each through its own pointer. */
+/* A file in flight (local mode): the pool finishes each channel's `wait`
+ * (done callback; one entry unless --multichannel) and moves `bar` (progress
+ * callback, channel 0's: channels decode side by side), each through its own
+ * pointer. */
 typedef struct {
     int index; /* argv index */
     const char *path;
-    ld_pool_waiter wait;
+    size_t n_ch;
+    ld_pool_waiter wait[LD_MAX_CHANNELS];
     progress_bar bar;
 } pending;
 
-static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const char *file);
+static char *render(ld_transcript *const *t, size_t n, const ld_transcribe_opts *o, const char *file);
 
 /* Waits for w, prints its result (or error) and releases it. Returns false on failure. */
 static bool print_pending(pending *w, const ld_transcribe_opts *o, int nfiles, int first_index)
 {
-    ld_error err = {0};
-    ld_transcript *t = ld_pool_waiter_wait(&w->wait, &err);
-    char *out = t ? render(t, o, nfiles > 1 && o->format == LD_FORMAT_JSON ? w->path : NULL) : NULL;
+    ld_error err = {0}, e;
+    ld_transcript *t[LD_MAX_CHANNELS] = {0};
+    bool all = true;
+    for (size_t c = 0; c < w->n_ch; c++) { /* every waiter is released; the first error is told */
+        t[c] = ld_pool_waiter_wait(&w->wait[c], &e);
+        if (!t[c] && all)
+            err = e;
+        all = all && t[c];
+    }
+    char *out = all ? render(t, w->n_ch, o, nfiles > 1 && o->format == LD_FORMAT_JSON ? w->path : NULL) : NULL;
     if (!out) {
-        if (t)
+        if (all)
             ld_error_set(&err, LD_ERR_INTERNAL, "out of memory rendering the transcript");
         fprintf(stderr, "listend transcribe: %s: %s\n", w->path, err.msg);
     } else {
@@ -139,19 +156,23 @@ static bool print_pending(pending *w, const ld_transcribe_opts *o, int nfiles, i
         fflush(stdout);
     }
     free(out);
-    ld_transcript_free(t);
+    for (size_t c = 0; c < w->n_ch; c++)
+        ld_transcript_free(t[c]);
     return out != NULL;
 }
 
-/* The output for one file: the API's body; JSON gets a "file" field when
- * several files print as JSON Lines. */
-static char *render(const ld_transcript *t, const ld_transcribe_opts *o, const char *file)
+/* The output for one file (t[0..n) its channels; one unless --multichannel):
+ * the API's body; JSON gets a "file" field when several files print as JSON
+ * Lines. */
+static char *render(ld_transcript *const *t, size_t n, const ld_transcribe_opts *o, const char *file)
 {
     if (o->format != LD_FORMAT_JSON)
-        return ld_transcript_render(t, o, NULL);
+        return o->multichannel ? ld_channels_render(t, n, o, NULL) : ld_transcript_render(t[0], o, NULL);
     char rid[32];
     ld_rand_id("req_", rid, sizeof rid);
-    json_t *j = ld_transcript_json(t, o, rid);
+    json_t *j = o->multichannel ? ld_channels_json(t, n, o, rid) : ld_transcript_json(t[0], o, rid);
+    if (!j)
+        return NULL;
     if (file)
         json_object_set_new(j, "file", json_string(file));
     /* precision 10: times print as 1.23, not 1.2299999999999999 */
@@ -179,6 +200,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         {"diarize", no_argument, 0, 'D'},
         {"num-speakers", required_argument, 0, 'N'},
         {"keywords", required_argument, 0, 'k'},
+        {"multichannel", no_argument, 0, 'c'},
         {0, 0, 0, 0},
     };
     ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
@@ -241,6 +263,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         }
         case 'v': verbose = true; break;
         case 'D': o.diarize = true; break;
+        case 'c': o.multichannel = true; break;
         case 'N': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -310,14 +333,20 @@ int ld_cli_transcribe_main(int argc, char **argv)
     int ahead = ld_pool_workers(pool);
     if (ahead > MAX_AHEAD)
         ahead = MAX_AHEAD;
-    pending win[MAX_AHEAD];
+    pending *win = calloc((size_t)ahead, sizeof *win);
+    if (!win) {
+        fprintf(stderr, "listend transcribe: out of memory\n");
+        ld_pool_free(pool);
+        return 1;
+    }
     int head = 0, count = 0; /* ring of files submitted, oldest at head */
     for (int i = optind; i <= argc; i++) {
-        ld_pcm pcm = {0};
-        bool loaded = i < argc && load(argv[i], &pcm, &err) == LD_OK;
+        ld_pcm pcm[LD_MAX_CHANNELS] = {0};
+        size_t n_ch = 1;
+        bool loaded = i < argc && load(argv[i], o.multichannel, pcm, &n_ch, &err) == LD_OK;
         /* A long file uses every decoder by itself, and its progress bar
          * needs the terminal alone: let the others finish first. */
-        bool bar = loaded && tty && ld_pcm_seconds(&pcm) >= PROGRESS_MIN_S;
+        bool bar = loaded && tty && ld_pcm_seconds(&pcm[0]) >= PROGRESS_MIN_S;
         while (count > 0 && (count == ahead || bar || i == argc)) {
             failed += !print_pending(&win[head], &o, nfiles, optind);
             head = (head + 1) % ahead;
@@ -326,16 +355,21 @@ int ld_cli_transcribe_main(int argc, char **argv)
         if (i == argc)
             break;
         pending *w = &win[(head + count++) % ahead];
-        *w = (pending){.index = i, .path = argv[i], .bar = {argv[i], -1}};
-        ld_pool_waiter_init(&w->wait);
-        ld_pool_callbacks cb = {.progress = bar ? on_progress : NULL,
-                                .progress_ud = &w->bar,
-                                .done = ld_pool_waiter_done,
-                                .done_ud = &w->wait};
-        if (!loaded || ld_pool_submit(pool, &pcm, &o, &cb, &err) != LD_OK)
-            ld_pool_waiter_done(&w->wait, NULL, &err); /* the reason prints in turn */
-        ld_pcm_free(&pcm);                             /* no-op when the pool took it */
+        *w = (pending){.index = i, .path = argv[i], .n_ch = loaded ? n_ch : 1, .bar = {argv[i], -1}};
+        /* Each channel is its own pool request, so a call's two sides decode
+         * in parallel (as the server does with multichannel=true). */
+        for (size_t c = 0; c < w->n_ch; c++) {
+            ld_pool_waiter_init(&w->wait[c]);
+            ld_pool_callbacks cb = {.progress = bar && c == 0 ? on_progress : NULL,
+                                    .progress_ud = &w->bar,
+                                    .done = ld_pool_waiter_done,
+                                    .done_ud = &w->wait[c]};
+            if (!loaded || ld_pool_submit(pool, &pcm[c], &o, &cb, &err) != LD_OK)
+                ld_pool_waiter_done(&w->wait[c], NULL, &err); /* the reason prints in turn */
+            ld_pcm_free(&pcm[c]);                             /* no-op when the pool took it */
+        }
     }
+    free(win);
     ld_pool_free(pool);
     return failed ? 1 : 0;
 }

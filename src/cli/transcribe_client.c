@@ -93,6 +93,8 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
     add_field(m, "format", ld_format_name(o->format));
     if (o->model[0])
         add_field(m, "model", o->model);
+    if (o->multichannel)
+        add_field(m, "multichannel", "true");
     if (o->diarize) {
         add_field(m, "diarize", "true");
         char n[16];
@@ -122,6 +124,8 @@ static char *json_request(const char *url, const ld_transcribe_opts *o)
                           o->punctuate, "timestamps", o->timestamps, "format", ld_format_name(o->format));
     if (j && o->model[0])
         json_object_set_new(j, "model", json_string(o->model));
+    if (j && o->multichannel)
+        json_object_set_new(j, "multichannel", json_true());
     if (j && o->diarize)
         json_object_set_new(j, "diarize", json_true());
     if (j && o->diarize && o->num_speakers > 0)

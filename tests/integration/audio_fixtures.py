@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -100,12 +101,57 @@ def read_wav_pcm(path):
         return w.readframes(w.getnframes())
 
 
-def write_wav(path, pcm, rate=RATE):
+def write_wav(path, pcm, rate=RATE, channels=1):
     with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
+        w.setnchannels(channels)
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(pcm)
+
+
+# ---- a two-sided call (multichannel): two real speakers, the right one starting later so the
+# sides overlap in time as a call would ----
+CALL_LEFT = "ps_librivox_sns01_0870"  # male reader, LibriVox
+CALL_RIGHT = "cathy_arctic_b0497"  # female speaker, CMU ARCTIC
+RIGHT_DELAY_S = 2.0
+
+
+def interleave(channels):
+    """s16le mono byte strings -> one interleaved byte string (shorter ones padded with silence)."""
+    n = max(len(c) for c in channels) // 2
+    samples = [struct.unpack(f"<{len(c) // 2}h", c) + (0,) * (n - len(c) // 2) for c in channels]
+    out = [0] * (n * len(channels))
+    for k, s in enumerate(samples):
+        out[k::len(channels)] = s
+    return struct.pack(f"<{len(out)}h", *out)
+
+
+def stereo_pcm():
+    """The call as interleaved s16le stereo at RATE."""
+    left = read_wav_pcm(clip_path(CALL_LEFT))
+    right = b"\0\0" * int(RIGHT_DELAY_S * RATE) + read_wav_pcm(clip_path(CALL_RIGHT))
+    return interleave([left, right])
+
+
+def unique_refs():
+    """Each side's reference words that the other side's reference does not contain."""
+    m = manifest()
+    a, b = set(words(m[CALL_LEFT][1])), set(words(m[CALL_RIGHT][1]))
+    return a - b, b - a
+
+
+def recall(found, ref):
+    return len(set(found) & ref) / len(ref)
+
+
+def check_channels(text0, text1):
+    """Each channel has most of its own side's words and almost none of the other's."""
+    a, b = unique_refs()
+    w0, w1 = words(text0), words(text1)
+    assert recall(w0, a) >= 0.5, (text0, a)
+    assert recall(w1, b) >= 0.5, (text1, b)
+    assert recall(w0, b) <= 0.15, (text0, b)
+    assert recall(w1, a) <= 0.15, (text1, a)
 
 
 def join_clips(clip_ids, path, gap=0.8):

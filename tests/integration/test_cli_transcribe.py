@@ -15,7 +15,7 @@ import wave
 
 import pytest
 
-from audio_fixtures import long_file
+from audio_fixtures import check_channels, long_file, stereo_pcm, write_wav
 from conftest import BIN, GOFORWARD, start_server
 
 GOFORWARD_WORDS = ["go", "forward", "ten", "meters"]
@@ -176,6 +176,34 @@ def test_client_mode_errors(srv, go_wav, tmp_path):
     assert r.returncode == 2 and "local mode only" in r.stderr
     r = cli("--server", "http://127.0.0.1:1", "--key", srv.k, go_wav)  # nothing listens on port 1
     assert r.returncode == 1 and "cannot reach http://127.0.0.1:1/v1/listen" in r.stderr
+
+
+def test_multichannel_local_and_client(srv, go_wav, tmp_path):
+    """--multichannel: a two-sided call (two real speakers, the right side starting 2 s later) gives one
+    transcript per channel, each with its own side's words and not the other's, locally and through a
+    server; several files print in order, a mono file is one channel, text reads the sides in time order."""
+    call = tmp_path / "call.wav"
+    write_wav(call, stereo_pcm(), channels=2)
+    for args in (["--workers", 2], ["--server", srv.url, "--key", srv.k]):
+        r = cli(*args, "--multichannel", "--timestamps", call)
+        assert r.returncode == 0, r.stderr
+        body = json.loads(r.stdout)
+        chans = body["channels"]
+        assert [c["channel"] for c in chans] == [0, 1], args
+        check_channels(chans[0]["text"], chans[1]["text"])
+        assert {w["channel"] for w in body["words"]} == {0, 1}
+        assert [u["channel"] for u in body["utterances"]] == [0, 1]  # the left side speaks first
+        text = cli(*args, "--multichannel", "--format", "text", call)
+        assert text.returncode == 0 and text.stdout == body["text"] + "\n", text.stderr
+    r = cli("--workers", 2, "--multichannel", "--no-punctuate", call, go_wav)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [d["file"] for d in lines] == [str(call), str(go_wav)]
+    assert [len(d["channels"]) for d in lines] == [2, 1]
+    assert lines[1]["channels"][0]["text"] == "go forward ten meters"
+    # without the option the same file is one down-mixed transcript
+    r = cli("--workers", 2, call)
+    assert r.returncode == 0 and "channels" not in json.loads(r.stdout), r.stderr
 
 
 @pytest.fixture

@@ -8,44 +8,17 @@ and not the other's; the mono downmix of the same file is the baseline that mixe
 import asyncio
 import json
 import os
-import struct
-import wave
 
 import pytest
 import requests
 import websockets
 
-from audio_fixtures import RATE, LocalHTTP, clip_path, error, ffmpeg, listen, manifest, ok_json, read_wav_pcm, words
+from audio_fixtures import (RIGHT_DELAY_S, LocalHTTP, check_channels, clip_path, error, ffmpeg, interleave, listen,
+                            manifest, ok_json, read_wav_pcm, recall, stereo_pcm, unique_refs, words, write_wav)
+from audio_fixtures import CALL_LEFT as LEFT
+from audio_fixtures import CALL_RIGHT as RIGHT
 from conftest import start_server
 from webhook_receiver import WebhookReceiver
-
-LEFT = "ps_librivox_sns01_0870"  # male reader, LibriVox
-RIGHT = "cathy_arctic_b0497"  # female speaker, CMU ARCTIC
-RIGHT_DELAY_S = 2.0
-
-
-def interleave(channels):
-    """s16le mono byte strings -> one interleaved byte string (shorter ones padded with silence)."""
-    n = max(len(c) for c in channels) // 2
-    samples = [struct.unpack(f"<{len(c) // 2}h", c) + (0,) * (n - len(c) // 2) for c in channels]
-    out = [0] * (n * len(channels))
-    for k, s in enumerate(samples):
-        out[k::len(channels)] = s
-    return struct.pack(f"<{len(out)}h", *out)
-
-
-def stereo_pcm():
-    left = read_wav_pcm(clip_path(LEFT))
-    right = b"\0\0" * int(RIGHT_DELAY_S * RATE) + read_wav_pcm(clip_path(RIGHT))
-    return interleave([left, right])
-
-
-def write_wav(path, pcm, channels, rate=RATE):
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
 
 
 @pytest.fixture(scope="module")
@@ -60,29 +33,8 @@ def srv(tmp_path_factory):
 def stereo(tmp_path_factory):
     d = tmp_path_factory.mktemp("stereo")
     path = d / "call.wav"
-    write_wav(path, stereo_pcm(), 2)
+    write_wav(path, stereo_pcm(), channels=2)
     return str(path)
-
-
-def unique_refs():
-    """Each side's reference words that the other side's reference does not contain."""
-    m = manifest()
-    a, b = set(words(m[LEFT][1])), set(words(m[RIGHT][1]))
-    return a - b, b - a
-
-
-def recall(found, ref):
-    return len(set(found) & ref) / len(ref)
-
-
-def check_channels(text0, text1):
-    a, b = unique_refs()
-    w0, w1 = words(text0), words(text1)
-    # each channel has most of its own clip's words and almost none of the other's
-    assert recall(w0, a) >= 0.5, (text0, a)
-    assert recall(w1, b) >= 0.5, (text1, b)
-    assert recall(w0, b) <= 0.15, (text0, b)
-    assert recall(w1, a) <= 0.15, (text1, a)
 
 
 def test_stereo_upload_gives_one_transcript_per_channel(srv, stereo):
@@ -166,7 +118,7 @@ def test_bad_values_are_400(srv, stereo, tmp_path):
     assert "multichannel" in error(r, 400, "INVALID_PARAMETER")["error"]
     # more channels than the limit: 10-channel WAV
     ten = tmp_path / "ten.wav"
-    write_wav(ten, interleave([read_wav_pcm(clip_path(LEFT))[:32000]] * 10), 10)
+    write_wav(ten, interleave([read_wav_pcm(clip_path(LEFT))[:32000]] * 10), channels=10)
     with open(ten, "rb") as f:
         r = listen(srv, srv.k, files={"audio": ("ten.wav", f)}, data={"multichannel": "true"})
     body = error(r, 400, "INVALID_PARAMETER")
@@ -304,7 +256,7 @@ def test_full_queue_refuses_the_whole_file_and_cancels_queued_channels(server_fa
     key = srv.key()
     four = tmp_path / "four.wav"
     pcm = read_wav_pcm(clip_path(LEFT))
-    write_wav(four, interleave([pcm] * 4), 4)
+    write_wav(four, interleave([pcm] * 4), channels=4)
     with open(four, "rb") as f:
         r = listen(srv, key, files={"audio": ("four.wav", f)}, data={"multichannel": "true"})
     body = error(r, 503, "SERVICE_UNAVAILABLE")
