@@ -34,17 +34,24 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE]\n"
-            "                            [--encoding ENC --sample-rate HZ] [--no-interim] [--json] [--insecure]\n\n"
+            "                            [--encoding ENC --sample-rate HZ [--channels N]] [--multichannel]\n"
+            "                            [--no-interim] [--json] [--insecure]\n\n"
             "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
             "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
             "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
             "are, at --sample-rate (default %d).\n"
+            "  --multichannel each channel of FILE is transcribed on its own (a call: agent left, caller\n"
+            "                 right); finals print as \"ch N [start - end] text\"\n"
+            "  --channels N   with --encoding: FILE holds N interleaved channels (2-%d), each\n"
+            "                 transcribed on its own\n"
             "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http, https, ws, wss)\n"
             "  --insecure     with https/wss: do not verify the server certificate\n"
             "  --key KEY      default $LICENSE_KEY\n"
             "  --realtime     pace the audio at real time (default: as fast as the server takes it)\n"
+            "  --language CODE language of the audio (default en)\n"
+            "  --no-interim   finals only (no interim results)\n"
             "  --json         print the server's messages as they are\n",
-            LD_SAMPLE_RATE);
+            LD_SAMPLE_RATE, LD_MAX_CHANNELS);
 }
 
 /* Transport: >0 bytes, 0 EOF, -1 error, LD_WS_IO_AGAIN (after the handshake
@@ -151,10 +158,14 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         const char *text = json_string_value(json_object_get(j, "transcript"));
         double start = json_number_value(json_object_get(j, "start"));
         double dur = json_number_value(json_object_get(j, "duration"));
+        json_t *ch = json_object_get(j, "channel"); /* only on streams with channels > 1 */
+        char label[16] = "";
+        if (json_is_integer(ch))
+            snprintf(label, sizeof label, "ch %d ", (int)json_integer_value(ch));
         if (!c->json && final && text && *text)
-            printf("[%7.2f - %7.2f] %s\n", start, start + dur, text);
+            printf("%s[%7.2f - %7.2f] %s\n", label, start, start + dur, text);
         else if (!c->json && !final && isatty(STDOUT_FILENO))
-            printf("  ~ %s\n", text ? text : "");
+            printf("  %s~ %s\n", label, text ? text : "");
     } else if (type && !strcmp(type, "error")) {
         fprintf(stderr, "listend stream: server error: %s\n", json_string_value(json_object_get(j, "message")));
         c->failed = true;
@@ -273,8 +284,9 @@ static int handshake(client *c, const char *host, const char *port, const char *
 
 typedef struct {
     const char *server, *key, *encoding, *language, *file;
-    int rate; /* --sample-rate with --encoding */
-    bool realtime, interim, json, insecure;
+    int rate;     /* --sample-rate with --encoding */
+    int channels; /* --channels with --encoding; else set from the file with --multichannel */
+    bool realtime, interim, json, insecure, multichannel;
 } stream_opts;
 
 /* 0 run, 1 --help printed, 2 usage error (printed). */
@@ -290,11 +302,16 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         {"no-interim", no_argument, 0, 'n'},
         {"json", no_argument, 0, 'j'},
         {"insecure", no_argument, 0, 'i'},
+        {"multichannel", no_argument, 0, 'm'},
+        {"channels", required_argument, 0, 'c'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    *o = (stream_opts){
-        .server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY"), .rate = LD_SAMPLE_RATE, .interim = true};
+    *o = (stream_opts){.server = getenv("LISTEND_API_URL"),
+                       .key = getenv("LICENSE_KEY"),
+                       .rate = LD_SAMPLE_RATE,
+                       .channels = 1,
+                       .interim = true};
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -307,6 +324,17 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         case 'n': o->interim = false; break;
         case 'j': o->json = true; break;
         case 'i': o->insecure = true; break;
+        case 'm': o->multichannel = true; break;
+        case 'c': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > LD_MAX_CHANNELS) {
+                fprintf(stderr, "listend stream: --channels must be a number from 1 to %d\n", LD_MAX_CHANNELS);
+                return 2;
+            }
+            o->channels = (int)n;
+            break;
+        }
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -316,6 +344,18 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         return 2;
     }
     o->file = argv[optind];
+    if (o->multichannel && o->encoding) {
+        fprintf(stderr,
+                "listend stream: --multichannel reads a file's own channels; raw --encoding input says "
+                "how many it interleaves with --channels N\n");
+        return 2;
+    }
+    if (o->channels > 1 && !o->encoding) {
+        fprintf(stderr,
+                "listend stream: --channels describes raw --encoding input; a file's own channels: "
+                "--multichannel\n");
+        return 2;
+    }
     if (!o->server || !*o->server)
         o->server = "http://localhost:7100";
     if (!o->key || !*o->key) {
@@ -326,9 +366,11 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
 }
 
 /* The bytes to send and the size of 100 ms of them: the file as it is with
- * --encoding, else decoded to 16 kHz linear16 (little-endian on the wire).
+ * --encoding (o->channels interleaved), else decoded to 16 kHz linear16
+ * (little-endian on the wire): the downmix, or with --multichannel each of the
+ * file's channels, interleaved (o->channels is set to how many).
  * Returns 0, or the exit status after printing why. */
-static int load_audio(const stream_opts *o, ld_stream_encoding enc, int *rate, uint8_t **audio, size_t *len,
+static int load_audio(stream_opts *o, ld_stream_encoding enc, int *rate, uint8_t **audio, size_t *len,
                       size_t *frame)
 {
     const size_t linear16_100ms = (size_t)LD_SAMPLE_RATE / 10 * 2;
@@ -345,26 +387,39 @@ static int load_audio(const stream_opts *o, ld_stream_encoding enc, int *rate, u
         *audio = malloc(n > 0 ? (size_t)n : 1);
         *len = fread(*audio, 1, n > 0 ? (size_t)n : 0, f);
         fclose(f);
-        *frame = (size_t)*rate / 10 * (enc == LD_STREAM_LINEAR16 ? 2 : 1);
+        *frame = (size_t)*rate / 10 * (enc == LD_STREAM_LINEAR16 ? 2 : 1) * (size_t)o->channels;
     } else {
-        ld_pcm pcm = {0};
+        ld_pcm pcm[LD_MAX_CHANNELS] = {0};
+        size_t n_ch = 1, n = 0;
         ld_decode_opts dopts = {0};
         ld_error err;
-        if (ld_audio_decode_file(o->file, &dopts, &pcm, &err) != LD_OK) {
+        if ((o->multichannel ? ld_audio_decode_file_channels(o->file, &dopts, pcm, LD_MAX_CHANNELS, &n_ch, &err)
+                             : ld_audio_decode_file(o->file, &dopts, pcm, &err)) != LD_OK) {
             fprintf(stderr, "listend stream: %s: %s\n", o->file, err.msg);
             return 1;
         }
-        *len = pcm.n * 2;
-        *audio = malloc(*len ? *len : 1);
-        for (size_t i = 0; i < pcm.n; i++) {
-            (*audio)[2 * i] = (uint8_t)(pcm.samples[i] & 0xff);
-            (*audio)[2 * i + 1] = (uint8_t)((uint16_t)pcm.samples[i] >> 8);
+        for (size_t c = 0; c < n_ch; c++) /* channels of one file: the same length; the longest rules */
+            n = pcm[c].n > n ? pcm[c].n : n;
+        *len = n * n_ch * 2;
+        *audio = calloc(*len ? *len : 1, 1);
+        for (size_t c = 0; *audio && c < n_ch; c++)
+            for (size_t i = 0; i < pcm[c].n; i++) {
+                uint8_t *b = *audio + 2 * (i * n_ch + c);
+                b[0] = (uint8_t)(pcm[c].samples[i] & 0xff);
+                b[1] = (uint8_t)((uint16_t)pcm[c].samples[i] >> 8);
+            }
+        for (size_t c = 0; c < n_ch; c++)
+            ld_pcm_free(&pcm[c]);
+        if (!*audio) {
+            fprintf(stderr, "listend stream: out of memory\n");
+            return 1;
         }
-        ld_pcm_free(&pcm);
         *rate = LD_SAMPLE_RATE;
+        o->channels = (int)n_ch;
+        *frame = linear16_100ms * n_ch;
     }
     if (!*frame)
-        *frame = linear16_100ms;
+        *frame = linear16_100ms * (size_t)o->channels;
     return 0;
 }
 
@@ -447,9 +502,12 @@ int ld_cli_stream_main(int argc, char **argv)
         free(audio);
         return 2;
     }
-    snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s", prefix,
-             ld_audio_stream_encoding_name(enc), rate, o.interim ? "true" : "false", o.language ? "&language=" : "",
-             o.language ? o.language : "");
+    char chans[24] = "";
+    if (o.channels > 1)
+        snprintf(chans, sizeof chans, "&channels=%d", o.channels);
+    snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s%s", prefix,
+             ld_audio_stream_encoding_name(enc), rate, o.interim ? "true" : "false", chans,
+             o.language ? "&language=" : "", o.language ? o.language : "");
     client c = {.json = o.json};
     c.fd = dial(host, port);
     if (c.fd < 0) {

@@ -8,6 +8,8 @@ and not the other's; the mono downmix of the same file is the baseline that mixe
 import asyncio
 import json
 import os
+import re
+import subprocess
 
 import pytest
 import requests
@@ -17,7 +19,7 @@ from audio_fixtures import (RIGHT_DELAY_S, LocalHTTP, check_channels, clip_path,
                             manifest, ok_json, read_wav_pcm, recall, stereo_pcm, unique_refs, words, write_wav)
 from audio_fixtures import CALL_LEFT as LEFT
 from audio_fixtures import CALL_RIGHT as RIGHT
-from conftest import start_server
+from conftest import BIN, start_server
 from webhook_receiver import WebhookReceiver
 
 
@@ -238,6 +240,25 @@ def test_deepgram_live_with_two_channels(srv):
                          if m["channel_index"][0] == ch) for ch in (0, 1)}
     check_channels(text[0], text[1])
     assert msgs[-1]["type"] == "Metadata" and msgs[-1]["channels"] == 2
+
+
+def test_cli_streams_each_channel(srv, stereo, tmp_path):
+    """`listend stream --multichannel call.wav` sends the file's channels interleaved (channels=2) and prints
+    each final with its channel; `--channels 2` does the same for raw interleaved --encoding input."""
+    raw = tmp_path / "call.s16"
+    raw.write_bytes(stereo_pcm())
+    for args in ([stereo, "--multichannel"], [raw, "--encoding", "linear16", "--channels", "2"]):
+        r = subprocess.run([BIN, "stream", *map(str, args), "--server", srv.url, "--key", srv.k],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        finals = [re.match(r"ch (\d) \[ *([\d.]+) - *([\d.]+)\] (.*)", line) for line in r.stdout.splitlines()]
+        assert finals and all(finals), r.stdout
+        text = {ch: " ".join(m[4] for m in finals if m[1] == str(ch)) for ch in (0, 1)}
+        check_channels(text[0], text[1])
+        assert min(float(m[2]) for m in finals if m[1] == "1") >= RIGHT_DELAY_S - 0.3  # stream time per channel
+    r = subprocess.run([BIN, "stream", str(stereo), "--channels", "2", "--server", srv.url, "--key", srv.k],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--multichannel" in r.stderr
 
 
 def test_stream_bad_channels_are_400(srv):
