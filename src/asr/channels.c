@@ -157,6 +157,12 @@ json_t *ld_channels_json(ld_transcript *const *t, size_t n, const ld_transcribe_
             if (o->timestamps)
                 json_object_set(e, "words", json_object_get(ch[c], "words"));
             json_object_set(e, "utterances", json_object_get(ch[c], "utterances"));
+            /* diarize: each channel's voices are its own (speaker numbers restart
+             * per channel), so they are reported there, not at the top level */
+            if (json_object_get(ch[c], "speakers")) {
+                json_object_set(e, "speakers", json_object_get(ch[c], "speakers"));
+                json_object_set(e, "num_speakers", json_object_get(ch[c], "num_speakers"));
+            }
             json_array_append_new(chans, e);
         }
         json_object_set_new(j, "channels", chans);

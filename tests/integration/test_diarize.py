@@ -21,6 +21,7 @@ import wave
 import pytest
 import requests
 
+from audio_fixtures import interleave, write_wav
 from conftest import EVAL_DIR, ROOT, start_server
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "der"))
@@ -148,6 +149,26 @@ def test_one_speaker_stays_one(srv, key, rec):
     assert b["num_speakers"] == 1
     assert {w["speaker"] for w in b["words"]} == {0}
     assert {s["speaker"] for s in b["speakers"]} == {"SPEAKER_00"}
+
+
+def test_multichannel_diarizes_each_channel_on_its_own(srv, key, rec, tmp_path):
+    """diarize + multichannel: every channel has its own speakers (numbered from 0 in each, as in
+    Deepgram); channels[] carries each channel's `speakers` and `num_speakers` as a mono request of it
+    would, and the top level has no speaker count (the pair channel, speaker names a voice)."""
+    pcm = []
+    for name in ("two", "one"):
+        with wave.open(str(rec[name][0])) as w:
+            pcm.append(w.readframes(w.getnframes()))
+    stereo = tmp_path / "stereo.wav"
+    write_wav(stereo, interleave(pcm), channels=2)
+    b = post(srv, key, stereo, diarize="true", timestamps="true", multichannel="true").json()
+    assert "num_speakers" not in b and "speakers" not in b
+    c0, c1 = b["channels"]
+    assert (c0["num_speakers"], c1["num_speakers"]) == (2, 1)
+    assert agreement(rec["two"][1], c0["words"]) >= 0.9
+    assert {w["speaker"] for w in c1["words"]} == {0} and {s["speaker"] for s in c1["speakers"]} == {"SPEAKER_00"}
+    assert [s["text"] for s in c0["speakers"]] == [u["text"] for u in c0["utterances"]]
+    assert {(w["channel"], w["speaker"]) for w in b["words"]} == {(0, 0), (0, 1), (1, 0)}
 
 
 def test_json_url_form_with_num_speakers(srv, key, rec):
