@@ -48,7 +48,6 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
 /* Cross-option checks once the query was read (raw audio must be mono). */
 ld_err ld_dg_opts_check(const ld_dg_opts *dg, const ld_listen_opts *o, ld_error *err);
 
-
 /* The batch body {"metadata", "results"} from listend's JSON body (`listend`,
  * stolen; made with timestamps on). */
 json_t *ld_dg_body(const ld_dg_opts *dg, json_t *listend);

@@ -170,7 +170,7 @@ static void post(ws_conn *c, const char *msg, size_t len, int close_code)
     bool held = close_code && c->in_task;
     if (close_code)
         c->dead = true; /* the stream is over: workers drop what is still queued */
-    if (held) /* the close must not reach the client before the decoders are free: run_conn sends it */
+    if (held)           /* the close must not reach the client before the decoders are free: run_conn sends it */
         c->held_close = o;
     else
         append_out(c, o);

@@ -69,8 +69,8 @@ typedef struct ws_conn {
     /* What the next stream may need goes back as soon as this one is over,
      * before the client can see it end, so a client that reconnects at once
      * is not refused (ws_conn_release_live, ws_conn_end). */
-    bool holds_live;    /* counts in ws->live, with its key's lease: loop thread or last reference */
-    bool session_over;  /* session and decoders released: by whoever may touch sess (see ws.c) */
+    bool holds_live;   /* counts in ws->live, with its key's lease: loop thread or last reference */
+    bool session_over; /* session and decoders released: by whoever may touch sess (see ws.c) */
 
     /* loop thread only */
     struct ws_conn *loop_next, *loop_prev; /* live list */
@@ -129,9 +129,9 @@ struct ld_ws {
     ws_conn *notify_head;
     ws_conn *run_head, *run_tail;
     bool stopping;
-    bool loop_done; /* the loop has exited: late upgrades are closed by ws_loop_adopt itself */
+    bool loop_done;   /* the loop has exited: late upgrades are closed by ws_loop_adopt itself */
     bool loop_joined; /* ld_ws_stop joined the loop: the workers finish the queue and exit */
-    int wake_fd;    /* eventfd: adopt/notify/stop */
+    int wake_fd;      /* eventfd: adopt/notify/stop */
     int epfd;
     pthread_t loop;
     pthread_t *workers;
