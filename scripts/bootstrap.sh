@@ -17,7 +17,7 @@ PKGS=(
   python3-pytest python3-pytest-xdist python3-requests python3-websockets
   chromium  # headless browser for the playground tests (tests/browser, puppeteer-core)
   ffmpeg pocketsphinx pocketsphinx-testdata gnutls-bin openssl curl wrk
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14  # fuzzing; the format check (test_layout.py)
 )
 
 missing=()

@@ -3,6 +3,8 @@
 - each module includes only the modules its row in the module table allows
   (and src/main.c only cli/ and server/);
 - only server/ includes <microhttpd.h> (it alone speaks HTTP to clients);
+- every C file the repository tracks is as clang-format-14 and .clang-format
+  lay it out (house style; CI's bootstrap installs clang-format-14);
 - no dependency cycle between files of different concerns, inside a module
   or across modules. A file depends on another when it uses a function the
   other defines; a concern is a group of files sharing a name stem ("ws",
@@ -13,6 +15,8 @@ the file graph of every module.
 """
 import os
 import re
+import shutil
+import subprocess
 import sys
 from collections import defaultdict
 
@@ -165,6 +169,19 @@ def test_no_dependency_cycle_between_concerns():
     bad = cycles_between_concerns(texts, file_graph(texts))
     assert not bad, "files of different concerns depend on each other in a cycle:\n" + "\n".join(
         " <-> ".join(c) for c in bad)
+
+
+def test_c_sources_are_clang_formatted():
+    fmt = shutil.which("clang-format-14")
+    if not fmt:
+        raise AssertionError("clang-format-14 is not installed: scripts/bootstrap.sh installs it")
+    files = [os.path.relpath(os.path.join(d, f), ROOT) for top in ("src", "tests", "fuzz", "bench", "scripts")
+             for d, dirs, names in os.walk(os.path.join(ROOT, top)) if "node_modules" not in d
+             for f in names if f.endswith((".c", ".h"))]
+    assert len(files) > 200, files
+    r = subprocess.run([fmt, "--dry-run", *files], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    bad = sorted({line.split(":")[0] for line in r.stderr.splitlines() if "clang-format-violations" in line})
+    assert r.returncode == 0 and not bad, f"not clang-formatted (clang-format-14 -i FILE): {bad}\n{r.stderr[-2000:]}"
 
 
 def test_checker_sees_a_cycle():

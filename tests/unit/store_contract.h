@@ -14,8 +14,8 @@
 
 #include "store/jobs_store.h"
 #include "store/store.h"
-#include "util/time.h"
 #include "test.h"
+#include "util/time.h"
 
 /* Sliding windows with explicit clocks. */
 static inline void contract_window(ld_store *s)
