@@ -34,6 +34,7 @@
 #define RATE LD_SAMPLE_RATE /* what the stream converter hands the engine */
 #define FRAME 160           /* 10 ms energy frames */
 #define SLICE 1600          /* feed the engine at most 100 ms at a time */
+#define STEP 320            /* ends of utterances are checked every 20 ms (telephony frames) */
 #define MIN_THRESHOLD 200.0 /* RMS below this is never speech (≈ -44 dBFS) */
 #define NOISE_FACTOR 3.5
 #define VOICE_RECENT (RATE * 3 / 10) /* the engine's onset needs energy within 300 ms */
@@ -315,6 +316,54 @@ static void maybe_interim(ws_conn *c, track *s)
     s->last_partial = p;
 }
 
+/* Deepgram's UtteranceEnd, once utterance_end_ms have passed since the last
+ * final's last word without a new utterance. */
+static void maybe_utterance_end(ws_conn *c, track *s)
+{
+    if (s->utt_end_pending && secs(s->pos) - s->last_word_end >= c->params.utterance_end_ms / 1000.0) {
+        ws_conn_post(c, ld_ws_dg_utterance_end_in(s->last_word_end, &s->params));
+        s->utt_end_pending = false;
+    }
+}
+
+/* Whether the utterance in progress has ended in silence by now: eou of
+ * energy silence, or of the engine hearing none (steady noise). */
+static bool quiet_now(ws_conn *c, const track *s)
+{
+    size_t eou = (size_t)c->params.eou_timeout_ms * RATE / 1000;
+    size_t silence = s->have_voice ? s->pos - s->last_voice : s->pos;
+    return silence >= eou || s->pos - s->last_engine_speech >= eou;
+}
+
+/* Ends the utterance in progress; `quiet` says it ended in silence (a forced
+ * end is no endpoint). */
+static bool end_utterance(ws_conn *c, track *s, bool quiet, ld_error *err)
+{
+    s->natural_end = quiet;
+    bool ok = emit_final(c, s, false, false, err);
+    s->natural_end = false;
+    return ok;
+}
+
+static bool advance(ws_conn *c, track *s, ld_error *err);
+
+/* At a 20 ms point inside a slice: only an end of utterance (and Deepgram's
+ * UtteranceEnd) is decided here, so a client sending 20 ms frames gets its
+ * final when the silence is long enough, not at the next 100 ms point. The
+ * engine's VAD, onsets and interim results stay on the 100 ms points. Held
+ * audio goes to the engine first by the usual rules (advance), so a final
+ * here has the words it would have had at the slice's end. */
+static bool decide_between(ws_conn *c, track *s, ld_error *err)
+{
+    if (!s->speaking) {
+        maybe_utterance_end(c, s);
+        return true;
+    }
+    if (!quiet_now(c, s))
+        return true;
+    return advance(c, s, err) && end_utterance(c, s, true, err);
+}
+
 /* After each slice: start/end utterances, interim results. */
 static bool decide(ws_conn *c, track *s, ld_error *err)
 {
@@ -322,12 +371,8 @@ static bool decide(ws_conn *c, track *s, ld_error *err)
     bool eng = s->ops && s->fed == s->pos ? s->ops->stream_in_speech(s->dec) : false;
     if (eng)
         s->last_engine_speech = s->pos;
-    size_t eou = (size_t)c->params.eou_timeout_ms * RATE / 1000;
     if (!s->speaking) {
-        if (s->utt_end_pending && secs(s->pos) - s->last_word_end >= c->params.utterance_end_ms / 1000.0) {
-            ws_conn_post(c, ld_ws_dg_utterance_end_in(s->last_word_end, &s->params));
-            s->utt_end_pending = false;
-        }
+        maybe_utterance_end(c, s);
         if (eng && s->have_voice && s->pos - s->last_voice <= VOICE_RECENT) {
             s->speaking = true;
             s->utt_end_pending = false; /* speech came back before the gap was long enough */
@@ -342,17 +387,11 @@ static bool decide(ws_conn *c, track *s, ld_error *err)
         }
         return true;
     }
-    size_t silence = s->have_voice ? s->pos - s->last_voice : s->pos;
-    size_t eng_silence = s->pos - s->last_engine_speech;
     /* Energy silence alone decides, also below the engine's own 0.5 s hang-over
      * (eou_timeout_ms from 100: short pauses then split sentences). */
-    bool quiet = silence >= eou || eng_silence >= eou;
-    if (quiet || secs(s->pos - s->speech_start) >= WS_MAX_UTTERANCE_S) {
-        s->natural_end = quiet; /* a forced end is no endpoint */
-        bool ok = emit_final(c, s, false, false, err);
-        s->natural_end = false;
-        return ok;
-    }
+    bool quiet = quiet_now(c, s);
+    if (quiet || secs(s->pos - s->speech_start) >= WS_MAX_UTTERANCE_S)
+        return end_utterance(c, s, quiet, err);
     maybe_interim(c, s);
     return true;
 }
@@ -412,17 +451,18 @@ static bool hold(track *s, const int16_t *pcm, size_t k, ld_error *err)
     return true;
 }
 
-/* Decisions (feeding, skipping, ending utterances) are taken at fixed 100 ms
- * points of audio time, whatever the client's frame sizes: taken after each
- * frame, they fell at other samples with other framings and the engine got
- * other chunks, so the same audio gave other words and times (docs/
- * streaming.md, "Same audio, same results"). A partial slice waits for the
- * rest of it (or for finalize / the end of the stream). */
+/* Decisions (feeding, skipping, ending utterances) are taken at fixed points
+ * of audio time, whatever the client's frame sizes: taken after each frame,
+ * they fell at other samples with other framings and the engine got other
+ * chunks, so the same audio gave other words and times (docs/streaming.md,
+ * "Same audio, same results"). Every 100 ms point feeds and decides; the 20 ms
+ * points between them only check for an end of utterance. A partial slice
+ * waits for the rest of it (or for finalize / the end of the stream). */
 static bool feed(ws_conn *c, track *s, const int16_t *pcm, size_t n, ld_error *err)
 {
     s->usage_pending += secs(n);
     while (n > 0) {
-        size_t k = SLICE - s->pos % SLICE;
+        size_t k = STEP - s->pos % STEP;
         if (k > n)
             k = n;
         if (!hold(s, pcm, k, err))
@@ -431,13 +471,13 @@ static bool feed(ws_conn *c, track *s, const int16_t *pcm, size_t n, ld_error *e
         s->pos += k;
         pcm += k;
         n -= k;
-        if (s->pos % SLICE)
+        if (s->pos % STEP)
             continue;
         if (ws_conn_gone(c)) { /* nobody will read the rest, and the next stream waits for this decoder */
             s->usage_pending -= secs(n);
             return true;
         }
-        if (!advance(c, s, err) || !decide(c, s, err))
+        if (s->pos % SLICE ? !decide_between(c, s, err) : !advance(c, s, err) || !decide(c, s, err))
             return false;
     }
     return true;

@@ -46,6 +46,49 @@ def test_default_eou_waits_for_its_silence(shared_server):
     assert m is None or m.get("is_last"), m
 
 
+async def stream_20ms(srv, key, eou, audio, close):
+    """Sends `audio` in 20 ms frames (as telephony senders do); returns the messages received, waiting
+    up to 8 s for a final without closing when `close` is false."""
+    uri = srv.url.replace("http", "ws", 1) + f"/v1/listen/stream?eou_timeout_ms={eou}&interim_results=false" \
+        "&vad_events=true"
+    msgs = []
+    async with websockets.connect(uri, extra_headers=srv.auth(key)) as ws:
+        for i in range(0, len(audio), 640):
+            await ws.send(audio[i:i + 640])
+        if close:
+            await ws.send(json.dumps({"type": "close_stream"}))
+        try:
+            while not any(m.get("is_final") for m in msgs):
+                msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 8 if not close else 60)))
+        except asyncio.TimeoutError:
+            pass
+        if not close:
+            await ws.send(json.dumps({"type": "close_stream"}))
+        async for _ in ws:
+            pass
+    return msgs
+
+
+def test_20ms_frames_get_their_final_at_the_20ms_point(shared_server):
+    """The end of an utterance is checked every 20 ms of audio, not only at the 100 ms points where
+    the engine is fed: audio that ends exactly eou after the last voiced frame, 40 ms past a 100 ms
+    point, gets its final with no more audio sent (before, it waited for the next 100 ms point)."""
+    key = shared_server.key("eou20")
+    with open(GOFORWARD, "rb") as f:
+        audio = f.read() + b"\0" * 32000
+    msgs = asyncio.run(stream_20ms(shared_server, key, 800, audio, close=True))
+    ended = [m for m in msgs if m.get("type") == "speech_ended"]
+    assert ended, msgs
+    last_voice_ms = round(ended[0]["timestamp"] * 1000)  # the energy detector's last voiced 10 ms frame
+    eou = 300 + (40 - (last_voice_ms + 300)) % 100  # 300..390 ms, so that the end falls 40 ms past a 100 ms point
+    end_ms = last_voice_ms + eou
+    assert end_ms % 100 == 40 and end_ms % 20 == 0
+    msgs = asyncio.run(stream_20ms(shared_server, key, eou, audio[:end_ms * 32], close=False))
+    finals = [m for m in msgs if m.get("is_final")]
+    assert finals and not finals[0]["is_last"], msgs
+    assert [w["word"].lower() for w in finals[0]["words"] if w["word"] not in ".,"] == ["go", "forward", "ten", "meters"]
+
+
 @pytest.mark.parametrize("value", ["99", "10001", "0"])
 def test_out_of_range_is_400(shared_server, value):
     r = requests.get(shared_server.url + f"/v1/listen/stream?eou_timeout_ms={value}",
