@@ -10,7 +10,8 @@ server CPU per stream, and how fast brand-new streams start (decoder prewarm).
     /usr/bin/python3 bench/stream.py --renice -10 ...               # root, shared machine: others yield
 
 Each stream sends goforward.raw ("go forward ten meters", 2.8 s) in 100 ms
-frames at real-time pace, then 1.5 s of silence, then close_stream.
+frames (--frame-ms: e.g. 20, as telephony senders do) at real-time pace, then
+1.5 s of silence, then close_stream.
  - first interim latency = arrival of the first interim - the moment the audio
    of the first word's start was sent;
  - final latency = arrival of the end-of-utterance final - the moment the audio
@@ -39,7 +40,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import conftest  # noqa: E402  (start_server, GOFORWARD)
 
-CHUNK = 3200
+CHUNK = 3200  # bytes per frame: 100 ms of 16 kHz linear16 (--frame-ms changes it)
+FRAME_S = 0.1
 EXPECTED = ["go", "forward", "ten", "meters"]
 
 
@@ -64,7 +66,7 @@ async def one(uri, headers, audio, eou):
         t0 = time.monotonic()
         for n, i in enumerate(range(0, len(audio), CHUNK)):
             # pace: frame n is sent when its audio would have been spoken
-            delay = t0 + n * 0.1 - time.monotonic()
+            delay = t0 + n * FRAME_S - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             await ws.send(audio[i:i + CHUNK])
@@ -73,9 +75,9 @@ async def one(uri, headers, audio, eou):
     if not final or not final.get("words"):
         return None
     words = [w for w in final["words"] if w["word"] not in ".,?!"]
-    # frames are sent at t0 + n*0.1 and carry audio [n*0.1, (n+1)*0.1): audio time x is complete at t0 + x + 0.1
-    speech_start_sent = t0 + words[0]["start"] + 0.1
-    speech_end_sent = t0 + words[-1]["end"] + 0.1
+    # frames are sent at t0 + n*F and carry audio [n*F, (n+1)*F): audio time x is complete by t0 + x + F
+    speech_start_sent = t0 + words[0]["start"] + FRAME_S
+    speech_end_sent = t0 + words[-1]["end"] + FRAME_S
     return {
         "first_interim_ms": (first_interim - speech_start_sent) * 1000 if first_interim else None,
         "final_ms": (final_at - speech_end_sent) * 1000,
@@ -199,7 +201,7 @@ def capacity(args, audio):
         base_rss = srv.rss_kb()
         # Warm-up: stream decoders are created on first use (model load, ~0.5 s CPU
         # each) and then reused; create them all before measuring.
-        asyncio.run(warm(uri, headers, audio[:CHUNK * 3], args.max))
+        asyncio.run(warm(uri, headers, audio[:9600], args.max))  # 300 ms
         warm_rss = srv.rss_kb()
         print(f"server RSS: {base_rss / 1024:.0f} MB before streams, {warm_rss / 1024:.0f} MB with {args.max} "
               f"stream decoders = {(warm_rss - base_rss) / 1024 / args.max:.0f} MB per stream; "
@@ -237,6 +239,7 @@ def main():
     ap.add_argument("--bin", default=os.environ.get("LISTEND_BIN", os.path.join(HERE, "..", "build", "listend")))
     ap.add_argument("--max", type=int, default=16, help="streams the server allows (capacity: warm-up size)")
     ap.add_argument("--eou", type=int, default=800)
+    ap.add_argument("--frame-ms", type=int, default=100, help="audio per WebSocket frame (20: telephony senders)")
     ap.add_argument("--workers", type=int, default=1, help="batch decoders (streams have their own)")
     ap.add_argument("--levels", help="comma-separated stream counts to measure instead of doubling until late")
     ap.add_argument("--repeat", type=int, default=1, help="waves per level")
@@ -246,12 +249,15 @@ def main():
     ap.add_argument("--renice", type=int, help="run the server and this client at this nice value (root: e.g. -10, "
                     "so other work on a shared machine yields to the measurement)")
     args = ap.parse_args()
+    global CHUNK, FRAME_S
+    FRAME_S = args.frame_ms / 1000
+    CHUNK = int(16000 * FRAME_S) * 2
     if args.renice is not None:
         os.setpriority(os.PRIO_PROCESS, 0, args.renice)
     conftest.BIN = os.path.abspath(args.bin)
     with open(conftest.GOFORWARD, "rb") as f:
         audio = f.read() + b"\0\0" * 24000  # + 1.5 s silence
-    print(f"listend {args.bin}, {os.cpu_count()} cores, load average {load()}"
+    print(f"listend {args.bin}, {os.cpu_count()} cores, load average {load()}, {args.frame_ms} ms frames"
           + (f", server and client at nice {args.renice}" if args.renice is not None else ""))
     if args.cold:
         cold(args, audio)
