@@ -4,7 +4,6 @@ answer is queued (never raced by the client's next request), revocation while
 running, per-address throttling of failed authentications, daily quota, and
 usage surviving a restart."""
 import concurrent.futures
-import os
 import time
 
 import pytest

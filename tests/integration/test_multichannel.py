@@ -280,7 +280,7 @@ def test_full_queue_refuses_the_whole_file_and_cancels_queued_channels(server_fa
     write_wav(four, interleave([pcm] * 4), channels=4)
     with open(four, "rb") as f:
         r = listen(srv, key, files={"audio": ("four.wav", f)}, data={"multichannel": "true"})
-    body = error(r, 503, "SERVICE_UNAVAILABLE")
+    error(r, 503, "SERVICE_UNAVAILABLE")
     assert r.headers.get("Retry-After")
     # nothing was counted, and the server answers the next request normally
     with open(clip_path(LEFT), "rb") as f:

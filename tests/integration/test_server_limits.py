@@ -90,7 +90,7 @@ def test_content_length_over_cap_client_sees_422_not_a_reset(srv):
 
 def test_expect_100_continue_refusal_is_immediate(srv):
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
-        s.sendall((f"POST /v1/listen HTTP/1.1\r\nHost: x\r\nAuthorization: Token bad\r\n"
+        s.sendall(("POST /v1/listen HTTP/1.1\r\nHost: x\r\nAuthorization: Token bad\r\n"
                    "Content-Type: audio/wav\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n").encode())
         data = s.recv(4096)
     assert data.startswith(b"HTTP/1.1 401"), data

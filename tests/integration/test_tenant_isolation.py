@@ -17,7 +17,6 @@ import pytest
 import requests
 
 from audio_fixtures import GOFORWARD, error, listen, ok_json
-from conftest import start_server
 from webhook_receiver import WebhookReceiver
 
 EVAL = "/work/shared/eval/real"
