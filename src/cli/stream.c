@@ -151,6 +151,10 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         printf("%.*s\n", (int)m->msg_length, (const char *)m->msg);
     json_t *j = json_loadb((const char *)m->msg, m->msg_length, 0, NULL);
     const char *type = json_string_value(json_object_get(j, "type"));
+    json_t *ch = json_object_get(j, "channel"); /* only on streams with channels > 1 */
+    char label[16] = "";
+    if (json_is_integer(ch))
+        snprintf(label, sizeof label, "ch %d ", (int)json_integer_value(ch));
     if (type && !strcmp(type, "transcription")) {
         bool final = json_is_true(json_object_get(j, "is_final"));
         if (json_is_true(json_object_get(j, "is_last")))
@@ -158,10 +162,6 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         const char *text = json_string_value(json_object_get(j, "transcript"));
         double start = json_number_value(json_object_get(j, "start"));
         double dur = json_number_value(json_object_get(j, "duration"));
-        json_t *ch = json_object_get(j, "channel"); /* only on streams with channels > 1 */
-        char label[16] = "";
-        if (json_is_integer(ch))
-            snprintf(label, sizeof label, "ch %d ", (int)json_integer_value(ch));
         if (!c->json && final && text && *text)
             printf("%s[%7.2f - %7.2f] %s\n", label, start, start + dur, text);
         else if (!c->json && !final && isatty(STDOUT_FILENO))
@@ -170,7 +170,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         fprintf(stderr, "listend stream: server error: %s\n", json_string_value(json_object_get(j, "message")));
         c->failed = true;
     } else if (type && !c->json && isatty(STDOUT_FILENO)) {
-        printf("  (%s at %.2f s)\n", type, json_number_value(json_object_get(j, "timestamp")));
+        printf("  %s(%s at %.2f s)\n", label, type, json_number_value(json_object_get(j, "timestamp")));
     }
     fflush(stdout);
     json_decref(j);
