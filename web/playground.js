@@ -93,6 +93,8 @@ async function transcribe() {
   if (model) form.append('model', model);
   const kw = $('keywords').value.trim();
   if (kw) form.append('keywords', kw);
+  if ($('diarize').checked) form.append('diarize', 'true');
+  if ($('multichannel').checked) form.append('multichannel', 'true');
   $('transcribe').disabled = true;
   setStatus('Transcribing…', '');
   const t0 = performance.now();
@@ -116,6 +118,18 @@ async function transcribe() {
 
 function confClass(c) { return c >= 0.8 ? 'c-hi' : c >= 0.5 ? 'c-mid' : 'c-lo'; }
 
+// Who said an utterance: its channel (multichannel=true; left/right for a stereo
+// call) and its speaker (diarize=true, numbered from 1 here, per channel), or ''.
+function who(u, body) {
+  const parts = [];
+  if (u.channel !== undefined) {
+    const n = (body.channels || []).length;
+    parts.push(n === 2 ? (u.channel ? 'Right' : 'Left') : 'Channel ' + (u.channel + 1));
+  }
+  if (u.speaker !== undefined) parts.push('Speaker ' + (u.speaker + 1));
+  return parts.join(' · ');
+}
+
 function render(body) {
   if (playerUrl) URL.revokeObjectURL(playerUrl);
   playerUrl = URL.createObjectURL(chosen);
@@ -125,12 +139,18 @@ function render(body) {
   const words = body.words || [];
   const utts = body.utterances && body.utterances.length ? body.utterances
     : [{ start: words.length ? words[0].start : 0, end: 0, text: body.text }];
-  // each word belongs to the last utterance starting at or before it
+  // each word belongs to the last utterance of its channel starting at or before it
+  // (the channels of a call overlap in time)
   const groups = utts.map(() => []);
-  let ui = 0;
+  const last = new Map(); // channel -> index of its current utterance
+  let ui = -1;
   for (const w of words) {
-    while (ui + 1 < utts.length && w.start >= utts[ui + 1].start - 1e-6) ui++;
-    groups[ui].push(w);
+    const ch = w.channel || 0;
+    while (ui + 1 < utts.length && w.start >= utts[ui + 1].start - 1e-6) {
+      ui++;
+      last.set(utts[ui].channel || 0, ui);
+    }
+    groups[last.has(ch) ? last.get(ch) : 0].push(w);
   }
   utts.forEach((u, i) => {
     const p = document.createElement('p');
@@ -139,9 +159,17 @@ function render(body) {
     t.className = 't';
     t.textContent = clock(u.start, '.', false);
     p.appendChild(t);
+    const label = who(u, body);
+    if (label) {
+      const l = document.createElement('span');
+      l.className = 'who s' + ((u.speaker || 0) + 2 * (u.channel || 0)) % 6;
+      l.textContent = label;
+      p.appendChild(l);
+    }
+    const lead = p.childNodes.length;
     for (const w of groups[i]) {
       const punct = /^[.,?!]$/.test(w.word);
-      if (!punct && p.childNodes.length > 1) p.appendChild(document.createTextNode(' '));
+      if (!punct && p.childNodes.length > lead) p.appendChild(document.createTextNode(' '));
       const s = document.createElement('span');
       s.textContent = w.word;
       if (punct) {
@@ -158,8 +186,11 @@ function render(body) {
     box.appendChild(p);
   });
   if (!body.text) box.textContent = '(no speech recognised)';
-  $('result-meta').textContent = `${(body.duration || 0).toFixed(1)} s of audio · language ${body.language || '?'} · ` +
-    `confidence ${((body.confidence || 0) * 100).toFixed(0)} % · request ${body.request_id || ''}`;
+  const chans = (body.channels || []).length;
+  const counts = (body.num_speakers ? ` · ${body.num_speakers} speaker${body.num_speakers > 1 ? 's' : ''}` : '') +
+    (chans ? ` · ${chans} channel${chans > 1 ? 's' : ''}` : '');
+  $('result-meta').textContent = `${(body.duration || 0).toFixed(1)} s of audio${counts} · language ` +
+    `${body.language || '?'} · confidence ${((body.confidence || 0) * 100).toFixed(0)} % · request ${body.request_id || ''}`;
   $('result').hidden = false;
 }
 
@@ -193,17 +224,31 @@ function cues(body) {
   return body.text ? [{ start: 0, end: body.duration || 0, text: body.text }] : [];
 }
 
+// With speakers or channels, each cue says who: "Speaker 1: …" (SRT, TXT) or a
+// WebVTT voice tag <v Speaker 1>, which players show as the speaker's name.
 function toSrt(body) {
-  return cues(body).map((c, i) => `${i + 1}\n${clock(c.start, ',', true)} --> ${clock(c.end, ',', true)}\n${c.text}\n`).join('\n');
+  return cues(body).map((c, i) => {
+    const w = who(c, body);
+    return `${i + 1}\n${clock(c.start, ',', true)} --> ${clock(c.end, ',', true)}\n${w ? w + ': ' : ''}${c.text}\n`;
+  }).join('\n');
 }
 
 function toVtt(body) {
-  return 'WEBVTT\n\n' + cues(body).map((c) => `${clock(c.start, '.', true)} --> ${clock(c.end, '.', true)}\n${c.text}\n`).join('\n');
+  return 'WEBVTT\n\n' + cues(body).map((c) => {
+    const w = who(c, body);
+    return `${clock(c.start, '.', true)} --> ${clock(c.end, '.', true)}\n${w ? '<v ' + w + '>' : ''}${c.text}\n`;
+  }).join('\n');
+}
+
+function toTxt(body) {
+  const labelled = cues(body).filter((c) => who(c, body));
+  if (!labelled.length) return (body.text || '') + '\n';
+  return labelled.map((c) => `${who(c, body)}: ${c.text}`).join('\n') + '\n';
 }
 
 function exportAs(format, body) {
   switch (format) {
-    case 'txt': return { text: (body.text || '') + '\n', type: 'text/plain' };
+    case 'txt': return { text: toTxt(body), type: 'text/plain' };
     case 'srt': return { text: toSrt(body), type: 'application/x-subrip' };
     case 'vtt': return { text: toVtt(body), type: 'text/vtt' };
     default: return { text: JSON.stringify(body, null, 2) + '\n', type: 'application/json' };

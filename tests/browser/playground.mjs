@@ -6,6 +6,8 @@
 //
 //   node playground.mjs SCENARIO URL KEY [FILE] [OUT.png]
 //     upload      choose FILE, transcribe, read the transcript from the DOM
+//     speakers    the same with "who spoke" (diarize) checked: also each utterance's label and the exports
+//     channels    the same with "each channel" (multichannel) checked
 //     mic         FILE is the fake microphone (a WAV chromium plays in a loop)
 //     badkey      KEY is refused: what the upload, the microphone and the usage line say
 //     screenshot  upload FILE and talk with it, then save the page as OUT.png
@@ -62,6 +64,18 @@ async function upload(page) {
   await page.waitForFunction(() => /\b(ok|bad)\b/.test(document.getElementById('file-status').className),
     { timeout: 120000 });
   return { status: await text(page, '#file-status'), statusClass: await page.$eval('#file-status', (e) => e.className) };
+}
+
+// An upload with a box checked first; each utterance's label and text, and the exports.
+async function labelled(page, box) {
+  await page.click(box);
+  const r = await upload(page);
+  r.utts = await page.$$eval('#transcript .utt', (ps) => ps.map((p) => ({
+    who: p.querySelector('.who') ? p.querySelector('.who').textContent : '',
+    words: [...p.querySelectorAll('.w')].map((w) => w.textContent).join(' ') })));
+  r.exports = await page.evaluate(() => Object.fromEntries(['txt', 'srt', 'vtt'].map((f) =>
+    [f, window.listendPlayground.exportAs(f, window.__last).text])));
+  return r;
 }
 
 async function scenarioUpload(page) {
@@ -158,7 +172,10 @@ try {
       return resp;
     };
   });
-  const run = { upload: scenarioUpload, mic: scenarioMic, badkey: scenarioBadKey, screenshot: scenarioScreenshot }[scenario];
+  const run = {
+    upload: scenarioUpload, mic: scenarioMic, badkey: scenarioBadKey, screenshot: scenarioScreenshot,
+    speakers: (page) => labelled(page, '#diarize'), channels: (page) => labelled(page, '#multichannel'),
+  }[scenario];
   if (!run) throw new Error('unknown scenario ' + scenario);
   const result = await run(page);
   result.problems = problems;

@@ -16,6 +16,7 @@ import subprocess
 
 import pytest
 
+from audio_fixtures import check_channels, join_clips, stereo_pcm, write_wav
 from conftest import EVAL_DIR, ROOT, start_server
 
 BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
@@ -92,6 +93,33 @@ def test_live_microphone_shows_final_text(srv, mic_wav):
     assert out["finalBeforeStop"], "no final at the pause after the recording"
     assert overlap(out["final"]) >= 0.5, out["final"]
     assert key not in srv.log()
+
+
+def test_who_spoke_and_each_channel(srv, tmp_path):
+    """A meeting: with "who spoke" checked, the reader's and the digit speaker's sentences carry different
+    labels, and the TXT/SRT/VTT exports name them (VTT as voice tags). A call: with "each channel" checked,
+    each side's sentence is labelled Left / Right and holds only its own words."""
+    key = srv.key("browser-labels")
+    meeting = str(tmp_path / "meeting.wav")
+    join_clips(["ps_librivox_sns01_0870", "sphinx4_digits_10001-90210-01803", "ps_librivox_sns01_0880"], meeting,
+               gap=0.6)
+    out = drive("speakers", srv, key, meeting)
+    assert out["statusClass"] == "status ok", out
+    labels = [u["who"] for u in out["utts"]]
+    digits = [u["who"] for u in out["utts"] if {"zero", "nine", "eight"} & set(u["words"].lower().split())]
+    reader = [u["who"] for u in out["utts"] if {"dashwood", "disposed"} & set(u["words"].lower().split())]
+    assert digits and reader and set(digits).isdisjoint(reader), out["utts"]
+    assert all(w.startswith("Speaker ") for w in labels), labels
+    assert "<v Speaker 1>" in out["exports"]["vtt"] and "<v Speaker 2>" in out["exports"]["vtt"], out["exports"]
+    assert "Speaker 2: " in out["exports"]["srt"] and out["exports"]["txt"].startswith("Speaker 1: "), out["exports"]
+
+    call = tmp_path / "call.wav"
+    write_wav(call, stereo_pcm(), channels=2)
+    out = drive("channels", srv, key, str(call))
+    assert out["statusClass"] == "status ok", out
+    sides = {u["who"]: u["words"] for u in out["utts"]}
+    assert set(sides) == {"Left", "Right"}, out["utts"]
+    check_channels(sides["Left"], sides["Right"])
 
 
 @pytest.mark.parametrize("kind", ["expired", "invalid"])
