@@ -10,7 +10,8 @@
 
 /* The model ids OpenAI's SDKs and tools send; each is served by listend's
  * engine with its automatic model choice. */
-static const char *const models[] = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"};
+static const char *const models[] = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe",
+                                     "gpt-4o-transcribe-diarize"};
 
 bool ld_openai_path(const char *path)
 {
@@ -94,13 +95,31 @@ ld_err ld_openai_opt_set(ld_listen_opts *o, const char *key, const char *val, ld
     }
     if (!strcmp(key, "model")) /* OpenAI's ids are aliases of "auto" (asr/packs.c) */
         return ld_opts_set(o, "model", val, err);
+    if (!strcmp(key, "response_format") && !strcmp(val, "diarized_json")) { /* speakers: listend's diarize */
+        o->t.format = LD_FORMAT_JSON;
+        o->verbose = false;
+        o->diarized = o->diarize = o->t.diarize = true;
+        return LD_OK;
+    }
+    if (!strcmp(key, "response_format"))
+        o->diarized = false;
     if (!strcmp(key, "timestamp_granularities[]") || !strcmp(key, "timestamp_granularities")) {
         if (!strcmp(val, "word") || !strcmp(val, "segment"))
             return LD_OK; /* verbose_json always has both */
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
                             "Invalid value for parameter 'timestamp_granularities[]': expected word or segment");
     }
-    static const char *const ignored[] = {"prompt", "temperature", "include[]", "include", "chunking_strategy"};
+    /* known speakers would need speaker identification, which listend does not
+     * do: the segments are labelled A, B, … as OpenAI does without them */
+    static const char *const ignored[] = {"prompt",
+                                          "temperature",
+                                          "include[]",
+                                          "include",
+                                          "chunking_strategy",
+                                          "known_speaker_names[]",
+                                          "known_speaker_names",
+                                          "known_speaker_references[]",
+                                          "known_speaker_references"};
     for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
         if (!strcmp(key, ignored[i]))
             return LD_OK;
@@ -119,8 +138,39 @@ static const char *language_name(const char *code)
     return code ? code : "";
 }
 
+/* OpenAI's diarized segments from listend's utterances: speaker n is "A" + n
+ * (AA, AB, … past Z), ids "seg_0", "seg_1", … */
+static json_t *diarized_segments(const json_t *j)
+{
+    json_t *segs = json_array(), *u;
+    size_t i;
+    json_array_foreach(json_object_get(j, "utterances"), i, u)
+    {
+        json_int_t n = json_integer_value(json_object_get(u, "speaker"));
+        char label[8], id[32];
+        if (n < 26)
+            snprintf(label, sizeof label, "%c", (char)('A' + n));
+        else
+            snprintf(label, sizeof label, "%c%c", (char)('A' + n / 26 - 1), (char)('A' + n % 26));
+        snprintf(id, sizeof id, "seg_%zu", i);
+        json_array_append_new(segs,
+                              json_pack("{s:s,s:s,s:O,s:O,s:O,s:s}", "type", "transcript.text.segment", "id", id,
+                                        "start", json_object_get(u, "start"), "end", json_object_get(u, "end"),
+                                        "text", json_object_get(u, "text"), "speaker", label));
+    }
+    return segs;
+}
+
 json_t *ld_openai_body(const ld_listen_opts *opts, json_t *j)
 {
+    if (opts->diarized) {
+        json_t *d = json_pack("{s:s,s:O,s:O,s:o,s:{s:s,s:O}}", "task", "transcribe", "duration",
+                              json_object_get(j, "duration"), "text", json_object_get(j, "text"), "segments",
+                              diarized_segments(j), "usage", "type", "duration", "seconds",
+                              json_object_get(j, "duration"));
+        json_decref(j);
+        return d;
+    }
     json_t *o = json_pack("{s:O}", "text", json_object_get(j, "text"));
     if (o && opts->verbose) {
         json_object_set_new(o, "task", json_string("transcribe"));
@@ -296,22 +346,40 @@ char *ld_openai_delta_push(ld_openai_delta *d, const ld_word *w, size_t n)
     return e;
 }
 
-char *ld_openai_delta_done(ld_openai_delta *d, const char *text, double seconds)
+/* a + b (both malloc'd or NULL, consumed) */
+static char *concat(char *a, char *b)
 {
-    char *last = delta_to(d, text);
-    char *done = event(json_pack("{s:s,s:s,s:{s:s,s:f}}", "type", "transcript.text.done", "text", text ? text : "",
-                                 "usage", "type", "duration", "seconds", seconds));
-    if (!last)
-        return done;
-    size_t a = strlen(last), b = done ? strlen(done) : 0;
-    char *both = realloc(last, a + b + 1);
+    if (!a || !b)
+        return a ? a : b;
+    size_t la = strlen(a), lb = strlen(b);
+    char *both = realloc(a, la + lb + 1);
     if (!both) {
-        free(last);
-        return done;
+        free(b);
+        return a;
     }
-    memcpy(both + a, done ? done : "", b + 1);
-    free(done);
+    memcpy(both + la, b, lb + 1);
+    free(b);
     return both;
+}
+
+/* One `transcript.text.segment` event per speaker turn. */
+static char *segment_events(const json_t *listend)
+{
+    json_t *segs = diarized_segments(listend), *s;
+    size_t i;
+    char *all = NULL;
+    json_array_foreach(segs, i, s) all = concat(all, event(json_incref(s)));
+    json_decref(segs);
+    return all;
+}
+
+char *ld_openai_delta_done(ld_openai_delta *d, const char *text, double seconds, const json_t *diarized)
+{
+    char *out = delta_to(d, text);
+    if (diarized) /* speakers are known only once the whole file is decoded */
+        out = concat(out, segment_events(diarized));
+    return concat(out, event(json_pack("{s:s,s:s,s:{s:s,s:f}}", "type", "transcript.text.done", "text",
+                                       text ? text : "", "usage", "type", "duration", "seconds", seconds)));
 }
 
 char *ld_openai_sse_error(const ld_error *err) { return event(ld_openai_error_json(err, NULL, NULL)); }

@@ -29,13 +29,14 @@ bool ld_openai_path(const char *path);
 json_t *ld_openai_error_json(const ld_error *err, const char *request_id, json_t *extra);
 
 /* One form field or query option by OpenAI's name: stream, model,
- * timestamp_granularities[] and response_format are mapped; prompt, temperature,
- * include[] and chunking_strategy are accepted and ignored; anything else is
- * listend's own option (ld_opts_set). */
+ * timestamp_granularities[] and response_format (diarized_json turns diarize
+ * on) are mapped; prompt, temperature, include[], chunking_strategy and
+ * known_speaker_names[]/known_speaker_references[] are accepted and ignored;
+ * anything else is listend's own option (ld_opts_set). */
 ld_err ld_openai_opt_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err);
 
-/* The transcription body ({"text"} or verbose_json) from listend's JSON body
- * (stolen). */
+/* The transcription body ({"text"}, verbose_json or diarized_json) from
+ * listend's JSON body (stolen). */
 json_t *ld_openai_body(const ld_listen_opts *o, json_t *listend);
 
 /* GET /v1/models: {"object":"list","data":[…]}; one entry, or NULL for an id
@@ -59,9 +60,11 @@ void ld_openai_delta_free(ld_openai_delta *d);
  * "delta":…}\n\n` with the text that became certain (the punctuation after the
  * last word waits for the next word), or NULL when there is none. */
 char *ld_openai_delta_push(ld_openai_delta *d, const ld_word *w, size_t n);
-/* The end: a last delta if the final text has more, then
- * `transcript.text.done` with the whole text and the audio seconds. */
-char *ld_openai_delta_done(ld_openai_delta *d, const char *text, double seconds);
+/* The end: a last delta if the final text has more, with diarized_json one
+ * `transcript.text.segment` event per speaker turn of `diarized` (listend's
+ * JSON body, borrowed; NULL otherwise), then `transcript.text.done` with the
+ * whole text and the audio seconds. */
+char *ld_openai_delta_done(ld_openai_delta *d, const char *text, double seconds, const json_t *diarized);
 /* An error event `data: {"error":{…}}\n\n` (OpenAI's SDKs raise it). */
 char *ld_openai_sse_error(const ld_error *err);
 

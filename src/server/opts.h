@@ -20,6 +20,7 @@ typedef struct {
     int sample_rate;  /* for raw_pcm; 0 = LD_SAMPLE_RATE */
     int channels;     /* for raw_pcm: interleaved channels (multichannel); 0 = 1 */
     bool verbose;     /* response_format=verbose_json (OpenAI route) */
+    bool diarized;    /* response_format=diarized_json (OpenAI route): diarize, speaker segments */
     bool stream;      /* stream=true: server-sent events (OpenAI route, compat_openai.h) */
 } ld_listen_opts;
 

@@ -248,7 +248,8 @@ static void stream_done(ld_req *r, ld_openai_delta *d, const ld_transcript *t, c
 {
     if (t) {
         json_t *j = ld_transcript_json(t, &r->opts.t, NULL);
-        ld_sse_push(r->sse, ld_openai_delta_done(d, json_string_value(json_object_get(j, "text")), t->duration));
+        ld_sse_push(r->sse, ld_openai_delta_done(d, json_string_value(json_object_get(j, "text")), t->duration,
+                                                 r->opts.diarized ? j : NULL));
         json_decref(j);
     } else {
         if (err->code == LD_ERR_INTERNAL)

@@ -60,6 +60,29 @@ test('stream: true on a short file', { skip }, async () => {
   assert.equal(events.filter((e) => e.type === 'transcript.text.delta').map((d) => d.delta).join(''), 'Go forward ten meters.');
 });
 
+test('gpt-4o-transcribe-diarize: diarized_json speaker segments, also streamed', { skip }, async () => {
+  // a real meeting: the LibriVox reader, the sphinx4 digits speaker, the reader again
+  const params = {
+    model: 'gpt-4o-transcribe-diarize', response_format: 'diarized_json', chunking_strategy: 'auto',
+  };
+  const d = await client().audio.transcriptions.create({ file: createReadStream(env.COMPAT_MEETING_FILE), ...params });
+  assert.equal(d.task, 'transcribe');
+  assert.ok(d.duration > 15 && d.usage.seconds === d.duration);
+  assert.ok(d.segments.every((s) => s.type === 'transcript.text.segment' && s.end > s.start), JSON.stringify(d));
+  assert.deepEqual([...new Set(d.segments.map((s) => s.speaker))].sort(), ['A', 'B']);
+  const digits = d.segments.filter((s) => /\b(zero|nine|eight)\b/i.test(s.text));
+  assert.ok(digits.length && digits.every((s) => s.speaker === 'B'), JSON.stringify(d.segments));
+  const stream = await client().audio.transcriptions.create({
+    file: createReadStream(env.COMPAT_MEETING_FILE), ...params, stream: true,
+  });
+  const events = [];
+  for await (const ev of stream) events.push(ev);
+  assert.equal(events.at(-1).type, 'transcript.text.done');
+  assert.equal(events.at(-1).text, d.text);
+  assert.deepEqual(events.filter((e) => e.type === 'transcript.text.segment').map((s) => [s.speaker, s.text]),
+    d.segments.map((s) => [s.speaker, s.text]));
+});
+
 test('models.list and models.retrieve name what `model` accepts', { skip }, async () => {
   const ids = [];
   for await (const m of client().models.list()) ids.push(m.id);

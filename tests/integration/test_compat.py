@@ -23,9 +23,13 @@ import pytest
 import requests
 import websockets
 
+from audio_fixtures import join_clips, words
 from conftest import EVAL_DIR, GOFORWARD, ROOT, start_server
 
 COMPAT_DIR = os.path.join(ROOT, "tests", "compat")
+
+
+MEETING = ["ps_librivox_sns01_0870", "sphinx4_digits_10001-90210-01803", "ps_librivox_sns01_0880"]
 
 
 def write_wav(path, pcm, rate=16000):
@@ -80,10 +84,12 @@ def audio(tmp_path_factory):
     with open(GOFORWARD, "rb") as f:
         write_wav(d / "speech.wav", f.read())
     clips = long_recording(d / "long.wav")
+    join_clips(MEETING, d / "meeting.wav", gap=0.6)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **kw: _Quiet(*a, directory=str(d), **kw))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield {"dir": d, "wav": str(d / "speech.wav"), "long": str(d / "long.wav"), "long_clips": clips,
+           "meeting": str(d / "meeting.wav"),
            "wav_url": base + "/speech.wav", "callback": base + "/hook"}
     httpd.shutdown()
 
@@ -124,7 +130,7 @@ def sdk_run(srv, key, audio):
                COMPAT_EXPIRED_KEY=srv.key("compat-expired", expires="2020-01-01"),
                COMPAT_DG_RPM_KEY=srv.key("compat-dg-rpm", rpm=1), COMPAT_OA_RPM_KEY=srv.key("compat-oa-rpm", rpm=1),
                COMPAT_AUDIO_FILE=audio["wav"], COMPAT_AUDIO_URL=audio["wav_url"], COMPAT_RAW_FILE=GOFORWARD,
-               COMPAT_LONG_FILE=audio["long"])
+               COMPAT_LONG_FILE=audio["long"], COMPAT_MEETING_FILE=audio["meeting"])
     files = sorted(f for f in os.listdir(COMPAT_DIR) if f.endswith(".test.mjs"))
     proc = subprocess.Popen(["node", "--test", "--test-reporter=spec", *files], cwd=COMPAT_DIR, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -271,6 +277,38 @@ def test_openai_stream_is_server_sent_events(srv, key, audio):
     assert events[-1] == {"type": "transcript.text.done", "text": "Go forward ten meters.",
                           "usage": {"type": "duration", "seconds": events[-1]["usage"]["seconds"]}}
     assert "".join(e["delta"] for e in events[:-1]) == "Go forward ten meters."
+
+
+def test_openai_diarized_json(srv, key, audio):
+    """gpt-4o-transcribe-diarize's diarized_json on a real meeting (the LibriVox reader, the digits
+    speaker, the reader again): lettered speaker segments in OpenAI's shape, the digits turn on its
+    own speaker; with stream=true the same segments arrive as events before transcript.text.done."""
+    fields = {"model": "gpt-4o-transcribe-diarize", "response_format": "diarized_json", "chunking_strategy": "auto",
+              "known_speaker_names[]": "agent"}
+    with open(audio["meeting"], "rb") as f:
+        r = requests.post(srv.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {key}"},
+                          files={"file": ("meeting.wav", f)}, data=fields, timeout=120)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert list(b) == ["task", "duration", "text", "segments", "usage"], b
+    segs = b["segments"]
+    assert segs and all(s["type"] == "transcript.text.segment" and s["id"] == f"seg_{i}" for i, s in enumerate(segs))
+    assert segs[0]["speaker"] == "A" and {s["speaker"] for s in segs} == {"A", "B"}, segs
+    digits = [s["speaker"] for s in segs if {"zero", "nine", "eight"} & set(words(s["text"]))]
+    reader = [s["speaker"] for s in segs if {"dashwood", "disposed", "man"} & set(words(s["text"]))]
+    assert digits and reader and set(digits) == {"B"} and set(reader) == {"A"}, segs
+    assert words(b["text"]) == words(" ".join(s["text"] for s in segs))
+    assert b["usage"] == {"type": "duration", "seconds": b["duration"]} and b["duration"] > 15
+    with open(audio["meeting"], "rb") as f:
+        r = requests.post(srv.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {key}"},
+                          files={"file": ("meeting.wav", f)}, data={**fields, "stream": "true"}, timeout=120)
+    events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+    assert events[-1]["type"] == "transcript.text.done" and events[-1]["text"] == b["text"], events[-3:]
+    streamed = [e for e in events if e["type"] == "transcript.text.segment"]
+    assert [(s["speaker"], s["text"]) for s in streamed] == [(s["speaker"], s["text"]) for s in segs]
+    r = requests.get(srv.url + "/v1/models/gpt-4o-transcribe-diarize", headers={"Authorization": f"Bearer {key}"},
+                     timeout=10)
+    assert r.status_code == 200 and r.json()["id"] == "gpt-4o-transcribe-diarize"
 
 
 def test_openai_errors_before_the_stream_are_http_errors(srv, key, tmp_path):

@@ -134,7 +134,7 @@ static void test_openai(void)
     CHECK(tel && !strcmp(json_string_value(json_object_get(tel, "id")), "telephony"));
     json_decref(tel);
     json_t *list = ld_openai_models(1, names);
-    CHECK(json_array_size(json_object_get(list, "data")) == 6);
+    CHECK(json_array_size(json_object_get(list, "data")) == 7);
     json_decref(list);
     json_decref(names);
     json_decref(model);
@@ -145,13 +145,37 @@ static void test_openai(void)
     ld_word a[] = {{"hello", 0.1, 0.4, 0.9}, {"there", 0.5, 0.9, 0.9}};
     ld_word b[] = {{"general", 3.0, 3.5, 0.9}, {"kenobi", 3.6, 4.2, 0.9}};
     char *e1 = ld_openai_delta_push(&d, a, 2), *e2 = ld_openai_delta_push(&d, b, 2);
-    char *e3 = ld_openai_delta_done(&d, "Hello there. General kenobi.", 4.2);
+    char *e3 = ld_openai_delta_done(&d, "Hello there. General kenobi.", 4.2, NULL);
     CHECK(e1 && strstr(e1, "\"delta\":\"Hello there\"") && !strncmp(e1, "data: {", 7));
     CHECK(e2 && strstr(e2, "\"delta\":\". General kenobi\"") && e2[strlen(e2) - 1] == '\n');
     CHECK(e3 && strstr(e3, "\"delta\":\".\"") && strstr(e3, "transcript.text.done"));
     CHECK(ld_openai_delta_push(&d, NULL, 0) == NULL);
     free(e1), free(e2), free(e3);
     ld_openai_delta_free(&d);
+
+    /* diarized_json: diarize on, speaker turns as OpenAI's lettered segments */
+    CHECK(ld_openai_opt_set(&lo, "response_format", "diarized_json", &err) == LD_OK);
+    CHECK(lo.diarized && lo.diarize && lo.t.diarize && !lo.verbose && lo.t.format == LD_FORMAT_JSON);
+    CHECK(ld_openai_opt_set(&lo, "known_speaker_names[]", "agent", &err) == LD_OK);
+    CHECK(ld_openai_opt_set(&lo, "model", "gpt-4o-transcribe-diarize", &err) == LD_OK);
+    json_t *listend = json_pack("{s:s,s:f,s:[{s:s,s:f,s:f,s:i},{s:s,s:f,s:f,s:i},{s:s,s:f,s:f,s:i}]}", "text",
+                                "Hi. Hello. Bye.", "duration", 5.0, "utterances", "text", "Hi.", "start", 0.1,
+                                "end", 0.5, "speaker", 0, "text", "Hello.", "start", 1.0, "end", 2.0, "speaker", 1,
+                                "text", "Bye.", "start", 3.0, "end", 4.0, "speaker", 27);
+    char *events = ld_openai_delta_done(&d, "Hi. Hello. Bye.", 5.0, listend);
+    CHECK(events && strstr(events, "\"type\":\"transcript.text.segment\",\"id\":\"seg_1\"") &&
+          strstr(events, "\"speaker\":\"B\"") && strstr(events, "\"speaker\":\"AB\"") &&
+          strstr(events, "\"speaker\":\"B\"") < strstr(events, "transcript.text.done"));
+    free(events);
+    ld_openai_delta_free(&d);
+    json_t *body = ld_openai_body(&lo, listend); /* steals listend */
+    json_t *segs = json_object_get(body, "segments");
+    CHECK(json_array_size(segs) == 3 && !strcmp(json_string_value(json_object_get(body, "task")), "transcribe"));
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(segs, 0), "speaker")), "A"));
+    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(segs, 1), "text")), "Hello."));
+    CHECK(json_real_value(json_object_get(json_object_get(body, "usage"), "seconds")) == 5.0);
+    json_decref(body);
+    CHECK(ld_openai_opt_set(&lo, "response_format", "json", &err) == LD_OK && !lo.diarized);
 }
 
 typedef struct {
