@@ -49,7 +49,7 @@ LISTEND_BIN="$PWD/$build/listend" /usr/bin/python3 -m pytest -q -p no:cacheprovi
     tests/integration/test_transcribe_bad_audio.py tests/integration/test_stream.py \
     tests/integration/test_jobs.py tests/integration/test_overload.py tests/integration/test_compat.py \
     tests/integration/test_playground_cors.py tests/integration/test_stream_prewarm.py \
-    tests/integration/test_multichannel.py tests/integration/test_stream_eou.py \
+    tests/integration/test_multichannel.py \
     "tests/integration/test_cli_transcribe.py::test_multichannel_local_and_client" \
     "tests/integration/test_usage_monitor.py::test_traffic_anomaly_one_event_per_jump" \
     "tests/integration/test_cli_transcribe.py::test_progress_bar_on_a_terminal" \

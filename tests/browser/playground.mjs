@@ -6,8 +6,8 @@
 //
 //   node playground.mjs SCENARIO URL KEY [FILE] [OUT.png]
 //     upload      choose FILE, transcribe, read the transcript from the DOM
-//     speakers    the same with "who spoke" (diarize) checked: also each utterance's label and the exports
-//     channels    the same with "each channel" (multichannel) checked
+//     labels      FILE with "who spoke" (diarize) checked, then OUT (here a second audio file) with
+//                 "each channel" (multichannel) instead: each utterance's label and text, and the exports
 //     mic         FILE is the fake microphone (a WAV chromium plays in a loop)
 //     badkey      KEY is refused: what the upload, the microphone and the usage line say
 //     screenshot  upload FILE and talk with it, then save the page as OUT.png
@@ -57,9 +57,9 @@ async function open() {
 
 const text = (page, sel) => page.$eval(sel, (e) => e.innerText.trim());
 
-async function upload(page) {
+async function upload(page, audio = file) {
   const input = await page.$('#file');
-  await input.uploadFile(file);
+  await input.uploadFile(audio);
   await page.click('#transcribe');
   await page.waitForFunction(() => /\b(ok|bad)\b/.test(document.getElementById('file-status').className),
     { timeout: 120000 });
@@ -67,9 +67,9 @@ async function upload(page) {
 }
 
 // An upload with a box checked first; each utterance's label and text, and the exports.
-async function labelled(page, box) {
+async function labelled(page, box, audio) {
   await page.click(box);
-  const r = await upload(page);
+  const r = await upload(page, audio);
   r.utts = await page.$$eval('#transcript .utt', (ps) => ps.map((p) => ({
     who: p.querySelector('.who') ? p.querySelector('.who').textContent : '',
     words: [...p.querySelectorAll('.w')].map((w) => w.textContent).join(' ') })));
@@ -174,7 +174,11 @@ try {
   });
   const run = {
     upload: scenarioUpload, mic: scenarioMic, badkey: scenarioBadKey, screenshot: scenarioScreenshot,
-    speakers: (page) => labelled(page, '#diarize'), channels: (page) => labelled(page, '#multichannel'),
+    labels: async (page) => { // one browser for both: starting chromium is most of the time
+      const speakers = await labelled(page, '#diarize', file);
+      await page.click('#diarize'); // off again
+      return { speakers, channels: await labelled(page, '#multichannel', out) };
+    },
   }[scenario];
   if (!run) throw new Error('unknown scenario ' + scenario);
   const result = await run(page);

@@ -55,8 +55,8 @@ def mic_wav(tmp_path_factory):
     return out
 
 
-def drive(scenario, srv, key, path=None):
-    cmd = ["node", os.path.join(BROWSER_DIR, "playground.mjs"), scenario, srv.url, key] + ([path] if path else [])
+def drive(scenario, srv, key, *paths):
+    cmd = ["node", os.path.join(BROWSER_DIR, "playground.mjs"), scenario, srv.url, key, *paths]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, f"the browser could not be driven:\n{r.stderr[-3000:]}"
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -103,7 +103,10 @@ def test_who_spoke_and_each_channel(srv, tmp_path):
     meeting = str(tmp_path / "meeting.wav")
     join_clips(["ps_librivox_sns01_0870", "sphinx4_digits_10001-90210-01803", "ps_librivox_sns01_0880"], meeting,
                gap=0.6)
-    out = drive("speakers", srv, key, meeting)
+    call = tmp_path / "call.wav"
+    write_wav(call, stereo_pcm(), channels=2)
+    both = drive("labels", srv, key, meeting, str(call))
+    out = both["speakers"]
     assert out["statusClass"] == "status ok", out
     labels = [u["who"] for u in out["utts"]]
     digits = [u["who"] for u in out["utts"] if {"zero", "nine", "eight"} & set(u["words"].lower().split())]
@@ -113,9 +116,7 @@ def test_who_spoke_and_each_channel(srv, tmp_path):
     assert "<v Speaker 1>" in out["exports"]["vtt"] and "<v Speaker 2>" in out["exports"]["vtt"], out["exports"]
     assert "Speaker 2: " in out["exports"]["srt"] and out["exports"]["txt"].startswith("Speaker 1: "), out["exports"]
 
-    call = tmp_path / "call.wav"
-    write_wav(call, stereo_pcm(), channels=2)
-    out = drive("channels", srv, key, str(call))
+    out = both["channels"]
     assert out["statusClass"] == "status ok", out
     sides = {u["who"]: u["words"] for u in out["utts"]}
     assert set(sides) == {"Left", "Right"}, out["utts"]
