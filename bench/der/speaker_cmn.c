@@ -9,7 +9,9 @@
  * Run by bench/der/speaker_cmn.py, which builds it and scores the output.
  *
  *   speaker_cmn [-pocketsphinx-option value ...] < LIST
- * LIST: lines "speaker<TAB>16 kHz mono WAV path"; prints "variant<TAB>path<TAB>words". */
+ * LIST: lines "speaker<TAB>audio path" (decoded with listend's own
+ * ld_audio_decode_file, so built against build/'s libraries); prints
+ * "variant<TAB>path<TAB>words". */
 #include <pocketsphinx.h>
 #include <sphinxbase/cmn.h>
 #include <sphinxbase/feat.h>
@@ -17,46 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio/audio.h"
+
 #define MAX_CLIPS 1024
 #define CEP 13
 #define SLICE 1600 /* live decoding in 100 ms slices, as streams are fed */
 
 typedef struct {
     char spk[64], path[512];
-    int16_t *pcm;
-    size_t n;
+    ld_pcm pcm;       /* 16 kHz mono, as listend decodes the file */
     mfcc_t mean[CEP]; /* batch CMN's mean of the clip */
     int frames;
 } clip;
 
 static clip clips[MAX_CLIPS];
 static int n_clips;
-
-/* The samples of a PCM WAV's data chunk. */
-static int16_t *read_wav(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len);
-    int16_t *s = NULL;
-    if (b && fread(b, 1, (size_t)len, f) == (size_t)len)
-        for (long off = 12; off + 8 <= len;) {
-            unsigned long sz = b[off + 4] | b[off + 5] << 8 | b[off + 6] << 16 | (unsigned long)b[off + 7] << 24;
-            if (!memcmp(b + off, "data", 4) && off + 8 + (long)sz <= len && (s = malloc(sz ? sz : 1))) {
-                memcpy(s, b + off + 8, sz);
-                *n = sz / 2;
-                break;
-            }
-            off += 8 + (long)sz;
-        }
-    fclose(f);
-    free(b);
-    return s;
-}
 
 static void print_hyp(ps_decoder_t *ps, const char *variant, const char *path)
 {
@@ -81,9 +58,9 @@ static void decode_live(ps_decoder_t *ps, const clip *c, const mfcc_t *m, const 
 {
     ps_start_stream(ps);
     ps_start_utt(ps);
-    for (size_t i = 0; i < c->n; i += SLICE) {
+    for (size_t i = 0; i < c->pcm.n; i += SLICE) {
         hold_mean(ps, m);
-        ps_process_raw(ps, c->pcm + i, c->n - i < SLICE ? c->n - i : SLICE, FALSE, FALSE);
+        ps_process_raw(ps, c->pcm.samples + i, c->pcm.n - i < SLICE ? c->pcm.n - i : SLICE, FALSE, FALSE);
     }
     ps_end_utt(ps);
     print_hyp(ps, variant, c->path);
@@ -120,8 +97,10 @@ int main(int argc, char **argv)
         clip *c = &clips[n_clips];
         snprintf(c->spk, sizeof c->spk, "%.63s", line);
         snprintf(c->path, sizeof c->path, "%.511s", tab + 1);
-        if (!(c->pcm = read_wav(c->path, &c->n))) {
-            fprintf(stderr, "speaker_cmn: cannot read %s\n", c->path);
+        ld_decode_opts dopts = {0};
+        ld_error err;
+        if (ld_audio_decode_file(c->path, &dopts, &c->pcm, &err) != LD_OK) {
+            fprintf(stderr, "speaker_cmn: %s: %s\n", c->path, err.msg);
             return 1;
         }
         n_clips++;
@@ -130,7 +109,7 @@ int main(int argc, char **argv)
         clip *c = &clips[i];
         ps_start_stream(ps);
         ps_start_utt(ps);
-        ps_process_raw(ps, c->pcm, c->n, FALSE, TRUE);
+        ps_process_raw(ps, c->pcm.samples, c->pcm.n, FALSE, TRUE);
         ps_end_utt(ps);
         memcpy(c->mean, ps_get_feat(ps)->cmn_struct->cmn_mean, sizeof c->mean);
         c->frames = ps_get_n_frames(ps);

@@ -4,7 +4,8 @@ cepstrum, once speakers are known, decode better than listend's per-segment batc
 
     /usr/bin/python3 bench/der/speaker_cmn.py [--mulaw]
 
-Builds bench/der/speaker_cmn.c (libpocketsphinx, listend's search settings) in a temporary folder,
+Builds bench/der/speaker_cmn.c (libpocketsphinx, listend's search settings, listend's audio decoder from
+build/: run scripts/build.sh first) in a temporary folder,
 decodes every clip of shared/eval/real plus pocketsphinx-testdata's `cards` speaker three ways
 (batch = listend; own = live decoding with the clip's own mean held fixed, the control; speaker =
 the mean of all that speaker's clips, i.e. perfect speaker labels) and prints WER per speaker group.
@@ -56,9 +57,13 @@ def main():
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ld-speaker-cmn-") as tmp:
         exe = os.path.join(tmp, "speaker_cmn")
-        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "pocketsphinx", "sphinxbase"],
+        # listend's audio decoder (build/'s static libraries, as bench/der/run builds tune.c) and libpocketsphinx
+        libs = [os.path.join(ROOT, "build", x) for x in ("libld_audio.a", "libld_util.a")]
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "pocketsphinx", "sphinxbase", "libavformat",
+                                "libavcodec", "libavfilter", "libswresample", "libavutil", "jansson"],
                                capture_output=True, text=True, check=True).stdout.split()
-        subprocess.run(["cc", "-O2", os.path.join(HERE, "speaker_cmn.c"), "-o", exe, *flags], check=True)
+        subprocess.run(["cc", "-O2", "-I" + os.path.join(ROOT, "src"), os.path.join(HERE, "speaker_cmn.c"), *libs,
+                        "-o", exe, *flags, "-lm", "-lpthread"], check=True)
         rows, extra = clips(), []
         if a.mulaw:  # bench/wer's rendering, brought to 16 kHz as listend does (src/audio/narrowband.c)
             conv = []
