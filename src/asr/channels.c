@@ -254,6 +254,7 @@ ld_transcript *ld_channels_merge(ld_transcript *const *t, size_t n)
     }
     free(r);
     m->confidence = nw ? conf / (double)nw : 0;
+    m->separate_utts = true;
     memcpy(m->language, t[0]->language, sizeof m->language);
     memcpy(m->model, t[0]->model, sizeof m->model);
     return m;

@@ -48,11 +48,27 @@ static void stamp(sbuf *b, double t, char sep)
 
 static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
 
+/* With t->separate_utts, the utterance of each rendered entry (punctuation:
+ * that of the word before it); NULL otherwise or when out of memory. */
+static size_t *utterance_of(const ld_transcript *t, const long *origin, size_t n)
+{
+    size_t *u = t->separate_utts && origin ? calloc(n + 1, sizeof *u) : NULL;
+    size_t k = 0; /* words are in utterance order */
+    for (size_t i = 0; u && i < n; i++) {
+        while (origin[i] >= 0 && k + 1 < t->n_utts && (size_t)origin[i] >= t->utts[k].first + t->utts[k].count)
+            k++;
+        u[i] = k;
+    }
+    return u;
+}
+
 /* Emits cues; vtt selects the WebVTT flavour. */
 static char *render(const ld_transcript *t, const ld_transcribe_opts *o, bool vtt)
 {
     size_t n = 0;
-    ld_word *w = ld_transcript_render_words(t, o->punctuate, &n);
+    long *origin = NULL;
+    ld_word *w = ld_transcript_render_ex(t, o->punctuate, &n, &origin);
+    size_t *utt = utterance_of(t, origin, n);
     sbuf b = {0};
     sb_str(&b, vtt ? "WEBVTT\n\n" : "");
     int cue_no = 0;
@@ -67,6 +83,7 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, bool vt
         size_t used = 0;
         lines[0][0] = 0;
         double start = w[i].start, end = w[i].end;
+        size_t cue_first = i;
         for (; i < n; i++) {
             const char *word = w[i].word;
             size_t wl = strlen(word);
@@ -84,6 +101,8 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, bool vt
             }
             bool empty = !used && !line;
             if (!empty && (w[i].start - end >= LD_SUB_GAP_S || w[i].end - start > LD_SUB_MAX_CUE_S))
+                break;
+            if (!empty && utt && utt[i] != utt[cue_first]) /* another voice: its own cue */
                 break;
             /* keep room for a punctuation mark that follows this word */
             size_t tail = i + 1 < n && is_punct(w[i + 1].word) ? 1 : 0;
@@ -119,6 +138,8 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, bool vt
         sb_str(&b, "\n");
     }
     ld_words_free(w, n);
+    free(origin);
+    free(utt);
     if (b.oom) {
         free(b.buf);
         return NULL;

@@ -54,6 +54,8 @@ typedef struct {
     char model[32]; /* pack that decoded it ("general", "telephony", …); "" = not reported */
     int *speakers;  /* diarized: speaker of each word (0..n_speakers-1); NULL = not diarized */
     int n_speakers;
+    bool separate_utts; /* utterances are different voices that may overlap (merged channels,
+                           asr/channels.h): a subtitle cue never spans two */
 } ld_transcript;
 
 void ld_transcript_free(ld_transcript *t);

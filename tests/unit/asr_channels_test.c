@@ -101,6 +101,30 @@ static void test_json(void)
     ld_transcript_free(t[1]);
 }
 
+/* SRT of a call: a cue never holds both sides' words, also where one side
+ * talks over the other or answers within the pause that would join a cue. */
+static void test_subtitles_keep_voices_apart(void)
+{
+    ld_transcript *t[2] = {make("one:0.0:0.4 two:0.4:0.8 three:0.8:1.2 four:1.2:1.6", 3.0),
+                           make("over:0.5:0.9 me:0.9:1.3|quick:1.9:2.2 reply:2.2:2.5", 3.0)};
+    ld_transcribe_opts o;
+    ld_transcribe_opts_default(&o);
+    o.punctuate = false;
+    o.format = LD_FORMAT_SRT;
+    char *srt = ld_channels_render(t, 2, &o, NULL);
+    CHECK(srt && strstr(srt, "\none two three four\n") && strstr(srt, "\nover me\n") &&
+          strstr(srt, "\nquick reply\n"));
+    free(srt);
+    ld_transcript *m = ld_channels_merge(t, 2);
+    m->separate_utts = false; /* a mono transcript's cues may span its utterances, as before */
+    srt = ld_transcript_srt(m, &o);
+    CHECK(srt && strstr(srt, "four over me quick"));
+    free(srt);
+    ld_transcript_free(m);
+    ld_transcript_free(t[0]);
+    ld_transcript_free(t[1]);
+}
+
 static void test_empty_channel(void)
 {
     ld_transcript *t[2] = {make("go:0.1:0.4", 2.0), calloc(1, sizeof(ld_transcript))};
@@ -119,6 +143,7 @@ static void test_empty_channel(void)
 
 int main(void)
 {
+    test_subtitles_keep_voices_apart();
     test_json();
     test_empty_channel();
     TEST_MAIN_END();
