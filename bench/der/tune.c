@@ -2,7 +2,11 @@
  * recogniser words again with asr/diarize.c, so trying a setting costs no
  * decode. Built by bench/der/run against build/'s static libraries.
  *
- *   tune WAV WORDS.json NUM_SPEAKERS   (LD_DIARIZE_TUNE selects the setting)
+ *   tune WAV WORDS.json NUM_SPEAKERS [live]   (LD_DIARIZE_TUNE selects the setting)
+ *
+ * live: as a stream labels them (ld_diarize_live): the words are cut into
+ * finals at pauses of 0.8 s (a stream's default eou_timeout_ms), and each
+ * final is labelled once the audio up to 0.8 s after its last word is in.
  *
  * WORDS.json: [[start, end], ...]. Prints one speaker label per line. */
 #include <jansson.h>
@@ -14,7 +18,7 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 4)
+    if (argc != 4 && argc != 5)
         return 2;
     FILE *f = fopen(argv[1], "rb");
     if (!f)
@@ -34,9 +38,31 @@ int main(int argc, char **argv)
         w[i].start = json_number_value(json_array_get(json_array_get(j, i), 0));
         w[i].end = json_number_value(json_array_get(json_array_get(j, i), 1));
     }
+    int *labels = calloc(nw ? nw : 1, sizeof *labels);
+    if (argc == 5) {
+        ld_diarize_live *l = ld_diarize_live_new(atoi(argv[3]), false);
+        float *conf = calloc(nw ? nw : 1, sizeof *conf);
+        size_t fed = 0;
+        for (size_t a = 0; a < nw;) {
+            size_t b = a + 1;
+            while (b < nw && w[b].start - w[b - 1].end < 0.8)
+                b++;
+            size_t to = (size_t)((w[b - 1].end + 0.8) * 16000);
+            if (to > n)
+                to = n;
+            if (to > fed && !ld_diarize_live_audio(l, pcm + fed, to - fed))
+                return 1;
+            fed = to > fed ? to : fed;
+            if (!ld_diarize_live_label(l, w + a, b - a, labels + a, conf + a))
+                return 1;
+            a = b;
+        }
+        for (size_t i = 0; i < nw; i++)
+            printf("%d\n", labels[i]);
+        return 0;
+    }
     size_t nf;
     float *feat = ld_diarize_mfcc(pcm, n, false, &nf);
-    int *labels = calloc(nw ? nw : 1, sizeof *labels);
     int k = ld_diarize_words(feat, nf, w, nw, atoi(argv[3]), NULL, labels);
     if (k < 0)
         return 1;

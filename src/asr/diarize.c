@@ -56,7 +56,8 @@ static const struct {
 } knobs[] = {KNOB(change_lambda), KNOB(change_win_s), KNOB(change_min_s),   KNOB(change_in_run), KNOB(change_diag),
              KNOB(short_words),   KNOB(short_margin), KNOB(cluster_lambda), KNOB(shrink_frames), KNOB(shrink_fixed),
              KNOB(pause_s),       KNOB(switch_cost),  KNOB(reseg_iters),    KNOB(min_speaker_s), KNOB(norm_penalty),
-             KNOB(cluster_norm),  KNOB(pitch_weight), KNOB(pitch_margin),   KNOB(pitch_min_s)};
+             KNOB(cluster_norm),  KNOB(pitch_weight), KNOB(pitch_margin),   KNOB(pitch_min_s),   KNOB(live_margin),
+             KNOB(live_min_s),    KNOB(live_ref_s)};
 #undef KNOB
 
 void ld_diarize_params_default(ld_diarize_params *p)
@@ -91,7 +92,10 @@ void ld_diarize_params_default(ld_diarize_params *p)
                              .norm_penalty = 0.0,
                              .pitch_weight = 100.0,
                              .pitch_margin = 0.5,
-                             .pitch_min_s = 0.05};
+                             .pitch_min_s = 0.05,
+                             .live_margin = 3.0,
+                             .live_min_s = 0.4,
+                             .live_ref_s = 1.0};
     const char *env = getenv("LD_DIARIZE_TUNE");
     if (!env)
         return;
@@ -848,4 +852,183 @@ void ld_diarize_json(const ld_transcript *t, const ld_transcribe_opts *o, json_t
     }
     json_object_set_new(body, "speakers", turns);
     json_object_set_new(body, "num_speakers", json_integer(t->n_speakers));
+}
+
+/* ---- live streams ---- */
+
+#define LIVE_RATE 16000 /* the PCM ld_diarize_mfcc takes */
+#define LIVE_KEEP_S 60  /* audio kept for the words of the next final (an utterance is rarely longer) */
+
+struct ld_diarize_live {
+    int cap; /* speakers at most: num_speakers, or LD_DIARIZE_MAX_SPEAKERS */
+    bool narrowband;
+    ld_diarize_params p;
+    int16_t *pcm; /* the stream's audio since the last labelled final, from sample `base` on */
+    size_t base, n, size;
+    stats all; /* every labelled word's frames: the covariance shrunk toward */
+    stats spk[LD_DIARIZE_MAX_SPEAKERS];
+    int k; /* speakers so far */
+    int last;
+};
+
+ld_diarize_live *ld_diarize_live_new(int num_speakers, bool narrowband)
+{
+    ld_diarize_live *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    ld_diarize_params_default(&l->p);
+    l->cap = num_speakers > 0 && num_speakers < LD_DIARIZE_MAX_SPEAKERS ? num_speakers : LD_DIARIZE_MAX_SPEAKERS;
+    l->narrowband = narrowband;
+    return l;
+}
+
+void ld_diarize_live_free(ld_diarize_live *l)
+{
+    if (l)
+        free(l->pcm);
+    free(l);
+}
+
+bool ld_diarize_live_audio(ld_diarize_live *l, const int16_t *pcm, size_t n)
+{
+    size_t keep = (size_t)LIVE_KEEP_S * LIVE_RATE;
+    if (n >= keep) { /* only the last LIVE_KEEP_S count */
+        l->base += l->n + n - keep;
+        pcm += n - keep;
+        n = keep;
+        l->n = 0;
+    } else if (l->n + n > keep) {
+        size_t drop = l->n + n - keep;
+        memmove(l->pcm, l->pcm + drop, (l->n - drop) * sizeof *l->pcm);
+        l->n -= drop;
+        l->base += drop;
+    }
+    if (l->n + n > l->size) {
+        size_t size = l->size ? l->size : LIVE_RATE;
+        while (size < l->n + n)
+            size *= 2;
+        int16_t *p = realloc(l->pcm, size * sizeof *p);
+        if (!p)
+            return false;
+        l->pcm = p, l->size = size;
+    }
+    memcpy(l->pcm + l->n, pcm, n * sizeof *pcm);
+    l->n += n;
+    return true;
+}
+
+/* Distance of a final's voice to each known speaker; the nearest in *best. */
+static double live_nearest(const ld_diarize_live *l, const stats *v, const double *g, int *best, double *second)
+{
+    double lv = ldet(v, g, l->p.shrink_frames), d1 = INFINITY;
+    *second = INFINITY;
+    *best = 0;
+    for (int j = 0; j < l->k; j++) {
+        double d = cluster_dist(v, lv, &l->spk[j], ldet(&l->spk[j], g, l->p.shrink_frames), g, &l->p);
+        if (d < d1)
+            *second = d1, d1 = d, *best = j;
+        else if (d < *second)
+            *second = d;
+    }
+    return d1;
+}
+
+/* speaker_confidence: how much nearer the chosen voice is than the
+ * alternative (the next voice, or a new one at distance 0), squashed to 0..1. */
+static float live_confidence(double margin) { return (float)(1.0 / (1.0 + exp(-margin / 2.0))); }
+
+bool ld_diarize_live_label(ld_diarize_live *l, const ld_word *words, size_t nw, int *speakers, float *conf)
+{
+    if (!nw)
+        return true;
+    double t0 = (double)l->base / LIVE_RATE;
+    ld_word *w = malloc(nw * sizeof *w); /* times relative to the audio kept */
+    size_t *starts = malloc(nw * sizeof *starts);
+    size_t nf = 0, nseg = 0;
+    float *feat = w && starts && l->n ? ld_diarize_mfcc(l->pcm, l->n, l->narrowband, &nf) : NULL;
+    speech s = {0};
+    stats *seg_st = NULL, *loc = NULL;
+    int *seg_cl = NULL;
+    bool ok = false;
+    if (!w || !starts)
+        goto out;
+    for (size_t i = 0; i < nw; i++) { /* words without audio kept: the last voice goes on */
+        w[i] = (ld_word){.start = words[i].start - t0, .end = words[i].end - t0};
+        speakers[i] = l->last, conf[i] = 0.5f;
+    }
+    if (!speech_build(&s, feat ? feat : (float[F]){0}, feat ? nf : 0, w, nw))
+        goto out;
+    stats mine, every = l->all;
+    stats_range(&mine, s.sp, 0, s.n_sp);
+    stats_add(&every, &mine);
+    if (mine.n < 1) {
+        ok = true;
+        goto out;
+    }
+    double g[D * D], gmean[D];
+    covariance(&every, NULL, 0, g, gmean);
+    for (int i = 0; i < D; i++)
+        g[i * D + i] += 1e-6;
+    nseg = segment(&s, w, nw, &l->p, g, starts);
+    seg_st = calloc(nseg, sizeof *seg_st);
+    seg_cl = malloc(nseg * sizeof *seg_cl);
+    loc = calloc(nseg, sizeof *loc);
+    if (!seg_st || !seg_cl || !loc)
+        goto out;
+    for (size_t i = 0; i < nseg; i++) {
+        size_t end = i + 1 < nseg ? starts[i + 1] : nw;
+        stats_range(&seg_st[i], s.sp, s.w0[starts[i]], s.w1[end - 1]);
+    }
+    if (!cluster(nseg, seg_st, 0, &l->p, g, seg_cl)) /* the voices inside this final */
+        goto out;
+    for (size_t i = 0; i < nseg; i++)
+        stats_add(&loc[seg_cl[i]], &seg_st[i]);
+    /* each voice of the final: the nearest known speaker, or a new one when
+     * none is near (and it has enough speech to be a speaker at all) */
+    double minf = l->p.live_min_s * LD_FPS;
+    for (size_t c = 0; c < nseg; c++) {
+        if (loc[c].n < 1) /* no voice of its own (merged away, or words without frames) */
+            continue;
+        int best, who;
+        double second, d = live_nearest(l, &loc[c], g, &best, &second), margin;
+        double need = l->p.live_margin *
+                      (l->p.live_ref_s > 0 ? sqrt(l->p.live_ref_s * LD_FPS / fmax(loc[c].n, 1)) : 1);
+        if (l->k == 0 || (d >= need && l->k < l->cap && loc[c].n >= minf)) {
+            who = l->k++;
+            margin = l->k == 1 ? 10.0 : d - need; /* the first voice has no alternative */
+        } else {
+            who = best;
+            margin = (l->k < l->cap ? fmin(second, need) : second) - d; /* vs the next voice or a new one */
+            if (!isfinite(margin))
+                margin = 10.0;
+        }
+        stats_add(&l->spk[who], &loc[c]);
+        for (size_t i = 0; i < nseg; i++)
+            if ((size_t)seg_cl[i] == c) {
+                size_t end = i + 1 < nseg ? starts[i + 1] : nw;
+                for (size_t wi = starts[i]; wi < end; wi++)
+                    speakers[wi] = who, conf[wi] = live_confidence(margin);
+            }
+    }
+    l->all = every;
+    l->last = speakers[nw - 1];
+    ok = true;
+out:
+    if (ok) { /* the audio of these words is done with */
+        double end = words[nw - 1].end - t0;
+        size_t drop = end > 0 ? (size_t)(end * LIVE_RATE) : 0;
+        if (drop > l->n)
+            drop = l->n;
+        memmove(l->pcm, l->pcm + drop, (l->n - drop) * sizeof *l->pcm);
+        l->n -= drop;
+        l->base += drop;
+    }
+    speech_free(&s);
+    free(feat);
+    free(w);
+    free(starts);
+    free(seg_st);
+    free(seg_cl);
+    free(loc);
+    return ok;
 }

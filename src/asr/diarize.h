@@ -7,7 +7,8 @@
  * (asr/pool.c). Method, parameters and measured error: docs/api.md
  * ("Speaker diarization"), docs/benchmarks.md ("Diarization").
  *
- * Thread-safety: every function is reentrant; nothing is shared between calls.
+ * Thread-safety: every function is reentrant; nothing is shared between calls
+ * (an ld_diarize_live belongs to one stream).
  * Ownership: arrays returned are malloc'd and owned by the caller; the
  * transcript passed in stays the caller's (its speaker fields are replaced). */
 #ifndef LD_ASR_DIARIZE_H
@@ -46,6 +47,9 @@ typedef struct {
     double pitch_weight;   /* clustering distance added per unit of mean log F0 difference... */
     double pitch_margin;   /* ...beyond this much (one voice's spread between words) */
     double pitch_min_s;    /* voiced seconds each cluster needs before its pitch counts */
+    double live_margin;    /* live streams: a voice this far from every known one is a new speaker... */
+    double live_min_s;     /* ...when it has this much speech */
+    double live_ref_s;     /* the margin holds for this much speech; x sqrt(ref/speech) otherwise (0 = fixed) */
 } ld_diarize_params;
 
 /* The defaults; LD_DIARIZE_TUNE="name=value,..." (field names above) overrides
@@ -76,5 +80,25 @@ ld_err ld_diarize_transcript(ld_transcript *t, const int16_t *pcm, size_t n, boo
  * "speakers" (turns: speaker "SPEAKER_00", text, start, end) and
  * "num_speakers". No-op when t->speakers is NULL. */
 void ld_diarize_json(const ld_transcript *t, const ld_transcribe_opts *o, json_t *body);
+
+/* Live streams (diarize=true on /v1/listen/stream): speakers are labelled
+ * final by final, as each is sent, so a label never changes afterwards. The
+ * voices inside a final are found as in a batch request (change points,
+ * clustering); each then joins the nearest speaker heard so far, or becomes a
+ * new one when none is near (at most num_speakers, 0 = up to
+ * LD_DIARIZE_MAX_SPEAKERS). One per stream channel; not thread-safe (the
+ * stream's one task at a time uses it). */
+typedef struct ld_diarize_live ld_diarize_live;
+/* NULL on OOM; free with ld_diarize_live_free (NULL is fine). */
+ld_diarize_live *ld_diarize_live_new(int num_speakers, bool narrowband);
+void ld_diarize_live_free(ld_diarize_live *l);
+/* The stream's 16 kHz audio, every sample in order from the first (only the
+ * last minute is kept). false on OOM. */
+bool ld_diarize_live_audio(ld_diarize_live *l, const int16_t *pcm, size_t n);
+/* Labels a final's words (times in seconds from the stream's first sample):
+ * speakers[i] (0-based, numbered by first appearance in the stream) and
+ * conf[i] (0..1: how much nearer that voice is than the next candidate).
+ * Audio up to the last word's end is then dropped. false on OOM. */
+bool ld_diarize_live_label(ld_diarize_live *l, const ld_word *w, size_t nw, int *speakers, float *conf);
 
 #endif

@@ -64,6 +64,9 @@ void ld_transcript_free(ld_transcript *t);
  * (start == end, confidence 1.0) placed by pause length. Returns a new array the
  * caller frees with ld_words_free. */
 ld_word *ld_transcript_render_words(const ld_transcript *t, bool punctuate, size_t *n);
+/* render_words plus, per entry, the index of its source word (-1 for
+ * punctuation); *origin is malloc'd and owned by the caller. */
+ld_word *ld_transcript_render_ex(const ld_transcript *t, bool punctuate, size_t *n, long **origin);
 void ld_words_free(ld_word *w, size_t n);
 
 /* The JSON body: request_id, text, confidence, duration, language, words (when

@@ -16,8 +16,6 @@
 #define LD_SUB_MAX_CUE_S 7.0 /* a cue never spans more than this */
 #define LD_SUB_GAP_S 1.0     /* a pause this long starts a new cue */
 
-/* render_words plus, per entry, the index of its source word (-1 for punctuation). */
-ld_word *ld_transcript_render_ex(const ld_transcript *t, bool punctuate, size_t *n, long **origin);
 /* Words separated by spaces, punctuation attached to the word before it. */
 char *ld_words_join(const ld_word *w, size_t n);
 double ld_round3(double x);

@@ -103,22 +103,14 @@ static json_t *results_metadata(const char *request_id, const char *language)
 }
 
 char *ld_ws_dg_results(const char *request_id, const ld_ws_params *p, const char *partial, const ld_word *words,
-                       size_t n_words, bool is_final, bool speech_final, bool from_finalize, double start,
-                       double duration)
+                       size_t n_words, const ld_ws_speakers *spk, bool is_final, bool speech_final,
+                       bool from_finalize, double start, double duration)
 {
     json_t *dg_words = json_array();
     char *text = NULL;
     double conf = 0;
     if (words && n_words) {
-        ld_transcript t = {.words = (ld_word *)words, .n_words = n_words};
-        size_t n = 0;
-        ld_word *rw = ld_transcript_render_words(&t, p->punctuate, &n);
-        json_t *entries = json_array();
-        for (size_t i = 0; rw && i < n; i++)
-            json_array_append_new(entries,
-                                  json_pack("{s:s,s:f,s:f,s:f}", "word", rw[i].word, "start", r3(rw[i].start),
-                                            "end", r3(rw[i].end), "confidence", r3(rw[i].confidence)));
-        ld_words_free(rw, n);
+        json_t *entries = ld_ws_word_entries(p, words, n_words, spk);
         json_decref(dg_words);
         dg_words = ld_dg_words(entries);
         json_decref(entries);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "asr/diarize.h"
 #include "audio/audio.h"
 
 /* ---- query parameters ---- */
@@ -121,15 +122,10 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
     for (size_t i = 0; i < sizeof bools / sizeof *bools; i++)
         if ((v = get(ud, bools[i].name)) && parse_bool(v, (bool *)((char *)p + bools[i].off)))
             return bad(err, bools[i].name, "expected true or false");
-    /* Speakers are clustered over the whole recording (asr/diarize.h): a live
-     * stream has no whole recording, so it says so rather than ignore it. */
-    bool diarize = false;
-    if ((v = get(ud, "diarize")) && parse_bool(v, &diarize))
+    if ((v = get(ud, "diarize")) && parse_bool(v, &p->diarize))
         return bad(err, "diarize", "expected true or false");
-    if (diarize)
-        return bad(err, "diarize",
-                   "speaker diarization is available on batch requests (POST /v1/listen, jobs), not on streams; "
-                   "send diarize=false");
+    if ((v = get(ud, "num_speakers")) && parse_int(v, 1, LD_DIARIZE_MAX_SPEAKERS, &p->num_speakers))
+        return bad(err, "num_speakers", "expected an integer from 1 to 8");
     return LD_OK;
 }
 
@@ -306,36 +302,59 @@ char *ld_ws_msg_event_in(const char *type, const char *session_id, double timest
 
 static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
 
+json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_speakers *spk)
+{
+    json_t *arr = json_array();
+    if (!words || !n_words)
+        return arr;
+    ld_transcript t = {.words = (ld_word *)words, .n_words = n_words};
+    size_t n = 0;
+    long *origin = NULL;
+    ld_word *rw = ld_transcript_render_ex(&t, p->punctuate, &n, &origin);
+    long src = 0;
+    for (size_t i = 0; rw && origin && i < n; i++) {
+        json_t *e = json_pack("{s:s, s:f, s:f, s:f}", "word", rw[i].word, "start", r3(rw[i].start), "end",
+                              r3(rw[i].end), "confidence", r3(rw[i].confidence));
+        if (origin[i] >= 0)
+            src = origin[i];
+        if (e && spk && spk->speaker) {
+            json_object_set_new(e, "speaker", json_integer(spk->speaker[src]));
+            json_object_set_new(e, "speaker_confidence", json_real(r3(spk->confidence[src])));
+        }
+        json_array_append_new(arr, e);
+    }
+    free(origin);
+    ld_words_free(rw, n);
+    return arr;
+}
+
 char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial,
-                              const ld_word *words, size_t n_words, bool is_final, bool is_last, bool from_finalize,
-                              double start, double duration)
+                              const ld_word *words, size_t n_words, const ld_ws_speakers *spk, bool is_final,
+                              bool is_last, bool from_finalize, double start, double duration)
 {
     json_t *j = json_pack("{s:s, s:s, s:s}", "type", "transcription", "status", "success", "session_id",
                           session_id);
     if (!j)
         return NULL;
-    size_t n = 0;
-    ld_word *rw = NULL;
-    if (words && n_words) {
-        ld_transcript t = {.words = (ld_word *)words, .n_words = n_words};
-        rw = ld_transcript_render_words(&t, p->punctuate, &n);
-    }
+    json_t *entries = words && n_words ? ld_ws_word_entries(p, words, n_words, spk) : NULL;
     /* transcript text: rendered words joined, punctuation glued to the word before */
-    size_t cap = 1;
-    for (size_t i = 0; i < n; i++)
-        cap += strlen(rw[i].word) + 1;
+    size_t cap = 1, i;
+    json_t *e;
+    json_array_foreach(entries, i, e) cap += strlen(json_string_value(json_object_get(e, "word"))) + 1;
     char *text = malloc(cap), *o = text;
     if (text) {
-        for (size_t i = 0; i < n; i++) {
-            if (o != text && !is_punct(rw[i].word))
+        json_array_foreach(entries, i, e)
+        {
+            const char *w = json_string_value(json_object_get(e, "word"));
+            if (o != text && !is_punct(w))
                 *o++ = ' ';
-            size_t l = strlen(rw[i].word);
-            memcpy(o, rw[i].word, l);
+            size_t l = strlen(w);
+            memcpy(o, w, l);
             o += l;
         }
         *o = 0;
     }
-    json_object_set_new(j, "transcript", json_string(rw ? (text ? text : "") : (partial ? partial : "")));
+    json_object_set_new(j, "transcript", json_string(entries ? (text ? text : "") : (partial ? partial : "")));
     free(text);
     json_object_set_new(j, "is_final", json_boolean(is_final));
     json_object_set_new(j, "is_last", json_boolean(is_last));
@@ -349,16 +368,10 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
             json_object_set_new(j, "model", json_string(p->model));
         if (from_finalize)
             json_object_set_new(j, "from_finalize", json_true());
-        if (p->word_timestamps) {
-            json_t *arr = json_array();
-            for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, json_pack("{s:s, s:f, s:f, s:f}", "word", rw[i].word, "start",
-                                                     r3(rw[i].start), "end", r3(rw[i].end), "confidence",
-                                                     r3(rw[i].confidence)));
-            json_object_set_new(j, "words", arr);
-        }
+        if (p->word_timestamps)
+            json_object_set_new(j, "words", entries ? json_incref(entries) : json_array());
     }
-    ld_words_free(rw, n);
+    json_decref(entries);
     return dump(j);
 }
 

@@ -44,6 +44,8 @@ typedef struct {
     int channels;         /* interleaved channels of PCM/G.711 audio, 1–8: each transcribed on its own */
     int channel;          /* messages about one channel (ws_session.c sets it per channel) */
     char keywords[LD_VOCAB_TEXT_MAX]; /* `keywords` (asr/vocab.h), filled by ld_ws_params_keywords */
+    bool diarize;                     /* speaker on final words (asr/diarize.h, live) */
+    int num_speakers;                 /* with diarize: at most this many, 0 = up to 8 */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
     bool deepgram;
     bool speech_final;    /* endpointing on: utterance ends are speech_final */
@@ -125,11 +127,22 @@ char *ld_ws_msg_error(const char *message, const char *code);
 char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp);
 /* The same, naming p->channel when the stream has channels > 1. */
 char *ld_ws_msg_event_in(const char *type, const char *session_id, double timestamp, const ld_ws_params *p);
+/* Speakers of a final's raw words (diarize=true): arrays of n_words, or NULL. */
+typedef struct {
+    const int *speaker;
+    const float *confidence;
+} ld_ws_speakers;
+
+/* A final's words as JSON entries ({word, start, end, confidence} and, with
+ * spk, speaker and speaker_confidence), rendered per p->punctuate
+ * (punctuation entries carry the speaker of the word before). New reference. */
+json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_speakers *spk);
+
 /* An interim (words NULL) or final transcription. For finals, `words` are the
  * raw engine words of the utterance; they are rendered per params (punctuate)
- * and included when word_timestamps. */
+ * and included when word_timestamps, with their speakers when spk. */
 char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial,
-                              const ld_word *words, size_t n_words, bool is_final, bool is_last, bool from_finalize,
-                              double start, double duration);
+                              const ld_word *words, size_t n_words, const ld_ws_speakers *spk, bool is_final,
+                              bool is_last, bool from_finalize, double start, double duration);
 
 #endif

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asr/diarize.h"
 #include "server/ws_deepgram.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -75,6 +76,7 @@ typedef struct track {
     /* multichannel (issue 14) */
     ld_ws_params params;    /* the stream's, with `channel` set: what this channel's messages say */
     ld_stream_decoder *own; /* channels after the first hold their own decoder (the first: c->decoder) */
+    ld_diarize_live *spk;   /* diarize=true: this channel's speakers (asr/diarize.h) */
 } track;
 
 /* The stream: its channels, and how interleaved input is cut into them. */
@@ -105,6 +107,12 @@ static track *track_new(ws_conn *c, int ch, ld_error *err)
     s->conv = ld_audio_stream_new(c->params.encoding, c->params.sample_rate, err);
     if (!s->conv) {
         free(s);
+        return NULL;
+    }
+    if (c->params.diarize &&
+        !(s->spk = ld_diarize_live_new(c->params.num_speakers, ld_audio_stream_narrowband(s->conv)))) {
+        ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+        track_free(c, s);
         return NULL;
     }
     ld_pool *pool = c->ws->cfg.pool;
@@ -178,6 +186,7 @@ static void track_free(ws_conn *c, track *s)
     ld_audio_stream_free(s->conv);
     free(s->last_partial);
     free(s->held);
+    ld_diarize_live_free(s->spk);
     if (s->own && c->ws->cfg.pool)
         ld_pool_stream_release(c->ws->cfg.pool, s->own);
     free(s);
@@ -275,10 +284,22 @@ static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_la
         double start = n ? w[0].start : secs(had_speech ? s->speech_start : s->pos);
         double end = n ? w[n - 1].end : start;
         bool speech_final = c->params.speech_final && s->natural_end && !from_finalize && !is_last;
-        ws_conn_post(c, dg ? ld_ws_dg_results(c->request_id, &s->params, NULL, w, n, true, speech_final,
-                                              from_finalize, start, end - start)
-                           : ld_ws_msg_transcription(c->session_id, &s->params, NULL, w, n, true, is_last,
-                                                     from_finalize, start, end - start));
+        int *who = s->spk && n ? malloc(n * sizeof *who) : NULL;
+        float *sure = who ? malloc(n * sizeof *sure) : NULL;
+        if (s->spk && n && (!sure || !ld_diarize_live_label(s->spk, w, n, who, sure))) {
+            free(who);
+            free(sure);
+            ld_words_free(w, n);
+            ld_error_set(err, LD_ERR_INTERNAL, "out of memory in speaker diarization");
+            return false;
+        }
+        ld_ws_speakers spk = {who, sure};
+        ws_conn_post(c, dg ? ld_ws_dg_results(c->request_id, &s->params, NULL, w, n, who ? &spk : NULL, true,
+                                              speech_final, from_finalize, start, end - start)
+                           : ld_ws_msg_transcription(c->session_id, &s->params, NULL, w, n, who ? &spk : NULL, true,
+                                                     is_last, from_finalize, start, end - start));
+        free(who);
+        free(sure);
     }
     if (n && dg) {
         s->utt_end_pending = c->params.utterance_end_ms > 0;
@@ -308,9 +329,9 @@ static void maybe_interim(ws_conn *c, track *s)
         return;
     }
     double start = secs(s->speech_start), duration = secs(s->pos - s->speech_start);
-    ws_conn_post(c, c->params.deepgram ? ld_ws_dg_results(c->request_id, &s->params, p, NULL, 0, false, false,
+    ws_conn_post(c, c->params.deepgram ? ld_ws_dg_results(c->request_id, &s->params, p, NULL, 0, NULL, false, false,
                                                           false, start, duration)
-                                       : ld_ws_msg_transcription(c->session_id, &s->params, p, NULL, 0, false,
+                                       : ld_ws_msg_transcription(c->session_id, &s->params, p, NULL, 0, NULL, false,
                                                                  false, false, start, duration));
     free(s->last_partial);
     s->last_partial = p;
@@ -468,6 +489,10 @@ static bool feed(ws_conn *c, track *s, const int16_t *pcm, size_t n, ld_error *e
         if (!hold(s, pcm, k, err))
             return false;
         energy(s, pcm, k, s->pos);
+        if (s->spk && !ld_diarize_live_audio(s->spk, pcm, k)) {
+            ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+            return false;
+        }
         s->pos += k;
         pcm += k;
         n -= k;

@@ -8,6 +8,7 @@ parser that checks the shape, and a loopback HTTP server for `url` inputs.
 `python3 audio_fixtures.py redirect-probe BIN WORKDIR` is the half of the redirect test that runs
 inside a private network namespace (`unshare -rn`), see `netns_redirect_probe`.
 """
+import asyncio
 import functools
 import http.server
 import json
@@ -22,6 +23,7 @@ import time
 import wave
 
 import requests
+import websockets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GOFORWARD = "/usr/share/pocketsphinx/test/data/goforward.raw"  # 16 kHz s16le mono, "go forward ten meters"
@@ -380,3 +382,27 @@ if __name__ == "__main__":
         netns_redirect_probe(sys.argv[2], sys.argv[3])
     else:
         sys.exit("usage: audio_fixtures.py redirect-probe BIN WORKDIR")
+
+
+# ---- streams ----
+
+async def stream_audio(uri, audio, headers, chunk=6400, close_msg=None):
+    """Sends audio in chunks cut anywhere (odd sizes split frames), then the close message; returns all messages."""
+    msgs = []
+    async with websockets.connect(uri, extra_headers=headers, max_size=2**22, open_timeout=60) as ws:
+        async def reader():
+            try:
+                async for m in ws:
+                    msgs.append(json.loads(m))
+            except websockets.ConnectionClosed:
+                pass
+        task = asyncio.ensure_future(reader())
+        for i in range(0, len(audio), chunk):
+            await ws.send(audio[i:i + chunk])
+        await ws.send(json.dumps(close_msg or {"type": "close_stream"}))
+        await asyncio.wait_for(task, 180)
+        return msgs, ws.close_code
+
+
+def ws_url(srv, path, query):
+    return srv.url.replace("http", "ws", 1) + path + "?" + query

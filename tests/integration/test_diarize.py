@@ -5,10 +5,11 @@ bench/der/split.tsv (the LibriVox reader and the sphinx4 digits speaker), joined
 (or back to back: each clip trimmed to its speech, the next voice starting 50 ms later, so the
 recogniser's words run on across the change), with the clip spans as the reference. Labels are checked against that reference (word-level
 agreement under the best speaker mapping), not only for presence, on /v1/listen, the
-Lightning/Pulse route, Deepgram's batch route and a callback job; bad values and streams
-answer 400 in the route's own envelope.
+Lightning/Pulse route, Deepgram's batch route and a callback job, and on live streams (Smallest's
+and Deepgram's), labelled final by final; bad values answer 400 in the route's own envelope.
 """
 import array
+import asyncio
 import base64
 import functools
 import http.server
@@ -21,7 +22,7 @@ import wave
 import pytest
 import requests
 
-from audio_fixtures import interleave, write_wav
+from audio_fixtures import interleave, stream_audio, write_wav, ws_url
 from conftest import EVAL_DIR, ROOT, start_server
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "der"))
@@ -248,10 +249,62 @@ def test_bad_num_speakers_is_400(srv, key, rec, bad):
     assert r.status_code == 400 and r.json()["err_code"] == "INVALID_QUERY_PARAMETER"
 
 
+# ---- live streams: speakers labelled final by final (asr/diarize.h, ld_diarize_live) ----
+
+def stream_words(srv, key, path, query, wav):
+    """Streams a WAV's PCM (16 kHz) with the query; returns (final word entries, close code)."""
+    with wave.open(str(wav)) as w:
+        audio = w.readframes(w.getnframes()) + b"\0\0" * 16000  # a second of silence ends the last final
+    dg = path.startswith("/deepgram")
+    q = query + ("&encoding=linear16&sample_rate=16000" if dg else "")
+    msgs, code = asyncio.run(stream_audio(ws_url(srv, path, q), audio, srv.auth(key),
+                                          close_msg={"type": "CloseStream" if dg else "close_stream"}))
+    if dg:
+        return [w for m in msgs if m["type"] == "Results" and m["is_final"]
+                for w in m["channel"]["alternatives"][0]["words"]], code
+    return [w for m in msgs if m["type"] == "transcription" and m["is_final"] for w in m["words"]], code
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """Turns a stream ends with a final each (pauses over the 800 ms eou_timeout)."""
+    d = tmp_path_factory.mktemp("diarize_live")
+    two = build(d / "two.wav", [(READER[0], "reader", 1.3), (DIGITS, "digits", 1.3), (READER[1], "reader", 1.3),
+                                (READER[2], "reader", 1.3)])
+    one = build(d / "one.wav", [(READER[0], "reader", 1.3), (READER[3], "reader", 1.3), (READER[1], "reader", 1.3)])
+    return {"two": (d / "two.wav", two), "one": (d / "one.wav", one)}
+
+
 @pytest.mark.parametrize("path", ["/v1/listen/stream", "/deepgram/v1/listen"])
-def test_streams_refuse_diarize_with_a_reason(srv, key, path):
+def test_streams_label_speakers_final_by_final(srv, key, live, path):
+    wav, ref = live["two"]
+    words, code = stream_words(srv, key, path, "diarize=true", wav)
+    assert code == 1000 and words
+    assert all(isinstance(w["speaker"], int) and 0 <= w["speaker"] <= 1 for w in words), words
+    assert all(0 <= w["speaker_confidence"] <= 1 for w in words)
+    assert {w["speaker"] for w in words} == {0, 1}
+    assert words[0]["speaker"] == 0  # numbered by first appearance
+    assert agreement(ref, words) >= 0.9, words
+    # the reader comes back after the digits speaker: the same label, not a third one
+    late = [w["speaker"] for w in words if w["start"] > ref[2][0] + 0.1]
+    assert late and set(late) == {words[0]["speaker"]}, words
+
+
+def test_stream_one_speaker_stays_one_and_num_speakers_caps(srv, key, live):
+    words, code = stream_words(srv, key, "/v1/listen/stream", "diarize=true", live["one"][0])
+    assert code == 1000 and len(words) > 10
+    assert {w["speaker"] for w in words} == {0}, words
+    words, _ = stream_words(srv, key, "/v1/listen/stream", "diarize=true&num_speakers=1", live["two"][0])
+    assert words and {w["speaker"] for w in words} == {0}
+    words, _ = stream_words(srv, key, "/v1/listen/stream", "diarize=false", live["two"][0])
+    assert words and not any("speaker" in w for w in words)
+
+
+@pytest.mark.parametrize("path", ["/v1/listen/stream", "/deepgram/v1/listen"])
+def test_stream_bad_diarize_values_are_400(srv, key, path):
     h = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
          "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), **srv.auth(key)}
-    r = requests.get(srv.url + path + "?diarize=true", headers=h, timeout=30)
-    assert r.status_code == 400
-    assert "batch" in r.text and "diarize" in r.text
+    for q, name in (("diarize=maybe", "diarize"), ("diarize=true&num_speakers=9", "num_speakers"),
+                    ("diarize=true&num_speakers=0", "num_speakers")):
+        r = requests.get(srv.url + path + "?" + q, headers=h, timeout=30)
+        assert r.status_code == 400 and name in r.text, (q, r.text)

@@ -6,17 +6,15 @@ overlap in time as a call would). Each channel's transcript must carry its own c
 and not the other's; the mono downmix of the same file is the baseline that mixes both.
 """
 import asyncio
-import json
 import os
 import re
 import subprocess
 
 import pytest
 import requests
-import websockets
-
 from audio_fixtures import (RIGHT_DELAY_S, LocalHTTP, check_channels, clip_path, error, ffmpeg, interleave, listen,
-                            manifest, ok_json, read_wav_pcm, recall, stereo_pcm, unique_refs, words, write_wav)
+                            manifest, ok_json, read_wav_pcm, recall, stereo_pcm, stream_audio, unique_refs, words,
+                            write_wav, ws_url)
 from audio_fixtures import CALL_LEFT as LEFT
 from audio_fixtures import CALL_RIGHT as RIGHT
 from conftest import BIN, start_server
@@ -190,28 +188,6 @@ def test_jobs_transcribe_each_channel_and_count_each(srv, stereo):
 
 
 # ---- streams: channels=N interleaved PCM, each channel its own decoder ----
-
-async def stream_audio(uri, audio, headers, chunk=6400, close_msg=None):
-    """Sends audio in chunks cut anywhere (odd sizes split frames), then the close message; returns all messages."""
-    msgs = []
-    async with websockets.connect(uri, extra_headers=headers, max_size=2**22, open_timeout=60) as ws:
-        async def reader():
-            try:
-                async for m in ws:
-                    msgs.append(json.loads(m))
-            except websockets.ConnectionClosed:
-                pass
-        task = asyncio.ensure_future(reader())
-        for i in range(0, len(audio), chunk):
-            await ws.send(audio[i:i + chunk])
-        await ws.send(json.dumps(close_msg or {"type": "close_stream"}))
-        await asyncio.wait_for(task, 180)
-        return msgs, ws.close_code
-
-
-def ws_url(srv, path, query):
-    return srv.url.replace("http", "ws", 1) + path + "?" + query
-
 
 def test_stream_with_two_channels(srv):
     audio = stereo_pcm() + b"\0\0" * 2 * 16000  # a second of stereo silence to end the utterances

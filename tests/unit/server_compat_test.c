@@ -211,7 +211,7 @@ static void test_deepgram_live(void)
 
     ld_ws_dg_params_parse(get, &q, &p, &e);
     ld_word w[] = {{"go", 0.46, 0.64, 1.0}, {"forward", 0.64, 1.17, 0.5}};
-    char *m = ld_ws_dg_results("req_1", &p, NULL, w, 2, true, true, false, 0.46, 0.71);
+    char *m = ld_ws_dg_results("req_1", &p, NULL, w, 2, NULL, true, true, false, 0.46, 0.71);
     json_t *j = json_loads(m, 0, NULL);
     CHECK_STR(json_string_value(json_object_get(j, "type")), "Results");
     CHECK(json_is_true(json_object_get(j, "speech_final")) && json_is_false(json_object_get(j, "from_finalize")));

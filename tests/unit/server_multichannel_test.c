@@ -88,7 +88,7 @@ static void test_stream_messages(void)
     CHECK(ld_ws_params_parse(get, &q, &p, &e) == LD_OK);
     p.channel = 1;
     ld_word w[1] = {{"hello", 0.5, 0.9, 0.9}};
-    char *m = ld_ws_msg_transcription("sess_x", &p, NULL, w, 1, true, false, false, 0.5, 0.4);
+    char *m = ld_ws_msg_transcription("sess_x", &p, NULL, w, 1, NULL, true, false, false, 0.5, 0.4);
     json_t *j = json_loads(m, 0, NULL);
     CHECK(json_integer_value(json_object_get(j, "channel")) == 1);
     json_decref(j);
@@ -96,7 +96,7 @@ static void test_stream_messages(void)
     m = ld_ws_msg_event_in("speech_started", "sess_x", 0.5, &p);
     CHECK(m && strstr(m, "\"channel\":1"));
     free(m);
-    m = ld_ws_dg_results("req", &p, NULL, w, 1, true, true, false, 0.5, 0.4);
+    m = ld_ws_dg_results("req", &p, NULL, w, 1, NULL, true, true, false, 0.5, 0.4);
     CHECK(m && strstr(m, "\"channel_index\":[1,2]"));
     free(m);
     m = ld_ws_dg_speech_started_in(0.5, &p);
@@ -111,10 +111,10 @@ static void test_stream_messages(void)
     /* a mono stream's messages are unchanged: no channel, Deepgram's [0,1] */
     p.channels = 1;
     p.channel = 0;
-    m = ld_ws_msg_transcription("sess_x", &p, "hel", NULL, 0, false, false, false, 0.5, 0.4);
+    m = ld_ws_msg_transcription("sess_x", &p, "hel", NULL, 0, NULL, false, false, false, 0.5, 0.4);
     CHECK(m && !strstr(m, "channel"));
     free(m);
-    m = ld_ws_dg_results("req", &p, "hel", NULL, 0, false, false, false, 0.5, 0.4);
+    m = ld_ws_dg_results("req", &p, "hel", NULL, 0, NULL, false, false, false, 0.5, 0.4);
     CHECK(m && strstr(m, "\"channel_index\":[0,1]"));
     free(m);
 }

@@ -124,7 +124,7 @@ static void test_messages(void)
     ld_error err;
     parse(&p, &err, NULL, NULL, NULL, NULL);
     ld_word w[2] = {{"go", 0.5, 0.7, 0.9}, {"forward", 0.8, 1.2, 0.8}};
-    char *s = ld_ws_msg_transcription("sess_x", &p, NULL, w, 2, true, true, true, 0.5, 0.7);
+    char *s = ld_ws_msg_transcription("sess_x", &p, NULL, w, 2, NULL, true, true, true, 0.5, 0.7);
     json_t *j = json_loads(s, 0, NULL);
     CHECK(j != NULL);
     CHECK_STR(json_string_value(json_object_get(j, "type")), "transcription");
@@ -140,14 +140,14 @@ static void test_messages(void)
 
     p.punctuate = false;
     p.word_timestamps = false;
-    s = ld_ws_msg_transcription("sess_x", &p, NULL, w, 2, true, false, false, 0.5, 0.7);
+    s = ld_ws_msg_transcription("sess_x", &p, NULL, w, 2, NULL, true, false, false, 0.5, 0.7);
     j = json_loads(s, 0, NULL);
     CHECK_STR(json_string_value(json_object_get(j, "transcript")), "go forward");
     CHECK(json_object_get(j, "words") == NULL && json_object_get(j, "from_finalize") == NULL);
     json_decref(j);
     free(s);
 
-    s = ld_ws_msg_transcription("sess_x", &p, "go for", NULL, 0, false, false, false, 0.5, 0.3);
+    s = ld_ws_msg_transcription("sess_x", &p, "go for", NULL, 0, NULL, false, false, false, 0.5, 0.3);
     j = json_loads(s, 0, NULL);
     CHECK_STR(json_string_value(json_object_get(j, "transcript")), "go for");
     CHECK(json_is_false(json_object_get(j, "is_final")) && json_is_false(json_object_get(j, "is_last")));
