@@ -282,12 +282,31 @@ function setMicState(state, message) {
   $('mic-stop').disabled = !busy;
 }
 
-function addFinal(text) {
-  if (!text) return;
-  const d = document.createElement('div');
-  d.className = 'final';
-  d.textContent = text;
-  $('live-final').appendChild(d);
+// A final's text; with "who spoke" (diarize=true) one line per run of one
+// speaker's words, labelled as in the file transcript (Speaker 1, 2, ...).
+function addFinal(m) {
+  if (!m.transcript) return;
+  const words = m.words || [];
+  const runs = [];
+  for (const w of words) {
+    if (w.speaker === undefined) { runs.length = 0; break; }
+    const last = runs[runs.length - 1];
+    if (last && last.speaker === w.speaker) last.words.push(w.word);
+    else runs.push({ speaker: w.speaker, words: [w.word] });
+  }
+  if (!runs.length) runs.push({ speaker: undefined, words: [m.transcript] });
+  for (const r of runs) {
+    const d = document.createElement('div');
+    d.className = 'final';
+    if (r.speaker !== undefined) {
+      const l = document.createElement('span');
+      l.className = 'who s' + (r.speaker % 6);
+      l.textContent = 'Speaker ' + (r.speaker + 1);
+      d.appendChild(l);
+    }
+    d.appendChild(document.createTextNode(r.words.join(' ').replace(/ ([.,?!])/g, '$1')));
+    $('live-final').appendChild(d);
+  }
 }
 
 function onStreamMessage(ev) {
@@ -295,7 +314,7 @@ function onStreamMessage(ev) {
   try { m = JSON.parse(ev.data); } catch (e) { return; }
   if (m.type === 'transcription') {
     if (m.is_final) {
-      addFinal(m.transcript);
+      addFinal(m);
       $('live-interim').textContent = '';
     } else {
       $('live-interim').textContent = m.transcript;
@@ -339,6 +358,7 @@ async function startMic() {
   const params = new URLSearchParams({ encoding: 'linear16', sample_rate: String(mic.ctx.sampleRate) });
   const lang = $('language').value.trim();
   if (lang) params.set('language', lang);
+  if ($('mic-diarize').checked) params.set('diarize', 'true');
   const ws = new WebSocket(`${proto}//${location.host}/v1/listen/stream?${params}`, ['token', key()]);
   ws.binaryType = 'arraybuffer';
   mic.ws = ws;

@@ -9,6 +9,8 @@
 //     labels      FILE with "who spoke" (diarize) checked, then OUT (here a second audio file) with
 //                 "each channel" (multichannel) instead: each utterance's label and text, and the exports
 //     mic         FILE is the fake microphone (a WAV chromium plays in a loop)
+//     micwho      the same with the microphone's "who spoke" (diarize) checked, until a second speaker
+//                 is labelled (or 30 s): each final line's label and text
 //     badkey      KEY is refused: what the upload, the microphone and the usage line say
 //     screenshot  upload FILE and talk with it, then save the page as OUT.png
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,7 +26,7 @@ const args = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--autoplay-policy=no-user-gesture-required', '--window-size=1280,900',
 ];
-if (scenario === 'mic' || scenario === 'badkey' || scenario === 'screenshot') {
+if (scenario === 'mic' || scenario === 'micwho' || scenario === 'badkey' || scenario === 'screenshot') {
   args.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream');
   if (file) args.push('--use-file-for-fake-audio-capture=' + file);
 }
@@ -98,7 +100,8 @@ async function scenarioUpload(page) {
   return r;
 }
 
-async function scenarioMic(page) {
+async function scenarioMic(page, who = false) {
+  if (who) await page.click('#mic-diarize');
   const states = [];
   await page.exposeFunction('__state', (s) => states.push(s));
   await page.evaluate(() => {
@@ -116,8 +119,13 @@ async function scenarioMic(page) {
   const r = { state: await text(page, '#mic-state') };
   if (r.state === 'listening') {
     // a final at the first pause, or 20 s of talking; then Stop flushes the rest
-    await page.waitForFunction(() => document.getElementById('live-final').innerText.trim() !== '',
-      { timeout: 20000 }).catch(() => {});
+    if (who) {
+      await page.waitForFunction(() => [...document.querySelectorAll('#live-final .who')]
+        .some((e) => e.textContent === 'Speaker 2'), { timeout: 30000 }).catch(() => {});
+    } else {
+      await page.waitForFunction(() => document.getElementById('live-final').innerText.trim() !== '',
+        { timeout: 20000 }).catch(() => {});
+    }
     r.finalBeforeStop = await text(page, '#live-final');
     r.level = await page.$eval('#level', (m) => m.value);
     await page.click('#mic-stop');
@@ -130,6 +138,10 @@ async function scenarioMic(page) {
   r.states = states;
   r.interimCount = interims.length;
   r.interims = interims.slice(0, 3).concat(interims.slice(-3));
+  r.lines = await page.$$eval('#live-final .final', (ds) => ds.map((d) => {
+    const w = d.querySelector('.who');
+    return { who: w ? w.textContent : '', text: d.textContent.slice(w ? w.textContent.length : 0).trim() };
+  }));
   return r;
 }
 
@@ -173,7 +185,7 @@ try {
     };
   });
   const run = {
-    upload: scenarioUpload, mic: scenarioMic, badkey: scenarioBadKey, screenshot: scenarioScreenshot,
+    upload: scenarioUpload, mic: scenarioMic, micwho: (page) => scenarioMic(page, true), badkey: scenarioBadKey, screenshot: scenarioScreenshot,
     labels: async (page) => { // one browser for both: starting chromium is most of the time
       const speakers = await labelled(page, '#diarize', file);
       await page.click('#diarize'); // off again
