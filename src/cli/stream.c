@@ -35,7 +35,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE]\n"
             "                            [--encoding ENC --sample-rate HZ [--channels N]] [--multichannel]\n"
-            "                            [--no-interim] [--json] [--insecure]\n\n"
+            "                            [--diarize [--num-speakers N]] [--no-interim] [--json] [--insecure]\n\n"
             "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
             "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
             "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
@@ -44,6 +44,9 @@ static void usage(FILE *f)
             "                 right); finals print as \"ch N [start - end] text\"\n"
             "  --channels N   with --encoding: FILE holds N interleaved channels (2-%d), each\n"
             "                 transcribed on its own\n"
+            "  --diarize      label speakers, final by final: \"[start - end] Speaker N: text\", a line\n"
+            "                 per speaker's run of words\n"
+            "  --num-speakers N with --diarize: at most N speakers (1-8)\n"
             "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http, https, ws, wss)\n"
             "  --insecure     with https/wss: do not verify the server certificate\n"
             "  --key KEY      default $LICENSE_KEY\n"
@@ -136,6 +139,33 @@ static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, voi
     return 0;
 }
 
+/* A diarized final (words with "speaker"): a line per speaker's run of words,
+ * "[start - end] Speaker N: text" (N from 1). false when not diarized. */
+static bool print_speakers(const char *label, json_t *words)
+{
+    size_t n = json_array_size(words), i = 0;
+    if (!n || !json_is_integer(json_object_get(json_array_get(words, 0), "speaker")))
+        return false;
+    while (i < n) {
+        json_t *w0 = json_array_get(words, i);
+        json_int_t who = json_integer_value(json_object_get(w0, "speaker"));
+        double start = json_number_value(json_object_get(w0, "start")), end = start;
+        printf("%s[%7.2f - ", label, start);
+        char line[4096] = "";
+        size_t len = 0;
+        for (; i < n && json_integer_value(json_object_get(json_array_get(words, i), "speaker")) == who; i++) {
+            json_t *w = json_array_get(words, i);
+            const char *t = json_string_value(json_object_get(w, "word"));
+            bool punct = t && t[0] && !t[1] && strchr(".,?!", t[0]);
+            if (t && len < sizeof line)
+                len += (size_t)snprintf(line + len, sizeof line - len, "%s%s", len && !punct ? " " : "", t);
+            end = json_number_value(json_object_get(w, "end"));
+        }
+        printf("%7.2f] Speaker %d: %s\n", end, (int)who + 1, line);
+    }
+    return true;
+}
+
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m, void *ud)
 {
     (void)ctx;
@@ -162,7 +192,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         const char *text = json_string_value(json_object_get(j, "transcript"));
         double start = json_number_value(json_object_get(j, "start"));
         double dur = json_number_value(json_object_get(j, "duration"));
-        if (!c->json && final && text && *text)
+        if (!c->json && final && text && *text && !print_speakers(label, json_object_get(j, "words")))
             printf("%s[%7.2f - %7.2f] %s\n", label, start, start + dur, text);
         else if (!c->json && !final && isatty(STDOUT_FILENO))
             printf("  %s~ %s\n", label, text ? text : "");
@@ -286,7 +316,8 @@ typedef struct {
     const char *server, *key, *encoding, *language, *file;
     int rate;     /* --sample-rate with --encoding */
     int channels; /* --channels with --encoding; else set from the file with --multichannel */
-    bool realtime, interim, json, insecure, multichannel;
+    bool realtime, interim, json, insecure, multichannel, diarize;
+    int num_speakers; /* with --diarize: a cap, 0 = none */
 } stream_opts;
 
 /* 0 run, 1 --help printed, 2 usage error (printed). */
@@ -304,6 +335,8 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         {"insecure", no_argument, 0, 'i'},
         {"multichannel", no_argument, 0, 'm'},
         {"channels", required_argument, 0, 'c'},
+        {"diarize", no_argument, 0, 'D'},
+        {"num-speakers", required_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -325,6 +358,17 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         case 'j': o->json = true; break;
         case 'i': o->insecure = true; break;
         case 'm': o->multichannel = true; break;
+        case 'D': o->diarize = true; break;
+        case 'N': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 8) {
+                fprintf(stderr, "listend stream: --num-speakers must be a number from 1 to 8\n");
+                return 2;
+            }
+            o->num_speakers = (int)n;
+            break;
+        }
         case 'c': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -502,9 +546,12 @@ int ld_cli_stream_main(int argc, char **argv)
         free(audio);
         return 2;
     }
-    char chans[24] = "";
-    if (o.channels > 1)
-        snprintf(chans, sizeof chans, "&channels=%d", o.channels);
+    char chans[64] = "";
+    int at = o.channels > 1 ? snprintf(chans, sizeof chans, "&channels=%d", o.channels) : 0;
+    if (o.diarize)
+        at += snprintf(chans + at, sizeof chans - (size_t)at, "&diarize=true");
+    if (o.diarize && o.num_speakers)
+        snprintf(chans + at, sizeof chans - (size_t)at, "&num_speakers=%d", o.num_speakers);
     snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s%s", prefix,
              ld_audio_stream_encoding_name(enc), rate, o.interim ? "true" : "false", chans,
              o.language ? "&language=" : "", o.language ? o.language : "");

@@ -14,6 +14,8 @@ import base64
 import functools
 import http.server
 import os
+import re
+import subprocess
 import sys
 import threading
 import time
@@ -23,7 +25,7 @@ import pytest
 import requests
 
 from audio_fixtures import interleave, stream_audio, write_wav, ws_url
-from conftest import EVAL_DIR, ROOT, start_server
+from conftest import BIN, EVAL_DIR, ROOT, start_server
 
 sys.path.insert(0, os.path.join(ROOT, "bench", "der"))
 import der  # noqa: E402
@@ -298,6 +300,23 @@ def test_stream_one_speaker_stays_one_and_num_speakers_caps(srv, key, live):
     assert words and {w["speaker"] for w in words} == {0}
     words, _ = stream_words(srv, key, "/v1/listen/stream", "diarize=false", live["two"][0])
     assert words and not any("speaker" in w for w in words)
+
+
+def test_cli_stream_prints_who_spoke(srv, key, live):
+    """`listend stream --diarize`: a line per speaker's run of words, "[start - end] Speaker N: text"."""
+    wav, ref = live["two"]
+    r = subprocess.run([BIN, "stream", str(wav), "--diarize", "--no-interim", "--server", srv.url, "--key", key],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = [re.match(r"\[ *([\d.]+) - *([\d.]+)\] Speaker (\d): (.*)", x) for x in r.stdout.splitlines()]
+    assert lines and all(lines), r.stdout
+    who_at = {m[3] for m in lines if float(m[1]) >= ref[1][0] - 0.2 and float(m[2]) <= ref[1][1] + 0.2}
+    others = {m[3] for m in lines if float(m[1]) >= ref[1][1] or float(m[2]) <= ref[1][0]}
+    assert who_at and others and who_at.isdisjoint(others), r.stdout  # the digits speaker's lines stand apart
+    assert lines[0][3] == "1"
+    r = subprocess.run([BIN, "stream", str(wav), "--diarize", "--num-speakers", "9", "--server", srv.url, "--key",
+                        key], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--num-speakers" in r.stderr
 
 
 @pytest.mark.parametrize("path", ["/v1/listen/stream", "/deepgram/v1/listen"])
