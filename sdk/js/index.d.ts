@@ -39,6 +39,10 @@ export interface Word {
   confidence: number;
   /** With multichannel: true, the channel the word was heard on (0 = first/left). */
   channel?: number;
+  /** With diarize: true (files and, final by final, streams), the speaker (0-based). */
+  speaker?: number;
+  /** Streams with diarize: true: how sure the speaker label is (0..1). */
+  speaker_confidence?: number;
   [field: string]: unknown;
 }
 
@@ -171,6 +175,9 @@ export interface StreamOptions {
   chunkSize?: number;
   /** Pace audio at real-time speed (linear16 only). */
   realtime?: boolean;
+  /** Label speakers on final words, final by final; numSpeakers caps the count. */
+  diarize?: boolean;
+  numSpeakers?: number;
   [param: string]: unknown;
 }
 
