@@ -397,9 +397,12 @@ async def stream_audio(uri, audio, headers, chunk=6400, close_msg=None):
             except websockets.ConnectionClosed:
                 pass
         task = asyncio.ensure_future(reader())
-        for i in range(0, len(audio), chunk):
-            await ws.send(audio[i:i + chunk])
-        await ws.send(json.dumps(close_msg or {"type": "close_stream"}))
+        try:
+            for i in range(0, len(audio), chunk):
+                await ws.send(audio[i:i + chunk])
+            await ws.send(json.dumps(close_msg or {"type": "close_stream"}))
+        except websockets.ConnectionClosed:  # the server may close first (an error message says why)
+            pass
         await asyncio.wait_for(task, 180)
         return msgs, ws.close_code
 

@@ -7,15 +7,14 @@ name is a 400 listing what is available.
 """
 import asyncio
 import csv
-import json
 import os
 import re
 import subprocess
 
 import pytest
 import requests
-import websockets
 
+from audio_fixtures import stream_audio, ws_url
 from conftest import EVAL_DIR, start_server, word_errors
 
 CLIP = "cathy_arctic_a0013"  # a test-part speaker of bench/wer/split.tsv
@@ -116,48 +115,27 @@ def test_unknown_model_400_lists_available(srv, key, mulaw_wav):
     assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
 
 
-def ws_url(srv, query):
-    return srv.url.replace("http", "ws", 1) + "/v1/listen/stream?" + query
-
-
-async def stream(uri, headers, audio, chunk=800):
-    msgs = []
-    async with websockets.connect(uri, extra_headers=headers, max_size=2**22, open_timeout=60) as ws:
-        async def reader():
-            try:
-                async for m in ws:
-                    msgs.append(json.loads(m))
-            except websockets.ConnectionClosed:
-                pass
-        task = asyncio.ensure_future(reader())
-        try:
-            for i in range(0, len(audio), chunk):
-                await ws.send(audio[i:i + chunk])
-            await ws.send(json.dumps({"type": "close_stream"}))
-        except websockets.ConnectionClosed:
-            pass
-        await asyncio.wait_for(task, 120)
-    return msgs
+def stream(query, srv, key, audio):
+    """The stream's messages (80 ms frames, as a telephony sender would; the unknown-model case is closed
+    by the server mid-send)."""
+    return asyncio.run(stream_audio(ws_url(srv, "/v1/listen/stream", query), audio, srv.auth(key), chunk=800))[0]
 
 
 def test_mulaw_stream_uses_telephony(srv, key, reference):
     raw = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", os.path.join(EVAL_DIR, CLIP + ".wav"),
                           "-ar", "8000", "-f", "mulaw", "-"], check=True, capture_output=True).stdout
-    msgs = asyncio.run(stream(ws_url(srv, "encoding=mulaw&sample_rate=8000&interim_results=false"), srv.auth(key),
-                              raw + b"\xff" * 8000))
+    msgs = stream("encoding=mulaw&sample_rate=8000&interim_results=false", srv, key, raw + b"\xff" * 8000)
     finals = [m for m in msgs if m.get("is_final")]
     assert finals and all(m["model"] == "telephony" for m in finals), msgs
     text = " ".join(m["transcript"] for m in finals)
     assert wer(reference, words(text)) <= 0.5, text
 
-    msgs = asyncio.run(stream(ws_url(srv, "encoding=mulaw&sample_rate=8000&model=general"), srv.auth(key),
-                              raw[:8000]))
+    msgs = stream("encoding=mulaw&sample_rate=8000&model=general", srv, key, raw[:8000])
     assert [m["model"] for m in msgs if m.get("is_final")][-1] == "general"
 
 
 def test_stream_unknown_model_is_refused(srv, key):
-    msgs = asyncio.run(stream(ws_url(srv, "encoding=mulaw&sample_rate=8000&model=nosuchpack"), srv.auth(key),
-                              b"\xff" * 1600))
+    msgs = stream("encoding=mulaw&sample_rate=8000&model=nosuchpack", srv, key, b"\xff" * 1600)
     errors = [m for m in msgs if m.get("type") == "error"]
     assert errors and "nosuchpack" in errors[0]["message"], msgs
 
