@@ -103,14 +103,14 @@ static json_t *results_metadata(const char *request_id, const char *language)
 }
 
 char *ld_ws_dg_results(const char *request_id, const ld_ws_params *p, const char *partial, const ld_word *words,
-                       size_t n_words, const ld_ws_speakers *spk, bool is_final, bool speech_final,
-                       bool from_finalize, double start, double duration)
+                       size_t n_words, const ld_ws_final *fin, bool is_final, bool speech_final, bool from_finalize,
+                       double start, double duration)
 {
     json_t *dg_words = json_array();
     char *text = NULL;
     double conf = 0;
     if (words && n_words) {
-        json_t *entries = ld_ws_word_entries(p, words, n_words, spk);
+        json_t *entries = ld_ws_word_entries(p, words, n_words, fin);
         json_decref(dg_words);
         dg_words = ld_dg_words(entries);
         json_decref(entries);

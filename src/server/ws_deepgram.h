@@ -23,11 +23,11 @@
 ld_err ld_ws_dg_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
 
 /* A Results message: interim (`partial`, no words) or final (`words`: the raw
- * engine words of the utterance, rendered per p->punctuate; with spk, each
+ * engine words of the utterance, rendered per p->punctuate; with fin's speakers, each
  * word has Deepgram's speaker and speaker_confidence). */
 char *ld_ws_dg_results(const char *request_id, const ld_ws_params *p, const char *partial, const ld_word *words,
-                       size_t n_words, const ld_ws_speakers *spk, bool is_final, bool speech_final,
-                       bool from_finalize, double start, double duration);
+                       size_t n_words, const ld_ws_final *fin, bool is_final, bool speech_final, bool from_finalize,
+                       double start, double duration);
 char *ld_ws_dg_speech_started(double timestamp);
 char *ld_ws_dg_utterance_end(double last_word_end);
 /* The same for channel p->channel of p->channels (Deepgram's [index, count]). */

@@ -78,6 +78,7 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
     p->punctuate = true;
     p->eou_timeout_ms = 800;
     p->interim_results = true;
+    p->capitalize = true;
 
     const char *v;
     if ((v = get(ud, "language"))) {
@@ -118,10 +119,18 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         {"vad_events", offsetof(ld_ws_params, vad_events)},
         {"vad", offsetof(ld_ws_params, vad_events)},
         {"interim_results", offsetof(ld_ws_params, interim_results)},
+        {"capitalize", offsetof(ld_ws_params, capitalize)},
+        {"sentence_timestamps", offsetof(ld_ws_params, sentence_timestamps)},
+        {"full_transcript", offsetof(ld_ws_params, full_transcript)},
     };
     for (size_t i = 0; i < sizeof bools / sizeof *bools; i++)
         if ((v = get(ud, bools[i].name)) && parse_bool(v, (bool *)((char *)p + bools[i].off)))
             return bad(err, bools[i].name, "expected true or false");
+    /* Smallest's correlation id: checked as documented, not echoed (not stored either) */
+    if ((v = get(ud, "external_session_id")) &&
+        (!*v || strlen(v) > 128 ||
+         strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(v)))
+        return bad(err, "external_session_id", "expected 1 to 128 characters of A-Z, a-z, 0-9, _, - and .");
     if ((v = get(ud, "diarize")) && parse_bool(v, &p->diarize))
         return bad(err, "diarize", "expected true or false");
     if ((v = get(ud, "num_speakers")) && parse_int(v, 1, LD_DIARIZE_MAX_SPEAKERS, &p->num_speakers))
@@ -302,7 +311,7 @@ char *ld_ws_msg_event_in(const char *type, const char *session_id, double timest
 
 static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
 
-json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_speakers *spk)
+json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_final *fin)
 {
     json_t *arr = json_array();
     if (!words || !n_words)
@@ -313,13 +322,16 @@ json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n
     ld_word *rw = ld_transcript_render_ex(&t, p->punctuate, &n, &origin);
     long src = 0;
     for (size_t i = 0; rw && origin && i < n; i++) {
+        if (!p->capitalize)
+            for (char *c = rw[i].word; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
         json_t *e = json_pack("{s:s, s:f, s:f, s:f}", "word", rw[i].word, "start", r3(rw[i].start), "end",
                               r3(rw[i].end), "confidence", r3(rw[i].confidence));
         if (origin[i] >= 0)
             src = origin[i];
-        if (e && spk && spk->speaker) {
-            json_object_set_new(e, "speaker", json_integer(spk->speaker[src]));
-            json_object_set_new(e, "speaker_confidence", json_real(r3(spk->confidence[src])));
+        if (e && fin && fin->speaker) {
+            json_object_set_new(e, "speaker", json_integer(fin->speaker[src]));
+            json_object_set_new(e, "speaker_confidence", json_real(r3(fin->confidence[src])));
         }
         json_array_append_new(arr, e);
     }
@@ -328,34 +340,66 @@ json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n
     return arr;
 }
 
+/* Entries [from, to) joined: punctuation glued to the word before. */
+static char *join_entries(json_t *entries, size_t from, size_t to)
+{
+    size_t cap = 1;
+    for (size_t i = from; i < to; i++)
+        cap += strlen(json_string_value(json_object_get(json_array_get(entries, i), "word"))) + 1;
+    char *text = malloc(cap), *o = text;
+    if (!text)
+        return NULL;
+    for (size_t i = from; i < to; i++) {
+        const char *w = json_string_value(json_object_get(json_array_get(entries, i), "word"));
+        if (o != text && !is_punct(w))
+            *o++ = ' ';
+        size_t l = strlen(w);
+        memcpy(o, w, l);
+        o += l;
+    }
+    *o = 0;
+    return text;
+}
+
+/* sentence_timestamps: the final's sentences (ended by . ? !) and, when
+ * diarized, a new one at each speaker change: {text, start, end[, speaker]}. */
+static json_t *sentences(json_t *entries)
+{
+    json_t *out = json_array();
+    size_t n = json_array_size(entries), from = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(entries, i), *next = json_array_get(entries, i + 1);
+        const char *w = json_string_value(json_object_get(e, "word"));
+        json_t *spk = json_object_get(e, "speaker");
+        bool end = !next || (is_punct(w) && w[0] != ',') ||
+                   (spk && !is_punct(json_string_value(json_object_get(next, "word"))) &&
+                    !json_equal(spk, json_object_get(next, "speaker")));
+        if (!end)
+            continue;
+        char *text = join_entries(entries, from, i + 1);
+        json_t *u = json_pack("{s:s, s:O, s:O}", "text", text ? text : "", "start",
+                              json_object_get(json_array_get(entries, from), "start"), "end",
+                              json_object_get(e, "end"));
+        free(text);
+        if (u && spk)
+            json_object_set(u, "speaker", spk);
+        json_array_append_new(out, u);
+        from = i + 1;
+    }
+    return out;
+}
+
 char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial,
-                              const ld_word *words, size_t n_words, const ld_ws_speakers *spk, bool is_final,
+                              const ld_word *words, size_t n_words, const ld_ws_final *fin, bool is_final,
                               bool is_last, bool from_finalize, double start, double duration)
 {
     json_t *j = json_pack("{s:s, s:s, s:s}", "type", "transcription", "status", "success", "session_id",
                           session_id);
     if (!j)
         return NULL;
-    json_t *entries = words && n_words ? ld_ws_word_entries(p, words, n_words, spk) : NULL;
-    /* transcript text: rendered words joined, punctuation glued to the word before */
-    size_t cap = 1, i;
-    json_t *e;
-    json_array_foreach(entries, i, e) cap += strlen(json_string_value(json_object_get(e, "word"))) + 1;
-    char *text = malloc(cap), *o = text;
-    if (text) {
-        json_array_foreach(entries, i, e)
-        {
-            const char *w = json_string_value(json_object_get(e, "word"));
-            if (o != text && !is_punct(w))
-                *o++ = ' ';
-            size_t l = strlen(w);
-            memcpy(o, w, l);
-            o += l;
-        }
-        *o = 0;
-    }
+    json_t *entries = words && n_words ? ld_ws_word_entries(p, words, n_words, fin) : NULL;
+    char *text = entries ? join_entries(entries, 0, json_array_size(entries)) : NULL;
     json_object_set_new(j, "transcript", json_string(entries ? (text ? text : "") : (partial ? partial : "")));
-    free(text);
     json_object_set_new(j, "is_final", json_boolean(is_final));
     json_object_set_new(j, "is_last", json_boolean(is_last));
     json_object_set_new(j, "start", json_real(r3(start)));
@@ -370,7 +414,21 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
             json_object_set_new(j, "from_finalize", json_true());
         if (p->word_timestamps)
             json_object_set_new(j, "words", entries ? json_incref(entries) : json_array());
+        if (p->sentence_timestamps)
+            json_object_set_new(j, "utterances", entries ? sentences(entries) : json_array());
+        if (fin && fin->full) { /* the text so far, this final's included */
+            size_t had = *fin->full ? strlen(*fin->full) : 0, add = text ? strlen(text) : 0;
+            char *all = add ? realloc(*fin->full, had + add + 2) : *fin->full;
+            if (all && add) {
+                if (had)
+                    all[had++] = ' ';
+                memcpy(all + had, text, add + 1);
+                *fin->full = all;
+            }
+            json_object_set_new(j, "full_transcript", json_string(*fin->full ? *fin->full : ""));
+        }
     }
+    free(text);
     json_decref(entries);
     return dump(j);
 }

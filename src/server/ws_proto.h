@@ -44,6 +44,9 @@ typedef struct {
     int channels;         /* interleaved channels of PCM/G.711 audio, 1–8: each transcribed on its own */
     int channel;          /* messages about one channel (ws_session.c sets it per channel) */
     char keywords[LD_VOCAB_TEXT_MAX]; /* `keywords` (asr/vocab.h), filled by ld_ws_params_keywords */
+    bool capitalize;                  /* default true: sentence case and "I"; false: lower case */
+    bool sentence_timestamps;         /* `utterances` (sentences) on finals */
+    bool full_transcript;             /* `full_transcript` (every final so far) on finals */
     bool diarize;                     /* speaker on final words (asr/diarize.h, live) */
     int num_speakers;                 /* with diarize: at most this many, 0 = up to 8 */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
@@ -127,22 +130,27 @@ char *ld_ws_msg_error(const char *message, const char *code);
 char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp);
 /* The same, naming p->channel when the stream has channels > 1. */
 char *ld_ws_msg_event_in(const char *type, const char *session_id, double timestamp, const ld_ws_params *p);
-/* Speakers of a final's raw words (diarize=true): arrays of n_words, or NULL. */
+/* What a final carries besides its words. */
 typedef struct {
-    const int *speaker;
-    const float *confidence;
-} ld_ws_speakers;
+    const int *speaker;      /* diarize=true: per raw word (n_words), else NULL */
+    const float *confidence; /* speaker_confidence, the same */
+    char **full;             /* full_transcript=true: the stream's (channel's) text so far, malloc'd and
+                                the caller's; this final's text is appended to it and sent. NULL = off */
+} ld_ws_final;
 
 /* A final's words as JSON entries ({word, start, end, confidence} and, with
- * spk, speaker and speaker_confidence), rendered per p->punctuate
- * (punctuation entries carry the speaker of the word before). New reference. */
-json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_speakers *spk);
+ * speakers, speaker and speaker_confidence), rendered per p->punctuate and
+ * p->capitalize (punctuation entries carry the speaker of the word before).
+ * New reference. */
+json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_final *fin);
 
 /* An interim (words NULL) or final transcription. For finals, `words` are the
- * raw engine words of the utterance; they are rendered per params (punctuate)
- * and included when word_timestamps, with their speakers when spk. */
+ * raw engine words of the utterance; they are rendered per params (punctuate,
+ * capitalize) and included when word_timestamps, with their speakers when fin
+ * has them; sentence_timestamps adds `utterances` (sentences, split at speaker
+ * changes too), fin->full `full_transcript`. fin may be NULL. */
 char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial,
-                              const ld_word *words, size_t n_words, const ld_ws_speakers *spk, bool is_final,
+                              const ld_word *words, size_t n_words, const ld_ws_final *fin, bool is_final,
                               bool is_last, bool from_finalize, double start, double duration);
 
 #endif

@@ -77,6 +77,7 @@ typedef struct track {
     ld_ws_params params;    /* the stream's, with `channel` set: what this channel's messages say */
     ld_stream_decoder *own; /* channels after the first hold their own decoder (the first: c->decoder) */
     ld_diarize_live *spk;   /* diarize=true: this channel's speakers (asr/diarize.h) */
+    char *full;             /* full_transcript=true: this channel's finals so far */
 } track;
 
 /* The stream: its channels, and how interleaved input is cut into them. */
@@ -187,6 +188,7 @@ static void track_free(ws_conn *c, track *s)
     free(s->last_partial);
     free(s->held);
     ld_diarize_live_free(s->spk);
+    free(s->full);
     if (s->own && c->ws->cfg.pool)
         ld_pool_stream_release(c->ws->cfg.pool, s->own);
     free(s);
@@ -293,11 +295,11 @@ static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_la
             ld_error_set(err, LD_ERR_INTERNAL, "out of memory in speaker diarization");
             return false;
         }
-        ld_ws_speakers spk = {who, sure};
-        ws_conn_post(c, dg ? ld_ws_dg_results(c->request_id, &s->params, NULL, w, n, who ? &spk : NULL, true,
-                                              speech_final, from_finalize, start, end - start)
-                           : ld_ws_msg_transcription(c->session_id, &s->params, NULL, w, n, who ? &spk : NULL, true,
-                                                     is_last, from_finalize, start, end - start));
+        ld_ws_final fin = {who, sure, c->params.full_transcript ? &s->full : NULL};
+        ws_conn_post(c, dg ? ld_ws_dg_results(c->request_id, &s->params, NULL, w, n, &fin, true, speech_final,
+                                              from_finalize, start, end - start)
+                           : ld_ws_msg_transcription(c->session_id, &s->params, NULL, w, n, &fin, true, is_last,
+                                                     from_finalize, start, end - start));
         free(who);
         free(sure);
     }

@@ -645,3 +645,29 @@ def test_stream_outlives_the_header_and_body_rate_guard(tmp_path, goforward):
         assert words_of(" ".join(m["transcript"] for m in msgs if m.get("is_final"))) == EXPECTED
     finally:
         s.stop()
+
+
+def test_spec_options_sentences_full_transcript_capitalize(srv, key, goforward):
+    """The spec's sentence_timestamps (utterances on finals), full_transcript (every final so far) and
+    capitalize=false; external_session_id is checked, not echoed."""
+    audio = goforward + b"\0\0" * 16000 + goforward  # two utterances: two finals
+    q = "sentence_timestamps=true&full_transcript=true&capitalize=false&external_session_id=call-7.a_b"
+    msgs, code = run(stream(ws_url(srv, q), audio, headers=srv.auth(key)))
+    assert code == 1000
+    finals = [m for m in msgs if m["type"] == "transcription" and m["is_final"] and m["transcript"]]
+    assert len(finals) == 2, finals
+    for m in finals:
+        assert m["transcript"] == m["transcript"].lower() and "forward" in m["transcript"], m
+        assert m["utterances"] and " ".join(u["text"] for u in m["utterances"]) == m["transcript"], m
+        assert all(u["start"] < u["end"] and "speaker" not in u for u in m["utterances"]), m
+    assert finals[0]["full_transcript"] == finals[0]["transcript"]
+    assert finals[1]["full_transcript"] == finals[0]["transcript"] + " " + finals[1]["transcript"]
+    assert not any("call-7.a_b" in json.dumps(m) for m in msgs)
+    msgs, code = run(stream(ws_url(srv), goforward, headers=srv.auth(key)))  # defaults: neither field
+    finals = [m for m in msgs if m["type"] == "transcription" and m["is_final"] and m["transcript"]]
+    assert finals and all("utterances" not in m and "full_transcript" not in m for m in finals)
+    assert finals[0]["transcript"][0].isupper()
+    h = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+         "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), **srv.auth(key)}
+    r = requests.get(srv.url + "/v1/listen/stream?external_session_id=no%20spaces", headers=h, timeout=30)
+    assert r.status_code == 400 and "external_session_id" in r.json()["error"], r.text

@@ -59,6 +59,27 @@ static void test_params(void)
     CHECK(parse(&p, &err, "language", "e", NULL, NULL) == LD_ERR_INVALID_PARAMETER);
     CHECK(parse(&p, &err, "language", "en;rm -rf", NULL, NULL) == LD_ERR_INVALID_PARAMETER);
     CHECK(parse(&p, &err, "language", "es", NULL, NULL) == LD_OK && !strcmp(p.language, "es"));
+
+    /* the spec's other stream options */
+    CHECK(parse(&p, &err, NULL, NULL, NULL, NULL) == LD_OK);
+    CHECK(p.capitalize && !p.sentence_timestamps && !p.full_transcript && !p.diarize && p.num_speakers == 0);
+    CHECK(parse(&p, &err, "capitalize", "false", "sentence_timestamps", "true") == LD_OK);
+    CHECK(!p.capitalize && p.sentence_timestamps);
+    CHECK(parse(&p, &err, "full_transcript", "true", "diarize", "true") == LD_OK && p.full_transcript && p.diarize);
+    CHECK(parse(&p, &err, "diarize", "true", "num_speakers", "8") == LD_OK && p.num_speakers == 8);
+    CHECK(parse(&p, &err, "num_speakers", "9", NULL, NULL) == LD_ERR_INVALID_PARAMETER);
+    CHECK(strstr(err.msg, "num_speakers") != NULL);
+    CHECK(parse(&p, &err, "diarize", "sometimes", NULL, NULL) == LD_ERR_INVALID_PARAMETER);
+    CHECK(parse(&p, &err, "full_transcript", "2", NULL, NULL) == LD_ERR_INVALID_PARAMETER);
+    CHECK(parse(&p, &err, "external_session_id", "call-42_a.b", NULL, NULL) == LD_OK);
+    CHECK(parse(&p, &err, "external_session_id", "a b", NULL, NULL) == LD_ERR_INVALID_PARAMETER);
+    CHECK(strstr(err.msg, "external_session_id") != NULL);
+    char id[130];
+    memset(id, 'x', 129);
+    id[129] = 0;
+    CHECK(parse(&p, &err, "external_session_id", id, NULL, NULL) == LD_ERR_INVALID_PARAMETER);
+    id[128] = 0;
+    CHECK(parse(&p, &err, "external_session_id", id, NULL, NULL) == LD_OK);
 }
 
 static void test_controls(void)
@@ -153,6 +174,40 @@ static void test_messages(void)
     CHECK(json_is_false(json_object_get(j, "is_final")) && json_is_false(json_object_get(j, "is_last")));
     json_decref(j);
     free(s);
+
+    /* a diarized final with sentences and the text so far */
+    parse(&p, &err, "sentence_timestamps", "true", "full_transcript", "true");
+    ld_word w3[4] = {{"yes", 0.1, 0.3, 0.9}, {"i", 0.4, 0.5, 0.9}, {"think", 0.5, 0.8, 0.9}, {"so", 0.8, 1.0, 0.9}};
+    int who[4] = {0, 1, 1, 1};
+    float sure[4] = {0.9f, 0.6f, 0.6f, 0.7f};
+    char *full = strdup("Hello there.");
+    ld_ws_final fin = {who, sure, &full};
+    s = ld_ws_msg_transcription("sess_x", &p, NULL, w3, 4, &fin, true, false, false, 0.1, 0.9);
+    j = json_loads(s, 0, NULL);
+    json_t *u = json_object_get(j, "utterances"), *ws = json_object_get(j, "words");
+    CHECK(json_array_size(u) == 2); /* split where the speaker changes */
+    CHECK_STR(json_string_value(json_object_get(json_array_get(u, 0), "text")), "Yes");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(u, 1), "text")), "I think so.");
+    CHECK(json_integer_value(json_object_get(json_array_get(u, 1), "speaker")) == 1);
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(u, 1), "start")), 0.4, 1e-9);
+    CHECK(json_integer_value(json_object_get(json_array_get(ws, 0), "speaker")) == 0);
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(ws, 0), "speaker_confidence")), 0.9, 1e-6);
+    CHECK(json_integer_value(json_object_get(json_array_get(ws, 4), "speaker")) == 1); /* "." as "so" */
+    CHECK_STR(json_string_value(json_object_get(j, "full_transcript")), "Hello there. Yes I think so.");
+    CHECK_STR(full, "Hello there. Yes I think so.");
+    json_decref(j);
+    free(s);
+    p.capitalize = false; /* sentences end at . ? ! too */
+    ld_word w4[3] = {{"stop", 0.1, 0.3, 0.9}, {"go", 1.4, 1.6, 0.9}, {"i", 1.7, 1.8, 0.9}};
+    s = ld_ws_msg_transcription("sess_x", &p, NULL, w4, 3, NULL, true, false, false, 0.1, 1.7);
+    j = json_loads(s, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(j, "transcript")), "stop. go i.");
+    CHECK(json_array_size(json_object_get(j, "utterances")) == 2);
+    CHECK(json_object_get(json_array_get(json_object_get(j, "utterances"), 0), "speaker") == NULL);
+    CHECK(json_object_get(j, "full_transcript") == NULL);
+    json_decref(j);
+    free(s);
+    free(full);
 
     s = ld_ws_msg_error("bad \"thing\"", "INVALID_PARAMETER");
     j = json_loads(s, 0, NULL);
