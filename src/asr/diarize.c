@@ -825,7 +825,7 @@ void ld_diarize_json(const ld_transcript *t, const ld_transcribe_opts *o, json_t
     if (json_is_array(words)) { /* rendered entries: punctuation goes with the word before it */
         size_t n = 0;
         long *origin = NULL;
-        ld_word *w = ld_transcript_render_ex(t, o->punctuate, &n, &origin);
+        ld_word *w = ld_transcript_render_ex(t, LD_RENDER_FLAGS(o), &n, &origin);
         int spk = 0;
         for (size_t i = 0; w && origin && i < n && i < json_array_size(words); i++) {
             if (origin[i] >= 0)

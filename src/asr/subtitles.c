@@ -67,7 +67,7 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, bool vt
 {
     size_t n = 0;
     long *origin = NULL;
-    ld_word *w = ld_transcript_render_ex(t, o->punctuate, &n, &origin);
+    ld_word *w = ld_transcript_render_ex(t, LD_RENDER_FLAGS(o), &n, &origin);
     size_t *utt = utterance_of(t, origin, n);
     sbuf b = {0};
     sb_str(&b, vtt ? "WEBVTT\n\n" : "");

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "asr/diarize.h"
+#include "asr/numerals.h"
 #include "asr/transcript.h"
 #include "asr/transcript_internal.h"
 
@@ -62,21 +63,73 @@ static void push(ld_word *out, size_t *n, long *origin, long from, char *word, d
     (*n)++;
 }
 
-ld_word *ld_transcript_render_ex(const ld_transcript *t, bool punctuate, size_t *n, long **origin_out)
+/* numerals: which raw words start a number (its digits) and where it ends. A
+ * run never spans a pause of LD_PAUSE_COMMA (where punctuation may go). */
+static ld_numeral *find_numerals(const ld_transcript *t, size_t *count)
 {
+    ld_numeral *all = NULL;
+    size_t k = 0, cap = 0;
+    for (size_t i = 0; i < t->n_words;) {
+        size_t j = i;
+        char *low[64];
+        while (j < t->n_words && j - i < 64 && (low[j - i] = lower_dup(t->words[j].word)) &&
+               ld_numerals_word(low[j - i]) && (j == i || t->words[j].start - t->words[j - 1].end < LD_PAUSE_COMMA))
+            j++;
+        if (j < t->n_words && j - i < 64)
+            free(low[j - i]);
+        if (j > i) {
+            ld_numeral found[64];
+            size_t m = ld_numerals_parse((const char *const *)low, j - i, found, 64);
+            if (k + m > cap) {
+                ld_numeral *g = realloc(all, (cap = 2 * (k + m)) * sizeof *all);
+                if (!g)
+                    m = 0;
+                else
+                    all = g;
+            }
+            for (size_t q = 0; q < m; q++) {
+                all[k] = found[q];
+                all[k].first += i, all[k++].last += i;
+            }
+            for (size_t q = 0; q < j - i; q++)
+                free(low[q]);
+        }
+        i = j > i ? j : i + 1;
+    }
+    *count = k;
+    return all;
+}
+
+ld_word *ld_transcript_render_ex(const ld_transcript *t, unsigned flags, size_t *n, long **origin_out)
+{
+    bool punctuate = flags & LD_RENDER_PUNCTUATE;
     /* at most one punctuation entry per word */
     ld_word *out = calloc(2 * t->n_words + 1, sizeof *out);
     long *origin = origin_out ? calloc(2 * t->n_words + 1, sizeof *origin) : NULL;
-    size_t k = 0;
+    size_t k = 0, n_num = 0, next_num = 0;
+    ld_numeral *num = flags & LD_RENDER_NUMERALS ? find_numerals(t, &n_num) : NULL;
     bool sentence_start = true;
     for (size_t i = 0; out && i < t->n_words; i++) {
         const ld_word *w = &t->words[i];
-        char *word = lower_dup(w->word);
-        if (!word)
-            break;
-        if (punctuate && (sentence_start || is_pronoun_i(word)))
-            word[0] = (char)toupper((unsigned char)word[0]);
-        push(out, &k, origin, (long)i, word, w->start, w->end, w->confidence);
+        if (next_num < n_num && num[next_num].first == i) { /* a spoken number as digits */
+            size_t last = num[next_num].last;
+            double conf = w->confidence;
+            for (size_t q = i + 1; q <= last; q++)
+                conf = t->words[q].confidence < conf ? t->words[q].confidence : conf;
+            char *d = strdup(num[next_num++].digits);
+            if (!d)
+                break;
+            push(out, &k, origin, (long)i, d, w->start, t->words[last].end, conf);
+            i = last;
+            w = &t->words[i];
+        } else {
+            char *word = lower_dup(w->word);
+            if (!word)
+                break;
+            if (punctuate && (sentence_start || is_pronoun_i(word)))
+                word[0] = (char)toupper((unsigned char)word[0]);
+            push(out, &k, origin, (long)i, word, w->start, w->end, w->confidence);
+        }
         sentence_start = false;
         if (!punctuate)
             continue;
@@ -95,15 +148,16 @@ ld_word *ld_transcript_render_ex(const ld_transcript *t, bool punctuate, size_t 
             sentence_start = mark[0] == '.';
         }
     }
+    free(num);
     *n = k;
     if (origin_out)
         *origin_out = origin;
     return out;
 }
 
-ld_word *ld_transcript_render_words(const ld_transcript *t, bool punctuate, size_t *n)
+ld_word *ld_transcript_render_words(const ld_transcript *t, unsigned flags, size_t *n)
 {
-    return ld_transcript_render_ex(t, punctuate, n, NULL);
+    return ld_transcript_render_ex(t, flags, n, NULL);
 }
 
 static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
@@ -133,7 +187,7 @@ json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, 
 {
     size_t n = 0;
     long *origin = NULL;
-    ld_word *w = ld_transcript_render_ex(t, o->punctuate, &n, &origin);
+    ld_word *w = ld_transcript_render_ex(t, LD_RENDER_FLAGS(o), &n, &origin);
     char *text = w ? ld_words_join(w, n) : NULL;
     json_t *j = json_object();
     if (request_id)
@@ -181,7 +235,7 @@ json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, 
 char *ld_transcript_text(const ld_transcript *t, const ld_transcribe_opts *o)
 {
     size_t n = 0;
-    ld_word *w = ld_transcript_render_words(t, o->punctuate, &n);
+    ld_word *w = ld_transcript_render_words(t, LD_RENDER_FLAGS(o), &n);
     char *s = w ? ld_words_join(w, n) : NULL;
     ld_words_free(w, n);
     return ld_str_add_newline(s);

@@ -20,6 +20,7 @@ int ld_format_parse(const char *name, ld_format *out);
 typedef struct {
     char language[16];                /* ISO 639-1, default "en" */
     bool punctuate;                   /* default true */
+    bool numerals;                    /* spoken numbers as digits (asr/numerals.h), default false */
     bool timestamps;                  /* include `words` in JSON */
     bool multichannel;                /* each channel transcribed on its own (asr/channels.h) */
     ld_format format;                 /* default JSON */
@@ -60,13 +61,22 @@ typedef struct {
 
 void ld_transcript_free(ld_transcript *t);
 
-/* Rendered word list: with punctuate, sentence case + "I" + "," / "." entries
- * (start == end, confidence 1.0) placed by pause length. Returns a new array the
- * caller frees with ld_words_free. */
-ld_word *ld_transcript_render_words(const ld_transcript *t, bool punctuate, size_t *n);
+/* Rendering flags: LD_RENDER_PUNCTUATE (a bool `punctuate` passes as it) and
+ * LD_RENDER_NUMERALS. */
+#define LD_RENDER_PUNCTUATE 1u
+#define LD_RENDER_NUMERALS 2u
+/* The flags of a request's options. */
+#define LD_RENDER_FLAGS(o) (((o)->punctuate ? LD_RENDER_PUNCTUATE : 0u) | ((o)->numerals ? LD_RENDER_NUMERALS : 0u))
+
+/* Rendered word list: with LD_RENDER_PUNCTUATE, sentence case + "I" + "," / "."
+ * entries (start == end, confidence 1.0) placed by pause length; with
+ * LD_RENDER_NUMERALS spoken numbers become one entry of digits spanning their
+ * words (asr/numerals.h). Returns a new array the caller frees with
+ * ld_words_free. */
+ld_word *ld_transcript_render_words(const ld_transcript *t, unsigned flags, size_t *n);
 /* render_words plus, per entry, the index of its source word (-1 for
  * punctuation); *origin is malloc'd and owned by the caller. */
-ld_word *ld_transcript_render_ex(const ld_transcript *t, bool punctuate, size_t *n, long **origin);
+ld_word *ld_transcript_render_ex(const ld_transcript *t, unsigned flags, size_t *n, long **origin);
 void ld_words_free(ld_word *w, size_t n);
 
 /* The JSON body: request_id, text, confidence, duration, language, words (when

@@ -81,6 +81,8 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         return set_language(o, val, err);
     if (!strcmp(key, "punctuate"))
         return parse_bool(key, val, &o->t.punctuate, err);
+    if (!strcmp(key, "numerals"))
+        return parse_bool(key, val, &o->t.numerals, err);
     if (!strcmp(key, "timestamps") || !strcmp(key, "word_timestamps"))
         return parse_bool(key, val, &o->t.timestamps, err);
     if (!strcmp(key, "diarize") || !strcmp(key, "num_speakers")) { /* the decoder pool reads them from t */
@@ -175,7 +177,7 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
             static const char *const known[] = {
                 "language",    "punctuate",    "timestamps",   "word_timestamps", "diarize",         "num_speakers",
                 "url",         "callback_url", "webhook_url",  "format",          "response_format", "encoding",
-                "sample_rate", "model",        "multichannel", "channels",        "keywords"};
+                "sample_rate", "model",        "multichannel", "channels",        "keywords",        "numerals"};
             for (size_t i = 0; i < sizeof known / sizeof *known; i++)
                 if (!strcmp(key, known[i]))
                     return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid type for parameter '%s'", key);

@@ -122,10 +122,14 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         {"capitalize", offsetof(ld_ws_params, capitalize)},
         {"sentence_timestamps", offsetof(ld_ws_params, sentence_timestamps)},
         {"full_transcript", offsetof(ld_ws_params, full_transcript)},
+        {"itn_normalize", offsetof(ld_ws_params, numerals)},
     };
     for (size_t i = 0; i < sizeof bools / sizeof *bools; i++)
         if ((v = get(ud, bools[i].name)) && parse_bool(v, (bool *)((char *)p + bools[i].off)))
             return bad(err, bools[i].name, "expected true or false");
+    /* numerals: true | false | auto (Smallest's legacy default; here: as spoken, i.e. false) */
+    if ((v = get(ud, "numerals")) && strcasecmp(v, "auto") && parse_bool(v, &p->numerals))
+        return bad(err, "numerals", "expected true, false or auto");
     /* Smallest's correlation id: checked as documented, not echoed (not stored either) */
     if ((v = get(ud, "external_session_id")) &&
         (!*v || strlen(v) > 128 ||
@@ -319,7 +323,7 @@ json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n
     ld_transcript t = {.words = (ld_word *)words, .n_words = n_words};
     size_t n = 0;
     long *origin = NULL;
-    ld_word *rw = ld_transcript_render_ex(&t, p->punctuate, &n, &origin);
+    ld_word *rw = ld_transcript_render_ex(&t, LD_RENDER_FLAGS(p), &n, &origin);
     long src = 0;
     for (size_t i = 0; rw && origin && i < n; i++) {
         if (!p->capitalize)

@@ -45,6 +45,7 @@ typedef struct {
     int channel;          /* messages about one channel (ws_session.c sets it per channel) */
     char keywords[LD_VOCAB_TEXT_MAX]; /* `keywords` (asr/vocab.h), filled by ld_ws_params_keywords */
     bool capitalize;                  /* default true: sentence case and "I"; false: lower case */
+    bool numerals;                    /* spoken numbers as digits (asr/numerals.h): numerals / itn_normalize */
     bool sentence_timestamps;         /* `utterances` (sentences) on finals */
     bool full_transcript;             /* `full_transcript` (every final so far) on finals */
     bool diarize;                     /* speaker on final words (asr/diarize.h, live) */
