@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "  --format json|text|srt|vtt  output format (default json)\n"
             "  --timestamps                include per-word timings in JSON\n"
             "  --no-punctuate              plain lowercase words, no punctuation\n"
+            "  --numerals                  spoken numbers as digits (\"ten\" -> 10, \"nine oh two\" -> 902)\n"
             "  --diarize                   label speakers (JSON: speaker on words and utterances)\n"
             "  --num-speakers N            with --diarize: exactly N speakers (1-8; default: estimated)\n"
             "  --multichannel              transcribe each channel on its own (a call recording: agent left,\n"
@@ -201,6 +202,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         {"num-speakers", required_argument, 0, 'N'},
         {"keywords", required_argument, 0, 'k'},
         {"multichannel", no_argument, 0, 'c'},
+        {"numerals", no_argument, 0, '9'},
         {0, 0, 0, 0},
     };
     ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
@@ -263,6 +265,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         }
         case 'v': verbose = true; break;
         case 'D': o.diarize = true; break;
+        case '9': o.numerals = true; break;
         case 'c': o.multichannel = true; break;
         case 'N': {
             char *end;

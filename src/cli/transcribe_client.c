@@ -95,6 +95,8 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
         add_field(m, "model", o->model);
     if (o->multichannel)
         add_field(m, "multichannel", "true");
+    if (o->numerals)
+        add_field(m, "numerals", "true");
     if (o->diarize) {
         add_field(m, "diarize", "true");
         char n[16];
@@ -128,6 +130,8 @@ static char *json_request(const char *url, const ld_transcribe_opts *o)
         json_object_set_new(j, "multichannel", json_true());
     if (j && o->diarize)
         json_object_set_new(j, "diarize", json_true());
+    if (j && o->numerals)
+        json_object_set_new(j, "numerals", json_true());
     if (j && o->diarize && o->num_speakers > 0)
         json_object_set_new(j, "num_speakers", json_integer(o->num_speakers));
     if (j && o->keywords[0]) { /* a JSON array, one "word:boost" each */

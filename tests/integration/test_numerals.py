@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from audio_fixtures import stream_audio, ws_url
-from conftest import GOFORWARD
+from conftest import BIN, GOFORWARD
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +62,13 @@ def test_stream_numerals(srv):
         "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", **srv.auth(srv.k)}, timeout=30)
     assert r.status_code == 400 and "numerals" in r.text
+
+
+def test_cli_numerals(srv, tmp_path):
+    """`listend transcribe --numerals`, in the process and through the server."""
+    f = tmp_path / "gf.wav"
+    f.write_bytes(wav(tmp_path))
+    for mode in ([], ["--server", srv.url, "--key", srv.k]):
+        r = subprocess.run([BIN, "transcribe", "--numerals", "--format", "text", *mode, str(f)], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0 and "10" in r.stdout.split(), (mode, r.stdout, r.stderr)
