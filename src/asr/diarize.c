@@ -716,6 +716,41 @@ static int renumber(int *labels, size_t nw, int k)
     return next;
 }
 
+/* The covariance every cluster's is shrunk toward: that of `all`, with a
+ * little ridge. */
+static void shrink_target(const stats *all, double *g)
+{
+    double gmean[D];
+    covariance(all, NULL, 0, g, gmean);
+    for (int i = 0; i < D; i++)
+        g[i * D + i] += 1e-6;
+}
+
+/* Steps 2-3 of the header comment: segments of the words (starts[], word
+ * index of each segment's first word), their statistics (*seg_st) and the
+ * cluster of each (*seg_cl, malloc'd). Returns the number of segments, 0 on
+ * OOM. */
+static size_t segment_and_cluster(const speech *s, const ld_word *w, size_t nw, const ld_diarize_params *p,
+                                  const double *g, int num_speakers, size_t *starts, stats **seg_st, int **seg_cl)
+{
+    size_t nseg = segment(s, w, nw, p, g, starts);
+    while (nseg > LD_MAX_SEGS) { /* very long audio: neighbours pair up */
+        size_t m = 0;
+        for (size_t i = 0; i < nseg; i += 2)
+            starts[m++] = starts[i];
+        nseg = m;
+    }
+    *seg_st = calloc(nseg, sizeof **seg_st);
+    *seg_cl = malloc(nseg * sizeof **seg_cl);
+    if (!*seg_st || !*seg_cl)
+        return 0;
+    for (size_t i = 0; i < nseg; i++) {
+        size_t end = i + 1 < nseg ? starts[i + 1] : nw;
+        stats_range(&(*seg_st)[i], s->sp, s->w0[starts[i]], s->w1[end - 1]);
+    }
+    return cluster(nseg, *seg_st, num_speakers, p, g, *seg_cl) ? nseg : 0;
+}
+
 int ld_diarize_words(const float *feat, size_t n_frames, const ld_word *words, size_t nw, int num_speakers,
                      const ld_diarize_params *pp, int *labels)
 {
@@ -738,26 +773,10 @@ int ld_diarize_words(const float *feat, size_t n_frames, const ld_word *words, s
         goto out;
     stats all;
     stats_range(&all, s.sp, 0, s.n_sp);
-    double g[D * D], gmean[D];
-    covariance(&all, NULL, 0, g, gmean);
-    for (int i = 0; i < D; i++)
-        g[i * D + i] += 1e-6;
-    size_t nseg = segment(&s, words, nw, &p, g, starts);
-    while (nseg > LD_MAX_SEGS) { /* very long audio: neighbours pair up */
-        size_t m = 0;
-        for (size_t i = 0; i < nseg; i += 2)
-            starts[m++] = starts[i];
-        nseg = m;
-    }
-    seg_st = calloc(nseg, sizeof *seg_st);
-    seg_cl = malloc(nseg * sizeof *seg_cl);
-    if (!seg_st || !seg_cl)
-        goto out;
-    for (size_t i = 0; i < nseg; i++) {
-        size_t end = i + 1 < nseg ? starts[i + 1] : nw;
-        stats_range(&seg_st[i], s.sp, s.w0[starts[i]], s.w1[end - 1]);
-    }
-    if (!cluster(nseg, seg_st, num_speakers, &p, g, seg_cl))
+    double g[D * D];
+    shrink_target(&all, g);
+    size_t nseg = segment_and_cluster(&s, words, nw, &p, g, num_speakers, starts, &seg_st, &seg_cl);
+    if (!nseg)
         goto out;
     for (size_t i = 0; i < nseg; i++) {
         size_t end = i + 1 < nseg ? starts[i + 1] : nw;
@@ -965,21 +984,11 @@ bool ld_diarize_live_label(ld_diarize_live *l, const ld_word *words, size_t nw, 
         ok = true;
         goto out;
     }
-    double g[D * D], gmean[D];
-    covariance(&every, NULL, 0, g, gmean);
-    for (int i = 0; i < D; i++)
-        g[i * D + i] += 1e-6;
-    nseg = segment(&s, w, nw, &l->p, g, starts);
-    seg_st = calloc(nseg, sizeof *seg_st);
-    seg_cl = malloc(nseg * sizeof *seg_cl);
-    loc = calloc(nseg, sizeof *loc);
-    if (!seg_st || !seg_cl || !loc)
-        goto out;
-    for (size_t i = 0; i < nseg; i++) {
-        size_t end = i + 1 < nseg ? starts[i + 1] : nw;
-        stats_range(&seg_st[i], s.sp, s.w0[starts[i]], s.w1[end - 1]);
-    }
-    if (!cluster(nseg, seg_st, 0, &l->p, g, seg_cl)) /* the voices inside this final */
+    double g[D * D];
+    shrink_target(&every, g);
+    nseg = segment_and_cluster(&s, w, nw, &l->p, g, 0, starts, &seg_st, &seg_cl); /* the voices inside this final */
+    loc = nseg ? calloc(nseg, sizeof *loc) : NULL;
+    if (!loc)
         goto out;
     for (size_t i = 0; i < nseg; i++)
         stats_add(&loc[seg_cl[i]], &seg_st[i]);
