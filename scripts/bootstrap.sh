@@ -10,6 +10,7 @@ PKGS=(
   libcurl4-gnutls-dev libsodium-dev libsqlite3-dev libhiredis-dev
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
   flite1-dev  # letter-to-sound for keywords (asr/vocab.h)
+  wamerican   # proper names for redaction (asr/redact.h), compiled in at build time
   # listend adapt (model packs): bw, mllr_solve; sphinx_fe; pocketsphinx_mdef_convert
   sphinxtrain sphinxbase-utils pocketsphinx flite
   redis-server haproxy

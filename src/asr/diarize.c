@@ -859,9 +859,12 @@ void ld_diarize_json(const ld_transcript *t, const ld_transcribe_opts *o, json_t
     for (size_t u = 0; u < t->n_utts; u++) {
         if (!t->utts[u].count)
             continue;
-        json_t *ju = json_array_get(utts, k++);
+        json_t *ju = json_array_get(utts, k);
         if (!ju)
             break;
+        if (json_real_value(json_object_get(ju, "start")) != ld_round3(t->utts[u].start))
+            continue; /* not in the body: its words went into a redaction token before it */
+        k++;
         json_object_set_new(ju, "speaker", json_integer(t->utts[u].speaker));
         char label[32];
         snprintf(label, sizeof label, "SPEAKER_%02d", t->utts[u].speaker);

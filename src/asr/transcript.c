@@ -13,6 +13,7 @@
 
 #include "asr/diarize.h"
 #include "asr/numerals.h"
+#include "asr/redact.h"
 #include "asr/transcript.h"
 #include "asr/transcript_internal.h"
 
@@ -100,26 +101,79 @@ static ld_numeral *find_numerals(const ld_transcript *t, size_t *count)
     return all;
 }
 
+/* The entities to redact (asr/redact.h), over the lower-cased words and the
+ * pauses between them. */
+static ld_redaction *find_redactions(const ld_transcript *t, ld_redactor *r, size_t *count)
+{
+    *count = 0;
+    char **low = calloc(t->n_words + 1, sizeof *low);
+    double *gap = calloc(t->n_words + 1, sizeof *gap);
+    ld_redaction *red = calloc(t->n_words + 1, sizeof *red);
+    bool ok = low && gap && red;
+    for (size_t i = 0; ok && i < t->n_words; i++) {
+        ok = (low[i] = lower_dup(t->words[i].word)) != NULL;
+        gap[i] = i ? t->words[i].start - t->words[i - 1].end : 0;
+    }
+    if (ok)
+        *count = ld_redact_find(r, (const char *const *)low, gap, t->n_words, red, t->n_words + 1);
+    for (size_t i = 0; low && i < t->n_words; i++)
+        free(low[i]);
+    free(low);
+    free(gap);
+    if (!ok) {
+        free(red);
+        return NULL;
+    }
+    return red;
+}
+
+/* The lowest confidence of words [a, b]. */
+static double min_conf(const ld_transcript *t, size_t a, size_t b)
+{
+    double c = t->words[a].confidence;
+    for (size_t q = a + 1; q <= b; q++)
+        c = t->words[q].confidence < c ? t->words[q].confidence : c;
+    return c;
+}
+
 ld_word *ld_transcript_render_ex(const ld_transcript *t, unsigned flags, size_t *n, long **origin_out)
+{
+    return ld_transcript_render_redacted(t, flags, NULL, n, origin_out);
+}
+
+ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, ld_redactor *r, size_t *n,
+                                       long **origin_out)
 {
     bool punctuate = flags & LD_RENDER_PUNCTUATE;
     /* at most one punctuation entry per word */
     ld_word *out = calloc(2 * t->n_words + 1, sizeof *out);
     long *origin = origin_out ? calloc(2 * t->n_words + 1, sizeof *origin) : NULL;
-    size_t k = 0, n_num = 0, next_num = 0;
+    size_t k = 0, n_num = 0, next_num = 0, n_red = 0, next_red = 0;
     ld_numeral *num = flags & LD_RENDER_NUMERALS ? find_numerals(t, &n_num) : NULL;
+    ld_redactor local = {.kinds = flags >> LD_RENDER_REDACT_SHIFT};
+    if (!r)
+        r = &local;
+    ld_redaction *red = r->kinds && t->n_words ? find_redactions(t, r, &n_red) : NULL;
     bool sentence_start = true;
     for (size_t i = 0; out && i < t->n_words; i++) {
         const ld_word *w = &t->words[i];
-        if (next_num < n_num && num[next_num].first == i) { /* a spoken number as digits */
+        while (next_num < n_num && num[next_num].first < i) /* inside a redacted entity */
+            next_num++;
+        if (next_red < n_red && red[next_red].first <= i) { /* an entity: its token */
+            size_t last = red[next_red].last;
+            char *tok = strdup(red[next_red++].token);
+            if (!tok)
+                break;
+            push(out, &k, origin, (long)i, tok, w->start, t->words[last].end, min_conf(t, i, last));
+            i = last;
+            w = &t->words[i];
+        } else if (next_num < n_num && num[next_num].first == i &&
+                   (next_red == n_red || num[next_num].last < red[next_red].first)) { /* a number as digits */
             size_t last = num[next_num].last;
-            double conf = w->confidence;
-            for (size_t q = i + 1; q <= last; q++)
-                conf = t->words[q].confidence < conf ? t->words[q].confidence : conf;
             char *d = strdup(num[next_num++].digits);
             if (!d)
                 break;
-            push(out, &k, origin, (long)i, d, w->start, t->words[last].end, conf);
+            push(out, &k, origin, (long)i, d, w->start, t->words[last].end, min_conf(t, i, last));
             i = last;
             w = &t->words[i];
         } else {
@@ -149,6 +203,7 @@ ld_word *ld_transcript_render_ex(const ld_transcript *t, unsigned flags, size_t 
         }
     }
     free(num);
+    free(red);
     *n = k;
     if (origin_out)
         *origin_out = origin;
@@ -219,12 +274,24 @@ json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, 
         size_t from = r;
         while (r < n && (origin[r] < 0 || (size_t)origin[r] < ut->first + ut->count))
             r++;
+        if (r == from) /* all of it went into a redaction token of an earlier utterance */
+            continue;
+        double end = ut->end; /* which then ends where its token ends */
+        for (size_t q = from; q < r; q++)
+            end = w[q].end > end ? w[q].end : end;
         char *ut_text = ld_words_join(w + from, r - from);
         json_array_append_new(utts, json_pack("{s:s,s:f,s:f}", "text", ut_text ? ut_text : "", "start",
-                                              ld_round3(ut->start), "end", ld_round3(ut->end)));
+                                              ld_round3(ut->start), "end", ld_round3(end)));
         free(ut_text);
     }
     json_object_set_new(j, "utterances", utts);
+    if (o->redact) { /* the tokens given out, in order (as stream finals list them) */
+        json_t *tokens = json_array();
+        for (size_t i = 0; i < n; i++)
+            if (ld_redact_is_token(w[i].word))
+                json_array_append_new(tokens, json_string(w[i].word));
+        json_object_set_new(j, "redacted_entities", tokens);
+    }
     ld_diarize_json(t, o, j); /* speaker fields, when diarized */
     free(text);
     free(origin);

@@ -28,6 +28,7 @@ typedef struct {
     bool diarize;                     /* label speakers (asr/diarize.h) */
     int num_speakers;                 /* with diarize: 0 = estimate, else 1..LD_DIARIZE_MAX_SPEAKERS */
     char keywords[LD_VOCAB_TEXT_MAX]; /* `keywords`: canonical list (asr/vocab.h), "" = none */
+    unsigned redact;                  /* LD_REDACT_* kinds (asr/redact.h), 0 = none */
 } ld_transcribe_opts;
 
 void ld_transcribe_opts_default(ld_transcribe_opts *o);
@@ -61,12 +62,16 @@ typedef struct {
 
 void ld_transcript_free(ld_transcript *t);
 
-/* Rendering flags: LD_RENDER_PUNCTUATE (a bool `punctuate` passes as it) and
- * LD_RENDER_NUMERALS. */
+/* Rendering flags: LD_RENDER_PUNCTUATE (a bool `punctuate` passes as it),
+ * LD_RENDER_NUMERALS and the LD_REDACT_* kinds (asr/redact.h) shifted by
+ * LD_RENDER_REDACT_SHIFT. */
 #define LD_RENDER_PUNCTUATE 1u
 #define LD_RENDER_NUMERALS 2u
-/* The flags of a request's options. */
-#define LD_RENDER_FLAGS(o) (((o)->punctuate ? LD_RENDER_PUNCTUATE : 0u) | ((o)->numerals ? LD_RENDER_NUMERALS : 0u))
+#define LD_RENDER_REDACT_SHIFT 8
+/* The flags of a request's options (anything with punctuate, numerals and redact). */
+#define LD_RENDER_FLAGS(o)                                                                     \
+    (((o)->punctuate ? LD_RENDER_PUNCTUATE : 0u) | ((o)->numerals ? LD_RENDER_NUMERALS : 0u) | \
+     ((unsigned)(o)->redact << LD_RENDER_REDACT_SHIFT))
 
 /* Rendered word list: with LD_RENDER_PUNCTUATE, sentence case + "I" + "," / "."
  * entries (start == end, confidence 1.0) placed by pause length; with
@@ -75,8 +80,14 @@ void ld_transcript_free(ld_transcript *t);
  * ld_words_free. */
 ld_word *ld_transcript_render_words(const ld_transcript *t, unsigned flags, size_t *n);
 /* render_words plus, per entry, the index of its source word (-1 for
- * punctuation); *origin is malloc'd and owned by the caller. */
+ * punctuation); *origin is malloc'd and owned by the caller. With redaction
+ * flags, an entity's words become one entry, its token ("[PHONENUMBER_1]"). */
 ld_word *ld_transcript_render_ex(const ld_transcript *t, unsigned flags, size_t *n, long **origin);
+/* render_ex with redaction tokens numbered by (and advancing) *r, whose kinds
+ * replace the flags' ones: a stream's finals share one. r may be NULL. */
+struct ld_redactor_s;
+ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, struct ld_redactor_s *r, size_t *n,
+                                       long **origin);
 void ld_words_free(ld_word *w, size_t n);
 
 /* The JSON body: request_id, text, confidence, duration, language, words (when

@@ -14,6 +14,7 @@
 #include "asr/channels.h"
 #include "asr/diarize.h"
 #include "asr/pool.h"
+#include "asr/redact.h"
 #include "cli/cli.h"
 #include "cli/transcribe_internal.h"
 #include "util/fs.h"
@@ -41,6 +42,8 @@ static void usage(FILE *f)
             "  --timestamps                include per-word timings in JSON\n"
             "  --no-punctuate              plain lowercase words, no punctuation\n"
             "  --numerals                  spoken numbers as digits (\"ten\" -> 10, \"nine oh two\" -> 902)\n"
+            "  --redact LIST               hide pci (card numbers, CVV, expiry), pii (names, phone numbers,\n"
+            "                              SSNs, e-mail), ssn, numbers: comma-separated, e.g. pci,pii\n"
             "  --diarize                   label speakers (JSON: speaker on words and utterances)\n"
             "  --num-speakers N            with --diarize: exactly N speakers (1-8; default: estimated)\n"
             "  --multichannel              transcribe each channel on its own (a call recording: agent left,\n"
@@ -203,6 +206,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         {"keywords", required_argument, 0, 'k'},
         {"multichannel", no_argument, 0, 'c'},
         {"numerals", no_argument, 0, '9'},
+        {"redact", required_argument, 0, 'R'},
         {0, 0, 0, 0},
     };
     ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
@@ -266,6 +270,14 @@ int ld_cli_transcribe_main(int argc, char **argv)
         case 'v': verbose = true; break;
         case 'D': o.diarize = true; break;
         case '9': o.numerals = true; break;
+        case 'R': {
+            ld_error e = {0};
+            if (ld_redact_parse(optarg, &o.redact, &e)) {
+                fprintf(stderr, "listend transcribe: %s\n", e.msg);
+                return 2;
+            }
+            break;
+        }
         case 'c': o.multichannel = true; break;
         case 'N': {
             char *end;

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "asr/redact.h"
 #include "audio/audio.h"
 #include "cli/transcribe_internal.h"
 
@@ -97,6 +98,10 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
         add_field(m, "multichannel", "true");
     if (o->numerals)
         add_field(m, "numerals", "true");
+    char red[32];
+    ld_redact_list(o->redact, red);
+    if (*red)
+        add_field(m, "redact", red);
     if (o->diarize) {
         add_field(m, "diarize", "true");
         char n[16];
@@ -132,6 +137,10 @@ static char *json_request(const char *url, const ld_transcribe_opts *o)
         json_object_set_new(j, "diarize", json_true());
     if (j && o->numerals)
         json_object_set_new(j, "numerals", json_true());
+    char red[32];
+    ld_redact_list(o->redact, red);
+    if (j && *red)
+        json_object_set_new(j, "redact", json_string(red));
     if (j && o->diarize && o->num_speakers > 0)
         json_object_set_new(j, "num_speakers", json_integer(o->num_speakers));
     if (j && o->keywords[0]) { /* a JSON array, one "word:boost" each */

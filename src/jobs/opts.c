@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "asr/diarize.h"
+#include "asr/redact.h"
 #include "jobs/jobs_internal.h"
 
 static char *dump(json_t *o)
@@ -25,6 +26,10 @@ char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
         json_object_set_new(j, "multichannel", json_true());
     if (j && o->keywords[0]) /* canonical list (asr/vocab.h) */
         json_object_set_new(j, "keywords", json_string(o->keywords));
+    if (j && o->numerals) /* absent = false */
+        json_object_set_new(j, "numerals", json_true());
+    if (j && o->redact) /* LD_REDACT_* bits (asr/redact.h); absent = none */
+        json_object_set_new(j, "redact", json_integer(o->redact));
     return dump(j);
 }
 
@@ -55,6 +60,8 @@ void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)
     const char *kw = json_string_value(json_object_get(j, "keywords"));
     if (kw) /* written by ld_jobs_opts_dump; parsed again by the engine */
         snprintf(o->keywords, sizeof o->keywords, "%s", kw);
+    o->numerals = json_is_true(json_object_get(j, "numerals"));
+    o->redact = (unsigned)json_integer_value(json_object_get(j, "redact")) & LD_REDACT_ALL;
     json_decref(j);
 }
 

@@ -98,10 +98,10 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
         val = "";
     bool b;
     ld_err rc;
-    /* Same name and meaning in both APIs (diarize, multichannel, keywords and
-     * num_speakers answer what listend's own options answer). */
-    static const char *const same[] = {"punctuate",    "language",    "diarize",  "multichannel",
-                                       "num_speakers", "sample_rate", "keywords", "numerals"};
+    /* Same name and meaning in both APIs (diarize, multichannel, keywords,
+     * num_speakers and redact answer what listend's own options answer). */
+    static const char *const same[] = {"punctuate",   "language", "diarize",  "multichannel", "num_speakers",
+                                       "sample_rate", "keywords", "numerals", "redact"};
     for (size_t i = 0; i < sizeof same / sizeof *same; i++)
         if (!strcmp(key, same[i]))
             return ld_opts_set(o, key, val, err);

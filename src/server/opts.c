@@ -1,6 +1,7 @@
 #include "server/opts.h"
 
 #include "asr/diarize.h"
+#include "asr/redact.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -83,6 +84,15 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         return parse_bool(key, val, &o->t.punctuate, err);
     if (!strcmp(key, "numerals"))
         return parse_bool(key, val, &o->t.numerals, err);
+    if (!strcmp(key, "redact")) /* Deepgram's form, repeatable: pci, pii, ssn, numbers (asr/redact.h) */
+        return ld_redact_parse(val, &o->t.redact, err);
+    if (!strcmp(key, "redact_pii") || !strcmp(key, "redact_pci")) { /* Smallest's redaction (asr/redact.h) */
+        bool on = false;
+        unsigned bit = strcmp(key, "redact_pii") ? LD_REDACT_PCI : LD_REDACT_PII;
+        ld_err rc = parse_bool(key, val, &on, err);
+        o->t.redact = on ? o->t.redact | bit : o->t.redact & ~bit;
+        return rc;
+    }
     if (!strcmp(key, "timestamps") || !strcmp(key, "word_timestamps"))
         return parse_bool(key, val, &o->t.timestamps, err);
     if (!strcmp(key, "diarize") || !strcmp(key, "num_speakers")) { /* the decoder pool reads them from t */
@@ -159,15 +169,16 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
             snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
             s = buf;
         } else if (json_is_null(v)) {
-            continue;                                              /* "callback_url": null means not given */
-        } else if (json_is_array(v) && !strcmp(key, "keywords")) { /* ["kubernetes:2", "listend"] */
+            continue; /* "callback_url": null means not given */
+        } else if (json_is_array(v) && (!strcmp(key, "keywords") || !strcmp(key, "redact"))) {
+            /* ["kubernetes:2", "listend"], ["pci", "ssn"] */
             size_t i;
             json_t *item;
             json_array_foreach(v, i, item)
             {
                 if (!json_is_string(item))
                     return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                                        "Invalid type for parameter 'keywords': expected strings like \"word:2\"");
+                                        "Invalid type for parameter '%s': expected strings", key);
                 ld_err e = ld_opts_set(o, key, json_string_value(item), err);
                 if (e)
                     return e;
@@ -177,7 +188,8 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
             static const char *const known[] = {
                 "language",    "punctuate",    "timestamps",   "word_timestamps", "diarize",         "num_speakers",
                 "url",         "callback_url", "webhook_url",  "format",          "response_format", "encoding",
-                "sample_rate", "model",        "multichannel", "channels",        "keywords",        "numerals"};
+                "sample_rate", "model",        "multichannel", "channels",        "keywords",        "numerals",
+                "redact_pii",  "redact_pci",   "redact"};
             for (size_t i = 0; i < sizeof known / sizeof *known; i++)
                 if (!strcmp(key, known[i]))
                     return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid type for parameter '%s'", key);
@@ -222,5 +234,10 @@ ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err)
     if (o->t.keywords[0] && strcmp(o->t.language, "en"))
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
                             "Invalid parameter 'keywords': custom vocabulary is available for English (en) only");
+    if (o->t.redact && strcmp(o->t.language, "en"))
+        return ld_error_set(
+            err, LD_ERR_INVALID_PARAMETER,
+            "Invalid parameter: redaction (redact_pii, redact_pci, redact) is available for English "
+            "(en) only");
     return LD_OK;
 }

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "asr/diarize.h"
+#include "asr/redact.h"
 #include "audio/audio.h"
 
 /* ---- query parameters ---- */
@@ -46,6 +47,13 @@ static ld_err bad(ld_error *err, const char *name, const char *why)
 
 ld_err ld_ws_params_keyword(ld_ws_params *p, const char *name, const char *value, ld_error *err)
 {
+    if (p->deepgram && !strcmp(name, "redact")) {
+        ld_err rc = ld_redact_parse(value, &p->redact, err);
+        if (!rc && p->redact && strcmp(p->language, "en"))
+            return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                                "Invalid parameter 'redact': redaction is available for English (en) only");
+        return rc;
+    }
     if (strcmp(name, "keywords") && !(p->deepgram && !strcmp(name, "keyterm")))
         return LD_OK;
     if (strcmp(p->language, "en"))
@@ -139,6 +147,19 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         return bad(err, "diarize", "expected true or false");
     if ((v = get(ud, "num_speakers")) && parse_int(v, 1, LD_DIARIZE_MAX_SPEAKERS, &p->num_speakers))
         return bad(err, "num_speakers", "expected an integer from 1 to 8");
+    static const struct {
+        const char *name;
+        unsigned kinds;
+    } redacts[] = {{"redact_pii", LD_REDACT_PII}, {"redact_pci", LD_REDACT_PCI}};
+    for (size_t i = 0; i < sizeof redacts / sizeof *redacts; i++) {
+        bool on = false;
+        if ((v = get(ud, redacts[i].name)) && parse_bool(v, &on))
+            return bad(err, redacts[i].name, "expected true or false");
+        p->redact |= on ? redacts[i].kinds : 0;
+    }
+    if (p->redact && strcmp(p->language, "en"))
+        return bad(err, p->redact & LD_REDACT_PII ? "redact_pii" : "redact_pci",
+                   "redaction is available for English (en) only");
     return LD_OK;
 }
 
@@ -323,10 +344,10 @@ json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n
     ld_transcript t = {.words = (ld_word *)words, .n_words = n_words};
     size_t n = 0;
     long *origin = NULL;
-    ld_word *rw = ld_transcript_render_ex(&t, LD_RENDER_FLAGS(p), &n, &origin);
+    ld_word *rw = ld_transcript_render_redacted(&t, LD_RENDER_FLAGS(p), fin ? fin->redactor : NULL, &n, &origin);
     long src = 0;
     for (size_t i = 0; rw && origin && i < n; i++) {
-        if (!p->capitalize)
+        if (!p->capitalize && !ld_redact_is_token(rw[i].word))
             for (char *c = rw[i].word; *c; c++)
                 *c = (char)tolower((unsigned char)*c);
         json_t *e = json_pack("{s:s, s:f, s:f, s:f}", "word", rw[i].word, "start", r3(rw[i].start), "end",
@@ -420,6 +441,15 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
             json_object_set_new(j, "words", entries ? json_incref(entries) : json_array());
         if (p->sentence_timestamps)
             json_object_set_new(j, "utterances", entries ? sentences(entries) : json_array());
+        if (p->redact) { /* the tokens this final gave out */
+            json_t *tokens = json_array();
+            for (size_t i = 0; i < json_array_size(entries); i++) {
+                json_t *w = json_object_get(json_array_get(entries, i), "word");
+                if (ld_redact_is_token(json_string_value(w)))
+                    json_array_append(tokens, w);
+            }
+            json_object_set_new(j, "redacted_entities", tokens);
+        }
         if (fin && fin->full) { /* the text so far, this final's included */
             size_t had = *fin->full ? strlen(*fin->full) : 0, add = text ? strlen(text) : 0;
             char *all = add ? realloc(*fin->full, had + add + 2) : *fin->full;

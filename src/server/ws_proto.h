@@ -50,6 +50,7 @@ typedef struct {
     bool full_transcript;             /* `full_transcript` (every final so far) on finals */
     bool diarize;                     /* speaker on final words (asr/diarize.h, live) */
     int num_speakers;                 /* with diarize: at most this many, 0 = up to 8 */
+    unsigned redact;                  /* LD_REDACT_* (asr/redact.h): redact_pii, redact_pci, Deepgram's redact */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
     bool deepgram;
     bool speech_final;    /* endpointing on: utterance ends are speech_final */
@@ -64,7 +65,8 @@ typedef const char *(*ld_ws_param_get)(void *ud, const char *name);
  * a bad value of a known one -> LD_ERR_INVALID_PARAMETER naming it. */
 ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
 /* One query value of a repeatable name: `keywords` (and Deepgram's `keyterm`)
- * adds a word to p->keywords; other names are ignored. A bad word ->
+ * adds a word to p->keywords, Deepgram's `redact` kinds to p->redact; other
+ * names are ignored. A bad word or redact value ->
  * LD_ERR_INVALID_PARAMETER naming it; keywords for a language other than
  * English too (checked once p->language is parsed). */
 ld_err ld_ws_params_keyword(ld_ws_params *p, const char *name, const char *value, ld_error *err);
@@ -133,10 +135,11 @@ char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp
 char *ld_ws_msg_event_in(const char *type, const char *session_id, double timestamp, const ld_ws_params *p);
 /* What a final carries besides its words. */
 typedef struct {
-    const int *speaker;      /* diarize=true: per raw word (n_words), else NULL */
-    const float *confidence; /* speaker_confidence, the same */
-    char **full;             /* full_transcript=true: the stream's (channel's) text so far, malloc'd and
+    const int *speaker;             /* diarize=true: per raw word (n_words), else NULL */
+    const float *confidence;        /* speaker_confidence, the same */
+    char **full;                    /* full_transcript=true: the stream's (channel's) text so far, malloc'd and
                                 the caller's; this final's text is appended to it and sent. NULL = off */
+    struct ld_redactor_s *redactor; /* with p->redact: the stream's (channel's) token numbers; NULL = from 1 */
 } ld_ws_final;
 
 /* A final's words as JSON entries ({word, start, end, confidence} and, with

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "asr/diarize.h"
+#include "asr/redact.h"
 #include "server/ws_deepgram.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -78,6 +79,7 @@ typedef struct track {
     ld_stream_decoder *own; /* channels after the first hold their own decoder (the first: c->decoder) */
     ld_diarize_live *spk;   /* diarize=true: this channel's speakers (asr/diarize.h) */
     char *full;             /* full_transcript=true: this channel's finals so far */
+    ld_redactor redactor;   /* redact: this channel's token numbers (asr/redact.h) */
 } track;
 
 /* The stream: its channels, and how interleaved input is cut into them. */
@@ -105,6 +107,7 @@ static track *track_new(ws_conn *c, int ch, ld_error *err)
         return NULL;
     }
     s->noise = MIN_THRESHOLD / NOISE_FACTOR;
+    s->redactor.kinds = c->params.redact;
     s->conv = ld_audio_stream_new(c->params.encoding, c->params.sample_rate, err);
     if (!s->conv) {
         free(s);
@@ -295,7 +298,7 @@ static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_la
             ld_error_set(err, LD_ERR_INTERNAL, "out of memory in speaker diarization");
             return false;
         }
-        ld_ws_final fin = {who, sure, c->params.full_transcript ? &s->full : NULL};
+        ld_ws_final fin = {who, sure, c->params.full_transcript ? &s->full : NULL, &s->redactor};
         ws_conn_post(c, dg ? ld_ws_dg_results(c->request_id, &s->params, NULL, w, n, &fin, true, speech_final,
                                               from_finalize, start, end - start)
                            : ld_ws_msg_transcription(c->session_id, &s->params, NULL, w, n, &fin, true, is_last,
@@ -331,10 +334,15 @@ static void maybe_interim(ws_conn *c, track *s)
         return;
     }
     double start = secs(s->speech_start), duration = secs(s->pos - s->speech_start);
-    ws_conn_post(c, c->params.deepgram ? ld_ws_dg_results(c->request_id, &s->params, p, NULL, 0, NULL, false, false,
-                                                          false, start, duration)
-                                       : ld_ws_msg_transcription(c->session_id, &s->params, p, NULL, 0, NULL, false,
-                                                                 false, false, start, duration));
+    /* an interim must not show what its final will redact */
+    char *shown = s->redactor.kinds ? ld_redact_text(&s->redactor, p) : p;
+    if (shown)
+        ws_conn_post(c, c->params.deepgram ? ld_ws_dg_results(c->request_id, &s->params, shown, NULL, 0, NULL,
+                                                              false, false, false, start, duration)
+                                           : ld_ws_msg_transcription(c->session_id, &s->params, shown, NULL, 0,
+                                                                     NULL, false, false, false, start, duration));
+    if (shown != p)
+        free(shown);
     free(s->last_partial);
     s->last_partial = p;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asr/redact.h"
 #include "jobs/jobs_internal.h"
 #include "jobs/webhook.h"
 #include "test.h"
@@ -119,7 +120,13 @@ static void views(void)
     free(text);
     CHECK(db.diarize && db.num_speakers == 3);
     ld_jobs_opts_load("{\"language\": \"en\", \"timestamps\": true}", &db);
-    CHECK(!db.diarize && db.num_speakers == 0);
+    CHECK(!db.diarize && db.num_speakers == 0 && !db.numerals && !db.redact);
+    /* and numerals and redaction: a queued job must not show what its request hid */
+    ld_transcribe_opts r = {.numerals = true, .redact = LD_REDACT_PCI | LD_REDACT_SSN}, rb;
+    text = ld_jobs_opts_dump(&r);
+    ld_jobs_opts_load(text, &rb);
+    free(text);
+    CHECK(rb.numerals && rb.redact == (LD_REDACT_PCI | LD_REDACT_SSN));
 }
 
 int main(void)

@@ -181,7 +181,7 @@ static void test_messages(void)
     int who[4] = {0, 1, 1, 1};
     float sure[4] = {0.9f, 0.6f, 0.6f, 0.7f};
     char *full = strdup("Hello there.");
-    ld_ws_final fin = {who, sure, &full};
+    ld_ws_final fin = {who, sure, &full, NULL};
     s = ld_ws_msg_transcription("sess_x", &p, NULL, w3, 4, &fin, true, false, false, 0.1, 0.9);
     j = json_loads(s, 0, NULL);
     json_t *u = json_object_get(j, "utterances"), *ws = json_object_get(j, "words");

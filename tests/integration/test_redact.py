@@ -1,0 +1,146 @@
+"""Redaction (redact_pii / redact_pci, Deepgram's redact): a real speaker reading digits (TIDIGITS' "two nine
+three four zero", pocketsphinx-testdata) joined two or three times, as a phone or card number read in groups.
+Batch (JSON, text, SRT), jobs, Deepgram's routes, live streams (interims and finals) and the CLI must not show the
+digits once asked to hide them, and must show them when not asked (so each check can fail)."""
+import asyncio
+import io
+import re
+import subprocess
+import wave
+
+import pytest
+import requests
+
+from audio_fixtures import stream_audio, ws_url
+from conftest import BIN, start_server
+from webhook_receiver import WebhookReceiver
+
+TIDIGITS = "/usr/share/pocketsphinx/test/data/tidigits/dhd.2934z.raw"  # 2.4 s, "two nine three four zero"
+DIGIT = re.compile(r"\b(zero|oh|one|two|three|four|five|six|seven|eight|nine|\d+)\b", re.I)
+
+
+def wav(groups):
+    with open(TIDIGITS, "rb") as f:
+        pcm = f.read() * groups  # each copy keeps its own silence: ~1 s between groups
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def srv(shared_server):
+    shared_server.k = shared_server.key("redact", rpm=1000)
+    return shared_server
+
+
+def post(srv, audio, path="/v1/listen", **params):
+    return requests.post(srv.url + path, headers={**srv.auth(srv.k), "Content-Type": "audio/wav"}, params=params,
+                         data=audio, timeout=60)
+
+
+def digits(text):
+    return DIGIT.findall(text)
+
+
+def test_batch_hides_card_and_phone_numbers(srv):
+    card, phone = wav(3), wav(2)
+    plain = post(srv, card, timestamps="true").json()
+    assert len(digits(plain["text"])) >= 12, plain["text"]  # the recognizer hears the digits
+    assert "redacted_entities" not in plain
+    for extra in ({}, {"numerals": "true"}):
+        b = post(srv, card, redact_pci="true", timestamps="true", **extra).json()
+        assert digits(b["text"]) == [] and "[CREDITCARDNUMBER_1]" in b["text"], b["text"]
+        assert b["redacted_entities"] == ["[CREDITCARDNUMBER_1]"]
+        tok = [w for w in b["words"] if w["word"] == "[CREDITCARDNUMBER_1]"]
+        assert len(tok) == 1 and tok[0]["start"] < 0.5 and tok[0]["end"] > 6.0, b["words"]  # spans all three groups
+        assert not any(digits(u["text"]) for u in b["utterances"]), b["utterances"]
+    b = post(srv, phone, redact_pii="true").json()
+    assert digits(b["text"]) == [] and b["redacted_entities"] == ["[PHONENUMBER_1]"], b
+    srt = post(srv, card, redact_pci="true", format="srt").text
+    assert "[CREDITCARDNUMBER_1]" in srt and not re.search(r"\b(two|nine|three|four|zero)\b", srt, re.I), srt
+    # a JSON body (the url form takes options there too): a list, as Deepgram's SDKs send it
+    r = requests.post(srv.url + "/v1/listen", headers=srv.auth(srv.k), files={"audio": ("c.wav", card, "audio/wav")},
+                      data={"redact": "pci,ssn"}, timeout=60)
+    assert r.status_code == 200 and digits(r.json()["text"]) == [], r.text
+
+
+def test_deepgram_redact(srv):
+    card = wav(3)
+    r = post(srv, card, path="/deepgram/v1/listen", redact="pci")
+    assert r.status_code == 200, r.text
+    alt = r.json()["results"]["channels"][0]["alternatives"][0]
+    assert digits(alt["transcript"]) == [] and "[CREDITCARDNUMBER_1]" in alt["transcript"], alt["transcript"]
+    assert not any(digits(w["word"]) or digits(w["punctuated_word"]) for w in alt["words"]), alt["words"]
+    r = post(srv, card, path="/deepgram/v1/listen", redact="numbers")
+    assert "[NUMBER_1]" in r.json()["results"]["channels"][0]["alternatives"][0]["transcript"], r.text
+    plain = post(srv, card, path="/deepgram/v1/listen").json()["results"]["channels"][0]["alternatives"][0]
+    assert len(digits(plain["transcript"])) >= 12, plain["transcript"]
+    # what cannot be done is refused, not silently left in the transcript
+    r = post(srv, card, path="/deepgram/v1/listen", redact="phi")
+    assert r.status_code == 400 and "phi" in r.json()["err_msg"], r.text
+    r = post(srv, card, redact_pci="maybe")
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER" and "redact_pci" in r.json()["error"]
+
+
+def stream(srv, path, query, audio):
+    msgs, code = asyncio.run(stream_audio(ws_url(srv, path, query), audio + b"\0\0" * 16000, srv.auth(srv.k)))
+    assert code == 1000, msgs
+    return [m for m in msgs if m.get("type") in ("transcription", "Results")]
+
+
+def test_stream_hides_digits_in_interims_and_finals(srv):
+    pcm = wav(3)[44:]
+    plain = stream(srv, "/v1/listen/stream", "", pcm)
+    assert len(digits(" ".join(m["transcript"] for m in plain if m["is_final"]))) >= 12, plain
+    msgs = stream(srv, "/v1/listen/stream", "redact_pci=true&interim_results=true", pcm)
+    finals = [m for m in msgs if m["is_final"] and m["transcript"]]
+    assert finals and len(msgs) > len(finals), msgs  # interims were sent too
+    for m in msgs:  # no message shows two digits in a row (an interim may end in one)
+        assert not re.search(r"\b(zero|oh|one|two|three|four|five|six|seven|eight|nine)\s+"
+                             r"(zero|oh|one|two|three|four|five|six|seven|eight|nine)\b", m["transcript"], re.I), m
+    for m in finals:
+        assert digits(m["transcript"]) == [], m
+    tokens = [t for m in finals for t in m["redacted_entities"]]
+    assert tokens and all(t.startswith("[CREDITCARDNUMBER_") for t in tokens), finals
+    assert tokens == [f"[CREDITCARDNUMBER_{i + 1}]" for i in range(len(tokens))]  # numbered on across finals
+    assert all(w["word"] in tokens for m in finals for w in m["words"] if w["word"].startswith("["))
+    # Deepgram live: redact=pci the same way
+    dg = stream(srv, "/deepgram/v1/listen", "redact=pci&encoding=linear16&sample_rate=16000", pcm)
+    text = " ".join(m["channel"]["alternatives"][0]["transcript"] for m in dg if m["is_final"])
+    assert "[CREDITCARDNUMBER_1]" in text and digits(text) == [], text
+    r = requests.get(srv.url + "/v1/listen/stream?redact_pii=yes", headers={
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", **srv.auth(srv.k)}, timeout=30)
+    assert r.status_code == 400 and "redact_pii" in r.text
+
+
+def test_job_result_is_redacted(tmp_path):
+    s = start_server(tmp_path / "srv", "--allow-private-urls")
+    try:
+        key = s.key("redact-jobs")
+        with WebhookReceiver() as rx:
+            r = requests.post(s.url + "/v1/listen", headers=s.auth(key),
+                              files={"audio": ("card.wav", wav(3), "audio/wav")},
+                              data={"callback_url": rx.url("/done"), "redact_pci": "true", "numerals": "true"},
+                              timeout=30)
+            assert r.status_code == 202, r.text
+            result = rx.wait_for(1, job_id=r.json()["job_id"])[0].json()["result"]
+            assert digits(result["text"]) == [] and result["redacted_entities"] == ["[CREDITCARDNUMBER_1]"], result
+    finally:
+        s.stop()
+
+
+def test_cli_redact(srv, tmp_path):
+    f = tmp_path / "card.wav"
+    f.write_bytes(wav(3))
+    for mode in ([], ["--server", srv.url, "--key", srv.k]):
+        r = subprocess.run([BIN, "transcribe", "--redact", "pci", "--format", "text", *mode, str(f)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and "[CREDITCARDNUMBER_1]" in r.stdout and not digits(r.stdout), (mode, r.stdout,
+                                                                                                     r.stderr)
+    r = subprocess.run([BIN, "transcribe", "--redact", "phi", str(f)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "phi" in r.stderr
