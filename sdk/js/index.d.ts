@@ -21,6 +21,11 @@ export interface TranscriptionOptions {
   /** Each channel of the file transcribed on its own (results in `channels`). */
   multichannel?: boolean;
   format?: 'json' | 'text' | 'srt' | 'vtt';
+  /** Spoken numbers as digits ("ten" -> "10"). */
+  numerals?: boolean;
+  /** Replace names, phone numbers, SSNs, e-mail addresses ([FIRSTNAME_1], …) / card data ([CREDITCARDNUMBER_1], …). */
+  redactPii?: boolean;
+  redactPci?: boolean;
   /** Raw PCM uploads: e.g. "linear16" with sampleRate. */
   encoding?: string;
   sampleRate?: number;
@@ -90,6 +95,8 @@ export class Transcription {
   utterances: Utterance[];
   /** Present only with multichannel: true. */
   channels?: ChannelTranscription[];
+  /** With redactPii / redactPci: the tokens that replaced what was said, in order. */
+  redacted_entities?: string[];
   readonly raw: Record<string, unknown>;
   [field: string]: unknown;
 }
@@ -152,6 +159,8 @@ export class StreamMessage {
   words?: Word[];
   start?: number;
   duration?: number;
+  /** Finals of a stream with redactPii / redactPci: the tokens this final gave out. */
+  redacted_entities?: string[];
   readonly text: string;
   readonly isFinal: boolean;
   readonly isLast: boolean;
@@ -178,6 +187,9 @@ export interface StreamOptions {
   /** Label speakers on final words, final by final; numSpeakers caps the count. */
   diarize?: boolean;
   numSpeakers?: number;
+  /** Hide personal / card data in interims and finals (finals list their tokens in redacted_entities). */
+  redactPii?: boolean;
+  redactPci?: boolean;
   [param: string]: unknown;
 }
 
