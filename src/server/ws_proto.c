@@ -87,6 +87,7 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
     p->eou_timeout_ms = 800;
     p->interim_results = true;
     p->capitalize = true;
+    p->finalize_on_words = true;
 
     const char *v;
     if ((v = get(ud, "language"))) {
@@ -118,6 +119,8 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         return bad(err, "channels", "more than one channel needs linear16, mulaw or alaw (interleaved)");
     if ((v = get(ud, "eou_timeout_ms")) && parse_int(v, 100, 10000, &p->eou_timeout_ms))
         return bad(err, "eou_timeout_ms", "expected an integer from 100 to 10000");
+    if ((v = get(ud, "max_words")) && parse_int(v, 1, 1000, &p->max_words))
+        return bad(err, "max_words", "expected an integer from 1 to 1000");
     static const struct {
         const char *name;
         size_t off;
@@ -131,6 +134,7 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         {"sentence_timestamps", offsetof(ld_ws_params, sentence_timestamps)},
         {"full_transcript", offsetof(ld_ws_params, full_transcript)},
         {"itn_normalize", offsetof(ld_ws_params, numerals)},
+        {"finalize_on_words", offsetof(ld_ws_params, finalize_on_words)},
     };
     for (size_t i = 0; i < sizeof bools / sizeof *bools; i++)
         if ((v = get(ud, bools[i].name)) && parse_bool(v, (bool *)((char *)p + bools[i].off)))

@@ -51,6 +51,8 @@ typedef struct {
     bool diarize;                     /* speaker on final words (asr/diarize.h, live) */
     int num_speakers;                 /* with diarize: at most this many, 0 = up to 8 */
     unsigned redact;                  /* LD_REDACT_* (asr/redact.h): redact_pii, redact_pci, Deepgram's redact */
+    bool finalize_on_words;           /* default true: a pause ends an utterance; false: only finalize does */
+    int max_words;                    /* an utterance that reaches this many words ends at once; 0 = no cap */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
     bool deepgram;
     bool speech_final;    /* endpointing on: utterance ends are speech_final */

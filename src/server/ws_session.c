@@ -378,6 +378,27 @@ static bool end_utterance(ws_conn *c, track *s, bool quiet, ld_error *err)
 
 static bool advance(ws_conn *c, track *s, ld_error *err);
 
+/* max_words: whether the utterance in progress has that many words (the
+ * engine's hypothesis, as an interim would show it) and is at a gap between
+ * words — cut at once, its last word would be cut in two — or has twice that
+ * many (fluent speech with no gap). */
+#define WORD_GAP (RATE / 10)
+static bool word_cap_reached(ws_conn *c, track *s)
+{
+    if (!c->params.max_words || !s->ops || s->fed < s->pos)
+        return false;
+    char *p = s->ops->stream_partial(s->dec);
+    int n = 0;
+    for (char *q = p; q && *q;) {
+        q += strspn(q, " ");
+        n += *q != 0;
+        q += strcspn(q, " ");
+    }
+    free(p);
+    bool gap = !s->have_voice || s->pos - s->last_voice >= WORD_GAP;
+    return n >= 2 * c->params.max_words || (n >= c->params.max_words && gap);
+}
+
 /* At a 20 ms point inside a slice: only an end of utterance (and Deepgram's
  * UtteranceEnd) is decided here, so a client sending 20 ms frames gets its
  * final when the silence is long enough, not at the next 100 ms point. The
@@ -390,7 +411,7 @@ static bool decide_between(ws_conn *c, track *s, ld_error *err)
         maybe_utterance_end(c, s);
         return true;
     }
-    if (!quiet_now(c, s))
+    if (!c->params.finalize_on_words || !quiet_now(c, s)) /* false: the client's finalize ends utterances */
         return true;
     return advance(c, s, err) && end_utterance(c, s, true, err);
 }
@@ -420,8 +441,8 @@ static bool decide(ws_conn *c, track *s, ld_error *err)
     }
     /* Energy silence alone decides, also below the engine's own 0.5 s hang-over
      * (eou_timeout_ms from 100: short pauses then split sentences). */
-    bool quiet = quiet_now(c, s);
-    if (quiet || secs(s->pos - s->speech_start) >= WS_MAX_UTTERANCE_S)
+    bool quiet = c->params.finalize_on_words && quiet_now(c, s);
+    if (quiet || secs(s->pos - s->speech_start) >= WS_MAX_UTTERANCE_S || word_cap_reached(c, s))
         return end_utterance(c, s, quiet, err);
     maybe_interim(c, s);
     return true;

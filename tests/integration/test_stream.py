@@ -671,3 +671,26 @@ def test_spec_options_sentences_full_transcript_capitalize(srv, key, goforward):
          "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), **srv.auth(key)}
     r = requests.get(srv.url + "/v1/listen/stream?external_session_id=no%20spaces", headers=h, timeout=30)
     assert r.status_code == 400 and "external_session_id" in r.json()["error"], r.text
+
+
+def test_spec_options_finalize_on_words_and_max_words(srv, key, goforward):
+    """finalize_on_words=false: pauses no longer end utterances, the client's finalize (here: close_stream)
+    does; max_words=N: an utterance ends as soon as it has N words, pause or not."""
+    audio = goforward + b"\0\0" * 16000 + goforward  # a 1 s pause: two utterances by default
+    finals = lambda msgs: [m for m in msgs if m["type"] == "transcription" and m["is_final"] and m["transcript"]]
+    msgs, code = run(stream(ws_url(srv), audio, headers=srv.auth(key)))
+    assert code == 1000 and len(finals(msgs)) == 2, msgs
+    msgs, code = run(stream(ws_url(srv, "finalize_on_words=false"), audio, headers=srv.auth(key)))
+    f = finals(msgs)
+    assert code == 1000 and len(f) == 1 and f[0]["is_last"], f
+    assert words_of(f[0]["transcript"]).count("forward") == 2, f
+    msgs, code = run(stream(ws_url(srv, "max_words=2"), goforward + b"\0\0" * 16000, headers=srv.auth(key)))
+    f = finals(msgs)
+    assert code == 1000 and len(f) >= 2, f  # "go forward ten meters" in pieces of about two words
+    assert all(len(words_of(m["transcript"])) <= 4 for m in f), f
+    assert words_of(f[0]["transcript"])[:2] == ["go", "forward"], f
+    h = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+         "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), **srv.auth(key)}
+    for q, name in (("max_words=0", "max_words"), ("finalize_on_words=maybe", "finalize_on_words")):
+        r = requests.get(srv.url + "/v1/listen/stream?" + q, headers=h, timeout=30)
+        assert r.status_code == 400 and name in r.json()["error"], r.text

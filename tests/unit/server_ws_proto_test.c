@@ -1,5 +1,6 @@
 /* Streaming protocol pieces: query parameters, control messages, close codes,
  * the handshake key (RFC 6455 §1.3 example), subprotocol auth, messages. */
+#include "asr/redact.h"
 #include "server/ws_proto.h"
 #include "test.h"
 
@@ -80,6 +81,14 @@ static void test_params(void)
     CHECK(parse(&p, &err, "external_session_id", id, NULL, NULL) == LD_ERR_INVALID_PARAMETER);
     id[128] = 0;
     CHECK(parse(&p, &err, "external_session_id", id, NULL, NULL) == LD_OK);
+    /* finalize_on_words, max_words, redaction */
+    CHECK(parse(&p, &err, NULL, NULL, NULL, NULL) == LD_OK && p.finalize_on_words && !p.max_words && !p.redact);
+    CHECK(parse(&p, &err, "finalize_on_words", "false", "max_words", "100") == LD_OK);
+    CHECK(!p.finalize_on_words && p.max_words == 100);
+    CHECK(parse(&p, &err, "max_words", "1001", NULL, NULL) == LD_ERR_INVALID_PARAMETER);
+    CHECK(parse(&p, &err, "redact_pii", "true", "redact_pci", "false") == LD_OK && p.redact == LD_REDACT_PII);
+    CHECK(parse(&p, &err, "redact_pci", "1", "language", "es") == LD_ERR_INVALID_PARAMETER);
+    CHECK(strstr(err.msg, "English") != NULL);
 }
 
 static void test_controls(void)
