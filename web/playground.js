@@ -95,6 +95,10 @@ async function transcribe() {
   if (kw) form.append('keywords', kw);
   if ($('diarize').checked) form.append('diarize', 'true');
   if ($('multichannel').checked) form.append('multichannel', 'true');
+  if ($('redact').checked) {
+    form.append('redact_pci', 'true');
+    form.append('redact_pii', 'true');
+  }
   $('transcribe').disabled = true;
   setStatus('Transcribing…', '');
   const t0 = performance.now();
@@ -359,6 +363,10 @@ async function startMic() {
   const lang = $('language').value.trim();
   if (lang) params.set('language', lang);
   if ($('mic-diarize').checked) params.set('diarize', 'true');
+  if ($('mic-redact').checked) {
+    params.set('redact_pci', 'true');
+    params.set('redact_pii', 'true');
+  }
   const ws = new WebSocket(`${proto}//${location.host}/v1/listen/stream?${params}`, ['token', key()]);
   ws.binaryType = 'arraybuffer';
   mic.ws = ws;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
+#include "asr/redact.h"
 #include "audio/audio.h"
 #include "server/ws_proto.h"
 #include "util/time.h"
@@ -35,7 +36,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE]\n"
             "                            [--encoding ENC --sample-rate HZ [--channels N]] [--multichannel]\n"
-            "                            [--diarize [--num-speakers N]] [--no-interim] [--json] [--insecure]\n\n"
+            "                            [--diarize [--num-speakers N]] [--redact LIST] [--no-interim] [--json]\n"
+            "                            [--insecure]\n\n"
             "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
             "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
             "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
@@ -47,6 +49,8 @@ static void usage(FILE *f)
             "  --diarize      label speakers, final by final: \"[start - end] Speaker N: text\", a line\n"
             "                 per speaker's run of words\n"
             "  --num-speakers N with --diarize: at most N speakers (1-8)\n"
+            "  --redact LIST  hide pci (card numbers, CVV, expiry), pii (names, phone numbers, SSNs,\n"
+            "                 e-mail), ssn, numbers in interims and finals: comma-separated, e.g. pci,pii\n"
             "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http, https, ws, wss)\n"
             "  --insecure     with https/wss: do not verify the server certificate\n"
             "  --key KEY      default $LICENSE_KEY\n"
@@ -317,6 +321,7 @@ typedef struct {
     int rate;     /* --sample-rate with --encoding */
     int channels; /* --channels with --encoding; else set from the file with --multichannel */
     bool realtime, interim, json, insecure, multichannel, diarize;
+    unsigned redact;  /* LD_REDACT_* (asr/redact.h) */
     int num_speakers; /* with --diarize: a cap, 0 = none */
 } stream_opts;
 
@@ -336,6 +341,7 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         {"multichannel", no_argument, 0, 'm'},
         {"channels", required_argument, 0, 'c'},
         {"diarize", no_argument, 0, 'D'},
+        {"redact", required_argument, 0, 'X'},
         {"num-speakers", required_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -359,6 +365,14 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         case 'i': o->insecure = true; break;
         case 'm': o->multichannel = true; break;
         case 'D': o->diarize = true; break;
+        case 'X': {
+            ld_error e = {0};
+            if (ld_redact_parse(optarg, &o->redact, &e)) {
+                fprintf(stderr, "listend stream: %s\n", e.msg);
+                return 2;
+            }
+            break;
+        }
         case 'N': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -546,12 +560,15 @@ int ld_cli_stream_main(int argc, char **argv)
         free(audio);
         return 2;
     }
-    char chans[64] = "";
+    char chans[128] = "", red[32];
     int at = o.channels > 1 ? snprintf(chans, sizeof chans, "&channels=%d", o.channels) : 0;
     if (o.diarize)
         at += snprintf(chans + at, sizeof chans - (size_t)at, "&diarize=true");
     if (o.diarize && o.num_speakers)
-        snprintf(chans + at, sizeof chans - (size_t)at, "&num_speakers=%d", o.num_speakers);
+        at += snprintf(chans + at, sizeof chans - (size_t)at, "&num_speakers=%d", o.num_speakers);
+    ld_redact_list(o.redact, red);
+    if (*red)
+        snprintf(chans + at, sizeof chans - (size_t)at, "&redact=%s", red);
     snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s%s", prefix,
              ld_audio_stream_encoding_name(enc), rate, o.interim ? "true" : "false", chans,
              o.language ? "&language=" : "", o.language ? o.language : "");

@@ -47,7 +47,7 @@ static ld_err bad(ld_error *err, const char *name, const char *why)
 
 ld_err ld_ws_params_keyword(ld_ws_params *p, const char *name, const char *value, ld_error *err)
 {
-    if (p->deepgram && !strcmp(name, "redact")) {
+    if (!strcmp(name, "redact")) { /* Deepgram's form, on both routes (as on POST /v1/listen) */
         ld_err rc = ld_redact_parse(value, &p->redact, err);
         if (!rc && p->redact && strcmp(p->language, "en"))
             return ld_error_set(err, LD_ERR_INVALID_PARAMETER,

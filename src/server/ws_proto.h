@@ -67,7 +67,7 @@ typedef const char *(*ld_ws_param_get)(void *ud, const char *name);
  * a bad value of a known one -> LD_ERR_INVALID_PARAMETER naming it. */
 ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
 /* One query value of a repeatable name: `keywords` (and Deepgram's `keyterm`)
- * adds a word to p->keywords, Deepgram's `redact` kinds to p->redact; other
+ * adds a word to p->keywords, `redact` (Deepgram's list) kinds to p->redact; other
  * names are ignored. A bad word or redact value ->
  * LD_ERR_INVALID_PARAMETER naming it; keywords for a language other than
  * English too (checked once p->language is parsed). */

@@ -185,6 +185,7 @@ try {
     };
   });
   const run = {
+    redact: (page) => labelled(page, '#redact', file),
     upload: scenarioUpload, mic: scenarioMic, micwho: (page) => scenarioMic(page, true), badkey: scenarioBadKey, screenshot: scenarioScreenshot,
     labels: async (page) => { // one browser for both: starting chromium is most of the time
       const speakers = await labelled(page, '#diarize', file);

@@ -144,6 +144,21 @@ def test_who_spoke_and_each_channel(srv, tmp_path):
     check_channels(sides["Left"], sides["Right"])
 
 
+def test_hide_card_data(srv, tmp_path):
+    """A card number read in three groups (a real speaker: TIDIGITS' "two nine three four zero", three times):
+    with "hide card/personal data" checked the page shows a token and no digit, in the words and the exports."""
+    key = srv.key("browser-redact")
+    with open("/usr/share/pocketsphinx/test/data/tidigits/dhd.2934z.raw", "rb") as f:
+        pcm = f.read() * 3
+    card = tmp_path / "card.wav"
+    write_wav(card, pcm)
+    out = drive("redact", srv, key, str(card))
+    assert out["statusClass"] == "status ok", out
+    shown = " ".join(u["words"] for u in out["utts"]) + " " + " ".join(out["exports"].values())
+    assert "[CREDITCARDNUMBER_1]" in shown, out
+    assert not {"two", "nine", "three", "four", "zero"} & set(shown.lower().replace(".", " ").split()), out
+
+
 @pytest.mark.parametrize("kind", ["expired", "invalid"])
 def test_bad_key_shows_the_servers_error(srv, kind):
     if kind == "expired":

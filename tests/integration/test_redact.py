@@ -144,3 +144,8 @@ def test_cli_redact(srv, tmp_path):
                                                                                                      r.stderr)
     r = subprocess.run([BIN, "transcribe", "--redact", "phi", str(f)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "phi" in r.stderr
+    # listend stream --redact: the stream route's redact list (as Deepgram spells it), interims and finals
+    r = subprocess.run([BIN, "stream", "--server", srv.url, "--key", srv.k, "--redact", "pci", "--json", str(f)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "[CREDITCARDNUMBER_1]" in r.stdout, (r.stdout, r.stderr)
+    assert not re.search(r"\b(two|nine|three|four|zero)\s+(two|nine|three|four|zero)\b", r.stdout, re.I), r.stdout
