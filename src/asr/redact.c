@@ -106,6 +106,21 @@ static size_t count_digits(const char *const *w, size_t a, size_t b)
     return digits;
 }
 
+static const char *const exp_cues[] = {"expires", "expiry",        "expiration", "expire", "expiring",
+                                       "exp",     "valid through", "valid thru", NULL};
+
+/* The end (exclusive) of the run of number words from a: pauses shorter than
+ * the run gap between them, "and" only inside. */
+static size_t run_end(const char *const *w, const double *gap, size_t a, size_t stop)
+{
+    size_t j = a + 1;
+    while (j < stop && ld_numerals_word(w[j]) && (!gap || gap[j] < LD_REDACT_RUN_GAP))
+        j++;
+    while (j > a + 1 && !strcmp(w[j - 1], "and"))
+        j--;
+    return j;
+}
+
 static int classify_number(unsigned kinds, const char *const *w, size_t a, size_t b)
 {
     size_t digits = count_digits(w, a, b);
@@ -118,8 +133,6 @@ static int classify_number(unsigned kinds, const char *const *w, size_t a, size_
                                            "three digit code",
                                            "code on the back",
                                            NULL};
-    static const char *const exp_cues[] = {"expires", "expiry",        "expiration", "expire", "expiring",
-                                           "exp",     "valid through", "valid thru", NULL};
     static const char *const ssn_cues[] = {"social security", "social", "ssn", "s s n", NULL};
     bool pci = kinds & LD_REDACT_PCI, pii = kinds & LD_REDACT_PII, ssn = pii || (kinds & LD_REDACT_SSN);
     if (pci && digits >= 3 && digits <= 4 && any_cue(w, a, cvv_cues, 3))
@@ -159,16 +172,23 @@ static bool email_at(const char *const *w, size_t n, size_t i, size_t *first, si
     static const char *const tlds[] = {"com", "org",  "net", "edu", "gov", "io", "co", "us",
                                        "uk",  "info", "biz", "me",  "ai",  "ca", "de", NULL};
     static const char *const joins[] = {"dot", "underscore", "dash", "hyphen", NULL};
-    if (strcmp(w[i], "dot") || i + 1 >= n || !in(w[i + 1], tlds))
+    /* where an address starts when its "at" was not heard as such ("had", "that"): after these */
+    static const char *const before[] = {"to",    "is",   "email",   "mail",  "address", "me",   "us",
+                                         "write", "send", "contact", "reach", "was",     "it's", NULL};
+    if (strcmp(w[i], "dot") || i + 1 >= n || !in(w[i + 1], tlds) || i == 0)
         return false;
-    size_t at = i;
+    size_t at = i, s;
     while (at > 0 && i - at < 8 && strcmp(w[at], "at"))
         at--;
-    if (strcmp(w[at], "at") || at == 0)
-        return false;
-    size_t s = at - 1; /* the user part: word (join word)* */
-    while (s >= 2 && in(w[s - 1], joins))
-        s -= 2;
+    if (!strcmp(w[at], "at") && at > 0) {
+        s = at - 1; /* the user part: word (join word)* */
+        while (s >= 2 && in(w[s - 1], joins))
+            s -= 2;
+    } else { /* back to the word that introduces it, at most 6 words */
+        s = i - 1;
+        while (s > 0 && i - s < 6 && !in(w[s - 1], before))
+            s--;
+    }
     size_t e = i + 1; /* "dot co dot uk" */
     while (e + 2 < n && !strcmp(w[e + 1], "dot") && in(w[e + 2], tlds))
         e += 2;
@@ -209,6 +229,22 @@ size_t ld_redact_find(ld_redactor *r, const char *const *w, const double *gap, s
 {
     size_t k = 0, first, last;
     unsigned kinds = r->kinds;
+    /* digits the recognizer wrote as their homophones ("nine five to six", "one for
+     * six"): read as digits between two digits, where nothing else fits */
+    static const char *const homo[][2] = {{"to", "two"},  {"too", "two"},   {"for", "four"}, {"fore", "four"},
+                                          {"won", "one"}, {"ate", "eight"}, {"o", "oh"}};
+    const char **v = malloc((n + 1) * sizeof *v);
+    if (!v)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = w[i];
+        for (size_t h = 0; i > 0 && i + 1 < n && h < sizeof homo / sizeof *homo; h++)
+            if (!strcmp(w[i], homo[h][0]) && in(v[i - 1], digit_words) &&
+                (in(w[i + 1], digit_words) ||
+                 (i + 2 < n && in(w[i + 2], digit_words) && (!strcmp(w[i + 1], "to") || !strcmp(w[i + 1], "for")))))
+                v[i] = homo[h][1];
+    }
+    w = v;
     /* e-mail addresses first: the words of one may be numbers or names too */
     for (size_t i = 0; (kinds & LD_REDACT_PII) && i < n && k < max; i++)
         if (email_at(w, n, i, &first, &last)) {
@@ -224,16 +260,21 @@ size_t ld_redact_find(ld_redactor *r, const char *const *w, const double *gap, s
             continue;
         }
         size_t stop = e < emails ? out[e].first : n; /* nothing else reaches into an e-mail */
+        /* an expiry date whose first word was misheard ("expires all for twenty six"):
+         * from the word after the cue, when a number of 2 or more digits follows */
+        size_t from = i;
+        bool expiry = false;
+        if ((kinds & LD_REDACT_PCI) && i > 0 && in(w[i - 1], exp_cues) && !ld_numerals_word(w[i]))
+            for (size_t q = i + 1; q < stop && q <= i + 2 && !expiry; q++)
+                if (ld_numerals_word(w[q]) && strcmp(w[q], "and") &&
+                    count_digits(w, q, run_end(w, gap, q, stop)) >= 2)
+                    from = q, expiry = true;
         /* a run of number words, pauses shorter than the run gap between them;
          * "and" only inside */
-        if (ld_numerals_word(w[i]) && strcmp(w[i], "and")) {
-            size_t j = i + 1;
-            while (j < stop && ld_numerals_word(w[j]) && (!gap || gap[j] < LD_REDACT_RUN_GAP))
-                j++;
-            while (j > i + 1 && !strcmp(w[j - 1], "and"))
-                j--;
-            int lab = classify_number(kinds, w, i, j);
-            if (lab < 0 && r->open_end && j - i >= 2 && spelled_out(w, i, j) &&
+        if (ld_numerals_word(w[from]) && strcmp(w[from], "and")) {
+            size_t j = run_end(w, gap, from, stop);
+            int lab = expiry ? EXPIRY : classify_number(kinds, w, from, j);
+            if (lab < 0 && r->open_end && j - from >= 2 && spelled_out(w, from, j) &&
                 (kinds & (LD_REDACT_PCI | LD_REDACT_PII | LD_REDACT_SSN)))
                 lab = kinds & LD_REDACT_PCI ? CARD : kinds & LD_REDACT_PII ? PHONENUMBER : SSN;
             if (lab >= 0) {
@@ -252,6 +293,7 @@ size_t ld_redact_find(ld_redactor *r, const char *const *w, const double *gap, s
         i++;
     }
     qsort(out, k, sizeof *out, by_first);
+    free(v);
     return k;
 }
 
@@ -259,7 +301,7 @@ char *ld_redact_text(const ld_redactor *r, const char *text)
 {
     char *copy = strdup(text ? text : "");
     size_t cap = 16, n = 0;
-    char **w = malloc(cap * sizeof *w);
+    char **w = calloc(cap, sizeof *w);
     if (!copy || !w) {
         free(copy);
         free(w);

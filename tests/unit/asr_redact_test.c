@@ -53,6 +53,10 @@ static void test_pci(void)
     check(pci, "the security code is seven three seven", "the security code is [CREDITCARDCVV_1]");
     check(pci, "c v v one two three four", "c v v [CREDITCARDCVV_1]");
     check(pci, "it expires oh four twenty seven", "it expires [CREDITCARDEXPIRY_1]");
+    /* what the recognizer makes of digits: homophones between digits, a misheard month */
+    check(pci, "my card number is nine five to six one for one one", "my card number is [CREDITCARDNUMBER_1]");
+    check(pci, "it expires all for twenty six", "it expires [CREDITCARDEXPIRY_1]");
+    check(pci, "from nine to five i work for two", "from nine to five i work for two");
     /* a group of four read on its own (a stream's final may hold just one) */
     check(pci, "four one one one", "[CREDITCARDNUMBER_1]");
     check(pci, "call five five five one two three four", "call [CREDITCARDNUMBER_1]");
@@ -84,6 +88,8 @@ static void test_pii(void)
           "my social security number is [SSN_1]");
     check(pii, "write to john dot smith at gmail dot com today", "write to [EMAIL_1] today");
     check(pii, "mail two at example dot co dot uk", "mail [EMAIL_1]");
+    check(pii, "please write to john dot smith had camille dot com",
+          "please write to [EMAIL_1]"); /* "at" misheard */
     check(pii, "ask mister brown and doctor jones", "ask mister [FIRSTNAME_1] and doctor [FIRSTNAME_2]");
     check(pii, "i have three hundred dollars at home", "i have three hundred dollars at home");
     check(pii, "the card is four one one one one one one one one one one one one one one one",
