@@ -274,7 +274,11 @@ size_t ld_redact_find(ld_redactor *r, const char *const *w, const double *gap, s
         if (ld_numerals_word(w[from]) && strcmp(w[from], "and")) {
             size_t j = run_end(w, gap, from, stop);
             int lab = expiry ? EXPIRY : classify_number(kinds, w, from, j);
-            if (lab < 0 && r->open_end && j - from >= 2 && spelled_out(w, from, j) &&
+            /* interims (their words still change) and a stream's finals (a pause
+             * of the eou timeout splits a number read in groups into finals of its
+             * own) hide shorter digit runs: 2 and 3 digits read one by one */
+            size_t short_run = r->open_end ? 2 : r->stream ? 3 : 0;
+            if (lab < 0 && short_run && j - from >= short_run && spelled_out(w, from, j) &&
                 (kinds & (LD_REDACT_PCI | LD_REDACT_PII | LD_REDACT_SSN)))
                 lab = kinds & LD_REDACT_PCI ? CARD : kinds & LD_REDACT_PII ? PHONENUMBER : SSN;
             if (lab >= 0) {

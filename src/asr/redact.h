@@ -38,7 +38,8 @@ enum { LD_REDACT_N_LABELS = 10 };
 typedef struct ld_redactor_s {
     unsigned kinds;
     unsigned seen[LD_REDACT_N_LABELS];
-    bool open_end; /* the words still change (an interim): short digit runs are hidden too */
+    bool open_end; /* the words still change (an interim): 2+ digits read one by one are hidden */
+    bool stream;   /* a stream's finals: a number read in groups may span finals, so 3+ digits are hidden */
 } ld_redactor;
 
 /* One entity: words [first, last] (inclusive) become `token`. */

@@ -108,6 +108,7 @@ static track *track_new(ws_conn *c, int ch, ld_error *err)
     }
     s->noise = MIN_THRESHOLD / NOISE_FACTOR;
     s->redactor.kinds = c->params.redact;
+    s->redactor.stream = true;
     s->conv = ld_audio_stream_new(c->params.encoding, c->params.sample_rate, err);
     if (!s->conv) {
         free(s);

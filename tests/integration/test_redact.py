@@ -108,6 +108,11 @@ def test_stream_hides_digits_in_interims_and_finals(srv):
     assert tokens and all(t.startswith("[CREDITCARDNUMBER_") for t in tokens), finals
     assert tokens == [f"[CREDITCARDNUMBER_{i + 1}]" for i in range(len(tokens))]  # numbered on across finals
     assert all(w["word"] in tokens for m in finals for w in m["words"] if w["word"].startswith("["))
+    # a phone number read in two groups a second apart: two finals of five digits, each hidden with PII alone
+    msgs = stream(srv, "/v1/listen/stream", "redact_pii=true", wav(2)[44:])
+    finals = [m for m in msgs if m["is_final"] and m["transcript"]]
+    assert finals and all(digits(m["transcript"]) == [] for m in finals), finals
+    assert all(t.startswith("[PHONENUMBER_") for m in finals for t in m["redacted_entities"]), finals
     # Deepgram live: redact=pci the same way
     dg = stream(srv, "/deepgram/v1/listen", "redact=pci&encoding=linear16&sample_rate=16000", pcm)
     text = " ".join(m["channel"]["alternatives"][0]["transcript"] for m in dg if m["is_final"])
