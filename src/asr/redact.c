@@ -55,7 +55,7 @@ static bool cue(const char *const *w, size_t i, const char *phrase)
     snprintf(buf, sizeof buf, "%s", phrase);
     char *parts[6];
     size_t k = 0;
-    for (char *s = strtok(buf, " "); s && k < 6; s = strtok(NULL, " "))
+    for (char *save = NULL, *s = strtok_r(buf, " ", &save); s && k < 6; s = strtok_r(NULL, " ", &save))
         parts[k++] = s;
     if (k > i)
         return false;

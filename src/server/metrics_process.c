@@ -45,7 +45,8 @@ static void read_stat(void)
     /* Fields from 3 (state) on; utime 14, stime 15, starttime 22, vsize 23, rss 24. */
     double v[25] = {0};
     int field = 3;
-    for (char *tok = strtok(p + 2, " "); tok && field <= 24; tok = strtok(NULL, " "), field++)
+    for (char *save = NULL, *tok = strtok_r(p + 2, " ", &save); tok && field <= 24;
+         tok = strtok_r(NULL, " ", &save), field++)
         v[field] = strtod(tok, NULL);
     double tick = (double)sysconf(_SC_CLK_TCK), page = (double)sysconf(_SC_PAGESIZE);
     if (tick <= 0)

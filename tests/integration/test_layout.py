@@ -171,6 +171,24 @@ def test_no_dependency_cycle_between_concerns():
         " <-> ".join(c) for c in bad)
 
 
+# libc calls that keep hidden static state: two request threads calling one of them race.
+NOT_REENTRANT = re.compile(r"(?<![\w.>])(strtok|localtime|gmtime|asctime|ctime)\s*\(")
+
+
+def non_reentrant_calls(texts):
+    return [f"{rel}: {m.group(1)}()" for rel, t in texts.items()
+            for m in NOT_REENTRANT.finditer(re.sub(r"/\*.*?\*/|//[^\n]*", "", t, flags=re.S))]
+
+
+def test_no_non_reentrant_libc_calls():
+    """Every part of the server runs on several threads (request pool, decoders, stream workers): use
+    strtok_r, localtime_r, gmtime_r."""
+    bad = non_reentrant_calls(sources())
+    assert not bad, "calls with hidden static state (use the _r form):\n" + "\n".join(bad)
+    assert non_reentrant_calls({"x.c": "s = strtok(buf, \" \"); t = strtok_r(a, b, &c); /* strtok( */"}) == [
+        "x.c: strtok()"]
+
+
 def test_c_sources_are_clang_formatted():
     fmt = shutil.which("clang-format-14")
     if not fmt:
