@@ -148,7 +148,7 @@ json_t *ld_channels_json(ld_transcript *const *t, size_t n, const ld_transcribe_
         for (size_t i = 0; i < k; i++)
             json_array_append(utts, r[i].u);
         json_object_set_new(j, "utterances", utts);
-        json_t *chans = json_array();
+        json_t *chans = json_array(), *tokens = o->redact ? json_array() : NULL;
         for (size_t c = 0; c < n; c++) {
             json_t *e = json_pack("{s:i,s:O,s:O}", "channel", (int)c, "text", json_object_get(ch[c], "text"),
                                   "confidence", json_object_get(ch[c], "confidence"));
@@ -163,9 +163,16 @@ json_t *ld_channels_json(ld_transcript *const *t, size_t n, const ld_transcribe_
                 json_object_set(e, "speakers", json_object_get(ch[c], "speakers"));
                 json_object_set(e, "num_speakers", json_object_get(ch[c], "num_speakers"));
             }
+            /* redaction: tokens are numbered per channel (each channel's own words) */
+            if (json_object_get(ch[c], "redacted_entities")) {
+                json_object_set(e, "redacted_entities", json_object_get(ch[c], "redacted_entities"));
+                json_array_extend(tokens, json_object_get(ch[c], "redacted_entities"));
+            }
             json_array_append_new(chans, e);
         }
         json_object_set_new(j, "channels", chans);
+        if (tokens)
+            json_object_set_new(j, "redacted_entities", tokens);
     }
     free(text);
     free(r);
@@ -274,8 +281,18 @@ char *ld_channels_render(ld_transcript *const *t, size_t n, const ld_transcribe_
             *ctype = "text/plain; charset=utf-8";
         return out;
     }
-    ld_transcript *m = ld_channels_merge(t, n);
-    char *s = m ? ld_transcript_render(m, o, ctype) : NULL;
+    /* redaction runs on each channel's own words: merged, another channel's
+     * words would sit inside a number and split it */
+    ld_transcript *red[LD_MAX_CHANNELS] = {0};
+    ld_transcribe_opts mo = *o;
+    bool ok = true;
+    for (size_t c = 0; o->redact && c < n && c < LD_MAX_CHANNELS; c++)
+        ok &= (red[c] = ld_transcript_redact_copy(t[c], o->redact)) != NULL;
+    mo.redact = 0;
+    ld_transcript *m = ok ? ld_channels_merge(o->redact ? red : t, n) : NULL;
+    char *s = m ? ld_transcript_render(m, &mo, ctype) : NULL;
     ld_transcript_free(m);
+    for (size_t c = 0; c < n && c < LD_MAX_CHANNELS; c++)
+        ld_transcript_free(red[c]);
     return s;
 }

@@ -156,18 +156,17 @@ static int classify_number(unsigned kinds, const char *const *w, size_t a, size_
     return -1;
 }
 
-static void take(ld_redactor *r, ld_redaction *out, size_t *k, size_t max, size_t first, size_t last, int lab)
+static void take(ld_redaction *out, size_t *k, size_t max, size_t first, size_t last, int lab)
 {
     if (*k >= max)
         return;
-    out[*k].first = first;
-    out[*k].last = last;
-    snprintf(out[*k].token, sizeof out[*k].token, "[%s_%u]", labels[lab], ++r->seen[lab]);
+    out[*k] = (ld_redaction){.first = first, .last = last, .label = lab};
     (*k)++;
 }
 
-/* "<user> at <host> dot <tld>": the e-mail ending at words[i] ("dot", tld at i+1). */
-static bool email_at(const char *const *w, size_t n, size_t i, size_t *first, size_t *last)
+/* "<user> at <host> dot <tld>": the e-mail ending at words[i] ("dot", tld at i+1),
+ * starting at lo or later (after the previous one). */
+static bool email_at(const char *const *w, size_t n, size_t lo, size_t i, size_t *first, size_t *last)
 {
     static const char *const tlds[] = {"com", "org",  "net", "edu", "gov", "io", "co", "us",
                                        "uk",  "info", "biz", "me",  "ai",  "ca", "de", NULL};
@@ -175,18 +174,18 @@ static bool email_at(const char *const *w, size_t n, size_t i, size_t *first, si
     /* where an address starts when its "at" was not heard as such ("had", "that"): after these */
     static const char *const before[] = {"to",    "is",   "email",   "mail",  "address", "me",   "us",
                                          "write", "send", "contact", "reach", "was",     "it's", NULL};
-    if (strcmp(w[i], "dot") || i + 1 >= n || !in(w[i + 1], tlds) || i == 0)
+    if (strcmp(w[i], "dot") || i + 1 >= n || !in(w[i + 1], tlds) || i <= lo)
         return false;
     size_t at = i, s;
-    while (at > 0 && i - at < 8 && strcmp(w[at], "at"))
+    while (at > lo && i - at < 8 && strcmp(w[at], "at"))
         at--;
-    if (!strcmp(w[at], "at") && at > 0) {
+    if (!strcmp(w[at], "at") && at > lo) {
         s = at - 1; /* the user part: word (join word)* */
-        while (s >= 2 && in(w[s - 1], joins))
+        while (s >= lo + 2 && in(w[s - 1], joins))
             s -= 2;
     } else { /* back to the word that introduces it, at most 6 words */
         s = i - 1;
-        while (s > 0 && i - s < 6 && !in(w[s - 1], before))
+        while (s > lo && i - s < 6 && !in(w[s - 1], before))
             s--;
     }
     size_t e = i + 1; /* "dot co dot uk" */
@@ -224,42 +223,52 @@ static int by_first(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-size_t ld_redact_find(ld_redactor *r, const char *const *w, const double *gap, size_t n, ld_redaction *out,
+size_t ld_redact_find(ld_redactor *r, const char *const *words, const double *gap0, size_t n0, ld_redaction *out,
                       size_t max)
 {
     size_t k = 0, first, last;
     unsigned kinds = r->kinds;
+    /* a stream's final: the previous final's last words go in front, as context */
+    size_t c = r->stream ? r->n_carry : 0, n = c + n0;
+    const char **w = malloc((n + 1) * sizeof *w);
+    double *gap = malloc((n + 1) * sizeof *gap);
+    ld_redaction *all = malloc((n + 1) * sizeof *all);
+    if (!w || !gap || !all) {
+        free(w);
+        free(gap);
+        free(all);
+        return LD_REDACT_FAILED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        w[i] = i < c ? r->carry[i] : words[i - c];
+        gap[i] = i < c || !gap0 ? 0 : gap0[i - c];
+    }
     /* digits the recognizer wrote as their homophones ("nine five to six", "one for
      * six"): read as digits between two digits, where nothing else fits */
     static const char *const homo[][2] = {{"to", "two"},  {"too", "two"},   {"for", "four"}, {"fore", "four"},
                                           {"won", "one"}, {"ate", "eight"}, {"o", "oh"}};
-    const char **v = malloc((n + 1) * sizeof *v);
-    if (!v)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        v[i] = w[i];
-        for (size_t h = 0; i > 0 && i + 1 < n && h < sizeof homo / sizeof *homo; h++)
-            if (!strcmp(w[i], homo[h][0]) && in(v[i - 1], digit_words) &&
+    for (size_t i = 1; i + 1 < n; i++)
+        for (size_t h = 0; h < sizeof homo / sizeof *homo; h++)
+            if (!strcmp(w[i], homo[h][0]) && in(w[i - 1], digit_words) &&
                 (in(w[i + 1], digit_words) ||
                  (i + 2 < n && in(w[i + 2], digit_words) && (!strcmp(w[i + 1], "to") || !strcmp(w[i + 1], "for")))))
-                v[i] = homo[h][1];
-    }
-    w = v;
+                w[i] = homo[h][1];
     /* e-mail addresses first: the words of one may be numbers or names too */
-    for (size_t i = 0; (kinds & LD_REDACT_PII) && i < n && k < max; i++)
-        if (email_at(w, n, i, &first, &last)) {
-            take(r, out, &k, max, first, last, EMAIL);
+    for (size_t i = 0, lo = 0; (kinds & LD_REDACT_PII) && i < n && k <= n; i++)
+        if (email_at(w, n, lo, i, &first, &last)) {
+            take(all, &k, n + 1, first, last, EMAIL);
             i = last;
+            lo = last + 1;
         }
     size_t emails = k, e = 0;
-    for (size_t i = 0; i < n && k < max;) {
-        while (e < emails && out[e].last < i)
+    for (size_t i = 0; i < n && k <= n;) {
+        while (e < emails && all[e].last < i)
             e++;
-        if (e < emails && out[e].first <= i) {
-            i = out[e].last + 1;
+        if (e < emails && all[e].first <= i) {
+            i = all[e].last + 1;
             continue;
         }
-        size_t stop = e < emails ? out[e].first : n; /* nothing else reaches into an e-mail */
+        size_t stop = e < emails ? all[e].first : n; /* nothing else reaches into an e-mail */
         /* an expiry date whose first word was misheard ("expires all for twenty six"):
          * from the word after the cue, when a number of 2 or more digits follows */
         size_t from = i;
@@ -276,29 +285,55 @@ size_t ld_redact_find(ld_redactor *r, const char *const *w, const double *gap, s
             int lab = expiry ? EXPIRY : classify_number(kinds, w, from, j);
             /* interims (their words still change) and a stream's finals (a pause
              * of the eou timeout splits a number read in groups into finals of its
-             * own) hide shorter digit runs: 2 and 3 digits read one by one */
-            size_t short_run = r->open_end ? 2 : r->stream ? 3 : 0;
+             * own) hide shorter digit runs: 2 and 3 digits read one by one, and at
+             * a final's end any 2 (the rest may come in the next final) */
+            size_t short_run = r->open_end || (r->stream && j == n) ? 2 : r->stream ? 3 : 0;
             if (lab < 0 && short_run && j - from >= short_run && spelled_out(w, from, j) &&
                 (kinds & (LD_REDACT_PCI | LD_REDACT_PII | LD_REDACT_SSN)))
                 lab = kinds & LD_REDACT_PCI ? CARD : kinds & LD_REDACT_PII ? PHONENUMBER : SSN;
             if (lab >= 0) {
-                take(r, out, &k, max, i, j - 1, lab);
+                take(all, &k, n + 1, i, j - 1, lab);
                 i = j;
                 continue;
             }
         }
         if ((kinds & LD_REDACT_PII) && name_at(w, stop, i, &last)) {
-            take(r, out, &k, max, i, i, FIRSTNAME);
+            take(all, &k, n + 1, i, i, FIRSTNAME);
             if (last > i)
-                take(r, out, &k, max, last, last, LASTNAME);
+                take(all, &k, n + 1, last, last, LASTNAME);
             i = last + 1;
             continue;
         }
         i++;
     }
-    qsort(out, k, sizeof *out, by_first);
-    free(v);
-    return k;
+    qsort(all, k, sizeof *all, by_first);
+    /* what lies in the carried words was sent with the previous final; an entity
+     * reaching into this one is hidden from its first word here. Tokens are
+     * numbered in order of what this call gives out. */
+    size_t m = 0;
+    for (size_t q = 0; q < k && m < max; q++) {
+        if (all[q].last < c)
+            continue;
+        ld_redaction x = all[q];
+        x.first = x.first < c ? 0 : x.first - c;
+        x.last -= c;
+        if (m && x.first <= out[m - 1].last) /* never overlapping (kept as found) */
+            continue;
+        snprintf(x.token, sizeof x.token, "[%s_%u]", labels[x.label], ++r->seen[x.label]);
+        out[m++] = x;
+    }
+    if (r->stream && !r->open_end && n) { /* a final: its last words are the next one's context */
+        size_t keep = n < LD_REDACT_CARRY ? n : LD_REDACT_CARRY;
+        char tmp[LD_REDACT_CARRY][32] = {{0}};
+        for (size_t q = 0; q < keep; q++)
+            snprintf(tmp[q], sizeof tmp[q], "%s", w[n - keep + q]);
+        memcpy(r->carry, tmp, sizeof tmp);
+        r->n_carry = keep;
+    }
+    free(w);
+    free(gap);
+    free(all);
+    return m;
 }
 
 char *ld_redact_text(const ld_redactor *r, const char *text)
@@ -328,12 +363,20 @@ char *ld_redact_text(const ld_redactor *r, const char *text)
     ld_redactor scratch = *r;
     scratch.open_end = true;
     ld_redaction *red = malloc((n + 1) * sizeof *red);
-    size_t m = red ? ld_redact_find(&scratch, (const char *const *)w, NULL, n, red, n + 1) : 0;
+    size_t m = red ? ld_redact_find(&scratch, (const char *const *)w, NULL, n, red, n + 1) : LD_REDACT_FAILED;
+    if (m == LD_REDACT_FAILED) { /* nothing rather than the words unredacted */
+        free(red);
+        free(w);
+        free(copy);
+        return NULL;
+    }
     size_t len = strlen(text ? text : "") + 32 * m + 1;
-    char *out = red ? malloc(len) : NULL, *o = out;
+    char *out = malloc(len), *o = out;
     for (size_t i = 0, q = 0; out && i < n; i++) {
         const char *piece = w[i];
-        if (q < m && red[q].first == i) {
+        while (q < m && red[q].last < i)
+            q++;
+        if (q < m && red[q].first <= i) {
             piece = red[q].token;
             i = red[q++].last;
         }

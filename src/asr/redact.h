@@ -35,9 +35,17 @@ enum { LD_REDACT_N_LABELS = 10 };
 
 /* The per-request (or per-stream) state: what to redact and how many tokens
  * of each label were given out, so numbers go on across a stream's finals. */
+enum { LD_REDACT_CARRY = 4 }; /* words of a stream's previous final kept as context */
+
 typedef struct ld_redactor_s {
     unsigned kinds;
     unsigned seen[LD_REDACT_N_LABELS];
+    /* a stream's finals: the last words of the previous final (lower case) and
+     * when it ended, so a number or a cue ("my name is" | "John") that a pause
+     * split between finals is still found; set by ld_redact_find */
+    char carry[LD_REDACT_CARRY][32];
+    size_t n_carry;
+    double carry_end;
     bool open_end; /* the words still change (an interim): 2+ digits read one by one are hidden */
     bool stream;   /* a stream's finals: a number read in groups may span finals, so 3+ digits are hidden */
 } ld_redactor;
@@ -45,12 +53,18 @@ typedef struct ld_redactor_s {
 /* One entity: words [first, last] (inclusive) become `token`. */
 typedef struct {
     size_t first, last;
+    int label; /* internal: which kind of token */
     char token[32];
 } ld_redaction;
 
+/* ld_redact_find's answer when memory ran out: callers must not show the words. */
+#define LD_REDACT_FAILED ((size_t)-1)
+
 /* The entities in words[0..n) (lower case; gap[i] = seconds between word i-1
- * and word i, gap may be NULL for "no pauses"), in order, at most max.
- * Numbers tokens from r->seen and advances it. */
+ * and word i — for a stream's final, gap[0] = since the previous final's last
+ * word; gap may be NULL for "no pauses"), in order, not overlapping, at most
+ * max. Numbers tokens from r->seen and advances it; a stream's final (r->stream)
+ * also reads and updates r->carry. LD_REDACT_FAILED when memory is short. */
 size_t ld_redact_find(ld_redactor *r, const char *const *words, const double *gap, size_t n, ld_redaction *out,
                       size_t max);
 

@@ -102,7 +102,8 @@ static ld_numeral *find_numerals(const ld_transcript *t, size_t *count)
 }
 
 /* The entities to redact (asr/redact.h), over the lower-cased words and the
- * pauses between them. */
+ * pauses between them (a stream's: from the previous final's end too). NULL
+ * when memory ran out: the caller then shows nothing rather than the words. */
 static ld_redaction *find_redactions(const ld_transcript *t, ld_redactor *r, size_t *count)
 {
     *count = 0;
@@ -112,18 +113,21 @@ static ld_redaction *find_redactions(const ld_transcript *t, ld_redactor *r, siz
     bool ok = low && gap && red;
     for (size_t i = 0; ok && i < t->n_words; i++) {
         ok = (low[i] = lower_dup(t->words[i].word)) != NULL;
-        gap[i] = i ? t->words[i].start - t->words[i - 1].end : 0;
+        gap[i] = i ? t->words[i].start - t->words[i - 1].end : r->n_carry ? t->words[0].start - r->carry_end : 0;
     }
-    if (ok)
-        *count = ld_redact_find(r, (const char *const *)low, gap, t->n_words, red, t->n_words + 1);
+    size_t m = ok ? ld_redact_find(r, (const char *const *)low, gap, t->n_words, red, t->n_words + 1)
+                  : LD_REDACT_FAILED;
+    if (m != LD_REDACT_FAILED && t->n_words)
+        r->carry_end = t->words[t->n_words - 1].end;
     for (size_t i = 0; low && i < t->n_words; i++)
         free(low[i]);
     free(low);
     free(gap);
-    if (!ok) {
+    if (m == LD_REDACT_FAILED) {
         free(red);
         return NULL;
     }
+    *count = m;
     return red;
 }
 
@@ -154,11 +158,22 @@ ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, l
     if (!r)
         r = &local;
     ld_redaction *red = r->kinds && t->n_words ? find_redactions(t, r, &n_red) : NULL;
+    if (r->kinds && t->n_words && !red) { /* out of memory: no words rather than unredacted ones */
+        free(out);
+        free(origin);
+        free(num);
+        *n = 0;
+        if (origin_out)
+            *origin_out = NULL;
+        return NULL;
+    }
     bool sentence_start = true;
     for (size_t i = 0; out && i < t->n_words; i++) {
         const ld_word *w = &t->words[i];
         while (next_num < n_num && num[next_num].first < i) /* inside a redacted entity */
             next_num++;
+        while (next_red < n_red && red[next_red].last < i) /* never back over words already out */
+            next_red++;
         if (next_red < n_red && red[next_red].first <= i) { /* an entity: its token */
             size_t last = red[next_red].last;
             char *tok = strdup(red[next_red++].token);
@@ -177,7 +192,7 @@ ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, l
             i = last;
             w = &t->words[i];
         } else {
-            char *word = lower_dup(w->word);
+            char *word = ld_redact_is_token(w->word) ? strdup(w->word) : lower_dup(w->word); /* a copy's token */
             if (!word)
                 break;
             if (punctuate && (sentence_start || is_pronoun_i(word)))
@@ -213,6 +228,47 @@ ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, l
 ld_word *ld_transcript_render_words(const ld_transcript *t, unsigned flags, size_t *n)
 {
     return ld_transcript_render_ex(t, flags, n, NULL);
+}
+
+ld_transcript *ld_transcript_redact_copy(const ld_transcript *t, unsigned kinds)
+{
+    size_t n = 0;
+    long *origin = NULL;
+    ld_word *w = ld_transcript_render_ex(t, kinds << LD_RENDER_REDACT_SHIFT, &n, &origin);
+    ld_transcript *c = calloc(1, sizeof *c);
+    if (!w || !origin || !c || !(c->utts = calloc(t->n_utts + 1, sizeof *c->utts)) ||
+        (t->speakers && !(c->speakers = calloc(n + 1, sizeof *c->speakers)))) {
+        ld_words_free(w, n);
+        free(origin);
+        ld_transcript_free(c);
+        return NULL;
+    }
+    *c = (ld_transcript){.words = w,
+                         .n_words = n,
+                         .utts = c->utts,
+                         .n_utts = t->n_utts,
+                         .duration = t->duration,
+                         .confidence = t->confidence,
+                         .speakers = c->speakers,
+                         .n_speakers = t->n_speakers,
+                         .separate_utts = t->separate_utts};
+    memcpy(c->language, t->language, sizeof c->language);
+    memcpy(c->model, t->model, sizeof c->model);
+    for (size_t i = 0; c->speakers && i < n; i++)
+        c->speakers[i] = t->speakers[origin[i]];
+    /* each entry goes to the utterance of its (first) source word */
+    for (size_t u = 0, i = 0; u < t->n_utts; u++) {
+        c->utts[u] = t->utts[u];
+        c->utts[u].first = i;
+        c->utts[u].count = 0;
+        while (i < n && (size_t)origin[i] < t->utts[u].first + t->utts[u].count) {
+            if (w[i].end > c->utts[u].end)
+                c->utts[u].end = w[i].end;
+            c->utts[u].count++, i++;
+        }
+    }
+    free(origin);
+    return c;
 }
 
 static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }

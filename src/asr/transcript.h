@@ -89,6 +89,11 @@ struct ld_redactor_s;
 ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, struct ld_redactor_s *r, size_t *n,
                                        long **origin);
 void ld_words_free(ld_word *w, size_t n);
+/* A copy of t whose entities (LD_REDACT_* kinds, asr/redact.h) are already one
+ * word each, their token, with utterances and speakers kept: for renderings
+ * that merge transcripts (multichannel subtitles), so each channel is redacted
+ * on its own words. NULL when memory is short. Caller frees with ld_transcript_free. */
+ld_transcript *ld_transcript_redact_copy(const ld_transcript *t, unsigned kinds);
 
 /* The JSON body: request_id, text, confidence, duration, language, words (when
  * timestamps), utterances. New reference. */

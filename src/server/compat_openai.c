@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "asr/numerals.h"
+
 /* The model ids OpenAI's SDKs and tools send; each is served by listend's
  * engine with its automatic model choice. */
 static const char *const models[] = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe",
@@ -245,10 +247,10 @@ json_t *ld_openai_models(int64_t created, const json_t *listend)
 
 /* ---- stream=true ---- */
 
-void ld_openai_delta_init(ld_openai_delta *d, bool punctuate)
+void ld_openai_delta_init(ld_openai_delta *d, unsigned render_flags)
 {
     memset(d, 0, sizeof *d);
-    d->punctuate = punctuate;
+    d->flags = render_flags;
 }
 
 void ld_openai_delta_free(ld_openai_delta *d)
@@ -260,16 +262,31 @@ void ld_openai_delta_free(ld_openai_delta *d)
 
 static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
 
+/* A rendered word that is (part of) a number: "Five", "five", "10". */
+static bool number_word(const char *w)
+{
+    char low[32];
+    size_t i = 0;
+    for (; w[i] && i + 1 < sizeof low; i++)
+        low[i] = (char)tolower((unsigned char)w[i]);
+    low[i] = 0;
+    return ld_numerals_word(low) || (*w && strspn(w, "0123456789") == strlen(w));
+}
+
 /* The rendered text of the words so far, without the mark after the last word
- * (it depends on the pause before the next one). */
+ * (it depends on the pause before the next one) and, when redacting, without
+ * number words at the end (the next segment may make them part of a number to
+ * hide, and a delta cannot be taken back). */
 static char *certain_text(const ld_openai_delta *d)
 {
     ld_transcript t = {.words = d->words, .n_words = d->n};
     size_t total = 0;
-    ld_word *rw = ld_transcript_render_words(&t, d->punctuate, &total);
+    ld_word *rw = ld_transcript_render_words(&t, d->flags, &total);
     if (!rw)
         return NULL;
     size_t n = total && is_punct(rw[total - 1].word) ? total - 1 : total;
+    while (d->flags >> LD_RENDER_REDACT_SHIFT && n && (number_word(rw[n - 1].word) || is_punct(rw[n - 1].word)))
+        n--;
     size_t cap = 1;
     for (size_t i = 0; i < n; i++)
         cap += strlen(rw[i].word) + 1;

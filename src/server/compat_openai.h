@@ -50,11 +50,11 @@ json_t *ld_openai_model(const char *id, int64_t created, const json_t *listend);
 typedef struct {
     ld_word *words; /* raw engine words so far (owned copies) */
     size_t n, cap;
-    bool punctuate;
-    char *sent; /* the text already sent as deltas (owned) */
+    unsigned flags; /* LD_RENDER_* of the request (punctuate, numerals, redaction) */
+    char *sent;     /* the text already sent as deltas (owned) */
 } ld_openai_delta;
 
-void ld_openai_delta_init(ld_openai_delta *d, bool punctuate);
+void ld_openai_delta_init(ld_openai_delta *d, unsigned render_flags);
 void ld_openai_delta_free(ld_openai_delta *d);
 /* The next segment's words: an SSE event `data: {"type":"transcript.text.delta",
  * "delta":…}\n\n` with the text that became certain (the punctuation after the

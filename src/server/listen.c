@@ -18,6 +18,7 @@
 #include "util/log.h"
 
 #define FORM_FIELD_MAX 4096
+#define FORM_REPEAT_MAX 1000 /* values of one repeatable field (keywords, redact) */
 
 static json_t *too_large_extra(ld_srv *s) { return json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb); }
 
@@ -88,7 +89,26 @@ static enum MHD_Result post_it(void *cls, enum MHD_ValueKind kind, const char *k
     }
     if (!r->form)
         r->form = json_object();
-    const char *old = json_string_value(json_object_get(r->form, key));
+    /* a repeatable option given twice (-F keywords=a -F keywords=b) becomes a
+     * list, as in a JSON body; any other repeated field: the last one counts */
+    json_t *cur = json_object_get(r->form, key);
+    json_t *last = json_is_array(cur) ? json_array_get(cur, json_array_size(cur) - 1) : cur;
+    /* (libmicrohttpd may announce a field with an empty first call: not a new value) */
+    if (off == 0 && last && *json_string_value(last) && (!strcmp(key, "keywords") || !strcmp(key, "redact"))) {
+        if (!json_is_array(cur)) {
+            json_t *list = json_array();
+            json_array_append(list, cur);
+            json_object_set_new(r->form, key, list);
+            cur = list;
+        }
+        if (json_array_size(cur) >= FORM_REPEAT_MAX) {
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Form field '%.64s' repeats too often", key);
+            return MHD_NO;
+        }
+        json_array_append_new(cur, json_string(""));
+    }
+    json_t *slot = json_is_array(cur) ? json_array_get(cur, json_array_size(cur) - 1) : cur;
+    const char *old = json_string_value(slot);
     size_t olen = old && off ? strlen(old) : 0;
     if (olen + size > FORM_FIELD_MAX) {
         ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Form field '%.64s' is too long", key);
@@ -100,7 +120,10 @@ static enum MHD_Result post_it(void *cls, enum MHD_ValueKind kind, const char *k
     memcpy(v, old ? old : "", olen);
     memcpy(v + olen, data, size);
     v[olen + size] = '\0';
-    json_object_set_new(r->form, key, json_string(v));
+    if (json_is_array(cur))
+        json_array_set_new(cur, json_array_size(cur) - 1, json_string(v));
+    else
+        json_object_set_new(r->form, key, json_string(v));
     free(v);
     return MHD_YES;
 }
@@ -280,10 +303,12 @@ static void check(ld_req *r)
         json_t *v;
         json_object_foreach(r->form, k, v)
         {
-            if (set_opt(r, k, json_string_value(v), &e)) {
-                ld_req_fail(r, e.code, NULL, "%s", e.msg);
-                return;
-            }
+            size_t i = 0, n = json_is_array(v) ? json_array_size(v) : 1; /* a repeated field: each value */
+            for (; i < n; i++)
+                if (set_opt(r, k, json_string_value(json_is_array(v) ? json_array_get(v, i) : v), &e)) {
+                    ld_req_fail(r, e.code, NULL, "%s", e.msg);
+                    return;
+                }
         }
     }
     bool audio = r->form_audio || (r->body == LD_BODY_RAW && r->spool && ld_spool_size(r->spool) > 0);

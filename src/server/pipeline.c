@@ -580,7 +580,7 @@ void ld_pipeline_run(void *arg)
         ctx->delta = malloc(sizeof *ctx->delta);
         r->sse = ld_sse_new();
         if (ctx->delta)
-            ld_openai_delta_init(ctx->delta, r->opts.t.punctuate);
+            ld_openai_delta_init(ctx->delta, LD_RENDER_FLAGS(&r->opts.t));
         cb.segment = on_segment;
         cb.segment_ud = ctx;
     }

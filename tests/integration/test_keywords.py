@@ -110,6 +110,8 @@ def test_keywords_repeat_and_come_as_form_fields(srv, key):
     assert "forward" in words(r.json()["text"]), r.json()
     r = listen(srv, key, data=[("keywords", "kubernetes:3,forward")])  # a comma-separated list (SDK form fields)
     assert "forward" in words(r.json()["text"]), r.json()
+    r = listen(srv, key, data=[("keywords", "forward"), ("keywords", "kubernetes:3")])  # a repeated form field:
+    assert "forward" in words(r.json()["text"]), r.json()  # every value counts, not only the last
 
 
 def test_concurrent_requests_do_not_share_keywords(tmp_path):

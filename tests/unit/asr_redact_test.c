@@ -74,10 +74,28 @@ static void test_pci(void)
     check_interim(LD_REDACT_NUMBERS, "call five five", "call five five");
     /* a stream's finals: a phone number's groups may be finals of their own */
     ld_redactor st = {.kinds = LD_REDACT_PII, .stream = true};
-    const char *g[] = {"five", "five", "five", "thanks"};
+    const char *g[] = {"five", "five", "five", "thanks"}, *g2[] = {"five", "five", "thanks"};
     ld_redaction red[4];
     CHECK(ld_redact_find(&st, g, NULL, 4, red, 4) == 1 && red[0].last == 2);
-    CHECK(ld_redact_find(&st, g, NULL, 2, red, 4) == 0); /* two digits stay */
+    st = (ld_redactor){.kinds = LD_REDACT_PII, .stream = true};
+    CHECK(ld_redact_find(&st, g2, NULL, 3, red, 4) == 0); /* two digits inside a final stay */
+    CHECK(ld_redact_find(&st, g, NULL, 2, red, 4) == 1);  /* at its end they may go on: hidden */
+    /* split across finals by a pause, a finalize or max_words: the previous final's words are context */
+    const char *f1[] = {"my", "card", "number", "is", "four", "one"}, *f2[] = {"one", "one", "thanks"};
+    const char *n1[] = {"hello", "my", "name", "is"}, *n2[] = {"john", "smith"};
+    st = (ld_redactor){.kinds = LD_REDACT_PCI | LD_REDACT_PII, .stream = true};
+    CHECK(ld_redact_find(&st, f1, NULL, 6, red, 4) == 1 && red[0].first == 4); /* two digits at its end */
+    CHECK(ld_redact_find(&st, f2, NULL, 3, red, 4) == 1 && red[0].first == 0 && red[0].last == 1);
+    CHECK_STR(red[0].token, "[CREDITCARDNUMBER_2]"); /* "four one" + "one one": four digits read one by one */
+    CHECK(ld_redact_find(&st, n1, NULL, 4, red, 4) == 0);
+    CHECK(ld_redact_find(&st, n2, NULL, 2, red, 4) == 2 && !strcmp(red[0].token, "[FIRSTNAME_1]"));
+    CHECK_STR(red[1].token, "[LASTNAME_1]");
+    /* an interim with two e-mails and a card: every entity replaced (spans never overlap) */
+    check_interim(
+        LD_REDACT_PII | LD_REDACT_PCI,
+        "john at gmail dot com or bob dot org my card is four one one one one one one one one one one one "
+        "one one one one",
+        "[EMAIL_1] [EMAIL_2] my card is [CREDITCARDNUMBER_1]"); /* "or" goes with the second */
     check(pci, "my name is john smith", "my name is john smith");
 }
 

@@ -4,6 +4,7 @@
  * the stream deltas that must add up to the final text. */
 #include <stdlib.h>
 
+#include "asr/redact.h"
 #include "server/compat_deepgram.h"
 #include "server/compat_openai.h"
 #include "server/ws_deepgram.h"
@@ -141,7 +142,7 @@ static void test_openai(void)
 
     /* deltas: the mark after the last word waits for the next segment; they add up to the text */
     ld_openai_delta d;
-    ld_openai_delta_init(&d, true);
+    ld_openai_delta_init(&d, LD_RENDER_PUNCTUATE);
     ld_word a[] = {{"hello", 0.1, 0.4, 0.9}, {"there", 0.5, 0.9, 0.9}};
     ld_word b[] = {{"general", 3.0, 3.5, 0.9}, {"kenobi", 3.6, 4.2, 0.9}};
     char *e1 = ld_openai_delta_push(&d, a, 2), *e2 = ld_openai_delta_push(&d, b, 2);
@@ -151,6 +152,21 @@ static void test_openai(void)
     CHECK(e3 && strstr(e3, "\"delta\":\".\"") && strstr(e3, "transcript.text.done"));
     CHECK(ld_openai_delta_push(&d, NULL, 0) == NULL);
     free(e1), free(e2), free(e3);
+    ld_openai_delta_free(&d);
+
+    /* with redaction the deltas never show a number that the next segment turns into a token */
+    ld_openai_delta_init(&d, LD_RENDER_PUNCTUATE | (LD_REDACT_PII << LD_RENDER_REDACT_SHIFT));
+    ld_word p1[] = {
+        {"call", 0.1, 0.4, 0.9}, {"five", 0.5, 0.8, 0.9}, {"five", 0.8, 1.1, 0.9}, {"five", 1.1, 1.4, 0.9}};
+    ld_word p2[] = {{"one", 2.0, 2.3, 0.9},
+                    {"two", 2.3, 2.6, 0.9},
+                    {"three", 2.6, 2.9, 0.9},
+                    {"four", 2.9, 3.2, 0.9},
+                    {"thanks", 3.4, 3.8, 0.9}};
+    e1 = ld_openai_delta_push(&d, p1, 4), e2 = ld_openai_delta_push(&d, p2, 5);
+    CHECK(e1 && strstr(e1, "\"delta\":\"Call\"") && !strstr(e1, "five"));
+    CHECK(e2 && strstr(e2, "[PHONENUMBER_1]") && !strstr(e2, "five") && !strstr(e2, "one"));
+    free(e1), free(e2);
     ld_openai_delta_free(&d);
 
     /* diarized_json: diarize on, speaker turns as OpenAI's lettered segments */
