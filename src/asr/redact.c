@@ -390,6 +390,9 @@ char *ld_redact_text(const ld_redactor *r, const char *text)
     return out;
 }
 
+const ld_redact_option ld_redact_options[] = {
+    {"redact_pii", LD_REDACT_PII}, {"redact_pci", LD_REDACT_PCI}, {NULL, 0}};
+
 static const struct {
     const char *name;
     unsigned kinds;

@@ -75,6 +75,14 @@ size_t ld_redact_find(ld_redactor *r, const char *const *words, const double *ga
  * card or phone number. malloc'd, caller frees; NULL when memory is short. */
 char *ld_redact_text(const ld_redactor *r, const char *text);
 
+/* Smallest's boolean options (`redact_pii=true`, `redact_pci=true`) and the kinds
+ * they turn on; the table ends with {NULL, 0}. */
+typedef struct {
+    const char *name;
+    unsigned kinds;
+} ld_redact_option;
+extern const ld_redact_option ld_redact_options[];
+
 /* Deepgram's `redact` value: a comma-separated list of pci, pii, ssn,
  * numbers, true (= numbers), false. Adds to *kinds. An unknown or unsupported
  * value (e.g. phi) -> LD_ERR_INVALID_PARAMETER naming it. */

@@ -131,13 +131,18 @@ static ld_redaction *find_redactions(const ld_transcript *t, ld_redactor *r, siz
     return red;
 }
 
-/* The lowest confidence of words [a, b]. */
-static double min_conf(const ld_transcript *t, size_t a, size_t b)
+/* Words [a, b] as one entry `text` (a number's digits, an entity's token):
+ * their span, the lowest confidence of them. false when memory is short. */
+static bool push_span(ld_word *out, size_t *k, long *origin, const ld_transcript *t, size_t a, size_t b,
+                      const char *text)
 {
     double c = t->words[a].confidence;
     for (size_t q = a + 1; q <= b; q++)
         c = t->words[q].confidence < c ? t->words[q].confidence : c;
-    return c;
+    char *d = strdup(text);
+    if (d)
+        push(out, k, origin, (long)a, d, t->words[a].start, t->words[b].end, c);
+    return d != NULL;
 }
 
 ld_word *ld_transcript_render_ex(const ld_transcript *t, unsigned flags, size_t *n, long **origin_out)
@@ -174,21 +179,13 @@ ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, l
             next_num++;
         while (next_red < n_red && red[next_red].last < i) /* never back over words already out */
             next_red++;
-        if (next_red < n_red && red[next_red].first <= i) { /* an entity: its token */
-            size_t last = red[next_red].last;
-            char *tok = strdup(red[next_red++].token);
-            if (!tok)
+        bool entity = next_red < n_red && red[next_red].first <= i;
+        if (entity || (next_num < n_num && num[next_num].first == i &&
+                       (next_red == n_red || num[next_num].last < red[next_red].first))) {
+            /* an entity's token, or a spoken number as digits */
+            size_t last = entity ? red[next_red].last : num[next_num].last;
+            if (!push_span(out, &k, origin, t, i, last, entity ? red[next_red++].token : num[next_num++].digits))
                 break;
-            push(out, &k, origin, (long)i, tok, w->start, t->words[last].end, min_conf(t, i, last));
-            i = last;
-            w = &t->words[i];
-        } else if (next_num < n_num && num[next_num].first == i &&
-                   (next_red == n_red || num[next_num].last < red[next_red].first)) { /* a number as digits */
-            size_t last = num[next_num].last;
-            char *d = strdup(num[next_num++].digits);
-            if (!d)
-                break;
-            push(out, &k, origin, (long)i, d, w->start, t->words[last].end, min_conf(t, i, last));
             i = last;
             w = &t->words[i];
         } else {

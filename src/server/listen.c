@@ -18,7 +18,7 @@
 #include "util/log.h"
 
 #define FORM_FIELD_MAX 4096
-#define FORM_REPEAT_MAX 1000 /* values of one repeatable field (keywords, redact) */
+#define FORM_REPEAT_MAX 1000 /* values of one repeatable field (ld_opts_repeatable) */
 
 static json_t *too_large_extra(ld_srv *s) { return json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb); }
 
@@ -94,7 +94,7 @@ static enum MHD_Result post_it(void *cls, enum MHD_ValueKind kind, const char *k
     json_t *cur = json_object_get(r->form, key);
     json_t *last = json_is_array(cur) ? json_array_get(cur, json_array_size(cur) - 1) : cur;
     /* (libmicrohttpd may announce a field with an empty first call: not a new value) */
-    if (off == 0 && last && *json_string_value(last) && (!strcmp(key, "keywords") || !strcmp(key, "redact"))) {
+    if (off == 0 && last && *json_string_value(last) && ld_opts_repeatable(key)) {
         if (!json_is_array(cur)) {
             json_t *list = json_array();
             json_array_append(list, cur);

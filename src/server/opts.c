@@ -86,13 +86,13 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         return parse_bool(key, val, &o->t.numerals, err);
     if (!strcmp(key, "redact")) /* Deepgram's form, repeatable: pci, pii, ssn, numbers (asr/redact.h) */
         return ld_redact_parse(val, &o->t.redact, err);
-    if (!strcmp(key, "redact_pii") || !strcmp(key, "redact_pci")) { /* Smallest's redaction (asr/redact.h) */
-        bool on = false;
-        unsigned bit = strcmp(key, "redact_pii") ? LD_REDACT_PCI : LD_REDACT_PII;
-        ld_err rc = parse_bool(key, val, &on, err);
-        o->t.redact = on ? o->t.redact | bit : o->t.redact & ~bit;
-        return rc;
-    }
+    for (const ld_redact_option *r = ld_redact_options; r->name; r++) /* Smallest's redact_pii, redact_pci */
+        if (!strcmp(key, r->name)) {
+            bool on = false;
+            ld_err rc = parse_bool(key, val, &on, err);
+            o->t.redact = on ? o->t.redact | r->kinds : o->t.redact & ~r->kinds;
+            return rc;
+        }
     if (!strcmp(key, "timestamps") || !strcmp(key, "word_timestamps"))
         return parse_bool(key, val, &o->t.timestamps, err);
     if (!strcmp(key, "diarize") || !strcmp(key, "num_speakers")) { /* the decoder pool reads them from t */
@@ -153,6 +153,8 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
     return LD_OK;
 }
 
+bool ld_opts_repeatable(const char *key) { return !strcmp(key, "keywords") || !strcmp(key, "redact"); }
+
 ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
 {
     const char *key;
@@ -170,7 +172,7 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
             s = buf;
         } else if (json_is_null(v)) {
             continue; /* "callback_url": null means not given */
-        } else if (json_is_array(v) && (!strcmp(key, "keywords") || !strcmp(key, "redact"))) {
+        } else if (json_is_array(v) && ld_opts_repeatable(key)) {
             /* ["kubernetes:2", "listend"], ["pci", "ssn"] */
             size_t i;
             json_t *item;

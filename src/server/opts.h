@@ -29,6 +29,9 @@ void ld_opts_init(ld_listen_opts *o);
  * are ignored (clients of similar APIs send extra ones); bad values ->
  * LD_ERR_INVALID_PARAMETER naming the parameter. */
 ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err);
+/* Whether an option may be given more than once, each value adding to it
+ * (keywords, redact): as a repeated query or form field, or a JSON array. */
+bool ld_opts_repeatable(const char *key);
 /* Every member of a JSON object body; values may be JSON-typed or strings. */
 ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err);
 /* Cross-field checks once every source was applied: diarize, language. */

@@ -151,15 +151,11 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         return bad(err, "diarize", "expected true or false");
     if ((v = get(ud, "num_speakers")) && parse_int(v, 1, LD_DIARIZE_MAX_SPEAKERS, &p->num_speakers))
         return bad(err, "num_speakers", "expected an integer from 1 to 8");
-    static const struct {
-        const char *name;
-        unsigned kinds;
-    } redacts[] = {{"redact_pii", LD_REDACT_PII}, {"redact_pci", LD_REDACT_PCI}};
-    for (size_t i = 0; i < sizeof redacts / sizeof *redacts; i++) {
+    for (const ld_redact_option *r = ld_redact_options; r->name; r++) {
         bool on = false;
-        if ((v = get(ud, redacts[i].name)) && parse_bool(v, &on))
-            return bad(err, redacts[i].name, "expected true or false");
-        p->redact |= on ? redacts[i].kinds : 0;
+        if ((v = get(ud, r->name)) && parse_bool(v, &on))
+            return bad(err, r->name, "expected true or false");
+        p->redact |= on ? r->kinds : 0;
     }
     if (p->redact && strcmp(p->language, "en"))
         return bad(err, p->redact & LD_REDACT_PII ? "redact_pii" : "redact_pci",
