@@ -315,6 +315,8 @@ size_t ld_redact_find(ld_redactor *r, const char *const *words, const double *ga
         if (all[q].last < c)
             continue;
         ld_redaction x = all[q];
+        if (x.first < c && r->carry_label) /* the rest of what the previous final hid: same kind ("[CARD] …") */
+            x.label = r->carry_label - 1;
         x.first = x.first < c ? 0 : x.first - c;
         x.last -= c;
         if (m && x.first <= out[m - 1].last) /* never overlapping (kept as found) */
@@ -329,6 +331,7 @@ size_t ld_redact_find(ld_redactor *r, const char *const *words, const double *ga
             snprintf(tmp[q], sizeof tmp[q], "%s", w[n - keep + q]);
         memcpy(r->carry, tmp, sizeof tmp);
         r->n_carry = keep;
+        r->carry_label = m && out[m - 1].last == n0 - 1 ? out[m - 1].label + 1 : 0;
     }
     free(w);
     free(gap);

@@ -46,8 +46,9 @@ typedef struct ld_redactor_s {
     char carry[LD_REDACT_CARRY][32];
     size_t n_carry;
     double carry_end;
-    bool open_end; /* the words still change (an interim): 2+ digits read one by one are hidden */
-    bool stream;   /* a stream's finals: a number read in groups may span finals, so 3+ digits are hidden */
+    int carry_label; /* kind of the entity the previous final ended with, + 1 (0 = none): it goes on as that */
+    bool open_end;   /* the words still change (an interim): 2+ digits read one by one are hidden */
+    bool stream;     /* a stream's finals: a number read in groups may span finals, so 3+ digits are hidden */
 } ld_redactor;
 
 /* One entity: words [first, last] (inclusive) become `token`. */

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "asr/numerals.h"
+#include "asr/redact.h"
 
 /* The model ids OpenAI's SDKs and tools send; each is served by listend's
  * engine with its automatic model choice. */
@@ -275,8 +276,9 @@ static bool number_word(const char *w)
 
 /* The rendered text of the words so far, without the mark after the last word
  * (it depends on the pause before the next one) and, when redacting, without
- * number words at the end (the next segment may make them part of a number to
- * hide, and a delta cannot be taken back). */
+ * number words or a redaction token at the end (the next segment may make them
+ * part of a number to hide, or another kind of one, and a delta cannot be
+ * taken back: deltas would stop there). */
 static char *certain_text(const ld_openai_delta *d)
 {
     ld_transcript t = {.words = d->words, .n_words = d->n};
@@ -285,7 +287,8 @@ static char *certain_text(const ld_openai_delta *d)
     if (!rw)
         return NULL;
     size_t n = total && is_punct(rw[total - 1].word) ? total - 1 : total;
-    while (d->flags >> LD_RENDER_REDACT_SHIFT && n && (number_word(rw[n - 1].word) || is_punct(rw[n - 1].word)))
+    while (d->flags >> LD_RENDER_REDACT_SHIFT && n &&
+           (number_word(rw[n - 1].word) || is_punct(rw[n - 1].word) || ld_redact_is_token(rw[n - 1].word)))
         n--;
     size_t cap = 1;
     for (size_t i = 0; i < n; i++)

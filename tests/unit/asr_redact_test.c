@@ -87,6 +87,11 @@ static void test_pci(void)
     CHECK(ld_redact_find(&st, f1, NULL, 6, red, 4) == 1 && red[0].first == 4); /* two digits at its end */
     CHECK(ld_redact_find(&st, f2, NULL, 3, red, 4) == 1 && red[0].first == 0 && red[0].last == 1);
     CHECK_STR(red[0].token, "[CREDITCARDNUMBER_2]"); /* "four one" + "one one": four digits read one by one */
+    /* a card read in groups of five across finals keeps its kind (9 digits with the context would read as SSN) */
+    const char *c1[] = {"two", "nine", "three", "four", "zero"};
+    st = (ld_redactor){.kinds = LD_REDACT_PCI | LD_REDACT_PII, .stream = true};
+    CHECK(ld_redact_find(&st, c1, NULL, 5, red, 4) == 1 && !strcmp(red[0].token, "[CREDITCARDNUMBER_1]"));
+    CHECK(ld_redact_find(&st, c1, NULL, 5, red, 4) == 1 && !strcmp(red[0].token, "[CREDITCARDNUMBER_2]"));
     CHECK(ld_redact_find(&st, n1, NULL, 4, red, 4) == 0);
     CHECK(ld_redact_find(&st, n2, NULL, 2, red, 4) == 2 && !strcmp(red[0].token, "[FIRSTNAME_1]"));
     CHECK_STR(red[1].token, "[LASTNAME_1]");

@@ -168,6 +168,20 @@ static void test_openai(void)
     CHECK(e2 && strstr(e2, "[PHONENUMBER_1]") && !strstr(e2, "five") && !strstr(e2, "one"));
     free(e1), free(e2);
     ld_openai_delta_free(&d);
+    /* a token at the end waits too: the next segment may make the card group a phone number */
+    ld_openai_delta_init(&d, LD_RENDER_PUNCTUATE | ((LD_REDACT_PII | LD_REDACT_PCI) << LD_RENDER_REDACT_SHIFT));
+    ld_word q1[] = {{"call", 0.1, 0.4, 0.9},
+                    {"five", 0.5, 0.8, 0.9},
+                    {"five", 0.8, 1.1, 0.9},
+                    {"five", 1.1, 1.4, 0.9},
+                    {"one", 1.4, 1.7, 0.9}};
+    ld_word q2[] = {
+        {"two", 2.3, 2.6, 0.9}, {"three", 2.6, 2.9, 0.9}, {"four", 2.9, 3.2, 0.9}, {"thanks", 3.4, 3.8, 0.9}};
+    e1 = ld_openai_delta_push(&d, q1, 5), e2 = ld_openai_delta_push(&d, q2, 4);
+    CHECK(e1 && strstr(e1, "\"delta\":\"Call\"") && !strstr(e1, "CREDITCARD"));
+    CHECK(e2 && strstr(e2, "[PHONENUMBER_1]")); /* deltas go on */
+    free(e1), free(e2);
+    ld_openai_delta_free(&d);
 
     /* diarized_json: diarize on, speaker turns as OpenAI's lettered segments */
     CHECK(ld_openai_opt_set(&lo, "response_format", "diarized_json", &err) == LD_OK);
