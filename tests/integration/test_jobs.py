@@ -294,8 +294,12 @@ def test_jobs_endpoints_are_logged_metered_and_rate_limited(srv, key):
     def logged(path, method):
         lines = [json.loads(line) for line in srv.log().splitlines() if line.startswith("{")]
         return [line["status"] for line in lines if line.get("path") == path and line.get("method") == method]
-    deadline = time.time() + 5  # the access log line is written when the connection's request completes
+    # each access log line is written when its request completes, on the thread that served it: the client
+    # may have its answer before that, and one request's line may come after a later one's (seen once in
+    # the sanitizer run: the DELETE logged, the GET before it not yet) -- so wait for all three
+    deadline = time.time() + 5
     while time.time() < deadline and not (200 in logged("/v1/jobs", "GET") and
+                                          404 in logged("/v1/jobs/job_nope404", "GET") and
                                           404 in logged("/v1/jobs/job_nope404", "DELETE")):
         time.sleep(0.05)
     assert 200 in logged("/v1/jobs", "GET")
