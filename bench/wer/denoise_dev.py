@@ -24,6 +24,8 @@ $GATE dB: clips whose quiet stretch is louder than that over their noise level g
 route's plain filter (nr $FNR, default 12) instead.
 $MINSTAT=1: the priming is random-phase noise with the clip's per-bin 10th-percentile spectrum.
 $PIECES=1: the priming is the quietest non-contiguous 50 ms frames (as many as fit in $PRIME s).
+$STREAM=1: each clip through a live stream (`listend stream` to a `listend serve` started on
+loopback; MODEL must be auto, the streams' default), not `listend transcribe`.
 Env: BIN (default build/listend), WORK (default /tmp/listend-denoise-dev), OFF, PRIME, GATE, FNR, PIECES, MINSTAT.
 """
 import cmath, csv, json, math, os, random, re, subprocess, sys
@@ -144,6 +146,22 @@ def prep(snr, seed="", cards=False):
     json.dump(refs, open(os.path.join(src, "refs.json"), "w"))
 
 
+def via_stream(binary, paths, model, extra):
+    """Each clip through /v1/listen/stream, with bench/wer/run's server and stream client."""
+    from importlib.machinery import SourceFileLoader
+    wer = SourceFileLoader("wer_run", os.path.join(ROOT, "bench", "wer", "run")).load_module()
+    if model != "auto":
+        sys.exit("STREAM=1: streams pick their model themselves (MODEL auto)")
+    proc, url, key, data = wer.start_server(binary, 1, extra)
+    try:
+        texts = wer.via_stream(binary, url, key, paths, "noise", None)[0]
+    finally:
+        proc.terminate()
+        proc.wait()
+        subprocess.run(["rm", "-rf", data])
+    return {os.path.splitext(os.path.basename(p))[0]: t for p, t in zip(paths, texts)}
+
+
 def run(name, af, model, extra):
     src = os.path.join(WORK, "src")
     refs = json.load(open(os.path.join(src, "refs.json")))
@@ -180,15 +198,21 @@ def run(name, af, model, extra):
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", inp, "-af", a, "-ar", "16000",
                         "-c:a", "pcm_s16le", out], check=True)
         paths.append(out)
-    p = subprocess.run([os.environ.get("BIN", os.path.join(ROOT, "build", "listend")), "transcribe", "--format",
-                        "json", "--workers", "1", "--model", model, *extra, *paths], capture_output=True, text=True)
-    if p.returncode:
-        sys.exit(p.stderr[-2000:])
+    binary = os.environ.get("BIN", os.path.join(ROOT, "build", "listend"))
+    if os.environ.get("STREAM"):
+        texts = via_stream(binary, paths, model, extra)
+    else:
+        p = subprocess.run([binary, "transcribe", "--format", "json", "--workers", "1", "--model", model, *extra,
+                            *paths], capture_output=True, text=True)
+        if p.returncode:
+            sys.exit(p.stderr[-2000:])
+        texts = {}
+        for line in p.stdout.splitlines():
+            j = json.loads(line)
+            texts[os.path.splitext(os.path.basename(j["file"]))[0]] = j.get("text", "")
     tot = {"real": [0, 0], "flite": [0, 0]}
-    for line in p.stdout.splitlines():
-        j = json.loads(line)
-        cid = os.path.splitext(os.path.basename(j["file"]))[0]
-        r, h = norm(refs[cid]), norm(j.get("text", ""))
+    for cid, text in texts.items():
+        r, h = norm(refs[cid]), norm(text)
         k = "flite" if cid.startswith("fl_") else "real"
         tot[k][0] += edits(r, h)
         tot[k][1] += len(r)

@@ -66,5 +66,10 @@ extern const int ld_packs_builtin_count;
  * where clean clips measured 29–52 dB and the same clips with pink noise at 20 dB
  * 25–32 dB (docs/engine.md). */
 #define LD_PACK_NOISY_SNR_DB 32.5
+/* A live stream measures its SNR at its first speech (server/ws_session.c), from
+ * less audio than an upload: its noise floor is the quietest 50 ms of a shorter
+ * stretch, so it reads lower. Chosen on the same speakers (docs/engine.md,
+ * "Noisy streams"). */
+#define LD_PACK_NOISY_SNR_DB_STREAM 30.0
 
 #endif

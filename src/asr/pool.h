@@ -131,11 +131,14 @@ void ld_pool_set_max_streams(ld_pool *p, int max_streams); /* default LD_DEFAULT
  * has just ended), then LD_ERR_SERVICE_UNAVAILABLE. Blocks: call from a worker. */
 ld_err ld_pool_stream_acquire(ld_pool *p, const char *lang, ld_stream_decoder **out, ld_error *err);
 void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd);
-/* Selects the model pack of an acquired stream decoder before stream_start:
- * `model` as in the request ("" = auto), `narrowband` from the stream's audio
- * (ld_audio_stream_narrowband). Sets sd->model. Unknown -> LD_ERR_INVALID_PARAMETER. */
+/* Selects the model pack of an acquired stream decoder before stream_start, or
+ * between its engine utterances: `model` as in the request ("" = auto),
+ * `narrowband` from the stream's audio (ld_audio_stream_narrowband), snr_db as
+ * measured so far (99 before any audio; against LD_PACK_NOISY_SNR_DB_STREAM).
+ * Sets sd->model. Unknown ->
+ * LD_ERR_INVALID_PARAMETER. */
 ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband,
-                                ld_error *err);
+                                double snr_db, ld_error *err);
 /* Sets the keywords (canonical list, asr/vocab.h; "" = none) of an acquired
  * stream decoder before stream_start. */
 ld_err ld_pool_stream_use_keywords(ld_pool *p, ld_stream_decoder *sd, const char *keywords, ld_error *err);

@@ -185,10 +185,12 @@ ld_err ld_pool_stream_use_keywords(ld_pool *p, ld_stream_decoder *sd, const char
 }
 
 ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband,
-                                ld_error *err)
+                                double snr_db, ld_error *err)
 {
     int l = lang_of(p, sd->language);
-    int k = l < 0 ? -1 : ld_pool_pack_pick(p, l, model, narrowband, 99.0, err); /* no SNR before the audio */
+    /* the stream's own threshold, on the scale of the upload's */
+    double as_upload = snr_db + (LD_PACK_NOISY_SNR_DB - LD_PACK_NOISY_SNR_DB_STREAM);
+    int k = l < 0 ? -1 : ld_pool_pack_pick(p, l, model, narrowband, as_upload, err);
     if (k < 0)
         return l < 0 ? ld_error_set(err, LD_ERR_INTERNAL, "stream decoder of an unknown language") : err->code;
     if (sd->ops->decoder_use && sd->ops->decoder_use(sd->dec, p->packs[k].transform, err) != LD_OK)

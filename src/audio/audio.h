@@ -144,6 +144,20 @@ double ld_audio_snr_db(const int16_t *pcm, size_t n, double *noise_dbfs);
 /* The same estimate's noise level: the quietest 50 ms in dB re full scale (-90.3
  * for input too short to tell). Sets the denoiser's noise floor (audio/denoise.h). */
 double ld_audio_noise_dbfs(const int16_t *pcm, size_t n);
+/* The estimate for a stream, as its audio arrives: the quietest 50 ms so far
+ * against the 95th percentile of the last second's 10 ms frames (a stream
+ * decides at the start of speech, before most of it is heard). Caller-owned,
+ * zero-initialised; one thread at a time. */
+#define LD_SNR_RECENT 100
+typedef struct {
+    double acc;                  /* the 10 ms frame being summed */
+    size_t fill, frames;         /* its samples; frames so far */
+    float recent[LD_SNR_RECENT]; /* the last second's frame energies (dB), a ring */
+    double floor_db;             /* the quietest 50 ms so far; valid once frames >= 5 */
+} ld_audio_snr_meter;
+void ld_audio_snr_meter_push(ld_audio_snr_meter *m, const int16_t *pcm, size_t n);
+/* As ld_audio_snr_db (99 and -90.3 dBFS until 0.14 s were heard). */
+double ld_audio_snr_meter_db(const ld_audio_snr_meter *m, double *noise_dbfs);
 
 /* ---- segmentation ---- */
 typedef struct {

@@ -2,8 +2,10 @@
  * picks it by estimated SNR, asr/packs.h): clean audio never passes through it.
  * FFmpeg's afftdn spectral denoiser (libavfilter), chosen on the adaptation
  * speakers (docs/engine.md § Noise).
- * Thread-safety: reentrant; each call builds and frees its own filter graph.
- * Ownership: works in place on the caller's buffer. */
+ * Thread-safety: ld_audio_denoise is reentrant (each call builds and frees its
+ * own filter graph); an ld_audio_denoiser is used by one thread at a time.
+ * Ownership: ld_audio_denoise works in place on the caller's buffer; a
+ * denoiser owns the output it hands out (valid until its next call). */
 #ifndef LD_AUDIO_DENOISE_H
 #define LD_AUDIO_DENOISE_H
 
@@ -28,10 +30,25 @@ void ld_audio_denoise_filter(double noise_dbfs, char *buf, size_t size);
  * the chain ld_audio_denoise_filter makes for noise_dbfs, unless LISTEND_DENOISE
  * names another chain or "none" (for experiments only). In place, as below. */
 ld_err ld_audio_denoise_route(int16_t *pcm, size_t n, double noise_dbfs, ld_error *err);
+/* That chain (in buf, or the variable's), or NULL for "none". */
+const char *ld_audio_denoise_chain(double noise_dbfs, char *buf, size_t size);
 
 /* Runs `filter` (libavfilter syntax) over n samples of 16 kHz mono s16 in place;
  * the output is time-aligned with the input (the filter's delay is flushed).
  * LD_ERR_INTERNAL if the filter cannot be built or fails. */
 ld_err ld_audio_denoise(int16_t *pcm, size_t n, const char *filter, ld_error *err);
+
+/* The same filter for audio that arrives piece by piece (a stream's channel).
+ * Output sample i is input sample i, LD_DENOISE_DELAY samples later: the first
+ * pushes give less than they get; a flush gives everything pushed so far (the
+ * filter hears zeros that never come out), and the samples pushed after a
+ * flush are aligned again. */
+typedef struct ld_audio_denoiser ld_audio_denoiser;
+ld_audio_denoiser *ld_audio_denoiser_new(const char *filter, ld_error *err);
+/* Pushes n samples; *out gets the output ready so far (*out_n samples). */
+ld_err ld_audio_denoiser_push(ld_audio_denoiser *d, const int16_t *pcm, size_t n, const int16_t **out,
+                              size_t *out_n, ld_error *err);
+ld_err ld_audio_denoiser_flush(ld_audio_denoiser *d, const int16_t **out, size_t *out_n, ld_error *err);
+void ld_audio_denoiser_free(ld_audio_denoiser *d);
 
 #endif

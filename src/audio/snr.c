@@ -1,14 +1,21 @@
 /* Signal-to-noise estimate (audio.h): loud frames against the quietest moment.
  * 10 ms frame energies in dB; speech = the 95th percentile of frames, noise =
  * the minimum of the energies smoothed over 50 ms (a pause between words in a
- * clean recording is far below speech; steady noise fills every pause). */
+ * clean recording is far below speech; steady noise fills every pause). A
+ * batch request measures its whole upload, a stream the audio so far. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "audio/audio.h"
 
 #define FRAME 160
 #define SMOOTH 2
+
+#define FULL_SCALE_DB 90.309 /* 20 log10(32768) */
+
+static float frame_db(double sum_of_squares) { return (float)(10.0 * log10(sum_of_squares / FRAME + 1e-3)); }
 
 static int cmp_float(const void *a, const void *b)
 {
@@ -32,7 +39,7 @@ static double levels(const int16_t *pcm, size_t n, double *loud)
         double acc = 0;
         for (size_t i = f * FRAME; i < (f + 1) * FRAME; i++)
             acc += (double)pcm[i] * pcm[i];
-        e[f] = sorted[f] = (float)(10.0 * log10(acc / FRAME + 1e-3));
+        e[f] = sorted[f] = frame_db(acc);
     }
     double floor_db = INFINITY;
     for (size_t f = SMOOTH; f + SMOOTH < nf; f++) {
@@ -52,7 +59,7 @@ double ld_audio_snr_db(const int16_t *pcm, size_t n, double *noise_dbfs)
 {
     double loud = 0, floor_db = levels(pcm, n, &loud);
     if (noise_dbfs)
-        *noise_dbfs = isnan(floor_db) ? -90.3 : floor_db - 90.309; /* 20 log10(32768) */
+        *noise_dbfs = isnan(floor_db) ? -90.3 : floor_db - FULL_SCALE_DB;
     return isnan(floor_db) ? 99.0 : loud - floor_db;
 }
 
@@ -61,4 +68,37 @@ double ld_audio_noise_dbfs(const int16_t *pcm, size_t n)
     double noise;
     ld_audio_snr_db(pcm, n, &noise);
     return noise;
+}
+
+void ld_audio_snr_meter_push(ld_audio_snr_meter *m, const int16_t *pcm, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        m->acc += (double)pcm[i] * pcm[i];
+        if (++m->fill < FRAME)
+            continue;
+        m->recent[m->frames++ % LD_SNR_RECENT] = frame_db(m->acc);
+        m->acc = 0, m->fill = 0;
+        if (m->frames < 2 * SMOOTH + 1)
+            continue;
+        double s = 0; /* the last 50 ms */
+        for (size_t k = m->frames - 2 * SMOOTH - 1; k < m->frames; k++)
+            s += m->recent[k % LD_SNR_RECENT];
+        s /= 2 * SMOOTH + 1;
+        if (m->frames == 2 * SMOOTH + 1 || s < m->floor_db)
+            m->floor_db = s;
+    }
+}
+
+double ld_audio_snr_meter_db(const ld_audio_snr_meter *m, double *noise_dbfs)
+{
+    bool known = m->frames >= 2 * SMOOTH + 10; /* as levels(): 0.14 s */
+    if (noise_dbfs)
+        *noise_dbfs = known ? m->floor_db - FULL_SCALE_DB : -90.3;
+    if (!known)
+        return 99.0;
+    size_t n = m->frames < LD_SNR_RECENT ? m->frames : LD_SNR_RECENT;
+    float sorted[LD_SNR_RECENT];
+    memcpy(sorted, m->recent, n * sizeof *sorted); /* the ring's order does not matter here */
+    qsort(sorted, n, sizeof *sorted, cmp_float);
+    return sorted[(size_t)((double)n * 0.95)] - m->floor_db;
 }

@@ -17,7 +17,14 @@
  * waits (and is fed after all, unchanged, if voice returns before the end of
  * the utterance); between utterances at most PREROLL of the latest audio
  * waits for an onset and older audio is skipped (the engine's clock still
- * counts it). Engines without stream_skip get every sample. */
+ * counts it). Engines without stream_skip get every sample.
+ *
+ * Noise: a wideband stream with model auto or noisy picks its route at its
+ * first speech, when the speech's level is known (ROUTE_VOICE): below the
+ * noisy route's SNR the engine hears the audio through the batch route's
+ * denoiser (audio/denoise.h), LD_DENOISE_DELAY samples late, flushed at each
+ * end of utterance. The energy VAD, speakers and times keep the audio as it
+ * came. */
 #include "server/ws_internal.h"
 
 #include <gnutls/crypto.h>
@@ -27,7 +34,9 @@
 #include <string.h>
 
 #include "asr/diarize.h"
+#include "asr/packs.h"
 #include "asr/redact.h"
+#include "audio/denoise.h"
 #include "server/ws_deepgram.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -43,6 +52,8 @@
 #define IDLE_UTT_MAX (10 * RATE)     /* end a speechless engine utterance after this */
 #define HOLD (RATE * 6 / 10)         /* feed the engine this long after the last voiced frame */
 #define PREROLL (RATE / 2)           /* audio before an onset that the engine gets */
+#define ROUTE_VOICE (RATE * 3 / 10)  /* voiced audio heard before the route is picked … */
+#define ROUTE_WAIT (RATE / 2)        /* … or this long into a run of voice (< HOLD: nothing is skipped) */
 
 /* One channel's decoding (a mono stream has one). */
 typedef struct track {
@@ -80,6 +91,13 @@ typedef struct track {
     ld_diarize_live *spk;   /* diarize=true: this channel's speakers (asr/diarize.h) */
     char *full;             /* full_transcript=true: this channel's finals so far */
     ld_redactor redactor;   /* redact: this channel's token numbers (asr/redact.h) */
+    /* noise: the route is picked at the first speech (route_pending until then) */
+    char asked[32]; /* the model the client asked for */
+    bool route_pending;
+    bool ending; /* finalize or the end of the stream: pick the route now */
+    ld_audio_snr_meter snr;
+    size_t voiced;         /* energy-voiced samples so far */
+    ld_audio_denoiser *dn; /* the noisy route's, else NULL */
 } track;
 
 /* The stream: its channels, and how interleaved input is cut into them. */
@@ -99,7 +117,7 @@ static void track_free(ws_conn *c, track *s);
 
 /* Channel `ch`: its converter and decoder (the first channel's is c->decoder,
  * released with the session by ws.c; the others' are released in track_free). */
-static track *track_new(ws_conn *c, int ch, ld_error *err)
+static track *track_new(ws_conn *c, int ch, const char *asked, ld_error *err)
 {
     track *s = calloc(1, sizeof *s);
     if (!s) {
@@ -109,6 +127,7 @@ static track *track_new(ws_conn *c, int ch, ld_error *err)
     s->noise = MIN_THRESHOLD / NOISE_FACTOR;
     s->redactor.kinds = c->params.redact;
     s->redactor.stream = true;
+    snprintf(s->asked, sizeof s->asked, "%s", asked);
     s->conv = ld_audio_stream_new(c->params.encoding, c->params.sample_rate, err);
     if (!s->conv) {
         free(s);
@@ -129,11 +148,14 @@ static track *track_new(ws_conn *c, int ch, ld_error *err)
         return NULL;
     }
     if (*slot) { /* telephone-band streams get the telephony pack by default */
-        if (pool && ld_pool_stream_use_model(pool, *slot, c->params.model, ld_audio_stream_narrowband(s->conv),
-                                             err) != LD_OK) {
+        bool narrowband = ld_audio_stream_narrowband(s->conv);
+        if (pool && ld_pool_stream_use_model(pool, *slot, asked, narrowband, 99.0, err) != LD_OK) {
             track_free(c, s);
             return NULL;
         }
+        s->route_pending = pool && !narrowband &&
+                           (!strcmp(ld_pack_alias(*asked ? asked : "auto"), "auto") ||
+                            !strcmp((*slot)->model, "noisy"));
         if (!ch)
             snprintf(c->params.model, sizeof c->params.model, "%s", (*slot)->model);
         snprintf(s->params.model, sizeof s->params.model, "%s", (*slot)->model);
@@ -172,8 +194,10 @@ ws_session *ws_session_new(ws_conn *c, ld_error *err)
     }
     int n = c->params.channels > 1 ? c->params.channels : 1;
     s->bps = c->params.encoding == LD_STREAM_LINEAR16 ? 2 : 1;
+    char asked[sizeof c->params.model]; /* the first channel's sets c->params.model to the pack in use */
+    memcpy(asked, c->params.model, sizeof asked);
     for (s->n = 0; s->n < n; s->n++)
-        if (!(s->tr[s->n] = track_new(c, s->n, err))) {
+        if (!(s->tr[s->n] = track_new(c, s->n, asked, err))) {
             session_free(c, s);
             return NULL;
         }
@@ -191,6 +215,7 @@ static void track_free(ws_conn *c, track *s)
     ld_audio_stream_free(s->conv);
     free(s->last_partial);
     free(s->held);
+    ld_audio_denoiser_free(s->dn);
     ld_diarize_live_free(s->spk);
     free(s->full);
     if (s->own && c->ws->cfg.pool)
@@ -216,6 +241,7 @@ static void energy_frame(track *s, const int16_t *f, size_t end)
     if (rms > thr) {
         if (!s->have_voice || end - FRAME > s->last_voice + RATE / 5)
             s->run_start = end - FRAME; /* a new run after ≥ 200 ms without voice */
+        s->voiced += FRAME;
         s->last_voice = end;
         s->have_voice = true;
     }
@@ -257,7 +283,11 @@ static bool feed_held(track *s, size_t to, ld_error *err)
         size_t k = SLICE - s->fed % SLICE; /* slices at fixed points of audio time */
         if (k > to - s->fed)
             k = to - s->fed;
-        if (s->ops->stream_feed(s->dec, s->held, k, err) != LD_OK)
+        const int16_t *out = s->held;
+        size_t m = k;
+        if (s->dn && ld_audio_denoiser_push(s->dn, s->held, k, &out, &m, err) != LD_OK)
+            return false;
+        if (m && s->ops->stream_feed(s->dec, out, m, err) != LD_OK)
             return false;
         s->engine_open = true;
         size_t left = s->pos - s->fed - k;
@@ -267,13 +297,47 @@ static bool feed_held(track *s, size_t to, ld_error *err)
     return true;
 }
 
+/* The engine gets what the denoiser still holds of its utterance. */
+static bool flush_denoiser(track *s, ld_error *err)
+{
+    const int16_t *out;
+    size_t m;
+    if (!s->dn || !s->engine_open)
+        return true;
+    return ld_audio_denoiser_flush(s->dn, &out, &m, err) == LD_OK &&
+           (!m || s->ops->stream_feed(s->dec, out, m, err) == LD_OK);
+}
+
+/* Picks a pending route once the speech's level is known: 1 picked, 0 not
+ * yet (the audio waits; the interim results of the first words come up to
+ * ROUTE_WAIT later, the final does not), -1 error. An engine that cannot skip
+ * is fed from the start, so it picks at once. */
+static int pick_route(ws_conn *c, track *s, ld_error *err)
+{
+    if (!s->ending && s->ops->stream_skip && s->voiced < ROUTE_VOICE && s->pos - s->run_start < ROUTE_WAIT)
+        return 0;
+    s->route_pending = false;
+    double noise_dbfs, snr = ld_audio_snr_meter_db(&s->snr, &noise_dbfs);
+    ld_stream_decoder *sd = s->params.channel ? s->own : c->decoder;
+    if (ld_pool_stream_use_model(c->ws->cfg.pool, sd, s->asked, false, snr, err) != LD_OK)
+        return -1;
+    snprintf(s->params.model, sizeof s->params.model, "%s", sd->model);
+    if (!s->params.channel)
+        snprintf(c->params.model, sizeof c->params.model, "%s", sd->model);
+    char chain[128];
+    const char *f = strcmp(sd->model, "noisy") ? NULL : ld_audio_denoise_chain(noise_dbfs, chain, sizeof chain);
+    ld_log(LD_LOG_DEBUG, "stream %s channel %d: SNR %.1f dB, noise %.1f dBFS: model %s, denoiser %s", c->session_id,
+           s->params.channel, snr, noise_dbfs, sd->model, f ? f : "none");
+    return !f || (s->dn = ld_audio_denoiser_new(f, err)) ? 1 : -1;
+}
+
 /* Ends the engine's utterance; held audio beyond the last `keep` samples is
  * dropped with it. */
 static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_last, size_t keep, ld_error *err)
 {
     ld_word *w = NULL;
     size_t n = 0;
-    if (s->ops && s->ops->stream_end(s->dec, &w, &n, err) != LD_OK)
+    if (s->ops && (!flush_denoiser(s, err) || s->ops->stream_end(s->dec, &w, &n, err) != LD_OK))
         return false;
     s->engine_open = false;
     s->engine_utt_start = s->pos;
@@ -476,8 +540,10 @@ static bool advance(ws_conn *c, track *s, ld_error *err)
     }
     size_t held = s->pos - s->fed;
     bool voice = s->have_voice && s->pos - s->last_voice <= HOLD;
-    if (!s->ops->stream_skip || voice)
-        return feed_held(s, s->pos, err);
+    if (!s->ops->stream_skip || voice) {
+        int picked = s->route_pending ? pick_route(c, s, err) : 1;
+        return picked > 0 ? feed_held(s, s->pos, err) : picked == 0;
+    }
     if (s->speaking || held <= PREROLL)
         return true;    /* trailing silence (fed later if voice returns), or a pre-roll */
     if (s->engine_open) /* a speechless engine utterance: end it (a final only if it has words) */
@@ -521,6 +587,8 @@ static bool feed(ws_conn *c, track *s, const int16_t *pcm, size_t n, ld_error *e
         if (!hold(s, pcm, k, err))
             return false;
         energy(s, pcm, k, s->pos);
+        if (s->route_pending)
+            ld_audio_snr_meter_push(&s->snr, pcm, k);
         if (s->spk && !ld_diarize_live_audio(s->spk, pcm, k)) {
             ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
             return false;
@@ -543,7 +611,11 @@ static bool feed(ws_conn *c, track *s, const int16_t *pcm, size_t n, ld_error *e
 /* The audio of a partial slice, when the client finalizes or ends the stream. */
 static bool feed_partial(ws_conn *c, track *s, ld_error *err)
 {
-    return s->pos % SLICE == 0 || (advance(c, s, err) && decide(c, s, err));
+    bool waiting = s->route_pending && s->have_voice; /* audio held for the route's pick */
+    s->ending = true;
+    bool ok = (s->pos % SLICE == 0 && !waiting) || (advance(c, s, err) && decide(c, s, err));
+    s->ending = false;
+    return ok;
 }
 
 /* Deepgram's CloseStream answer after the last Results: each channel's due

@@ -140,6 +140,23 @@ static void test_snr(void)
     fprintf(stderr, "snr: clean %.1f dB, noisy %.1f dB\n", c, n);
     CHECK(c > 45 && n > 20 && n < 35);
     CHECK(ld_audio_snr_db(clean, 100, NULL) == 99.0); /* too short to tell */
+
+    /* a stream's meter: the same noise level in any pieces */
+    const int16_t *sig[2] = {clean, noisy};
+    for (int k = 0; k < 2; k++) {
+        ld_audio_snr_meter m = {0};
+        double floor_db, batch_floor;
+        ld_audio_snr_meter_push(&m, sig[k], 100);
+        CHECK(ld_audio_snr_meter_db(&m, &floor_db) == 99.0 && floor_db < -90); /* too short to tell */
+        for (size_t at = 100; at < N; at += 777)
+            ld_audio_snr_meter_push(&m, sig[k] + at, N - at < 777 ? N - at : 777);
+        double db = ld_audio_snr_meter_db(&m, &floor_db), batch = ld_audio_snr_db(sig[k], N, &batch_floor);
+        fprintf(stderr, "snr meter: %.2f dB (batch %.2f), noise %.2f dBFS (batch %.2f)\n", db, batch, floor_db,
+                batch_floor);
+        CHECK(fabs(floor_db - batch_floor) < 1e-3);
+        CHECK(fabs(db - batch) < 0.5); /* a steady signal: its last second is like the whole */
+        CHECK(k ? db < 35 : db > 45);  /* it tells noise from clean */
+    }
 }
 
 int main(void)
