@@ -57,6 +57,11 @@ typedef struct ld_engine_ops {
      * stream_end or before anything was fed since stream_start; a caller
      * skipping inside an utterance gets LD_ERR_INTERNAL. */
     ld_err (*stream_skip)(void *dec, size_t n, ld_error *err);
+    /* Optional: ends the utterance in progress without words, as if its audio
+     * had not been fed: the stream's clock and adapted CMN go back to where it
+     * began, and the next stream_feed starts it again (a stream that changes
+     * its route after its first words decodes them again). */
+    ld_err (*stream_restart)(void *dec, ld_error *err);
     /* Optional: decode with these keywords from now on (a canonical list,
      * asr/vocab.h; "" = none beyond the operator's vocabulary). Cheap when
      * already in use; otherwise it rebuilds the decoder's search (docs/engine.md).

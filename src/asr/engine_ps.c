@@ -53,6 +53,8 @@ typedef struct {
     /* adaptive live CMN: the stream's own cepstra so far (see cmn_adapt) */
     double cmn_sum[CEP_LEN];
     double cmn_n;
+    double cmn_sum0[CEP_LEN]; /* … as the current utterance began (stream_restart) */
+    double cmn_n0;
     mfcc_t cmn_set_sum[CEP_LEN]; /* cmn_t's sum and count as last set by us */
     int32 cmn_set_n;
     ld_ps_vocab *vocab; /* keywords (engine_ps_vocab.c) */
@@ -422,6 +424,8 @@ static ld_err begin_utt(ps_dec *d, ld_error *err)
         return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: cannot start stream");
     d->in_utt = true;
     d->utt_start = d->fed;
+    memcpy(d->cmn_sum0, d->cmn_sum, sizeof d->cmn_sum);
+    d->cmn_n0 = d->cmn_n;
     return LD_OK;
 }
 
@@ -512,6 +516,20 @@ static ld_err ps_stream_skip(void *dec, size_t n, ld_error *err)
     return LD_OK;
 }
 
+static ld_err ps_stream_restart(void *dec, ld_error *err)
+{
+    ps_dec *d = dec;
+    if (!d->in_utt)
+        return LD_OK;
+    d->in_utt = false;
+    if (ps_end_utt(d->ps) < 0)
+        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
+    d->fed = d->utt_start;
+    memcpy(d->cmn_sum, d->cmn_sum0, sizeof d->cmn_sum);
+    d->cmn_n = d->cmn_n0;
+    return LD_OK;
+}
+
 static ld_err ps_decoder_vocab(void *dec, const char *keywords, ld_error *err)
 {
     ps_dec *d = dec;
@@ -536,5 +554,6 @@ const ld_engine_ops ld_engine_pocketsphinx = {
     .transform_free = ps_transform_free,
     .decoder_use = ps_decoder_use,
     .stream_skip = ps_stream_skip,
+    .stream_restart = ps_stream_restart,
     .decoder_vocab = ps_decoder_vocab,
 };

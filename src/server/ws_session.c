@@ -20,11 +20,12 @@
  * counts it). Engines without stream_skip get every sample.
  *
  * Noise: a wideband stream with model auto or noisy picks its route at its
- * first speech, when the speech's level is known (ROUTE_VOICE): below the
- * noisy route's SNR the engine hears the audio through the batch route's
- * denoiser (audio/denoise.h), LD_DENOISE_DELAY samples late, flushed at each
- * end of utterance. The energy VAD, speakers and times keep the audio as it
- * came. */
+ * first speech, once the speech's level is known (ROUTE_VOICE): below the
+ * noisy route's SNR the engine decodes that utterance again from its start
+ * (stream_restart), now hearing the audio through the batch route's denoiser
+ * (audio/denoise.h), LD_DENOISE_DELAY samples late, flushed at each end of
+ * utterance. Nothing waits for the pick; the energy VAD, speakers and times
+ * keep the audio as it came. */
 #include "server/ws_internal.h"
 
 #include <gnutls/crypto.h>
@@ -53,7 +54,7 @@
 #define HOLD (RATE * 6 / 10)         /* feed the engine this long after the last voiced frame */
 #define PREROLL (RATE / 2)           /* audio before an onset that the engine gets */
 #define ROUTE_VOICE (RATE * 3 / 10)  /* voiced audio heard before the route is picked … */
-#define ROUTE_WAIT (RATE / 2)        /* … or this long into a run of voice (< HOLD: nothing is skipped) */
+#define ROUTE_WAIT (RATE / 2)        /* … or this long into a run of voice (< HOLD: still fed) */
 
 /* One channel's decoding (a mono stream has one). */
 typedef struct track {
@@ -96,7 +97,9 @@ typedef struct track {
     bool route_pending;
     bool ending; /* finalize or the end of the stream: pick the route now */
     ld_audio_snr_meter snr;
-    size_t voiced;         /* energy-voiced samples so far */
+    size_t voiced;   /* energy-voiced samples so far */
+    int16_t *replay; /* until the pick: what the engine's utterance was fed */
+    size_t replay_n, replay_cap;
     ld_audio_denoiser *dn; /* the noisy route's, else NULL */
 } track;
 
@@ -215,6 +218,7 @@ static void track_free(ws_conn *c, track *s)
     ld_audio_stream_free(s->conv);
     free(s->last_partial);
     free(s->held);
+    free(s->replay);
     ld_audio_denoiser_free(s->dn);
     ld_diarize_live_free(s->spk);
     free(s->full);
@@ -275,6 +279,37 @@ static bool skip(track *s, size_t n, ld_error *err)
     return true;
 }
 
+/* The engine hears n samples, through the denoiser on the noisy route. */
+static bool feed_engine(track *s, const int16_t *pcm, size_t n, ld_error *err)
+{
+    const int16_t *out = pcm;
+    size_t m = n;
+    if (s->dn && ld_audio_denoiser_push(s->dn, pcm, n, &out, &m, err) != LD_OK)
+        return false;
+    return !m || s->ops->stream_feed(s->dec, out, m, err) == LD_OK;
+}
+
+/* Keeps what the engine's utterance is fed while the route is pending. */
+static bool keep_replay(track *s, const int16_t *pcm, size_t n, ld_error *err)
+{
+    if (!s->engine_open)
+        s->replay_n = 0; /* a new engine utterance */
+    if (s->replay_n + n > s->replay_cap) {
+        size_t cap = s->replay_cap ? s->replay_cap : 8 * SLICE;
+        while (cap < s->replay_n + n)
+            cap *= 2;
+        int16_t *p = realloc(s->replay, cap * sizeof *p);
+        if (!p) {
+            ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+            return false;
+        }
+        s->replay = p, s->replay_cap = cap;
+    }
+    memcpy(s->replay + s->replay_n, pcm, n * sizeof *pcm);
+    s->replay_n += n;
+    return true;
+}
+
 /* Feeds held audio up to `to` (at most 100 ms per call, so interim results
  * and the engine's VAD advance as with live input). */
 static bool feed_held(track *s, size_t to, ld_error *err)
@@ -283,11 +318,9 @@ static bool feed_held(track *s, size_t to, ld_error *err)
         size_t k = SLICE - s->fed % SLICE; /* slices at fixed points of audio time */
         if (k > to - s->fed)
             k = to - s->fed;
-        const int16_t *out = s->held;
-        size_t m = k;
-        if (s->dn && ld_audio_denoiser_push(s->dn, s->held, k, &out, &m, err) != LD_OK)
+        if (s->route_pending && !keep_replay(s, s->held, k, err))
             return false;
-        if (m && s->ops->stream_feed(s->dec, out, m, err) != LD_OK)
+        if (!feed_engine(s, s->held, k, err))
             return false;
         s->engine_open = true;
         size_t left = s->pos - s->fed - k;
@@ -308,19 +341,22 @@ static bool flush_denoiser(track *s, ld_error *err)
            (!m || s->ops->stream_feed(s->dec, out, m, err) == LD_OK);
 }
 
-/* Picks a pending route once the speech's level is known: 1 picked, 0 not
- * yet (the audio waits; the interim results of the first words come up to
- * ROUTE_WAIT later, the final does not), -1 error. An engine that cannot skip
+/* Picks a pending route once the speech's level is known (false: error).
+ * The noisy route decodes the engine's utterance so far again, through the
+ * denoiser, in the slices it was fed in. An engine that cannot skip or restart
  * is fed from the start, so it picks at once. */
-static int pick_route(ws_conn *c, track *s, ld_error *err)
+static bool pick_route(ws_conn *c, track *s, ld_error *err)
 {
-    if (!s->ending && s->ops->stream_skip && s->voiced < ROUTE_VOICE && s->pos - s->run_start < ROUTE_WAIT)
-        return 0;
+    bool can_wait = s->ops->stream_skip && s->ops->stream_restart;
+    if (!s->ending && can_wait && s->voiced < ROUTE_VOICE && s->pos - s->run_start < ROUTE_WAIT)
+        return true;
     s->route_pending = false;
     double noise_dbfs, snr = ld_audio_snr_meter_db(&s->snr, &noise_dbfs);
     ld_stream_decoder *sd = s->params.channel ? s->own : c->decoder;
+    char before[sizeof sd->model];
+    memcpy(before, sd->model, sizeof before);
     if (ld_pool_stream_use_model(c->ws->cfg.pool, sd, s->asked, false, snr, err) != LD_OK)
-        return -1;
+        return false;
     snprintf(s->params.model, sizeof s->params.model, "%s", sd->model);
     if (!s->params.channel)
         snprintf(c->params.model, sizeof c->params.model, "%s", sd->model);
@@ -328,7 +364,21 @@ static int pick_route(ws_conn *c, track *s, ld_error *err)
     const char *f = strcmp(sd->model, "noisy") ? NULL : ld_audio_denoise_chain(noise_dbfs, chain, sizeof chain);
     ld_log(LD_LOG_DEBUG, "stream %s channel %d: SNR %.1f dB, noise %.1f dBFS: model %s, denoiser %s", c->session_id,
            s->params.channel, snr, noise_dbfs, sd->model, f ? f : "none");
-    return !f || (s->dn = ld_audio_denoiser_new(f, err)) ? 1 : -1;
+    size_t again = s->engine_open && (f || strcmp(before, sd->model)) ? s->replay_n : 0;
+    if (f && !(s->dn = ld_audio_denoiser_new(f, err)))
+        return false;
+    if (again && s->ops->stream_restart(s->dec, err) != LD_OK)
+        return false;
+    for (size_t at = s->fed - again, i = 0; i < again;) { /* the same slices as the first time */
+        size_t k = SLICE - at % SLICE < again - i ? SLICE - at % SLICE : again - i;
+        if (!feed_engine(s, s->replay + i, k, err))
+            return false;
+        at += k, i += k;
+    }
+    free(s->replay);
+    s->replay = NULL;
+    s->replay_n = s->replay_cap = 0;
+    return true;
 }
 
 /* Ends the engine's utterance; held audio beyond the last `keep` samples is
@@ -540,10 +590,8 @@ static bool advance(ws_conn *c, track *s, ld_error *err)
     }
     size_t held = s->pos - s->fed;
     bool voice = s->have_voice && s->pos - s->last_voice <= HOLD;
-    if (!s->ops->stream_skip || voice) {
-        int picked = s->route_pending ? pick_route(c, s, err) : 1;
-        return picked > 0 ? feed_held(s, s->pos, err) : picked == 0;
-    }
+    if (!s->ops->stream_skip || voice)
+        return (!s->route_pending || pick_route(c, s, err)) && feed_held(s, s->pos, err);
     if (s->speaking || held <= PREROLL)
         return true;    /* trailing silence (fed later if voice returns), or a pre-roll */
     if (s->engine_open) /* a speechless engine utterance: end it (a final only if it has words) */

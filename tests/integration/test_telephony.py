@@ -8,6 +8,7 @@ name is a 400 listing what is available.
 """
 import asyncio
 import csv
+import json
 import os
 import re
 import subprocess
@@ -174,6 +175,22 @@ def test_noisy_stream_is_denoised(srv, key, tmp_path):
     assert denoised + 3 <= kept
     clean, _ = stream_finals(srv, key, pcm16(os.path.join(EVAL_DIR, CLIP + ".wav")))
     assert all(m["model"] == "general" for m in clean), clean
+
+
+def test_route_pick_does_not_hold_back_events(srv, key, tmp_path):
+    """The route is picked 0.3 s into the first speech, but nothing waits for it: a one-word first utterance
+    ("yes", 0.33 s) still gets its speech_started event and an interim, clean or in noise (a version that held
+    the audio until the pick sent neither for it)."""
+    clip = "an4_fash_an251"
+    for path, model in ((os.path.join(EVAL_DIR, clip + ".wav"), "general"), (noisy_wav(tmp_path, clip), "noisy")):
+        msgs = stream("encoding=linear16&sample_rate=16000&interim_results=true&vad_events=true", srv, key,
+                      pcm16(path) + b"\0" * 32000)
+        kinds = [m.get("type") if m.get("type") != "transcription" else ("final" if m["is_final"] else "interim")
+                 for m in msgs]
+        events = [m for m in msgs if "speech_started" in json.dumps(m)]
+        assert events and "interim" in kinds, (path, msgs)
+        assert kinds.index("interim") < kinds.index("final"), kinds
+        assert [m["model"] for m in msgs if m.get("is_final")][-1] == model, msgs
 
 
 def test_stream_unknown_model_is_refused(srv, key):

@@ -170,6 +170,25 @@ static void test_stream(const ld_engine_ops *e, void *dec, const int16_t *go, si
     CHECK(e->stream_end(dec, &w2, &n2, &err) == LD_OK);
     CHECK(n2 > 0 && w2[0].start >= ngo / 16000.0);
     free_words(w2, n2);
+    /* stream_restart forgets the utterance in progress: other audio first (white
+     * noise, which moves the adapted CMN), restart, then goforward gives the
+     * words and times of a stream that heard only goforward */
+    int16_t *noise = malloc(ngo * sizeof *noise);
+    unsigned r = 3;
+    for (size_t i = 0; noise && i < ngo; i++)
+        r = r * 1103515245u + 12345u, noise[i] = (int16_t)((int)((r >> 16) % 4001) - 2000);
+    CHECK(e->stream_start(dec, &err) == LD_OK);
+    CHECK(e->stream_restart(dec, &err) == LD_OK); /* nothing fed: nothing to forget */
+    for (size_t off = 0; noise && off < ngo; off += 1600)
+        CHECK(e->stream_feed(dec, noise + off, ngo - off < 1600 ? ngo - off : 1600, &err) == LD_OK);
+    CHECK(e->stream_restart(dec, &err) == LD_OK);
+    for (size_t off = 0; off < ngo; off += 1600)
+        CHECK(e->stream_feed(dec, go + off, ngo - off < 1600 ? ngo - off : 1600, &err) == LD_OK);
+    CHECK(e->stream_end(dec, &w2, &n2, &err) == LD_OK);
+    fprintf(stderr, "stream after a restart: %s\n", join(w2, n2));
+    CHECK(same_words(w1, n1, w2, n2));
+    free_words(w2, n2);
+    free(noise);
     free_words(w1, n1);
 }
 
