@@ -489,16 +489,25 @@ static bool ps_stream_in_speech(void *dec)
     return d->in_utt && ps_get_in_speech(d->ps);
 }
 
+/* Ends the utterance in progress, if any (*ended: whether there was one). */
+static ld_err end_utt(ps_dec *d, bool *ended, ld_error *err)
+{
+    *ended = d->in_utt;
+    if (!d->in_utt)
+        return LD_OK;
+    d->in_utt = false;
+    return ps_end_utt(d->ps) < 0 ? ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed") : LD_OK;
+}
+
 static ld_err ps_stream_end(void *dec, ld_word **words, size_t *n_words, ld_error *err)
 {
     ps_dec *d = dec;
     *words = NULL;
     *n_words = 0;
-    if (!d->in_utt)
-        return LD_OK;
-    d->in_utt = false;
-    if (ps_end_utt(d->ps) < 0)
-        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
+    bool ended;
+    ld_err rc = end_utt(d, &ended, err);
+    if (rc != LD_OK || !ended)
+        return rc;
     cmn_t *cmn = adaptive_cmn(d);
     if (cmn)
         cmn_absorb(d, cmn); /* the utterance's last frames count for the next one */
@@ -519,11 +528,10 @@ static ld_err ps_stream_skip(void *dec, size_t n, ld_error *err)
 static ld_err ps_stream_restart(void *dec, ld_error *err)
 {
     ps_dec *d = dec;
-    if (!d->in_utt)
-        return LD_OK;
-    d->in_utt = false;
-    if (ps_end_utt(d->ps) < 0)
-        return ld_error_set(err, LD_ERR_INTERNAL, "speech engine: decoding failed");
+    bool ended;
+    ld_err rc = end_utt(d, &ended, err);
+    if (rc != LD_OK || !ended)
+        return rc;
     d->fed = d->utt_start;
     memcpy(d->cmn_sum, d->cmn_sum0, sizeof d->cmn_sum);
     d->cmn_n = d->cmn_n0;
