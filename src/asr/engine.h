@@ -49,8 +49,9 @@ typedef struct ld_engine_ops {
     void *(*transform_new)(const char *mllr_text, const float *cmn_init, ld_error *err);
     void (*transform_free)(void *t); /* after every decoder that used it is freed */
     /* Decode with `t` from now on (NULL = the model as it is). Cheap when t is
-     * already in use; otherwise a few milliseconds. Never between stream_start
-     * and stream_end. */
+     * already in use; otherwise a few milliseconds. Never while a stream's
+     * utterance has audio (only before its first stream_feed, or after
+     * stream_end or stream_restart). */
     ld_err (*decoder_use)(void *dec, void *t, ld_error *err);
     /* Optional: n samples of the stream pass without being decoded (times of
      * later words still count them). Only between utterances, i.e. after

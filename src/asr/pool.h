@@ -135,10 +135,15 @@ void ld_pool_stream_release(ld_pool *p, ld_stream_decoder *sd);
  * between its engine utterances: `model` as in the request ("" = auto),
  * `narrowband` from the stream's audio (ld_audio_stream_narrowband), snr_db as
  * measured so far (99 before any audio; against LD_PACK_NOISY_SNR_DB_STREAM).
- * Sets sd->model. Unknown ->
- * LD_ERR_INVALID_PARAMETER. */
+ * Sets sd->model. Unknown -> LD_ERR_INVALID_PARAMETER. The engine's decoder_use
+ * runs here, so never inside an engine utterance with audio (stream_restart
+ * first). */
 ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband,
                                 double snr_db, ld_error *err);
+/* The pack name ld_pool_stream_use_model would select, without selecting it
+ * (the pool's string), or NULL with err set. */
+const char *ld_pool_stream_pick_model(ld_pool *p, const ld_stream_decoder *sd, const char *model, bool narrowband,
+                                      double snr_db, ld_error *err);
 /* Sets the keywords (canonical list, asr/vocab.h; "" = none) of an acquired
  * stream decoder before stream_start. */
 ld_err ld_pool_stream_use_keywords(ld_pool *p, ld_stream_decoder *sd, const char *keywords, ld_error *err);

@@ -184,15 +184,33 @@ ld_err ld_pool_stream_use_keywords(ld_pool *p, ld_stream_decoder *sd, const char
     return sd->ops->decoder_vocab(sd->dec, keywords ? keywords : "", err);
 }
 
+/* The pack a stream decoder would use (index), or -1 with err set. */
+static int stream_pick(ld_pool *p, const ld_stream_decoder *sd, const char *model, bool narrowband, double snr_db,
+                       ld_error *err)
+{
+    int l = lang_of(p, sd->language);
+    if (l < 0) {
+        ld_error_set(err, LD_ERR_INTERNAL, "stream decoder of an unknown language");
+        return -1;
+    }
+    /* the stream's own threshold, on the scale of the upload's */
+    double as_upload = snr_db + (LD_PACK_NOISY_SNR_DB - LD_PACK_NOISY_SNR_DB_STREAM);
+    return ld_pool_pack_pick(p, l, model, narrowband, as_upload, err);
+}
+
+const char *ld_pool_stream_pick_model(ld_pool *p, const ld_stream_decoder *sd, const char *model, bool narrowband,
+                                      double snr_db, ld_error *err)
+{
+    int k = stream_pick(p, sd, model, narrowband, snr_db, err);
+    return k < 0 ? NULL : p->packs[k].name;
+}
+
 ld_err ld_pool_stream_use_model(ld_pool *p, ld_stream_decoder *sd, const char *model, bool narrowband,
                                 double snr_db, ld_error *err)
 {
-    int l = lang_of(p, sd->language);
-    /* the stream's own threshold, on the scale of the upload's */
-    double as_upload = snr_db + (LD_PACK_NOISY_SNR_DB - LD_PACK_NOISY_SNR_DB_STREAM);
-    int k = l < 0 ? -1 : ld_pool_pack_pick(p, l, model, narrowband, as_upload, err);
+    int k = stream_pick(p, sd, model, narrowband, snr_db, err);
     if (k < 0)
-        return l < 0 ? ld_error_set(err, LD_ERR_INTERNAL, "stream decoder of an unknown language") : err->code;
+        return err->code;
     if (sd->ops->decoder_use && sd->ops->decoder_use(sd->dec, p->packs[k].transform, err) != LD_OK)
         return err->code;
     snprintf(sd->model, sizeof sd->model, "%s", p->packs[k].name);

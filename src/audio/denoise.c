@@ -165,13 +165,15 @@ static int push(ld_audio_denoiser *d, const int16_t *pcm, size_t n)
     return rc;
 }
 
+static const int16_t none[1]; /* what an empty output points to (never NULL) */
+
 ld_err ld_audio_denoiser_push(ld_audio_denoiser *d, const int16_t *pcm, size_t n, const int16_t **out,
                               size_t *out_n, ld_error *err)
 {
     d->len = 0;
     int rc = push(d, pcm, n);
     d->real_in += n;
-    *out = d->buf, *out_n = d->len;
+    *out = d->buf ? d->buf : none, *out_n = d->len;
     return rc < 0 ? av_fail(d, rc, err) : LD_OK;
 }
 
@@ -190,7 +192,7 @@ ld_err ld_audio_denoiser_flush(ld_audio_denoiser *d, const int16_t **out, size_t
         rc = push(d, NULL, z);
     }
     d->real_out = d->real_in; /* what a shortening filter lost is not owed any more */
-    *out = d->buf, *out_n = d->len;
+    *out = d->buf ? d->buf : none, *out_n = d->len;
     return rc < 0 ? av_fail(d, rc, err) : LD_OK;
 }
 

@@ -353,21 +353,24 @@ static bool pick_route(ws_conn *c, track *s, ld_error *err)
     s->route_pending = false;
     double noise_dbfs, snr = ld_audio_snr_meter_db(&s->snr, &noise_dbfs);
     ld_stream_decoder *sd = s->params.channel ? s->own : c->decoder;
-    char before[sizeof sd->model];
-    memcpy(before, sd->model, sizeof before);
-    if (ld_pool_stream_use_model(c->ws->cfg.pool, sd, s->asked, false, snr, err) != LD_OK)
+    ld_pool *pool = c->ws->cfg.pool;
+    const char *next = ld_pool_stream_pick_model(pool, sd, s->asked, false, snr, err);
+    if (!next)
+        return false;
+    char chain[128];
+    const char *f = strcmp(next, "noisy") ? NULL : ld_audio_denoise_chain(noise_dbfs, chain, sizeof chain);
+    ld_log(LD_LOG_DEBUG, "stream %s channel %d: SNR %.1f dB, noise %.1f dBFS: model %s, denoiser %s", c->session_id,
+           s->params.channel, snr, noise_dbfs, next, f ? f : "none");
+    /* another route: the utterance so far is decoded again (ended first: packs switch between utterances) */
+    size_t again = s->engine_open && (f || strcmp(next, sd->model)) ? s->replay_n : 0;
+    if (again && s->ops->stream_restart(s->dec, err) != LD_OK)
+        return false;
+    if (ld_pool_stream_use_model(pool, sd, s->asked, false, snr, err) != LD_OK)
         return false;
     snprintf(s->params.model, sizeof s->params.model, "%s", sd->model);
     if (!s->params.channel)
         snprintf(c->params.model, sizeof c->params.model, "%s", sd->model);
-    char chain[128];
-    const char *f = strcmp(sd->model, "noisy") ? NULL : ld_audio_denoise_chain(noise_dbfs, chain, sizeof chain);
-    ld_log(LD_LOG_DEBUG, "stream %s channel %d: SNR %.1f dB, noise %.1f dBFS: model %s, denoiser %s", c->session_id,
-           s->params.channel, snr, noise_dbfs, sd->model, f ? f : "none");
-    size_t again = s->engine_open && (f || strcmp(before, sd->model)) ? s->replay_n : 0;
     if (f && !(s->dn = ld_audio_denoiser_new(f, err)))
-        return false;
-    if (again && s->ops->stream_restart(s->dec, err) != LD_OK)
         return false;
     for (size_t at = s->fed - again, i = 0; i < again;) { /* the same slices as the first time */
         size_t k = SLICE - at % SLICE < again - i ? SLICE - at % SLICE : again - i;
