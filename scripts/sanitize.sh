@@ -2,7 +2,7 @@
 # ASan + UBSan run: builds everything with -DLD_SANITIZE=ON into build-asan,
 # runs the unit tests, then a representative integration subset against the
 # sanitized binary (HTTP, auth, limits, /v1/listen inputs, streams, jobs,
-# overload, the Deepgram/OpenAI compatibility routes and their SDKs, keywords, the usage monitor's events,
+# overload, the Deepgram/OpenAI compatibility routes and their SDKs, keywords, noisy streams (denoiser, replay), the usage monitor's events,
 # `listend transcribe` on a terminal). Any AddressSanitizer/
 # LeakSanitizer/UBSan report fails the run:
 # reports go to files under a scratch directory (servers and CLIs started by
@@ -56,6 +56,8 @@ LISTEND_BIN="$PWD/$build/listend" /usr/bin/python3 -m pytest -q -p no:cacheprovi
     "tests/integration/test_keywords.py::test_removed_word_is_missed_then_found_with_keywords" \
     "tests/integration/test_keywords.py::test_concurrent_requests_do_not_share_keywords" \
     "tests/integration/test_keywords.py::test_stream_keywords" \
+    "tests/integration/test_telephony.py::test_noisy_stream_is_denoised" \
+    "tests/integration/test_telephony.py::test_route_pick_does_not_hold_back_events" \
     "tests/integration/test_diarize.py::test_streams_label_speakers_final_by_final[/v1/listen/stream]" \
     --deselect "tests/integration/test_transcribe_bad_audio.py::test_three_hour_file_is_audio_too_long_without_buffering_its_pcm" \
     --deselect "tests/integration/test_jobs.py::test_receiver_500_twice_then_200_delivers_on_third_try" \
