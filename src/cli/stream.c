@@ -34,7 +34,7 @@ typedef struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE]\n"
+            "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE] [--model NAME]\n"
             "                            [--encoding ENC --sample-rate HZ [--channels N]] [--multichannel]\n"
             "                            [--diarize [--num-speakers N]] [--redact LIST] [--no-interim] [--json]\n"
             "                            [--insecure]\n\n"
@@ -56,6 +56,8 @@ static void usage(FILE *f)
             "  --key KEY      default $LICENSE_KEY\n"
             "  --realtime     pace the audio at real time (default: as fast as the server takes it)\n"
             "  --language CODE language of the audio (default en)\n"
+            "  --model NAME   auto (default: picked by the audio: telephony for phone audio, noisy in\n"
+            "                 steady noise), general, telephony, noisy or a pack name; finals say which\n"
             "  --no-interim   finals only (no interim results)\n"
             "  --json         print the server's messages as they are\n",
             LD_SAMPLE_RATE, LD_MAX_CHANNELS);
@@ -317,7 +319,7 @@ static int handshake(client *c, const char *host, const char *port, const char *
 }
 
 typedef struct {
-    const char *server, *key, *encoding, *language, *file;
+    const char *server, *key, *encoding, *language, *model, *file;
     int rate;     /* --sample-rate with --encoding */
     int channels; /* --channels with --encoding; else set from the file with --multichannel */
     bool realtime, interim, json, insecure, multichannel, diarize;
@@ -335,6 +337,7 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         {"encoding", required_argument, 0, 'e'},
         {"sample-rate", required_argument, 0, 'R'},
         {"language", required_argument, 0, 'l'},
+        {"model", required_argument, 0, 'M'},
         {"no-interim", no_argument, 0, 'n'},
         {"json", no_argument, 0, 'j'},
         {"insecure", no_argument, 0, 'i'},
@@ -360,6 +363,15 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         case 'e': o->encoding = optarg; break;
         case 'R': o->rate = atoi(optarg); break;
         case 'l': o->language = optarg; break;
+        case 'M': /* goes into the URL as it is */
+            if (!*optarg || strlen(optarg) >= 32 ||
+                strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+                    strlen(optarg)) {
+                fprintf(stderr, "listend stream: --model must be a model name (letters, digits, - _ .)\n");
+                return 2;
+            }
+            o->model = optarg;
+            break;
         case 'n': o->interim = false; break;
         case 'j': o->json = true; break;
         case 'i': o->insecure = true; break;
@@ -569,9 +581,10 @@ int ld_cli_stream_main(int argc, char **argv)
     ld_redact_list(o.redact, red);
     if (*red)
         snprintf(chans + at, sizeof chans - (size_t)at, "&redact=%s", red);
-    snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s%s", prefix,
-             ld_audio_stream_encoding_name(enc), rate, o.interim ? "true" : "false", chans,
-             o.language ? "&language=" : "", o.language ? o.language : "");
+    snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s%s%s%s",
+             prefix, ld_audio_stream_encoding_name(enc), rate, o.interim ? "true" : "false", chans,
+             o.language ? "&language=" : "", o.language ? o.language : "", o.model ? "&model=" : "",
+             o.model ? o.model : "");
     client c = {.json = o.json};
     c.fd = dial(host, port);
     if (c.fd < 0) {

@@ -193,6 +193,26 @@ def test_route_pick_does_not_hold_back_events(srv, key, tmp_path):
         assert [m["model"] for m in msgs if m.get("is_final")][-1] == model, msgs
 
 
+def test_stream_cli_model_option(srv, key, tmp_path):
+    """`listend stream` passes --model: a noisy file streams as noisy by default and as general when asked;
+    a name that cannot be one is refused before connecting."""
+    from conftest import BIN
+    noisy = noisy_wav(tmp_path, "cathy_arctic_a0092")
+
+    def models(*extra):
+        r = subprocess.run([BIN, "stream", str(noisy), "--server", srv.url, "--key", key, "--json", "--no-interim",
+                            *extra], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return {json.loads(line).get("model") for line in r.stdout.splitlines()
+                if line.startswith("{") and json.loads(line).get("is_final")}
+
+    assert models() == {"noisy"}
+    assert models("--model", "general") == {"general"}
+    r = subprocess.run([BIN, "stream", str(noisy), "--server", srv.url, "--key", key, "--model", "a&b=c"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--model" in r.stderr
+
+
 def test_stream_unknown_model_is_refused(srv, key):
     msgs = stream("encoding=mulaw&sample_rate=8000&model=nosuchpack", srv, key, b"\xff" * 1600)
     errors = [m for m in msgs if m.get("type") == "error"]
