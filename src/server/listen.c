@@ -171,6 +171,7 @@ enum MHD_Result ld_listen_first(ld_req *r)
             return MHD_YES;
         }
         r->body = LD_BODY_FORM;
+        r->urlencoded = mt[0] == 'a';
     } else if (!mt[0] || !strncmp(mt, "audio/", 6) || !strncmp(mt, "video/", 6) ||
                !strcmp(mt, "application/octet-stream") || !strcmp(mt, "application/ogg")) {
         r->body = LD_BODY_RAW;
@@ -204,6 +205,34 @@ enum MHD_Result ld_listen_first_deepgram(ld_req *r)
     r->deepgram = true;
     ld_dg_opts_init(&r->dg, &r->opts);
     return ld_listen_first(r);
+}
+
+/* An audio container's first bytes. Each signature has a byte no urlencoded
+ * form has (forms are printable ASCII), so a form is never mistaken for audio. */
+static bool looks_like_audio(const unsigned char *b, size_t n)
+{
+    if (n < 12)
+        return false;
+    return (!memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WAVE", 4)) ||
+           (!memcmp(b, "RF64", 4) && !memcmp(b + 8, "WAVE", 4)) || (!memcmp(b, "ID3", 3) && b[3] < 0x10) ||
+           (b[0] == 0xFF && (b[1] & 0xE0) == 0xE0) || (!memcmp(b, "fLaC", 4) && !(b[4] & 0x7F) && !b[5]) ||
+           (!memcmp(b, "OggS", 4) && !b[4]) || !memcmp(b, "\x1A\x45\xDF\xA3", 4) ||
+           (!b[0] && !memcmp(b + 4, "ftyp", 4)) ||
+           (!memcmp(b, "FORM", 4) && !b[4] && (!memcmp(b + 8, "AIFF", 4) || !memcmp(b + 8, "AIFC", 4)));
+}
+
+/* `curl --data-binary @call.mp3` sends its default Content-Type,
+ * application/x-www-form-urlencoded: audio there is read as a raw body. */
+static bool urlencoded_audio_to_raw(ld_req *r, const char *data, size_t size)
+{
+    if (!r->urlencoded || r->body_bytes != size || !looks_like_audio((const unsigned char *)data, size))
+        return false;
+    MHD_destroy_post_processor(r->pp);
+    r->pp = NULL;
+    r->body = LD_BODY_RAW;
+    if (!(r->spool = ld_spool_new(r->srv->tmp_dir, LD_SPOOL_MEM_LIMIT)))
+        ld_req_fail(r, LD_ERR_INTERNAL, NULL, "Out of memory");
+    return true;
 }
 
 static void drop_body(ld_req *r)
@@ -250,8 +279,14 @@ enum MHD_Result ld_listen_body(ld_req *r, const char *data, size_t size)
         r->json_len += size;
         return MHD_YES;
     case LD_BODY_FORM:
+        if (urlencoded_audio_to_raw(r, data, size))
+            return r->spool ? ld_listen_body(r, data, size) : MHD_YES;
         if (MHD_post_process(r->pp, data, size) != MHD_YES) {
-            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Malformed form body");
+            ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Malformed form body%s",
+                        r->urlencoded
+                            ? " (sent as application/x-www-form-urlencoded, curl's default for --data-binary): "
+                              "send audio with Content-Type: audio/* or application/octet-stream"
+                            : "");
             drop_body(r);
         }
         return MHD_YES;

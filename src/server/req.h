@@ -78,6 +78,7 @@ typedef struct ld_req {
     char *json; /* LD_BODY_JSON buffer */
     size_t json_len, json_cap;
     struct MHD_PostProcessor *pp;
+    bool urlencoded; /* the form is application/x-www-form-urlencoded (it may turn out to be audio) */
     json_t *form;    /* non-file form fields: key -> string */
     bool form_audio; /* an `audio` (or `file`) form field was seen */
     ld_spool *spool;

@@ -314,3 +314,23 @@ def test_openai_compatible_route(srv):
     r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": ("c.wav", data)},
                       data={"response_format": "text"}, headers=hdr, timeout=120)
     assert r.headers["Content-Type"].startswith("text/plain") and len(CLIP_WORDS & words(r.text)) >= 3
+
+
+def test_audio_sent_as_a_urlencoded_form_is_read_as_audio(srv, files, tmp_path):
+    """`curl --data-binary @call.mp3` without -H sends Content-Type
+    application/x-www-form-urlencoded: an audio file there (recognised by its
+    first bytes) is transcribed like a raw body; a real form still is a form;
+    headerless PCM that cannot be recognised gets an error that says what to send."""
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Token {srv.k}"}
+    for ext, codec in (("flac", "flac"), ("ogg", "libvorbis"), ("webm", "libopus"), ("m4a", "aac")):
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", CLIP, "-c:a", codec,
+                        str(tmp_path / f"clip.{ext}")], check=True, timeout=60)
+    for path in (files["dir"] / "clip.wav", files["dir"] / "clip.mp3", *sorted(tmp_path.glob("clip.*"))):
+        r = post(srv, data=path.read_bytes(), headers=form)
+        check_transcript(r)
+    r = post(srv, data=f"url={files['base']}/clip.wav&timestamps=true", headers=form)
+    assert check_transcript(r)["words"]
+    with open(GOFORWARD, "rb") as f:
+        r = post(srv, data=f.read(), headers=form, params={"encoding": "linear16", "sample_rate": 16000})
+    body = assert_envelope(r, 400, "INVALID_PARAMETER")
+    assert "application/x-www-form-urlencoded" in body["error"] and "application/octet-stream" in body["error"]
