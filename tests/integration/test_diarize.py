@@ -249,6 +249,15 @@ def test_bad_num_speakers_is_400(srv, key, rec, bad):
     r = requests.post(srv.url + f"/deepgram/v1/listen?diarize=true&num_speakers={bad}",
                       headers={**srv.auth(key), "Content-Type": "audio/wav"}, data=b"RIFF", timeout=30)
     assert r.status_code == 400 and r.json()["err_code"] == "INVALID_QUERY_PARAMETER"
+    r = post(srv, key, path, num_speakers=bad)  # checked without diarize too (docs/api.md)
+    assert r.status_code == 400 and "num_speakers" in r.json()["error"]
+
+
+def test_num_speakers_without_diarize_changes_nothing(srv, key, rec):
+    path, _ = rec["two"]
+    plain, counted = (post(srv, key, path, timestamps="true", **extra).json() for extra in ({}, {"num_speakers": "2"}))
+    assert "speakers" not in counted and "speaker" not in counted["utterances"][0]
+    assert counted["text"] == plain["text"] and counted["utterances"] == plain["utterances"]
 
 
 # ---- live streams: speakers labelled final by final (asr/diarize.h, ld_diarize_live) ----
