@@ -2,7 +2,10 @@
  * recogniser words again with asr/diarize.c, so trying a setting costs no
  * decode. Built by bench/der/run against build/'s static libraries.
  *
- *   tune WAV WORDS.json NUM_SPEAKERS [live]   (LD_DIARIZE_TUNE selects the setting)
+ *   tune AUDIO WORDS.json NUM_SPEAKERS [live]   (LD_DIARIZE_TUNE selects the setting)
+ *
+ * AUDIO is read with listend's decoder, so an 8 kHz G.711 rendering (run
+ * --mulaw) gets the narrowband features the server would use.
  *
  * live: as a stream labels them (ld_diarize_live): the words are cut into
  * finals at pauses of 0.8 s (a stream's default eou_timeout_ms), and each
@@ -15,22 +18,23 @@
 #include <string.h>
 
 #include "asr/diarize.h"
+#include "audio/audio.h"
 
 int main(int argc, char **argv)
 {
     if (argc != 4 && argc != 5)
         return 2;
-    FILE *f = fopen(argv[1], "rb");
-    if (!f)
+    /* listend's own decoder: a G.711 rendering comes out as the server sees it
+     * (16 kHz, flagged narrowband, so the features use the telephone band) */
+    ld_decode_opts dopts = {0};
+    ld_pcm audio;
+    ld_error err;
+    if (ld_audio_decode_file(argv[1], &dopts, &audio, &err) != LD_OK) {
+        fprintf(stderr, "tune: %s: %s\n", argv[1], err.msg);
         return 1;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 44, SEEK_SET); /* make_set.py writes plain 44-byte headers */
-    size_t n = (size_t)(len - 44) / 2;
-    int16_t *pcm = malloc(n * 2);
-    if (!pcm || fread(pcm, 2, n, f) != n)
-        return 1;
-    fclose(f);
+    }
+    const int16_t *pcm = audio.samples;
+    size_t n = audio.n;
     json_t *j = json_load_file(argv[2], 0, NULL);
     size_t nw = json_array_size(j);
     ld_word *w = calloc(nw ? nw : 1, sizeof *w);
@@ -40,7 +44,7 @@ int main(int argc, char **argv)
     }
     int *labels = calloc(nw ? nw : 1, sizeof *labels);
     if (argc == 5) {
-        ld_diarize_live *l = ld_diarize_live_new(atoi(argv[3]), false);
+        ld_diarize_live *l = ld_diarize_live_new(atoi(argv[3]), audio.narrowband);
         float *conf = calloc(nw ? nw : 1, sizeof *conf);
         size_t fed = 0;
         for (size_t a = 0; a < nw;) {
@@ -62,7 +66,7 @@ int main(int argc, char **argv)
         return 0;
     }
     size_t nf;
-    float *feat = ld_diarize_mfcc(pcm, n, false, &nf);
+    float *feat = ld_diarize_mfcc(pcm, n, audio.narrowband, &nf);
     int k = ld_diarize_words(feat, nf, w, nw, atoi(argv[3]), NULL, labels);
     if (k < 0)
         return 1;
