@@ -62,8 +62,9 @@ def add_noise(src, dst, snr_db, seed):
     write_wav16(dst, out, rate)
 
 
-def render(cond, src, out_dir, snr_db=15.0):
-    """Returns the path of `src` rendered in condition `cond` (inside out_dir)."""
+def render(cond, src, out_dir, snr_db=15.0, noise_seed=""):
+    """Returns the path of `src` rendered in condition `cond` (inside out_dir);
+    noise_seed is appended to each clip's noise seed (another realisation)."""
     base = os.path.splitext(os.path.basename(src))[0]
     if cond == "clean":
         return src
@@ -75,7 +76,7 @@ def render(cond, src, out_dir, snr_db=15.0):
         _ffmpeg(src, dst, "-c:a", "libmp3lame", "-b:a", "32k")
     elif cond == "noise":
         dst = os.path.join(out_dir, base + ".wav")
-        add_noise(src, dst, snr_db, seed=base)
+        add_noise(src, dst, snr_db, seed=base + noise_seed)
     else:
         raise ValueError("unknown condition " + cond)
     return dst
