@@ -171,7 +171,7 @@ enum MHD_Result ld_listen_first(ld_req *r)
             return MHD_YES;
         }
         r->body = LD_BODY_FORM;
-        r->urlencoded = mt[0] == 'a';
+        r->urlencoded = !strcmp(mt, "application/x-www-form-urlencoded");
     } else if (!mt[0] || !strncmp(mt, "audio/", 6) || !strncmp(mt, "video/", 6) ||
                !strcmp(mt, "application/octet-stream") || !strcmp(mt, "application/ogg")) {
         r->body = LD_BODY_RAW;
