@@ -128,6 +128,28 @@ static enum MHD_Result post_it(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
+static void drop_body(ld_req *r)
+{
+    r->body = LD_BODY_DISCARD;
+    ld_spool_free(r->spool);
+    r->spool = NULL;
+    free(r->json);
+    r->json = NULL;
+    r->json_len = r->json_cap = 0;
+}
+
+/* The body is the audio itself, spooled as it arrives. False (body drained,
+ * error pending) when there is no memory for the spool. */
+static bool start_raw(ld_req *r)
+{
+    r->body = LD_BODY_RAW;
+    if ((r->spool = ld_spool_new(r->srv->tmp_dir, LD_SPOOL_MEM_LIMIT)))
+        return true;
+    ld_req_fail(r, LD_ERR_INTERNAL, NULL, "Out of memory");
+    drop_body(r);
+    return false;
+}
+
 enum MHD_Result ld_listen_first(ld_req *r)
 {
     ld_srv *s = r->srv;
@@ -174,10 +196,7 @@ enum MHD_Result ld_listen_first(ld_req *r)
         r->urlencoded = !strcmp(mt, "application/x-www-form-urlencoded");
     } else if (!mt[0] || !strncmp(mt, "audio/", 6) || !strncmp(mt, "video/", 6) ||
                !strcmp(mt, "application/octet-stream") || !strcmp(mt, "application/ogg")) {
-        r->body = LD_BODY_RAW;
-        r->spool = ld_spool_new(s->tmp_dir, LD_SPOOL_MEM_LIMIT);
-        if (!r->spool)
-            ld_req_fail(r, LD_ERR_INTERNAL, NULL, "Out of memory");
+        start_raw(r);
     } else {
         ld_req_fail(
             r, LD_ERR_UNSUPPORTED_FORMAT, formats_extra(),
@@ -223,26 +242,9 @@ static bool looks_like_audio(const unsigned char *b, size_t n)
 
 /* `curl --data-binary @call.mp3` sends its default Content-Type,
  * application/x-www-form-urlencoded: audio there is read as a raw body. */
-static bool urlencoded_audio_to_raw(ld_req *r, const char *data, size_t size)
+static bool urlencoded_audio(const ld_req *r, const char *data, size_t size)
 {
-    if (!r->urlencoded || r->body_bytes != size || !looks_like_audio((const unsigned char *)data, size))
-        return false;
-    MHD_destroy_post_processor(r->pp);
-    r->pp = NULL;
-    r->body = LD_BODY_RAW;
-    if (!(r->spool = ld_spool_new(r->srv->tmp_dir, LD_SPOOL_MEM_LIMIT)))
-        ld_req_fail(r, LD_ERR_INTERNAL, NULL, "Out of memory");
-    return true;
-}
-
-static void drop_body(ld_req *r)
-{
-    r->body = LD_BODY_DISCARD;
-    ld_spool_free(r->spool);
-    r->spool = NULL;
-    free(r->json);
-    r->json = NULL;
-    r->json_len = r->json_cap = 0;
+    return r->urlencoded && r->body_bytes == size && looks_like_audio((const unsigned char *)data, size);
 }
 
 enum MHD_Result ld_listen_body(ld_req *r, const char *data, size_t size)
@@ -279,8 +281,11 @@ enum MHD_Result ld_listen_body(ld_req *r, const char *data, size_t size)
         r->json_len += size;
         return MHD_YES;
     case LD_BODY_FORM:
-        if (urlencoded_audio_to_raw(r, data, size))
-            return r->spool ? ld_listen_body(r, data, size) : MHD_YES;
+        if (urlencoded_audio(r, data, size)) {
+            MHD_destroy_post_processor(r->pp);
+            r->pp = NULL;
+            return start_raw(r) ? ld_listen_body(r, data, size) : MHD_YES;
+        }
         if (MHD_post_process(r->pp, data, size) != MHD_YES) {
             ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Malformed form body%s",
                         r->urlencoded
