@@ -57,7 +57,8 @@ static void usage(FILE *f)
             "  --realtime     pace the audio at real time (default: as fast as the server takes it)\n"
             "  --language CODE language of the audio (default en)\n"
             "  --model NAME   auto (default: picked by the audio: telephony for phone audio, noisy in\n"
-            "                 steady noise), general, telephony, noisy or a pack name; finals say which\n"
+            "                 steady noise), general, telephony, noisy or a pack name (--json:\n"
+            "                 each final says which)\n"
             "  --no-interim   finals only (no interim results)\n"
             "  --json         print the server's messages as they are\n",
             LD_SAMPLE_RATE, LD_MAX_CHANNELS);
