@@ -53,10 +53,6 @@ typedef struct ld_engine_ops {
      * utterance has audio (only before its first stream_feed, or after
      * stream_end or stream_restart). */
     ld_err (*decoder_use)(void *dec, void *t, ld_error *err);
-    /* Optional: adapt the decoder's model to the noise of this segment (the
-     * noisy route, asr/noisecomp.h) until the next decoder_use; nothing happens
-     * for a model or a segment it cannot compensate. */
-    ld_err (*decoder_compensate)(void *dec, const int16_t *pcm, size_t n, ld_error *err);
     /* Optional: n samples of the stream pass without being decoded (times of
      * later words still count them). Only between utterances, i.e. after
      * stream_end or before anything was fed since stream_start; a caller

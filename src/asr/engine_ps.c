@@ -7,14 +7,12 @@
  *
  * Transforms (model packs) are one-class MLLR: ps_update_mllr reloads the
  * model's means/variances from disk and transforms them in place, so switching
- * costs milliseconds and no memory; "no transform" is the identity. The noisy
- * route adds a transform of its own per segment (asr/noisecomp.h) the same way. */
+ * costs milliseconds and no memory; "no transform" is the identity. */
 #include <pocketsphinx.h>
 #include <pocketsphinx/ps_mllr.h>
 #include <pthread.h>
 #include <sphinxbase/cmn.h>
 #include <sphinxbase/err.h>
-#include <sphinxbase/fe.h>
 #include <sphinxbase/feat.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,7 +23,6 @@
 #include "asr/engine.h"
 #include "asr/engine_ps.h"
 #include "asr/model.h"
-#include "asr/noisecomp.h"
 #include "audio/audio.h"
 #include "util/log.h"
 
@@ -61,14 +58,7 @@ typedef struct {
     mfcc_t cmn_set_sum[CEP_LEN]; /* cmn_t's sum and count as last set by us */
     int32 cmn_set_n;
     ld_ps_vocab *vocab; /* keywords (engine_ps_vocab.c) */
-    /* noise compensation (noisy route): loaded at its first use */
-    char means[1100]; /* the model's means file */
-    bool nc_tried;
-    ld_noisecomp *nc; /* NULL: this model cannot be compensated */
-    fe_t *fe;         /* a front end like the decoder's, for the segment's cepstra */
 } ps_dec;
-
-_Static_assert(sizeof(mfcc_t) == sizeof(float), "sphinxbase built with floating-point cepstra");
 
 /* PocketSphinx logs ~200 INFO lines per decode; route warnings and errors into
  * our JSON log and keep INFO only at debug level. Process-wide, set once. */
@@ -156,7 +146,6 @@ static void *ps_decoder_new(const ld_engine_model *m, ld_error *err)
         return NULL;
     }
     d->lmath = ps_get_logmath(d->ps);
-    snprintf(d->means, sizeof d->means, "%s/means", f.acoustic);
     cmn_t *cmn = ps_get_feat(d->ps)->cmn_struct;
     if (ld_model_is_default(m->model_dir))
         memcpy(d->cmn_init, en_us_cmn_init, sizeof d->cmn_init);
@@ -187,9 +176,6 @@ static void ps_decoder_free(void *dec)
     if (!d)
         return;
     ld_ps_vocab_free(d->vocab);
-    ld_noisecomp_free(d->nc);
-    if (d->fe)
-        fe_free(d->fe);
     pthread_mutex_lock(&mllr_mu);
     ps_free(d->ps);
     pthread_mutex_unlock(&mllr_mu);
@@ -288,69 +274,6 @@ static ld_err ps_decoder_use(void *dec, void *tp, ld_error *err)
     pthread_mutex_unlock(&mllr_mu);
     d->cur = t;
     memcpy(d->cmn_init, t && t->has_cmn ? t->cmn_init : d->model_cmn_init, sizeof d->cmn_init);
-    return LD_OK;
-}
-
-/* d->cur while a segment's own noise transform is in use: never equal to a
- * pack's, so the next decoder_use always applies its transform again. */
-static const ps_transform compensated;
-
-/* The model's static means and a front end like the decoder's, once per decoder;
- * only DCT-II cepstra in three 13-dimensional streams (Debian's en-us) qualify. */
-static void compensate_init(ps_dec *d)
-{
-    d->nc_tried = true;
-    cmd_ln_t *cfg = ps_get_config(d->ps);
-    const char *tr = cmd_ln_str_r(cfg, "-transform"), *feat = cmd_ln_str_r(cfg, "-feat");
-    ld_error e = {0};
-    if (tr && feat && !strcmp(tr, "dct") && !strcmp(feat, "1s_c_d_dd"))
-        d->nc = ld_noisecomp_load(d->means, (int)cmd_ln_int32_r(cfg, "-nfilt"), (int)cmd_ln_int32_r(cfg, "-lifter"),
-                                  &e);
-    if (d->nc && !(d->fe = fe_init_auto_r(cmd_ln_retain(cfg)))) {
-        ld_noisecomp_free(d->nc);
-        d->nc = NULL;
-    }
-    if (!d->nc)
-        ld_log(LD_LOG_INFO, "noise compensation is off for this model%s%s", e.msg[0] ? ": " : "", e.msg);
-}
-
-/* A failure here only costs the compensation: logged, and the segment is decoded
- * with the route's model as it is. */
-static ld_err ps_decoder_compensate(void *dec, const int16_t *pcm, size_t n, ld_error *err)
-{
-    (void)err;
-    ps_dec *d = dec;
-    if (!d->nc_tried)
-        compensate_init(d);
-    if (!d->nc || !n)
-        return LD_OK;
-    mfcc_t **cep = NULL, last[CEP_LEN];
-    int32 nfr = 0, nlast = 0;
-    if (fe_start_utt(d->fe) < 0 || fe_process_utt(d->fe, pcm, n, &cep, &nfr) < 0) {
-        if (cep)
-            fe_free_2d(cep);
-        ld_log(LD_LOG_WARNING, "noise compensation: cannot compute the segment's features");
-        return LD_OK;
-    }
-    fe_end_utt(d->fe, last, &nlast); /* the partial last frame: not needed */
-    char *text = NULL;
-    ld_error e = {0};
-    if (cep && nfr > 0 && ld_noisecomp_mllr(d->nc, cep[0], (size_t)nfr, &text, &e) != LD_OK)
-        ld_log(LD_LOG_WARNING, "noise compensation: %s", e.msg);
-    if (cep)
-        fe_free_2d(cep);
-    if (!text)
-        return LD_OK; /* too short to tell its noise: the route's model as it is */
-    ps_mllr_t *m = mllr_from_text(text, &e);
-    free(text);
-    if (!m) {
-        ld_log(LD_LOG_WARNING, "noise compensation: %s", e.msg);
-        return LD_OK;
-    }
-    pthread_mutex_lock(&mllr_mu);
-    ps_update_mllr(d->ps, m); /* the decoder owns m and releases its previous one */
-    pthread_mutex_unlock(&mllr_mu);
-    d->cur = &compensated;
     return LD_OK;
 }
 
@@ -638,7 +561,6 @@ const ld_engine_ops ld_engine_pocketsphinx = {
     .transform_new = ps_transform_new,
     .transform_free = ps_transform_free,
     .decoder_use = ps_decoder_use,
-    .decoder_compensate = ps_decoder_compensate,
     .stream_skip = ps_stream_skip,
     .stream_restart = ps_stream_restart,
     .decoder_vocab = ps_decoder_vocab,

@@ -35,7 +35,6 @@ typedef struct {
     char name[LD_PACK_NAME_MAX];
     char language[16];
     void *transform; /* engine transform (owned); NULL = general */
-    bool compensate; /* built-in noisy: the engine adapts the model to each segment's noise */
 } ld_pack;
 
 /* Reads a pack folder (mllr_matrix + optional pack.json) into malloc'd text;

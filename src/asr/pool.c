@@ -344,10 +344,7 @@ static void *worker_main(void *arg)
         if (i < r->n_segs && !skip && rc == LD_OK) {
             const ld_segment *s = &r->segs[i];
             double t0 = ld_log_enabled(LD_LOG_DEBUG) ? ld_time_mono() : 0;
-            if (p->packs[r->pack].compensate && ops->decoder_compensate)
-                rc = ops->decoder_compensate(w->dec, r->pcm.samples + s->start, s->end - s->start, &e);
-            if (rc == LD_OK)
-                rc = ops->decode(w->dec, r->pcm.samples + s->start, s->end - s->start, &words, &nw, &e);
+            rc = ops->decode(w->dec, r->pcm.samples + s->start, s->end - s->start, &words, &nw, &e);
             double off = (double)s->start / LD_SAMPLE_RATE;
             for (size_t k = 0; k < nw; k++) {
                 words[k].start += off;

@@ -18,7 +18,6 @@ static ld_pack *add(ld_pool *p, const char *name, const char *lang)
             if (p->packs[i].transform && p->engine->transform_free)
                 p->engine->transform_free(p->packs[i].transform);
             p->packs[i].transform = NULL;
-            p->packs[i].compensate = false;
             return &p->packs[i];
         }
     if (p->n_packs == MAX_PACKS)
@@ -81,17 +80,11 @@ ld_err ld_pool_load_packs(ld_pool *p, const char *models_dir, ld_error *err)
         load_one(p, ld_packs_builtin[b].name, ld_packs_builtin[b].mllr, cmn_ok ? cmn : NULL, "en", "(built in)");
         json_decref(j);
     }
-    /* noisy: the pool denoises the audio (audio/denoise.h) and the engine adapts
-     * the model to what noise is left in each segment (asr/noisecomp.h); a transform
-     * trained on noisy speakers did not help unseen ones (docs/engine.md). An operator
-     * pack named noisy (listend adapt --denoise) replaces it. LISTEND_NOISE_COMP=off
-     * turns the compensation off, for experiments only. */
-    const char *comp = getenv("LISTEND_NOISE_COMP");
-    for (int i = 0; i < p->n_langs; i++) {
-        ld_pack *k = add(p, "noisy", p->langs[i].code);
-        if (k)
-            k->compensate = !(comp && !strcmp(comp, "off"));
-    }
+    /* noisy: the pool denoises the audio (audio/denoise.h) and decodes it with the
+     * model as it is; an adapted transform did not help unseen speakers (docs/engine.md).
+     * An operator pack named noisy (listend adapt --denoise) replaces it. */
+    for (int i = 0; i < p->n_langs; i++)
+        add(p, "noisy", p->langs[i].code);
     if (!models_dir || !*models_dir)
         return LD_OK;
     DIR *d = opendir(models_dir);

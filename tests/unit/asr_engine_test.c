@@ -1,6 +1,5 @@
 /* PocketSphinx engine: real decoding of goforward.raw, history independence of
- * batch decodes, word cleaning, confidences, noise compensation and the
- * streaming functions. */
+ * batch decodes, word cleaning, confidences and the streaming functions. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,45 +122,6 @@ static void test_batch(const ld_engine_ops *e, void *dec, const int16_t *go, siz
     free_words(w2, n2);
     free_words(w3, n3);
     free_words(wo, no);
-}
-
-/* Noise compensation (the noisy route): goforward with loud hiss decodes with a
- * transform of its own, which changes the scores, and the next decoder_use puts
- * the model back exactly: a clean decode afterwards is identical to before. */
-static void test_compensate(const ld_engine_ops *e, void *dec, const int16_t *go, size_t ngo)
-{
-    ld_error err = {0};
-    ld_word *w1 = NULL, *w2 = NULL, *wn = NULL, *wc = NULL;
-    size_t n1 = 0, n2 = 0, nn = 0, nc = 0;
-    CHECK(e->decoder_compensate != NULL);
-    int16_t *noisy = malloc(ngo * sizeof *noisy);
-    if (!noisy || !e->decoder_compensate)
-        return free(noisy);
-    unsigned r = 1;
-    for (size_t i = 0; i < ngo; i++) {
-        r = r * 1103515245u + 12345u;
-        int v = go[i] + (int)((r >> 16) % 1201) - 600;
-        noisy[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
-    }
-    CHECK(e->decoder_use(dec, NULL, &err) == LD_OK);
-    CHECK(e->decode(dec, go, ngo, &w1, &n1, &err) == LD_OK);
-    CHECK(e->decode(dec, noisy, ngo, &wn, &nn, &err) == LD_OK);
-    CHECK(e->decoder_compensate(dec, noisy, ngo, &err) == LD_OK);
-    CHECK(e->decode(dec, noisy, ngo, &wc, &nc, &err) == LD_OK);
-    fprintf(stderr, "noisy goforward: %s\n", join(wn, nn));
-    fprintf(stderr, "… compensated: %s\n", join(wc, nc));
-    CHECK(nc > 0);
-    CHECK(!same_words(wn, nn, wc, nc)); /* at least the confidences move */
-    /* too short to measure its noise: nothing changes, no error */
-    CHECK(e->decoder_compensate(dec, noisy, 1000, &err) == LD_OK);
-    CHECK(e->decoder_use(dec, NULL, &err) == LD_OK);
-    CHECK(e->decode(dec, go, ngo, &w2, &n2, &err) == LD_OK);
-    CHECK(same_words(w1, n1, w2, n2));
-    free(noisy);
-    free_words(w1, n1);
-    free_words(w2, n2);
-    free_words(wn, nn);
-    free_words(wc, nc);
 }
 
 /* Feeds goforward in 100 ms chunks; returns the final words. */
@@ -298,7 +258,6 @@ int main(void)
     CHECK(dec != NULL && sdec != NULL);
     if (go && dec && sdec) {
         test_batch(e, dec, go, ngo);
-        test_compensate(e, dec, go, ngo);
         test_stream(e, sdec, go, ngo);
         test_stream_cmn(e, dec, sdec);
     }

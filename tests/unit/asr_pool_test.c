@@ -1,7 +1,6 @@
 /* Decoder pool: fair scheduling, queue limit (waiting requests only), progress
  * and cancel with a scripted fake engine; languages from a --models folder; a ~60 s real recording decoded
  * with 1 and 2 workers gives the same, ordered words. */
-#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -398,47 +397,6 @@ static ld_pcm long_recording(void)
     return p;
 }
 
-/* The noisy route has the engine compensate every segment it decodes; the
- * general route never does. */
-static int n_compensated;
-static ld_err fake_compensate(void *d, const int16_t *pcm, size_t n, ld_error *err)
-{
-    (void)d, (void)pcm, (void)n, (void)err;
-    __atomic_add_fetch(&n_compensated, 1, __ATOMIC_SEQ_CST);
-    return LD_OK;
-}
-
-static void test_compensate(void)
-{
-    set_gate(true);
-    ld_engine_ops ops = fake;
-    ops.decoder_compensate = fake_compensate;
-    ld_error err = {0};
-    ld_pool *p = ld_pool_new(&(ld_pool_config){.workers = 2, .engine = &ops}, &err);
-    CHECK(p != NULL);
-    if (!p)
-        return;
-    for (int noisy = 0; noisy < 2; noisy++) {
-        ld_pcm a = {.n = 5 * 16000};
-        a.samples = calloc(a.n, sizeof *a.samples);
-        for (size_t i = 0; a.samples && i < a.n; i++) /* three 1 s tones, 1 s apart */
-            a.samples[i] = (i / 16000) % 2 ? 0 : (int16_t)(8000 * sin(2 * M_PI * 440 * (double)i / 16000));
-        ld_transcribe_opts o;
-        ld_transcribe_opts_default(&o);
-        snprintf(o.model, sizeof o.model, "%s", noisy ? "noisy" : "general");
-        __atomic_store_n(&n_compensated, 0, __ATOMIC_SEQ_CST);
-        ld_transcript *t = ld_pool_transcribe(p, &a, &o, NULL, NULL, &err);
-        CHECK(t != NULL);
-        if (t) {
-            CHECK(t->n_words == 3);
-            CHECK(n_compensated == (noisy ? 3 : 0));
-        }
-        ld_transcript_free(t);
-        ld_pcm_free(&a);
-    }
-    ld_pool_free(p);
-}
-
 static ld_transcript *run(ld_pool *p, const ld_pcm *src, const char *lang)
 {
     ld_pcm c = {.samples = malloc(src->n * 2), .n = src->n};
@@ -531,7 +489,6 @@ int main(void)
     test_scheduling();
     test_cancel();
     test_segments();
-    test_compensate();
     test_real();
     TEST_MAIN_END();
 }
