@@ -50,6 +50,9 @@ int ld_pool_queue_depth(ld_pool *p);   /* requests waiting + running (a gauge fo
  * ld_pool_models: new JSON array of the names a request of `lang` (NULL = all)
  * may use, "auto" first. */
 bool ld_pool_check_model(ld_pool *p, const char *lang, const char *model, ld_error *err);
+/* Whether `model` ("" included) leaves the choice to the audio (auto or another
+ * API's alias of it) rather than naming a pack of `lang`; names match in any case. */
+bool ld_pool_model_is_auto(ld_pool *p, const char *lang, const char *model);
 json_t *ld_pool_models(ld_pool *p, const char *lang);
 
 typedef void (*ld_pool_done_fn)(void *done_ud, ld_transcript *t, const ld_error *err);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "asr/model.h"
 #include "asr/pool_internal.h"
@@ -119,19 +120,40 @@ void ld_pool_free_packs(ld_pool *p)
     p->n_packs = 0;
 }
 
+/* Pack names are lower case (ld_pack_name_ok), so any case of one names it. */
 static int find(ld_pool *p, int lang, const char *name)
 {
     for (int i = 0; i < p->n_packs; i++)
-        if (!strcmp(p->packs[i].language, p->langs[lang].code) && !strcmp(p->packs[i].name, name))
+        if (!strcmp(p->packs[i].language, p->langs[lang].code) && !strcasecmp(p->packs[i].name, name))
             return i;
     return -1;
 }
 
+/* `model` as a client sent it, resolved: a pack's own name first (an operator's
+ * "meeting-room" must not become Deepgram's "meeting" alias), then another API's
+ * alias; "auto" (any case) or NULL when the audio decides. */
+static const char *resolve(ld_pool *p, int lang, const char *model, int *pack)
+{
+    *pack = model && *model ? find(p, lang, model) : -1;
+    if (*pack >= 0)
+        return p->packs[*pack].name;
+    const char *m = model && *model ? ld_pack_alias(model) : "auto";
+    return strcasecmp(m, "auto") ? m : NULL;
+}
+
+bool ld_pool_model_is_auto(ld_pool *p, const char *lang, const char *model)
+{
+    int l = lang_of(p, lang ? lang : "en"), k;
+    return l < 0 ? !model || !*model || !strcasecmp(ld_pack_alias(model), "auto") : !resolve(p, l, model, &k);
+}
+
 int ld_pool_pack_pick(ld_pool *p, int lang, const char *model, bool narrowband, double snr_db, ld_error *err)
 {
-    const char *m = model && *model ? ld_pack_alias(model) : "auto";
     int k = -1;
-    if (!strcmp(m, "auto")) {
+    const char *m = resolve(p, lang, model, &k);
+    if (k >= 0)
+        return k;
+    if (!m) {
         k = narrowband ? find(p, lang, "telephony") : snr_db < LD_PACK_NOISY_SNR_DB ? find(p, lang, "noisy") : -1;
         if (k < 0)
             k = find(p, lang, "general");

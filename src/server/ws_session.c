@@ -35,7 +35,6 @@
 #include <string.h>
 
 #include "asr/diarize.h"
-#include "asr/packs.h"
 #include "asr/redact.h"
 #include "audio/denoise.h"
 #include "server/ws_deepgram.h"
@@ -157,7 +156,7 @@ static track *track_new(ws_conn *c, int ch, const char *asked, ld_error *err)
             return NULL;
         }
         s->route_pending = pool && !narrowband &&
-                           (!strcmp(ld_pack_alias(*asked ? asked : "auto"), "auto") ||
+                           (ld_pool_model_is_auto(pool, (*slot)->language, asked) ||
                             !strcmp((*slot)->model, "noisy"));
         if (!ch)
             snprintf(c->params.model, sizeof c->params.model, "%s", (*slot)->model);

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from audio_fixtures import stream_audio, ws_url
-from conftest import EVAL_DIR, start_server, word_errors
+from conftest import EVAL_DIR, ROOT, start_server, word_errors
 
 CLIP = "cathy_arctic_a0013"  # a test-part speaker of bench/wer/split.tsv
 
@@ -121,6 +121,32 @@ def test_unknown_model_400_lists_available(srv, key, mulaw_wav):
     assert "auto, general, telephony, noisy" in e["error"]
     r = listen(srv, key, mulaw_wav, model="bad name!")
     assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
+
+
+def test_pack_names_win_over_other_apis_aliases(tmp_path, mulaw_wav):
+    """An operator's pack named like another API's model ("meeting-room" starts with Deepgram's "meeting",
+    "videocalls" with "video") is that pack, for uploads and streams — it used to become model=auto
+    silently; model names match in any case ("AUTO", "Telephony", a pack's "Meeting-Room")."""
+    import shutil
+    for name in ("meeting-room", "videocalls"):
+        shutil.copytree(os.path.join(ROOT, "models", "telephony"), tmp_path / "packs" / name)
+    s = start_server(tmp_path / "data", "--models", tmp_path / "packs", workers=1)
+    try:
+        k = s.key("packs", rpm=1000)
+        noisy = noisy_wav(tmp_path)
+        for asked, used in (("meeting-room", "meeting-room"), ("Meeting-Room", "meeting-room"),
+                            ("videocalls", "videocalls"), ("Telephony", "telephony"), ("GENERAL", "general"),
+                            ("AUTO", "noisy"), ("nova-2-meeting", "noisy")):
+            r = listen(s, k, noisy, model=asked)
+            assert r.status_code == 200 and r.json()["model"] == used, (asked, r.text)
+        assert listen(s, k, mulaw_wav, model="Auto").json()["model"] == "telephony"
+        # a stream asking for the pack keeps it (no route pick at its first speech)
+        finals, _ = stream_finals(s, k, pcm16(noisy), "&model=meeting-room")
+        assert all(m["model"] == "meeting-room" for m in finals), finals
+        finals, _ = stream_finals(s, k, pcm16(noisy), "&model=nova-3")
+        assert all(m["model"] == "noisy" for m in finals), finals
+    finally:
+        s.stop()
 
 
 def stream(query, srv, key, audio):
