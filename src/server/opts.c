@@ -57,20 +57,27 @@ static ld_err copy_url(const char *key, const char *v, char *dst, size_t dstsz, 
 /* BCP 47 tags ("en-US", as Deepgram-style clients send) select their primary
  * language. Anything else is kept (sanitised) so ld_opts_validate refuses it
  * with the list of available languages. */
-static ld_err set_language(ld_listen_opts *o, const char *v, ld_error *err)
+void ld_opts_language(const char *v, char *out, size_t size)
 {
-    (void)err;
-    size_t n = strcspn(v, "-");
+    size_t n = strcspn(v, "-_");
     bool letters = n >= 2 && n <= 3;
     for (size_t i = 0; i < n && letters; i++)
         letters = isalpha((unsigned char)v[i]);
     if (!letters)
         n = strlen(v);
-    if (n >= sizeof o->t.language)
-        n = sizeof o->t.language - 1;
+    if (n >= size)
+        n = size - 1;
     for (size_t i = 0; i < n; i++)
-        o->t.language[i] = isalnum((unsigned char)v[i]) ? (char)tolower((unsigned char)v[i]) : '?';
-    o->t.language[n] = '\0';
+        out[i] = isalnum((unsigned char)v[i]) ? (char)tolower((unsigned char)v[i]) : '?';
+    out[n] = '\0';
+}
+
+/* An empty value (a form's blank field) keeps the default. */
+static ld_err set_language(ld_listen_opts *o, const char *v, ld_error *err)
+{
+    (void)err;
+    if (*v)
+        ld_opts_language(v, o->t.language, sizeof o->t.language);
     return LD_OK;
 }
 

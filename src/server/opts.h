@@ -29,6 +29,10 @@ void ld_opts_init(ld_listen_opts *o);
  * are ignored (clients of similar APIs send extra ones); bad values ->
  * LD_ERR_INVALID_PARAMETER naming the parameter. */
 ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err);
+/* A client's language as a model's code: an ISO 639-1 code, a BCP 47 tag or a
+ * POSIX locale (en, EN, en-US, en_US.UTF-8) -> "en"; anything else lower-cased
+ * with unprintable bytes as '?', for the 400 that names it. Batch and streams alike. */
+void ld_opts_language(const char *v, char *out, size_t size);
 /* Whether an option may be given more than once, each value adding to it
  * (keywords, redact): as a repeated query or form field, or a JSON array. */
 bool ld_opts_repeatable(const char *key);

@@ -1,7 +1,6 @@
 /* Deepgram's live parameters and messages (ws_deepgram.h). */
 #include "server/ws_deepgram.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +14,6 @@
 typedef struct {
     ld_ws_param_get get;
     void *ud;
-    char buf[32];
 } dg_get;
 
 static const char *get_mapped(void *ud, const char *name)
@@ -24,15 +22,6 @@ static const char *get_mapped(void *ud, const char *name)
     const char *v = g->get(g->ud, name);
     if (!v)
         return NULL;
-    if (!strcmp(name, "language")) { /* "en-US" -> "en" */
-        size_t n = strcspn(v, "-_");
-        if (n >= 2 && n <= 3 && n < sizeof g->buf) {
-            for (size_t i = 0; i < n; i++)
-                g->buf[i] = (char)tolower((unsigned char)v[i]);
-            g->buf[n] = 0;
-            return g->buf;
-        }
-    }
     if (!strcmp(name, "encoding") && !strcasecmp(v, "ogg-opus"))
         return "ogg_opus";
     if (!strcmp(name, "eou_timeout_ms") || !strcmp(name, "word_timestamps"))
@@ -52,7 +41,7 @@ static int parse_ms(const char *v, int lo, int hi, int *out)
 
 ld_err ld_ws_dg_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_error *err)
 {
-    dg_get g = {get, ud, ""};
+    dg_get g = {get, ud};
     ld_err rc = ld_ws_params_parse(get_mapped, &g, p, err);
     if (rc)
         return rc;

@@ -12,6 +12,7 @@
 #include "asr/diarize.h"
 #include "asr/redact.h"
 #include "audio/audio.h"
+#include "server/opts.h"
 
 /* ---- query parameters ---- */
 
@@ -90,14 +91,14 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
     p->finalize_on_words = true;
 
     const char *v;
-    if ((v = get(ud, "language"))) {
+    if ((v = get(ud, "language")) && *v) { /* "" keeps the default, as for uploads */
         size_t n = strlen(v);
-        if (n < 2 || n >= sizeof p->language)
+        if (n < 2 || n > 64)
             return bad(err, "language", "expected an ISO 639-1 code such as en");
         for (size_t i = 0; i < n; i++)
-            if (!isalpha((unsigned char)v[i]) && v[i] != '-' && v[i] != '_')
+            if (!isalnum((unsigned char)v[i]) && v[i] != '-' && v[i] != '_' && v[i] != '.')
                 return bad(err, "language", "expected an ISO 639-1 code such as en");
-        memcpy(p->language, v, n + 1);
+        ld_opts_language(v, p->language, sizeof p->language); /* en-US, en_US -> en */
     }
     if ((v = get(ud, "model"))) { /* checked against the pool's packs when the stream starts */
         if (!*v || strlen(v) >= sizeof p->model ||

@@ -225,6 +225,28 @@ def test_unsupported_language(srv):
     assert "xx" in body["error"] and "en" in body["error"]
 
 
+def test_language_as_a_locale_or_empty_is_the_language(srv):
+    """en-US (BCP 47) and en_US (a POSIX locale, as clients built from the system locale send) are English;
+    an empty value (a form's blank field) is the default; the language itself still has to be loaded."""
+    for lang in ("en_US", "EN-us", "", "en_GB.UTF-8"):
+        with open(CLIP, "rb") as f:
+            r = post(srv, files={"audio": ("c.wav", f)}, params={"language": lang})
+        assert r.status_code == 200 and r.json()["language"] == "en", (lang, r.text)
+    with open(CLIP, "rb") as f:
+        r = post(srv, files={"audio": ("c.wav", f)}, params={"language": "fr_FR"})
+    assert "'fr'" in assert_envelope(r, 400, "UNSUPPORTED_LANGUAGE")["error"]
+    # live streams read it the same way (they refused en-US and en_US before)
+    import asyncio
+    from audio_fixtures import stream_audio, ws_url
+    with open(GOFORWARD, "rb") as f:
+        audio = f.read() + b"\0" * 32000
+    for lang in ("en-US", "en_US", "EN"):
+        msgs, code = asyncio.run(stream_audio(ws_url(srv, "/v1/listen/stream", "language=" + lang), audio,
+                                              {"Authorization": f"Token {srv.k}"}))
+        finals = " ".join(m["transcript"] for m in msgs if m.get("is_final"))
+        assert code == 1000 and "forward" in finals.lower(), (lang, msgs)
+
+
 def test_text_plain_body_is_415(srv):
     r = post(srv, data=b"hello", headers={"Content-Type": "text/plain", "Authorization": f"Token {srv.k}"})
     body = assert_envelope(r, 415, "UNSUPPORTED_FORMAT")

@@ -60,6 +60,10 @@ static void test_params(void)
     CHECK(parse(&p, &err, "language", "e", NULL, NULL) == LD_ERR_INVALID_PARAMETER);
     CHECK(parse(&p, &err, "language", "en;rm -rf", NULL, NULL) == LD_ERR_INVALID_PARAMETER);
     CHECK(parse(&p, &err, "language", "es", NULL, NULL) == LD_OK && !strcmp(p.language, "es"));
+    /* as for uploads: a tag or a locale is its language, an empty value the default */
+    CHECK(parse(&p, &err, "language", "en-US", NULL, NULL) == LD_OK && !strcmp(p.language, "en"));
+    CHECK(parse(&p, &err, "language", "EN_gb.UTF-8", NULL, NULL) == LD_OK && !strcmp(p.language, "en"));
+    CHECK(parse(&p, &err, "language", "", NULL, NULL) == LD_OK && !strcmp(p.language, "en"));
 
     /* the spec's other stream options */
     CHECK(parse(&p, &err, NULL, NULL, NULL, NULL) == LD_OK);
