@@ -17,6 +17,7 @@
 #include "asr/redact.h"
 #include "cli/cli.h"
 #include "cli/transcribe_internal.h"
+#include "server/opts.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/rand.h"
@@ -48,7 +49,7 @@ static void usage(FILE *f)
             "  --num-speakers N            with --diarize: exactly N speakers (1-8; default: estimated)\n"
             "  --multichannel              transcribe each channel on its own (a call recording: agent left,\n"
             "                              caller right); JSON: channel on words and utterances, channels[]\n"
-            "  --language CODE             ISO 639-1 language (default en)\n"
+            "  --language CODE             ISO 639-1 language, or a tag/locale (en-US, en_US) (default en)\n"
             "  --model NAME                auto (default: telephony for <= 8 kHz or G.711 audio), general,\n"
             "                              telephony, or a model pack (--models DIR/NAME/, listend adapt)\n"
             "  --keywords WORD[:BOOST]     custom vocabulary (repeatable; boost 1-10): words to recognise\n"
@@ -227,11 +228,11 @@ int ld_cli_transcribe_main(int argc, char **argv)
         case 't': o.timestamps = true; break;
         case 'P': o.punctuate = false; break;
         case 'l':
-            if (strlen(optarg) >= sizeof o.language) {
+            if (!*optarg || strlen(optarg) > 64) {
                 fprintf(stderr, "listend transcribe: --language: not a language code: %s\n", optarg);
                 return 2;
             }
-            snprintf(o.language, sizeof o.language, "%s", optarg);
+            ld_opts_language(optarg, o.language, sizeof o.language); /* en-US, en_US -> en, as the server */
             break;
         case 'm':
             cfg.models_dir = optarg;

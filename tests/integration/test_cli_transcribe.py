@@ -122,6 +122,15 @@ def test_local_mode_several_files_in_order(go_wav, tmp_path):
     assert r.stderr == f"listend transcribe: {missing}: cannot read '{missing}'\n"
 
 
+def test_local_mode_language_as_a_locale(go_wav):
+    """--language takes what the server takes: en_US (a locale) and en-US are English, fr_FR names fr."""
+    for lang in ("en_US", "EN-us"):
+        r = cli("--language", lang, "--no-punctuate", go_wav)
+        assert r.returncode == 0 and json.loads(r.stdout)["text"] == "go forward ten meters", (lang, r.stderr)
+    r = cli("--language", "fr_FR", go_wav)
+    assert r.returncode == 2 and "Unsupported language 'fr'" in r.stderr, r.stderr  # a usage error
+
+
 def test_client_mode_same_result_as_local(srv, local_json):
     r = cli("--server", srv.url, "--key", srv.k, "--timestamps", GOFORWARD)
     assert r.returncode == 0, r.stderr
