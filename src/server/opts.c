@@ -54,9 +54,9 @@ static ld_err copy_url(const char *key, const char *v, char *dst, size_t dstsz, 
     return LD_OK;
 }
 
-/* BCP 47 tags ("en-US", as Deepgram-style clients send) select their primary
- * language. Anything else is kept (sanitised) so ld_opts_validate refuses it
- * with the list of available languages. */
+/* BCP 47 tags ("en-US", as Deepgram-style clients send) and POSIX locales
+ * ("en_US.UTF-8") select their primary language. Anything else is kept
+ * (sanitised) so ld_opts_validate refuses it with the available languages. */
 void ld_opts_language(const char *v, char *out, size_t size)
 {
     size_t n = strcspn(v, "-_");
