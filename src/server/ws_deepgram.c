@@ -80,11 +80,11 @@ static char *dump(json_t *j)
     return s;
 }
 
-/* Results.metadata: which model answered. */
-static json_t *results_metadata(const char *request_id, const char *language)
+/* Results.metadata: which model answered (the pack in use, as the batch route says). */
+static json_t *results_metadata(const char *request_id, const char *language, const char *model)
 {
     char uuid[37];
-    json_t *info = ld_dg_model_info(language, NULL, uuid);
+    json_t *info = ld_dg_model_info(language, model, uuid);
     json_t *m = json_pack("{s:s,s:O,s:s}", "request_id", request_id, "model_info", json_object_get(info, uuid),
                           "model_uuid", uuid);
     json_decref(info);
@@ -129,8 +129,8 @@ char *ld_ws_dg_results(const char *request_id, const ld_ws_params *p, const char
     json_t *j = json_pack("{s:s,s:[i,i],s:f,s:f,s:b,s:b,s:{s:[o]},s:o,s:b}", "type", "Results", "channel_index",
                           p->channels > 1 ? p->channel : 0, p->channels > 1 ? p->channels : 1, "duration",
                           r3(duration), "start", r3(start), "is_final", is_final, "speech_final", speech_final,
-                          "channel", "alternatives", alt, "metadata", results_metadata(request_id, p->language),
-                          "from_finalize", from_finalize);
+                          "channel", "alternatives", alt, "metadata",
+                          results_metadata(request_id, p->language, p->model), "from_finalize", from_finalize);
     return dump(j);
 }
 
@@ -165,15 +165,15 @@ char *ld_ws_dg_utterance_end_in(double last_word_end, const ld_ws_params *p)
 char *ld_ws_dg_metadata(const char *request_id, const char *sha256, long long created_unix_ms, double duration,
                         const char *language)
 {
-    return ld_ws_dg_metadata_channels(request_id, sha256, created_unix_ms, duration, language, 1);
+    return ld_ws_dg_metadata_channels(request_id, sha256, created_unix_ms, duration, language, NULL, 1);
 }
 
 char *ld_ws_dg_metadata_channels(const char *request_id, const char *sha256, long long created_unix_ms,
-                                 double duration, const char *language, int channels)
+                                 double duration, const char *language, const char *model, int channels)
 {
     char created[25], uuid[37];
     ld_time_iso8601_ms(created_unix_ms, created);
-    json_t *info = ld_dg_model_info(language, NULL, uuid);
+    json_t *info = ld_dg_model_info(language, model, uuid);
     return dump(json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:i,s:[s],s:o}", "type", "Metadata", "transaction_key",
                           "deprecated", "request_id", request_id, "sha256", sha256 ? sha256 : "", "created",
                           created, "duration", r3(duration), "channels", channels, "models", uuid, "model_info",

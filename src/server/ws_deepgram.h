@@ -33,9 +33,10 @@ char *ld_ws_dg_utterance_end(double last_word_end);
 /* The same for channel p->channel of p->channels (Deepgram's [index, count]). */
 char *ld_ws_dg_speech_started_in(double timestamp, const ld_ws_params *p);
 char *ld_ws_dg_utterance_end_in(double last_word_end, const ld_ws_params *p);
-/* Metadata naming how many channels the stream had. */
+/* Metadata naming how many channels the stream had and the model (pack) of its
+ * first channel; NULL model = general. */
 char *ld_ws_dg_metadata_channels(const char *request_id, const char *sha256, long long created_unix_ms,
-                                 double duration, const char *language, int channels);
+                                 double duration, const char *language, const char *model, int channels);
 /* The last message before the close that answers CloseStream. */
 char *ld_ws_dg_metadata(const char *request_id, const char *sha256, long long created_unix_ms, double duration,
                         const char *language);

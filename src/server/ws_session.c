@@ -683,7 +683,7 @@ static void deepgram_close(ws_conn *c, ws_session *ss)
     }
     long long created = (long long)ld_time_now_ms() - (long long)((ld_time_mono() - c->created) * 1000);
     ws_conn_post(c, ld_ws_dg_metadata_channels(c->request_id, hex, created, secs(ss->tr[0]->pos),
-                                               c->params.language, ss->n));
+                                               c->params.language, ss->tr[0]->params.model, ss->n));
 }
 
 /* One channel's audio bytes (in the stream's encoding). */

@@ -240,6 +240,7 @@ static void test_deepgram_live(void)
     CHECK(ld_ws_dg_params_parse(get, &bad, &p, &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "endpointing"));
 
     ld_ws_dg_params_parse(get, &q, &p, &e);
+    snprintf(p.model, sizeof p.model, "telephony"); /* the pack in use, as the session sets it */
     ld_word w[] = {{"go", 0.46, 0.64, 1.0}, {"forward", 0.64, 1.17, 0.5}};
     char *m = ld_ws_dg_results("req_1", &p, NULL, w, 2, NULL, true, true, false, 0.46, 0.71);
     json_t *j = json_loads(m, 0, NULL);
@@ -249,6 +250,9 @@ static void test_deepgram_live(void)
     CHECK_STR(json_string_value(json_object_get(alt, "transcript")), "Go forward.");
     CHECK_NEAR(json_number_value(json_object_get(alt, "confidence")), 0.75, 1e-9);
     CHECK_STR(json_string_value(json_object_get(json_object_get(j, "metadata"), "request_id")), "req_1");
+    /* which model answered: the stream's pack, not always general */
+    json_t *mi = json_object_get(json_object_get(j, "metadata"), "model_info");
+    CHECK_STR(json_string_value(json_object_get(mi, "name")), "listend-telephony-en");
     json_decref(j);
     free(m);
     m = ld_ws_dg_metadata("req_1", "ab", 0, 4.5, "en");

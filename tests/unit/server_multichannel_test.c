@@ -105,8 +105,8 @@ static void test_stream_messages(void)
     m = ld_ws_dg_utterance_end_in(0.9, &p);
     CHECK(m && strstr(m, "\"channel\":[1,2]"));
     free(m);
-    m = ld_ws_dg_metadata_channels("req", "", 0, 1.0, "en", 2);
-    CHECK(m && strstr(m, "\"channels\":2"));
+    m = ld_ws_dg_metadata_channels("req", "", 0, 1.0, "en", "telephony", 2);
+    CHECK(m && strstr(m, "\"channels\":2") && strstr(m, "\"name\":\"listend-telephony-en\""));
     free(m);
     /* a mono stream's messages are unchanged: no channel, Deepgram's [0,1] */
     p.channels = 1;
