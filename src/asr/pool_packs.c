@@ -120,10 +120,11 @@ void ld_pool_free_packs(ld_pool *p)
     p->n_packs = 0;
 }
 
-/* Pack names are lower case (ld_pack_name_ok), so any case of one names it. */
+/* Pack names are lower case (ld_pack_name_ok), so any case of one names it.
+ * An unknown language (lang < 0) has none. */
 static int find(ld_pool *p, int lang, const char *name)
 {
-    for (int i = 0; i < p->n_packs; i++)
+    for (int i = 0; lang >= 0 && i < p->n_packs; i++)
         if (!strcmp(p->packs[i].language, p->langs[lang].code) && !strcasecmp(p->packs[i].name, name))
             return i;
     return -1;
@@ -143,8 +144,8 @@ static const char *resolve(ld_pool *p, int lang, const char *model, int *pack)
 
 bool ld_pool_model_is_auto(ld_pool *p, const char *lang, const char *model)
 {
-    int l = lang_of(p, lang ? lang : "en"), k;
-    return l < 0 ? !model || !*model || !strcasecmp(ld_pack_alias(model), "auto") : !resolve(p, l, model, &k);
+    int k;
+    return !resolve(p, lang_of(p, lang ? lang : "en"), model, &k);
 }
 
 int ld_pool_pack_pick(ld_pool *p, int lang, const char *model, bool narrowband, double snr_db, ld_error *err)
