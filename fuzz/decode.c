@@ -1,6 +1,7 @@
 /* libFuzzer entry: arbitrary bytes through the whole decode path (probe,
- * allow-lists, demux, decode, resample, duration cap). Any crash, leak or
- * sanitizer report is a bug; every error code is fine. */
+ * allow-lists, demux, decode, resample, duration cap), and the same bytes as
+ * headerless audio (the first byte picks encoding, channels and rate). Any
+ * crash, leak or sanitizer report is a bug; every error code is fine. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ld_audio_segment(pcm.samples, pcm.n, 10, &seg);
         free(seg);
         ld_pcm_free(&pcm);
+    }
+    if (size > 1) {
+        static const int rates[] = {8000, 16000, 11025, 44100};
+        ld_stream_encoding enc = (ld_stream_encoding)(data[0] % 4); /* 3 = Opus: refused */
+        int ch = 1 + (data[0] >> 2) % LD_MAX_CHANNELS, rate = rates[data[0] >> 5 & 3];
+        ld_pcm out[LD_MAX_CHANNELS];
+        if (ld_audio_decode_raw_channels(data + 1, size - 1, enc, rate, ch, out, &err) == LD_OK)
+            for (int c = 0; c < ch; c++)
+                ld_pcm_free(&out[c]);
     }
     return 0;
 }

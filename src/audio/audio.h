@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audio/stream.h"
 #include "util/err.h"
 
 #define LD_SAMPLE_RATE 16000
@@ -49,6 +50,10 @@ extern const size_t ld_audio_supported_formats_count;
  * LD_ERR_INVALID_AUDIO; too long -> LD_ERR_AUDIO_TOO_LONG. */
 ld_err ld_audio_decode_file(const char *path, const ld_decode_opts *o, ld_pcm *out, ld_error *err);
 ld_err ld_audio_decode_mem(const uint8_t *data, size_t len, const ld_decode_opts *o, ld_pcm *out, ld_error *err);
+/* The command line's names for headerless files: .raw/.pcm = linear16 at 16 kHz
+ * (e.g. goforward.raw), .ul/.ulaw/.mu = G.711 mu-law and .al/.alaw = A-law at
+ * 8 kHz (SoX's and Asterisk's names); mono. False for any other name. */
+bool ld_audio_raw_by_name(const char *path, ld_stream_encoding *enc, int *rate);
 /* Headerless PCM (raw 16-bit little-endian mono at `rate`), e.g. goforward.raw. */
 ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm *out, ld_error *err);
 
@@ -63,10 +68,13 @@ ld_err ld_audio_decode_file_channels(const char *path, const ld_decode_opts *o, 
                                      size_t *n_ch, ld_error *err);
 ld_err ld_audio_decode_mem_channels(const uint8_t *data, size_t len, const ld_decode_opts *o, ld_pcm *out,
                                     size_t max_ch, size_t *n_ch, ld_error *err);
-/* Interleaved headerless s16le with `channels` (1..LD_MAX_CHANNELS) channels:
- * out[c] is channel c (a trailing incomplete frame is dropped). */
-ld_err ld_audio_decode_raw_s16_channels(const uint8_t *data, size_t len, int rate, int channels, ld_pcm *out,
-                                        ld_error *err);
+/* Interleaved headerless audio with `channels` (1..LD_MAX_CHANNELS) channels
+ * in `enc`: LD_STREAM_LINEAR16 (s16le) or G.711 LD_STREAM_MULAW / LD_STREAM_ALAW
+ * (one byte a sample; marked narrowband at any rate, as G.711 WAV files are).
+ * out[c] is channel c (a trailing incomplete frame is dropped); Opus ->
+ * LD_ERR_INVALID_PARAMETER (it needs framing: a container or a stream). */
+ld_err ld_audio_decode_raw_channels(const uint8_t *data, size_t len, ld_stream_encoding enc, int rate, int channels,
+                                    ld_pcm *out, ld_error *err);
 
 /* ---- fetch ---- */
 typedef struct {

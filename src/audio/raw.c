@@ -1,9 +1,11 @@
-/* Headerless PCM (s16le mono): copied when already 16 kHz, resampled otherwise. */
+/* Headerless audio (s16le or G.711, interleaved channels): copied when already
+ * 16 kHz s16le mono, converted and resampled otherwise. */
 #include "audio/audio.h"
 #include "audio/resample.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm *out, ld_error *err)
 {
@@ -57,35 +59,67 @@ ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm
     return LD_OK;
 }
 
-ld_err ld_audio_decode_raw_s16_channels(const uint8_t *data, size_t len, int rate, int channels, ld_pcm *out,
-                                        ld_error *err)
+ld_err ld_audio_decode_raw_channels(const uint8_t *data, size_t len, ld_stream_encoding enc, int rate, int channels,
+                                    ld_pcm *out, ld_error *err)
 {
     if (channels < 1 || channels > LD_MAX_CHANNELS)
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter 'channels': 1 to %d",
                             LD_MAX_CHANNELS);
+    if (enc != LD_STREAM_LINEAR16 && enc != LD_STREAM_MULAW && enc != LD_STREAM_ALAW)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Headerless audio must be linear16, mulaw or alaw (Opus needs its container)");
     memset(out, 0, sizeof *out * (size_t)channels);
-    if (channels == 1)
+    if (channels == 1 && enc == LD_STREAM_LINEAR16)
         return ld_audio_decode_raw_s16(data, len, rate, out, err);
-    size_t frames = len / (2 * (size_t)channels), step = 2 * (size_t)channels;
+    size_t width = enc == LD_STREAM_LINEAR16 ? 2 : 1, step = width * (size_t)channels, frames = len / step;
     if (frames == 0)
         return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio is empty");
-    /* One channel at a time through the mono path: a copy of one channel's
-     * bytes lives at once, not all of them. */
+    /* One channel at a time through the mono s16le path: a copy of one
+     * channel's samples lives at once, not all of them. */
     uint8_t *one = malloc(frames * 2);
     if (!one)
         return ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
     ld_err rc = LD_OK;
     for (int c = 0; c < channels && !rc; c++) {
-        const uint8_t *p = data + 2 * (size_t)c;
+        const uint8_t *p = data + width * (size_t)c;
         for (size_t i = 0; i < frames; i++, p += step) {
-            one[2 * i] = p[0];
-            one[2 * i + 1] = p[1];
+            int16_t v = enc == LD_STREAM_LINEAR16 ? (int16_t)(uint16_t)(p[0] | (p[1] << 8))
+                        : enc == LD_STREAM_MULAW  ? ld_audio_mulaw_decode(p[0])
+                                                  : ld_audio_alaw_decode(p[0]);
+            one[2 * i] = (uint8_t)((uint16_t)v & 0xff);
+            one[2 * i + 1] = (uint8_t)((uint16_t)v >> 8);
         }
         rc = ld_audio_decode_raw_s16(one, frames * 2, rate, &out[c], err);
+        out[c].narrowband |= enc != LD_STREAM_LINEAR16;
     }
     free(one);
     if (rc)
         for (int c = 0; c < channels; c++)
             ld_pcm_free(&out[c]);
     return rc;
+}
+
+bool ld_audio_raw_by_name(const char *path, ld_stream_encoding *enc, int *rate)
+{
+    static const struct {
+        const char *ext;
+        ld_stream_encoding enc;
+        int rate;
+    } names[] = {{".raw", LD_STREAM_LINEAR16, LD_SAMPLE_RATE},
+                 {".pcm", LD_STREAM_LINEAR16, LD_SAMPLE_RATE},
+                 {".ul", LD_STREAM_MULAW, 8000},
+                 {".ulaw", LD_STREAM_MULAW, 8000},
+                 {".mu", LD_STREAM_MULAW, 8000},
+                 {".al", LD_STREAM_ALAW, 8000},
+                 {".alaw", LD_STREAM_ALAW, 8000}};
+    size_t n = strlen(path);
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        size_t m = strlen(names[i].ext);
+        if (n > m && !strcasecmp(path + n - m, names[i].ext)) {
+            *enc = names[i].enc;
+            *rate = names[i].rate;
+            return true;
+        }
+    }
+    return false;
 }

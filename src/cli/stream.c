@@ -41,7 +41,8 @@ static void usage(FILE *f)
             "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
             "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
             "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
-            "are, at --sample-rate (default %d).\n"
+            "are, at --sample-rate (default %d). Headerless names imply it: .raw/.pcm = linear16\n"
+            "16 kHz, .ul/.ulaw/.mu = mulaw 8 kHz, .al/.alaw = alaw 8 kHz.\n"
             "  --multichannel each channel of FILE is transcribed on its own (a call: agent left, caller\n"
             "                 right); finals print as \"ch N [start - end] text\"\n"
             "  --channels N   with --encoding: FILE holds N interleaved channels (2-%d), each\n"
@@ -350,11 +351,8 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    *o = (stream_opts){.server = getenv("LISTEND_API_URL"),
-                       .key = getenv("LICENSE_KEY"),
-                       .rate = LD_SAMPLE_RATE,
-                       .channels = 1,
-                       .interim = true};
+    *o = (stream_opts){
+        .server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY"), .channels = 1, .interim = true};
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
@@ -415,6 +413,14 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         return 2;
     }
     o->file = argv[optind];
+    ld_stream_encoding by_name;
+    int name_rate;
+    if (!o->encoding &&
+        ld_audio_raw_by_name(o->file, &by_name, &name_rate)) { /* as `listend transcribe` reads them */
+        o->encoding = ld_audio_stream_encoding_name(by_name);
+        o->rate = o->rate ? o->rate : name_rate;
+    }
+    o->rate = o->rate ? o->rate : LD_SAMPLE_RATE;
     if (o->multichannel && o->encoding) {
         fprintf(stderr,
                 "listend stream: --multichannel reads a file's own channels; raw --encoding input says "

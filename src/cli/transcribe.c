@@ -30,7 +30,8 @@ static void usage(FILE *f)
             "usage: listend transcribe FILE... [options]\n"
             "       listend transcribe --server URL [--key KEY] FILE|URL... [options]\n"
             "\n"
-            "Transcribes audio files (wav, mp3, flac, ogg, m4a, webm; .raw/.pcm = 16 kHz s16le mono)\n"
+            "Transcribes audio files (wav, mp3, flac, ogg, m4a, webm; headerless mono: .raw/.pcm = 16 kHz\n"
+            "s16le, .ul/.ulaw/.mu = 8 kHz mu-law, .al/.alaw = 8 kHz A-law)\n"
             "and prints the result to stdout: one file prints the API body, several print JSON Lines\n"
             "(with a \"file\" field) or text/srt/vtt under \"==> FILE <==\" headers.\n"
             "\n"
@@ -92,23 +93,19 @@ static void on_progress(void *ud, double f)
     fflush(stderr);
 }
 
-static bool ends_with(const char *s, const char *suf)
-{
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcasecmp(s + a - b, suf);
-}
-
 /* pcm gets one entry (the downmix), or with multichannel one per channel
  * (room for LD_MAX_CHANNELS); *n says how many. */
 static ld_err load(const char *path, bool multichannel, ld_pcm *pcm, size_t *n, ld_error *err)
 {
     *n = 1;
-    if (ends_with(path, ".raw") || ends_with(path, ".pcm")) { /* mono by this convention */
+    ld_stream_encoding enc;
+    int rate;
+    if (ld_audio_raw_by_name(path, &enc, &rate)) { /* mono by this convention */
         size_t len = 0;
         char *data = ld_fs_read(path, (size_t)4 << 30, &len);
         if (!data)
             return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s'", path);
-        ld_err rc = ld_audio_decode_raw_s16((const uint8_t *)data, len, LD_SAMPLE_RATE, pcm, err);
+        ld_err rc = ld_audio_decode_raw_channels((const uint8_t *)data, len, enc, rate, 1, pcm, err);
         free(data);
         return rc;
     }

@@ -50,12 +50,6 @@ static bool is_url(const char *s)
     return !strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8) || !strncasecmp(s, "s3://", 5);
 }
 
-static bool ends_with(const char *s, const char *suf)
-{
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcasecmp(s + a - b, suf);
-}
-
 /* "http://h:7100" or "http://h:7100/" -> "http://h:7100/v1/listen"; a URL
  * already naming an endpoint path is used as it is. */
 static char *endpoint(const char *server)
@@ -116,10 +110,12 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
         add_field(m, "keywords", kw);
         k += n + (k[n] == ' ');
     }
-    if (ends_with(path, ".raw") || ends_with(path, ".pcm")) { /* local mode's convention */
-        add_field(m, "encoding", "linear16");
+    ld_stream_encoding enc;
+    int hz;
+    if (ld_audio_raw_by_name(path, &enc, &hz)) { /* local mode's convention */
+        add_field(m, "encoding", ld_audio_stream_encoding_name(enc));
         char rate[16];
-        snprintf(rate, sizeof rate, "%d", LD_SAMPLE_RATE);
+        snprintf(rate, sizeof rate, "%d", hz);
         add_field(m, "sample_rate", rate);
     }
     return m;

@@ -81,17 +81,6 @@ static ld_err parse_bool(const char *key, const char *v, bool *out, ld_error *er
                         key);
 }
 
-/* Encodings whose files describe themselves: listend finds the format from the
- * bytes, so the name is not needed. */
-static bool self_describing(const char *enc)
-{
-    static const char *const names[] = {"flac", "opus", "ogg-opus", "ogg_opus", "mp3", "aac", "webm", "wav"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (!strcasecmp(enc, names[i]))
-            return true;
-    return false;
-}
-
 ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const char *val, ld_error *err)
 {
     if (!val)
@@ -100,8 +89,8 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
     ld_err rc;
     /* Same name and meaning in both APIs (diarize, multichannel, keywords,
      * num_speakers and redact answer what listend's own options answer). */
-    static const char *const same[] = {"punctuate",   "language", "diarize",  "multichannel", "num_speakers",
-                                       "sample_rate", "keywords", "numerals", "redact"};
+    static const char *const same[] = {"punctuate", "language",    "diarize",  "multichannel", "num_speakers",
+                                       "encoding",  "sample_rate", "keywords", "numerals",     "redact"};
     for (size_t i = 0; i < sizeof same / sizeof *same; i++)
         if (!strcmp(key, same[i]))
             return ld_opts_set(o, key, val, err);
@@ -123,8 +112,6 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
         return ld_opts_set(o, "callback_url", val, err);
     if (!strcmp(key, "model"))
         return ld_opts_set(o, "model", val, err); /* Deepgram's names are aliases (asr/packs.c) */
-    if (!strcmp(key, "encoding"))
-        return self_describing(val) ? LD_OK : ld_opts_set(o, "encoding", val, err);
     if (!strcmp(key, "smart_format") || !strcmp(key, "paragraphs")) {
         if ((rc = parse_bool(key, val, &b, err)))
             return rc;
@@ -171,7 +158,7 @@ ld_err ld_dg_opts_check(const ld_dg_opts *dg, const ld_listen_opts *o, ld_error 
 {
     if (o->raw_pcm && dg->channels > 1 && !o->t.multichannel)
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "Invalid value for parameter 'channels': raw linear16 audio with more than one channel "
+                            "Invalid value for parameter 'channels': raw audio with more than one channel "
                             "needs multichannel=true");
     if (o->raw_pcm && dg->channels > LD_MAX_CHANNELS)
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,

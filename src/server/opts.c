@@ -2,6 +2,8 @@
 
 #include "asr/diarize.h"
 #include "asr/redact.h"
+#include "audio/audio.h"
+#include "audio/stream.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -81,6 +83,27 @@ static ld_err set_language(ld_listen_opts *o, const char *v, ld_error *err)
     return LD_OK;
 }
 
+/* Encodings that name a container or a framed codec: the decoder finds them
+ * from the bytes, so they are accepted and change nothing (Deepgram's
+ * clients send encoding=flac, opus, …). */
+static bool self_describing(const char *enc)
+{
+    static const char *const names[] = {"flac", "opus", "ogg-opus", "ogg_opus", "mp3", "aac", "webm", "wav", "ogg"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcasecmp(enc, names[i]))
+            return true;
+    return false;
+}
+
+int ld_opts_raw_rate(const ld_listen_opts *o)
+{
+    if (o->sample_rate)
+        return o->sample_rate;
+    return o->raw_encoding == LD_STREAM_LINEAR16 ? LD_SAMPLE_RATE : 8000;
+}
+
+int ld_opts_raw_width(const ld_listen_opts *o) { return o->raw_encoding == LD_STREAM_LINEAR16 ? 2 : 1; }
+
 ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err)
 {
     if (!val)
@@ -128,13 +151,20 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
                             "Invalid value for parameter '%s': expected json, text, srt, vtt or verbose_json", key);
     }
     if (!strcmp(key, "encoding")) {
-        if (!strcasecmp(val, "linear16") || !strcasecmp(val, "pcm_s16le")) {
+        ld_stream_encoding enc;
+        if (!ld_audio_stream_encoding_parse(val, &enc) && enc != LD_STREAM_OPUS && enc != LD_STREAM_OGG_OPUS) {
             o->raw_pcm = true;
+            o->raw_encoding = (int)enc;
+            return LD_OK;
+        }
+        if (self_describing(val)) { /* the bytes say what they are */
+            o->raw_pcm = false;
             return LD_OK;
         }
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "Invalid value for parameter 'encoding': only linear16 (raw 16-bit little-endian mono) "
-                            "is accepted; omit it for files with a container (wav, mp3, flac, ogg, m4a, webm)");
+                            "Invalid value for parameter 'encoding': headerless audio is linear16 (16-bit "
+                            "little-endian), mulaw or alaw (G.711), with sample_rate; omit it for files with a "
+                            "container (wav, mp3, flac, ogg, m4a, webm)");
     }
     if (!strcmp(key, "sample_rate"))
         return parse_int(key, val, 8000, 192000, &o->sample_rate, err);

@@ -85,16 +85,16 @@ static void fail(ld_req *r, const ld_error *e)
  * channels were decoded; otherwise out is one PCM (the downmix) and *n = 1. */
 static ld_err raw_pcm(ld_req *r, const uint8_t *data, size_t len, ld_pcm *out, size_t *n, ld_error *e)
 {
-    int rate = r->opts.sample_rate ? r->opts.sample_rate : LD_SAMPLE_RATE;
+    int rate = ld_opts_raw_rate(&r->opts);
     int ch = r->opts.t.multichannel && r->opts.channels > 1 ? r->opts.channels : 1;
-    double secs = (double)len / 2.0 / ch / rate, max = r->srv->cfg.max_audio_seconds;
+    double secs = (double)len / ld_opts_raw_width(&r->opts) / ch / rate, max = r->srv->cfg.max_audio_seconds;
     if (max > 0 && secs > max)
         return ld_error_set(e, LD_ERR_AUDIO_TOO_LONG, "Audio too long: %.0f s (limit %.0f s)", secs, max);
     ld_err rc = reserve_probed(r, secs * ch, e); /* each channel is charged */
     if (rc)
         return rc;
     *n = (size_t)ch;
-    return ld_audio_decode_raw_s16_channels(data, len, rate, ch, out, e);
+    return ld_audio_decode_raw_channels(data, len, (ld_stream_encoding)r->opts.raw_encoding, rate, ch, out, e);
 }
 
 static ld_err decode_path(ld_req *r, const char *path, const ld_decode_opts *d, ld_pcm *out, size_t *n, ld_error *e)
@@ -453,7 +453,7 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
     ld_req_unref(r);
 }
 
-/* Raw PCM uploads become a WAV file, so a job can decode them later like any
+/* Headerless uploads become a WAV file, so a job can decode them later like any
  * other file. Returns 0 and fills path. */
 static int wav_wrap(ld_req *r, char *path, size_t pathsz)
 {
@@ -464,10 +464,13 @@ static int wav_wrap(ld_req *r, char *path, size_t pathsz)
     int fd = ld_fs_tempfile(r->srv->tmp_dir, "wav_", path, pathsz);
     if (fd < 0)
         return -1;
-    uint32_t rate = (uint32_t)(r->opts.sample_rate ? r->opts.sample_rate : LD_SAMPLE_RATE);
+    uint32_t rate = (uint32_t)ld_opts_raw_rate(&r->opts), width = (uint32_t)ld_opts_raw_width(&r->opts);
     uint16_t channels = (uint16_t)(r->opts.t.multichannel && r->opts.channels > 1 ? r->opts.channels : 1);
-    uint32_t riff = (uint32_t)(36 + len), fmt_len = 16, byte_rate = rate * 2 * channels, data_len = (uint32_t)len;
-    uint16_t pcm = 1, align = (uint16_t)(2 * channels), bits = 16;
+    uint32_t riff = (uint32_t)(36 + len), fmt_len = 16, byte_rate = rate * width * channels,
+             data_len = (uint32_t)len;
+    /* WAVE format tags: 1 PCM, 6 A-law, 7 mu-law (FFmpeg decodes them as pcm_alaw / pcm_mulaw). */
+    uint16_t pcm = r->opts.raw_encoding == LD_STREAM_MULAW ? 7 : r->opts.raw_encoding == LD_STREAM_ALAW ? 6 : 1;
+    uint16_t align = (uint16_t)(width * channels), bits = (uint16_t)(8 * width);
     uint8_t h[44];
     memcpy(h, "RIFF", 4), memcpy(h + 4, &riff, 4), memcpy(h + 8, "WAVEfmt ", 8);
     memcpy(h + 16, &fmt_len, 4), memcpy(h + 20, &pcm, 2), memcpy(h + 22, &channels, 2);

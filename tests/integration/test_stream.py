@@ -450,6 +450,13 @@ def test_cli_streams_a_file(srv, key, tmp_path):
                         "--sample-rate", "8000", "--json"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["is_last"] is True
+    # a headerless name says its encoding and rate, as for `listend transcribe` (.ul = 8 kHz mu-law)
+    r = subprocess.run([BIN, "stream", str(raw), "--server", srv.url, "--key", key, "--json"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    finals = [json.loads(x) for x in r.stdout.splitlines() if '"is_final":true' in x]
+    assert finals and finals[-1]["model"] == "telephony", r.stdout
+    assert "forward ten" in " ".join(f["transcript"] for f in finals).lower(), r.stdout
 
 
 def test_quota_exceeded_mid_stream(srv, goforward):

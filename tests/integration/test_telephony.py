@@ -264,3 +264,67 @@ def test_jobs_keep_the_model_option(server_factory, mulaw_wav):
         for job_id, want in ids.items():
             hit = rx.wait_for(1, job_id=job_id)[0]
             assert hit.json()["result"]["model"] == want
+
+
+@pytest.fixture(scope="module")
+def g711_raw(tmp_path_factory):
+    """The clip as headerless 8 kHz G.711, as a SIP trunk or a PBX records it (SoX's .ul / .al names)."""
+    d = tmp_path_factory.mktemp("g711")
+    out = {}
+    for enc in ("mulaw", "alaw"):
+        out[enc] = d / ("call." + enc[0] + "l")
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", os.path.join(EVAL_DIR, CLIP + ".wav"),
+                        "-ar", "8000", "-f", enc, str(out[enc])], check=True)
+    return out
+
+
+def post_raw(srv, key, path, query, route="/v1/listen"):
+    with open(path, "rb") as f:
+        return requests.post(srv.url + route + "?" + query, data=f.read(), timeout=120,
+                             headers={**srv.auth(key), "Content-Type": "application/octet-stream"})
+
+
+@pytest.mark.parametrize("enc,query", [
+    ("mulaw", "encoding=mulaw&sample_rate=8000"),
+    ("mulaw", "encoding=ulaw"),           # no sample_rate: G.711's own 8 kHz
+    ("alaw", "encoding=alaw&sample_rate=8000"),
+])
+def test_headerless_g711_upload(srv, key, g711_raw, reference, enc, query):
+    """Batch uploads take raw mu-law/A-law like streams do, and decode them on the telephone path."""
+    r = post_raw(srv, key, g711_raw[enc], query)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "telephony" and abs(body["duration"] - 4.147) < 0.01, body
+    assert wer(reference, words(body["text"])) <= 0.5, body["text"]
+
+
+def test_headerless_g711_on_other_routes_and_jobs(server_factory, g711_raw, reference):
+    """Deepgram's route (encoding=mulaw is its documented raw form), a job, and a stereo call."""
+    from webhook_receiver import WebhookReceiver
+    srv = server_factory("--allow-private-urls")
+    key = srv.key("g711", rpm=1000, concurrency=10)
+    r = post_raw(srv, key, g711_raw["mulaw"], "encoding=mulaw&sample_rate=8000", "/deepgram/v1/listen")
+    assert r.status_code == 200, r.text
+    alt = r.json()["results"]["channels"][0]["alternatives"][0]
+    assert wer(reference, words(alt["transcript"])) <= 0.5, alt
+    assert "telephony" in json.dumps(r.json()["metadata"]["model_info"])
+    # two channels interleaved byte by byte: the call in one, silence (0xFF in mu-law) in the other
+    mono = g711_raw["mulaw"].read_bytes()
+    stereo = g711_raw["mulaw"].with_suffix(".stereo")
+    stereo.write_bytes(bytes(b for s in mono for b in (s, 0xFF)))
+    r = post_raw(srv, key, stereo, "encoding=mulaw&channels=2&multichannel=true")
+    assert r.status_code == 200, r.text
+    ch = r.json()["channels"]
+    assert len(ch) == 2 and wer(reference, words(ch[0]["text"])) <= 0.5 and not ch[1]["text"], ch
+    with WebhookReceiver() as rx:
+        r = post_raw(srv, key, g711_raw["alaw"], "encoding=alaw&callback_url=" + rx.url("/done"))
+        assert r.status_code == 202, r.text
+        result = rx.wait_for(1, job_id=r.json()["job_id"])[0].json()["result"]
+        assert result["model"] == "telephony" and wer(reference, words(result["text"])) <= 0.5, result
+
+
+@pytest.mark.parametrize("query", ["encoding=speex", "encoding=linear32", "encoding=g729"])
+def test_headerless_encodings_not_decoded_are_refused(srv, key, g711_raw, query):
+    r = post_raw(srv, key, g711_raw["mulaw"], query)
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER", r.text
+    assert "mulaw" in r.json()["error"]

@@ -120,7 +120,7 @@ static void test_raw(void)
     memset(raw + FRAMES * CH * 2, 0x7f, 3);
     ld_pcm out[LD_MAX_CHANNELS];
     ld_error e = {0};
-    CHECK(ld_audio_decode_raw_s16_channels(raw, sizeof raw, 16000, CH, out, &e) == LD_OK);
+    CHECK(ld_audio_decode_raw_channels(raw, sizeof raw, LD_STREAM_LINEAR16, 16000, CH, out, &e) == LD_OK);
     for (int c = 0; c < CH; c++) {
         CHECK(out[c].n == FRAMES);
         bool same = true;
@@ -130,16 +130,62 @@ static void test_raw(void)
         ld_pcm_free(&out[c]);
     }
     /* other rates are resampled per channel */
-    CHECK(ld_audio_decode_raw_s16_channels(raw, sizeof raw, 8000, CH, out, &e) == LD_OK);
+    CHECK(ld_audio_decode_raw_channels(raw, sizeof raw, LD_STREAM_LINEAR16, 8000, CH, out, &e) == LD_OK);
     CHECK_NEAR((double)out[2].n, 2.0 * FRAMES, 64);
     for (int c = 0; c < CH; c++)
         ld_pcm_free(&out[c]);
-    CHECK(ld_audio_decode_raw_s16_channels(raw, sizeof raw, 16000, 9, out, &e) == LD_ERR_INVALID_PARAMETER);
-    CHECK(ld_audio_decode_raw_s16_channels(raw, 5, 16000, 3, out, &e) == LD_ERR_INVALID_AUDIO);
+    CHECK(ld_audio_decode_raw_channels(raw, sizeof raw, LD_STREAM_LINEAR16, 16000, 9, out, &e) ==
+          LD_ERR_INVALID_PARAMETER);
+    CHECK(ld_audio_decode_raw_channels(raw, 5, LD_STREAM_LINEAR16, 16000, 3, out, &e) == LD_ERR_INVALID_AUDIO);
+    CHECK(ld_audio_decode_raw_channels(raw, sizeof raw, LD_STREAM_OPUS, 16000, 1, out, &e) ==
+          LD_ERR_INVALID_PARAMETER);
+}
+
+/* Headerless G.711 (a SIP trunk's or a PBX's recording): one byte a sample,
+ * channels interleaved, decoded exactly as the stream decoder does, and
+ * telephone band at any rate. */
+static void test_raw_g711(void)
+{
+    enum { FRAMES = 1600, CH = 2 };
+    uint8_t raw[FRAMES * CH + 1];
+    for (int i = 0; i < FRAMES * CH; i++)
+        raw[i] = (uint8_t)(i * 7 + i / CH);
+    raw[FRAMES * CH] = 0x55; /* an incomplete frame: dropped */
+    ld_pcm out[LD_MAX_CHANNELS];
+    ld_error e = {0};
+    for (int a = 0; a < 2; a++) {
+        ld_stream_encoding enc = a ? LD_STREAM_ALAW : LD_STREAM_MULAW;
+        CHECK(ld_audio_decode_raw_channels(raw, sizeof raw, enc, 16000, CH, out, &e) == LD_OK);
+        for (int c = 0; c < CH; c++) {
+            bool same = out[c].n == FRAMES && out[c].narrowband;
+            for (int i = 0; same && i < FRAMES; i++) {
+                uint8_t b = raw[i * CH + c];
+                same = out[c].samples[i] == (a ? ld_audio_alaw_decode(b) : ld_audio_mulaw_decode(b));
+            }
+            CHECK(same);
+            ld_pcm_free(&out[c]);
+        }
+        /* at its usual 8 kHz: upsampled like any 8 kHz input */
+        CHECK(ld_audio_decode_raw_channels(raw, FRAMES, enc, 8000, 1, out, &e) == LD_OK && out[0].narrowband);
+        CHECK_NEAR((double)out[0].n, 2.0 * FRAMES, 64);
+        ld_pcm_free(&out[0]);
+    }
+}
+
+static void test_raw_names(void)
+{
+    ld_stream_encoding enc;
+    int rate;
+    CHECK(ld_audio_raw_by_name("goforward.raw", &enc, &rate) && enc == LD_STREAM_LINEAR16 && rate == 16000);
+    CHECK(ld_audio_raw_by_name("CALL.UL", &enc, &rate) && enc == LD_STREAM_MULAW && rate == 8000);
+    CHECK(ld_audio_raw_by_name("call.alaw", &enc, &rate) && enc == LD_STREAM_ALAW && rate == 8000);
+    CHECK(!ld_audio_raw_by_name("call.wav", &enc, &rate) && !ld_audio_raw_by_name(".ul", &enc, &rate));
 }
 
 int main(void)
 {
+    test_raw_g711();
+    test_raw_names();
     test_split(16000);
     test_split(44100);
     test_split(48000);

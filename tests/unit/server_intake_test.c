@@ -34,7 +34,14 @@ static void test_opts_text(void)
     CHECK(ld_opts_set(&o, "num_speakers", "0", &e) == LD_ERR_INVALID_PARAMETER);
     CHECK(ld_opts_set(&o, "num_speakers", "3x", &e) == LD_ERR_INVALID_PARAMETER);
     CHECK(ld_opts_set(&o, "format", "docx", &e) == LD_ERR_INVALID_PARAMETER);
-    CHECK(ld_opts_set(&o, "encoding", "mulaw", &e) == LD_ERR_INVALID_PARAMETER);
+    CHECK(ld_opts_set(&o, "encoding", "speex", &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "mulaw"));
+    o.sample_rate = 0; /* not given: G.711's own rate, linear16's 16 kHz */
+    CHECK(ld_opts_set(&o, "encoding", "mulaw", &e) == LD_OK && o.raw_pcm && ld_opts_raw_rate(&o) == 8000);
+    CHECK(ld_opts_set(&o, "encoding", "ALAW", &e) == LD_OK && o.raw_encoding == LD_STREAM_ALAW &&
+          ld_opts_raw_width(&o) == 1);
+    CHECK(ld_opts_set(&o, "encoding", "ogg_opus", &e) == LD_OK && !o.raw_pcm); /* found from the bytes */
+    CHECK(ld_opts_set(&o, "encoding", "linear16", &e) == LD_OK && o.raw_pcm && ld_opts_raw_width(&o) == 2 &&
+          ld_opts_raw_rate(&o) == 16000);
     /* Bad codes are kept sanitised for ld_opts_validate to refuse with the list. */
     CHECK(ld_opts_set(&o, "language", "e n", &e) == LD_OK);
     CHECK_STR(o.t.language, "e?n");
