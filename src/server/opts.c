@@ -246,7 +246,7 @@ ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err)
 {
     if (o->raw_pcm && o->channels > 1 && !o->t.multichannel)
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "Invalid value for parameter 'channels': raw linear16 audio with %d channels needs "
+                            "Invalid value for parameter 'channels': headerless audio with %d channels needs "
                             "multichannel=true (or send mono)",
                             o->channels);
     if (o->t.multichannel && o->stream)

@@ -60,6 +60,13 @@ static void fail(ld_req *r, const ld_error *e)
     ld_srv *s = r->srv;
     charge(r, 0);
     json_t *extra = NULL;
+    ld_error hint;
+    if (e->code == LD_ERR_UNSUPPORTED_FORMAT && !r->opts.raw_pcm && strstr(e->msg, "not a recognised audio file")) {
+        hint = *e; /* e.g. a PBX's raw mu-law sent without saying so */
+        snprintf(hint.msg, sizeof hint.msg, "%.160s (headerless audio needs encoding=linear16, mulaw or alaw)",
+                 e->msg);
+        e = &hint;
+    }
     switch (e->code) {
     case LD_ERR_UNSUPPORTED_FORMAT: {
         json_t *a = json_array();

@@ -328,3 +328,9 @@ def test_headerless_encodings_not_decoded_are_refused(srv, key, g711_raw, query)
     r = post_raw(srv, key, g711_raw["mulaw"], query)
     assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER", r.text
     assert "mulaw" in r.json()["error"]
+
+
+def test_headerless_audio_without_encoding_says_what_to_send(srv, key, g711_raw):
+    r = post_raw(srv, key, g711_raw["mulaw"], "language=en")
+    assert r.status_code == 415 and r.json()["code"] == "UNSUPPORTED_FORMAT", r.text
+    assert "encoding=linear16, mulaw or alaw" in r.json()["error"], r.text
