@@ -3,6 +3,7 @@
 #include "server/compat_openai.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,38 @@ static json_t *diarized_segments(const json_t *j)
     return segs;
 }
 
+/* One verbose_json segment with every field Whisper's has, since typed clients
+ * (e.g. Rust's and Go's) reject a segment without them: `seek` the start in
+ * 10 ms frames, no `tokens`, `temperature` 0 (decoding is deterministic),
+ * `avg_logprob` the mean log confidence of the segment's words,
+ * `compression_ratio` 1 (not computed: no repetition loops to flag) and
+ * `no_speech_prob` 0 (segments are cut around detected speech). */
+static json_t *verbose_segment(json_t *j, json_t *u, size_t id)
+{
+    double start = json_number_value(json_object_get(u, "start")),
+           end = json_number_value(json_object_get(u, "end"));
+    double sum = 0;
+    int n = 0;
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(j, "words"), i, w)
+    {
+        json_t *c = json_object_get(w, "confidence");
+        double ws = json_number_value(json_object_get(w, "start")),
+               we = json_number_value(json_object_get(w, "end"));
+        if (c && ws >= start - 1e-6 && we <= end + 1e-6) {
+            double p = json_number_value(c);
+            sum += log(p > 1e-4 ? p : 1e-4);
+            n++;
+        }
+    }
+    return json_pack("{s:I,s:I,s:O,s:O,s:O,s:[],s:f,s:f,s:f,s:f}", "id", (json_int_t)id, "seek",
+                     (json_int_t)lround(start * 100), "start", json_object_get(u, "start"), "end",
+                     json_object_get(u, "end"), "text", json_object_get(u, "text"), "tokens", "temperature", 0.0,
+                     "avg_logprob", n ? round(sum / n * 1e4) / 1e4 : 0.0, "compression_ratio", 1.0,
+                     "no_speech_prob", 0.0);
+}
+
 json_t *ld_openai_body(const ld_listen_opts *opts, json_t *j)
 {
     if (opts->diarized) {
@@ -182,9 +215,8 @@ json_t *ld_openai_body(const ld_listen_opts *opts, json_t *j)
         json_object_set(o, "duration", json_object_get(j, "duration"));
         json_t *segs = json_array(), *u;
         size_t i;
-        json_array_foreach(json_object_get(j, "utterances"), i, u) json_array_append_new(
-            segs, json_pack("{s:I,s:O,s:O,s:O}", "id", (json_int_t)i, "start", json_object_get(u, "start"), "end",
-                            json_object_get(u, "end"), "text", json_object_get(u, "text")));
+        json_array_foreach(json_object_get(j, "utterances"), i, u)
+            json_array_append_new(segs, verbose_segment(j, u, i));
         json_object_set_new(o, "segments", segs);
         json_t *words = json_array(), *w;
         json_array_foreach(json_object_get(j, "words"), i, w)

@@ -331,7 +331,11 @@ def test_openai_compatible_route(srv):
                       headers=hdr, timeout=120)
     b = r.json()
     assert b["task"] == "transcribe" and b["language"] == "english" and abs(b["duration"] - 3.0) < 0.3
-    assert b["segments"] and {"id", "start", "end", "text"} <= set(b["segments"][0])
+    # every field of Whisper's segment: typed clients (Rust's, Go's) refuse a segment without them
+    assert b["segments"] and set(b["segments"][0]) == {"id", "seek", "start", "end", "text", "tokens", "temperature",
+                                                       "avg_logprob", "compression_ratio", "no_speech_prob"}
+    seg = b["segments"][0]
+    assert seg["seek"] == round(seg["start"] * 100) and seg["tokens"] == [] and -10 < seg["avg_logprob"] <= 0
     assert b["words"] and all(w["word"] not in {",", "."} for w in b["words"])
     r = requests.post(srv.url + "/v1/audio/transcriptions", files={"file": ("c.wav", data)},
                       data={"response_format": "text"}, headers=hdr, timeout=120)
