@@ -7,22 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
-ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm *out, ld_error *err)
+/* Native samples at `rate` -> out (16 kHz). Takes `in` (malloc'd): kept as the
+ * output at 16 kHz, freed after resampling otherwise. */
+static ld_err from_samples(int16_t *in, size_t n, int rate, ld_pcm *out, ld_error *err)
 {
-    memset(out, 0, sizeof *out);
-    if (rate < 1000 || rate > 768000)
-        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid sample_rate %d (1000-768000)", rate);
-    size_t n = len / 2; /* a trailing odd byte is an incomplete sample: dropped */
-    if (n == 0)
-        return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio is empty");
-    if (n > (size_t)INT32_MAX / 4)
-        return ld_error_set(err, LD_ERR_FILE_TOO_LARGE, "Raw audio too large");
-    /* Input bytes are little-endian whatever the host; copy to aligned native samples. */
-    int16_t *in = malloc(n * sizeof *in);
-    if (!in)
-        return ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
-    for (size_t i = 0; i < n; i++)
-        in[i] = (int16_t)(uint16_t)(data[2 * i] | (data[2 * i + 1] << 8));
     if (rate == LD_SAMPLE_RATE) {
         out->samples = in;
         out->n = n;
@@ -59,6 +47,23 @@ ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm
     return LD_OK;
 }
 
+/* Checks shared by every headerless form; n = samples of one channel. */
+static ld_err check(int rate, size_t n, ld_error *err)
+{
+    if (rate < 1000 || rate > 768000)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid sample_rate %d (1000-768000)", rate);
+    if (n == 0)
+        return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio is empty");
+    if (n > (size_t)INT32_MAX / 4)
+        return ld_error_set(err, LD_ERR_FILE_TOO_LARGE, "Raw audio too large");
+    return LD_OK;
+}
+
+ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm *out, ld_error *err)
+{
+    return ld_audio_decode_raw_channels(data, len, LD_STREAM_LINEAR16, rate, 1, out, err);
+}
+
 ld_err ld_audio_decode_raw_channels(const uint8_t *data, size_t len, ld_stream_encoding enc, int rate, int channels,
                                     ld_pcm *out, ld_error *err)
 {
@@ -69,30 +74,26 @@ ld_err ld_audio_decode_raw_channels(const uint8_t *data, size_t len, ld_stream_e
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
                             "Headerless audio must be linear16, mulaw or alaw (Opus needs its container)");
     memset(out, 0, sizeof *out * (size_t)channels);
-    if (channels == 1 && enc == LD_STREAM_LINEAR16)
-        return ld_audio_decode_raw_s16(data, len, rate, out, err);
+    /* a trailing incomplete frame (an odd byte, a partial set of channels) is dropped */
     size_t width = enc == LD_STREAM_LINEAR16 ? 2 : 1, step = width * (size_t)channels, frames = len / step;
-    if (frames == 0)
-        return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio is empty");
-    /* One channel at a time through the mono s16le path: a copy of one
-     * channel's samples lives at once, not all of them. */
-    uint8_t *one = malloc(frames * 2);
-    if (!one)
-        return ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
-    ld_err rc = LD_OK;
+    ld_err rc = check(rate, frames, err);
+    /* One channel at a time: its native samples, then its 16 kHz output, so an
+     * upload's extra memory is one channel's samples, not all of them. Input
+     * bytes are little-endian whatever the host. */
     for (int c = 0; c < channels && !rc; c++) {
-        const uint8_t *p = data + width * (size_t)c;
-        for (size_t i = 0; i < frames; i++, p += step) {
-            int16_t v = enc == LD_STREAM_LINEAR16 ? (int16_t)(uint16_t)(p[0] | (p[1] << 8))
-                        : enc == LD_STREAM_MULAW  ? ld_audio_mulaw_decode(p[0])
-                                                  : ld_audio_alaw_decode(p[0]);
-            one[2 * i] = (uint8_t)((uint16_t)v & 0xff);
-            one[2 * i + 1] = (uint8_t)((uint16_t)v >> 8);
+        int16_t *in = malloc(frames * sizeof *in);
+        if (!in) {
+            rc = ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
+            break;
         }
-        rc = ld_audio_decode_raw_s16(one, frames * 2, rate, &out[c], err);
-        out[c].narrowband |= enc != LD_STREAM_LINEAR16;
+        const uint8_t *p = data + width * (size_t)c;
+        for (size_t i = 0; i < frames; i++, p += step)
+            in[i] = enc == LD_STREAM_LINEAR16 ? (int16_t)(uint16_t)(p[0] | (p[1] << 8))
+                    : enc == LD_STREAM_MULAW  ? ld_audio_mulaw_decode(p[0])
+                                              : ld_audio_alaw_decode(p[0]);
+        rc = from_samples(in, frames, rate, &out[c], err);
+        out[c].narrowband |= enc != LD_STREAM_LINEAR16; /* G.711 is telephone band at any rate */
     }
-    free(one);
     if (rc)
         for (int c = 0; c < channels; c++)
             ld_pcm_free(&out[c]);
