@@ -54,6 +54,15 @@ test('prerecorded raw linear16 with encoding and sample_rate', { skip }, async (
   assert.match(alt(r).transcript, /forward/);
 });
 
+test('prerecorded raw 8 kHz mu-law (a phone recording) with encoding and sample_rate', { skip }, async () => {
+  const r = await client().listen.v1.media.transcribeFile(readFileSync(env.COMPAT_MULAW_FILE), {
+    encoding: 'mulaw', sample_rate: 8000,
+  });
+  assert.match(alt(r).transcript, /forward ten/);
+  assert.match(r.metadata.model_info[r.metadata.models[0]].name, /telephony/);
+  assert.ok(r.metadata.duration > 2.7 && r.metadata.duration < 2.9);
+});
+
 test('live: interim and final Results, SpeechStarted, UtteranceEnd, CloseStream then Metadata', { skip }, async () => {
   const conn = await client().listen.v1.connect({
     model: 'nova-3', language: 'en-US', encoding: 'linear16', sample_rate: 16000, channels: 1,

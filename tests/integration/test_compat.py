@@ -85,11 +85,13 @@ def audio(tmp_path_factory):
         write_wav(d / "speech.wav", f.read())
     clips = long_recording(d / "long.wav")
     join_clips(MEETING, d / "meeting.wav", gap=0.6)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
+                    "-i", GOFORWARD, "-ar", "8000", "-f", "mulaw", str(d / "speech.ul")], check=True, timeout=60)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **kw: _Quiet(*a, directory=str(d), **kw))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield {"dir": d, "wav": str(d / "speech.wav"), "long": str(d / "long.wav"), "long_clips": clips,
-           "meeting": str(d / "meeting.wav"),
+           "meeting": str(d / "meeting.wav"), "mulaw": str(d / "speech.ul"),
            "wav_url": base + "/speech.wav", "callback": base + "/hook"}
     httpd.shutdown()
 
@@ -130,6 +132,7 @@ def sdk_run(srv, key, audio):
                COMPAT_EXPIRED_KEY=srv.key("compat-expired", expires="2020-01-01"),
                COMPAT_DG_RPM_KEY=srv.key("compat-dg-rpm", rpm=1), COMPAT_OA_RPM_KEY=srv.key("compat-oa-rpm", rpm=1),
                COMPAT_AUDIO_FILE=audio["wav"], COMPAT_AUDIO_URL=audio["wav_url"], COMPAT_RAW_FILE=GOFORWARD,
+               COMPAT_MULAW_FILE=audio["mulaw"],
                COMPAT_LONG_FILE=audio["long"], COMPAT_MEETING_FILE=audio["meeting"])
     files = sorted(f for f in os.listdir(COMPAT_DIR) if f.endswith(".test.mjs"))
     proc = subprocess.Popen(["node", "--test", "--test-reporter=spec", *files], cwd=COMPAT_DIR, env=env,
