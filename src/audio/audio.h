@@ -54,6 +54,10 @@ ld_err ld_audio_decode_mem(const uint8_t *data, size_t len, const ld_decode_opts
  * (e.g. goforward.raw), .ul/.ulaw/.mu = G.711 mu-law and .al/.alaw = A-law at
  * 8 kHz (SoX's and Asterisk's names); mono. False for any other name. */
 bool ld_audio_raw_by_name(const char *path, ld_stream_encoding *enc, int *rate);
+/* A file named on the command line: a headerless name (above) is read as such,
+ * mono; anything else goes through ld_audio_decode_file. Unreadable ->
+ * LD_ERR_INVALID_AUDIO "cannot read 'PATH'". */
+ld_err ld_audio_decode_named(const char *path, const ld_decode_opts *o, ld_pcm *out, ld_error *err);
 /* Headerless PCM (raw 16-bit little-endian mono at `rate`), e.g. goforward.raw. */
 ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm *out, ld_error *err);
 

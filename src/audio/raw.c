@@ -2,10 +2,12 @@
  * 16 kHz s16le mono, converted and resampled otherwise. */
 #include "audio/audio.h"
 #include "audio/resample.h"
+#include "util/fs.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* Native samples at `rate` -> out (16 kHz). Takes `in` (malloc'd): kept as the
  * output at 16 kHz, freed after resampling otherwise. */
@@ -123,4 +125,27 @@ bool ld_audio_raw_by_name(const char *path, ld_stream_encoding *enc, int *rate)
         }
     }
     return false;
+}
+
+ld_err ld_audio_decode_named(const char *path, const ld_decode_opts *o, ld_pcm *out, ld_error *err)
+{
+    ld_stream_encoding enc;
+    int rate;
+    if (!ld_audio_raw_by_name(path, &enc, &rate)) {
+        if (access(path, R_OK) != 0)
+            return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s'", path);
+        return ld_audio_decode_file(path, o, out, err);
+    }
+    size_t len = 0;
+    char *data = ld_fs_read(path, (size_t)4 << 30, &len);
+    if (!data)
+        return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s'", path);
+    ld_err rc = ld_audio_decode_raw_channels((const uint8_t *)data, len, enc, rate, 1, out, err);
+    free(data);
+    if (!rc && o && o->max_seconds > 0 && ld_pcm_seconds(out) > o->max_seconds) {
+        ld_pcm_free(out);
+        rc = ld_error_set(err, LD_ERR_AUDIO_TOO_LONG, "Audio is longer than the maximum of %.0f seconds",
+                          o->max_seconds);
+    }
+    return rc;
 }

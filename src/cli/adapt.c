@@ -57,7 +57,8 @@ static void usage(FILE *f)
             "pack. Serve it with `listend serve --models $(dirname PACK)` and select it per request\n"
             "with model=$(basename PACK).\n"
             "\n"
-            "Input: DIR holds clip.wav + clip.txt pairs (any format listend reads; the .txt is\n"
+            "Input: DIR holds clip.wav + clip.txt pairs (any format listend reads, also headerless\n"
+            ".raw 16 kHz and .ul/.al 8 kHz G.711 as PBXs record calls; the .txt is\n"
             "what is said), or a TSV manifest (DIR/manifest.tsv or --manifest FILE) with a header\n"
             "naming the columns file and text (or reference_text), and optionally speaker.\n"
             "At least %.0f s of transcribed speech in %d clips is needed beside the held-out part;\n"
@@ -175,6 +176,10 @@ static bool push(clips *c, const char *path, const char *text, const char *speak
 static bool is_audio_name(const char *n)
 {
     static const char *const ext[] = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".webm"};
+    ld_stream_encoding enc;
+    int rate;
+    if (ld_audio_raw_by_name(n, &enc, &rate)) /* .raw, .ul, .al, … as `listend transcribe` reads them */
+        return true;
     size_t l = strlen(n);
     for (size_t i = 0; i < sizeof ext / sizeof *ext; i++) {
         size_t e = strlen(ext[i]);
@@ -488,7 +493,7 @@ static int measure(ld_pool *pool, clips *c, const char *model, const char *langu
         ld_pcm pcm;
         ld_error err = {0};
         ld_decode_opts d = {0};
-        if (ld_audio_decode_file(k->path, &d, &pcm, &err) != LD_OK)
+        if (ld_audio_decode_named(k->path, &d, &pcm, &err) != LD_OK)
             return fail("%s: %s", k->path, err.msg);
         ld_transcribe_opts o;
         ld_transcribe_opts_default(&o);
@@ -560,7 +565,7 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
             return fail("%s: the transcript is empty", k->path);
         ld_pcm pcm;
         ld_decode_opts d = {0};
-        if (ld_audio_decode_file(k->path, &d, &pcm, &err) != LD_OK)
+        if (ld_audio_decode_named(k->path, &d, &pcm, &err) != LD_OK)
             return fail("%s: %s", k->path, err.msg);
         k->seconds = ld_pcm_seconds(&pcm);
         narrow += pcm.narrowband;

@@ -100,20 +100,12 @@ static ld_err load(const char *path, bool multichannel, ld_pcm *pcm, size_t *n, 
     *n = 1;
     ld_stream_encoding enc;
     int rate;
-    if (ld_audio_raw_by_name(path, &enc, &rate)) { /* mono by this convention */
-        size_t len = 0;
-        char *data = ld_fs_read(path, (size_t)4 << 30, &len);
-        if (!data)
-            return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s'", path);
-        ld_err rc = ld_audio_decode_raw_channels((const uint8_t *)data, len, enc, rate, 1, pcm, err);
-        free(data);
-        return rc;
-    }
+    ld_decode_opts o = {0};
+    if (!multichannel || ld_audio_raw_by_name(path, &enc, &rate)) /* headerless names are mono */
+        return ld_audio_decode_named(path, &o, pcm, err);
     if (access(path, R_OK) != 0)
         return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s'", path);
-    ld_decode_opts o = {0};
-    return multichannel ? ld_audio_decode_file_channels(path, &o, pcm, LD_MAX_CHANNELS, n, err)
-                        : ld_audio_decode_file(path, &o, pcm, err);
+    return ld_audio_decode_file_channels(path, &o, pcm, LD_MAX_CHANNELS, n, err);
 }
 
 #define MAX_AHEAD 64

@@ -28,13 +28,18 @@ def mulaw(src, dst):
 
 @pytest.fixture(scope="module")
 def agent_pack(tmp_path_factory):
-    """One speaker's calls (15 real clips as 8 kHz mu-law, clip.wav + clip.txt) -> pack 'callcenter'."""
+    """One speaker's calls (15 real clips as 8 kHz mu-law, clip.wav + clip.txt; every third one headerless,
+    clip.ul, as a PBX records it) -> pack 'callcenter'."""
     d = tmp_path_factory.mktemp("adapt")
     audio = d / "calls"
     audio.mkdir()
     rows = [r for r in manifest_rows() if r["id"].startswith("cathy_")][:15]
-    for r in rows:
-        mulaw(os.path.join(EVAL_DIR, r["file"]), audio / (r["id"] + ".wav"))
+    for i, r in enumerate(rows):
+        if i % 3:
+            mulaw(os.path.join(EVAL_DIR, r["file"]), audio / (r["id"] + ".wav"))
+        else:
+            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", os.path.join(EVAL_DIR, r["file"]),
+                            "-ar", "8000", "-f", "mulaw", str(audio / (r["id"] + ".ul"))], check=True)
         (audio / (r["id"] + ".txt")).write_text(r["reference_text"] + "\n")
     out = d / "models" / "callcenter"
     p = run_adapt("--audio", audio, "--out", out, "--workers", "1")
