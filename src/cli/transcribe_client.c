@@ -139,6 +139,14 @@ static char *json_request(const char *url, const ld_transcribe_opts *o)
         json_object_set_new(j, "redact", json_string(red));
     if (j && o->diarize && o->num_speakers > 0)
         json_object_set_new(j, "num_speakers", json_integer(o->num_speakers));
+    char path[2048]; /* a headerless name, as for files: s3://…/call.ul, https://…/call.raw?sig=… */
+    snprintf(path, sizeof path, "%.*s", (int)strcspn(url, "?#"), url);
+    ld_stream_encoding enc;
+    int hz;
+    if (j && ld_audio_raw_by_name(path, &enc, &hz)) {
+        json_object_set_new(j, "encoding", json_string(ld_audio_stream_encoding_name(enc)));
+        json_object_set_new(j, "sample_rate", json_integer(hz));
+    }
     if (j && o->keywords[0]) { /* a JSON array, one "word:boost" each */
         json_t *a = json_array();
         char kw[LD_VOCAB_MAX_WORD_LEN + 8];

@@ -239,9 +239,16 @@ def http_files(go_wav):
     httpd.server_close()
 
 
-def test_client_mode_url_argument(srv, http_files):
+def test_client_mode_url_argument(srv, http_files, go_wav):
     r = cli("--server", srv.url, "--key", srv.k, "--format", "text", f"{http_files}/goforward.wav")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "Go forward ten meters.\n"
     r = cli("--server", srv.url, "--key", srv.k, f"{http_files}/missing.wav")
     assert r.returncode == 1 and "400 URL_FETCH_FAILED" in r.stderr and "404" in r.stderr, r.stderr
+    # a headerless name says its encoding, as for files (the query string is not part of the name)
+    folder = go_wav.parent  # what http_files serves
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
+                    "-i", GOFORWARD, "-ar", "8000", "-f", "mulaw", str(folder / "call.ul")], check=True)
+    r = cli("--server", srv.url, "--key", srv.k, f"{http_files}/call.ul?sig=abc")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"] == "telephony" and "forward ten" in json.loads(r.stdout)["text"], r.stdout
