@@ -79,12 +79,22 @@ function setStatus(text, cls) {
   el.className = 'status ' + (cls || '');
 }
 
+// Headerless files by name, as `listend transcribe` reads them (docs/api.md): their bytes cannot say
+// what they are, so the name tells the server (a PBX's call.ul is 8 kHz mu-law).
+const HEADERLESS = [['.raw', 'linear16', 16000], ['.pcm', 'linear16', 16000], ['.ul', 'mulaw', 8000],
+  ['.ulaw', 'mulaw', 8000], ['.mu', 'mulaw', 8000], ['.al', 'alaw', 8000], ['.alaw', 'alaw', 8000]];
+
 async function transcribe() {
   if (!chosen) return;
   if (!key()) { setStatus('Paste a license key first.', 'bad'); return; }
   const form = new FormData();
   form.append('audio', chosen, chosen.name);
   form.append('timestamps', 'true');
+  const raw = HEADERLESS.find(([ext]) => chosen.name.toLowerCase().endsWith(ext));
+  if (raw) {
+    form.append('encoding', raw[1]);
+    form.append('sample_rate', String(raw[2]));
+  }
   form.append('punctuate', $('punctuate').checked ? 'true' : 'false');
   const lang = $('language').value.trim();
   if (lang) form.append('language', lang);

@@ -84,6 +84,16 @@ def test_upload_a_real_recording(srv):
     assert key not in srv.log()  # the key never reaches the log (header / subprotocol only)
 
 
+def test_upload_a_headerless_phone_recording(srv, tmp_path):
+    """A PBX's raw mu-law file (call.ul): the page tells the server its encoding by the name."""
+    ul = tmp_path / "call.ul"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", CLIP, "-ar", "8000", "-f", "mulaw", str(ul)],
+                   check=True)
+    out = drive("upload", srv, srv.key("browser-ul"), str(ul))
+    assert out["statusClass"] == "status ok", out
+    assert overlap(out["transcript"]) >= 0.5, out["transcript"]
+
+
 def test_live_microphone_shows_final_text(srv, mic_wav):
     key = srv.key("browser-mic")
     out = drive("mic", srv, key, mic_wav)
