@@ -27,8 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size > 1) {
         static const int rates[] = {8000, 16000, 11025, 44100};
-        ld_stream_encoding enc = (ld_stream_encoding)(data[0] % 4); /* 3 = Opus: refused */
-        int ch = 1 + (data[0] >> 2) % LD_MAX_CHANNELS, rate = rates[data[0] >> 5 & 3];
+        static const ld_stream_encoding encs[] = {LD_STREAM_LINEAR16, LD_STREAM_MULAW, LD_STREAM_ALAW,
+                                                  LD_STREAM_LINEAR32, LD_STREAM_OPUS}; /* Opus: refused */
+        ld_stream_encoding enc = encs[data[0] % 5];
+        int ch = 1 + (data[0] / 5) % LD_MAX_CHANNELS, rate = rates[data[0] >> 6 & 3];
         ld_pcm out[LD_MAX_CHANNELS];
         if (ld_audio_decode_raw_channels(data + 1, size - 1, enc, rate, ch, out, &err) == LD_OK)
             for (int c = 0; c < ch; c++)

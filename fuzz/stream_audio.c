@@ -1,6 +1,6 @@
 /* libFuzzer entry: live-stream audio as WebSocket binary frames deliver it.
  * The first byte picks the encoding (linear16, mulaw, alaw, raw Opus packets,
- * Ogg Opus) and the client's sample rate; the rest is pushed in chunks whose
+ * Ogg Opus, linear32) and the client's sample rate; the rest is pushed in chunks whose
  * sizes come from the data, then flushed. Any crash, leak or sanitizer report
  * is a bug, and so is a sample count without samples. */
 #include <stddef.h>
@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 1)
         return 0;
-    ld_stream_encoding enc = (ld_stream_encoding)(data[0] % 5);
-    int rate = rates[(data[0] / 5) % 10];
+    ld_stream_encoding enc = (ld_stream_encoding)(data[0] % 6);
+    int rate = rates[(data[0] / 6) % 10];
     data++, size--;
     ld_error err;
     ld_audio_stream *s = ld_audio_stream_new(enc, rate, &err);

@@ -72,12 +72,13 @@ ld_err ld_audio_decode_raw_channels(const uint8_t *data, size_t len, ld_stream_e
     if (channels < 1 || channels > LD_MAX_CHANNELS)
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter 'channels': 1 to %d",
                             LD_MAX_CHANNELS);
-    if (enc != LD_STREAM_LINEAR16 && enc != LD_STREAM_MULAW && enc != LD_STREAM_ALAW)
-        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "Headerless audio must be linear16, mulaw or alaw (Opus needs its container)");
+    if (!ld_audio_stream_sample_bytes(enc))
+        return ld_error_set(
+            err, LD_ERR_INVALID_PARAMETER,
+            "Headerless audio must be linear16, linear32, mulaw or alaw (Opus needs its container)");
     memset(out, 0, sizeof *out * (size_t)channels);
     /* a trailing incomplete frame (an odd byte, a partial set of channels) is dropped */
-    size_t width = enc == LD_STREAM_LINEAR16 ? 2 : 1, step = width * (size_t)channels, frames = len / step;
+    size_t width = (size_t)ld_audio_stream_sample_bytes(enc), step = width * (size_t)channels, frames = len / step;
     ld_err rc = check(rate, frames, err);
     /* One channel at a time: its native samples, then its 16 kHz output, so an
      * upload's extra memory is one channel's samples, not all of them. Input
@@ -90,11 +91,10 @@ ld_err ld_audio_decode_raw_channels(const uint8_t *data, size_t len, ld_stream_e
         }
         const uint8_t *p = data + width * (size_t)c;
         for (size_t i = 0; i < frames; i++, p += step)
-            in[i] = enc == LD_STREAM_LINEAR16 ? (int16_t)(uint16_t)(p[0] | (p[1] << 8))
-                    : enc == LD_STREAM_MULAW  ? ld_audio_mulaw_decode(p[0])
-                                              : ld_audio_alaw_decode(p[0]);
+            in[i] = ld_audio_pcm_sample(enc, p);
         rc = from_samples(in, frames, rate, &out[c], err);
-        out[c].narrowband |= enc != LD_STREAM_LINEAR16; /* G.711 is telephone band at any rate */
+        out[c].narrowband |= enc == LD_STREAM_MULAW ||
+                             enc == LD_STREAM_ALAW; /* G.711: telephone band at any rate */
     }
     if (rc)
         for (int c = 0; c < channels; c++)

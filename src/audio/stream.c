@@ -10,6 +10,7 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,9 @@ struct ld_audio_stream {
     ld_stream_encoding enc;
     int rate;
     bool failed;
-    bool mirror;    /* 8 kHz PCM: zero insertion instead of the resampler (narrowband.h) */
-    bool has_carry; /* linear16: odd byte left from the previous chunk */
-    uint8_t carry;
+    bool mirror;      /* 8 kHz PCM: zero insertion instead of the resampler (narrowband.h) */
+    uint8_t carry[4]; /* PCM: the bytes of a sample cut by the previous chunk */
+    size_t n_carry;
     SwrContext *swr;
     AVCodecContext *dec; /* Opus */
     AVPacket *pkt;
@@ -38,9 +39,10 @@ static const struct {
     const char *name;
     ld_stream_encoding enc;
 } encodings[] = {
-    {"linear16", LD_STREAM_LINEAR16}, {"mulaw", LD_STREAM_MULAW},       {"alaw", LD_STREAM_ALAW},
-    {"opus", LD_STREAM_OPUS},         {"ogg_opus", LD_STREAM_OGG_OPUS}, {"pcm_s16le", LD_STREAM_LINEAR16},
-    {"ulaw", LD_STREAM_MULAW},        {"pcm_mulaw", LD_STREAM_MULAW},   {"pcm_alaw", LD_STREAM_ALAW},
+    {"linear16", LD_STREAM_LINEAR16},  {"mulaw", LD_STREAM_MULAW},        {"alaw", LD_STREAM_ALAW},
+    {"opus", LD_STREAM_OPUS},          {"ogg_opus", LD_STREAM_OGG_OPUS},  {"linear32", LD_STREAM_LINEAR32},
+    {"pcm_s16le", LD_STREAM_LINEAR16}, {"pcm_f32le", LD_STREAM_LINEAR32}, {"ulaw", LD_STREAM_MULAW},
+    {"pcm_mulaw", LD_STREAM_MULAW},    {"pcm_alaw", LD_STREAM_ALAW},
 };
 
 int ld_audio_stream_encoding_parse(const char *s, ld_stream_encoding *out)
@@ -80,6 +82,35 @@ int16_t ld_audio_alaw_decode(uint8_t a)
     else
         t = (t + 0x108) << (seg - 1);
     return (int16_t)((a & 0x80) ? t : -t);
+}
+
+int ld_audio_stream_sample_bytes(ld_stream_encoding e)
+{
+    switch (e) {
+    case LD_STREAM_LINEAR16: return 2;
+    case LD_STREAM_LINEAR32: return 4;
+    case LD_STREAM_MULAW:
+    case LD_STREAM_ALAW: return 1;
+    default: return 0;
+    }
+}
+
+int16_t ld_audio_pcm_sample(ld_stream_encoding e, const uint8_t *p)
+{
+    switch (e) {
+    case LD_STREAM_LINEAR16: return (int16_t)(uint16_t)(p[0] | p[1] << 8);
+    case LD_STREAM_MULAW: return ld_audio_mulaw_decode(p[0]);
+    case LD_STREAM_ALAW: return ld_audio_alaw_decode(p[0]);
+    default: { /* little-endian whatever the host */
+        uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        if (!(f == f))
+            return 0;
+        f = f > 1.0f ? 1.0f : f < -1.0f ? -1.0f : f;
+        return (int16_t)lrintf(f * 32767.0f);
+    }
+    }
 }
 
 static ld_err oom(ld_error *err) { return ld_error_set(err, LD_ERR_INTERNAL, "out of memory"); }
@@ -217,7 +248,7 @@ static ld_err ogg_packet(void *ud, const uint8_t *pkt, size_t len, ld_error *err
 
 ld_audio_stream *ld_audio_stream_new(ld_stream_encoding enc, int sample_rate, ld_error *err)
 {
-    bool pcm = enc == LD_STREAM_LINEAR16 || enc == LD_STREAM_MULAW || enc == LD_STREAM_ALAW;
+    bool pcm = ld_audio_stream_sample_bytes(enc) > 0;
     if (pcm && (sample_rate < LD_AUDIO_STREAM_MIN_RATE || sample_rate > LD_AUDIO_STREAM_MAX_RATE)) {
         ld_error_set(err, LD_ERR_INVALID_PARAMETER, "sample_rate must be between %d and %d",
                      LD_AUDIO_STREAM_MIN_RATE, LD_AUDIO_STREAM_MAX_RATE);
@@ -265,30 +296,22 @@ void ld_audio_stream_free(ld_audio_stream *s)
 
 static ld_err expand_pcm(ld_audio_stream *s, const uint8_t *data, size_t len, ld_error *err)
 {
-    size_t n = 0;
-    if (s->enc == LD_STREAM_LINEAR16) {
-        ld_err e = reserve(&s->in, &s->in_cap, len / 2 + 1, err);
-        if (e)
-            return e;
-        size_t i = 0;
-        if (s->has_carry && len > 0) {
-            s->in[n++] = (int16_t)(uint16_t)(s->carry | data[0] << 8);
-            s->has_carry = false;
-            i = 1;
-        }
-        for (; i + 1 < len; i += 2)
-            s->in[n++] = (int16_t)(uint16_t)(data[i] | data[i + 1] << 8);
-        if (i < len) {
-            s->carry = data[i];
-            s->has_carry = true;
-        }
-    } else {
-        ld_err e = reserve(&s->in, &s->in_cap, len, err);
-        if (e)
-            return e;
-        for (size_t i = 0; i < len; i++)
-            s->in[n++] = s->enc == LD_STREAM_MULAW ? ld_audio_mulaw_decode(data[i]) : ld_audio_alaw_decode(data[i]);
+    size_t w = (size_t)ld_audio_stream_sample_bytes(s->enc), n = 0, i = 0;
+    ld_err e = reserve(&s->in, &s->in_cap, len / w + 1, err);
+    if (e)
+        return e;
+    if (s->n_carry) { /* complete the sample the last chunk cut */
+        while (i < len && s->n_carry < w)
+            s->carry[s->n_carry++] = data[i++];
+        if (s->n_carry < w)
+            return LD_OK;
+        s->in[n++] = ld_audio_pcm_sample(s->enc, s->carry);
+        s->n_carry = 0;
     }
+    for (; i + w <= len; i += w)
+        s->in[n++] = ld_audio_pcm_sample(s->enc, data + i);
+    while (i < len)
+        s->carry[s->n_carry++] = data[i++];
     return emit_pcm(s, s->in, n, err);
 }
 

@@ -24,13 +24,15 @@ typedef enum {
     LD_STREAM_ALAW,     /* G.711 A-law, 8 bits per sample, mono */
     LD_STREAM_OPUS,     /* one raw Opus packet per push (rate is always 48 kHz) */
     LD_STREAM_OGG_OPUS, /* an Ogg Opus byte stream, cut anywhere */
+    LD_STREAM_LINEAR32, /* 32-bit little-endian IEEE float PCM in [-1, 1], mono (Deepgram's meaning) */
 } ld_stream_encoding;
 
 #define LD_AUDIO_STREAM_MIN_RATE 8000
 #define LD_AUDIO_STREAM_MAX_RATE 48000
 
-/* "linear16", "mulaw", "alaw", "opus", "ogg_opus" (also "pcm_s16le", "ulaw",
- * "pcm_mulaw", "pcm_alaw"); 0 on success, -1 when unknown. */
+/* "linear16", "linear32", "mulaw", "alaw", "opus", "ogg_opus" (also
+ * "pcm_s16le", "pcm_f32le", "ulaw", "pcm_mulaw", "pcm_alaw"); 0 on success,
+ * -1 when unknown. */
 int ld_audio_stream_encoding_parse(const char *s, ld_stream_encoding *out);
 const char *ld_audio_stream_encoding_name(ld_stream_encoding e);
 
@@ -52,6 +54,13 @@ ld_err ld_audio_stream_push(ld_audio_stream *s, const uint8_t *data, size_t len,
                             ld_error *err);
 /* Drains what the resampler/decoder still holds (end of stream). */
 ld_err ld_audio_stream_flush(ld_audio_stream *s, const int16_t **out, size_t *n, ld_error *err);
+
+/* Bytes of one sample of the PCM encodings (linear16 2, linear32 4, G.711 1);
+ * 0 for Opus, which is framed. */
+int ld_audio_stream_sample_bytes(ld_stream_encoding e);
+/* One sample of a PCM encoding at p (sample_bytes of it) as s16; linear32 is
+ * clamped to [-1, 1] and NaN is silence. */
+int16_t ld_audio_pcm_sample(ld_stream_encoding e, const uint8_t *p);
 
 /* G.711 decoders (pure), exposed for tests. */
 int16_t ld_audio_mulaw_decode(uint8_t u);

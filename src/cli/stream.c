@@ -40,9 +40,9 @@ static void usage(FILE *f)
             "                            [--insecure]\n\n"
             "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
             "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
-            "100 ms frames; with --encoding (linear16, mulaw, alaw) the file's bytes are sent as they\n"
-            "are, at --sample-rate (default %d). Headerless names imply it: .raw/.pcm = linear16\n"
-            "16 kHz, .ul/.ulaw/.mu = mulaw 8 kHz, .al/.alaw = alaw 8 kHz.\n"
+            "100 ms frames; with --encoding (linear16, linear32, mulaw, alaw) the file's bytes are\n"
+            "sent as they are, at --sample-rate (default %d). Headerless names imply it:\n"
+            ".raw/.pcm = linear16 16 kHz, .ul/.ulaw/.mu = mulaw 8 kHz, .al/.alaw = alaw 8 kHz.\n"
             "  --multichannel each channel of FILE is transcribed on its own (a call: agent left, caller\n"
             "                 right); finals print as \"ch N [start - end] text\"\n"
             "  --channels N   with --encoding: FILE holds N interleaved channels (2-%d), each\n"
@@ -464,7 +464,7 @@ static int load_audio(stream_opts *o, ld_stream_encoding enc, int *rate, uint8_t
         *audio = malloc(n > 0 ? (size_t)n : 1);
         *len = fread(*audio, 1, n > 0 ? (size_t)n : 0, f);
         fclose(f);
-        *frame = (size_t)*rate / 10 * (enc == LD_STREAM_LINEAR16 ? 2 : 1) * (size_t)o->channels;
+        *frame = (size_t)*rate / 10 * (size_t)ld_audio_stream_sample_bytes(enc) * (size_t)o->channels;
     } else {
         ld_pcm pcm[LD_MAX_CHANNELS] = {0};
         size_t n_ch = 1, n = 0;
@@ -562,9 +562,8 @@ int ld_cli_stream_main(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : rc;
     ld_stream_encoding enc = LD_STREAM_LINEAR16;
-    if (o.encoding &&
-        (ld_audio_stream_encoding_parse(o.encoding, &enc) || enc == LD_STREAM_OPUS || enc == LD_STREAM_OGG_OPUS)) {
-        fprintf(stderr, "listend stream: --encoding must be linear16, mulaw or alaw\n");
+    if (o.encoding && (ld_audio_stream_encoding_parse(o.encoding, &enc) || !ld_audio_stream_sample_bytes(enc))) {
+        fprintf(stderr, "listend stream: --encoding must be linear16, linear32, mulaw or alaw\n");
         return 2;
     }
     uint8_t *audio = NULL;

@@ -99,10 +99,10 @@ int ld_opts_raw_rate(const ld_listen_opts *o)
 {
     if (o->sample_rate)
         return o->sample_rate;
-    return o->raw_encoding == LD_STREAM_LINEAR16 ? LD_SAMPLE_RATE : 8000;
+    return o->raw_encoding == LD_STREAM_MULAW || o->raw_encoding == LD_STREAM_ALAW ? 8000 : LD_SAMPLE_RATE;
 }
 
-int ld_opts_raw_width(const ld_listen_opts *o) { return o->raw_encoding == LD_STREAM_LINEAR16 ? 2 : 1; }
+int ld_opts_raw_width(const ld_listen_opts *o) { return ld_audio_stream_sample_bytes(o->raw_encoding); }
 
 ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err)
 {
@@ -152,7 +152,7 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
     }
     if (!strcmp(key, "encoding")) {
         ld_stream_encoding enc;
-        if (!ld_audio_stream_encoding_parse(val, &enc) && enc != LD_STREAM_OPUS && enc != LD_STREAM_OGG_OPUS) {
+        if (!ld_audio_stream_encoding_parse(val, &enc) && ld_audio_stream_sample_bytes(enc)) {
             o->raw_pcm = true;
             o->raw_encoding = (int)enc;
             return LD_OK;
@@ -163,8 +163,8 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         }
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
                             "Invalid value for parameter 'encoding': headerless audio is linear16 (16-bit "
-                            "little-endian), mulaw or alaw (G.711), with sample_rate; omit it for files with a "
-                            "container (wav, mp3, flac, ogg, m4a, webm)");
+                            "little-endian), linear32 (32-bit float), mulaw or alaw (G.711), with sample_rate; "
+                            "omit it for files with a container (wav, mp3, flac, ogg, m4a, webm)");
     }
     if (!strcmp(key, "sample_rate"))
         return parse_int(key, val, 8000, 192000, &o->sample_rate, err);

@@ -16,8 +16,8 @@ typedef struct {
     char callback_url[2048];
     bool diarize;
     int num_speakers; /* 0 = auto */
-    bool raw_pcm;     /* encoding=linear16|mulaw|alaw: headerless audio */
-    int raw_encoding; /* for raw_pcm: an ld_stream_encoding (LINEAR16, MULAW, ALAW) */
+    bool raw_pcm;     /* encoding=linear16|linear32|mulaw|alaw: headerless */
+    int raw_encoding; /* for raw_pcm: an ld_stream_encoding (LINEAR16, LINEAR32, MULAW, ALAW) */
     int sample_rate;  /* for raw_pcm; 0 = the encoding's default (ld_opts_raw_rate) */
     int channels;     /* for raw_pcm: interleaved channels (multichannel); 0 = 1 */
     bool verbose;     /* response_format=verbose_json (OpenAI route) */
@@ -40,9 +40,9 @@ bool ld_opts_repeatable(const char *key);
 /* Every member of a JSON object body; values may be JSON-typed or strings. */
 ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err);
 /* The rate of headerless input: sample_rate, else 8 kHz for G.711 (its only
- * rate in practice) and 16 kHz for linear16. */
+ * rate in practice) and 16 kHz for linear16/linear32. */
 int ld_opts_raw_rate(const ld_listen_opts *o);
-/* Bytes of one sample of one channel of headerless input: 2 (linear16) or 1. */
+/* Bytes of one sample of one channel of headerless input: 2, 4 or 1 (G.711). */
 int ld_opts_raw_width(const ld_listen_opts *o);
 /* Cross-field checks once every source was applied: diarize, language. */
 ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err);

@@ -63,8 +63,8 @@ static void fail(ld_req *r, const ld_error *e)
     ld_error hint;
     if (e->code == LD_ERR_UNSUPPORTED_FORMAT && !r->opts.raw_pcm && strstr(e->msg, "not a recognised audio file")) {
         hint = *e; /* e.g. a PBX's raw mu-law sent without saying so */
-        snprintf(hint.msg, sizeof hint.msg, "%.160s (headerless audio needs encoding=linear16, mulaw or alaw)",
-                 e->msg);
+        snprintf(hint.msg, sizeof hint.msg,
+                 "%.160s (headerless audio needs encoding=linear16, linear32, mulaw or alaw)", e->msg);
         e = &hint;
     }
     switch (e->code) {
@@ -475,8 +475,11 @@ static int wav_wrap(ld_req *r, char *path, size_t pathsz)
     uint16_t channels = (uint16_t)(r->opts.t.multichannel && r->opts.channels > 1 ? r->opts.channels : 1);
     uint32_t riff = (uint32_t)(36 + len), fmt_len = 16, byte_rate = rate * width * channels,
              data_len = (uint32_t)len;
-    /* WAVE format tags: 1 PCM, 6 A-law, 7 mu-law (FFmpeg decodes them as pcm_alaw / pcm_mulaw). */
-    uint16_t pcm = r->opts.raw_encoding == LD_STREAM_MULAW ? 7 : r->opts.raw_encoding == LD_STREAM_ALAW ? 6 : 1;
+    /* WAVE format tags: 1 PCM, 3 IEEE float, 6 A-law, 7 mu-law (FFmpeg: pcm_f32le, pcm_alaw, pcm_mulaw). */
+    uint16_t pcm = r->opts.raw_encoding == LD_STREAM_MULAW      ? 7
+                   : r->opts.raw_encoding == LD_STREAM_ALAW     ? 6
+                   : r->opts.raw_encoding == LD_STREAM_LINEAR32 ? 3
+                                                                : 1;
     uint16_t align = (uint16_t)(width * channels), bits = (uint16_t)(8 * width);
     uint8_t h[44];
     memcpy(h, "RIFF", 4), memcpy(h + 4, &riff, 4), memcpy(h + 8, "WAVEfmt ", 8);

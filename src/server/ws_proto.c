@@ -109,15 +109,16 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         memcpy(p->model, v, strlen(v) + 1);
     }
     if ((v = get(ud, "encoding")) && ld_audio_stream_encoding_parse(v, &p->encoding))
-        return bad(err, "encoding", "expected linear16, mulaw, alaw, opus or ogg_opus");
+        return bad(err, "encoding", "expected linear16, linear32, mulaw, alaw, opus or ogg_opus");
     if ((v = get(ud, "sample_rate")) &&
         parse_int(v, LD_AUDIO_STREAM_MIN_RATE, LD_AUDIO_STREAM_MAX_RATE, &p->sample_rate))
         return bad(err, "sample_rate", "expected an integer from 8000 to 48000");
     p->channels = 1;
     if ((v = get(ud, "channels")) && parse_int(v, 1, LD_MAX_CHANNELS, &p->channels))
-        return bad(err, "channels", "expected an integer from 1 to 8 (interleaved linear16, mulaw or alaw)");
+        return bad(err, "channels",
+                   "expected an integer from 1 to 8 (interleaved linear16, linear32, mulaw or alaw)");
     if (p->channels > 1 && (p->encoding == LD_STREAM_OPUS || p->encoding == LD_STREAM_OGG_OPUS))
-        return bad(err, "channels", "more than one channel needs linear16, mulaw or alaw (interleaved)");
+        return bad(err, "channels", "more than one channel needs linear16, linear32, mulaw or alaw (interleaved)");
     if ((v = get(ud, "eou_timeout_ms")) && parse_int(v, 100, 10000, &p->eou_timeout_ms))
         return bad(err, "eou_timeout_ms", "expected an integer from 100 to 10000");
     if ((v = get(ud, "max_words")) && parse_int(v, 1, 1000, &p->max_words))

@@ -106,8 +106,8 @@ typedef struct track {
 struct ws_session {
     track *tr[LD_MAX_CHANNELS];
     int n;
-    size_t bps;                         /* bytes per sample of the encoding (2 linear16, 1 G.711) */
-    uint8_t carry[2 * LD_MAX_CHANNELS]; /* an incomplete frame, carried to the next chunk */
+    size_t bps;                         /* bytes per sample of the encoding (4 linear32, 2 linear16, 1 G.711) */
+    uint8_t carry[4 * LD_MAX_CHANNELS]; /* an incomplete frame (4 = linear32's sample), for the next chunk */
     size_t carry_len;
     uint8_t *one; /* one channel's bytes of a chunk */
     size_t one_cap;
@@ -195,7 +195,8 @@ ws_session *ws_session_new(ws_conn *c, ld_error *err)
         return NULL;
     }
     int n = c->params.channels > 1 ? c->params.channels : 1;
-    s->bps = c->params.encoding == LD_STREAM_LINEAR16 ? 2 : 1;
+    s->bps = ld_audio_stream_sample_bytes(c->params.encoding);
+    s->bps = s->bps ? s->bps : 1;       /* Opus: one channel, whole frames */
     char asked[sizeof c->params.model]; /* the first channel's sets c->params.model to the pack in use */
     memcpy(asked, c->params.model, sizeof asked);
     for (s->n = 0; s->n < n; s->n++)

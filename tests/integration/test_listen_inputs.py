@@ -117,6 +117,22 @@ def test_raw_pcm_with_query_options(srv):
     assert body["words"]
 
 
+def test_raw_linear32_upload(srv, tmp_path):
+    """linear32 (32-bit float, the spec's stream encoding, Deepgram's raw form) at 44.1 kHz; its default rate is 16 kHz."""
+    f32 = tmp_path / "go.f32"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
+                    "-i", GOFORWARD, "-ar", "44100", "-f", "f32le", str(f32)], check=True, timeout=60)
+    hdr = {"Content-Type": "application/octet-stream", "Authorization": f"Token {srv.k}"}
+    r = post(srv, data=f32.read_bytes(), params={"encoding": "linear32", "sample_rate": "44100"}, headers=hdr)
+    body = check_transcript(r, {"go", "forward", "ten", "meters"}, duration=2.79)
+    assert body["model"] == "general"
+    f32.write_bytes(subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "s16le", "-ar", "16000", "-ac",
+                                    "1", "-i", GOFORWARD, "-f", "f32le", "-"], check=True, capture_output=True,
+                                   timeout=60).stdout)
+    r = post(srv, data=f32.read_bytes(), params={"encoding": "pcm_f32le"}, headers=hdr)
+    check_transcript(r, {"go", "forward", "ten", "meters"}, duration=2.79)
+
+
 def test_raw_chunked_upload(srv):
     def gen():
         with open(CLIP, "rb") as f:

@@ -317,7 +317,7 @@ def convert(tmp_path, name, *args):
     return out.read_bytes()
 
 
-@pytest.mark.parametrize("fmt", ["mulaw", "linear16_44k", "ogg_opus"])
+@pytest.mark.parametrize("fmt", ["mulaw", "linear16_44k", "ogg_opus", "linear32_48k"])
 def test_other_encodings_and_rates(srv, key, tmp_path, fmt):
     # mu-law at 16 kHz: 8 kHz telephone audio loses the band the wideband model needs
     # (8 kHz conversion itself is checked in the unit tests and the CLI test).
@@ -325,6 +325,9 @@ def test_other_encodings_and_rates(srv, key, tmp_path, fmt):
         audio, q, chunk = convert(tmp_path, "a.ul", "-f", "mulaw"), "encoding=mulaw", 1600
     elif fmt == "linear16_44k":
         audio, q, chunk = convert(tmp_path, "a.raw", "-ar", "44100", "-f", "s16le"), "sample_rate=44100", 8821
+    elif fmt == "linear32_48k":  # the spec's linear32: 32-bit float, as a browser's Web Audio gives it
+        audio, q, chunk = (convert(tmp_path, "a.f32", "-ar", "48000", "-f", "f32le"),
+                           "encoding=linear32&sample_rate=48000", 19203)
     else:
         audio, q, chunk = convert(tmp_path, "a.opus", "-c:a", "libopus", "-b:a", "32k"), "encoding=ogg_opus", 1000
     msgs, code = run(stream(ws_url(srv, q), audio, chunk=chunk, headers=srv.auth(key)))

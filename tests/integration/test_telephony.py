@@ -316,14 +316,22 @@ def test_headerless_g711_on_other_routes_and_jobs(server_factory, g711_raw, refe
     assert r.status_code == 200, r.text
     ch = r.json()["channels"]
     assert len(ch) == 2 and wer(reference, words(ch[0]["text"])) <= 0.5 and not ch[1]["text"], ch
+    f32 = g711_raw["alaw"].with_suffix(".f32")  # a job wraps linear32 in a float WAV (format tag 3)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", os.path.join(EVAL_DIR, CLIP + ".wav"),
+                    "-f", "f32le", str(f32)], check=True)
     with WebhookReceiver() as rx:
         r = post_raw(srv, key, g711_raw["alaw"], "encoding=alaw&callback_url=" + rx.url("/done"))
         assert r.status_code == 202, r.text
         result = rx.wait_for(1, job_id=r.json()["job_id"])[0].json()["result"]
         assert result["model"] == "telephony" and wer(reference, words(result["text"])) <= 0.5, result
+        r = post_raw(srv, key, f32, "encoding=linear32&callback_url=" + rx.url("/done"))
+        assert r.status_code == 202, r.text
+        result = rx.wait_for(1, job_id=r.json()["job_id"])[0].json()["result"]
+        assert result["model"] == "general" and abs(result["duration"] - 4.147) < 0.01, result
+        assert wer(reference, words(result["text"])) <= 0.4, result
 
 
-@pytest.mark.parametrize("query", ["encoding=speex", "encoding=linear32", "encoding=g729"])
+@pytest.mark.parametrize("query", ["encoding=speex", "encoding=g729", "encoding=amr-nb"])
 def test_headerless_encodings_not_decoded_are_refused(srv, key, g711_raw, query):
     r = post_raw(srv, key, g711_raw["mulaw"], query)
     assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER", r.text
@@ -333,4 +341,4 @@ def test_headerless_encodings_not_decoded_are_refused(srv, key, g711_raw, query)
 def test_headerless_audio_without_encoding_says_what_to_send(srv, key, g711_raw):
     r = post_raw(srv, key, g711_raw["mulaw"], "language=en")
     assert r.status_code == 415 and r.json()["code"] == "UNSUPPORTED_FORMAT", r.text
-    assert "encoding=linear16, mulaw or alaw" in r.json()["error"], r.text
+    assert "encoding=linear16, linear32, mulaw or alaw" in r.json()["error"], r.text

@@ -172,6 +172,30 @@ static void test_raw_g711(void)
     }
 }
 
+/* Headerless linear32 (float) with channels: each channel's samples as the stream decoder gives them. */
+static void test_raw_linear32(void)
+{
+    enum { FRAMES = 1600, CH = 2 };
+    uint8_t raw[FRAMES * CH * 4];
+    for (int i = 0; i < FRAMES * CH; i++) {
+        float f = (float)((i * 13) % 200 - 100) / 100.0f;
+        uint32_t b;
+        memcpy(&b, &f, sizeof b);
+        for (int k = 0; k < 4; k++)
+            raw[4 * i + k] = (uint8_t)(b >> (8 * k));
+    }
+    ld_pcm out[LD_MAX_CHANNELS];
+    ld_error e = {0};
+    CHECK(ld_audio_decode_raw_channels(raw, sizeof raw, LD_STREAM_LINEAR32, 16000, CH, out, &e) == LD_OK);
+    for (int c = 0; c < CH; c++) {
+        bool same = out[c].n == FRAMES && !out[c].narrowband;
+        for (int i = 0; same && i < FRAMES; i++)
+            same = out[c].samples[i] == ld_audio_pcm_sample(LD_STREAM_LINEAR32, raw + 4 * (i * CH + c));
+        CHECK(same);
+        ld_pcm_free(&out[c]);
+    }
+}
+
 static void test_raw_names(void)
 {
     ld_stream_encoding enc;
@@ -186,6 +210,7 @@ int main(void)
 {
     test_raw_g711();
     test_raw_names();
+    test_raw_linear32();
     test_split(16000);
     test_split(44100);
     test_split(48000);

@@ -92,6 +92,50 @@ static void test_linear16_carry(void)
     ld_audio_stream_free(s);
 }
 
+/* linear32 = little-endian float (Deepgram's meaning): full scale is 32767,
+ * beyond +-1 clamps, NaN is silence, and a chunk may cut a sample anywhere. */
+static void put_f32(uint8_t *p, float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    p[0] = (uint8_t)b, p[1] = (uint8_t)(b >> 8), p[2] = (uint8_t)(b >> 16), p[3] = (uint8_t)(b >> 24);
+}
+
+static void test_linear32(void)
+{
+    uint8_t one[4];
+    const float cases[][2] = {{0.0f, 0},     {1.0f, 32767}, {-1.0f, -32767},
+                              {0.5f, 16384}, {3.0f, 32767}, {-7.0f, -32767}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        put_f32(one, cases[i][0]);
+        CHECK(ld_audio_pcm_sample(LD_STREAM_LINEAR32, one) == (int16_t)cases[i][1]);
+    }
+    put_f32(one, NAN);
+    CHECK(ld_audio_pcm_sample(LD_STREAM_LINEAR32, one) == 0);
+    CHECK(ld_audio_stream_sample_bytes(LD_STREAM_LINEAR32) == 4 &&
+          ld_audio_stream_sample_bytes(LD_STREAM_OPUS) == 0);
+    enum { N = 1000 };
+    uint8_t bytes[4 * N + 3];
+    for (size_t i = 0; i < N; i++)
+        put_f32(bytes + 4 * i, (float)((int)(i * 37 % 2001) - 1000) / 1000.0f);
+    memset(bytes + 4 * N, 0x7f, 3); /* an incomplete last sample: never emitted */
+    ld_error err;
+    ld_audio_stream *s = ld_audio_stream_new(LD_STREAM_LINEAR32, 16000, &err);
+    CHECK(s != NULL);
+    int16_t out[N + 10];
+    size_t n = push_all(s, bytes, sizeof bytes, 7, out, N + 10); /* 7-byte chunks cut most samples */
+    CHECK(n == N);
+    int bad = 0;
+    for (size_t i = 0; i < n && i < N; i++)
+        bad += out[i] != ld_audio_pcm_sample(LD_STREAM_LINEAR32, bytes + 4 * i);
+    CHECK(bad == 0);
+    ld_audio_stream_free(s);
+    ld_stream_encoding e;
+    CHECK(ld_audio_stream_encoding_parse("LINEAR32", &e) == 0 && e == LD_STREAM_LINEAR32);
+    CHECK(ld_audio_stream_encoding_parse("pcm_f32le", &e) == 0 && e == LD_STREAM_LINEAR32);
+    CHECK_STR(ld_audio_stream_encoding_name(LD_STREAM_LINEAR32), "linear32");
+}
+
 static void test_resample_lengths(void)
 {
     static const int rates[] = {8000, 22050, 44100, 48000};
@@ -265,6 +309,7 @@ static void test_garbage(void)
 
 int main(void)
 {
+    test_linear32();
     av_log_set_level(AV_LOG_ERROR);
     CHECK(ld_audio_mulaw_decode(0xff) == 0);
     CHECK(ld_audio_mulaw_decode(0x00) == -32124);

@@ -39,6 +39,8 @@ static void test_opts_text(void)
     CHECK(ld_opts_set(&o, "encoding", "mulaw", &e) == LD_OK && o.raw_pcm && ld_opts_raw_rate(&o) == 8000);
     CHECK(ld_opts_set(&o, "encoding", "ALAW", &e) == LD_OK && o.raw_encoding == LD_STREAM_ALAW &&
           ld_opts_raw_width(&o) == 1);
+    CHECK(ld_opts_set(&o, "encoding", "linear32", &e) == LD_OK && o.raw_pcm && ld_opts_raw_width(&o) == 4 &&
+          ld_opts_raw_rate(&o) == 16000);
     CHECK(ld_opts_set(&o, "encoding", "ogg_opus", &e) == LD_OK && !o.raw_pcm); /* found from the bytes */
     CHECK(ld_opts_set(&o, "encoding", "linear16", &e) == LD_OK && o.raw_pcm && ld_opts_raw_width(&o) == 2 &&
           ld_opts_raw_rate(&o) == 16000);

@@ -41,6 +41,8 @@ static void test_params(void)
 
     CHECK(parse(&p, &err, "encoding", "mulaw", "sample_rate", "8000") == LD_OK);
     CHECK(p.encoding == LD_STREAM_MULAW && p.sample_rate == 8000);
+    CHECK(parse(&p, &err, "encoding", "linear32", "sample_rate", "48000") == LD_OK); /* the spec's float PCM */
+    CHECK(p.encoding == LD_STREAM_LINEAR32 && p.sample_rate == 48000);
     CHECK(parse(&p, &err, "vad", "true", "interim_results", "false") == LD_OK);
     CHECK(p.vad_events && !p.interim_results);
     CHECK(parse(&p, &err, "eou_timeout_ms", "100", "punctuate", "FALSE") == LD_OK);
