@@ -24,8 +24,8 @@ static const char *get_mapped(void *ud, const char *name)
         return NULL;
     if (!strcmp(name, "encoding") && !strcasecmp(v, "ogg-opus"))
         return "ogg_opus";
-    if (!strcmp(name, "eou_timeout_ms") || !strcmp(name, "word_timestamps"))
-        return NULL; /* listend's names: Deepgram mode has endpointing, and always words */
+    if (!strcmp(name, "eou_timeout_ms") || !strcmp(name, "word_timestamps") || !strcmp(name, "format"))
+        return NULL; /* Smallest's names: Deepgram mode has endpointing, always words, smart_format */
     return v;
 }
 

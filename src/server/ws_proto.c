@@ -123,6 +123,12 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         return bad(err, "eou_timeout_ms", "expected an integer from 100 to 10000");
     if ((v = get(ud, "max_words")) && parse_int(v, 1, 1000, &p->max_words))
         return bad(err, "max_words", "expected an integer from 1 to 1000");
+    /* The spec's `format` (default true): false = the words as recognised, no punctuation or
+     * capitals; an explicit punctuate / capitalize (below) still says otherwise. */
+    bool formatted = true;
+    if ((v = get(ud, "format")) && parse_bool(v, &formatted))
+        return bad(err, "format", "expected true or false");
+    p->punctuate = p->capitalize = formatted;
     static const struct {
         const char *name;
         size_t off;

@@ -658,8 +658,8 @@ def test_stream_outlives_the_header_and_body_rate_guard(tmp_path, goforward):
 
 
 def test_spec_options_sentences_full_transcript_capitalize(srv, key, goforward):
-    """The spec's sentence_timestamps (utterances on finals), full_transcript (every final so far) and
-    capitalize=false; external_session_id is checked, not echoed."""
+    """The spec's sentence_timestamps (utterances on finals), full_transcript (every final so far),
+    capitalize=false and format=false; external_session_id is checked, not echoed."""
     audio = goforward + b"\0\0" * 16000 + goforward  # two utterances: two finals
     q = "sentence_timestamps=true&full_transcript=true&capitalize=false&external_session_id=call-7.a_b"
     msgs, code = run(stream(ws_url(srv, q), audio, headers=srv.auth(key)))
@@ -677,6 +677,9 @@ def test_spec_options_sentences_full_transcript_capitalize(srv, key, goforward):
     finals = [m for m in msgs if m["type"] == "transcription" and m["is_final"] and m["transcript"]]
     assert finals and all("utterances" not in m and "full_transcript" not in m for m in finals)
     assert finals[0]["transcript"][0].isupper()
+    msgs, code = run(stream(ws_url(srv, "format=false"), goforward, headers=srv.auth(key)))  # the spec's switch
+    finals = [m for m in msgs if m["type"] == "transcription" and m["is_final"] and m["transcript"]]
+    assert code == 1000 and [m["transcript"] for m in finals] == ["go forward ten meters"], finals
     h = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
          "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), **srv.auth(key)}
     r = requests.get(srv.url + "/v1/listen/stream?external_session_id=no%20spaces", headers=h, timeout=30)

@@ -41,6 +41,10 @@ static void test_params(void)
 
     CHECK(parse(&p, &err, "encoding", "mulaw", "sample_rate", "8000") == LD_OK);
     CHECK(p.encoding == LD_STREAM_MULAW && p.sample_rate == 8000);
+    CHECK(parse(&p, &err, "format", "false", NULL, NULL) == LD_OK && !p.punctuate &&
+          !p.capitalize); /* the spec's switch */
+    CHECK(parse(&p, &err, "format", "false", "punctuate", "true") == LD_OK && p.punctuate && !p.capitalize);
+    CHECK(parse(&p, &err, "format", "json", NULL, NULL) == LD_ERR_INVALID_PARAMETER && strstr(err.msg, "format"));
     CHECK(parse(&p, &err, "encoding", "linear32", "sample_rate", "48000") == LD_OK); /* the spec's float PCM */
     CHECK(p.encoding == LD_STREAM_LINEAR32 && p.sample_rate == 48000);
     CHECK(parse(&p, &err, "vad", "true", "interim_results", "false") == LD_OK);
