@@ -69,9 +69,13 @@ static const route routes[] = {
 
 /* Taken only by a WebSocket upgrade (Upgrade: websocket), before the table
  * above: GET /v1/listen is a stream as Deepgram's clients open it, and stays a
- * 405 for anything else. */
+ * 405 for anything else. The Lightning/Pulse paths are where Smallest's own
+ * streaming clients connect (spec §8: the api-server's ASR socket, the cloud's
+ * wss URLs); they speak /v1/listen/stream's protocol. */
 static const route upgrades[] = {
     {"/v1/listen", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
+    {"/api/v1/lightning/get_text", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
+    {"/waves/v1/pulse/get_text", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
     {LD_DG_PREFIX "/v1/listen", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
 };
 

@@ -241,12 +241,19 @@ def pcm_with_silence(seconds=2.0):
         return f.read() + b"\0\0" * int(16000 * seconds)
 
 
-def test_get_v1_listen_upgrade_is_a_smallest_stream(srv, key):
-    msgs, code = asyncio.run(run_stream(ws_base(srv) + "/v1/listen", key, pcm_with_silence(),
-                                        ({"type": "close_stream"},)))
+@pytest.mark.parametrize("path", ["/v1/listen", "/api/v1/lightning/get_text", "/waves/v1/pulse/get_text"])
+def test_get_v1_listen_upgrade_is_a_smallest_stream(srv, key, path):
+    """Where Smallest's own streaming clients connect (spec §8), the same protocol as /v1/listen/stream;
+    the Lightning/Pulse paths still take POST uploads."""
+    msgs, code = asyncio.run(run_stream(ws_base(srv) + path + "?encoding=linear16&sample_rate=16000", key,
+                                        pcm_with_silence(), ({"type": "close_stream"},)))
     assert code == 1000
     finals = [m for m in msgs if m.get("type") == "transcription" and m["is_final"]]
     assert finals[0]["transcript"] == "Go forward ten meters." and finals[-1]["is_last"]
+    if path != "/v1/listen":
+        r = requests.post(srv.url + path + "?encoding=linear16", data=pcm_with_silence(), timeout=60,
+                          headers={"Authorization": f"Bearer {key}", "Content-Type": "application/octet-stream"})
+        assert r.status_code == 200 and r.json()["transcription"] == "Go forward ten meters.", r.text
 
 
 def test_deepgram_stream_endpointing_false_and_defaults(srv, key):
