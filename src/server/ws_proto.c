@@ -441,6 +441,7 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
         json_object_set_new(j, "channel", json_integer(p->channel));
     if (is_final) {
         json_object_set_new(j, "language", json_string(p->language));
+        json_object_set_new(j, "languages", json_pack("[s]", p->language)); /* the spec's list: one here */
         if (p->model[0])
             json_object_set_new(j, "model", json_string(p->model));
         if (from_finalize)

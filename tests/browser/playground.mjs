@@ -5,7 +5,8 @@
 // cannot be driven.
 //
 //   node playground.mjs SCENARIO URL KEY [FILE] [OUT.png]
-//     upload      choose FILE, transcribe, read the transcript from the DOM
+//     upload      choose FILE, transcribe, read the transcript from the DOM; with OUT (here a second
+//                 audio file, e.g. a headerless call.ul) upload that too: its status and transcript
 //     labels      FILE with "who spoke" (diarize) checked, then OUT (here a second audio file) with
 //                 "each channel" (multichannel) instead: each utterance's label and text, and the exports
 //     mic         FILE is the fake microphone (a WAV chromium plays in a loop)
@@ -96,6 +97,10 @@ async function scenarioUpload(page) {
     await page.waitForFunction((t) => Math.abs(document.getElementById('player').currentTime - t) < 0.6,
       { timeout: 10000 }, r.words[2].start).then(() => { r.seeked = true; }, () => { r.seeked = false; });
     r.playerTime = await page.$eval('#player', (p) => p.currentTime);
+  }
+  if (out) { // a second file in the same page (one browser start for both)
+    r.second = await upload(page, out);
+    r.second.transcript = await text(page, '#transcript');
   }
   return r;
 }

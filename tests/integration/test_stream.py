@@ -680,6 +680,7 @@ def test_spec_options_sentences_full_transcript_capitalize(srv, key, goforward):
     msgs, code = run(stream(ws_url(srv, "format=false"), goforward, headers=srv.auth(key)))  # the spec's switch
     finals = [m for m in msgs if m["type"] == "transcription" and m["is_final"] and m["transcript"]]
     assert code == 1000 and [m["transcript"] for m in finals] == ["go forward ten meters"], finals
+    assert all(m["language"] == "en" and m["languages"] == ["en"] for m in finals), finals  # the spec's fields
     h = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
          "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), **srv.auth(key)}
     r = requests.get(srv.url + "/v1/listen/stream?external_session_id=no%20spaces", headers=h, timeout=30)

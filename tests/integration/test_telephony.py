@@ -47,7 +47,7 @@ def mulaw_wav(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    s = start_server(tmp_path_factory.mktemp("telephony"))
+    s = start_server(tmp_path_factory.mktemp("telephony"), "--allow-private-urls")  # jobs call back to loopback
     yield s
     s.stop()
 
@@ -245,11 +245,9 @@ def test_stream_unknown_model_is_refused(srv, key):
     assert errors and "nosuchpack" in errors[0]["message"], msgs
 
 
-def test_jobs_keep_the_model_option(server_factory, mulaw_wav):
+def test_jobs_keep_the_model_option(srv, key, mulaw_wav):
     """callback_url jobs store `model` with their options (it must survive a restart like the others)."""
     from webhook_receiver import WebhookReceiver
-    srv = server_factory("--allow-private-urls")
-    key = srv.key("jobs")
     with WebhookReceiver() as rx:
         ids = {}
         for model in ("general", None):
@@ -298,11 +296,9 @@ def test_headerless_g711_upload(srv, key, g711_raw, reference, enc, query):
     assert wer(reference, words(body["text"])) <= 0.5, body["text"]
 
 
-def test_headerless_g711_on_other_routes_and_jobs(server_factory, g711_raw, reference):
+def test_headerless_g711_on_other_routes_and_jobs(srv, key, g711_raw, reference):
     """Deepgram's route (encoding=mulaw is its documented raw form), a job, and a stereo call."""
     from webhook_receiver import WebhookReceiver
-    srv = server_factory("--allow-private-urls")
-    key = srv.key("g711", rpm=1000, concurrency=10)
     r = post_raw(srv, key, g711_raw["mulaw"], "encoding=mulaw&sample_rate=8000", "/deepgram/v1/listen")
     assert r.status_code == 200, r.text
     alt = r.json()["results"]["channels"][0]["alternatives"][0]
