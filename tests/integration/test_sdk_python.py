@@ -178,9 +178,16 @@ def test_transcribe_file_path_and_object(client, audio):
         assert "forward" in client.transcribe_file(f, language="en").text
 
 
-def test_transcribe_raw_pcm_with_options(client):
+def test_transcribe_raw_pcm_with_options(client, tmp_path):
     r = client.transcribe_file(GOFORWARD, encoding="linear16", sample_rate=16000)
     assert "forward" in r.text
+    # headerless names say their encoding, as for `listend transcribe`: goforward.raw, a PBX's call.ul
+    assert "forward" in client.transcribe_file(GOFORWARD).text
+    ul = tmp_path / "call.ul"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i",
+                    GOFORWARD, "-ar", "8000", "-f", "mulaw", str(ul)], check=True, timeout=60)
+    r = client.transcribe_file(str(ul))
+    assert "forward" in r.text and r.raw["model"] == "telephony", r.raw
 
 
 def test_text_formats(client, audio):

@@ -12,6 +12,20 @@ const AUDIO_TYPES = {
   '.m4a': 'audio/mp4', '.mp4': 'audio/mp4', '.webm': 'audio/webm',
 };
 
+// Headerless audio by file name, as `listend transcribe` reads it: the bytes
+// cannot say what they are, so the name does (encoding, sample_rate).
+const HEADERLESS = {
+  '.raw': ['linear16', 16000], '.pcm': ['linear16', 16000], '.ul': ['mulaw', 8000], '.ulaw': ['mulaw', 8000],
+  '.mu': ['mulaw', 8000], '.al': ['alaw', 8000], '.alaw': ['alaw', 8000],
+};
+
+/** `fields` plus the encoding and sample_rate a headerless name implies, unless an encoding was given. */
+export function headerlessFields(filename, fields) {
+  const raw = HEADERLESS[extname(filename ?? '').toLowerCase()];
+  if (!raw || fields.encoding != null) return fields;
+  return { ...fields, encoding: raw[0], sample_rate: fields.sample_rate ?? raw[1] };
+}
+
 export function guessType(filename) {
   return AUDIO_TYPES[extname(filename ?? '').toLowerCase()] ?? 'application/octet-stream';
 }
@@ -55,17 +69,18 @@ export async function multipartBody(file, fields, { filename, contentType } = {}
     const type = contentType ?? guessType(name);
     // Sent with node:http rather than fetch: Node 20's fetch buffers an upload
     // whose socket cannot keep up (measured: 490 MB RSS for a 400 MB file).
-    return async () => ({ ...multipartParts(createReadStream(path, { highWaterMark: 1 << 16 }), fields, name, type, size), replayable: true, node: true });
+    const f = headerlessFields(name, fields);
+    return async () => ({ ...multipartParts(createReadStream(path, { highWaterMark: 1 << 16 }), f, name, type, size), replayable: true, node: true });
   }
   if (typeof Blob !== 'undefined' && file instanceof Blob) {
     const name = filename ?? file.name ?? 'audio';
     const blob = contentType || !file.type ? new Blob([file], { type: contentType ?? guessType(name) }) : file;
-    return async () => ({ body: formData(fields, blob, name), replayable: true });
+    return async () => ({ body: formData(headerlessFields(name, fields), blob, name), replayable: true });
   }
   if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) {
     const name = filename ?? 'audio';
     const blob = new Blob([file], { type: contentType ?? guessType(name) });
-    return async () => ({ body: formData(fields, blob, name), replayable: true });
+    return async () => ({ body: formData(headerlessFields(name, fields), blob, name), replayable: true });
   }
   if (isStream(file)) {
     const name = filename ?? (typeof file.path === 'string' ? basename(file.path) : 'audio');
@@ -73,7 +88,7 @@ export async function multipartBody(file, fields, { filename, contentType } = {}
     return async () => {
       if (used) throw new TypeError('a stream body cannot be sent twice');
       used = true;
-      return { ...multipartParts(file, fields, name, contentType ?? guessType(name), null), replayable: false, node: true };
+      return { ...multipartParts(file, headerlessFields(name, fields), name, contentType ?? guessType(name), null), replayable: false, node: true };
     };
   }
   throw new TypeError('transcribeFile() takes a path, Buffer, Blob or readable stream');

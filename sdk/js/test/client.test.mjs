@@ -72,6 +72,9 @@ test('transcribeFile: path, Buffer, Blob, stream, raw PCM with options', { skip 
   assert.match((await c.transcribeFile(createReadStream(env.LISTEND_TEST_AUDIO_FILE))).text, /forward/);
   const raw = await c.transcribeFile(env.LISTEND_TEST_RAW_FILE, { encoding: 'linear16', sampleRate: 16000 });
   assert.match(raw.text, /forward/);
+  // a headerless name (goforward.raw) says its encoding, as for `listend transcribe`
+  assert.match((await c.transcribeFile(env.LISTEND_TEST_RAW_FILE)).text, /forward/);
+  assert.match((await c.transcribeFile(readFileSync(env.LISTEND_TEST_RAW_FILE), { filename: 'go.raw' })).text, /forward/);
 });
 
 test('text formats', { skip }, async () => {

@@ -20,6 +20,23 @@ AUDIO_TYPES = {
 }
 
 
+# Headerless audio by file name, as `listend transcribe` reads it: the bytes
+# cannot say what they are, so the name does (encoding, sample_rate).
+HEADERLESS = {
+    ".raw": ("linear16", 16000), ".pcm": ("linear16", 16000), ".ul": ("mulaw", 8000), ".ulaw": ("mulaw", 8000),
+    ".mu": ("mulaw", 8000), ".al": ("alaw", 8000), ".alaw": ("alaw", 8000),
+}
+
+
+def headerless_fields(filename, fields):
+    """`fields` plus the encoding and sample_rate a headerless name implies,
+    unless the caller gave an encoding."""
+    raw = HEADERLESS.get(os.path.splitext(filename or "")[1].lower())
+    if not raw or "encoding" in fields:
+        return fields
+    return {**fields, "encoding": raw[0], "sample_rate": fields.get("sample_rate", raw[1])}
+
+
 def form_value(value):
     """Options as the server's form fields and query parameters spell them."""
     if isinstance(value, bool):
@@ -99,6 +116,7 @@ def multipart(path_or_file, fields, filename=None, content_type=None):
     src = _FileSource(path_or_file)
     filename = filename or src.name
     ctype = content_type or guess_type(filename)
+    fields = headerless_fields(filename, fields)
     boundary = "listend-" + secrets.token_hex(16)
     head = io.BytesIO()
     for k, v in fields.items():
