@@ -54,12 +54,10 @@ ld_err ld_audio_decode_mem(const uint8_t *data, size_t len, const ld_decode_opts
  * (e.g. goforward.raw), .ul/.ulaw/.mu = G.711 mu-law and .al/.alaw = A-law at
  * 8 kHz (SoX's and Asterisk's names); mono. False for any other name. */
 bool ld_audio_raw_by_name(const char *path, ld_stream_encoding *enc, int *rate);
-/* A file named on the command line: a headerless name (above) is read as such,
- * mono; anything else goes through ld_audio_decode_file. Unreadable ->
- * LD_ERR_INVALID_AUDIO "cannot read 'PATH'". */
+/* A file named on the command line: a headerless name (above) is read whole as
+ * such, mono (`o` applies to the other files); anything else goes through
+ * ld_audio_decode_file. Unreadable -> LD_ERR_INVALID_AUDIO "cannot read 'PATH'". */
 ld_err ld_audio_decode_named(const char *path, const ld_decode_opts *o, ld_pcm *out, ld_error *err);
-/* Headerless PCM (raw 16-bit little-endian mono at `rate`), e.g. goforward.raw. */
-ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm *out, ld_error *err);
 
 /* ---- multichannel (issue 14): one engine-format PCM per channel ----
  * Each channel of the file's audio stream is resampled on its own (no
@@ -73,8 +71,8 @@ ld_err ld_audio_decode_file_channels(const char *path, const ld_decode_opts *o, 
 ld_err ld_audio_decode_mem_channels(const uint8_t *data, size_t len, const ld_decode_opts *o, ld_pcm *out,
                                     size_t max_ch, size_t *n_ch, ld_error *err);
 /* Interleaved headerless audio with `channels` (1..LD_MAX_CHANNELS) channels
- * in `enc`: LD_STREAM_LINEAR16 (s16le) or G.711 LD_STREAM_MULAW / LD_STREAM_ALAW
- * (one byte a sample; marked narrowband at any rate, as G.711 WAV files are).
+ * in one of the PCM stream encodings (linear16, linear32, or G.711 mu-law /
+ * A-law, which is marked narrowband at any rate, as G.711 WAV files are).
  * out[c] is channel c (a trailing incomplete frame is dropped); Opus ->
  * LD_ERR_INVALID_PARAMETER (it needs framing: a container or a stream). */
 ld_err ld_audio_decode_raw_channels(const uint8_t *data, size_t len, ld_stream_encoding enc, int rate, int channels,

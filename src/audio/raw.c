@@ -61,11 +61,6 @@ static ld_err check(int rate, size_t n, ld_error *err)
     return LD_OK;
 }
 
-ld_err ld_audio_decode_raw_s16(const uint8_t *data, size_t len, int rate, ld_pcm *out, ld_error *err)
-{
-    return ld_audio_decode_raw_channels(data, len, LD_STREAM_LINEAR16, rate, 1, out, err);
-}
-
 ld_err ld_audio_decode_raw_channels(const uint8_t *data, size_t len, ld_stream_encoding enc, int rate, int channels,
                                     ld_pcm *out, ld_error *err)
 {
@@ -93,8 +88,7 @@ ld_err ld_audio_decode_raw_channels(const uint8_t *data, size_t len, ld_stream_e
         for (size_t i = 0; i < frames; i++, p += step)
             in[i] = ld_audio_pcm_sample(enc, p);
         rc = from_samples(in, frames, rate, &out[c], err);
-        out[c].narrowband |= enc == LD_STREAM_MULAW ||
-                             enc == LD_STREAM_ALAW; /* G.711: telephone band at any rate */
+        out[c].narrowband |= ld_audio_stream_g711(enc);
     }
     if (rc)
         for (int c = 0; c < channels; c++)
@@ -142,10 +136,5 @@ ld_err ld_audio_decode_named(const char *path, const ld_decode_opts *o, ld_pcm *
         return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s'", path);
     ld_err rc = ld_audio_decode_raw_channels((const uint8_t *)data, len, enc, rate, 1, out, err);
     free(data);
-    if (!rc && o && o->max_seconds > 0 && ld_pcm_seconds(out) > o->max_seconds) {
-        ld_pcm_free(out);
-        rc = ld_error_set(err, LD_ERR_AUDIO_TOO_LONG, "Audio is longer than the maximum of %.0f seconds",
-                          o->max_seconds);
-    }
     return rc;
 }

@@ -95,6 +95,8 @@ int ld_audio_stream_sample_bytes(ld_stream_encoding e)
     }
 }
 
+bool ld_audio_stream_g711(ld_stream_encoding e) { return e == LD_STREAM_MULAW || e == LD_STREAM_ALAW; }
+
 int16_t ld_audio_pcm_sample(ld_stream_encoding e, const uint8_t *p)
 {
     switch (e) {
@@ -315,10 +317,7 @@ static ld_err expand_pcm(ld_audio_stream *s, const uint8_t *data, size_t len, ld
     return emit_pcm(s, s->in, n, err);
 }
 
-bool ld_audio_stream_narrowband(const ld_audio_stream *s)
-{
-    return s->mirror || s->enc == LD_STREAM_MULAW || s->enc == LD_STREAM_ALAW;
-}
+bool ld_audio_stream_narrowband(const ld_audio_stream *s) { return s->mirror || ld_audio_stream_g711(s->enc); }
 
 ld_err ld_audio_stream_push(ld_audio_stream *s, const uint8_t *data, size_t len, const int16_t **out, size_t *n,
                             ld_error *err)

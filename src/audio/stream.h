@@ -58,6 +58,8 @@ ld_err ld_audio_stream_flush(ld_audio_stream *s, const int16_t **out, size_t *n,
 /* Bytes of one sample of the PCM encodings (linear16 2, linear32 4, G.711 1);
  * 0 for Opus, which is framed. */
 int ld_audio_stream_sample_bytes(ld_stream_encoding e);
+/* G.711 (mu-law, A-law): telephone band whatever the rate. */
+bool ld_audio_stream_g711(ld_stream_encoding e);
 /* One sample of a PCM encoding at p (sample_bytes of it) as s16; linear32 is
  * clamped to [-1, 1] and NaN is silence. */
 int16_t ld_audio_pcm_sample(ld_stream_encoding e, const uint8_t *p);

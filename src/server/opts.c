@@ -99,10 +99,12 @@ int ld_opts_raw_rate(const ld_listen_opts *o)
 {
     if (o->sample_rate)
         return o->sample_rate;
-    return o->raw_encoding == LD_STREAM_MULAW || o->raw_encoding == LD_STREAM_ALAW ? 8000 : LD_SAMPLE_RATE;
+    return ld_audio_stream_g711(o->raw_encoding) ? 8000 : LD_SAMPLE_RATE;
 }
 
 int ld_opts_raw_width(const ld_listen_opts *o) { return ld_audio_stream_sample_bytes(o->raw_encoding); }
+
+int ld_opts_raw_channels(const ld_listen_opts *o) { return o->t.multichannel && o->channels > 1 ? o->channels : 1; }
 
 ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err)
 {

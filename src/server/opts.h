@@ -44,6 +44,8 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err);
 int ld_opts_raw_rate(const ld_listen_opts *o);
 /* Bytes of one sample of one channel of headerless input: 2, 4 or 1 (G.711). */
 int ld_opts_raw_width(const ld_listen_opts *o);
+/* Interleaved channels of headerless input: `channels` with multichannel, else 1. */
+int ld_opts_raw_channels(const ld_listen_opts *o);
 /* Cross-field checks once every source was applied: diarize, language. */
 ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err);
 

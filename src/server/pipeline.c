@@ -93,7 +93,7 @@ static void fail(ld_req *r, const ld_error *e)
 static ld_err raw_pcm(ld_req *r, const uint8_t *data, size_t len, ld_pcm *out, size_t *n, ld_error *e)
 {
     int rate = ld_opts_raw_rate(&r->opts);
-    int ch = r->opts.t.multichannel && r->opts.channels > 1 ? r->opts.channels : 1;
+    int ch = ld_opts_raw_channels(&r->opts);
     double secs = (double)len / ld_opts_raw_width(&r->opts) / ch / rate, max = r->srv->cfg.max_audio_seconds;
     if (max > 0 && secs > max)
         return ld_error_set(e, LD_ERR_AUDIO_TOO_LONG, "Audio too long: %.0f s (limit %.0f s)", secs, max);
@@ -472,7 +472,7 @@ static int wav_wrap(ld_req *r, char *path, size_t pathsz)
     if (fd < 0)
         return -1;
     uint32_t rate = (uint32_t)ld_opts_raw_rate(&r->opts), width = (uint32_t)ld_opts_raw_width(&r->opts);
-    uint16_t channels = (uint16_t)(r->opts.t.multichannel && r->opts.channels > 1 ? r->opts.channels : 1);
+    uint16_t channels = (uint16_t)ld_opts_raw_channels(&r->opts);
     uint32_t riff = (uint32_t)(36 + len), fmt_len = 16, byte_rate = rate * width * channels,
              data_len = (uint32_t)len;
     /* WAVE format tags: 1 PCM, 3 IEEE float, 6 A-law, 7 mu-law (FFmpeg: pcm_f32le, pcm_alaw, pcm_mulaw). */

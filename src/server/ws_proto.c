@@ -117,7 +117,7 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
     if ((v = get(ud, "channels")) && parse_int(v, 1, LD_MAX_CHANNELS, &p->channels))
         return bad(err, "channels",
                    "expected an integer from 1 to 8 (interleaved linear16, linear32, mulaw or alaw)");
-    if (p->channels > 1 && (p->encoding == LD_STREAM_OPUS || p->encoding == LD_STREAM_OGG_OPUS))
+    if (p->channels > 1 && !ld_audio_stream_sample_bytes(p->encoding)) /* Opus is framed, not interleaved */
         return bad(err, "channels", "more than one channel needs linear16, linear32, mulaw or alaw (interleaved)");
     if ((v = get(ud, "eou_timeout_ms")) && parse_int(v, 100, 10000, &p->eou_timeout_ms))
         return bad(err, "eou_timeout_ms", "expected an integer from 100 to 10000");

@@ -209,22 +209,25 @@ static void test_raw(void)
     ld_pcm p;
     ld_error err;
     if (raw) {
-        CHECK(ld_audio_decode_raw_s16(raw, len, 16000, &p, &err) == LD_OK);
+        CHECK(ld_audio_decode_raw_channels(raw, len, LD_STREAM_LINEAR16, 16000, 1, &p, &err) == LD_OK);
         CHECK(p.n == len / 2);
         CHECK(p.samples[100] == (int16_t)(raw[200] | raw[201] << 8));
         ld_pcm_free(&p);
-        CHECK(ld_audio_decode_raw_s16(raw, len | 1, 16000, &p, &err) == LD_OK || len % 2);
+        CHECK(ld_audio_decode_raw_channels(raw, len | 1, LD_STREAM_LINEAR16, 16000, 1, &p, &err) == LD_OK ||
+              len % 2);
         ld_pcm_free(&p);
         free(raw);
     }
     CHECK(fx_ffmpeg("-i " CLIP " -f s16le -ar 8000 clip8k.raw") == 0);
     raw = fx_read(fx_path("clip8k.raw"), &len);
-    CHECK(raw && ld_audio_decode_raw_s16(raw, len, 8000, &p, &err) == LD_OK);
+    CHECK(raw && ld_audio_decode_raw_channels(raw, len, LD_STREAM_LINEAR16, 8000, 1, &p, &err) == LD_OK);
     CHECK_NEAR(ld_pcm_seconds(&p), ref_seconds, 0.01);
     ld_pcm_free(&p);
     free(raw);
-    CHECK(ld_audio_decode_raw_s16((const uint8_t *)"\1", 1, 16000, &p, &err) == LD_ERR_INVALID_AUDIO);
-    CHECK(ld_audio_decode_raw_s16((const uint8_t *)"\1\2", 2, 0, &p, &err) == LD_ERR_INVALID_PARAMETER);
+    CHECK(ld_audio_decode_raw_channels((const uint8_t *)"\1", 1, LD_STREAM_LINEAR16, 16000, 1, &p, &err) ==
+          LD_ERR_INVALID_AUDIO);
+    CHECK(ld_audio_decode_raw_channels((const uint8_t *)"\1\2", 2, LD_STREAM_LINEAR16, 0, 1, &p, &err) ==
+          LD_ERR_INVALID_PARAMETER);
 }
 
 int main(void)

@@ -116,9 +116,11 @@ static void test_flags(void)
     /* headerless linear16 at 8 kHz (encoding=linear16&sample_rate=8000) */
     ld_pcm p;
     ld_error err;
-    CHECK(ld_audio_decode_raw_s16(data + N, N, 8000, &p, &err) == LD_OK && p.narrowband && p.n >= N - 64);
+    CHECK(ld_audio_decode_raw_channels(data + N, N, LD_STREAM_LINEAR16, 8000, 1, &p, &err) == LD_OK &&
+          p.narrowband && p.n >= N - 64);
     ld_pcm_free(&p);
-    CHECK(ld_audio_decode_raw_s16(data + N, N, 16000, &p, &err) == LD_OK && !p.narrowband);
+    CHECK(ld_audio_decode_raw_channels(data + N, N, LD_STREAM_LINEAR16, 16000, 1, &p, &err) == LD_OK &&
+          !p.narrowband);
     ld_pcm_free(&p);
 }
 
