@@ -268,7 +268,7 @@ ld_transcript *ld_transcript_redact_copy(const ld_transcript *t, unsigned kinds)
     return c;
 }
 
-static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
+bool ld_word_is_punct(const char *w) { return w && w[0] && !w[1] && strchr(".,?!", w[0]); }
 
 char *ld_words_join(const ld_word *w, size_t n)
 {
@@ -279,7 +279,7 @@ char *ld_words_join(const ld_word *w, size_t n)
     if (!s)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (p != s && !is_punct(w[i].word))
+        if (p != s && !ld_word_is_punct(w[i].word))
             *p++ = ' ';
         size_t l = strlen(w[i].word);
         memcpy(p, w[i].word, l);

@@ -95,6 +95,10 @@ void ld_words_free(ld_word *w, size_t n);
  * on its own words. NULL when memory is short. Caller frees with ld_transcript_free. */
 ld_transcript *ld_transcript_redact_copy(const ld_transcript *t, unsigned kinds);
 
+/* A punctuation entry of the word lists ("." "," "?" "!", a word of its own in
+ * JSON `words` and stream finals, at the end of the word it follows). NULL-safe. */
+bool ld_word_is_punct(const char *w);
+
 /* The JSON body: request_id, text, confidence, duration, language, words (when
  * timestamps), utterances. New reference. */
 json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, const char *request_id);

@@ -171,19 +171,34 @@ static json_t *diarized_segments(const json_t *j)
  * `avg_logprob` the mean log confidence of the segment's words,
  * `compression_ratio` 1 (not computed: no repetition loops to flag) and
  * `no_speech_prob` 0 (segments are cut around detected speech). */
-static json_t *verbose_segment(json_t *j, json_t *u, size_t id)
+/* listend's punctuation entries in `words`: not words to OpenAI. */
+static bool punct_entry(json_t *w)
+{
+    const char *t = json_string_value(json_object_get(w, "word"));
+    return !t || ld_word_is_punct(t);
+}
+
+static json_t *verbose_segment(json_t *words, size_t *from, json_t *u, size_t id)
 {
     double start = json_number_value(json_object_get(u, "start")),
            end = json_number_value(json_object_get(u, "end"));
     double sum = 0;
     int n = 0;
-    size_t i;
-    json_t *w;
-    json_array_foreach(json_object_get(j, "words"), i, w)
-    {
-        json_t *c = json_object_get(w, "confidence");
+    /* Words start in time order (a punctuation entry right after its word) and
+     * segments too: the words inside [start, end] lie at or after the first
+     * entry ending at `start`, none of the entries before it ends late enough
+     * for a later segment, and the first word starting after `end` ends the
+     * scan — so one pass over the words for the whole body, not one per
+     * segment (a 2 h upload has thousands of each). */
+    size_t nw = json_array_size(words);
+    while (*from < nw && json_number_value(json_object_get(json_array_get(words, *from), "end")) < start - 1e-6)
+        (*from)++;
+    for (size_t i = *from; i < nw; i++) {
+        json_t *w = json_array_get(words, i), *c = json_object_get(w, "confidence");
         double ws = json_number_value(json_object_get(w, "start")),
                we = json_number_value(json_object_get(w, "end"));
+        if (ws > end + 1e-6 && !punct_entry(w)) /* another channel's "." may end later than this word starts */
+            break;
         if (c && ws >= start - 1e-6 && we <= end + 1e-6) {
             double p = json_number_value(c);
             sum += log(p > 1e-4 ? p : 1e-4);
@@ -214,15 +229,14 @@ json_t *ld_openai_body(const ld_listen_opts *opts, json_t *j)
                             json_string(language_name(json_string_value(json_object_get(j, "language")))));
         json_object_set(o, "duration", json_object_get(j, "duration"));
         json_t *segs = json_array(), *u;
-        size_t i;
+        size_t i, from = 0;
         json_array_foreach(json_object_get(j, "utterances"), i, u)
-            json_array_append_new(segs, verbose_segment(j, u, i));
+            json_array_append_new(segs, verbose_segment(json_object_get(j, "words"), &from, u, i));
         json_object_set_new(o, "segments", segs);
         json_t *words = json_array(), *w;
         json_array_foreach(json_object_get(j, "words"), i, w)
         {
-            const char *t = json_string_value(json_object_get(w, "word"));
-            if (t && strcmp(t, ",") && strcmp(t, ".")) /* punctuation entries are ours, not OpenAI's */
+            if (!punct_entry(w))
                 json_array_append_new(words,
                                       json_pack("{s:O,s:O,s:O}", "word", json_object_get(w, "word"), "start",
                                                 json_object_get(w, "start"), "end", json_object_get(w, "end")));
