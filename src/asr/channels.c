@@ -14,7 +14,7 @@ static double num(json_t *o, const char *k) { return json_number_value(json_obje
 static bool is_punct_entry(json_t *w)
 {
     const char *s = json_string_value(json_object_get(w, "word"));
-    return s && s[0] && !s[1] && strchr(".,?!", s[0]) && num(w, "start") == num(w, "end");
+    return ld_word_is_punct(s) && num(w, "start") == num(w, "end");
 }
 
 static void tag(json_t *arr, size_t c)

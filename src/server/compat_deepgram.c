@@ -169,8 +169,6 @@ ld_err ld_dg_opts_check(const ld_dg_opts *dg, const ld_listen_opts *o, ld_error 
 
 /* ---- words, utterances, paragraphs ---- */
 
-static bool is_punct(const char *w) { return w && w[0] && !w[1] && strchr(".,?!", w[0]); }
-
 static char *lower_dup(const char *s)
 {
     char *d = strdup(s ? s : "");
@@ -189,7 +187,7 @@ json_t *ld_dg_words(json_t *entries)
         if (!t)
             continue;
         json_t *last = json_array_size(out) ? json_array_get(out, json_array_size(out) - 1) : NULL;
-        if (is_punct(t)) {
+        if (ld_word_is_punct(t)) {
             if (last) {
                 const char *pw = json_string_value(json_object_get(last, "punctuated_word"));
                 size_t n = strlen(pw);

@@ -342,8 +342,6 @@ char *ld_ws_msg_event_in(const char *type, const char *session_id, double timest
     return j ? dump(j) : NULL;
 }
 
-static bool is_punct(const char *w) { return w[0] && !w[1] && strchr(".,?!", w[0]); }
-
 json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_final *fin)
 {
     json_t *arr = json_array();
@@ -384,7 +382,7 @@ static char *join_entries(json_t *entries, size_t from, size_t to)
         return NULL;
     for (size_t i = from; i < to; i++) {
         const char *w = json_string_value(json_object_get(json_array_get(entries, i), "word"));
-        if (o != text && !is_punct(w))
+        if (o != text && !ld_word_is_punct(w))
             *o++ = ' ';
         size_t l = strlen(w);
         memcpy(o, w, l);
@@ -404,8 +402,8 @@ static json_t *sentences(json_t *entries)
         json_t *e = json_array_get(entries, i), *next = json_array_get(entries, i + 1);
         const char *w = json_string_value(json_object_get(e, "word"));
         json_t *spk = json_object_get(e, "speaker");
-        bool end = !next || (is_punct(w) && w[0] != ',') ||
-                   (spk && !is_punct(json_string_value(json_object_get(next, "word"))) &&
+        bool end = !next || (ld_word_is_punct(w) && w[0] != ',') ||
+                   (spk && !ld_word_is_punct(json_string_value(json_object_get(next, "word"))) &&
                     !json_equal(spk, json_object_get(next, "speaker")));
         if (!end)
             continue;
