@@ -38,13 +38,43 @@ void ld_jobs_wake_deliverer(ld_jobs *j)
     pthread_mutex_unlock(&j->mu);
 }
 
-static char *webhook_body(const ld_job *job)
+/* The body (malloc'd) for the route the job came in on: cfg.shape's when the
+ * job has a hook and shape answers, else listend's own. *put: the hook asked
+ * for PUT; header: shape's extra header line or "". */
+static char *webhook_body(const ld_jobs *j, const ld_job *job, bool *put, char *header, size_t headersz)
 {
-    json_t *o = json_pack("{s:s, s:s}", "job_id", job->id, "status", ld_job_state_name(job->state));
-    const char *field = job->state == LD_JOB_COMPLETED ? "result" : "error";
-    json_t *v = json_loads(job->state == LD_JOB_COMPLETED ? job->result_json : job->error_json, 0, NULL);
-    json_object_set_new(o, field, v ? v : json_object());
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    bool done = job->state == LD_JOB_COMPLETED;
+    json_t *v = json_loads(done ? job->result_json : job->error_json, 0, NULL);
+    if (!v)
+        v = json_object();
+    json_t *hook = ld_jobs_opts_hook(job->opts_json), *o = NULL;
+    const char *method = json_string_value(json_object_get(hook, "method"));
+    *put = method && !strcmp(method, "PUT");
+    *header = '\0';
+    if (hook && j->cfg.shape) {
+        ld_job_outcome out = {.job_id = job->id,
+                              .key_id = job->key_id,
+                              .request_id = job->request_id,
+                              .completed = done,
+                              .body = v,
+                              .processing_s = (double)(job->finished_ms - job->started_ms) / 1000.0};
+        o = j->cfg.shape(hook, &out, header, headersz);
+    }
+    if (!o) {
+        o = json_pack("{s:s, s:s, s:O}", "job_id", job->id, "status", ld_job_state_name(job->state),
+                      done ? "result" : "error", v);
+        *header = '\0';
+    }
+    const char *k; /* webhook_extra's pairs, as the body's own members where it has none of that name */
+    json_t *x;
+    json_object_foreach(json_object_get(hook, "extra"), k, x)
+    {
+        if (!json_object_get(o, k))
+            json_object_set(o, k, x);
+    }
+    json_decref(hook);
+    json_decref(v);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(o);
     return s;
 }
@@ -66,16 +96,20 @@ static void deliver_one(ld_jobs *j, const ld_job *job)
     ld_webhook_outcome out;
     long retry_after_s = 0; /* from a 429/503 Retry-After header */
     ld_error why = {0};
-    char *body = NULL;
+    char *body = NULL, header[256] = "";
+    bool put = false;
     if (ld_audio_check_url(job->callback_url, j->cfg.fetch.allow_private, &why) != LD_OK) {
         /* Allowed at submit, refused now: the name moved to a forbidden address. */
         snprintf(error, sizeof error, "callback_url refused: %s", why.msg);
         out = LD_WEBHOOK_FINAL;
-    } else if (!(body = webhook_body(job))) {
+    } else if (!(body = webhook_body(j, job, &put, header, sizeof header))) {
         snprintf(error, sizeof error, "cannot build the body");
         out = LD_WEBHOOK_FINAL;
     } else {
+        const char *extra[] = {header, NULL};
         ld_jobs_post post = {.url = job->callback_url,
+                             .put = put,
+                             .extra_headers = *header ? extra : NULL,
                              .body = body,
                              .secret = j->secret,
                              .allow_private = j->cfg.fetch.allow_private,

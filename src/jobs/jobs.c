@@ -293,7 +293,7 @@ static ld_err check_key_caps(ld_jobs *j, const char *key_id, const char *audio_p
 
 ld_err ld_jobs_submit(ld_jobs *j, const ld_key_claims *key, const char *request_id, const char *url,
                       const char *audio_path, const ld_transcribe_opts *opts, const char *callback_url,
-                      json_t **accepted, ld_error *err)
+                      const json_t *hook, json_t **accepted, ld_error *err)
 {
     *accepted = NULL;
     if (url && !*url)
@@ -322,7 +322,7 @@ ld_err ld_jobs_submit(ld_jobs *j, const ld_key_claims *key, const char *request_
     job.state = LD_JOB_QUEUED;
     job.created_ms = ld_time_now_ms();
     job.key_json = ld_jobs_claims_dump(key);
-    job.opts_json = ld_jobs_opts_dump(opts);
+    job.opts_json = ld_jobs_opts_dump_hook(opts, hook);
     job.callback_url = strdup(callback_url);
     if (url) {
         job.url = strdup(url);

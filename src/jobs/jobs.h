@@ -19,6 +19,20 @@
 #include "auth/auth.h"
 #include "util/err.h"
 
+/* A finished job as its webhook body is made from it (ld_jobs_shape_fn). */
+typedef struct {
+    const char *job_id, *key_id, *request_id;
+    bool completed;      /* else failed */
+    const json_t *body;  /* completed: the POST /v1/listen JSON body; failed: the error envelope */
+    double processing_s; /* from the job's start to its end */
+} ld_job_outcome;
+
+/* The webhook body in the schema of the route a job came in on: `hook` is the
+ * object the server gave ld_jobs_submit (never NULL here). Returns a new
+ * reference, or NULL for listend's own {"job_id","status","result"|"error"};
+ * may write one extra "Name: value" header line into header (else ""). */
+typedef json_t *(*ld_jobs_shape_fn)(const json_t *hook, const ld_job_outcome *o, char *header, size_t headersz);
+
 typedef struct {
     const char *data_dir; /* jobs DB, job audio, webhook secret live here */
     ld_pool *pool;
@@ -37,6 +51,7 @@ typedef struct {
     int64_t max_audio_per_key;  /* bytes of uploaded audio one key's pending jobs may hold (default 1 GiB) */
     ld_store *store;            /* borrowed; a Redis store keeps jobs in Redis (replicas share them),
                                     anything else (or NULL) uses SQLite <data>/jobs.db */
+    ld_jobs_shape_fn shape;     /* route-specific webhook bodies; NULL = listend's body always */
 } ld_jobs_config;
 
 typedef struct ld_jobs ld_jobs;
@@ -47,10 +62,13 @@ void ld_jobs_free(ld_jobs *j);
 /* Stores a job durably and returns the 202 body {"job_id","status","request_id"}
  * in *accepted (new reference). Exactly one of audio_path (a spooled upload that
  * is moved into the data dir; on failure it is left in place) and url is set.
- * The callback URL is checked against the address policy first. */
+ * The callback URL is checked against the address policy first. `hook`
+ * (borrowed; NULL = listend's webhook) is kept with the job and handed to
+ * cfg.shape when the webhook is built; its member "method": "PUT" sends the
+ * webhook with PUT instead of POST. */
 ld_err ld_jobs_submit(ld_jobs *j, const ld_key_claims *key, const char *request_id, const char *url,
                       const char *audio_path, const ld_transcribe_opts *opts, const char *callback_url,
-                      json_t **accepted, ld_error *err);
+                      const json_t *hook, json_t **accepted, ld_error *err);
 
 #define LD_JOBS_LIST_DEFAULT 20
 #define LD_JOBS_LIST_MAX 100

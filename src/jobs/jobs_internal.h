@@ -68,6 +68,10 @@ json_t *ld_jobs_view(const ld_job *job, bool with_result);
 
 /* opts.c: options and key claims <-> JSON text (malloc'd). */
 char *ld_jobs_opts_dump(const ld_transcribe_opts *o);
+/* The same with the route's webhook description (ld_jobs_submit's hook; NULL = none) as "webhook". */
+char *ld_jobs_opts_dump_hook(const ld_transcribe_opts *o, const json_t *hook);
+/* The "webhook" member of stored options text (new reference), or NULL. */
+json_t *ld_jobs_opts_hook(const char *text);
 void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o);
 char *ld_jobs_claims_dump(const ld_key_claims *k);
 void ld_jobs_claims_load(const char *text, ld_key_claims *k);

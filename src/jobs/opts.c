@@ -14,7 +14,9 @@ static char *dump(json_t *o)
     return s;
 }
 
-char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
+char *ld_jobs_opts_dump(const ld_transcribe_opts *o) { return ld_jobs_opts_dump_hook(o, NULL); }
+
+char *ld_jobs_opts_dump_hook(const ld_transcribe_opts *o, const json_t *hook)
 {
     json_t *j = json_pack("{s:s, s:b, s:b, s:i}", "language", o->language, "punctuate", o->punctuate, "timestamps",
                           o->timestamps, "format", (int)o->format);
@@ -30,7 +32,20 @@ char *ld_jobs_opts_dump(const ld_transcribe_opts *o)
         json_object_set_new(j, "numerals", json_true());
     if (j && o->redact) /* LD_REDACT_* bits (asr/redact.h); absent = none */
         json_object_set_new(j, "redact", json_integer(o->redact));
+    if (j && hook) /* opaque here: the server's shape function reads it at delivery */
+        json_object_set_new(j, "webhook", json_deep_copy(hook));
     return dump(j);
+}
+
+json_t *ld_jobs_opts_hook(const char *text)
+{
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *hook = json_object_get(j, "webhook");
+    if (!json_is_object(hook))
+        hook = NULL;
+    json_incref(hook);
+    json_decref(j);
+    return hook;
 }
 
 void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)

@@ -1,4 +1,4 @@
-/* The one signed JSON POST of both webhooks (job callbacks in jobs/deliver.c,
+/* The one signed JSON POST (or PUT) of both webhooks (job callbacks in jobs/deliver.c,
  * usage events in monitor/notify.c); see jobs/webhook.h. */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -64,6 +64,8 @@ long ld_jobs_post_signed(ld_jobs_post *p, char *error, size_t errsz)
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, p->body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    if (p->put) /* the same body, only the method changes */
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, p->timeout_ms < 5000 ? p->timeout_ms : 5000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, p->timeout_ms);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);

@@ -30,7 +30,7 @@ typedef enum {
 /* http_status is 0 when the request got no HTTP answer. */
 ld_webhook_outcome ld_jobs_classify(long http_status);
 
-/* One signed JSON POST: Content-Type: application/json, X-Listend-Signature
+/* One signed JSON POST (or PUT with `put`): Content-Type: application/json, X-Listend-Signature
  * (ld_jobs_signature of `body` with `secret`, now), the extra header lines;
  * the connect-time address guard (private addresses only with allow_private),
  * http(s) only, redirects not followed, connect within min(timeout, 5 s).
@@ -42,6 +42,7 @@ typedef struct {
     const char *url, *body, *secret;
     const char *const *extra_headers; /* "Name: value" lines, NULL-terminated; may be NULL */
     bool allow_private;
+    bool put; /* PUT instead of POST (Deepgram's callback_method, Smallest's webhook_method) */
     long timeout_ms;
     bool (*stop)(void *stop_ud);
     void *stop_ud;

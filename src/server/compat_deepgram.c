@@ -145,12 +145,8 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
         o->channels = n <= LD_MAX_CHANNELS ? (int)n : 0; /* interleaved raw audio with multichannel */
         return LD_OK;
     }
-    if (!strcmp(key, "callback_method")) {
-        if (!strcasecmp(val, "post"))
-            return LD_OK;
-        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "Invalid value for parameter 'callback_method': only POST callbacks are supported");
-    }
+    if (!strcmp(key, "callback_method")) /* POST or PUT */
+        return ld_opts_set(o, key, val, err);
     return LD_OK; /* Deepgram ignores names it does not know; so do we for its others */
 }
 

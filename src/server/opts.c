@@ -106,6 +106,26 @@ int ld_opts_raw_width(const ld_listen_opts *o) { return ld_audio_stream_sample_b
 
 int ld_opts_raw_channels(const ld_listen_opts *o) { return o->t.multichannel && o->channels > 1 ? o->channels : 1; }
 
+/* "k:v,k2:v2": every pair has a non-empty key before its first ':'. */
+static ld_err set_webhook_extra(ld_listen_opts *o, const char *val, ld_error *err)
+{
+    if (strlen(val) >= sizeof o->webhook_extra)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "Invalid value for parameter 'webhook_extra': longer than %zu characters",
+                            sizeof o->webhook_extra - 1);
+    for (const char *p = val; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *colon = memchr(p, ':', n);
+        if (!colon || colon == p)
+            return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                                "Invalid value for parameter 'webhook_extra': expected key:value pairs separated "
+                                "by commas (e.g. call_id:123,agent:ana)");
+        p += n + (p[n] == ',');
+    }
+    memcpy(o->webhook_extra, val, strlen(val) + 1);
+    return LD_OK;
+}
+
 ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err)
 {
     if (!val)
@@ -139,6 +159,15 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         return copy_url(key, val, o->url, sizeof o->url, err);
     if (!strcmp(key, "callback_url") || !strcmp(key, "webhook_url"))
         return copy_url(key, val, o->callback_url, sizeof o->callback_url, err);
+    if (!strcmp(key, "webhook_method") || !strcmp(key, "callback_method")) { /* Smallest's / Deepgram's name */
+        if (strcasecmp(val, "POST") && strcasecmp(val, "PUT"))
+            return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                                "Invalid value for parameter '%s': expected POST or PUT", key);
+        o->callback_put = !strcasecmp(val, "PUT");
+        return LD_OK;
+    }
+    if (!strcmp(key, "webhook_extra"))
+        return set_webhook_extra(o, val, err);
     if (!strcmp(key, "format") || !strcmp(key, "response_format")) {
         if (!ld_format_parse(val, &o->t.format)) {
             o->verbose = false;
@@ -230,7 +259,7 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
                 "language",    "punctuate",    "timestamps",   "word_timestamps", "diarize",         "num_speakers",
                 "url",         "callback_url", "webhook_url",  "format",          "response_format", "encoding",
                 "sample_rate", "model",        "multichannel", "channels",        "keywords",        "numerals",
-                "redact_pii",  "redact_pci",   "redact"};
+                "redact_pii",  "redact_pci",   "redact",       "webhook_method",  "webhook_extra"};
             for (size_t i = 0; i < sizeof known / sizeof *known; i++)
                 if (!strcmp(key, known[i]))
                     return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid type for parameter '%s'", key);

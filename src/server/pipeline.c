@@ -20,6 +20,7 @@
 #include "server/compat_openai.h"
 #include "server/srv.h"
 #include "server/sse.h"
+#include "server/webhooks.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -189,34 +190,11 @@ static ld_err decode(ld_req *r, ld_pcm *out, size_t *n, ld_error *e)
     return decode_path(r, path, &d, out, n, e);
 }
 
-/* The Lightning/Pulse pre-recorded schema (docs/api.md, "Compatibility: POST
- * /api/v1/lightning/get_text") from the JSON body; `j` is consumed. */
-static json_t *lightning_body(ld_req *r, json_t *j)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "status", json_string("success"));
-    json_object_set(o, "transcription", json_object_get(j, "text"));
-    json_object_set(o, "audio_length", json_object_get(j, "duration"));
-    json_object_set(o, "language", json_object_get(j, "language"));
-    if (json_object_get(j, "words"))
-        json_object_set(o, "words", json_object_get(j, "words"));
-    if (json_object_get(j, "utterances"))
-        json_object_set(o, "utterances", json_object_get(j, "utterances"));
-    if (json_object_get(j, "channels")) /* multichannel=true */
-        json_object_set(o, "channels", json_object_get(j, "channels"));
-    json_object_set(o, "request_id", json_object_get(j, "request_id"));
-    json_object_set_new(
-        o, "metadata",
-        json_pack("{s:O,s:I}", "duration", json_object_get(j, "duration"), "fileSize", (json_int_t)r->file_bytes));
-    json_decref(j);
-    return o;
-}
-
 /* listend's JSON body `j` (consumed) in the route's schema, serialised. */
 static char *route_json(ld_req *r, json_t *j, const char **ctype)
 {
     if (j && r->lightning)
-        j = lightning_body(r, j);
+        j = ld_webhooks_pulse_body(j, (long long)r->file_bytes);
     else if (j && r->openai)
         j = ld_openai_body(&r->opts, j);
     else if (j && r->deepgram)
@@ -520,8 +498,10 @@ static void submit_job(ld_req *r)
         }
     }
     json_t *accepted = NULL;
-    ld_err rc = ld_jobs_submit(s->jobs, &r->key, r->request_id, url, audio, &r->opts.t, r->opts.callback_url,
+    json_t *hook = ld_webhooks_hook(r);
+    ld_err rc = ld_jobs_submit(s->jobs, &r->key, r->request_id, url, audio, &r->opts.t, r->opts.callback_url, hook,
                                &accepted, &e);
+    json_decref(hook);
     if (wav[0])
         unlink(wav); /* gone already when the job took it */
     ld_spool_free(r->spool);

@@ -16,6 +16,7 @@
 #include "server/pipeline.h"
 #include "server/srv.h"
 #include "server/sse.h"
+#include "server/webhooks.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -204,7 +205,8 @@ static int start(ld_srv *s)
                          .webhook_workers = c->webhook_workers,
                          .max_pending_per_key = c->job_queue_per_key,
                          .max_audio_per_key = (int64_t)c->job_audio_per_key_mb * 1024 * 1024,
-                         .store = s->store};
+                         .store = s->store,
+                         .shape = ld_webhooks_shape};
     if (!(s->jobs = ld_jobs_new(&jc, &e)))
         return fail_start("jobs", &e);
     /* After jobs: the usage webhook signs with the webhook.secret jobs created. */

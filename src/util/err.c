@@ -34,6 +34,14 @@ int ld_err_status(ld_err e) { return valid(e) ? table[e].status : 500; }
 const char *ld_err_code(ld_err e) { return valid(e) ? table[e].code : "INTERNAL_ERROR"; }
 const char *ld_err_default_message(ld_err e) { return valid(e) ? table[e].message : "Internal server error"; }
 
+ld_err ld_err_parse(const char *code)
+{
+    for (int e = LD_ERR_MISSING_PARAMETER; code && e < LD_ERR__COUNT; e++)
+        if (!strcmp(table[e].code, code))
+            return (ld_err)e;
+    return LD_ERR_INTERNAL;
+}
+
 ld_err ld_error_vset(ld_error *err, ld_err e, const char *fmt, va_list ap)
 {
     if (!err)

@@ -39,6 +39,7 @@ typedef struct {
 int ld_err_status(ld_err e);                  /* HTTP status, 200 for LD_OK */
 const char *ld_err_code(ld_err e);            /* "INVALID_PARAMETER"; static string */
 const char *ld_err_default_message(ld_err e); /* "Invalid license key"; static string */
+ld_err ld_err_parse(const char *code);        /* ld_err_code's inverse; LD_ERR_INTERNAL when unknown */
 
 /* Sets err (if non-NULL) and returns e, so callers can `return ld_error_set(...)`.
  * A NULL fmt uses the default message. */

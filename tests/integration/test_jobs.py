@@ -186,6 +186,75 @@ def test_url_jobs_fetch_their_audio_and_report_fetch_failures(srv, key):
     assert leftovers == []
 
 
+def test_pulse_and_deepgram_jobs_call_back_in_their_own_schema(srv, key):
+    """A webhook_url on the Lightning/Pulse paths gets Pulse's webhook body (spec §9) with
+    webhook_extra's pairs and webhook_method; Deepgram's callback gets Deepgram's batch body
+    (or error body) with dg-token naming the key; /v1/listen keeps listend's own."""
+    kid = requests.get(srv.url + "/v1/license", headers=srv.auth(key), timeout=10).json()["key_id"]
+    with open(SHORT_CLIP, "rb") as f:
+        clip = f.read()
+    raw = {**srv.auth(key), "Content-Type": "application/octet-stream"}
+    with WebhookReceiver(files={"/clip.wav": SHORT_CLIP}) as rx:
+        pulse = accepted(requests.post(
+            srv.url + "/waves/v1/pulse/get_text", data=clip, headers=raw, timeout=30,
+            params={"language": "en", "word_timestamps": "true", "webhook_url": rx.url("/pulse"),
+                    "webhook_method": "PUT", "webhook_extra": "call_id:c-42,agent:ana:b,status:x"}))
+        failing = accepted(requests.post(
+            srv.url + "/api/v1/lightning/get_text", json={"url": rx.url("/missing.wav")}, timeout=30,
+            headers=srv.auth(key), params={"webhook_url": rx.url("/pulse-fail")}))
+        dg = accepted(requests.post(
+            srv.url + "/deepgram/v1/listen", data=clip, timeout=30, headers={**srv.auth(key), "Content-Type": "audio/wav"},
+            params={"callback": rx.url("/dg"), "punctuate": "true", "utterances": "true"}))
+        dg_fail = accepted(requests.post(
+            srv.url + "/deepgram/v1/listen", json={"url": rx.url("/missing.wav")}, timeout=30, headers=srv.auth(key),
+            params={"callback": rx.url("/dg-fail"), "callback_method": "put"}))
+        hits = {h.path: h for h in rx.wait_for(4)}
+    assert set(hits) == {"/pulse", "/pulse-fail", "/dg", "/dg-fail"}, list(hits)
+    assert all(h.headers["x-listend-signature"].startswith("t=") for h in hits.values())
+
+    p = hits["/pulse"]
+    b = p.json()
+    assert p.method == "PUT" and "dg-token" not in p.headers
+    assert b["status"] == "success" and "job_id" not in b and b["request_id"] == pulse["request_id"]
+    assert "young" in b["transcription"].lower() and b["language"] == "en"
+    assert b["words"] and {"word", "start", "end", "confidence"} <= set(b["words"][0])
+    assert b["utterances"] and b["utterances"][0]["text"]
+    m = b["metadata"]
+    assert 2.5 < m["duration"] < 3.5 and m["duration"] == b["audio_length"]
+    assert isinstance(m["processing_time_ms"], int) and m["processing_time_ms"] > 0
+    assert m["rtfx"] == pytest.approx(m["duration"] * 1000 / m["processing_time_ms"], rel=0.05)
+    # webhook_extra: its pairs as members (a value keeps its own colons); never over the body's own
+    assert b["call_id"] == "c-42" and b["agent"] == "ana:b" and b["status"] == "success"
+
+    f = hits["/pulse-fail"]
+    assert f.method == "POST"
+    assert f.json() == {"status": "error", "message": f.json()["message"], "error_code": "URL_FETCH_FAILED",
+                        "request_id": failing["request_id"]} and "404" in f.json()["message"]
+
+    d = hits["/dg"]
+    b = d.json()
+    assert d.method == "POST" and d.headers["dg-token"] == kid
+    assert list(b) == ["metadata", "results"] and b["metadata"]["request_id"] == dg["request_id"]
+    alt = b["results"]["channels"][0]["alternatives"][0]
+    assert "young" in alt["transcript"].lower() and alt["transcript"][-1] in ".?!"
+    assert alt["words"][0]["punctuated_word"] and b["results"]["utterances"]
+
+    e = hits["/dg-fail"]
+    assert e.method == "PUT" and e.headers["dg-token"] == kid
+    assert e.json()["request_id"] == dg_fail["request_id"] and e.json()["err_msg"]
+    assert set(e.json()) == {"err_code", "err_msg", "request_id"}
+
+
+def test_webhook_method_and_extra_are_checked(srv, key):
+    for params in ({"webhook_method": "GET"}, {"webhook_extra": "novalue"}, {"webhook_extra": ":v"},
+                   {"webhook_extra": "k:" + "v" * 600}):
+        r = requests.post(srv.url + "/waves/v1/pulse/get_text", params={"webhook_url": "http://127.0.0.1:9/x", **params},
+                          data=b"\0" * 3200, headers={**srv.auth(key), "Content-Type": "application/octet-stream"},
+                          timeout=30)
+        assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER", (params, r.text)
+        assert next(iter(params)) in r.json()["error"]
+
+
 def test_other_key_cannot_see_or_cancel_the_job(srv, key):
     other = srv.key("someone-else", rpm=POLL_RPM)
     with WebhookReceiver() as rx:

@@ -1,5 +1,5 @@
 """A webhook receiver for tests: a threaded HTTP server on 127.0.0.1 that records
-every POST and answers with a scripted sequence of statuses.
+every POST (and PUT) and answers with a scripted sequence of statuses.
 
     rx = WebhookReceiver(statuses=[500, 500])   # then 200 for every later request
     rx.start()
@@ -37,6 +37,7 @@ class Hit:
     headers: dict
     body: bytes
     at: float = field(default_factory=time.time)
+    method: str = "POST"
 
     def json(self):
         return json.loads(self.body)
@@ -72,13 +73,16 @@ class WebhookReceiver:
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n)
                 status = receiver._next_status()
-                receiver._record(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                receiver._record(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                     method=self.command))
                 payload = b'{"ok":true}' if status < 300 else b'{"ok":false}'
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            do_PUT = do_POST  # Deepgram's callback_method=put, Smallest's webhook_method=PUT
 
             def do_GET(self):
                 path = receiver.files.get(self.path)

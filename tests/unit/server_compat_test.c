@@ -95,7 +95,8 @@ static void test_deepgram_options_and_errors(void)
     CHECK(ld_dg_opt_set(&dg, &o, "channels", "2", &e) == LD_OK);
     CHECK(ld_dg_opts_check(&dg, &o, &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "channels"));
     CHECK(ld_dg_opt_set(&dg, &o, "utt_split", "0.05", &e) == LD_ERR_INVALID_PARAMETER);
-    CHECK(ld_dg_opt_set(&dg, &o, "callback_method", "put", &e) == LD_ERR_INVALID_PARAMETER);
+    CHECK(ld_dg_opt_set(&dg, &o, "callback_method", "put", &e) == LD_OK && o.callback_put);
+    CHECK(ld_dg_opt_set(&dg, &o, "callback_method", "get", &e) == LD_ERR_INVALID_PARAMETER);
     CHECK(ld_dg_opt_set(&dg, &o, "sentiment", "true", &e) == LD_OK); /* ignored, as Deepgram ignores unknowns */
 
     ld_error err;
