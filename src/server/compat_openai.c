@@ -165,18 +165,20 @@ static json_t *diarized_segments(const json_t *j)
     return segs;
 }
 
-/* One verbose_json segment with every field Whisper's has, since typed clients
- * (e.g. Rust's and Go's) reject a segment without them: `seek` the start in
- * 10 ms frames, no `tokens`, `temperature` 0 (decoding is deterministic),
- * `avg_logprob` the mean log confidence of the segment's words,
- * `compression_ratio` 1 (not computed: no repetition loops to flag) and
- * `no_speech_prob` 0 (segments are cut around detected speech). */
 /* listend's punctuation entries in `words`: not words to OpenAI. */
 static bool punct_entry(json_t *w)
 {
     const char *t = json_string_value(json_object_get(w, "word"));
     return !t || ld_word_is_punct(t);
 }
+
+/* One verbose_json segment with every field Whisper's has, since typed clients
+ * (e.g. Rust's and Go's) reject a segment without them: `seek` the start in
+ * 10 ms frames, no `tokens`, `temperature` 0 (decoding is deterministic),
+ * `avg_logprob` the mean log confidence of the segment's words (punctuation
+ * entries, confidence 1, left out), `compression_ratio` 1 (not computed: no
+ * repetition loops to flag) and `no_speech_prob` 0 (segments are cut around
+ * detected speech). */
 
 static json_t *verbose_segment(json_t *words, size_t *from, json_t *u, size_t id)
 {
@@ -199,7 +201,7 @@ static json_t *verbose_segment(json_t *words, size_t *from, json_t *u, size_t id
                we = json_number_value(json_object_get(w, "end"));
         if (ws > end + 1e-6 && !punct_entry(w)) /* another channel's "." may end later than this word starts */
             break;
-        if (c && ws >= start - 1e-6 && we <= end + 1e-6) {
+        if (c && !punct_entry(w) && ws >= start - 1e-6 && we <= end + 1e-6) {
             double p = json_number_value(c);
             sum += log(p > 1e-4 ? p : 1e-4);
             n++;

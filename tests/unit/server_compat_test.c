@@ -207,6 +207,19 @@ static void test_openai(void)
     CHECK(json_real_value(json_object_get(json_object_get(body, "usage"), "seconds")) == 5.0);
     json_decref(body);
     CHECK(ld_openai_opt_set(&lo, "response_format", "json", &err) == LD_OK && !lo.diarized);
+
+    /* verbose_json: avg_logprob over the words only, not listend's "." entries (confidence 1) */
+    CHECK(ld_openai_opt_set(&lo, "response_format", "verbose_json", &err) == LD_OK && lo.verbose);
+    json_t *v = json_pack(
+        "{s:s,s:f,s:s,s:[{s:s,s:f,s:f,s:f},{s:s,s:f,s:f,s:f},{s:s,s:f,s:f,s:f}],s:[{s:s,s:f,s:f}]}", "text",
+        "Hi there.", "duration", 2.0, "language", "en", "words", "word", "Hi", "start", 0.1, "end", 0.4,
+        "confidence", 0.5, "word", "there", "start", 0.4, "end", 0.9, "confidence", 0.5, "word", ".", "start", 0.9,
+        "end", 0.9, "confidence", 1.0, "utterances", "text", "Hi there.", "start", 0.1, "end", 0.9);
+    body = ld_openai_body(&lo, v);
+    CHECK_NEAR(
+        json_real_value(json_object_get(json_array_get(json_object_get(body, "segments"), 0), "avg_logprob")),
+        log(0.5), 1e-3);
+    json_decref(body);
 }
 
 typedef struct {
