@@ -4,6 +4,7 @@
 // it in COMPAT_* environment variables.
 import assert from 'node:assert/strict';
 import { createReadStream, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { test } from 'node:test';
 
 import { DeepgramClient, DeepgramError, Deepgram } from '@deepgram/sdk';
@@ -45,6 +46,35 @@ test('prerecorded from a URL; Deepgram defaults: no punctuation unless asked', {
   assert.equal(plain.results.utterances, undefined);
   const punct = await client().listen.v1.media.transcribeUrl({ url: env.COMPAT_AUDIO_URL, punctuate: true });
   assert.equal(alt(punct).transcript, 'Go forward ten meters.');
+});
+
+test('callback: request_id at once, then Deepgram\'s own body at the callback URL (callback_method PUT)', { skip }, async () => {
+  let resolveHit;
+  const hit = new Promise((r) => { resolveHit = r; });
+  const receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      res.end('ok');
+      resolveHit({ method: req.method, token: req.headers['dg-token'], body: JSON.parse(body) });
+    });
+  });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  try {
+    const accepted = await client().listen.v1.media.transcribeUrl({
+      url: env.COMPAT_AUDIO_URL, punctuate: true, utterances: true,
+      callback: `http://127.0.0.1:${receiver.address().port}/dg`, callback_method: 'PUT',
+    });
+    assert.match(accepted.request_id, /^req_/);
+    const { method, token, body } = await hit;
+    assert.equal(method, 'PUT');
+    assert.match(token, /^k_/);
+    assert.equal(body.metadata.request_id, accepted.request_id);
+    assert.equal(alt(body).transcript, 'Go forward ten meters.');
+    assert.equal(body.results.utterances[0].transcript, 'Go forward ten meters.');
+  } finally {
+    receiver.close();
+  }
 });
 
 test('prerecorded raw linear16 with encoding and sample_rate', { skip }, async () => {
