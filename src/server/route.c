@@ -49,6 +49,11 @@ static const route routes[] = {
     {"/api/v1/lightning/get_text", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning,
      ld_listen_final},
     {"/waves/v1/pulse/get_text", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning, ld_listen_final},
+    /* Smallest's unified STT paths (spec §8 names the stream; its cloud clients post
+     * files to /waves/v1/stt/): the same Pulse body, the same stream protocol. */
+    {"/waves/v1/stt", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning, ld_listen_final},
+    {"/waves/v1/stt/", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning, ld_listen_final},
+    {"/waves/v1/stt/live", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
     /* OpenAI clients (docs/compat.md, "OpenAI"); the path selects OpenAI's error envelope. */
     {"/v1/audio/transcriptions", false, NULL, "POST", KEY, true, true, ld_listen_first_openai, ld_listen_final},
     {"/v1/audio/translations", false, NULL, "POST", KEY, false, false, ld_openai_translations, NULL},

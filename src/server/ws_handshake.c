@@ -104,6 +104,7 @@ enum MHD_Result ld_ws_serve(ld_req *r)
     ld_error err = {0};
     if ((r->deepgram ? ld_ws_dg_params_parse : ld_ws_params_parse)(query, mc, &params, &err))
         return ld_respond_error(mc, &err, r->request_id, NULL);
+    params.unified = !strcmp(r->path, "/waves/v1/stt/live");
     keyword_walk kw = {&params, {0}};
     MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, keyword_it, &kw); /* repeatable */
     if (kw.err.code)

@@ -431,6 +431,8 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
     json_t *entries = words && n_words ? ld_ws_word_entries(p, words, n_words, fin) : NULL;
     char *text = entries ? join_entries(entries, 0, json_array_size(entries)) : NULL;
     json_object_set_new(j, "transcript", json_string(entries ? (text ? text : "") : (partial ? partial : "")));
+    if (p->unified) /* the unified endpoint's second name for the same text */
+        json_object_set(j, "transcription", json_object_get(j, "transcript"));
     json_object_set_new(j, "is_final", json_boolean(is_final));
     json_object_set_new(j, "is_last", json_boolean(is_last));
     json_object_set_new(j, "start", json_real(r3(start)));

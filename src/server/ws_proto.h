@@ -53,6 +53,7 @@ typedef struct {
     unsigned redact;                  /* LD_REDACT_* (asr/redact.h): redact_pii, redact_pci, Deepgram's redact */
     bool finalize_on_words;           /* default true: a pause ends an utterance; false: only finalize does */
     int max_words;                    /* an utterance that reaches this many words ends at once; 0 = no cap */
+    bool unified; /* GET /waves/v1/stt/live: transcription messages also carry "transcription" (spec §8) */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
     bool deepgram;
     bool speech_final;    /* endpointing on: utterance ends are speech_final */

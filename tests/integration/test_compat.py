@@ -241,17 +241,28 @@ def pcm_with_silence(seconds=2.0):
         return f.read() + b"\0\0" * int(16000 * seconds)
 
 
-@pytest.mark.parametrize("path", ["/v1/listen", "/api/v1/lightning/get_text", "/waves/v1/pulse/get_text"])
-def test_get_v1_listen_upgrade_is_a_smallest_stream(srv, key, path):
-    """Where Smallest's own streaming clients connect (spec §8), the same protocol as /v1/listen/stream;
-    the Lightning/Pulse paths still take POST uploads."""
-    msgs, code = asyncio.run(run_stream(ws_base(srv) + path + "?encoding=linear16&sample_rate=16000", key,
-                                        pcm_with_silence(), ({"type": "close_stream"},)))
+@pytest.mark.parametrize("path,post", [("/v1/listen", None), ("/api/v1/lightning/get_text", "same"),
+                                       ("/waves/v1/pulse/get_text", "same"),
+                                       ("/waves/v1/stt/live", "/waves/v1/stt/")])
+def test_get_v1_listen_upgrade_is_a_smallest_stream(srv, key, path, post):
+    """Where Smallest's own streaming clients connect (spec §8), the same protocol as /v1/listen/stream
+    (the unified /waves/v1/stt/live adds `transcription`, the same text, and takes model=pulse); the
+    Lightning/Pulse paths, and the unified path's /waves/v1/stt/, take POST uploads too."""
+    unified = path == "/waves/v1/stt/live"
+    query = "?encoding=linear16&sample_rate=16000" + ("&model=pulse" if unified else "")
+    msgs, code = asyncio.run(run_stream(ws_base(srv) + path + query, key, pcm_with_silence(),
+                                        ({"type": "close_stream"},)))
     assert code == 1000
-    finals = [m for m in msgs if m.get("type") == "transcription" and m["is_final"]]
+    results = [m for m in msgs if m.get("type") == "transcription"]
+    finals = [m for m in results if m["is_final"]]
     assert finals[0]["transcript"] == "Go forward ten meters." and finals[-1]["is_last"]
-    if path != "/v1/listen":
-        r = requests.post(srv.url + path + "?encoding=linear16", data=pcm_with_silence(), timeout=60,
+    if unified:
+        assert all(m["transcription"] == m["transcript"] for m in results)
+    else:
+        assert not any("transcription" in m for m in results)
+    if post:
+        r = requests.post(srv.url + (path if post == "same" else post) + "?encoding=linear16&model=pulse-pro",
+                          data=pcm_with_silence(), timeout=60,
                           headers={"Authorization": f"Bearer {key}", "Content-Type": "application/octet-stream"})
         assert r.status_code == 200 and r.json()["transcription"] == "Go forward ten meters.", r.text
 
