@@ -1,6 +1,7 @@
 /* libFuzzer entry: arbitrary text-frame bytes through the stream control
- * parser, the subprotocol key extractor and the Ogg page reader (the other
- * code that sees raw client bytes before any decoder). Any crash, leak or
+ * parser, OpenAI's realtime event parser (base64 audio, session updates), the
+ * subprotocol key extractor and the Ogg page reader (the other code that sees
+ * raw client bytes before any decoder). Any crash, leak or
  * sanitizer report is a bug; every result value is fine. */
 #include <stddef.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "audio/stream.h"
+#include "server/ws_openai.h"
 #include "server/ws_proto.h"
 
 static ld_err count_packet(void *ud, const uint8_t *pkt, size_t len, ld_error *err)
@@ -23,6 +25,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ld_ws_control c = ld_ws_control_parse((const char *)data, size);
     if ((int)c < LD_WS_CTL_KEEPALIVE || c > LD_WS_CTL_INVALID)
         abort();
+
+    ld_ws_params p = {.encoding = LD_STREAM_LINEAR16, .sample_rate = 24000, .eou_timeout_ms = 500};
+    uint8_t *audio = NULL;
+    size_t alen = 0;
+    bool beta;
+    char id[64];
+    ld_error e;
+    ld_ws_oa_kind k = ld_ws_oa_client_event((const char *)data, size, &p, &audio, &alen, &beta, id, &e);
+    if ((k == LD_WS_OA_APPEND) != (audio != NULL) || alen > size || strlen(id) >= sizeof id ||
+        p.sample_rate < LD_AUDIO_STREAM_MIN_RATE || p.sample_rate > LD_AUDIO_STREAM_MAX_RATE ||
+        p.eou_timeout_ms < 100 || p.eou_timeout_ms > 10000)
+        abort();
+    free(audio);
 
     char *s = malloc(size + 1);
     if (!s)

@@ -19,7 +19,8 @@ static const char *const models[] = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-m
 
 bool ld_openai_path(const char *path)
 {
-    return !strncmp(path, "/v1/audio/", 10) || !strcmp(path, "/v1/models") || !strncmp(path, "/v1/models/", 11);
+    return !strncmp(path, "/v1/audio/", 10) || !strcmp(path, "/v1/models") || !strncmp(path, "/v1/models/", 11) ||
+           !strcmp(path, "/v1/realtime");
 }
 
 /* OpenAI's error type and code for a listend error; code NULL = the lower-case

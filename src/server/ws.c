@@ -4,6 +4,8 @@
  * converter are never touched concurrently. */
 #include "server/ws_internal.h"
 
+#include "server/ws_openai.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,8 +200,17 @@ void ws_conn_fail(ws_conn *c, ld_err e, const char *message)
 {
     ld_log_fields(LD_LOG_WARNING, json_pack("{s:s, s:s}", "session_id", c->session_id, "code", ld_err_code(e)),
                   "stream error: %s", message);
-    ws_conn_post(c, ld_ws_msg_error(message, ld_err_code(e)));
+    ws_conn_post(c, ws_conn_error_msg(c, e, message));
     ws_conn_post_close(c, ld_ws_close_code(e), message);
+}
+
+char *ws_conn_error_msg(const ws_conn *c, ld_err e, const char *message)
+{
+    if (!c->params.openai)
+        return ld_ws_msg_error(message, ld_err_code(e));
+    ld_error err = {.code = e};
+    snprintf(err.msg, sizeof err.msg, "%s", message);
+    return ld_ws_oa_error(&err, NULL);
 }
 
 /* Appends c to the workers' run queue; ws->mu held. */

@@ -13,6 +13,7 @@
 #include "server/respond.h"
 #include "server/srv.h"
 #include "server/ws_deepgram.h"
+#include "server/ws_openai.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -102,7 +103,9 @@ enum MHD_Result ld_ws_serve(ld_req *r)
 
     ld_ws_params params;
     ld_error err = {0};
-    if ((r->deepgram ? ld_ws_dg_params_parse : ld_ws_params_parse)(query, mc, &params, &err))
+    if ((r->deepgram                       ? ld_ws_dg_params_parse
+         : !strcmp(r->path, LD_WS_OA_PATH) ? ld_ws_oa_params_parse
+                                           : ld_ws_params_parse)(query, mc, &params, &err))
         return ld_respond_error(mc, &err, r->request_id, NULL);
     params.unified = !strcmp(r->path, "/waves/v1/stt/live");
     keyword_walk kw = {&params, {0}};
@@ -159,6 +162,8 @@ enum MHD_Result ld_ws_serve(ld_req *r)
      * accepted, even when a header authenticated it. */
     if (has_token(header(mc, "Sec-WebSocket-Protocol"), "token"))
         MHD_add_response_header(resp, "Sec-WebSocket-Protocol", "token");
+    else if (has_token(header(mc, "Sec-WebSocket-Protocol"), "realtime")) /* OpenAI's browser clients */
+        MHD_add_response_header(resp, "Sec-WebSocket-Protocol", "realtime");
     MHD_add_response_header(resp, "X-Request-ID", r->request_id);
     ld_req_quota_headers(r, resp);
     ld_log_fields(LD_LOG_INFO,

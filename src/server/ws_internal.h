@@ -175,5 +175,8 @@ void ws_session_free(ws_conn *c, ws_session *s); /* also counts unreported usage
 bool ws_session_run(ws_conn *c, ws_task *t);
 /* Posts an error message and the matching close. */
 void ws_conn_fail(ws_conn *c, ld_err e, const char *message);
+/* The stream's error message in its protocol: listend's {"type":"error",…},
+ * or OpenAI's error event on /v1/realtime (malloc'd JSON text). */
+char *ws_conn_error_msg(const ws_conn *c, ld_err e, const char *message);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server/ws_openai.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -106,6 +107,81 @@ static void push(ws_conn *c, ws_task_kind kind, const uint8_t *data, size_t len)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* A message of the loop's own (OpenAI's session and buffer events) straight
+ * into wslay's queue, behind what the workers posted before it; msg taken. */
+static void send_now(ws_conn *c, char *msg)
+{
+    if (!msg)
+        return;
+    struct wslay_event_msg m = {WSLAY_TEXT_FRAME, (const uint8_t *)msg, strlen(msg)};
+    wslay_event_queue_msg(c->ctx, &m); /* copies */
+    free(msg);
+}
+
+/* OpenAI's Realtime client events (ws_openai.h): audio arrives base64 in text
+ * frames; a bad event is answered with an error event and the session goes on,
+ * as OpenAI's does. The session can be reconfigured until the first audio (the
+ * worker reads c->params from its first task on). */
+static void on_openai(ws_conn *c, const struct wslay_event_on_msg_recv_arg *m)
+{
+    uint8_t *audio;
+    size_t n;
+    bool beta;
+    char id[64];
+    ld_error e = {0};
+    /* Only what an update may change: once audio flows a worker also writes
+     * c->params (the model in use), so the rest is not read here. */
+    ld_ws_params q = {.encoding = c->params.encoding,
+                      .sample_rate = c->params.sample_rate,
+                      .finalize_on_words = c->params.finalize_on_words,
+                      .eou_timeout_ms = c->params.eou_timeout_ms};
+    memcpy(q.language, c->params.language, sizeof q.language);
+    c->last_activity = ld_time_mono();
+    switch (ld_ws_oa_client_event((const char *)m->msg, m->msg_length, &q, &audio, &n, &beta, id, &e)) {
+    case LD_WS_OA_APPEND:
+        if (n) {
+            c->got_audio = true;
+            push(c, WS_TASK_AUDIO, audio, n);
+        }
+        free(audio);
+        return;
+    case LD_WS_OA_COMMIT:
+        if (c->got_audio) {
+            push(c, WS_TASK_FINALIZE, NULL, 0);
+            return;
+        }
+        ld_error_set(&e, LD_ERR_INVALID_PARAMETER, "Error committing input audio buffer: the buffer is empty");
+        break;
+    case LD_WS_OA_CLEAR: /* what was sent is decoded already; nothing waits in a buffer to drop */
+        send_now(c, ld_ws_oa_cleared());
+        return;
+    case LD_WS_OA_UPDATE:
+        if (c->got_audio &&
+            (q.encoding != c->params.encoding || q.sample_rate != c->params.sample_rate ||
+             q.finalize_on_words != c->params.finalize_on_words || q.eou_timeout_ms != c->params.eou_timeout_ms ||
+             strcmp(q.language, c->params.language))) {
+            ld_error_set(&e, LD_ERR_INVALID_PARAMETER,
+                         "The session (audio format, language, turn detection) can only change before the first "
+                         "audio");
+            break;
+        }
+        if (c->ws->cfg.pool && !ld_pool_has_language(c->ws->cfg.pool, q.language)) {
+            ld_error_set(&e, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language for streaming: '%s'", q.language);
+            break;
+        }
+        c->params.encoding = q.encoding; /* unchanged once audio flows (checked above) */
+        c->params.sample_rate = q.sample_rate;
+        c->params.finalize_on_words = q.finalize_on_words;
+        c->params.eou_timeout_ms = q.eou_timeout_ms;
+        memcpy(c->params.language, q.language, sizeof q.language);
+        send_now(c, ld_ws_oa_session(c->session_id, &q, true, beta));
+        return;
+    case LD_WS_OA_IGNORED: return;
+    case LD_WS_OA_INVALID: break;
+    }
+    send_now(c, ld_ws_oa_error(&e, id));
+}
+
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m, void *ud)
 {
     (void)ctx;
@@ -122,6 +198,10 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     }
     if (m->opcode != WSLAY_TEXT_FRAME)
         return; /* ping/pong/close are answered by wslay */
+    if (c->params.openai) {
+        on_openai(c, m);
+        return;
+    }
     switch (ld_ws_control_parse((const char *)m->msg, m->msg_length)) {
     case LD_WS_CTL_KEEPALIVE: c->last_activity = ld_time_mono(); break;
     case LD_WS_CTL_FINALIZE:
@@ -333,6 +413,10 @@ static void adopt(ld_ws *ws, ws_conn *c)
     if (ws->live_head)
         ws->live_head->loop_prev = c;
     ws->live_head = c;
+    if (c->params.openai) { /* OpenAI's clients wait for it before they configure the session */
+        send_now(c, ld_ws_oa_session(c->session_id, &c->params, false, false));
+        do_write(c);
+    }
     if (ld_ws_leftover_pending(&c->extra))
         do_read(c);
 }
@@ -381,7 +465,7 @@ static void linger_fd(int fd, double seconds)
  * connection is released instead of waiting on a list nobody reads. */
 static void close_late(ws_conn *c)
 {
-    char *m = ld_ws_msg_error(SHUTDOWN_MSG, "SERVICE_UNAVAILABLE");
+    char *m = ws_conn_error_msg(c, LD_ERR_SERVICE_UNAVAILABLE, SHUTDOWN_MSG);
     if (m)
         raw_frame(c->fd, WSLAY_TEXT_FRAME, (const uint8_t *)m, strlen(m));
     free(m);
@@ -620,7 +704,7 @@ void *ws_loop_main(void *arg)
     for (ws_conn *c = ws->live_head; c; c = c->loop_next) {
         if (!c->closing) {
             struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, NULL, 0};
-            char *m = ld_ws_msg_error(SHUTDOWN_MSG, "SERVICE_UNAVAILABLE");
+            char *m = ws_conn_error_msg(c, LD_ERR_SERVICE_UNAVAILABLE, SHUTDOWN_MSG);
             if (m) {
                 msg.msg = (const uint8_t *)m;
                 msg.msg_length = strlen(m);

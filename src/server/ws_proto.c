@@ -253,6 +253,12 @@ int ld_ws_subprotocol_key(const char *h, char *out, size_t outsz)
         size_t n = (size_t)(h - s);
         if (!n)
             break;
+        static const char oa[] = "openai-insecure-api-key.";
+        if (!next_is_key && n > sizeof oa - 1 && !strncmp(s, oa, sizeof oa - 1)) {
+            s += sizeof oa - 1;
+            n -= sizeof oa - 1;
+            next_is_key = true;
+        }
         if (next_is_key) {
             if (n >= outsz)
                 return 0;
@@ -418,6 +424,14 @@ static json_t *sentences(json_t *entries)
         from = i + 1;
     }
     return out;
+}
+
+char *ld_ws_final_text(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_final *fin)
+{
+    json_t *entries = words && n_words ? ld_ws_word_entries(p, words, n_words, fin) : NULL;
+    char *text = entries ? join_entries(entries, 0, json_array_size(entries)) : strdup("");
+    json_decref(entries);
+    return text;
 }
 
 char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, const char *partial,

@@ -54,6 +54,7 @@ typedef struct {
     bool finalize_on_words;           /* default true: a pause ends an utterance; false: only finalize does */
     int max_words;                    /* an utterance that reaches this many words ends at once; 0 = no cap */
     bool unified; /* GET /waves/v1/stt/live: transcription messages also carry "transcription" (spec §8) */
+    bool openai;  /* GET /v1/realtime: OpenAI's Realtime transcription events (ws_openai.h) */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
     bool deepgram;
     bool speech_final;    /* endpointing on: utterance ends are speech_final */
@@ -127,8 +128,9 @@ void ld_ws_leftover_free(ld_ws_leftover *l);
 ssize_t ld_ws_recv_result(wslay_event_context_ptr ctx, ssize_t r);
 ssize_t ld_ws_send_result(wslay_event_context_ptr ctx, ssize_t r);
 
-/* `Sec-WebSocket-Protocol: token, <key>`: copies <key> into out and returns 1;
- * 0 when the header does not carry a token. */
+/* `Sec-WebSocket-Protocol: token, <key>` (Deepgram's browser form) or
+ * `realtime, openai-insecure-api-key.<key>` (OpenAI's): copies <key> into out
+ * and returns 1; 0 when the header does not carry a key. */
 int ld_ws_subprotocol_key(const char *header, char *out, size_t outsz);
 
 /* Server messages (compact JSON text, malloc'd, caller frees). */
@@ -150,6 +152,8 @@ typedef struct {
  * p->capitalize (punctuation entries carry the speaker of the word before).
  * New reference. */
 json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_final *fin);
+/* The text of those entries, as a final's `transcript` ("" without words); malloc'd. */
+char *ld_ws_final_text(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_final *fin);
 
 /* An interim (words NULL) or final transcription. For finals, `words` are the
  * raw engine words of the utterance; they are rendered per params (punctuate,

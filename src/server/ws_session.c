@@ -38,6 +38,7 @@
 #include "asr/redact.h"
 #include "audio/denoise.h"
 #include "server/ws_deepgram.h"
+#include "server/ws_openai.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/time.h"
@@ -85,6 +86,8 @@ typedef struct track {
     bool natural_end;     /* the utterance ending now ended in silence (speech_final) */
     bool utt_end_pending; /* an UtteranceEnd is due after utterance_end_ms of silence */
     double last_word_end; /* of the last final's words */
+    /* OpenAI mode (ws_openai.h): each utterance is an item */
+    unsigned items; /* items committed so far; the current one is number `items` */
     /* multichannel (issue 14) */
     ld_ws_params params;    /* the stream's, with `channel` set: what this channel's messages say */
     ld_stream_decoder *own; /* channels after the first hold their own decoder (the first: c->decoder) */
@@ -384,6 +387,38 @@ static bool pick_route(ws_conn *c, track *s, ld_error *err)
     return true;
 }
 
+/* OpenAI's id of item number k of the stream (one channel: ld_ws_oa_params_parse). */
+static const char *item_id(const ws_conn *c, unsigned k, char out[64])
+{
+    snprintf(out, 64, "item_%.20s_%u", c->session_id + (strncmp(c->session_id, "sess_", 5) ? 0 : 5), k);
+    return out;
+}
+
+/* OpenAI mode's end of an utterance: speech_stopped (when speech_started was
+ * sent), then, when there are words or the client committed, the item:
+ * committed, the transcript as one delta, completed. False: out of memory. */
+static bool openai_final(ws_conn *c, track *s, bool had_speech, bool committed, const ld_word *w, size_t n,
+                         size_t utt_start)
+{
+    char item[64], prev[64];
+    item_id(c, s->items, item);
+    if (had_speech && c->params.vad_events)
+        ws_conn_post(c, ld_ws_oa_speech(false, item, secs(s->last_voice)));
+    if (!n && !committed)
+        return true; /* silence or noise ended: no item */
+    ld_ws_final fin = {NULL, NULL, c->params.full_transcript ? &s->full : NULL, &s->redactor};
+    char *text = ld_ws_final_text(&s->params, w, n, &fin);
+    if (!text)
+        return false;
+    ws_conn_post(c, ld_ws_oa_committed(item, s->items ? item_id(c, s->items - 1, prev) : NULL));
+    if (*text)
+        ws_conn_post(c, ld_ws_oa_delta(item, text));
+    ws_conn_post(c, ld_ws_oa_completed(item, text, secs(s->pos - utt_start)));
+    free(text);
+    s->items++;
+    return true;
+}
+
 /* Ends the engine's utterance; held audio beyond the last `keep` samples is
  * dropped with it. */
 static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_last, size_t keep, ld_error *err)
@@ -393,6 +428,7 @@ static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_la
     if (s->ops && (!flush_denoiser(s, err) || s->ops->stream_end(s->dec, &w, &n, err) != LD_OK))
         return false;
     s->engine_open = false;
+    size_t utt_start = s->engine_utt_start;
     s->engine_utt_start = s->pos;
     size_t held = s->pos - s->fed;
     if (s->ops && s->ops->stream_skip && held > keep && !skip(s, held - keep, err)) {
@@ -401,6 +437,16 @@ static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_la
     }
     bool had_speech = s->speaking;
     bool dg = c->params.deepgram;
+    if (c->params.openai) {
+        bool ok = openai_final(c, s, had_speech, from_finalize, w, n, utt_start);
+        ld_words_free(w, n);
+        s->speaking = false;
+        free(s->last_partial);
+        s->last_partial = NULL;
+        if (!ok)
+            ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+        return ok;
+    }
     if (had_speech && c->params.vad_events && !dg) /* the event first: the final closes what it reports */
         ws_conn_post(c, ld_ws_msg_event_in("speech_ended", c->session_id, secs(s->last_voice), &s->params));
     if (n || from_finalize || is_last) {
@@ -442,7 +488,8 @@ static bool emit_final(ws_conn *c, track *s, bool from_finalize, bool is_last, l
 
 static void maybe_interim(ws_conn *c, track *s)
 {
-    if (!c->params.interim_results || !s->ops || s->fed < s->pos) /* holding: nothing new was decoded */
+    /* holding: nothing new was decoded; OpenAI's deltas only append, so its text comes with the final */
+    if (!c->params.interim_results || c->params.openai || !s->ops || s->fed < s->pos)
         return;
     char *p = s->ops->stream_partial(s->dec);
     if (!p)
@@ -548,10 +595,14 @@ static bool decide(ws_conn *c, track *s, ld_error *err)
             s->utt_end_pending = false; /* speech came back before the gap was long enough */
             /* a run of voice that began before a finalize belongs to the new utterance from there */
             s->speech_start = s->run_start > s->engine_utt_start ? s->run_start : s->engine_utt_start;
-            if (c->params.vad_events)
+            if (c->params.vad_events && c->params.openai) {
+                char item[64];
+                ws_conn_post(c, ld_ws_oa_speech(true, item_id(c, s->items, item), secs(s->speech_start)));
+            } else if (c->params.vad_events) {
                 ws_conn_post(c, c->params.deepgram ? ld_ws_dg_speech_started_in(secs(s->speech_start), &s->params)
                                                    : ld_ws_msg_event_in("speech_started", c->session_id,
                                                                         secs(s->speech_start), &s->params));
+            }
         } else if (s->pos - s->engine_utt_start > IDLE_UTT_MAX) {
             return emit_final(c, s, false, false, err); /* keep a silent engine utterance short */
         }

@@ -1,6 +1,6 @@
 // Deepgram's official JavaScript SDK (@deepgram/sdk, pinned in package-lock.json)
 // against a real listend, changed only in its base URL and key. Run by
-// tests/integration/test_compat_sdks.py, which starts the server and passes
+// tests/integration/test_compat.py, which starts the server and passes
 // it in COMPAT_* environment variables.
 import assert from 'node:assert/strict';
 import { createReadStream, readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { DeepgramClient, DeepgramError, Deepgram } from '@deepgram/sdk';
 
 const env = process.env;
-const skip = env.COMPAT_URL ? false : 'needs a server: run tests/integration/test_compat_sdks.py';
+const skip = env.COMPAT_URL ? false : 'needs a server: run tests/integration/test_compat.py';
 // The one line a Deepgram user changes (docs/compat.md).
 const client = (apiKey = env.COMPAT_KEY, extra = {}) =>
   new DeepgramClient({ apiKey, baseUrl: `${env.COMPAT_URL}/deepgram`, ...extra });

@@ -1,14 +1,15 @@
 // OpenAI's official Node SDK (openai, pinned in package-lock.json) against a
 // real listend, changed only in its base URL and key. Run by
-// tests/integration/test_compat_sdks.py (COMPAT_* environment variables).
+// tests/integration/test_compat.py (COMPAT_* environment variables).
 import assert from 'node:assert/strict';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import OpenAI from 'openai';
+import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 
 const env = process.env;
-const skip = env.COMPAT_URL ? false : 'needs a server: run tests/integration/test_compat_sdks.py';
+const skip = env.COMPAT_URL ? false : 'needs a server: run tests/integration/test_compat.py';
 // The one line an OpenAI user changes (docs/compat.md); maxRetries 0 so errors surface at once.
 const client = (apiKey = env.COMPAT_KEY) => new OpenAI({ apiKey, baseURL: `${env.COMPAT_URL}/v1`, maxRetries: 0 });
 const file = () => createReadStream(env.COMPAT_AUDIO_FILE);
@@ -142,4 +143,41 @@ test('typed errors: 429 with the key\'s rate used up', { skip }, async () => {
     assert.ok(e.error.retry_after > 0);
     return true;
   });
+});
+
+// The Realtime client always dials wss://, so this one runs against the TLS server (its certificate trusted
+// through NODE_EXTRA_CA_CERTS).
+test('realtime transcription session through OpenAIRealtimeWS', { skip: env.COMPAT_TLS_URL ? false : 'needs a TLS server' }, async () => {
+  const c = new OpenAI({ apiKey: env.COMPAT_TLS_KEY, baseURL: `${env.COMPAT_TLS_URL}/v1`, maxRetries: 0 });
+  const rt = new OpenAIRealtimeWS({ model: 'gpt-4o-transcribe' }, c);
+  const seen = [];
+  rt.on('event', (e) => seen.push(e.type));
+  const completed = new Promise((resolve, reject) => {
+    rt.on('conversation.item.input_audio_transcription.completed', resolve);
+    rt.on('error', reject);
+  });
+  await new Promise((resolve, reject) => { rt.socket.once('open', resolve); rt.socket.once('error', reject); });
+  try {
+    rt.send({
+      type: 'session.update',
+      session: {
+        type: 'transcription',
+        audio: { input: { format: { type: 'audio/pcm', rate: 24000 }, transcription: { model: 'gpt-4o-transcribe', language: 'en' },
+                          turn_detection: { type: 'server_vad', silence_duration_ms: 500 } } },
+      },
+    });
+    const pcm = Buffer.concat([readFileSync(env.COMPAT_PCM24_FILE), Buffer.alloc(48000)]); // + 1 s of silence
+    for (let i = 0; i < pcm.length; i += 4800) {
+      rt.send({ type: 'input_audio_buffer.append', audio: pcm.subarray(i, i + 4800).toString('base64') });
+    }
+    const done = await completed;
+    assert.equal(done.transcript, 'Go forward ten meters.');
+    assert.equal(done.usage.type, 'duration');
+    for (const t of ['session.created', 'session.updated', 'input_audio_buffer.speech_started', 'input_audio_buffer.committed',
+      'conversation.item.input_audio_transcription.delta']) {
+      assert.ok(seen.includes(t), `${t} in ${seen}`);
+    }
+  } finally {
+    rt.close();
+  }
 });

@@ -10,6 +10,7 @@ installed (no npm registry), the test fails and says why: it never passes
 without having run the SDKs.
 """
 import asyncio
+import base64
 import http.server
 import json
 import os
@@ -86,12 +87,13 @@ def audio(tmp_path_factory):
     clips = long_recording(d / "long.wav")
     join_clips(MEETING, d / "meeting.wav", gap=0.6)
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
-                    "-i", GOFORWARD, "-ar", "8000", "-f", "mulaw", str(d / "speech.ul")], check=True, timeout=60)
+                    "-i", GOFORWARD, "-ar", "8000", "-f", "mulaw", str(d / "speech.ul"),
+                    "-ar", "24000", "-f", "s16le", str(d / "speech24.raw")], check=True, timeout=60)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a, **kw: _Quiet(*a, directory=str(d), **kw))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield {"dir": d, "wav": str(d / "speech.wav"), "long": str(d / "long.wav"), "long_clips": clips,
-           "meeting": str(d / "meeting.wav"), "mulaw": str(d / "speech.ul"),
+           "meeting": str(d / "meeting.wav"), "mulaw": str(d / "speech.ul"), "pcm24": str(d / "speech24.raw"),
            "wav_url": base + "/speech.wav", "callback": base + "/hook"}
     httpd.shutdown()
 
@@ -106,6 +108,21 @@ def srv(tmp_path_factory):
 @pytest.fixture(scope="module")
 def key(srv):
     return srv.key("compat")
+
+
+@pytest.fixture(scope="module")
+def tls_srv(tmp_path_factory):
+    """For OpenAI's realtime client, which always dials wss://: a self-signed certificate that node
+    trusts through NODE_EXTRA_CA_CERTS."""
+    d = tmp_path_factory.mktemp("compat_tls")
+    cert, pem = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(pem), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True, timeout=60)
+    s = start_server(d / "data", "--tls-cert", cert, "--tls-key", pem, scheme="https", verify=str(cert))
+    s.cert = str(cert)
+    yield s
+    s.stop()
 
 
 def npm_ci():
@@ -125,10 +142,12 @@ def npm_ci():
 
 
 @pytest.fixture(scope="module")
-def sdk_run(srv, key, audio):
+def sdk_run(srv, key, audio, tls_srv):
     """Starts `node --test` on tests/compat/*.test.mjs in the background (own keys)."""
     npm_ci()
     env = dict(os.environ, COMPAT_URL=srv.url, COMPAT_KEY=key,
+               COMPAT_TLS_URL=tls_srv.url, COMPAT_TLS_KEY=tls_srv.key("compat-tls"), NODE_EXTRA_CA_CERTS=tls_srv.cert,
+               COMPAT_PCM24_FILE=audio["pcm24"],
                COMPAT_EXPIRED_KEY=srv.key("compat-expired", expires="2020-01-01"),
                COMPAT_DG_RPM_KEY=srv.key("compat-dg-rpm", rpm=1), COMPAT_OA_RPM_KEY=srv.key("compat-oa-rpm", rpm=1),
                COMPAT_AUDIO_FILE=audio["wav"], COMPAT_AUDIO_URL=audio["wav_url"], COMPAT_RAW_FILE=GOFORWARD,
@@ -287,6 +306,107 @@ def test_deepgram_stream_bad_parameter_is_refused_before_the_upgrade(srv, key, q
 
 
 # -- OpenAI over plain HTTP ---------------------------------------------------
+
+# -- OpenAI's Realtime API, transcription sessions (GET /v1/realtime) --------------------------------------
+
+async def realtime(uri, events, audio_chunks, items, headers=None, subprotocols=None, after=()):
+    """Opens a realtime session, sends `events`, then each audio chunk as input_audio_buffer.append and the
+    `after` events; collects server events until `items` transcriptions completed (or 30 s pass)."""
+    got = []
+    async with websockets.connect(uri, extra_headers=headers or {}, subprotocols=subprotocols,
+                                  open_timeout=60) as ws:
+        got.append(json.loads(await ws.recv()))  # session.created, before anything is sent
+        for e in events:
+            await ws.send(json.dumps(e))
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))  # its answer
+        for c in audio_chunks:
+            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(c).decode()}))
+        for e in after:
+            await ws.send(json.dumps(e))
+        done = 0
+        while done < items:
+            m = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            got.append(m)
+            done += m["type"] == "conversation.item.input_audio_transcription.completed"
+        return got, ws.subprotocol
+
+
+def chunks(data, n):
+    return [data[i:i + n] for i in range(0, len(data), n)]
+
+
+def test_openai_realtime_transcription_session(srv, key, audio):
+    """OpenAI's GA events with server VAD: two utterances become two items, each speech_started,
+    speech_stopped, committed (chained by previous_item_id), delta, completed; a bad event is an error
+    event and the session goes on."""
+    with open(audio["pcm24"], "rb") as f:
+        speech = f.read()
+    pcm = speech + b"\0\0" * 24000 + speech + b"\0\0" * 24000  # 24 kHz, OpenAI's default rate
+    update = {"type": "session.update", "event_id": "ev_1", "session": {"type": "transcription", "audio": {"input": {
+        "format": {"type": "audio/pcm", "rate": 24000}, "transcription": {"model": "gpt-4o-transcribe",
+                                                                           "language": "en-US"},
+        "turn_detection": {"type": "server_vad", "silence_duration_ms": 600}}}}}
+    got, _ = asyncio.run(realtime(ws_base(srv) + "/v1/realtime?model=gpt-4o-transcribe", [
+        {"type": "input_audio_buffer.commit", "event_id": "ev_0"}, update, {"type": "bogus", "event_id": "ev_2"}],
+        chunks(pcm, 4800), 2, headers={"Authorization": f"Bearer {key}"}))
+    created, empty, updated, bogus = got[:4]
+    assert created["type"] == "session.created" and created["event_id"].startswith("event_")
+    inp = created["session"]["audio"]["input"]
+    assert inp["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert inp["turn_detection"] == {"type": "server_vad", "silence_duration_ms": 500}
+    assert empty["type"] == "error" and empty["error"]["event_id"] == "ev_0" and "empty" in empty["error"]["message"]
+    assert updated["type"] == "session.updated"
+    inp = updated["session"]["audio"]["input"]
+    assert inp["transcription"]["language"] == "en" and inp["turn_detection"]["silence_duration_ms"] == 600
+    assert bogus["type"] == "error" and bogus["error"]["type"] == "invalid_request_error"
+    assert bogus["error"]["event_id"] == "ev_2" and "bogus" in bogus["error"]["message"]
+    events = got[4:]
+    kinds = [e["type"].rsplit(".", 1)[-1] for e in events]
+    assert kinds == ["speech_started", "speech_stopped", "committed", "delta", "completed"] * 2, kinds
+    first, second = events[0]["item_id"], events[5]["item_id"]
+    assert first != second and all(e["item_id"] == first for e in events[:5])
+    assert events[2]["previous_item_id"] is None and events[7]["previous_item_id"] == first
+    assert 0.3 < events[0]["audio_start_ms"] / 1000 < 0.8 and events[1]["audio_end_ms"] > events[0]["audio_start_ms"]
+    for e in (events[4], events[9]):
+        assert e["transcript"] == "Go forward ten meters." and e["content_index"] == 0
+        assert e["usage"]["type"] == "duration" and 1.5 < e["usage"]["seconds"] < 4
+    assert events[3]["delta"] == events[4]["transcript"]
+    assert len({e["event_id"] for e in got}) == len(got)
+
+
+def test_openai_realtime_beta_mulaw_manual_commit_and_browser_auth(srv, key, audio):
+    """The beta transcription_session.update with g711_ulaw and turn_detection null (only commit ends an
+    item); the key in the browser subprotocol OpenAI's clients use, answered with `realtime`."""
+    with open(audio["mulaw"], "rb") as f:
+        ulaw = f.read() + b"\xff" * 4000  # μ-law silence
+    update = {"type": "transcription_session.update", "session": {
+        "input_audio_format": "g711_ulaw", "turn_detection": None,
+        "input_audio_transcription": {"model": "gpt-4o-mini-transcribe"}}}
+    got, proto = asyncio.run(realtime(
+        ws_base(srv) + "/v1/realtime?intent=transcription", [update], chunks(ulaw, 1600), 1,
+        subprotocols=["realtime", f"openai-insecure-api-key.{key}", "openai-beta.realtime-v1"],
+        after=[{"type": "input_audio_buffer.commit"}]))
+    assert proto == "realtime"
+    updated = got[1]
+    assert updated["type"] == "transcription_session.updated"
+    assert updated["session"]["input_audio_format"] == "g711_ulaw" and updated["session"]["turn_detection"] is None
+    kinds = [e["type"] for e in got[2:]]
+    # no turn detection: the pause does not end the item, the commit does (after the speech events)
+    assert kinds[-3:] == ["input_audio_buffer.committed", "conversation.item.input_audio_transcription.delta",
+                          "conversation.item.input_audio_transcription.completed"], kinds
+    assert "forward" in got[-1]["transcript"].lower()
+
+
+@pytest.mark.parametrize("headers,status,code", [({}, 401, "invalid_api_key"),
+                                                 ({"Authorization": "Bearer nope"}, 401, "invalid_api_key")])
+def test_openai_realtime_refusals_are_openai_errors(srv, key, headers, status, code):
+    r = requests.get(srv.url + "/v1/realtime?model=gpt-4o-transcribe", timeout=10, headers={
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", **headers})
+    assert r.status_code == status and r.json()["error"]["code"] == code, r.text
+    r = requests.get(srv.url + "/v1/realtime", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", r.text
+
 
 def test_openai_stream_is_server_sent_events(srv, key, audio):
     with open(audio["wav"], "rb") as f:

@@ -152,6 +152,10 @@ static void test_handshake(void)
     CHECK(ld_ws_subprotocol_key("token, abc.def", key, sizeof key) == 1 && !strcmp(key, "abc.def"));
     CHECK(ld_ws_subprotocol_key("Token,xyz", key, sizeof key) == 1 && !strcmp(key, "xyz"));
     CHECK(ld_ws_subprotocol_key("chat, token, k1, other", key, sizeof key) == 1 && !strcmp(key, "k1"));
+    CHECK(ld_ws_subprotocol_key("realtime, openai-insecure-api-key.ld1.x, openai-beta.realtime-v1", key,
+                                sizeof key) == 1 &&
+          !strcmp(key, "ld1.x"));
+    CHECK(ld_ws_subprotocol_key("realtime, openai-insecure-api-key.", key, sizeof key) == 0);
     CHECK(ld_ws_subprotocol_key("token", key, sizeof key) == 0);
     CHECK(ld_ws_subprotocol_key("chat, superchat", key, sizeof key) == 0);
     CHECK(ld_ws_subprotocol_key(NULL, key, sizeof key) == 0);
