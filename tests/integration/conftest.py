@@ -137,6 +137,21 @@ def start_server(data, *extra, port=None, workers=2, env=None, scheme="http", ve
     return srv
 
 
+def start_tls_server(d, *extra, **kw):
+    """A server on https with a self-signed certificate for 127.0.0.1 and localhost made in `d`; the
+    certificate's path is `srv.cert` (verify against it, or hand it to node as NODE_EXTRA_CA_CERTS)."""
+    d = str(d)
+    os.makedirs(d, exist_ok=True)
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    srv = start_server(os.path.join(d, "data"), "--tls-cert", cert, "--tls-key", key, *extra, scheme="https",
+                       verify=cert, **kw)
+    srv.cert = cert
+    return srv
+
+
 @pytest.fixture
 def server_factory(tmp_path):
     started = []

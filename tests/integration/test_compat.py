@@ -25,7 +25,7 @@ import requests
 import websockets
 
 from audio_fixtures import join_clips, words
-from conftest import EVAL_DIR, GOFORWARD, ROOT, start_server
+from conftest import EVAL_DIR, GOFORWARD, ROOT, start_server, start_tls_server
 
 COMPAT_DIR = os.path.join(ROOT, "tests", "compat")
 
@@ -112,15 +112,8 @@ def key(srv):
 
 @pytest.fixture(scope="module")
 def tls_srv(tmp_path_factory):
-    """For OpenAI's realtime client, which always dials wss://: a self-signed certificate that node
-    trusts through NODE_EXTRA_CA_CERTS."""
-    d = tmp_path_factory.mktemp("compat_tls")
-    cert, pem = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(pem), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True, timeout=60)
-    s = start_server(d / "data", "--tls-cert", cert, "--tls-key", pem, scheme="https", verify=str(cert))
-    s.cert = str(cert)
+    """For OpenAI's realtime client, which always dials wss://."""
+    s = start_tls_server(tmp_path_factory.mktemp("compat_tls"))
     yield s
     s.stop()
 

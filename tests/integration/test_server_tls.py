@@ -5,18 +5,12 @@ import subprocess
 import pytest
 import requests
 
-from conftest import GOFORWARD, start_server
+from conftest import GOFORWARD, start_tls_server
 
 
 @pytest.fixture(scope="module")
 def tls_srv(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True, timeout=60)
-    s = start_server(d / "data", "--tls-cert", cert, "--tls-key", key, scheme="https", verify=str(cert))
-    s.cert = str(cert)
+    s = start_tls_server(tmp_path_factory.mktemp("tls"))
     yield s
     s.stop()
 

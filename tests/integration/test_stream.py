@@ -17,7 +17,7 @@ import pytest
 import requests
 import websockets
 
-from conftest import BIN, EVAL_DIR, GOFORWARD, start_server, word_errors
+from conftest import BIN, EVAL_DIR, GOFORWARD, start_server, start_tls_server, word_errors
 
 CHUNK = 3200  # 100 ms of 16 kHz linear16
 EXPECTED = ["go", "forward", "ten", "meters"]
@@ -472,11 +472,7 @@ def test_quota_exceeded_mid_stream(srv, goforward):
 
 
 def test_tls_and_global_stream_cap(tmp_path, goforward):
-    cert, pkey = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-keyout", str(pkey), "-out", str(cert)], check=True, capture_output=True)
-    s = start_server(tmp_path / "tls", "--tls-cert", cert, "--tls-key", pkey, "--max-streams", "1", workers=1,
-                     scheme="https")
+    s = start_tls_server(tmp_path / "tls", "--max-streams", "1", workers=1)
     try:
         k = s.key("tls")
         ctx = ssl.create_default_context()
