@@ -1,8 +1,8 @@
 /* libFuzzer entry: request options as clients send them — a JSON body
  * (ld_opts_set_json) and query/form pairs (ld_opts_set, "key=value" lines),
  * also by Deepgram's and OpenAI's names (compat_*.c, the Deepgram stream's
- * parameters) — then the cross-field check; a JSON body is also reshaped into
- * the compatibility schemas. Any crash or sanitizer report is a bug, and so
+ * parameters, OpenAI's realtime query) — then the cross-field check; a JSON
+ * body is also reshaped into the compatibility schemas and their job webhooks. Any crash or sanitizer report is a bug, and so
  * is an accepted value that leaves a string field unterminated or a number
  * outside its documented range. */
 #include <jansson.h>
@@ -14,7 +14,9 @@
 #include "server/compat_deepgram.h"
 #include "server/compat_openai.h"
 #include "server/opts.h"
+#include "server/webhooks.h"
 #include "server/ws_deepgram.h"
+#include "server/ws_openai.h"
 
 /* The "key=value" lines as a stream's query. */
 typedef struct {
@@ -56,6 +58,14 @@ static void invariants(const ld_listen_opts *o)
     if (o->t.format < LD_FORMAT_JSON || o->t.format > LD_FORMAT_VTT)
         abort();
     keywords_ok(o->t.keywords, sizeof o->t.keywords);
+    /* an accepted webhook_extra splits into key:value pairs (server/webhooks.c relies on it) */
+    char x[sizeof o->webhook_extra], *save = NULL;
+    if (!memchr(o->webhook_extra, 0, sizeof o->webhook_extra))
+        abort();
+    memcpy(x, o->webhook_extra, sizeof x);
+    for (char *pair = strtok_r(x, ",", &save); pair; pair = strtok_r(NULL, ",", &save))
+        if (!strchr(pair, ':') || *pair == ':')
+            abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -77,6 +87,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(ld_dg_body(&dg, json_incref(j)));
         o.verbose = true;
         json_decref(ld_openai_body(&o, json_incref(j)));
+        /* ... and as a finished job's result or error, for each route's webhook */
+        json_t *hooks[] = {json_pack("{s:s}", "route", "pulse"),
+                           json_pack("{s:s,s:b,s:b,s:f}", "route", "deepgram", "utterances", 1, "paragraphs", 1,
+                                     "utt_split", 0.8)};
+        for (size_t i = 0; i < 2; i++)
+            for (int done = 0; done < 2; done++) {
+                ld_job_outcome out = {"job_1", "k_1", "req_1", done, j, 1.5};
+                char header[64];
+                json_decref(ld_webhooks_shape(hooks[i], &out, header, sizeof header));
+            }
+        json_decref(hooks[0]);
+        json_decref(hooks[1]);
     }
     json_decref(j);
 
@@ -126,6 +148,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ld_ws_params_keyword(&p, q.keys[i], q.vals[i], &err) != LD_OK && !err.msg[0])
             abort();
     keywords_ok(p.keywords, sizeof p.keywords);
+    if (ld_ws_oa_params_parse(get, &q, &p, &err) == LD_OK &&
+        (!p.openai || p.channels > 1 || p.sample_rate < 8000 || p.sample_rate > 48000))
+        abort();
     free(text);
     return 0;
 }
