@@ -169,11 +169,13 @@ static void on_openai(ws_conn *c, const struct wslay_event_on_msg_recv_arg *m)
             ld_error_set(&e, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language for streaming: '%s'", q.language);
             break;
         }
-        c->params.encoding = q.encoding; /* unchanged once audio flows (checked above) */
-        c->params.sample_rate = q.sample_rate;
-        c->params.finalize_on_words = q.finalize_on_words;
-        c->params.eou_timeout_ms = q.eou_timeout_ms;
-        memcpy(c->params.language, q.language, sizeof q.language);
+        if (!c->got_audio) { /* no worker has the stream yet (after it, the values are the same: checked above) */
+            c->params.encoding = q.encoding;
+            c->params.sample_rate = q.sample_rate;
+            c->params.finalize_on_words = q.finalize_on_words;
+            c->params.eou_timeout_ms = q.eou_timeout_ms;
+            memcpy(c->params.language, q.language, sizeof q.language);
+        }
         send_now(c, ld_ws_oa_session(c->session_id, &q, true, beta));
         return;
     case LD_WS_OA_IGNORED: return;

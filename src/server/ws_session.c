@@ -395,17 +395,19 @@ static const char *item_id(const ws_conn *c, unsigned k, char out[64])
 }
 
 /* OpenAI mode's end of an utterance: speech_stopped (when speech_started was
- * sent), then, when there are words or the client committed, the item:
- * committed, the transcript as one delta, completed. False: out of memory. */
+ * sent), then, when there are words, the client committed or speech_started
+ * announced the item, the item: committed, the transcript as one delta (none
+ * when empty), completed. False: out of memory. */
 static bool openai_final(ws_conn *c, track *s, bool had_speech, bool committed, const ld_word *w, size_t n,
                          size_t utt_start)
 {
     char item[64], prev[64];
     item_id(c, s->items, item);
-    if (had_speech && c->params.vad_events)
+    bool announced = had_speech && c->params.vad_events;
+    if (announced)
         ws_conn_post(c, ld_ws_oa_speech(false, item, secs(s->last_voice)));
-    if (!n && !committed)
-        return true; /* silence or noise ended: no item */
+    if (!n && !committed && !announced)
+        return true; /* a quiet stretch ended: no item */
     ld_ws_final fin = {NULL, NULL, c->params.full_transcript ? &s->full : NULL, &s->redactor};
     char *text = ld_ws_final_text(&s->params, w, n, &fin);
     if (!text)
