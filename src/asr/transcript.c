@@ -270,24 +270,29 @@ ld_transcript *ld_transcript_redact_copy(const ld_transcript *t, unsigned kinds)
 
 bool ld_word_is_punct(const char *w) { return w && w[0] && !w[1] && strchr(".,?!", w[0]); }
 
-char *ld_words_join(const ld_word *w, size_t n)
+char *ld_words_join_by(const void *items, size_t from, size_t to, const char *(*word)(const void *items, size_t i))
 {
     size_t len = 1;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(w[i].word) + 1;
+    for (size_t i = from; i < to; i++)
+        len += strlen(word(items, i)) + 1;
     char *s = malloc(len), *p = s;
     if (!s)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (p != s && !ld_word_is_punct(w[i].word))
+    for (size_t i = from; i < to; i++) {
+        const char *w = word(items, i);
+        if (p != s && !ld_word_is_punct(w))
             *p++ = ' ';
-        size_t l = strlen(w[i].word);
-        memcpy(p, w[i].word, l);
+        size_t l = strlen(w);
+        memcpy(p, w, l);
         p += l;
     }
     *p = 0;
     return s;
 }
+
+static const char *word_of(const void *items, size_t i) { return ((const ld_word *)items)[i].word; }
+
+char *ld_words_join(const ld_word *w, size_t n) { return ld_words_join_by(w, 0, n, word_of); }
 
 double ld_round3(double x) { return round(x * 1000.0) / 1000.0; }
 

@@ -98,6 +98,10 @@ ld_transcript *ld_transcript_redact_copy(const ld_transcript *t, unsigned kinds)
 /* A punctuation entry of the word lists ("." "," "?" "!", a word of its own in
  * JSON `words` and stream finals, at the end of the word it follows). NULL-safe. */
 bool ld_word_is_punct(const char *w);
+/* Words [from, to) of any list joined as text: a space before each word but
+ * not before punctuation entries; word(items, i) gives word i. malloc'd, NULL
+ * when out of memory. */
+char *ld_words_join_by(const void *items, size_t from, size_t to, const char *(*word)(const void *items, size_t i));
 
 /* The JSON body: request_id, text, confidence, duration, language, words (when
  * timestamps), utterances. New reference. */

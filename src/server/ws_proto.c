@@ -378,24 +378,15 @@ json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n
 }
 
 /* Entries [from, to) joined: punctuation glued to the word before. */
+static const char *entry_word(const void *entries, size_t i)
+{
+    const char *w = json_string_value(json_object_get(json_array_get((json_t *)entries, i), "word"));
+    return w ? w : "";
+}
+
 static char *join_entries(json_t *entries, size_t from, size_t to)
 {
-    size_t cap = 1;
-    for (size_t i = from; i < to; i++)
-        cap += strlen(json_string_value(json_object_get(json_array_get(entries, i), "word"))) + 1;
-    char *text = malloc(cap), *o = text;
-    if (!text)
-        return NULL;
-    for (size_t i = from; i < to; i++) {
-        const char *w = json_string_value(json_object_get(json_array_get(entries, i), "word"));
-        if (o != text && !ld_word_is_punct(w))
-            *o++ = ' ';
-        size_t l = strlen(w);
-        memcpy(o, w, l);
-        o += l;
-    }
-    *o = 0;
-    return text;
+    return ld_words_join_by(entries, from, to, entry_word);
 }
 
 /* sentence_timestamps: the final's sentences (ended by . ? !) and, when
