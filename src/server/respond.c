@@ -23,6 +23,8 @@ static enum MHD_Result queue_response(struct MHD_Connection *c, unsigned status,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, buf);
     }
     ld_req *r = ld_req_current();
+    if (r && r->deepgram && request_id && *request_id) /* where Deepgram's clients and logs look for it */
+        MHD_add_response_header(resp, "dg-request-id", request_id);
     if (r)
         ld_req_decorate(r, resp, status);
     enum MHD_Result ret = MHD_queue_response(c, status, resp);

@@ -165,6 +165,8 @@ enum MHD_Result ld_ws_serve(ld_req *r)
     else if (has_token(header(mc, "Sec-WebSocket-Protocol"), "realtime")) /* OpenAI's browser clients */
         MHD_add_response_header(resp, "Sec-WebSocket-Protocol", "realtime");
     MHD_add_response_header(resp, "X-Request-ID", r->request_id);
+    if (r->deepgram)
+        MHD_add_response_header(resp, "dg-request-id", r->request_id);
     ld_req_quota_headers(r, resp);
     ld_log_fields(LD_LOG_INFO,
                   json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "request_id", r->request_id, "session_id",

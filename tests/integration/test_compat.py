@@ -192,6 +192,7 @@ def test_deepgram_utterances_and_paragraphs_on_a_long_recording(srv, key, audio)
 def test_deepgram_json_url_and_callback(srv, key, audio):
     r = dg_post(srv, key, "?punctuate=true", json={"url": audio["wav_url"]})
     assert r.status_code == 200, r.text
+    assert r.headers["dg-request-id"] == r.json()["metadata"]["request_id"]
     assert r.json()["results"]["channels"][0]["alternatives"][0]["transcript"] == "Go forward ten meters."
     r = dg_post(srv, key, "?callback=" + audio["callback"], json={"url": audio["wav_url"]})
     assert r.status_code == 202, r.text
@@ -215,6 +216,7 @@ def test_deepgram_error_envelope(srv, key, method, path, query, body, ctype, sta
     assert r.status_code == status, r.text
     b = r.json()
     assert b["err_code"] == err_code and b["err_msg"] and b["request_id"] == r.headers["X-Request-ID"]
+    assert r.headers["dg-request-id"] == r.headers["X-Request-ID"]  # Deepgram's own header
     assert "error" not in b and "code" not in b
 
 
@@ -288,6 +290,12 @@ def test_deepgram_stream_endpointing_false_and_defaults(srv, key):
     assert results[0]["channel"]["alternatives"][0]["transcript"] == "go forward ten meters"  # no punctuate
     assert msgs[-1]["type"] == "Metadata" and len(msgs[-1]["sha256"]) == 64
     assert not any(m["type"] in ("SpeechStarted", "UtteranceEnd") for m in msgs)
+
+    async def ids():  # Deepgram's dg-request-id on the 101 too, the same id as X-Request-ID
+        async with websockets.connect(uri, extra_headers={"Authorization": f"Token {key}"}) as ws:
+            return ws.response_headers.get("dg-request-id"), ws.response_headers.get("X-Request-ID")
+    dg_id, rid = asyncio.run(ids())
+    assert dg_id and dg_id == rid
 
 
 @pytest.mark.parametrize("query", ["endpointing=soon", "utterance_end_ms=-5", "encoding=speex"])
