@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((int)c < LD_WS_CTL_KEEPALIVE || c > LD_WS_CTL_INVALID)
         abort();
 
-    ld_ws_params p = {.encoding = LD_STREAM_LINEAR16, .sample_rate = 24000, .eou_timeout_ms = 500};
+    ld_ws_oa_settings p = {.encoding = LD_STREAM_LINEAR16, .sample_rate = 24000, .eou_timeout_ms = 500};
     uint8_t *audio = NULL;
     size_t alen = 0;
     bool beta;
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ld_ws_oa_kind k = ld_ws_oa_client_event((const char *)data, size, &p, &audio, &alen, &beta, id, &e);
     if ((k == LD_WS_OA_APPEND) != (audio != NULL) || alen > size || strlen(id) >= sizeof id ||
         p.sample_rate < LD_AUDIO_STREAM_MIN_RATE || p.sample_rate > LD_AUDIO_STREAM_MAX_RATE ||
-        p.eou_timeout_ms < 100 || p.eou_timeout_ms > 10000)
+        p.eou_timeout_ms < 100 || p.eou_timeout_ms > 10000 || !memchr(p.language, 0, sizeof p.language))
         abort();
     free(audio);
 

@@ -11,6 +11,7 @@
 
 #include "asr/numerals.h"
 #include "asr/redact.h"
+#include "server/ws_openai.h"
 
 /* The model ids OpenAI's SDKs and tools send; each is served by listend's
  * engine with its automatic model choice. */
@@ -20,7 +21,7 @@ static const char *const models[] = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-m
 bool ld_openai_path(const char *path)
 {
     return !strncmp(path, "/v1/audio/", 10) || !strcmp(path, "/v1/models") || !strncmp(path, "/v1/models/", 11) ||
-           !strcmp(path, "/v1/realtime");
+           !strcmp(path, LD_WS_OA_PATH);
 }
 
 /* OpenAI's error type and code for a listend error; code NULL = the lower-case
@@ -180,7 +181,6 @@ static bool punct_entry(json_t *w)
  * entries, confidence 1, left out), `compression_ratio` 1 (not computed: no
  * repetition loops to flag) and `no_speech_prob` 0 (segments are cut around
  * detected speech). */
-
 static json_t *verbose_segment(json_t *words, size_t *from, json_t *u, size_t id)
 {
     double start = json_number_value(json_object_get(u, "start")),

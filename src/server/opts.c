@@ -106,24 +106,39 @@ int ld_opts_raw_width(const ld_listen_opts *o) { return ld_audio_stream_sample_b
 
 int ld_opts_raw_channels(const ld_listen_opts *o) { return o->t.multichannel && o->channels > 1 ? o->channels : 1; }
 
-/* "k:v,k2:v2": every pair has a non-empty key before its first ':'. */
+ld_err ld_opts_webhook_extra(const char *val, json_t **pairs, ld_error *err)
+{
+    *pairs = json_object();
+    for (const char *p = val; *pairs && *p;) {
+        size_t n = strcspn(p, ",");
+        const char *colon = memchr(p, ':', n);
+        if (!colon || colon == p) {
+            json_decref(*pairs);
+            *pairs = NULL;
+            return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                                "Invalid value for parameter 'webhook_extra': expected key:value pairs separated "
+                                "by commas (e.g. call_id:123,agent:ana)");
+        }
+        char key[sizeof((ld_listen_opts *)0)->webhook_extra];
+        snprintf(key, sizeof key, "%.*s", (int)(colon - p), p);
+        json_object_set_new(*pairs, key, json_stringn(colon + 1, n - (size_t)(colon + 1 - p)));
+        p += n + (p[n] == ',');
+    }
+    return *pairs ? LD_OK : ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
+}
+
 static ld_err set_webhook_extra(ld_listen_opts *o, const char *val, ld_error *err)
 {
     if (strlen(val) >= sizeof o->webhook_extra)
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
                             "Invalid value for parameter 'webhook_extra': longer than %zu characters",
                             sizeof o->webhook_extra - 1);
-    for (const char *p = val; *p;) {
-        size_t n = strcspn(p, ",");
-        const char *colon = memchr(p, ':', n);
-        if (!colon || colon == p)
-            return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                                "Invalid value for parameter 'webhook_extra': expected key:value pairs separated "
-                                "by commas (e.g. call_id:123,agent:ana)");
-        p += n + (p[n] == ',');
-    }
-    memcpy(o->webhook_extra, val, strlen(val) + 1);
-    return LD_OK;
+    json_t *pairs;
+    ld_err rc = ld_opts_webhook_extra(val, &pairs, err); /* checked here, turned into JSON by server/webhooks.c */
+    json_decref(pairs);
+    if (!rc)
+        memcpy(o->webhook_extra, val, strlen(val) + 1);
+    return rc;
 }
 
 ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error *err)

@@ -48,6 +48,10 @@ int ld_opts_raw_rate(const ld_listen_opts *o);
 int ld_opts_raw_width(const ld_listen_opts *o);
 /* Interleaved channels of headerless input: `channels` with multichannel, else 1. */
 int ld_opts_raw_channels(const ld_listen_opts *o);
+/* Smallest's webhook_extra "k:v,k2:v2" (a value keeps any further ':') as a
+ * JSON object of strings in *pairs (new reference); LD_ERR_INVALID_PARAMETER
+ * (*pairs NULL) when a pair has no key or no ':'. */
+ld_err ld_opts_webhook_extra(const char *val, json_t **pairs, ld_error *err);
 /* Cross-field checks once every source was applied: diarize, language. */
 ld_err ld_opts_validate(const ld_listen_opts *o, ld_pool *pool, ld_error *err);
 

@@ -20,6 +20,7 @@
 #include "server/respond.h"
 #include "server/web.h"
 #include "server/ws.h"
+#include "server/ws_openai.h"
 
 typedef struct {
     const char *path;
@@ -53,11 +54,11 @@ static const route routes[] = {
      * files to /waves/v1/stt/): the same Pulse body, the same stream protocol. */
     {"/waves/v1/stt", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning, ld_listen_final},
     {"/waves/v1/stt/", false, NULL, "POST", KEY, true, true, ld_listen_first_lightning, ld_listen_final},
-    {"/waves/v1/stt/live", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
+    {LD_WS_UNIFIED_PATH, false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
     /* OpenAI clients (docs/compat.md, "OpenAI"); the path selects OpenAI's error envelope. */
     {"/v1/audio/transcriptions", false, NULL, "POST", KEY, true, true, ld_listen_first_openai, ld_listen_final},
     /* OpenAI's Realtime API, transcription sessions (ws_openai.h): a WebSocket upgrade only. */
-    {"/v1/realtime", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
+    {LD_WS_OA_PATH, false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
     {"/v1/audio/translations", false, NULL, "POST", KEY, false, false, ld_openai_translations, NULL},
     {"/v1/models", false, NULL, "GET, HEAD", KEY, false, false, NULL, ld_openai_models_serve},
     {"/v1/models/", true, "/v1/models/{id}", "GET, HEAD", KEY, false, false, NULL, ld_openai_model_serve},

@@ -41,17 +41,9 @@ json_t *ld_webhooks_hook(const ld_req *r)
     }
     if (r->opts.callback_put)
         json_object_set_new(h, "method", json_string("PUT"));
-    if (r->opts.webhook_extra[0]) { /* checked by ld_opts_set: key:value pairs */
-        json_t *extra = json_object();
-        char buf[sizeof r->opts.webhook_extra], *save = NULL;
-        snprintf(buf, sizeof buf, "%s", r->opts.webhook_extra);
-        for (char *pair = strtok_r(buf, ",", &save); pair; pair = strtok_r(NULL, ",", &save)) {
-            char *colon = strchr(pair, ':');
-            *colon = '\0';
-            json_object_set_new(extra, pair, json_string(colon + 1));
-        }
-        json_object_set_new(h, "extra", extra);
-    }
+    json_t *extra;
+    if (r->opts.webhook_extra[0] && !ld_opts_webhook_extra(r->opts.webhook_extra, &extra, NULL))
+        json_object_set_new(h, "extra", extra); /* checked by ld_opts_set already */
     if (!json_object_size(h)) {
         json_decref(h);
         return NULL;
@@ -79,9 +71,9 @@ static json_t *deepgram(const json_t *hook, const ld_job_outcome *o, char *heade
 {
     snprintf(header, headersz, "dg-token: %s", o->key_id);
     if (!o->completed) {
-        ld_error e = {.code = ld_err_parse(json_string_value(json_object_get(o->body, "code")))};
+        ld_error e;
         const char *msg = json_string_value(json_object_get(o->body, "error"));
-        snprintf(e.msg, sizeof e.msg, "%s", msg ? msg : "");
+        ld_error_set(&e, ld_err_parse(json_string_value(json_object_get(o->body, "code"))), "%s", msg ? msg : "");
         return ld_dg_error_json(&e, o->request_id, NULL);
     }
     ld_dg_opts dg = {.utterances = json_is_true(json_object_get(hook, "utterances")),

@@ -208,8 +208,8 @@ char *ws_conn_error_msg(const ws_conn *c, ld_err e, const char *message)
 {
     if (!c->params.openai)
         return ld_ws_msg_error(message, ld_err_code(e));
-    ld_error err = {.code = e};
-    snprintf(err.msg, sizeof err.msg, "%s", message);
+    ld_error err;
+    ld_error_set(&err, e, "%s", message);
     return ld_ws_oa_error(&err, NULL);
 }
 

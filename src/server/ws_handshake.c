@@ -107,7 +107,7 @@ enum MHD_Result ld_ws_serve(ld_req *r)
          : !strcmp(r->path, LD_WS_OA_PATH) ? ld_ws_oa_params_parse
                                            : ld_ws_params_parse)(query, mc, &params, &err))
         return ld_respond_error(mc, &err, r->request_id, NULL);
-    params.unified = !strcmp(r->path, "/waves/v1/stt/live");
+    params.unified = !strcmp(r->path, LD_WS_UNIFIED_PATH);
     keyword_walk kw = {&params, {0}};
     MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, keyword_it, &kw); /* repeatable */
     if (kw.err.code)

@@ -129,13 +129,9 @@ static void on_openai(ws_conn *c, const struct wslay_event_on_msg_recv_arg *m)
     bool beta;
     char id[64];
     ld_error e = {0};
-    /* Only what an update may change: once audio flows a worker also writes
-     * c->params (the model in use), so the rest is not read here. */
-    ld_ws_params q = {.encoding = c->params.encoding,
-                      .sample_rate = c->params.sample_rate,
-                      .finalize_on_words = c->params.finalize_on_words,
-                      .eou_timeout_ms = c->params.eou_timeout_ms};
-    memcpy(q.language, c->params.language, sizeof q.language);
+    ld_ws_oa_settings now, q; /* once audio flows a worker also writes c->params, but never these */
+    ld_ws_oa_settings_get(&c->params, &now);
+    q = now;
     c->last_activity = ld_time_mono();
     switch (ld_ws_oa_client_event((const char *)m->msg, m->msg_length, &q, &audio, &n, &beta, id, &e)) {
     case LD_WS_OA_APPEND:
@@ -156,10 +152,7 @@ static void on_openai(ws_conn *c, const struct wslay_event_on_msg_recv_arg *m)
         send_now(c, ld_ws_oa_cleared());
         return;
     case LD_WS_OA_UPDATE:
-        if (c->got_audio &&
-            (q.encoding != c->params.encoding || q.sample_rate != c->params.sample_rate ||
-             q.finalize_on_words != c->params.finalize_on_words || q.eou_timeout_ms != c->params.eou_timeout_ms ||
-             strcmp(q.language, c->params.language))) {
+        if (c->got_audio && !ld_ws_oa_settings_equal(&q, &now)) {
             ld_error_set(&e, LD_ERR_INVALID_PARAMETER,
                          "The session (audio format, language, turn detection) can only change before the first "
                          "audio");
@@ -169,13 +162,8 @@ static void on_openai(ws_conn *c, const struct wslay_event_on_msg_recv_arg *m)
             ld_error_set(&e, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language for streaming: '%s'", q.language);
             break;
         }
-        if (!c->got_audio) { /* no worker has the stream yet (after it, the values are the same: checked above) */
-            c->params.encoding = q.encoding;
-            c->params.sample_rate = q.sample_rate;
-            c->params.finalize_on_words = q.finalize_on_words;
-            c->params.eou_timeout_ms = q.eou_timeout_ms;
-            memcpy(c->params.language, q.language, sizeof q.language);
-        }
+        if (!c->got_audio) /* no worker has the stream yet; after it, nothing changed (above) */
+            ld_ws_oa_settings_put(&c->params, &q);
         send_now(c, ld_ws_oa_session(c->session_id, &q, true, beta));
         return;
     case LD_WS_OA_IGNORED: return;
@@ -416,7 +404,9 @@ static void adopt(ld_ws *ws, ws_conn *c)
         ws->live_head->loop_prev = c;
     ws->live_head = c;
     if (c->params.openai) { /* OpenAI's clients wait for it before they configure the session */
-        send_now(c, ld_ws_oa_session(c->session_id, &c->params, false, false));
+        ld_ws_oa_settings st;
+        ld_ws_oa_settings_get(&c->params, &st);
+        send_now(c, ld_ws_oa_session(c->session_id, &st, false, false));
         do_write(c);
     }
     if (ld_ws_leftover_pending(&c->extra))

@@ -49,13 +49,41 @@ ld_err ld_ws_oa_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_
     return LD_OK;
 }
 
+_Static_assert(sizeof((ld_ws_params *)0)->language == sizeof((ld_ws_oa_settings *)0)->language,
+               "settings carry the params' language whole");
+
+void ld_ws_oa_settings_get(const ld_ws_params *p, ld_ws_oa_settings *s)
+{
+    *s = (ld_ws_oa_settings){.encoding = p->encoding,
+                             .sample_rate = p->sample_rate,
+                             .finalize_on_words = p->finalize_on_words,
+                             .eou_timeout_ms = p->eou_timeout_ms};
+    memcpy(s->language, p->language, sizeof s->language);
+}
+
+void ld_ws_oa_settings_put(ld_ws_params *p, const ld_ws_oa_settings *s)
+{
+    p->encoding = s->encoding;
+    p->sample_rate = s->sample_rate;
+    p->finalize_on_words = s->finalize_on_words;
+    p->eou_timeout_ms = s->eou_timeout_ms;
+    memcpy(p->language, s->language, sizeof p->language);
+}
+
+bool ld_ws_oa_settings_equal(const ld_ws_oa_settings *a, const ld_ws_oa_settings *b)
+{
+    return a->encoding == b->encoding && a->sample_rate == b->sample_rate &&
+           a->finalize_on_words == b->finalize_on_words && a->eou_timeout_ms == b->eou_timeout_ms &&
+           !strcmp(a->language, b->language);
+}
+
 static ld_err bad(ld_error *err, const char *param, const char *msg)
 {
     return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter '%s': %s", param, msg);
 }
 
 /* The audio format by GA's {"type": "audio/pcm", "rate"} or the beta's name. */
-static ld_err set_format(ld_ws_params *p, json_t *fmt, ld_error *err)
+static ld_err set_format(ld_ws_oa_settings *p, json_t *fmt, ld_error *err)
 {
     const char *t = json_is_string(fmt) ? json_string_value(fmt) : json_string_value(json_object_get(fmt, "type"));
     if (!t)
@@ -81,7 +109,7 @@ static ld_err set_format(ld_ws_params *p, json_t *fmt, ld_error *err)
 
 /* null: only input_audio_buffer.commit ends an utterance; server_vad (or
  * semantic_vad, taken as server_vad): silence_duration_ms of silence does. */
-static ld_err set_turns(ld_ws_params *p, json_t *td, ld_error *err)
+static ld_err set_turns(ld_ws_oa_settings *p, json_t *td, ld_error *err)
 {
     if (json_is_null(td)) {
         p->finalize_on_words = false;
@@ -98,7 +126,7 @@ static ld_err set_turns(ld_ws_params *p, json_t *td, ld_error *err)
     return LD_OK;
 }
 
-static ld_err apply_update(ld_ws_params *p, json_t *session, bool beta, ld_error *err)
+static ld_err apply_update(ld_ws_oa_settings *p, json_t *session, bool beta, ld_error *err)
 {
     if (!json_is_object(session))
         return bad(err, "session", "expected an object");
@@ -124,8 +152,8 @@ static ld_err apply_update(ld_ws_params *p, json_t *session, bool beta, ld_error
     return LD_OK;
 }
 
-ld_ws_oa_kind ld_ws_oa_client_event(const char *text, size_t len, ld_ws_params *p, uint8_t **audio, size_t *alen,
-                                    bool *beta, char event_id[64], ld_error *err)
+ld_ws_oa_kind ld_ws_oa_client_event(const char *text, size_t len, ld_ws_oa_settings *p, uint8_t **audio,
+                                    size_t *alen, bool *beta, char event_id[64], ld_error *err)
 {
     *audio = NULL;
     *alen = 0;
@@ -159,7 +187,7 @@ ld_ws_oa_kind ld_ws_oa_client_event(const char *text, size_t len, ld_ws_params *
         kind = LD_WS_OA_CLEAR;
     } else if (!strcmp(type, "session.update") || !strcmp(type, "transcription_session.update")) {
         *beta = type[0] == 't';
-        ld_ws_params q = *p; /* all or nothing */
+        ld_ws_oa_settings q = *p; /* all or nothing */
         if (!apply_update(&q, json_object_get(j, "session"), *beta, err)) {
             *p = q;
             kind = LD_WS_OA_UPDATE;
@@ -187,10 +215,10 @@ static char *event(const char *type, json_t *o)
     return s;
 }
 
-char *ld_ws_oa_session(const char *session_id, const ld_ws_params *p, bool updated, bool beta)
+char *ld_ws_oa_session(const char *session_id, const ld_ws_oa_settings *p, bool updated, bool beta)
 {
     bool pcm = p->encoding == LD_STREAM_LINEAR16;
-    const char *model = p->model[0] ? p->model : "auto";
+    const char *model = "auto";
     json_t *turns = p->finalize_on_words
                         ? json_pack("{s:s,s:i}", "type", "server_vad", "silence_duration_ms", p->eou_timeout_ms)
                         : json_null();

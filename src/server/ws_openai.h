@@ -27,6 +27,21 @@
  * listend's automatic model). Sets out->openai. */
 ld_err ld_ws_oa_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
 
+/* What a client's session update may change: taken from a stream's params
+ * (get), changed by ld_ws_oa_client_event, written back (put). Only these
+ * members are read or written, so the loop can use them while a worker holds
+ * the rest of the params. */
+typedef struct {
+    ld_stream_encoding encoding;
+    int sample_rate;
+    char language[16];
+    bool finalize_on_words; /* false: only input_audio_buffer.commit ends an item */
+    int eou_timeout_ms;
+} ld_ws_oa_settings;
+void ld_ws_oa_settings_get(const ld_ws_params *p, ld_ws_oa_settings *s);
+void ld_ws_oa_settings_put(ld_ws_params *p, const ld_ws_oa_settings *s);
+bool ld_ws_oa_settings_equal(const ld_ws_oa_settings *a, const ld_ws_oa_settings *b);
+
 typedef enum {
     LD_WS_OA_APPEND,  /* *audio, *len: the decoded bytes */
     LD_WS_OA_COMMIT,  /* end the utterance now (input_audio_buffer.commit) */
@@ -36,19 +51,18 @@ typedef enum {
     LD_WS_OA_INVALID  /* err says why; the session goes on (OpenAI answers with an error event) */
 } ld_ws_oa_kind;
 
-/* One client text frame. For UPDATE, *p gets the session's audio format
+/* One client text frame. For UPDATE, *s gets the session's audio format
  * (audio/pcm at a rate, audio/pcmu, audio/pcma; beta pcm16, g711_ulaw,
  * g711_alaw), transcription language and turn detection (null: only commit
  * ends an utterance; server_vad's silence_duration_ms as the end-of-utterance
- * silence): its encoding, sample_rate, language, finalize_on_words and
- * eou_timeout_ms, no other member (all or none); *beta says it was transcription_session.update. *event_id gets the
- * client's event_id ("" when none), for error events. */
-ld_ws_oa_kind ld_ws_oa_client_event(const char *text, size_t len, ld_ws_params *p, uint8_t **audio, size_t *alen,
-                                    bool *beta, char event_id[64], ld_error *err);
+ * silence), all or none; *beta says it was transcription_session.update.
+ * *event_id gets the client's event_id ("" when none), for error events. */
+ld_ws_oa_kind ld_ws_oa_client_event(const char *text, size_t len, ld_ws_oa_settings *s, uint8_t **audio,
+                                    size_t *alen, bool *beta, char event_id[64], ld_error *err);
 
 /* session.created / session.updated (or, with beta, transcription_session.*):
- * the session as listend runs it. */
-char *ld_ws_oa_session(const char *session_id, const ld_ws_params *p, bool updated, bool beta);
+ * the session as listend runs it (model "auto": OpenAI's names are ignored). */
+char *ld_ws_oa_session(const char *session_id, const ld_ws_oa_settings *s, bool updated, bool beta);
 /* input_audio_buffer.speech_started (audio_start_ms) or speech_stopped (audio_end_ms). */
 char *ld_ws_oa_speech(bool started, const char *item_id, double t);
 /* input_audio_buffer.committed; previous_item_id NULL for the first item. */

@@ -377,13 +377,13 @@ json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n
     return arr;
 }
 
-/* Entries [from, to) joined: punctuation glued to the word before. */
 static const char *entry_word(const void *entries, size_t i)
 {
     const char *w = json_string_value(json_object_get(json_array_get((json_t *)entries, i), "word"));
     return w ? w : "";
 }
 
+/* Entries [from, to) joined: punctuation glued to the word before. */
 static char *join_entries(json_t *entries, size_t from, size_t to)
 {
     return ld_words_join_by(entries, from, to, entry_word);

@@ -18,6 +18,9 @@
 #include "audio/stream.h"
 #include "util/err.h"
 
+/* Smallest's unified live path (spec §8): its messages also carry `transcription`. */
+#define LD_WS_UNIFIED_PATH "/waves/v1/stt/live"
+
 /* RFC 6455 close codes used by listend. */
 enum {
     LD_WS_CLOSE_NORMAL = 1000,

@@ -24,7 +24,7 @@ static const char *stereo(void *ud, const char *name)
     return !strcmp(name, "channels") ? "2" : NULL;
 }
 
-static ld_ws_oa_kind ev(const char *text, ld_ws_params *p, uint8_t **audio, size_t *n, bool *beta, char id[64])
+static ld_ws_oa_kind ev(const char *text, ld_ws_oa_settings *p, uint8_t **audio, size_t *n, bool *beta, char id[64])
 {
     ld_error e = {0};
     return ld_ws_oa_client_event(text, strlen(text), p, audio, n, beta, id, &e);
@@ -52,44 +52,52 @@ int main(void)
     bool beta;
     char id[64];
     ld_ws_oa_params_parse(none, NULL, &p, &e);
-    CHECK(ev("{\"type\":\"input_audio_buffer.append\",\"event_id\":\"e7\",\"audio\":\"AAECAw==\"}", &p, &audio, &n,
+    ld_ws_oa_settings st;
+    ld_ws_oa_settings_get(&p, &st);
+    CHECK(ev("{\"type\":\"input_audio_buffer.append\",\"event_id\":\"e7\",\"audio\":\"AAECAw==\"}", &st, &audio, &n,
              &beta, id) == LD_WS_OA_APPEND);
     CHECK(n == 4 && audio[3] == 3 && !strcmp(id, "e7"));
     free(audio);
-    CHECK(ev("{\"type\":\"input_audio_buffer.append\",\"audio\":\"no base64!\"}", &p, &audio, &n, &beta, id) ==
+    CHECK(ev("{\"type\":\"input_audio_buffer.append\",\"audio\":\"no base64!\"}", &st, &audio, &n, &beta, id) ==
               LD_WS_OA_INVALID &&
           !audio);
-    CHECK(ev("{\"type\":\"input_audio_buffer.commit\"}", &p, &audio, &n, &beta, id) == LD_WS_OA_COMMIT);
-    CHECK(ev("{\"type\":\"input_audio_buffer.clear\"}", &p, &audio, &n, &beta, id) == LD_WS_OA_CLEAR);
-    CHECK(ev("{\"type\":\"response.create\"}", &p, &audio, &n, &beta, id) == LD_WS_OA_IGNORED);
-    CHECK(ev("{\"type\":\"nope\"}", &p, &audio, &n, &beta, id) == LD_WS_OA_INVALID);
-    CHECK(ev("not json", &p, &audio, &n, &beta, id) == LD_WS_OA_INVALID);
+    CHECK(ev("{\"type\":\"input_audio_buffer.commit\"}", &st, &audio, &n, &beta, id) == LD_WS_OA_COMMIT);
+    CHECK(ev("{\"type\":\"input_audio_buffer.clear\"}", &st, &audio, &n, &beta, id) == LD_WS_OA_CLEAR);
+    CHECK(ev("{\"type\":\"response.create\"}", &st, &audio, &n, &beta, id) == LD_WS_OA_IGNORED);
+    CHECK(ev("{\"type\":\"nope\"}", &st, &audio, &n, &beta, id) == LD_WS_OA_INVALID);
+    CHECK(ev("not json", &st, &audio, &n, &beta, id) == LD_WS_OA_INVALID);
 
     /* GA: rate, language tag, silence; beta: G.711 and no turn detection */
     CHECK(
         ev("{\"type\":\"session.update\",\"session\":{\"type\":\"transcription\",\"audio\":{\"input\":{\"format\":"
            "{\"type\":\"audio/pcm\",\"rate\":16000},\"transcription\":{\"language\":\"en-GB\"},\"turn_detection\":"
            "{\"type\":\"server_vad\",\"silence_duration_ms\":20000}}}}}",
-           &p, &audio, &n, &beta, id) == LD_WS_OA_UPDATE);
-    CHECK(!beta && p.sample_rate == 16000 && !strcmp(p.language, "en") && p.eou_timeout_ms == 10000);
+           &st, &audio, &n, &beta, id) == LD_WS_OA_UPDATE);
+    CHECK(!beta && st.sample_rate == 16000 && !strcmp(st.language, "en") && st.eou_timeout_ms == 10000);
     CHECK(ev("{\"type\":\"transcription_session.update\",\"session\":{\"input_audio_format\":\"g711_ulaw\","
              "\"turn_detection\":null}}",
-             &p, &audio, &n, &beta, id) == LD_WS_OA_UPDATE);
-    CHECK(beta && p.encoding == LD_STREAM_MULAW && p.sample_rate == 8000 && !p.finalize_on_words);
+             &st, &audio, &n, &beta, id) == LD_WS_OA_UPDATE);
+    CHECK(beta && st.encoding == LD_STREAM_MULAW && st.sample_rate == 8000 && !st.finalize_on_words);
     /* a bad member changes nothing */
     CHECK(ev("{\"type\":\"session.update\",\"session\":{\"audio\":{\"input\":{\"turn_detection\":null,\"format\":"
              "{\"type\":\"audio/opus\"}}}}}",
-             &p, &audio, &n, &beta, id) == LD_WS_OA_INVALID);
-    CHECK(p.encoding == LD_STREAM_MULAW && !p.finalize_on_words);
+             &st, &audio, &n, &beta, id) == LD_WS_OA_INVALID);
+    CHECK(st.encoding == LD_STREAM_MULAW && !st.finalize_on_words);
 
-    json_t *j = parse(ld_ws_oa_session("sess_1", &p, true, true));
+    json_t *j = parse(ld_ws_oa_session("sess_1", &st, true, true));
     CHECK_STR(json_string_value(json_object_get(j, "type")), "transcription_session.updated");
     json_t *s = json_object_get(j, "session");
     CHECK_STR(json_string_value(json_object_get(s, "input_audio_format")), "g711_ulaw");
     CHECK(json_is_null(json_object_get(s, "turn_detection")));
     json_decref(j);
     ld_ws_oa_params_parse(none, NULL, &p, &e);
-    j = parse(ld_ws_oa_session("sess_1", &p, false, false));
+    ld_ws_oa_settings_get(&p, &st);
+    CHECK(ld_ws_oa_settings_equal(&st, &st) && st.sample_rate == 24000 && !strcmp(st.language, "en"));
+    ld_ws_params back = p;
+    back.sample_rate = 8000;
+    ld_ws_oa_settings_put(&back, &st);
+    CHECK(back.sample_rate == 24000 && back.openai);
+    j = parse(ld_ws_oa_session("sess_1", &st, false, false));
     CHECK_STR(json_string_value(json_object_get(j, "type")), "session.created");
     json_t *in = json_object_get(json_object_get(json_object_get(j, "session"), "audio"), "input");
     CHECK(json_integer_value(json_object_get(json_object_get(in, "format"), "rate")) == 24000);
