@@ -118,37 +118,28 @@ size_t ld_vocab_parse_list(const char *list, ld_vocab_entry *out, size_t max)
     return n;
 }
 
-ld_err ld_vocab_add_item(char *list, size_t listsz, const char *item, ld_error *err)
+/* Puts entry e into the canonical list, replacing an earlier entry of its word. */
+static ld_err insert(char *list, size_t listsz, const ld_vocab_entry *e, ld_error *err)
 {
-    while (*item == ' ')
-        item++;
-    size_t len = strlen(item);
-    while (len && item[len - 1] == ' ')
-        len--;
-    ld_vocab_entry e;
-    const char *why = parse_item(item, len, &e);
-    if (why)
-        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, BAD "'%.*s': %s", (int)(len > 40 ? 40 : len), item, why);
-    /* rebuild without an earlier occurrence of the word */
     ld_vocab_entry *cur = malloc(LD_VOCAB_MAX_WORDS * sizeof *cur);
     if (!cur)
         return ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
     size_t n = ld_vocab_parse_list(list, cur, LD_VOCAB_MAX_WORDS), k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(cur[i].word, e.word))
+        if (strcmp(cur[i].word, e->word))
             cur[k++] = cur[i];
     ld_err rc = LD_OK;
     if (k >= LD_VOCAB_MAX_WORDS) {
-        rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER, BAD "'%s': more than %d keywords", e.word,
+        rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER, BAD "'%s': more than %d keywords", e->word,
                           LD_VOCAB_MAX_WORDS);
     } else {
-        cur[k++] = e;
+        cur[k++] = *e;
         char *tmp = malloc(listsz);
         size_t off = 0;
         for (size_t i = 0; tmp && i < k && rc == LD_OK; i++) {
             int w = snprintf(tmp + off, listsz - off, "%s%s:%d", i ? " " : "", cur[i].word, cur[i].boost);
             if (w < 0 || (size_t)w >= listsz - off)
-                rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER, BAD "'%s': the keyword list is too long", e.word);
+                rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER, BAD "'%s': the keyword list is too long", e->word);
             else
                 off += (size_t)w;
         }
@@ -160,6 +151,85 @@ ld_err ld_vocab_add_item(char *list, size_t listsz, const char *item, ld_error *
     }
     free(cur);
     return rc;
+}
+
+ld_err ld_vocab_add_item(char *list, size_t listsz, const char *item, ld_error *err)
+{
+    while (*item == ' ')
+        item++;
+    size_t len = strlen(item);
+    while (len && item[len - 1] == ' ')
+        len--;
+    /* a phrase ("new york:3"): every word with the one boost after the colon;
+     * all words are checked before any is added */
+    const char *colon = memchr(item, ':', len);
+    size_t pn = colon ? (size_t)(colon - item) : len;
+    const char *boost = colon ? colon : item + len;
+    size_t bn = (size_t)(item + len - boost);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t off = 0, words = 0;
+        for (;;) {
+            while (off < pn && item[off] == ' ')
+                off++;
+            size_t wn = 0;
+            while (off + wn < pn && item[off + wn] != ' ')
+                wn++;
+            if (!wn && words)
+                break;
+            char one[LD_VOCAB_MAX_WORD_LEN + 40];
+            snprintf(one, sizeof one, "%.*s%.*s", (int)(wn <= LD_VOCAB_MAX_WORD_LEN ? wn : LD_VOCAB_MAX_WORD_LEN + 1),
+                     item + off, (int)(bn < 32 ? bn : 32), boost);
+            ld_vocab_entry e;
+            const char *why = parse_item(one, strlen(one), &e);
+            if (why)
+                return ld_error_set(err, LD_ERR_INVALID_PARAMETER, BAD "'%.*s': %s", (int)(len > 40 ? 40 : len),
+                                    item, why);
+            ld_err rc = pass ? insert(list, listsz, &e, err) : LD_OK;
+            if (rc)
+                return rc;
+            words++;
+            off += wn;
+        }
+    }
+    return LD_OK;
+}
+
+/* Characters of a key-term token: letters, digits, apostrophes and any
+ * non-ASCII byte (so "café" stays one token, and is skipped, not cut). */
+static bool term_char(char c) { return isalnum((unsigned char)c) || c == '\'' || (unsigned char)c >= 128; }
+
+ld_err ld_vocab_add_term(char *list, size_t listsz, const char *phrase, ld_error *err)
+{
+    for (const char *p = phrase; *p;) {
+        while (*p && !term_char(*p))
+            p++;
+        size_t n = 0;
+        while (p[n] && term_char(p[n]))
+            n++;
+        size_t s = 0; /* quotes around a word are not part of it */
+        while (s < n && p[s] == '\'')
+            s++;
+        size_t e = n;
+        while (e > s && p[e - 1] == '\'')
+            e--;
+        char w[LD_VOCAB_MAX_WORD_LEN + 1];
+        ld_vocab_entry ent;
+        bool letters = e > s && e - s <= LD_VOCAB_MAX_WORD_LEN;
+        for (size_t i = s; letters && i < e; i++)
+            letters = !isdigit((unsigned char)p[i]);
+        if (letters) { /* a token with digits ("4o", "911") is no dictionary word: skipped */
+            snprintf(w, sizeof w, "%.*s", (int)(e - s), p + s);
+            if (!parse_item(w, strlen(w), &ent)) {
+                ld_err rc = insert(list, listsz, &ent, err);
+                if (rc)
+                    return rc;
+            }
+        }
+        p += n;
+    }
+    if (!*phrase)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid value for parameter 'keyterm': empty key term");
+    return LD_OK;
 }
 
 ld_err ld_vocab_add_items(char *list, size_t listsz, const char *value, ld_error *err)

@@ -38,11 +38,20 @@ typedef struct ld_vocab_s {
 } ld_vocab;
 
 /* Adds one `word[:boost]` item to the canonical list `list` (size listsz, ""
- * to start). A word given twice keeps the later boost. Bad item (empty, too
- * long, characters other than letters and inner apostrophes, boost not a
- * number from 1 to 10, more than LD_VOCAB_MAX_WORDS words) ->
- * LD_ERR_INVALID_PARAMETER with a message naming the item. */
+ * to start); a phrase (`new york:3`, words separated by spaces) adds each of
+ * its words with that boost. A word given twice keeps the later boost. Bad
+ * item (empty, a word too long or with characters other than letters and
+ * inner apostrophes, boost not a number from 1 to 10, more than
+ * LD_VOCAB_MAX_WORDS words) -> LD_ERR_INVALID_PARAMETER with a message naming
+ * the item. */
 ld_err ld_vocab_add_item(char *list, size_t listsz, const char *item, ld_error *err);
+
+/* Deepgram's `keyterm`: free text whose words become keywords with boost 1.
+ * Lenient, as Deepgram is: punctuation and hyphens separate words, quotes
+ * around a word are dropped, and tokens that cannot be dictionary words
+ * (digits, non-ASCII letters, longer than 32) are skipped. Only an empty
+ * term, or more than LD_VOCAB_MAX_WORDS words in all, is an error. */
+ld_err ld_vocab_add_term(char *list, size_t listsz, const char *phrase, ld_error *err);
 
 /* Like ld_vocab_add_item for a value that may hold several items separated by
  * commas ("kubernetes:2,listend": how form encoders send a list). */

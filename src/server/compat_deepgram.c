@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "asr/vocab.h"
 #include "util/time.h"
 
 #define DG_PARAGRAPH_GAP_S 1.5 /* a pause this long starts a new paragraph */
@@ -94,20 +95,8 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
     for (size_t i = 0; i < sizeof same / sizeof *same; i++)
         if (!strcmp(key, same[i]))
             return ld_opts_set(o, key, val, err);
-    if (!strcmp(key, "keyterm")) { /* Nova-3's key terms may be phrases: each word a keyword */
-        char w[64];
-        for (const char *p = val; *p;) {
-            p += strspn(p, " ");
-            size_t n = strcspn(p, " ");
-            if (!n)
-                break;
-            snprintf(w, sizeof w, "%.*s", (int)(n < sizeof w ? n : sizeof w - 1), p);
-            if ((rc = ld_opts_set(o, "keywords", w, err)))
-                return rc;
-            p += n;
-        }
-        return *val ? LD_OK : ld_opts_set(o, "keywords", "", err);
-    }
+    if (!strcmp(key, "keyterm")) /* Nova-3's key terms: free-text phrases, each word a keyword */
+        return ld_vocab_add_term(o->t.keywords, sizeof o->t.keywords, val, err);
     if (!strcmp(key, "callback"))
         return ld_opts_set(o, "callback_url", val, err);
     if (!strcmp(key, "model"))

@@ -62,19 +62,7 @@ ld_err ld_ws_params_keyword(ld_ws_params *p, const char *name, const char *value
                             "Invalid parameter 'keywords': custom vocabulary is available for English (en) only");
     if (!value || strcmp(name, "keyterm"))
         return ld_vocab_add_items(p->keywords, sizeof p->keywords, value ? value : "", err);
-    char w[64]; /* a key-term phrase: each word a keyword */
-    for (const char *v = value; *v;) {
-        v += strspn(v, " ");
-        size_t n = strcspn(v, " ");
-        if (!n)
-            break;
-        snprintf(w, sizeof w, "%.*s", (int)(n < sizeof w ? n : sizeof w - 1), v);
-        ld_err rc = ld_vocab_add_item(p->keywords, sizeof p->keywords, w, err);
-        if (rc)
-            return rc;
-        v += n;
-    }
-    return *value ? LD_OK : ld_vocab_add_item(p->keywords, sizeof p->keywords, "", err);
+    return ld_vocab_add_term(p->keywords, sizeof p->keywords, value, err);
 }
 
 ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_error *err)

@@ -138,7 +138,7 @@ def test_concurrent_requests_do_not_share_keywords(tmp_path):
 
 @pytest.mark.parametrize("value, shown", [
     ("k8s", "k8s"), ("", "''"), ("a" * 33, "a" * 33), ("forward:0", "forward:0"), ("forward:11", "forward:11"),
-    ("forward:lots", "forward:lots"), ("forward:-2", "forward:-2"), ("hello world", "hello world"),
+    ("forward:lots", "forward:lots"), ("forward:-2", "forward:-2"), ("hello w0rld:2", "hello w0rld:2"),
 ])
 def test_bad_keywords_are_400_naming_the_word(srv, key, value, shown):
     r = listen(srv, key, [("keywords", value)])
@@ -234,8 +234,20 @@ def test_deepgram_keywords_and_keyterm(srv, key):
     assert "forward" not in text(dg(""))
     assert "forward" in text(dg("&keywords=forward:2"))
     assert "forward" in text(dg("&keyterm=go%20forward"))  # a key-term phrase: each word a keyword
+    # Deepgram takes any text as a key term: punctuation separates words, tokens with digits are skipped
+    assert "forward" in text(dg("&keyterm=Go-Forward%2C%20GPT-4o%21"))
     r = dg("&keywords=forward:-3")
     assert r.status_code == 400 and "forward:-3" in r.json()["err_msg"], r.text
+
+
+def test_keyword_phrase_boosts_each_word(srv, key):
+    """`keywords=go forward:2` (a phrase, as Smallest's docs allow) is each word with that boost."""
+    r = listen(srv, key, [("keywords", "go forward:2,meters")])
+    assert r.status_code == 200, r.text
+    assert words(r.json()["text"]) == ["go", "forward", "ten", "meters"], r.json()
+    r = listen(srv, key, [("keywords", "go f0rward:2")])
+    assert r.status_code == 400 and "'go f0rward:2'" in r.json()["error"], r.text
+    assert r.json()["code"] == "INVALID_PARAMETER", r.json()
 
 
 def test_openai_route_takes_keywords(srv, key):

@@ -60,7 +60,7 @@ static void test_items(void)
     CHECK(ld_vocab_add_item(list, sizeof list, "KUBERNETES:10", &e) == LD_OK); /* later boost wins */
     CHECK_STR(list, "forward:1 o'neil:2 kubernetes:10");
 
-    const char *bad[] = {"",           ":2",       "k8s",      "hello world", "'quote",
+    const char *bad[] = {"",           ":2",       "k8s",      "hello w0rld", "'quote",
                          "quote'",     "don''t",   "word:",    "word:0",      "word:11",
                          "word:-1",    "word:abc", "word:nan", "word:inf",    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
                          "caf\xc3\xa9"};
@@ -91,6 +91,25 @@ static void test_items(void)
     CHECK_STR(csv, "kubernetes:2 listend:1 forward:3");
     CHECK(ld_vocab_add_items(csv, sizeof csv, "ok,,fine", &e) == LD_ERR_INVALID_PARAMETER); /* an empty item */
     CHECK(ld_vocab_add_items(csv, sizeof csv, "ok,k8s", &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "'k8s'"));
+
+    /* a phrase: each word with the phrase's boost */
+    char ph[LD_VOCAB_TEXT_MAX] = "";
+    CHECK(ld_vocab_add_items(ph, sizeof ph, " New  York :3,listend", &e) == LD_OK);
+    CHECK_STR(ph, "new:3 york:3 listend:1");
+    CHECK(ld_vocab_add_item(ph, sizeof ph, "go forward", &e) == LD_OK);
+    CHECK_STR(ph, "new:3 york:3 listend:1 go:1 forward:1");
+    CHECK(ld_vocab_add_item(ph, sizeof ph, "new k8s:2", &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "'new k8s:2'"));
+    CHECK(ld_vocab_add_item(ph, sizeof ph, "new york:0", &e) == LD_ERR_INVALID_PARAMETER);
+
+    /* Deepgram's keyterm: free text, lenient */
+    char kt[LD_VOCAB_TEXT_MAX] = "";
+    CHECK(ld_vocab_add_term(kt, sizeof kt, " retinoid  cream ", &e) == LD_OK);
+    CHECK_STR(kt, "retinoid:1 cream:1");
+    CHECK(ld_vocab_add_term(kt, sizeof kt, "Dr. O'Neil's \"Nova-3\" GPT-4o, caf\xc3\xa9 'quoted' 911", &e) == LD_OK);
+    CHECK_STR(kt, "retinoid:1 cream:1 dr:1 o'neil's:1 nova:1 gpt:1 quoted:1");
+    CHECK(ld_vocab_add_term(kt, sizeof kt, "4o 911", &e) == LD_OK); /* nothing usable: nothing added */
+    CHECK_STR(kt, "retinoid:1 cream:1 dr:1 o'neil's:1 nova:1 gpt:1 quoted:1");
+    CHECK(ld_vocab_add_term(kt, sizeof kt, "", &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "keyterm"));
 
     ld_vocab_entry ent[LD_VOCAB_MAX_WORDS];
     CHECK(ld_vocab_parse_list(many, ent, LD_VOCAB_MAX_WORDS) == LD_VOCAB_MAX_WORDS);
