@@ -37,8 +37,16 @@
 #define WS_MAX_UTTERANCE_S 20.0  /* force a final without a pause (engine cost grows) */
 
 /* WS_TASK_SHUTDOWN: the server is stopping; the utterance in progress gets its
- * final (only if it has words), then the loop closes the stream with 1001. */
-typedef enum { WS_TASK_AUDIO, WS_TASK_FINALIZE, WS_TASK_CLOSE_STREAM, WS_TASK_SHUTDOWN } ws_task_kind;
+ * final (only if it has words), then the loop closes the stream with 1001.
+ * WS_TASK_CLEAR: OpenAI's input_audio_buffer.clear; the utterance in progress
+ * ends without words, then input_audio_buffer.cleared is sent. */
+typedef enum {
+    WS_TASK_AUDIO,
+    WS_TASK_FINALIZE,
+    WS_TASK_CLOSE_STREAM,
+    WS_TASK_SHUTDOWN,
+    WS_TASK_CLEAR
+} ws_task_kind;
 
 typedef struct ws_task {
     struct ws_task *next;

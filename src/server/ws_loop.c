@@ -148,8 +148,11 @@ static void on_openai(ws_conn *c, const struct wslay_event_on_msg_recv_arg *m)
         }
         ld_error_set(&e, LD_ERR_INVALID_PARAMETER, "Error committing input audio buffer: the buffer is empty");
         break;
-    case LD_WS_OA_CLEAR: /* what was sent is decoded already; nothing waits in a buffer to drop */
-        send_now(c, ld_ws_oa_cleared());
+    case LD_WS_OA_CLEAR: /* the worker drops what it decoded of the buffer, then answers */
+        if (c->got_audio)
+            push(c, WS_TASK_CLEAR, NULL, 0);
+        else
+            send_now(c, ld_ws_oa_cleared());
         return;
     case LD_WS_OA_UPDATE:
         if (c->got_audio && !ld_ws_oa_settings_equal(&q, &now)) {

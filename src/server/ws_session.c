@@ -88,6 +88,7 @@ typedef struct track {
     double last_word_end; /* of the last final's words */
     /* OpenAI mode (ws_openai.h): each utterance is an item */
     unsigned items; /* items committed so far; the current one is number `items` */
+    bool clearing;  /* input_audio_buffer.clear: the utterance ending now loses its words */
     /* multichannel (issue 14) */
     ld_ws_params params;    /* the stream's, with `channel` set: what this channel's messages say */
     ld_stream_decoder *own; /* channels after the first hold their own decoder (the first: c->decoder) */
@@ -440,6 +441,10 @@ static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_la
     bool had_speech = s->speaking;
     bool dg = c->params.deepgram;
     if (c->params.openai) {
+        if (s->clearing) {
+            ld_words_free(w, n);
+            w = NULL, n = 0;
+        }
         bool ok = openai_final(c, s, had_speech, from_finalize, w, n, utt_start);
         ld_words_free(w, n);
         s->speaking = false;
@@ -824,6 +829,18 @@ static bool track_shutdown(ws_conn *c, track *s, ld_error *err)
     return feed_rest(c, s, err) && emit_final(c, s, false, false, err); /* natural_end is false here */
 }
 
+/* OpenAI's input_audio_buffer.clear: the audio sent so far is dropped. What
+ * the engine decoded of it ends as an utterance whose words are thrown away
+ * (an item speech_started announced still completes, with no transcript, so a
+ * client never waits for it); audio held back is skipped. */
+static bool track_clear(ws_conn *c, track *s, ld_error *err)
+{
+    s->clearing = true;
+    bool ok = emit_final(c, s, false, false, err);
+    s->clearing = false;
+    return ok;
+}
+
 bool ws_session_run(ws_conn *c, ws_task *t)
 {
     ws_session *ss = c->sess;
@@ -843,6 +860,12 @@ bool ws_session_run(ws_conn *c, ws_task *t)
     case WS_TASK_FINALIZE:
         for (int i = 0; ok && i < ss->n; i++)
             ok = feed_partial(c, ss->tr[i], &err) && emit_final(c, ss->tr[i], true, false, &err);
+        break;
+    case WS_TASK_CLEAR:
+        for (int i = 0; ok && i < ss->n; i++)
+            ok = track_clear(c, ss->tr[i], &err);
+        if (ok)
+            ws_conn_post(c, ld_ws_oa_cleared());
         break;
     case WS_TASK_SHUTDOWN: /* not the client's finalize: a final only where there are words */
         for (int i = 0; ok && i < ss->n; i++)

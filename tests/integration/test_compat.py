@@ -398,6 +398,29 @@ def test_openai_realtime_beta_mulaw_manual_commit_and_browser_auth(srv, key, aud
     assert "forward" in got[-1]["transcript"].lower()
 
 
+def test_openai_realtime_clear_drops_the_buffer(srv, key, audio):
+    """input_audio_buffer.clear drops the audio sent since the last item: speech, clear, the same speech,
+    commit -> its words once. The item speech_started announced before the clear completes with no
+    transcript (a client never waits for it); `cleared` follows it."""
+    with open(audio["pcm24"], "rb") as f:
+        speech = f.read()
+    update = {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+        "format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": None}}}}
+    got, _ = asyncio.run(realtime(
+        ws_base(srv) + "/v1/realtime", [update], chunks(speech, 4800), 2,
+        headers={"Authorization": f"Bearer {key}"},
+        after=[{"type": "input_audio_buffer.clear"}] +
+              [{"type": "input_audio_buffer.append", "audio": base64.b64encode(c).decode()}
+               for c in chunks(speech + b"\0\0" * 12000, 4800)] + [{"type": "input_audio_buffer.commit"}]))
+    events = got[2:]
+    kinds = [e["type"].rsplit(".", 1)[-1] for e in events]
+    assert kinds == ["speech_started", "speech_stopped", "committed", "completed", "cleared",
+                     "speech_started", "speech_stopped", "committed", "delta", "completed"], kinds
+    assert events[3]["transcript"] == "" and events[3]["item_id"] == events[0]["item_id"]
+    assert events[-1]["transcript"] == "Go forward ten meters.", events[-1]
+    assert events[-1]["item_id"] != events[3]["item_id"] and events[7]["previous_item_id"] == events[3]["item_id"]
+
+
 @pytest.mark.parametrize("headers,status,code", [({}, 401, "invalid_api_key"),
                                                  ({"Authorization": "Bearer nope"}, 401, "invalid_api_key")])
 def test_openai_realtime_refusals_are_openai_errors(srv, key, headers, status, code):
