@@ -67,6 +67,7 @@ void ld_ws_oa_settings_put(ld_ws_params *p, const ld_ws_oa_settings *s)
     p->sample_rate = s->sample_rate;
     p->finalize_on_words = s->finalize_on_words;
     p->eou_timeout_ms = s->eou_timeout_ms;
+    p->vad_events = s->finalize_on_words; /* OpenAI sends speech_started/stopped in server_vad mode only */
     memcpy(p->language, s->language, sizeof p->language);
 }
 

@@ -28,9 +28,9 @@
 ld_err ld_ws_oa_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
 
 /* What a client's session update may change: taken from a stream's params
- * (get), changed by ld_ws_oa_client_event, written back (put). Only these
- * members are read or written, so the loop can use them while a worker holds
- * the rest of the params. */
+ * (get), changed by ld_ws_oa_client_event, written back (put; vad_events
+ * follows turn detection). Only these members are read or written, so the
+ * loop can use them while a worker holds the rest of the params. */
 typedef struct {
     ld_stream_encoding encoding;
     int sample_rate;

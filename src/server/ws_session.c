@@ -832,12 +832,15 @@ static bool track_shutdown(ws_conn *c, track *s, ld_error *err)
 /* OpenAI's input_audio_buffer.clear: the audio sent so far is dropped. What
  * the engine decoded of it ends as an utterance whose words are thrown away
  * (an item speech_started announced still completes, with no transcript, so a
- * client never waits for it); audio held back is skipped. */
+ * client never waits for it); audio held back is skipped; the energy VAD
+ * forgets the voice it heard (its noise floor stays). */
 static bool track_clear(ws_conn *c, track *s, ld_error *err)
 {
     s->clearing = true;
     bool ok = emit_final(c, s, false, false, err);
     s->clearing = false;
+    s->have_voice = false; /* the dropped voice must not start the next item, */
+    memset(s->frame, 0, s->frame_fill * sizeof *s->frame); /* nor its last samples' energy */
     return ok;
 }
 

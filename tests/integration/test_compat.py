@@ -392,33 +392,40 @@ def test_openai_realtime_beta_mulaw_manual_commit_and_browser_auth(srv, key, aud
     assert updated["type"] == "transcription_session.updated"
     assert updated["session"]["input_audio_format"] == "g711_ulaw" and updated["session"]["turn_detection"] is None
     kinds = [e["type"] for e in got[2:]]
-    # no turn detection: the pause does not end the item, the commit does (after the speech events)
-    assert kinds[-3:] == ["input_audio_buffer.committed", "conversation.item.input_audio_transcription.delta",
-                          "conversation.item.input_audio_transcription.completed"], kinds
+    # no turn detection: the pause does not end the item, the commit does; no speech events
+    assert kinds == ["input_audio_buffer.committed", "conversation.item.input_audio_transcription.delta",
+                     "conversation.item.input_audio_transcription.completed"], kinds
     assert "forward" in got[-1]["transcript"].lower()
 
 
-def test_openai_realtime_clear_drops_the_buffer(srv, key, audio):
-    """input_audio_buffer.clear drops the audio sent since the last item: speech, clear, the same speech,
-    commit -> its words once. The item speech_started announced before the clear completes with no
-    transcript (a client never waits for it); `cleared` follows it."""
+@pytest.mark.parametrize("vad", [False, True])
+def test_openai_realtime_clear_drops_the_buffer(srv, key, audio, vad):
+    """input_audio_buffer.clear drops the audio sent since the last item: then the same speech and a
+    commit (or a pause) -> its words once. Without turn detection there are no speech events (OpenAI sends
+    them in server_vad mode only); with it, the item speech_started announced before the clear (mid-word)
+    completes with no transcript, so a client never waits for it; `cleared` follows it."""
     with open(audio["pcm24"], "rb") as f:
         speech = f.read()
+    turns = {"type": "server_vad", "silence_duration_ms": 500} if vad else None
     update = {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
-        "format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": None}}}}
+        "format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": turns}}}}
+    first = speech[:len(speech) // 2 // 2 * 2] if vad else speech  # cut mid-speech: the item is announced
     got, _ = asyncio.run(realtime(
-        ws_base(srv) + "/v1/realtime", [update], chunks(speech, 4800), 2,
+        ws_base(srv) + "/v1/realtime", [update], chunks(first, 4800), 2 if vad else 1,
         headers={"Authorization": f"Bearer {key}"},
         after=[{"type": "input_audio_buffer.clear"}] +
               [{"type": "input_audio_buffer.append", "audio": base64.b64encode(c).decode()}
-               for c in chunks(speech + b"\0\0" * 12000, 4800)] + [{"type": "input_audio_buffer.commit"}]))
+               for c in chunks(speech + b"\0\0" * 24000, 4800)] + [{"type": "input_audio_buffer.commit"}]))
     events = got[2:]
     kinds = [e["type"].rsplit(".", 1)[-1] for e in events]
-    assert kinds == ["speech_started", "speech_stopped", "committed", "completed", "cleared",
-                     "speech_started", "speech_stopped", "committed", "delta", "completed"], kinds
-    assert events[3]["transcript"] == "" and events[3]["item_id"] == events[0]["item_id"]
+    if not vad:
+        assert kinds == ["cleared", "committed", "delta", "completed"], kinds
+    else:
+        assert kinds == ["speech_started", "speech_stopped", "committed", "completed", "cleared",
+                         "speech_started", "speech_stopped", "committed", "delta", "completed"], kinds
+        assert events[3]["transcript"] == "" and events[3]["item_id"] == events[0]["item_id"]
+        assert events[-1]["item_id"] != events[3]["item_id"] and events[7]["previous_item_id"] == events[3]["item_id"]
     assert events[-1]["transcript"] == "Go forward ten meters.", events[-1]
-    assert events[-1]["item_id"] != events[3]["item_id"] and events[7]["previous_item_id"] == events[3]["item_id"]
 
 
 @pytest.mark.parametrize("headers,status,code", [({}, 401, "invalid_api_key"),
