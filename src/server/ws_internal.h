@@ -95,6 +95,7 @@ typedef struct ws_conn {
     bool draining;         /* our close is out; discarding input until EOF */
     bool client_done;      /* close_stream received: no idle timeout while we finish */
     bool got_audio;        /* audio was queued: at shutdown it gets a last final */
+    bool oa_pending;       /* OpenAI: audio was appended since the last commit or clear */
     double key_checked;    /* last revocation/expiry re-check (monotonic) */
     ld_ws_frame_scan scan; /* frame headers in the raw input (oversize -> 1009 at once) */
     bool oversize;         /* a header announced a frame over WS_MAX_MESSAGE */

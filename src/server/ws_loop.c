@@ -136,19 +136,21 @@ static void on_openai(ws_conn *c, const struct wslay_event_on_msg_recv_arg *m)
     switch (ld_ws_oa_client_event((const char *)m->msg, m->msg_length, &q, &audio, &n, &beta, id, &e)) {
     case LD_WS_OA_APPEND:
         if (n) {
-            c->got_audio = true;
+            c->got_audio = c->oa_pending = true;
             push(c, WS_TASK_AUDIO, audio, n);
         }
         free(audio);
         return;
-    case LD_WS_OA_COMMIT:
-        if (c->got_audio) {
+    case LD_WS_OA_COMMIT: /* as OpenAI's: nothing appended since the last commit or clear is an error */
+        if (c->oa_pending) {
+            c->oa_pending = false;
             push(c, WS_TASK_FINALIZE, NULL, 0);
             return;
         }
         ld_error_set(&e, LD_ERR_INVALID_PARAMETER, "Error committing input audio buffer: the buffer is empty");
         break;
     case LD_WS_OA_CLEAR: /* the worker drops what it decoded of the buffer, then answers */
+        c->oa_pending = false;
         if (c->got_audio)
             push(c, WS_TASK_CLEAR, NULL, 0);
         else

@@ -400,8 +400,8 @@ def test_openai_realtime_beta_mulaw_manual_commit_and_browser_auth(srv, key, aud
 
 @pytest.mark.parametrize("vad", [False, True])
 def test_openai_realtime_clear_drops_the_buffer(srv, key, audio, vad):
-    """input_audio_buffer.clear drops the audio sent since the last item: then the same speech and a
-    commit (or a pause) -> its words once. Without turn detection there are no speech events (OpenAI sends
+    """input_audio_buffer.clear drops the audio sent since the last item (a commit right after it is an
+    error: nothing to commit); then the same speech and a commit (or a pause) -> its words once. Without turn detection there are no speech events (OpenAI sends
     them in server_vad mode only); with it, the item speech_started announced before the clear (mid-word)
     completes with no transcript, so a client never waits for it; `cleared` follows it."""
     with open(audio["pcm24"], "rb") as f:
@@ -413,10 +413,12 @@ def test_openai_realtime_clear_drops_the_buffer(srv, key, audio, vad):
     got, _ = asyncio.run(realtime(
         ws_base(srv) + "/v1/realtime", [update], chunks(first, 4800), 2 if vad else 1,
         headers={"Authorization": f"Bearer {key}"},
-        after=[{"type": "input_audio_buffer.clear"}] +
+        after=[{"type": "input_audio_buffer.clear"}, {"type": "input_audio_buffer.commit", "event_id": "ev_c"}] +
               [{"type": "input_audio_buffer.append", "audio": base64.b64encode(c).decode()}
                for c in chunks(speech + b"\0\0" * 24000, 4800)] + [{"type": "input_audio_buffer.commit"}]))
-    events = got[2:]
+    events = [e for e in got[2:] if e["type"] != "error"]
+    errors = [e for e in got[2:] if e["type"] == "error"]  # the commit right after the clear: nothing to commit
+    assert len(errors) == 1 and errors[0]["error"]["event_id"] == "ev_c" and "empty" in errors[0]["error"]["message"]
     kinds = [e["type"].rsplit(".", 1)[-1] for e in events]
     if not vad:
         assert kinds == ["cleared", "committed", "delta", "completed"], kinds
