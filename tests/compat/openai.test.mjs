@@ -181,3 +181,34 @@ test('realtime transcription session through OpenAIRealtimeWS', { skip: env.COMP
     rt.close();
   }
 });
+
+test('push-to-talk realtime session (no turn detection): clear cancels, commit ends the item', { skip: env.COMPAT_TLS_URL ? false : 'needs a TLS server' }, async () => {
+  const c = new OpenAI({ apiKey: env.COMPAT_TLS_KEY, baseURL: `${env.COMPAT_TLS_URL}/v1`, maxRetries: 0 });
+  const rt = new OpenAIRealtimeWS({ model: 'gpt-realtime-whisper' }, c);
+  const seen = [];
+  rt.on('event', (e) => seen.push(e.type));
+  const completed = new Promise((resolve, reject) => {
+    rt.on('conversation.item.input_audio_transcription.completed', resolve);
+    rt.on('error', reject);
+  });
+  await new Promise((resolve, reject) => { rt.socket.once('open', resolve); rt.socket.once('error', reject); });
+  try {
+    rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null } } } });
+    const pcm = readFileSync(env.COMPAT_PCM24_FILE);
+    const append = () => {
+      for (let i = 0; i < pcm.length; i += 4800) {
+        rt.send({ type: 'input_audio_buffer.append', audio: pcm.subarray(i, i + 4800).toString('base64') });
+      }
+    };
+    append(); // the user lets go of the button too early: cancelled
+    rt.send({ type: 'input_audio_buffer.clear' });
+    append();
+    rt.send({ type: 'input_audio_buffer.commit' });
+    const done = await completed;
+    assert.equal(done.transcript, 'Go forward ten meters.'); // once: the cleared audio is not in it
+    assert.ok(seen.includes('input_audio_buffer.cleared'), `cleared in ${seen}`);
+    assert.ok(!seen.some((t) => t.startsWith('input_audio_buffer.speech_')), `no VAD events in ${seen}`);
+  } finally {
+    rt.close();
+  }
+});
