@@ -177,8 +177,9 @@ ld_err ld_vocab_add_item(char *list, size_t listsz, const char *item, ld_error *
             if (!wn && words)
                 break;
             char one[LD_VOCAB_MAX_WORD_LEN + 40];
-            snprintf(one, sizeof one, "%.*s%.*s", (int)(wn <= LD_VOCAB_MAX_WORD_LEN ? wn : LD_VOCAB_MAX_WORD_LEN + 1),
-                     item + off, (int)(bn < 32 ? bn : 32), boost);
+            snprintf(one, sizeof one, "%.*s%.*s",
+                     (int)(wn <= LD_VOCAB_MAX_WORD_LEN ? wn : LD_VOCAB_MAX_WORD_LEN + 1), item + off,
+                     (int)(bn < 32 ? bn : 32), boost);
             ld_vocab_entry e;
             const char *why = parse_item(one, strlen(one), &e);
             if (why)

@@ -839,7 +839,7 @@ static bool track_clear(ws_conn *c, track *s, ld_error *err)
     s->clearing = true;
     bool ok = emit_final(c, s, false, false, err);
     s->clearing = false;
-    s->have_voice = false; /* the dropped voice must not start the next item, */
+    s->have_voice = false;                                 /* the dropped voice must not start the next item, */
     memset(s->frame, 0, s->frame_fill * sizeof *s->frame); /* nor its last samples' energy */
     return ok;
 }

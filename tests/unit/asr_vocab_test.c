@@ -98,14 +98,16 @@ static void test_items(void)
     CHECK_STR(ph, "new:3 york:3 listend:1");
     CHECK(ld_vocab_add_item(ph, sizeof ph, "go forward", &e) == LD_OK);
     CHECK_STR(ph, "new:3 york:3 listend:1 go:1 forward:1");
-    CHECK(ld_vocab_add_item(ph, sizeof ph, "new k8s:2", &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, "'new k8s:2'"));
+    CHECK(ld_vocab_add_item(ph, sizeof ph, "new k8s:2", &e) == LD_ERR_INVALID_PARAMETER &&
+          strstr(e.msg, "'new k8s:2'"));
     CHECK(ld_vocab_add_item(ph, sizeof ph, "new york:0", &e) == LD_ERR_INVALID_PARAMETER);
 
     /* Deepgram's keyterm: free text, lenient */
     char kt[LD_VOCAB_TEXT_MAX] = "";
     CHECK(ld_vocab_add_term(kt, sizeof kt, " retinoid  cream ", &e) == LD_OK);
     CHECK_STR(kt, "retinoid:1 cream:1");
-    CHECK(ld_vocab_add_term(kt, sizeof kt, "Dr. O'Neil's \"Nova-3\" GPT-4o, caf\xc3\xa9 'quoted' 911", &e) == LD_OK);
+    CHECK(ld_vocab_add_term(kt, sizeof kt, "Dr. O'Neil's \"Nova-3\" GPT-4o, caf\xc3\xa9 'quoted' 911", &e) ==
+          LD_OK);
     CHECK_STR(kt, "retinoid:1 cream:1 dr:1 o'neil's:1 nova:1 gpt:1 quoted:1");
     CHECK(ld_vocab_add_term(kt, sizeof kt, "4o 911", &e) == LD_OK); /* nothing usable: nothing added */
     CHECK_STR(kt, "retinoid:1 cream:1 dr:1 o'neil's:1 nova:1 gpt:1 quoted:1");
