@@ -89,6 +89,8 @@ typedef struct track {
     /* OpenAI mode (ws_openai.h): each utterance is an item */
     unsigned items; /* items committed so far; the current one is number `items` */
     bool clearing;  /* input_audio_buffer.clear: the utterance ending now loses its words */
+    char *take;     /* no turn detection: text of the engine utterances the item holds before its commit */
+    size_t take_start;
     /* multichannel (issue 14) */
     ld_ws_params params;    /* the stream's, with `channel` set: what this channel's messages say */
     ld_stream_decoder *own; /* channels after the first hold their own decoder (the first: c->decoder) */
@@ -223,6 +225,7 @@ static void track_free(ws_conn *c, track *s)
     free(s->last_partial);
     free(s->held);
     free(s->replay);
+    free(s->take);
     ld_audio_denoiser_free(s->dn);
     ld_diarize_live_free(s->spk);
     free(s->full);
@@ -395,10 +398,34 @@ static const char *item_id(const ws_conn *c, unsigned k, char out[64])
     return out;
 }
 
+/* a, a space and b (a may be NULL, b may be ""); takes both; NULL: out of memory. */
+static char *join_take(char *a, char *b)
+{
+    if (!a || !*b) {
+        if (!a)
+            return b;
+        free(b);
+        return a;
+    }
+    size_t na = strlen(a), nb = strlen(b);
+    char *r = realloc(a, na + 1 + nb + 1);
+    if (!r) {
+        free(a);
+        free(b);
+        return NULL;
+    }
+    r[na] = ' ';
+    memcpy(r + na + 1, b, nb + 1);
+    free(b);
+    return r;
+}
+
 /* OpenAI mode's end of an utterance: speech_stopped (when speech_started was
  * sent), then, when there are words, the client committed or speech_started
  * announced the item, the item: committed, the transcript as one delta (none
- * when empty), completed. False: out of memory. */
+ * when empty), completed. Without turn detection an item is what the client
+ * commits: utterances the engine ends inside it (the 20 s cap) are kept in
+ * s->take until the commit. False: out of memory. */
 static bool openai_final(ws_conn *c, track *s, bool had_speech, bool committed, const ld_word *w, size_t n,
                          size_t utt_start)
 {
@@ -407,12 +434,35 @@ static bool openai_final(ws_conn *c, track *s, bool had_speech, bool committed, 
     bool announced = had_speech && c->params.vad_events;
     if (announced)
         ws_conn_post(c, ld_ws_oa_speech(false, item, secs(s->last_voice)));
-    if (!n && !committed && !announced)
+    if (s->clearing) { /* what the take held is dropped too */
+        free(s->take);
+        s->take = NULL;
+    }
+    if (!n && !committed && !announced && !s->take)
         return true; /* a quiet stretch ended: no item */
     ld_ws_final fin = {NULL, NULL, c->params.full_transcript ? &s->full : NULL, &s->redactor};
     char *text = ld_ws_final_text(&s->params, w, n, &fin);
     if (!text)
         return false;
+    if (!c->params.finalize_on_words && !committed && !s->clearing) {
+        /* no turn detection: the engine ended an utterance inside a take (the
+         * 20 s cap, a long silence); its text waits for the client's commit */
+        if (!*text) {
+            free(text);
+            return true;
+        }
+        if (!s->take)
+            s->take_start = utt_start;
+        s->take = join_take(s->take, text);
+        return s->take != NULL;
+    }
+    if (s->take) { /* the commit: the take's earlier text first */
+        utt_start = s->take_start;
+        text = join_take(s->take, text);
+        s->take = NULL;
+        if (!text)
+            return false;
+    }
     ws_conn_post(c, ld_ws_oa_committed(item, s->items ? item_id(c, s->items - 1, prev) : NULL));
     if (*text)
         ws_conn_post(c, ld_ws_oa_delta(item, text));

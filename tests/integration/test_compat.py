@@ -430,6 +430,24 @@ def test_openai_realtime_clear_drops_the_buffer(srv, key, audio, vad):
     assert events[-1]["transcript"] == "Go forward ten meters.", events[-1]
 
 
+def test_openai_realtime_long_take_is_one_item(srv, key, audio):
+    """Without turn detection an item is what the client commits: a 28 s take, longer than listend's 20 s
+    utterance cap, still comes back as one item with all its words, its usage the whole take."""
+    with open(audio["pcm24"], "rb") as f:
+        speech = f.read()
+    take = (speech + b"\0\0" * 4800) * 10  # 10 x (2.8 s + 0.2 s)
+    update = {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+        "format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": None}}}}
+    got, _ = asyncio.run(realtime(ws_base(srv) + "/v1/realtime", [update], chunks(take, 9600), 1,
+                                  headers={"Authorization": f"Bearer {key}"},
+                                  after=[{"type": "input_audio_buffer.commit"}]))
+    kinds = [e["type"].rsplit(".", 1)[-1] for e in got[2:]]
+    assert kinds == ["committed", "delta", "completed"], kinds
+    done = got[-1]
+    assert done["transcript"].lower().count("forward") >= 9, done["transcript"]
+    assert done["usage"]["seconds"] > 25, done["usage"]
+
+
 @pytest.mark.parametrize("headers,status,code", [({}, 401, "invalid_api_key"),
                                                  ({"Authorization": "Bearer nope"}, 401, "invalid_api_key")])
 def test_openai_realtime_refusals_are_openai_errors(srv, key, headers, status, code):
