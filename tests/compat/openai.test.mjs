@@ -147,9 +147,11 @@ test('typed errors: 429 with the key\'s rate used up', { skip }, async () => {
 
 // The Realtime client always dials wss://, so this one runs against the TLS server (its certificate trusted
 // through NODE_EXTRA_CA_CERTS).
-test('realtime transcription session through OpenAIRealtimeWS', { skip: env.COMPAT_TLS_URL ? false : 'needs a TLS server' }, async () => {
+// A realtime session on the TLS server (the SDK dials only wss://): the socket, every event type seen, and a
+// promise of the first completed transcription (rejected on an error event).
+async function openRealtime(model) {
   const c = new OpenAI({ apiKey: env.COMPAT_TLS_KEY, baseURL: `${env.COMPAT_TLS_URL}/v1`, maxRetries: 0 });
-  const rt = new OpenAIRealtimeWS({ model: 'gpt-4o-transcribe' }, c);
+  const rt = new OpenAIRealtimeWS({ model }, c);
   const seen = [];
   rt.on('event', (e) => seen.push(e.type));
   const completed = new Promise((resolve, reject) => {
@@ -157,6 +159,11 @@ test('realtime transcription session through OpenAIRealtimeWS', { skip: env.COMP
     rt.on('error', reject);
   });
   await new Promise((resolve, reject) => { rt.socket.once('open', resolve); rt.socket.once('error', reject); });
+  return { rt, seen, completed };
+}
+
+test('realtime transcription session through OpenAIRealtimeWS', { skip: env.COMPAT_TLS_URL ? false : 'needs a TLS server' }, async () => {
+  const { rt, seen, completed } = await openRealtime('gpt-4o-transcribe');
   try {
     rt.send({
       type: 'session.update',
@@ -183,15 +190,7 @@ test('realtime transcription session through OpenAIRealtimeWS', { skip: env.COMP
 });
 
 test('push-to-talk realtime session (no turn detection): clear cancels, commit ends the item', { skip: env.COMPAT_TLS_URL ? false : 'needs a TLS server' }, async () => {
-  const c = new OpenAI({ apiKey: env.COMPAT_TLS_KEY, baseURL: `${env.COMPAT_TLS_URL}/v1`, maxRetries: 0 });
-  const rt = new OpenAIRealtimeWS({ model: 'gpt-realtime-whisper' }, c);
-  const seen = [];
-  rt.on('event', (e) => seen.push(e.type));
-  const completed = new Promise((resolve, reject) => {
-    rt.on('conversation.item.input_audio_transcription.completed', resolve);
-    rt.on('error', reject);
-  });
-  await new Promise((resolve, reject) => { rt.socket.once('open', resolve); rt.socket.once('error', reject); });
+  const { rt, seen, completed } = await openRealtime('gpt-realtime-whisper');
   try {
     rt.send({ type: 'session.update', session: { type: 'transcription', audio: { input: { turn_detection: null } } } });
     const pcm = readFileSync(env.COMPAT_PCM24_FILE);
