@@ -53,6 +53,9 @@ static const struct opt {
      "live WebSocket streams at once"},
     {"stream-idle-timeout", "LISTEND_STREAM_IDLE_TIMEOUT", NULL, T_INT, F(stream_idle_timeout), "10",
      "seconds without audio or KeepAlive before a stream is closed"},
+    {"realtime-idle-timeout", "LISTEND_REALTIME_IDLE_TIMEOUT", NULL, T_DUR, F(realtime_idle_timeout), "10m",
+     "OpenAI realtime sessions (GET /v1/realtime): time without any client event before closing (its clients "
+     "send no keepalive)"},
     {"stream-prewarm", "LISTEND_STREAM_PREWARM", NULL, T_INT, F(stream_prewarm), "2",
      "stream decoders kept loaded and ready, refilled in the background (each ~95 MB)"},
     {"stream-decoder-idle", "LISTEND_STREAM_DECODER_IDLE", NULL, T_DUR, F(stream_decoder_idle), "60s",

@@ -23,19 +23,20 @@ typedef struct {
     int queue; /* decoder-pool queue (0 = 4 x workers) */
     bool allow_private_urls;
     int max_streams;
-    int stream_idle_timeout;  /* seconds */
-    int64_t drain_timeout;    /* seconds */
-    int64_t job_retention;    /* seconds */
-    int64_t webhook_max_age;  /* seconds */
-    int job_concurrency;      /* jobs transcribing at once (0 = jobs default) */
-    int job_queue;            /* pending jobs before 503 (0 = jobs default) */
-    int webhook_backoff_ms;   /* first webhook retry delay (0 = jobs default) */
-    int webhook_timeout_ms;   /* one delivery attempt (0 = jobs default) */
-    int webhook_workers;      /* deliveries in flight at once (0 = jobs default, 8) */
-    int job_queue_per_key;    /* one key's pending jobs (0 = a quarter of --job-queue) */
-    int job_audio_per_key_mb; /* uploaded audio one key's pending jobs hold (0 = 1024) */
-    char redis_url[2048];     /* "" = embedded store (unless REDIS_HOST is set) */
-    char redis_failure[16];   /* "closed" or "open" */
+    int stream_idle_timeout;       /* seconds */
+    int64_t realtime_idle_timeout; /* seconds: OpenAI realtime sessions without any client event */
+    int64_t drain_timeout;         /* seconds */
+    int64_t job_retention;         /* seconds */
+    int64_t webhook_max_age;       /* seconds */
+    int job_concurrency;           /* jobs transcribing at once (0 = jobs default) */
+    int job_queue;                 /* pending jobs before 503 (0 = jobs default) */
+    int webhook_backoff_ms;        /* first webhook retry delay (0 = jobs default) */
+    int webhook_timeout_ms;        /* one delivery attempt (0 = jobs default) */
+    int webhook_workers;           /* deliveries in flight at once (0 = jobs default, 8) */
+    int job_queue_per_key;         /* one key's pending jobs (0 = a quarter of --job-queue) */
+    int job_audio_per_key_mb;      /* uploaded audio one key's pending jobs hold (0 = 1024) */
+    char redis_url[2048];          /* "" = embedded store (unless REDIS_HOST is set) */
+    char redis_failure[16];        /* "closed" or "open" */
     int max_connections;
     int max_connections_per_ip;  /* 0 = unlimited */
     int connection_timeout;      /* idle seconds before a connection is closed */

@@ -1,6 +1,7 @@
 /* `listend serve`: start-up, the signal loop and the graceful shutdown. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,8 +179,12 @@ static int start(ld_srv *s)
                          .vocabulary = c->vocabulary[0] ? c->vocabulary : NULL};
     if (!(s->pool = ld_pool_new(&pc, &e)))
         return fail_start("asr", &e);
-    ld_ws_config wc = {
-        .pool = s->pool, .auth = s->auth, .max_streams = c->max_streams, .idle_timeout_s = c->stream_idle_timeout};
+    ld_ws_config wc = {.pool = s->pool,
+                       .auth = s->auth,
+                       .max_streams = c->max_streams,
+                       .idle_timeout_s = c->stream_idle_timeout,
+                       .realtime_idle_s = c->realtime_idle_timeout > INT_MAX ? INT_MAX
+                                                                             : (int)c->realtime_idle_timeout};
     if (!(s->ws = ld_ws_new(&wc, &e)))
         return fail_start("streams", &e);
     if (ld_pool_stream_prewarm(s->pool, c->stream_prewarm, (double)c->stream_decoder_idle, &e) != LD_OK)

@@ -352,6 +352,8 @@ ld_ws *ld_ws_new(const ld_ws_config *cfg, ld_error *err)
         ws->cfg.max_streams = LD_DEFAULT_MAX_STREAMS;
     if (ws->cfg.idle_timeout_s <= 0)
         ws->cfg.idle_timeout_s = 10;
+    if (ws->cfg.realtime_idle_s <= 0)
+        ws->cfg.realtime_idle_s = 600;
     if (ws->cfg.pool)
         ld_pool_set_max_streams(ws->cfg.pool, ws->cfg.max_streams);
     pthread_mutex_init(&ws->mu, NULL);

@@ -16,8 +16,9 @@
 typedef struct {
     ld_pool *pool;
     ld_auth *auth;
-    int max_streams;    /* global cap on live streams */
-    int idle_timeout_s; /* no audio/keepalive -> close (default 10) */
+    int max_streams;     /* global cap on live streams */
+    int idle_timeout_s;  /* no audio/keepalive -> close (default 10) */
+    int realtime_idle_s; /* OpenAI realtime sessions: no client event -> close (default 600) */
 } ld_ws_config;
 
 typedef struct ld_ws ld_ws;

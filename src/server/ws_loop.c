@@ -539,6 +539,13 @@ static bool backlog(ws_conn *c)
     return busy;
 }
 
+/* OpenAI's realtime clients send no keepalive: a push-to-talk session is
+ * silent between takes, so it gets its own, longer limit. */
+static int idle_limit(const ld_ws *ws, const ws_conn *c)
+{
+    return c->params.openai ? ws->cfg.realtime_idle_s : ws->cfg.idle_timeout_s;
+}
+
 static void tick(ld_ws *ws, double now)
 {
     for (ws_conn *c = ws->live_head, *next; c; c = next) {
@@ -546,9 +553,12 @@ static void tick(ld_ws *ws, double now)
         if (c->closing) {
             if (now > c->close_deadline)
                 teardown(c);
-        } else if (!c->client_done && now - c->last_activity > ws->cfg.idle_timeout_s && !backlog(c)) {
+        } else if (!c->client_done && now - c->last_activity > idle_limit(ws, c) && !backlog(c)) {
             char msg[96];
-            snprintf(msg, sizeof msg, "No audio or keepalive received for %d seconds", ws->cfg.idle_timeout_s);
+            snprintf(msg, sizeof msg,
+                     c->params.openai ? "No client event received for %d seconds"
+                                      : "No audio or keepalive received for %d seconds",
+                     idle_limit(ws, c));
             c->client_done = true;
             ws_conn_fail(c, LD_ERR_REQUEST_TIMEOUT, msg);
         } else if (now - c->key_checked >= KEY_CHECK_S) {

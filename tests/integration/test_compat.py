@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 import wave
 
 import pytest
@@ -446,6 +447,45 @@ def test_openai_realtime_long_take_is_one_item(srv, key, audio):
     done = got[-1]
     assert done["transcript"].lower().count("forward") >= 9, done["transcript"]
     assert done["usage"]["seconds"] > 25, done["usage"]
+
+
+def test_openai_realtime_idle_limit_is_its_own(tmp_path, audio):
+    """OpenAI's clients send no keepalive, and a push-to-talk session is silent between takes: realtime
+    sessions outlive --stream-idle-timeout and end after --realtime-idle-timeout without a client event, with
+    an error event and 1008."""
+    s = start_server(tmp_path / "data", "--stream-idle-timeout", "1", "--realtime-idle-timeout", "4s", workers=1)
+    try:
+        key = s.key("idle")
+        with open(audio["pcm24"], "rb") as f:
+            speech = f.read()
+
+        async def session():
+            async with websockets.connect(ws_base(s) + "/v1/realtime", open_timeout=60,
+                                          extra_headers={"Authorization": f"Bearer {key}"}) as ws:
+                await ws.recv()  # session.created
+                await ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {
+                    "input": {"format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": None}}}}))
+                await ws.recv()  # session.updated
+                await asyncio.sleep(2.5)  # between takes: longer than the stream idle timeout
+                for c in chunks(speech, 4800):
+                    await ws.send(json.dumps({"type": "input_audio_buffer.append",
+                                              "audio": base64.b64encode(c).decode()}))
+                await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+                while (m := json.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != \
+                        "conversation.item.input_audio_transcription.completed":
+                    pass
+                t0 = time.monotonic()
+                err = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), 10)
+                return m, err, time.monotonic() - t0, closed.value.code
+
+        done, err, idle, code = asyncio.run(session())
+        assert done["transcript"] == "Go forward ten meters."
+        assert err["type"] == "error" and "No client event received for 4 seconds" in err["error"]["message"], err
+        assert 3 < idle < 8 and code == 1008, (idle, code)
+    finally:
+        s.stop()
 
 
 @pytest.mark.parametrize("headers,status,code", [({}, 401, "invalid_api_key"),
