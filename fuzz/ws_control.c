@@ -1,7 +1,7 @@
 /* libFuzzer entry: arbitrary text-frame bytes through the stream control
- * parser, OpenAI's realtime event parser (base64 audio, session updates), the
- * subprotocol key extractor and the Ogg page reader (the other code that sees
- * raw client bytes before any decoder). Any crash, leak or
+ * parser, OpenAI's realtime event parser (base64 audio, session updates),
+ * Flux's control parser, the subprotocol key extractor and the Ogg page reader
+ * (the other code that sees raw client bytes before any decoder). Any crash, leak or
  * sanitizer report is a bug; every result value is fine. */
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "audio/stream.h"
+#include "server/ws_flux.h"
 #include "server/ws_openai.h"
 #include "server/ws_proto.h"
 
@@ -24,6 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ld_ws_control c = ld_ws_control_parse((const char *)data, size);
     if ((int)c < LD_WS_CTL_KEEPALIVE || c > LD_WS_CTL_INVALID)
+        abort();
+    ld_flux_control f = ld_ws_flux_control_parse((const char *)data, size);
+    if ((int)f < LD_FLUX_CTL_CLOSE_STREAM || f > LD_FLUX_CTL_INVALID)
         abort();
 
     ld_ws_oa_settings p = {.encoding = LD_STREAM_LINEAR16, .sample_rate = 24000, .eou_timeout_ms = 500};

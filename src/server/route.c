@@ -20,6 +20,7 @@
 #include "server/respond.h"
 #include "server/web.h"
 #include "server/ws.h"
+#include "server/ws_flux.h"
 #include "server/ws_openai.h"
 
 typedef struct {
@@ -64,6 +65,8 @@ static const route routes[] = {
     {"/v1/models/", true, "/v1/models/{id}", "GET, HEAD", KEY, false, false, NULL, ld_openai_model_serve},
     /* Deepgram clients with base URL http://HOST:7100/deepgram (docs/compat.md, "Deepgram"). */
     {LD_DG_PREFIX "/v1/listen", false, NULL, "POST", KEY, true, true, ld_listen_first_deepgram, ld_listen_final},
+    /* Deepgram Flux (the SDK's listen.v2): a WebSocket upgrade only (ws_flux.h). */
+    {LD_WS_FLUX_PATH, false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
     /* Answered (101 or an error) once admitted; its lease moves to the stream. */
     {"/v1/listen/stream", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
     {"/v1/jobs", false, NULL, "GET", KEY, false, false, NULL, ld_jobs_api_list},

@@ -4,6 +4,7 @@
  * converter are never touched concurrently. */
 #include "server/ws_internal.h"
 
+#include "server/ws_flux.h"
 #include "server/ws_openai.h"
 
 #include <errno.h>
@@ -204,8 +205,10 @@ void ws_conn_fail(ws_conn *c, ld_err e, const char *message)
     ws_conn_post_close(c, ld_ws_close_code(e), message);
 }
 
-char *ws_conn_error_msg(const ws_conn *c, ld_err e, const char *message)
+char *ws_conn_error_msg(ws_conn *c, ld_err e, const char *message)
 {
+    if (c->params.flux)
+        return ld_ws_flux_error(ws_conn_seq(c), ld_err_code(e), message);
     if (!c->params.openai)
         return ld_ws_msg_error(message, ld_err_code(e));
     ld_error err;

@@ -13,6 +13,7 @@
 #include "server/respond.h"
 #include "server/srv.h"
 #include "server/ws_deepgram.h"
+#include "server/ws_flux.h"
 #include "server/ws_openai.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -103,7 +104,8 @@ enum MHD_Result ld_ws_serve(ld_req *r)
 
     ld_ws_params params;
     ld_error err = {0};
-    if ((r->deepgram                       ? ld_ws_dg_params_parse
+    if ((!strcmp(r->path, LD_WS_FLUX_PATH) ? ld_ws_flux_params_parse
+         : r->deepgram                     ? ld_ws_dg_params_parse
          : !strcmp(r->path, LD_WS_OA_PATH) ? ld_ws_oa_params_parse
                                            : ld_ws_params_parse)(query, mc, &params, &err))
         return ld_respond_error(mc, &err, r->request_id, NULL);

@@ -14,6 +14,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <wslay/wslay.h>
@@ -70,6 +71,7 @@ typedef struct ws_conn {
     char request_id[136]; /* as ld_req: X-Request-ID may be 128 characters */
     char client_addr[64];
     ld_ws_params params;
+    atomic_uint seq; /* Flux: the next message's sequence_id (loop and worker both send) */
     ld_key_claims claims;
     ld_lease lease;
     ld_stream_decoder *decoder;
@@ -158,6 +160,8 @@ void ws_wake(ld_ws *ws);
 void ws_conn_push_task(ws_conn *c, ws_task *t);
 /* From a worker: queue a text message (taken) or a close for the loop. */
 void ws_conn_post(ws_conn *c, char *msg);
+/* Flux's sequence_id for the next message built (ws_flux.h). */
+static inline unsigned ws_conn_seq(ws_conn *c) { return atomic_fetch_add(&c->seq, 1); }
 void ws_conn_post_close(ws_conn *c, int code, const char *reason);
 /* True once the stream is over (a close posted or the socket gone): its
  * results would not be sent. Any thread. */
@@ -185,7 +189,7 @@ bool ws_session_run(ws_conn *c, ws_task *t);
 /* Posts an error message and the matching close. */
 void ws_conn_fail(ws_conn *c, ld_err e, const char *message);
 /* The stream's error message in its protocol: listend's {"type":"error",…},
- * or OpenAI's error event on /v1/realtime (malloc'd JSON text). */
-char *ws_conn_error_msg(const ws_conn *c, ld_err e, const char *message);
+ * OpenAI's error event on /v1/realtime, Flux's Error (malloc'd JSON text). */
+char *ws_conn_error_msg(ws_conn *c, ld_err e, const char *message);
 
 #endif

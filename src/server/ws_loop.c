@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server/ws_flux.h"
 #include "server/ws_openai.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -177,6 +178,27 @@ static void on_openai(ws_conn *c, const struct wslay_event_on_msg_recv_arg *m)
     send_now(c, ld_ws_oa_error(&e, id));
 }
 
+/* Deepgram Flux's client messages (ws_flux.h). */
+static void on_flux(ws_conn *c, const struct wslay_event_on_msg_recv_arg *m)
+{
+    c->last_activity = ld_time_mono();
+    switch (ld_ws_flux_control_parse((const char *)m->msg, m->msg_length)) {
+    case LD_FLUX_CTL_KEEPALIVE: break;
+    case LD_FLUX_CTL_FORCE_END: push(c, WS_TASK_FINALIZE, NULL, 0); break;
+    case LD_FLUX_CTL_CLOSE_STREAM:
+        c->client_done = true;
+        push(c, WS_TASK_CLOSE_STREAM, NULL, 0);
+        break;
+    case LD_FLUX_CTL_CONFIGURE: send_now(c, ld_ws_flux_configure_failure(c->request_id, ws_conn_seq(c))); break;
+    case LD_FLUX_CTL_INVALID:
+        c->client_done = true;
+        ws_conn_fail(
+            c, LD_ERR_INVALID_PARAMETER,
+            "Unknown message: expected CloseStream, ForceEndTurn or Configure; send audio as binary frames");
+        break;
+    }
+}
+
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *m, void *ud)
 {
     (void)ctx;
@@ -195,6 +217,10 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         return; /* ping/pong/close are answered by wslay */
     if (c->params.openai) {
         on_openai(c, m);
+        return;
+    }
+    if (c->params.flux) {
+        on_flux(c, m);
         return;
     }
     switch (ld_ws_control_parse((const char *)m->msg, m->msg_length)) {
@@ -412,6 +438,9 @@ static void adopt(ld_ws *ws, ws_conn *c)
         ld_ws_oa_settings st;
         ld_ws_oa_settings_get(&c->params, &st);
         send_now(c, ld_ws_oa_session(c->session_id, &st, false, false));
+        do_write(c);
+    } else if (c->params.flux) { /* Flux's first message, sequence_id 0 */
+        send_now(c, ld_ws_flux_connected(c->request_id, ws_conn_seq(c)));
         do_write(c);
     }
     if (ld_ws_leftover_pending(&c->extra))

@@ -55,7 +55,7 @@ ld_err ld_ws_params_keyword(ld_ws_params *p, const char *name, const char *value
                                 "Invalid parameter 'redact': redaction is available for English (en) only");
         return rc;
     }
-    if (strcmp(name, "keywords") && !(p->deepgram && !strcmp(name, "keyterm")))
+    if (strcmp(name, "keywords") && !((p->deepgram || p->flux) && !strcmp(name, "keyterm")))
         return LD_OK;
     if (strcmp(p->language, "en"))
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,

@@ -58,6 +58,7 @@ typedef struct {
     int max_words;                    /* an utterance that reaches this many words ends at once; 0 = no cap */
     bool unified; /* GET /waves/v1/stt/live: transcription messages also carry "transcription" (spec §8) */
     bool openai;  /* GET /v1/realtime: OpenAI's Realtime transcription events (ws_openai.h) */
+    bool flux;    /* GET /deepgram/v2/listen: Deepgram Flux's TurnInfo messages (ws_flux.h) */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
     bool deepgram;
     bool speech_final;    /* endpointing on: utterance ends are speech_final */

@@ -38,6 +38,7 @@
 #include "asr/redact.h"
 #include "audio/denoise.h"
 #include "server/ws_deepgram.h"
+#include "server/ws_flux.h"
 #include "server/ws_openai.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -86,8 +87,8 @@ typedef struct track {
     bool natural_end;     /* the utterance ending now ended in silence (speech_final) */
     bool utt_end_pending; /* an UtteranceEnd is due after utterance_end_ms of silence */
     double last_word_end; /* of the last final's words */
-    /* OpenAI mode (ws_openai.h): each utterance is an item */
-    unsigned items; /* items committed so far; the current one is number `items` */
+    /* OpenAI mode (ws_openai.h): each utterance is an item; Flux mode (ws_flux.h): a turn */
+    unsigned items; /* items committed / turns ended so far; the current one is number `items` */
     bool clearing;  /* input_audio_buffer.clear: the utterance ending now loses its words */
     char *take;     /* no turn detection: text of the engine utterances the item holds before its commit */
     size_t take_start;
@@ -472,6 +473,28 @@ static bool openai_final(ws_conn *c, track *s, bool had_speech, bool committed, 
     return true;
 }
 
+/* Flux mode's end of an utterance: the turn StartOfTurn opened (or one with
+ * words) ends with EndOfTurn; its trigger says why. False: out of memory. */
+static bool flux_final(ws_conn *c, track *s, bool had_speech, bool by_client, const ld_word *w, size_t n,
+                       size_t utt_start)
+{
+    if (!had_speech && !n)
+        return true; /* a quiet stretch ended: no turn */
+    const char *trigger = by_client ? "manual" : s->natural_end ? "model" : "timeout";
+    double start = secs(had_speech ? s->speech_start : utt_start);
+    if (!had_speech) /* words the energy VAD never called speech (e.g. a ForceEndTurn): open the turn first */
+        ws_conn_post(c, ld_ws_flux_turn(c->request_id, ws_conn_seq(c), &s->params, LD_FLUX_START, s->items, start,
+                                        secs(s->pos), "", NULL, 0, NULL, NULL));
+    ld_ws_final fin = {NULL, NULL, NULL, &s->redactor};
+    char *m = ld_ws_flux_turn(c->request_id, ws_conn_seq(c), &s->params, LD_FLUX_END, s->items, start, secs(s->pos),
+                              NULL, w, n, &fin, trigger);
+    if (!m)
+        return false;
+    ws_conn_post(c, m);
+    s->items++;
+    return true;
+}
+
 /* Ends the engine's utterance; held audio beyond the last `keep` samples is
  * dropped with it. */
 static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_last, size_t keep, ld_error *err)
@@ -496,6 +519,16 @@ static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_la
             w = NULL, n = 0;
         }
         bool ok = openai_final(c, s, had_speech, from_finalize, w, n, utt_start);
+        ld_words_free(w, n);
+        s->speaking = false;
+        free(s->last_partial);
+        s->last_partial = NULL;
+        if (!ok)
+            ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
+        return ok;
+    }
+    if (c->params.flux) {
+        bool ok = flux_final(c, s, had_speech, from_finalize || is_last, w, n, utt_start);
         ld_words_free(w, n);
         s->speaking = false;
         free(s->last_partial);
@@ -558,7 +591,10 @@ static void maybe_interim(ws_conn *c, track *s)
     double start = secs(s->speech_start), duration = secs(s->pos - s->speech_start);
     /* an interim must not show what its final will redact */
     char *shown = s->redactor.kinds ? ld_redact_text(&s->redactor, p) : p;
-    if (shown)
+    if (shown && c->params.flux)
+        ws_conn_post(c, ld_ws_flux_turn(c->request_id, ws_conn_seq(c), &s->params, LD_FLUX_UPDATE, s->items, start,
+                                        secs(s->pos), shown, NULL, 0, NULL, NULL));
+    else if (shown)
         ws_conn_post(c, c->params.deepgram ? ld_ws_dg_results(c->request_id, &s->params, shown, NULL, 0, NULL,
                                                               false, false, false, start, duration)
                                            : ld_ws_msg_transcription(c->session_id, &s->params, shown, NULL, 0,
@@ -652,7 +688,10 @@ static bool decide(ws_conn *c, track *s, ld_error *err)
             s->utt_end_pending = false; /* speech came back before the gap was long enough */
             /* a run of voice that began before a finalize belongs to the new utterance from there */
             s->speech_start = s->run_start > s->engine_utt_start ? s->run_start : s->engine_utt_start;
-            if (c->params.vad_events && c->params.openai) {
+            if (c->params.flux) {
+                ws_conn_post(c, ld_ws_flux_turn(c->request_id, ws_conn_seq(c), &s->params, LD_FLUX_START, s->items,
+                                                secs(s->speech_start), secs(s->pos), "", NULL, 0, NULL, NULL));
+            } else if (c->params.vad_events && c->params.openai) {
                 char item[64];
                 ws_conn_post(c, ld_ws_oa_speech(true, item_id(c, s->items, item), secs(s->speech_start)));
             } else if (c->params.vad_events) {

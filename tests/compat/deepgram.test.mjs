@@ -207,3 +207,37 @@ test('live with a bad key: the upgrade is refused with 401', { skip }, async () 
   assert.match(String(err.message), /401/);
   conn.close();
 });
+
+test('Flux (listen.v2): Connected, a turn from StartOfTurn through Updates to EndOfTurn, CloseStream', { skip }, async () => {
+  const conn = await client().listen.v2.connect({
+    model: 'flux-general-en', encoding: 'linear16', sample_rate: 16000, eot_timeout_ms: 3000, reconnectAttempts: 0,
+  });
+  const msgs = [];
+  let ended;
+  const endOfTurn = new Promise((resolve) => { ended = resolve; });
+  conn.on('message', (m) => {
+    msgs.push(m);
+    if (m.type === 'TurnInfo' && m.event === 'EndOfTurn') ended(m);
+  });
+  const closed = new Promise((resolve) => conn.on('close', resolve));
+  conn.connect();
+  await conn.waitForOpen();
+  const pcm = readFileSync(env.COMPAT_RAW_FILE);
+  for (let i = 0; i < pcm.length; i += 2560) conn.sendMedia(pcm.subarray(i, i + 2560)); // 80 ms chunks, as Flux asks
+  conn.sendMedia(Buffer.alloc(16000 * 2)); // 1 s of silence: the turn ends
+  const end = await endOfTurn;
+  conn.sendCloseStream({ type: 'CloseStream' });
+  const ev = await closed;
+  assert.equal(ev.code, 1000);
+  assert.equal(msgs[0].type, 'Connected');
+  assert.deepEqual(msgs.map((m) => m.sequence_id), msgs.map((_, i) => i));
+  const turn = msgs.filter((m) => m.type === 'TurnInfo');
+  assert.equal(turn[0].event, 'StartOfTurn');
+  assert.ok(turn.some((m) => m.event === 'Update' && m.transcript), JSON.stringify(turn));
+  assert.equal(end.transcript, 'Go forward ten meters.');
+  assert.equal(end.trigger, 'model');
+  assert.equal(end.turn_index, 0);
+  assert.deepEqual(end.words.map((w) => w.word), ['Go', 'forward', 'ten', 'meters.']);
+  assert.ok(end.words.every((w) => w.end > w.start && w.confidence > 0));
+  assert.ok(end.audio_window_start > 0.2 && end.audio_window_end > end.words.at(-1).end);
+});

@@ -108,7 +108,8 @@ def srv(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def key(srv):
-    return srv.key("compat")
+    # shared by the SDK suites and the tests here, which together send more than the default 60 a minute
+    return srv.key("compat", rpm=1000)
 
 
 @pytest.fixture(scope="module")
@@ -305,6 +306,38 @@ def test_deepgram_stream_bad_parameter_is_refused_before_the_upgrade(srv, key, q
         "Authorization": f"Token {key}", "Upgrade": "websocket", "Connection": "Upgrade",
         "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
     assert r.status_code == 400 and r.json()["err_code"] == "INVALID_QUERY_PARAMETER", r.text
+
+
+# -- Deepgram Flux (GET /deepgram/v2/listen) ---------------------------------------------------------------
+
+def test_flux_force_end_turn_keyterm_and_bad_messages(srv, key):
+    """ForceEndTurn ends the turn at once (trigger manual); keyterm is taken; sequence_id counts
+    every message; an unknown message is Flux's Error, then 1003."""
+    with open(GOFORWARD, "rb") as f:
+        speech = f.read()  # no trailing silence: only ForceEndTurn ends the turn
+    uri = ws_base(srv) + "/deepgram/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000" \
+        "&keyterm=Forward"
+    msgs, code = asyncio.run(run_stream(uri, key, speech, ({"type": "ForceEndTurn"}, {"type": "CloseStream"})))
+    assert code == 1000
+    assert [m["sequence_id"] for m in msgs] == list(range(len(msgs)))
+    ends = [m for m in msgs if m.get("event") == "EndOfTurn"]
+    assert len(ends) == 1 and ends[0]["trigger"] == "manual" and ends[0]["transcript"] == "Go forward ten meters."
+    assert ends[0]["end_of_turn_confidence"] == 1.0 and ends[0]["turn_index"] == 0
+
+    msgs, code = asyncio.run(run_stream(uri, key, b"", ({"type": "Transcribe"},)))
+    assert code == 1003 and msgs[-1]["type"] == "Error" and msgs[-1]["code"] == "INVALID_PARAMETER", msgs
+    assert msgs[0]["type"] == "Connected" and msgs[-1]["sequence_id"] == len(msgs) - 1
+
+
+@pytest.mark.parametrize("query", ["model=nova-3", "eot_timeout_ms=50", "eot_threshold=1.5", "encoding=speex"])
+def test_flux_bad_parameter_is_refused_before_the_upgrade(srv, key, query):
+    r = requests.get(f"{srv.url}/deepgram/v2/listen?{query}", timeout=10, headers={
+        "Authorization": f"Token {key}", "Upgrade": "websocket", "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert r.status_code == 400 and r.json()["err_code"] == "INVALID_QUERY_PARAMETER", r.text
+    assert r.headers.get("dg-request-id")
+    r = requests.get(f"{srv.url}/deepgram/v2/listen", headers={"Authorization": f"Token {key}"}, timeout=10)
+    assert r.status_code == 400 and "upgrade" in r.json()["err_msg"].lower(), r.text
 
 
 # -- OpenAI over plain HTTP ---------------------------------------------------

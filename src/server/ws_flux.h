@@ -1,0 +1,65 @@
+/* Deepgram's Flux protocol (GET /deepgram/v2/listen, the SDK's listen.v2) on a
+ * listend stream (docs/compat.md, "Deepgram Flux"); internal to src/server/.
+ * Flux is turn-based: each utterance is a turn reported by TurnInfo messages
+ * (StartOfTurn at speech, Update as the words come, EndOfTurn when a pause
+ * ends it; listend never sends the optional EagerEndOfTurn/TurnResumed). Every
+ * server message carries a sequence_id counting from 0 (Connected). The pure
+ * parts, like ws_proto.h: query parameters and the server messages.
+ * Thread-safety: reentrant. Ownership: char * results are malloc'd JSON text,
+ * caller frees. */
+#ifndef LD_SERVER_WS_FLUX_H
+#define LD_SERVER_WS_FLUX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "asr/transcript.h"
+#include "server/ws_proto.h"
+#include "util/err.h"
+
+#define LD_WS_FLUX_PATH "/deepgram/v2/listen"
+
+/* ld_ws_params_parse with Flux's names and defaults: encoding linear16,
+ * sample_rate 16000, interim Updates and speech events on, punctuation and
+ * casing on; `eot_timeout_ms` (500–10000, default 5000) caps listend's
+ * end-of-turn silence (800 ms); `eot_threshold` (0.5–0.9) and
+ * `eager_eot_threshold` (0.3–0.9) are checked and otherwise unused (the turn
+ * ends on silence); `model` must be a flux model when given. Mono only. Sets
+ * out->flux. */
+ld_err ld_ws_flux_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *out, ld_error *err);
+
+typedef enum {
+    LD_FLUX_START,  /* StartOfTurn */
+    LD_FLUX_UPDATE, /* Update */
+    LD_FLUX_END     /* EndOfTurn */
+} ld_flux_event;
+
+char *ld_ws_flux_connected(const char *request_id, unsigned seq);
+
+/* A TurnInfo message. For START and UPDATE `partial` is the text so far (its
+ * words without times); for END `words` are the raw engine words of the turn,
+ * rendered per p (punctuated, cased), and `trigger` says what ended it
+ * ("model": a pause, "manual": ForceEndTurn or the stream's end, "timeout":
+ * listend's 20 s cap). */
+char *ld_ws_flux_turn(const char *request_id, unsigned seq, const ld_ws_params *p, ld_flux_event ev,
+                      unsigned turn_index, double window_start, double window_end, const char *partial,
+                      const ld_word *words, size_t n_words, const ld_ws_final *fin, const char *trigger);
+
+/* Flux's fatal error message: {"type": "Error", sequence_id, code, description}. */
+char *ld_ws_flux_error(unsigned seq, const char *code, const char *description);
+
+/* The answer to a Configure message: listend takes thresholds and key terms
+ * from the URL only, so a change during the stream is refused. */
+char *ld_ws_flux_configure_failure(const char *request_id, unsigned seq);
+
+typedef enum {
+    LD_FLUX_CTL_CLOSE_STREAM, /* CloseStream (also listend's close_stream) */
+    LD_FLUX_CTL_FORCE_END,    /* ForceEndTurn (also finalize / Finalize) */
+    LD_FLUX_CTL_CONFIGURE,    /* Configure */
+    LD_FLUX_CTL_KEEPALIVE,    /* KeepAlive (not Flux's; accepted as on v1) */
+    LD_FLUX_CTL_INVALID       /* anything else */
+} ld_flux_control;
+
+ld_flux_control ld_ws_flux_control_parse(const char *data, size_t len);
+
+#endif
