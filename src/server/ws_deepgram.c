@@ -1,7 +1,6 @@
 /* Deepgram's live parameters and messages (ws_deepgram.h). */
 #include "server/ws_deepgram.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,15 +70,6 @@ ld_err ld_ws_dg_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_
     return LD_OK;
 }
 
-static double r3(double x) { return round(x * 1000.0) / 1000.0; }
-
-static char *dump(json_t *j)
-{
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
-    json_decref(j);
-    return s;
-}
-
 /* Results.metadata: which model answered (the pack in use, as the batch route says). */
 static json_t *results_metadata(const char *request_id, const char *language, const char *model)
 {
@@ -124,42 +114,42 @@ char *ld_ws_dg_results(const char *request_id, const ld_ws_params *p, const char
                             text      ? text
                             : partial ? partial
                                       : "",
-                            "confidence", r3(conf), "words", dg_words);
+                            "confidence", ld_ws_r3(conf), "words", dg_words);
     free(text);
     json_t *j = json_pack("{s:s,s:[i,i],s:f,s:f,s:b,s:b,s:{s:[o]},s:o,s:b}", "type", "Results", "channel_index",
                           p->channels > 1 ? p->channel : 0, p->channels > 1 ? p->channels : 1, "duration",
-                          r3(duration), "start", r3(start), "is_final", is_final, "speech_final", speech_final,
-                          "channel", "alternatives", alt, "metadata",
+                          ld_ws_r3(duration), "start", ld_ws_r3(start), "is_final", is_final, "speech_final",
+                          speech_final, "channel", "alternatives", alt, "metadata",
                           results_metadata(request_id, p->language, p->model), "from_finalize", from_finalize);
-    return dump(j);
+    return ld_ws_json_text(j);
 }
 
 char *ld_ws_dg_speech_started(double timestamp)
 {
-    return dump(
-        json_pack("{s:s,s:[i,i],s:f}", "type", "SpeechStarted", "channel", 0, 1, "timestamp", r3(timestamp)));
+    return ld_ws_json_text(
+        json_pack("{s:s,s:[i,i],s:f}", "type", "SpeechStarted", "channel", 0, 1, "timestamp", ld_ws_r3(timestamp)));
 }
 
 char *ld_ws_dg_utterance_end(double last_word_end)
 {
-    return dump(json_pack("{s:s,s:[i,i],s:f}", "type", "UtteranceEnd", "channel", 0, 1, "last_word_end",
-                          r3(last_word_end)));
+    return ld_ws_json_text(json_pack("{s:s,s:[i,i],s:f}", "type", "UtteranceEnd", "channel", 0, 1, "last_word_end",
+                                     ld_ws_r3(last_word_end)));
 }
 
 char *ld_ws_dg_speech_started_in(double timestamp, const ld_ws_params *p)
 {
     if (p->channels <= 1)
         return ld_ws_dg_speech_started(timestamp);
-    return dump(json_pack("{s:s,s:[i,i],s:f}", "type", "SpeechStarted", "channel", p->channel, p->channels,
-                          "timestamp", r3(timestamp)));
+    return ld_ws_json_text(json_pack("{s:s,s:[i,i],s:f}", "type", "SpeechStarted", "channel", p->channel,
+                                     p->channels, "timestamp", ld_ws_r3(timestamp)));
 }
 
 char *ld_ws_dg_utterance_end_in(double last_word_end, const ld_ws_params *p)
 {
     if (p->channels <= 1)
         return ld_ws_dg_utterance_end(last_word_end);
-    return dump(json_pack("{s:s,s:[i,i],s:f}", "type", "UtteranceEnd", "channel", p->channel, p->channels,
-                          "last_word_end", r3(last_word_end)));
+    return ld_ws_json_text(json_pack("{s:s,s:[i,i],s:f}", "type", "UtteranceEnd", "channel", p->channel,
+                                     p->channels, "last_word_end", ld_ws_r3(last_word_end)));
 }
 
 char *ld_ws_dg_metadata(const char *request_id, const char *sha256, long long created_unix_ms, double duration,
@@ -174,8 +164,8 @@ char *ld_ws_dg_metadata_channels(const char *request_id, const char *sha256, lon
     char created[25], uuid[37];
     ld_time_iso8601_ms(created_unix_ms, created);
     json_t *info = ld_dg_model_info(language, model, uuid);
-    return dump(json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:i,s:[s],s:o}", "type", "Metadata", "transaction_key",
-                          "deprecated", "request_id", request_id, "sha256", sha256 ? sha256 : "", "created",
-                          created, "duration", r3(duration), "channels", channels, "models", uuid, "model_info",
-                          info));
+    return ld_ws_json_text(json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:i,s:[s],s:o}", "type", "Metadata",
+                                     "transaction_key", "deprecated", "request_id", request_id, "sha256",
+                                     sha256 ? sha256 : "", "created", created, "duration", ld_ws_r3(duration),
+                                     "channels", channels, "models", uuid, "model_info", info));
 }

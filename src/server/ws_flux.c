@@ -73,18 +73,9 @@ ld_err ld_ws_flux_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, l
     return LD_OK;
 }
 
-static double r3(double x) { return round(x * 1000.0) / 1000.0; }
-
-static char *dump(json_t *j)
-{
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
-    json_decref(j);
-    return s;
-}
-
 char *ld_ws_flux_connected(const char *request_id, unsigned seq)
 {
-    return dump(
+    return ld_ws_json_text(
         json_pack("{s:s,s:s,s:I}", "type", "Connected", "request_id", request_id, "sequence_id", (json_int_t)seq));
 }
 
@@ -140,7 +131,8 @@ char *ld_ws_flux_turn(const char *request_id, unsigned seq, const ld_ws_params *
     double eot = ev != LD_FLUX_END ? 0.0 : trigger && !strcmp(trigger, "model") ? 0.9 : 1.0;
     json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:I,s:f,s:f,s:s,s:o,s:f}", "type", "TurnInfo", "request_id", request_id,
                           "sequence_id", (json_int_t)seq, "event", names[ev], "turn_index", (json_int_t)turn_index,
-                          "audio_window_start", r3(window_start), "audio_window_end", r3(window_end), "transcript",
+                          "audio_window_start", ld_ws_r3(window_start), "audio_window_end", ld_ws_r3(window_end),
+                          "transcript",
                           text      ? text
                           : partial ? partial
                                     : "",
@@ -148,19 +140,19 @@ char *ld_ws_flux_turn(const char *request_id, unsigned seq, const ld_ws_params *
     if (j && ev == LD_FLUX_END && trigger)
         json_object_set_new(j, "trigger", json_string(trigger));
     free(text);
-    return dump(j);
+    return ld_ws_json_text(j);
 }
 
 char *ld_ws_flux_error(unsigned seq, const char *code, const char *description)
 {
-    return dump(json_pack("{s:s,s:I,s:s,s:s}", "type", "Error", "sequence_id", (json_int_t)seq, "code", code,
-                          "description", description));
+    return ld_ws_json_text(json_pack("{s:s,s:I,s:s,s:s}", "type", "Error", "sequence_id", (json_int_t)seq, "code",
+                                     code, "description", description));
 }
 
 char *ld_ws_flux_configure_failure(const char *request_id, unsigned seq)
 {
-    return dump(json_pack("{s:s,s:s,s:I}", "type", "ConfigureFailure", "request_id", request_id, "sequence_id",
-                          (json_int_t)seq));
+    return ld_ws_json_text(json_pack("{s:s,s:s,s:I}", "type", "ConfigureFailure", "request_id", request_id,
+                                     "sequence_id", (json_int_t)seq));
 }
 
 ld_flux_control ld_ws_flux_control_parse(const char *data, size_t len)

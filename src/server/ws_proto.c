@@ -305,35 +305,37 @@ ssize_t ld_ws_send_result(wslay_event_context_ptr ctx, ssize_t r)
 
 /* ---- server messages ---- */
 
-static char *dump(json_t *j)
+char *ld_ws_json_text(json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(j);
     return s;
 }
 
-static double r3(double x) { return round(x * 1000.0) / 1000.0; }
+double ld_ws_r3(double x) { return round(x * 1000.0) / 1000.0; }
 
 char *ld_ws_msg_error(const char *message, const char *code)
 {
     json_t *j = json_pack("{s:s, s:s, s:s}", "type", "error", "status", "error", "message", message);
     if (j && code)
         json_object_set_new(j, "code", json_string(code));
-    return j ? dump(j) : NULL;
+    return j ? ld_ws_json_text(j) : NULL;
 }
 
 char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp)
 {
-    json_t *j = json_pack("{s:s, s:s, s:f}", "type", type, "session_id", session_id, "timestamp", r3(timestamp));
-    return j ? dump(j) : NULL;
+    json_t *j = json_pack("{s:s, s:s, s:f}", "type", type, "session_id", session_id, "timestamp",
+                          ld_ws_r3(timestamp));
+    return j ? ld_ws_json_text(j) : NULL;
 }
 
 char *ld_ws_msg_event_in(const char *type, const char *session_id, double timestamp, const ld_ws_params *p)
 {
-    json_t *j = json_pack("{s:s, s:s, s:f}", "type", type, "session_id", session_id, "timestamp", r3(timestamp));
+    json_t *j = json_pack("{s:s, s:s, s:f}", "type", type, "session_id", session_id, "timestamp",
+                          ld_ws_r3(timestamp));
     if (j && p->channels > 1)
         json_object_set_new(j, "channel", json_integer(p->channel));
-    return j ? dump(j) : NULL;
+    return j ? ld_ws_json_text(j) : NULL;
 }
 
 json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n_words, const ld_ws_final *fin)
@@ -350,13 +352,13 @@ json_t *ld_ws_word_entries(const ld_ws_params *p, const ld_word *words, size_t n
         if (!p->capitalize && !ld_redact_is_token(rw[i].word))
             for (char *c = rw[i].word; *c; c++)
                 *c = (char)tolower((unsigned char)*c);
-        json_t *e = json_pack("{s:s, s:f, s:f, s:f}", "word", rw[i].word, "start", r3(rw[i].start), "end",
-                              r3(rw[i].end), "confidence", r3(rw[i].confidence));
+        json_t *e = json_pack("{s:s, s:f, s:f, s:f}", "word", rw[i].word, "start", ld_ws_r3(rw[i].start), "end",
+                              ld_ws_r3(rw[i].end), "confidence", ld_ws_r3(rw[i].confidence));
         if (origin[i] >= 0)
             src = origin[i];
         if (e && fin && fin->speaker) {
             json_object_set_new(e, "speaker", json_integer(fin->speaker[src]));
-            json_object_set_new(e, "speaker_confidence", json_real(r3(fin->confidence[src])));
+            json_object_set_new(e, "speaker_confidence", json_real(ld_ws_r3(fin->confidence[src])));
         }
         json_array_append_new(arr, e);
     }
@@ -428,8 +430,8 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
         json_object_set(j, "transcription", json_object_get(j, "transcript"));
     json_object_set_new(j, "is_final", json_boolean(is_final));
     json_object_set_new(j, "is_last", json_boolean(is_last));
-    json_object_set_new(j, "start", json_real(r3(start)));
-    json_object_set_new(j, "duration", json_real(r3(duration)));
+    json_object_set_new(j, "start", json_real(ld_ws_r3(start)));
+    json_object_set_new(j, "duration", json_real(ld_ws_r3(duration)));
     if (p->channels > 1) /* multichannel stream: which channel this is about */
         json_object_set_new(j, "channel", json_integer(p->channel));
     if (is_final) {
@@ -466,7 +468,7 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
     }
     free(text);
     json_decref(entries);
-    return dump(j);
+    return ld_ws_json_text(j);
 }
 
 bool ld_ws_frame_scan_feed(ld_ws_frame_scan *s, const uint8_t *p, size_t n, uint64_t max)

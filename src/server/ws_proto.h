@@ -137,6 +137,12 @@ ssize_t ld_ws_send_result(wslay_event_context_ptr ctx, ssize_t r);
  * and returns 1; 0 when the header does not carry a key. */
 int ld_ws_subprotocol_key(const char *header, char *out, size_t outsz);
 
+/* Compact JSON text of j, malloc'd (NULL for NULL); takes the reference. The
+ * messages of every stream protocol are made with it. */
+char *ld_ws_json_text(json_t *j);
+/* x rounded to 3 decimals: times to the millisecond, confidences, as messages carry them. */
+double ld_ws_r3(double x);
+
 /* Server messages (compact JSON text, malloc'd, caller frees). */
 char *ld_ws_msg_error(const char *message, const char *code);
 char *ld_ws_msg_event(const char *type, const char *session_id, double timestamp);

@@ -513,22 +513,13 @@ static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_la
     }
     bool had_speech = s->speaking;
     bool dg = c->params.deepgram;
-    if (c->params.openai) {
+    if (c->params.openai || c->params.flux) { /* items and turns: their own messages */
         if (s->clearing) {
             ld_words_free(w, n);
             w = NULL, n = 0;
         }
-        bool ok = openai_final(c, s, had_speech, from_finalize, w, n, utt_start);
-        ld_words_free(w, n);
-        s->speaking = false;
-        free(s->last_partial);
-        s->last_partial = NULL;
-        if (!ok)
-            ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
-        return ok;
-    }
-    if (c->params.flux) {
-        bool ok = flux_final(c, s, had_speech, from_finalize || is_last, w, n, utt_start);
+        bool ok = c->params.openai ? openai_final(c, s, had_speech, from_finalize, w, n, utt_start)
+                                   : flux_final(c, s, had_speech, from_finalize || is_last, w, n, utt_start);
         ld_words_free(w, n);
         s->speaking = false;
         free(s->last_partial);
