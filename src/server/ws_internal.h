@@ -40,13 +40,16 @@
 /* WS_TASK_SHUTDOWN: the server is stopping; the utterance in progress gets its
  * final (only if it has words), then the loop closes the stream with 1001.
  * WS_TASK_CLEAR: OpenAI's input_audio_buffer.clear; the utterance in progress
- * ends without words, then input_audio_buffer.cleared is sent. */
+ * ends without words, then input_audio_buffer.cleared is sent.
+ * WS_TASK_CONFIGURE: Flux's Configure, answered by the worker so that its
+ * sequence_id falls in order among the worker's messages. */
 typedef enum {
     WS_TASK_AUDIO,
     WS_TASK_FINALIZE,
     WS_TASK_CLOSE_STREAM,
     WS_TASK_SHUTDOWN,
-    WS_TASK_CLEAR
+    WS_TASK_CLEAR,
+    WS_TASK_CONFIGURE
 } ws_task_kind;
 
 typedef struct ws_task {

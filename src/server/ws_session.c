@@ -950,6 +950,9 @@ bool ws_session_run(ws_conn *c, ws_task *t)
         if (ok)
             ws_conn_post(c, ld_ws_oa_cleared());
         break;
+    case WS_TASK_CONFIGURE: /* thresholds and key terms come from the URL only (ws_flux.h) */
+        ws_conn_post(c, ld_ws_flux_configure_failure(c->request_id, ws_conn_seq(c)));
+        break;
     case WS_TASK_SHUTDOWN: /* not the client's finalize: a final only where there are words */
         for (int i = 0; ok && i < ss->n; i++)
             ok = track_shutdown(c, ss->tr[i], &err);

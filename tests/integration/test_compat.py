@@ -311,15 +311,18 @@ def test_deepgram_stream_bad_parameter_is_refused_before_the_upgrade(srv, key, q
 # -- Deepgram Flux (GET /deepgram/v2/listen) ---------------------------------------------------------------
 
 def test_flux_force_end_turn_keyterm_and_bad_messages(srv, key):
-    """ForceEndTurn ends the turn at once (trigger manual); keyterm is taken; sequence_id counts
-    every message; an unknown message is Flux's Error, then 1003."""
+    """ForceEndTurn ends the turn at once (trigger manual); Configure is refused in order; keyterm is taken;
+    sequence_id counts every message; an unknown message is Flux's Error, then 1003."""
     with open(GOFORWARD, "rb") as f:
         speech = f.read()  # no trailing silence: only ForceEndTurn ends the turn
     uri = ws_base(srv) + "/deepgram/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000" \
         "&keyterm=Forward"
-    msgs, code = asyncio.run(run_stream(uri, key, speech, ({"type": "ForceEndTurn"}, {"type": "CloseStream"})))
+    msgs, code = asyncio.run(run_stream(uri, key, speech, ({"type": "ForceEndTurn"}, {"type": "Configure"},
+                                                           {"type": "CloseStream"})))
     assert code == 1000
     assert [m["sequence_id"] for m in msgs] == list(range(len(msgs)))
+    # Configure is answered in order, after the turn ForceEndTurn ended (settings come from the URL only)
+    assert [m["type"] for m in msgs[-2:]] == ["TurnInfo", "ConfigureFailure"], msgs
     ends = [m for m in msgs if m.get("event") == "EndOfTurn"]
     assert len(ends) == 1 and ends[0]["trigger"] == "manual" and ends[0]["transcript"] == "Go forward ten meters."
     assert ends[0]["end_of_turn_confidence"] == 1.0 and ends[0]["turn_index"] == 0
