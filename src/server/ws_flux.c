@@ -20,7 +20,7 @@ typedef struct {
 static const char *get_mapped(void *ud, const char *name)
 {
     flux_get *g = ud;
-    static const char *const own[] = {"encoding", "sample_rate", "mip_opt_out", "tag"};
+    static const char *const own[] = {"encoding", "sample_rate"}; /* mip_opt_out, tag…: never asked, ignored */
     for (size_t i = 0; i < sizeof own / sizeof *own; i++)
         if (!strcmp(name, own[i]))
             return g->get(g->ud, name);
