@@ -10,14 +10,9 @@
 #include "util/time.h"
 
 /* The client's getter with Deepgram's spellings mapped onto listend's. */
-typedef struct {
-    ld_ws_param_get get;
-    void *ud;
-} dg_get;
-
 static const char *get_mapped(void *ud, const char *name)
 {
-    dg_get *g = ud;
+    ld_ws_param_src *g = ud;
     const char *v = g->get(g->ud, name);
     if (!v)
         return NULL;
@@ -40,7 +35,7 @@ static int parse_ms(const char *v, int lo, int hi, int *out)
 
 ld_err ld_ws_dg_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_error *err)
 {
-    dg_get g = {get, ud};
+    ld_ws_param_src g = {get, ud};
     ld_err rc = ld_ws_params_parse(get_mapped, &g, p, err);
     if (rc)
         return rc;

@@ -11,15 +11,10 @@
 
 #define FLUX_EOU_MS 800 /* listend's end-of-utterance silence: the turn's end */
 
-typedef struct {
-    ld_ws_param_get get;
-    void *ud;
-} flux_get;
-
 /* Flux's names onto listend's: only what Flux has; the rest are Flux's fixed behaviour. */
 static const char *get_mapped(void *ud, const char *name)
 {
-    flux_get *g = ud;
+    ld_ws_param_src *g = ud;
     static const char *const own[] = {"encoding", "sample_rate"}; /* mip_opt_out, tag…: never asked, ignored */
     for (size_t i = 0; i < sizeof own / sizeof *own; i++)
         if (!strcmp(name, own[i]))
@@ -46,7 +41,8 @@ static bool number_in(const char *v, double lo, double hi, double *out)
 
 ld_err ld_ws_flux_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_error *err)
 {
-    flux_get g = {get, ud}; /* without encoding/sample_rate: listend's 16 kHz linear16, Flux's raw default too */
+    ld_ws_param_src g = {get,
+                         ud}; /* without encoding/sample_rate: listend's 16 kHz linear16, Flux's raw default too */
     ld_err rc = ld_ws_params_parse(get_mapped, &g, p, err);
     if (rc)
         return rc;

@@ -15,14 +15,9 @@
 #define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
 
 /* The client's query with OpenAI's session defaults where it is silent. */
-typedef struct {
-    ld_ws_param_get get;
-    void *ud;
-} oa_get;
-
 static const char *get_mapped(void *ud, const char *name)
 {
-    oa_get *g = ud;
+    ld_ws_param_src *g = ud;
     if (!strcmp(name, "model"))
         return NULL; /* OpenAI's model names (gpt-4o-transcribe, gpt-realtime, …): listend's automatic choice */
     const char *v = g->get(g->ud, name);
@@ -38,7 +33,7 @@ static const char *get_mapped(void *ud, const char *name)
 
 ld_err ld_ws_oa_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_error *err)
 {
-    oa_get g = {get, ud};
+    ld_ws_param_src g = {get, ud};
     ld_err rc = ld_ws_params_parse(get_mapped, &g, p, err);
     if (rc)
         return rc;

@@ -312,6 +312,21 @@ char *ld_ws_json_text(json_t *j)
     return s;
 }
 
+bool ld_ws_text_append(char **acc, const char *text)
+{
+    size_t had = *acc ? strlen(*acc) : 0, add = strlen(text);
+    if (!add)
+        return true;
+    char *all = realloc(*acc, had + add + 2);
+    if (!all)
+        return false;
+    if (had)
+        all[had++] = ' ';
+    memcpy(all + had, text, add + 1);
+    *acc = all;
+    return true;
+}
+
 double ld_ws_r3(double x) { return round(x * 1000.0) / 1000.0; }
 
 char *ld_ws_msg_error(const char *message, const char *code)
@@ -455,14 +470,8 @@ char *ld_ws_msg_transcription(const char *session_id, const ld_ws_params *p, con
             json_object_set_new(j, "redacted_entities", tokens);
         }
         if (fin && fin->full) { /* the text so far, this final's included */
-            size_t had = *fin->full ? strlen(*fin->full) : 0, add = text ? strlen(text) : 0;
-            char *all = add ? realloc(*fin->full, had + add + 2) : *fin->full;
-            if (all && add) {
-                if (had)
-                    all[had++] = ' ';
-                memcpy(all + had, text, add + 1);
-                *fin->full = all;
-            }
+            if (text)
+                ld_ws_text_append(fin->full, text);
             json_object_set_new(j, "full_transcript", json_string(*fin->full ? *fin->full : ""));
         }
     }

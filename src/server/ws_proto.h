@@ -67,6 +67,12 @@ typedef struct {
 
 /* Returns the query value for a name, or NULL when absent. */
 typedef const char *(*ld_ws_param_get)(void *ud, const char *name);
+/* A client's getter with its data: what a protocol's own getter (Deepgram's,
+ * OpenAI's, Flux's names mapped onto listend's) wraps and reads through. */
+typedef struct {
+    ld_ws_param_get get;
+    void *ud;
+} ld_ws_param_src;
 
 /* Fills defaults, then validates every known parameter. Unknown names are
  * ignored (clients written for Smallest's cloud or Deepgram send extra ones);
@@ -140,6 +146,10 @@ int ld_ws_subprotocol_key(const char *header, char *out, size_t outsz);
 /* Compact JSON text of j, malloc'd (NULL for NULL); takes the reference. The
  * messages of every stream protocol are made with it. */
 char *ld_ws_json_text(json_t *j);
+/* Appends text to *acc (malloc'd, NULL = empty) after a space; "" changes
+ * nothing. False: out of memory (*acc unchanged). The text of finals so far
+ * (full_transcript) and of an OpenAI item's utterances are built with it. */
+bool ld_ws_text_append(char **acc, const char *text);
 /* x rounded to 3 decimals: times to the millisecond, confidences, as messages carry them. */
 double ld_ws_r3(double x);
 

@@ -399,28 +399,6 @@ static const char *item_id(const ws_conn *c, unsigned k, char out[64])
     return out;
 }
 
-/* a, a space and b (a may be NULL, b may be ""); takes both; NULL: out of memory. */
-static char *join_take(char *a, char *b)
-{
-    if (!a || !*b) {
-        if (!a)
-            return b;
-        free(b);
-        return a;
-    }
-    size_t na = strlen(a), nb = strlen(b);
-    char *r = realloc(a, na + 1 + nb + 1);
-    if (!r) {
-        free(a);
-        free(b);
-        return NULL;
-    }
-    r[na] = ' ';
-    memcpy(r + na + 1, b, nb + 1);
-    free(b);
-    return r;
-}
-
 /* OpenAI mode's end of an utterance: speech_stopped (when speech_started was
  * sent), then, when there are words, the client committed or speech_started
  * announced the item, the item: committed, the transcript as one delta (none
@@ -448,21 +426,22 @@ static bool openai_final(ws_conn *c, track *s, bool had_speech, bool committed, 
     if (!c->params.finalize_on_words && !committed && !s->clearing) {
         /* no turn detection: the engine ended an utterance inside a take (the
          * 20 s cap, a long silence); its text waits for the client's commit */
-        if (!*text) {
-            free(text);
-            return true;
-        }
-        if (!s->take)
+        if (*text && !s->take)
             s->take_start = utt_start;
-        s->take = join_take(s->take, text);
-        return s->take != NULL;
+        bool ok = ld_ws_text_append(&s->take, text);
+        free(text);
+        return ok;
     }
     if (s->take) { /* the commit: the take's earlier text first */
         utt_start = s->take_start;
-        text = join_take(s->take, text);
+        bool ok = ld_ws_text_append(&s->take, text);
+        free(text);
+        text = s->take;
         s->take = NULL;
-        if (!text)
+        if (!ok) {
+            free(text);
             return false;
+        }
     }
     ws_conn_post(c, ld_ws_oa_committed(item, s->items ? item_id(c, s->items - 1, prev) : NULL));
     if (*text)
@@ -471,6 +450,13 @@ static bool openai_final(ws_conn *c, track *s, bool had_speech, bool committed, 
     free(text);
     s->items++;
     return true;
+}
+
+/* Flux's StartOfTurn for the turn in progress, its speech from `start`. */
+static void flux_start(ws_conn *c, track *s, double start)
+{
+    ws_conn_post(c, ld_ws_flux_turn(c->request_id, ws_conn_seq(c), &s->params, LD_FLUX_START, s->items, start,
+                                    secs(s->pos), "", NULL, 0, NULL, NULL));
 }
 
 /* Flux mode's end of an utterance: the turn StartOfTurn opened (or one with
@@ -483,8 +469,7 @@ static bool flux_final(ws_conn *c, track *s, bool had_speech, bool by_client, co
     const char *trigger = by_client ? "manual" : s->natural_end ? "model" : "timeout";
     double start = secs(had_speech ? s->speech_start : utt_start);
     if (!had_speech) /* words the energy VAD never called speech (e.g. a ForceEndTurn): open the turn first */
-        ws_conn_post(c, ld_ws_flux_turn(c->request_id, ws_conn_seq(c), &s->params, LD_FLUX_START, s->items, start,
-                                        secs(s->pos), "", NULL, 0, NULL, NULL));
+        flux_start(c, s, start);
     ld_ws_final fin = {NULL, NULL, NULL, &s->redactor};
     char *m = ld_ws_flux_turn(c->request_id, ws_conn_seq(c), &s->params, LD_FLUX_END, s->items, start, secs(s->pos),
                               NULL, w, n, &fin, trigger);
@@ -680,8 +665,7 @@ static bool decide(ws_conn *c, track *s, ld_error *err)
             /* a run of voice that began before a finalize belongs to the new utterance from there */
             s->speech_start = s->run_start > s->engine_utt_start ? s->run_start : s->engine_utt_start;
             if (c->params.flux) {
-                ws_conn_post(c, ld_ws_flux_turn(c->request_id, ws_conn_seq(c), &s->params, LD_FLUX_START, s->items,
-                                                secs(s->speech_start), secs(s->pos), "", NULL, 0, NULL, NULL));
+                flux_start(c, s, secs(s->speech_start));
             } else if (c->params.vad_events && c->params.openai) {
                 char item[64];
                 ws_conn_post(c, ld_ws_oa_speech(true, item_id(c, s->items, item), secs(s->speech_start)));
