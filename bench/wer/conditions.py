@@ -4,7 +4,8 @@
   mulaw   8 kHz G.711 mu-law WAV (a phone call): ffmpeg -ar 8000 -c:a pcm_mulaw
   alaw    8 kHz G.711 A-law WAV
   mp3     32 kbit/s MP3: ffmpeg -c:a libmp3lame -b:a 32k
-  noise   pink noise added at a fixed SNR (clip RMS over noise RMS, default 15 dB),
+  noise   pink noise added at a fixed SNR (clip RMS over noise RMS, default 15 dB), or at one
+          fixed level for every clip (noise RMS in dBFS, so the SNR follows the clip's loudness),
           generated with a fixed seed per clip so every run hears the same noise
 
 Pure Python besides ffmpeg (no numpy on the target machines).
@@ -53,18 +54,20 @@ def pink(n, seed):
     return [x / rms for x in out]
 
 
-def add_noise(src, dst, snr_db, seed):
+def add_noise(src, dst, snr_db, seed, level_dbfs=None):
+    """Pink noise at snr_db below the clip's RMS, or at level_dbfs (RMS re full scale) when given."""
     s, rate = read_wav16(src)
     rms = math.sqrt(sum(x * x for x in s) / max(len(s), 1))
-    gain = rms / (10 ** (snr_db / 20.0))
+    gain = rms / (10 ** (snr_db / 20.0)) if level_dbfs is None else 32768 * 10 ** (level_dbfs / 20.0)
     noise = pink(len(s), seed)
     out = array.array("h", (max(-32768, min(32767, int(round(x + gain * y)))) for x, y in zip(s, noise)))
     write_wav16(dst, out, rate)
 
 
-def render(cond, src, out_dir, snr_db=15.0, noise_seed=""):
+def render(cond, src, out_dir, snr_db=15.0, noise_seed="", level_dbfs=None):
     """Returns the path of `src` rendered in condition `cond` (inside out_dir);
-    noise_seed is appended to each clip's noise seed (another realisation)."""
+    noise_seed is appended to each clip's noise seed (another realisation);
+    level_dbfs, when given, replaces snr_db by one noise level for every clip."""
     base = os.path.splitext(os.path.basename(src))[0]
     if cond == "clean":
         return src
@@ -76,7 +79,7 @@ def render(cond, src, out_dir, snr_db=15.0, noise_seed=""):
         _ffmpeg(src, dst, "-c:a", "libmp3lame", "-b:a", "32k")
     elif cond == "noise":
         dst = os.path.join(out_dir, base + ".wav")
-        add_noise(src, dst, snr_db, seed=base + noise_seed)
+        add_noise(src, dst, snr_db, seed=base + noise_seed, level_dbfs=level_dbfs)
     else:
         raise ValueError("unknown condition " + cond)
     return dst
