@@ -19,6 +19,7 @@
 #include <wslay/wslay.h>
 
 #include "asr/redact.h"
+#include "asr/vocab.h"
 #include "audio/audio.h"
 #include "server/ws_proto.h"
 #include "util/time.h"
@@ -37,7 +38,7 @@ static void usage(FILE *f)
             "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE] [--model NAME]\n"
             "                            [--encoding ENC --sample-rate HZ [--channels N]] [--multichannel]\n"
             "                            [--diarize [--num-speakers N]] [--redact LIST] [--no-interim] [--json]\n"
-            "                            [--insecure]\n\n"
+            "                            [--keywords WORD[:BOOST]] [--insecure]\n\n"
             "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
             "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
             "100 ms frames; with --encoding (linear16, linear32, mulaw, alaw) the file's bytes are\n"
@@ -52,6 +53,8 @@ static void usage(FILE *f)
             "  --num-speakers N with --diarize: at most N speakers (1-8)\n"
             "  --redact LIST  hide pci (card numbers, CVV, expiry), pii (names, phone numbers, SSNs,\n"
             "                 e-mail), ssn, numbers in interims and finals: comma-separated, e.g. pci,pii\n"
+            "  --keywords WORD[:BOOST] custom vocabulary (repeatable; boost 1-10): words to recognise\n"
+            "                 or prefer, e.g. --keywords kubernetes:2 (English only)\n"
             "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http, https, ws, wss)\n"
             "  --insecure     with https/wss: do not verify the server certificate\n"
             "  --key KEY      default $LICENSE_KEY\n"
@@ -271,7 +274,7 @@ static int handshake(client *c, const char *host, const char *port, const char *
     randombytes_buf(nonce, sizeof nonce);
     sodium_bin2base64(nonce64, sizeof nonce64, nonce, sizeof nonce, sodium_base64_VARIANT_ORIGINAL);
     ld_ws_accept_key(nonce64, expect);
-    char req[4096];
+    char req[4096 + LD_VOCAB_TEXT_MAX * 2];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nAuthorization: Token %s\r\n\r\n",
@@ -325,8 +328,9 @@ typedef struct {
     int rate;     /* --sample-rate with --encoding */
     int channels; /* --channels with --encoding; else set from the file with --multichannel */
     bool realtime, interim, json, insecure, multichannel, diarize;
-    unsigned redact;  /* LD_REDACT_* (asr/redact.h) */
-    int num_speakers; /* with --diarize: a cap, 0 = none */
+    unsigned redact;                  /* LD_REDACT_* (asr/redact.h) */
+    int num_speakers;                 /* with --diarize: a cap, 0 = none */
+    char keywords[LD_VOCAB_TEXT_MAX]; /* --keywords: canonical list (asr/vocab.h), "" = none */
 } stream_opts;
 
 /* 0 run, 1 --help printed, 2 usage error (printed). */
@@ -348,6 +352,7 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         {"diarize", no_argument, 0, 'D'},
         {"redact", required_argument, 0, 'X'},
         {"num-speakers", required_argument, 0, 'N'},
+        {"keywords", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -380,6 +385,14 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
             ld_error e = {0};
             if (ld_redact_parse(optarg, &o->redact, &e)) {
                 fprintf(stderr, "listend stream: %s\n", e.msg);
+                return 2;
+            }
+            break;
+        }
+        case 'K': {
+            ld_error e = {0};
+            if (ld_vocab_add_items(o->keywords, sizeof o->keywords, optarg, &e) != LD_OK) {
+                fprintf(stderr, "listend stream: --keywords: %s\n", e.msg);
                 return 2;
             }
             break;
@@ -571,7 +584,7 @@ int ld_cli_stream_main(int argc, char **argv)
     int rate = o.rate;
     if ((rc = load_audio(&o, enc, &rate, &audio, &audio_len, &frame)))
         return rc;
-    char host[256], port[16], prefix[256], path[1024];
+    char host[256], port[16], prefix[256], path[1024 + LD_VOCAB_TEXT_MAX * 2];
     bool tls = false;
     if (parse_url(o.server, &tls, host, sizeof host, port, sizeof port, prefix, sizeof prefix)) {
         fprintf(stderr, "listend stream: unsupported server URL '%s' (http, https, ws or wss)\n", o.server);
@@ -587,10 +600,16 @@ int ld_cli_stream_main(int argc, char **argv)
     ld_redact_list(o.redact, red);
     if (*red)
         snprintf(chans + at, sizeof chans - (size_t)at, "&redact=%s", red);
-    snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s%s%s%s",
-             prefix, ld_audio_stream_encoding_name(enc), rate, o.interim ? "true" : "false", chans,
-             o.language ? "&language=" : "", o.language ? o.language : "", o.model ? "&model=" : "",
-             o.model ? o.model : "");
+    at = snprintf(path, sizeof path, "%s/v1/listen/stream?encoding=%s&sample_rate=%d&interim_results=%s%s%s%s%s%s",
+                  prefix, ld_audio_stream_encoding_name(enc), rate, o.interim ? "true" : "false", chans,
+                  o.language ? "&language=" : "", o.language ? o.language : "", o.model ? "&model=" : "",
+                  o.model ? o.model : "");
+    /* one `keywords` per word: canonical entries are letters, apostrophes and ":boost", safe in a query */
+    for (const char *k = o.keywords; *k && at < (int)sizeof path;) {
+        size_t n = strcspn(k, " ");
+        at += snprintf(path + at, sizeof path - (size_t)at, "&keywords=%.*s", (int)n, k);
+        k += n + (k[n] == ' ');
+    }
     client c = {.json = o.json};
     c.fd = dial(host, port);
     if (c.fd < 0) {

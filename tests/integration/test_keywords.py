@@ -274,6 +274,20 @@ def test_cli_transcribe_keywords(tmp_path):
     assert bad.returncode == 2 and "k8s" in bad.stderr
 
 
+def test_cli_stream_keywords(srv, key):
+    """`listend stream --keywords` sends each word as a `keywords` option; a bad word is a usage error."""
+    import subprocess
+    from conftest import BIN
+    base = [BIN, "stream", "--server", srv.url, "--key", key, "--no-interim"]
+    plain = subprocess.run(base + [GOFORWARD], capture_output=True, text=True, timeout=120)
+    found = subprocess.run(base + ["--keywords", "forward,meters:2", "--keywords", "go ten:3", GOFORWARD],
+                           capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0 and found.returncode == 0, plain.stderr + found.stderr
+    assert "forward" not in words(plain.stdout) and "forward" in words(found.stdout), plain.stdout + found.stdout
+    bad = subprocess.run(base + ["--keywords", "k8s", GOFORWARD], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "k8s" in bad.stderr, bad.stderr
+
+
 async def dg_stream(uri, headers, audio, chunk=3200):
     finals = []
     async with websockets.connect(uri, extra_headers=headers, max_size=2**22, open_timeout=60) as ws:
