@@ -3,19 +3,22 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "asr/vocab.h"
 #include "server/compat_deepgram.h"
 
-#define FLUX_EOU_MS 800 /* listend's end-of-utterance silence: the turn's end */
+#define FLUX_EOT_THRESHOLD 0.7 /* Flux's default */
+#define FLUX_EOT_TIMEOUT_MS 5000
 
 /* Flux's names onto listend's: only what Flux has; the rest are Flux's fixed behaviour. */
 static const char *get_mapped(void *ud, const char *name)
 {
     ld_ws_param_src *g = ud;
-    static const char *const own[] = {"encoding", "sample_rate"}; /* mip_opt_out, tag…: never asked, ignored */
+    static const char *const own[] = {"encoding", "sample_rate", "numerals"}; /* mip_opt_out, tag…: ignored */
     for (size_t i = 0; i < sizeof own / sizeof *own; i++)
         if (!strcmp(name, own[i]))
             return g->get(g->ud, name);
@@ -39,6 +42,54 @@ static bool number_in(const char *v, double lo, double hi, double *out)
     return true;
 }
 
+/* The pause that ends a turn at a threshold below 1.0: listend's 800 ms at Flux's
+ * default 0.7, shorter below it (500 ms at 0.5), longer above it (1400 ms at 0.9). */
+static int model_pause_ms(double threshold)
+{
+    return (int)(threshold <= FLUX_EOT_THRESHOLD ? 800 - 1500 * (FLUX_EOT_THRESHOLD - threshold)
+                                                 : 800 + 3000 * (threshold - FLUX_EOT_THRESHOLD));
+}
+
+/* eou_timeout_ms (the silence the stream ends an utterance on) from the thresholds. */
+static void settle(ld_ws_params *p)
+{
+    int timeout = p->eot_timeout_ms, pause = model_pause_ms(p->eot_threshold);
+    p->eou_timeout_ms = p->eot_threshold >= 1.0 || timeout < pause ? timeout : pause;
+}
+
+const char *ld_ws_flux_trigger(const ld_ws_params *p, bool by_client, bool pause)
+{
+    if (by_client)
+        return "manual";
+    return pause && p->eot_threshold < 1.0 && model_pause_ms(p->eot_threshold) <= p->eot_timeout_ms ? "model"
+                                                                                                    : "timeout";
+}
+
+/* The three settings from strings or JSON numbers; NULL = keep. False: err set, naming the bad one. */
+typedef struct {
+    const char *name;
+    double lo, hi;
+    size_t off; /* a double in ld_ws_params, or eot_timeout_ms (an int) */
+} threshold_def;
+
+static const threshold_def thresholds[] = {
+    {"eot_threshold", 0.5, 1.0, offsetof(ld_ws_params, eot_threshold)},
+    {"eager_eot_threshold", 0.3, 0.9, offsetof(ld_ws_params, eager_eot_threshold)},
+    {"eot_timeout_ms", 500, 60000, offsetof(ld_ws_params, eot_timeout_ms)},
+};
+
+static ld_err set_threshold(ld_ws_params *p, const threshold_def *t, double x, ld_error *err)
+{
+    if (!isfinite(x) || x < t->lo || x > t->hi)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid parameter %s: expected a number from %g to %g",
+                            t->name, t->lo, t->hi);
+    if (t->off == offsetof(ld_ws_params, eot_timeout_ms))
+        p->eot_timeout_ms = (int)x;
+    else
+        *(double *)((char *)p + t->off) = x;
+    return LD_OK;
+}
+
 ld_err ld_ws_flux_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_error *err)
 {
     ld_ws_param_src g = {get,
@@ -51,21 +102,69 @@ ld_err ld_ws_flux_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, l
     if (v && strncasecmp(v, "flux", 4))
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
                             "Invalid parameter model: /v2/listen takes Flux models (flux-general-en)");
-    double x;
-    p->eou_timeout_ms = FLUX_EOU_MS;
-    if ((v = get(ud, "eot_timeout_ms"))) {
-        if (!number_in(v, 500, 10000, &x))
-            return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                                "Invalid parameter eot_timeout_ms: expected milliseconds from 500 to 10000");
-        if (x < p->eou_timeout_ms)
-            p->eou_timeout_ms = (int)x;
+    p->eot_threshold = FLUX_EOT_THRESHOLD;
+    p->eot_timeout_ms = FLUX_EOT_TIMEOUT_MS;
+    for (size_t i = 0; i < sizeof thresholds / sizeof *thresholds; i++) {
+        if (!(v = get(ud, thresholds[i].name)))
+            continue;
+        double x;
+        if (!number_in(v, -INFINITY, INFINITY, &x))
+            x = NAN;
+        if ((rc = set_threshold(p, &thresholds[i], x, err)))
+            return rc;
     }
-    if ((v = get(ud, "eot_threshold")) && !number_in(v, 0.5, 0.9, &x))
-        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "Invalid parameter eot_threshold: expected a number from 0.5 to 0.9");
-    if ((v = get(ud, "eager_eot_threshold")) && !number_in(v, 0.3, 0.9, &x))
-        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                            "Invalid parameter eager_eot_threshold: expected a number from 0.3 to 0.9");
+    settle(p);
+    return LD_OK;
+}
+
+ld_err ld_ws_flux_configure(const char *data, size_t len, ld_ws_params *p, ld_error *err)
+{
+    json_t *j = json_loadb(data, len, 0, NULL), *th = json_object_get(j, "thresholds"), *v;
+    ld_ws_params n = *p;
+    ld_err rc = LD_OK;
+    if (th && !json_is_object(th))
+        rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Configure: thresholds must be an object");
+    for (size_t i = 0; !rc && th && i < sizeof thresholds / sizeof *thresholds; i++) {
+        if (!(v = json_object_get(th, thresholds[i].name)) || json_is_null(v))
+            continue;
+        double x = NAN;
+        if (json_is_number(v))
+            x = json_number_value(v);
+        else if (json_is_string(v) && !number_in(json_string_value(v), -INFINITY, INFINITY, &x))
+            x = NAN;
+        rc = set_threshold(&n, &thresholds[i], x, err);
+    }
+    if (!rc && (v = json_object_get(j, "numerals")) && !json_is_null(v)) {
+        if (json_is_boolean(v))
+            n.numerals = json_is_true(v);
+        else
+            rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Configure: numerals must be true or false");
+    }
+    if (!rc && (v = json_object_get(j, "keyterms")) && !json_is_null(v)) { /* replaces the stream's key terms */
+        n.keywords[0] = 0;
+        if (strcmp(n.language, "en"))
+            rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                              "Configure: custom vocabulary is available for English (en) only");
+        else if (json_is_string(v))
+            rc = ld_vocab_add_term(n.keywords, sizeof n.keywords, json_string_value(v), err);
+        else if (!json_is_array(v))
+            rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Configure: keyterms must be a string or an array");
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_is_array(v) ? v : NULL, i, t)
+        {
+            if (rc)
+                break;
+            rc = json_is_string(t)
+                     ? ld_vocab_add_term(n.keywords, sizeof n.keywords, json_string_value(t), err)
+                     : ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Configure: keyterms must be strings");
+        }
+    }
+    json_decref(j);
+    if (rc)
+        return rc;
+    settle(&n);
+    *p = n;
     return LD_OK;
 }
 
@@ -143,6 +242,20 @@ char *ld_ws_flux_error(unsigned seq, const char *code, const char *description)
 {
     return ld_ws_json_text(json_pack("{s:s,s:I,s:s,s:s}", "type", "Error", "sequence_id", (json_int_t)seq, "code",
                                      code, "description", description));
+}
+
+char *ld_ws_flux_configure_success(const char *request_id, unsigned seq, const ld_ws_params *p)
+{
+    json_t *th = json_pack("{s:f,s:i}", "eot_threshold", p->eot_threshold, "eot_timeout_ms", p->eot_timeout_ms);
+    if (th && p->eager_eot_threshold > 0)
+        json_object_set_new(th, "eager_eot_threshold", json_real(p->eager_eot_threshold));
+    json_t *terms = json_array();
+    ld_vocab_entry e[LD_VOCAB_MAX_WORDS];
+    size_t n = ld_vocab_parse_list(p->keywords, e, LD_VOCAB_MAX_WORDS);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(terms, json_string(e[i].word));
+    return ld_ws_json_text(json_pack("{s:s,s:s,s:o,s:o,s:I}", "type", "ConfigureSuccess", "request_id", request_id,
+                                     "thresholds", th, "keyterms", terms, "sequence_id", (json_int_t)seq));
 }
 
 char *ld_ws_flux_configure_failure(const char *request_id, unsigned seq)

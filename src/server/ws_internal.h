@@ -41,8 +41,9 @@
  * final (only if it has words), then the loop closes the stream with 1001.
  * WS_TASK_CLEAR: OpenAI's input_audio_buffer.clear; the utterance in progress
  * ends without words, then input_audio_buffer.cleared is sent.
- * WS_TASK_CONFIGURE: Flux's Configure, answered by the worker so that its
- * sequence_id falls in order among the worker's messages. */
+ * WS_TASK_CONFIGURE: Flux's Configure (data: the message), applied by the
+ * worker between the audio sent before and after it, and answered there so
+ * that its sequence_id falls in order among the worker's messages. */
 typedef enum {
     WS_TASK_AUDIO,
     WS_TASK_FINALIZE,

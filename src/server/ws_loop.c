@@ -189,7 +189,7 @@ static void on_flux(ws_conn *c, const struct wslay_event_on_msg_recv_arg *m)
         c->client_done = true;
         push(c, WS_TASK_CLOSE_STREAM, NULL, 0);
         break;
-    case LD_FLUX_CTL_CONFIGURE: push(c, WS_TASK_CONFIGURE, NULL, 0); break;
+    case LD_FLUX_CTL_CONFIGURE: push(c, WS_TASK_CONFIGURE, m->msg, m->msg_length); break;
     case LD_FLUX_CTL_INVALID:
         c->client_done = true;
         ws_conn_fail(

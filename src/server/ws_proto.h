@@ -59,6 +59,10 @@ typedef struct {
     bool unified; /* GET /waves/v1/stt/live: transcription messages also carry "transcription" (spec §8) */
     bool openai;  /* GET /v1/realtime: OpenAI's Realtime transcription events (ws_openai.h) */
     bool flux;    /* GET /deepgram/v2/listen: Deepgram Flux's TurnInfo messages (ws_flux.h) */
+    /* Flux mode: end-of-turn settings (URL, then Configure), ws_flux.h; eou_timeout_ms follows them */
+    double eot_threshold;       /* 0.5–1.0, default 0.7; 1.0 = no end of turn at a pause of the usual length */
+    double eager_eot_threshold; /* 0.3–0.9, 0 = not set (checked; listend sends no eager events) */
+    int eot_timeout_ms;         /* 500–60000, default 5000: silence after speech that always ends a turn */
     /* Deepgram mode (GET /deepgram/v1/listen, ws_deepgram.h) */
     bool deepgram;
     bool speech_final;    /* endpointing on: utterance ends are speech_final */

@@ -88,9 +88,10 @@ typedef struct track {
     bool utt_end_pending; /* an UtteranceEnd is due after utterance_end_ms of silence */
     double last_word_end; /* of the last final's words */
     /* OpenAI mode (ws_openai.h): each utterance is an item; Flux mode (ws_flux.h): a turn */
-    unsigned items; /* items committed / turns ended so far; the current one is number `items` */
-    bool clearing;  /* input_audio_buffer.clear: the utterance ending now loses its words */
-    char *take;     /* no turn detection: text of the engine utterances the item holds before its commit */
+    unsigned items;     /* items committed / turns ended so far; the current one is number `items` */
+    bool clearing;      /* input_audio_buffer.clear: the utterance ending now loses its words */
+    bool vocab_pending; /* Flux's Configure changed the key terms: switch before the next utterance */
+    char *take;         /* no turn detection: text of the engine utterances the item holds before its commit */
     size_t take_start;
     /* multichannel (issue 14) */
     ld_ws_params params;    /* the stream's, with `channel` set: what this channel's messages say */
@@ -320,8 +321,14 @@ static bool keep_replay(track *s, const int16_t *pcm, size_t n, ld_error *err)
 
 /* Feeds held audio up to `to` (at most 100 ms per call, so interim results
  * and the engine's VAD advance as with live input). */
-static bool feed_held(track *s, size_t to, ld_error *err)
+static bool feed_held(ws_conn *c, track *s, size_t to, ld_error *err)
 {
+    if (s->vocab_pending && !s->engine_open && s->fed < to) { /* between utterances: a new search is safe */
+        s->vocab_pending = false;
+        ld_stream_decoder *sd = s->own ? s->own : c->decoder;
+        if (c->ws->cfg.pool && sd && ld_pool_stream_use_keywords(c->ws->cfg.pool, sd, s->params.keywords, err))
+            return false;
+    }
     while (s->fed < to) {
         size_t k = SLICE - s->fed % SLICE; /* slices at fixed points of audio time */
         if (k > to - s->fed)
@@ -466,7 +473,7 @@ static bool flux_final(ws_conn *c, track *s, bool had_speech, bool by_client, co
 {
     if (!had_speech && !n)
         return true; /* a quiet stretch ended: no turn */
-    const char *trigger = by_client ? "manual" : s->natural_end ? "model" : "timeout";
+    const char *trigger = ld_ws_flux_trigger(&c->params, by_client, s->natural_end);
     double start = secs(had_speech ? s->speech_start : utt_start);
     if (!had_speech) /* words the energy VAD never called speech (e.g. a ForceEndTurn): open the turn first */
         flux_start(c, s, start);
@@ -716,7 +723,7 @@ static bool advance(ws_conn *c, track *s, ld_error *err)
     size_t held = s->pos - s->fed;
     bool voice = s->have_voice && s->pos - s->last_voice <= HOLD;
     if (!s->ops->stream_skip || voice)
-        return (!s->route_pending || pick_route(c, s, err)) && feed_held(s, s->pos, err);
+        return (!s->route_pending || pick_route(c, s, err)) && feed_held(c, s, s->pos, err);
     if (s->speaking || held <= PREROLL)
         return true;    /* trailing silence (fed later if voice returns), or a pre-roll */
     if (s->engine_open) /* a speechless engine utterance: end it (a final only if it has words) */
@@ -908,6 +915,35 @@ static bool track_clear(ws_conn *c, track *s, ld_error *err)
     return ok;
 }
 
+/* Flux's Configure: the new settings hold from the audio after it (key terms
+ * from the next utterance: the decoder's search is rebuilt between two). */
+static void flux_configure(ws_conn *c, ws_session *ss, const char *data, size_t len)
+{
+    ld_ws_params p = c->params;
+    ld_error e = {0};
+    if (ld_ws_flux_configure(data, len, &p, &e) != LD_OK) {
+        ld_log(LD_LOG_INFO, "stream %s: Configure refused: %s", c->session_id, e.msg);
+        ws_conn_post(c, ld_ws_flux_configure_failure(c->request_id, ws_conn_seq(c)));
+        return;
+    }
+    /* field by field: the loop thread reads other members of c->params meanwhile */
+    bool vocab = strcmp(p.keywords, c->params.keywords) != 0;
+    ld_ws_params *all[1 + LD_MAX_CHANNELS] = {&c->params};
+    for (int i = 0; i < ss->n; i++)
+        all[1 + i] = &ss->tr[i]->params;
+    for (int i = 0; i <= ss->n; i++) {
+        all[i]->eot_threshold = p.eot_threshold;
+        all[i]->eager_eot_threshold = p.eager_eot_threshold;
+        all[i]->eot_timeout_ms = p.eot_timeout_ms;
+        all[i]->eou_timeout_ms = p.eou_timeout_ms;
+        all[i]->numerals = p.numerals;
+        memcpy(all[i]->keywords, p.keywords, sizeof p.keywords);
+    }
+    for (int i = 0; vocab && i < ss->n; i++)
+        ss->tr[i]->vocab_pending = true;
+    ws_conn_post(c, ld_ws_flux_configure_success(c->request_id, ws_conn_seq(c), &c->params));
+}
+
 bool ws_session_run(ws_conn *c, ws_task *t)
 {
     ws_session *ss = c->sess;
@@ -934,9 +970,7 @@ bool ws_session_run(ws_conn *c, ws_task *t)
         if (ok)
             ws_conn_post(c, ld_ws_oa_cleared());
         break;
-    case WS_TASK_CONFIGURE: /* thresholds and key terms come from the URL only (ws_flux.h) */
-        ws_conn_post(c, ld_ws_flux_configure_failure(c->request_id, ws_conn_seq(c)));
-        break;
+    case WS_TASK_CONFIGURE: flux_configure(c, ss, (const char *)t->data, t->len); break;
     case WS_TASK_SHUTDOWN: /* not the client's finalize: a final only where there are words */
         for (int i = 0; ok && i < ss->n; i++)
             ok = track_shutdown(c, ss->tr[i], &err);

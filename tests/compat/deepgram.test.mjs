@@ -241,3 +241,43 @@ test('Flux (listen.v2): Connected, a turn from StartOfTurn through Updates to En
   assert.ok(end.words.every((w) => w.end > w.start && w.confidence > 0));
   assert.ok(end.audio_window_start > 0.2 && end.audio_window_end > end.words.at(-1).end);
 });
+
+test('Flux (listen.v2) without its own turn ends: eot_threshold 1.0, sendForceEndTurn, sendConfigure', { skip }, async () => {
+  const conn = await client().listen.v2.connect({
+    model: 'flux-general-en', encoding: 'linear16', sample_rate: 16000, eot_threshold: 1.0, eot_timeout_ms: 30000,
+    keyterm: ['forward'], reconnectAttempts: 0,
+  });
+  const msgs = [];
+  const waiters = [];
+  const next = (pred) => new Promise((resolve) => waiters.push({ pred, resolve }));
+  conn.on('message', (m) => {
+    msgs.push(m);
+    for (const w of waiters.splice(0)) (w.pred(m) ? w.resolve(m) : waiters.push(w));
+  });
+  const closed = new Promise((resolve) => conn.on('close', resolve));
+  conn.connect();
+  await conn.waitForOpen();
+  const pcm = readFileSync(env.COMPAT_RAW_FILE);
+  const speak = () => {
+    for (let i = 0; i < pcm.length; i += 2560) conn.sendMedia(pcm.subarray(i, i + 2560));
+    conn.sendMedia(Buffer.alloc(16000 * 2 * 2)); // 2 s of silence: a turn at the default threshold would end
+  };
+  speak();
+  const configured = next((m) => m.type === 'ConfigureSuccess');
+  conn.sendConfigure({ type: 'Configure', thresholds: { eot_timeout_ms: 20000 } }); // after the audio: in order
+  const ok = await configured;
+  assert.deepEqual(ok.thresholds, { eot_threshold: 1, eot_timeout_ms: 20000 });
+  assert.deepEqual(ok.keyterms, ['forward']);
+  assert.ok(!msgs.some((m) => m.event === 'EndOfTurn'), 'no turn ended on the pause');
+  const ended = next((m) => m.event === 'EndOfTurn');
+  conn.sendForceEndTurn({ type: 'ForceEndTurn' });
+  const end = await ended;
+  assert.equal(end.trigger, 'manual');
+  assert.equal(end.transcript, 'Go forward ten meters.');
+  const refused = next((m) => m.type === 'ConfigureFailure');
+  conn.sendConfigure({ type: 'Configure', thresholds: { eot_threshold: 0.1 } });
+  await refused;
+  conn.sendCloseStream({ type: 'CloseStream' });
+  assert.equal((await closed).code, 1000);
+  assert.deepEqual(msgs.map((m) => m.sequence_id), msgs.map((_, i) => i));
+});

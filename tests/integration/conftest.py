@@ -102,6 +102,26 @@ class Server:
         return self.proc.returncode
 
 
+async def flux_steps(uri, key, steps):
+    """Sends each step in order (bytes: audio in 100 ms frames; a dict: a JSON message), then reads every
+    message until the server closes."""
+    import json
+    import websockets
+    msgs = []
+    async with websockets.connect(uri, extra_headers={"Authorization": f"Token {key}"}, open_timeout=60) as ws:
+        for step in steps:
+            if isinstance(step, dict):
+                await ws.send(json.dumps(step))
+            for i in range(0, len(step) if isinstance(step, bytes) else 0, 3200):
+                await ws.send(step[i:i + 3200])
+        try:
+            async for m in ws:
+                msgs.append(json.loads(m))
+        except websockets.ConnectionClosed:
+            pass
+        return msgs, ws.close_code
+
+
 def start_server(data, *extra, port=None, workers=2, env=None, scheme="http", verify=False, wait=True):
     data = str(data)
     if not os.path.exists(os.path.join(data, "issuer.pub")):

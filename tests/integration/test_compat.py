@@ -26,7 +26,7 @@ import requests
 import websockets
 
 from audio_fixtures import join_clips, words
-from conftest import EVAL_DIR, GOFORWARD, ROOT, start_server, start_tls_server
+from conftest import EVAL_DIR, GOFORWARD, ROOT, flux_steps, start_server, start_tls_server
 
 COMPAT_DIR = os.path.join(ROOT, "tests", "compat")
 
@@ -311,17 +311,17 @@ def test_deepgram_stream_bad_parameter_is_refused_before_the_upgrade(srv, key, q
 # -- Deepgram Flux (GET /deepgram/v2/listen) ---------------------------------------------------------------
 
 def test_flux_force_end_turn_keyterm_and_bad_messages(srv, key):
-    """ForceEndTurn ends the turn at once (trigger manual); Configure is refused in order; keyterm is taken;
-    sequence_id counts every message; an unknown message is Flux's Error, then 1003."""
+    """ForceEndTurn ends the turn at once (trigger manual); a bad Configure is refused in order; keyterm is
+    taken; sequence_id counts every message; an unknown message is Flux's Error, then 1003."""
     with open(GOFORWARD, "rb") as f:
         speech = f.read()  # no trailing silence: only ForceEndTurn ends the turn
     uri = ws_base(srv) + "/deepgram/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000" \
         "&keyterm=Forward"
-    msgs, code = asyncio.run(run_stream(uri, key, speech, ({"type": "ForceEndTurn"}, {"type": "Configure"},
-                                                           {"type": "CloseStream"})))
+    bad = {"type": "Configure", "thresholds": {"eot_threshold": 0.2}}  # out of range: nothing changes
+    msgs, code = asyncio.run(run_stream(uri, key, speech, ({"type": "ForceEndTurn"}, bad, {"type": "CloseStream"})))
     assert code == 1000
     assert [m["sequence_id"] for m in msgs] == list(range(len(msgs)))
-    # Configure is answered in order, after the turn ForceEndTurn ended (settings come from the URL only)
+    # Configure is answered in order, after the turn ForceEndTurn ended
     assert [m["type"] for m in msgs[-2:]] == ["TurnInfo", "ConfigureFailure"], msgs
     ends = [m for m in msgs if m.get("event") == "EndOfTurn"]
     assert len(ends) == 1 and ends[0]["trigger"] == "manual" and ends[0]["transcript"] == "Go forward ten meters."
@@ -332,7 +332,37 @@ def test_flux_force_end_turn_keyterm_and_bad_messages(srv, key):
     assert msgs[0]["type"] == "Connected" and msgs[-1]["sequence_id"] == len(msgs) - 1
 
 
-@pytest.mark.parametrize("query", ["model=nova-3", "eot_timeout_ms=50", "eot_threshold=1.5", "encoding=speex"])
+def test_flux_manual_turns_and_configure(srv, key):
+    """Deepgram's 'bring your own turn detection': eot_threshold=1.0 ends a turn only on ForceEndTurn or after
+    eot_timeout_ms of silence (trigger timeout); Configure switches modes between turns and answers
+    ConfigureSuccess with the thresholds in use, in order."""
+    uri = ws_base(srv) + "/deepgram/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000" \
+        "&eot_threshold=1.0&eot_timeout_ms=3000"
+    turn = pcm_with_silence(2.0)  # "go forward ten meters", then 2 s of silence: < 3 s, > 800 ms
+    msgs, code = asyncio.run(flux_steps(uri, key, [
+        turn, {"type": "ForceEndTurn"},
+        {"type": "Configure", "thresholds": {"eot_threshold": 0.7}}, turn,
+        {"type": "Configure", "thresholds": {"eot_threshold": 1.0, "eot_timeout_ms": 1000}}, turn,
+        {"type": "CloseStream"}]))
+    assert code == 1000, msgs
+    assert [m["sequence_id"] for m in msgs] == list(range(len(msgs)))
+    seen = [m["type"] if m["type"] != "TurnInfo" else m["event"] for m in msgs if m.get("event") != "Update"]
+    assert seen == ["Connected", "StartOfTurn", "EndOfTurn", "ConfigureSuccess", "StartOfTurn", "EndOfTurn",
+                    "ConfigureSuccess", "StartOfTurn", "EndOfTurn"], seen
+    ends = [m for m in msgs if m.get("event") == "EndOfTurn"]
+    assert [e["trigger"] for e in ends] == ["manual", "model", "timeout"], ends
+    assert all(e["transcript"] == "Go forward ten meters." for e in ends), ends
+    assert [e["turn_index"] for e in ends] == [0, 1, 2]
+    ok = [m for m in msgs if m["type"] == "ConfigureSuccess"]
+    assert ok[0]["thresholds"] == {"eot_threshold": 0.7, "eot_timeout_ms": 3000} and ok[0]["keyterms"] == []
+    assert ok[1]["thresholds"] == {"eot_threshold": 1.0, "eot_timeout_ms": 1000}
+    # each pause-ended turn ends when its silence is long enough, not at the next turn's audio
+    assert ends[1]["audio_window_end"] < 2 * len(turn) / 32000 - 0.5, ends[1]
+    assert ends[2]["audio_window_end"] < 3 * len(turn) / 32000 - 0.5, ends[2]
+
+
+@pytest.mark.parametrize("query", ["model=nova-3", "eot_timeout_ms=50", "eot_threshold=1.5", "encoding=speex",
+                                   "eot_timeout_ms=60001"])
 def test_flux_bad_parameter_is_refused_before_the_upgrade(srv, key, query):
     r = requests.get(f"{srv.url}/deepgram/v2/listen?{query}", timeout=10, headers={
         "Authorization": f"Token {key}", "Upgrade": "websocket", "Connection": "Upgrade",

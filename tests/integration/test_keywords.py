@@ -18,7 +18,7 @@ import pytest
 import requests
 import websockets
 
-from conftest import EVAL_DIR, GOFORWARD, start_server
+from conftest import EVAL_DIR, GOFORWARD, flux_steps, start_server
 
 MODEL = "/usr/share/pocketsphinx/model/en-us"
 
@@ -309,6 +309,21 @@ def test_deepgram_live_keyterm(srv, key):
     base = srv.url.replace("http", "ws", 1) + "/deepgram/v1/listen?encoding=linear16&sample_rate=16000"
     assert "forward" in asyncio.run(dg_stream(base + "&keyterm=go%20forward", srv.auth(key), audio))
     assert "forward" not in asyncio.run(dg_stream(base, srv.auth(key), audio))
+
+
+def test_flux_configure_keyterms_between_turns(srv, key):
+    """Flux's Configure replaces the stream's key terms from the next turn on ([] clears them): the same
+    decoder's search is rebuilt between two turns, and the turns before and after hear accordingly."""
+    turn = open(GOFORWARD, "rb").read() + b"\0" * 64000  # 2 s of silence ends each turn
+    uri = srv.url.replace("http", "ws", 1) + "/deepgram/v2/listen?model=flux-general-en"
+    msgs, code = asyncio.run(flux_steps(uri, key, [
+        turn, {"type": "Configure", "keyterms": ["forward"]}, turn, {"type": "Configure", "keyterms": []}, turn,
+        {"type": "CloseStream"}]))
+    assert code == 1000, msgs
+    ends = [words(m["transcript"]) for m in msgs if m.get("event") == "EndOfTurn"]
+    assert len(ends) == 3 and ["forward" in e for e in ends] == [False, True, False], ends
+    ok = [m for m in msgs if m["type"] == "ConfigureSuccess"]
+    assert [m["keyterms"] for m in ok] == [["forward"], []], ok
 
 
 def test_callback_job_keeps_keywords(tmp_path):

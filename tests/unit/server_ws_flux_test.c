@@ -34,6 +34,7 @@ static json_t *json(char *s)
 
 int main(void)
 {
+    json_t *j;
     ld_ws_params p;
     ld_error e = {0};
     static const char *const sdk[][2] = {{"model", "flux-general-en"}, {"encoding", "linear16"},
@@ -51,14 +52,64 @@ int main(void)
     CHECK(parse(mulaw, &p, &e) == LD_OK && p.encoding == LD_STREAM_MULAW && p.sample_rate == 8000);
 
     static const char *const bad[][2][2] = {
-        {{"model", "nova-3"}, {NULL, NULL}},       {{"eot_timeout_ms", "100"}, {NULL, NULL}},
-        {{"eot_threshold", "0.95"}, {NULL, NULL}}, {{"eager_eot_threshold", "x"}, {NULL, NULL}},
-        {{"encoding", "flac"}, {NULL, NULL}},      {{"sample_rate", "12"}, {NULL, NULL}},
+        {{"model", "nova-3"}, {NULL, NULL}},         {{"eot_timeout_ms", "100"}, {NULL, NULL}},
+        {{"eot_threshold", "1.05"}, {NULL, NULL}},   {{"eager_eot_threshold", "x"}, {NULL, NULL}},
+        {{"eot_timeout_ms", "60001"}, {NULL, NULL}}, {{"eot_threshold", "nan"}, {NULL, NULL}},
+        {{"encoding", "flac"}, {NULL, NULL}},        {{"sample_rate", "12"}, {NULL, NULL}},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         e.msg[0] = 0;
         CHECK(parse(bad[i], &p, &e) == LD_ERR_INVALID_PARAMETER && strstr(e.msg, bad[i][0][0]));
     }
+
+    /* end of turn: the pause follows eot_threshold; eot_timeout_ms always ends a turn ("timeout") */
+    CHECK(!strcmp(ld_ws_flux_trigger(&p, false, true), "model") &&
+          !strcmp(ld_ws_flux_trigger(&p, true, true), "manual"));
+    CHECK(!strcmp(ld_ws_flux_trigger(&p, false, false), "timeout")); /* the 20 s cap */
+    static const char *const manual[][2] = {{"eot_threshold", "1.0"}, {"eot_timeout_ms", "30000"}, {NULL, NULL}};
+    CHECK(parse(manual, &p, &e) == LD_OK && p.eou_timeout_ms == 30000 && p.eot_timeout_ms == 30000);
+    CHECK(!strcmp(ld_ws_flux_trigger(&p, false, true), "timeout")); /* 1.0: no end at a pause of its own */
+    static const char *const eager[][2] = {{"eot_threshold", "0.5"}, {"eager_eot_threshold", "0.4"}, {NULL, NULL}};
+    CHECK(parse(eager, &p, &e) == LD_OK && p.eou_timeout_ms == 500 && p.eot_timeout_ms == 5000);
+    CHECK(!strcmp(ld_ws_flux_trigger(&p, false, true), "model"));
+    static const char *const patient[][2] = {{"eot_threshold", "0.9"}, {"eot_timeout_ms", "1000"}, {NULL, NULL}};
+    CHECK(parse(patient, &p, &e) == LD_OK && p.eou_timeout_ms == 1000); /* 1400 ms pause, capped */
+    CHECK(!strcmp(ld_ws_flux_trigger(&p, false, true), "timeout"));
+
+    /* Configure: all or nothing */
+    CHECK(parse(bare, &p, &e) == LD_OK);
+    const char *c1 =
+        "{\"type\":\"Configure\",\"thresholds\":{\"eot_threshold\":1.0,\"eot_timeout_ms\":\"2000\"},"
+        "\"keyterms\":[\"Go-Forward\",\"GPT-4o\"],\"numerals\":true,\"language_hints\":[\"en\"]}";
+    CHECK(ld_ws_flux_configure(c1, strlen(c1), &p, &e) == LD_OK);
+    CHECK(p.eot_threshold == 1.0 && p.eot_timeout_ms == 2000 && p.eou_timeout_ms == 2000 && p.numerals);
+    CHECK_STR(p.keywords, "go:1 forward:1 gpt:1");
+    j = json(ld_ws_flux_configure_success("req_1", 5, &p));
+    CHECK_STR(json_string_value(json_object_get(j, "type")), "ConfigureSuccess");
+    CHECK(json_integer_value(json_object_get(j, "sequence_id")) == 5);
+    json_t *th = json_object_get(j, "thresholds");
+    CHECK(json_real_value(json_object_get(th, "eot_threshold")) == 1.0);
+    CHECK(json_integer_value(json_object_get(th, "eot_timeout_ms")) == 2000 &&
+          !json_object_get(th, "eager_eot_threshold"));
+    CHECK(json_array_size(json_object_get(j, "keyterms")) == 3);
+    json_decref(j);
+    static const char *const refused[] = {
+        "{\"type\":\"Configure\",\"thresholds\":{\"eot_threshold\":0.2}}",
+        "{\"type\":\"Configure\",\"thresholds\":{\"eot_timeout_ms\":\"soon\"}}",
+        "{\"type\":\"Configure\",\"thresholds\":[0.7]}",
+        "{\"type\":\"Configure\",\"numerals\":\"yes\"}",
+        "{\"type\":\"Configure\",\"keyterms\":[\"ok\",3]}",
+        "{\"type\":\"Configure\",\"keyterms\":\"\"}",
+        "{\"type\":\"Configure\",\"thresholds\":{\"eot_threshold\":0.6},\"numerals\":1}", /* nothing applied */
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        ld_ws_params before = p;
+        CHECK(ld_ws_flux_configure(refused[i], strlen(refused[i]), &p, &e) == LD_ERR_INVALID_PARAMETER);
+        CHECK(!memcmp(&before, &p, sizeof p));
+    }
+    const char *c2 = "{\"type\":\"Configure\",\"keyterms\":[],\"thresholds\":{\"eot_threshold\":0.7}}";
+    CHECK(ld_ws_flux_configure(c2, strlen(c2), &p, &e) == LD_OK && !p.keywords[0] && p.eou_timeout_ms == 800);
+    CHECK(ld_ws_flux_configure("{\"type\":\"Configure\"}", 22, &p, &e) == LD_OK && p.eou_timeout_ms == 800);
 
     CHECK(ld_ws_flux_control_parse("{\"type\":\"CloseStream\"}", 22) == LD_FLUX_CTL_CLOSE_STREAM);
     CHECK(ld_ws_flux_control_parse("{\"type\":\"ForceEndTurn\"}", 23) == LD_FLUX_CTL_FORCE_END);
@@ -68,7 +119,7 @@ int main(void)
     CHECK(ld_ws_flux_control_parse("{\"type\":\"Results\"}", 18) == LD_FLUX_CTL_INVALID);
     CHECK(ld_ws_flux_control_parse("not json", 8) == LD_FLUX_CTL_INVALID);
 
-    json_t *j = json(ld_ws_flux_connected("req_1", 0));
+    j = json(ld_ws_flux_connected("req_1", 0));
     CHECK_STR(json_string_value(json_object_get(j, "type")), "Connected");
     CHECK(json_integer_value(json_object_get(j, "sequence_id")) == 0);
     json_decref(j);
