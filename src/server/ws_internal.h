@@ -39,6 +39,8 @@
 
 /* WS_TASK_SHUTDOWN: the server is stopping; the utterance in progress gets its
  * final (only if it has words), then the loop closes the stream with 1001.
+ * WS_TASK_IDLE: the idle timeout (data: the message); the same final, then the
+ * worker ends the stream with REQUEST_TIMEOUT (1008).
  * WS_TASK_CLEAR: OpenAI's input_audio_buffer.clear; the utterance in progress
  * ends without words, then input_audio_buffer.cleared is sent.
  * WS_TASK_CONFIGURE: Flux's Configure (data: the message), applied by the
@@ -49,6 +51,7 @@ typedef enum {
     WS_TASK_FINALIZE,
     WS_TASK_CLOSE_STREAM,
     WS_TASK_SHUTDOWN,
+    WS_TASK_IDLE,
     WS_TASK_CLEAR,
     WS_TASK_CONFIGURE
 } ws_task_kind;

@@ -589,7 +589,10 @@ static void tick(ld_ws *ws, double now)
                                       : "No audio or keepalive received for %d seconds",
                      idle_limit(ws, c));
             c->client_done = true;
-            ws_conn_fail(c, LD_ERR_REQUEST_TIMEOUT, msg);
+            if (c->got_audio) /* the utterance in progress gets its final first (its audio has been decoded) */
+                push(c, WS_TASK_IDLE, (const uint8_t *)msg, strlen(msg) + 1);
+            else
+                ws_conn_fail(c, LD_ERR_REQUEST_TIMEOUT, msg);
         } else if (now - c->key_checked >= KEY_CHECK_S) {
             c->key_checked = now;
             ld_error e = {0};

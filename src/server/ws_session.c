@@ -972,9 +972,12 @@ bool ws_session_run(ws_conn *c, ws_task *t)
         break;
     case WS_TASK_CONFIGURE: flux_configure(c, ss, (const char *)t->data, t->len); break;
     case WS_TASK_SHUTDOWN: /* not the client's finalize: a final only where there are words */
+    case WS_TASK_IDLE:     /* the idle timeout keeps what was recognised too */
         for (int i = 0; ok && i < ss->n; i++)
             ok = track_shutdown(c, ss->tr[i], &err);
-        ss->ended = true; /* the loop sends the error and the 1001 */
+        ss->ended = true; /* shutdown: the loop sends the error and the 1001 */
+        if (ok && t->kind == WS_TASK_IDLE)
+            ws_conn_fail(c, LD_ERR_REQUEST_TIMEOUT, (const char *)t->data);
         break;
     case WS_TASK_CLOSE_STREAM:
         for (int i = 0; ok && i < ss->n; i++) /* is_last: on the last channel's final */

@@ -310,6 +310,21 @@ def test_idle_timeout_closes_with_error(srv, key):
     assert msgs[-1]["type"] == "error" and "2 seconds" in msgs[-1]["message"]
 
 
+def test_idle_timeout_keeps_what_was_recognised(srv, key, goforward):
+    """A client that stops sending mid-utterance (no pause, no close_stream) still gets that utterance's
+    final before the idle error and 1008: its audio was decoded (as at shutdown)."""
+    async def go():
+        async with websockets.connect(ws_url(srv), extra_headers=srv.auth(key)) as ws:
+            for i in range(0, len(goforward), CHUNK):
+                await ws.send(goforward[i:i + CHUNK])
+            return await drain(ws), ws.close_code
+    msgs, code = run(go())
+    assert code == 1008, msgs
+    finals = [m for m in msgs if m.get("is_final")]
+    assert len(finals) == 1 and words_of(finals[0]["transcript"]) == EXPECTED, msgs
+    assert msgs[-1]["type"] == "error" and msgs[-1]["code"] == "REQUEST_TIMEOUT", msgs[-1]
+
+
 def convert(tmp_path, name, *args):
     out = tmp_path / name
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
