@@ -244,6 +244,15 @@ void ws_session_free(ws_conn *c, ws_session *s)
 
 static double secs(size_t samples) { return (double)samples / RATE; }
 
+/* When the utterance's speech ended, for speech_ended / speech_stopped: the
+ * last voiced frame, never before its speech_started (an utterance that began
+ * at a finalize, or after a short eou_timeout_ms, may have heard its last
+ * voice just before that point). */
+static double speech_end(const track *s)
+{
+    return secs(s->last_voice > s->speech_start ? s->last_voice : s->speech_start);
+}
+
 static void energy_frame(track *s, const int16_t *f, size_t end)
 {
     double e = 0;
@@ -419,7 +428,7 @@ static bool openai_final(ws_conn *c, track *s, bool had_speech, bool committed, 
     item_id(c, s->items, item);
     bool announced = had_speech && c->params.vad_events;
     if (announced)
-        ws_conn_post(c, ld_ws_oa_speech(false, item, secs(s->last_voice)));
+        ws_conn_post(c, ld_ws_oa_speech(false, item, speech_end(s)));
     if (s->clearing) { /* what the take held is dropped too */
         free(s->take);
         s->take = NULL;
@@ -521,7 +530,7 @@ static bool emit_final_keep(ws_conn *c, track *s, bool from_finalize, bool is_la
         return ok;
     }
     if (had_speech && c->params.vad_events && !dg) /* the event first: the final closes what it reports */
-        ws_conn_post(c, ld_ws_msg_event_in("speech_ended", c->session_id, secs(s->last_voice), &s->params));
+        ws_conn_post(c, ld_ws_msg_event_in("speech_ended", c->session_id, speech_end(s), &s->params));
     if (n || from_finalize || is_last) {
         double start = n ? w[0].start : secs(had_speech ? s->speech_start : s->pos);
         double end = n ? w[n - 1].end : start;

@@ -97,3 +97,28 @@ def test_out_of_range_is_400(shared_server, value):
                               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, timeout=10)
     assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
     assert "from 100 to 10000" in r.json()["error"]
+
+
+def test_speech_events_never_go_back_in_time(shared_server):
+    """With eou_timeout_ms=100 an utterance may start where the last one ended, after its voice began:
+    its speech_ended must still not come before its speech_started (they alternate, times never fall)."""
+    with open(GOFORWARD, "rb") as f:
+        audio = f.read()
+    uri = shared_server.url.replace("http", "ws", 1) + \
+        "/v1/listen/stream?eou_timeout_ms=100&interim_results=false&vad_events=true"
+
+    async def go():
+        events = []
+        async with websockets.connect(uri, extra_headers=shared_server.auth(shared_server.key("vad100"))) as ws:
+            for i in range(0, 2 * len(audio), 3200):
+                await ws.send((audio * 2)[i:i + 3200])
+            await ws.send(json.dumps({"type": "close_stream"}))
+            async for m in ws:
+                m = json.loads(m)
+                if m["type"] in ("speech_started", "speech_ended"):
+                    events.append((m["type"], m["timestamp"]))
+        return events
+    events = asyncio.run(go())
+    assert len(events) >= 4, events
+    assert [t for t, _ in events] == ["speech_started", "speech_ended"] * (len(events) // 2), events
+    assert all(a[1] <= b[1] for a, b in zip(events, events[1:])), events
