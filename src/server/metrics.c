@@ -69,8 +69,9 @@ static void register_families(void)
                                      .help = "Transcriptions (requests and callback jobs) in the decoder pool, "
                                              "waiting or decoding",
                                      .type = LD_METRIC_GAUGE});
-    fam.streams = reg(
-        (ld_metric_desc){.name = "asr_active_streams", .help = "Live WebSocket streams", .type = LD_METRIC_GAUGE});
+    fam.streams = reg((ld_metric_desc){.name = "asr_active_streams",
+                                       .help = "Stream decoders held by live WebSocket streams (one per channel)",
+                                       .type = LD_METRIC_GAUGE});
     fam.stream_decoders = reg((ld_metric_desc){.name = "listend_stream_decoders",
                                                .help = "Stream decoders loaded, by state: in_use by a live "
                                                        "stream, or idle (warm, see --stream-prewarm)",

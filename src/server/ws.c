@@ -86,7 +86,7 @@ void ws_conn_release_live(ws_conn *c)
     c->holds_live = false;
     ld_auth_release(c->ws->cfg.auth, &c->lease); /* nothing unless held */
     pthread_mutex_lock(&c->ws->mu);
-    c->ws->live--;
+    c->ws->live -= c->slots;
     pthread_mutex_unlock(&c->ws->mu);
 }
 

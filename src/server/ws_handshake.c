@@ -117,21 +117,32 @@ enum MHD_Result ld_ws_serve(ld_req *r)
     if (ws->cfg.pool && !ld_pool_has_language(ws->cfg.pool, params.language))
         return refuse(r, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language for streaming", NULL);
 
+    /* each channel holds a stream decoder: counted here, before the upgrade, not when its audio comes */
+    int slots = params.channels;
+    if (slots > ws->cfg.max_streams) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Invalid parameter channels: %d channels need %d stream decoders; this server has %d "
+                 "(--max-streams)",
+                 slots, slots, ws->cfg.max_streams);
+        return refuse(r, LD_ERR_INVALID_PARAMETER, msg, NULL);
+    }
     pthread_mutex_lock(&ws->mu);
-    bool full = ws->live >= ws->cfg.max_streams || ws->stopping;
+    bool full = ws->live + slots > ws->cfg.max_streams || ws->stopping;
     if (!full)
-        ws->live++;
+        ws->live += slots;
     pthread_mutex_unlock(&ws->mu);
     if (full)
         return refuse(r, LD_ERR_SERVICE_UNAVAILABLE, "Too many live streams", json_pack("{s:i}", "retry_after", 5));
     ws_conn *c = ws_conn_new(ws);
     if (!c) {
         pthread_mutex_lock(&ws->mu);
-        ws->live--;
+        ws->live -= slots;
         pthread_mutex_unlock(&ws->mu);
         return refuse(r, LD_ERR_INTERNAL, NULL, NULL);
     }
-    c->holds_live = true; /* from here on the conn owns one `live`, released when it is over */
+    c->holds_live = true; /* from here on the conn owns its `slots` of `live`, released when it is over */
+    c->slots = slots;
     c->params = params;
     c->claims = r->key;
     c->lease = r->lease; /* the key's slot is held by the stream from now on, not by this request */

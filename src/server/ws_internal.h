@@ -87,6 +87,7 @@ typedef struct ws_conn {
      * before the client can see it end, so a client that reconnects at once
      * is not refused (ws_conn_release_live, ws_conn_end). */
     bool holds_live;   /* counts in ws->live, with its key's lease: loop thread or last reference */
+    int slots;         /* what it counts in ws->live: one stream decoder per channel */
     bool session_over; /* session and decoders released: by whoever may touch sess (see ws.c) */
 
     /* loop thread only */
@@ -141,7 +142,7 @@ struct ld_ws {
     ld_ws_config cfg;
     pthread_mutex_t mu; /* counters, pending list, adopt list, notify list, run queue */
     pthread_cond_t run_cv;
-    int live; /* streams admitted and not yet released */
+    int live; /* stream decoders held by admitted streams, one per channel, not yet released */
     ws_pending *pending;
     ws_conn *adopt_head; /* upgraded, waiting for the loop to register */
     ws_conn *notify_head;

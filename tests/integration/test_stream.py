@@ -523,6 +523,30 @@ def test_tls_and_global_stream_cap(tmp_path, goforward):
         s.stop()
 
 
+def test_each_channel_counts_against_max_streams_before_the_upgrade(tmp_path, goforward):
+    """--max-streams counts stream decoders, one per channel: a stereo stream and a mono one do not fit in
+    two (503 before the upgrade, not an error after it), and channels=3 never fits (400)."""
+    s = start_server(tmp_path / "ch", "--max-streams", "2", workers=1)
+    try:
+        k = s.key("ch", rpm=1000)
+        r = upgrade_get(s, "channels=3", headers=s.auth(k))
+        assert r.status_code == 400 and "max-streams" in r.json()["error"], r.text
+
+        async def go():
+            stereo = bytes(b for i in range(0, len(goforward), 2) for b in goforward[i:i + 2] * 2)
+            async with websockets.connect(ws_url(s, "channels=2"), extra_headers=s.auth(k)) as ws:
+                await ws.send(stereo[:32000])
+                mono = upgrade_get(s, headers=s.auth(k)).status_code
+                await ws.send(json.dumps({"type": "close_stream"}))
+                msgs = [json.loads(m) async for m in ws]
+            return mono, msgs, upgrade_get(s, headers=s.auth(k)).status_code
+        mono, msgs, after = run(go())
+        assert mono == 503 and not any(m["type"] == "error" for m in msgs), msgs
+        assert after == 101  # both slots back once the stereo stream ended
+    finally:
+        s.stop()
+
+
 def test_a_stream_that_just_ended_never_refuses_the_next(tmp_path, goforward):
     """One stream allowed (--max-streams 1, concurrency-1 key), and a client that opens the
     next as soon as the last one closed. Before: the stream's place, its key's lease and its
