@@ -1,8 +1,11 @@
 /* libFuzzer entry: live-stream audio as WebSocket binary frames deliver it.
  * The first byte picks the encoding (linear16, mulaw, alaw, raw Opus packets,
- * Ogg Opus, linear32) and the client's sample rate; the rest is pushed in chunks whose
- * sizes come from the data, then flushed. Any crash, leak or sanitizer report
- * is a bug, and so is a sample count without samples. */
+ * Ogg Opus, linear32) and the client's sample rate, or (from 240) a stream
+ * that named no encoding: its first chunk is sniffed as the server does (WAV
+ * header, Ogg, WebM) and the WebM demuxer gets it when it is one; the rest is
+ * pushed in chunks whose sizes come from the data, then flushed. Any crash,
+ * leak or sanitizer report is a bug, and so is a sample count without samples. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,8 +26,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     ld_stream_encoding enc = (ld_stream_encoding)(data[0] % 6);
     int rate = rates[(data[0] / 6) % 10];
+    bool sniff = data[0] >= 240;
     data++, size--;
     ld_error err;
+    if (sniff) {
+        size_t skip;
+        bool found;
+        enc = LD_STREAM_LINEAR16, rate = 16000;
+        if (ld_audio_stream_sniff(data, size, &enc, &rate, &skip, &found, &err) != LD_OK)
+            return 0;
+        if (skip > size)
+            abort();
+        data += skip, size -= skip;
+    }
     ld_audio_stream *s = ld_audio_stream_new(enc, rate, &err);
     if (!s)
         return 0;

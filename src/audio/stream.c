@@ -28,6 +28,7 @@ struct ld_audio_stream {
     AVPacket *pkt;
     AVFrame *frame;
     ld_ogg_reader *ogg;
+    ld_webm_reader *webm;
     int ogg_packets; /* packets seen: 0 = expect OpusHead, 1 = OpusTags */
     int16_t *in;     /* PCM expanded at the client's rate */
     size_t in_cap;
@@ -42,7 +43,7 @@ static const struct {
     {"linear16", LD_STREAM_LINEAR16},  {"mulaw", LD_STREAM_MULAW},        {"alaw", LD_STREAM_ALAW},
     {"opus", LD_STREAM_OPUS},          {"ogg_opus", LD_STREAM_OGG_OPUS},  {"linear32", LD_STREAM_LINEAR32},
     {"pcm_s16le", LD_STREAM_LINEAR16}, {"pcm_f32le", LD_STREAM_LINEAR32}, {"ulaw", LD_STREAM_MULAW},
-    {"pcm_mulaw", LD_STREAM_MULAW},    {"pcm_alaw", LD_STREAM_ALAW},
+    {"pcm_mulaw", LD_STREAM_MULAW},    {"pcm_alaw", LD_STREAM_ALAW},      {"webm_opus", LD_STREAM_WEBM_OPUS},
 };
 
 int ld_audio_stream_encoding_parse(const char *s, ld_stream_encoding *out)
@@ -248,6 +249,16 @@ static ld_err ogg_packet(void *ud, const uint8_t *pkt, size_t len, ld_error *err
     return opus_packet(s, pkt, len, err);
 }
 
+static ld_err webm_packet(void *ud, bool head, const uint8_t *data, size_t len, ld_error *err)
+{
+    ld_audio_stream *s = ud;
+    if (head)
+        return data && (len < 19 || memcmp(data, "OpusHead", 8))
+                   ? ld_error_set(err, LD_ERR_INVALID_AUDIO, "Invalid Opus header in the WebM stream")
+                   : opus_open(s, data, len, err);
+    return opus_packet(s, data, len, err);
+}
+
 ld_audio_stream *ld_audio_stream_new(ld_stream_encoding enc, int sample_rate, ld_error *err)
 {
     bool pcm = ld_audio_stream_sample_bytes(enc) > 0;
@@ -274,6 +285,9 @@ ld_audio_stream *ld_audio_stream_new(ld_stream_encoding enc, int sample_rate, ld
     } else if (enc == LD_STREAM_OGG_OPUS) {
         if (!(s->ogg = ld_audio_ogg_new()))
             e = oom(err);
+    } else if (enc == LD_STREAM_WEBM_OPUS) {
+        if (!(s->webm = ld_audio_webm_new()))
+            e = oom(err);
     }
     if (e) {
         ld_audio_stream_free(s);
@@ -291,6 +305,7 @@ void ld_audio_stream_free(ld_audio_stream *s)
     av_packet_free(&s->pkt);
     av_frame_free(&s->frame);
     ld_audio_ogg_free(s->ogg);
+    ld_audio_webm_free(s->webm);
     free(s->in);
     free(s->out);
     free(s);
@@ -331,6 +346,7 @@ ld_err ld_audio_stream_push(ld_audio_stream *s, const uint8_t *data, size_t len,
     switch (s->enc) {
     case LD_STREAM_OPUS: e = opus_packet(s, data, len, err); break;
     case LD_STREAM_OGG_OPUS: e = ld_audio_ogg_push(s->ogg, data, len, ogg_packet, s, err); break;
+    case LD_STREAM_WEBM_OPUS: e = ld_audio_webm_push(s->webm, data, len, webm_packet, s, err); break;
     default: e = expand_pcm(s, data, len, err); break;
     }
     if (e) {

@@ -19,18 +19,19 @@
 #include "util/err.h"
 
 typedef enum {
-    LD_STREAM_LINEAR16, /* signed 16-bit little-endian PCM, mono */
-    LD_STREAM_MULAW,    /* G.711 mu-law, 8 bits per sample, mono */
-    LD_STREAM_ALAW,     /* G.711 A-law, 8 bits per sample, mono */
-    LD_STREAM_OPUS,     /* one raw Opus packet per push (rate is always 48 kHz) */
-    LD_STREAM_OGG_OPUS, /* an Ogg Opus byte stream, cut anywhere */
-    LD_STREAM_LINEAR32, /* 32-bit little-endian IEEE float PCM in [-1, 1], mono (Deepgram's meaning) */
+    LD_STREAM_LINEAR16,  /* signed 16-bit little-endian PCM, mono */
+    LD_STREAM_MULAW,     /* G.711 mu-law, 8 bits per sample, mono */
+    LD_STREAM_ALAW,      /* G.711 A-law, 8 bits per sample, mono */
+    LD_STREAM_OPUS,      /* one raw Opus packet per push (rate is always 48 kHz) */
+    LD_STREAM_OGG_OPUS,  /* an Ogg Opus byte stream, cut anywhere */
+    LD_STREAM_LINEAR32,  /* 32-bit little-endian IEEE float PCM in [-1, 1], mono (Deepgram's meaning) */
+    LD_STREAM_WEBM_OPUS, /* a WebM (Matroska) byte stream with an Opus track (MediaRecorder), cut anywhere */
 } ld_stream_encoding;
 
 #define LD_AUDIO_STREAM_MIN_RATE 8000
 #define LD_AUDIO_STREAM_MAX_RATE 48000
 
-/* "linear16", "linear32", "mulaw", "alaw", "opus", "ogg_opus" (also
+/* "linear16", "linear32", "mulaw", "alaw", "opus", "ogg_opus", "webm_opus" (also
  * "pcm_s16le", "pcm_f32le", "ulaw", "pcm_mulaw", "pcm_alaw"); 0 on success,
  * -1 when unknown. */
 int ld_audio_stream_encoding_parse(const char *s, ld_stream_encoding *out);
@@ -80,5 +81,27 @@ ld_ogg_reader *ld_audio_ogg_new(void);
 void ld_audio_ogg_free(ld_ogg_reader *r);
 ld_err ld_audio_ogg_push(ld_ogg_reader *r, const uint8_t *data, size_t len, ld_ogg_packet_fn fn, void *ud,
                          ld_error *err);
+
+/* Incremental WebM demuxer (stream_webm.c): bytes in; the first Opus track's
+ * CodecPrivate (head = true; NULL when it has none) once, then each of its
+ * frames, through `fn`. Other tracks are skipped; laced blocks are refused.
+ * Memory is bounded as for Ogg. Same threading/ownership rules. */
+typedef struct ld_webm_reader ld_webm_reader;
+typedef ld_err (*ld_webm_fn)(void *ud, bool head, const uint8_t *data, size_t len, ld_error *err);
+ld_webm_reader *ld_audio_webm_new(void);
+void ld_audio_webm_free(ld_webm_reader *r);
+ld_err ld_audio_webm_push(ld_webm_reader *r, const uint8_t *data, size_t len, ld_webm_fn fn, void *ud,
+                          ld_error *err);
+
+/* What a stream's first audio message holds when the client named no
+ * encoding (Deepgram: "omit encoding for containerized audio"): a WAV header
+ * (PCM 16-bit, float 32-bit, mu-law or A-law, mono) sets *enc and *rate and
+ * *skip = the header's length (it must be whole in this message); Ogg or WebM
+ * sets *enc (Opus); *found says whether it was a container: otherwise the
+ * message is raw audio as asked.
+ * Containers a stream cannot take (MP3, FLAC, MP4, multichannel WAV, another
+ * WAV codec) -> LD_ERR_INVALID_AUDIO saying what to send instead. */
+ld_err ld_audio_stream_sniff(const uint8_t *data, size_t len, ld_stream_encoding *enc, int *rate, size_t *skip,
+                             bool *found, ld_error *err);
 
 #endif

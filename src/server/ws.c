@@ -273,15 +273,15 @@ static bool run_conn(ws_conn *c)
     }
     pthread_mutex_unlock(&c->mu);
 
+    size_t done = t ? t->len : 0; /* what it counted in in_bytes (a WAV header is taken off below) */
     if (t && !c->sess) {
         ld_error err = {0};
-        c->sess = ws_session_new(c, &err);
+        c->sess = ws_session_new(c, t, &err);
         if (!c->sess)
             ws_conn_fail(c, err.code ? err.code : LD_ERR_INTERNAL, err.msg[0] ? err.msg : "cannot start stream");
     }
     if (t && c->sess)
         ws_session_run(c, t);
-    size_t done = t ? t->len : 0;
     free(t);
 
     pthread_mutex_lock(&c->mu);

@@ -190,7 +190,10 @@ void *ws_loop_main(void *arg);
 void ws_loop_adopt(ws_conn *c, int fd, struct MHD_UpgradeResponseHandle *urh, const char *extra, size_t extra_len);
 
 /* ws_session.c (worker threads) */
-ws_session *ws_session_new(ws_conn *c, ld_error *err);
+/* The stream's session, at its first task: with no `encoding` asked, a first
+ * audio message that is a container sets c->params' encoding (and rate), and
+ * a WAV header is taken off it (t->len shrinks). */
+ws_session *ws_session_new(ws_conn *c, ws_task *first, ld_error *err);
 void ws_session_free(ws_conn *c, ws_session *s); /* also counts unreported usage */
 /* Runs one task; returns false when the session ended (close posted). */
 bool ws_session_run(ws_conn *c, ws_task *t);

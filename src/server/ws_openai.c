@@ -41,6 +41,7 @@ ld_err ld_ws_oa_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
                             "Invalid value for parameter 'channels': realtime sessions take mono audio");
     p->openai = true;
+    p->encoding_sniff = false; /* audio comes base64 in events, in the session's format */
     return LD_OK;
 }
 

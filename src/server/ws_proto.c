@@ -97,7 +97,8 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         memcpy(p->model, v, strlen(v) + 1);
     }
     if ((v = get(ud, "encoding")) && ld_audio_stream_encoding_parse(v, &p->encoding))
-        return bad(err, "encoding", "expected linear16, linear32, mulaw, alaw, opus or ogg_opus");
+        return bad(err, "encoding", "expected linear16, linear32, mulaw, alaw, opus, ogg_opus or webm_opus");
+    p->encoding_sniff = !v;
     if ((v = get(ud, "sample_rate")) &&
         parse_int(v, LD_AUDIO_STREAM_MIN_RATE, LD_AUDIO_STREAM_MAX_RATE, &p->sample_rate))
         return bad(err, "sample_rate", "expected an integer from 8000 to 48000");

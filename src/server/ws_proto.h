@@ -39,6 +39,7 @@ typedef struct {
     char model[32]; /* `model` (asr/packs.h): as asked, then the pack in use */
     ld_stream_encoding encoding;
     int sample_rate;
+    bool encoding_sniff;  /* no `encoding` asked: the first audio message may be a container (stream.h) */
     bool word_timestamps; /* default true (Smallest's streaming default) */
     bool punctuate;       /* default true */
     int eou_timeout_ms;   /* default 800, 100–10000 */

@@ -195,8 +195,33 @@ static void session_free(ws_conn *c, ws_session *s)
     free(s);
 }
 
-ws_session *ws_session_new(ws_conn *c, ld_error *err)
+/* No encoding asked: the first message tells a container from raw audio
+ * (audio/stream.h); a WAV header is taken off it. False: err set. */
+static bool sniff(ws_conn *c, ws_task *first, size_t *header, ld_error *err)
 {
+    *header = 0;
+    if (!c->params.encoding_sniff || c->params.channels > 1 || !first || first->kind != WS_TASK_AUDIO)
+        return true;
+    c->params.encoding_sniff = false;
+    ld_stream_encoding enc;
+    int rate = c->params.sample_rate;
+    bool found;
+    if (ld_audio_stream_sniff(first->data, first->len, &enc, &rate, header, &found, err) != LD_OK)
+        return false;
+    if (found) {
+        ld_log(LD_LOG_INFO, "stream %s: the audio is %s at %d Hz (from its first bytes)", c->session_id,
+               ld_audio_stream_encoding_name(enc), rate);
+        c->params.encoding = enc;
+        c->params.sample_rate = rate;
+    }
+    return true;
+}
+
+ws_session *ws_session_new(ws_conn *c, ws_task *first, ld_error *err)
+{
+    size_t header;
+    if (!sniff(c, first, &header, err))
+        return NULL;
     ws_session *s = calloc(1, sizeof *s);
     if (!s) {
         ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
@@ -214,6 +239,12 @@ ws_session *ws_session_new(ws_conn *c, ld_error *err)
         }
     if (c->params.deepgram && gnutls_hash_init(&s->sha, GNUTLS_DIG_SHA256) < 0)
         s->sha = NULL;
+    if (header) { /* the WAV header is no audio, but Metadata's sha256 is of what was sent */
+        if (s->sha)
+            gnutls_hash(s->sha, first->data, header);
+        memmove(first->data, first->data + header, first->len - header);
+        first->len -= header;
+    }
     return s;
 }
 

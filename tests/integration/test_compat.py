@@ -300,6 +300,35 @@ def test_deepgram_stream_endpointing_false_and_defaults(srv, key):
     assert dg_id and dg_id == rid
 
 
+@pytest.mark.parametrize("fmt", ["webm", "ogg", "wav8k", "wav"])
+def test_deepgram_stream_of_a_file_without_encoding(srv, key, tmp_path, fmt):
+    """Deepgram's clients omit encoding for containerized audio and send a file, or a browser's
+    MediaRecorder output (WebM Opus), as it is: the first message tells listend what it is (before, the
+    bytes were decoded as raw linear16: made-up words, no error)."""
+    args = {"webm": ["-c:a", "libopus", "-f", "webm", "-live", "1"], "ogg": ["-c:a", "libopus", "-f", "ogg"],
+            "wav8k": ["-ar", "8000", "-c:a", "pcm_mulaw", "-f", "wav"], "wav": ["-f", "wav"]}[fmt]
+    out = tmp_path / ("a." + fmt)
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
+                    "-i", GOFORWARD, *args, str(out)], check=True)
+    audio = out.read_bytes()
+    for route in ("/deepgram/v1/listen?punctuate=true", "/deepgram/v2/listen?model=flux-general-en"):
+        msgs, code = asyncio.run(run_stream(ws_base(srv) + route, key, audio))
+        assert code == 1000, msgs
+        text = " ".join(m["channel"]["alternatives"][0]["transcript"] if m["type"] == "Results" else m["transcript"]
+                        for m in msgs if m.get("is_final") or m.get("event") == "EndOfTurn")
+        assert text.strip() == "Go forward ten meters.", (route, msgs)
+    end = [m for m in msgs if m.get("event") == "EndOfTurn"][0]["audio_window_end"]
+    assert 2.7 < end < 2.9, msgs  # the clip's 2.79 s: the header's rate was used (8 kHz read as 16 kHz: 1.4 s)
+
+
+def test_deepgram_stream_of_a_container_it_cannot_take(srv, key, tmp_path):
+    out = tmp_path / "a.mp3"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
+                    "-i", GOFORWARD, str(out)], check=True)
+    msgs, code = asyncio.run(run_stream(ws_base(srv) + "/deepgram/v1/listen", key, out.read_bytes()))
+    assert code == 1003 and "MP3 cannot be streamed live" in msgs[-1]["message"], msgs
+
+
 @pytest.mark.parametrize("query", ["endpointing=soon", "utterance_end_ms=-5", "encoding=speex"])
 def test_deepgram_stream_bad_parameter_is_refused_before_the_upgrade(srv, key, query):
     r = requests.get(f"{srv.url}/deepgram/v1/listen?{query}", timeout=10, headers={

@@ -1,5 +1,6 @@
 /* Stream converter: G.711 against FFmpeg's own decoders, linear16 byte carry,
- * resampling lengths, Ogg Opus through the incremental demuxer, and garbage. */
+ * resampling lengths, Ogg and WebM Opus through the incremental demuxers, the
+ * first-message container sniff, and garbage. */
 #include "audio/stream.h"
 #include "test.h"
 
@@ -284,6 +285,110 @@ static void test_ogg_opus(void)
     rmdir(dir);
 }
 
+/* goforward.raw rendered by the ffmpeg CLI with `args` into dir/name; NULL when it cannot run. */
+static uint8_t *render(const char *dir, const char *name, const char *args, size_t *len)
+{
+    char path[160], cmd[640];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -loglevel error -y -f s16le -ar 16000 -ac 1 -i " GOFORWARD " %s %s",
+             args, path);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "ffmpeg CLI missing: cannot build the %s fixture\n", name);
+        return NULL;
+    }
+    uint8_t *b = read_all(path, len);
+    unlink(path);
+    return b;
+}
+
+/* WebM Opus as MediaRecorder sends it (a live file: unknown sizes) and as a file, cut anywhere. */
+static void test_webm_opus(void)
+{
+    char dir[] = "/tmp/ld_stream_testXXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    static const char *const args[] = {"-c:a libopus -b:a 32k -f webm -live 1 -cluster_time_limit 200",
+                                       "-c:a libopus -b:a 32k -f webm"};
+    int16_t *out = malloc(100000 * sizeof *out);
+    for (size_t k = 0; k < 2; k++) {
+        size_t len = 0;
+        uint8_t *webm = render(dir, "a.webm", args[k], &len);
+        CHECK(webm && len > 1000);
+        if (!webm)
+            continue;
+        bool found;
+        ld_stream_encoding enc;
+        int rate = 16000;
+        size_t skip;
+        ld_error err;
+        CHECK(ld_audio_stream_sniff(webm, len, &enc, &rate, &skip, &found, &err) == LD_OK && found &&
+              enc == LD_STREAM_WEBM_OPUS && !skip);
+        static const size_t chunks[] = {1, 7, 333, 1 << 20};
+        for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++) {
+            ld_audio_stream *s = ld_audio_stream_new(LD_STREAM_WEBM_OPUS, 16000, &err);
+            size_t n = push_all(s, webm, len, chunks[c], out, 100000);
+            CHECK(n > 44000 && n < 45500); /* as the Ogg file: 44,580 samples and Opus's padding */
+            double e = 0;
+            for (size_t i = 0; i < n && n != (size_t)-1; i++)
+                e += (double)out[i] * out[i];
+            CHECK(n && sqrt(e / (double)n) > 200);
+            ld_audio_stream_free(s);
+        }
+        webm[len / 2] = 0; /* garbage in a block or a header: an error or audio, never a crash */
+        ld_audio_stream *s = ld_audio_stream_new(LD_STREAM_WEBM_OPUS, 16000, &err);
+        push_all(s, webm, len, 4096, out, 100000);
+        ld_audio_stream_free(s);
+        free(webm);
+    }
+    free(out);
+    rmdir(dir);
+}
+
+/* The first message of a stream with no encoding: WAV headers (ffmpeg's carry a LIST chunk), Ogg, raw. */
+static void test_sniff(void)
+{
+    char dir[] = "/tmp/ld_stream_testXXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    static const struct {
+        const char *args;
+        ld_stream_encoding enc;
+        int rate;
+    } wavs[] = {{"-c:a pcm_s16le", LD_STREAM_LINEAR16, 16000},
+                {"-ar 8000 -c:a pcm_mulaw", LD_STREAM_MULAW, 8000},
+                {"-ar 8000 -c:a pcm_alaw", LD_STREAM_ALAW, 8000},
+                {"-ar 44100 -c:a pcm_f32le", LD_STREAM_LINEAR32, 44100}};
+    ld_stream_encoding enc;
+    int rate;
+    size_t skip, len;
+    bool found;
+    ld_error err;
+    for (size_t i = 0; i < sizeof wavs / sizeof *wavs; i++) {
+        uint8_t *w = render(dir, "a.wav", wavs[i].args, &len);
+        CHECK(w != NULL);
+        if (!w)
+            continue;
+        CHECK(ld_audio_stream_sniff(w, len, &enc, &rate, &skip, &found, &err) == LD_OK && found);
+        CHECK(enc == wavs[i].enc && rate == wavs[i].rate && skip >= 44 && skip < 200 &&
+              !memcmp(w + skip - 8, "data", 4));
+        CHECK(ld_audio_stream_sniff(w, skip - 1, &enc, &rate, &skip, &found, &err) == LD_ERR_INVALID_AUDIO);
+        free(w);
+    }
+    uint8_t *w = render(dir, "b.wav", "-ac 2 -c:a pcm_s16le", &len);
+    CHECK(w && ld_audio_stream_sniff(w, len, &enc, &rate, &skip, &found, &err) == LD_ERR_INVALID_AUDIO &&
+          strstr(err.msg, "2 channels"));
+    free(w);
+    static const char *const refused[] = {"ID3\x04\0\0\0\0\0\0", "fLaC\0\0\0\0\0\0", "\0\0\0 ftypM4A "};
+    for (size_t i = 0; i < 3; i++)
+        CHECK(ld_audio_stream_sniff((const uint8_t *)refused[i], 10, &enc, &rate, &skip, &found, &err) ==
+                  LD_ERR_INVALID_AUDIO &&
+              strstr(err.msg, "cannot be streamed live"));
+    CHECK(ld_audio_stream_sniff((const uint8_t *)"OggS\0\2", 6, &enc, &rate, &skip, &found, &err) == LD_OK &&
+          found && enc == LD_STREAM_OGG_OPUS);
+    const uint8_t raw[6] = {1, 0, 255, 255, 3, 0};
+    CHECK(ld_audio_stream_sniff(raw, 6, &enc, &rate, &skip, &found, &err) == LD_OK && !found);
+    CHECK(ld_audio_stream_sniff(raw, 0, &enc, &rate, &skip, &found, &err) == LD_OK && !found);
+    rmdir(dir);
+}
+
 static void test_garbage(void)
 {
     ld_error err;
@@ -321,6 +426,8 @@ int main(void)
     test_resample_lengths();
     test_g711_stream();
     test_ogg_opus();
+    test_webm_opus();
+    test_sniff();
     test_garbage();
     TEST_MAIN_END();
 }

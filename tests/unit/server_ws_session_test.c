@@ -117,7 +117,7 @@ static ws_conn *conn(int eou_ms, bool vad, bool interim)
     c->params.vad_events = vad;
     c->params.interim_results = interim;
     c->decoder = &sd;
-    c->sess = ws_session_new(c, &err);
+    c->sess = ws_session_new(c, NULL, &err);
     CHECK(c->sess != NULL);
     return c;
 }
@@ -306,7 +306,7 @@ static void test_garbage_audio_fails_1003(void)
     ld_ws_params_parse(no_params, NULL, &c->params, &err);
     c->params.encoding = LD_STREAM_OGG_OPUS;
     c->decoder = &sd;
-    c->sess = ws_session_new(c, &err);
+    c->sess = ws_session_new(c, NULL, &err);
     int close;
     run_task(c, WS_TASK_AUDIO, (const uint8_t *)"not ogg at all", 14);
     json_t *m = take(c, &close);
