@@ -178,7 +178,11 @@ static void access_log(ld_req *r, enum MHD_RequestTerminationCode toe)
     json_t *f = json_object();
     json_object_set_new(f, "request_id", json_string(r->request_id));
     json_object_set_new(f, "method", json_string(r->method));
-    json_object_set_new(f, "path", json_string(r->path));
+    char *path = strdup(r->path); /* the client's bytes: not always UTF-8 */
+    if (path)
+        ld_err_utf8_clean(path);
+    json_object_set_new(f, "path", json_string(path ? path : ""));
+    free(path);
     json_object_set_new(f, "status", json_integer(r->status));
     json_object_set_new(f, "duration_ms", json_integer((json_int_t)((ld_time_mono() - r->t0) * 1000 + 0.5)));
     json_object_set_new(f, "client", json_string(r->client));

@@ -42,6 +42,34 @@ ld_err ld_err_parse(const char *code)
     return LD_ERR_INTERNAL;
 }
 
+/* Length of the valid UTF-8 sequence at s, 0 when it is not one (RFC 3629:
+ * no overlongs, no surrogates, nothing above U+10FFFF). */
+static int utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80, hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    if (!n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (int i = 2; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+void ld_err_utf8_clean(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        int n = utf8_len(p);
+        if (n)
+            p += n;
+        else
+            *p++ = '?';
+    }
+}
+
 ld_err ld_error_vset(ld_error *err, ld_err e, const char *fmt, va_list ap)
 {
     if (!err)
@@ -51,6 +79,7 @@ ld_err ld_error_vset(ld_error *err, ld_err e, const char *fmt, va_list ap)
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     else
         snprintf(err->msg, sizeof err->msg, "%s", ld_err_default_message(e));
+    ld_err_utf8_clean(err->msg); /* client text in it, or a character cut at the end, would void the JSON */
     return e;
 }
 

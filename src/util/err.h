@@ -36,6 +36,12 @@ typedef struct {
     char msg[256];
 } ld_error;
 
+/* Replaces each byte of an invalid UTF-8 sequence in s with '?', in place.
+ * Client text (a query value, a path) goes into JSON strings, which jansson
+ * refuses unless they are UTF-8: json_string() returns NULL and the member is
+ * silently lost. ld_error_set applies it to every message. */
+void ld_err_utf8_clean(char *s);
+
 int ld_err_status(ld_err e);                  /* HTTP status, 200 for LD_OK */
 const char *ld_err_code(ld_err e);            /* "INVALID_PARAMETER"; static string */
 const char *ld_err_default_message(ld_err e); /* "Invalid license key"; static string */

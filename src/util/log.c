@@ -1,4 +1,5 @@
 #include "util/log.h"
+#include "util/err.h"
 #include "util/time.h"
 
 #include <stdarg.h>
@@ -37,6 +38,7 @@ static void emit(ld_log_level lvl, json_t *fields, const char *fmt, va_list ap)
     }
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    ld_err_utf8_clean(msg);
     char ts[32];
     ld_time_iso8601_ms(ld_time_now_ms(), ts);
     json_t *o = json_object();

@@ -147,6 +147,14 @@ def test_bad_keywords_are_400_naming_the_word(srv, key, value, shown):
     assert body["code"] == "INVALID_PARAMETER" and "keywords" in body["error"] and shown in body["error"], body
 
 
+def test_error_naming_bytes_that_are_not_utf8_keeps_its_message(srv, key):
+    """The envelope's "error" quotes the client's value: bytes that are not UTF-8 become '?' (before, jansson
+    refused the string and the member was silently dropped: {"code": …} alone)."""
+    r = listen(srv, key, [("keywords", b"k\xff8")])
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER", r.text
+    assert "'k?8'" in r.json()["error"], r.text
+
+
 def test_too_many_keywords_is_400(srv, key):
     params = [("keywords", "word" + "".join(chr(97 + int(d)) for d in str(i))) for i in range(101)]
     r = listen(srv, key, params)

@@ -1,5 +1,7 @@
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -20,6 +22,35 @@ static void test_err(void)
     CHECK_STR(e.msg, "bad x");
     ld_error_set(&e, LD_ERR_MISSING_PARAMETER, NULL);
     CHECK_STR(e.msg, "Missing required parameter: url or audio file");
+
+    /* client bytes that are not UTF-8 would void the JSON envelope's "error" (json_string -> NULL) */
+    ld_error_set(&e, LD_ERR_INVALID_PARAMETER, "Invalid value '%s'", "a\xff\xfe\xc3\xa9\xe2\x82");
+    CHECK_STR(e.msg, "Invalid value 'a?\?\xc3\xa9?\?'");
+    json_t *j = ld_error_json(&e, "req_1", NULL);
+    CHECK(json_string_value(json_object_get(j, "error")) != NULL);
+    json_decref(j);
+    static const char *const kept[] = {"plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x8e\xa4", "\xed\x9f\xbf"};
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        char b[16];
+        snprintf(b, sizeof b, "%s", kept[i]);
+        ld_err_utf8_clean(b);
+        CHECK_STR(b, kept[i]);
+    }
+    static const char *const bad[][2] = {{"\xc0\xaf", "??"},      /* overlong '/' */
+                                         {"\xed\xa0\x80", "???"}, /* a surrogate */
+                                         {"\xf4\x90\x80\x80", "????"},
+                                         {"\x80x", "?x"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char b[16];
+        snprintf(b, sizeof b, "%s", bad[i][0]);
+        ld_err_utf8_clean(b);
+        CHECK_STR(b, bad[i][1]);
+    }
+    char longer[300]; /* a message cut inside a character by its buffer (255 bytes and the NUL) */
+    memset(longer, 'a', 254);
+    snprintf(longer + 254, sizeof longer - 254, "\xc3\xa9 and more");
+    ld_error_set(&e, LD_ERR_INVALID_PARAMETER, "%s", longer);
+    CHECK(strlen(e.msg) == 255 && e.msg[254] == '?');
 }
 
 static void test_time(void)
