@@ -69,8 +69,8 @@ static const route routes[] = {
     {LD_WS_FLUX_PATH, false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
     /* Answered (101 or an error) once admitted; its lease moves to the stream. */
     {"/v1/listen/stream", false, NULL, "GET", LD_AUTH_STREAM, true, false, ld_ws_serve, NULL},
-    {"/v1/jobs", false, NULL, "GET", KEY, false, false, NULL, ld_jobs_api_list},
-    {"/v1/jobs/", true, "/v1/jobs/{id}", "GET, DELETE", KEY, false, false, NULL, ld_jobs_api_one},
+    {"/v1/jobs", false, NULL, "GET, HEAD", KEY, false, false, NULL, ld_jobs_api_list},
+    {"/v1/jobs/", true, "/v1/jobs/{id}", "GET, HEAD, DELETE", KEY, false, false, NULL, ld_jobs_api_one},
     {"/metrics", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_srv_metrics_serve}, /* own token check */
     /* The browser playground (web.c; off with --no-playground). */
     {"/", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_web_root},
@@ -160,7 +160,7 @@ enum MHD_Result ld_route_first(ld_req *r, const char *method)
         } else if (!method_in(rt->allow, method)) {
             r->allow = rt->allow;
             ld_req_fail(r, LD_ERR_METHOD_NOT_ALLOWED, NULL, "Method %s not allowed on %s (allowed: %s)", r->method,
-                        rt->path, rt->allow);
+                        r->route_pattern, rt->allow);
         } else {
             r->batch = rt->batch;
             r->final = rt->final;

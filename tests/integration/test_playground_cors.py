@@ -73,7 +73,7 @@ def test_preflight_for_an_allowed_origin(srv):
         assert "Access-Control-Allow-Credentials" not in r.headers
     r = requests.options(srv.url + "/v1/jobs/job_x", timeout=10,
                          headers={"Origin": "https://app.example", "Access-Control-Request-Method": "DELETE"})
-    assert r.status_code == 204 and r.headers["Access-Control-Allow-Methods"] == "GET, DELETE"
+    assert r.status_code == 204 and r.headers["Access-Control-Allow-Methods"] == "GET, HEAD, DELETE"
 
 
 def test_preflight_from_another_origin_is_not_allowed(srv):

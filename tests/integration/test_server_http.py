@@ -75,14 +75,25 @@ def test_unknown_path_404_envelope(srv):
     ("POST", "/health", "GET, HEAD"),
     ("GET", "/v1/listen", "POST"),
     ("DELETE", "/v1/license", "GET, HEAD"),
-    ("PUT", "/v1/jobs/job_x", "GET, DELETE"),
+    ("PUT", "/v1/jobs/job_x", "GET, HEAD, DELETE"),
+    ("HEAD", "/v1/listen/stream", "GET"),
 ])
 def test_wrong_method_405_with_allow(srv, method, path, allow):
     r = requests.request(method, srv.url + path, timeout=10)
     assert r.status_code == 405
     assert r.headers["Allow"] == allow
-    b = r.json()
-    assert b["code"] == "METHOD_NOT_ALLOWED" and method in b["error"]
+    if method != "HEAD":
+        b = r.json()
+        assert b["code"] == "METHOD_NOT_ALLOWED" and method in b["error"]
+        assert ("/v1/jobs/{id}" if "jobs" in path else path) in b["error"], b
+
+
+def test_head_wherever_a_plain_get(srv):
+    key = srv.key("head")
+    for path in ("/health", "/v1/license", "/v1/models", "/v1/jobs", "/v1/jobs/job_nope"):
+        g = requests.get(srv.url + path, headers=srv.auth(key), timeout=10)
+        h = requests.head(srv.url + path, headers=srv.auth(key), timeout=10)
+        assert h.status_code == g.status_code and not h.content, (path, h.status_code, g.status_code)
 
 
 def test_405_before_auth_even_with_a_body(srv):
