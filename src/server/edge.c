@@ -77,6 +77,22 @@ bool ld_edge_refuse(ld_req *r, enum MHD_Result *ret)
         *ret = refuse(r, MHD_HTTP_BAD_REQUEST, "Malformed Content-Length header");
         return true;
     }
+    /* Only chunked is a transfer coding the server reads (libmicrohttpd waited for the
+     * close on any other, answering nothing); with a Content-Length too it is the
+     * classic smuggling pair, refused as RFC 9112 §6.3 allows. */
+    const char *te = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (te) {
+        te += strspn(te, " \t");
+        size_t n = strcspn(te, " \t");
+        if (n != 7 || strncasecmp(te, "chunked", 7) || te[n + strspn(te + n, " \t")]) {
+            *ret = refuse(r, MHD_HTTP_NOT_IMPLEMENTED, "Unsupported Transfer-Encoding (only chunked is)");
+            return true;
+        }
+        if (c.count) {
+            *ret = refuse(r, MHD_HTTP_BAD_REQUEST, "Content-Length together with Transfer-Encoding");
+            return true;
+        }
+    }
     return false;
 }
 

@@ -602,6 +602,23 @@ def test_conflicting_or_malformed_content_length_is_refused(server_factory):
     # A negative length: libmicrohttpd refuses it (400, connection closed) before listend sees it.
     out = _raw(srv, b"POST /v1/listen HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\nabcde")
     assert out.startswith(b"HTTP/1.1 400"), out[:300]
+    # Transfer codings other than chunked were never answered (libmicrohttpd read until the close); with a
+    # Content-Length too, the smuggling pair was served and the connection kept open for the next request.
+    for heads, status, why in ((b"Transfer-Encoding: gzip\r\n", b"501", b"Unsupported Transfer-Encoding"),
+                               (b"Transfer-Encoding: gzip, chunked\r\n", b"501", b"Unsupported Transfer-Encoding"),
+                               (b"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", b"400",
+                                b"Content-Length together with Transfer-Encoding")):
+        c = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + heads + b"\r\n0\r\n\r\n"
+                  b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        out = b""
+        while chunk := c.recv(65536):  # to the close: the pipelined second request must not be served
+            out += chunk
+        c.close()
+        assert out.startswith(b"HTTP/1.1 " + status) and why in out, out[:400]
+        assert b"Connection: close" in out and out.count(b"HTTP/1.1") == 1, out
+    out = _raw(srv, b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n", timeout=10)
+    assert out.startswith(b"HTTP/1.1 200"), out[:300]
 
 
 def test_anonymous_upload_over_the_cap_is_answered_at_once(server_factory):
