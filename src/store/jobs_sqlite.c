@@ -1,12 +1,14 @@
 /* SQLite job store: <data>/jobs.db in WAL mode with synchronous=FULL, so a job
  * is on disk before its 202 is sent. One connection behind a mutex: job traffic
  * is a few statements per job, far below what serialising costs. */
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store/jobs_store.h"
 #include "util/log.h"
@@ -500,8 +502,21 @@ ld_job_store *ld_store_jobs_open_sqlite(const char *path, ld_error *err)
     }
     s->base.ops = &sqlite_ops;
     pthread_mutex_init(&s->mu, NULL);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
-        SQLITE_OK) {
+    /* 0600 as listend.db: it holds transcripts, callback URLs and their headers
+     * (SQLite gives -wal/-shm the database's mode); a file an older version made
+     * 0644 is narrowed, and so are its -wal/-shm */
+    mode_t old = umask(077);
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                             NULL);
+    umask(old);
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof suffixes / sizeof *suffixes; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
+        if (chmod(p, 0600) && errno != ENOENT)
+            ld_log(LD_LOG_WARNING, "jobs store: cannot make %s private: %s", p, strerror(errno));
+    }
+    if (rc != SQLITE_OK) {
         ld_log(LD_LOG_ERROR, "jobs store: cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
         ld_error_set(err, LD_ERR_INTERNAL, "Cannot open job store");
         sq_close(&s->base);

@@ -93,7 +93,8 @@ def test_job_completes_and_signature_verifies(srv, key):
     with open(os.path.join(srv.data, "webhook.secret")) as f:
         secret = f.read()
     assert re.fullmatch(r"[0-9a-f]{64}\n?", secret)
-    assert os.stat(os.path.join(srv.data, "webhook.secret")).st_mode & 0o777 == 0o600
+    for private in ("webhook.secret", "jobs.db", "jobs.db-wal", "listend.db"):  # transcripts, callback URLs
+        assert os.stat(os.path.join(srv.data, private)).st_mode & 0o777 == 0o600, private
     with WebhookReceiver() as rx:
         job = accepted(submit(srv, key, SHORT_CLIP, rx.url("/done"), timestamps="true"))
         hit = rx.wait_for(1, job_id=job["job_id"])[0]
