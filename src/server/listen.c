@@ -72,6 +72,8 @@ static enum MHD_Result post_it(void *cls, enum MHD_ValueKind kind, const char *k
     if (r->body != LD_BODY_FORM)
         return MHD_YES;
     if (!strcmp(key, "audio") || !strcmp(key, "file")) {
+        if (filename && !*filename && off == 0 && size == 0)
+            return MHD_YES; /* an HTML form's file input left empty: no file (its url field may say where) */
         if (off == 0 && r->form_audio) {
             ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Send one audio file per request");
             return MHD_NO;
@@ -92,6 +94,8 @@ static enum MHD_Result post_it(void *cls, enum MHD_ValueKind kind, const char *k
     /* a repeatable option given twice (-F keywords=a -F keywords=b) becomes a
      * list, as in a JSON body; any other repeated field: the last one counts */
     json_t *cur = json_object_get(r->form, key);
+    if (json_is_null(cur)) /* a field of no option, too long or not text: dropped (below) */
+        return MHD_YES;
     json_t *last = json_is_array(cur) ? json_array_get(cur, json_array_size(cur) - 1) : cur;
     /* (libmicrohttpd may announce a field with an empty first call: not a new value) */
     if (off == 0 && last && *json_string_value(last) && ld_opts_repeatable(key)) {
@@ -109,8 +113,13 @@ static enum MHD_Result post_it(void *cls, enum MHD_ValueKind kind, const char *k
     }
     json_t *slot = json_is_array(cur) ? json_array_get(cur, json_array_size(cur) - 1) : cur;
     const char *old = json_string_value(slot);
-    size_t olen = old && off ? strlen(old) : 0;
+    size_t olen = old && off ? json_string_length(slot) : 0;
+    bool known = ld_opts_known(key);
     if (olen + size > FORM_FIELD_MAX) {
+        if (!known) { /* unknown names are ignored, however long (e.g. a file under another name) */
+            json_object_set_new(r->form, key, json_null());
+            return MHD_YES;
+        }
         ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Form field '%.64s' is too long", key);
         return MHD_NO;
     }
@@ -120,11 +129,13 @@ static enum MHD_Result post_it(void *cls, enum MHD_ValueKind kind, const char *k
     memcpy(v, old ? old : "", olen);
     memcpy(v + olen, data, size);
     v[olen + size] = '\0';
-    if (json_is_array(cur))
-        json_array_set_new(cur, json_array_size(cur) - 1, json_string(v));
-    else
-        json_object_set_new(r->form, key, json_string(v));
+    /* the bytes as sent: a chunk may end inside a character; UTF-8 is checked once the field is whole */
+    json_t *text = json_stringn_nocheck(v, olen + size);
     free(v);
+    if (json_is_array(cur))
+        json_array_set_new(cur, json_array_size(cur) - 1, text);
+    else
+        json_object_set_new(r->form, key, text);
     return MHD_YES;
 }
 
@@ -343,12 +354,24 @@ static void check(ld_req *r)
         json_t *v;
         json_object_foreach(r->form, k, v)
         {
-            size_t i = 0, n = json_is_array(v) ? json_array_size(v) : 1; /* a repeated field: each value */
-            for (; i < n; i++)
-                if (set_opt(r, k, json_string_value(json_is_array(v) ? json_array_get(v, i) : v), &e)) {
+            size_t i = 0, n = json_is_array(v) ? json_array_size(v) : json_is_string(v); /* repeated: each */
+            for (; i < n; i++) {
+                json_t *one = json_is_array(v) ? json_array_get(v, i) : v;
+                json_t *checked = json_stringn(json_string_value(one),
+                                               json_string_length(one)); /* NULL: not UTF-8 */
+                json_decref(checked);
+                bool text = checked && strlen(json_string_value(one)) == json_string_length(one);
+                if (!text && !ld_opts_known(k))
+                    continue; /* not text: no option of any route, as a file under another name */
+                if (!text) {
+                    ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Form field '%.64s' is not UTF-8 text", k);
+                    return;
+                }
+                if (set_opt(r, k, json_string_value(one), &e)) {
                     ld_req_fail(r, e.code, NULL, "%s", e.msg);
                     return;
                 }
+            }
         }
     }
     bool audio = r->form_audio || (r->body == LD_BODY_RAW && r->spool && ld_spool_size(r->spool) > 0);

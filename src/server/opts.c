@@ -236,6 +236,19 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
     return LD_OK;
 }
 
+bool ld_opts_known(const char *key)
+{
+    static const char *const known[] = {
+        "language",    "punctuate",    "timestamps",   "word_timestamps", "diarize",         "num_speakers",
+        "url",         "callback_url", "webhook_url",  "format",          "response_format", "encoding",
+        "sample_rate", "model",        "multichannel", "channels",        "keywords",        "numerals",
+        "redact_pii",  "redact_pci",   "redact",       "webhook_method",  "webhook_extra"};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (!strcmp(key, known[i]))
+            return true;
+    return false;
+}
+
 bool ld_opts_repeatable(const char *key) { return !strcmp(key, "keywords") || !strcmp(key, "redact"); }
 
 ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
@@ -270,14 +283,8 @@ ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err)
             }
             continue;
         } else {
-            static const char *const known[] = {
-                "language",    "punctuate",    "timestamps",   "word_timestamps", "diarize",         "num_speakers",
-                "url",         "callback_url", "webhook_url",  "format",          "response_format", "encoding",
-                "sample_rate", "model",        "multichannel", "channels",        "keywords",        "numerals",
-                "redact_pii",  "redact_pci",   "redact",       "webhook_method",  "webhook_extra"};
-            for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-                if (!strcmp(key, known[i]))
-                    return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid type for parameter '%s'", key);
+            if (ld_opts_known(key))
+                return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid type for parameter '%s'", key);
             continue;
         }
         /* A JSON string for a boolean/integer is tolerated; the reverse too. */

@@ -39,6 +39,9 @@ void ld_opts_language(const char *v, char *out, size_t size);
 /* Whether an option may be given more than once, each value adding to it
  * (keywords, redact): as a repeated query or form field, or a JSON array. */
 bool ld_opts_repeatable(const char *key);
+/* The main options a body may carry (a wrong type for one of them is a 400;
+ * other names are ignored, as clients send their own). */
+bool ld_opts_known(const char *key);
 /* Every member of a JSON object body; values may be JSON-typed or strings. */
 ld_err ld_opts_set_json(ld_listen_opts *o, json_t *obj, ld_error *err);
 /* The rate of headerless input: sample_rate, else 8 kHz for G.711 (its only

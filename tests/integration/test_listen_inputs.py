@@ -192,6 +192,28 @@ def test_missing_parameter(srv):
     assert_envelope(r, 400, "MISSING_PARAMETER")
     r = post(srv, files={"other": ("x.wav", b"RIFF")})
     assert_envelope(r, 400, "MISSING_PARAMETER")
+    with open(CLIP, "rb") as f:  # the audio under another name, longer than a form field: no audio, not "too long"
+        r = post(srv, files={"media": ("clip.wav", f, "audio/wav")})
+    assert_envelope(r, 400, "MISSING_PARAMETER")
+
+
+def test_form_fields_of_no_option_are_ignored_whatever_they_hold(srv):
+    """Unknown names are ignored (api.md) even when long or not text; an option's value must be UTF-8 text."""
+    with open(CLIP, "rb") as f:
+        r = post(srv, files={"audio": ("clip.wav", f)}, data={"smart_format": "a" * 5000, "note": b"\xff\xfe"})
+    check_transcript(r)
+    with open(CLIP, "rb") as f:
+        r = post(srv, files={"audio": ("clip.wav", f)}, data={"language": b"e\xffn"})
+    body = assert_envelope(r, 400, "INVALID_PARAMETER")
+    assert "language" in body["error"] and "UTF-8" in body["error"]
+
+
+def test_an_empty_file_input_with_a_url_is_the_url(srv, files):
+    """A browser form whose file input was left empty sends an audio part with filename="" and no bytes."""
+    r = post(srv, files={"audio": ("", b"", "application/octet-stream")}, data={"url": f"{files['base']}/clip.wav"})
+    check_transcript(r)
+    r = post(srv, files={"audio": ("clip.wav", b"", "audio/wav")})  # a chosen file that is empty: its own error
+    assert_envelope(r, 400, "INVALID_AUDIO", error="Audio file is empty (0 bytes)")
 
 
 def test_url_and_audio_together(srv, files):
