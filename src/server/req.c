@@ -203,19 +203,26 @@ void ld_req_quota_headers(const ld_req *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Quota-Reset", b);
 }
 
+void ld_req_rate_headers(const ld_req *r, struct MHD_Response *resp)
+{
+    if (!r->have_rate)
+        return;
+    char b[32];
+    snprintf(b, sizeof b, "%d", r->rate.limit);
+    MHD_add_response_header(resp, "X-RateLimit-Limit", b);
+    snprintf(b, sizeof b, "%d", r->rate.remaining < 0 ? 0 : r->rate.remaining);
+    MHD_add_response_header(resp, "X-RateLimit-Remaining", b);
+    snprintf(b, sizeof b, "%lld", (long long)r->rate.reset);
+    MHD_add_response_header(resp, "X-RateLimit-Reset", b);
+}
+
 void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status)
 {
     r->status = status;
     ld_req_quota_headers(r, resp);
-    if (r->have_rate) {
-        char b[32];
-        snprintf(b, sizeof b, "%d", r->rate.limit);
-        MHD_add_response_header(resp, "X-RateLimit-Limit", b);
-        snprintf(b, sizeof b, "%d", r->rate.remaining < 0 ? 0 : r->rate.remaining);
-        MHD_add_response_header(resp, "X-RateLimit-Remaining", b);
-        snprintf(b, sizeof b, "%lld", (long long)r->rate.reset);
-        MHD_add_response_header(resp, "X-RateLimit-Reset", b);
-    }
+    ld_req_rate_headers(r, resp);
+    if (r->ws_version) /* RFC 6455 §4.4 */
+        MHD_add_response_header(resp, "Sec-WebSocket-Version", "13");
     if (r->no_store)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->allow && status == MHD_HTTP_METHOD_NOT_ALLOWED)

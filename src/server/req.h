@@ -54,6 +54,7 @@ typedef struct ld_req {
     bool counted_active;       /* ... and was counted (metrics.c) */
     enum MHD_Result (*final)(struct ld_req *r); /* the route's handler once the body is in */
     const char *allow;                          /* Allow header for 405 (static) */
+    bool ws_version;                            /* a refused upgrade: say which version we speak */
     bool no_store;                              /* Cache-Control: no-store on the answer */
     bool close_conn;                            /* Connection: close on the answer (edge.c: the body is not read) */
     int too_many_args;                          /* query arguments beyond LD_EDGE_MAX_ARGS were cut off (edge.c) */
@@ -148,5 +149,7 @@ void ld_req_decorate(ld_req *r, struct MHD_Response *resp, unsigned status);
  * the UTC day) when admission read the key's usage; part of decorate, and
  * called by the WebSocket handshake, whose 101 is queued outside respond.c. */
 void ld_req_quota_headers(const ld_req *r, struct MHD_Response *resp);
+/* X-RateLimit-* when the key's rate is known (the 101 adds them itself). */
+void ld_req_rate_headers(const ld_req *r, struct MHD_Response *resp);
 
 #endif

@@ -29,18 +29,22 @@ static const char *header(struct MHD_Connection *c, const char *name)
 }
 
 /* Does a comma-separated header value contain `token` (case-insensitive)? */
-static bool has_token(const char *v, const char *token)
+/* The element of a comma-separated header equal to `token` (any case), as the
+ * client spelled it; NULL when absent. */
+static const char *find_token(const char *v, const char *token)
 {
     size_t n = strlen(token);
     while (v && *v) {
         while (*v == ' ' || *v == ',' || *v == '\t')
             v++;
         if (!strncasecmp(v, token, n) && (v[n] == 0 || v[n] == ',' || v[n] == ' ' || v[n] == '\t'))
-            return true;
+            return v;
         v = strchr(v, ',');
     }
-    return false;
+    return NULL;
 }
+
+static bool has_token(const char *v, const char *token) { return find_token(v, token) != NULL; }
 
 static void upgraded(void *cls, struct MHD_Connection *connection, void *con_cls, const char *extra_in,
                      size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
@@ -97,8 +101,10 @@ enum MHD_Result ld_ws_serve(ld_req *r)
         return refuse(r, LD_ERR_INVALID_PARAMETER, "This endpoint needs a WebSocket upgrade (Upgrade: websocket)",
                       NULL);
     const char *version = header(mc, "Sec-WebSocket-Version");
-    if (!version || strcmp(version, "13"))
+    if (!version || strcmp(version, "13")) {
+        r->ws_version = true;
         return refuse(r, LD_ERR_INVALID_PARAMETER, "Unsupported Sec-WebSocket-Version (13 required)", NULL);
+    }
     if (ld_ws_accept_key(header(mc, "Sec-WebSocket-Key"), accept))
         return refuse(r, LD_ERR_INVALID_PARAMETER, "Missing or invalid Sec-WebSocket-Key", NULL);
 
@@ -172,15 +178,23 @@ enum MHD_Result ld_ws_serve(ld_req *r)
     /* MHD adds "Connection: Upgrade" itself for 101 responses. */
     MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
     /* A client that offered the `token` subprotocol (browser auth) must see it
-     * accepted, even when a header authenticated it. */
-    if (has_token(header(mc, "Sec-WebSocket-Protocol"), "token"))
-        MHD_add_response_header(resp, "Sec-WebSocket-Protocol", "token");
-    else if (has_token(header(mc, "Sec-WebSocket-Protocol"), "realtime")) /* OpenAI's browser clients */
-        MHD_add_response_header(resp, "Sec-WebSocket-Protocol", "realtime");
+     * accepted, even when a header authenticated it, spelled as it offered it
+     * (RFC 6455 §4.1: a client fails the connection on any other value). */
+    static const char *const protocols[] = {"token", "bearer", "realtime"}; /* realtime: OpenAI's browsers */
+    for (size_t i = 0; i < sizeof protocols / sizeof *protocols; i++) {
+        const char *offered = find_token(header(mc, "Sec-WebSocket-Protocol"), protocols[i]);
+        if (offered) {
+            char echo[16];
+            snprintf(echo, sizeof echo, "%.*s", (int)strlen(protocols[i]), offered);
+            MHD_add_response_header(resp, "Sec-WebSocket-Protocol", echo);
+            break;
+        }
+    }
     MHD_add_response_header(resp, "X-Request-ID", r->request_id);
     if (r->deepgram)
         MHD_add_response_header(resp, "dg-request-id", r->request_id);
     ld_req_quota_headers(r, resp);
+    ld_req_rate_headers(r, resp);
     ld_log_fields(LD_LOG_INFO,
                   json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "request_id", r->request_id, "session_id",
                             c->session_id, "key_id", r->key.key_id, "client", r->client, "encoding",

@@ -255,7 +255,8 @@ int ld_ws_subprotocol_key(const char *h, char *out, size_t outsz)
             out[n] = 0;
             return 1;
         }
-        next_is_key = n == 5 && !strncasecmp(s, "token", 5);
+        /* Deepgram's browser clients: ["token", key], or ["bearer", token] for an access token */
+        next_is_key = (n == 5 && !strncasecmp(s, "token", 5)) || (n == 6 && !strncasecmp(s, "bearer", 6));
     }
     return 0;
 }

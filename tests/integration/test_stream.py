@@ -196,12 +196,17 @@ def test_auth_header_subprotocol_and_query(srv, key, goforward):
     msgs, _ = run(stream(ws_url(srv), goforward[:CHUNK * 5], headers={"Authorization": "Bearer " + key}))
     assert msgs[-1]["is_last"]
 
-    async def sub():
-        async with websockets.connect(ws_url(srv), subprotocols=["token", key]) as ws:
-            assert ws.subprotocol == "token"
+    async def sub(offer):  # the subprotocol comes back as offered (RFC 6455: a client fails on another value)
+        async with websockets.connect(ws_url(srv), subprotocols=[offer, key]) as ws:
+            assert ws.subprotocol == offer
+            assert ws.response_headers["X-RateLimit-Limit"] and ws.response_headers["X-Quota-Limit"]
             await ws.send(json.dumps({"type": "close_stream"}))
             return [json.loads(m) async for m in ws]
-    assert run(sub())[-1]["is_last"]
+    for offer in ("token", "Token", "bearer"):  # bearer: Deepgram's browser clients with an access token
+        assert run(sub(offer))[-1]["is_last"], offer
+
+    r = upgrade_get(srv, headers={"Sec-WebSocket-Version": "8", "Authorization": "Token " + key})
+    assert r.status_code == 400 and r.headers["Sec-WebSocket-Version"] == "13", r.headers  # RFC 6455 §4.4
 
     msgs, _ = run(stream(ws_url(srv, "token=" + key), goforward[:CHUNK * 5]))
     assert msgs[-1]["is_last"]
