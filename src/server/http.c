@@ -207,6 +207,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (!r)
         return;
     *con_cls = NULL;
+    /* An event stream (stream=true) whose client left before its end: the rest
+     * is decoded for nobody and would be charged; gone.c watches only requests
+     * not answered yet, and this one's answer had started. */
+    if (r->sse && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !atomic_exchange(&r->client_gone, true)) {
+        ld_log_fields(LD_LOG_INFO, json_pack("{s:s,s:s}", "request_id", r->request_id, "client", r->client),
+                      "Client left its event stream: cancelling the transcription (nothing is charged)");
+        ld_pool_cancel(r->srv->pool, r);
+    }
     if (r->started) {
         access_log(r, toe);
         ld_srv_metrics_request(r);

@@ -406,7 +406,10 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
     ld_error e;
     if (delta) { /* the answer (200, text/event-stream) is being sent already */
         bool ok = t && !(err && err->code != LD_OK);
-        if (ok)
+        if (ok && atomic_load(&r->client_gone)) { /* left before its end (http.c): not charged */
+            ok = false;
+            ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "cancelled: the client went away");
+        } else if (ok)
             e.code = LD_OK;
         else if (err && err->code != LD_OK)
             e = *err;

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -688,6 +689,36 @@ def test_openai_stream_ends_cleanly_at_a_drain_timeout(server_factory, audio, tm
     last = events[-1]
     assert last.get("type") == "transcript.text.done" or last["error"]["code"] == "service_unavailable", last
     assert s.proc.wait(60) == 0
+
+
+def test_openai_stream_left_early_is_cancelled_and_not_charged(server_factory, audio, tmp_path):
+    """A client that leaves its event stream after the first delta: the rest was decoded for nobody and
+    charged to its key. Now the transcription is cancelled and nothing is counted (as for a batch client
+    that hangs up before its answer)."""
+    import http.client
+    s = server_factory(workers=1)
+    k = s.key("leave", hours_per_day=1)
+    long_recording(tmp_path / "longer.wav", repeat=3)  # 2 minutes of speech
+    body, ctype = multipart_file(tmp_path / "longer.wav", {"model": "whisper-1", "stream": "true"})
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=120)
+    conn.request("POST", "/v1/audio/transcriptions", body=b"".join(body),
+                 headers={"Authorization": f"Bearer {k}", "Content-Type": ctype})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    while not (line := resp.fp.readline()).startswith(b"data: "):
+        pass
+    assert json.loads(line[6:])["type"] == "transcript.text.delta"
+    conn.sock.shutdown(socket.SHUT_RDWR)  # leave: the server's next write fails
+    conn.close()
+    deadline = time.time() + 120
+    while time.time() < deadline:  # until the pool is idle again: the request ended, cancelled or not
+        h = requests.get(s.url + "/health?detailed=true", timeout=10).json()
+        if "Client left its event stream" in s.log() and h["asr_busy"] == 0 and h["queue_depth"] == 0:
+            break
+        time.sleep(0.3)
+    assert "Client left its event stream" in s.log()
+    lic = requests.get(s.url + "/v1/license", headers={"Authorization": f"Bearer {k}"}, timeout=10)
+    assert float(lic.headers["X-Quota-Remaining"]) == 3600, lic.headers  # nothing was counted
 
 
 # -- the SDK suites ------------------------------------------------------------
