@@ -69,7 +69,8 @@ json_t *ld_openai_error_json(const ld_error *err, const char *request_id, json_t
             *c = (char)tolower((unsigned char)*c);
         code = lower;
     }
-    json_t *e = json_pack("{s:s,s:s,s:s,s:o}", "message", msg, "type", type, "code", code, "param", param_of(msg));
+    json_t *param = err->code == LD_ERR_UNSUPPORTED_LANGUAGE ? json_string("language") : param_of(msg);
+    json_t *e = json_pack("{s:s,s:s,s:s,s:o}", "message", msg, "type", type, "code", code, "param", param);
     if (extra) {
         const char *k;
         json_t *v;

@@ -122,6 +122,10 @@ static void test_openai(void)
     CHECK_STR(json_string_value(json_object_get(json_object_get(o, "error"), "code")), "invalid_api_key");
     CHECK(json_is_null(json_object_get(json_object_get(o, "error"), "param")));
     json_decref(o);
+    ld_error_set(&err, LD_ERR_UNSUPPORTED_LANGUAGE, "Unsupported language: 'fr' (available: en)");
+    o = ld_openai_error_json(&err, NULL, NULL); /* the message names no parameter: the code does */
+    CHECK_STR(json_string_value(json_object_get(json_object_get(o, "error"), "param")), "language");
+    json_decref(o);
 
     ld_listen_opts lo;
     ld_opts_init(&lo);
