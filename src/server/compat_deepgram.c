@@ -348,12 +348,18 @@ static json_t *paragraphs(json_t *words)
 
 /* ---- metadata ---- */
 
-void ld_dg_sha256_hex(const void *data, size_t len, char out[65])
+void ld_dg_sha256_hex(const void *data, size_t len, char out[65]) { ld_dg_sha256_pcm_hex(&data, &len, 1, out); }
+
+void ld_dg_sha256_pcm_hex(const void *const *parts, const size_t *lens, size_t n, char out[65])
 {
     unsigned char h[32];
+    gnutls_hash_hd_t d;
     out[0] = 0;
-    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, h) < 0)
+    if (gnutls_hash_init(&d, GNUTLS_DIG_SHA256) < 0)
         return;
+    for (size_t i = 0; i < n; i++)
+        gnutls_hash(d, parts[i], lens[i]);
+    gnutls_hash_deinit(d, h);
     sodium_bin2hex(out, 65, h, sizeof h);
 }
 

@@ -60,8 +60,10 @@ json_t *ld_dg_words(json_t *entries);
  * name when the response names one; may be NULL). *uuid gets the model's id
  * (37 bytes). */
 json_t *ld_dg_model_info(const char *language, const char *model, char uuid[37]);
-/* Hex SHA-256 of `len` bytes into out. */
+/* Hex SHA-256 of `len` bytes into out; of n parts one after the other (each
+ * channel of a multichannel upload, so that every channel counts). */
 void ld_dg_sha256_hex(const void *data, size_t len, char out[65]);
+void ld_dg_sha256_pcm_hex(const void *const *parts, const size_t *lens, size_t n, char out[65]);
 /* A random UUID (version 4) into out (37 bytes). */
 void ld_dg_uuid(char out[37]);
 

@@ -352,8 +352,13 @@ static void run_channels(ld_req *r, ld_pcm *pcm, size_t n)
     r->audio_seconds = ld_pcm_seconds(&pcm[0]) * (double)n; /* each channel is transcribed: counted per channel */
     if (r->opts.verbose)
         r->opts.t.timestamps = true;
-    if (r->deepgram)
-        ld_dg_sha256_hex(pcm[0].samples, pcm[0].n * sizeof *pcm[0].samples, r->dg.sha256);
+    if (r->deepgram) { /* every channel's audio: two calls that differ in one channel hash apart */
+        const void *parts[LD_MAX_CHANNELS];
+        size_t lens[LD_MAX_CHANNELS], k = n < LD_MAX_CHANNELS ? n : LD_MAX_CHANNELS;
+        for (size_t c = 0; c < k; c++)
+            parts[c] = pcm[c].samples, lens[c] = pcm[c].n * sizeof *pcm[c].samples;
+        ld_dg_sha256_pcm_hex(parts, lens, k, r->dg.sha256);
+    }
     mc_ctx *m = calloc(1, sizeof *m);
     if (!m) {
         for (size_t c = 0; c < n; c++)

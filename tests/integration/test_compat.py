@@ -192,6 +192,22 @@ def test_deepgram_utterances_and_paragraphs_on_a_long_recording(srv, key, audio)
     assert b["metadata"]["duration"] > 30
 
 
+def test_deepgram_multichannel_sha256_covers_every_channel(srv, key, tmp_path):
+    """metadata.sha256 of a multichannel upload hashed channel 0 only: two calls whose second channel differs
+    had the same hash."""
+    base = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i",
+            GOFORWARD]
+    hashes = []
+    for name, right in (("a.wav", "volume=1.0"), ("b.wav", "volume=0.5")):
+        subprocess.run(base + ["-filter_complex", f"[0:a]asplit[l][r0];[r0]{right}[r];[l][r]join=inputs=2:"
+                               "channel_layout=stereo", str(tmp_path / name)], check=True)
+        r = dg_post(srv, key, "?multichannel=true", data=(tmp_path / name).read_bytes(),
+                    headers={"Content-Type": "audio/wav"})
+        assert r.status_code == 200 and len(r.json()["results"]["channels"]) == 2, r.text
+        hashes.append(r.json()["metadata"]["sha256"])
+    assert hashes[0] != hashes[1] and all(len(h) == 64 for h in hashes), hashes
+
+
 def test_deepgram_json_url_and_callback(srv, key, audio):
     r = dg_post(srv, key, "?punctuate=true", json={"url": audio["wav_url"]})
     assert r.status_code == 200, r.text
