@@ -517,6 +517,8 @@ static bool flux_final(ws_conn *c, track *s, bool had_speech, bool by_client, co
     double start = secs(had_speech ? s->speech_start : utt_start);
     if (!had_speech) /* words the energy VAD never called speech (e.g. a ForceEndTurn): open the turn first */
         flux_start(c, s, start);
+    if (n && w[0].start < start) /* the window holds its words (the engine may place the first one earlier) */
+        start = w[0].start;
     ld_ws_final fin = {NULL, NULL, NULL, &s->redactor};
     char *m = ld_ws_flux_turn(c->request_id, ws_conn_seq(c), &s->params, LD_FLUX_END, s->items, start, secs(s->pos),
                               NULL, w, n, &fin, trigger);

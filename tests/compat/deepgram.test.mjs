@@ -240,6 +240,7 @@ test('Flux (listen.v2): Connected, a turn from StartOfTurn through Updates to En
   assert.deepEqual(end.words.map((w) => w.word), ['Go', 'forward', 'ten', 'meters.']);
   assert.ok(end.words.every((w) => w.end > w.start && w.confidence > 0));
   assert.ok(end.audio_window_start > 0.2 && end.audio_window_end > end.words.at(-1).end);
+  assert.ok(end.audio_window_start <= end.words[0].start, 'the window holds its first word');
 });
 
 test('Flux (listen.v2) without its own turn ends: eot_threshold 1.0, sendForceEndTurn, sendConfigure', { skip }, async () => {

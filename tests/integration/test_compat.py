@@ -399,6 +399,7 @@ def test_flux_manual_turns_and_configure(srv, key):
     assert [e["trigger"] for e in ends] == ["manual", "model", "timeout"], ends
     assert all(e["transcript"] == "Go forward ten meters." for e in ends), ends
     assert [e["turn_index"] for e in ends] == [0, 1, 2]
+    assert all(e["audio_window_start"] <= e["words"][0]["start"] for e in ends), ends
     ok = [m for m in msgs if m["type"] == "ConfigureSuccess"]
     assert ok[0]["thresholds"] == {"eot_threshold": 0.7, "eot_timeout_ms": 3000} and ok[0]["keyterms"] == []
     assert ok[1]["thresholds"] == {"eot_threshold": 1.0, "eot_timeout_ms": 1000}
