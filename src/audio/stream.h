@@ -103,5 +103,10 @@ ld_err ld_audio_webm_push(ld_webm_reader *r, const uint8_t *data, size_t len, ld
  * WAV codec) -> LD_ERR_INVALID_AUDIO saying what to send instead. */
 ld_err ld_audio_stream_sniff(const uint8_t *data, size_t len, ld_stream_encoding *enc, int *rate, size_t *skip,
                              bool *found, ld_error *err);
+/* Whether data starts like a container file (WAV, Ogg, FLAC, MP3 with ID3,
+ * WebM/Matroska, MP4, AIFF, CAF, AMR) rather than raw samples: an upload
+ * sent with a raw `encoding` that is a file is decoded as the file. MP3's
+ * bare frame sync is not counted: raw PCM may begin with the same bytes. */
+bool ld_audio_container_magic(const uint8_t *data, size_t len);
 
 #endif

@@ -59,6 +59,21 @@ static ld_err wav(const uint8_t *p, size_t len, ld_stream_encoding *enc, int *ra
                         "The WAV header must come whole in the stream's first message (up to its data chunk)");
 }
 
+bool ld_audio_container_magic(const uint8_t *d, size_t len)
+{
+    static const struct {
+        size_t off;
+        const char *magic;
+    } magics[] = {{0, "RIFF"}, {0, "OggS"}, {0, "fLaC"}, {0, "ID3"},  {0, "\x1A\x45\xDF\xA3"},
+                  {4, "ftyp"}, {0, "FORM"}, {0, "caff"}, {0, "#!AMR"}};
+    for (size_t i = 0; i < sizeof magics / sizeof *magics; i++) {
+        size_t n = strlen(magics[i].magic);
+        if (len >= magics[i].off + n && !memcmp(d + magics[i].off, magics[i].magic, n))
+            return true;
+    }
+    return false;
+}
+
 ld_err ld_audio_stream_sniff(const uint8_t *data, size_t len, ld_stream_encoding *enc, int *rate, size_t *skip,
                              bool *found, ld_error *err)
 {

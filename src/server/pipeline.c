@@ -105,6 +105,18 @@ static ld_err raw_pcm(ld_req *r, const uint8_t *data, size_t len, ld_pcm *out, s
     return ld_audio_decode_raw_channels(data, len, (ld_stream_encoding)r->opts.raw_encoding, rate, ch, out, e);
 }
 
+/* A file sent with a raw `encoding` (a client's fixed setting): its header says
+ * what it is, and its bytes read as samples would be noise transcribed into
+ * made-up words. */
+static bool upload_is_file(ld_req *r, const uint8_t *data, size_t len)
+{
+    if (!ld_audio_container_magic(data, len))
+        return false;
+    ld_log_fields(LD_LOG_INFO, json_pack("{s:s}", "request_id", r->request_id),
+                  "encoding ignored: the upload is an audio file, decoded by its header");
+    return true;
+}
+
 static ld_err decode_path(ld_req *r, const char *path, const ld_decode_opts *d, ld_pcm *out, size_t *n, ld_error *e)
 {
     *n = 1;
@@ -113,7 +125,9 @@ static ld_err decode_path(ld_req *r, const char *path, const ld_decode_opts *d, 
     return ld_audio_decode_file(path, d, out, e);
 }
 
-static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, size_t *n, ld_error *e)
+/* The fetched file as raw samples, or as the file it is (upload_is_file). */
+static ld_err decode_fd_raw(ld_req *r, int fd, const char *path, const ld_decode_opts *d, ld_pcm *out, size_t *n,
+                            ld_error *e)
 {
     struct stat st;
     if (fstat(fd, &st))
@@ -123,9 +137,10 @@ static ld_err decode_fd_raw(ld_req *r, int fd, ld_pcm *out, size_t *n, ld_error 
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m == MAP_FAILED)
         return ld_error_set(e, LD_ERR_INTERNAL, "mmap: %s", strerror(errno));
-    ld_err rc = raw_pcm(r, m, (size_t)st.st_size, out, n, e);
+    bool file = upload_is_file(r, m, (size_t)st.st_size);
+    ld_err rc = file ? LD_OK : raw_pcm(r, m, (size_t)st.st_size, out, n, e);
     munmap(m, (size_t)st.st_size);
-    return rc;
+    return file ? decode_path(r, path, d, out, n, e) : rc;
 }
 
 /* A fetch stops when its client hung up, or when the drain is over (so the
@@ -158,7 +173,7 @@ static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, size
     fetch_slot_give(r); /* the network wait is over: the key may start another */
     if (rc == LD_OK) {
         r->file_bytes = bytes;
-        rc = r->opts.raw_pcm ? decode_fd_raw(r, fd, out, n, e) : decode_path(r, path, d, out, n, e);
+        rc = r->opts.raw_pcm ? decode_fd_raw(r, fd, path, d, out, n, e) : decode_path(r, path, d, out, n, e);
     }
     close(fd);
     unlink(path);
@@ -178,7 +193,8 @@ static ld_err decode(ld_req *r, ld_pcm *out, size_t *n, ld_error *e)
         const uint8_t *data = ld_spool_map(r->spool, &len);
         if (!data)
             return ld_error_set(e, LD_ERR_INTERNAL, "Could not read the upload back");
-        return raw_pcm(r, data, len, out, n, e);
+        if (!upload_is_file(r, data, len))
+            return raw_pcm(r, data, len, out, n, e);
     }
     const uint8_t *mem = ld_spool_mem(r->spool, &len);
     if (mem)
@@ -493,7 +509,9 @@ static void submit_job(ld_req *r)
     const char *url = r->opts.url[0] ? r->opts.url : NULL, *audio = NULL;
     char wav[1200] = "";
     if (!url) {
-        if (r->opts.raw_pcm) {
+        size_t len;
+        const uint8_t *data = r->opts.raw_pcm ? ld_spool_map(r->spool, &len) : NULL;
+        if (data && !upload_is_file(r, data, len)) {
             if (wav_wrap(r, wav, sizeof wav) == 0)
                 audio = wav;
         } else {

@@ -117,6 +117,18 @@ def test_raw_pcm_with_query_options(srv):
     assert body["words"]
 
 
+@pytest.mark.parametrize("fmt", ["stereo.wav", "clip.mp3", "clip.ogg"])
+def test_a_file_sent_with_a_raw_encoding_is_decoded_as_the_file(srv, tmp_path, fmt):
+    """Clients with a fixed `encoding=linear16` (Deepgram's and Smallest's raw setting) that upload a file: its
+    bytes read as samples were noise, transcribed into made-up words with a 200. The header wins now."""
+    args = {"stereo.wav": ["-ac", "2"], "clip.mp3": ["-b:a", "64k"], "clip.ogg": ["-c:a", "libopus"]}[fmt]
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", CLIP, *args, str(tmp_path / fmt)],
+                   check=True)
+    r = post(srv, data=(tmp_path / fmt).read_bytes(), params={"encoding": "linear16", "sample_rate": "16000"},
+             headers={"Content-Type": "application/octet-stream", "Authorization": f"Token {srv.k}"})
+    check_transcript(r)
+
+
 def test_raw_linear32_upload(srv, tmp_path):
     """linear32 (32-bit float, the spec's stream encoding, Deepgram's raw form) at 44.1 kHz; its default rate is 16 kHz."""
     f32 = tmp_path / "go.f32"
