@@ -102,9 +102,9 @@ class Server:
         return self.proc.returncode
 
 
-async def flux_steps(uri, key, steps):
-    """Sends each step in order (bytes: audio in 100 ms frames; a dict: a JSON message), then reads every
-    message until the server closes."""
+async def ws_steps(uri, key, steps):
+    """A WebSocket client: sends each step in order (bytes: audio in 100 ms frames; a dict: a JSON message),
+    then reads every message until the server closes. Returns (messages, close code)."""
     import json
     import websockets
     msgs = []

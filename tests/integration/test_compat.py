@@ -27,7 +27,7 @@ import requests
 import websockets
 
 from audio_fixtures import join_clips, words
-from conftest import EVAL_DIR, GOFORWARD, ROOT, flux_steps, start_server, start_tls_server
+from conftest import EVAL_DIR, GOFORWARD, ROOT, start_server, start_tls_server, ws_steps
 
 COMPAT_DIR = os.path.join(ROOT, "tests", "compat")
 
@@ -255,18 +255,7 @@ def ws_base(srv):
 
 
 async def run_stream(uri, key, audio, controls=({"type": "CloseStream"},)):
-    msgs = []
-    async with websockets.connect(uri, extra_headers={"Authorization": f"Token {key}"}, open_timeout=60) as ws:
-        for i in range(0, len(audio), 3200):
-            await ws.send(audio[i:i + 3200])
-        for c in controls:
-            await ws.send(json.dumps(c))
-        try:
-            async for m in ws:
-                msgs.append(json.loads(m))
-        except websockets.ConnectionClosed:
-            pass
-        return msgs, ws.close_code
+    return await ws_steps(uri, key, [audio, *controls])
 
 
 def pcm_with_silence(seconds=2.0):
@@ -385,7 +374,7 @@ def test_flux_manual_turns_and_configure(srv, key):
     uri = ws_base(srv) + "/deepgram/v2/listen?model=flux-general-en&encoding=linear16&sample_rate=16000" \
         "&eot_threshold=1.0&eot_timeout_ms=3000"
     turn = pcm_with_silence(2.0)  # "go forward ten meters", then 2 s of silence: < 3 s, > 800 ms
-    msgs, code = asyncio.run(flux_steps(uri, key, [
+    msgs, code = asyncio.run(ws_steps(uri, key, [
         turn, {"type": "ForceEndTurn"},
         {"type": "Configure", "thresholds": {"eot_threshold": 0.7}}, turn,
         {"type": "Configure", "thresholds": {"eot_threshold": 1.0, "eot_timeout_ms": 1000}}, turn,

@@ -18,7 +18,7 @@ import pytest
 import requests
 import websockets
 
-from conftest import EVAL_DIR, GOFORWARD, flux_steps, start_server
+from conftest import EVAL_DIR, GOFORWARD, start_server, ws_steps
 
 MODEL = "/usr/share/pocketsphinx/model/en-us"
 
@@ -324,7 +324,7 @@ def test_flux_configure_keyterms_between_turns(srv, key):
     decoder's search is rebuilt between two turns, and the turns before and after hear accordingly."""
     turn = open(GOFORWARD, "rb").read() + b"\0" * 64000  # 2 s of silence ends each turn
     uri = srv.url.replace("http", "ws", 1) + "/deepgram/v2/listen?model=flux-general-en"
-    msgs, code = asyncio.run(flux_steps(uri, key, [
+    msgs, code = asyncio.run(ws_steps(uri, key, [
         turn, {"type": "Configure", "keyterms": ["forward"]}, turn, {"type": "Configure", "keyterms": []}, turn,
         {"type": "CloseStream"}]))
     assert code == 1000, msgs

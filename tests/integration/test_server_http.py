@@ -44,7 +44,8 @@ def test_health(srv):
 def test_health_detailed(srv):
     b = requests.get(srv.url + "/health?detailed=true", timeout=10).json()
     assert b["status"] == "healthy"
-    assert b["components"] == {"api_server": "healthy", "asr": "healthy", "license": "healthy", "store": "healthy"}
+    assert b["components"] == {"api_server": "healthy", "asr": "healthy", "license": "healthy", "store": "healthy",
+                               "lightning_asr": "healthy", "license_proxy": "healthy"}
     assert isinstance(b["uptime_seconds"], int) and b["uptime_seconds"] >= 0
     assert re.fullmatch(r"\d+\.\d+\.\d+", b["version"])
     assert b["asr_workers"] == 2 and "en" in b["languages"]
