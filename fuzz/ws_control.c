@@ -1,6 +1,7 @@
 /* libFuzzer entry: arbitrary text-frame bytes through the stream control
  * parser, OpenAI's realtime event parser (base64 audio, session updates),
- * Flux's control parser, the subprotocol key extractor and the Ogg page reader
+ * Flux's control parser and its Configure (settings stay in range), the
+ * subprotocol key extractor and the Ogg page reader
  * (the other code that sees raw client bytes before any decoder). Any crash, leak or
  * sanitizer report is a bug; every result value is fine. */
 #include <stddef.h>
@@ -29,6 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ld_flux_control f = ld_ws_flux_control_parse((const char *)data, size);
     if ((int)f < LD_FLUX_CTL_CLOSE_STREAM || f > LD_FLUX_CTL_INVALID)
         abort();
+    ld_ws_params fp = {.language = "en", .eot_threshold = 0.7, .eot_timeout_ms = 5000, .eou_timeout_ms = 800};
+    ld_error fe;
+    if (ld_ws_flux_configure((const char *)data, size, &fp, &fe) == LD_OK &&
+        (fp.eot_threshold < 0.5 || fp.eot_threshold > 1.0 || fp.eot_timeout_ms < 500 || fp.eot_timeout_ms > 60000 ||
+         fp.eou_timeout_ms < 500 || fp.eou_timeout_ms > 60000 || !memchr(fp.keywords, 0, sizeof fp.keywords)))
+        abort(); /* an accepted Configure leaves settings in their ranges */
 
     ld_ws_oa_settings p = {.encoding = LD_STREAM_LINEAR16, .sample_rate = 24000, .eou_timeout_ms = 500};
     uint8_t *audio = NULL;
