@@ -324,9 +324,17 @@ int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
         fprintf(stderr, "listend serve: --fetch-connect-timeout and --fetch-timeout must be at least 1s\n");
         return -1;
     }
-    if (c->max_body_mb < 1) {
-        fprintf(stderr, "listend serve: --max-body-mb must be at least 1\n");
-        return -1;
-    }
+    /* 0 would serve nothing (no connection accepted, no stream), not "no limit" */
+    static const struct {
+        const char *name;
+        size_t off;
+    } at_least_one[] = {{"max-body-mb", offsetof(ld_srv_config, max_body_mb)},
+                        {"max-connections", offsetof(ld_srv_config, max_connections)},
+                        {"max-streams", offsetof(ld_srv_config, max_streams)}};
+    for (size_t i = 0; i < sizeof at_least_one / sizeof *at_least_one; i++)
+        if (*(const int *)((const char *)c + at_least_one[i].off) < 1) {
+            fprintf(stderr, "listend serve: --%s must be at least 1\n", at_least_one[i].name);
+            return -1;
+        }
     return 0;
 }

@@ -168,7 +168,8 @@ def test_help_lists_every_flag_and_env_var_and_docs_match():
 
 
 def test_bad_flags_exit_2():
-    for args in (["--nope"], ["--port", "abc"], ["--port"], ["--tls-cert", "/x"], ["--log-level", "loud"]):
+    for args in (["--nope"], ["--port", "abc"], ["--port"], ["--tls-cert", "/x"], ["--log-level", "loud"],
+                 ["--max-connections", "0"], ["--max-streams", "0"]):  # 0 served nothing (hung) or no cap at all
         r = subprocess.run([BIN, "serve", *args], capture_output=True, text=True, timeout=10)
         assert r.returncode == 2, args
         assert "listend serve" in r.stderr
