@@ -1,8 +1,10 @@
 /* `listend keys list|inspect|revoke`. */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth/key.h"
 #include "cli/keys_internal.h"
@@ -66,6 +68,13 @@ int ld_keys_list(int argc, char **argv)
     ld_store *s = ld_keys_store_if_exists(dir, &failed);
     if (failed)
         return 1;
+    char pub[4200];
+    snprintf(pub, sizeof pub, "%s/issuer.pub", dir);
+    if (!s && access(pub, R_OK)) { /* no keys yet is an empty list; no data dir at all is a mistake */
+        fprintf(stderr, "listend keys list: no listend data in %s (%s; wrong --data? run `listend keys init`)\n",
+                dir, strerror(errno));
+        return 1;
+    }
     ld_store_key *keys = NULL;
     size_t n = 0;
     ld_error err;

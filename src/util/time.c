@@ -1,6 +1,7 @@
 #include "util/time.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +115,7 @@ int ld_time_parse_iso8601(const char *s, int64_t *unix_s)
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om;
-        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om))
+        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
             return -1;
         offset = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
         p += 6;
@@ -122,6 +123,10 @@ int ld_time_parse_iso8601(const char *s, int64_t *unix_s)
     if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
         return -1;
     struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m, .tm_sec = sec};
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    if (D > days[M - 1] + (M == 2 && leap)) /* 2027-02-30 would roll over to March 2: no such day */
+        return -1;
     *unix_s = (int64_t)timegm(&tm) - offset;
     return 0;
 }

@@ -83,6 +83,7 @@ def test_issue_rejects_bad_input_without_printing_a_key(data, tmp_path):
         ["--name", "x", "--concurrency", "-1"],
         ["--name", "x", "--hours-per-day", "0"],
         ["--name", "x", "--expires", "not-a-date"],
+        ["--name", "x", "--expires", "2027-02-30"],  # no such day: it rolled over to March 2
         ["--name", "x", "--expires-in", "soon"],
         ["--name", "x", "--expires", "2030-01-01", "--expires-in", "1d"],
         [],
@@ -94,6 +95,14 @@ def test_issue_rejects_bad_input_without_printing_a_key(data, tmp_path):
         assert r.stderr.strip(), args
     missing = run_cli("keys", "issue", "--name", "x", data=tmp_path / "nowhere", check=False)
     assert missing.returncode != 0 and "keys init" in missing.stderr
+
+
+def test_list_in_a_fresh_or_a_wrong_data_dir(data, tmp_path):
+    """No keys yet: an empty table; no data dir at all (a mistyped --data) was an empty table too, exit 0."""
+    r = run_cli("keys", "list", data=data)
+    assert r.returncode == 0 and r.stdout.startswith("ID") and len(r.stdout.splitlines()) == 1
+    r = run_cli("keys", "list", data=tmp_path / "typo", check=False)
+    assert r.returncode == 1 and "no listend data" in r.stderr and r.stdout == "", r.stderr
 
 
 def test_issue_list_inspect_revoke(data):

@@ -62,6 +62,12 @@ static void test_time(void)
     ld_time_iso8601(t, buf);
     CHECK_STR(buf, "2024-12-31T23:59:59Z");
     CHECK(ld_time_parse_iso8601("2024-12-31", &t) == 0 && t == 1735603200);
+    CHECK(ld_time_parse_iso8601("2024-02-29", &t) == 0); /* a leap year */
+    static const char *const no_such[] = {
+        "2027-02-29", "2027-02-30", "2027-04-31", "1900-02-29", "2027-01-01T10:00+25:00", "2027-01-01T10:00+01:60"};
+    for (size_t i = 0; i < sizeof no_such / sizeof *no_such; i++)
+        CHECK(ld_time_parse_iso8601(no_such[i], &t) == -1);
+    CHECK(ld_time_parse_iso8601("2000-02-29T23:59:59Z", &t) == 0);
     CHECK(ld_time_parse_iso8601("2025-01-01T01:00:00+01:00", &t) == 0 && t == 1735689600);
     CHECK(ld_time_parse_iso8601("2024-13-01", &t) != 0);
     CHECK(ld_time_parse_iso8601("garbage", &t) != 0);
