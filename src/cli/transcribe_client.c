@@ -50,18 +50,19 @@ static bool is_url(const char *s)
     return !strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8) || !strncasecmp(s, "s3://", 5);
 }
 
-/* "http://h:7100" or "http://h:7100/" -> "http://h:7100/v1/listen"; a URL
- * already naming an endpoint path is used as it is. */
+/* "http://h:7100[/]" -> "http://h:7100/v1/listen"; a path is a prefix (a server
+ * behind a proxy: "https://h/stt" -> "https://h/stt/v1/listen", as `listend
+ * stream` does), unless it already ends in /v1/listen. */
 static char *endpoint(const char *server)
 {
     size_t n = strlen(server);
     while (n && server[n - 1] == '/')
         n--;
-    const char *rest = strstr(server, "://");
-    bool has_path = rest && memchr(rest + 3, '/', n - (size_t)(rest + 3 - server));
-    char *u = malloc(n + sizeof "/v1/listen");
+    static const char tail[] = "/v1/listen";
+    bool named = n >= sizeof tail - 1 && !strncmp(server + n - (sizeof tail - 1), tail, sizeof tail - 1);
+    char *u = malloc(n + sizeof tail);
     if (u)
-        snprintf(u, n + sizeof "/v1/listen", "%.*s%s", (int)n, server, has_path ? "" : "/v1/listen");
+        snprintf(u, n + sizeof tail, "%.*s%s", (int)n, server, named ? "" : tail);
     return u;
 }
 

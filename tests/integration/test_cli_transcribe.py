@@ -163,6 +163,11 @@ def test_client_mode_srt_and_text_match_local(srv, go_wav):
     assert remote.stdout == "Go forward ten meters.\n"
     srt = cli("--server", srv.url + "/", "--key", srv.k, "--format", "srt", go_wav).stdout
     assert srt.startswith("1\n00:00:00,") and "Go forward ten meters." in srt
+    # the endpoint itself, and a path prefix (a server behind a proxy) that gets /v1/listen as `stream` does
+    assert cli("--server", srv.url + "/v1/listen", "--key", srv.k, "--format", "text", go_wav).stdout == \
+        "Go forward ten meters.\n"
+    r = cli("--server", srv.url + "/stt", "--key", srv.k, go_wav)
+    assert r.returncode == 1 and "/stt/v1/listen" in r.stderr, r.stderr  # no such prefix on this server
 
 
 def test_client_mode_env_defaults_and_several_files(srv, go_wav, tmp_path):
