@@ -150,6 +150,18 @@ ld_word *ld_transcript_render_ex(const ld_transcript *t, unsigned flags, size_t 
     return ld_transcript_render_redacted(t, flags, NULL, n, origin_out);
 }
 
+/* Whether word i ends its utterance, for transcripts whose utterances are
+ * different voices (merged channels): the next word belongs to someone else,
+ * so the gap to it says nothing about this one's sentence. NULL otherwise. */
+static bool *utterance_ends(const ld_transcript *t)
+{
+    bool *e = t->separate_utts && t->n_words ? calloc(t->n_words, sizeof *e) : NULL;
+    for (size_t u = 0; e && u < t->n_utts; u++)
+        if (t->utts[u].count && t->utts[u].first + t->utts[u].count <= t->n_words)
+            e[t->utts[u].first + t->utts[u].count - 1] = true;
+    return e;
+}
+
 ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, ld_redactor *r, size_t *n,
                                        long **origin_out)
 {
@@ -173,6 +185,7 @@ ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, l
         return NULL;
     }
     bool sentence_start = true;
+    bool *ends = punctuate ? utterance_ends(t) : NULL;
     for (size_t i = 0; out && i < t->n_words; i++) {
         const ld_word *w = &t->words[i];
         while (next_num < n_num && num[next_num].first < i) /* inside a redacted entity */
@@ -200,7 +213,7 @@ ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, l
         if (!punctuate)
             continue;
         const char *mark = NULL;
-        if (i + 1 == t->n_words)
+        if (i + 1 == t->n_words || (ends && ends[i]))
             mark = ".";
         else {
             double gap = t->words[i + 1].start - w->end;
@@ -216,6 +229,7 @@ ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, l
     }
     free(num);
     free(red);
+    free(ends);
     *n = k;
     if (origin_out)
         *origin_out = origin;

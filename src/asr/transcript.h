@@ -57,7 +57,7 @@ typedef struct {
     int *speakers;  /* diarized: speaker of each word (0..n_speakers-1); NULL = not diarized */
     int n_speakers;
     bool separate_utts; /* utterances are different voices that may overlap (merged channels,
-                           asr/channels.h): a subtitle cue never spans two */
+                           asr/channels.h): a subtitle cue never spans two, and each ends its sentence */
 } ld_transcript;
 
 void ld_transcript_free(ld_transcript *t);

@@ -104,6 +104,12 @@ def test_text_and_srt_formats_read_in_time_order(srv, stereo):
     r = listen(srv, srv.k, params={"multichannel": "true", "format": "srt"}, data=data,
                headers={"Content-Type": "audio/wav"})
     assert r.status_code == 200 and "-->" in r.text
+    # each cue punctuated and cased as its channel's utterances are (the other channel's overlapping words
+    # used to decide this one's sentence ends: a lost full stop, a lower-case start)
+    j = ok_json(listen(srv, srv.k, params={"multichannel": "true"}, data=data, headers={"Content-Type": "audio/wav"}))
+    cues = " ".join(line for line in r.text.splitlines() if line and "-->" not in line and not line.isdigit())
+    sentences = [u["text"] for u in j["utterances"]]
+    assert sorted(cues.split()) == sorted(" ".join(sentences).split()), (cues, sentences)
 
 
 def test_bad_values_are_400(srv, stereo, tmp_path):
