@@ -228,15 +228,33 @@ static void finish(ld_jobs *j, const ld_job *job, ld_job_state state, const char
 
 void ld_jobs_cancel_now(ld_jobs *j, const ld_job *job) { finish(j, job, LD_JOB_CANCELLED, NULL, NULL); }
 
+typedef struct {
+    ld_jobs *j;
+    int slot;
+} slot_ref;
+
+/* A cancelled job's download stops (a slow URL held its runner for up to the
+ * fetch timeout); a shutdown lets it finish, as the job resumes at restart. */
+static bool fetch_cancelled(void *ud)
+{
+    slot_ref *s = ud;
+    bool stopping;
+    return slot_flag(s->j, s->slot, &stopping);
+}
+
 /* Fetches a URL job's audio next to the uploads; the caller unlinks `path`. */
-static ld_err fetch(ld_jobs *j, const ld_job *job, char *path, size_t pathsz, ld_error *err)
+static ld_err fetch(ld_jobs *j, int slot, const ld_job *job, char *path, size_t pathsz, ld_error *err)
 {
     snprintf(path, pathsz, "%s/%s.fetch", j->jobs_dir, job->id);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return ld_error_set(err, LD_ERR_INTERNAL, "Cannot store the fetched audio");
     size_t bytes = 0;
-    ld_err rc = ld_audio_fetch(job->url, &j->cfg.fetch, fd, &bytes, err);
+    slot_ref ref = {j, slot};
+    ld_fetch_opts fo = j->cfg.fetch;
+    fo.abort = fetch_cancelled;
+    fo.abort_ud = &ref;
+    ld_err rc = ld_audio_fetch(job->url, &fo, fd, &bytes, err);
     close(fd);
     return rc;
 }
@@ -285,7 +303,7 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
     ld_pcm chans[LD_MAX_CHANNELS] = {0};
     size_t n_ch = 1;
     char fetched[1300] = "";
-    ld_err rc = job->url ? fetch(j, job, fetched, sizeof fetched, &err) : LD_OK;
+    ld_err rc = job->url ? fetch(j, slot, job, fetched, sizeof fetched, &err) : LD_OK;
     if (!rc) {
         ld_decode_opts d = {.max_seconds = j->cfg.max_audio_seconds,
                             .tmp_dir = j->tmp_dir,
@@ -300,14 +318,14 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
         unlink(fetched);
     if (!rc)
         rc = reserve_decoded(&q, ld_pcm_seconds(&pcm) * (double)n_ch, &err); /* each channel is charged */
-    if (rc) {
+    bool stopping;
+    if (rc && !slot_flag(j, slot, &stopping)) {
         charge(&q, job, 0);
         for (size_t c = 0; c < n_ch; c++)
             ld_pcm_free(&chans[c]);
         finish(j, job, LD_JOB_FAILED, NULL, &err);
         return OUT_FAILED;
     }
-    bool stopping;
     if (slot_flag(j, slot, &stopping)) { /* cancelled while fetching/decoding: spare the decoders */
         charge(&q, job, 0);
         for (size_t c = 0; c < n_ch; c++)

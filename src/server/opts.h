@@ -13,9 +13,9 @@
 typedef struct {
     ld_transcribe_opts t;
     char url[2048];
-    char callback_url[2048];
-    bool callback_put;       /* webhook_method=PUT (Smallest) / callback_method=put (Deepgram) */
-    char webhook_extra[512]; /* Smallest's webhook_extra "k:v,k2:v2" as given (checked) */
+    char callback_url[2048 + 1]; /* jobs.md: at most 2048 characters */
+    bool callback_put;           /* webhook_method=PUT (Smallest) / callback_method=put (Deepgram) */
+    char webhook_extra[512];     /* Smallest's webhook_extra "k:v,k2:v2" as given (checked) */
     bool diarize;
     int num_speakers; /* 0 = auto */
     bool raw_pcm;     /* encoding=linear16|linear32|mulaw|alaw: headerless */

@@ -310,6 +310,55 @@ def test_cancel_queued_and_processing_jobs(srv, key, audio):
         assert not [h for h in rx.hits if h.json()["job_id"] in (running["job_id"], waiting["job_id"])]
 
 
+def test_cancel_a_job_while_its_audio_url_trickles_in(srv, key):
+    """DELETE on a job still downloading its audio: the download stopped only when it ended (a URL sending
+    2 KB/s held the runner for a minute; with the default --fetch-timeout up to 5 minutes)."""
+    import http.server
+    import threading
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/wav")
+            self.send_header("Content-Length", "200000")
+            self.end_headers()
+            try:
+                for _ in range(100):  # 2 KB every 0.2 s: ~20 s for the whole file
+                    self.wfile.write(b"\0" * 2000)
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass  # the server hung up: what this test wants
+
+        def log_message(self, *a):
+            pass
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with WebhookReceiver() as rx:
+            job = accepted(submit_url(srv, key, f"http://127.0.0.1:{httpd.server_address[1]}/slow.wav", rx.url()))
+            wait_job(srv, key, job["job_id"], lambda j: j["status"] == "processing", what="processing")
+            r = requests.delete(f"{srv.url}/v1/jobs/{job['job_id']}", headers=srv.auth(key), timeout=10)
+            assert r.status_code == 202 and r.json()["cancel_requested"] is True, r.text
+            t0 = time.time()
+            done = wait_job(srv, key, job["job_id"], lambda j: j["status"] != "processing", timeout=10,
+                            what="cancelled")
+            assert done["status"] == "cancelled" and time.time() - t0 < 5, done
+    finally:
+        httpd.shutdown()
+
+
+def test_callback_url_of_2048_characters(srv, key):
+    """jobs.md: at most 2048 characters (2048 itself was refused as "longer than 2047")."""
+    with WebhookReceiver() as rx:
+        base = rx.url("/")
+        r = submit(srv, key, SHORT_CLIP, base + "y" * (2048 - len(base)))
+        assert r.status_code == 202, r.text
+        r = submit(srv, key, SHORT_CLIP, base + "y" * (2049 - len(base)))
+        assert r.status_code == 400 and "2048" in r.json()["error"], r.text
+        rx.wait_for(1)
+
+
 def test_job_over_quota_fails_with_quota_exceeded(srv):
     tiny = srv.key("tiny", hours_per_day="0.001", rpm=POLL_RPM)  # 3.6 s of audio a day
     with WebhookReceiver() as rx:
