@@ -10,7 +10,14 @@ const KEY_STORE = 'listend.licenseKey';
 
 // ---- the key and its usage ------------------------------------------------
 
-function key() { return $('key').value.trim(); }
+// The key as typed, without a pasted "Token "/"Bearer " prefix (copied from a curl line).
+function key() { return $('key').value.trim().replace(/^(token|bearer)\s+/i, ''); }
+// Characters a key cannot have (keys are ld1.<base64url>): they would make the browser refuse the
+// request or the WebSocket itself before the server could say anything.
+function keyProblem() {
+  return /^[\x21-\x7e]+$/.test(key()) ? '' : 'That key has characters no license key has (spaces or non-ASCII); ' +
+    'paste it again.';
+}
 
 function authHeaders() { return { Authorization: 'Token ' + key() }; }
 
@@ -36,6 +43,11 @@ async function refreshUsage() {
   if (!key()) {
     el.textContent = 'Paste a license key to start.';
     el.className = 'usage';
+    return null;
+  }
+  if (keyProblem()) {
+    el.textContent = keyProblem();
+    el.className = 'usage bad';
     return null;
   }
   try {
@@ -65,11 +77,14 @@ async function refreshUsage() {
 let chosen = null;   // the File
 let result = null;   // the last JSON response
 let playerUrl = null;
+let attempt = 0;     // the latest transcription asked for: an older answer arriving later is dropped
 
 function choose(file) {
   chosen = file;
+  attempt++; // a transcription of the previous file still running is no longer wanted on screen
   $('file-name').textContent = file ? `${file.name} (${(file.size / 1024).toFixed(0)} KB)` : '';
   $('transcribe').disabled = !file;
+  clearResult();
   setStatus('', '');
 }
 
@@ -84,9 +99,19 @@ function setStatus(text, cls) {
 const HEADERLESS = [['.raw', 'linear16', 16000], ['.pcm', 'linear16', 16000], ['.ul', 'mulaw', 8000],
   ['.ulaw', 'mulaw', 8000], ['.mu', 'mulaw', 8000], ['.al', 'alaw', 8000], ['.alaw', 'alaw', 8000]];
 
+// The transcript on show belongs to the last file transcribed; nothing else may look like it.
+function clearResult() {
+  result = null;
+  $('transcript').textContent = '';
+  $('result').hidden = true;
+}
+
 async function transcribe() {
   if (!chosen) return;
   if (!key()) { setStatus('Paste a license key first.', 'bad'); return; }
+  if (keyProblem()) { setStatus(keyProblem(), 'bad'); return; }
+  const mine = ++attempt;
+  const file = chosen;
   const form = new FormData();
   form.append('audio', chosen, chosen.name);
   form.append('timestamps', 'true');
@@ -110,22 +135,24 @@ async function transcribe() {
     form.append('redact_pii', 'true');
   }
   $('transcribe').disabled = true;
+  clearResult();
   setStatus('Transcribing…', '');
   const t0 = performance.now();
   try {
     const resp = await fetch('/v1/listen', { method: 'POST', headers: authHeaders(), body: form });
     const body = await readBody(resp);
+    if (mine !== attempt) return; // another file was transcribed meanwhile: its answer is the one shown
     if (!resp.ok) {
       setStatus('Error: ' + errorText(body, resp.status), 'bad');
       return;
     }
     result = body;
-    render(body);
+    render(body, file);
     setStatus(`Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.`, 'ok');
   } catch (e) {
-    setStatus('Cannot reach the server: ' + e.message, 'bad');
+    if (mine === attempt) setStatus('Cannot reach the server: ' + e.message, 'bad');
   } finally {
-    $('transcribe').disabled = !chosen;
+    if (mine === attempt) $('transcribe').disabled = !chosen;
     refreshUsage();
   }
 }
@@ -144,9 +171,9 @@ function who(u, body) {
   return parts.join(' · ');
 }
 
-function render(body) {
+function render(body, file) {
   if (playerUrl) URL.revokeObjectURL(playerUrl);
-  playerUrl = URL.createObjectURL(chosen);
+  playerUrl = URL.createObjectURL(file);
   $('player').src = playerUrl;
   const box = $('transcript');
   box.textContent = '';
@@ -352,6 +379,7 @@ async function explainRefusal() {
 
 async function startMic() {
   if (!key()) { setMicState('error', 'Paste a license key first.'); return; }
+  if (keyProblem()) { setMicState('error', keyProblem()); return; }
   $('live-final').textContent = '';
   $('live-interim').textContent = '';
   mic.failed = false;
