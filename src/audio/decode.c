@@ -429,11 +429,16 @@ static ld_err decode_path(const char *path, const ld_decode_opts *o, ld_pcm *out
     *n_out = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        ld_log(LD_LOG_ERROR, "cannot open audio file %s: %s", path, strerror(errno));
+    int stat_rc = fd >= 0 ? fstat(fd, &st) : -1;
+    if (stat_rc || !S_ISREG(st.st_mode)) {
+        /* errno says nothing when the file opened but is no regular file (a directory given to the CLI) */
+        const char *why = stat_rc               ? strerror(errno)
+                          : S_ISDIR(st.st_mode) ? "it is a directory"
+                                                : "it is not a regular file";
+        ld_log(LD_LOG_ERROR, "cannot open audio file %s: %s", path, why);
         if (fd >= 0)
             close(fd);
-        return ld_error_set(err, LD_ERR_INTERNAL, "Cannot read the uploaded audio");
+        return ld_error_set(err, LD_ERR_INTERNAL, "Cannot read the audio file: %s", why);
     }
     src_t s = {.fd = fd, .size = st.st_size};
     ld_err e = decode_src(&s, o, out, max_split, n_out, err);

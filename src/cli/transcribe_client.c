@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "asr/redact.h"
@@ -222,8 +223,10 @@ static sent send_one(CURL *c, const char *url, const ld_transcribe_client_cfg *c
                      const char *input, const char *label, answer *a)
 {
     bool remote = is_url(input);
-    if (!remote && access(input, R_OK) != 0) {
-        fprintf(stderr, "listend: %s: cannot read '%s'\n", input, input);
+    struct stat st;
+    bool dir = !remote && !stat(input, &st) && S_ISDIR(st.st_mode); /* it was uploaded as an empty body */
+    if (!remote && (dir || access(input, R_OK) != 0)) {
+        fprintf(stderr, "listend: %s: cannot read '%s'%s\n", input, input, dir ? ": it is a directory" : "");
         return SENT_FAILED;
     }
     char auth[600];

@@ -202,6 +202,10 @@ def test_client_mode_errors(srv, go_wav, tmp_path):
     assert r.returncode == 2 and "local mode only" in r.stderr
     r = cli("--server", "http://127.0.0.1:1", "--key", srv.k, go_wav)  # nothing listens on port 1
     assert r.returncode == 1 and "cannot reach http://127.0.0.1:1/v1/listen" in r.stderr
+    # a directory given as a file: said so (client mode uploaded it as an empty body, local mode blamed ioctl)
+    for mode in (("--server", srv.url, "--key", srv.k), ("--local", "--workers", 1)):
+        r = cli(*mode, tmp_path)
+        assert r.returncode == 1 and "it is a directory" in r.stderr, r.stderr
 
 
 def test_multichannel_local_and_client(srv, go_wav, tmp_path):
