@@ -64,6 +64,11 @@ async function refreshUsage() {
       `${l.concurrency} at once · audio today ${fmtSeconds(u.audio_seconds_today || 0)}, ` +
       `${fmtSeconds(u.audio_seconds_remaining || 0)} left`;
     el.className = 'usage';
+    // a key whose day is used up is valid (200) but refused audio: say so where a refusal needs a reason
+    if (u.audio_seconds_remaining !== undefined && u.audio_seconds_remaining <= 0) {
+      el.className = 'usage bad';
+      return { error: "Today's audio quota is used up", code: 'QUOTA_EXCEEDED' };
+    }
     return null;
   } catch (e) {
     el.textContent = 'Cannot reach the server: ' + e.message;
