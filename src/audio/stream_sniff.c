@@ -59,42 +59,55 @@ static ld_err wav(const uint8_t *p, size_t len, ld_stream_encoding *enc, int *ra
                         "The WAV header must come whole in the stream's first message (up to its data chunk)");
 }
 
-bool ld_audio_container_magic(const uint8_t *d, size_t len)
+/* Files by their first bytes, and what a live stream does with each: one list
+ * for uploads (any of them is a file, not samples) and for streams. */
+typedef enum {
+    LIVE_WAV,     /* its header is read, then its samples (RIFF/WAVE only) */
+    LIVE_OGG,     /* Ogg Opus */
+    LIVE_WEBM,    /* WebM Opus */
+    LIVE_REFUSED, /* said so: a stream cannot take it */
+    LIVE_RAW,     /* not looked for on streams: read as raw samples there (noted in the issue) */
+} live_use;
+
+static const struct {
+    size_t off;
+    const char *magic, *name;
+    live_use live;
+} containers[] = {
+    {0, "RIFF", "WAV", LIVE_WAV},      {0, "OggS", "Ogg", LIVE_OGG},    {0, "\x1A\x45\xDF\xA3", "WebM", LIVE_WEBM},
+    {0, "fLaC", "FLAC", LIVE_REFUSED}, {0, "ID3", "MP3", LIVE_REFUSED}, {4, "ftyp", "MP4/M4A", LIVE_REFUSED},
+    {0, "FORM", "AIFF", LIVE_RAW},     {0, "caff", "CAF", LIVE_RAW},    {0, "#!AMR", "AMR", LIVE_RAW},
+};
+
+/* The entry data starts like, or -1. */
+static int container_of(const uint8_t *d, size_t len)
 {
-    static const struct {
-        size_t off;
-        const char *magic;
-    } magics[] = {{0, "RIFF"}, {0, "OggS"}, {0, "fLaC"}, {0, "ID3"},  {0, "\x1A\x45\xDF\xA3"},
-                  {4, "ftyp"}, {0, "FORM"}, {0, "caff"}, {0, "#!AMR"}};
-    for (size_t i = 0; i < sizeof magics / sizeof *magics; i++) {
-        size_t n = strlen(magics[i].magic);
-        if (len >= magics[i].off + n && !memcmp(d + magics[i].off, magics[i].magic, n))
-            return true;
+    for (size_t i = 0; i < sizeof containers / sizeof *containers; i++) {
+        size_t n = strlen(containers[i].magic);
+        if (len >= containers[i].off + n && !memcmp(d + containers[i].off, containers[i].magic, n))
+            return (int)i;
     }
-    return false;
+    return -1;
 }
+
+bool ld_audio_container_magic(const uint8_t *d, size_t len) { return container_of(d, len) >= 0; }
 
 ld_err ld_audio_stream_sniff(const uint8_t *data, size_t len, ld_stream_encoding *enc, int *rate, size_t *skip,
                              bool *found, ld_error *err)
 {
     *skip = 0;
     *found = true;
-    if (len >= 12 && !memcmp(data, "RIFF", 4) && !memcmp(data + 8, "WAVE", 4))
-        return wav(data, len, enc, rate, skip, err);
-    if (len >= 4 && !memcmp(data, "OggS", 4)) {
-        *enc = LD_STREAM_OGG_OPUS;
-        return LD_OK;
+    int c = container_of(data, len);
+    switch (c < 0 ? LIVE_RAW : containers[c].live) {
+    case LIVE_WAV:
+        if (len >= 12 && !memcmp(data + 8, "WAVE", 4))
+            return wav(data, len, enc, rate, skip, err);
+        break; /* another RIFF form: raw, as before */
+    case LIVE_OGG: *enc = LD_STREAM_OGG_OPUS; return LD_OK;
+    case LIVE_WEBM: *enc = LD_STREAM_WEBM_OPUS; return LD_OK;
+    case LIVE_REFUSED: return unsupported(err, containers[c].name);
+    case LIVE_RAW: break;
     }
-    if (len >= 4 && !memcmp(data, "\x1A\x45\xDF\xA3", 4)) {
-        *enc = LD_STREAM_WEBM_OPUS;
-        return LD_OK;
-    }
-    if (len >= 4 && !memcmp(data, "fLaC", 4))
-        return unsupported(err, "FLAC");
-    if (len >= 3 && !memcmp(data, "ID3", 3))
-        return unsupported(err, "MP3");
-    if (len >= 8 && !memcmp(data + 4, "ftyp", 4))
-        return unsupported(err, "MP4/M4A");
     *found = false;
     return LD_OK;
 }

@@ -52,15 +52,19 @@ static void *watch(void *arg)
         pthread_mutex_unlock(&s->mu);
         /* Outside s->mu: cancelling may finish the request right here. */
         for (int i = 0; i < n; i++) {
-            ld_req *r = gone[i];
-            atomic_store(&r->client_gone, true);
-            ld_log_fields(LD_LOG_INFO, json_pack("{s:s,s:s}", "request_id", r->request_id, "client", r->client),
-                          "Client went away: cancelling its transcription (nothing is charged)");
-            ld_pool_cancel(s->pool, r);
-            ld_req_unref(r);
+            ld_gone_cancel(gone[i], "Client went away: cancelling its transcription (nothing is charged)");
+            ld_req_unref(gone[i]);
         }
     }
     return NULL;
+}
+
+void ld_gone_cancel(ld_req *r, const char *why)
+{
+    if (atomic_exchange(&r->client_gone, true))
+        return;
+    ld_log_fields(LD_LOG_INFO, json_pack("{s:s,s:s}", "request_id", r->request_id, "client", r->client), "%s", why);
+    ld_pool_cancel(r->srv->pool, r);
 }
 
 int ld_gone_start(ld_srv *s)

@@ -11,7 +11,13 @@
 
 typedef struct ld_srv ld_srv;
 
+typedef struct ld_req ld_req;
+
 int ld_gone_start(ld_srv *s); /* 0 on success */
 void ld_gone_stop(void);
+/* Marks r client_gone (once: later calls do nothing), logs `why` and cancels
+ * its work in the decoder pool, so nothing more is decoded or charged. The
+ * watcher's way, and the event stream's when its client leaves (http.c). */
+void ld_gone_cancel(ld_req *r, const char *why);
 
 #endif

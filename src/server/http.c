@@ -13,6 +13,7 @@
 #include "server/http.h"
 
 #include "server/edge.h"
+#include "server/gone.h"
 #include "server/guard.h"
 #include "server/listen.h"
 #include "server/metrics.h"
@@ -210,11 +211,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     /* An event stream (stream=true) whose client left before its end: the rest
      * is decoded for nobody and would be charged; gone.c watches only requests
      * not answered yet, and this one's answer had started. */
-    if (r->sse && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !atomic_exchange(&r->client_gone, true)) {
-        ld_log_fields(LD_LOG_INFO, json_pack("{s:s,s:s}", "request_id", r->request_id, "client", r->client),
-                      "Client left its event stream: cancelling the transcription (nothing is charged)");
-        ld_pool_cancel(r->srv->pool, r);
-    }
+    if (r->sse && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        ld_gone_cancel(r, "Client left its event stream: cancelling the transcription (nothing is charged)");
     if (r->started) {
         access_log(r, toe);
         ld_srv_metrics_request(r);
