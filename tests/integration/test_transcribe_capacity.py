@@ -99,7 +99,13 @@ def burst(one_worker, clip27, clip60):
     Returns (first response, [the three], /health status seen during the burst)."""
     with concurrent.futures.ThreadPoolExecutor(4) as ex:
         first = ex.submit(post_file, one_worker, one_worker.k, clip60[0])
-        time.sleep(1.0)  # the first one is decoding now (it takes several seconds)
+        # The three must come while the first one's first segment decodes: the pool starts a waiting request
+        # at a segment boundary (two run per decoder), after which a third would find the queue free. So they
+        # go as soon as the decoder is busy, not after a fixed sleep that a loaded host can outlast.
+        deadline = time.time() + 30
+        while requests.get(one_worker.url + "/health?detailed=true", timeout=10).json()["asr_busy"] == 0:
+            assert time.time() < deadline, "the first request never started decoding"
+            time.sleep(0.02)
         assert not first.done(), "first request finished too early for the test to mean anything"
         rest = [ex.submit(post_file, one_worker, one_worker.k, clip27[0]) for _ in range(3)]
         health = requests.get(one_worker.url + "/health", timeout=10).status_code
