@@ -75,6 +75,7 @@ static const route routes[] = {
     /* The browser playground (web.c; off with --no-playground). */
     {"/", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_web_root},
     {"/playground", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_web_page},
+    {"/playground/", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_web_root}, /* typed by hand */
     {"/playground/", true, "/playground/{file}", "GET, HEAD", PUBLIC, false, false, NULL, ld_web_asset_serve},
 };
 

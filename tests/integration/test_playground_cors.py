@@ -22,6 +22,8 @@ def test_root_redirects_to_the_playground(shared_server):
     assert r.status_code == 302 and r.headers["Location"] == "/playground"
     r = requests.get(shared_server.url + "/", timeout=10)
     assert r.status_code == 200 and r.url.endswith("/playground")
+    r = requests.get(shared_server.url + "/playground/", allow_redirects=False, timeout=10)
+    assert r.status_code == 302 and r.headers["Location"] == "/playground"
 
 
 def test_page_and_assets_with_a_strict_policy(shared_server):
@@ -46,7 +48,7 @@ def test_page_and_assets_with_a_strict_policy(shared_server):
 
 def test_no_playground_turns_it_off(server_factory):
     s = server_factory("--no-playground", workers=1)
-    for path in ("/", "/playground", "/playground/playground.js"):
+    for path in ("/", "/playground", "/playground/", "/playground/playground.js"):
         r = requests.get(s.url + path, allow_redirects=False, timeout=10)
         assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND", path
     assert requests.get(s.url + "/health", timeout=10).status_code == 200
