@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,15 @@ static int fail(const char *fmt, ...)
 
 /* snprintf for paths and names: truncation is checked where it matters (realpath,
  * open), and a vsnprintf wrapper keeps -Wformat-truncation quiet about the rest. */
+/* A signal that asked adapt to stop (Ctrl-C, SIGTERM, SIGHUP): the running tool is
+ * stopped, the step loops return, the temporary folder is removed, and the signal
+ * is raised again so that the exit status says what happened. */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) { interrupted = sig; }
+
+static int check_interrupted(void) { return interrupted ? fail("interrupted") : 0; }
+
 static int strf(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int strf(char *dst, size_t n, const char *fmt, ...)
 {
@@ -423,8 +433,11 @@ static int run(const char *log, char *const argv[])
         _exit(127);
     }
     int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+        else if (interrupted) /* a terminal's Ctrl-C reaches the tool too; a kill of adapt alone does not */
+            kill(pid, SIGTERM);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -433,6 +446,8 @@ static int tool(const char *work, const char *name, char *const argv[])
     char log[PATH_MAX];
     strf(log, sizeof log, "%s/%s.log", work, name);
     int rc = run(log, argv);
+    if (check_interrupted())
+        return 1;
     if (rc != 0)
         return fail("%s failed (exit %d); its log: %s", argv[0], rc, log);
     return 0;
@@ -488,6 +503,8 @@ static int measure(ld_pool *pool, clips *c, const char *model, const char *langu
     w->errs = w->words = 0;
     for (size_t i = 0; i < c->n; i++) {
         clip *k = &c->v[i];
+        if (check_interrupted())
+            return 1;
         if (!k->held_out || !k->n_words)
             continue;
         ld_pcm pcm;
@@ -555,6 +572,8 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
     size_t narrow = 0;
     for (size_t i = 0; i < c->n; i++) {
         clip *k = &c->v[i];
+        if (check_interrupted())
+            return 1;
         char *words[MAX_WORDS];
         k->n_words = ld_adapt_words(k->text, words, MAX_WORDS);
         k->words = malloc((k->n_words ? k->n_words : 1) * sizeof *k->words);
@@ -922,6 +941,9 @@ int ld_cli_adapt_main(int argc, char **argv)
         }
         if (!rc) {
             a.manifest = manifest[0] ? manifest : NULL;
+            struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART: waitpid returns */
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGINT, &sa, NULL), sigaction(SIGTERM, &sa, NULL), sigaction(SIGHUP, &sa, NULL);
             rc = adapt(&a, &c, work);
             if (temp)
                 rm_rf(work);
@@ -934,5 +956,9 @@ int ld_cli_adapt_main(int argc, char **argv)
         free(c.v[i].id), free(c.v[i].path), free(c.v[i].text), free(c.v[i].speaker);
     }
     free(c.v);
+    if (interrupted) {
+        signal(interrupted, SIG_DFL);
+        raise(interrupted);
+    }
     return rc;
 }

@@ -3,6 +3,7 @@ loads and `model=NAME` selects, clear errors for bad input, and the built-in
 telephony pack reproduced by its script (sphinxtrain's bw, mllr_solve)."""
 import csv
 import os
+import signal
 import subprocess
 import wave
 
@@ -113,6 +114,38 @@ def test_too_little_data_says_how_much_is_needed(tmp_path):
         (tmp_path / (r["id"] + ".txt")).write_text(r["reference_text"])
     p = run_adapt("--audio", tmp_path, "--out", tmp_path / "pack3")
     assert p.returncode == 1 and "too little data" in p.stderr and "at least 20 s" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_interrupted_adapt_removes_its_temporary_folder(tmp_path, how):
+    """Ctrl-C reaches adapt and the running sphinxtrain tool (the terminal's process group); a kill reaches adapt
+    alone, which stops the tool. Either way: no temporary folder left, no pack, the signal's exit status."""
+    audio, tmp = tmp_path / "clips", tmp_path / "tmp"
+    audio.mkdir(), tmp.mkdir()
+    for r in [r for r in manifest_rows() if r["id"].startswith("cathy_")][:15]:
+        subprocess.run(["cp", os.path.join(EVAL_DIR, r["file"]), str(audio / r["file"])], check=True)
+        (audio / (r["id"] + ".txt")).write_text(r["reference_text"])
+    p = subprocess.Popen([BIN, "adapt", "--audio", str(audio), "--out", str(tmp_path / "pack"), "--workers", "1"],
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp)},
+                         start_new_session=True)
+    try:
+        for line in p.stderr:
+            if "collecting statistics" in line:  # sphinxtrain's bw is running
+                break
+        else:
+            pytest.fail("adapt ended before bw ran")
+        assert os.listdir(tmp), "adapt works in a temporary folder"
+        if how == "ctrl-c":
+            os.killpg(p.pid, signal.SIGINT)
+        else:
+            p.send_signal(signal.SIGTERM)
+        rest = p.stderr.read()
+        p.wait(timeout=60)
+    finally:
+        p.kill()
+    sig = signal.SIGINT if how == "ctrl-c" else signal.SIGTERM
+    assert p.returncode == -sig and "listend adapt: interrupted" in rest, (p.returncode, rest)
+    assert os.listdir(tmp) == [] and not (tmp_path / "pack").exists()
 
 
 def test_bad_pack_name_is_a_usage_error(tmp_path):
