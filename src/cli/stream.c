@@ -37,7 +37,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE] [--model NAME]\n"
             "                            [--encoding ENC --sample-rate HZ [--channels N]] [--multichannel]\n"
-            "                            [--diarize [--num-speakers N]] [--redact LIST] [--no-interim] [--json]\n"
+            "                            [--diarize] [--num-speakers N] [--redact LIST] [--no-interim] [--json]\n"
             "                            [--keywords WORD[:BOOST]] [--insecure]\n\n"
             "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
             "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
@@ -50,7 +50,7 @@ static void usage(FILE *f)
             "                 transcribed on its own\n"
             "  --diarize      label speakers, final by final: \"[start - end] Speaker N: text\", a line\n"
             "                 per speaker's run of words\n"
-            "  --num-speakers N with --diarize: at most N speakers (1-8)\n"
+            "  --num-speakers N at most N speakers (1-8); implies --diarize\n"
             "  --redact LIST  hide pci (card numbers, CVV, expiry), pii (names, phone numbers, SSNs,\n"
             "                 e-mail), ssn, numbers in interims and finals: comma-separated, e.g. pci,pii\n"
             "  --keywords WORD[:BOOST] custom vocabulary (repeatable; boost 1-10): words to recognise\n"
@@ -405,6 +405,7 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
                 return 2;
             }
             o->num_speakers = (int)n;
+            o->diarize = true; /* asking for a count is asking for speakers */
             break;
         }
         case 'c': {

@@ -47,7 +47,7 @@ static void usage(FILE *f)
             "  --redact LIST               hide pci (card numbers, CVV, expiry), pii (names, phone numbers,\n"
             "                              SSNs, e-mail), ssn, numbers: comma-separated, e.g. pci,pii\n"
             "  --diarize                   label speakers (JSON: speaker on words and utterances)\n"
-            "  --num-speakers N            with --diarize: exactly N speakers (1-8; default: estimated)\n"
+            "  --num-speakers N            exactly N speakers (1-8; default: estimated); implies --diarize\n"
             "  --multichannel              transcribe each channel on its own (a call recording: agent left,\n"
             "                              caller right); JSON: channel on words and utterances, channels[]\n"
             "  --language CODE             ISO 639-1 language, or a tag/locale (en-US, en_US) (default en)\n"
@@ -278,6 +278,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
                 return 2;
             }
             o.num_speakers = (int)n;
+            o.diarize = true; /* asking for a count is asking for speakers */
             break;
         }
         case 'h': usage(stdout); return 0;

@@ -311,10 +311,12 @@ def test_stream_one_speaker_stays_one_and_num_speakers_caps(srv, key, live):
     assert words and not any("speaker" in w for w in words)
 
 
-def test_cli_stream_prints_who_spoke(srv, key, live):
-    """`listend stream --diarize`: a line per speaker's run of words, "[start - end] Speaker N: text"."""
+@pytest.mark.parametrize("ask", [["--diarize"], ["--num-speakers", "2"]])
+def test_cli_stream_prints_who_spoke(srv, key, live, ask):
+    """`listend stream --diarize`: a line per speaker's run of words, "[start - end] Speaker N: text";
+    `--num-speakers N` alone asks for it too."""
     wav, ref = live["two"]
-    r = subprocess.run([BIN, "stream", str(wav), "--diarize", "--no-interim", "--server", srv.url, "--key", key],
+    r = subprocess.run([BIN, "stream", str(wav), *ask, "--no-interim", "--server", srv.url, "--key", key],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     lines = [re.match(r"\[ *([\d.]+) - *([\d.]+)\] Speaker (\d): (.*)", x) for x in r.stdout.splitlines()]
@@ -326,6 +328,17 @@ def test_cli_stream_prints_who_spoke(srv, key, live):
     r = subprocess.run([BIN, "stream", str(wav), "--diarize", "--num-speakers", "9", "--server", srv.url, "--key",
                         key], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--num-speakers" in r.stderr
+
+
+def test_cli_transcribe_num_speakers_implies_diarize(live):
+    """`listend transcribe --num-speakers 2` (local) labels speakers without `--diarize`."""
+    r = subprocess.run([BIN, "transcribe", "--num-speakers", "2", "--format", "json", "--workers", "1",
+                        str(live["two"][0])], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    import json
+    b = json.loads(r.stdout)
+    u = b["utterances"]
+    assert b["num_speakers"] == 2 and u and {x["speaker"] for x in u} == {0, 1}, r.stdout[:500]
 
 
 @pytest.mark.parametrize("path", ["/v1/listen/stream", "/deepgram/v1/listen"])
