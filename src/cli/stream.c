@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "usage: listend stream FILE [--server URL] [--key KEY] [--realtime] [--language CODE] [--model NAME]\n"
             "                            [--encoding ENC --sample-rate HZ [--channels N]] [--multichannel]\n"
             "                            [--diarize] [--num-speakers N] [--redact LIST] [--no-interim] [--json]\n"
-            "                            [--keywords WORD[:BOOST]] [--insecure]\n\n"
+            "                            [--keywords WORD[:BOOST]] [--cacert FILE | --insecure]\n\n"
             "Streams FILE to the server's /v1/listen/stream and prints interim (~) and final results.\n"
             "Without --encoding the file (any format) is decoded and sent as 16 kHz linear16 in\n"
             "100 ms frames; with --encoding (linear16, linear32, mulaw, alaw) the file's bytes are\n"
@@ -56,6 +56,7 @@ static void usage(FILE *f)
             "  --keywords WORD[:BOOST] custom vocabulary (repeatable; boost 1-10): words to recognise\n"
             "                 or prefer, e.g. --keywords kubernetes:2 (English only)\n"
             "  --server URL   default $LISTEND_API_URL or http://localhost:7100 (http, https, ws, wss)\n"
+            "  --cacert FILE  with https/wss: CA bundle (PEM) to verify the server with (default: system)\n"
             "  --insecure     with https/wss: do not verify the server certificate\n"
             "  --key KEY      default $LICENSE_KEY\n"
             "  --realtime     pace the audio at real time (default: as fast as the server takes it)\n"
@@ -100,11 +101,17 @@ static ssize_t io_send(client *c, const void *buf, size_t len)
     return r;
 }
 
-static int tls_start(client *c, const char *host, bool insecure, gnutls_certificate_credentials_t *cred)
+static int tls_start(client *c, const char *host, const char *cacert, bool insecure,
+                     gnutls_certificate_credentials_t *cred)
 {
     if (gnutls_certificate_allocate_credentials(cred) < 0)
         return -1;
-    gnutls_certificate_set_x509_system_trust(*cred);
+    if (!cacert)
+        gnutls_certificate_set_x509_system_trust(*cred);
+    else if (gnutls_certificate_set_x509_trust_file(*cred, cacert, GNUTLS_X509_FMT_PEM) <= 0) {
+        fprintf(stderr, "listend stream: --cacert %s: no PEM certificate could be read\n", cacert);
+        return -1;
+    }
     if (gnutls_init(&c->tls, GNUTLS_CLIENT) < 0 || gnutls_set_default_priority(c->tls) < 0 ||
         gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, *cred) < 0)
         return -1;
@@ -119,7 +126,9 @@ static int tls_start(client *c, const char *host, bool insecure, gnutls_certific
     while (r < 0 && !gnutls_error_is_fatal(r));
     if (r < 0) {
         fprintf(stderr, "listend stream: TLS handshake failed: %s%s\n", gnutls_strerror(r),
-                r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR ? " (--insecure skips verification)" : "");
+                r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR
+                    ? " (--cacert FILE trusts your own CA; --insecure skips verification)"
+                    : "");
         return -1;
     }
     return 0;
@@ -325,8 +334,9 @@ static int handshake(client *c, const char *host, const char *port, const char *
 
 typedef struct {
     const char *server, *key, *encoding, *language, *model, *file;
-    int rate;     /* --sample-rate with --encoding */
-    int channels; /* --channels with --encoding; else set from the file with --multichannel */
+    const char *cacert; /* --cacert: CA bundle for wss/https; NULL = the system store */
+    int rate;           /* --sample-rate with --encoding */
+    int channels;       /* --channels with --encoding; else set from the file with --multichannel */
     bool realtime, interim, json, insecure, multichannel, diarize;
     unsigned redact;                  /* LD_REDACT_* (asr/redact.h) */
     int num_speakers;                 /* with --diarize: a cap, 0 = none */
@@ -347,6 +357,7 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         {"no-interim", no_argument, 0, 'n'},
         {"json", no_argument, 0, 'j'},
         {"insecure", no_argument, 0, 'i'},
+        {"cacert", required_argument, 0, 'C'},
         {"multichannel", no_argument, 0, 'm'},
         {"channels", required_argument, 0, 'c'},
         {"diarize", no_argument, 0, 'D'},
@@ -379,6 +390,7 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         case 'n': o->interim = false; break;
         case 'j': o->json = true; break;
         case 'i': o->insecure = true; break;
+        case 'C': o->cacert = optarg; break;
         case 'm': o->multichannel = true; break;
         case 'D': o->diarize = true; break;
         case 'X': {
@@ -619,7 +631,8 @@ int ld_cli_stream_main(int argc, char **argv)
         return 1;
     }
     gnutls_certificate_credentials_t cred = NULL;
-    bool connected = !(tls && tls_start(&c, host, o.insecure, &cred)) && !handshake(&c, host, port, path, o.key);
+    bool connected = !(tls && tls_start(&c, host, o.cacert, o.insecure, &cred)) &&
+                     !handshake(&c, host, port, path, o.key);
     if (connected)
         pump(&c, &o, audio, audio_len, frame);
     if (c.tls) {

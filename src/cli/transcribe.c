@@ -58,6 +58,7 @@ static void usage(FILE *f)
             "  --server URL                client mode: a listend server (default $LISTEND_API_URL)\n"
             "  --key KEY                   client mode: license key (default $LICENSE_KEY)\n"
             "  --cacert FILE               client mode: CA bundle for an https server\n"
+            "  --insecure                  client mode: do not verify the https server's certificate\n"
             "  --local                     local mode even when LISTEND_API_URL is set\n"
             "  --models DIR                local mode: extra languages DIR/<code>/ and model packs\n"
             "                              DIR/<pack>/ (docs/engine.md)\n"
@@ -190,6 +191,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         {"server", required_argument, 0, 'S'},
         {"key", required_argument, 0, 'K'},
         {"cacert", required_argument, 0, 'C'},
+        {"insecure", no_argument, 0, 'I'},
         {"local", no_argument, 0, 'L'},
         {"diarize", no_argument, 0, 'D'},
         {"num-speakers", required_argument, 0, 'N'},
@@ -245,6 +247,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         case 'S': client.server = optarg; break;
         case 'K': client.key = optarg; break;
         case 'C': client.cacert = optarg; break;
+        case 'I': client.insecure = true; break;
         case 'L': local = true; break;
         case 'w': {
             char *end;

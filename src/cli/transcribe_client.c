@@ -14,6 +14,7 @@
 #include "asr/redact.h"
 #include "audio/audio.h"
 #include "cli/transcribe_internal.h"
+#include "util/fs.h"
 
 #define MAX_ANSWER ((size_t)64 << 20) /* far above any transcript body */
 #define MAX_RETRIES 3                 /* 429/503 with Retry-After */
@@ -258,6 +259,10 @@ static sent send_one(CURL *c, const char *url, const ld_transcribe_client_cfg *c
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     if (cfg->cacert)
         curl_easy_setopt(c, CURLOPT_CAINFO, cfg->cacert);
+    if (cfg->insecure) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     if (remote)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
     else
@@ -272,8 +277,11 @@ static sent send_one(CURL *c, const char *url, const ld_transcribe_client_cfg *c
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         if (rc != CURLE_OK) {
-            fprintf(stderr, "listend: %s%scannot reach %s: %s\n", label ? label : "", label ? ": " : "", url,
-                    curl_easy_strerror(rc));
+            fprintf(stderr, "listend: %s%scannot reach %s: %s%s\n", label ? label : "", label ? ": " : "", url,
+                    curl_easy_strerror(rc),
+                    rc == CURLE_PEER_FAILED_VERIFICATION
+                        ? " (--cacert FILE trusts your own CA; --insecure skips verification)"
+                        : "");
             break;
         }
         curl_off_t wait = -1;
@@ -308,6 +316,16 @@ static sent send_one(CURL *c, const char *url, const ld_transcribe_client_cfg *c
 int ld_transcribe_client_main(const ld_transcribe_client_cfg *cfg, const ld_transcribe_opts *o, char **inputs,
                               int n)
 {
+    if (cfg->cacert) { /* curl would only say that the server's certificate was not OK */
+        size_t len;
+        char *pem = ld_fs_read(cfg->cacert, 8 << 20, &len);
+        bool ok = pem && strstr(pem, "-----BEGIN CERTIFICATE-----");
+        free(pem);
+        if (!ok) {
+            fprintf(stderr, "listend transcribe: --cacert %s: no PEM certificate could be read\n", cfg->cacert);
+            return 1;
+        }
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "listend: cannot initialise libcurl\n");
         return 1;

@@ -14,6 +14,7 @@ typedef struct {
     const char *server; /* base URL ("http://host:7100") or the full …/v1/listen URL */
     const char *key;    /* license key, sent as "Authorization: Token KEY" */
     const char *cacert; /* CA bundle for an https server; NULL = system store */
+    bool insecure;      /* --insecure: no certificate verification */
     bool verbose;       /* request ids and timings on stderr */
 } ld_transcribe_client_cfg;
 

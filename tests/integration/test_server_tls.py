@@ -46,3 +46,27 @@ def test_unreadable_certificate_fails_start(tmp_path):
                         "--tls-cert", str(tmp_path / "none.pem"), "--tls-key", str(tmp_path / "none.key")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "TLS" in r.stderr
+
+
+@pytest.mark.parametrize("cmd", ["transcribe", "stream"])
+def test_cli_clients_verify_with_cacert_or_skip_with_insecure(tls_srv, tmp_path, cmd):
+    """Both CLI clients: a self-signed server is refused by default (with a hint), trusted with
+    --cacert, and reached unverified with --insecure; a --cacert that holds no certificate says so."""
+    from conftest import BIN
+    key = tls_srv.key("cli-" + cmd)
+    wav = tmp_path / "gf.wav"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
+                    "-i", GOFORWARD, str(wav)], check=True)
+    (tmp_path / "empty.pem").write_text("")
+    mode = ["--no-interim"] if cmd == "stream" else []
+
+    def run(*extra):
+        return subprocess.run([BIN, cmd, str(wav), "--server", tls_srv.url, "--key", key, *mode, *extra],
+                              capture_output=True, text=True, timeout=120)
+    r = run()
+    assert r.returncode != 0 and "--cacert FILE" in r.stderr and "--insecure" in r.stderr, r.stderr
+    for extra in (["--cacert", tls_srv.cert], ["--insecure"]):
+        r = run(*extra)
+        assert r.returncode == 0 and "forward" in r.stdout.lower(), (extra, r.stderr)
+    r = run("--cacert", str(tmp_path / "empty.pem"))
+    assert r.returncode != 0 and "empty.pem" in r.stderr, r.stderr
