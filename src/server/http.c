@@ -169,7 +169,7 @@ static const char *toe_name(enum MHD_RequestTerminationCode toe)
     return "unknown";
 }
 
-static void access_log(ld_req *r, enum MHD_RequestTerminationCode toe)
+static void access_log(ld_req *r, const char *why)
 {
     bool health = !strncmp(r->path, "/health", 7) || !strcmp(r->path, "/healthz") ||
                   !strcmp(r->path, "/api/v1/health");
@@ -192,7 +192,6 @@ static void access_log(ld_req *r, enum MHD_RequestTerminationCode toe)
         json_object_set_new(f, "bytes_in", json_integer((json_int_t)r->body_bytes));
     if (r->audio_seconds > 0)
         json_object_set_new(f, "audio_seconds", json_real((double)(int64_t)(r->audio_seconds * 1000 + 0.5) / 1000));
-    const char *why = toe_name(toe);
     if (why)
         json_object_set_new(f, "terminated", json_string(why));
     ld_log_fields(lvl, f, "%s %s %u", r->method, r->path, r->status);
@@ -213,8 +212,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
      * not answered yet, and this one's answer had started. */
     if (r->sse && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         ld_gone_cancel(r, "Client left its event stream: cancelling the transcription (nothing is charged)");
+    const char *why = toe_name(toe);
+    if (atomic_load(&r->client_gone)) {
+        /* Cancelled for a client that left (gone.c): its 503 went to nobody and nothing was
+         * charged, so it is logged and counted as a closed connection, not a server error. */
+        why = why ? why : "client closed the connection";
+        r->audio_seconds = 0;
+        if (!r->sse) /* an event stream had its 200 out before the client left */
+            r->status = 0;
+    }
     if (r->started) {
-        access_log(r, toe);
+        access_log(r, why);
         ld_srv_metrics_request(r);
     }
     ld_req_complete(r);

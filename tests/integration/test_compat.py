@@ -725,6 +725,9 @@ def test_openai_stream_left_early_is_cancelled_and_not_charged(server_factory, a
     assert "Client left its event stream" in s.log()
     lic = requests.get(s.url + "/v1/license", headers={"Authorization": f"Bearer {k}"}, timeout=10)
     assert float(lic.headers["X-Quota-Remaining"]) == 3600, lic.headers  # nothing was counted
+    line = [json.loads(x) for x in s.log().splitlines() if '"POST /v1/audio/transcriptions ' in x]
+    assert line and line[0]["status"] == 200 and "audio_seconds" not in line[0], line  # nothing charged, nothing logged
+    assert line[0]["terminated"] in ("client closed the connection", "error"), line
 
 
 # -- the SDK suites ------------------------------------------------------------

@@ -7,6 +7,7 @@ with a live stream, per-key job caps, a client that hangs up. The servers'
 own timeouts are configured short (seconds); the tests' deadlines are
 generous, so a loaded machine only makes them slower, never flaky.
 """
+import json
 import os
 import socket
 import threading
@@ -516,6 +517,16 @@ def test_client_that_hangs_up_cancels_its_work_and_is_not_charged(server_factory
     assert h["queue_depth"] == 0 and h["preparing"] == 0, h
     used = requests.get(srv.url + "/v1/license", headers=srv.auth(key), timeout=10).json()["usage"]
     assert used["audio_seconds_today"] == 0, used
+    # Logged and counted as a closed connection, not a server error charged with the upload's length
+    # (before: ERROR "POST /v1/listen 503" with "audio_seconds": 120, and a 503 in the metrics).
+    deadline = time.time() + 10
+    while '"POST /v1/listen ' not in srv.log() and time.time() < deadline:
+        time.sleep(0.2)
+    lines = [json.loads(x) for x in srv.log().splitlines() if '"POST /v1/listen ' in x]
+    assert len(lines) == 1 and lines[0]["status"] == 0 and lines[0]["level"] == "INFO", lines
+    assert lines[0]["terminated"] == "client closed the connection" and "audio_seconds" not in lines[0], lines
+    m = requests.get(srv.url + "/metrics", timeout=10).text
+    assert 'route="/v1/listen",method="POST",status="0"} 1' in m and 'status="503"' not in m
 
 
 def test_client_that_hangs_up_while_queued_costs_nothing(server_factory, tmp_path):
