@@ -7,15 +7,20 @@
 #include "jobs/jobs_internal.h"
 #include "util/time.h"
 
-ld_err ld_jobs_list(ld_jobs *j, const char *key_id, int limit, json_t **jobs, ld_error *err)
+ld_err ld_jobs_list(ld_jobs *j, const char *key_id, const char *status, int limit, json_t **jobs, ld_error *err)
 {
     *jobs = NULL;
     if (limit < 1 || limit > LD_JOBS_LIST_MAX)
         return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "limit must be an integer from 1 to %d",
                             LD_JOBS_LIST_MAX);
+    ld_job_state st = LD_JOB_QUEUED;
+    if (status && ld_job_state_parse(status, &st))
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                            "status must be one of queued, processing, completed, failed, cancelled");
+    int state = status ? (int)st : -1;
     ld_job *rows = NULL;
     size_t n = 0;
-    ld_err rc = j->store->ops->list(j->store, key_id, limit, &rows, &n, err);
+    ld_err rc = j->store->ops->list(j->store, key_id, state, limit, &rows, &n, err);
     if (rc)
         return rc;
     json_t *arr = json_array();

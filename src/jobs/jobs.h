@@ -73,9 +73,10 @@ ld_err ld_jobs_submit(ld_jobs *j, const ld_key_claims *key, const char *request_
 #define LD_JOBS_LIST_DEFAULT 20
 #define LD_JOBS_LIST_MAX 100
 
-/* The newest jobs of key_id (at most `limit`, 1..LD_JOBS_LIST_MAX), each as its
- * public view without the result, in a new JSON array (*jobs). */
-ld_err ld_jobs_list(ld_jobs *j, const char *key_id, int limit, json_t **jobs, ld_error *err);
+/* The newest jobs of key_id (at most `limit`, 1..LD_JOBS_LIST_MAX; only those whose
+ * status is `status` unless it is NULL — another name is LD_ERR_INVALID_PARAMETER),
+ * each as its public view without the result, in a new JSON array (*jobs). */
+ld_err ld_jobs_list(ld_jobs *j, const char *key_id, const char *status, int limit, json_t **jobs, ld_error *err);
 /* One job of key_id as its public view with result or error (*view, new
  * reference). A job of another key is indistinguishable from a missing one:
  * LD_ERR_NOT_FOUND "Job not found". */

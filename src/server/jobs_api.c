@@ -31,8 +31,9 @@ enum MHD_Result ld_jobs_api_list(ld_req *r)
         }
         limit = (int)v;
     }
+    const char *status = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "status");
     json_t *jobs = NULL;
-    ld_err rc = ld_jobs_list(r->srv->jobs, r->key.key_id, limit, &jobs, &e);
+    ld_err rc = ld_jobs_list(r->srv->jobs, r->key.key_id, status, limit, &jobs, &e);
     json_t *body = rc ? NULL : json_pack("{s:o, s:s}", "jobs", jobs, "request_id", r->request_id);
     return answer(r, rc, &e, MHD_HTTP_OK, body);
 }

@@ -529,9 +529,9 @@ static ld_err rj_cancel(ld_job_store *base, const char *id, const char *key_id, 
     return rc;
 }
 
-static ld_err rj_list(ld_job_store *base, const char *key_id, int limit, ld_job **out, size_t *n, ld_error *err)
+/* The key's newest `limit` jobs (ZREVRANGE of its index). */
+static ld_err newest(rj_store *s, const char *key_id, int limit, ld_job **out, size_t *n, ld_error *err)
 {
-    rj_store *s = RJ(base);
     *out = NULL;
     *n = 0;
     char key[96], stop[16];
@@ -547,24 +547,27 @@ static ld_err rj_list(ld_job_store *base, const char *key_id, int limit, ld_job 
     return rc;
 }
 
-/* Redis keeps no per-key state index: scan the key's newest jobs. Jobs are
- * claimed oldest first, so its pending ones are among them unless more than
- * PENDING_SCAN of its later jobs already finished behind a long one. */
-#define PENDING_SCAN 500
-static ld_err rj_pending_of_key(ld_job_store *base, const char *key_id, int limit, ld_job **out, size_t *n,
-                                ld_error *err)
+/* Redis keeps no per-key state index: the key's LD_JOB_STORE_SCAN newest jobs are
+ * read and the first `limit` that `keep` accepts kept, in their order. */
+static ld_err scan(rj_store *s, const char *key_id, bool (*keep)(const ld_job *, int), int arg, bool oldest_first,
+                   int limit, ld_job **out, size_t *n, ld_error *err)
 {
     ld_job *all = NULL;
     size_t total = 0;
-    ld_err rc = rj_list(base, key_id, PENDING_SCAN, &all, &total, err);
+    ld_err rc = newest(s, key_id, LD_JOB_STORE_SCAN, &all, &total, err);
     *out = NULL;
     *n = 0;
     if (rc)
         return rc;
+    if (oldest_first)
+        for (size_t i = 0; i < total / 2; i++) {
+            ld_job t = all[i];
+            all[i] = all[total - 1 - i];
+            all[total - 1 - i] = t;
+        }
     size_t kept = 0;
     for (size_t i = 0; i < total; i++) {
-        bool pending = all[i].state == LD_JOB_QUEUED || all[i].state == LD_JOB_PROCESSING;
-        if (pending && (int)kept < limit) {
+        if (keep(&all[i], arg) && (int)kept < limit) {
             if (kept != i) {
                 all[kept] = all[i];
                 memset(&all[i], 0, sizeof all[i]);
@@ -581,6 +584,30 @@ static ld_err rj_pending_of_key(ld_job_store *base, const char *key_id, int limi
         *out = NULL;
     }
     return LD_OK;
+}
+
+static bool in_state(const ld_job *j, int state) { return (int)j->state == state; }
+
+static bool pending(const ld_job *j, int unused)
+{
+    (void)unused;
+    return j->state == LD_JOB_QUEUED || j->state == LD_JOB_PROCESSING;
+}
+
+static ld_err rj_list(ld_job_store *base, const char *key_id, int state, int limit, ld_job **out, size_t *n,
+                      ld_error *err)
+{
+    if (state < 0)
+        return newest(RJ(base), key_id, limit, out, n, err);
+    return scan(RJ(base), key_id, in_state, state, false, limit, out, n, err);
+}
+
+/* Jobs are claimed oldest first, so a key's pending ones are among its newest
+ * LD_JOB_STORE_SCAN unless more of its later jobs already finished behind a long one. */
+static ld_err rj_pending_of_key(ld_job_store *base, const char *key_id, int limit, ld_job **out, size_t *n,
+                                ld_error *err)
+{
+    return scan(RJ(base), key_id, pending, 0, true, limit, out, n, err);
 }
 
 static ld_err rj_due(ld_job_store *base, int64_t now_ms, int limit, ld_job **out, size_t *n, ld_error *err)

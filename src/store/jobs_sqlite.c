@@ -348,15 +348,17 @@ static ld_err sq_cancel(ld_job_store *base, const char *id, const char *key_id, 
     return rc;
 }
 
-static ld_err sq_list(ld_job_store *base, const char *key_id, int limit, ld_job **out, size_t *n, ld_error *err)
+static ld_err sq_list(ld_job_store *base, const char *key_id, int state, int limit, ld_job **out, size_t *n,
+                      ld_error *err)
 {
     sq_store *s = S(base);
+    char sql[512]; /* the state's name is one of ld_job_state_name's constants, not the client's text */
+    snprintf(sql, sizeof sql,
+             "SELECT " COLS " FROM jobs WHERE key_id = ?%s%s%s ORDER BY created_ms DESC, rowid DESC LIMIT ?",
+             state >= 0 ? " AND state = '" : "", state >= 0 ? ld_job_state_name((ld_job_state)state) : "",
+             state >= 0 ? "'" : "");
     pthread_mutex_lock(&s->mu);
-    ld_err rc = query_rows(s,
-                           "SELECT " COLS
-                           " FROM jobs WHERE key_id = ?"
-                           " ORDER BY created_ms DESC, rowid DESC LIMIT ?",
-                           key_id, -1, limit, out, n, err);
+    ld_err rc = query_rows(s, sql, key_id, -1, limit, out, n, err);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

@@ -29,6 +29,9 @@ typedef enum {
     LD_JOB__STATES
 } ld_job_state;
 
+/* The Redis store has no per-key state index: a list by state looks at this many of a key's newest jobs. */
+#define LD_JOB_STORE_SCAN 500
+
 /* Webhook delivery of a finished job. */
 typedef enum {
     LD_DELIVERY_NONE,      /* not finished yet, or cancelled (nothing to deliver) */
@@ -85,8 +88,10 @@ typedef struct {
      * the state after the call. LD_ERR_NOT_FOUND when absent or of another key. */
     ld_err (*cancel)(ld_job_store *s, const char *id, const char *key_id, int64_t now_ms, ld_job_state *state,
                      ld_error *err);
-    /* A key's jobs, newest first. *out is malloc'd (ld_job_list_free). */
-    ld_err (*list)(ld_job_store *s, const char *key_id, int limit, ld_job **out, size_t *n, ld_error *err);
+    /* A key's jobs, newest first, only those in `state` unless it is -1 (Redis: among the key's
+     * LD_JOB_STORE_SCAN newest). *out is malloc'd (ld_job_list_free). */
+    ld_err (*list)(ld_job_store *s, const char *key_id, int state, int limit, ld_job **out, size_t *n,
+                   ld_error *err);
     /* A key's queued and processing jobs, oldest first, at most `limit`. */
     ld_err (*pending_of_key)(ld_job_store *s, const char *key_id, int limit, ld_job **out, size_t *n,
                              ld_error *err);

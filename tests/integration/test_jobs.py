@@ -280,6 +280,17 @@ def test_other_key_cannot_see_or_cancel_the_job(srv, key):
         r = requests.get(f"{srv.url}/v1/jobs", timeout=10)
         assert r.status_code == 401
         rx.wait_for(1, job_id=second["job_id"])
+        # ?status= filters (the SDKs' jobs(status=...)); a name that is not a status is 400, not ignored
+        wait_job(srv, key, job["job_id"], lambda j: j["status"] == "completed", what="completed")
+        r = requests.get(f"{srv.url}/v1/jobs?status=completed&limit=100", headers=srv.auth(key), timeout=10)
+        ids = [j["job_id"] for j in r.json()["jobs"]]
+        assert r.status_code == 200 and {job["job_id"], second["job_id"]} <= set(ids), r.text
+        assert {j["status"] for j in r.json()["jobs"]} == {"completed"}
+        r = requests.get(f"{srv.url}/v1/jobs?status=queued&limit=100", headers=srv.auth(key), timeout=10)
+        assert r.status_code == 200 and job["job_id"] not in [j["job_id"] for j in r.json()["jobs"]]
+        assert all(j["status"] == "queued" for j in r.json()["jobs"])
+        r = requests.get(f"{srv.url}/v1/jobs?status=done", headers=srv.auth(key), timeout=10)
+        assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER" and "status" in r.json()["error"]
 
 
 def test_cancel_queued_and_processing_jobs(srv, key, audio):

@@ -274,12 +274,24 @@ static inline void contract_jobs(ld_job_store *a, ld_job_store *b)
     CHECK(op->requeue(a, "job_c3", &err) == LD_OK && op->count(b, LD_JOB_QUEUED) == 1);
 
     /* list: newest first, limited, only the key's own jobs */
-    CHECK(op->list(b, "k_one", 2, &rows, &n, &err) == LD_OK && n == 2);
+    CHECK(op->list(b, "k_one", -1, 2, &rows, &n, &err) == LD_OK && n == 2);
     CHECK(n == 2 && !strcmp(rows[0].id, "job_c3") && !strcmp(rows[1].id, "job_c2"));
     ld_job_list_free(rows, n);
-    CHECK(op->list(b, "k_one", 20, &rows, &n, &err) == LD_OK && n == 3);
+    CHECK(op->list(b, "k_one", -1, 20, &rows, &n, &err) == LD_OK && n == 3);
     ld_job_list_free(rows, n);
-    CHECK(op->list(b, "k_nobody", 20, &rows, &n, &err) == LD_OK && n == 0);
+    CHECK(op->list(b, "k_nobody", -1, 20, &rows, &n, &err) == LD_OK && n == 0);
+    ld_job_list_free(rows, n);
+    /* ... and by state (GET /v1/jobs?status=) */
+    CHECK(op->list(b, "k_one", LD_JOB_CANCELLED, 20, &rows, &n, &err) == LD_OK && n == 1);
+    CHECK(n == 1 && !strcmp(rows[0].id, "job_c2") && rows[0].state == LD_JOB_CANCELLED);
+    ld_job_list_free(rows, n);
+    CHECK(op->list(a, "k_one", LD_JOB_QUEUED, 20, &rows, &n, &err) == LD_OK && n == 1);
+    CHECK(n == 1 && !strcmp(rows[0].id, "job_c3"));
+    ld_job_list_free(rows, n);
+    CHECK(op->list(b, "k_one", LD_JOB_FAILED, 20, &rows, &n, &err) == LD_OK && n == 0 && !rows);
+    ld_job_list_free(rows, n);
+    CHECK(op->list(b, "k_two", LD_JOB_PROCESSING, 20, &rows, &n, &err) == LD_OK && n == 1);
+    CHECK(n == 1 && !strcmp(rows[0].id, "job_c0"));
     ld_job_list_free(rows, n);
 
     /* purge: only finished jobs older than the cutoff */

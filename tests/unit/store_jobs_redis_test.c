@@ -117,7 +117,7 @@ static void test_jobs(ld_store *limits, const char *dir_a, const char *dir_b)
     CHECK(!op->exists(a, "job_up") && !op->exists(a, "job_two") && op->exists(a, "job_url"));
     ld_job *list = NULL;
     size_t n = 0;
-    CHECK(op->list(a, "k_two", 10, &list, &n, &err) == LD_OK && n == 0);
+    CHECK(op->list(a, "k_two", -1, 10, &list, &n, &err) == LD_OK && n == 0);
     ld_job_list_free(list, n);
     CHECK(op->count(a, LD_JOB_COMPLETED) == 0 && op->count(a, LD_JOB_CANCELLED) == 0);
     op->close(a);
