@@ -764,19 +764,19 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
     if (tool(work, "mllr_solve", solve))
         return 1;
 
-    /* 7. the pack */
+    /* 7. the pack: staged as <work>/models/<name> for the measurement, written to --out
+     * only when complete (an interrupted run leaves no half pack that serve would load) */
     const char *name = strrchr(a->out, '/') ? strrchr(a->out, '/') + 1 : a->out;
-    if (ld_fs_mkdirs(a->out, 0755))
-        return fail("cannot create %s: %s", a->out, strerror(errno));
+    char models[PATH_MAX], stage[PATH_MAX], dst[PATH_MAX];
+    strf(models, sizeof models, "%s/models", work);
+    strf(stage, sizeof stage, "%s/%s", models, name);
+    strf(dst, sizeof dst, "%s/mllr_matrix", stage);
     size_t len;
     char *mtext = ld_fs_read(mllr, 1 << 20, &len);
-    char dst[PATH_MAX];
-    strf(dst, sizeof dst, "%s/mllr_matrix", a->out);
-    if (!mtext || ld_fs_write_atomic(dst, mtext, len, 0644)) {
+    if (!mtext || ld_fs_mkdirs(stage, 0700) || ld_fs_write_atomic(dst, mtext, len, 0644)) {
         free(mtext);
         return fail("cannot write %s", dst);
     }
-    free(mtext);
     json_t *cm = json_array();
     for (int i = 0; i < 13; i++) /* 2 decimals: stable across machines, far finer than CMN needs */
         json_array_append_new(
@@ -790,13 +790,6 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
     /* 8. held-out WER before/after, through the server's pool */
     if (n_held) {
         progress("measuring WER on the held-out part (%zu clips), general model and the new pack", n_held);
-        char models[PATH_MAX], link[PATH_MAX], real_out[PATH_MAX];
-        strf(models, sizeof models, "%s/models", work);
-        strf(link, sizeof link, "%s/%s", models, name);
-        if (ld_fs_mkdirs(models, 0700) || !realpath(a->out, real_out) || symlink(real_out, link)) {
-            json_decref(pack);
-            return fail("cannot prepare %s", link);
-        }
         if (a->models) { /* the language folder too, when not built in */
             char lang_link[PATH_MAX], real_lang[PATH_MAX];
             strf(lang_link, sizeof lang_link, "%s/%s", models, a->language);
@@ -830,12 +823,19 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
     }
     char *js = json_dumps(pack, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(pack);
-    strf(dst, sizeof dst, "%s/pack.json", a->out);
-    size_t jl = js ? strlen(js) : 0;
-    bool ok = js && !ld_fs_write_atomic(dst, js, jl, 0644);
-    free(js);
+    if (check_interrupted()) {
+        free(js), free(mtext);
+        return 1;
+    }
+    strf(dst, sizeof dst, "%s/mllr_matrix", a->out);
+    bool ok = js && !ld_fs_mkdirs(a->out, 0755) && !ld_fs_write_atomic(dst, mtext, len, 0644);
+    if (ok) { /* pack.json last: its presence says the pack is whole */
+        strf(dst, sizeof dst, "%s/pack.json", a->out);
+        ok = !ld_fs_write_atomic(dst, js, strlen(js), 0644);
+    }
+    free(js), free(mtext);
     if (!ok)
-        return fail("cannot write %s", dst);
+        return fail("cannot write %s: %s", dst, strerror(errno));
     char parent[PATH_MAX];
     strf(parent, sizeof parent, "%s", a->out);
     char *sl = strrchr(parent, '/');
