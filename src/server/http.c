@@ -302,6 +302,9 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
     if (s->tls_cert_pem) {
         ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem};
         ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem};
+        /* TLS 1.2 and 1.3 only: 1.0 and 1.1 are deprecated (RFC 8996), and gnutls's NORMAL still offers them. */
+        ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                           (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
     }
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 

@@ -70,3 +70,13 @@ def test_cli_clients_verify_with_cacert_or_skip_with_insecure(tls_srv, tmp_path,
         assert r.returncode == 0 and "forward" in r.stdout.lower(), (extra, r.stderr)
     r = run("--cacert", str(tmp_path / "empty.pem"))
     assert r.returncode != 0 and "empty.pem" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("version,ok", [("TLS1.0", False), ("TLS1.1", False), ("TLS1.2", True), ("TLS1.3", True)])
+def test_only_tls_1_2_and_1_3_are_served(tls_srv, version, ok):
+    """TLS 1.0 and 1.1 are deprecated (RFC 8996): a client offering only one of them gets no session (gnutls's
+    NORMAL priorities, libmicrohttpd's default, still served them)."""
+    r = subprocess.run(["gnutls-cli", "--insecure", "--port", str(tls_srv.port),
+                        "--priority", f"NORMAL:-VERS-ALL:+VERS-{version}:+SHA1:+CIPHER-ALL", "127.0.0.1"],
+                       input="", capture_output=True, text=True, timeout=30)
+    assert ("Handshake was completed" in r.stdout) == ok, (r.stdout[-600:], r.stderr[-600:])
