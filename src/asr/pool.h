@@ -127,6 +127,8 @@ typedef struct {
 
 /* Live streams at once when nobody says otherwise: the pool's, the stream
  * server's and `listend serve --max-streams` default. */
+/* Most decoders a pool may load (--workers of serve and transcribe): each holds tens of MB. */
+#define LD_POOL_MAX_WORKERS 256
 #define LD_DEFAULT_MAX_STREAMS 32
 void ld_pool_set_max_streams(ld_pool *p, int max_streams); /* default LD_DEFAULT_MAX_STREAMS */
 /* An idle decoder of `lang`, or a new one while under the cap. When every

@@ -252,8 +252,9 @@ int ld_cli_transcribe_main(int argc, char **argv)
         case 'w': {
             char *end;
             long n = strtol(optarg, &end, 10);
-            if (*end || n < 1 || n > 256) {
-                fprintf(stderr, "listend transcribe: --workers must be a number from 1 to 256\n");
+            if (*end || n < 1 || n > LD_POOL_MAX_WORKERS) {
+                fprintf(stderr, "listend transcribe: --workers must be a number from 1 to %d\n",
+                        LD_POOL_MAX_WORKERS);
                 return 2;
             }
             cfg.workers = (int)n;

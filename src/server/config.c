@@ -10,7 +10,7 @@
 #include "util/log.h"
 #include "util/time.h"
 
-typedef enum { T_STR, T_INT, T_DBL, T_BOOL, T_DUR, T_LIST } kind; /* T_LIST: a flag may repeat */
+typedef enum { T_STR, T_INT, T_DBL, T_BOOL, T_DUR, T_SECS, T_LIST } kind; /* T_LIST: a flag may repeat */
 
 /* One row per setting: the single source for parsing and --help. */
 static const struct opt {
@@ -44,15 +44,15 @@ static const struct opt {
     {"max-body-mb", "LISTEND_MAX_BODY_MB", NULL, T_INT, F(max_body_mb), "100",
      "largest request body / fetched file, in MB (422 FILE_TOO_LARGE)"},
     {"max-audio-seconds", "LISTEND_MAX_AUDIO_SECONDS", NULL, T_DBL, F(max_audio_seconds), "7200",
-     "longest audio accepted (422 AUDIO_TOO_LONG)"},
+     "longest audio accepted (422 AUDIO_TOO_LONG; 0 = no limit)"},
     {"queue", "LISTEND_QUEUE", NULL, T_INT, F(queue), "0",
      "transcriptions waiting before 503 SERVICE_UNAVAILABLE (0 = 4 x workers)"},
     {"allow-private-urls", "LISTEND_ALLOW_PRIVATE_URLS", NULL, T_BOOL, F(allow_private_urls), "false",
      "let `url` and `callback_url` reach loopback/private addresses"},
     {"max-streams", "LISTEND_MAX_STREAMS", NULL, T_INT, F(max_streams), STR(LD_DEFAULT_MAX_STREAMS),
      "live WebSocket streams at once"},
-    {"stream-idle-timeout", "LISTEND_STREAM_IDLE_TIMEOUT", NULL, T_INT, F(stream_idle_timeout), "10",
-     "seconds without audio or KeepAlive before a stream is closed"},
+    {"stream-idle-timeout", "LISTEND_STREAM_IDLE_TIMEOUT", NULL, T_SECS, F(stream_idle_timeout), "10s",
+     "time without audio or KeepAlive before a stream is closed"},
     {"realtime-idle-timeout", "LISTEND_REALTIME_IDLE_TIMEOUT", NULL, T_DUR, F(realtime_idle_timeout), "10m",
      "OpenAI realtime sessions (GET /v1/realtime): time without any client event before closing (its clients "
      "send no keepalive)"},
@@ -93,14 +93,14 @@ static const struct opt {
      "open HTTP connections at once"},
     {"max-connections-per-ip", "LISTEND_MAX_CONNECTIONS_PER_IP", NULL, T_INT, F(max_connections_per_ip), "0",
      "open connections per client address (0 = no limit)"},
-    {"connection-timeout", "LISTEND_CONNECTION_TIMEOUT", NULL, T_INT, F(connection_timeout), "60",
-     "seconds a connection may stay idle or stall mid-request"},
+    {"connection-timeout", "LISTEND_CONNECTION_TIMEOUT", NULL, T_SECS, F(connection_timeout), "60s",
+     "how long a connection may stay idle or stall mid-request"},
     {"metrics-port", "LISTEND_METRICS_PORT", NULL, T_INT, F(metrics_port), "0",
      "serve GET /metrics (Prometheus) on this port instead of the API port (0 = API port)"},
     {"metrics-token", "LISTEND_METRICS_TOKEN", NULL, T_STR, F(metrics_token), "",
      "require `Authorization: Bearer <token>` on GET /metrics"},
-    {"header-timeout", "LISTEND_HEADER_TIMEOUT", NULL, T_INT, F(header_timeout), "10",
-     "seconds from connecting to complete request headers, however slowly they trickle (0 = off)"},
+    {"header-timeout", "LISTEND_HEADER_TIMEOUT", NULL, T_SECS, F(header_timeout), "10s",
+     "time from connecting to complete request headers, however slowly they trickle (0 = off)"},
     {"min-body-rate", "LISTEND_MIN_BODY_RATE", NULL, T_INT, F(min_body_rate), "1024",
      "slowest accepted upload in bytes/s on average, after a --header-timeout grace (0 = off)"},
     {"usage-webhook", "LISTEND_USAGE_WEBHOOK", NULL, T_STR, F(usage_webhook), "",
@@ -190,18 +190,23 @@ static int set(ld_srv_config *c, const struct opt *o, const char *val, const cha
         return 0;
     }
     case T_BOOL:
-        if (!strcmp(val, "1") || !strcmp(val, "true") || !strcmp(val, "yes") || !strcmp(val, "on"))
+        if (!strcmp(val, "1") || !strcasecmp(val, "true") || !strcasecmp(val, "yes") || !strcasecmp(val, "on"))
             *(bool *)p = true;
-        else if (!strcmp(val, "0") || !strcmp(val, "false") || !strcmp(val, "no") || !strcmp(val, "off") || !*val)
+        else if (!strcmp(val, "0") || !strcasecmp(val, "false") || !strcasecmp(val, "no") ||
+                 !strcasecmp(val, "off") || !*val)
             *(bool *)p = false;
         else
             goto bad;
         return 0;
-    case T_DUR: {
+    case T_DUR:
+    case T_SECS: { /* T_SECS: a duration kept as int seconds */
         int64_t s;
-        if (ld_time_parse_duration(val, &s) || s < 0)
+        if (ld_time_parse_duration(val, &s) || s < 0 || (o->type == T_SECS && s > 1000000000))
             goto bad;
-        *(int64_t *)p = s;
+        if (o->type == T_SECS)
+            *(int *)p = (int)s;
+        else
+            *(int64_t *)p = s;
         return 0;
     }
     }
@@ -324,13 +329,19 @@ int ld_srv_config_parse(ld_srv_config *c, int argc, char **argv)
         fprintf(stderr, "listend serve: --fetch-connect-timeout and --fetch-timeout must be at least 1s\n");
         return -1;
     }
+    if (c->workers > LD_POOL_MAX_WORKERS || c->http_threads > 256) { /* beyond: memory or descriptors run out */
+        fprintf(stderr, "listend serve: --workers must be 0-%d and --http-threads 0-256 (0 = CPU cores)\n",
+                LD_POOL_MAX_WORKERS);
+        return -1;
+    }
     /* 0 would serve nothing (no connection accepted, no stream), not "no limit" */
     static const struct {
         const char *name;
         size_t off;
     } at_least_one[] = {{"max-body-mb", offsetof(ld_srv_config, max_body_mb)},
                         {"max-connections", offsetof(ld_srv_config, max_connections)},
-                        {"max-streams", offsetof(ld_srv_config, max_streams)}};
+                        {"max-streams", offsetof(ld_srv_config, max_streams)},
+                        {"stream-idle-timeout", offsetof(ld_srv_config, stream_idle_timeout)}};
     for (size_t i = 0; i < sizeof at_least_one / sizeof *at_least_one; i++)
         if (*(const int *)((const char *)c + at_least_one[i].off) < 1) {
             fprintf(stderr, "listend serve: --%s must be at least 1\n", at_least_one[i].name);

@@ -169,7 +169,9 @@ def test_help_lists_every_flag_and_env_var_and_docs_match():
 
 def test_bad_flags_exit_2():
     for args in (["--nope"], ["--port", "abc"], ["--port"], ["--tls-cert", "/x"], ["--log-level", "loud"],
-                 ["--max-connections", "0"], ["--max-streams", "0"]):  # 0 served nothing (hung) or no cap at all
+                 ["--max-connections", "0"], ["--max-streams", "0"],  # 0 served nothing (hung) or no cap at all
+                 ["--stream-idle-timeout", "0"], ["--connection-timeout", "soon"],
+                 ["--workers", "1000"], ["--http-threads", "100000"]):  # loaded until the OOM killer came
         r = subprocess.run([BIN, "serve", *args], capture_output=True, text=True, timeout=10)
         assert r.returncode == 2, args
         assert "listend serve" in r.stderr
@@ -210,11 +212,14 @@ def test_env_configuration_and_flags_win(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
-    # A flag beats the environment.
+    # A flag beats the environment. Durations take units everywhere; booleans any case.
     _, proc = _serve_env(tmp_path, {"API_SERVER_PORT": str(p1), "LISTEND_DATA": str(data),
-                                    "LISTEND_MAX_BODY_MB": "3"}, "--port", str(p3), "--max-body-mb", "7")
+                                    "LISTEND_MAX_BODY_MB": "3", "LISTEND_NO_PLAYGROUND": "TRUE"},
+                         "--port", str(p3), "--max-body-mb", "7", "--connection-timeout", "2m",
+                         "--header-timeout", "15s", "--stream-idle-timeout", "1m")
     try:
         _wait_up(p3, proc)
+        assert requests.get(f"http://127.0.0.1:{p3}/playground", timeout=10).status_code == 404
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
