@@ -65,7 +65,7 @@ static const struct opt {
     {"cors-origin", "LISTEND_CORS_ORIGIN", NULL, T_LIST, F(cors_origin), "",
      "let browser apps on this origin call the API (repeat the flag, comma-separate, or *; off by default)"},
     {"drain-timeout", "LISTEND_DRAIN_TIMEOUT", NULL, T_DUR, F(drain_timeout), "30s",
-     "on SIGTERM/SIGINT, how long in-flight requests may finish"},
+     "on SIGTERM/SIGINT/SIGHUP, how long in-flight requests may finish"},
     {"job-retention", "LISTEND_JOB_RETENTION", NULL, T_DUR, F(job_retention), "7d",
      "keep finished callback jobs (results) this long"},
     {"webhook-max-age", "LISTEND_WEBHOOK_MAX_AGE", NULL, T_DUR, F(webhook_max_age), "24h",

@@ -270,6 +270,37 @@ static int start(ld_srv *s)
     return 0;
 }
 
+static const char *signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM"; }
+
+/* While start() loads decoders (seconds per language and worker) a signal must not
+ * wait for it: nothing is served yet, so the process just exits. A signal that
+ * arrives once start() is over is handed back to the main thread. */
+static struct {
+    pthread_mutex_t mu;
+    bool done;
+    sigset_t set;
+} starting = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *watch_start(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        int sig = wait_signal(&starting.set, 0.1);
+        pthread_mutex_lock(&starting.mu);
+        bool done = starting.done;
+        pthread_mutex_unlock(&starting.mu);
+        if (done) {
+            if (sig)
+                kill(getpid(), sig);
+            return NULL;
+        }
+        if (sig) {
+            ld_log(LD_LOG_INFO, "Received %s while starting: exiting (nothing was served)", signal_name(sig));
+            _exit(0);
+        }
+    }
+}
+
 int ld_server_main(int argc, char **argv)
 {
     static ld_srv srv; /* one per process; static so no thread outlives it */
@@ -287,20 +318,30 @@ int ld_server_main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP); /* a closed terminal: drain like SIGTERM rather than die mid-request */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     pthread_mutex_init(&s->mu, NULL);
 
     ld_log_fields(LD_LOG_INFO, json_pack("{s:s,s:i}", "version", LD_VERSION, "pid", (int)getpid()),
                   "Starting API Server v%s", LD_VERSION);
-    if (start(s)) {
+    starting.set = set;
+    pthread_t watcher;
+    bool watching = !pthread_create(&watcher, NULL, watch_start, NULL);
+    int failed = start(s);
+    pthread_mutex_lock(&starting.mu);
+    starting.done = true;
+    pthread_mutex_unlock(&starting.mu);
+    if (watching)
+        pthread_join(watcher, NULL);
+    if (failed) {
         teardown(s);
         return 1;
     }
     int sig;
     while (!(sig = wait_signal(&set, 3600)))
         ;
-    ld_log(LD_LOG_INFO, "Received %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    ld_log(LD_LOG_INFO, "Received %s", signal_name(sig));
     drain(s, &set);
     teardown(s);
     ld_log(LD_LOG_INFO, "Shutdown complete");

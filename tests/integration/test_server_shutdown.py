@@ -103,3 +103,35 @@ def test_sigterm_does_not_wait_for_a_starved_decoder_warmer(server_factory):
         burner.wait()
     assert "stream decoder warmer still loading a model after 2 s: not waiting for it" in srv.log(), srv.log()[-1500:]
     assert took < 15, took  # ~3 s; before: ≥ 20 s (the rest of one model load at ~1.5 % of a CPU)
+
+
+def test_sigterm_while_decoders_load_exits_at_once(tmp_path):
+    """Before: signals were only looked at once every decoder had loaded (8 workers: ~11 s; 1000: until the OOM
+    killer). Nothing is served yet, so a signal during start-up ends the process at once."""
+    from conftest import BIN, free_port, run_cli
+    run_cli("keys", "init", data=tmp_path)
+    p = subprocess.Popen([BIN, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--data", str(tmp_path),
+                          "--workers", "16"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(0.5)  # 16 decoders take several seconds on two cores
+        t0 = time.time()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 0 and time.time() - t0 < 3
+    finally:
+        p.kill()
+    out = p.stdout.read()
+    assert "Received SIGTERM while starting" in out and "API server listening" not in out, out[-2000:]
+
+
+def test_sighup_drains_like_sigterm(server_factory):
+    """A closed terminal (SIGHUP) killed the server mid-request with no log line; now it drains."""
+    srv = server_factory(workers=1)
+    key = srv.key("hup")
+    out = {}
+    t = post_in_thread(srv, key, PCM * 2, out)
+    wait_in_flight(srv)
+    srv.proc.send_signal(signal.SIGHUP)
+    t.join(120)
+    assert out.get("r") is not None and out["r"].status_code == 200, out
+    assert srv.proc.wait(60) == 0
+    assert "Received SIGHUP" in srv.log() and "Shutdown complete" in srv.log()
