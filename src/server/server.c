@@ -1,11 +1,13 @@
 /* `listend serve`: start-up, the signal loop and the graceful shutdown. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,6 +133,36 @@ static void teardown(ld_srv *s)
     pthread_mutex_destroy(&s->mu);
 }
 
+/* One server per data dir (docs/keys.md): a second one would delete the first's
+ * uploads in <data>/tmp as stale and share its SQLite files. flock: released by
+ * the kernel when the process ends, however it ends; the descriptor stays open. */
+static int lock_data_dir(const char *dir, ld_error *e)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/serve.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ld_error_set(e, LD_ERR_INTERNAL, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        char pid[24] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? strcspn(pid, "\n") : 0] = 0;
+        ld_error_set(e, LD_ERR_INTERNAL,
+                     "data dir %s is in use by another listend serve%s%s%s: one server per data dir (give each "
+                     "replica its own --data)",
+                     dir, *pid ? " (pid " : "", pid, *pid ? ")" : "");
+        close(fd);
+        return -1;
+    }
+    char pid[24];
+    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)len, 0) != len)
+        ld_log(LD_LOG_WARNING, "cannot write the pid into %s: %s", path, strerror(errno));
+    return 0;
+}
+
 static int start(ld_srv *s)
 {
     ld_srv_config *c = &s->cfg;
@@ -140,6 +172,8 @@ static int start(ld_srv *s)
         ld_error_set(&e, LD_ERR_INTERNAL, "cannot create data dir %s: %s", c->data, strerror(errno));
         return fail_start("data", &e);
     }
+    if (lock_data_dir(c->data, &e))
+        return fail_start("data", &e);
     snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", c->data);
     if (ld_fs_mkdirs(s->tmp_dir, 0700)) {
         ld_error_set(&e, LD_ERR_INTERNAL, "cannot create %s: %s", s->tmp_dir, strerror(errno));

@@ -234,3 +234,14 @@ def test_missing_issuer_key_fails_clearly(tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "keys init" in r.stderr
+
+
+def test_second_server_on_one_data_dir_is_refused(server_factory):
+    """Before: a second `serve --data D` started and deleted the first one's uploads in flight as stale (the first
+    answered 500 "Cannot read the audio file"). The data dir is locked; the refusal names the holder."""
+    srv = server_factory(workers=1)
+    r = subprocess.run([BIN, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--data", str(srv.data),
+                        "--workers", "1"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "in use by another listend serve" in r.stderr, r.stderr[-1000:]
+    assert f"pid {srv.proc.pid}" in r.stderr
+    assert requests.get(srv.url + "/health", timeout=10).status_code == 200
