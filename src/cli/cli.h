@@ -15,4 +15,10 @@ int ld_cli_stream_main(int argc, char **argv);
  * write a model pack (docs/engine.md § Model packs). */
 int ld_cli_adapt_main(int argc, char **argv);
 
+#include <stddef.h>
+/* The license key `raw` (--key or $LICENSE_KEY) with surrounding whitespace
+ * trimmed, into out (n bytes); -1 with a message naming `cmd` on stderr when
+ * it is empty, too long, or holds a space or control character inside. */
+int ld_cli_key_arg(const char *cmd, const char *raw, char *out, size_t n);
+
 #endif

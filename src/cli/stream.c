@@ -335,6 +335,7 @@ static int handshake(client *c, const char *host, const char *port, const char *
 typedef struct {
     const char *server, *key, *encoding, *language, *model, *file;
     const char *cacert; /* --cacert: CA bundle for wss/https; NULL = the system store */
+    char key_buf[1024]; /* the checked key (ld_cli_key_arg); key points here */
     int rate;           /* --sample-rate with --encoding */
     int channels;       /* --channels with --encoding; else set from the file with --multichannel */
     bool realtime, interim, json, insecure, multichannel, diarize;
@@ -465,6 +466,9 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         fprintf(stderr, "listend stream: no license key (--key or $LICENSE_KEY)\n");
         return 2;
     }
+    if (ld_cli_key_arg("stream", o->key, o->key_buf, sizeof o->key_buf))
+        return 2;
+    o->key = o->key_buf;
     return 0;
 }
 

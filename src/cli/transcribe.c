@@ -303,6 +303,10 @@ int ld_cli_transcribe_main(int argc, char **argv)
             fprintf(stderr, "listend transcribe: client mode needs a license key: --key KEY or LICENSE_KEY\n");
             return 2;
         }
+        static char key_buf[1024];
+        if (ld_cli_key_arg("transcribe", client.key, key_buf, sizeof key_buf))
+            return 2;
+        client.key = key_buf;
         if (strncasecmp(client.server, "http://", 7) && strncasecmp(client.server, "https://", 8)) {
             fprintf(stderr, "listend transcribe: --server must be an http:// or https:// URL\n");
             return 2;

@@ -260,3 +260,17 @@ def test_client_mode_url_argument(srv, http_files, go_wav):
     r = cli("--server", srv.url, "--key", srv.k, f"{http_files}/call.ul?sig=abc")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["model"] == "telephony" and "forward ten" in json.loads(r.stdout)["text"], r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["transcribe", "stream"])
+def test_client_key_with_a_line_break(srv, go_wav, cmd):
+    """A key read from a file ends in a newline: trimmed. A line break inside it went into the Authorization header
+    and ended it early (400 "Missing required parameter", or a header the user never wrote): refused, exit 2."""
+    base = [BIN, cmd, str(go_wav), "--server", srv.url]
+    env = {k: v for k, v in os.environ.items() if k not in ("LISTEND_API_URL", "LICENSE_KEY")}
+    r = subprocess.run(base + ["--key", srv.k + "\r\n"], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and "forward" in r.stdout.lower(), r.stderr
+    r = subprocess.run(base, capture_output=True, text=True, timeout=120, env={**env, "LICENSE_KEY": srv.k + "\n"})
+    assert r.returncode == 0 and "forward" in r.stdout.lower(), r.stderr
+    r = subprocess.run(base + ["--key", srv.k + "\nX-Evil: 1"], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and "license key contains a line break" in r.stderr and not r.stdout, r.stderr
