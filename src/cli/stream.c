@@ -44,6 +44,7 @@ static void usage(FILE *f)
             "100 ms frames; with --encoding (linear16, linear32, mulaw, alaw) the file's bytes are\n"
             "sent as they are, at --sample-rate (default %d). Headerless names imply it:\n"
             ".raw/.pcm = linear16 16 kHz, .ul/.ulaw/.mu = mulaw 8 kHz, .al/.alaw = alaw 8 kHz.\n"
+            "FILE - reads raw --encoding bytes from standard input (to its end, then streams them).\n"
             "  --multichannel each channel of FILE is transcribed on its own (a call: agent left, caller\n"
             "                 right); finals print as \"ch N [start - end] text\"\n"
             "  --channels N   with --encoding: FILE holds N interleaved channels (2-%d), each\n"
@@ -377,7 +378,17 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         case 'k': o->key = optarg; break;
         case 'r': o->realtime = true; break;
         case 'e': o->encoding = optarg; break;
-        case 'R': o->rate = atoi(optarg); break;
+        case 'R': {
+            char *end;
+            long r = strtol(optarg, &end, 10);
+            if (*end || r < LD_AUDIO_STREAM_MIN_RATE || r > LD_AUDIO_STREAM_MAX_RATE) {
+                fprintf(stderr, "listend stream: --sample-rate must be a number from %d to %d (Hz)\n",
+                        LD_AUDIO_STREAM_MIN_RATE, LD_AUDIO_STREAM_MAX_RATE);
+                return 2;
+            }
+            o->rate = (int)r;
+            break;
+        }
         case 'l': o->language = optarg; break;
         case 'M': /* goes into the URL as it is */
             if (!*optarg || strlen(optarg) >= 32 ||
@@ -442,10 +453,17 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
     o->file = argv[optind];
     ld_stream_encoding by_name;
     int name_rate;
-    if (!o->encoding &&
-        ld_audio_raw_by_name(o->file, &by_name, &name_rate)) { /* as `listend transcribe` reads them */
-        o->encoding = ld_audio_stream_encoding_name(by_name);
-        o->rate = o->rate ? o->rate : name_rate;
+    if (ld_audio_raw_by_name(o->file, &by_name, &name_rate)) { /* as `listend transcribe` reads them */
+        if (!o->encoding)
+            o->encoding = ld_audio_stream_encoding_name(by_name);
+        if (!o->rate && !strcmp(o->encoding, ld_audio_stream_encoding_name(by_name))) /* x.ul --encoding mulaw */
+            o->rate = name_rate;
+    }
+    if (o->rate && !o->encoding) {
+        fprintf(stderr,
+                "listend stream: --sample-rate describes raw --encoding input; a file's own rate is read "
+                "from it\n");
+        return 2;
     }
     o->rate = o->rate ? o->rate : LD_SAMPLE_RATE;
     if (o->multichannel && o->encoding) {
@@ -483,17 +501,34 @@ static int load_audio(stream_opts *o, ld_stream_encoding enc, int *rate, uint8_t
     const size_t linear16_100ms = (size_t)LD_SAMPLE_RATE / 10 * 2;
     *frame = linear16_100ms;
     if (o->encoding) {
-        FILE *f = fopen(o->file, "rb");
+        bool std_in = !strcmp(o->file, "-");
+        FILE *f = std_in ? stdin : fopen(o->file, "rb");
         if (!f) {
             fprintf(stderr, "listend stream: %s: %s\n", o->file, strerror(errno));
             return 1;
         }
-        fseek(f, 0, SEEK_END);
-        long n = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        *audio = malloc(n > 0 ? (size_t)n : 1);
-        *len = fread(*audio, 1, n > 0 ? (size_t)n : 0, f);
-        fclose(f);
+        /* read to the end rather than by the file's size: a pipe has none */
+        size_t cap = 1 << 20, got;
+        *audio = malloc(cap);
+        *len = 0;
+        while (*audio && (got = fread(*audio + *len, 1, cap - *len, f)) > 0)
+            if ((*len += got) == cap) {
+                uint8_t *more = cap < ((size_t)1 << 32) ? realloc(*audio, cap *= 2) : NULL;
+                if (!more)
+                    free(*audio);
+                *audio = more;
+            }
+        bool bad = ferror(f);
+        if (!std_in)
+            fclose(f);
+        if (!*audio || bad) {
+            fprintf(stderr, "listend stream: %s: %s\n", o->file, *audio ? "read error" : "too large to load");
+            return 1;
+        }
+        if (!*len) {
+            fprintf(stderr, "listend stream: %s: no audio (the input is empty)\n", o->file);
+            return 1;
+        }
         *frame = (size_t)*rate / 10 * (size_t)ld_audio_stream_sample_bytes(enc) * (size_t)o->channels;
     } else {
         ld_pcm pcm[LD_MAX_CHANNELS] = {0};
@@ -599,8 +634,10 @@ int ld_cli_stream_main(int argc, char **argv)
     uint8_t *audio = NULL;
     size_t audio_len = 0, frame;
     int rate = o.rate;
-    if ((rc = load_audio(&o, enc, &rate, &audio, &audio_len, &frame)))
+    if ((rc = load_audio(&o, enc, &rate, &audio, &audio_len, &frame))) {
+        free(audio);
         return rc;
+    }
     char host[256], port[16], prefix[256], path[1024 + LD_VOCAB_TEXT_MAX * 2];
     bool tls = false;
     if (parse_url(o.server, &tls, host, sizeof host, port, sizeof port, prefix, sizeof prefix)) {

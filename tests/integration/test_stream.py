@@ -480,6 +480,25 @@ def test_cli_streams_a_file(srv, key, tmp_path):
     finals = [json.loads(x) for x in r.stdout.splitlines() if '"is_final":true' in x]
     assert finals and finals[-1]["model"] == "telephony", r.stdout
     assert "forward ten" in " ".join(f["transcript"] for f in finals).lower(), r.stdout
+    # from a pipe ("-" or /dev/stdin: it has no size, and nothing was sent), and --encoding naming the file's own
+    # encoding keeps its rate (it fell back to 16 kHz: "Africa.")
+    for name, extra in (("-", ["--encoding", "mulaw", "--sample-rate", "8000"]), ("/dev/stdin", ["--encoding", "mulaw",
+                        "--sample-rate", "8000"]), (str(raw), ["--encoding", "mulaw"])):
+        with open(raw, "rb") as f:
+            r = subprocess.run([BIN, "stream", name, "--server", srv.url, "--key", key, "--no-interim", *extra],
+                               stdin=subprocess.Popen(["cat"], stdin=f, stdout=subprocess.PIPE).stdout,
+                               capture_output=False, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=60)
+        assert r.returncode == 0 and "forward ten" in r.stdout.lower(), (name, r.stdout, r.stderr)
+    # nothing to send, or a rate that is not one: errors, not an empty success
+    (tmp_path / "empty.raw").write_bytes(b"")
+    for args, code, msg in (([str(tmp_path / "empty.raw")], 1, "no audio"),
+                            ([str(raw), "--sample-rate", "abc"], 2, "--sample-rate must be"),
+                            ([str(raw), "--sample-rate", "0"], 2, "--sample-rate must be"),
+                            ([str(wav), "--sample-rate", "8000"], 2, "raw --encoding input")):
+        r = subprocess.run([BIN, "stream", *args, "--server", srv.url, "--key", key], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == code and msg in r.stderr, (args, r.returncode, r.stderr)
 
 
 def test_quota_exceeded_mid_stream(srv, goforward):
