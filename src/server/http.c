@@ -262,12 +262,14 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
     }
     memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
     bool v6 = ai->ai_family == AF_INET6;
+    /* "::" means every address, IPv4 ones too (as with the system's bindv6only=0 default) */
+    bool any6 = v6 && IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)(void *)&addr)->sin6_addr);
     freeaddrinfo(ai);
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
                      MHD_USE_ERROR_LOG;
     if (v6)
-        flags |= MHD_USE_IPv6;
+        flags |= any6 ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     if (s->tls_cert_pem) /* read by server.c's start() */
         flags |= MHD_USE_TLS;
     int threads = c->http_threads ? c->http_threads : cores();

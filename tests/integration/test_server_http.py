@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -245,3 +246,14 @@ def test_second_server_on_one_data_dir_is_refused(server_factory):
     assert r.returncode == 1 and "in use by another listend serve" in r.stderr, r.stderr[-1000:]
     assert f"pid {srv.proc.pid}" in r.stderr
     assert requests.get(srv.url + "/health", timeout=10).status_code == 200
+
+
+def test_host_unspecified_ipv6_serves_ipv4_too(server_factory):
+    """`--host ::` means every address: it listened on IPv6 only (IPV6_V6ONLY set), so IPv4 clients and the
+    image's healthcheck on 127.0.0.1 were refused."""
+    if not socket.has_ipv6 or subprocess.run(["ip", "-6", "addr", "show", "lo"], capture_output=True,
+                                             text=True).stdout.find("::1") < 0:
+        pytest.skip("no IPv6 loopback on this machine: `--host ::` cannot be checked here")
+    srv = server_factory("--host", "::", workers=1)
+    assert requests.get(f"http://127.0.0.1:{srv.port}/health", timeout=10).status_code == 200
+    assert requests.get(f"http://[::1]:{srv.port}/health", timeout=10).status_code == 200
