@@ -12,6 +12,7 @@
 
 #include "server/http.h"
 
+#include "server/bind.h"
 #include "server/edge.h"
 #include "server/gone.h"
 #include "server/guard.h"
@@ -251,25 +252,10 @@ struct MHD_Daemon *ld_http_start(ld_srv *s, ld_error *err)
 {
     const ld_srv_config *c = &s->cfg;
     static struct sockaddr_storage addr; /* MHD keeps the pointer during start only; static for safety */
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *ai = NULL;
-    char port[16];
-    snprintf(port, sizeof port, "%d", c->port);
-    int gai = getaddrinfo(c->host, port, &hints, &ai);
-    if (gai || !ai) {
-        ld_error_set(err, LD_ERR_INTERNAL, "cannot resolve listen address '%s': %s", c->host, gai_strerror(gai));
-        return NULL;
-    }
-    memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-    bool v6 = ai->ai_family == AF_INET6;
-    /* "::" means every address, IPv4 ones too (as with the system's bindv6only=0 default) */
-    bool any6 = v6 && IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)(void *)&addr)->sin6_addr);
-    freeaddrinfo(ai);
-
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
                      MHD_USE_ERROR_LOG;
-    if (v6)
-        flags |= any6 ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    if (ld_bind_addr(c->host, c->port, &addr, &flags, err))
+        return NULL;
     if (s->tls_cert_pem) /* read by server.c's start() */
         flags |= MHD_USE_TLS;
     int threads = c->http_threads ? c->http_threads : cores();

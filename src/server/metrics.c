@@ -4,14 +4,13 @@
  * series lookups and a few atomic adds. */
 #include "server/metrics.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "server/bind.h"
 #include "server/respond.h"
 #include "util/log.h"
 #include "util/rand.h"
@@ -243,21 +242,9 @@ static enum MHD_Result on_metrics_access(void *cls, struct MHD_Connection *c, co
 static struct MHD_Daemon *start_daemon(ld_srv *s, ld_error *err)
 {
     static struct sockaddr_storage addr;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *ai = NULL;
-    char port[16];
-    snprintf(port, sizeof port, "%d", s->cfg.metrics_port);
-    int gai = getaddrinfo(s->cfg.host, port, &hints, &ai);
-    if (gai || !ai) {
-        ld_error_set(err, LD_ERR_INTERNAL, "cannot resolve metrics address '%s': %s", s->cfg.host,
-                     gai_strerror(gai));
-        return NULL;
-    }
-    memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    freeaddrinfo(ai);
+    if (ld_bind_addr(s->cfg.host, s->cfg.metrics_port, &addr, &flags, err))
+        return NULL;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)s->cfg.metrics_port, NULL, NULL, on_metrics_access, s, MHD_OPTION_EXTERNAL_LOGGER,
         ld_log_library, (void *)"metrics", MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
