@@ -110,6 +110,13 @@ def test_text_and_srt_formats_read_in_time_order(srv, stereo):
     cues = " ".join(line for line in r.text.splitlines() if line and "-->" not in line and not line.isdigit())
     sentences = [u["text"] for u in j["utterances"]]
     assert sorted(cues.split()) == sorted(" ".join(sentences).split()), (cues, sentences)
+    # cues by start time across channels (WebVTT requires it): a long utterance cut into several cues used to
+    # put all its cues before the other channel's first one
+    for fmt in ("srt", "vtt"):
+        r = listen(srv, srv.k, params={"multichannel": "true", "format": fmt}, data=data,
+                   headers={"Content-Type": "audio/wav"})
+        starts = [line.split(" --> ")[0].replace(",", ".") for line in r.text.splitlines() if " --> " in line]
+        assert len(starts) >= 3 and starts == sorted(starts), (fmt, r.text)
 
 
 def test_bad_values_are_400(srv, stereo, tmp_path):
