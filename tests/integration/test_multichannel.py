@@ -292,6 +292,27 @@ def test_lightning_route_lists_channels(srv, stereo):
     assert {u["channel"] for u in body["utterances"]} == {0, 1}
 
 
+def test_openai_diarized_json_letters_name_one_voice_across_channels(srv, stereo):
+    """Each channel numbers its speakers from 0 and diarized_json has no channel field: the left reader and
+    the right speaker used to share "A"."""
+    with open(stereo, "rb") as f:
+        r = requests.post(srv.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {srv.k}"},
+                          files={"file": ("call.wav", f)},
+                          data={"model": "whisper-1", "response_format": "diarized_json", "multichannel": "true",
+                                "num_speakers": "1"}, timeout=180)
+    assert r.status_code == 200, r.text
+    segs = r.json()["segments"]
+    with open(stereo, "rb") as f:
+        utts = ok_json(listen(srv, srv.k, params={"multichannel": "true", "diarize": "true", "num_speakers": "1"},
+                              data=f.read(), headers={"Content-Type": "audio/wav"}))["utterances"]
+    assert [(s["start"], s["text"]) for s in segs] == [(u["start"], u["text"]) for u in utts]
+    letters = {}
+    for s, u in zip(segs, utts):
+        letters.setdefault(s["speaker"], set()).add((u["channel"], u["speaker"]))
+    assert all(len(v) == 1 for v in letters.values()) and len(letters) == 2, letters
+    assert segs[0]["speaker"] == "A" and {s["speaker"] for s in segs} == {"A", "B"}, segs
+
+
 def test_url_input(srv, stereo):
     web = LocalHTTP(os.path.dirname(stereo))
     try:
