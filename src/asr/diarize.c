@@ -841,37 +841,34 @@ void ld_diarize_json(const ld_transcript *t, const ld_transcribe_opts *o, json_t
     if (!t->speakers)
         return;
     json_t *words = json_object_get(body, "words");
+    size_t n = 0;
+    long *origin = NULL;
+    ld_word *w = ld_transcript_render_ex(t, LD_RENDER_FLAGS(o), &n, &origin);
     if (json_is_array(words)) { /* rendered entries: punctuation goes with the word before it */
-        size_t n = 0;
-        long *origin = NULL;
-        ld_word *w = ld_transcript_render_ex(t, LD_RENDER_FLAGS(o), &n, &origin);
         int spk = 0;
         for (size_t i = 0; w && origin && i < n && i < json_array_size(words); i++) {
             if (origin[i] >= 0)
                 spk = t->speakers[origin[i]];
             json_object_set_new(json_array_get(words, i), "speaker", json_integer(spk));
         }
-        free(origin);
-        ld_words_free(w, n);
     }
+    /* the body's utterances are these spans, one for one (ld_transcript_json) */
+    ld_utt_span *sp = calloc(t->n_utts + 1, sizeof *sp);
+    size_t n_sp = sp && w ? ld_utt_spans(t, w, origin, n, sp) : 0;
     json_t *utts = json_object_get(body, "utterances"), *turns = json_array();
-    size_t k = 0;
-    for (size_t u = 0; u < t->n_utts; u++) {
-        if (!t->utts[u].count)
-            continue;
-        json_t *ju = json_array_get(utts, k);
-        if (!ju)
-            break;
-        if (json_real_value(json_object_get(ju, "start")) != ld_round3(t->utts[u].start))
-            continue; /* not in the body: its words went into a redaction token before it */
-        k++;
-        json_object_set_new(ju, "speaker", json_integer(t->utts[u].speaker));
+    for (size_t u = 0; u < n_sp && u < json_array_size(utts); u++) {
+        json_t *ju = json_array_get(utts, u);
+        int speaker = t->utts[sp[u].utt].speaker;
+        json_object_set_new(ju, "speaker", json_integer(speaker));
         char label[32];
-        snprintf(label, sizeof label, "SPEAKER_%02d", t->utts[u].speaker);
+        snprintf(label, sizeof label, "SPEAKER_%02d", speaker);
         json_array_append_new(turns,
                               json_pack("{s:s,s:O,s:O,s:O}", "speaker", label, "text", json_object_get(ju, "text"),
                                         "start", json_object_get(ju, "start"), "end", json_object_get(ju, "end")));
     }
+    free(sp);
+    free(origin);
+    ld_words_free(w, n);
     json_object_set_new(body, "speakers", turns);
     json_object_set_new(body, "num_speakers", json_integer(t->n_speakers));
 }

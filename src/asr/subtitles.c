@@ -62,6 +62,20 @@ static size_t *utterance_of(const ld_transcript *t, const long *origin, size_t n
     return u;
 }
 
+typedef struct {
+    double start, end;
+    size_t seq;  /* made in this order: ties keep it */
+    size_t text; /* offset of its lines in the text buffer */
+} cue;
+
+static int cue_cmp(const void *a, const void *b)
+{
+    const cue *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 /* Emits cues; vtt selects the WebVTT flavour. */
 static char *render(const ld_transcript *t, const ld_transcribe_opts *o, bool vtt)
 {
@@ -69,11 +83,15 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, bool vt
     long *origin = NULL;
     ld_word *w = ld_transcript_render_ex(t, LD_RENDER_FLAGS(o), &n, &origin);
     size_t *utt = utterance_of(t, origin, n);
-    sbuf b = {0};
-    sb_str(&b, vtt ? "WEBVTT\n\n" : "");
-    int cue_no = 0;
+    /* cues are collected, then written: merged channels' utterances are in
+     * order of their starts, but a long one cut into several cues would put
+     * its later cues before the other channel's first ones (WebVTT wants
+     * non-decreasing cue starts) */
+    cue *cues = calloc(n + 1, sizeof *cues); /* at most one cue per entry */
+    size_t n_cues = 0;
+    sbuf texts = {0}, b = {0};
     size_t i = 0;
-    while (w && i < n) {
+    while (w && cues && i < n) {
         while (i < n && is_punct(w[i].word)) /* never start a cue with punctuation */
             i++;
         if (i >= n)
@@ -123,24 +141,36 @@ static char *render(const ld_transcript *t, const ld_transcribe_opts *o, bool vt
             lines[line][used] = 0;
             end = w[i].end;
         }
+        cues[n_cues] = (cue){start, end > start ? end : start + 0.001, n_cues, texts.len};
+        n_cues++;
+        for (int l = 0; l <= line; l++) {
+            sb_str(&texts, lines[l]);
+            sb_str(&texts, "\n");
+        }
+        sb_add(&texts, "", 1); /* each cue's lines end with their own NUL */
+    }
+    if (t->separate_utts)
+        qsort(cues, n_cues, sizeof *cues, cue_cmp);
+    sb_str(&b, vtt ? "WEBVTT\n\n" : "");
+    for (size_t c = 0; c < n_cues && !texts.oom; c++) {
         char num[32];
-        snprintf(num, sizeof num, "%d\n", ++cue_no);
+        snprintf(num, sizeof num, "%zu\n", c + 1);
         if (!vtt)
             sb_str(&b, num);
-        stamp(&b, start, vtt ? '.' : ',');
+        stamp(&b, cues[c].start, vtt ? '.' : ',');
         sb_str(&b, " --> ");
-        stamp(&b, end > start ? end : start + 0.001, vtt ? '.' : ',');
+        stamp(&b, cues[c].end, vtt ? '.' : ',');
         sb_str(&b, "\n");
-        for (int l = 0; l <= line; l++) {
-            sb_str(&b, lines[l]);
-            sb_str(&b, "\n");
-        }
+        sb_str(&b, texts.buf + cues[c].text);
         sb_str(&b, "\n");
     }
+    bool failed = b.oom || texts.oom || (w && !cues);
     ld_words_free(w, n);
     free(origin);
     free(utt);
-    if (b.oom) {
+    free(cues);
+    free(texts.buf);
+    if (failed) {
         free(b.buf);
         return NULL;
     }

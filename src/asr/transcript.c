@@ -241,6 +241,34 @@ ld_word *ld_transcript_render_words(const ld_transcript *t, unsigned flags, size
     return ld_transcript_render_ex(t, flags, n, NULL);
 }
 
+size_t ld_utt_spans(const ld_transcript *t, const ld_word *w, const long *origin, size_t n, ld_utt_span *out)
+{
+    size_t k = 0, r = 0;
+    for (size_t u = 0; origin && u < t->n_utts; u++) {
+        const ld_utterance *ut = &t->utts[u];
+        if (!ut->count)
+            continue;
+        while (r < n && (origin[r] < 0 || (size_t)origin[r] < ut->first))
+            r++;
+        size_t from = r;
+        while (r < n && (origin[r] < 0 || (size_t)origin[r] < ut->first + ut->count))
+            r++;
+        if (r == from) /* all of it went into a redaction token of an earlier utterance */
+            continue;
+        double end = ut->end; /* which then ends where its token ends */
+        for (size_t q = from; q < r; q++)
+            end = w[q].end > end ? w[q].end : end;
+        bool head_gone = (size_t)origin[from] != ut->first; /* into an earlier utterance's token */
+        if (head_gone && k && (!t->speakers || t->utts[out[k - 1].utt].speaker == ut->speaker)) {
+            out[k - 1].to = r;
+            out[k - 1].end = end > out[k - 1].end ? end : out[k - 1].end;
+            continue;
+        }
+        out[k++] = (ld_utt_span){u, from, r, head_gone ? w[from].start : ut->start, end};
+    }
+    return k;
+}
+
 ld_transcript *ld_transcript_redact_copy(const ld_transcript *t, unsigned kinds)
 {
     size_t n = 0;
@@ -267,17 +295,21 @@ ld_transcript *ld_transcript_redact_copy(const ld_transcript *t, unsigned kinds)
     memcpy(c->model, t->model, sizeof c->model);
     for (size_t i = 0; c->speakers && i < n; i++)
         c->speakers[i] = t->speakers[origin[i]];
-    /* each entry goes to the utterance of its (first) source word */
-    for (size_t u = 0, i = 0; u < t->n_utts; u++) {
-        c->utts[u] = t->utts[u];
-        c->utts[u].first = i;
-        c->utts[u].count = 0;
-        while (i < n && (size_t)origin[i] < t->utts[u].first + t->utts[u].count) {
-            if (w[i].end > c->utts[u].end)
-                c->utts[u].end = w[i].end;
-            c->utts[u].count++, i++;
-        }
+    /* the utterances as the JSON body has them (no punctuation entries here) */
+    ld_utt_span *sp = calloc(t->n_utts + 1, sizeof *sp);
+    if (!sp) {
+        free(origin);
+        ld_transcript_free(c);
+        return NULL;
     }
+    c->n_utts = ld_utt_spans(t, w, origin, n, sp);
+    for (size_t u = 0; u < c->n_utts; u++)
+        c->utts[u] = (ld_utterance){.first = sp[u].from,
+                                    .count = sp[u].to - sp[u].from,
+                                    .start = sp[u].start,
+                                    .end = sp[u].end,
+                                    .speaker = t->utts[sp[u].utt].speaker};
+    free(sp);
     free(origin);
     return c;
 }
@@ -336,26 +368,15 @@ json_t *ld_transcript_json(const ld_transcript *t, const ld_transcribe_opts *o, 
     /* utterances: each silence-delimited segment with its rendered words,
      * including the punctuation that follows its last word. */
     json_t *utts = json_array();
-    size_t r = 0;
-    for (size_t u = 0; u < t->n_utts; u++) {
-        const ld_utterance *ut = &t->utts[u];
-        if (!ut->count)
-            continue;
-        while (r < n && (origin[r] < 0 || (size_t)origin[r] < ut->first))
-            r++;
-        size_t from = r;
-        while (r < n && (origin[r] < 0 || (size_t)origin[r] < ut->first + ut->count))
-            r++;
-        if (r == from) /* all of it went into a redaction token of an earlier utterance */
-            continue;
-        double end = ut->end; /* which then ends where its token ends */
-        for (size_t q = from; q < r; q++)
-            end = w[q].end > end ? w[q].end : end;
-        char *ut_text = ld_words_join(w + from, r - from);
+    ld_utt_span *sp = calloc(t->n_utts + 1, sizeof *sp);
+    size_t n_sp = sp ? ld_utt_spans(t, w, origin, n, sp) : 0;
+    for (size_t u = 0; u < n_sp; u++) {
+        char *ut_text = ld_words_join(w + sp[u].from, sp[u].to - sp[u].from);
         json_array_append_new(utts, json_pack("{s:s,s:f,s:f}", "text", ut_text ? ut_text : "", "start",
-                                              ld_round3(ut->start), "end", ld_round3(end)));
+                                              ld_round3(sp[u].start), "end", ld_round3(sp[u].end)));
         free(ut_text);
     }
+    free(sp);
     json_object_set_new(j, "utterances", utts);
     if (o->redact) { /* the tokens given out, in order (as stream finals list them) */
         json_t *tokens = json_array();

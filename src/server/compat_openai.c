@@ -145,15 +145,38 @@ static const char *language_name(const char *code)
     return code ? code : "";
 }
 
-/* OpenAI's diarized segments from listend's utterances: speaker n is "A" + n
- * (AA, AB, … past Z), ids "seg_0", "seg_1", … */
+/* Voices numbered in order of first appearance: a voice is the pair (channel,
+ * speaker), since with multichannel each channel numbers its speakers from 0
+ * and the format has no channel field. -1 when the table (cap) is full. */
+typedef struct {
+    json_int_t channel, speaker;
+} voice;
+
+static json_int_t voice_number(voice *seen, size_t *n, size_t cap, json_t *u)
+{
+    voice v = {json_integer_value(json_object_get(u, "channel")),
+               json_integer_value(json_object_get(u, "speaker"))};
+    for (size_t k = 0; k < *n; k++)
+        if (seen[k].channel == v.channel && seen[k].speaker == v.speaker)
+            return (json_int_t)k;
+    if (*n >= cap)
+        return -1;
+    seen[*n] = v;
+    return (json_int_t)(*n)++;
+}
+
+/* OpenAI's diarized segments from listend's utterances: the n-th voice to
+ * speak is "A" + n (AA, AB, … past Z), ids "seg_0", "seg_1", … */
 static json_t *diarized_segments(const json_t *j)
 {
-    json_t *segs = json_array(), *u;
-    size_t i;
-    json_array_foreach(json_object_get(j, "utterances"), i, u)
+    json_t *segs = json_array(), *u, *utts = json_object_get(j, "utterances");
+    size_t i, n_seen = 0, cap = json_array_size(utts);
+    voice *seen = calloc(cap + 1, sizeof *seen);
+    json_array_foreach(utts, i, u)
     {
-        json_int_t n = json_integer_value(json_object_get(u, "speaker"));
+        json_int_t n = voice_number(seen, &n_seen, seen ? cap : 0, u);
+        if (n < 0) /* out of memory: listend's own number */
+            n = json_integer_value(json_object_get(u, "speaker"));
         char label[8], id[32];
         if (n < 26)
             snprintf(label, sizeof label, "%c", (char)('A' + n));
@@ -165,6 +188,7 @@ static json_t *diarized_segments(const json_t *j)
                                         "start", json_object_get(u, "start"), "end", json_object_get(u, "end"),
                                         "text", json_object_get(u, "text"), "speaker", label));
     }
+    free(seen);
     return segs;
 }
 

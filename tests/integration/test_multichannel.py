@@ -110,6 +110,13 @@ def test_text_and_srt_formats_read_in_time_order(srv, stereo):
     cues = " ".join(line for line in r.text.splitlines() if line and "-->" not in line and not line.isdigit())
     sentences = [u["text"] for u in j["utterances"]]
     assert sorted(cues.split()) == sorted(" ".join(sentences).split()), (cues, sentences)
+    # cues by start time across channels (WebVTT requires it): a long utterance cut into several cues used to
+    # put all its cues before the other channel's first one
+    for fmt in ("srt", "vtt"):
+        r = listen(srv, srv.k, params={"multichannel": "true", "format": fmt}, data=data,
+                   headers={"Content-Type": "audio/wav"})
+        starts = [line.split(" --> ")[0].replace(",", ".") for line in r.text.splitlines() if " --> " in line]
+        assert len(starts) >= 3 and starts == sorted(starts), (fmt, r.text)
 
 
 def test_bad_values_are_400(srv, stereo, tmp_path):
@@ -283,6 +290,27 @@ def test_lightning_route_lists_channels(srv, stereo):
     assert body["status"] == "success"
     check_channels(body["channels"][0]["text"], body["channels"][1]["text"])
     assert {u["channel"] for u in body["utterances"]} == {0, 1}
+
+
+def test_openai_diarized_json_letters_name_one_voice_across_channels(srv, stereo):
+    """Each channel numbers its speakers from 0 and diarized_json has no channel field: the left reader and
+    the right speaker used to share "A"."""
+    with open(stereo, "rb") as f:
+        r = requests.post(srv.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {srv.k}"},
+                          files={"file": ("call.wav", f)},
+                          data={"model": "whisper-1", "response_format": "diarized_json", "multichannel": "true",
+                                "num_speakers": "1"}, timeout=180)
+    assert r.status_code == 200, r.text
+    segs = r.json()["segments"]
+    with open(stereo, "rb") as f:
+        utts = ok_json(listen(srv, srv.k, params={"multichannel": "true", "diarize": "true", "num_speakers": "1"},
+                              data=f.read(), headers={"Content-Type": "audio/wav"}))["utterances"]
+    assert [(s["start"], s["text"]) for s in segs] == [(u["start"], u["text"]) for u in utts]
+    letters = {}
+    for s, u in zip(segs, utts):
+        letters.setdefault(s["speaker"], set()).add((u["channel"], u["speaker"]))
+    assert all(len(v) == 1 for v in letters.values()) and len(letters) == 2, letters
+    assert segs[0]["speaker"] == "A" and {s["speaker"] for s in segs} == {"A", "B"}, segs
 
 
 def test_url_input(srv, stereo):

@@ -103,6 +103,48 @@ def test_multichannel_redacts_each_channel_on_its_own(srv):
     assert b["redacted_entities"] == ["[PHONENUMBER_1]"] and digits(b["text"]) == [], b
 
 
+def test_entity_spanning_utterances_joins_them(srv):
+    """A phone number read in two groups, the second run straight into "go forward ten meters" (one
+    utterance): the token takes the second utterance's head, and the rest joins the first utterance (it kept
+    its old start, inside the token: utterances, OpenAI segments and speaker turns overlapped)."""
+    import array
+    with open(TIDIGITS, "rb") as f:
+        digits_pcm = array.array("h", f.read())
+    with open("/usr/share/pocketsphinx/test/data/goforward.raw", "rb") as f:
+        go = array.array("h", f.read())
+    loud = [i for i, v in enumerate(digits_pcm) if abs(v) > 300]
+    head = next(i for i, v in enumerate(go) if abs(v) > 300)
+    pcm = digits_pcm + digits_pcm[:loud[-1] - 1600] + go[head + 3200:]  # no pause between "zero" and "go"
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(pcm.tobytes())
+    audio = out.getvalue()
+    plain = post(srv, audio, timestamps="true").json()
+    assert len(plain["utterances"]) == 2 and "forward" in plain["utterances"][1]["text"], plain["utterances"]
+    for extra in ({}, {"diarize": "true"}):
+        b = post(srv, audio, redact_pii="true", timestamps="true", **extra).json()
+        assert b["redacted_entities"] == ["[PHONENUMBER_1]"], b
+        us = b["utterances"]
+        if not extra:
+            assert len(us) == 1 and us[0]["text"].startswith("[PHONENUMBER_1] go forward"), us
+        for a, z in zip(us, us[1:]):
+            assert a["end"] <= z["start"], us
+        for u in us:  # each starts at its first word
+            assert any(w["start"] == u["start"] for w in b["words"] if w["word"] == u["text"].split()[0].rstrip(".,?!")), (u, b)
+        if extra:
+            assert [(t["start"], t["end"]) for t in b["speakers"]] == [(u["start"], u["end"]) for u in us], b
+    r = requests.post(srv.url + "/v1/audio/transcriptions", headers=srv.auth(srv.k),
+                      files={"file": ("a.wav", audio)},
+                      data={"model": "whisper-1", "response_format": "verbose_json", "redact_pii": "true"}, timeout=60)
+    segs = r.json()["segments"]
+    assert [(s["start"], s["text"]) for s in segs] == [(u["start"], u["text"]) for u in
+                                                      post(srv, audio, redact_pii="true").json()["utterances"]]
+    assert all(a["end"] <= z["start"] for a, z in zip(segs, segs[1:])), segs
+
+
 def test_deepgram_redact(srv):
     card = wav(3)
     r = post(srv, card, path="/deepgram/v1/listen", redact="pci")

@@ -1,5 +1,6 @@
 /* Multichannel results (asr/channels.h): channel tags, time order, per-channel
  * blocks, and the merged transcript behind text/SRT/VTT. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,52 @@ static void test_subtitles_keep_voices_apart(void)
     ld_transcript_free(t[1]);
 }
 
+/* Both sides talk at once, each in one utterance long enough for several
+ * cues: the cues come out by start time across channels (WebVTT wants
+ * non-decreasing starts), not one side's cues all before the other's. */
+static void test_subtitle_cues_in_time_order(void)
+{
+    char a[1024] = "", b[1024] = "";
+    for (int i = 0; i < 20; i++) { /* 20 words, 0.5 s each: 10 s, over 7 s (LD_SUB_MAX_CUE_S) */
+        char w[64];
+        snprintf(w, sizeof w, "%sleft:%.2f:%.2f", i ? " " : "", 0.1 + i * 0.5, 0.1 + i * 0.5 + 0.45);
+        strcat(a, w);
+        snprintf(w, sizeof w, "%sright:%.2f:%.2f", i ? " " : "", 0.3 + i * 0.5, 0.3 + i * 0.5 + 0.45);
+        strcat(b, w);
+    }
+    ld_transcript *t[2] = {make(a, 11.0), make(b, 11.0)};
+    ld_transcribe_opts o;
+    ld_transcribe_opts_default(&o);
+    for (int vtt = 0; vtt < 2; vtt++) {
+        o.format = vtt ? LD_FORMAT_VTT : LD_FORMAT_SRT;
+        char *s = ld_channels_render(t, 2, &o, NULL);
+        CHECK(s != NULL);
+        double prev = -1;
+        int cues = 0, no = 0;
+        for (const char *p = s; p && (p = strstr(p, " --> ")); p += 5) {
+            const char *l = p - 12; /* HH:MM:SS,mmm before the arrow */
+            int hh, mm, ss, ms;
+            CHECK(sscanf(l, "%d:%d:%d%*c%d", &hh, &mm, &ss, &ms) == 4);
+            double start = hh * 3600 + mm * 60 + ss + ms / 1000.0;
+            CHECK(start >= prev);
+            prev = start;
+            cues++;
+        }
+        CHECK(cues >= 4); /* each side cut in two at least */
+        /* SRT numbers the cues as written: 1, 2, 3, … */
+        for (const char *p = s; !vtt && p && *p; no++) {
+            int k = 0;
+            CHECK(sscanf(p, "%d", &k) == 1 && k == no + 1);
+            p = strstr(p, "\n\n");
+            p = p ? p + 2 : NULL;
+        }
+        CHECK(vtt || no == cues);
+        free(s);
+    }
+    ld_transcript_free(t[0]);
+    ld_transcript_free(t[1]);
+}
+
 static void test_empty_channel(void)
 {
     ld_transcript *t[2] = {make("go:0.1:0.4", 2.0), calloc(1, sizeof(ld_transcript))};
@@ -146,5 +193,6 @@ int main(void)
     test_subtitles_keep_voices_apart();
     test_json();
     test_empty_channel();
+    test_subtitle_cues_in_time_order();
     TEST_MAIN_END();
 }

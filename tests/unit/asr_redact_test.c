@@ -187,7 +187,9 @@ static void test_render(void)
     CHECK(json_array_size(ents) == 2);
     CHECK_STR(json_string_value(json_array_get(ents, 1)), "[NUMBER_2]");
     json_decref(j);
-    /* a phone number read in two utterances: one token, in the first utterance, which ends where it ends */
+    /* a phone number read in two utterances: one token, and the entity joins
+     * them into the first (docs/api.md) — the second no longer starts at its
+     * first digit, inside the token, before the first utterance ends */
     for (size_t i = 6; i < 11; i++)
         w[i].start -= 1.2, w[i].end -= 1.2; /* 0.8 s between the groups */
     ld_utterance utts[2] = {{0, 6, w[0].start, w[5].end, 0}, {6, 5, w[6].start, w[10].end, 0}};
@@ -195,11 +197,36 @@ static void test_render(void)
     o.redact = LD_REDACT_PII;
     j = ld_transcript_json(&tr, &o, NULL);
     json_t *us = json_object_get(j, "utterances");
-    CHECK(json_array_size(us) == 2);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(us, 0), "text")), "My number is [PHONENUMBER_1]");
-    CHECK_NEAR(json_real_value(json_object_get(json_array_get(us, 0), "end")), w[9].end, 1e-3);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(us, 1), "text")), "thanks.");
+    CHECK(json_array_size(us) == 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(us, 0), "text")),
+              "My number is [PHONENUMBER_1] thanks.");
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(us, 0), "start")), w[0].start, 1e-3);
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(us, 0), "end")), w[10].end, 1e-3);
     json_decref(j);
+    /* the same in the copy that multichannel subtitles render */
+    ld_transcript *c = ld_transcript_redact_copy(&tr, LD_REDACT_PII);
+    CHECK(c && c->n_utts == 1 && c->utts[0].count == 5 && c->utts[0].end == w[10].end);
+    ld_transcript_free(c);
+    /* diarized, the second utterance another speaker's turn: it stays apart,
+     * starting at its first word after the token (turns never overlap) */
+    int spk[11] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1};
+    utts[1].speaker = 1;
+    tr.speakers = spk, tr.n_speakers = 2;
+    j = ld_transcript_json(&tr, &o, NULL);
+    us = json_object_get(j, "utterances");
+    json_t *turns = json_object_get(j, "speakers");
+    CHECK(json_array_size(us) == 2 && json_array_size(turns) == 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(us, 1), "text")), "thanks.");
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(us, 1), "start")), w[10].start, 1e-3);
+    CHECK(json_integer_value(json_object_get(json_array_get(us, 1), "speaker")) == 1);
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(turns, 1), "start")), w[10].start, 1e-3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(turns, 1), "speaker")), "SPEAKER_01");
+    json_decref(j);
+    c = ld_transcript_redact_copy(&tr, LD_REDACT_PII);
+    CHECK(c && c->n_utts == 2 && c->utts[1].count == 1 && c->utts[1].start == w[10].start &&
+          c->utts[1].speaker == 1);
+    ld_transcript_free(c);
+    tr.speakers = NULL, tr.n_speakers = 0;
 }
 
 static void test_parse(void)

@@ -199,7 +199,7 @@ static void test_openai(void)
                                 "text", "Bye.", "start", 3.0, "end", 4.0, "speaker", 27);
     char *events = ld_openai_delta_done(&d, "Hi. Hello. Bye.", 5.0, listend);
     CHECK(events && strstr(events, "\"type\":\"transcript.text.segment\",\"id\":\"seg_1\"") &&
-          strstr(events, "\"speaker\":\"B\"") && strstr(events, "\"speaker\":\"AB\"") &&
+          strstr(events, "\"speaker\":\"B\"") && strstr(events, "\"speaker\":\"C\"") &&
           strstr(events, "\"speaker\":\"B\"") < strstr(events, "transcript.text.done"));
     free(events);
     ld_openai_delta_free(&d);
@@ -209,6 +209,27 @@ static void test_openai(void)
     CHECK(!strcmp(json_string_value(json_object_get(json_array_get(segs, 0), "speaker")), "A"));
     CHECK(!strcmp(json_string_value(json_object_get(json_array_get(segs, 1), "text")), "Hello."));
     CHECK(json_real_value(json_object_get(json_object_get(body, "usage"), "seconds")) == 5.0);
+    json_decref(body);
+    /* multichannel: each channel numbers its speakers from 0 and the format has
+     * no channel field, so letters name (channel, speaker) pairs in order of
+     * first appearance; past Z they go on AA, AB, … */
+    json_t *mc = json_pack("{s:s,s:f,s:[]}", "text", "", "duration", 9.0, "utterances");
+    int pairs[][2] = {{0, 0}, {1, 0}, {1, 1}, {0, 0}};
+    for (int k = 0; k < 4; k++)
+        json_array_append_new(json_object_get(mc, "utterances"),
+                              json_pack("{s:s,s:f,s:f,s:i,s:i}", "text", "x", "start", k * 1.0, "end", k + 0.5,
+                                        "channel", pairs[k][0], "speaker", pairs[k][1]));
+    for (int k = 0; k < 26; k++) /* channel 2's speakers 0..25: voices 3..28 */
+        json_array_append_new(json_object_get(mc, "utterances"),
+                              json_pack("{s:s,s:f,s:f,s:i,s:i}", "text", "x", "start", 5.0 + k * 0.1, "end",
+                                        5.05 + k * 0.1, "channel", 2, "speaker", k));
+    body = ld_openai_body(&lo, mc);
+    segs = json_object_get(body, "segments");
+    const char *want[] = {"A", "B", "C", "A", "D"};
+    for (size_t k = 0; k < 5; k++)
+        CHECK(!strcmp(json_string_value(json_object_get(json_array_get(segs, k), "speaker")), want[k]));
+    CHECK(json_array_size(segs) == 30 &&
+          !strcmp(json_string_value(json_object_get(json_array_get(segs, 29), "speaker")), "AC"));
     json_decref(body);
     CHECK(ld_openai_opt_set(&lo, "response_format", "json", &err) == LD_OK && !lo.diarized);
 
