@@ -95,6 +95,9 @@ def keys(srv):
         "rpm": srv.key("py-rpm", rpm=1),
         # 10 audio seconds a day: goforward (~2.9 s) three times leaves ~1.3 s, the fourth is refused.
         "quota": srv.key("py-quota", hours_per_day=10 / 3600),
+        # one second a day: the first transcription uses it up (test_stream_handshake_refusals)
+        "stream-quota": srv.key("py-stream-quota", hours_per_day=1 / 3600),
+        "stream-rpm": srv.key("py-stream-rpm", rpm=1),
     }
 
 
@@ -397,6 +400,32 @@ def test_stream_auth_error(srv, keys):
             pass
     with pytest.raises(listend.InvalidLicenseError):
         asyncio.run(run())
+
+
+def test_stream_handshake_refusals(srv, keys, audio):
+    """A refused handshake raises the batch class with the server's code and
+    message (websockets 10-12 leave the body unread: the SDK reads it)."""
+    async def refusal(key, **params):
+        c = Client(api_url=srv.url, license_key=key, max_retries=0)
+        with pytest.raises(listend.ListendError) as e:
+            async for _ in c.stream(b"\0" * 3200, encoding="linear16", sample_rate=16000, **params):
+                pass
+        return e.value
+
+    Client(api_url=srv.url, license_key=keys["stream-quota"]).transcribe_url(audio["wav_url"])
+    Client(api_url=srv.url, license_key=keys["stream-rpm"]).license()
+
+    async def run():
+        return [await refusal(keys["expired"]), await refusal(keys["stream-quota"]),
+                await refusal(keys["stream-rpm"]), await refusal(keys["good"], language="xx")]
+    expired, quota, rpm, lang = asyncio.run(run())
+    assert type(expired) is listend.LicenseExpiredError and expired.code == "LICENSE_EXPIRED"
+    assert expired.expires_at.startswith("2020-01-01")
+    assert type(quota) is listend.QuotaExceededError and quota.code == "QUOTA_EXCEEDED", quota
+    assert quota.message == "Daily audio quota exceeded" and quota.quota.remaining == 0
+    assert type(rpm) is listend.RateLimitError and rpm.code == "RATE_LIMIT_EXCEEDED" and rpm.retry_after > 0, rpm
+    assert type(lang) is listend.BadRequestError and lang.status == 400 and lang.code == "UNSUPPORTED_LANGUAGE", lang
+    assert "language" in lang.message and lang.request_id.startswith("req_")
 
 
 def test_stream_without_websockets_says_what_to_install(client, monkeypatch):

@@ -16,14 +16,41 @@ from ._http import backoff_delay
 from ._upload import clean_options, form_value
 from .results import Quota, StreamMessage
 
+MAX_REFUSAL_BODY = 1 << 16  # an error envelope is a few hundred bytes
+
 try:
     import websockets
-    try:  # websockets >= 13: the new asyncio implementation
+    try:  # websockets >= 13: the new asyncio implementation (keeps the refusal's body)
         from websockets.asyncio.client import connect as _ws_connect
         _HEADERS_KW = "additional_headers"
+        _CONNECT_KW = {}
     except ImportError:  # websockets 10-12 (Debian bookworm has 10.4)
         from websockets.client import connect as _ws_connect
+        from websockets.client import WebSocketClientProtocol as _LegacyProtocol
         _HEADERS_KW = "extra_headers"
+
+        class _BodyKeepingProtocol(_LegacyProtocol):
+            """The legacy client raises InvalidStatusCode with the headers only;
+            the server's JSON error (code, message) is in the body, which the
+            library leaves unread on the stream (its documented hook): read it
+            here and carry it on the exception as `.body`."""
+
+            async def read_http_response(self):
+                status, headers = await super().read_http_response()
+                if status == 101 or 300 <= status < 400:  # upgrade, or a redirect the library follows
+                    return status, headers
+                body = b""
+                try:
+                    n = int(headers.get("Content-Length", ""))
+                    if 0 < n <= MAX_REFUSAL_BODY:
+                        body = await self.reader.readexactly(n)
+                except (ValueError, asyncio.IncompleteReadError):
+                    pass  # no usable length, or cut short: fall back to the status alone
+                exc = websockets.exceptions.InvalidStatusCode(status, headers)
+                exc.body = body
+                raise exc
+
+        _CONNECT_KW = {"create_protocol": _BodyKeepingProtocol}
 except ImportError:  # pragma: no cover - exercised where websockets is absent
     websockets = None
 
@@ -118,35 +145,29 @@ async def _sender(ws, source, bytes_per_s):
 
 
 def _status_of(exc):
-    """HTTP status (and body, if the library kept it) of a refused handshake."""
+    """HTTP status, body and headers of a refused handshake (websockets >= 13:
+    exc.response; older: InvalidStatusCode from _BodyKeepingProtocol)."""
     resp = getattr(exc, "response", None)
     if resp is not None and hasattr(resp, "status_code"):
         return resp.status_code, getattr(resp, "body", b"") or b"", resp.headers
     status = getattr(exc, "status_code", None)
-    return status, b"", getattr(exc, "headers", None)
+    return status, getattr(exc, "body", b"") or b"", getattr(exc, "headers", None)
 
 
-async def _handshake_error(client, status, body, headers):
+def _handshake_error(status, body, headers):
     try:
         data = json.loads(body.decode()) if body else {}
     except ValueError:
         data = {}
-    if not data and status in (401, 403):
-        # Older websockets versions drop the refusal's body; the license
-        # endpoint authenticates the same way and says exactly why.
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, client.license)
-        except errors.ListendError as exc:
-            if exc.status == status:
-                return exc
-    return errors.from_response(status, data, headers)
+    rid = headers.get("X-Request-ID") if headers is not None else None
+    return errors.from_response(status, data, headers, rid)
 
 
 async def _connect(client, url, headers):
     attempt = 0
     while True:
         try:
-            return await _ws_connect(url, **{_HEADERS_KW: headers}, max_size=2 ** 22,
+            return await _ws_connect(url, **{_HEADERS_KW: headers}, **_CONNECT_KW, max_size=2 ** 22,
                                      open_timeout=min(client.timeout or 30, 30))
         except (OSError, asyncio.TimeoutError) as exc:
             if attempt >= client.max_retries:
@@ -156,7 +177,7 @@ async def _connect(client, url, headers):
             status, body, resp_headers = _status_of(exc)
             if status is None:
                 raise errors.APIConnectionError(f"WebSocket handshake failed: {exc}") from exc
-            err = await _handshake_error(client, status, body, resp_headers)
+            err = _handshake_error(status, body, resp_headers)
             retry_after = getattr(err, "retry_after", None)
             if status not in (429, 503) or attempt >= client.max_retries or \
                     (retry_after is not None and client.timeout and retry_after > client.timeout):
