@@ -157,6 +157,34 @@ test('streaming: interim and final results, async iterable source with finalize'
   await assert.rejects(async () => { for await (const _ of bad) { /* none */ } }, (e) => e instanceof InvalidLicenseError);
 });
 
+test('streaming: leaving the loop returns at once while the audio source is silent', { skip }, async () => {
+  // A microphone-like source: one second of speech, then silence until released.
+  let wake;
+  const silent = new Promise((r) => { wake = r; });
+  const timer = setTimeout(() => wake(), 15000); // unfixed, the loop waited this long
+  let finished = false;
+  async function* mic() {
+    try {
+      yield readFileSync(env.LISTEND_TEST_RAW_FILE).subarray(0, 32000);
+      await silent;
+      yield Buffer.alloc(3200);
+    } finally {
+      finished = true;
+    }
+  }
+  const t0 = Date.now();
+  for await (const m of client().stream(mic(), { encoding: 'linear16', sampleRate: 16000, interimResults: true })) {
+    assert.equal(m.type, 'transcription');
+    break;
+  }
+  const elapsed = Date.now() - t0;
+  clearTimeout(timer);
+  wake();
+  assert.ok(elapsed < 10000, `leaving the loop took ${elapsed} ms`);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(finished, 'the source was told to stop (return())');
+});
+
 test('examples run', { skip }, () => {
   const run = (name, ...args) => {
     const p = spawnSync(process.execPath, [join(here, '..', 'examples', name), ...args], { env, encoding: 'utf8', timeout: 120000 });
