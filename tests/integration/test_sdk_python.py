@@ -268,6 +268,46 @@ def test_connection_error_retries(monkeypatch):
     assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.5
 
 
+def test_timeout_bounds_the_whole_request(tmp_path):
+    """A server answering 200 and then a byte every 0.1 s: no single read times
+    out, the request as a whole must (APITimeoutError, not retried)."""
+    import socket as socketlib
+    lsock = socketlib.create_server(("127.0.0.1", 0))
+    requests, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            requests.append(conn.recv(65536))
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+                while not stop.is_set():
+                    conn.sendall(b" ")
+                    time.sleep(0.1)
+            except OSError:
+                pass
+            conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    c = Client(api_url=f"http://127.0.0.1:{lsock.getsockname()[1]}", license_key="k", timeout=1, max_retries=2)
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"\0" * 1000)
+    try:
+        for call in (c.license, lambda: c.transcribe_url("http://example.com/a.wav"),
+                     lambda: c.transcribe_file(str(audio))):
+            before, t0 = len(requests), time.monotonic()
+            with pytest.raises(listend.APITimeoutError) as e:
+                call()
+            assert isinstance(e.value, listend.APIConnectionError)
+            assert time.monotonic() - t0 < 3, f"took {time.monotonic() - t0:.1f} s"
+            assert len(requests) - before == 1, "retried after a timeout"
+    finally:
+        stop.set()
+        lsock.close()
+
+
 # -- uploads do not load the file into memory ----------------------------------
 
 UPLOAD_CHILD = r"""

@@ -18,6 +18,8 @@ export class ListendError extends Error {
 
 /** The server could not be reached, or the connection broke or timed out. */
 export class APIConnectionError extends ListendError {}
+/** The request took longer than timeoutMs (never retried: the work may still be running). */
+export class APITimeoutError extends APIConnectionError {}
 /** 401: missing, malformed, unknown or revoked license key. */
 export class InvalidLicenseError extends ListendError {}
 /** 403 LICENSE_EXPIRED; expiresAt is the server's ISO 8601 time. */

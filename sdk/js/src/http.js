@@ -3,7 +3,7 @@
 // honouring the server's retry_after, up to maxRetries).
 import http from 'node:http';
 import https from 'node:https';
-import { APIConnectionError, InvalidLicenseError, errorFromResponse } from './errors.js';
+import { APIConnectionError, APITimeoutError, InvalidLicenseError, errorFromResponse } from './errors.js';
 
 export const USER_AGENT = 'listend-js/0.1.0';
 const BACKOFF_BASE_MS = 500;
@@ -75,13 +75,18 @@ export class Transport {
         replayable = b.replayable !== false;
         if (b.duplex) init.duplex = b.duplex;
       }
-      if (this.timeoutMs) init.signal = AbortSignal.timeout(this.timeoutMs);
+      const signal = this.timeoutMs ? AbortSignal.timeout(this.timeoutMs) : null;
+      if (signal) init.signal = signal;
       let resp;
       try {
-        resp = bodyInfo?.node ? await nodeRequest(this.apiUrl + path, init, bodyInfo) : await fetch(this.apiUrl + path, init);
+        // The body is read here, under the same signal, so that timeoutMs bounds
+        // the whole request (a server trickling its answer included).
+        resp = bodyInfo?.node ? await nodeRequest(this.apiUrl + path, init, bodyInfo) : await buffered(await fetch(this.apiUrl + path, init));
       } catch (err) {
-        if (err?.name === 'TimeoutError' || err?.name === 'AbortError') {
-          throw new APIConnectionError(`Request to ${this.apiUrl}${path} timed out after ${this.timeoutMs} ms`, { cause: err });
+        // Whatever the abort surfaced as (DOMException, ECONNRESET from node:http,
+        // undici's "terminated"), a fired timer is a timeout, and is not retried.
+        if (signal?.aborted || err?.name === 'TimeoutError') {
+          throw new APITimeoutError(`Request to ${this.apiUrl}${path} timed out after ${this.timeoutMs} ms`, { cause: err });
         }
         const code = causeCode(err);
         if (retry && replayable && attempt < this.maxRetries && RETRY_CAUSES.has(code)) {
@@ -106,6 +111,13 @@ export class Transport {
       await this.sleep(backoffDelayMs(attempt, retryAfter));
     }
   }
+}
+
+/** A Response whose body is already in memory (API answers are small). */
+async function buffered(resp) {
+  const body = await resp.arrayBuffer();
+  const nullBody = [101, 204, 205, 304].includes(resp.status);
+  return new Response(nullBody ? null : body, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
 }
 
 /** Sends a streamed body with node:http(s), waiting for the socket to drain

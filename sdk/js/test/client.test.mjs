@@ -3,6 +3,7 @@
 // audio/callback server and passes them in LISTEND_* environment variables.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { createReadStream, readFileSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { test } from 'node:test';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import {
   SmallestClient, ListendClient, ListendError, InvalidLicenseError, LicenseExpiredError, RateLimitError,
-  BadRequestError, NotFoundError, APIConnectionError, TextResult, QuotaExceededError, Quota,
+  BadRequestError, NotFoundError, APIConnectionError, APITimeoutError, TextResult, QuotaExceededError, Quota,
 } from '@listend/client';
 
 const env = process.env;
@@ -108,6 +109,44 @@ test('errors from real responses', { skip }, async () => {
     (e) => e instanceof BadRequestError && e.code === 'URL_FETCH_FAILED');
   await assert.rejects(new ListendClient({ apiUrl: 'http://127.0.0.1:9', licenseKey: 'x', maxRetries: 1 }).license(),
     (e) => e instanceof APIConnectionError);
+});
+
+test('a timeout is an APITimeoutError (a ListendError), never retried, whatever the body', async () => {
+  // A server that answers 200 and then trickles its body a byte at a time:
+  // each read succeeds, only a deadline on the whole request stops it.
+  let requests = 0;
+  const sockets = new Set();
+  const srv = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => {});
+    sock.once('data', () => {
+      requests++; // not connections: undici may open one it does not use
+      sock.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
+      const t = setInterval(() => sock.write(' '), 100);
+      sock.on('close', () => clearInterval(t));
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const c = new ListendClient({ apiUrl: `http://127.0.0.1:${srv.address().port}`, licenseKey: 'k', timeoutMs: 800, maxRetries: 2 });
+  const audio = readFileSync(join(here, '..', 'package.json')); // any bytes: the answer never completes
+  const pathFile = join(here, '..', 'package.json');
+  try {
+    for (const [name, call] of [
+      ['license', () => c.license()],
+      ['transcribeUrl', () => c.transcribeUrl('http://example.com/a.wav')],
+      ['Buffer upload', () => c.transcribeFile(audio, { filename: 'a.wav' })],
+      ['path upload', () => c.transcribeFile(pathFile)],
+    ]) {
+      const before = requests;
+      const t0 = Date.now();
+      await assert.rejects(call(), (e) => e instanceof APITimeoutError && e instanceof ListendError, name);
+      assert.equal(requests - before, 1, `${name} was retried after a timeout`);
+      assert.ok(Date.now() - t0 < 3000, `${name} took ${Date.now() - t0} ms`);
+    }
+  } finally {
+    for (const s of sockets) s.destroy();
+    srv.close();
+  }
 });
 
 test('a large upload is streamed, not loaded', { skip }, () => {

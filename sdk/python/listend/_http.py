@@ -7,6 +7,7 @@ import json
 import random
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 
@@ -105,40 +106,70 @@ class Transport:
         headers = self.headers(auth)
         headers.update(extra_headers or {})
         conn = self._connection()
-        try:
-            if body is not None:
-                headers["Content-Type"] = body.content_type
-                if body.length is not None:
-                    headers["Content-Length"] = str(body.length)
-                else:
-                    headers["Transfer-Encoding"] = "chunked"
-            try:
-                conn.putrequest(method, self.prefix + path, skip_accept_encoding=True)
-                for k, v in headers.items():
-                    conn.putheader(k, v)
-                conn.endheaders()
-                if body is not None:
-                    for chunk in body.chunks():
-                        if not chunk:
-                            continue
-                        if body.length is None:
-                            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                        else:
-                            conn.send(chunk)
-                    if body.length is None:
-                        conn.send(b"0\r\n\r\n")
-            except (BrokenPipeError, ConnectionResetError) as exc:
-                # The server may answer early (401, 422 too large) and close
-                # while we are still uploading: prefer its answer to the reset.
+        # The socket timeout bounds each read or write; a server trickling its
+        # answer a byte at a time never trips it. This timer bounds the whole
+        # request: at the deadline it shuts the socket down, which wakes
+        # whatever call is blocked on it.
+        expired = threading.Event()
+
+        def expire():
+            expired.set()
+            if conn.sock is not None:
                 try:
-                    resp = conn.getresponse()
-                    return Response(resp.status, resp.headers, resp.read())
-                except Exception:
-                    raise exc from None
-            resp = conn.getresponse()
-            return Response(resp.status, resp.headers, resp.read())
+                    socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)  # also under TLS
+                except OSError:
+                    pass
+        timer = threading.Timer(self.timeout, expire) if self.timeout else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            try:
+                conn.connect()
+                if expired.is_set():
+                    raise TimeoutError("connecting took the whole timeout")
+                return self._exchange(conn, method, path, body, headers)
+            except Exception as exc:
+                if expired.is_set():
+                    raise TimeoutError(f"request not complete after {self.timeout} s") from exc
+                raise
         finally:
+            if timer is not None:
+                timer.cancel()
             conn.close()
+
+    def _exchange(self, conn, method, path, body, headers):
+        if body is not None:
+            headers["Content-Type"] = body.content_type
+            if body.length is not None:
+                headers["Content-Length"] = str(body.length)
+            else:
+                headers["Transfer-Encoding"] = "chunked"
+        try:
+            conn.putrequest(method, self.prefix + path, skip_accept_encoding=True)
+            for k, v in headers.items():
+                conn.putheader(k, v)
+            conn.endheaders()
+            if body is not None:
+                for chunk in body.chunks():
+                    if not chunk:
+                        continue
+                    if body.length is None:
+                        conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    else:
+                        conn.send(chunk)
+                if body.length is None:
+                    conn.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The server may answer early (401, 422 too large) and close
+            # while we are still uploading: prefer its answer to the reset.
+            try:
+                resp = conn.getresponse()
+                return Response(resp.status, resp.headers, resp.read())
+            except Exception:
+                raise exc from None
+        resp = conn.getresponse()
+        return Response(resp.status, resp.headers, resp.read())
 
     def request(self, method, path, body=None, auth=True, headers=None, retry=True):
         """Sends one API request with retries; returns the Response for 2xx and
@@ -158,8 +189,8 @@ class Transport:
                 self.sleep(backoff_delay(attempt))
                 attempt += 1
                 continue
-            except (socket.timeout, TimeoutError) as exc:
-                raise errors.APIConnectionError(
+            except (socket.timeout, TimeoutError) as exc:  # never retried: the work may still run
+                raise errors.APITimeoutError(
                     f"Request to {self.api_url}{path} timed out after {self.timeout} s") from exc
             except OSError as exc:
                 raise errors.APIConnectionError(f"Request to {self.api_url}{path} failed: {exc}") from exc

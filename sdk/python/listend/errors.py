@@ -33,6 +33,11 @@ class APIConnectionError(ListendError):
     """The server could not be reached, or the connection broke or timed out."""
 
 
+class APITimeoutError(APIConnectionError):
+    """The request took longer than the client's `timeout`. Never retried: the
+    server may still be working on it."""
+
+
 class InvalidLicenseError(ListendError):
     """401: the license key is missing, malformed, unknown or revoked."""
 
