@@ -66,7 +66,11 @@ test('seed example shape: new SmallestClient({apiUrl, licenseKey}).transcribeUrl
 
 test('transcribeFile: path, Buffer, Blob, stream, raw PCM with options', { skip }, async () => {
   const c = client();
-  assert.match((await c.transcribeFile(env.LISTEND_TEST_AUDIO_FILE)).text, /forward/);
+  const plain = await c.transcribeFile(env.LISTEND_TEST_AUDIO_FILE);
+  assert.match(plain.text, /forward/);
+  // no timestamps: `words` is there to read, but JSON.stringify gives the server's JSON
+  assert.deepEqual(plain.words, []);
+  assert.equal(JSON.stringify(plain), JSON.stringify(plain.raw));
   const buf = readFileSync(env.LISTEND_TEST_AUDIO_FILE);
   assert.match((await c.transcribeFile(buf, { filename: 'speech.wav' })).text, /forward/);
   assert.match((await c.transcribeFile(new Blob([buf], { type: 'audio/wav' }))).text, /forward/);
