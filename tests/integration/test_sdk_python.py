@@ -9,6 +9,7 @@ Python rate-limit flow runs the same way, in a thread (test_rate_limit_then_retr
 """
 import asyncio
 import http.server
+import io
 import json
 import os
 import shutil
@@ -378,6 +379,41 @@ def test_too_large_upload(server_factory, tmp_path):
     with pytest.raises(listend.BadRequestError) as e:
         Client(api_url=small.url, license_key=key, max_retries=0).transcribe_file(str(big))
     assert e.value.body.get("max_size_mb") == 5
+
+
+class _Pipe(io.RawIOBase):
+    """`n` zero bytes from an unseekable file: uploaded chunked, like a pipe."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        k = min(len(b), self.n)
+        b[:k] = bytes(k)
+        self.n -= k
+        return k
+
+
+def test_chunked_upload_over_limit_gets_the_refusal(server_factory):
+    """An upload of unknown size past --max-body-mb: the server stops reading an
+    anonymous one and closes; Expect: 100-continue gets the 401 first."""
+    small = server_factory("--max-body-mb", "5")
+    for key, expected in (("not-a-key", listend.InvalidLicenseError), (small.key("pipe"), listend.BadRequestError)):
+        c = Client(api_url=small.url, license_key=key, max_retries=0)
+        with pytest.raises(expected) as e:
+            c.transcribe_file(io.BufferedReader(_Pipe(40 * 1024 * 1024)), filename="pipe.raw")
+        assert e.value.code == ("INVALID_LICENSE" if key == "not-a-key" else "FILE_TOO_LARGE"), e.value
+    # a small one still goes through (100 Continue, then the body)
+    c = Client(api_url=small.url, license_key=small.key("pipe2"), max_retries=0)
+    cat = subprocess.Popen(["cat", GOFORWARD], stdout=subprocess.PIPE)
+    try:
+        assert "forward" in c.transcribe_file(cat.stdout, filename="g.raw").text
+    finally:
+        cat.stdout.close()
+        cat.wait()
 
 
 def test_quota_on_results_and_errors(srv, keys, audio):

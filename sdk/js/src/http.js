@@ -9,6 +9,9 @@ export const USER_AGENT = 'listend-js/0.1.0';
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const RETRY_STATUSES = new Set([429, 503]);
+// How long a chunked upload waits for "100 Continue" before sending anyway (a
+// proxy may ignore Expect; RFC 9110 §10.1.1 lets the client go on).
+const CONTINUE_WAIT_MS = 1000;
 // undici reports these as the cause of a failed fetch when the connection broke.
 const RETRY_CAUSES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
@@ -127,7 +130,13 @@ function nodeRequest(url, init, { body, length }) {
     const u = new URL(url);
     const headers = { ...init.headers };
     if (length != null) headers['Content-Length'] = String(length);
-    else headers['Transfer-Encoding'] = 'chunked';
+    else {
+      headers['Transfer-Encoding'] = 'chunked';
+      // A refusal (bad key) of a body with no declared size is only sure to
+      // reach us before we send: the server stops reading an anonymous upload
+      // past --max-body-mb and closes without a word.
+      headers.Expect = '100-continue';
+    }
     const req = (u.protocol === 'https:' ? https : http).request(u, { method: init.method, headers, signal: init.signal });
     let answered = false;
     req.on('response', (res) => {
@@ -147,6 +156,16 @@ function nodeRequest(url, init, { body, length }) {
       if (!answered) reject(Object.assign(new TypeError('fetch failed'), { cause: err }));
     });
     (async () => {
+      if (length == null) {
+        req.flushHeaders();
+        await new Promise((r) => {
+          const t = setTimeout(r, CONTINUE_WAIT_MS);
+          const go = () => { clearTimeout(t); r(); };
+          req.once('continue', go);
+          req.once('response', go);
+          req.once('close', go);
+        });
+      }
       for await (const chunk of body) {
         if (answered || req.destroyed) return;
         if (!req.write(chunk)) {

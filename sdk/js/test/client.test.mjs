@@ -176,6 +176,17 @@ test('a large upload is streamed, not loaded', { skip }, () => {
   assert.ok(Number(rss) < 200 * 1024, `peak RSS ${rss} kB for a 300 MB upload`);
 });
 
+test('an upload of unknown size past the server limit from a bad key gets the 401', { skip }, async () => {
+  // The server stops reading an anonymous chunked upload past --max-body-mb
+  // (100 MB here) and closes; Expect: 100-continue lets the 401 through first.
+  async function* zeros() {
+    for (let i = 0; i < 120; i++) yield Buffer.alloc(1 << 20);
+  }
+  const c = new ListendClient({ licenseKey: 'not-a-key', maxRetries: 0 });
+  await assert.rejects(c.transcribeFile(zeros(), { filename: 'pipe.raw' }),
+    (e) => e instanceof InvalidLicenseError && e.code === 'INVALID_LICENSE');
+});
+
 test('streaming: interim and final results, async iterable source with finalize', { skip }, async () => {
   const c = client();
   const msgs = [];
