@@ -259,6 +259,15 @@ def test_expired_license(srv, keys, audio):
     assert e.value.expires_at.startswith("2020-01-01")
 
 
+def test_retry_after_as_http_date():
+    import email.utils
+    from listend.errors import from_response
+    when = email.utils.formatdate(time.time() + 90, usegmt=True)
+    assert 85 < from_response(503, {}, {"Retry-After": when}).retry_after <= 90
+    assert from_response(429, {}, {"Retry-After": "7"}).retry_after == 7
+    assert from_response(429, {}, {"Retry-After": "soon"}).retry_after is None
+
+
 def test_connection_error_retries(monkeypatch):
     from conftest import free_port
     sleeps = []
@@ -502,6 +511,31 @@ def test_stream_handshake_refusals(srv, keys, audio):
     assert type(rpm) is listend.RateLimitError and rpm.code == "RATE_LIMIT_EXCEEDED" and rpm.retry_after > 0, rpm
     assert type(lang) is listend.BadRequestError and lang.status == 400 and lang.code == "UNSUPPORTED_LANGUAGE", lang
     assert "language" in lang.message and lang.request_id.startswith("req_")
+
+
+def test_stream_refuses_wavs_it_cannot_send(client, tmp_path):
+    """24-bit, float and mu-law WAVs: a clear ValueError, not wave.Error."""
+    import struct
+    pcm24 = tmp_path / "s24.wav"
+    with wave.open(str(pcm24), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(3)
+        w.setframerate(16000)
+        w.writeframes(bytes(3 * 1600))
+
+    def wav(tag, bits):  # a format the wave module cannot read
+        data = bytes(bits // 8 * 1600)
+        fmt = struct.pack("<HHIIHH", tag, 1, 16000, 16000 * bits // 8, bits // 8, bits)
+        return (b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE" + b"fmt " +
+                struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+
+    async def run(audio):
+        async for _ in client.stream(audio):
+            pass
+    for audio, what in ((wav(3, 32), "32-bit, format 3"), (wav(7, 8), "8-bit, format 7"), (str(pcm24), "24-bit")):
+        with pytest.raises(ValueError, match="16-bit mono PCM: convert this WAV first") as e:
+            asyncio.run(run(audio))
+        assert what in str(e.value)
 
 
 def test_stream_without_websockets_says_what_to_install(client, monkeypatch):

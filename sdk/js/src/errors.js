@@ -57,8 +57,12 @@ export class StreamError extends ListendError {}
 function retryAfterOf(body, headers) {
   let v = body?.retry_after;
   if (v == null && headers) v = typeof headers.get === 'function' ? headers.get('retry-after') : headers['retry-after'];
+  if (v == null || v === '') return null;
   const n = Number(v);
-  return v == null || v === '' || Number.isNaN(n) ? null : n;
+  if (!Number.isNaN(n)) return n;
+  // Retry-After may also be an HTTP date (RFC 9110 §10.2.3), e.g. from a proxy.
+  const when = Date.parse(v);
+  return Number.isNaN(when) ? null : Math.max(0, (when - Date.now()) / 1000);
 }
 
 /** Builds the error for an HTTP error answer; body is the decoded envelope ({} if none). */

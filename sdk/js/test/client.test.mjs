@@ -3,6 +3,7 @@
 // audio/callback server and passes them in LISTEND_* environment variables.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { createServer } from 'node:net';
 import { createReadStream, readFileSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import {
   SmallestClient, ListendClient, ListendError, InvalidLicenseError, LicenseExpiredError, RateLimitError,
-  BadRequestError, NotFoundError, APIConnectionError, APITimeoutError, TextResult, QuotaExceededError, Quota,
+  BadRequestError, NotFoundError, APIConnectionError, APITimeoutError, ServiceUnavailableError, TextResult, QuotaExceededError, Quota,
 } from '@listend/client';
 
 const env = process.env;
@@ -149,6 +150,20 @@ test('a timeout is an APITimeoutError (a ListendError), never retried, whatever 
     }
   } finally {
     for (const s of sockets) s.destroy();
+    srv.close();
+  }
+});
+
+test('Retry-After as an HTTP date gives retryAfter in seconds', async () => {
+  const srv = http.createServer((req, res) => {
+    res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': new Date(Date.now() + 90000).toUTCString() });
+    res.end('{"error":"busy","code":"SERVICE_UNAVAILABLE"}');
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    const c = new ListendClient({ apiUrl: `http://127.0.0.1:${srv.address().port}`, licenseKey: 'k', maxRetries: 0 });
+    await assert.rejects(c.license(), (e) => e instanceof ServiceUnavailableError && e.retryAfter > 85 && e.retryAfter <= 90);
+  } finally {
     srv.close();
   }
 });

@@ -8,6 +8,7 @@ import inspect
 import io
 import json
 import os
+import struct
 import urllib.parse
 import wave
 
@@ -72,6 +73,23 @@ def _ws_url(api_url, params):
     return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/v1/listen/stream", query, ""))
 
 
+def _wav_format(f):
+    """(format tag, channels, bits per sample) from a WAV's fmt chunk, or None."""
+    start = f.tell()
+    try:
+        head = f.read(1 << 16)
+    finally:
+        f.seek(start)
+    off = 12
+    while off + 24 <= len(head):
+        size = int.from_bytes(head[off + 4:off + 8], "little")
+        if head[off:off + 4] == b"fmt ":
+            tag, channels = struct.unpack_from("<HH", head, off + 8)
+            return tag, channels, struct.unpack_from("<H", head, off + 22)[0]
+        off += 8 + size + (size & 1)
+    return None
+
+
 def _wav_reader(f):
     """If f holds a WAV file, returns (wave reader, params it implies)."""
     start = f.tell()
@@ -79,10 +97,15 @@ def _wav_reader(f):
     f.seek(start)
     if magic != b"RIFF":
         return None, {}
-    w = wave.open(f, "rb")
-    if w.getnchannels() != 1 or w.getsampwidth() != 2:
-        raise ValueError("streaming sends 16-bit mono audio: convert this WAV first "
-                         f"({w.getnchannels()} channels, {8 * w.getsampwidth()}-bit)")
+    fmt = _wav_format(f)
+    try:
+        w = wave.open(f, "rb")  # raises wave.Error for float, mu-law, extensible, ...
+        ok = w.getnchannels() == 1 and w.getsampwidth() == 2
+    except (wave.Error, EOFError):
+        w, ok = None, False
+    if not ok:
+        what = "{1} channels, {2}-bit, format {0}".format(*fmt) if fmt else "unreadable header"
+        raise ValueError(f"streaming sends 16-bit mono PCM: convert this WAV first ({what})")
     return w, {"encoding": "linear16", "sample_rate": w.getframerate()}
 
 
@@ -97,7 +120,12 @@ def _audio_source(audio, chunk_size):
     elif hasattr(audio, "read"):
         f = audio
     if f is not None:
-        w, implied = _wav_reader(f) if f.seekable() else (None, {})
+        try:
+            w, implied = _wav_reader(f) if f.seekable() else (None, {})
+        except ValueError:
+            if f is not audio:
+                f.close()
+            raise
         frames = chunk_size // 2
 
         async def gen():
