@@ -5,7 +5,7 @@ export interface ClientOptions {
   apiUrl?: string;
   /** Default: $LICENSE_KEY. */
   licenseKey?: string;
-  /** Per-request timeout in milliseconds (default 300000). */
+  /** Bounds each HTTP request as a whole, upload and answer included, in milliseconds (default 300000); APITimeoutError after it. */
   timeoutMs?: number;
   /** Retries on 429, 503 and connection failures (default 3). */
   maxRetries?: number;
@@ -251,6 +251,8 @@ export class ListendError extends Error {
   quota: Quota | null;
 }
 export class APIConnectionError extends ListendError {}
+/** The request took longer than timeoutMs; never retried. */
+export class APITimeoutError extends APIConnectionError {}
 export class InvalidLicenseError extends ListendError {}
 export class LicenseExpiredError extends ListendError {
   expiresAt: string | null;

@@ -9,6 +9,7 @@ Python rate-limit flow runs the same way, in a thread (test_rate_limit_then_retr
 """
 import asyncio
 import http.server
+import io
 import json
 import os
 import shutil
@@ -95,6 +96,9 @@ def keys(srv):
         "rpm": srv.key("py-rpm", rpm=1),
         # 10 audio seconds a day: goforward (~2.9 s) three times leaves ~1.3 s, the fourth is refused.
         "quota": srv.key("py-quota", hours_per_day=10 / 3600),
+        # one second a day: the first transcription uses it up (test_stream_handshake_refusals)
+        "stream-quota": srv.key("py-stream-quota", hours_per_day=1 / 3600),
+        "stream-rpm": srv.key("py-stream-rpm", rpm=1),
     }
 
 
@@ -255,6 +259,15 @@ def test_expired_license(srv, keys, audio):
     assert e.value.expires_at.startswith("2020-01-01")
 
 
+def test_retry_after_as_http_date():
+    import email.utils
+    from listend.errors import from_response
+    when = email.utils.formatdate(time.time() + 90, usegmt=True)
+    assert 85 < from_response(503, {}, {"Retry-After": when}).retry_after <= 90
+    assert from_response(429, {}, {"Retry-After": "7"}).retry_after == 7
+    assert from_response(429, {}, {"Retry-After": "soon"}).retry_after is None
+
+
 def test_connection_error_retries(monkeypatch):
     from conftest import free_port
     sleeps = []
@@ -263,6 +276,46 @@ def test_connection_error_retries(monkeypatch):
     with pytest.raises(listend.APIConnectionError):
         c.license()
     assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 0.5
+
+
+def test_timeout_bounds_the_whole_request(tmp_path):
+    """A server answering 200 and then a byte every 0.1 s: no single read times
+    out, the request as a whole must (APITimeoutError, not retried)."""
+    import socket as socketlib
+    lsock = socketlib.create_server(("127.0.0.1", 0))
+    requests, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            requests.append(conn.recv(65536))
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+                while not stop.is_set():
+                    conn.sendall(b" ")
+                    time.sleep(0.1)
+            except OSError:
+                pass
+            conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    c = Client(api_url=f"http://127.0.0.1:{lsock.getsockname()[1]}", license_key="k", timeout=1, max_retries=2)
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"\0" * 1000)
+    try:
+        for call in (c.license, lambda: c.transcribe_url("http://example.com/a.wav"),
+                     lambda: c.transcribe_file(str(audio))):
+            before, t0 = len(requests), time.monotonic()
+            with pytest.raises(listend.APITimeoutError) as e:
+                call()
+            assert isinstance(e.value, listend.APIConnectionError)
+            assert time.monotonic() - t0 < 3, f"took {time.monotonic() - t0:.1f} s"
+            assert len(requests) - before == 1, "retried after a timeout"
+    finally:
+        stop.set()
+        lsock.close()
 
 
 # -- uploads do not load the file into memory ----------------------------------
@@ -337,6 +390,41 @@ def test_too_large_upload(server_factory, tmp_path):
     assert e.value.body.get("max_size_mb") == 5
 
 
+class _Pipe(io.RawIOBase):
+    """`n` zero bytes from an unseekable file: uploaded chunked, like a pipe."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        k = min(len(b), self.n)
+        b[:k] = bytes(k)
+        self.n -= k
+        return k
+
+
+def test_chunked_upload_over_limit_gets_the_refusal(server_factory):
+    """An upload of unknown size past --max-body-mb: the server stops reading an
+    anonymous one and closes; Expect: 100-continue gets the 401 first."""
+    small = server_factory("--max-body-mb", "5")
+    for key, expected in (("not-a-key", listend.InvalidLicenseError), (small.key("pipe"), listend.BadRequestError)):
+        c = Client(api_url=small.url, license_key=key, max_retries=0)
+        with pytest.raises(expected) as e:
+            c.transcribe_file(io.BufferedReader(_Pipe(40 * 1024 * 1024)), filename="pipe.raw")
+        assert e.value.code == ("INVALID_LICENSE" if key == "not-a-key" else "FILE_TOO_LARGE"), e.value
+    # a small one still goes through (100 Continue, then the body)
+    c = Client(api_url=small.url, license_key=small.key("pipe2"), max_retries=0)
+    cat = subprocess.Popen(["cat", GOFORWARD], stdout=subprocess.PIPE)
+    try:
+        assert "forward" in c.transcribe_file(cat.stdout, filename="g.raw").text
+    finally:
+        cat.stdout.close()
+        cat.wait()
+
+
 def test_quota_on_results_and_errors(srv, keys, audio):
     """X-Quota-* reach the caller on every result and on the refusal."""
     c = Client(api_url=srv.url, license_key=keys["quota"], max_retries=0)
@@ -397,6 +485,57 @@ def test_stream_auth_error(srv, keys):
             pass
     with pytest.raises(listend.InvalidLicenseError):
         asyncio.run(run())
+
+
+def test_stream_handshake_refusals(srv, keys, audio):
+    """A refused handshake raises the batch class with the server's code and
+    message (websockets 10-12 leave the body unread: the SDK reads it)."""
+    async def refusal(key, **params):
+        c = Client(api_url=srv.url, license_key=key, max_retries=0)
+        with pytest.raises(listend.ListendError) as e:
+            async for _ in c.stream(b"\0" * 3200, encoding="linear16", sample_rate=16000, **params):
+                pass
+        return e.value
+
+    Client(api_url=srv.url, license_key=keys["stream-quota"]).transcribe_url(audio["wav_url"])
+    Client(api_url=srv.url, license_key=keys["stream-rpm"]).license()
+
+    async def run():
+        return [await refusal(keys["expired"]), await refusal(keys["stream-quota"]),
+                await refusal(keys["stream-rpm"]), await refusal(keys["good"], language="xx")]
+    expired, quota, rpm, lang = asyncio.run(run())
+    assert type(expired) is listend.LicenseExpiredError and expired.code == "LICENSE_EXPIRED"
+    assert expired.expires_at.startswith("2020-01-01")
+    assert type(quota) is listend.QuotaExceededError and quota.code == "QUOTA_EXCEEDED", quota
+    assert quota.message == "Daily audio quota exceeded" and quota.quota.remaining == 0
+    assert type(rpm) is listend.RateLimitError and rpm.code == "RATE_LIMIT_EXCEEDED" and rpm.retry_after > 0, rpm
+    assert type(lang) is listend.BadRequestError and lang.status == 400 and lang.code == "UNSUPPORTED_LANGUAGE", lang
+    assert "language" in lang.message and lang.request_id.startswith("req_")
+
+
+def test_stream_refuses_wavs_it_cannot_send(client, tmp_path):
+    """24-bit, float and mu-law WAVs: a clear ValueError, not wave.Error."""
+    import struct
+    pcm24 = tmp_path / "s24.wav"
+    with wave.open(str(pcm24), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(3)
+        w.setframerate(16000)
+        w.writeframes(bytes(3 * 1600))
+
+    def wav(tag, bits):  # a format the wave module cannot read
+        data = bytes(bits // 8 * 1600)
+        fmt = struct.pack("<HHIIHH", tag, 1, 16000, 16000 * bits // 8, bits // 8, bits)
+        return (b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE" + b"fmt " +
+                struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+
+    async def run(audio):
+        async for _ in client.stream(audio):
+            pass
+    for audio, what in ((wav(3, 32), "32-bit, format 3"), (wav(7, 8), "8-bit, format 7"), (str(pcm24), "24-bit")):
+        with pytest.raises(ValueError, match="16-bit mono PCM: convert this WAV first") as e:
+            asyncio.run(run(audio))
+        assert what in str(e.value)
 
 
 def test_stream_without_websockets_says_what_to_install(client, monkeypatch):

@@ -18,6 +18,8 @@ export class ListendError extends Error {
 
 /** The server could not be reached, or the connection broke or timed out. */
 export class APIConnectionError extends ListendError {}
+/** The request took longer than timeoutMs (never retried: the work may still be running). */
+export class APITimeoutError extends APIConnectionError {}
 /** 401: missing, malformed, unknown or revoked license key. */
 export class InvalidLicenseError extends ListendError {}
 /** 403 LICENSE_EXPIRED; expiresAt is the server's ISO 8601 time. */
@@ -55,8 +57,12 @@ export class StreamError extends ListendError {}
 function retryAfterOf(body, headers) {
   let v = body?.retry_after;
   if (v == null && headers) v = typeof headers.get === 'function' ? headers.get('retry-after') : headers['retry-after'];
+  if (v == null || v === '') return null;
   const n = Number(v);
-  return v == null || v === '' || Number.isNaN(n) ? null : n;
+  if (!Number.isNaN(n)) return n;
+  // Retry-After may also be an HTTP date (RFC 9110 §10.2.3), e.g. from a proxy.
+  const when = Date.parse(v);
+  return Number.isNaN(when) ? null : Math.max(0, (when - Date.now()) / 1000);
 }
 
 /** Builds the error for an HTTP error answer; body is the decoded envelope ({} if none). */

@@ -3,12 +3,15 @@
 // honouring the server's retry_after, up to maxRetries).
 import http from 'node:http';
 import https from 'node:https';
-import { APIConnectionError, InvalidLicenseError, errorFromResponse } from './errors.js';
+import { APIConnectionError, APITimeoutError, InvalidLicenseError, errorFromResponse } from './errors.js';
 
 export const USER_AGENT = 'listend-js/0.1.0';
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const RETRY_STATUSES = new Set([429, 503]);
+// How long a chunked upload waits for "100 Continue" before sending anyway (a
+// proxy may ignore Expect; RFC 9110 §10.1.1 lets the client go on).
+const CONTINUE_WAIT_MS = 1000;
 // undici reports these as the cause of a failed fetch when the connection broke.
 const RETRY_CAUSES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
@@ -75,13 +78,18 @@ export class Transport {
         replayable = b.replayable !== false;
         if (b.duplex) init.duplex = b.duplex;
       }
-      if (this.timeoutMs) init.signal = AbortSignal.timeout(this.timeoutMs);
+      const signal = this.timeoutMs ? AbortSignal.timeout(this.timeoutMs) : null;
+      if (signal) init.signal = signal;
       let resp;
       try {
-        resp = bodyInfo?.node ? await nodeRequest(this.apiUrl + path, init, bodyInfo) : await fetch(this.apiUrl + path, init);
+        // The body is read here, under the same signal, so that timeoutMs bounds
+        // the whole request (a server trickling its answer included).
+        resp = bodyInfo?.node ? await nodeRequest(this.apiUrl + path, init, bodyInfo) : await buffered(await fetch(this.apiUrl + path, init));
       } catch (err) {
-        if (err?.name === 'TimeoutError' || err?.name === 'AbortError') {
-          throw new APIConnectionError(`Request to ${this.apiUrl}${path} timed out after ${this.timeoutMs} ms`, { cause: err });
+        // Whatever the abort surfaced as (DOMException, ECONNRESET from node:http,
+        // undici's "terminated"), a fired timer is a timeout, and is not retried.
+        if (signal?.aborted || err?.name === 'TimeoutError') {
+          throw new APITimeoutError(`Request to ${this.apiUrl}${path} timed out after ${this.timeoutMs} ms`, { cause: err });
         }
         const code = causeCode(err);
         if (retry && replayable && attempt < this.maxRetries && RETRY_CAUSES.has(code)) {
@@ -108,6 +116,13 @@ export class Transport {
   }
 }
 
+/** A Response whose body is already in memory (API answers are small). */
+async function buffered(resp) {
+  const body = await resp.arrayBuffer();
+  const nullBody = [101, 204, 205, 304].includes(resp.status);
+  return new Response(nullBody ? null : body, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+}
+
 /** Sends a streamed body with node:http(s), waiting for the socket to drain
  * between chunks, and returns a fetch-like Response. */
 function nodeRequest(url, init, { body, length }) {
@@ -115,7 +130,13 @@ function nodeRequest(url, init, { body, length }) {
     const u = new URL(url);
     const headers = { ...init.headers };
     if (length != null) headers['Content-Length'] = String(length);
-    else headers['Transfer-Encoding'] = 'chunked';
+    else {
+      headers['Transfer-Encoding'] = 'chunked';
+      // A refusal (bad key) of a body with no declared size is only sure to
+      // reach us before we send: the server stops reading an anonymous upload
+      // past --max-body-mb and closes without a word.
+      headers.Expect = '100-continue';
+    }
     const req = (u.protocol === 'https:' ? https : http).request(u, { method: init.method, headers, signal: init.signal });
     let answered = false;
     req.on('response', (res) => {
@@ -135,6 +156,16 @@ function nodeRequest(url, init, { body, length }) {
       if (!answered) reject(Object.assign(new TypeError('fetch failed'), { cause: err }));
     });
     (async () => {
+      if (length == null) {
+        req.flushHeaders();
+        await new Promise((r) => {
+          const t = setTimeout(r, CONTINUE_WAIT_MS);
+          const go = () => { clearTimeout(t); r(); };
+          req.once('continue', go);
+          req.once('response', go);
+          req.once('close', go);
+        });
+      }
       for await (const chunk of body) {
         if (answered || req.destroyed) return;
         if (!req.write(chunk)) {

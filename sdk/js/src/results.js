@@ -41,12 +41,18 @@ function withRaw(target, raw) {
   return target;
 }
 
+/** Sets `name` to `value` where the server sent no such field, not enumerable,
+ * so that JSON.stringify(result) stays the server's JSON. */
+function withDefault(target, name, value) {
+  Object.defineProperty(target, name, { value, enumerable: false, writable: true, configurable: true });
+}
+
 export class Transcription {
   constructor(raw) {
     withRaw(this, raw ?? {});
-    if (this.text == null) this.text = '';
-    if (!Array.isArray(this.words)) this.words = [];
-    if (!Array.isArray(this.utterances)) this.utterances = [];
+    if (this.text == null) withDefault(this, 'text', '');
+    if (!Array.isArray(this.words)) withDefault(this, 'words', []); // sent only with timestamps
+    if (!Array.isArray(this.utterances)) withDefault(this, 'utterances', []);
   }
   toString() {
     return this.text;

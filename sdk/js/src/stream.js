@@ -174,29 +174,54 @@ async function connect(client, impl, url, session) {
   }
 }
 
-async function sendAudio(ws, chunks, bytesPerSecond, stop) {
+/** Iterates the audio by hand (not for-await) so that the stream's consumer can
+ * release it: a caller leaving the loop must not wait for a silent source. */
+function audioIterator(chunks) {
+  const it = typeof chunks[Symbol.asyncIterator] === 'function' ? chunks[Symbol.asyncIterator]() : chunks[Symbol.iterator]();
+  let released = false;
+  return {
+    next: () => it.next(),
+    // Tells the source to stop (Node streams are destroyed, generators run their
+    // finally) without waiting: a generator blocked in an await finishes that first.
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        Promise.resolve(it.return?.()).catch(() => {});
+      } catch { /* a source whose return() throws: nothing more to release */ }
+    },
+  };
+}
+
+async function sendAudio(ws, audio, bytesPerSecond, stop) {
   const t0 = Date.now();
   let sent = 0;
-  for await (const item of chunks) {
-    if (stop.stopped || ws.readyState !== 1) return;
-    if (item && typeof item === 'object' && !ArrayBuffer.isView(item) && !(item instanceof ArrayBuffer)) {
-      ws.send(JSON.stringify(item)); // a control such as {type: 'finalize'}
-      continue;
-    }
-    if (typeof item === 'string') {
+  try {
+    for (;;) {
+      const { value: item, done } = await audio.next();
+      if (done) break;
+      if (stop.stopped || ws.readyState !== 1) return;
+      if (item && typeof item === 'object' && !ArrayBuffer.isView(item) && !(item instanceof ArrayBuffer)) {
+        ws.send(JSON.stringify(item)); // a control such as {type: 'finalize'}
+        continue;
+      }
+      if (typeof item === 'string') {
+        ws.send(item);
+        continue;
+      }
       ws.send(item);
-      continue;
+      sent += item.byteLength;
+      // Back-pressure: do not queue more than ~1 MB in the socket.
+      while (ws.bufferedAmount > 1 << 20 && ws.readyState === 1) await new Promise((r) => setTimeout(r, 10));
+      if (bytesPerSecond) {
+        const ahead = (sent / bytesPerSecond) * 1000 - (Date.now() - t0);
+        if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+      }
     }
-    ws.send(item);
-    sent += item.byteLength;
-    // Back-pressure: do not queue more than ~1 MB in the socket.
-    while (ws.bufferedAmount > 1 << 20 && ws.readyState === 1) await new Promise((r) => setTimeout(r, 10));
-    if (bytesPerSecond) {
-      const ahead = (sent / bytesPerSecond) * 1000 - (Date.now() - t0);
-      if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
-    }
+    if (!stop.stopped && ws.readyState === 1) ws.send(JSON.stringify({ type: 'close_stream' }));
+  } finally {
+    audio.release();
   }
-  if (!stop.stopped && ws.readyState === 1) ws.send(JSON.stringify({ type: 'close_stream' }));
 }
 
 export function openStream(client, audio, options = {}) {
@@ -211,11 +236,18 @@ export function openStream(client, audio, options = {}) {
     base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
     const url = `${base.toString().replace(/\/+$/, '')}/v1/listen/stream${qs ? '?' + qs : ''}`;
     const session = new Session();
-    const ws = await connect(client, impl, url, session);
+    const audioIt = audioIterator(chunks);
+    let ws;
+    try {
+      ws = await connect(client, impl, url, session);
+    } catch (err) {
+      audioIt.release(); // e.g. the file a path opened
+      throw err;
+    }
     const encoding = query.encoding ?? 'linear16';
     const bytesPerSecond = realtime && encoding === 'linear16' ? 2 * Number(query.sample_rate ?? 16000) : 0;
     const stop = { stopped: false };
-    const sender = sendAudio(ws, chunks, bytesPerSecond, stop).catch((err) => {
+    sendAudio(ws, audioIt, bytesPerSecond, stop).catch((err) => {
       session.fail(new APIConnectionError(`sending audio failed: ${err.message}`, { cause: err }));
     });
     try {
@@ -239,9 +271,12 @@ export function openStream(client, audio, options = {}) {
         await session.next();
       }
     } finally {
+      // The sender is not awaited: it may be blocked in the caller's own iterator (a
+      // silent microphone), and leaving the loop or an error must not wait for
+      // that. The sender sees `stopped` or the closed socket when it wakes.
       stop.stopped = true;
       if (ws.readyState === 0 || ws.readyState === 1) ws.close(1000);
-      await sender;
+      audioIt.release();
     }
   })();
 }

@@ -3,6 +3,8 @@
 // audio/callback server and passes them in LISTEND_* environment variables.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
+import { createServer } from 'node:net';
 import { createReadStream, readFileSync, openSync, closeSync, ftruncateSync, writeSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { test } from 'node:test';
@@ -10,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 import {
   SmallestClient, ListendClient, ListendError, InvalidLicenseError, LicenseExpiredError, RateLimitError,
-  BadRequestError, NotFoundError, APIConnectionError, TextResult, QuotaExceededError, Quota,
+  BadRequestError, NotFoundError, APIConnectionError, APITimeoutError, ServiceUnavailableError, TextResult, QuotaExceededError, Quota,
 } from '@listend/client';
 
 const env = process.env;
@@ -65,7 +67,11 @@ test('seed example shape: new SmallestClient({apiUrl, licenseKey}).transcribeUrl
 
 test('transcribeFile: path, Buffer, Blob, stream, raw PCM with options', { skip }, async () => {
   const c = client();
-  assert.match((await c.transcribeFile(env.LISTEND_TEST_AUDIO_FILE)).text, /forward/);
+  const plain = await c.transcribeFile(env.LISTEND_TEST_AUDIO_FILE);
+  assert.match(plain.text, /forward/);
+  // no timestamps: `words` is there to read, but JSON.stringify gives the server's JSON
+  assert.deepEqual(plain.words, []);
+  assert.equal(JSON.stringify(plain), JSON.stringify(plain.raw));
   const buf = readFileSync(env.LISTEND_TEST_AUDIO_FILE);
   assert.match((await c.transcribeFile(buf, { filename: 'speech.wav' })).text, /forward/);
   assert.match((await c.transcribeFile(new Blob([buf], { type: 'audio/wav' }))).text, /forward/);
@@ -110,6 +116,58 @@ test('errors from real responses', { skip }, async () => {
     (e) => e instanceof APIConnectionError);
 });
 
+test('a timeout is an APITimeoutError (a ListendError), never retried, whatever the body', async () => {
+  // A server that answers 200 and then trickles its body a byte at a time:
+  // each read succeeds, only a deadline on the whole request stops it.
+  let requests = 0;
+  const sockets = new Set();
+  const srv = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => {});
+    sock.once('data', () => {
+      requests++; // not connections: undici may open one it does not use
+      sock.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
+      const t = setInterval(() => sock.write(' '), 100);
+      sock.on('close', () => clearInterval(t));
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const c = new ListendClient({ apiUrl: `http://127.0.0.1:${srv.address().port}`, licenseKey: 'k', timeoutMs: 800, maxRetries: 2 });
+  const audio = readFileSync(join(here, '..', 'package.json')); // any bytes: the answer never completes
+  const pathFile = join(here, '..', 'package.json');
+  try {
+    for (const [name, call] of [
+      ['license', () => c.license()],
+      ['transcribeUrl', () => c.transcribeUrl('http://example.com/a.wav')],
+      ['Buffer upload', () => c.transcribeFile(audio, { filename: 'a.wav' })],
+      ['path upload', () => c.transcribeFile(pathFile)],
+    ]) {
+      const before = requests;
+      const t0 = Date.now();
+      await assert.rejects(call(), (e) => e instanceof APITimeoutError && e instanceof ListendError, name);
+      assert.equal(requests - before, 1, `${name} was retried after a timeout`);
+      assert.ok(Date.now() - t0 < 3000, `${name} took ${Date.now() - t0} ms`);
+    }
+  } finally {
+    for (const s of sockets) s.destroy();
+    srv.close();
+  }
+});
+
+test('Retry-After as an HTTP date gives retryAfter in seconds', async () => {
+  const srv = http.createServer((req, res) => {
+    res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': new Date(Date.now() + 90000).toUTCString() });
+    res.end('{"error":"busy","code":"SERVICE_UNAVAILABLE"}');
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    const c = new ListendClient({ apiUrl: `http://127.0.0.1:${srv.address().port}`, licenseKey: 'k', maxRetries: 0 });
+    await assert.rejects(c.license(), (e) => e instanceof ServiceUnavailableError && e.retryAfter > 85 && e.retryAfter <= 90);
+  } finally {
+    srv.close();
+  }
+});
+
 test('a large upload is streamed, not loaded', { skip }, () => {
   // 300 MB sparse file in a child process; the server refuses it (default
   // 100 MB limit), and the child's peak RSS shows it never held the file
@@ -131,6 +189,17 @@ test('a large upload is streamed, not loaded', { skip }, () => {
   const [rss, ...rest] = p.stdout.trim().split(' ');
   assert.equal(rest.join(' '), 'error 422 FILE_TOO_LARGE');
   assert.ok(Number(rss) < 200 * 1024, `peak RSS ${rss} kB for a 300 MB upload`);
+});
+
+test('an upload of unknown size past the server limit from a bad key gets the 401', { skip }, async () => {
+  // The server stops reading an anonymous chunked upload past --max-body-mb
+  // (100 MB here) and closes; Expect: 100-continue lets the 401 through first.
+  async function* zeros() {
+    for (let i = 0; i < 120; i++) yield Buffer.alloc(1 << 20);
+  }
+  const c = new ListendClient({ licenseKey: 'not-a-key', maxRetries: 0 });
+  await assert.rejects(c.transcribeFile(zeros(), { filename: 'pipe.raw' }),
+    (e) => e instanceof InvalidLicenseError && e.code === 'INVALID_LICENSE');
 });
 
 test('streaming: interim and final results, async iterable source with finalize', { skip }, async () => {
@@ -155,6 +224,34 @@ test('streaming: interim and final results, async iterable source with finalize'
 
   const bad = new ListendClient({ licenseKey: env.LISTEND_TEST_REVOKED_KEY }).stream(Buffer.alloc(3200));
   await assert.rejects(async () => { for await (const _ of bad) { /* none */ } }, (e) => e instanceof InvalidLicenseError);
+});
+
+test('streaming: leaving the loop returns at once while the audio source is silent', { skip }, async () => {
+  // A microphone-like source: one second of speech, then silence until released.
+  let wake;
+  const silent = new Promise((r) => { wake = r; });
+  const timer = setTimeout(() => wake(), 15000); // unfixed, the loop waited this long
+  let finished = false;
+  async function* mic() {
+    try {
+      yield readFileSync(env.LISTEND_TEST_RAW_FILE).subarray(0, 32000);
+      await silent;
+      yield Buffer.alloc(3200);
+    } finally {
+      finished = true;
+    }
+  }
+  const t0 = Date.now();
+  for await (const m of client().stream(mic(), { encoding: 'linear16', sampleRate: 16000, interimResults: true })) {
+    assert.equal(m.type, 'transcription');
+    break;
+  }
+  const elapsed = Date.now() - t0;
+  clearTimeout(timer);
+  wake();
+  assert.ok(elapsed < 10000, `leaving the loop took ${elapsed} ms`);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(finished, 'the source was told to stop (return())');
 });
 
 test('examples run', { skip }, () => {

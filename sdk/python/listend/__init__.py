@@ -7,7 +7,7 @@ Smallest Self-Host API.
 """
 
 from .client import Client, SmallestClient
-from .errors import (APIConnectionError, BadRequestError, InvalidLicenseError, LicenseExpiredError,
+from .errors import (APIConnectionError, APITimeoutError, BadRequestError, InvalidLicenseError, LicenseExpiredError,
                      ListendError, NotFoundError, QuotaExceededError, RateLimitError, ServerError,
                      ServiceUnavailableError, StreamError)
 from .results import Health, Job, License, Quota, StreamMessage, TextResult, Transcription, Utterance, Word
@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Client", "SmallestClient",
-    "ListendError", "APIConnectionError", "InvalidLicenseError", "LicenseExpiredError",
+    "ListendError", "APIConnectionError", "APITimeoutError", "InvalidLicenseError", "LicenseExpiredError",
     "QuotaExceededError", "RateLimitError", "ServiceUnavailableError", "BadRequestError",
     "NotFoundError", "ServerError", "StreamError",
     "Transcription", "TextResult", "Word", "Utterance", "Job", "License", "Health", "StreamMessage", "Quota",

@@ -3,10 +3,13 @@ retry policy (exponential backoff with jitter on 429, 503 and connection
 failures, honouring the server's retry_after)."""
 
 import http.client
+import io
 import json
 import random
+import select
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 
@@ -17,6 +20,9 @@ BACKOFF_BASE = 0.5   # seconds before the first retry when the server gives no h
 BACKOFF_CAP = 30.0
 
 RETRY_STATUSES = (429, 503)
+# How long a chunked upload waits for "100 Continue" before sending anyway (a
+# proxy may ignore Expect; RFC 9110 §10.1.1 lets the client go on).
+CONTINUE_WAIT = 1.0
 
 
 class Body:
@@ -35,6 +41,40 @@ class Body:
     def json(cls, obj):
         data = json.dumps(obj).encode()
         return cls("application/json", lambda: iter((data,)), len(data))
+
+
+class _Replay(io.RawIOBase):
+    """`head`, already read from the socket, then the rest of `fp`: gives a
+    status line read while waiting for 100 Continue back to http.client."""
+
+    def __init__(self, head, fp):
+        self.head, self.fp = head, fp
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        if self.head:
+            n = min(len(b), len(self.head))
+            b[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = self.fp.read1(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self):
+        self.fp.close()  # the socket's makefile reference, or conn.close() leaves the fd open
+        super().close()
+
+
+class _FileSocket:
+    """What http.client.HTTPResponse needs of a socket: makefile()."""
+
+    def __init__(self, fp):
+        self.fp = fp
+
+    def makefile(self, mode):
+        return self.fp
 
 
 class Response:
@@ -105,40 +145,97 @@ class Transport:
         headers = self.headers(auth)
         headers.update(extra_headers or {})
         conn = self._connection()
-        try:
-            if body is not None:
-                headers["Content-Type"] = body.content_type
-                if body.length is not None:
-                    headers["Content-Length"] = str(body.length)
-                else:
-                    headers["Transfer-Encoding"] = "chunked"
-            try:
-                conn.putrequest(method, self.prefix + path, skip_accept_encoding=True)
-                for k, v in headers.items():
-                    conn.putheader(k, v)
-                conn.endheaders()
-                if body is not None:
-                    for chunk in body.chunks():
-                        if not chunk:
-                            continue
-                        if body.length is None:
-                            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                        else:
-                            conn.send(chunk)
-                    if body.length is None:
-                        conn.send(b"0\r\n\r\n")
-            except (BrokenPipeError, ConnectionResetError) as exc:
-                # The server may answer early (401, 422 too large) and close
-                # while we are still uploading: prefer its answer to the reset.
+        # The socket timeout bounds each read or write; a server trickling its
+        # answer a byte at a time never trips it. This timer bounds the whole
+        # request: at the deadline it shuts the socket down, which wakes
+        # whatever call is blocked on it.
+        expired = threading.Event()
+
+        def expire():
+            expired.set()
+            if conn.sock is not None:
                 try:
-                    resp = conn.getresponse()
-                    return Response(resp.status, resp.headers, resp.read())
-                except Exception:
-                    raise exc from None
-            resp = conn.getresponse()
-            return Response(resp.status, resp.headers, resp.read())
+                    socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)  # also under TLS
+                except OSError:
+                    pass
+        timer = threading.Timer(self.timeout, expire) if self.timeout else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            try:
+                conn.connect()
+                if expired.is_set():
+                    raise TimeoutError("connecting took the whole timeout")
+                return self._exchange(conn, method, path, body, headers)
+            except Exception as exc:
+                if expired.is_set():
+                    raise TimeoutError(f"request not complete after {self.timeout} s") from exc
+                raise
         finally:
+            if timer is not None:
+                timer.cancel()
             conn.close()
+
+    def _exchange(self, conn, method, path, body, headers):
+        if body is not None:
+            headers["Content-Type"] = body.content_type
+            if body.length is not None:
+                headers["Content-Length"] = str(body.length)
+            else:
+                headers["Transfer-Encoding"] = "chunked"
+                # A refusal (bad key) of a body with no declared size is only
+                # sure to reach us before we send: the server stops reading an
+                # anonymous upload past --max-body-mb and closes without a word.
+                headers["Expect"] = "100-continue"
+        try:
+            conn.putrequest(method, self.prefix + path, skip_accept_encoding=True)
+            for k, v in headers.items():
+                conn.putheader(k, v)
+            conn.endheaders()
+            if "Expect" in headers:
+                early = self._await_continue(conn, method)
+                if early is not None:
+                    return early
+            if body is not None:
+                for chunk in body.chunks():
+                    if not chunk:
+                        continue
+                    if body.length is None:
+                        conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    else:
+                        conn.send(chunk)
+                if body.length is None:
+                    conn.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The server may answer early (401, 422 too large) and close
+            # while we are still uploading: prefer its answer to the reset.
+            try:
+                resp = conn.getresponse()
+                return Response(resp.status, resp.headers, resp.read())
+            except Exception:
+                raise exc from None
+        resp = conn.getresponse()
+        return Response(resp.status, resp.headers, resp.read())
+
+    @staticmethod
+    def _await_continue(conn, method):
+        """After headers with Expect: 100-continue: None to send the body (100
+        Continue, or no interim answer in time), else the server's final answer."""
+        sock = conn.sock
+        pending = getattr(sock, "pending", None)  # TLS may hold a decrypted record already
+        if not (pending and pending()) and not select.select([sock], [], [], CONTINUE_WAIT)[0]:
+            return None
+        fp = sock.makefile("rb")
+        line = fp.readline(65537)
+        if line.split(None, 2)[1:2] == [b"100"]:
+            while fp.readline(65537) not in (b"\r\n", b"\n", b""):
+                pass
+            fp.close()
+            return None
+        resp = http.client.HTTPResponse(_FileSocket(io.BufferedReader(_Replay(line, fp))), method=method)
+        resp.begin()
+        return Response(resp.status, resp.headers, resp.read())
 
     def request(self, method, path, body=None, auth=True, headers=None, retry=True):
         """Sends one API request with retries; returns the Response for 2xx and
@@ -158,8 +255,8 @@ class Transport:
                 self.sleep(backoff_delay(attempt))
                 attempt += 1
                 continue
-            except (socket.timeout, TimeoutError) as exc:
-                raise errors.APIConnectionError(
+            except (socket.timeout, TimeoutError) as exc:  # never retried: the work may still run
+                raise errors.APITimeoutError(
                     f"Request to {self.api_url}{path} timed out after {self.timeout} s") from exc
             except OSError as exc:
                 raise errors.APIConnectionError(f"Request to {self.api_url}{path} failed: {exc}") from exc

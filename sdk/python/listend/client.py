@@ -17,7 +17,8 @@ class Client:
     """Client(api_url=None, license_key=None, timeout=300, max_retries=3)
 
     api_url defaults to $LISTEND_API_URL, then http://localhost:7100;
-    license_key to $LICENSE_KEY. `timeout` (seconds) bounds each HTTP request;
+    license_key to $LICENSE_KEY. `timeout` (seconds) bounds each HTTP request
+    as a whole (connecting, the upload, the answer; APITimeoutError after it);
     `max_retries` is how often a request refused with 429/503 or hit by a
     connection failure is retried (with exponential backoff and jitter, never
     sooner than the server's retry_after). The client keeps no connection

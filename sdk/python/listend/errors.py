@@ -2,6 +2,9 @@
 want to handle differently. Every one is a ListendError carrying the HTTP status,
 the server's UPPER_SNAKE `code` and the request id when the server sent them."""
 
+import email.utils
+import time
+
 
 class ListendError(Exception):
     """Base class. `status` is the HTTP status (None for transport errors),
@@ -31,6 +34,11 @@ class ListendError(Exception):
 
 class APIConnectionError(ListendError):
     """The server could not be reached, or the connection broke or timed out."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request took longer than the client's `timeout`. Never retried: the
+    server may still be working on it."""
 
 
 class InvalidLicenseError(ListendError):
@@ -89,6 +97,12 @@ def _retry_after(body, headers):
     try:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
+        pass
+    # Retry-After may also be an HTTP date (RFC 9110 §10.2.3), e.g. from a proxy.
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
         return None
 
 

@@ -8,6 +8,7 @@ import inspect
 import io
 import json
 import os
+import struct
 import urllib.parse
 import wave
 
@@ -16,14 +17,41 @@ from ._http import backoff_delay
 from ._upload import clean_options, form_value
 from .results import Quota, StreamMessage
 
+MAX_REFUSAL_BODY = 1 << 16  # an error envelope is a few hundred bytes
+
 try:
     import websockets
-    try:  # websockets >= 13: the new asyncio implementation
+    try:  # websockets >= 13: the new asyncio implementation (keeps the refusal's body)
         from websockets.asyncio.client import connect as _ws_connect
         _HEADERS_KW = "additional_headers"
+        _CONNECT_KW = {}
     except ImportError:  # websockets 10-12 (Debian bookworm has 10.4)
         from websockets.client import connect as _ws_connect
+        from websockets.client import WebSocketClientProtocol as _LegacyProtocol
         _HEADERS_KW = "extra_headers"
+
+        class _BodyKeepingProtocol(_LegacyProtocol):
+            """The legacy client raises InvalidStatusCode with the headers only;
+            the server's JSON error (code, message) is in the body, which the
+            library leaves unread on the stream (its documented hook): read it
+            here and carry it on the exception as `.body`."""
+
+            async def read_http_response(self):
+                status, headers = await super().read_http_response()
+                if status == 101 or 300 <= status < 400:  # upgrade, or a redirect the library follows
+                    return status, headers
+                body = b""
+                try:
+                    n = int(headers.get("Content-Length", ""))
+                    if 0 < n <= MAX_REFUSAL_BODY:
+                        body = await self.reader.readexactly(n)
+                except (ValueError, asyncio.IncompleteReadError):
+                    pass  # no usable length, or cut short: fall back to the status alone
+                exc = websockets.exceptions.InvalidStatusCode(status, headers)
+                exc.body = body
+                raise exc
+
+        _CONNECT_KW = {"create_protocol": _BodyKeepingProtocol}
 except ImportError:  # pragma: no cover - exercised where websockets is absent
     websockets = None
 
@@ -45,6 +73,23 @@ def _ws_url(api_url, params):
     return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/v1/listen/stream", query, ""))
 
 
+def _wav_format(f):
+    """(format tag, channels, bits per sample) from a WAV's fmt chunk, or None."""
+    start = f.tell()
+    try:
+        head = f.read(1 << 16)
+    finally:
+        f.seek(start)
+    off = 12
+    while off + 24 <= len(head):
+        size = int.from_bytes(head[off + 4:off + 8], "little")
+        if head[off:off + 4] == b"fmt ":
+            tag, channels = struct.unpack_from("<HH", head, off + 8)
+            return tag, channels, struct.unpack_from("<H", head, off + 22)[0]
+        off += 8 + size + (size & 1)
+    return None
+
+
 def _wav_reader(f):
     """If f holds a WAV file, returns (wave reader, params it implies)."""
     start = f.tell()
@@ -52,10 +97,15 @@ def _wav_reader(f):
     f.seek(start)
     if magic != b"RIFF":
         return None, {}
-    w = wave.open(f, "rb")
-    if w.getnchannels() != 1 or w.getsampwidth() != 2:
-        raise ValueError("streaming sends 16-bit mono audio: convert this WAV first "
-                         f"({w.getnchannels()} channels, {8 * w.getsampwidth()}-bit)")
+    fmt = _wav_format(f)
+    try:
+        w = wave.open(f, "rb")  # raises wave.Error for float, mu-law, extensible, ...
+        ok = w.getnchannels() == 1 and w.getsampwidth() == 2
+    except (wave.Error, EOFError):
+        w, ok = None, False
+    if not ok:
+        what = "{1} channels, {2}-bit, format {0}".format(*fmt) if fmt else "unreadable header"
+        raise ValueError(f"streaming sends 16-bit mono PCM: convert this WAV first ({what})")
     return w, {"encoding": "linear16", "sample_rate": w.getframerate()}
 
 
@@ -70,7 +120,12 @@ def _audio_source(audio, chunk_size):
     elif hasattr(audio, "read"):
         f = audio
     if f is not None:
-        w, implied = _wav_reader(f) if f.seekable() else (None, {})
+        try:
+            w, implied = _wav_reader(f) if f.seekable() else (None, {})
+        except ValueError:
+            if f is not audio:
+                f.close()
+            raise
         frames = chunk_size // 2
 
         async def gen():
@@ -118,35 +173,29 @@ async def _sender(ws, source, bytes_per_s):
 
 
 def _status_of(exc):
-    """HTTP status (and body, if the library kept it) of a refused handshake."""
+    """HTTP status, body and headers of a refused handshake (websockets >= 13:
+    exc.response; older: InvalidStatusCode from _BodyKeepingProtocol)."""
     resp = getattr(exc, "response", None)
     if resp is not None and hasattr(resp, "status_code"):
         return resp.status_code, getattr(resp, "body", b"") or b"", resp.headers
     status = getattr(exc, "status_code", None)
-    return status, b"", getattr(exc, "headers", None)
+    return status, getattr(exc, "body", b"") or b"", getattr(exc, "headers", None)
 
 
-async def _handshake_error(client, status, body, headers):
+def _handshake_error(status, body, headers):
     try:
         data = json.loads(body.decode()) if body else {}
     except ValueError:
         data = {}
-    if not data and status in (401, 403):
-        # Older websockets versions drop the refusal's body; the license
-        # endpoint authenticates the same way and says exactly why.
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, client.license)
-        except errors.ListendError as exc:
-            if exc.status == status:
-                return exc
-    return errors.from_response(status, data, headers)
+    rid = headers.get("X-Request-ID") if headers is not None else None
+    return errors.from_response(status, data, headers, rid)
 
 
 async def _connect(client, url, headers):
     attempt = 0
     while True:
         try:
-            return await _ws_connect(url, **{_HEADERS_KW: headers}, max_size=2 ** 22,
+            return await _ws_connect(url, **{_HEADERS_KW: headers}, **_CONNECT_KW, max_size=2 ** 22,
                                      open_timeout=min(client.timeout or 30, 30))
         except (OSError, asyncio.TimeoutError) as exc:
             if attempt >= client.max_retries:
@@ -156,7 +205,7 @@ async def _connect(client, url, headers):
             status, body, resp_headers = _status_of(exc)
             if status is None:
                 raise errors.APIConnectionError(f"WebSocket handshake failed: {exc}") from exc
-            err = await _handshake_error(client, status, body, resp_headers)
+            err = _handshake_error(status, body, resp_headers)
             retry_after = getattr(err, "retry_after", None)
             if status not in (429, 503) or attempt >= client.max_retries or \
                     (retry_after is not None and client.timeout and retry_after > client.timeout):
