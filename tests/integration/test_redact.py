@@ -154,6 +154,10 @@ def test_deepgram_redact(srv):
     assert not any(digits(w["word"]) or digits(w["punctuated_word"]) for w in alt["words"]), alt["words"]
     r = post(srv, card, path="/deepgram/v1/listen", redact="numbers")
     assert "[NUMBER_1]" in r.json()["results"]["channels"][0]["alternatives"][0]["transcript"], r.text
+    # listend's own spelling on Deepgram's route too (as on its live streams): it was ignored, digits returned
+    r = post(srv, card, path="/deepgram/v1/listen", redact_pci="true")
+    alt = r.json()["results"]["channels"][0]["alternatives"][0]
+    assert r.status_code == 200 and digits(alt["transcript"]) == [], alt["transcript"]
     plain = post(srv, card, path="/deepgram/v1/listen").json()["results"]["channels"][0]["alternatives"][0]
     assert len(digits(plain["transcript"])) >= 12, plain["transcript"]
     # what cannot be done is refused, not silently left in the transcript
