@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -133,6 +134,23 @@ static void teardown(ld_srv *s)
     pthread_mutex_destroy(&s->mu);
 }
 
+/* The PEM pair as the daemon will load it: a certificate and a key that parse and
+ * belong together, with gnutls's own words when not. */
+static int check_tls_pair(const char *cert, const char *key, ld_error *e)
+{
+    gnutls_certificate_credentials_t cred;
+    if (gnutls_certificate_allocate_credentials(&cred) < 0)
+        return ld_error_set(e, LD_ERR_INTERNAL, "out of memory"), -1;
+    gnutls_datum_t c = {(unsigned char *)cert, (unsigned)strlen(cert)};
+    gnutls_datum_t k = {(unsigned char *)key, (unsigned)strlen(key)};
+    int rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+    gnutls_certificate_free_credentials(cred);
+    if (rc < 0)
+        ld_error_set(e, LD_ERR_INTERNAL, "TLS certificate and key (--tls-cert, --tls-key) cannot be used: %s",
+                     gnutls_strerror(rc));
+    return rc < 0 ? -1 : 0;
+}
+
 /* One server per data dir (docs/keys.md): a second one would delete the first's
  * uploads in <data>/tmp as stale and share its SQLite files. flock: released by
  * the kernel when the process ends, however it ends; the descriptor stays open. */
@@ -191,6 +209,8 @@ static int start(ld_srv *s)
                          s->tls_cert_pem ? c->tls_key : c->tls_cert);
             return fail_start("api_server", &e);
         }
+        if (check_tls_pair(s->tls_cert_pem, s->tls_key_pem, &e)) /* else MHD fails after the decoders load */
+            return fail_start("api_server", &e);
     }
     char why[160];
     if (!(s->proxies = ld_proxy_parse(c->trusted_proxy, why, sizeof why))) {

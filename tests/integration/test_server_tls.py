@@ -80,3 +80,23 @@ def test_only_tls_1_2_and_1_3_are_served(tls_srv, version, ok):
                         "--priority", f"NORMAL:-VERS-ALL:+VERS-{version}:+SHA1:+CIPHER-ALL", "127.0.0.1"],
                        input="", capture_output=True, text=True, timeout=30)
     assert ("Handshake was completed" in r.stdout) == ok, (r.stdout[-600:], r.stderr[-600:])
+
+
+def test_unusable_certificate_fails_before_the_decoders_load(tls_srv, tmp_path):
+    """A readable file that is not a certificate, or a key of another certificate: refused with gnutls's reason
+    before any decoder loads (it failed only after them, as "address in use, or bad TLS files?")."""
+    import os
+    import time
+    from conftest import BIN, free_port, run_cli
+    run_cli("keys", "init", data=tmp_path)
+    other = tmp_path / "other.key"
+    subprocess.run(["openssl", "genrsa", "-out", str(other), "2048"], check=True, capture_output=True)
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    for cert, key in ((str(tmp_path / "junk.pem"), os.path.join(os.path.dirname(tls_srv.cert), "key.pem")),
+                      (tls_srv.cert, str(other))):
+        t0 = time.time()
+        r = subprocess.run([BIN, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--data", str(tmp_path),
+                            "--workers", "8", "--tls-cert", cert, "--tls-key", key],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and "cannot be used" in r.stderr, r.stderr[-800:]
+        assert "decoder pool ready" not in r.stderr and time.time() - t0 < 5
