@@ -24,7 +24,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: listend <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n`listend <command> --help` describes each command. Version " LD_VERSION ".\n");
+    fprintf(f,
+            "\n`listend <command> --help` (or `listend help <command>`) describes each command;\n"
+            "`listend --version` prints the version (" LD_VERSION ").\n");
 }
 
 int main(int argc, char **argv)
@@ -36,6 +38,11 @@ int main(int argc, char **argv)
     if (argc < 2) {
         usage(stderr);
         return 2;
+    }
+    if (!strcmp(argv[1], "help") && argc > 2) { /* `listend help serve` = `listend serve --help` */
+        for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+            if (!strcmp(argv[2], commands[i].name))
+                return commands[i].fn(2, (char *[]){argv[2], "--help", NULL});
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);

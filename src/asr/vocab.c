@@ -264,6 +264,8 @@ ld_err ld_vocab_load_file(const char *path, ld_vocab *v, ld_error *err)
         lineno++;
         line[strcspn(line, "\r\n")] = 0;
         char *p = line;
+        if (lineno == 1 && !strncmp(p, "\xEF\xBB\xBF", 3)) /* a UTF-8 BOM, as Windows editors save */
+            p += 3;
         while (*p == ' ' || *p == '\t')
             p++;
         if (!*p || *p == '#')

@@ -3,6 +3,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 
 import pytest
 
@@ -196,3 +197,14 @@ def test_data_dir_from_environment(tmp_path):
     assert (tmp_path / "envdata" / "issuer.key").exists()
     key = run_cli("keys", "issue", "--name", "env", env=env).stdout.strip()
     assert json.loads(run_cli("keys", "inspect", key, env=env).stdout)["valid"]
+
+
+def test_help_command_and_version():
+    """`listend help CMD` is `listend CMD --help` (it printed the top-level help); --version is listed."""
+    from conftest import BIN
+    for cmd in ("serve", "keys", "transcribe", "stream", "adapt"):
+        a = subprocess.run([BIN, "help", cmd], capture_output=True, text=True, timeout=30)
+        b = subprocess.run([BIN, cmd, "--help"], capture_output=True, text=True, timeout=30)
+        assert a.returncode == 0 and a.stdout == b.stdout and a.stdout.startswith(f"usage: listend {cmd}"), cmd
+    top = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=30).stdout
+    assert "--version" in top and "listend help <command>" in top

@@ -159,6 +159,11 @@ static void test_file(void)
     fputs("k8s\n", f);
     fclose(f);
     CHECK(ld_vocab_load_file(path, &v, &e) != LD_OK && strstr(e.msg, "line 1"));
+    f = fopen(path, "w"); /* saved by a Windows editor: a UTF-8 BOM before the first word */
+    fputs("\xEF\xBB\xBFkubernetes:2\r\nforward\r\n", f);
+    fclose(f);
+    CHECK(ld_vocab_load_file(path, &v, &e) == LD_OK && v.n == 2 && !strcmp(v.e[0].word, "kubernetes"));
+    ld_vocab_free(&v);
     unlink(path);
     CHECK(ld_vocab_load_file("/nonexistent/vocab.txt", &v, &e) != LD_OK);
 }
