@@ -203,7 +203,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
-    bool local = false, local_only_opts = false;
+    bool local = false, local_only_opts = false, server_given = false;
     ld_transcribe_opts o;
     ld_transcribe_opts_default(&o);
     ld_pool_config cfg = {0};
@@ -245,7 +245,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
             }
             break;
         }
-        case 'S': client.server = optarg; break;
+        case 'S': client.server = optarg, server_given = true; break;
         case 'K': client.key = optarg; break;
         case 'C': client.cacert = optarg; break;
         case 'I': client.insecure = true; break;
@@ -293,6 +293,10 @@ int ld_cli_transcribe_main(int argc, char **argv)
     if (optind >= argc) {
         fprintf(stderr, "listend transcribe: no input file\n\n");
         usage(stderr);
+        return 2;
+    }
+    if (local && server_given) { /* --local is for ignoring $LISTEND_API_URL, not a --server given too */
+        fprintf(stderr, "listend transcribe: --local and --server contradict each other: choose one\n");
         return 2;
     }
     if (!local && client.server && *client.server) {
