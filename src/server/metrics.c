@@ -13,6 +13,7 @@
 #include "server/bind.h"
 #include "server/respond.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/rand.h"
 #include "util/time.h"
 
@@ -187,6 +188,7 @@ static enum MHD_Result expose(ld_srv *s, struct MHD_Connection *c, const char *r
 {
     ld_error e;
     if (!token_ok(s, c)) {
+        ld_metrics_auth_failure("metrics_token"); /* a scraper with a stale token, or someone guessing */
         ld_error_set(&e, LD_ERR_INVALID_LICENSE,
                      "Missing or invalid metrics token (Authorization: Bearer <token>)");
         return ld_respond_error(c, &e, request_id, NULL);

@@ -12,7 +12,8 @@ static struct {
     ld_metric *auth_failures, *rate_limited, *webhooks, *redis_errors, *usage_writes, *audio, *key_audio, *rtf;
 } ev;
 
-static const char *const auth_reasons[] = {"missing", "invalid", "expired", "revoked", "throttled", NULL};
+static const char *const auth_reasons[] = {"missing",   "invalid",       "expired", "revoked",
+                                           "throttled", "metrics_token", NULL};
 static const char *const limit_kinds[] = {"rpm", "concurrency", "quota", NULL};
 static const char *const webhook_results[] = {"delivered", "retry", "failed", NULL};
 static const char *const audio_modes[] = {"batch", "stream", "job", NULL};

@@ -243,6 +243,7 @@ def test_metrics_port_and_token(server_factory):
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     fams = parse(r.text)
     assert value(fams, "listend_asr_decoders_total") == 1
+    assert value(fams, "listend_auth_failures_total", reason="metrics_token") == 4  # the four refusals above
     assert requests.get(f"http://127.0.0.1:{mport}/health", timeout=10).status_code == 404
     # The API port keeps working and the key-less health check is unaffected.
     assert requests.get(s.url + "/health", timeout=10).status_code == 200
