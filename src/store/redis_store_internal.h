@@ -26,6 +26,13 @@
 
 typedef struct rs_usage rs_usage;
 
+/* A lease release Redis did not take (down at the time): retried by the
+ * background thread, else the slot would stay held until the lease expires. */
+typedef struct {
+    char key[160];
+    char lease_id[32];
+} rs_release;
+
 typedef struct {
     ld_store base; /* first: ld_store * <-> rstore * */
     ld_redis *r;
@@ -49,6 +56,11 @@ typedef struct {
     pthread_mutex_t usage_mu;
     rs_usage **usage;
     uint64_t usage_epoch;
+
+    /* lease releases to retry (redis_store.c) */
+    pthread_mutex_t rel_mu;
+    rs_release *releases;
+    size_t nreleases, releases_cap;
 
     /* background thread: probes Redis, polls revocations, flushes usage */
     pthread_t thread;

@@ -166,6 +166,30 @@ static void test_failure(void)
     CHECK(redis_start());
 }
 
+/* A release Redis did not take (down for a moment) is retried once it is back:
+ * otherwise the slot stays held for the lease's whole TTL (6 h for requests). */
+static void test_release_retried(void)
+{
+    ld_error err;
+    ld_store *a = ld_store_open_redis(url, false, &err), *b = ld_store_open_redis(url, false, &err);
+    CHECK(a && b);
+    if (a && b) {
+        char id[32];
+        bool ok = false;
+        CHECK(ld_store_lease_acquire(a, "k_rel", 1, 3600000, 1000, id, &ok, NULL, &err) == LD_OK && ok);
+        ld_redis_mark_down(ld_store_redis_conn(a), "test: outage"); /* the next call does not reach Redis */
+        ld_store_lease_release(a, "k_rel", id);
+        int held = 1;
+        for (int i = 0; i < 200 && held; i++) { /* a's probe backoff is at most 5 s */
+            usleep(50 * 1000);
+            held = ld_store_lease_count(b, "k_rel", 1000);
+        }
+        CHECK(held == 0);
+    }
+    ld_store_close(a);
+    ld_store_close(b);
+}
+
 static void test_configured(void)
 {
     char d1[] = "/tmp/ld_redis_cfg1_XXXXXX", d2[] = "/tmp/ld_redis_cfg2_XXXXXX";
@@ -235,6 +259,7 @@ int main(void)
     ld_store_close(s1);
     ld_store_close(s2);
     test_failure();
+    test_release_retried();
     test_configured();
     redis_stop();
     TEST_MAIN_END();
