@@ -1,7 +1,7 @@
 /* The Redis limits store's state, shared by its files; internal to src/store/.
  * The files: redis_store.c (windows, leases, keys, lifecycle), redis_revoke.c
- * (revocation cache), redis_usage.c (daily usage with the open-policy
- * fallback).
+ * (revocation cache), redis_usage.c (daily usage, kept per replica
+ * during an outage and added to Redis when it is back).
  *
  * Key layout (db from the URL): ld:w:<subject> (ZSET of hits by time),
  * ld:l:<subject> (ZSET of lease ids by expiry), ld:u:<key_id>:<day> (float,
@@ -52,7 +52,7 @@ typedef struct {
     _Atomic int64_t rev_fresh_ms; /* monotonic ms of the last successful poll */
     pthread_mutex_t rev_refresh_mu;
 
-    /* usage fallback (redis_usage.c) */
+    /* usage during outages (redis_usage.c) */
     pthread_mutex_t usage_mu;
     rs_usage **usage;
     uint64_t usage_epoch;

@@ -153,7 +153,8 @@ typedef struct {
 /* Audio seconds counted in memory that the store could not persist (the
  * embedded store's disk is full or read-only): they are retried with the key's
  * next addition and at close. `why` gets the last database error. 0 when all
- * is written (and always for Redis, whose failures are answered as errors). */
+ * is written, and always for Redis (usage counted during an outage waits in
+ * the replica until Redis is back: redis_usage.c). */
 double ld_store_usage_unsaved(ld_store *s, char *why, size_t whysz);
 
 /* Fills *out; returns out->up. Thread-safe, no network round trip. */

@@ -127,6 +127,8 @@ static void test_failure(void)
     double used;
     CHECK(ld_store_usage_get(closed, "k_f", "2030-01-01", &used, &err) == LD_ERR_SERVICE_UNAVAILABLE);
     CHECK(ld_store_revoke(closed, "k_f", 1, &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    /* Audio admitted before the outage and finished during it is still charged, later. */
+    CHECK(ld_store_usage_add(closed, "k_c", "2030-01-01", 12, NULL, &err) == LD_OK);
     CHECK(!ld_store_health(closed, &h) && !h.up && !h.degraded && h.last_error[0] && h.down_since_ms > 0);
     /* The last revocation list keeps answering (admission refuses with 503 anyway). */
     bool was = false;
@@ -154,6 +156,12 @@ static void test_failure(void)
         ld_store_usage_get(closed, "k_f", "2030-01-01", &used, &err);
     }
     CHECK(used == 30);
+    used = 0;
+    for (int i = 0; i < 200 && used != 12; i++) { /* and the closed replica's too */
+        usleep(50 * 1000);
+        ld_store_usage_get(open, "k_c", "2030-01-01", &used, &err);
+    }
+    CHECK(used == 12);
     ld_store_close(closed);
     ld_store_close(open);
 
