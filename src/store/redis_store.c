@@ -424,6 +424,8 @@ static void *background(void *arg)
         if (ld_redis_probe(rs->r, force)) {
             releases_flush(rs);
             ld_rs_usage_flush(rs);
+            if (force)
+                ld_rs_secret_poll(rs);
             ld_rs_revocations_poll(rs, false);
         }
         pthread_mutex_lock(&rs->mu);
@@ -449,6 +451,8 @@ static void rs_close(ld_store *s)
     ld_rs_usage_flush(rs); /* and for usage counted during one */
     free(rs->releases);
     pthread_mutex_destroy(&rs->rel_mu);
+    pthread_mutex_destroy(&rs->secret_mu);
+    sodium_memzero(rs->secret, sizeof rs->secret);
     ld_rs_usage_free(rs);
     ld_rs_revocations_free(rs);
     ld_redis_script *scripts[] = {rs->s_window, rs->s_lease_acquire, rs->s_lease_renew, rs->s_usage_add,
@@ -510,6 +514,7 @@ ld_store *ld_store_open_redis(const char *url, bool failure_open, ld_error *err)
     pthread_mutex_init(&rs->rev_refresh_mu, NULL);
     pthread_mutex_init(&rs->usage_mu, NULL);
     pthread_mutex_init(&rs->rel_mu, NULL);
+    pthread_mutex_init(&rs->secret_mu, NULL);
     rs->r = ld_redis_new(&cfg, err);
     rs->mem = ld_store_mem_new();
     rs->s_window = ld_redis_script_new(lua_window);

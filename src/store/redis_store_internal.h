@@ -1,7 +1,8 @@
 /* The Redis limits store's state, shared by its files; internal to src/store/.
  * The files: redis_store.c (windows, leases, keys, lifecycle), redis_revoke.c
  * (revocation cache), redis_usage.c (daily usage, kept per replica
- * during an outage and added to Redis when it is back).
+ * during an outage and added to Redis when it is back), redis_secret.c (the
+ * webhook secret).
  *
  * Key layout (db from the URL): ld:w:<subject> (ZSET of hits by time),
  * ld:l:<subject> (ZSET of lease ids by expiry), ld:u:<key_id>:<day> (float,
@@ -62,6 +63,13 @@ typedef struct {
     rs_release *releases;
     size_t nreleases, releases_cap;
 
+    /* webhook secret (redis_secret.c); "" path: not mirrored (no data dir) */
+    pthread_mutex_t secret_mu;
+    char secret_path[4096];
+    char secret[65]; /* as last written to secret_path, or read from it */
+    bool secret_on_disk;
+    char secret_error[256]; /* last problem logged, so it is logged once */
+
     /* background thread: probes Redis, polls revocations, flushes usage */
     pthread_t thread;
     bool thread_started, stopping;
@@ -86,6 +94,10 @@ ld_err ld_rs_usage_get(ld_store *s, const char *key_id, const char *day, double 
 void ld_rs_usage_flush(rstore *rs);
 int ld_rs_usage_init(rstore *rs);
 void ld_rs_usage_free(rstore *rs);
+
+/* Re-reads the cluster's webhook secret and mirrors a change to the data
+ * dir (background thread, every second while Redis is up). */
+void ld_rs_secret_poll(rstore *rs);
 
 ld_err ld_rs_mark_once(ld_store *s, const char *name, int64_t ttl_ms, int64_t now_ms, bool *first, ld_error *err);
 

@@ -213,3 +213,39 @@ def test_redis_outage_fails_closed_then_recovers_without_restart(cluster):
         time.sleep(0.2)
     assert not pending, f"replicas {pending} did not recover"
     assert all(r.proc.poll() is None for r in cluster.replicas)
+
+
+def test_replicas_follow_the_webhook_secret_after_redis_loses_it(cluster):
+    # Redis forgets everything (restart without persistence), then a replica started on a fresh data
+    # dir wins SET NX with a new secret (set here directly). Running replicas must take it up, or
+    # receivers get deliveries signed with two secrets.
+    import hashlib
+    import hmac
+    import secrets
+    cluster.redis.cli("flushall")
+    new = secrets.token_hex(32)
+    assert cluster.redis.cli("set", "ld:webhook_secret", new) == "OK"
+    deadline = time.time() + 15  # each replica re-reads it every second
+
+    def files():
+        return {open(os.path.join(d, "webhook.secret")).read().strip() for d in cluster.dirs}
+
+    while files() != {new} and time.time() < deadline:
+        time.sleep(0.2)
+    assert files() == {new}
+    key = cluster.key("secret", rpm=100)
+    pcm = open(GOFORWARD, "rb").read()
+    with WebhookReceiver() as hook:
+        ids = []
+        for _ in range(3):  # spread over the replicas by the load balancer
+            r = requests.post(cluster.lb.url + "/v1/listen", data=pcm,
+                              params={"encoding": "linear16", "callback_url": hook.url()},
+                              headers={"Authorization": f"Token {key}", "Content-Type": "application/octet-stream"},
+                              timeout=30)
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["job_id"])
+        for job_id in ids:
+            hit = hook.wait_for(1, timeout=90, job_id=job_id)[0]
+            t, v1 = (p.split("=", 1)[1] for p in hit.headers["x-listend-signature"].split(","))
+            want = hmac.new(new.encode(), f"{t}.".encode() + hit.body, hashlib.sha256).hexdigest()
+            assert hmac.compare_digest(v1, want), f"{job_id} not signed with the cluster's secret"

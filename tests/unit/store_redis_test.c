@@ -198,6 +198,28 @@ static void test_release_retried(void)
     ld_store_close(b);
 }
 
+/* Whether every dir's webhook.secret ends up equal to Redis' copy (and to
+ * `want` when given) within 10 s: replicas re-read it every second. */
+static bool secrets_converge(redisContext *c, const char *const dirs[3], const char *want)
+{
+    for (int i = 0; c && i < 200; i++) {
+        redisReply *rep = redisCommand(c, "GET ld:webhook_secret");
+        bool same = rep && rep->type == REDIS_REPLY_STRING && (!want || !strcmp(rep->str, want));
+        for (int d = 0; same && d < 3; d++) {
+            char p[256];
+            snprintf(p, sizeof p, "%s/webhook.secret", dirs[d]);
+            char *text = ld_fs_read(p, 4096, NULL);
+            same = text && strlen(text) == rep->len + 1 && !strncmp(text, rep->str, rep->len);
+            free(text);
+        }
+        freeReplyObject(rep);
+        if (same)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
 static void test_configured(void)
 {
     char d1[] = "/tmp/ld_redis_cfg1_XXXXXX", d2[] = "/tmp/ld_redis_cfg2_XXXXXX";
@@ -227,11 +249,30 @@ static void test_configured(void)
     CHECK(s1 && s2 && strlen(s1) == 65 && strcmp(s1, s2) == 0);
     free(s1);
     free(s2);
+    /* Redis loses its data, then a replica starts on a fresh data dir: it puts
+     * a new secret there, and the running replicas must follow, or receivers
+     * get deliveries signed with two secrets. */
+    redisContext *c = redisConnect("127.0.0.1", port);
+    redisReply *rep = c ? redisCommand(c, "FLUSHALL") : NULL;
+    freeReplyObject(rep);
+    char d3[] = "/tmp/ld_redis_cfg3_XXXXXX";
+    CHECK(mkdtemp(d3) != NULL);
+    ld_store *r3 = ld_store_open_configured(d3, url, 0, &err);
+    CHECK(r3 != NULL);
+    const char *dirs[] = {d1, d2, d3};
+    CHECK(secrets_converge(c, dirs, NULL));
+    /* An operator rotates it in Redis: every replica takes it up. */
+    rep = c ? redisCommand(c, "SET ld:webhook_secret %s", "0123456789abcdef0123456789abcdef") : NULL;
+    freeReplyObject(rep);
+    CHECK(secrets_converge(c, dirs, "0123456789abcdef0123456789abcdef"));
+    if (c)
+        redisFree(c);
+    ld_store_close(r3);
     unsetenv("REDIS_URL");
     ld_store_close(r1);
     ld_store_close(r2);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", d1, d2);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s'", d1, d2, d3);
     if (system(cmd)) {
     }
 }
