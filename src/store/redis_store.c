@@ -243,7 +243,7 @@ static ld_err lease_renew(ld_store *s, const char *subject, const char *lease_id
  * slot only until its lease expires, as a crashed replica's would. */
 #define MAX_PENDING_RELEASES 65536
 
-static void release_later(rstore *rs, const char *key, const char *lease_id)
+void ld_rs_release_later(rstore *rs, const char *key, const char *member)
 {
     pthread_mutex_lock(&rs->rel_mu);
     if (rs->nreleases == rs->releases_cap && rs->releases_cap < MAX_PENDING_RELEASES) {
@@ -257,12 +257,10 @@ static void release_later(rstore *rs, const char *key, const char *lease_id)
     if (rs->nreleases < rs->releases_cap) {
         rs_release *r = &rs->releases[rs->nreleases++];
         snprintf(r->key, sizeof r->key, "%s", key);
-        snprintf(r->lease_id, sizeof r->lease_id, "%s", lease_id);
+        snprintf(r->member, sizeof r->member, "%s", member);
     } else {
-        ld_log(LD_LOG_ERROR,
-               "store (redis): too many lease releases waiting for Redis; %s stays held until it "
-               "expires",
-               lease_id);
+        ld_log(LD_LOG_ERROR, "store (redis): too many releases waiting for Redis; %s stays held until it expires",
+               member);
     }
     pthread_mutex_unlock(&rs->rel_mu);
 }
@@ -280,13 +278,13 @@ static void releases_flush(rstore *rs)
         pthread_mutex_unlock(&rs->rel_mu); /* request threads may queue meanwhile */
         if (!any)
             return;
-        redisReply *rep = ld_redis_cmdv(rs->r, NULL, "ZREM", r.key, r.lease_id, NULL);
+        redisReply *rep = ld_redis_cmdv(rs->r, NULL, "ZREM", r.key, r.member, NULL);
         if (!rep) { /* down again: keep it for the next try */
-            release_later(rs, r.key, r.lease_id);
+            ld_rs_release_later(rs, r.key, r.member);
             return;
         }
         freeReplyObject(rep);
-        ld_log(LD_LOG_INFO, "store (redis): released %s after the outage", r.lease_id);
+        ld_log(LD_LOG_INFO, "store (redis): released %s after the outage", r.member);
     }
 }
 
@@ -300,11 +298,16 @@ static void lease_release(ld_store *s, const char *subject, const char *lease_id
         return;
     char key[160];
     ld_rs_key(key, sizeof key, "l", subject, NULL);
-    redisReply *rep = ld_redis_cmdv(rs->r, NULL, "ZREM", key, lease_id, NULL);
+    ld_rs_zrem(rs, key, lease_id);
+}
+
+void ld_rs_zrem(rstore *rs, const char *key, const char *member)
+{
+    redisReply *rep = ld_redis_cmdv(rs->r, NULL, "ZREM", key, member, NULL);
     if (rep)
         freeReplyObject(rep);
     else
-        release_later(rs, key, lease_id);
+        ld_rs_release_later(rs, key, member);
 }
 
 static int lease_count(ld_store *s, const char *subject, int64_t now_ms)
@@ -455,8 +458,9 @@ static void rs_close(ld_store *s)
     sodium_memzero(rs->secret, sizeof rs->secret);
     ld_rs_usage_free(rs);
     ld_rs_revocations_free(rs);
-    ld_redis_script *scripts[] = {rs->s_window, rs->s_lease_acquire, rs->s_lease_renew, rs->s_usage_add,
-                                  rs->s_revoke, rs->s_key_put,       rs->s_key_read};
+    ld_redis_script *scripts[] = {rs->s_window,    rs->s_lease_acquire, rs->s_lease_renew,
+                                  rs->s_usage_add, rs->s_revoke,        rs->s_key_put,
+                                  rs->s_key_read,  rs->s_quota_reserve, rs->s_quota_resize};
     for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++)
         ld_redis_script_free(scripts[i]);
     ld_store_mem_free(rs->mem);
@@ -476,6 +480,9 @@ static const ld_store_ops redis_ops = {
     .lease_renew = lease_renew,
     .lease_release = lease_release,
     .lease_count = lease_count,
+    .quota_reserve = ld_rs_quota_reserve,
+    .quota_resize = ld_rs_quota_resize,
+    .quota_unreserve = ld_rs_quota_unreserve,
     .usage_add = ld_rs_usage_add,
     .usage_get = ld_rs_usage_get,
     .revoke = ld_rs_revoke,
@@ -524,8 +531,11 @@ ld_store *ld_store_open_redis(const char *url, bool failure_open, ld_error *err)
     rs->s_revoke = ld_redis_script_new(lua_revoke);
     rs->s_key_put = ld_redis_script_new(lua_key_put);
     rs->s_key_read = ld_redis_script_new(lua_key_read);
+    rs->s_quota_reserve = ld_redis_script_new(ld_rs_lua_quota_reserve);
+    rs->s_quota_resize = ld_redis_script_new(ld_rs_lua_quota_resize);
     if (!rs->r || !rs->mem || !rs->s_window || !rs->s_lease_acquire || !rs->s_lease_renew || !rs->s_usage_add ||
-        !rs->s_revoke || !rs->s_key_put || !rs->s_key_read || ld_rs_usage_init(rs)) {
+        !rs->s_revoke || !rs->s_key_put || !rs->s_key_read || !rs->s_quota_reserve || !rs->s_quota_resize ||
+        ld_rs_usage_init(rs)) {
         ld_error_set(err, LD_ERR_INTERNAL, "store: out of memory");
         rs_close(&rs->base);
         return NULL;

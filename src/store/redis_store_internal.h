@@ -2,13 +2,14 @@
  * The files: redis_store.c (windows, leases, keys, lifecycle), redis_revoke.c
  * (revocation cache), redis_usage.c (daily usage, kept per replica
  * during an outage and added to Redis when it is back), redis_secret.c (the
- * webhook secret).
+ * webhook secret), redis_quota.c (quota reservations).
  *
  * Key layout (db from the URL): ld:w:<subject> (ZSET of hits by time),
  * ld:l:<subject> (ZSET of lease ids by expiry), ld:u:<key_id>:<day> (float,
  * TTL 4 days), ld:revoked (HASH key_id -> revoked_at), ld:revoked:ver (INT,
  * bumped per new revocation), ld:key:<id> (HASH) + ld:keys (ZSET by
- * issued_at), ld:webhook_secret, ld:m:<name> (once-only marks, TTL). */
+ * issued_at), ld:webhook_secret, ld:m:<name> (once-only marks, TTL),
+ * ld:r:<key_id> (ZSET of quota reservations "<seconds>|<id>" by expiry). */
 #ifndef LD_STORE_REDIS_STORE_INTERNAL_H
 #define LD_STORE_REDIS_STORE_INTERNAL_H
 
@@ -27,11 +28,12 @@
 
 typedef struct rs_usage rs_usage;
 
-/* A lease release Redis did not take (down at the time): retried by the
- * background thread, else the slot would stay held until the lease expires. */
+/* A lease (or quota reservation) release Redis did not take (down at the
+ * time): retried by the background thread, else the slot would stay held
+ * until the lease expires. */
 typedef struct {
     char key[160];
-    char lease_id[32];
+    char member[LD_STORE_RES_MAX];
 } rs_release;
 
 typedef struct {
@@ -42,6 +44,7 @@ typedef struct {
     _Atomic int64_t fallback_log_ms; /* monotonic ms of the last "serving fallback" log line */
 
     ld_redis_script *s_window, *s_lease_acquire, *s_lease_renew, *s_usage_add, *s_revoke, *s_key_put, *s_key_read;
+    ld_redis_script *s_quota_reserve, *s_quota_resize;
 
     /* revocations (redis_revoke.c) */
     pthread_rwlock_t rev_lock;
@@ -94,6 +97,16 @@ ld_err ld_rs_usage_get(ld_store *s, const char *key_id, const char *day, double 
 void ld_rs_usage_flush(rstore *rs);
 int ld_rs_usage_init(rstore *rs);
 void ld_rs_usage_free(rstore *rs);
+
+/* ZREM key member now, or from the background thread once Redis is back. */
+void ld_rs_release_later(rstore *rs, const char *key, const char *member);
+void ld_rs_zrem(rstore *rs, const char *key, const char *member);
+
+extern const char ld_rs_lua_quota_reserve[], ld_rs_lua_quota_resize[];
+ld_err ld_rs_quota_reserve(ld_store *s, const char *key_id, const char *day, double quota_s, double seconds,
+                           int64_t ttl_ms, int64_t now_ms, char *res, bool *admitted, bool *shared, ld_error *err);
+void ld_rs_quota_resize(ld_store *s, const char *key_id, char *res, double seconds);
+void ld_rs_quota_unreserve(ld_store *s, const char *key_id, const char *res);
 
 /* Re-reads the cluster's webhook secret and mirrors a change to the data
  * dir (background thread, every second while Redis is up). */
