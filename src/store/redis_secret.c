@@ -19,6 +19,23 @@
 
 static bool valid(const char *s, size_t len) { return s && len >= 32 && len <= 64 && !strpbrk(s, "\r\n "); }
 
+/* With secret_mu held: the data dir's secret into rs->secret, if valid. */
+static void read_file(rstore *rs)
+{
+    size_t len = 0;
+    char *text = ld_fs_read(rs->secret_path, 4096, &len);
+    if (!text)
+        return;
+    while (len && strchr("\r\n ", text[len - 1]))
+        text[--len] = '\0';
+    if (valid(text, len)) {
+        memcpy(rs->secret, text, len + 1);
+        rs->secret_on_disk = true;
+    }
+    sodium_memzero(text, len);
+    free(text);
+}
+
 /* With secret_mu held: Redis' copy (SET NX ours first when it has none), or
  * NULL with err set. */
 static redisReply *cluster_secret(rstore *rs, ld_error *err)
@@ -27,6 +44,8 @@ static redisReply *cluster_secret(rstore *rs, ld_error *err)
     if (!rep || rep->type != REDIS_REPLY_NIL)
         return rep;
     freeReplyObject(rep);
+    if (!rs->secret[0]) /* started while Redis was down: the jobs module may have created one since */
+        read_file(rs);
     if (!rs->secret[0]) { /* first start on an empty data dir */
         unsigned char raw[32];
         randombytes_buf(raw, sizeof raw);
@@ -84,17 +103,7 @@ ld_err ld_store_redis_secret_init(ld_store *s, const char *data_dir, ld_error *e
     } else if (ld_fs_mkdirs(data_dir, 0700)) {
         rc = ld_error_set(err, LD_ERR_INTERNAL, "Cannot create %s: %s", data_dir, strerror(errno));
     } else {
-        size_t len = 0;
-        char *text = ld_fs_read(rs->secret_path, 4096, &len);
-        if (text) {
-            while (len && strchr("\r\n ", text[len - 1]))
-                text[--len] = '\0';
-            if (valid(text, len)) {
-                memcpy(rs->secret, text, len + 1);
-                rs->secret_on_disk = true;
-            }
-            free(text);
-        }
+        read_file(rs);
         rc = sync_locked(rs, err);
     }
     pthread_mutex_unlock(&rs->secret_mu);
