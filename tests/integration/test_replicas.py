@@ -236,6 +236,51 @@ def test_redis_outage_fails_closed_then_recovers_without_restart(cluster):
     assert all(r.proc.poll() is None for r in cluster.replicas)
 
 
+def redis_up(replica):
+    return requests.get(replica.url + "/health/redis", timeout=10).json()["detail"]["up"]
+
+
+def test_request_finishing_during_a_redis_pause_frees_its_slot_and_is_charged(cluster, tmp_path):
+    # A concurrency-1 key's request is decoding when Redis stops answering (SIGSTOP, as a stalled
+    # host would) and finishes meanwhile: once Redis answers again the slot must be free on every
+    # replica (not held for the lease's 6 h) and the audio charged (default policy `closed`).
+    key = cluster.key("pause", concurrency=1, rpm=1000)
+    wav = str(tmp_path / "long.wav")
+    long_wav(wav, seconds=60)
+    r0 = cluster.replicas[0]
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(requests.post, r0.url + "/v1/listen", data=open(wav, "rb").read(),
+                        headers={"Authorization": f"Token {key}", "Content-Type": "audio/wav"}, timeout=300)
+        deadline = time.time() + 60  # decoding has begun: admitted, slot taken, audio reserved
+        while time.time() < deadline and not fut.done():
+            if requests.get(r0.url + "/health?detailed=true", timeout=10).json()["asr_busy"] > 0:
+                break
+            time.sleep(0.05)
+        os.kill(cluster.redis.proc.pid, signal.SIGSTOP)
+        try:
+            deadline = time.time() + 10
+            while redis_up(r0) and time.time() < deadline:
+                time.sleep(0.05)
+            resp = fut.result(timeout=300)
+        finally:
+            os.kill(cluster.redis.proc.pid, signal.SIGCONT)
+    assert resp.status_code == 200, resp.text
+    seconds = resp.json()["duration"]
+    deadline = time.time() + 20  # reconnect backoff is at most 5 s
+    pending = set(range(3))
+    while pending and time.time() < deadline:
+        pending = {i for i in pending if lic(cluster.replicas[i].url, key).status_code != 200}
+        time.sleep(0.2)
+    assert not pending, f"replicas {pending} still refuse: " + lic(cluster.replicas[min(pending)].url, key).text
+    used = 0
+    while time.time() < deadline:
+        used = lic(cluster.replicas[1].url, key).json()["usage"]["audio_seconds_today"]
+        if used > 0:
+            break
+        time.sleep(0.2)
+    assert abs(used - seconds) < 0.1, (used, seconds)
+
+
 def test_replicas_follow_the_webhook_secret_after_redis_loses_it(cluster):
     # Redis forgets everything (restart without persistence), then a replica started on a fresh data
     # dir wins SET NX with a new secret (set here directly). Running replicas must take it up, or
