@@ -109,14 +109,19 @@ typedef struct {
     char key_id[32];
     double seconds;
     bool held;
+    bool shared; /* also reserved in the shared store (Redis), under res */
+    char res[LD_STORE_RES_MAX];
 } ld_quota_hold;
 
 /* Reserves `seconds` (the audio's duration, known after probing and before
  * decoding) for key k. Refuses with LD_ERR_QUOTA_EXCEEDED when today's charged
- * usage plus everything this process holds reserved for the key already
- * reached the quota, so concurrent requests pass the quota by at most the one
- * admitted last (docs/hardening.md, "Tenant isolation"). When h is held
- * already the reservation only grows (a longer real duration): no check. */
+ * usage plus everything reserved for the key already reached the quota, so
+ * concurrent requests pass the quota by at most the one admitted last
+ * (docs/hardening.md, "Tenant isolation"). Reserved means by this process,
+ * and with a shared store (Redis) by every replica, checked in one atomic
+ * step there; while Redis is down under the open policy, by this process. When
+ * h is held already the reservation only grows (a longer real duration): no
+ * check. */
 ld_err ld_auth_quota_reserve(ld_auth *a, const ld_key_claims *k, double seconds, ld_quota_hold *h, ld_error *err);
 /* Charges the real figure through ld_auth_add_usage (0 for failed work),
  * then drops the reservation. No-op when h is not held and actual is 0. */

@@ -2,8 +2,9 @@
  * its duration is known (after probing, before decoding) and the real figure
  * is charged afterwards, so N concurrent requests cannot each see the same
  * "quota left" and all pass. Reservations live in this process (a short list:
- * keys with audio in flight); with a shared store each replica reserves
- * separately, so the bound is one request per replica. */
+ * keys with audio in flight) and, with a shared store, in the store too, which
+ * checks them for all replicas at once (store.h, quota_reserve); the local
+ * list is what counts while Redis is down under the open policy. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,10 @@ static held *find(const ld_auth *a, const char *key_id)
     return NULL;
 }
 
+/* As long as a lease (auth/limits.c): longer than any request; only a
+ * crashed replica's reservations ever run into it. */
+#define RESERVE_TTL_MS (6LL * 3600 * 1000)
+
 ld_err ld_auth_quota_reserve(ld_auth *a, const ld_key_claims *k, double seconds, ld_quota_hold *hold, ld_error *err)
 {
     if (!(seconds > 0))
@@ -43,21 +48,33 @@ ld_err ld_auth_quota_reserve(ld_auth *a, const ld_key_claims *k, double seconds,
             h->seconds += seconds;
         hold->seconds += seconds;
         pthread_mutex_unlock(&mu);
+        if (hold->shared)
+            ld_store_quota_resize(a->store, hold->key_id, hold->res, hold->seconds);
         return LD_OK;
     }
     /* The store read stays under the lock: two reservations for one key must
      * not both read the same usage. Only requests with audio take this path. */
     char day[11];
-    ld_time_utc_day(ld_time_now(), day);
-    double used = 0;
-    ld_err rc = ld_store_usage_get(a->store, k->key_id, day, &used, err);
-    if (!rc && used + (h ? h->seconds : 0) >= k->hours_per_day * 3600.0) {
+    int64_t now_ms = ld_time_now_ms();
+    ld_time_utc_day(now_ms / 1000, day);
+    double quota = k->hours_per_day * 3600.0;
+    bool shared = false, admitted = true;
+    ld_err rc = ld_store_quota_reserve(a->store, k->key_id, day, quota, seconds, RESERVE_TTL_MS, now_ms, hold->res,
+                                       &admitted, &shared, err);
+    if (!rc && !shared) { /* one process, or Redis down under the open policy: count here */
+        double used = 0;
+        rc = ld_store_usage_get(a->store, k->key_id, day, &used, err);
+        admitted = used + (h ? h->seconds : 0) < quota;
+    }
+    if (!rc && !admitted) {
         ld_metrics_rate_limited("quota");
         rc = ld_error_set(err, LD_ERR_QUOTA_EXCEEDED, NULL);
     }
     if (!rc && !h) {
         if (!(h = calloc(1, sizeof *h))) {
             rc = ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
+            if (shared)
+                ld_store_quota_unreserve(a->store, k->key_id, hold->res);
         } else {
             h->a = a;
             snprintf(h->key_id, sizeof h->key_id, "%s", k->key_id);
@@ -66,11 +83,13 @@ ld_err ld_auth_quota_reserve(ld_auth *a, const ld_key_claims *k, double seconds,
         }
     }
     if (!rc) {
+        /* Counted here too: the fallback check while Redis is down. */
         h->seconds += seconds;
         h->holds++;
         snprintf(hold->key_id, sizeof hold->key_id, "%s", k->key_id);
         hold->seconds = seconds;
         hold->held = true;
+        hold->shared = shared;
     }
     pthread_mutex_unlock(&mu);
     return rc;
@@ -97,7 +116,10 @@ ld_err ld_auth_quota_settle(ld_auth *a, const ld_key_claims *k, ld_quota_hold *h
         break;
     }
     pthread_mutex_unlock(&mu);
+    if (hold->shared)
+        ld_store_quota_unreserve(a->store, hold->key_id, hold->res);
     hold->held = false;
+    hold->shared = false;
     hold->seconds = 0;
     return rc;
 }

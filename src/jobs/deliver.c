@@ -107,16 +107,21 @@ static void deliver_one(ld_jobs *j, const ld_job *job)
         out = LD_WEBHOOK_FINAL;
     } else {
         const char *extra[] = {header, NULL};
+        char secret[sizeof j->secret];
+        /* Read again: with Redis the cluster's secret may have changed. */
+        if (ld_jobs_secret_read(j->data_dir, secret, sizeof secret))
+            snprintf(secret, sizeof secret, "%s", j->secret);
         ld_jobs_post post = {.url = job->callback_url,
                              .put = put,
                              .extra_headers = *header ? extra : NULL,
                              .body = body,
-                             .secret = j->secret,
+                             .secret = secret,
                              .allow_private = j->cfg.fetch.allow_private,
                              .timeout_ms = j->cfg.webhook_timeout_ms,
                              .stop = stopping,
                              .stop_ud = j};
         status = ld_jobs_post_signed(&post, error, sizeof error);
+        sodium_memzero(secret, sizeof secret);
         retry_after_s = post.retry_after_s;
         out = post.refused ? LD_WEBHOOK_FINAL : ld_jobs_classify(status);
     }

@@ -20,6 +20,25 @@ void ld_jobs_signature(const char *secret, int64_t t, const char *body, size_t l
     snprintf(out, outsz, "t=%lld,v1=%s", (long long)t, hex);
 }
 
+int ld_jobs_secret_read(const char *data_dir, char *out, size_t outsz)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/webhook.secret", data_dir && *data_dir ? data_dir : ".");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256] = "";
+    bool ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\r\n ")] = '\0';
+    size_t len = strlen(line);
+    if (!ok || len < 32 || len > 64 || len >= outsz)
+        return -1;
+    memcpy(out, line, len + 1);
+    sodium_memzero(line, sizeof line);
+    return 0;
+}
+
 int64_t ld_jobs_backoff_ms(int failures, int64_t base_ms, int64_t cap_ms, double jitter01)
 {
     if (failures < 1)

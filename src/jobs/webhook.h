@@ -16,6 +16,12 @@
 #define LD_JOBS_SIGNATURE_MAX 96
 void ld_jobs_signature(const char *secret, int64_t t, const char *body, size_t len, char *out, size_t outsz);
 
+/* Reads <data_dir>/webhook.secret (32..64 characters, trailing newline
+ * dropped) into out; 0, or -1 when missing or malformed. Signers read it
+ * before each delivery: with Redis the store rewrites it when the cluster's
+ * secret changes (store/redis.h), and every replica must sign with that. */
+int ld_jobs_secret_read(const char *data_dir, char *out, size_t outsz);
+
 /* Delay before retry number `failures` (1 after the first failed attempt):
  * base·2^(failures-1) capped at cap_ms, then scaled by a jitter factor in
  * [0.8, 1.2) taken from jitter01 ∈ [0,1) and capped again. */

@@ -33,7 +33,8 @@ typedef struct ev {
 
 struct ld_notifier {
     char url[2048];
-    char secret[65];
+    char secret[65];     /* as read at start; used if the file cannot be read later */
+    char data_dir[1024]; /* <data_dir>/webhook.secret is read again before each POST */
     bool allow_private;
     long timeout_ms;
     int64_t backoff_ms, max_age_ms;
@@ -50,23 +51,6 @@ struct ld_notifier {
 
 static int64_t mono_ms(void) { return (int64_t)(ld_time_mono() * 1000); }
 
-static int read_secret(const char *data_dir, char *out, size_t outsz)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/webhook.secret", data_dir ? data_dir : ".");
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char line[256] = "";
-    bool ok = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    line[strcspn(line, "\r\n")] = '\0';
-    if (!ok || strlen(line) < 32 || strlen(line) >= outsz)
-        return -1;
-    snprintf(out, outsz, "%s", line);
-    return 0;
-}
-
 static bool stopping(void *ud) { return atomic_load(&((ld_notifier *)ud)->stopping); }
 
 /* One POST: the HTTP status, 0 with `error` set when there was no answer, or
@@ -82,15 +66,20 @@ static long post(ld_notifier *n, const ev *e, char *error, size_t errsz)
     char htype[80], hid[80];
     snprintf(htype, sizeof htype, "X-Listend-Event: %s", e->type);
     snprintf(hid, sizeof hid, "X-Listend-Event-ID: %s", e->id);
+    char secret[sizeof n->secret];
+    /* Read again: with Redis the cluster's secret may have changed. */
+    if (ld_jobs_secret_read(n->data_dir, secret, sizeof secret))
+        snprintf(secret, sizeof secret, "%s", n->secret);
     ld_jobs_post p = {.url = n->url,
                       .body = e->body,
-                      .secret = n->secret,
+                      .secret = secret,
                       .extra_headers = (const char *const[]){htype, hid, NULL},
                       .allow_private = n->allow_private,
                       .timeout_ms = n->timeout_ms,
                       .stop = stopping,
                       .stop_ud = n};
     long status = ld_jobs_post_signed(&p, error, errsz);
+    sodium_memzero(secret, sizeof secret);
     return p.refused ? -1 : status;
 }
 
@@ -212,7 +201,8 @@ ld_notifier *ld_notifier_new(const ld_monitor_config *cfg, ld_error *err)
         free(n);
         return NULL;
     }
-    if (read_secret(cfg->data_dir, n->secret, sizeof n->secret)) {
+    snprintf(n->data_dir, sizeof n->data_dir, "%s", cfg->data_dir ? cfg->data_dir : ".");
+    if (ld_jobs_secret_read(n->data_dir, n->secret, sizeof n->secret)) {
         ld_error_set(err, LD_ERR_INTERNAL, "--usage-webhook: cannot read %s/webhook.secret", cfg->data_dir);
         free(n);
         return NULL;

@@ -63,7 +63,11 @@ static bool components(ld_srv *s, json_t *comp, const char **reason)
               : !store_ok ? "Redis unavailable"
               : draining  ? "Server is shutting down"
                           : NULL;
-    if (!*reason && unsaved) {
+    /* Serving, but limits are per replica (N replicas: up to N x a key's
+     * rate and concurrency) and revocations stale: the operator must act. */
+    if (!*reason && h.degraded)
+        *reason = "Redis unavailable: serving per-replica limits (--redis-failure open)";
+    else if (!*reason && unsaved) {
         static _Thread_local char msg[220];
         snprintf(msg, sizeof msg, "Usage could not be written to the data dir: %s", why);
         *reason = msg;

@@ -278,16 +278,17 @@ ld_err ld_store_mem_lease_renew(ld_store_mem *m, const char *subject, const char
     return l ? LD_OK : ld_error_set(err, LD_ERR_NOT_FOUND, "lease not found");
 }
 
-void ld_store_mem_lease_release(ld_store_mem *m, const char *subject, const char *lease_id)
+bool ld_store_mem_lease_release(ld_store_mem *m, const char *subject, const char *lease_id)
 {
     if (!subject_ok(subject) || !lease_id)
-        return;
+        return false;
     stripe *st;
     entry *e = lookup(m, subject, false, INT64_MIN, &st);
     lease *l = find_lease(e, lease_id);
     if (l)
         *l = e->leases[--e->nleases];
     pthread_mutex_unlock(&st->mu);
+    return l != NULL;
 }
 
 int ld_store_mem_lease_count(ld_store_mem *m, const char *subject, int64_t now_ms)

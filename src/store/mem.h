@@ -24,7 +24,8 @@ ld_err ld_store_mem_lease_acquire(ld_store_mem *m, const char *subject, int limi
                                   char *lease_id, bool *acquired, int *held, ld_error *err);
 ld_err ld_store_mem_lease_renew(ld_store_mem *m, const char *subject, const char *lease_id, int64_t ttl_ms,
                                 int64_t now_ms, ld_error *err);
-void ld_store_mem_lease_release(ld_store_mem *m, const char *subject, const char *lease_id);
+/* Returns whether this table held the lease. */
+bool ld_store_mem_lease_release(ld_store_mem *m, const char *subject, const char *lease_id);
 int ld_store_mem_lease_count(ld_store_mem *m, const char *subject, int64_t now_ms);
 
 /* Subjects currently tracked (for tests of the sweep). */

@@ -97,5 +97,11 @@ double ld_redis_double(const redisReply *rep, double dflt);
 ld_redis *ld_store_redis_conn(ld_store *s);
 /* Whether s is a Redis store with the open failure policy. */
 bool ld_store_redis_failure_open(ld_store *s);
+/* Every replica signs webhooks with the same secret, so a receiver can verify
+ * deliveries whichever replica sent them: Redis' ld:webhook_secret (set with
+ * SET NX by the first replica, from its data dir's secret or a fresh one) is
+ * mirrored into <data_dir>/webhook.secret now and re-read every second
+ * (redis_secret.c). No-op for other backends or without a data dir. */
+ld_err ld_store_redis_secret_init(ld_store *s, const char *data_dir, ld_error *err);
 
 #endif

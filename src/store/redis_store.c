@@ -239,18 +239,75 @@ static ld_err lease_renew(ld_store *s, const char *subject, const char *lease_id
     return found ? LD_OK : ld_error_set(err, LD_ERR_NOT_FOUND, "lease not found");
 }
 
+/* Bounds the retry list during a very long outage; a dropped entry costs a
+ * slot only until its lease expires, as a crashed replica's would. */
+#define MAX_PENDING_RELEASES 65536
+
+void ld_rs_release_later(rstore *rs, const char *key, const char *member)
+{
+    pthread_mutex_lock(&rs->rel_mu);
+    if (rs->nreleases == rs->releases_cap && rs->releases_cap < MAX_PENDING_RELEASES) {
+        size_t cap = rs->releases_cap ? rs->releases_cap * 2 : 16;
+        rs_release *grown = realloc(rs->releases, cap * sizeof *grown);
+        if (grown) {
+            rs->releases = grown;
+            rs->releases_cap = cap;
+        }
+    }
+    if (rs->nreleases < rs->releases_cap) {
+        rs_release *r = &rs->releases[rs->nreleases++];
+        snprintf(r->key, sizeof r->key, "%s", key);
+        snprintf(r->member, sizeof r->member, "%s", member);
+    } else {
+        ld_log(LD_LOG_ERROR, "store (redis): too many releases waiting for Redis; %s stays held until it expires",
+               member);
+    }
+    pthread_mutex_unlock(&rs->rel_mu);
+}
+
+/* Background thread, Redis up: ZREM is idempotent, so a release that reached
+ * Redis although its reply was lost is harmless to repeat. */
+static void releases_flush(rstore *rs)
+{
+    while (rs->r && ld_redis_up(rs->r)) {
+        rs_release r;
+        pthread_mutex_lock(&rs->rel_mu);
+        bool any = rs->nreleases > 0;
+        if (any)
+            r = rs->releases[--rs->nreleases];
+        pthread_mutex_unlock(&rs->rel_mu); /* request threads may queue meanwhile */
+        if (!any)
+            return;
+        redisReply *rep = ld_redis_cmdv(rs->r, NULL, "ZREM", r.key, r.member, NULL);
+        if (!rep) { /* down again: keep it for the next try */
+            ld_rs_release_later(rs, r.key, r.member);
+            return;
+        }
+        freeReplyObject(rep);
+        ld_log(LD_LOG_INFO, "store (redis): released %s after the outage", r.member);
+    }
+}
+
 static void lease_release(ld_store *s, const char *subject, const char *lease_id)
 {
     rstore *rs = RS(s);
     if (!subject_ok(subject) || !lease_id)
         return;
+    /* A lease taken from the fallback during an outage never was in Redis. */
+    if (rs->failure_open && ld_store_mem_lease_release(rs->mem, subject, lease_id))
+        return;
     char key[160];
     ld_rs_key(key, sizeof key, "l", subject, NULL);
-    redisReply *rep = ld_redis_cmdv(rs->r, NULL, "ZREM", key, lease_id, NULL);
+    ld_rs_zrem(rs, key, lease_id);
+}
+
+void ld_rs_zrem(rstore *rs, const char *key, const char *member)
+{
+    redisReply *rep = ld_redis_cmdv(rs->r, NULL, "ZREM", key, member, NULL);
     if (rep)
         freeReplyObject(rep);
-    if (rs->failure_open) /* it may come from the fallback; releasing there is a no-op otherwise */
-        ld_store_mem_lease_release(rs->mem, subject, lease_id);
+    else
+        ld_rs_release_later(rs, key, member);
 }
 
 static int lease_count(ld_store *s, const char *subject, int64_t now_ms)
@@ -368,7 +425,10 @@ static void *background(void *arg)
         if (force)
             last_ping = now;
         if (ld_redis_probe(rs->r, force)) {
+            releases_flush(rs);
             ld_rs_usage_flush(rs);
+            if (force)
+                ld_rs_secret_poll(rs);
             ld_rs_revocations_poll(rs, false);
         }
         pthread_mutex_lock(&rs->mu);
@@ -390,11 +450,17 @@ static void rs_close(ld_store *s)
         pthread_mutex_unlock(&rs->mu);
         pthread_join(rs->thread, NULL);
     }
-    ld_rs_usage_flush(rs); /* last chance for usage counted during an outage */
+    releases_flush(rs);    /* last chance for slots released during an outage */
+    ld_rs_usage_flush(rs); /* and for usage counted during one */
+    free(rs->releases);
+    pthread_mutex_destroy(&rs->rel_mu);
+    pthread_mutex_destroy(&rs->secret_mu);
+    sodium_memzero(rs->secret, sizeof rs->secret);
     ld_rs_usage_free(rs);
     ld_rs_revocations_free(rs);
-    ld_redis_script *scripts[] = {rs->s_window, rs->s_lease_acquire, rs->s_lease_renew, rs->s_usage_add,
-                                  rs->s_revoke, rs->s_key_put,       rs->s_key_read};
+    ld_redis_script *scripts[] = {rs->s_window,    rs->s_lease_acquire, rs->s_lease_renew,
+                                  rs->s_usage_add, rs->s_revoke,        rs->s_key_put,
+                                  rs->s_key_read,  rs->s_quota_reserve, rs->s_quota_resize};
     for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++)
         ld_redis_script_free(scripts[i]);
     ld_store_mem_free(rs->mem);
@@ -414,6 +480,9 @@ static const ld_store_ops redis_ops = {
     .lease_renew = lease_renew,
     .lease_release = lease_release,
     .lease_count = lease_count,
+    .quota_reserve = ld_rs_quota_reserve,
+    .quota_resize = ld_rs_quota_resize,
+    .quota_unreserve = ld_rs_quota_unreserve,
     .usage_add = ld_rs_usage_add,
     .usage_get = ld_rs_usage_get,
     .revoke = ld_rs_revoke,
@@ -451,6 +520,8 @@ ld_store *ld_store_open_redis(const char *url, bool failure_open, ld_error *err)
     pthread_rwlock_init(&rs->rev_lock, NULL);
     pthread_mutex_init(&rs->rev_refresh_mu, NULL);
     pthread_mutex_init(&rs->usage_mu, NULL);
+    pthread_mutex_init(&rs->rel_mu, NULL);
+    pthread_mutex_init(&rs->secret_mu, NULL);
     rs->r = ld_redis_new(&cfg, err);
     rs->mem = ld_store_mem_new();
     rs->s_window = ld_redis_script_new(lua_window);
@@ -460,8 +531,11 @@ ld_store *ld_store_open_redis(const char *url, bool failure_open, ld_error *err)
     rs->s_revoke = ld_redis_script_new(lua_revoke);
     rs->s_key_put = ld_redis_script_new(lua_key_put);
     rs->s_key_read = ld_redis_script_new(lua_key_read);
+    rs->s_quota_reserve = ld_redis_script_new(ld_rs_lua_quota_reserve);
+    rs->s_quota_resize = ld_redis_script_new(ld_rs_lua_quota_resize);
     if (!rs->r || !rs->mem || !rs->s_window || !rs->s_lease_acquire || !rs->s_lease_renew || !rs->s_usage_add ||
-        !rs->s_revoke || !rs->s_key_put || !rs->s_key_read || ld_rs_usage_init(rs)) {
+        !rs->s_revoke || !rs->s_key_put || !rs->s_key_read || !rs->s_quota_reserve || !rs->s_quota_resize ||
+        ld_rs_usage_init(rs)) {
         ld_error_set(err, LD_ERR_INTERNAL, "store: out of memory");
         rs_close(&rs->base);
         return NULL;

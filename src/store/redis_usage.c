@@ -1,8 +1,10 @@
 /* Daily audio usage in Redis: ld:u:<key_id>:<day>, INCRBYFLOAT with a TTL of
- * a few days (the quota only ever reads today). The open failure policy keeps
- * a per-replica table: the last total seen per key and day plus what was used
- * during an outage, which the background thread adds to Redis once it is back,
- * so an outage does not make audio free. */
+ * a few days (the quota only ever reads today). Each replica keeps a table:
+ * the last total seen per key and day plus what was used during an outage,
+ * which the background thread adds to Redis once it is back, so an outage
+ * does not make audio free. Both failure policies keep it: under `closed` no
+ * new work is admitted during the outage, but work admitted before it still
+ * finishes and must be charged. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +52,7 @@ void ld_rs_usage_free(rstore *rs)
     pthread_mutex_destroy(&rs->usage_mu);
 }
 
-/* With usage_mu held. Only the open policy keeps entries. */
+/* With usage_mu held. */
 static rs_usage *entry(rstore *rs, const char *key_id, const char *day, bool create)
 {
     rs_usage **bucket = &rs->usage[hash(key_id, day) % BUCKETS];
@@ -100,21 +102,18 @@ ld_err ld_rs_usage_add(ld_store *s, const char *key_id, const char *day, double 
     if (rep) {
         double v = strtod(rep->str, NULL);
         freeReplyObject(rep);
-        if (rs->failure_open) {
-            pthread_mutex_lock(&rs->usage_mu);
-            rs_usage *u = entry(rs, key_id, day, true);
-            if (u)
-                u->last = v;
-            if (total)
-                *total = v + (u ? u->pending : 0);
-            pthread_mutex_unlock(&rs->usage_mu);
-        } else if (total) {
-            *total = v;
-        }
+        pthread_mutex_lock(&rs->usage_mu);
+        rs_usage *u = entry(rs, key_id, day, true);
+        if (u)
+            u->last = v;
+        if (total)
+            *total = v + (u ? u->pending : 0);
+        pthread_mutex_unlock(&rs->usage_mu);
         return LD_OK;
     }
-    if (!ld_rs_fallback(rs))
-        return LD_ERR_SERVICE_UNAVAILABLE;
+    if (!ld_rs_fallback(rs)) /* closed: nothing more is admitted, but this audio was used */
+        ld_log(LD_LOG_WARNING, "store (redis): %.1f s of %s kept until Redis is back: %s", seconds, key_id,
+               LD_REDIS_UNAVAILABLE_MSG);
     pthread_mutex_lock(&rs->usage_mu);
     rs_usage *u = entry(rs, key_id, day, true);
     if (u)
@@ -142,15 +141,13 @@ ld_err ld_rs_usage_get(ld_store *s, const char *key_id, const char *day, double 
         double v = ld_redis_double(rep, 0);
         freeReplyObject(rep);
         *seconds = v;
-        if (rs->failure_open) {
-            pthread_mutex_lock(&rs->usage_mu);
-            rs_usage *u = entry(rs, key_id, day, true);
-            if (u) {
-                u->last = v;
-                *seconds += u->pending; /* not flushed yet */
-            }
-            pthread_mutex_unlock(&rs->usage_mu);
+        pthread_mutex_lock(&rs->usage_mu);
+        rs_usage *u = entry(rs, key_id, day, true);
+        if (u) {
+            u->last = v;
+            *seconds += u->pending; /* not flushed yet */
         }
+        pthread_mutex_unlock(&rs->usage_mu);
         return LD_OK;
     }
     if (!ld_rs_fallback(rs))
@@ -164,7 +161,7 @@ ld_err ld_rs_usage_get(ld_store *s, const char *key_id, const char *day, double 
 
 void ld_rs_usage_flush(rstore *rs)
 {
-    if (!rs->failure_open || !rs->usage || !ld_redis_up(rs->r))
+    if (!rs->usage || !rs->r || !ld_redis_up(rs->r))
         return;
     char today[11], yesterday[11];
     ld_time_utc_day(ld_time_now(), today);

@@ -48,6 +48,29 @@ int ld_store_lease_count(ld_store *s, const char *subject, int64_t now_ms)
     return s->ops->lease_count(s, subject, now_ms);
 }
 
+ld_err ld_store_quota_reserve(ld_store *s, const char *key_id, const char *day, double quota_s, double seconds,
+                              int64_t ttl_ms, int64_t now_ms, char *res, bool *admitted, bool *shared,
+                              ld_error *err)
+{
+    *shared = false;
+    *admitted = true;
+    if (!s->ops->quota_reserve)
+        return LD_OK;
+    return s->ops->quota_reserve(s, key_id, day, quota_s, seconds, ttl_ms, now_ms, res, admitted, shared, err);
+}
+
+void ld_store_quota_resize(ld_store *s, const char *key_id, char *res, double seconds)
+{
+    if (s->ops->quota_resize)
+        s->ops->quota_resize(s, key_id, res, seconds);
+}
+
+void ld_store_quota_unreserve(ld_store *s, const char *key_id, const char *res)
+{
+    if (s->ops->quota_unreserve)
+        s->ops->quota_unreserve(s, key_id, res);
+}
+
 ld_err ld_store_usage_add(ld_store *s, const char *key_id, const char *day, double seconds, double *total,
                           ld_error *err)
 {

@@ -21,6 +21,7 @@
 #include "util/err.h"
 
 #define LD_STORE_SUBJECT_MAX 95
+#define LD_STORE_RES_MAX 64 /* a shared quota reservation's handle */
 
 typedef struct ld_store ld_store;
 
@@ -75,6 +76,22 @@ typedef struct {
     void (*lease_release)(ld_store *s, const char *subject, const char *lease_id);
     int (*lease_count)(ld_store *s, const char *subject, int64_t now_ms);
 
+    /* Quota reservations shared by every process using the backend; NULL for
+     * a backend served by one process (auth/quota.c counts those itself).
+     * quota_reserve, in one atomic step: drops expired reservations of
+     * key_id; refuses (*admitted false) when usage on `day` plus the
+     * reservations left reaches quota_s; else adds `seconds` until now_ms +
+     * ttl_ms and writes its handle to res (LD_STORE_RES_MAX bytes). *shared
+     * false (LD_OK, nothing reserved): not shared at the moment (Redis down
+     * under the open policy), the caller counts alone. Expiry frees a crashed
+     * process's reservations. quota_resize changes a reservation's seconds
+     * (res is rewritten; no check); quota_unreserve drops it (retried until
+     * the backend takes it). */
+    ld_err (*quota_reserve)(ld_store *s, const char *key_id, const char *day, double quota_s, double seconds,
+                            int64_t ttl_ms, int64_t now_ms, char *res, bool *admitted, bool *shared, ld_error *err);
+    void (*quota_resize)(ld_store *s, const char *key_id, char *res, double seconds);
+    void (*quota_unreserve)(ld_store *s, const char *key_id, const char *res);
+
     /* Audio seconds used per UTC day ("YYYY-MM-DD"), durable. */
     ld_err (*usage_add)(ld_store *s, const char *key_id, const char *day, double seconds, double *total,
                         ld_error *err);
@@ -125,6 +142,12 @@ ld_err ld_store_lease_renew(ld_store *s, const char *subject, const char *lease_
                             ld_error *err);
 void ld_store_lease_release(ld_store *s, const char *subject, const char *lease_id);
 int ld_store_lease_count(ld_store *s, const char *subject, int64_t now_ms);
+/* *shared false, LD_OK, for backends without shared reservations. */
+ld_err ld_store_quota_reserve(ld_store *s, const char *key_id, const char *day, double quota_s, double seconds,
+                              int64_t ttl_ms, int64_t now_ms, char *res, bool *admitted, bool *shared,
+                              ld_error *err);
+void ld_store_quota_resize(ld_store *s, const char *key_id, char *res, double seconds);
+void ld_store_quota_unreserve(ld_store *s, const char *key_id, const char *res);
 ld_err ld_store_usage_add(ld_store *s, const char *key_id, const char *day, double seconds, double *total,
                           ld_error *err);
 ld_err ld_store_usage_get(ld_store *s, const char *key_id, const char *day, double *seconds, ld_error *err);
@@ -153,7 +176,8 @@ typedef struct {
 /* Audio seconds counted in memory that the store could not persist (the
  * embedded store's disk is full or read-only): they are retried with the key's
  * next addition and at close. `why` gets the last database error. 0 when all
- * is written (and always for Redis, whose failures are answered as errors). */
+ * is written, and always for Redis (usage counted during an outage waits in
+ * the replica until Redis is back: redis_usage.c). */
 double ld_store_usage_unsaved(ld_store *s, char *why, size_t whysz);
 
 /* Fills *out; returns out->up. Thread-safe, no network round trip. */

@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, GOFORWARD, free_port, run_cli, start_server
+from conftest import BIN, EVAL_DIR, GOFORWARD, free_port, run_cli, start_server
 from redis_util import Haproxy, RedisServer, have
 from webhook_receiver import WebhookReceiver
 
@@ -141,6 +141,27 @@ def test_daily_quota_is_shared(cluster):
     assert len(used) == 1 and abs(used.pop() - 2 * 2.786) < 0.05
 
 
+def test_concurrent_requests_on_all_replicas_pass_the_quota_by_one_request(cluster):
+    # docs/api.md: concurrent requests pass the quota by at most the one admitted last. 18 s a day and
+    # twelve 7.1 s clips at once, four per replica: reservations are shared, so 7.1 + 7.1 + 7.1 is where
+    # admission stops whichever replicas took them (per-replica reservations admitted 3 on each).
+    clip = open(os.path.join(EVAL_DIR, "ps_librivox_sns01_0870.wav"), "rb").read()
+    key = cluster.key("quota-burst", hours_per_day=0.005, rpm=100, concurrency=20)
+
+    def one(i):
+        return requests.post(cluster.replicas[i % 3].url + "/v1/listen", data=clip,
+                             headers={"Authorization": f"Token {key}", "Content-Type": "audio/wav"}, timeout=300)
+
+    with concurrent.futures.ThreadPoolExecutor(12) as ex:
+        results = list(ex.map(one, range(12)))
+    codes = [r.status_code for r in results]
+    assert set(codes) <= {200, 403}, [r.text for r in results]
+    assert all(r.json()["code"] == "QUOTA_EXCEEDED" for r in results if r.status_code == 403)
+    assert 1 <= codes.count(200) <= 3, codes
+    used = lic(cluster.replicas[0].url, key).json()["usage"]["audio_seconds_today"]
+    assert used <= 18 + 7.2, used
+
+
 def test_replicas_share_one_webhook_secret(cluster):
     secrets = set()
     for d in cluster.dirs:
@@ -213,3 +234,84 @@ def test_redis_outage_fails_closed_then_recovers_without_restart(cluster):
         time.sleep(0.2)
     assert not pending, f"replicas {pending} did not recover"
     assert all(r.proc.poll() is None for r in cluster.replicas)
+
+
+def redis_up(replica):
+    return requests.get(replica.url + "/health/redis", timeout=10).json()["detail"]["up"]
+
+
+def test_request_finishing_during_a_redis_pause_frees_its_slot_and_is_charged(cluster, tmp_path):
+    # A concurrency-1 key's request is decoding when Redis stops answering (SIGSTOP, as a stalled
+    # host would) and finishes meanwhile: once Redis answers again the slot must be free on every
+    # replica (not held for the lease's 6 h) and the audio charged (default policy `closed`).
+    key = cluster.key("pause", concurrency=1, rpm=1000)
+    wav = str(tmp_path / "long.wav")
+    long_wav(wav, seconds=60)
+    r0 = cluster.replicas[0]
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(requests.post, r0.url + "/v1/listen", data=open(wav, "rb").read(),
+                        headers={"Authorization": f"Token {key}", "Content-Type": "audio/wav"}, timeout=300)
+        deadline = time.time() + 60  # decoding has begun: admitted, slot taken, audio reserved
+        while time.time() < deadline and not fut.done():
+            if requests.get(r0.url + "/health?detailed=true", timeout=10).json()["asr_busy"] > 0:
+                break
+            time.sleep(0.05)
+        os.kill(cluster.redis.proc.pid, signal.SIGSTOP)
+        try:
+            deadline = time.time() + 10
+            while redis_up(r0) and time.time() < deadline:
+                time.sleep(0.05)
+            resp = fut.result(timeout=300)
+        finally:
+            os.kill(cluster.redis.proc.pid, signal.SIGCONT)
+    assert resp.status_code == 200, resp.text
+    seconds = resp.json()["duration"]
+    deadline = time.time() + 20  # reconnect backoff is at most 5 s
+    pending = set(range(3))
+    while pending and time.time() < deadline:
+        pending = {i for i in pending if lic(cluster.replicas[i].url, key).status_code != 200}
+        time.sleep(0.2)
+    assert not pending, f"replicas {pending} still refuse: " + lic(cluster.replicas[min(pending)].url, key).text
+    used = 0
+    while time.time() < deadline:
+        used = lic(cluster.replicas[1].url, key).json()["usage"]["audio_seconds_today"]
+        if used > 0:
+            break
+        time.sleep(0.2)
+    assert abs(used - seconds) < 0.1, (used, seconds)
+
+
+def test_replicas_follow_the_webhook_secret_after_redis_loses_it(cluster):
+    # Redis forgets everything (restart without persistence), then a replica started on a fresh data
+    # dir wins SET NX with a new secret (set here directly). Running replicas must take it up, or
+    # receivers get deliveries signed with two secrets.
+    import hashlib
+    import hmac
+    import secrets
+    cluster.redis.cli("flushall")
+    new = secrets.token_hex(32)
+    assert cluster.redis.cli("set", "ld:webhook_secret", new) == "OK"
+    deadline = time.time() + 15  # each replica re-reads it every second
+
+    def files():
+        return {open(os.path.join(d, "webhook.secret")).read().strip() for d in cluster.dirs}
+
+    while files() != {new} and time.time() < deadline:
+        time.sleep(0.2)
+    assert files() == {new}
+    key = cluster.key("secret", rpm=100)
+    pcm = open(GOFORWARD, "rb").read()
+    with WebhookReceiver() as hook:
+        ids = []
+        for _ in range(3):  # spread over the replicas by the load balancer
+            r = requests.post(cluster.lb.url + "/v1/listen", data=pcm,
+                              params={"encoding": "linear16", "callback_url": hook.url()},
+                              headers={"Authorization": f"Token {key}", "Content-Type": "application/octet-stream"},
+                              timeout=30)
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["job_id"])
+        for job_id in ids:
+            hit = hook.wait_for(1, timeout=90, job_id=job_id)[0]
+            t, v1 = (p.split("=", 1)[1] for p in hit.headers["x-listend-signature"].split(","))
+            want = hmac.new(new.encode(), f"{t}.".encode() + hit.body, hashlib.sha256).hexdigest()
+            assert hmac.compare_digest(v1, want), f"{job_id} not signed with the cluster's secret"

@@ -60,3 +60,34 @@ def test_rate_limit_is_shared_between_replicas_and_health_sees_redis(tmp_path, r
         assert "password" not in r.text
     finally:
         assert a.stop() == 0 and b.stop() == 0
+
+
+def wait_health(url, status, timeout=15):
+    """The /health body once its status is `status` (Redis down is noticed within ~1 s)."""
+    deadline = time.time() + timeout
+    while True:
+        r = requests.get(url + "/health", timeout=5)
+        if r.json()["status"] == status or time.time() > deadline:
+            return r
+        time.sleep(0.2)
+
+
+def test_health_is_degraded_while_redis_is_down_under_the_open_policy(tmp_path):
+    from redis_util import RedisServer
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    redis = RedisServer().start()
+    a = start_server(tmp_path / "a", "--redis-url", redis.url, "--redis-failure", "open", workers=1)
+    try:
+        assert requests.get(a.url + "/health", timeout=5).json() == {"status": "healthy"}
+        redis.stop()
+        r = wait_health(a.url, "degraded")
+        assert r.status_code == 200 and r.json() == {
+            "status": "degraded", "reason": "Redis unavailable: serving per-replica limits (--redis-failure open)"}
+        assert requests.get(a.url + "/health/redis", timeout=5).json()["status"] == "degraded"
+        redis.start()  # same port: the replica reconnects by itself
+        r = wait_health(a.url, "healthy")
+        assert r.status_code == 200 and r.json() == {"status": "healthy"}
+    finally:
+        assert a.stop() == 0
+        redis.stop()

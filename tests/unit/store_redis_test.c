@@ -92,6 +92,31 @@ static void test_atomic(ld_store *s1, ld_store *s2)
     CHECK(ld_store_window_peek(s1, "k_hot", 300, 60000, 5000000, &w, NULL) == LD_OK && w.count == 300);
 }
 
+/* Reservations are checked across replicas in one step: with 10 s of quota,
+ * two replicas' 6 s requests both pass (the bound: the one admitted last),
+ * a third does not until one is settled; expired ones free their seconds. */
+static void test_reservations(ld_store *s1, ld_store *s2)
+{
+    const char *day = "2030-02-02";
+    char r1[LD_STORE_RES_MAX], r2[LD_STORE_RES_MAX], r3[LD_STORE_RES_MAX];
+    bool ok = false, shared = false;
+    ld_error err;
+    CHECK(ld_store_quota_reserve(s1, "k_res", day, 10, 6, 60000, 1000, r1, &ok, &shared, &err) == LD_OK && ok &&
+          shared);
+    CHECK(ld_store_quota_reserve(s2, "k_res", day, 10, 6, 60000, 1000, r2, &ok, &shared, &err) == LD_OK && ok);
+    CHECK(ld_store_quota_reserve(s2, "k_res", day, 10, 1, 60000, 1000, r3, &ok, &shared, &err) == LD_OK && !ok);
+    ld_store_quota_unreserve(s1, "k_res", r1);
+    CHECK(ld_store_quota_reserve(s1, "k_res", day, 10, 1, 60000, 1000, r1, &ok, &shared, &err) == LD_OK && ok);
+    /* 6 + 1 held; charged usage counts as well */
+    CHECK(ld_store_usage_add(s1, "k_res", day, 3, NULL, &err) == LD_OK);
+    CHECK(ld_store_quota_reserve(s2, "k_res", day, 10, 1, 60000, 1000, r3, &ok, &shared, &err) == LD_OK && !ok);
+    /* growing: no check, but it counts for the next one */
+    ld_store_quota_resize(s2, "k_res", r2, 0.5);
+    CHECK(ld_store_quota_reserve(s2, "k_res", day, 10, 1, 60000, 1000, r3, &ok, &shared, &err) == LD_OK && ok);
+    /* a crashed replica's reservations expire */
+    CHECK(ld_store_quota_reserve(s2, "k_res", day, 10, 1, 60000, 61001, r3, &ok, &shared, &err) == LD_OK && ok);
+}
+
 static bool wait_up(ld_store *s)
 {
     ld_store_health_info h;
@@ -127,6 +152,8 @@ static void test_failure(void)
     double used;
     CHECK(ld_store_usage_get(closed, "k_f", "2030-01-01", &used, &err) == LD_ERR_SERVICE_UNAVAILABLE);
     CHECK(ld_store_revoke(closed, "k_f", 1, &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    /* Audio admitted before the outage and finished during it is still charged, later. */
+    CHECK(ld_store_usage_add(closed, "k_c", "2030-01-01", 12, NULL, &err) == LD_OK);
     CHECK(!ld_store_health(closed, &h) && !h.up && !h.degraded && h.last_error[0] && h.down_since_ms > 0);
     /* The last revocation list keeps answering (admission refuses with 503 anyway). */
     bool was = false;
@@ -154,6 +181,12 @@ static void test_failure(void)
         ld_store_usage_get(closed, "k_f", "2030-01-01", &used, &err);
     }
     CHECK(used == 30);
+    used = 0;
+    for (int i = 0; i < 200 && used != 12; i++) { /* and the closed replica's too */
+        usleep(50 * 1000);
+        ld_store_usage_get(open, "k_c", "2030-01-01", &used, &err);
+    }
+    CHECK(used == 12);
     ld_store_close(closed);
     ld_store_close(open);
 
@@ -164,6 +197,52 @@ static void test_failure(void)
     CHECK(degraded != NULL);
     ld_store_close(degraded);
     CHECK(redis_start());
+}
+
+/* A release Redis did not take (down for a moment) is retried once it is back:
+ * otherwise the slot stays held for the lease's whole TTL (6 h for requests). */
+static void test_release_retried(void)
+{
+    ld_error err;
+    ld_store *a = ld_store_open_redis(url, false, &err), *b = ld_store_open_redis(url, false, &err);
+    CHECK(a && b);
+    if (a && b) {
+        char id[32];
+        bool ok = false;
+        CHECK(ld_store_lease_acquire(a, "k_rel", 1, 3600000, 1000, id, &ok, NULL, &err) == LD_OK && ok);
+        ld_redis_mark_down(ld_store_redis_conn(a), "test: outage"); /* the next call does not reach Redis */
+        ld_store_lease_release(a, "k_rel", id);
+        int held = 1;
+        for (int i = 0; i < 200 && held; i++) { /* a's probe backoff is at most 5 s */
+            usleep(50 * 1000);
+            held = ld_store_lease_count(b, "k_rel", 1000);
+        }
+        CHECK(held == 0);
+    }
+    ld_store_close(a);
+    ld_store_close(b);
+}
+
+/* Whether every dir's webhook.secret ends up equal to Redis' copy (and to
+ * `want` when given) within 10 s: replicas re-read it every second. */
+static bool secrets_converge(redisContext *c, const char *const dirs[3], const char *want)
+{
+    for (int i = 0; c && i < 200; i++) {
+        redisReply *rep = redisCommand(c, "GET ld:webhook_secret");
+        bool same = rep && rep->type == REDIS_REPLY_STRING && (!want || !strcmp(rep->str, want));
+        for (int d = 0; same && d < 3; d++) {
+            char p[256];
+            snprintf(p, sizeof p, "%s/webhook.secret", dirs[d]);
+            char *text = ld_fs_read(p, 4096, NULL);
+            same = text && strlen(text) == rep->len + 1 && !strncmp(text, rep->str, rep->len);
+            free(text);
+        }
+        freeReplyObject(rep);
+        if (same)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
 }
 
 static void test_configured(void)
@@ -195,11 +274,30 @@ static void test_configured(void)
     CHECK(s1 && s2 && strlen(s1) == 65 && strcmp(s1, s2) == 0);
     free(s1);
     free(s2);
+    /* Redis loses its data, then a replica starts on a fresh data dir: it puts
+     * a new secret there, and the running replicas must follow, or receivers
+     * get deliveries signed with two secrets. */
+    redisContext *c = redisConnect("127.0.0.1", port);
+    redisReply *rep = c ? redisCommand(c, "FLUSHALL") : NULL;
+    freeReplyObject(rep);
+    char d3[] = "/tmp/ld_redis_cfg3_XXXXXX";
+    CHECK(mkdtemp(d3) != NULL);
+    ld_store *r3 = ld_store_open_configured(d3, url, 0, &err);
+    CHECK(r3 != NULL);
+    const char *dirs[] = {d1, d2, d3};
+    CHECK(secrets_converge(c, dirs, NULL));
+    /* An operator rotates it in Redis: every replica takes it up. */
+    rep = c ? redisCommand(c, "SET ld:webhook_secret %s", "0123456789abcdef0123456789abcdef") : NULL;
+    freeReplyObject(rep);
+    CHECK(secrets_converge(c, dirs, "0123456789abcdef0123456789abcdef"));
+    if (c)
+        redisFree(c);
+    ld_store_close(r3);
     unsetenv("REDIS_URL");
     ld_store_close(r1);
     ld_store_close(r2);
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", d1, d2);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s'", d1, d2, d3);
     if (system(cmd)) {
     }
 }
@@ -231,10 +329,12 @@ int main(void)
         contract_leases(s2);
         contract_shared(s1, s2); /* two replicas */
         test_atomic(s1, s2);
+        test_reservations(s1, s2);
     }
     ld_store_close(s1);
     ld_store_close(s2);
     test_failure();
+    test_release_retried();
     test_configured();
     redis_stop();
     TEST_MAIN_END();
