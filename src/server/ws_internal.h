@@ -29,6 +29,8 @@
 #define WS_IN_HIGH (512 * 1024)  /* queued input bytes: stop reading from the socket */
 #define WS_IN_LOW (128 * 1024)   /* ... and resume below this */
 #define WS_OUT_MAX (1 << 20)     /* unsent output bytes: the client does not read -> close 1008 */
+#define WS_TASK_COST 1024        /* counted in in_bytes per task beside its bytes: control messages fill it too */
+#define WS_TURN_MAX (64 * 1024)  /* bytes read from one socket before the loop serves the others */
 #define WS_CLOSE_WAIT_S 5.0      /* after our close frame, wait this long for the peer's */
 #define WS_FINISH_S 3.0          /* at shutdown: time the workers get for each stream's last final */
 #define WS_LINGER_S 1.0          /* at shutdown: time the clients get to read our close frames */
@@ -108,6 +110,7 @@ typedef struct ws_conn {
     bool oa_pending;       /* OpenAI: audio was appended since the last commit or clear */
     double key_checked;    /* last revocation/expiry re-check (monotonic) */
     ld_ws_frame_scan scan; /* frame headers in the raw input (oversize -> 1009 at once) */
+    size_t turn_bytes;     /* read in this turn of the loop (WS_TURN_MAX) */
     bool oversize;         /* a header announced a frame over WS_MAX_MESSAGE */
 
     /* shared, under mu */

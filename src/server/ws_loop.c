@@ -50,17 +50,24 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    size_t n = ld_ws_leftover_take(&c->extra, buf, len);
+    size_t n = ld_ws_leftover_take(&c->extra, buf, len); /* not in the kernel: epoll would not call again */
     if (n) {
         c->oversize |= ld_ws_frame_scan_feed(&c->scan, buf, n, WS_MAX_MESSAGE);
+        c->turn_bytes += n;
         return (ssize_t)n;
+    }
+    if (c->turn_bytes >= WS_TURN_MAX) { /* the others' turn; EPOLLIN is level-triggered: the rest comes next */
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
     }
     ssize_t r;
     do
         r = recv(c->fd, buf, len, 0);
     while (r < 0 && errno == EINTR);
-    if (r > 0)
+    if (r > 0) {
         c->oversize |= ld_ws_frame_scan_feed(&c->scan, buf, (size_t)r, WS_MAX_MESSAGE);
+        c->turn_bytes += (size_t)r;
+    }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         r = LD_WS_IO_AGAIN;
     return ld_ws_recv_result(ctx, r);
@@ -331,6 +338,25 @@ static void drain(ws_conn *c)
     }
 }
 
+/* More than WS_OUT_MAX unsent — results, or what wslay and the loop answer
+ * themselves (pongs, OpenAI error events) to a client that floods and never
+ * reads: stop working for it and leave (1008), before its queue eats memory. */
+static void check_out_cap(ws_conn *c)
+{
+    if (c->closing || wslay_event_get_queued_msg_length(c->ctx) <= WS_OUT_MAX)
+        return;
+    ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "session_id", c->session_id),
+                  "stream closed: client does not read its results");
+    pthread_mutex_lock(&c->mu);
+    c->dead = true;
+    c->paused = true;
+    pthread_mutex_unlock(&c->mu);
+    queue_close(c, LD_WS_CLOSE_POLICY, "Client is not reading results");
+    /* it will not read what is queued either: let the close jump the queue */
+    wslay_event_queue_close(c->ctx, LD_WS_CLOSE_POLICY, NULL, 0);
+    c->pending_close = 0;
+}
+
 static void do_read(ws_conn *c)
 {
     if (c->fd < 0)
@@ -339,10 +365,12 @@ static void do_read(ws_conn *c)
         drain(c);
         return;
     }
+    c->turn_bytes = 0;
     if (wslay_event_recv(c->ctx) != 0) {
         teardown(c);
         return;
     }
+    check_out_cap(c);
     if (c->oversize && !c->closing) {
         /* A header announced more than a message may hold; wslay would wait
          * for the payload. Refuse now, as wslay does once bytes arrive. */
@@ -386,19 +414,7 @@ static void handle_notify(ws_conn *c)
         free(o);
         o = n;
     }
-    if (!c->closing && wslay_event_get_queued_msg_length(c->ctx) > WS_OUT_MAX) {
-        /* The client does not read: stop working for it and leave. */
-        ld_log_fields(LD_LOG_WARNING, json_pack("{s:s}", "session_id", c->session_id),
-                      "stream closed: client does not read its results");
-        pthread_mutex_lock(&c->mu);
-        c->dead = true;
-        c->paused = true;
-        pthread_mutex_unlock(&c->mu);
-        queue_close(c, LD_WS_CLOSE_POLICY, "Client is not reading results");
-        /* it will not read what is queued either: let the close jump the queue */
-        wslay_event_queue_close(c->ctx, LD_WS_CLOSE_POLICY, NULL, 0);
-        c->pending_close = 0;
-    }
+    check_out_cap(c);
     if (resume)
         do_read(c); /* also drains bytes MHD handed over */
     else

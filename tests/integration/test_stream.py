@@ -373,10 +373,10 @@ def test_twenty_concurrent_streams(srv, key, goforward):
     assert len({msgs[-1]["session_id"] for msgs, _ in results}) == 20
 
 
-def raw_connect(srv, key, query=""):
+def raw_connect(srv, key, query="", path="/v1/listen/stream"):
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     k = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /v1/listen/stream{'?' + query if query else ''} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    s.sendall((f"GET {path}{'?' + query if query else ''} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                f"Connection: Upgrade\r\nSec-WebSocket-Key: {k}\r\nSec-WebSocket-Version: 13\r\n"
                f"Authorization: Token {key}\r\n\r\n").encode())
     head = b""
@@ -454,6 +454,37 @@ def test_client_that_never_reads_is_bounded(srv, key, goforward):
     # Flow control: the server stopped reading long before 6 s of sending at full speed.
     assert sent < 24 * 1024 * 1024, sent
     assert grew < 96 * 1024, f"RSS grew {grew} kB"
+
+
+@pytest.mark.parametrize("path,opcode,payload", [
+    ("/v1/listen/stream", 0x9, b"p" * 125),  # pings: wslay's pongs
+    ("/v1/listen/stream", 0x1, b'{"type":"finalize"}'),
+    ("/deepgram/v1/listen", 0x1, b'{"type":"Finalize"}'),
+    ("/v1/realtime?intent=transcription", 0x1, b'{"type":"no.such.event"}')])  # error events
+def test_control_floods_from_a_client_that_never_reads_are_bounded(server_factory, goforward, path, opcode, payload):
+    """Before: pongs, finalize tasks and OpenAI error events queued without a bound (a 30 s ping flood took the
+    server from 0.5 to 6.6 GB and kept it; 18.6 M finalizes +752 MB). Now control messages count against the input
+    cap (reading pauses) and everything queued for the client against the output cap (close 1008)."""
+    srv = server_factory(workers=1)  # the default 10 s idle timeout: the flood is not cut short by it
+    key = srv.key("flood", rpm=1000)
+    run(stream(ws_url(srv), goforward[:CHUNK * 3], headers=srv.auth(key)))  # a decoder exists: measure from here
+    before = srv.rss_kb()
+    route, _, query = path.partition("?")
+    s = raw_connect(srv, key, query, route)  # and never reads
+    s.settimeout(2)
+    burst, sent, t0 = frame(opcode, payload) * 1000, 0, time.time()
+    while time.time() - t0 < 5:
+        try:
+            s.sendall(burst)  # whole frames only: a partial one would be a protocol error, not a flood
+            sent += len(burst)
+        except OSError:  # the server stopped reading (timeout) or closed it: bounded either way
+            break
+    grew = srv.rss_kb() - before
+    s.close()
+    assert grew < 96 * 1024, f"RSS grew {grew} kB after {sent} bytes of control frames"
+    # and the server serves the next stream as before
+    msgs, code = run(stream(ws_url(srv), goforward, headers=srv.auth(key)))
+    assert code == 1000 and words_of(msgs[-1]["transcript"]) == EXPECTED
 
 
 def test_cli_streams_a_file(srv, key, tmp_path):
