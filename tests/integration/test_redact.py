@@ -43,6 +43,17 @@ def post(srv, audio, path="/v1/listen", **params):
                          data=audio, timeout=60)
 
 
+def wav_bytes(samples, channels=1):
+    """16 kHz 16-bit WAV bytes of interleaved `samples` (an array of "h")."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(samples.tobytes())
+    return out.getvalue()
+
+
 def digits(text):
     return DIGIT.findall(text)
 
@@ -85,14 +96,7 @@ def test_multichannel_redacts_each_channel_on_its_own(srv):
     right = array.array("h", bytes(2 * len(left)))
     at = int(1.6 * 16000)  # in the caller's pause
     right[at:at + len(yes)] = yes
-    stereo = array.array("h", (v for pair in zip(left, right) for v in pair))
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(stereo.tobytes())
-    call = out.getvalue()
+    call = wav_bytes(array.array("h", (v for pair in zip(left, right) for v in pair)), channels=2)
     plain = post(srv, call, multichannel="true", format="srt").text
     assert len(digits(plain)) >= 8 and "yes" in plain.lower(), plain  # both sides heard
     srt = post(srv, call, multichannel="true", format="srt", redact_pii="true").text
@@ -114,14 +118,7 @@ def test_entity_spanning_utterances_joins_them(srv):
         go = array.array("h", f.read())
     loud = [i for i, v in enumerate(digits_pcm) if abs(v) > 300]
     head = next(i for i, v in enumerate(go) if abs(v) > 300)
-    pcm = digits_pcm + digits_pcm[:loud[-1] - 1600] + go[head + 3200:]  # no pause between "zero" and "go"
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.tobytes())
-    audio = out.getvalue()
+    audio = wav_bytes(digits_pcm + digits_pcm[:loud[-1] - 1600] + go[head + 3200:])  # no pause: "zero" "go"
     plain = post(srv, audio, timestamps="true").json()
     assert len(plain["utterances"]) == 2 and "forward" in plain["utterances"][1]["text"], plain["utterances"]
     for extra in ({}, {"diarize": "true"}):
