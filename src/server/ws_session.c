@@ -640,6 +640,24 @@ static void maybe_utterance_end(ws_conn *c, track *s)
     }
 }
 
+/* Deepgram's UtteranceEnd is a gap in *words*: sound without words (a cough, a
+ * click, the cut-off tail of a word) must not cancel it, or it is lost until the
+ * caller says something. Once the gap is long enough during such an utterance,
+ * the engine's hypothesis so far decides: no words yet -> UtteranceEnd now;
+ * words -> speech came back in time, none is due. */
+static void pending_utterance_end(ws_conn *c, track *s)
+{
+    if (!s->utt_end_pending || !s->ops || s->fed != s->pos ||
+        secs(s->pos) - s->last_word_end < c->params.utterance_end_ms / 1000.0)
+        return;
+    char *p = s->ops->stream_partial(s->dec);
+    if (p && !*p)
+        maybe_utterance_end(c, s);
+    else if (p)
+        s->utt_end_pending = false;
+    free(p);
+}
+
 /* Whether the utterance in progress has ended in silence by now: eou of
  * energy silence, or of the engine hearing none (steady noise). */
 static bool quiet_now(ws_conn *c, const track *s)
@@ -709,8 +727,7 @@ static bool decide(ws_conn *c, track *s, ld_error *err)
     if (!s->speaking) {
         maybe_utterance_end(c, s);
         if (eng && s->have_voice && s->pos - s->last_voice <= VOICE_RECENT) {
-            s->speaking = true;
-            s->utt_end_pending = false; /* speech came back before the gap was long enough */
+            s->speaking = true; /* a pending UtteranceEnd waits for words, not sound (below) */
             /* a run of voice that began before a finalize belongs to the new utterance from there */
             s->speech_start = s->run_start > s->engine_utt_start ? s->run_start : s->engine_utt_start;
             if (c->params.flux) {
@@ -728,6 +745,7 @@ static bool decide(ws_conn *c, track *s, ld_error *err)
         }
         return true;
     }
+    pending_utterance_end(c, s);
     /* Energy silence alone decides, also below the engine's own 0.5 s hang-over
      * (eou_timeout_ms from 100: short pauses then split sentences). */
     bool quiet = c->params.finalize_on_words && quiet_now(c, s);

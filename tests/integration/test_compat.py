@@ -289,6 +289,27 @@ def test_get_v1_listen_upgrade_is_a_smallest_stream(srv, key, path, post):
         assert r.status_code == 200 and r.json()["transcription"] == "Go forward ten meters.", r.text
 
 
+def test_deepgram_utterance_end_survives_a_sound_without_words(srv, key):
+    """UtteranceEnd is a gap in words: a 0.12 s noise burst 0.8 s after the last word (a cough, a click on the line)
+    started an utterance that cancelled the pending UtteranceEnd, and none came in the 3 s of silence after (a
+    voice agent waiting for it hung until the caller spoke again)."""
+    import random
+    rnd = random.Random(7)
+    burst = b"".join(max(-32768, min(32767, int(rnd.gauss(0, 3000)))).to_bytes(2, "little", signed=True)
+                     for _ in range(1920))
+    with open(GOFORWARD, "rb") as f:  # its last word ends at 2.12 s of 2.79: the burst comes 0.8 s after it
+        pcm = f.read() + b"\0\0" * 1600 + burst + b"\0\0" * 48000
+    uri = ws_base(srv) + ("/deepgram/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true"
+                          "&utterance_end_ms=1000&vad_events=true&endpointing=300")
+    msgs, code = asyncio.run(run_stream(uri, key, pcm))
+    assert code == 1000
+    finals = [m for m in msgs if m["type"] == "Results" and m["is_final"] and m["channel"]["alternatives"][0]["words"]]
+    last_word = finals[-1]["channel"]["alternatives"][0]["words"][-1]["end"]
+    ends = [m for m in msgs if m["type"] == "UtteranceEnd"]
+    assert len(ends) == 1 and abs(ends[0]["last_word_end"] - last_word) < 0.01, msgs
+    assert msgs.index(ends[0]) < msgs.index(next(m for m in msgs if m["type"] == "Metadata"))
+
+
 def test_deepgram_stream_endpointing_false_and_defaults(srv, key):
     uri = ws_base(srv) + "/deepgram/v1/listen?endpointing=false&language=en-GB&encoding=linear16&sample_rate=16000"
     msgs, code = asyncio.run(run_stream(uri, key, pcm_with_silence()))
