@@ -459,6 +459,10 @@ static int parse_opts(int argc, char **argv, stream_opts *o)
         if (!o->rate && !strcmp(o->encoding, ld_audio_stream_encoding_name(by_name))) /* x.ul --encoding mulaw */
             o->rate = name_rate;
     }
+    if (!strcmp(o->file, "-") && !o->encoding) {
+        fprintf(stderr, "listend stream: - (standard input) takes raw audio: give --encoding and --sample-rate\n");
+        return 2;
+    }
     if (o->rate && !o->encoding) {
         fprintf(stderr,
                 "listend stream: --sample-rate describes raw --encoding input; a file's own rate is read "

@@ -372,7 +372,9 @@ int ld_server_main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP); /* a closed terminal: drain like SIGTERM rather than die mid-request */
+    struct sigaction hup;
+    if (!sigaction(SIGHUP, NULL, &hup) && hup.sa_handler != SIG_IGN) /* nohup's "ignore" stays in force */
+        sigaddset(&set, SIGHUP); /* a closed terminal: drain like SIGTERM rather than die mid-request */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     pthread_mutex_init(&s->mu, NULL);

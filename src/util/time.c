@@ -1,6 +1,7 @@
 #include "util/time.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,8 +137,9 @@ int ld_time_parse_duration(const char *s, int64_t *seconds)
     if (!s || !*s)
         return -1;
     char *end;
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (end == s || v < 0)
+    if (end == s || v < 0 || errno)
         return -1;
     long long mult = 1;
     if (*end) {
@@ -152,6 +154,8 @@ int ld_time_parse_duration(const char *s, int64_t *seconds)
         if (end[1])
             return -1;
     }
+    if (v > INT64_MAX / mult) /* "213503982334602d" wrapped to a small number */
+        return -1;
     *seconds = (int64_t)(v * mult);
     return 0;
 }

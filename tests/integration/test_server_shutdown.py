@@ -122,3 +122,29 @@ def test_sigterm_while_decoders_load_exits_at_once(tmp_path):
         p.kill()
     out = p.stdout.read()
     assert "Received SIGTERM while starting" in out and "API server listening" not in out, out[-2000:]
+
+
+def test_nohup_keeps_sighup_ignored(tmp_path):
+    """Under `nohup` SIGHUP is ignored, and a closed terminal must not stop the server: waiting for SIGHUP with
+    sigtimedwait took it even so (Linux delivers an ignored signal that is blocked and waited for)."""
+    from conftest import BIN, free_port, run_cli
+    run_cli("keys", "init", data=tmp_path)
+    port = free_port()
+    p = subprocess.Popen(["nohup", BIN, "serve", "--host", "127.0.0.1", "--port", str(port), "--data", str(tmp_path),
+                          "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         cwd=tmp_path)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        p.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert p.poll() is None and requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 0
+    finally:
+        p.kill()

@@ -526,7 +526,8 @@ def test_cli_streams_a_file(srv, key, tmp_path):
     for args, code, msg in (([str(tmp_path / "empty.raw")], 1, "no audio"),
                             ([str(raw), "--sample-rate", "abc"], 2, "--sample-rate must be"),
                             ([str(raw), "--sample-rate", "0"], 2, "--sample-rate must be"),
-                            ([str(wav), "--sample-rate", "8000"], 2, "raw --encoding input")):
+                            ([str(wav), "--sample-rate", "8000"], 2, "raw --encoding input"),
+                            (["-"], 2, "give --encoding")):
         r = subprocess.run([BIN, "stream", *args, "--server", srv.url, "--key", key], capture_output=True, text=True,
                            timeout=60)
         assert r.returncode == code and msg in r.stderr, (args, r.returncode, r.stderr)

@@ -74,6 +74,8 @@ static void test_time(void)
     CHECK(ld_time_parse_duration("90d", &t) == 0 && t == 90 * 86400);
     CHECK(ld_time_parse_duration("15", &t) == 0 && t == 15);
     CHECK(ld_time_parse_duration("1x", &t) != 0);
+    CHECK(ld_time_parse_duration("213503982334602d", &t) != 0);     /* would wrap to 61184 s */
+    CHECK(ld_time_parse_duration("99999999999999999999", &t) != 0); /* beyond long long */
     CHECK(ld_time_parse_duration("-1d", &t) != 0);
     char day[11];
     ld_time_utc_day(1735689599, day);
