@@ -109,10 +109,8 @@ static int tls_start(client *c, const char *host, const char *cacert, bool insec
         return -1;
     if (!cacert)
         gnutls_certificate_set_x509_system_trust(*cred);
-    else if (gnutls_certificate_set_x509_trust_file(*cred, cacert, GNUTLS_X509_FMT_PEM) <= 0) {
-        fprintf(stderr, "listend stream: --cacert %s: no PEM certificate could be read\n", cacert);
+    else if (ld_cli_cacert_load("stream", cacert, *cred) < 0)
         return -1;
-    }
     if (gnutls_init(&c->tls, GNUTLS_CLIENT) < 0 || gnutls_set_default_priority(c->tls) < 0 ||
         gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, *cred) < 0)
         return -1;

@@ -13,8 +13,8 @@
 
 #include "asr/redact.h"
 #include "audio/audio.h"
+#include "cli/cli.h"
 #include "cli/transcribe_internal.h"
-#include "util/fs.h"
 
 #define MAX_ANSWER ((size_t)64 << 20) /* far above any transcript body */
 #define MAX_RETRIES 3                 /* 429/503 with Retry-After */
@@ -316,16 +316,8 @@ static sent send_one(CURL *c, const char *url, const ld_transcribe_client_cfg *c
 int ld_transcribe_client_main(const ld_transcribe_client_cfg *cfg, const ld_transcribe_opts *o, char **inputs,
                               int n)
 {
-    if (cfg->cacert) { /* curl would only say that the server's certificate was not OK */
-        size_t len;
-        char *pem = ld_fs_read(cfg->cacert, 8 << 20, &len);
-        bool ok = pem && strstr(pem, "-----BEGIN CERTIFICATE-----");
-        free(pem);
-        if (!ok) {
-            fprintf(stderr, "listend transcribe: --cacert %s: no PEM certificate could be read\n", cfg->cacert);
-            return 1;
-        }
-    }
+    if (cfg->cacert && ld_cli_cacert_check("transcribe", cfg->cacert) < 0)
+        return 1;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "listend: cannot initialise libcurl\n");
         return 1;
