@@ -5,6 +5,7 @@
 #include <gnutls/gnutls.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,32 +325,26 @@ static int start(ld_srv *s)
     return 0;
 }
 
-static const char *signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM"; }
-
 /* While start() loads decoders (seconds per language and worker) a signal must not
  * wait for it: nothing is served yet, so the process just exits. A signal that
  * arrives once start() is over is handed back to the main thread. */
 static struct {
-    pthread_mutex_t mu;
-    bool done;
+    atomic_bool done;
     sigset_t set;
-} starting = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} starting;
 
 static void *watch_start(void *unused)
 {
     (void)unused;
     for (;;) {
         int sig = wait_signal(&starting.set, 0.1);
-        pthread_mutex_lock(&starting.mu);
-        bool done = starting.done;
-        pthread_mutex_unlock(&starting.mu);
-        if (done) {
+        if (atomic_load(&starting.done)) {
             if (sig)
                 kill(getpid(), sig);
             return NULL;
         }
         if (sig) {
-            ld_log(LD_LOG_INFO, "Received %s while starting: exiting (nothing was served)", signal_name(sig));
+            ld_log(LD_LOG_INFO, "Received SIG%s while starting: exiting (nothing was served)", sigabbrev_np(sig));
             _exit(0);
         }
     }
@@ -385,9 +380,7 @@ int ld_server_main(int argc, char **argv)
     pthread_t watcher;
     bool watching = !pthread_create(&watcher, NULL, watch_start, NULL);
     int failed = start(s);
-    pthread_mutex_lock(&starting.mu);
-    starting.done = true;
-    pthread_mutex_unlock(&starting.mu);
+    atomic_store(&starting.done, true);
     if (watching)
         pthread_join(watcher, NULL);
     if (failed) {
@@ -397,7 +390,7 @@ int ld_server_main(int argc, char **argv)
     int sig;
     while (!(sig = wait_signal(&set, 3600)))
         ;
-    ld_log(LD_LOG_INFO, "Received %s", signal_name(sig));
+    ld_log(LD_LOG_INFO, "Received SIG%s", sigabbrev_np(sig));
     drain(s, &set);
     teardown(s);
     ld_log(LD_LOG_INFO, "Shutdown complete");

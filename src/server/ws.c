@@ -242,7 +242,7 @@ void ws_conn_push_task(ws_conn *c, ws_task *t)
     else
         c->in_head = t;
     c->in_tail = t;
-    c->in_bytes += t->len + WS_TASK_COST;
+    c->in_bytes += ws_task_cost(t);
     if (!c->scheduled) {
         c->scheduled = true;
         c->refs++;
@@ -273,7 +273,7 @@ static bool run_conn(ws_conn *c)
     }
     pthread_mutex_unlock(&c->mu);
 
-    size_t done = t ? t->len + WS_TASK_COST : 0; /* what it counted in in_bytes (a WAV header is taken off below) */
+    size_t done = t ? ws_task_cost(t) : 0; /* what it counted in in_bytes (a WAV header is taken off below) */
     if (t && !c->sess) {
         ld_error err = {0};
         c->sess = ws_session_new(c, t, &err);

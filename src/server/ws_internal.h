@@ -65,6 +65,9 @@ typedef struct ws_task {
     uint8_t data[];
 } ws_task;
 
+/* What a queued task counts against WS_IN_HIGH: its bytes plus WS_TASK_COST. */
+static inline size_t ws_task_cost(const ws_task *t) { return t->len + WS_TASK_COST; }
+
 typedef struct ws_out {
     struct ws_out *next;
     int close_code; /* 0: a text message; else close after the messages before it */

@@ -114,13 +114,16 @@ def test_sigterm_while_decoders_load_exits_at_once(tmp_path):
     p = subprocess.Popen([BIN, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--data", str(tmp_path),
                           "--workers", "16"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        time.sleep(0.5)  # 16 decoders take several seconds on two cores
+        # Signals are taken from the "Starting" line on (before it, on a loaded machine, SIGTERM's default
+        # action could still end the process); 16 decoders then take several seconds on two cores.
+        first = p.stdout.readline()
+        assert "Starting API Server" in first, first
         t0 = time.time()
         p.send_signal(signal.SIGTERM)
         assert p.wait(10) == 0 and time.time() - t0 < 3
     finally:
         p.kill()
-    out = p.stdout.read()
+    out = first + p.stdout.read()
     assert "Received SIGTERM while starting" in out and "API server listening" not in out, out[-2000:]
 
 
