@@ -5,9 +5,11 @@
  * Authorization header: a key read from a file often ends in a newline, and a
  * raw line break ends the header early (the request then lost its body, or
  * carried a header the user never wrote). */
+#include <errno.h>
 #include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -42,7 +44,10 @@ int ld_cli_cacert_load(const char *cmd, const char *path, gnutls_certificate_cre
 {
     if (gnutls_certificate_set_x509_trust_file(cred, path, GNUTLS_X509_FMT_PEM) > 0)
         return 0;
-    fprintf(stderr, "listend %s: --cacert %s: no PEM certificate could be read\n", cmd, path);
+    if (access(path, R_OK)) /* GnuTLS says the same of a missing file as of an empty one */
+        fprintf(stderr, "listend %s: --cacert %s: %s\n", cmd, path, strerror(errno));
+    else
+        fprintf(stderr, "listend %s: --cacert %s: no PEM certificate could be read\n", cmd, path);
     return -1;
 }
 

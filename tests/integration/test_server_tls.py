@@ -73,6 +73,8 @@ def test_cli_clients_verify_with_cacert_or_skip_with_insecure(tls_srv, tmp_path,
     for bad in ("empty.pem", "armour.pem"):
         r = run("--cacert", str(tmp_path / bad))
         assert r.returncode != 0 and f"--cacert {tmp_path / bad}: no PEM certificate" in r.stderr, r.stderr
+    r = run("--cacert", str(tmp_path / "missing.pem"))
+    assert r.returncode != 0 and f"--cacert {tmp_path / 'missing.pem'}: No such file or directory" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("version,ok", [("TLS1.0", False), ("TLS1.1", False), ("TLS1.2", True), ("TLS1.3", True)])
