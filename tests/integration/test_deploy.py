@@ -344,6 +344,15 @@ def test_k8s_deployment(overlay):
     sp = ctr["startupProbe"]
     assert sp["periodSeconds"] * sp["failureThreshold"] >= 60, "startup probe must allow model loading"
 
+    # Annotation-driven Prometheus scrapes plain HTTP unless told https: with listend's own TLS the
+    # annotations must name the plain-HTTP metrics port (the HPA's asr_active_requests comes from there).
+    ann = dep["spec"]["template"]["metadata"]["annotations"]
+    scrape = int(ann["prometheus.io/port"])
+    metrics_port = int(config.get("LISTEND_METRICS_PORT", "0"))
+    assert scrape == (metrics_port or 7100) and ann["prometheus.io/path"] == "/metrics"
+    assert ann.get("prometheus.io/scheme", "http") == ("https" if tls and not metrics_port else "http")
+    assert any(p["containerPort"] == scrape for p in ctr["ports"])
+
     # SIGKILL only after the preStop sleep and the server's whole drain.
     pre_stop = ctr["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
