@@ -204,7 +204,7 @@ int ld_keys_revoke(int argc, char **argv)
     } else {
         if (!found)
             fprintf(stderr, "listend keys revoke: warning: %s was not issued from %s; revoking it anyway\n", id,
-                    dir);
+                    ld_keys_redis_configured() ? "the shared Redis" : dir);
         if (ld_store_revoke(s, id, ld_time_now(), &err)) {
             fprintf(stderr, "listend keys revoke: %s\n", err.msg);
             rc = 1;

@@ -128,6 +128,9 @@ def test_revoke_on_one_replica_is_enforced_by_all_within_2s(cluster):
     assert not pending, f"replicas {pending} still accept the revoked key"
     listed = run_cli("keys", "list", "--json", "--redis-url", cluster.redis.url, data=cluster.dirs[2]).stdout
     assert "revoked" in listed
+    # an id this Redis never issued: the warning names where it looked (not the unused data dir)
+    r = run_cli("keys", "revoke", "k_00000000deadbeef", "--redis-url", cluster.redis.url, data=cluster.dirs[1])
+    assert "was not issued from the shared Redis" in r.stderr, r.stderr
 
 
 def test_daily_quota_is_shared(cluster):
