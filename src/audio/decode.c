@@ -173,7 +173,7 @@ static void dec_free(dec_t *d)
 
 static ld_err too_long(dec_t *d, ld_error *err)
 {
-    return ld_error_set(err, LD_ERR_AUDIO_TOO_LONG, "Audio is longer than the maximum of %.0f seconds",
+    return ld_error_set(err, LD_ERR_AUDIO_TOO_LONG, "Audio is longer than the maximum of %g seconds",
                         d->max_seconds);
 }
 

@@ -2,7 +2,6 @@
  * downloading, timeouts, at most N redirects, SSRF guard at connect time. */
 #include "audio/audio.h"
 #include "audio/s3.h"
-#include "util/log.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -219,7 +218,6 @@ ld_err ld_audio_fetch(const char *url, const ld_fetch_opts *opts, int fd, size_t
     ld_err e = LD_OK;
     if (rc != CURLE_OK) {
         e = explain(c, rc, &s, &g, &o, target, err);
-        ld_log(LD_LOG_INFO, "url fetch failed: %s", err ? err->msg : curl_easy_strerror(rc));
     } else if (bytes) {
         *bytes = s.got;
     }

@@ -256,6 +256,9 @@ static ld_err fetch(ld_jobs *j, int slot, const ld_job *job, char *path, size_t 
     fo.abort_ud = &ref;
     ld_err rc = ld_audio_fetch(job->url, &fo, fd, &bytes, err);
     close(fd);
+    if (rc != LD_OK)
+        ld_log_fields(LD_LOG_INFO, json_pack("{s:s, s:s}", "job_id", job->id, "request_id", job->request_id),
+                      "url fetch failed: %s", err->msg);
     return rc;
 }
 

@@ -77,7 +77,12 @@ static void fail(ld_req *r, const ld_error *e)
         break;
     }
     case LD_ERR_FILE_TOO_LARGE: extra = json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb); break;
-    case LD_ERR_AUDIO_TOO_LONG: extra = json_pack("{s:f}", "max_duration_seconds", s->cfg.max_audio_seconds); break;
+    case LD_ERR_AUDIO_TOO_LONG: { /* a whole number of seconds as an integer (7200, as documented) */
+        double m = s->cfg.max_audio_seconds;
+        extra = json_pack("{s:o}", "max_duration_seconds",
+                          m == (double)(json_int_t)m ? json_integer((json_int_t)m) : json_real(m));
+        break;
+    }
     case LD_ERR_SERVICE_UNAVAILABLE: extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY); break;
     case LD_ERR_RATE_LIMITED: extra = json_pack("{s:i}", "retry_after", LD_RETRY_AFTER_BUSY); break;
     case LD_ERR_INTERNAL:
@@ -97,7 +102,7 @@ static ld_err raw_pcm(ld_req *r, const uint8_t *data, size_t len, ld_pcm *out, s
     int ch = ld_opts_raw_channels(&r->opts);
     double secs = (double)len / ld_opts_raw_width(&r->opts) / ch / rate, max = r->srv->cfg.max_audio_seconds;
     if (max > 0 && secs > max)
-        return ld_error_set(e, LD_ERR_AUDIO_TOO_LONG, "Audio too long: %.0f s (limit %.0f s)", secs, max);
+        return ld_error_set(e, LD_ERR_AUDIO_TOO_LONG, "Audio is longer than the maximum of %g seconds", max);
     ld_err rc = reserve_probed(r, secs * ch, e); /* each channel is charged */
     if (rc)
         return rc;
@@ -171,6 +176,8 @@ static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, size
     size_t bytes = 0;
     ld_err rc = ld_audio_fetch(r->opts.url, &fo, fd, &bytes, e);
     fetch_slot_give(r); /* the network wait is over: the key may start another */
+    if (rc != LD_OK)
+        ld_log_fields(LD_LOG_INFO, json_pack("{s:s}", "request_id", r->request_id), "url fetch failed: %s", e->msg);
     if (rc == LD_OK) {
         r->file_bytes = bytes;
         rc = r->opts.raw_pcm ? decode_fd_raw(r, fd, path, d, out, n, e) : decode_path(r, path, d, out, n, e);

@@ -183,6 +183,7 @@ def test_url_jobs_fetch_their_audio_and_report_fetch_failures(srv, key):
         assert failed["error"]["code"] == "URL_FETCH_FAILED" and "404" in failed["error"]["error"]
         job = get_job(srv, key, bad["job_id"])
         assert job["status"] == "failed" and job["error"] == failed["error"]
+        assert any(f'"job_id":"{bad["job_id"]}"' in x for x in srv.log().splitlines() if '"url fetch failed' in x)
     leftovers = [f for f in os.listdir(os.path.join(srv.data, "jobs")) if f.startswith((good["job_id"], bad["job_id"]))]
     assert leftovers == []
 

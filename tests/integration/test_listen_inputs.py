@@ -4,6 +4,7 @@ exact envelopes. One module-scoped server with --allow-private-urls so a local
 HTTP server can stand in for a remote audio URL."""
 import functools
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -188,6 +189,9 @@ def test_url_fetch_failure(srv, files):
     r = post(srv, json={"url": f"{files['base']}/missing.wav"})
     body = assert_envelope(r, 400, "URL_FETCH_FAILED")
     assert "404" in body["error"]
+    # the log line says which request it was (operations.md)
+    lines = [json.loads(x) for x in srv.log().splitlines() if '"url fetch failed' in x]
+    assert any(x.get("request_id") == body["request_id"] for x in lines), lines
 
 
 def test_private_url_refused_without_flag(server_factory, files):
@@ -316,9 +320,17 @@ def test_empty_audio_file(srv):
 
 def test_audio_too_long(server_factory):
     s = server_factory("--max-audio-seconds", "2")
+    key = s.key()
     with open(CLIP, "rb") as f:
-        r = requests.post(s.url + "/v1/listen", files={"audio": f}, headers=s.auth(s.key()), timeout=60)
-    assert_envelope(r, 422, "AUDIO_TOO_LONG")
+        r = requests.post(s.url + "/v1/listen", files={"audio": f}, headers=s.auth(key), timeout=60)
+    body = assert_envelope(r, 422, "AUDIO_TOO_LONG")
+    # a whole-second limit is an integer, as api.md shows; the file and raw paths say the same
+    assert body["max_duration_seconds"] == 2 and type(body["max_duration_seconds"]) is int, body
+    assert body["error"] == "Audio is longer than the maximum of 2 seconds", body
+    with open(GOFORWARD, "rb") as f:
+        r = requests.post(s.url + "/v1/listen", data=f.read(), params={"encoding": "linear16", "sample_rate": 16000},
+                          headers={**s.auth(key), "Content-Type": "application/octet-stream"}, timeout=60)
+    assert assert_envelope(r, 422, "AUDIO_TOO_LONG")["error"] == body["error"]
 
 
 def test_callback_url_returns_job(srv, files):
