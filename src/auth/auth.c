@@ -1,9 +1,12 @@
 /* Opening the verifier and checking keys: header parsing, cached signature
  * verification, revocation and expiry. */
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "auth/auth_internal.h"
 #include "util/log.h"
@@ -29,9 +32,17 @@ ld_auth *ld_auth_open(const char *data_dir, ld_store *store, ld_error *err)
     a->store = store;
     a->nissuers = ld_key_issuers_load(data_dir, &a->issuers);
     if (a->nissuers == 0) {
-        ld_error_set(err, LD_ERR_INTERNAL,
-                     "no issuer public key in %s (expected issuer.pub or trusted/*.pub; run `listend keys init`)",
-                     data_dir);
+        char pub[4096];
+        snprintf(pub, sizeof pub, "%s/issuer.pub", data_dir);
+        if (!access(pub, F_OK)) /* there, but unreadable or not a key: `keys init` would refuse to replace it */
+            ld_error_set(err, LD_ERR_INTERNAL, "%s cannot be read as an issuer public key (%s)", pub,
+                         access(pub, R_OK) ? strerror(errno) : "not an Ed25519 public key");
+        else
+            ld_error_set(
+                err, LD_ERR_INTERNAL,
+                "No license issuer key in %s: run `listend keys init --data %s` first (or mount issuer.pub "
+                "or trusted/*.pub there)",
+                data_dir, data_dir);
         ld_auth_free(a);
         return NULL;
     }

@@ -222,11 +222,8 @@ static int start(ld_srv *s)
     if (!(s->store = ld_store_open_configured(c->data, c->redis_url[0] ? c->redis_url : NULL,
                                               !strcmp(c->redis_failure, "open"), &e)))
         return fail_start("store", &e);
-    if (!(s->auth = ld_auth_open(c->data, s->store, &e))) {
-        ld_log(LD_LOG_CRITICAL, "No license issuer key in %s: run `listend keys init --data %s` first", c->data,
-               c->data);
+    if (!(s->auth = ld_auth_open(c->data, s->store, &e)))
         return fail_start("license", &e);
-    }
     int workers = c->workers ? c->workers : cores();
     ld_pool_config pc = {.workers = workers,
                          .max_queue = c->queue,

@@ -235,6 +235,14 @@ def test_missing_issuer_key_fails_clearly(tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "keys init" in r.stderr
+    assert r.stderr.count('"CRITICAL"') == 1, r.stderr  # one line says it (was two)
+    # An issuer.pub that is there but not a key: `keys init` would refuse to replace it, so the
+    # message names the file and what is wrong with it instead of sending the operator there.
+    (tmp_path / "issuer.pub").write_text("not a key\n")
+    r = subprocess.run([BIN, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--data", str(tmp_path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "keys init" not in r.stderr, r.stderr
+    assert f"{tmp_path / 'issuer.pub'} cannot be read as an issuer public key (not an Ed25519 public key)" in r.stderr
 
 
 def test_second_server_on_one_data_dir_is_refused(server_factory):
