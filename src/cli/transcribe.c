@@ -203,7 +203,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
-    bool local = false, local_only_opts = false, server_given = false;
+    bool local = false, local_only_opts = false, client_only_opts = false, server_given = false;
     ld_transcribe_opts o;
     ld_transcribe_opts_default(&o);
     ld_pool_config cfg = {0};
@@ -246,9 +246,9 @@ int ld_cli_transcribe_main(int argc, char **argv)
             break;
         }
         case 'S': client.server = optarg, server_given = true; break;
-        case 'K': client.key = optarg; break;
-        case 'C': client.cacert = optarg; break;
-        case 'I': client.insecure = true; break;
+        case 'K': client.key = optarg, client_only_opts = true; break;
+        case 'C': client.cacert = optarg, client_only_opts = true; break;
+        case 'I': client.insecure = true, client_only_opts = true; break;
         case 'L': local = true; break;
         case 'w': {
             char *end;
@@ -318,6 +318,12 @@ int ld_cli_transcribe_main(int argc, char **argv)
         }
         client.verbose = verbose;
         return ld_transcribe_client_main(&client, &o, argv + optind, argc - optind);
+    }
+    if (client_only_opts) { /* silently ignored, they hid a forgotten --server */
+        fprintf(stderr,
+                "listend transcribe: --key, --cacert and --insecure apply to client mode only (--server URL "
+                "or $LISTEND_API_URL)\n");
+        return 2;
     }
     ld_log_set_level(verbose ? LD_LOG_DEBUG : LD_LOG_WARNING);
 

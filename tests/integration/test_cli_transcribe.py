@@ -202,6 +202,9 @@ def test_client_mode_errors(srv, go_wav, tmp_path):
     assert r.returncode == 2 and "local mode only" in r.stderr
     r = cli("--server", srv.url, "--key", srv.k, "--local", go_wav)  # it ran locally without a word
     assert r.returncode == 2 and "contradict" in r.stderr
+    for extra in (["--key", srv.k], ["--cacert", "ca.pem"], ["--insecure"]):  # a forgotten --server
+        r = cli(*extra, go_wav)
+        assert r.returncode == 2 and "apply to client mode only" in r.stderr, (extra, r.stderr)
     r = cli("--server", "http://127.0.0.1:1", "--key", srv.k, go_wav)  # nothing listens on port 1
     assert r.returncode == 1 and "cannot reach http://127.0.0.1:1/v1/listen" in r.stderr
     # a directory given as a file: said so (client mode uploaded it as an empty body, local mode blamed ioctl)
