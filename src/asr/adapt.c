@@ -95,15 +95,20 @@ ld_err ld_adapt_mfc_sum(const char *path, double sum[13], size_t *frames, ld_err
     return ok ? LD_OK : ld_error_set(err, LD_ERR_INTERNAL, "%s: not a cepstrum file", path);
 }
 
+/* Letters, digits, apostrophes and every byte of a UTF-8 sequence: "café" is
+ * one word (a dictionary may lack it, but it must be named as written, not as
+ * "caf"). Case folding is ASCII only, so the sequences stay intact. */
+static bool word_byte(char c) { return isalnum((unsigned char)c) || c == '\'' || (unsigned char)c >= 0x80; }
+
 size_t ld_adapt_words(const char *text, char **words, size_t max)
 {
     size_t n = 0;
     const char *p = text;
     while (*p && n < max) {
-        while (*p && !isalnum((unsigned char)*p) && *p != '\'')
+        while (*p && !word_byte(*p))
             p++;
         const char *s = p;
-        while (*p && (isalnum((unsigned char)*p) || *p == '\''))
+        while (*p && word_byte(*p))
             p++;
         if (p == s)
             continue;
@@ -111,7 +116,8 @@ size_t ld_adapt_words(const char *text, char **words, size_t max)
         if (!w)
             break;
         for (char *c = w; *c; c++)
-            *c = (char)tolower((unsigned char)*c);
+            if ((unsigned char)*c < 0x80)
+                *c = (char)tolower((unsigned char)*c);
         words[n++] = w;
     }
     return n;

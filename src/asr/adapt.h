@@ -20,7 +20,7 @@ ld_err ld_adapt_write_mixw(const char *sendump, const char *out, ld_error *err);
 ld_err ld_adapt_mfc_sum(const char *path, double sum[13], size_t *frames, ld_error *err);
 
 /* Words of a transcript for the dictionary: lowercase, hyphens and punctuation
- * become spaces, apostrophes kept. Returns the number of words (<= max). Each
+ * become spaces, apostrophes and non-ASCII (UTF-8) letters kept. Returns the number of words (<= max). Each
  * words[i] is malloc'd. */
 size_t ld_adapt_words(const char *text, char **words, size_t max);
 

@@ -44,9 +44,10 @@ typedef struct ld_engine_ops {
     /* Model adaptation (asr/packs.h). A transform is loaded once and shared by
      * every decoder of its language; switching is in place, so a decoder's memory
      * does not grow. May be NULL for an engine without adaptation.
-     * transform_new: `mllr_text` in Sphinx MLLR text form; `cmn_init` (13 values
-     * or NULL) starts live CMN of streams decoded with it. */
-    void *(*transform_new)(const char *mllr_text, const float *cmn_init, ld_error *err);
+     * transform_new: `mllr_text` in Sphinx MLLR text form, checked against the
+     * model `m` (a transform that does not fit it is refused, never applied);
+     * `cmn_init` (13 values or NULL) starts live CMN of streams decoded with it. */
+    void *(*transform_new)(const ld_engine_model *m, const char *mllr_text, const float *cmn_init, ld_error *err);
     void (*transform_free)(void *t); /* after every decoder that used it is freed */
     /* Decode with `t` from now on (NULL = the model as it is). Cheap when t is
      * already in use; otherwise a few milliseconds. Never while a stream's

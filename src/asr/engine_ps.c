@@ -23,6 +23,7 @@
 #include "asr/engine.h"
 #include "asr/engine_ps.h"
 #include "asr/model.h"
+#include "asr/packs.h"
 #include "audio/audio.h"
 #include "util/log.h"
 
@@ -228,9 +229,52 @@ static void identity_init(void)
     identity = mllr_from_text(text, NULL);
 }
 
-static void *ps_transform_new(const char *mllr_text, const float *cmn_init, ld_error *err)
+static uint32_t bswap(uint32_t u) { return (u >> 24) | ((u >> 8) & 0xff00) | ((u << 8) & 0xff0000) | (u << 24); }
+
+/* The layout a transform must fit: ps_update_mllr transforms the means file's
+ * densities stream by stream with the transform's A/b/h of the same index, so
+ * its streams and their lengths are the means file's (s3 text header up to
+ * an "endhdr" line, byte-order magic, then n_mgau, n_feat, n_density, featlen[]). */
+static ld_err model_shape(const char *model_dir, ld_mllr_shape *shape, ld_error *err)
+{
+    ld_model_files f;
+    if (ld_model_resolve(model_dir, &f, err) != LD_OK)
+        return err ? err->code : LD_ERR_INTERNAL;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/means", f.acoustic);
+    FILE *in = fopen(path, "rb");
+    char line[512];
+    bool hdr = false;
+    while (in && !hdr && fgets(line, sizeof line, in)) {
+        char word[16];
+        hdr = sscanf(line, "%15s", word) == 1 && !strcmp(word, "endhdr"); /* indented in Debian's */
+    }
+    uint32_t v[3 + LD_MLLR_MAX_STREAMS], magic = 0;
+    bool ok = hdr && fread(&magic, 4, 1, in) == 1 && (magic == 0x11223344 || bswap(magic) == 0x11223344) &&
+              fread(v, 4, 3, in) == 3;
+    for (int i = 0; ok && i < 3; i++)
+        v[i] = magic == 0x11223344 ? v[i] : bswap(v[i]);
+    ok = ok && v[1] >= 1 && v[1] <= LD_MLLR_MAX_STREAMS && fread(v + 3, 4, v[1], in) == v[1];
+    if (in)
+        fclose(in);
+    if (!ok)
+        return ld_error_set(err, LD_ERR_INTERNAL, "%s: not a means file of 1 to %d streams", path,
+                            LD_MLLR_MAX_STREAMS);
+    shape->n_streams = (int)v[1];
+    for (int i = 0; i < shape->n_streams; i++)
+        shape->veclen[i] = (int)(magic == 0x11223344 ? v[3 + i] : bswap(v[3 + i]));
+    return LD_OK;
+}
+
+/* The transform is checked against the model before PocketSphinx reads it:
+ * ps_mllr_read allocates by the header's sizes (a huge length aborts the
+ * process) and ps_update_mllr trusts them (a mismatch crashes the decoder). */
+static void *ps_transform_new(const ld_engine_model *m, const char *mllr_text, const float *cmn_init, ld_error *err)
 {
     ld_engine_ps_quiet();
+    ld_mllr_shape shape;
+    if (model_shape(m->model_dir, &shape, err) != LD_OK || ld_pack_check_mllr(mllr_text, &shape, err) != LD_OK)
+        return NULL;
     ps_transform *t = calloc(1, sizeof *t);
     if (!t) {
         ld_error_set(err, LD_ERR_INTERNAL, "out of memory");

@@ -45,6 +45,24 @@ typedef struct {
 ld_err ld_pack_read(const char *dir, char **mllr_text, float cmn[13], bool *cmn_ok, char language[16],
                     ld_error *err);
 
+/* The layout a transform must have to fit an acoustic model: its feature
+ * streams and each stream's vector length (PocketSphinx: the means file's
+ * n_feat/featlen, e.g. 3 × 13 for Debian's en-us with its -svspec). */
+#define LD_MLLR_MAX_STREAMS 8
+#define LD_MLLR_MAX_VECLEN 512
+typedef struct {
+    int n_streams;
+    int veclen[LD_MLLR_MAX_STREAMS];
+} ld_mllr_shape;
+
+/* Checks Sphinx MLLR text (classes, streams, then per stream: its length, A,
+ * b, h) before anything allocates by its header: exactly one class (the engine
+ * applies class 0 to every density), the streams and lengths of `model`, every
+ * number present and finite, variance scales h > 0, nothing after. NULL model:
+ * the header's sizes are only bounded. LD_ERR_INVALID_PARAMETER saying what
+ * does not fit. A mismatched transform would crash the decoder on first use. */
+ld_err ld_pack_check_mllr(const char *text, const ld_mllr_shape *model, ld_error *err);
+
 /* Valid operator pack names: 3–31 characters [a-z0-9_-], starting with a letter
  * (two-letter names are languages), not auto or general. */
 bool ld_pack_name_ok(const char *name);

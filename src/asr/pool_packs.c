@@ -1,10 +1,12 @@
 /* The pool's model packs (asr/packs.h): loading, picking one per request or
  * stream, and the list clients see in errors. */
+#include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "asr/model.h"
 #include "asr/pool_internal.h"
@@ -42,23 +44,43 @@ static void load_one(ld_pool *p, const char *name, const char *mllr, const float
 {
     ld_error e = {0};
     if (lang_of(p, lang) < 0) {
-        ld_log(LD_LOG_ERROR, "model pack '%s' skipped: language '%s' is not served", where, lang);
+        ld_log(LD_LOG_ERROR, "model pack '%s' skipped: language '%s' is not served (%s)", name, lang, where);
         return;
     }
-    void *t = p->engine->transform_new ? p->engine->transform_new(mllr, cmn, &e) : NULL;
+    ld_engine_model m = ld_pool_engine_model(p, lang_of(p, lang));
+    void *t = p->engine->transform_new ? p->engine->transform_new(&m, mllr, cmn, &e) : NULL;
     if (!t) {
-        ld_log(LD_LOG_ERROR, "model pack '%s' skipped: %s", where,
-               p->engine->transform_new ? e.msg : "the engine has no adaptation");
+        ld_log(LD_LOG_ERROR, "model pack '%s' skipped: %s (%s)", name,
+               p->engine->transform_new ? e.msg : "the engine has no adaptation", where);
         return;
     }
     ld_pack *k = add(p, name, lang);
     if (!k) {
         p->engine->transform_free(t);
-        ld_log(LD_LOG_ERROR, "model pack '%s' skipped: more than %d packs", where, MAX_PACKS);
+        ld_log(LD_LOG_ERROR, "model pack '%s' skipped: more than %d packs (%s)", name, MAX_PACKS, where);
         return;
     }
     k->transform = t;
     ld_log(LD_LOG_INFO, "model pack '%s' (%s) loaded from %s", name, lang, where);
+}
+
+/* Whether <models>/name is meant as a pack. Hidden entries, files and two-letter
+ * language folders (languages.c) are not; another folder whose name cannot be
+ * a pack is said so, or an operator would wonder why model=Name is unknown. */
+static bool pack_folder(const char *name, const char *path)
+{
+    struct stat st;
+    if (name[0] == '.' || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return false;
+    if (strlen(name) == 2 && islower((unsigned char)name[0]) && islower((unsigned char)name[1]))
+        return false;
+    if (ld_pack_name_ok(name))
+        return true;
+    ld_log(LD_LOG_WARNING,
+           "folder '%s' skipped: not a model pack name (3-31 characters a-z 0-9 _ -, starting with a letter, not "
+           "auto or general) nor a two-letter language (%s)",
+           name, path);
+    return false;
 }
 
 ld_err ld_pool_load_packs(ld_pool *p, const char *models_dir, ld_error *err)
@@ -92,10 +114,10 @@ ld_err ld_pool_load_packs(ld_pool *p, const char *models_dir, ld_error *err)
     if (!d)
         return LD_OK; /* ld_pool_find_languages already reported it */
     for (struct dirent *e; (e = readdir(d));) {
-        if (!ld_pack_name_ok(e->d_name))
-            continue;
         char dir[1100];
         snprintf(dir, sizeof dir, "%s/%s", models_dir, e->d_name);
+        if (!pack_folder(e->d_name, dir))
+            continue;
         char *mllr = NULL, lang[16];
         float cmn[13];
         bool cmn_ok;
@@ -103,7 +125,7 @@ ld_err ld_pool_load_packs(ld_pool *p, const char *models_dir, ld_error *err)
         if (ld_pack_read(dir, &mllr, cmn, &cmn_ok, lang, &e2) == LD_OK)
             load_one(p, e->d_name, mllr, cmn_ok ? cmn : NULL, lang, dir);
         else
-            ld_log(LD_LOG_DEBUG, "%s is not a model pack: %s", dir, e2.msg);
+            ld_log(LD_LOG_ERROR, "model pack '%s' skipped: %s (%s)", e->d_name, e2.msg, dir);
         free(mllr);
     }
     closedir(d);

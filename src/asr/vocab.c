@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* libflite_cmulex's entry point; its header (cmu_lex.h) is not installed. */
 cst_lexicon *cmu_lex_init(void);
@@ -256,7 +257,14 @@ ld_err ld_vocab_load_file(const char *path, ld_vocab *v, ld_error *err)
     v->n = 0;
     FILE *f = fopen(path, "r");
     if (!f)
-        return ld_error_set(err, LD_ERR_INTERNAL, "--vocabulary: cannot open %s", path);
+        return ld_error_set(err, LD_ERR_INTERNAL, "--vocabulary: cannot open %s: %s", path, strerror(errno));
+    /* fopen opens a directory too, and reading it then gives no lines at all:
+     * the server started with no vocabulary and no word about it */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return ld_error_set(err, LD_ERR_INTERNAL, "--vocabulary %s is a directory: give the file of words", path);
+    }
     char line[1024];
     int lineno = 0;
     ld_err rc = LD_OK;
@@ -304,6 +312,8 @@ ld_err ld_vocab_load_file(const char *path, ld_vocab *v, ld_error *err)
         if (i == v->n)
             v->n++;
     }
+    if (rc == LD_OK && ferror(f))
+        rc = ld_error_set(err, LD_ERR_INTERNAL, "--vocabulary: cannot read %s: %s", path, strerror(errno));
     fclose(f);
     if (rc != LD_OK)
         ld_vocab_free(v);

@@ -4,6 +4,7 @@
 #include "audio/resample.h"
 #include "util/fs.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -126,8 +127,8 @@ ld_err ld_audio_decode_named(const char *path, const ld_decode_opts *o, ld_pcm *
     ld_stream_encoding enc;
     int rate;
     if (!ld_audio_raw_by_name(path, &enc, &rate)) {
-        if (access(path, R_OK) != 0)
-            return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s'", path);
+        if (access(path, R_OK) != 0) /* why: a dangling link and a permission look alike otherwise */
+            return ld_error_set(err, LD_ERR_INVALID_AUDIO, "cannot read '%s': %s", path, strerror(errno));
         return ld_audio_decode_file(path, o, out, err);
     }
     size_t len = 0;

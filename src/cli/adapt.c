@@ -36,6 +36,7 @@
 #include "asr/pool.h"
 #include "audio/denoise.h"
 #include "cli/cli.h"
+#include "server/opts.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -71,9 +72,11 @@ static void usage(FILE *f)
             "  --out PACK         pack folder to write (required); its name is the model name:\n"
             "                     3-31 characters a-z 0-9 _ -, starting with a letter, not auto/general\n"
             "  --manifest FILE    TSV manifest instead of DIR's .txt files\n"
-            "  --held-out F       fraction put aside to measure WER before/after (default 0.2;\n"
-            "                     whole speakers when the manifest has a speaker column; 0 = none)\n"
-            "  --language CODE    language of the model to adapt (default en)\n"
+            "  --held-out F       fraction from 0 to 0.5 put aside to measure WER before/after (default\n"
+            "                     0.2: every 5th clip; with a manifest speaker column every 5th\n"
+            "                     speaker, at least one when there are two or more; 0 = none)\n"
+            "  --language CODE    language of the model to adapt (default en; EN, en-US mean en, as\n"
+            "                     for serve)\n"
             "  --models DIR       where that language's model lives when not built in (as serve)\n"
             "  --work DIR         keep the intermediate files there (default: a temp dir, removed)\n"
             "  --workers N        decoders for the held-out measurement (default: cores)\n"
@@ -94,7 +97,8 @@ typedef struct {
     size_t n_words;
     double seconds;
     bool held_out;
-    bool usable; /* every word is in the dictionary */
+    bool usable;    /* every word is in the dictionary */
+    bool unaligned; /* bw could not align it to its transcript: no statistics from it */
 } clip;
 
 typedef struct {
@@ -203,7 +207,61 @@ static bool is_audio_name(const char *n)
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* DIR/clip.<audio> + DIR/clip.txt. Missing transcripts are an error naming them. */
+/* The entry of `names` that is `base`'s transcript: same stem, ".txt" in any
+ * case (UPPER.WAV + UPPER.TXT, as some recorders and Windows tools name them). */
+static const char *transcript_of(const char *base, char **names, size_t n)
+{
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot ? (size_t)(dot - base) : strlen(base);
+    for (size_t i = 0; i < n; i++)
+        if (!strncmp(names[i], base, stem) && !strcasecmp(names[i] + stem, ".txt"))
+            return names[i];
+    return NULL;
+}
+
+static bool is_txt(const char *n)
+{
+    size_t l = strlen(n);
+    return l > 4 && !strcasecmp(n + l - 4, ".txt");
+}
+
+/* One audio entry of DIR: its transcript read and pushed; a file that cannot be
+ * read is skipped with the reason; a missing transcript is counted in *missing
+ * (the first three named in first[]). */
+static int read_pair(const char *dir, const char *name, char **names, size_t n, clips *out, size_t *missing,
+                     char first[3][256])
+{
+    char path[PATH_MAX], txt[PATH_MAX];
+    strf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    if (stat(path, &st) != 0) { /* e.g. a dangling symlink */
+        progress("skipping %s: %s", path, strerror(errno));
+        return 0;
+    }
+    const char *t = transcript_of(name, names, n);
+    if (t)
+        strf(txt, sizeof txt, "%s/%s", dir, t);
+    else {
+        strf(txt, sizeof txt, "%s", path);
+        char *dot = strrchr(txt, '.');
+        strf(dot, sizeof txt - (size_t)(dot - txt), ".txt");
+    }
+    size_t len;
+    char *text = t ? ld_fs_read(txt, 1 << 20, &len) : NULL;
+    if (!text) {
+        if (*missing < 3)
+            strf(first[*missing], sizeof first[0], "%s", txt);
+        (*missing)++;
+        return 0;
+    }
+    bool ok = push(out, path, trim(text), NULL);
+    free(text);
+    return ok ? 0 : fail("out of memory");
+}
+
+/* DIR/clip.<audio> + DIR/clip.txt. Missing transcripts are an error naming them;
+ * a file with a transcript that is not audio listend reads is skipped with a line
+ * (it used to vanish from the count unexplained). */
 static int read_pairs(const char *dir, clips *out)
 {
     DIR *d = opendir(dir);
@@ -212,7 +270,7 @@ static int read_pairs(const char *dir, clips *out)
     char **names = NULL;
     size_t n = 0, cap = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.' || !is_audio_name(e->d_name))
+        if (e->d_name[0] == '.')
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
@@ -228,26 +286,21 @@ static int read_pairs(const char *dir, clips *out)
         qsort(names, n, sizeof *names, by_name);
     size_t missing = 0;
     char first[3][256] = {{0}};
-    for (size_t i = 0; i < n; i++) {
-        char path[PATH_MAX], txt[PATH_MAX];
-        strf(path, sizeof path, "%s/%s", dir, names[i]);
-        strf(txt, sizeof txt, "%s", path);
-        char *dot = strrchr(txt, '.');
-        strf(dot, sizeof txt - (size_t)(dot - txt), ".txt");
-        size_t len;
-        char *text = ld_fs_read(txt, 1 << 20, &len);
-        if (!text) {
-            if (missing < 3)
-                strf(first[missing], sizeof first[0], "%s", txt);
-            missing++;
-        } else if (!push(out, path, trim(text), NULL)) {
-            free(text);
-            return fail("out of memory");
-        }
-        free(text);
-        free(names[i]);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (is_audio_name(names[i]))
+            rc = read_pair(dir, names[i], names, n, out, &missing, first);
+        else if (!is_txt(names[i]) && transcript_of(names[i], names, n))
+            progress(
+                "skipping %s/%s: not a supported audio format (wav, mp3, flac, ogg, opus, m4a, webm, raw, "
+                "ul, al)",
+                dir, names[i]);
     }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
+    if (rc)
+        return rc;
     if (missing)
         return fail(
             "%zu audio file(s) have no transcript: %s%s%s%s%s (each clip.wav needs a clip.txt with what is "
@@ -447,6 +500,7 @@ static int tool(const char *work, const char *name, char *const argv[])
 {
     char log[PATH_MAX];
     strf(log, sizeof log, "%s/%s.log", work, name);
+    unlink(log); /* a reused --work folder: the log is read afterwards (mark_unaligned, solve_failed) */
     int rc = run(log, argv);
     if (check_interrupted())
         return 1;
@@ -465,10 +519,23 @@ static int check_tools(void)
     return 0;
 }
 
-/* Held-out choice: whole speakers when known (every k-th in order of first
- * appearance), else every k-th clip, k = round(1 / fraction). Deterministic. */
-static void choose_held_out(clips *c, double fraction)
+/* Index of the first clip of clip i's speaker. */
+static size_t first_of_speaker(const clips *c, size_t i)
 {
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(c->v[j].speaker, c->v[i].speaker))
+            return j;
+    return i;
+}
+
+/* Held-out choice: whole speakers when known (every k-th in order of first
+ * appearance, and at least one when there are two or more: with fewer than k
+ * speakers every k-th is none, and the measurement silently did not happen),
+ * else every k-th clip, k = round(1 / fraction). Deterministic. When nothing
+ * could be put aside, *why says so in the user's terms. */
+static void choose_held_out(clips *c, double fraction, char *why, size_t whysz)
+{
+    strf(why, whysz, "--held-out 0");
     if (fraction <= 0)
         return;
     size_t k = (size_t)(1.0 / fraction + 0.5);
@@ -478,21 +545,28 @@ static void choose_held_out(clips *c, double fraction)
     if (!speakers) {
         for (size_t i = 0; i < c->n; i++)
             c->v[i].held_out = i % k == k - 1;
+        if (c->n < k)
+            strf(why, whysz, "%zu clips are too few to put one in %zu aside; give more clips", c->n, k);
         return;
     }
-    size_t idx = 0;
+    size_t idx = 0, last = 0;
     for (size_t i = 0; i < c->n; i++) {
-        size_t first = i;
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(c->v[j].speaker, c->v[i].speaker)) {
-                first = j;
-                break;
-            }
-        if (first == i)
+        size_t first = first_of_speaker(c, i);
+        if (first == i) {
             c->v[i].held_out = idx++ % k == k - 1;
-        else
+            last = i;
+        } else {
             c->v[i].held_out = c->v[first].held_out;
+        }
     }
+    size_t n_spk = idx;
+    if (n_spk >= 2 && n_spk < k) /* none was the k-th: the last speaker to appear */
+        for (size_t i = 0; i < c->n; i++)
+            c->v[i].held_out = !strcmp(c->v[i].speaker, c->v[last].speaker);
+    if (n_spk < 2)
+        strf(why, whysz,
+             "the manifest names one speaker and the held-out part is whole speakers; add speakers, or drop "
+             "the speaker column to hold out clips");
 }
 
 typedef struct {
@@ -547,8 +621,68 @@ typedef struct {
     const char *audio, *out, *manifest, *language, *models, *work;
     double held_out;
     int workers;
-    bool denoise; /* the noisy route's denoiser on every clip (audio/denoise.h) */
+    bool denoise;          /* the noisy route's denoiser on every clip (audio/denoise.h) */
+    char no_held_out[200]; /* why nothing is held out (choose_held_out) */
 } adapt_args;
+
+/* bw drops a clip whose audio it cannot align to its transcript (a transcript
+ * that is not what is said, or much longer than the clip) with a log line
+ * 'ERROR: "baum_welch.c", line N: <id> ignored' and carries on: such a clip adds
+ * nothing, and with all of them dropped mllr_solve's estimate failed and the
+ * pack was the identity. Marks them and names the first few. */
+static void mark_unaligned(const char *bw_log, clips *c)
+{
+    FILE *f = fopen(bw_log, "r");
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    while (f && getline(&line, &cap, f) > 0) {
+        char id[300];
+        const char *at = strstr(line, "baum_welch.c");
+        const char *colon = at ? strstr(at, ": ") : NULL;
+        if (!colon || sscanf(colon + 2, "%299s", id) != 1 || !strstr(colon, " ignored"))
+            continue;
+        for (size_t i = 0; i < c->n; i++) {
+            clip *k = &c->v[i];
+            if (k->unaligned || strcmp(k->id, id))
+                continue;
+            k->unaligned = true;
+            if (n++ < 5)
+                progress(
+                    "skipping %s: bw could not align it to its transcript (is the transcript what is "
+                    "said, all of it?)",
+                    k->path);
+        }
+    }
+    if (n > 5)
+        progress("... %zu clips could not be aligned in all", n);
+    free(line);
+    if (f)
+        fclose(f);
+}
+
+/* The adaptation part as bw used it: clips aligned, and their seconds. */
+static size_t adapt_part(const clips *c, double *seconds)
+{
+    size_t n = 0;
+    *seconds = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (!c->v[i].held_out && c->v[i].usable && !c->v[i].unaligned) {
+            n++;
+            *seconds += c->v[i].seconds;
+        }
+    return n;
+}
+
+/* mllr_solve exits 0 when its estimate fails ("Estimation of ... failed") and
+ * writes the identity: not a pack. */
+static bool solve_failed(const char *log)
+{
+    size_t len;
+    char *t = ld_fs_read(log, 64 << 20, &len);
+    bool failed = !t || strcasestr(t, "failed");
+    free(t);
+    return failed;
+}
 
 static int adapt(const adapt_args *a, clips *c, const char *work)
 {
@@ -697,19 +831,9 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
                   "no",      "-remove_silence", "no",  NULL};
     if (tool(work, "sphinx_fe", fe))
         return 1;
-    double cmn[13] = {0};
-    size_t frames = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        if (c->v[i].held_out || !c->v[i].usable)
-            continue;
-        char path[PATH_MAX];
-        strf(path, sizeof path, "%s/%s.mfc", mfc_dir, c->v[i].id);
-        if (ld_adapt_mfc_sum(path, cmn, &frames, &err) != LD_OK)
-            return fail("%s", err.msg);
-    }
 
     /* 5. Baum-Welch statistics, 6. the transform */
-    progress("collecting statistics (sphinxtrain bw) on %zu frames", frames);
+    progress("collecting statistics (sphinxtrain bw)");
     char acc[PATH_MAX], means[PATH_MAX], vars[PATH_MAX], tmat[PATH_MAX], noise[PATH_MAX], mllr[PATH_MAX];
     strf(acc, sizeof acc, "%s/acc", work);
     strf(means, sizeof means, "%s/means", mf.acoustic);
@@ -761,10 +885,37 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
                   NULL};
     if (tool(work, "bw", bw))
         return 1;
-    progress("estimating the MLLR transform (sphinxtrain mllr_solve)");
+    char bw_log[PATH_MAX];
+    strf(bw_log, sizeof bw_log, "%s/bw.log", work);
+    mark_unaligned(bw_log, c);
+    size_t n_used = adapt_part(c, &adapt_s);
+    if (n_used < n_adapt) {
+        progress("adaptation part as aligned: %zu of %zu clips, %.1f s", n_used, n_adapt, adapt_s);
+        if (adapt_s < MIN_ADAPT_S || n_used < MIN_ADAPT_CLIPS)
+            return fail(
+                "too little aligned data: bw could align %zu of the %zu clips (%.1f s); at least %.0f s in "
+                "%d clips are needed. Check that each transcript is what its clip says",
+                n_used, n_adapt, adapt_s, MIN_ADAPT_S, MIN_ADAPT_CLIPS);
+        n_adapt = n_used;
+    }
+    double cmn[13] = {0};
+    size_t frames = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->v[i].held_out || !c->v[i].usable || c->v[i].unaligned)
+            continue;
+        char path[PATH_MAX];
+        strf(path, sizeof path, "%s/%s.mfc", mfc_dir, c->v[i].id);
+        if (ld_adapt_mfc_sum(path, cmn, &frames, &err) != LD_OK)
+            return fail("%s", err.msg);
+    }
+    progress("estimating the MLLR transform (sphinxtrain mllr_solve) from %zu frames", frames);
     char *solve[] = {MLLR_SOLVE, "-meanfn", means, "-varfn", vars, "-outmllrfn", mllr, "-accumdir", acc, NULL};
     if (tool(work, "mllr_solve", solve))
         return 1;
+    char solve_log[PATH_MAX];
+    strf(solve_log, sizeof solve_log, "%s/mllr_solve.log", work);
+    if (solve_failed(solve_log))
+        return fail("%s could not estimate a transform from these clips; its log: %s", MLLR_SOLVE, solve_log);
 
     /* 7. the pack: staged as <work>/models/<name> for the measurement, written to --out
      * only when complete (an interrupted run leaves no half pack that serve would load) */
@@ -821,7 +972,7 @@ static int adapt(const adapt_args *a, clips *c, const char *work)
                             json_pack("{s:i, s:i, s:f, s:f}", "clips", (int)n_held, "words", (int)before.words,
                                       "wer_before", wb, "wer_after", wa));
     } else {
-        printf("held-out WER: not measured (--held-out 0)\n");
+        printf("held-out WER: not measured (%s)\n", a->no_held_out);
     }
     char *js = json_dumps(pack, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(pack);
@@ -868,6 +1019,7 @@ int ld_cli_adapt_main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     adapt_args a = {.language = "en", .held_out = 0.2};
+    char language[16];
     optind = 1;
     for (int ch; (ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
         char *end;
@@ -875,13 +1027,16 @@ int ld_cli_adapt_main(int argc, char **argv)
         case 'a': a.audio = optarg; break;
         case 'o': a.out = optarg; break;
         case 'M': a.manifest = optarg; break;
-        case 'l': a.language = optarg; break;
+        case 'l': /* as serve and requests take it: EN, en-US, en_US.UTF-8 -> en */
+            ld_opts_language(optarg, language, sizeof language);
+            a.language = language;
+            break;
         case 'm': a.models = optarg; break;
         case 'W': a.work = optarg; break;
         case 'd': a.denoise = true; break;
         case 'H':
             a.held_out = strtod(optarg, &end);
-            if (*end || a.held_out < 0 || a.held_out > 0.5) {
+            if (end == optarg || *end || !(a.held_out >= 0 && a.held_out <= 0.5)) { /* NaN fails both */
                 fprintf(stderr, "listend adapt: --held-out must be a fraction from 0 to 0.5\n");
                 return 2;
             }
@@ -916,6 +1071,12 @@ int ld_cli_adapt_main(int argc, char **argv)
                 a.out);
         return 2;
     }
+    struct stat st;
+    int bad = !a.models ? 0 : stat(a.models, &st) != 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+    if (bad) { /* serve refuses it too; here it fell back to the built-in model unsaid */
+        fprintf(stderr, "listend adapt: --models %s: %s\n", a.models, strerror(bad));
+        return 2;
+    }
     ld_log_set_level(LD_LOG_WARNING);
     if (check_tools())
         return 1;
@@ -928,7 +1089,7 @@ int ld_cli_adapt_main(int argc, char **argv)
         manifest[0] = 0;
     int rc = manifest[0] ? read_manifest(manifest, &c) : read_pairs(a.audio, &c);
     if (!rc) {
-        choose_held_out(&c, a.held_out);
+        choose_held_out(&c, a.held_out, a.no_held_out, sizeof a.no_held_out);
         char work[PATH_MAX];
         bool temp = !a.work;
         if (temp) {

@@ -177,3 +177,83 @@ def test_builtin_packs_are_reproduced_by_their_scripts(tmp_path):
         got = numbers(tmp_path / pack / "mllr_matrix")
         assert len(got) == len(want), pack
         assert max(abs(a - b) for a, b in zip(got, want)) < 2e-3, pack
+
+
+def cathy_rows(n):
+    return [r for r in manifest_rows() if r["id"].startswith("cathy_")][:n]
+
+
+def test_clips_bw_cannot_align_are_named_and_not_counted(tmp_path):
+    """Transcripts much longer than their clips: bw skips every clip. adapt used to count them all, write the
+    identity transform mllr_solve left after its failed estimate and exit 0; it now names the clips bw dropped,
+    counts only aligned ones against the minimum and writes no pack."""
+    rows = cathy_rows(6)
+    everything = " ".join(r["reference_text"] for r in rows)
+    for r in rows:
+        subprocess.run(["cp", os.path.join(EVAL_DIR, r["file"]), str(tmp_path / r["file"])], check=True)
+        (tmp_path / (r["id"] + ".txt")).write_text(everything + "\n")
+    p = run_adapt("--audio", tmp_path, "--out", tmp_path / "out" / "wrongtext", "--held-out", "0", "--workers", 1,
+                  timeout=120)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert f"skipping {tmp_path}/{rows[0]['file']}: bw could not align it" in p.stderr, p.stderr
+    assert "bw could align 0 of the 6 clips" in p.stderr and "written" not in p.stdout
+    assert not (tmp_path / "out" / "wrongtext").exists()
+
+
+def speaker_manifest(path, speakers):
+    """A manifest of (speaker, rows) pairs with a speaker column."""
+    with open(path, "w") as f:
+        f.write("file\ttext\tspeaker\n")
+        for spk, rows in speakers:
+            for r in rows:
+                f.write(f"{os.path.join(EVAL_DIR, r['file'])}\t{r['reference_text']}\t{spk}\n")
+
+
+def test_default_held_out_puts_aside_a_whole_speaker_of_two(tmp_path):
+    """With a speaker column and fewer than 5 speakers the default --held-out 0.2 held out nobody and said
+    '(--held-out 0)', a flag never given: with 2-4 speakers one whole speaker is held out."""
+    librivox = [r for r in manifest_rows() if r["id"].startswith("ps_librivox")][:2]
+    speaker_manifest(tmp_path / "m.tsv", [("cathy", cathy_rows(6)), ("librivox", librivox)])
+    p = run_adapt("--manifest", tmp_path / "m.tsv", "--out", tmp_path / "out" / "spk", "--workers", 1, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "held-out part: 2 clips" in p.stderr and "held-out WER: before" in p.stdout, (p.stderr, p.stdout)
+
+
+def test_one_speaker_and_a_locale_language(tmp_path):
+    """--language en-US / EN are en, as serve and requests take them (adapt asked for a model folder); with one
+    speaker nothing can be held out and the output says why instead of blaming --held-out 0."""
+    speaker_manifest(tmp_path / "m.tsv", [("cathy", cathy_rows(6))])
+    p = run_adapt("--manifest", tmp_path / "m.tsv", "--out", tmp_path / "out" / "one", "--language", "en-US",
+                  "--workers", 1, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "held-out WER: not measured (the manifest names one speaker" in p.stdout, p.stdout
+    import json
+    assert json.loads((tmp_path / "out" / "one" / "pack.json").read_text())["language"] == "en"
+
+
+def test_input_folder_problems_are_said(tmp_path):
+    """clip.aiff + clip.txt vanished from the count unexplained; UPPER.WAV + UPPER.TXT was 'no transcript';
+    'café' was reported as "caf"; a dangling symlink stopped the run with no reason."""
+    a, b = cathy_rows(2)
+    subprocess.run(["cp", os.path.join(EVAL_DIR, a["file"]), str(tmp_path / "UPPER.WAV")], check=True)
+    (tmp_path / "UPPER.TXT").write_text(a["reference_text"])
+    subprocess.run(["cp", os.path.join(EVAL_DIR, b["file"]), str(tmp_path / "cafe.wav")], check=True)
+    (tmp_path / "cafe.txt").write_text("He met her in a café\n")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", os.path.join(EVAL_DIR, b["file"]),
+                    str(tmp_path / "extra.aiff")], check=True)
+    (tmp_path / "extra.txt").write_text(b["reference_text"])
+    os.symlink(tmp_path / "nowhere.wav", tmp_path / "gone.wav")
+    p = run_adapt("--audio", tmp_path, "--out", tmp_path / "out" / "pk1", "--held-out", "0", timeout=60)
+    assert p.returncode == 1 and "too little data" in p.stderr, p.stderr  # one usable clip
+    assert f"skipping {tmp_path}/extra.aiff: not a supported audio format" in p.stderr, p.stderr
+    assert f"skipping {tmp_path}/gone.wav: No such file or directory" in p.stderr, p.stderr
+    assert "no transcript" not in p.stderr and "reading 2 clips" in p.stderr, p.stderr
+    assert '"café" is not in the dictionary' in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("args", [("--held-out", "nan"), ("--held-out", ""), ("--held-out", "inf"),
+                                  ("--models", "/nonexistent")])
+def test_bad_options_are_usage_errors(tmp_path, args):
+    """--held-out nan and an empty value were taken as 0; --models /nonexistent fell back to the built-in model."""
+    p = run_adapt("--audio", tmp_path, "--out", tmp_path / "pk1", *args, timeout=30)
+    assert p.returncode == 2 and args[0] in p.stderr, p.stderr

@@ -119,7 +119,7 @@ def test_local_mode_several_files_in_order(go_wav, tmp_path):
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert [d["file"] for d in lines] == [str(p) for p in inputs if p != missing]
     assert [d["text"] for d in lines] == ["go forward ten meters", "", "go forward ten meters", "go forward ten meters"]
-    assert r.stderr == f"listend transcribe: {missing}: cannot read '{missing}'\n"
+    assert r.stderr == f"listend transcribe: {missing}: cannot read '{missing}': No such file or directory\n"
 
 
 def test_local_mode_language_as_a_locale(go_wav):

@@ -338,3 +338,49 @@ def test_headerless_audio_without_encoding_says_what_to_send(srv, key, g711_raw)
     r = post_raw(srv, key, g711_raw["mulaw"], "language=en")
     assert r.status_code == 415 and r.json()["code"] == "UNSUPPORTED_FORMAT", r.text
     assert "encoding=linear16, linear32, mulaw or alaw" in r.json()["error"], r.text
+
+
+def mllr(streams, classes=1, fill=None):
+    """Sphinx MLLR text: identity transforms for each stream length in `streams` (ps_mllr_read's order)."""
+    out = [str(classes), str(len(streams))]
+    for n in streams:
+        out.append(str(n))
+        for _ in range(classes):
+            out += [" ".join(fill or ("1" if i == j else "0") for j in range(n)) for i in range(n)]
+            out += [" ".join(["0"] * n), " ".join(["1"] * n)]
+    return "\n".join(out) + "\n"
+
+
+def test_packs_that_do_not_fit_the_model_are_skipped_at_start(tmp_path, mulaw_wav):
+    """A transform that parses but does not fit the model (1 × 39 instead of 3 × 13, 3 × 5, two classes, NaN,
+    a header claiming a huge length) used to load silently and crash the server on first use (or at SIGTERM
+    for two classes; a huge length aborted start-up); a broken pack folder was skipped without a word. Each
+    is now skipped with one log line naming it, requests for it are a 400, and the server stops cleanly."""
+    bad = {"onestream39": mllr([39]), "threestream5": mllr([5, 5, 5]), "twoclass": mllr([13] * 3, classes=2),
+           "nanpack": mllr([13] * 3, fill="nan"), "hugedim": "1\n3\n100000\n1.0 0.0\n"}
+    packs = tmp_path / "packs"
+    for name, text in {**bad, "okident": mllr([13] * 3)}.items():
+        (packs / name).mkdir(parents=True)
+        (packs / name / "mllr_matrix").write_text(text)
+        (packs / name / "pack.json").write_text(json.dumps({"name": name, "language": "en"}))
+    (packs / "nomatrix").mkdir()
+    (packs / "badjson").mkdir()
+    (packs / "badjson" / "mllr_matrix").write_text(mllr([13] * 3))
+    (packs / "badjson" / "pack.json").write_text("{not json")
+    (packs / "Bad Name").mkdir()
+    s = start_server(tmp_path / "data", "--models", packs, workers=1)
+    try:
+        k = s.key("packs", rpm=1000)
+        for name in [*bad, "nomatrix", "badjson"]:
+            r = listen(s, k, mulaw_wav, model=name)
+            assert r.status_code == 400 and "okident" in r.json()["error"], (name, r.text)
+        assert listen(s, k, mulaw_wav, model="okident").json()["model"] == "okident"
+        log = s.log()
+        for name, why in (("onestream39", "1 feature streams; the model has 3"),
+                          ("threestream5", "vector length 5; the model's is 13"), ("twoclass", "2 classes"),
+                          ("nanpack", "holds nan"), ("hugedim", "no vector length"),
+                          ("nomatrix", "no readable mllr_matrix"), ("badjson", "pack.json")):
+            assert re.search(rf"model pack '{name}' skipped: [^\"]*{re.escape(why)}", log), (name, log)
+        assert "folder 'Bad Name' skipped: not a model pack name" in log
+    finally:
+        assert s.stop() == 0, s.log()[-2000:]

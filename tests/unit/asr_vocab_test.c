@@ -166,6 +166,8 @@ static void test_file(void)
     ld_vocab_free(&v);
     unlink(path);
     CHECK(ld_vocab_load_file("/nonexistent/vocab.txt", &v, &e) != LD_OK);
+    /* a directory opens and reads as empty: refused, not a server with no vocabulary */
+    CHECK(ld_vocab_load_file("/tmp", &v, &e) != LD_OK && strstr(e.msg, "is a directory") && v.n == 0);
 }
 
 int main(void)
