@@ -215,8 +215,9 @@ static void finish(ld_jobs *j, const ld_job *job, ld_job_state state, const char
     if (j->store->ops->finish(j->store, job->id, state, result, error_json, ld_time_now_ms(), &err))
         ld_log(LD_LOG_WARNING, "jobs: cannot finish %s: %s", job->id, err.msg);
     free(error_json);
-    if (job->audio_path)
-        unlink(job->audio_path);
+    char audio[1300];
+    if (ld_job_audio_path(j->jobs_dir, job->audio_path, audio, sizeof audio))
+        unlink(audio);
     json_t *f = json_pack("{s:s, s:s, s:s, s:i}", "job_id", job->id, "request_id", job->request_id, "status",
                           ld_job_state_name(state), "runs", job->runs);
     if (e)
@@ -305,14 +306,16 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
     ld_error err = {0};
     ld_pcm chans[LD_MAX_CHANNELS] = {0};
     size_t n_ch = 1;
-    char fetched[1300] = "";
+    char fetched[1300] = "", upload[1300] = "";
     ld_err rc = job->url ? fetch(j, slot, job, fetched, sizeof fetched, &err) : LD_OK;
+    if (!job->url)
+        ld_job_audio_path(j->jobs_dir, job->audio_path, upload, sizeof upload);
     if (!rc) {
         ld_decode_opts d = {.max_seconds = j->cfg.max_audio_seconds,
                             .tmp_dir = j->tmp_dir,
                             .on_probe = reserve_probed,
                             .probe_ud = &q};
-        const char *path = job->url ? fetched : job->audio_path;
+        const char *path = job->url ? fetched : upload;
         rc = o.multichannel ? ld_audio_decode_file_channels(path, &d, chans, LD_MAX_CHANNELS, &n_ch, &err)
                             : ld_audio_decode_file(path, &d, &chans[0], &err);
     }

@@ -52,7 +52,7 @@ typedef struct {
     char *key_json;                              /* key claims captured at submit (quota/usage at run time) */
     char *opts_json;                             /* transcription options */
     char *url;                                   /* audio URL, or NULL */
-    char *audio_path;                            /* stored upload, or NULL */
+    char *audio_path;                            /* stored upload's file name in <data>/jobs, or NULL */
     char *callback_url;
     char *result_json; /* the JSON body of POST /v1/listen, when completed */
     char *error_json;  /* error envelope when failed */
@@ -65,6 +65,12 @@ void ld_job_clear(ld_job *job); /* frees the strings, zeroes the struct */
 void ld_job_list_free(ld_job *jobs, size_t n);
 const char *ld_job_state_name(ld_job_state s);               /* "queued", … */
 int ld_job_state_parse(const char *name, ld_job_state *out); /* 0 on success */
+/* The file of a stored upload: <jobs_dir>/<last component of audio_path>. Rows hold
+ * the file name only, so a data dir given as another path (other cwd, absolute vs
+ * relative, moved) still finds its audio; rows written by older versions hold the
+ * path as --data was typed, and only its last component counts. Returns false
+ * (out = "") when there is no upload or the path does not fit. */
+bool ld_job_audio_path(const char *jobs_dir, const char *audio_path, char *out, size_t outsz);
 
 typedef struct ld_job_store ld_job_store;
 

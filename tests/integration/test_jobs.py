@@ -515,3 +515,69 @@ def test_delivery_gives_up_after_max_age_and_finished_jobs_are_purged(server_fac
     r = requests.get(f"{second.url}/v1/jobs/{job['job_id']}", headers=second.auth(k), timeout=10)
     assert r.status_code == 404
     assert requests.get(f"{second.url}/v1/jobs", headers=second.auth(k), timeout=10).json()["jobs"] == []
+
+
+def trickle_server():
+    """An audio URL that sends 2 KB every 0.2 s: its job holds the only runner while others queue."""
+    import http.server
+    import threading
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/wav")
+            self.send_header("Content-Length", "200000")
+            self.end_headers()
+            try:
+                for _ in range(100):
+                    self.wfile.write(b"\0" * 2000)
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+        def log_message(self, *a):
+            pass
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def test_queued_jobs_survive_a_restart_with_the_data_dir_spelled_differently(server_factory, tmp_path,
+                                                                             monkeypatch):
+    """jobs.db held the audio path as --data was typed ("rel/jobs/job_….audio"): started again from another
+    cwd or with the absolute path, every queued job failed "Cannot read the audio file" and its audio stayed.
+    One job here is queued by this version, one has its row rewritten as an older version stored it."""
+    import sqlite3
+    monkeypatch.chdir(tmp_path)
+    first = server_factory("--allow-private-urls", data="rel", env=BACKOFF_ENV)
+    k = first.key("paths", rpm=POLL_RPM)
+    slow = trickle_server()
+    try:
+        with WebhookReceiver() as rx:
+            busy = accepted(submit_url(first, k, f"http://127.0.0.1:{slow.server_address[1]}/slow.wav", rx.url()))
+            wait_job(first, k, busy["job_id"], lambda j: j["status"] == "processing", what="processing")
+            new = accepted(submit(first, k, SHORT_CLIP, rx.url()))
+            old = accepted(submit(first, k, SHORT_CLIP, rx.url()))
+            assert get_job(first, k, new["job_id"])["status"] == "queued"
+            first.stop(signal.SIGKILL)
+    finally:
+        slow.shutdown()  # closed: the URL job fails fast after the restart instead of holding the runner
+        slow.server_close()
+    db = sqlite3.connect(os.path.join("rel", "jobs.db"))
+    db.execute("UPDATE jobs SET audio_path = 'rel/jobs/' || id || '.audio' WHERE id = ?", (old["job_id"],))
+    db.commit()
+    db.close()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    second = server_factory("--allow-private-urls", data=tmp_path / "rel", env=BACKOFF_ENV)
+    with WebhookReceiver() as rx:
+        for job in (new, old):
+            done = wait_job(second, k, job["job_id"], lambda j: j["status"] not in ("queued", "processing"),
+                            timeout=60, what="finished")
+            assert done["status"] == "completed", done
+            assert done["result"]["duration"] > 2.5
+    assert sorted(os.listdir(tmp_path / "rel" / "jobs")) == []
+
