@@ -120,6 +120,7 @@ ld_jobs *ld_jobs_new(const ld_jobs_config *cfg, ld_error *err)
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->run_cv, NULL);
     pthread_cond_init(&j->deliver_cv, NULL);
+    pthread_cond_init(&j->stop_cv, NULL);
     pthread_cond_init(&j->dwork_cv, NULL);
 
     if (ld_fs_mkdirs(j->jobs_dir, 0700) || ld_fs_mkdirs(j->tmp_dir, 0700)) {
@@ -171,6 +172,7 @@ void ld_jobs_free(ld_jobs *j)
     pthread_cond_broadcast(&j->run_cv);
     pthread_cond_broadcast(&j->deliver_cv);
     pthread_cond_broadcast(&j->dwork_cv);
+    pthread_cond_broadcast(&j->stop_cv);
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < j->n_runners; i++)
         pthread_join(j->runners[i], NULL);
@@ -183,6 +185,7 @@ void ld_jobs_free(ld_jobs *j)
     free(j->slots);
     pthread_cond_destroy(&j->run_cv);
     pthread_cond_destroy(&j->deliver_cv);
+    pthread_cond_destroy(&j->stop_cv);
     pthread_cond_destroy(&j->dwork_cv);
     pthread_mutex_destroy(&j->mu);
     sodium_memzero(j->secret, sizeof j->secret);

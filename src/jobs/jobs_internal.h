@@ -31,6 +31,7 @@ struct ld_jobs {
     pthread_mutex_t mu;
     pthread_cond_t run_cv;     /* a job was queued, or stopping */
     pthread_cond_t deliver_cv; /* a delivery is due, or stopping */
+    pthread_cond_t stop_cv;    /* stopping (broadcast): ends a runner's wait to retry the store */
     bool stopping;
     unsigned long queued_gen; /* bumped on submit, so a runner never sleeps past a new job */
     int slots_taken;          /* runners hand out their slot index with this */

@@ -581,3 +581,72 @@ def test_queued_jobs_survive_a_restart_with_the_data_dir_spelled_differently(ser
             assert done["result"]["duration"] > 2.5
     assert sorted(os.listdir(tmp_path / "rel" / "jobs")) == []
 
+
+@pytest.fixture
+def full_jobs_db(tmp_path):
+    """A data dir whose jobs.db (and its -wal, which SQLite puts beside the file a symlink points at) lives on
+    an 8 MB tmpfs, with fill()/free() to run that file system out of space and back: the store's writes fail
+    with "database or disk is full" while the audio, listend.db and the server's log stay writable."""
+    import errno
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    data = tmp_path / "data"
+    data.mkdir()
+    os.symlink(small / "jobs.db", data / "jobs.db")
+    filler = small / "filler"
+
+    class Disk:
+        def fill(self):
+            with open(filler, "ab") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC, e
+
+        def free(self):
+            os.unlink(filler)
+    disk = Disk()
+    disk.data = data
+    yield disk
+    subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def log_lines(srv, job_id, text):
+    return [x for x in srv.log().splitlines() if job_id in x and text in x]
+
+
+def test_disk_full_when_a_job_finishes_keeps_its_audio_and_stores_the_outcome_later(server_factory, full_jobs_db,
+                                                                                      audio):
+    """The store's finish failed (disk full), yet the audio was deleted and "job finished" logged; the job stayed
+    processing and after a restart failed "Cannot read the audio file". Now the runner keeps the audio and
+    retries until the outcome is stored, then delivers once."""
+    srv = server_factory("--allow-private-urls", data=full_jobs_db.data, env=BACKOFF_ENV)
+    k = srv.key("full", rpm=POLL_RPM)
+    with WebhookReceiver() as rx:
+        job = accepted(submit(srv, k, audio["medium"], rx.url()))
+        audio_file = os.path.join(str(full_jobs_db.data), "jobs", job["job_id"] + ".audio")
+        wait_job(srv, k, job["job_id"], lambda j: j["status"] == "processing", what="processing")
+        full_jobs_db.fill()
+        deadline = time.time() + 60
+        while not (log_lines(srv, job["job_id"], "cannot store the outcome")
+                   or log_lines(srv, job["job_id"], "cannot finish")):
+            assert time.time() < deadline, srv.log()[-3000:]
+            time.sleep(0.1)
+        assert os.path.exists(audio_file)  # the outcome is not stored: the audio must stay
+        assert get_job(srv, k, job["job_id"])["status"] == "processing"
+        assert not log_lines(srv, job["job_id"], '"job finished"')
+        assert not rx.hits
+        full_jobs_db.free()
+        done = wait_job(srv, k, job["job_id"], delivered, timeout=30, what="stored and delivered")
+        assert done["status"] == "completed" and done["result"]["duration"] > 14
+        assert not os.path.exists(audio_file)
+        assert len(rx.wait_for(1, job_id=job["job_id"])) == 1
+        assert len(log_lines(srv, job["job_id"], '"job finished"')) == 1
