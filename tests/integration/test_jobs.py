@@ -650,3 +650,31 @@ def test_disk_full_when_a_job_finishes_keeps_its_audio_and_stores_the_outcome_la
         assert not os.path.exists(audio_file)
         assert len(rx.wait_for(1, job_id=job["job_id"])) == 1
         assert len(log_lines(srv, job["job_id"], '"job finished"')) == 1
+
+
+def test_disk_full_keeps_the_webhook_backoff_and_does_not_resend_a_delivered_webhook(server_factory, full_jobs_db):
+    """record_attempt failed (disk full), so next_attempt_ms never moved: 7,752 POSTs in 10 s to a receiver
+    answering 500, and a receiver answering 200 got the same delivery again and again. The attempts are kept in
+    memory meanwhile and stored once there is room."""
+    srv = server_factory("--allow-private-urls", data=full_jobs_db.data, env={"LISTEND_WEBHOOK_BACKOFF_MS": "1000"})
+    k = srv.key("full", rpm=POLL_RPM)
+    with WebhookReceiver(statuses=[500] * 1000) as down, WebhookReceiver(statuses=[500]) as flaky:
+        a = accepted(submit(srv, k, SHORT_CLIP, down.url()))
+        b = accepted(submit(srv, k, SHORT_CLIP, flaky.url()))
+        for job in (a, b):  # each first attempt (500) is recorded before the disk fills
+            wait_job(srv, k, job["job_id"], lambda j: len(j.get("callback", {}).get("attempts", [])) >= 1,
+                     timeout=60, what="a recorded attempt")
+        full_jobs_db.fill()
+        time.sleep(4)  # backoff 1 s, 2 s, 4 s (x0.8..1.2): at most three more attempts each
+        assert len(down.hits) <= 5, len(down.hits)
+        assert [h.json()["job_id"] for h in flaky.hits] == [b["job_id"]] * 2  # 500, then the 200: once
+        assert get_job(srv, k, b["job_id"])["callback"]["state"] == "pending"  # the store is behind
+        full_jobs_db.free()
+        done = wait_job(srv, k, b["job_id"], delivered, timeout=20, what="delivery recorded")
+        assert [x["status"] for x in done["callback"]["attempts"]] == [500, 200]
+        sent = len(down.hits)
+        pending = wait_job(srv, k, a["job_id"], lambda j: len(j["callback"]["attempts"]) >= sent, timeout=20,
+                           what="attempts recorded")
+        assert pending["callback"]["state"] == "pending"
+        assert [x["attempt"] for x in pending["callback"]["attempts"]] == list(range(1, len(pending["callback"]["attempts"]) + 1))
+        assert len(flaky.hits) == 2
