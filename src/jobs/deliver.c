@@ -20,6 +20,10 @@
 #define KEEP_ATTEMPTS 100 /* older attempts are dropped from the record */
 #define BATCH 128         /* due deliveries looked at per round: past those a key at its share skips */
 #define PURGE_EVERY_MS (3600 * 1000)
+/* Rows one purge run deletes at most (in the store's batches) before the
+ * deliverer hands out deliveries again; the rest go in the next run, 1 s later. */
+#define PURGE_PER_RUN 20000
+#define PURGE_AGAIN_MS 1000
 
 static bool stopping(void *ud)
 {
@@ -231,6 +235,21 @@ static void remove_files(void *ud, const ld_job *job)
     unlink(path);
 }
 
+/* Deletes finished jobs past retention, batch after batch (the store is free
+ * for other calls between them), at most PURGE_PER_RUN; true when that bound
+ * stopped it, so expired rows may be left. */
+static bool purge_expired(ld_jobs *j, int64_t now)
+{
+    int total = 0, gone;
+    while (total < PURGE_PER_RUN && !stopping(j) &&
+           (gone = j->store->ops->purge(j->store, now - j->cfg.retention_s * 1000, remove_files, j)) > 0)
+        total += gone;
+    if (total)
+        ld_log(LD_LOG_INFO, "jobs: purged %d finished jobs older than %lld s", total,
+               (long long)j->cfg.retention_s);
+    return total >= PURGE_PER_RUN;
+}
+
 /* With j->mu held: can `job` go to a worker now? Not when it is in flight
  * already (SQLite's due() has no lease) or its key holds its share. */
 static int free_slot_for(ld_jobs *j, const ld_job *job)
@@ -350,11 +369,8 @@ void *ld_jobs_deliverer_main(void *arg)
     while (!stopping(j)) {
         int64_t now = ld_time_now_ms();
         if (now - last_purge >= PURGE_EVERY_MS) {
-            int gone = j->store->ops->purge(j->store, now - j->cfg.retention_s * 1000, remove_files, j);
-            if (gone)
-                ld_log(LD_LOG_INFO, "jobs: purged %d finished jobs older than %lld s", gone,
-                       (long long)j->cfg.retention_s);
-            last_purge = now;
+            /* A backlog past one run goes on shortly, not an hour later. */
+            last_purge = purge_expired(j, now) ? now - PURGE_EVERY_MS + PURGE_AGAIN_MS : now;
         }
         unrecorded_flush(j);
         ld_job *due = NULL;

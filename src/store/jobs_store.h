@@ -108,8 +108,11 @@ typedef struct {
     /* Records a delivery attempt: the new attempts array and the new delivery state. */
     ld_err (*record_attempt)(ld_job_store *s, const char *id, const char *attempts_json, ld_delivery_state d,
                              int64_t next_attempt_ms, int64_t delivered_ms, ld_error *err);
-    /* Deletes finished jobs with finished_ms < before_ms; calls `gone` for each
-     * (to remove its files) and returns how many were deleted. */
+    /* Deletes one batch of finished jobs with finished_ms < before_ms (SQLite: up to
+     * 500 in one transaction, Redis: up to 1000), calls `gone` for each (to remove
+     * its files) and returns how many were deleted; 0 when none is left (or on
+     * error). The store is free for other calls between batches: call again
+     * until it returns 0. */
     int (*purge)(ld_job_store *s, int64_t before_ms, void (*gone)(void *ud, const ld_job *job), void *ud);
     int (*count)(ld_job_store *s, ld_job_state state); /* -1 on error */
     /* Whether a job with this id exists (to sweep files orphaned by a crash). */

@@ -678,3 +678,45 @@ def test_disk_full_keeps_the_webhook_backoff_and_does_not_resend_a_delivered_web
         assert pending["callback"]["state"] == "pending"
         assert [x["attempt"] for x in pending["callback"]["attempts"]] == list(range(1, len(pending["callback"]["attempts"]) + 1))
         assert len(flaky.hits) == 2
+
+
+def test_purge_deletes_a_backlog_past_10000_in_one_run_and_serves_requests_meanwhile(server_factory, tmp_path):
+    """The purge deleted at most 10,000 rows per hourly run, one fsynced commit each under the store's mutex
+    (submits, GET /v1/jobs and /metrics waited 19-42 s); the rest waited another hour. Now it deletes in
+    batched transactions until no expired row is left."""
+    import sqlite3
+    data = tmp_path / "backlog"
+    first = server_factory(data=data)
+    k = first.key("old", rpm=POLL_RPM)
+    kid = requests.get(first.url + "/v1/license", headers=first.auth(k), timeout=10).json()["key_id"]
+    first.stop()
+    db = sqlite3.connect(str(data / "jobs.db"))
+    cols = [r[1] for r in db.execute("PRAGMA table_info(jobs)")]
+    old_ms = int(time.time() * 1000) - 30 * 86400 * 1000
+    result = json.dumps({"request_id": "r", "text": "yes " * 200})
+
+    def row(i, finished):
+        values = {"id": "job_old%06d" % i, "key_id": kid, "request_id": "r", "state": "completed", "progress": 1,
+                  "created_ms": finished, "started_ms": finished, "finished_ms": finished, "result_json": result,
+                  "callback_url": "http://127.0.0.1:9/", "attempts_json": "[]"}
+        return [values.get(c, 0 if c not in ("key_json", "opts_json", "url", "audio_path", "error_json") else None)
+                for c in cols]
+    db.executemany(f"INSERT INTO jobs ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                   [row(i, old_ms) for i in range(12000)] + [row(99999, int(time.time() * 1000))])
+    db.commit()
+    db.close()
+
+    second = server_factory(data=data)
+    r = requests.get(second.url + "/v1/jobs", headers=second.auth(k), timeout=30)
+    assert r.status_code == 200
+    deadline = time.time() + 30
+    while True:
+        db = sqlite3.connect(str(data / "jobs.db"))
+        left = db.execute("SELECT COUNT(*) FROM jobs WHERE finished_ms < ?", (old_ms + 1,)).fetchone()[0]
+        recent = db.execute("SELECT COUNT(*) FROM jobs WHERE id = 'job_old099999'").fetchone()[0]
+        db.close()
+        if left == 0 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert left == 0 and recent == 1
+    assert any("purged 12000 finished jobs" in x for x in second.log().splitlines())

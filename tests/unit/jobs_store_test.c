@@ -89,6 +89,24 @@ int main(void)
     CHECK(c.runs == 2);
     ld_job_clear(&c);
 
+    /* A purge deletes one batch per call (one transaction, the store free in
+     * between): 1,200 expired jobs go in 500 + 500 + 200, then nothing is left. */
+    for (int i = 0; i < 1200; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "job_old%04d", i);
+        j = contract_job(id, "k_old", 10, NULL);
+        j.state = LD_JOB_COMPLETED;
+        j.finished_ms = 20;
+        CHECK(op->insert(s, &j, &err) == LD_OK);
+        ld_job_clear(&j);
+    }
+    contract_gone = 0;
+    CHECK(op->purge(s, 1000, contract_on_gone, NULL) == 500);
+    CHECK(op->purge(s, 1000, contract_on_gone, NULL) == 500);
+    CHECK(op->purge(s, 1000, contract_on_gone, NULL) == 200);
+    CHECK(op->purge(s, 1000, contract_on_gone, NULL) == 0 && contract_gone == 1200);
+    CHECK(op->exists(s, "job_q") && !op->exists(s, "job_old0000"));
+
     /* state names */
     ld_job_state parsed;
     CHECK(ld_job_state_parse("cancelled", &parsed) == 0 && parsed == LD_JOB_CANCELLED);
