@@ -20,6 +20,10 @@
 #define KEEP_ATTEMPTS 100 /* older attempts are dropped from the record */
 #define BATCH 128         /* due deliveries looked at per round: past those a key at its share skips */
 #define PURGE_EVERY_MS (3600 * 1000)
+/* Rows one purge run deletes at most (in the store's batches) before the
+ * deliverer hands out deliveries again; the rest go in the next run, 1 s later. */
+#define PURGE_PER_RUN 20000
+#define PURGE_AGAIN_MS 1000
 
 static bool stopping(void *ud)
 {
@@ -77,6 +81,54 @@ static char *webhook_body(const ld_jobs *j, const ld_job *job, bool *put, char *
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(o);
     return s;
+}
+
+/* With j->mu held: the unrecorded attempt of job `id`, or NULL. */
+static ld_jobs_unrecorded *unrecorded_find(ld_jobs *j, const char *id)
+{
+    for (size_t i = 0; i < j->n_unrecorded; i++)
+        if (!strcmp(j->unrecorded[i].id, id))
+            return &j->unrecorded[i];
+    return NULL;
+}
+
+static void unrecorded_drop(ld_jobs *j, const char *id)
+{
+    pthread_mutex_lock(&j->mu);
+    ld_jobs_unrecorded *u = unrecorded_find(j, id);
+    if (u) {
+        free(u->attempts_json);
+        *u = j->unrecorded[--j->n_unrecorded];
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Keeps an attempt the store refused (takes attempts_json): the deliverer
+ * honours its back-off and final state from memory and stores it when it can. */
+static void unrecorded_keep(ld_jobs *j, const char *id, char *attempts_json, ld_delivery_state d, int64_t next,
+                            int64_t delivered)
+{
+    pthread_mutex_lock(&j->mu);
+    ld_jobs_unrecorded *u = unrecorded_find(j, id);
+    if (!u) {
+        ld_jobs_unrecorded *grown = realloc(j->unrecorded, (j->n_unrecorded + 1) * sizeof *grown);
+        if (grown) {
+            j->unrecorded = grown;
+            u = &grown[j->n_unrecorded++];
+            memset(u, 0, sizeof *u);
+            snprintf(u->id, sizeof u->id, "%s", id);
+        }
+    }
+    if (u) {
+        free(u->attempts_json);
+        u->attempts_json = attempts_json;
+        u->delivery = d;
+        u->next_attempt_ms = next;
+        u->delivered_ms = delivered;
+    } else {
+        free(attempts_json);
+    }
+    pthread_mutex_unlock(&j->mu);
 }
 
 static void deliver_one(ld_jobs *j, const ld_job *job)
@@ -153,9 +205,15 @@ static void deliver_one(ld_jobs *j, const ld_job *job)
     char *text = json_dumps(attempts, JSON_COMPACT);
     json_decref(attempts);
     ld_error err = {0};
-    if (j->store->ops->record_attempt(j->store, job->id, text, d, next, delivered, &err))
-        ld_log(LD_LOG_WARNING, "jobs: cannot record delivery of %s: %s", job->id, err.msg);
-    free(text);
+    if (text && j->store->ops->record_attempt(j->store, job->id, text, d, next, delivered, &err) == LD_OK) {
+        unrecorded_drop(j, job->id);
+        free(text);
+    } else {
+        ld_log(LD_LOG_WARNING, "jobs: cannot record delivery of %s: %s; kept in memory until the store takes it",
+               job->id, text ? err.msg : "out of memory");
+        if (text)
+            unrecorded_keep(j, job->id, text, d, next, delivered);
+    }
     json_t *f = json_pack("{s:s, s:i, s:I, s:s}", "job_id", job->id, "attempt", number, "http_status",
                           (json_int_t)status, "delivery",
                           d == LD_DELIVERY_DELIVERED ? "delivered"
@@ -175,6 +233,21 @@ static void remove_files(void *ud, const ld_job *job)
     char path[1300];
     snprintf(path, sizeof path, "%s/%s.audio", j->jobs_dir, job->id);
     unlink(path);
+}
+
+/* Deletes finished jobs past retention, batch after batch (the store is free
+ * for other calls between them), at most PURGE_PER_RUN; true when that bound
+ * stopped it, so expired rows may be left. */
+static bool purge_expired(ld_jobs *j, int64_t now)
+{
+    int total = 0, gone;
+    while (total < PURGE_PER_RUN && !stopping(j) &&
+           (gone = j->store->ops->purge(j->store, now - j->cfg.retention_s * 1000, remove_files, j)) > 0)
+        total += gone;
+    if (total)
+        ld_log(LD_LOG_INFO, "jobs: purged %d finished jobs older than %lld s", total,
+               (long long)j->cfg.retention_s);
+    return total >= PURGE_PER_RUN;
 }
 
 /* With j->mu held: can `job` go to a worker now? Not when it is in flight
@@ -234,6 +307,44 @@ int ld_jobs_dworkers_start(ld_jobs *j)
     return 0;
 }
 
+/* With j->mu held: is job `id` with a delivery worker now? */
+static bool in_flight(const ld_jobs *j, const char *id)
+{
+    for (int i = 0; i < j->n_dworkers; i++)
+        if (j->dslots[i].busy && !strcmp(j->dslots[i].job.id, id))
+            return true;
+    return false;
+}
+
+/* Stores the attempts the store refused earlier, until it refuses again. Only
+ * the deliverer calls this and only for jobs not in flight, so no newer
+ * attempt of the same job can be overwritten by an older one. */
+static void unrecorded_flush(ld_jobs *j)
+{
+    for (;;) {
+        ld_jobs_unrecorded u = {0};
+        pthread_mutex_lock(&j->mu);
+        for (size_t i = 0; i < j->n_unrecorded && !u.attempts_json; i++) {
+            if (in_flight(j, j->unrecorded[i].id))
+                continue;
+            u = j->unrecorded[i];
+            u.attempts_json = strdup(u.attempts_json);
+            if (!u.attempts_json)
+                break;
+        }
+        pthread_mutex_unlock(&j->mu);
+        if (!u.attempts_json)
+            return;
+        ld_err rc = j->store->ops->record_attempt(j->store, u.id, u.attempts_json, u.delivery, u.next_attempt_ms,
+                                                  u.delivered_ms, NULL);
+        free(u.attempts_json);
+        if (rc)
+            return; /* still refused: the next round tries again */
+        ld_log(LD_LOG_INFO, "jobs: delivery record of %s stored after the store had refused it", u.id);
+        unrecorded_drop(j, u.id);
+    }
+}
+
 void ld_jobs_dworkers_join(ld_jobs *j)
 {
     for (int i = 0; j->dworkers && i < j->n_dworkers; i++)
@@ -244,6 +355,11 @@ void ld_jobs_dworkers_join(ld_jobs *j)
     free(j->dslots);
     j->dworkers = NULL;
     j->dslots = NULL;
+    for (size_t i = 0; i < j->n_unrecorded; i++)
+        free(j->unrecorded[i].attempts_json);
+    free(j->unrecorded);
+    j->unrecorded = NULL;
+    j->n_unrecorded = 0;
 }
 
 void *ld_jobs_deliverer_main(void *arg)
@@ -253,25 +369,36 @@ void *ld_jobs_deliverer_main(void *arg)
     while (!stopping(j)) {
         int64_t now = ld_time_now_ms();
         if (now - last_purge >= PURGE_EVERY_MS) {
-            int gone = j->store->ops->purge(j->store, now - j->cfg.retention_s * 1000, remove_files, j);
-            if (gone)
-                ld_log(LD_LOG_INFO, "jobs: purged %d finished jobs older than %lld s", gone,
-                       (long long)j->cfg.retention_s);
-            last_purge = now;
+            /* A backlog past one run goes on shortly, not an hour later. */
+            last_purge = purge_expired(j, now) ? now - PURGE_EVERY_MS + PURGE_AGAIN_MS : now;
         }
+        unrecorded_flush(j);
         ld_job *due = NULL;
         size_t n = 0;
         pthread_mutex_lock(&j->mu);
         j->deliver_kick = false;
         pthread_mutex_unlock(&j->mu);
         j->store->ops->due(j->store, now, BATCH, &due, &n, NULL);
-        bool waiting = false; /* due now but no worker free for it */
+        bool waiting = false; /* due now but no worker free for it, or held by an unrecorded attempt */
         pthread_mutex_lock(&j->mu);
         for (size_t i = 0; i < n && !j->stopping; i++) {
+            /* The store's row is behind: memory has the attempt it refused. */
+            const ld_jobs_unrecorded *u = unrecorded_find(j, due[i].id);
+            if (u && (u->delivery != LD_DELIVERY_PENDING || u->next_attempt_ms > now)) {
+                waiting = true;
+                continue;
+            }
             int slot = free_slot_for(j, &due[i]);
             if (slot < 0) {
                 waiting = true;
                 continue;
+            }
+            if (u) { /* attempt numbers and back-off go on from the unrecorded attempts */
+                char *attempts = strdup(u->attempts_json);
+                if (attempts) {
+                    free(due[i].attempts_json);
+                    due[i].attempts_json = attempts;
+                }
             }
             j->dslots[slot].job = due[i]; /* moved: the list entry is emptied */
             memset(&due[i], 0, sizeof due[i]);
@@ -287,8 +414,11 @@ void *ld_jobs_deliverer_main(void *arg)
             until = next;
         if (until > now + 60000)
             until = now + 60000;
-        if (waiting && until > now + 1000)
-            until = now + 1000; /* a worker's end kicks us; this is the safety net */
+        pthread_mutex_lock(&j->mu);
+        bool unrecorded = j->n_unrecorded > 0;
+        pthread_mutex_unlock(&j->mu);
+        if ((waiting || unrecorded) && until > now + 1000)
+            until = now + 1000; /* a worker's end kicks us; this is the safety net (and the store's retry) */
         struct timespec ts = ld_time_deadline(until - ld_time_now_ms());
         pthread_mutex_lock(&j->mu);
         while (!j->stopping && !j->deliver_kick && ld_time_now_ms() < until)

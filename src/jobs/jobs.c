@@ -120,6 +120,7 @@ ld_jobs *ld_jobs_new(const ld_jobs_config *cfg, ld_error *err)
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->run_cv, NULL);
     pthread_cond_init(&j->deliver_cv, NULL);
+    pthread_cond_init(&j->stop_cv, NULL);
     pthread_cond_init(&j->dwork_cv, NULL);
 
     if (ld_fs_mkdirs(j->jobs_dir, 0700) || ld_fs_mkdirs(j->tmp_dir, 0700)) {
@@ -171,6 +172,7 @@ void ld_jobs_free(ld_jobs *j)
     pthread_cond_broadcast(&j->run_cv);
     pthread_cond_broadcast(&j->deliver_cv);
     pthread_cond_broadcast(&j->dwork_cv);
+    pthread_cond_broadcast(&j->stop_cv);
     pthread_mutex_unlock(&j->mu);
     for (int i = 0; i < j->n_runners; i++)
         pthread_join(j->runners[i], NULL);
@@ -183,6 +185,7 @@ void ld_jobs_free(ld_jobs *j)
     free(j->slots);
     pthread_cond_destroy(&j->run_cv);
     pthread_cond_destroy(&j->deliver_cv);
+    pthread_cond_destroy(&j->stop_cv);
     pthread_cond_destroy(&j->dwork_cv);
     pthread_mutex_destroy(&j->mu);
     sodium_memzero(j->secret, sizeof j->secret);
@@ -277,8 +280,9 @@ static ld_err check_key_caps(ld_jobs *j, const char *key_id, const char *audio_p
         return rc;
     int64_t bytes = 0;
     struct stat st;
+    char path[1300];
     for (size_t i = 0; i < n; i++)
-        if (mine[i].audio_path && !stat(mine[i].audio_path, &st))
+        if (ld_job_audio_path(j->jobs_dir, mine[i].audio_path, path, sizeof path) && !stat(path, &st))
             bytes += st.st_size;
     ld_job_list_free(mine, n);
     if ((int)n >= j->cfg.max_pending_per_key)
@@ -324,24 +328,28 @@ ld_err ld_jobs_submit(ld_jobs *j, const ld_key_claims *key, const char *request_
     job.key_json = ld_jobs_claims_dump(key);
     job.opts_json = ld_jobs_opts_dump_hook(opts, hook);
     job.callback_url = strdup(callback_url);
+    char dest[1300] = "";
     if (url) {
         job.url = strdup(url);
     } else {
-        char dest[1300];
-        snprintf(dest, sizeof dest, "%s/%s.audio", j->jobs_dir, job.id);
-        job.audio_path = strdup(dest);
+        /* The row names the file only: the data dir may be given as another
+         * path at the next start (ld_job_audio_path). */
+        char name[64];
+        snprintf(name, sizeof name, "%s.audio", job.id);
+        job.audio_path = strdup(name);
+        ld_job_audio_path(j->jobs_dir, name, dest, sizeof dest);
     }
     if (!job.key_json || !job.opts_json || !job.callback_url || !(job.url || job.audio_path)) {
         ld_job_clear(&job);
         return ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
     }
-    if (audio_path && (rc = adopt_audio(j, audio_path, job.audio_path, err))) {
+    if (audio_path && (rc = adopt_audio(j, audio_path, dest, err))) {
         ld_job_clear(&job);
         return rc;
     }
     if ((rc = j->store->ops->insert(j->store, &job, err))) {
-        if (audio_path && rename(job.audio_path, audio_path))
-            unlink(job.audio_path);
+        if (audio_path && rename(dest, audio_path))
+            unlink(dest);
         ld_job_clear(&job);
         return rc;
     }

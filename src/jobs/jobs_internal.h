@@ -20,6 +20,17 @@ typedef struct {
     ld_job job;
 } ld_jobs_dslot;
 
+/* A delivery attempt the store could not record (disk full, Redis away), kept
+ * by deliver.c until it can: without it the stored next_attempt_ms never moved
+ * and the job was due again at once (thousands of POSTs a second, a delivered
+ * webhook sent again and again). Under mu. */
+typedef struct {
+    char id[40];
+    char *attempts_json;
+    ld_delivery_state delivery;
+    int64_t next_attempt_ms, delivered_ms;
+} ld_jobs_unrecorded;
+
 struct ld_jobs {
     ld_jobs_config cfg; /* defaults filled in; data_dir points at data_dir below */
     char data_dir[1024];
@@ -31,6 +42,7 @@ struct ld_jobs {
     pthread_mutex_t mu;
     pthread_cond_t run_cv;     /* a job was queued, or stopping */
     pthread_cond_t deliver_cv; /* a delivery is due, or stopping */
+    pthread_cond_t stop_cv;    /* stopping (broadcast): ends a runner's wait to retry the store */
     bool stopping;
     unsigned long queued_gen; /* bumped on submit, so a runner never sleeps past a new job */
     int slots_taken;          /* runners hand out their slot index with this */
@@ -45,8 +57,10 @@ struct ld_jobs {
      * one key's deliveries hold at most half of them. */
     int n_dworkers, dworkers_started;
     pthread_t *dworkers;
-    ld_jobs_dslot *dslots;   /* n_dworkers entries, under mu */
-    pthread_cond_t dwork_cv; /* a slot was filled, or stopping */
+    ld_jobs_dslot *dslots;          /* n_dworkers entries, under mu */
+    pthread_cond_t dwork_cv;        /* a slot was filled, or stopping */
+    ld_jobs_unrecorded *unrecorded; /* n_unrecorded entries, under mu */
+    size_t n_unrecorded;
 };
 
 /* runner.c */

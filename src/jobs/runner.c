@@ -32,6 +32,10 @@ typedef struct {
 
 typedef enum { OUT_DONE, OUT_FAILED, OUT_BUSY, OUT_CANCELLED, OUT_STOPPING } outcome;
 
+/* Retrying to store an outcome the store refused: 0.5 s, 1 s, 2 s, … up to 10 s. */
+#define FINISH_RETRY_FIRST_MS 500
+#define FINISH_RETRY_CAP_MS 10000
+
 static void ctx_unref(run_ctx *c)
 {
     pthread_mutex_lock(&c->mu);
@@ -203,6 +207,58 @@ static outcome transcribe_channels(ld_jobs *j, int slot, const ld_job *job, ld_p
     return out;
 }
 
+/* Sleeps `ms` unless shutdown begins (then at once); true when stopping. */
+static bool pause_unless_stopping(ld_jobs *j, long ms)
+{
+    struct timespec ts = ld_time_deadline(ms);
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping)
+        if (pthread_cond_timedwait(&j->stop_cv, &j->mu, &ts) == ETIMEDOUT)
+            break;
+    bool stopping = j->stopping;
+    pthread_mutex_unlock(&j->mu);
+    return stopping;
+}
+
+static json_t *job_fields(const ld_job *job)
+{
+    return json_pack("{s:s, s:s}", "job_id", job->id, "request_id", job->request_id);
+}
+
+/* Stores the outcome, retrying with back-off while the store refuses it (disk
+ * full, Redis away). The runner holds the job meanwhile and its audio stays:
+ * deleting it before the outcome is stored lost the job (it stayed processing,
+ * then re-ran at the next start on audio that was gone). False when shutdown
+ * came first: the job stays processing and runs again at the next start. */
+static bool store_outcome(ld_jobs *j, const ld_job *job, ld_job_state state, const char *result,
+                          const char *error_json)
+{
+    long delay = FINISH_RETRY_FIRST_MS;
+    for (int tries = 1;; tries++) {
+        ld_error err = {0};
+        ld_err rc = j->store->ops->finish(j->store, job->id, state, result, error_json, ld_time_now_ms(), &err);
+        if (rc == LD_OK || rc == LD_ERR_NOT_FOUND) { /* not found: finished already (cancelled), nothing to keep */
+            if (rc)
+                ld_log(LD_LOG_WARNING, "jobs: cannot finish %s: %s", job->id, err.msg);
+            if (tries > 1)
+                ld_log_fields(LD_LOG_INFO, job_fields(job), "jobs: outcome stored after %d tries", tries);
+            return true;
+        }
+        if (tries == 1)
+            ld_log_fields(LD_LOG_ERROR, job_fields(job),
+                          "jobs: cannot store the outcome (%s): %s; its audio is kept and the store is tried "
+                          "again (back-off up to %d s)",
+                          ld_job_state_name(state), err.msg, FINISH_RETRY_CAP_MS / 1000);
+        if (pause_unless_stopping(j, delay)) {
+            ld_log_fields(LD_LOG_WARNING, job_fields(job),
+                          "jobs: outcome not stored before shutdown; the job stays processing and runs again at "
+                          "the next start");
+            return false;
+        }
+        delay = delay * 2 < FINISH_RETRY_CAP_MS ? delay * 2 : FINISH_RETRY_CAP_MS;
+    }
+}
+
 static void finish(ld_jobs *j, const ld_job *job, ld_job_state state, const char *result, const ld_error *e)
 {
     char *error_json = NULL;
@@ -211,12 +267,13 @@ static void finish(ld_jobs *j, const ld_job *job, ld_job_state state, const char
         error_json = json_dumps(env, JSON_COMPACT);
         json_decref(env);
     }
-    ld_error err = {0};
-    if (j->store->ops->finish(j->store, job->id, state, result, error_json, ld_time_now_ms(), &err))
-        ld_log(LD_LOG_WARNING, "jobs: cannot finish %s: %s", job->id, err.msg);
+    bool stored = store_outcome(j, job, state, result, error_json);
     free(error_json);
-    if (job->audio_path)
-        unlink(job->audio_path);
+    if (!stored)
+        return; /* keep the audio: the job runs again from it */
+    char audio[1300];
+    if (ld_job_audio_path(j->jobs_dir, job->audio_path, audio, sizeof audio))
+        unlink(audio);
     json_t *f = json_pack("{s:s, s:s, s:s, s:i}", "job_id", job->id, "request_id", job->request_id, "status",
                           ld_job_state_name(state), "runs", job->runs);
     if (e)
@@ -305,14 +362,16 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
     ld_error err = {0};
     ld_pcm chans[LD_MAX_CHANNELS] = {0};
     size_t n_ch = 1;
-    char fetched[1300] = "";
+    char fetched[1300] = "", upload[1300] = "";
     ld_err rc = job->url ? fetch(j, slot, job, fetched, sizeof fetched, &err) : LD_OK;
+    if (!job->url)
+        ld_job_audio_path(j->jobs_dir, job->audio_path, upload, sizeof upload);
     if (!rc) {
         ld_decode_opts d = {.max_seconds = j->cfg.max_audio_seconds,
                             .tmp_dir = j->tmp_dir,
                             .on_probe = reserve_probed,
                             .probe_ud = &q};
-        const char *path = job->url ? fetched : job->audio_path;
+        const char *path = job->url ? fetched : upload;
         rc = o.multichannel ? ld_audio_decode_file_channels(path, &d, chans, LD_MAX_CHANNELS, &n_ch, &err)
                             : ld_audio_decode_file(path, &d, &chans[0], &err);
     }

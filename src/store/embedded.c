@@ -22,11 +22,25 @@ static const char schema[] =
     " PRIMARY KEY(key_id, day));"
     "CREATE TABLE IF NOT EXISTS marks(name TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL);";
 
-ld_err ld_store_emb_dberr(ld_store_embedded *e, ld_error *err, const char *what)
+static ld_err report(ld_error *err, const char *what, const char *msg)
 {
-    const char *msg = e->db ? sqlite3_errmsg(e->db) : "cannot open";
     ld_log(LD_LOG_ERROR, "store: %s: %s", what, msg);
     return ld_error_set(err, LD_ERR_INTERNAL, "store: %s: %s", what, msg);
+}
+
+ld_err ld_store_emb_dberr(ld_store_embedded *e, ld_error *err, const char *what)
+{
+    return report(err, what, e->db ? sqlite3_errmsg(e->db) : "cannot open");
+}
+
+ld_err ld_store_emb_dberr_rc(ld_store_embedded *e, ld_error *err, const char *what, int rc)
+{
+    /* The connection's message only while it still describes rc: once another
+     * statement ran (PRAGMA data_version after a failed read) or the mutex was
+     * let go, it says "not an error" or speaks of someone else's statement. */
+    if (e->db && sqlite3_errcode(e->db) == rc)
+        return ld_store_emb_dberr(e, err, what);
+    return report(err, what, sqlite3_errstr(rc));
 }
 
 static ld_store_embedded *emb(ld_store *s) { return (ld_store_embedded *)s; }

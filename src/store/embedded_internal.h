@@ -60,5 +60,8 @@ ld_err ld_store_emb_mark_once(ld_store *s, const char *name, int64_t ttl_ms, int
 
 /* SQLite failure -> LD_ERR_INTERNAL with sqlite's message (logged, not sent to clients). */
 ld_err ld_store_emb_dberr(ld_store_embedded *e, ld_error *err, const char *what);
+/* The same for a failure whose code is rc, when the connection may have moved on
+ * since (another statement ran, the mutex was released): SQLite's text for rc. */
+ld_err ld_store_emb_dberr_rc(ld_store_embedded *e, ld_error *err, const char *what, int rc);
 
 #endif

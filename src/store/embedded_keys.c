@@ -66,7 +66,7 @@ ld_err ld_store_emb_revocations_load(ld_store_embedded *e, ld_error *err)
     pthread_mutex_unlock(&e->db_mu);
     if (rc != SQLITE_DONE) {
         free(ids);
-        return ld_store_emb_dberr(e, err, "read revocations");
+        return ld_store_emb_dberr_rc(e, err, "read revocations", rc);
     }
     qsort(ids, n, sizeof *ids, cmp_id);
     pthread_rwlock_wrlock(&e->revoked_lock);
@@ -122,7 +122,7 @@ ld_err ld_store_emb_revoke(ld_store *s, const char *key_id, int64_t now_s, ld_er
     sqlite3_finalize(st);
     pthread_mutex_unlock(&e->db_mu);
     if (rc != SQLITE_DONE)
-        return ld_store_emb_dberr(e, err, "revoke");
+        return ld_store_emb_dberr_rc(e, err, "revoke", rc);
     /* Our own commit does not change our data_version: reload now. */
     pthread_mutex_lock(&e->refresh_mu);
     ld_err r = ld_store_emb_revocations_load(e, err);
@@ -152,7 +152,7 @@ ld_err ld_store_emb_key_put(ld_store *s, const ld_store_key *k, ld_error *err)
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&e->db_mu);
-    return rc == SQLITE_DONE ? LD_OK : ld_store_emb_dberr(e, err, "record key");
+    return rc == SQLITE_DONE ? LD_OK : ld_store_emb_dberr_rc(e, err, "record key", rc);
 }
 
 #define KEY_COLUMNS                                                                                        \
@@ -191,7 +191,7 @@ ld_err ld_store_emb_key_get(ld_store *s, const char *key_id, ld_store_key *out, 
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&e->db_mu);
-    return rc == SQLITE_DONE ? LD_OK : ld_store_emb_dberr(e, err, "read key");
+    return rc == SQLITE_DONE ? LD_OK : ld_store_emb_dberr_rc(e, err, "read key", rc);
 }
 
 ld_err ld_store_emb_key_list(ld_store *s, ld_store_key **out, size_t *n, ld_error *err)
@@ -223,7 +223,7 @@ ld_err ld_store_emb_key_list(ld_store *s, ld_store_key **out, size_t *n, ld_erro
         free(*out);
         *out = NULL;
         *n = 0;
-        return ld_store_emb_dberr(e, err, "list keys");
+        return ld_store_emb_dberr_rc(e, err, "list keys", rc);
     }
     return LD_OK;
 }

@@ -1,4 +1,5 @@
 /* ld_job record helpers shared by every job-store backend. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,4 +42,20 @@ int ld_job_state_parse(const char *name, ld_job_state *out)
             return 0;
         }
     return -1;
+}
+
+bool ld_job_audio_path(const char *jobs_dir, const char *audio_path, char *out, size_t outsz)
+{
+    if (outsz)
+        *out = '\0';
+    if (!audio_path || !*audio_path || !outsz)
+        return false;
+    const char *slash = strrchr(audio_path, '/');
+    const char *name = slash ? slash + 1 : audio_path;
+    int n = snprintf(out, outsz, "%s/%s", jobs_dir, name);
+    if (!*name || n < 0 || (size_t)n >= outsz) {
+        *out = '\0';
+        return false;
+    }
+    return true;
 }

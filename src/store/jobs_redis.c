@@ -361,9 +361,11 @@ static void num(char *buf, size_t n, long long v) { snprintf(buf, n, "%lld", v);
 static ld_err rj_insert(ld_job_store *base, const ld_job *j, ld_error *err)
 {
     rj_store *s = RJ(base);
-    bool upload = j->audio_path && !j->url && access(j->audio_path, R_OK) == 0;
+    char local[1300];
+    bool upload = !j->url && ld_job_audio_path(s->jobs_dir, j->audio_path, local, sizeof local) &&
+                  access(local, R_OK) == 0;
     ld_err rc;
-    if (upload && (rc = audio_put(s, j->id, j->audio_path, err)))
+    if (upload && (rc = audio_put(s, j->id, local, err)))
         return rc;
     char created[24], started[24], finished[24], next[24], delivered[24], runs[24], cancel[24], delivery[24],
         progress[40];
@@ -429,7 +431,7 @@ static ld_err rj_insert(ld_job_store *base, const ld_job *j, ld_error *err)
     }
     /* Redis holds the audio now; whichever replica claims the job writes it back. */
     if (upload)
-        unlink(j->audio_path);
+        unlink(local);
     return LD_OK;
 }
 

@@ -38,6 +38,9 @@ static const char schema[] =
     " finished_ms, key_json, opts_json, url, audio_path, callback_url, result_json, error_json," \
     " delivery, attempts_json, next_attempt_ms, delivered_ms"
 
+/* Finished jobs deleted per purge call (one transaction). */
+#define PURGE_BATCH 500
+
 static sq_store *S(ld_job_store *s) { return (sq_store *)s; }
 
 static ld_err db_error(sq_store *s, ld_error *err, const char *what)
@@ -420,27 +423,56 @@ static ld_err sq_record_attempt(ld_job_store *base, const char *id, const char *
     return rc;
 }
 
+/* Caller holds the mutex. Deletes the rows in one transaction (one fsync for
+ * the batch, not one per row); marks in gone[] those deleted. */
+static int delete_batch(sq_store *s, const ld_job *rows, size_t n, bool *gone)
+{
+    sqlite3_stmt *st = NULL;
+    int deleted = 0;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return 0;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
+        for (size_t i = 0; i < n; i++) {
+            bind_text(st, 1, rows[i].id);
+            gone[i] = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(s->db) == 1;
+            deleted += gone[i];
+            sqlite3_reset(st);
+        }
+        sqlite3_finalize(st);
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        ld_log(LD_LOG_ERROR, "jobs store: purge: %s", sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        memset(gone, 0, n * sizeof *gone);
+        return 0;
+    }
+    return deleted;
+}
+
+/* One batch per call: the mutex is held for one transaction of PURGE_BATCH
+ * rows, so other store calls wait milliseconds; the deliverer calls again
+ * until nothing expired is left. Deleting 10,000 rows one commit each under
+ * the mutex held the whole store (submits, GET /v1/jobs, /metrics) for tens of
+ * seconds. */
 static int sq_purge(ld_job_store *base, int64_t before_ms, void (*gone)(void *ud, const ld_job *job), void *ud)
 {
     sq_store *s = S(base);
-    ld_job *rows;
-    size_t n;
+    ld_job *rows = NULL;
+    size_t n = 0;
+    bool deleted_row[PURGE_BATCH] = {0};
     int deleted = 0;
     pthread_mutex_lock(&s->mu);
     if (query_rows(s,
                    "SELECT " COLS " FROM jobs WHERE state IN ('completed', 'failed', 'cancelled')"
                    " AND finished_ms < ? LIMIT ?",
-                   NULL, before_ms, 10000, &rows, &n, NULL) == LD_OK) {
-        for (size_t i = 0; i < n; i++) {
-            if (update(s, "DELETE FROM jobs WHERE id = ?", "t", rows[i].id) == 1) {
-                deleted++;
-                if (gone)
-                    gone(ud, &rows[i]);
-            }
-        }
-        ld_job_list_free(rows, n);
-    }
+                   NULL, before_ms, PURGE_BATCH, &rows, &n, NULL) == LD_OK &&
+        n)
+        deleted = delete_batch(s, rows, n, deleted_row);
     pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; gone && i < n; i++) /* files go after the lock: unlinks need not hold the store */
+        if (deleted_row[i])
+            gone(ud, &rows[i]);
+    ld_job_list_free(rows, n);
     return deleted;
 }
 

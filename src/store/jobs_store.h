@@ -52,7 +52,7 @@ typedef struct {
     char *key_json;                              /* key claims captured at submit (quota/usage at run time) */
     char *opts_json;                             /* transcription options */
     char *url;                                   /* audio URL, or NULL */
-    char *audio_path;                            /* stored upload, or NULL */
+    char *audio_path;                            /* stored upload's file name in <data>/jobs, or NULL */
     char *callback_url;
     char *result_json; /* the JSON body of POST /v1/listen, when completed */
     char *error_json;  /* error envelope when failed */
@@ -65,6 +65,12 @@ void ld_job_clear(ld_job *job); /* frees the strings, zeroes the struct */
 void ld_job_list_free(ld_job *jobs, size_t n);
 const char *ld_job_state_name(ld_job_state s);               /* "queued", … */
 int ld_job_state_parse(const char *name, ld_job_state *out); /* 0 on success */
+/* The file of a stored upload: <jobs_dir>/<last component of audio_path>. Rows hold
+ * the file name only, so a data dir given as another path (other cwd, absolute vs
+ * relative, moved) still finds its audio; rows written by older versions hold the
+ * path as --data was typed, and only its last component counts. Returns false
+ * (out = "") when there is no upload or the path does not fit. */
+bool ld_job_audio_path(const char *jobs_dir, const char *audio_path, char *out, size_t outsz);
 
 typedef struct ld_job_store ld_job_store;
 
@@ -102,8 +108,11 @@ typedef struct {
     /* Records a delivery attempt: the new attempts array and the new delivery state. */
     ld_err (*record_attempt)(ld_job_store *s, const char *id, const char *attempts_json, ld_delivery_state d,
                              int64_t next_attempt_ms, int64_t delivered_ms, ld_error *err);
-    /* Deletes finished jobs with finished_ms < before_ms; calls `gone` for each
-     * (to remove its files) and returns how many were deleted. */
+    /* Deletes one batch of finished jobs with finished_ms < before_ms (SQLite: up to
+     * 500 in one transaction, Redis: up to 1000), calls `gone` for each (to remove
+     * its files) and returns how many were deleted; 0 when none is left (or on
+     * error). The store is free for other calls between batches: call again
+     * until it returns 0. */
     int (*purge)(ld_job_store *s, int64_t before_ms, void (*gone)(void *ud, const ld_job *job), void *ud);
     int (*count)(ld_job_store *s, ld_job_state state); /* -1 on error */
     /* Whether a job with this id exists (to sweep files orphaned by a crash). */

@@ -515,3 +515,208 @@ def test_delivery_gives_up_after_max_age_and_finished_jobs_are_purged(server_fac
     r = requests.get(f"{second.url}/v1/jobs/{job['job_id']}", headers=second.auth(k), timeout=10)
     assert r.status_code == 404
     assert requests.get(f"{second.url}/v1/jobs", headers=second.auth(k), timeout=10).json()["jobs"] == []
+
+
+def trickle_server():
+    """An audio URL that sends 2 KB every 0.2 s: its job holds the only runner while others queue."""
+    import http.server
+    import threading
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/wav")
+            self.send_header("Content-Length", "200000")
+            self.end_headers()
+            try:
+                for _ in range(100):
+                    self.wfile.write(b"\0" * 2000)
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+        def log_message(self, *a):
+            pass
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def test_queued_jobs_survive_a_restart_with_the_data_dir_spelled_differently(server_factory, tmp_path,
+                                                                             monkeypatch):
+    """jobs.db held the audio path as --data was typed ("rel/jobs/job_….audio"): started again from another
+    cwd or with the absolute path, every queued job failed "Cannot read the audio file" and its audio stayed.
+    One job here is queued by this version, one has its row rewritten as an older version stored it."""
+    import sqlite3
+    monkeypatch.chdir(tmp_path)
+    first = server_factory("--allow-private-urls", data="rel", env=BACKOFF_ENV)
+    k = first.key("paths", rpm=POLL_RPM)
+    slow = trickle_server()
+    try:
+        with WebhookReceiver() as rx:
+            busy = accepted(submit_url(first, k, f"http://127.0.0.1:{slow.server_address[1]}/slow.wav", rx.url()))
+            wait_job(first, k, busy["job_id"], lambda j: j["status"] == "processing", what="processing")
+            new = accepted(submit(first, k, SHORT_CLIP, rx.url()))
+            old = accepted(submit(first, k, SHORT_CLIP, rx.url()))
+            assert get_job(first, k, new["job_id"])["status"] == "queued"
+            first.stop(signal.SIGKILL)
+    finally:
+        slow.shutdown()  # closed: the URL job fails fast after the restart instead of holding the runner
+        slow.server_close()
+    db = sqlite3.connect(os.path.join("rel", "jobs.db"))
+    db.execute("UPDATE jobs SET audio_path = 'rel/jobs/' || id || '.audio' WHERE id = ?", (old["job_id"],))
+    db.commit()
+    db.close()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    second = server_factory("--allow-private-urls", data=tmp_path / "rel", env=BACKOFF_ENV)
+    with WebhookReceiver() as rx:
+        for job in (new, old):
+            done = wait_job(second, k, job["job_id"], lambda j: j["status"] not in ("queued", "processing"),
+                            timeout=60, what="finished")
+            assert done["status"] == "completed", done
+            assert done["result"]["duration"] > 2.5
+    assert sorted(os.listdir(tmp_path / "rel" / "jobs")) == []
+
+
+@pytest.fixture
+def full_jobs_db(tmp_path):
+    """A data dir whose jobs.db (and its -wal, which SQLite puts beside the file a symlink points at) lives on
+    an 8 MB tmpfs, with fill()/free() to run that file system out of space and back: the store's writes fail
+    with "database or disk is full" while the audio, listend.db and the server's log stay writable."""
+    import errno
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    data = tmp_path / "data"
+    data.mkdir()
+    os.symlink(small / "jobs.db", data / "jobs.db")
+    filler = small / "filler"
+
+    class Disk:
+        def fill(self):
+            with open(filler, "ab") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC, e
+
+        def free(self):
+            os.unlink(filler)
+    disk = Disk()
+    disk.data = data
+    yield disk
+    subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+def log_lines(srv, job_id, text):
+    return [x for x in srv.log().splitlines() if job_id in x and text in x]
+
+
+def test_disk_full_when_a_job_finishes_keeps_its_audio_and_stores_the_outcome_later(server_factory, full_jobs_db,
+                                                                                      audio):
+    """The store's finish failed (disk full), yet the audio was deleted and "job finished" logged; the job stayed
+    processing and after a restart failed "Cannot read the audio file". Now the runner keeps the audio and
+    retries until the outcome is stored, then delivers once."""
+    srv = server_factory("--allow-private-urls", data=full_jobs_db.data, env=BACKOFF_ENV)
+    k = srv.key("full", rpm=POLL_RPM)
+    with WebhookReceiver() as rx:
+        job = accepted(submit(srv, k, audio["medium"], rx.url()))
+        audio_file = os.path.join(str(full_jobs_db.data), "jobs", job["job_id"] + ".audio")
+        wait_job(srv, k, job["job_id"], lambda j: j["status"] == "processing", what="processing")
+        full_jobs_db.fill()
+        deadline = time.time() + 60
+        while not (log_lines(srv, job["job_id"], "cannot store the outcome")
+                   or log_lines(srv, job["job_id"], "cannot finish")):
+            assert time.time() < deadline, srv.log()[-3000:]
+            time.sleep(0.1)
+        assert os.path.exists(audio_file)  # the outcome is not stored: the audio must stay
+        assert get_job(srv, k, job["job_id"])["status"] == "processing"
+        assert not log_lines(srv, job["job_id"], '"job finished"')
+        assert not rx.hits
+        full_jobs_db.free()
+        done = wait_job(srv, k, job["job_id"], delivered, timeout=30, what="stored and delivered")
+        assert done["status"] == "completed" and done["result"]["duration"] > 14
+        assert not os.path.exists(audio_file)
+        assert len(rx.wait_for(1, job_id=job["job_id"])) == 1
+        assert len(log_lines(srv, job["job_id"], '"job finished"')) == 1
+
+
+def test_disk_full_keeps_the_webhook_backoff_and_does_not_resend_a_delivered_webhook(server_factory, full_jobs_db):
+    """record_attempt failed (disk full), so next_attempt_ms never moved: 7,752 POSTs in 10 s to a receiver
+    answering 500, and a receiver answering 200 got the same delivery again and again. The attempts are kept in
+    memory meanwhile and stored once there is room."""
+    srv = server_factory("--allow-private-urls", data=full_jobs_db.data, env={"LISTEND_WEBHOOK_BACKOFF_MS": "1000"})
+    k = srv.key("full", rpm=POLL_RPM)
+    with WebhookReceiver(statuses=[500] * 1000) as down, WebhookReceiver(statuses=[500]) as flaky:
+        a = accepted(submit(srv, k, SHORT_CLIP, down.url()))
+        b = accepted(submit(srv, k, SHORT_CLIP, flaky.url()))
+        for job in (a, b):  # each first attempt (500) is recorded before the disk fills
+            wait_job(srv, k, job["job_id"], lambda j: len(j.get("callback", {}).get("attempts", [])) >= 1,
+                     timeout=60, what="a recorded attempt")
+        full_jobs_db.fill()
+        time.sleep(4)  # backoff 1 s, 2 s, 4 s (x0.8..1.2): at most three more attempts each
+        assert len(down.hits) <= 5, len(down.hits)
+        assert [h.json()["job_id"] for h in flaky.hits] == [b["job_id"]] * 2  # 500, then the 200: once
+        assert get_job(srv, k, b["job_id"])["callback"]["state"] == "pending"  # the store is behind
+        full_jobs_db.free()
+        done = wait_job(srv, k, b["job_id"], delivered, timeout=20, what="delivery recorded")
+        assert [x["status"] for x in done["callback"]["attempts"]] == [500, 200]
+        sent = len(down.hits)
+        pending = wait_job(srv, k, a["job_id"], lambda j: len(j["callback"]["attempts"]) >= sent, timeout=20,
+                           what="attempts recorded")
+        assert pending["callback"]["state"] == "pending"
+        assert [x["attempt"] for x in pending["callback"]["attempts"]] == list(range(1, len(pending["callback"]["attempts"]) + 1))
+        assert len(flaky.hits) == 2
+
+
+def test_purge_deletes_a_backlog_past_10000_in_one_run_and_serves_requests_meanwhile(server_factory, tmp_path):
+    """The purge deleted at most 10,000 rows per hourly run, one fsynced commit each under the store's mutex
+    (submits, GET /v1/jobs and /metrics waited 19-42 s); the rest waited another hour. Now it deletes in
+    batched transactions until no expired row is left."""
+    import sqlite3
+    data = tmp_path / "backlog"
+    first = server_factory(data=data)
+    k = first.key("old", rpm=POLL_RPM)
+    kid = requests.get(first.url + "/v1/license", headers=first.auth(k), timeout=10).json()["key_id"]
+    first.stop()
+    db = sqlite3.connect(str(data / "jobs.db"))
+    cols = [r[1] for r in db.execute("PRAGMA table_info(jobs)")]
+    old_ms = int(time.time() * 1000) - 30 * 86400 * 1000
+    result = json.dumps({"request_id": "r", "text": "yes " * 200})
+
+    def row(i, finished):
+        values = {"id": "job_old%06d" % i, "key_id": kid, "request_id": "r", "state": "completed", "progress": 1,
+                  "created_ms": finished, "started_ms": finished, "finished_ms": finished, "result_json": result,
+                  "callback_url": "http://127.0.0.1:9/", "attempts_json": "[]"}
+        return [values.get(c, 0 if c not in ("key_json", "opts_json", "url", "audio_path", "error_json") else None)
+                for c in cols]
+    db.executemany(f"INSERT INTO jobs ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                   [row(i, old_ms) for i in range(12000)] + [row(99999, int(time.time() * 1000))])
+    db.commit()
+    db.close()
+
+    second = server_factory(data=data)
+    r = requests.get(second.url + "/v1/jobs", headers=second.auth(k), timeout=30)
+    assert r.status_code == 200
+    deadline = time.time() + 30
+    while True:
+        db = sqlite3.connect(str(data / "jobs.db"))
+        left = db.execute("SELECT COUNT(*) FROM jobs WHERE finished_ms < ?", (old_ms + 1,)).fetchone()[0]
+        recent = db.execute("SELECT COUNT(*) FROM jobs WHERE id = 'job_old099999'").fetchone()[0]
+        db.close()
+        if left == 0 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert left == 0 and recent == 1
+    assert any("purged 12000 finished jobs" in x for x in second.log().splitlines())

@@ -208,3 +208,27 @@ def test_help_command_and_version():
         assert a.returncode == 0 and a.stdout == b.stdout and a.stdout.startswith(f"usage: listend {cmd}"), cmd
     top = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=30).stdout
     assert "--version" in top and "listend help <command>" in top
+
+
+def test_corrupt_listend_db_is_reported_with_sqlites_reason(data):
+    """A listend.db with damaged pages (valid header) was refused as "read revocations: not an error":
+    the message was read from the connection after another statement had run."""
+    import random
+    import sqlite3
+    path = os.path.join(str(data), "listend.db")
+    db = sqlite3.connect(path)
+    rnd = random.Random(7)
+    db.executemany("INSERT INTO revocations VALUES (?, ?)",
+                   [("k_%016x" % rnd.getrandbits(64), 1) for _ in range(10000)])
+    db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        for off in range(8192, size, size // 6):
+            f.seek(off)
+            f.write(bytes(rnd.getrandbits(8) for _ in range(4096)))
+    r = run_cli("keys", "list", data=data, check=False)
+    assert r.returncode != 0
+    assert "not an error" not in r.stderr, r.stderr
+    assert "malformed" in r.stderr, r.stderr

@@ -1,5 +1,5 @@
 /* Job store (SQLite backend): the job store contract (store_contract.h), then
- * what is its own: an upload's path kept as given, and what survives closing
+ * what is its own: an upload's path kept as given (and found by its file name), and what survives closing
  * and reopening the database (claimed-but-unfinished jobs queued again). */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +31,16 @@ int main(void)
     CHECK(op->get(s, "job_up", &g, &err) == LD_OK && g.url == NULL);
     CHECK(g.audio_path && !strcmp(g.audio_path, "/data/jobs/job_up.audio"));
     ld_job_clear(&g);
+
+    /* Wherever the row says it was, the file is looked up in today's jobs dir:
+     * new rows hold the file name, old ones the data dir as it was typed. */
+    char file[300];
+    CHECK(ld_job_audio_path("/srv/d/jobs", "job_up.audio", file, sizeof file));
+    CHECK_STR(file, "/srv/d/jobs/job_up.audio");
+    CHECK(ld_job_audio_path("/srv/d/jobs", "d/jobs/job_up.audio", file, sizeof file));
+    CHECK_STR(file, "/srv/d/jobs/job_up.audio");
+    CHECK(!ld_job_audio_path("/srv/d/jobs", NULL, file, sizeof file) && !*file);
+    CHECK(!ld_job_audio_path("/srv/d/jobs", "d/jobs/", file, sizeof file) && !*file);
 
     /* A claimed job, a cancel requested while it runs, a finished one with a
      * delivery attempt, a queued one: then the process "dies" (close). */
@@ -78,6 +88,24 @@ int main(void)
     CHECK_STR(c.id, "job_q");
     CHECK(c.runs == 2);
     ld_job_clear(&c);
+
+    /* A purge deletes one batch per call (one transaction, the store free in
+     * between): 1,200 expired jobs go in 500 + 500 + 200, then nothing is left. */
+    for (int i = 0; i < 1200; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "job_old%04d", i);
+        j = contract_job(id, "k_old", 10, NULL);
+        j.state = LD_JOB_COMPLETED;
+        j.finished_ms = 20;
+        CHECK(op->insert(s, &j, &err) == LD_OK);
+        ld_job_clear(&j);
+    }
+    contract_gone = 0;
+    CHECK(op->purge(s, 1000, contract_on_gone, NULL) == 500);
+    CHECK(op->purge(s, 1000, contract_on_gone, NULL) == 500);
+    CHECK(op->purge(s, 1000, contract_on_gone, NULL) == 200);
+    CHECK(op->purge(s, 1000, contract_on_gone, NULL) == 0 && contract_gone == 1200);
+    CHECK(op->exists(s, "job_q") && !op->exists(s, "job_old0000"));
 
     /* state names */
     ld_job_state parsed;
