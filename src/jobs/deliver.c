@@ -187,16 +187,18 @@ static void deliver_one(ld_jobs *j, const ld_job *job)
         json_array_remove(attempts, 0);
 
     ld_delivery_state d = LD_DELIVERY_FAILED;
-    int64_t next = 0, delivered = 0;
+    /* The back-off counts from the attempt's end: from its start, an attempt that
+     * took longer than the delay (a receiver timing out after 15 s) was retried at once. */
+    int64_t ended = ld_time_now_ms(), next = 0, delivered = 0;
     if (out == LD_WEBHOOK_DELIVERED) {
         d = LD_DELIVERY_DELIVERED;
-        delivered = now;
+        delivered = ended;
     } else if (out == LD_WEBHOOK_RETRY) {
         int64_t delay = ld_jobs_backoff_ms(number, j->cfg.webhook_backoff_ms, BACKOFF_CAP_MS,
                                            (double)randombytes_uniform(1000000) / 1e6);
         if (retry_after_s * 1000 > delay)
             delay = retry_after_s * 1000 < BACKOFF_CAP_MS ? retry_after_s * 1000 : BACKOFF_CAP_MS;
-        next = now + delay;
+        next = ended + delay;
         if (next - job->finished_ms <= j->cfg.webhook_max_age_s * 1000)
             d = LD_DELIVERY_PENDING;
         else
@@ -222,7 +224,7 @@ static void deliver_one(ld_jobs *j, const ld_job *job)
     if (*error)
         json_object_set_new(f, "error", json_string(error));
     if (next)
-        json_object_set_new(f, "retry_in_ms", json_integer(next - now));
+        json_object_set_new(f, "retry_in_ms", json_integer(next - ended));
     ld_metrics_webhook(d == LD_DELIVERY_DELIVERED ? "delivered" : d == LD_DELIVERY_PENDING ? "retry" : "failed");
     ld_log_fields(d == LD_DELIVERY_DELIVERED ? LD_LOG_INFO : LD_LOG_WARNING, f, "webhook attempt");
 }

@@ -141,6 +141,15 @@ def test_receiver_500_twice_then_200_delivers_on_third_try(srv, key):
         assert len(rx.wait_for(3, job_id=job["job_id"])) == 3  # nothing after the 2xx
 
 
+def test_backoff_counts_from_the_end_of_a_slow_attempt(srv, key):
+    """Before: the next attempt was due `backoff` after the failed one *started*, so a receiver slower than the
+    back-off (one timing out after 15 s) was retried the moment it answered."""
+    with WebhookReceiver(statuses=[500], delays=[0.5]) as rx:
+        job = accepted(submit(srv, key, SHORT_CLIP, rx.url()))
+        hits = rx.wait_for(2, job_id=job["job_id"])
+        assert hits[1].at - hits[0].at >= 0.5 + 0.08 - 0.01, hits[1].at - hits[0].at  # 100 ms base, -20 % jitter
+
+
 def test_final_4xx_is_not_retried(srv, key):
     with WebhookReceiver(statuses=[410]) as rx:
         job = accepted(submit(srv, key, SHORT_CLIP, rx.url()))

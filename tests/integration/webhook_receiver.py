@@ -44,10 +44,11 @@ class Hit:
 
 
 class WebhookReceiver:
-    def __init__(self, port=None, statuses=(), files=None):
+    def __init__(self, port=None, statuses=(), files=None, delays=()):
         self.port = port or free_port()
         self.files = dict(files or {})
         self.statuses = list(statuses)
+        self.delays = list(delays)  # seconds to wait before answering the first requests
         self.hits = []
         self._cv = threading.Condition()
         self._httpd = None
@@ -75,6 +76,9 @@ class WebhookReceiver:
                 status = receiver._next_status()
                 receiver._record(Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
                                      method=self.command))
+                with receiver._cv:
+                    delay = receiver.delays.pop(0) if receiver.delays else 0
+                time.sleep(delay)
                 payload = b'{"ok":true}' if status < 300 else b'{"ok":false}'
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
