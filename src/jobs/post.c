@@ -10,10 +10,17 @@
 #include "jobs/webhook.h"
 #include "util/time.h"
 
+#define MAX_ANSWER_BYTES (64 * 1024) /* of the receiver's body: only its status counts */
+
+/* Reads the answer's body away, up to MAX_ANSWER_BYTES: a receiver that answers
+ * 2xx and then streams without end was read until the attempt timed out, and
+ * the delivered webhook counted as failed and was sent again. */
 static size_t discard(char *p, size_t size, size_t n, void *ud)
 {
-    (void)p, (void)ud;
-    return size * n;
+    (void)p;
+    size_t *got = ud;
+    *got += size * n;
+    return *got > MAX_ANSWER_BYTES ? 0 : size * n;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -68,7 +75,9 @@ long ld_jobs_post_signed(ld_jobs_post *p, char *error, size_t errsz)
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, p->timeout_ms < 5000 ? p->timeout_ms : 5000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, p->timeout_ms);
+    size_t answer_bytes = 0;
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer_bytes);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, p);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
@@ -77,7 +86,7 @@ long ld_jobs_post_signed(ld_jobs_post *p, char *error, size_t errsz)
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode rc = curl_easy_perform(h);
     long status = 0;
-    if (rc == CURLE_OK)
+    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && answer_bytes > MAX_ANSWER_BYTES)) /* the status was read */
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     else
         snprintf(error, errsz, "%s", *guard.refused ? guard.refused : *errbuf ? errbuf : curl_easy_strerror(rc));

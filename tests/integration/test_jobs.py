@@ -150,6 +150,42 @@ def test_backoff_counts_from_the_end_of_a_slow_attempt(srv, key):
         assert hits[1].at - hits[0].at >= 0.5 + 0.08 - 0.01, hits[1].at - hits[0].at  # 100 ms base, -20 % jitter
 
 
+def test_a_2xx_with_an_endless_body_is_delivered(srv, key):
+    """Before: the body was read until the 15 s attempt timeout, and the delivered webhook counted as a timeout
+    and was sent again. Only the status counts: the body is read up to 64 KiB."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    hits = []
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            hits.append(time.time())
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 40))
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"x" * 65536)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Endless)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        job = accepted(submit(srv, key, SHORT_CLIP, f"http://127.0.0.1:{httpd.server_address[1]}/hook"))
+        polled = wait_job(srv, key, job["job_id"], lambda j: j.get("callback", {}).get("attempts"), timeout=30,
+                          what="an attempt")
+        assert polled["callback"]["state"] == "delivered", polled["callback"]
+        assert [a.get("status") for a in polled["callback"]["attempts"]] == [200]
+        assert len(hits) == 1
+    finally:
+        httpd.shutdown()
+
+
 def test_final_4xx_is_not_retried(srv, key):
     with WebhookReceiver(statuses=[410]) as rx:
         job = accepted(submit(srv, key, SHORT_CLIP, rx.url()))
