@@ -12,6 +12,9 @@
 //     mic         FILE is the fake microphone (a WAV chromium plays in a loop)
 //     micwho      the same with the microphone's "who spoke" (diarize) checked, until a second speaker
 //                 is labelled (or 30 s): each final line's label and text
+//     micedge     Stop at each step of connecting (the page idle at once, microphone and socket released),
+//                 then the server unreachable: what Start says
+//     micquota    KEY has ~2 s of audio a day: FILE talks past it; the error, the usage line, the interim
 //     badkey      KEY is refused: what the upload, the microphone and the usage line say
 //     screenshot  upload FILE and talk with it, then save the page as OUT.png
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,7 +30,7 @@ const args = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--autoplay-policy=no-user-gesture-required', '--window-size=1280,900',
 ];
-if (scenario === 'mic' || scenario === 'micwho' || scenario === 'badkey' || scenario === 'screenshot') {
+if (['mic', 'micwho', 'micedge', 'micquota', 'badkey', 'screenshot'].includes(scenario)) {
   args.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream');
   if (file) args.push('--use-file-for-fake-audio-capture=' + file);
 }
@@ -164,6 +167,72 @@ async function scenarioBadKey(page) {
   return r;
 }
 
+// Stop while the microphone is still connecting, at each step of the start (the worklet loading, the
+// microphone being granted, the socket opening): each time the page is idle at once and stays so, shows no
+// error, and every microphone track it got and every socket it opened is released. Then the server cannot
+// be reached (its requests fail): Start says so instead of blaming the microphone.
+async function scenarioMicEdge(page) {
+  await page.evaluate(() => {
+    window.__tracks = [];
+    window.__sockets = [];
+    window.__stopAt = '';
+    const stop = (at) => { if (window.__stopAt === at) { window.__stopAt = ''; document.getElementById('mic-stop').click(); } };
+    const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+    navigator.mediaDevices.getUserMedia = async (c) => {
+      const m = await gum(c);
+      window.__tracks.push(...m.getTracks());
+      stop('media');
+      return m;
+    };
+    const add = AudioWorklet.prototype.addModule;
+    AudioWorklet.prototype.addModule = function (...a) { const p = add.apply(this, a); stop('worklet'); return p; };
+    const WS = window.WebSocket;
+    window.WebSocket = function (...a) { const w = new WS(...a); window.__sockets.push(w); stop('socket'); return w; };
+    window.WebSocket.prototype = WS.prototype;
+    Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  });
+  const r = { stops: {} };
+  for (const at of ['worklet', 'media', 'socket']) {
+    await page.evaluate((a) => { window.__stopAt = a; document.getElementById('mic-start').click(); }, at);
+    await new Promise((res) => setTimeout(res, 700)); // what the start would have done by now, it did
+    r.stops[at] = await page.evaluate(() => ({
+      state: document.getElementById('mic-state').textContent,
+      error: document.getElementById('mic-error').textContent,
+      startEnabled: !document.getElementById('mic-start').disabled,
+      stopEnabled: !document.getElementById('mic-stop').disabled,
+      liveTracks: window.__tracks.filter((t) => t.readyState !== 'ended').length,
+      openSockets: window.__sockets.filter((w) => w.readyState < 2).length,
+      stopped: window.__stopAt === '',
+    }));
+  }
+  // the server gone: every request from the page fails as a network error
+  await page.setRequestInterception(true);
+  page.on('request', (q) => q.abort('connectionrefused'));
+  await page.click('#mic-start');
+  await page.waitForFunction(() => document.getElementById('mic-state').textContent === 'error', { timeout: 10000 })
+    .catch(() => {});
+  r.down = { state: await text(page, '#mic-state'), error: await text(page, '#mic-error'), usage: await text(page, '#usage'),
+    liveTracks: await page.evaluate(() => window.__tracks.filter((t) => t.readyState !== 'ended').length) };
+  return r;
+}
+
+// A key with a quota of about 2 s of audio talks on past it: the server's error is shown, the usage line
+// is refreshed to say the day is spent, and no interim text is left looking as if still coming.
+async function scenarioMicQuota(page) {
+  await page.waitForFunction(() => /left/.test(document.getElementById('usage').innerText), { timeout: 10000 });
+  await page.click('#mic-start');
+  await page.waitForFunction(() => document.getElementById('mic-state').textContent === 'error', { timeout: 20000 })
+    .catch(() => {});
+  await page.waitForFunction(() => /bad/.test(document.getElementById('usage').className), { timeout: 5000 })
+    .catch(() => {});
+  await new Promise((res) => setTimeout(res, 300));
+  return {
+    state: await text(page, '#mic-state'), error: await text(page, '#mic-error'), usage: await text(page, '#usage'),
+    usageClass: await page.$eval('#usage', (e) => e.className), interim: await text(page, '#live-interim'),
+    final: await text(page, '#live-final'), startEnabled: await page.$eval('#mic-start', (b) => !b.disabled),
+  };
+}
+
 async function scenarioScreenshot(page) {
   const r = await upload(page);
   // and the microphone, caught while listening after its first final
@@ -191,7 +260,7 @@ try {
   });
   const run = {
     redact: (page) => labelled(page, '#redact', file),
-    upload: scenarioUpload, mic: scenarioMic, micwho: (page) => scenarioMic(page, true), badkey: scenarioBadKey, screenshot: scenarioScreenshot,
+    upload: scenarioUpload, mic: scenarioMic, micedge: scenarioMicEdge, micquota: scenarioMicQuota, micwho: (page) => scenarioMic(page, true), badkey: scenarioBadKey, screenshot: scenarioScreenshot,
     labels: async (page) => { // one browser for both: starting chromium is most of the time
       const speakers = await labelled(page, '#diarize', file);
       await page.click('#diarize'); // off again

@@ -176,3 +176,30 @@ def test_bad_key_shows_the_servers_error(srv, kind):
     assert message in out["usage"], out
     assert out["statusClass"] == "status bad" and message in out["status"], out
     assert out["micState"] == "error" and message in out["micError"], out
+
+
+def test_live_microphone_stop_while_connecting_and_server_gone(srv):
+    """Stop pressed while the microphone is still connecting -- as the worklet loads, as the microphone is
+    granted, as the socket opens -- leaves the page idle at once (not "listening" with nothing sent), with no
+    error, the microphone's tracks stopped and the socket closed. A server that cannot be reached is said to
+    be so, not reported as a microphone problem."""
+    out = drive("micedge", srv, srv.key("browser-mic-edge"))
+    for at, r in out["stops"].items():
+        assert r["stopped"], (at, r)  # the step was reached and Stop pressed there
+        assert r["state"] == "idle" and r["error"] == "", (at, r)
+        assert r["startEnabled"] and not r["stopEnabled"], (at, r)
+        assert r["liveTracks"] == 0 and r["openSockets"] == 0, (at, r)
+    down = out["down"]
+    assert down["state"] == "error" and down["error"].startswith("Cannot reach the server"), down
+    assert "icrophone" not in down["error"] and down["liveTracks"] == 0, down
+    assert down["usage"].startswith("Cannot reach the server"), down
+
+
+def test_live_microphone_error_midstream_refreshes_usage(srv, mic_wav):
+    """A key whose day holds about 2 s of audio talks on past it: the server's QUOTA_EXCEEDED is shown, the
+    usage line is asked again and says the day is spent, and the words still interim when the stream
+    ended stay as plain text marked not final, not in the grey of text still coming."""
+    out = drive("micquota", srv, srv.key("browser-mic-quota", hours_per_day=0.0006), mic_wav)
+    assert out["state"] == "error" and "QUOTA_EXCEEDED" in out["error"], out
+    assert out["usageClass"] == "usage bad" and "0.0 s left" in out["usage"], out
+    assert out["interim"] == "" and out["startEnabled"], out
