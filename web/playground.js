@@ -85,10 +85,13 @@ let chosen = null;   // the File
 let result = null;   // the last JSON response
 let playerUrl = null;
 let attempt = 0;     // the latest transcription asked for: an older answer arriving later is dropped
+let running = null;  // the AbortController of the upload in flight: a server whose client went away
+                     // stops transcribing and charges nothing, so an unwanted upload is aborted, not left
 
 function choose(file) {
   chosen = file;
   attempt++; // a transcription of the previous file still running is no longer wanted on screen
+  cancelUpload(); // nor on the server
   $('file-name').textContent = file ? `${file.name} (${(file.size / 1024).toFixed(0)} KB)` : '';
   $('transcribe').disabled = !file;
   clearResult();
@@ -141,12 +144,16 @@ async function transcribe() {
     form.append('redact_pci', 'true');
     form.append('redact_pii', 'true');
   }
+  cancelUpload(); // the previous one, if it still runs: its answer would not be shown
+  const ctl = new AbortController();
+  running = ctl;
   $('transcribe').disabled = true;
+  $('cancel').hidden = false;
   clearResult();
   setStatus('Transcribing…', '');
   const t0 = performance.now();
   try {
-    const resp = await fetch('/v1/listen', { method: 'POST', headers: authHeaders(), body: form });
+    const resp = await fetch('/v1/listen', { method: 'POST', headers: authHeaders(), body: form, signal: ctl.signal });
     const body = await readBody(resp);
     if (mine !== attempt) return; // another file was transcribed meanwhile: its answer is the one shown
     if (!resp.ok) {
@@ -157,11 +164,21 @@ async function transcribe() {
     render(body, file);
     setStatus(`Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.`, 'ok');
   } catch (e) {
-    if (mine === attempt) setStatus('Cannot reach the server: ' + e.message, 'bad');
+    if (mine !== attempt) return;
+    if (ctl.signal.aborted) setStatus('Cancelled.', '');
+    else setStatus('Cannot reach the server: ' + e.message, 'bad');
   } finally {
+    if (running === ctl) running = null;
+    if (!running) $('cancel').hidden = true;
     if (mine === attempt) $('transcribe').disabled = !chosen;
     refreshUsage();
   }
+}
+
+function cancelUpload() {
+  if (running) running.abort();
+  running = null;
+  $('cancel').hidden = true;
 }
 
 function confClass(c) { return c >= 0.8 ? 'c-hi' : c >= 0.5 ? 'c-mid' : 'c-lo'; }
@@ -563,6 +580,7 @@ function init() {
   });
   drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') $('file').click(); });
   $('transcribe').addEventListener('click', transcribe);
+  $('cancel').addEventListener('click', cancelUpload);
   $('transcript').addEventListener('click', onWordClick);
   $('player').addEventListener('timeupdate', onTimeUpdate);
   for (const b of document.querySelectorAll('.downloads button')) {

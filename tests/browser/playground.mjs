@@ -7,6 +7,7 @@
 //   node playground.mjs SCENARIO URL KEY [FILE] [OUT.png]
 //     upload      choose FILE, transcribe, read the transcript from the DOM; with OUT (here a second
 //                 audio file, e.g. a headerless call.ul) upload that too: its status and transcript
+//     cancel      FILE (long) transcribing is cancelled; FILE again is replaced by OUT (short) before it answers
 //     labels      FILE with "who spoke" (diarize) checked, then OUT (here a second audio file) with
 //                 "each channel" (multichannel) instead: each utterance's label and text, and the exports
 //     mic         FILE is the fake microphone (a WAV chromium plays in a loop)
@@ -233,6 +234,33 @@ async function scenarioMicQuota(page) {
   };
 }
 
+// FILE is long, OUT short. Cancel while FILE transcribes; then FILE again, replaced by OUT before it
+// answers. Each POST's outcome (an aborted one failed with net::ERR_ABORTED) and what the page showed.
+async function scenarioCancel(page) {
+  const posts = [];
+  page.on('requestfinished', (q) => { if (q.method() === 'POST') posts.push('finished ' + q.response().status()); });
+  page.on('requestfailed', (q) => { if (q.method() === 'POST') posts.push('failed ' + q.failure().errorText); });
+  const input = await page.$('#file');
+  const r = {};
+  await input.uploadFile(file);
+  await page.click('#transcribe');
+  await new Promise((res) => setTimeout(res, 300));
+  r.cancelShown = await page.$eval('#cancel', (b) => !b.hidden && b.offsetParent !== null).catch(() => false);
+  if (r.cancelShown) await page.click('#cancel');
+  await page.waitForFunction(() => /Cancelled/.test(document.getElementById('file-status').textContent), { timeout: 3000 })
+    .catch(() => {});
+  r.cancelled = { status: await text(page, '#file-status'), cancelShown: await page.$eval('#cancel', (b) => !b.hidden).catch(() => false),
+    transcribeEnabled: await page.$eval('#transcribe', (b) => !b.disabled) };
+  await page.click('#transcribe');
+  await new Promise((res) => setTimeout(res, 300));
+  r.replaced = await upload(page, out);
+  r.replaced.transcript = await text(page, '#transcript');
+  r.replaced.cancelShown = await page.$eval('#cancel', (b) => !b.hidden).catch(() => false);
+  await new Promise((res) => setTimeout(res, 200));
+  r.posts = posts;
+  return r;
+}
+
 async function scenarioScreenshot(page) {
   const r = await upload(page);
   // and the microphone, caught while listening after its first final
@@ -260,7 +288,7 @@ try {
   });
   const run = {
     redact: (page) => labelled(page, '#redact', file),
-    upload: scenarioUpload, mic: scenarioMic, micedge: scenarioMicEdge, micquota: scenarioMicQuota, micwho: (page) => scenarioMic(page, true), badkey: scenarioBadKey, screenshot: scenarioScreenshot,
+    upload: scenarioUpload, cancel: scenarioCancel, mic: scenarioMic, micedge: scenarioMicEdge, micquota: scenarioMicQuota, micwho: (page) => scenarioMic(page, true), badkey: scenarioBadKey, screenshot: scenarioScreenshot,
     labels: async (page) => { // one browser for both: starting chromium is most of the time
       const speakers = await labelled(page, '#diarize', file);
       await page.click('#diarize'); // off again

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 
 import pytest
+import requests
 
 from audio_fixtures import check_channels, join_clips, stereo_pcm, write_wav
 from conftest import EVAL_DIR, ROOT, start_server
@@ -203,3 +204,22 @@ def test_live_microphone_error_midstream_refreshes_usage(srv, mic_wav):
     assert out["state"] == "error" and "QUOTA_EXCEEDED" in out["error"], out
     assert out["usageClass"] == "usage bad" and "0.0 s left" in out["usage"], out
     assert out["interim"] == "" and out["startEnabled"], out
+
+
+def test_upload_cancelled_or_replaced_is_aborted_and_not_charged(srv, tmp_path):
+    """A minute of audio is transcribing: Cancel (shown while it runs) aborts the request; transcribing it
+    again and then another file aborts the first too (its answer would not be shown). The server sees the
+    client go and charges neither: the key's day holds only the short file's seconds."""
+    long_wav = str(tmp_path / "long.wav")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-stream_loop", "11", "-i", CLIP, "-ar", "16000",
+                    "-ac", "1", long_wav], check=True)
+    key = srv.key("browser-cancel")
+    out = drive("cancel", srv, key, long_wav, CLIP)
+    assert out["cancelShown"], out
+    assert out["cancelled"]["status"] == "Cancelled." and not out["cancelled"]["cancelShown"], out
+    assert out["cancelled"]["transcribeEnabled"], out
+    assert out["replaced"]["statusClass"] == "status ok" and overlap(out["replaced"]["transcript"]) >= 0.6, out
+    assert not out["replaced"]["cancelShown"], out
+    assert out["posts"] == ["failed net::ERR_ABORTED", "failed net::ERR_ABORTED", "finished 200"], out["posts"]
+    usage = requests.get(srv.url + "/v1/license", headers=srv.auth(key), timeout=10).json()["usage"]
+    assert 5.0 <= usage["audio_seconds_today"] <= 6.0, usage  # the short clip (5.3 s) only
