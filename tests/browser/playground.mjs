@@ -106,6 +106,12 @@ async function scenarioUpload(page) {
     r.second = await upload(page, out);
     r.second.transcript = await text(page, '#transcript');
   }
+  // phones: the page with its transcript fits the screen, no sideways scrolling
+  r.overflow = {};
+  for (const width of [320, 375, 414]) {
+    await page.setViewport({ width, height: 740 });
+    r.overflow[width] = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  }
   return r;
 }
 

@@ -72,7 +72,8 @@ def overlap(text):
 
 def test_upload_a_real_recording(srv, tmp_path):
     """A WAV, then in the same page a PBX's headerless mu-law file (call.ul): the page tells the server
-    its encoding by the name."""
+    its encoding by the name. At phone widths (320-414 px) the page with its transcript does not scroll
+    sideways."""
     ul = tmp_path / "call.ul"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", CLIP, "-ar", "8000", "-f", "mulaw", str(ul)],
                    check=True)
@@ -90,6 +91,7 @@ def test_upload_a_real_recording(srv, tmp_path):
     assert key not in srv.log()  # the key never reaches the log (header / subprotocol only)
     assert out["second"]["statusClass"] == "status ok", out["second"]
     assert overlap(out["second"]["transcript"]) >= 0.5, out["second"]["transcript"]
+    assert out["overflow"] == {"320": 0, "375": 0, "414": 0}, out["overflow"]  # phones: no sideways scrolling
 
 
 def test_live_microphone_shows_final_text(srv, mic_wav):
