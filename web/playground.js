@@ -251,6 +251,8 @@ function render(body, file) {
     box.appendChild(p);
   });
   if (!body.text) box.textContent = '(no speech recognised)';
+  // the keyboard reaches the words as one stop (Tab), then the arrow keys: not one Tab per word
+  box.querySelectorAll('.w').forEach((w, i) => { w.tabIndex = i ? -1 : 0; });
   const chans = (body.channels || []).length;
   const counts = (body.num_speakers ? ` · ${body.num_speakers} speaker${body.num_speakers > 1 ? 's' : ''}` : '') +
     (chans ? ` · ${chans} channel${chans > 1 ? 's' : ''}` : '');
@@ -262,9 +264,30 @@ function render(body, file) {
 function onWordClick(ev) {
   const w = ev.target.closest('.w');
   if (!w) return;
+  for (const o of $('transcript').querySelectorAll('.w[tabindex="0"]')) o.tabIndex = -1;
+  w.tabIndex = 0; // Tab comes back to the word last played
   const player = $('player');
   player.currentTime = parseFloat(w.dataset.start);
   player.play().catch(() => {});
+}
+
+// Arrow keys move between the words, Home/End to the first/last, Enter or Space plays from the word.
+function onWordKey(ev) {
+  const w = ev.target.closest('.w');
+  if (!w) return;
+  if (ev.key === 'Enter' || ev.key === ' ') {
+    ev.preventDefault();
+    onWordClick(ev);
+    return;
+  }
+  const all = [...$('transcript').querySelectorAll('.w')];
+  const i = all.indexOf(w);
+  const to = { ArrowRight: i + 1, ArrowDown: i + 1, ArrowLeft: i - 1, ArrowUp: i - 1, Home: 0, End: all.length - 1 }[ev.key];
+  if (to === undefined || !all[to]) return;
+  ev.preventDefault();
+  w.tabIndex = -1;
+  all[to].tabIndex = 0;
+  all[to].focus();
 }
 
 function onTimeUpdate() {
@@ -582,6 +605,7 @@ function init() {
   $('transcribe').addEventListener('click', transcribe);
   $('cancel').addEventListener('click', cancelUpload);
   $('transcript').addEventListener('click', onWordClick);
+  $('transcript').addEventListener('keydown', onWordKey);
   $('player').addEventListener('timeupdate', onTimeUpdate);
   for (const b of document.querySelectorAll('.downloads button')) {
     b.addEventListener('click', () => download(b.dataset.format));

@@ -102,6 +102,27 @@ async function scenarioUpload(page) {
       { timeout: 10000 }, r.words[2].start).then(() => { r.seeked = true; }, () => { r.seeked = false; });
     r.playerTime = await page.$eval('#player', (p) => p.currentTime);
   }
+  // the keyboard: the transcript is one Tab stop (the word last played), arrow keys move, Enter plays
+  r.tabbableWords = await page.$$eval('#transcript .w', (ws) => ws.filter((w) => w.tabIndex >= 0).length);
+  if (r.words.length > 4 && r.tabbableWords) {
+    await page.evaluate(() => document.querySelector('#transcript .w[tabindex="0"]').focus());
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Enter');
+    r.keyFocus = await page.evaluate(() => [...document.querySelectorAll('#transcript .w')].indexOf(document.activeElement));
+    await page.waitForFunction((t) => Math.abs(document.getElementById('player').currentTime - t) < 0.3,
+      { timeout: 5000 }, r.words[4].start).then(() => { r.keySeeked = true; }, () => { r.keySeeked = false; });
+  }
+  // what a screen reader is told: the drop zone's role and name, which parts announce their changes
+  const cdp = await page.target().createCDPSession();
+  const { root } = await cdp.send('DOM.getDocument');
+  const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector: '#drop' });
+  const { nodes } = await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false });
+  r.drop = { role: nodes[0].role && nodes[0].role.value, name: nodes[0].name ? nodes[0].name.value : '' };
+  r.live = await page.evaluate(() => Object.fromEntries(['mic-state', 'live-final', 'file-status', 'usage'].map((id) => {
+    const e = document.getElementById(id);
+    return [id, e.getAttribute('aria-live') || ({ status: 'polite', alert: 'assertive' })[e.getAttribute('role')] || ''];
+  })));
   if (out) { // a second file in the same page (one browser start for both)
     r.second = await upload(page, out);
     r.second.transcript = await text(page, '#transcript');

@@ -72,7 +72,8 @@ def overlap(text):
 
 def test_upload_a_real_recording(srv, tmp_path):
     """A WAV, then in the same page a PBX's headerless mu-law file (call.ul): the page tells the server
-    its encoding by the name. At phone widths (320-414 px) the page with its transcript does not scroll
+    its encoding by the name. The words can be played from with the keyboard, the drop zone is a named button
+    and the microphone's state and finals are announced to screen readers. At phone widths (320-414 px) the page with its transcript does not scroll
     sideways."""
     ul = tmp_path / "call.ul"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", CLIP, "-ar", "8000", "-f", "mulaw", str(ul)],
@@ -86,6 +87,11 @@ def test_upload_a_real_recording(srv, tmp_path):
     assert [w["start"] for w in words] == sorted(w["start"] for w in words)
     assert all(any(c in w["cls"] for c in ("c-hi", "c-mid", "c-lo")) for w in words)  # confidence shading
     assert out["seeked"], out  # clicking a word moved the player to it
+    # the keyboard reaches the words: one Tab stop (the word clicked), arrow keys move, Enter plays from there
+    assert out["tabbableWords"] == 1 and out["keyFocus"] == 4 and out["keySeeked"], out
+    # a screen reader: the drop zone is a named button; the mic state and the finals are announced
+    assert out["drop"]["role"] == "button" and "file" in out["drop"]["name"], out["drop"]
+    assert all(v == "polite" for v in out["live"].values()), out["live"]
     assert out["srt"].startswith("1\n00:00:0") and " --> " in out["srt"]
     assert "5.3 s of audio" in out["meta"] and "requests left this minute" in out["usage"]
     assert key not in srv.log()  # the key never reaches the log (header / subprotocol only)
