@@ -16,6 +16,7 @@
 //     micedge     Stop at each step of connecting (the page idle at once, microphone and socket released),
 //                 then the server unreachable: what Start says
 //     micquota    KEY has ~2 s of audio a day: FILE talks past it; the error, the usage line, the interim
+//     micnotes    a stream refused for its language "xx"; then the page on plain http:// off localhost
 //     badkey      KEY is refused: what the upload, the microphone and the usage line say
 //     screenshot  upload FILE and talk with it, then save the page as OUT.png
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,10 +32,12 @@ const args = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--autoplay-policy=no-user-gesture-required', '--window-size=1280,900',
 ];
-if (['mic', 'micwho', 'micedge', 'micquota', 'badkey', 'screenshot'].includes(scenario)) {
+if (['mic', 'micwho', 'micedge', 'micquota', 'micnotes', 'badkey', 'screenshot'].includes(scenario)) {
   args.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream');
   if (file) args.push('--use-file-for-fake-audio-capture=' + file);
 }
+
+if (scenario === 'micnotes') args.push('--host-resolver-rules=MAP listend.test 127.0.0.1');
 
 const profile = mkdtempSync(join(tmpdir(), 'listend-chromium-'));
 const problems = []; // page errors and CSP violations: the page must have none
@@ -288,6 +291,24 @@ async function scenarioCancel(page) {
   return r;
 }
 
+// A stream the server refuses for an option (language "xx"): the message names the options sent. Then the
+// same page from a host name on plain http:// (not a secure context): before any click, the page says the
+// microphone needs https:// or localhost, and Start is disabled.
+async function scenarioMicNotes(page) {
+  const r = {};
+  await page.$eval('#language', (e) => { e.value = 'xx'; });
+  await page.click('#mic-start');
+  await page.waitForFunction(() => document.getElementById('mic-state').textContent === 'error', { timeout: 10000 })
+    .catch(() => {});
+  r.refused = await text(page, '#mic-error');
+  const u = new URL(url);
+  await page.goto(`http://listend.test:${u.port}/`, { waitUntil: 'networkidle0' });
+  r.insecure = await page.evaluate(() => ({ secure: window.isSecureContext,
+    note: document.getElementById('mic-note') ? document.getElementById('mic-note').innerText.trim() : '',
+    startEnabled: !document.getElementById('mic-start').disabled }));
+  return r;
+}
+
 async function scenarioScreenshot(page) {
   const r = await upload(page);
   // and the microphone, caught while listening after its first final
@@ -315,7 +336,7 @@ try {
   });
   const run = {
     redact: (page) => labelled(page, '#redact', file),
-    upload: scenarioUpload, cancel: scenarioCancel, mic: scenarioMic, micedge: scenarioMicEdge, micquota: scenarioMicQuota, micwho: (page) => scenarioMic(page, true), badkey: scenarioBadKey, screenshot: scenarioScreenshot,
+    upload: scenarioUpload, cancel: scenarioCancel, mic: scenarioMic, micedge: scenarioMicEdge, micquota: scenarioMicQuota, micnotes: scenarioMicNotes, micwho: (page) => scenarioMic(page, true), badkey: scenarioBadKey, screenshot: scenarioScreenshot,
     labels: async (page) => { // one browser for both: starting chromium is most of the time
       const speakers = await labelled(page, '#diarize', file);
       await page.click('#diarize'); // off again

@@ -231,3 +231,14 @@ def test_upload_cancelled_or_replaced_is_aborted_and_not_charged(srv, tmp_path):
     assert out["posts"] == ["failed net::ERR_ABORTED", "failed net::ERR_ABORTED", "finished 200"], out["posts"]
     usage = requests.get(srv.url + "/v1/license", headers=srv.auth(key), timeout=10).json()["usage"]
     assert 5.0 <= usage["audio_seconds_today"] <= 6.0, usage  # the short clip (5.3 s) only
+
+
+def test_live_microphone_refused_option_and_insecure_origin(srv):
+    """A stream refused for an option (language "xx"; browsers hide the handshake's answer) says which options
+    were sent, not just "see its log". On plain http:// from a host name (not localhost) browsers give pages
+    no microphone: the page says so beside Start before anyone clicks, instead of a script error after."""
+    out = drive("micnotes", srv, srv.key("browser-mic-notes"))
+    assert 'language "xx"' in out["refused"], out
+    ins = out["insecure"]
+    assert ins["secure"] is False, ins
+    assert "https://" in ins["note"] and "localhost" in ins["note"] and not ins["startEnabled"], ins
