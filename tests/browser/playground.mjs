@@ -10,13 +10,11 @@
 //     cancel      FILE (long) transcribing is cancelled; FILE again is replaced by OUT (short) before it answers
 //     labels      FILE with "who spoke" (diarize) checked, then OUT (here a second audio file) with
 //                 "each channel" (multichannel) instead: each utterance's label and text, and the exports
-//     mic         FILE is the fake microphone (a WAV chromium plays in a loop)
+//     mic         FILE is the fake microphone (a WAV chromium plays in a loop); with KEY2 (a key whose day holds
+//                 ~2 s of audio) then: Stop at each step of connecting, a stream refused for its language, KEY2
+//                 talking past its quota, the server unreachable, the page on plain http:// off localhost
 //     micwho      the same with the microphone's "who spoke" (diarize) checked, until a second speaker
 //                 is labelled (or 30 s): each final line's label and text
-//     micedge     Stop at each step of connecting (the page idle at once, microphone and socket released),
-//                 then the server unreachable: what Start says
-//     micquota    KEY has ~2 s of audio a day: FILE talks past it; the error, the usage line, the interim
-//     micnotes    a stream refused for its language "xx"; then the page on plain http:// off localhost
 //     badkey      KEY is refused: what the upload, the microphone and the usage line say
 //     screenshot  upload FILE and talk with it, then save the page as OUT.png
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
 
-const [scenario, url, key, file, out] = process.argv.slice(2);
+const [scenario, url, key, file, out, key2] = process.argv.slice(2);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 const args = [
@@ -32,12 +30,12 @@ const args = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--autoplay-policy=no-user-gesture-required', '--window-size=1280,900',
 ];
-if (['mic', 'micwho', 'micedge', 'micquota', 'micnotes', 'badkey', 'screenshot'].includes(scenario)) {
+if (['mic', 'micwho', 'badkey', 'screenshot'].includes(scenario)) {
   args.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream');
   if (file) args.push('--use-file-for-fake-audio-capture=' + file);
 }
 
-if (scenario === 'micnotes') args.push('--host-resolver-rules=MAP listend.test 127.0.0.1');
+if (scenario === 'mic') args.push('--host-resolver-rules=MAP listend.test 127.0.0.1');
 
 const profile = mkdtempSync(join(tmpdir(), 'listend-chromium-'));
 const problems = []; // page errors and CSP violations: the page must have none
@@ -200,9 +198,8 @@ async function scenarioBadKey(page) {
 
 // Stop while the microphone is still connecting, at each step of the start (the worklet loading, the
 // microphone being granted, the socket opening): each time the page is idle at once and stays so, shows no
-// error, and every microphone track it got and every socket it opened is released. Then the server cannot
-// be reached (its requests fail): Start says so instead of blaming the microphone.
-async function scenarioMicEdge(page) {
+// error, and every microphone track it got and every socket it opened is released.
+async function micStops(page) {
   await page.evaluate(() => {
     window.__tracks = [];
     window.__sockets = [];
@@ -236,20 +233,28 @@ async function scenarioMicEdge(page) {
       stopped: window.__stopAt === '',
     }));
   }
-  // the server gone: every request from the page fails as a network error
+  return r.stops;
+}
+
+// The server gone: every request from the page fails as a network error.
+async function serverGone(page) {
   await page.setRequestInterception(true);
   page.on('request', (q) => q.abort('connectionrefused'));
   await page.click('#mic-start');
   await page.waitForFunction(() => document.getElementById('mic-state').textContent === 'error', { timeout: 10000 })
     .catch(() => {});
-  r.down = { state: await text(page, '#mic-state'), error: await text(page, '#mic-error'), usage: await text(page, '#usage'),
+  const r = { state: await text(page, '#mic-state'), error: await text(page, '#mic-error'), usage: await text(page, '#usage'),
     liveTracks: await page.evaluate(() => window.__tracks.filter((t) => t.readyState !== 'ended').length) };
+  page.removeAllListeners('request');
+  await page.setRequestInterception(false); // the server is back for what follows
   return r;
 }
 
 // A key with a quota of about 2 s of audio talks on past it: the server's error is shown, the usage line
 // is refreshed to say the day is spent, and no interim text is left looking as if still coming.
-async function scenarioMicQuota(page) {
+async function micQuota(page, quotaKey) {
+  await page.$eval('#key', (e) => { e.value = ''; });
+  await page.type('#key', quotaKey);
   await page.waitForFunction(() => /left/.test(document.getElementById('usage').innerText), { timeout: 10000 });
   await page.click('#mic-start');
   await page.waitForFunction(() => document.getElementById('mic-state').textContent === 'error', { timeout: 20000 })
@@ -291,22 +296,24 @@ async function scenarioCancel(page) {
   return r;
 }
 
-// A stream the server refuses for an option (language "xx"): the message names the options sent. Then the
-// same page from a host name on plain http:// (not a secure context): before any click, the page says the
-// microphone needs https:// or localhost, and Start is disabled.
-async function scenarioMicNotes(page) {
-  const r = {};
+// A stream the server refuses for an option (language "xx"): the message names the options sent.
+async function refusedOption(page) {
   await page.$eval('#language', (e) => { e.value = 'xx'; });
   await page.click('#mic-start');
   await page.waitForFunction(() => document.getElementById('mic-state').textContent === 'error', { timeout: 10000 })
     .catch(() => {});
-  r.refused = await text(page, '#mic-error');
+  await page.$eval('#language', (e) => { e.value = 'en'; });
+  return text(page, '#mic-error');
+}
+
+// The same page from a host name on plain http:// (not a secure context): before any click, the page says
+// the microphone needs https:// or localhost, and Start is disabled.
+async function insecureOrigin(page) {
   const u = new URL(url);
   await page.goto(`http://listend.test:${u.port}/`, { waitUntil: 'networkidle0' });
-  r.insecure = await page.evaluate(() => ({ secure: window.isSecureContext,
+  return page.evaluate(() => ({ secure: window.isSecureContext,
     note: document.getElementById('mic-note') ? document.getElementById('mic-note').innerText.trim() : '',
     startEnabled: !document.getElementById('mic-start').disabled }));
-  return r;
 }
 
 async function scenarioScreenshot(page) {
@@ -336,7 +343,18 @@ try {
   });
   const run = {
     redact: (page) => labelled(page, '#redact', file),
-    upload: scenarioUpload, cancel: scenarioCancel, mic: scenarioMic, micedge: scenarioMicEdge, micquota: scenarioMicQuota, micnotes: scenarioMicNotes, micwho: (page) => scenarioMic(page, true), badkey: scenarioBadKey, screenshot: scenarioScreenshot,
+    upload: scenarioUpload, cancel: scenarioCancel, micwho: (page) => scenarioMic(page, true), badkey: scenarioBadKey, screenshot: scenarioScreenshot,
+    mic: async (page) => { // with KEY2, the edges after it in the same browser (starting chromium is most of the time)
+      const r = await scenarioMic(page);
+      if (key2) {
+        r.stops = await micStops(page);
+        r.refused = await refusedOption(page);
+        r.quota = await micQuota(page, key2);
+        r.down = await serverGone(page);
+        r.insecure = await insecureOrigin(page);
+      }
+      return r;
+    },
     labels: async (page) => { // one browser for both: starting chromium is most of the time
       const speakers = await labelled(page, '#diarize', file);
       await page.click('#diarize'); // off again

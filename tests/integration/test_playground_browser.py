@@ -100,9 +100,19 @@ def test_upload_a_real_recording(srv, tmp_path):
     assert out["overflow"] == {"320": 0, "375": 0, "414": 0}, out["overflow"]  # phones: no sideways scrolling
 
 
-def test_live_microphone_shows_final_text(srv, mic_wav):
+@pytest.fixture(scope="module")
+def mic_run(srv, mic_wav):
+    """One browser for the microphone: talking, then (test_live_microphone_stop_while_connecting_... and the
+    next two) its edges -- Stop while connecting, a refused option, a quota spent mid-stream (a second key
+    holding ~2 s of audio a day), the server gone, an insecure origin."""
     key = srv.key("browser-mic")
-    out = drive("mic", srv, key, mic_wav)
+    out = drive("mic", srv, key, mic_wav, "-", srv.key("browser-mic-quota", hours_per_day=0.0006))
+    out["key"] = key
+    return out
+
+
+def test_live_microphone_shows_final_text(srv, mic_run):
+    out, key = mic_run, mic_run["key"]
     assert out["state"] == "listening" and out["error"] == "", out
     assert out["states"][:2] == ["connecting", "listening"] and out["endState"] == "idle", out
     assert out["interimCount"] > 0 and out["level"] > 0, out
@@ -187,33 +197,6 @@ def test_bad_key_shows_the_servers_error(srv, kind):
     assert out["micState"] == "error" and message in out["micError"], out
 
 
-def test_live_microphone_stop_while_connecting_and_server_gone(srv):
-    """Stop pressed while the microphone is still connecting -- as the worklet loads, as the microphone is
-    granted, as the socket opens -- leaves the page idle at once (not "listening" with nothing sent), with no
-    error, the microphone's tracks stopped and the socket closed. A server that cannot be reached is said to
-    be so, not reported as a microphone problem."""
-    out = drive("micedge", srv, srv.key("browser-mic-edge"))
-    for at, r in out["stops"].items():
-        assert r["stopped"], (at, r)  # the step was reached and Stop pressed there
-        assert r["state"] == "idle" and r["error"] == "", (at, r)
-        assert r["startEnabled"] and not r["stopEnabled"], (at, r)
-        assert r["liveTracks"] == 0 and r["openSockets"] == 0, (at, r)
-    down = out["down"]
-    assert down["state"] == "error" and down["error"].startswith("Cannot reach the server"), down
-    assert "icrophone" not in down["error"] and down["liveTracks"] == 0, down
-    assert down["usage"].startswith("Cannot reach the server"), down
-
-
-def test_live_microphone_error_midstream_refreshes_usage(srv, mic_wav):
-    """A key whose day holds about 2 s of audio talks on past it: the server's QUOTA_EXCEEDED is shown, the
-    usage line is asked again and says the day is spent, and the words still interim when the stream
-    ended stay as plain text marked not final, not in the grey of text still coming."""
-    out = drive("micquota", srv, srv.key("browser-mic-quota", hours_per_day=0.0006), mic_wav)
-    assert out["state"] == "error" and "QUOTA_EXCEEDED" in out["error"], out
-    assert out["usageClass"] == "usage bad" and "0.0 s left" in out["usage"], out
-    assert out["interim"] == "" and out["startEnabled"], out
-
-
 def test_upload_cancelled_or_replaced_is_aborted_and_not_charged(srv, tmp_path):
     """A minute of audio is transcribing: Cancel (shown while it runs) aborts the request; transcribing it
     again and then another file aborts the first too (its answer would not be shown). The server sees the
@@ -233,12 +216,38 @@ def test_upload_cancelled_or_replaced_is_aborted_and_not_charged(srv, tmp_path):
     assert 5.0 <= usage["audio_seconds_today"] <= 6.0, usage  # the short clip (5.3 s) only
 
 
-def test_live_microphone_refused_option_and_insecure_origin(srv):
+
+def test_live_microphone_stop_while_connecting_and_server_gone(mic_run):
+    """Stop pressed while the microphone is still connecting -- as the worklet loads, as the microphone is
+    granted, as the socket opens -- leaves the page idle at once (not "listening" with nothing sent), with no
+    error, the microphone's tracks stopped and the socket closed. A server that cannot be reached is said to
+    be so, not reported as a microphone problem."""
+    for at, r in mic_run["stops"].items():
+        assert r["stopped"], (at, r)  # the step was reached and Stop pressed there
+        assert r["state"] == "idle" and r["error"] == "", (at, r)
+        assert r["startEnabled"] and not r["stopEnabled"], (at, r)
+        assert r["liveTracks"] == 0 and r["openSockets"] == 0, (at, r)
+    down = mic_run["down"]
+    assert down["state"] == "error" and down["error"].startswith("Cannot reach the server"), down
+    assert "icrophone" not in down["error"] and down["liveTracks"] == 0, down
+    assert down["usage"].startswith("Cannot reach the server"), down
+
+
+def test_live_microphone_error_midstream_refreshes_usage(mic_run):
+    """A key whose day holds about 2 s of audio talks on past it: the server's QUOTA_EXCEEDED is shown, the
+    usage line is asked again and says the day is spent, and the words still interim when the stream
+    ended stay as plain text marked not final, not in the grey of text still coming."""
+    out = mic_run["quota"]
+    assert out["state"] == "error" and "QUOTA_EXCEEDED" in out["error"], out
+    assert out["usageClass"] == "usage bad" and "0.0 s left" in out["usage"], out
+    assert out["interim"] == "" and out["startEnabled"], out
+
+
+def test_live_microphone_refused_option_and_insecure_origin(mic_run):
     """A stream refused for an option (language "xx"; browsers hide the handshake's answer) says which options
     were sent, not just "see its log". On plain http:// from a host name (not localhost) browsers give pages
     no microphone: the page says so beside Start before anyone clicks, instead of a script error after."""
-    out = drive("micnotes", srv, srv.key("browser-mic-notes"))
-    assert 'language "xx"' in out["refused"], out
-    ins = out["insecure"]
+    assert 'language "xx"' in mic_run["refused"], mic_run["refused"]
+    ins = mic_run["insecure"]
     assert ins["secure"] is False, ins
     assert "https://" in ins["note"] and "localhost" in ins["note"] and not ins["startEnabled"], ins
