@@ -38,6 +38,8 @@ function fmtSeconds(s) {
   return s.toFixed(1) + ' s';
 }
 
+// The key's limits and usage on the usage line. Returns why audio would be refused (the server's
+// error body, today's quota used up, or { unreachable: true } when the server cannot be reached), or null.
 async function refreshUsage() {
   const el = $('usage');
   if (!key()) {
@@ -73,7 +75,7 @@ async function refreshUsage() {
   } catch (e) {
     el.textContent = 'Cannot reach the server: ' + e.message;
     el.className = 'usage bad';
-    return null;
+    return { error: el.textContent, unreachable: true };
   }
 }
 
@@ -83,10 +85,13 @@ let chosen = null;   // the File
 let result = null;   // the last JSON response
 let playerUrl = null;
 let attempt = 0;     // the latest transcription asked for: an older answer arriving later is dropped
+let running = null;  // the AbortController of the upload in flight: a server whose client went away
+                     // stops transcribing and charges nothing, so an unwanted upload is aborted, not left
 
 function choose(file) {
   chosen = file;
   attempt++; // a transcription of the previous file still running is no longer wanted on screen
+  cancelUpload(); // nor on the server
   $('file-name').textContent = file ? `${file.name} (${(file.size / 1024).toFixed(0)} KB)` : '';
   $('transcribe').disabled = !file;
   clearResult();
@@ -139,12 +144,16 @@ async function transcribe() {
     form.append('redact_pci', 'true');
     form.append('redact_pii', 'true');
   }
+  cancelUpload(); // the previous one, if it still runs: its answer would not be shown
+  const ctl = new AbortController();
+  running = ctl;
   $('transcribe').disabled = true;
+  $('cancel').hidden = false;
   clearResult();
   setStatus('Transcribing…', '');
   const t0 = performance.now();
   try {
-    const resp = await fetch('/v1/listen', { method: 'POST', headers: authHeaders(), body: form });
+    const resp = await fetch('/v1/listen', { method: 'POST', headers: authHeaders(), body: form, signal: ctl.signal });
     const body = await readBody(resp);
     if (mine !== attempt) return; // another file was transcribed meanwhile: its answer is the one shown
     if (!resp.ok) {
@@ -155,11 +164,21 @@ async function transcribe() {
     render(body, file);
     setStatus(`Done in ${((performance.now() - t0) / 1000).toFixed(1)} s.`, 'ok');
   } catch (e) {
-    if (mine === attempt) setStatus('Cannot reach the server: ' + e.message, 'bad');
+    if (mine !== attempt) return;
+    if (ctl.signal.aborted) setStatus('Cancelled.', '');
+    else setStatus('Cannot reach the server: ' + e.message, 'bad');
   } finally {
+    if (running === ctl) running = null;
+    if (!running) $('cancel').hidden = true;
     if (mine === attempt) $('transcribe').disabled = !chosen;
     refreshUsage();
   }
+}
+
+function cancelUpload() {
+  if (running) running.abort();
+  running = null;
+  $('cancel').hidden = true;
 }
 
 function confClass(c) { return c >= 0.8 ? 'c-hi' : c >= 0.5 ? 'c-mid' : 'c-lo'; }
@@ -232,6 +251,8 @@ function render(body, file) {
     box.appendChild(p);
   });
   if (!body.text) box.textContent = '(no speech recognised)';
+  // the keyboard reaches the words as one stop (Tab), then the arrow keys: not one Tab per word
+  box.querySelectorAll('.w').forEach((w, i) => { w.tabIndex = i ? -1 : 0; });
   const chans = (body.channels || []).length;
   const counts = (body.num_speakers ? ` · ${body.num_speakers} speaker${body.num_speakers > 1 ? 's' : ''}` : '') +
     (chans ? ` · ${chans} channel${chans > 1 ? 's' : ''}` : '');
@@ -243,9 +264,30 @@ function render(body, file) {
 function onWordClick(ev) {
   const w = ev.target.closest('.w');
   if (!w) return;
+  for (const o of $('transcript').querySelectorAll('.w[tabindex="0"]')) o.tabIndex = -1;
+  w.tabIndex = 0; // Tab comes back to the word last played
   const player = $('player');
   player.currentTime = parseFloat(w.dataset.start);
   player.play().catch(() => {});
+}
+
+// Arrow keys move between the words, Home/End to the first/last, Enter or Space plays from the word.
+function onWordKey(ev) {
+  const w = ev.target.closest('.w');
+  if (!w) return;
+  if (ev.key === 'Enter' || ev.key === ' ') {
+    ev.preventDefault();
+    onWordClick(ev);
+    return;
+  }
+  const all = [...$('transcript').querySelectorAll('.w')];
+  const i = all.indexOf(w);
+  const to = { ArrowRight: i + 1, ArrowDown: i + 1, ArrowLeft: i - 1, ArrowUp: i - 1, Home: 0, End: all.length - 1 }[ev.key];
+  if (to === undefined || !all[to]) return;
+  ev.preventDefault();
+  w.tabIndex = -1;
+  all[to].tabIndex = 0;
+  all[to].focus();
 }
 
 function onTimeUpdate() {
@@ -314,7 +356,11 @@ function download(format) {
 
 // ---- live microphone -----------------------------------------------------------
 
-const mic = { ws: null, ctx: null, media: null, opened: false, stopping: false };
+// One session per Start: its socket, audio context and microphone. Every await in startMic is
+// followed by a check that the session is still the page's and not stopped, so a Stop (or a page
+// state change) while the worklet, the microphone or the socket is still coming releases what
+// arrives late instead of leaving a microphone open that nothing sends.
+let mic = null;
 
 function setMicState(state, message) {
   const el = $('mic-state');
@@ -324,9 +370,17 @@ function setMicState(state, message) {
   err.hidden = !message;
   err.textContent = message || '';
   const busy = state === 'connecting' || state === 'listening';
-  $('mic-start').disabled = busy;
+  $('mic-start').disabled = busy || !micSupported();
   $('mic-stop').disabled = !busy;
 }
+
+// Browsers give pages the microphone (and AudioWorklet) only in a secure context: https:// or localhost.
+function micSupported() {
+  return window.isSecureContext && !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia) &&
+    typeof AudioWorkletNode === 'function';
+}
+const INSECURE = 'The microphone needs https:// or http://localhost: browsers do not give it to pages on ' +
+  'plain http:// from another host (serve with --tls-cert/--tls-key).';
 
 // A final's text; with "who spoke" (diarize=true) one line per run of one
 // speaker's words, labelled as in the file transcript (Speaker 1, 2, ...).
@@ -355,7 +409,25 @@ function addFinal(m) {
   }
 }
 
-function onStreamMessage(ev) {
+// The stream ended with words still interim (an error, or the server closed it): they stay as
+// plain text marked as never settled, not in the grey of text that is still changing.
+function settleInterim() {
+  const el = $('live-interim');
+  const t = el.textContent.trim();
+  el.textContent = '';
+  if (!t) return;
+  const d = document.createElement('div');
+  d.className = 'final unsettled';
+  d.appendChild(document.createTextNode(t + ' '));
+  const note = document.createElement('span');
+  note.className = 'note';
+  note.textContent = '(not final: the stream ended first)';
+  d.appendChild(note);
+  $('live-final').appendChild(d);
+}
+
+function onStreamMessage(s, ev) {
+  if (mic !== s) return;
   let m;
   try { m = JSON.parse(ev.data); } catch (e) { return; }
   if (m.type === 'transcription') {
@@ -365,44 +437,68 @@ function onStreamMessage(ev) {
     } else {
       $('live-interim').textContent = m.transcript;
     }
-    if (m.is_last) finishMic();
+    if (m.is_last && s.ws) s.ws.close(1000);
   } else if (m.type === 'error') {
-    mic.failed = true;
+    s.failed = true;
     setMicState('error', errorText({ error: m.message, code: m.code }));
   }
 }
 
 // A refused WebSocket handshake shows no status or body to the page; ask
 // /v1/license, whose answer names the problem with the key (expired, invalid,
-// rate limited) in the server's words.
+// rate limited, or the server cannot be reached) in the server's words.
 async function explainRefusal() {
   if (!key()) return 'Paste a license key first.';
   const refused = await refreshUsage();
   if (refused) return errorText(refused, 0);
-  return 'The server refused the stream (too many streams, or a bad parameter); see its log.';
+  const opts = [];
+  const lang = $('language').value.trim();
+  if (lang) opts.push(`language "${lang}"`);
+  if ($('mic-diarize').checked) opts.push('who spoke');
+  if ($('mic-redact').checked) opts.push('hide card/personal data');
+  return 'The server refused the stream: too many live streams at once, or an option it does not accept' +
+    (opts.length ? ' (' + opts.join(', ') + ')' : '') + '; its log says which.';
 }
 
 async function startMic() {
+  if (!micSupported()) { setMicState('error', INSECURE); return; }
   if (!key()) { setMicState('error', 'Paste a license key first.'); return; }
   if (keyProblem()) { setMicState('error', keyProblem()); return; }
+  if (mic) endMic(mic);
   $('live-final').textContent = '';
   $('live-interim').textContent = '';
-  mic.failed = false;
-  mic.opened = false;
-  mic.stopping = false;
+  const s = { ws: null, ctx: null, media: null, opened: false, stopping: false, failed: false };
+  mic = s;
+  const current = () => mic === s && !s.stopping;
   setMicState('connecting');
+  // The worklet first: it comes from the server, so a server that cannot be reached is found
+  // before the browser asks for the microphone, and is not mistaken for a microphone problem.
   try {
-    mic.media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true } });
-    mic.ctx = new AudioContext();
-    await mic.ctx.audioWorklet.addModule('/playground/playground-worklet.js');
+    s.ctx = new AudioContext();
+    await s.ctx.audioWorklet.addModule('/playground/playground-worklet.js');
   } catch (e) {
-    stopAudio();
-    setMicState('error', 'Microphone unavailable: ' + e.message +
-      (window.isSecureContext ? '' : ' (browsers allow the microphone only on https:// or http://localhost)'));
+    releaseAudio(s);
+    if (!current()) return;
+    const refused = await refreshUsage();
+    if (!current()) return;
+    endMic(s);
+    setMicState('error', refused && refused.unreachable ? refused.error
+      : 'Cannot load the audio worklet from the server: ' + e.message);
     return;
   }
+  if (!current()) { releaseAudio(s); return; }
+  try {
+    s.media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: true } });
+  } catch (e) {
+    releaseAudio(s);
+    if (!current()) return;
+    endMic(s);
+    setMicState('error', 'Microphone unavailable: ' + e.message);
+    return;
+  }
+  if (!current()) { releaseAudio(s); return; }
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const params = new URLSearchParams({ encoding: 'linear16', sample_rate: String(mic.ctx.sampleRate) });
+  const params = new URLSearchParams({ encoding: 'linear16', sample_rate: String(s.ctx.sampleRate) });
   const lang = $('language').value.trim();
   if (lang) params.set('language', lang);
   if ($('mic-diarize').checked) params.set('diarize', 'true');
@@ -412,57 +508,72 @@ async function startMic() {
   }
   const ws = new WebSocket(`${proto}//${location.host}/v1/listen/stream?${params}`, ['token', key()]);
   ws.binaryType = 'arraybuffer';
-  mic.ws = ws;
-  ws.onmessage = onStreamMessage;
+  s.ws = ws;
+  ws.onmessage = (ev) => onStreamMessage(s, ev);
   ws.onopen = () => {
-    mic.opened = true;
-    const src = mic.ctx.createMediaStreamSource(mic.media);
-    const node = new AudioWorkletNode(mic.ctx, 'pcm-capture');
-    const mute = mic.ctx.createGain();
+    if (!current()) { ws.close(1000); return; }
+    s.opened = true;
+    const src = s.ctx.createMediaStreamSource(s.media);
+    const node = new AudioWorkletNode(s.ctx, 'pcm-capture');
+    const mute = s.ctx.createGain();
     mute.gain.value = 0; // keeps the graph pulled without playing the microphone back
-    src.connect(node).connect(mute).connect(mic.ctx.destination);
+    src.connect(node).connect(mute).connect(s.ctx.destination);
     node.port.onmessage = (e) => {
       $('level').value = Math.min(1, e.data.level * 4);
-      if (ws.readyState === WebSocket.OPEN && !mic.stopping) ws.send(e.data.pcm);
+      if (ws.readyState === WebSocket.OPEN && !s.stopping) ws.send(e.data.pcm);
     };
     setMicState('listening');
   };
   ws.onclose = async (ev) => {
-    stopAudio();
-    if (mic.failed) return; // an error message is already shown
-    if (!mic.opened) {
-      setMicState('error', await explainRefusal());
-    } else if (ev.code !== 1000 && !mic.stopping) {
-      setMicState('error', `Stream closed by the server (${ev.code}${ev.reason ? ': ' + ev.reason : ''})`);
+    releaseAudio(s);
+    if (mic !== s) return; // stopped while connecting, or replaced: the page has moved on
+    mic = null;
+    settleInterim();
+    if (s.failed) {
+      refreshUsage(); // the error is shown; the usage line says what it cost (e.g. the quota used up)
+    } else if (!s.opened) {
+      setMicState('error', await explainRefusal()); // it refreshed the usage line
     } else {
-      setMicState('idle');
+      if (ev.code !== 1000 && !s.stopping) {
+        setMicState('error', `Stream closed by the server (${ev.code}${ev.reason ? ': ' + ev.reason : ''})`);
+      } else {
+        setMicState('idle');
+      }
+      refreshUsage();
     }
-    mic.ws = null;
-    refreshUsage();
   };
 }
 
-function stopAudio() {
-  if (mic.media) mic.media.getTracks().forEach((t) => t.stop());
-  if (mic.ctx) mic.ctx.close().catch(() => {});
-  mic.media = null;
-  mic.ctx = null;
-  $('level').value = 0;
+function releaseAudio(s) {
+  if (s.media) s.media.getTracks().forEach((t) => t.stop());
+  if (s.ctx) s.ctx.close().catch(() => {});
+  s.media = null;
+  s.ctx = null;
+  if (mic === s || !mic) $('level').value = 0;
 }
 
-// Stop: the server flushes what it heard and sends the last final (is_last).
+// Drops a session that has not streamed yet: its audio released, its socket closed, the page idle.
+function endMic(s) {
+  s.stopping = true;
+  releaseAudio(s);
+  if (s.ws && s.ws.readyState !== WebSocket.CLOSED) s.ws.close(1000);
+  if (mic === s) mic = null;
+}
+
+// Stop: once streaming, the server flushes what it heard and sends the last final (is_last),
+// then closes; before that there is nothing to flush and the page is idle at once.
 function stopMic() {
-  mic.stopping = true;
-  stopAudio();
-  if (mic.ws && mic.ws.readyState === WebSocket.OPEN) {
-    mic.ws.send(JSON.stringify({ type: 'close_stream' }));
-  } else if (mic.ws) {
-    mic.ws.close();
+  const s = mic;
+  if (!s) return;
+  if (s.opened && s.ws && s.ws.readyState === WebSocket.OPEN) {
+    s.stopping = true;
+    releaseAudio(s);
+    s.ws.send(JSON.stringify({ type: 'close_stream' }));
+    $('mic-stop').disabled = true;
+    return;
   }
-}
-
-function finishMic() {
-  if (mic.ws) mic.ws.close(1000);
+  endMic(s);
+  setMicState('idle');
 }
 
 // ---- wiring -------------------------------------------------------------------
@@ -492,13 +603,20 @@ function init() {
   });
   drop.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') $('file').click(); });
   $('transcribe').addEventListener('click', transcribe);
+  $('cancel').addEventListener('click', cancelUpload);
   $('transcript').addEventListener('click', onWordClick);
+  $('transcript').addEventListener('keydown', onWordKey);
   $('player').addEventListener('timeupdate', onTimeUpdate);
   for (const b of document.querySelectorAll('.downloads button')) {
     b.addEventListener('click', () => download(b.dataset.format));
   }
   $('mic-start').addEventListener('click', startMic);
   $('mic-stop').addEventListener('click', stopMic);
+  if (!micSupported()) { // said before anyone clicks Start, not as a script error after
+    $('mic-note').textContent = INSECURE;
+    $('mic-note').hidden = false;
+    $('mic-start').disabled = true;
+  }
   refreshUsage();
 }
 

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 
 import pytest
+import requests
 
 from audio_fixtures import check_channels, join_clips, stereo_pcm, write_wav
 from conftest import EVAL_DIR, ROOT, start_server
@@ -71,7 +72,9 @@ def overlap(text):
 
 def test_upload_a_real_recording(srv, tmp_path):
     """A WAV, then in the same page a PBX's headerless mu-law file (call.ul): the page tells the server
-    its encoding by the name."""
+    its encoding by the name. The words can be played from with the keyboard, the drop zone is a named button
+    and the microphone's state and finals are announced to screen readers. At phone widths (320-414 px) the page with its transcript does not scroll
+    sideways."""
     ul = tmp_path / "call.ul"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", CLIP, "-ar", "8000", "-f", "mulaw", str(ul)],
                    check=True)
@@ -84,16 +87,32 @@ def test_upload_a_real_recording(srv, tmp_path):
     assert [w["start"] for w in words] == sorted(w["start"] for w in words)
     assert all(any(c in w["cls"] for c in ("c-hi", "c-mid", "c-lo")) for w in words)  # confidence shading
     assert out["seeked"], out  # clicking a word moved the player to it
+    # the keyboard reaches the words: one Tab stop (the word clicked), arrow keys move, Enter plays from there
+    assert out["tabbableWords"] == 1 and out["keyFocus"] == 4 and out["keySeeked"], out
+    # a screen reader: the drop zone is a named button; the mic state and the finals are announced
+    assert out["drop"]["role"] == "button" and "file" in out["drop"]["name"], out["drop"]
+    assert all(v == "polite" for v in out["live"].values()), out["live"]
     assert out["srt"].startswith("1\n00:00:0") and " --> " in out["srt"]
     assert "5.3 s of audio" in out["meta"] and "requests left this minute" in out["usage"]
     assert key not in srv.log()  # the key never reaches the log (header / subprotocol only)
     assert out["second"]["statusClass"] == "status ok", out["second"]
     assert overlap(out["second"]["transcript"]) >= 0.5, out["second"]["transcript"]
+    assert out["overflow"] == {"320": 0, "375": 0, "414": 0}, out["overflow"]  # phones: no sideways scrolling
 
 
-def test_live_microphone_shows_final_text(srv, mic_wav):
+@pytest.fixture(scope="module")
+def mic_run(srv, mic_wav):
+    """One browser for the microphone: talking, then (test_live_microphone_stop_while_connecting_... and the
+    next two) its edges -- Stop while connecting, a refused option, a quota spent mid-stream (a second key
+    holding ~2 s of audio a day), the server gone, an insecure origin."""
     key = srv.key("browser-mic")
-    out = drive("mic", srv, key, mic_wav)
+    out = drive("mic", srv, key, mic_wav, "-", srv.key("browser-mic-quota", hours_per_day=0.0006))
+    out["key"] = key
+    return out
+
+
+def test_live_microphone_shows_final_text(srv, mic_run):
+    out, key = mic_run, mic_run["key"]
     assert out["state"] == "listening" and out["error"] == "", out
     assert out["states"][:2] == ["connecting", "listening"] and out["endState"] == "idle", out
     assert out["interimCount"] > 0 and out["level"] > 0, out
@@ -176,3 +195,59 @@ def test_bad_key_shows_the_servers_error(srv, kind):
     assert message in out["usage"], out
     assert out["statusClass"] == "status bad" and message in out["status"], out
     assert out["micState"] == "error" and message in out["micError"], out
+
+
+def test_upload_cancelled_or_replaced_is_aborted_and_not_charged(srv, tmp_path):
+    """A minute of audio is transcribing: Cancel (shown while it runs) aborts the request; transcribing it
+    again and then another file aborts the first too (its answer would not be shown). The server sees the
+    client go and charges neither: the key's day holds only the short file's seconds."""
+    long_wav = str(tmp_path / "long.wav")
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-stream_loop", "11", "-i", CLIP, "-ar", "16000",
+                    "-ac", "1", long_wav], check=True)
+    key = srv.key("browser-cancel")
+    out = drive("cancel", srv, key, long_wav, CLIP)
+    assert out["cancelShown"], out
+    assert out["cancelled"]["status"] == "Cancelled." and not out["cancelled"]["cancelShown"], out
+    assert out["cancelled"]["transcribeEnabled"], out
+    assert out["replaced"]["statusClass"] == "status ok" and overlap(out["replaced"]["transcript"]) >= 0.6, out
+    assert not out["replaced"]["cancelShown"], out
+    assert out["posts"] == ["failed net::ERR_ABORTED", "failed net::ERR_ABORTED", "finished 200"], out["posts"]
+    usage = requests.get(srv.url + "/v1/license", headers=srv.auth(key), timeout=10).json()["usage"]
+    assert 5.0 <= usage["audio_seconds_today"] <= 6.0, usage  # the short clip (5.3 s) only
+
+
+
+def test_live_microphone_stop_while_connecting_and_server_gone(mic_run):
+    """Stop pressed while the microphone is still connecting -- as the worklet loads, as the microphone is
+    granted, as the socket opens -- leaves the page idle at once (not "listening" with nothing sent), with no
+    error, the microphone's tracks stopped and the socket closed. A server that cannot be reached is said to
+    be so, not reported as a microphone problem."""
+    for at, r in mic_run["stops"].items():
+        assert r["stopped"], (at, r)  # the step was reached and Stop pressed there
+        assert r["state"] == "idle" and r["error"] == "", (at, r)
+        assert r["startEnabled"] and not r["stopEnabled"], (at, r)
+        assert r["liveTracks"] == 0 and r["openSockets"] == 0, (at, r)
+    down = mic_run["down"]
+    assert down["state"] == "error" and down["error"].startswith("Cannot reach the server"), down
+    assert "icrophone" not in down["error"] and down["liveTracks"] == 0, down
+    assert down["usage"].startswith("Cannot reach the server"), down
+
+
+def test_live_microphone_error_midstream_refreshes_usage(mic_run):
+    """A key whose day holds about 2 s of audio talks on past it: the server's QUOTA_EXCEEDED is shown, the
+    usage line is asked again and says the day is spent, and the words still interim when the stream
+    ended stay as plain text marked not final, not in the grey of text still coming."""
+    out = mic_run["quota"]
+    assert out["state"] == "error" and "QUOTA_EXCEEDED" in out["error"], out
+    assert out["usageClass"] == "usage bad" and "0.0 s left" in out["usage"], out
+    assert out["interim"] == "" and out["startEnabled"], out
+
+
+def test_live_microphone_refused_option_and_insecure_origin(mic_run):
+    """A stream refused for an option (language "xx"; browsers hide the handshake's answer) says which options
+    were sent, not just "see its log". On plain http:// from a host name (not localhost) browsers give pages
+    no microphone: the page says so beside Start before anyone clicks, instead of a script error after."""
+    assert 'language "xx"' in mic_run["refused"], mic_run["refused"]
+    ins = mic_run["insecure"]
+    assert ins["secure"] is False, ins
+    assert "https://" in ins["note"] and "localhost" in ins["note"] and not ins["startEnabled"], ins
