@@ -108,8 +108,14 @@ ld_err ld_openai_opt_set(ld_listen_opts *o, const char *key, const char *val, ld
         o->diarized = o->diarize = o->t.diarize = true;
         return LD_OK;
     }
-    if (!strcmp(key, "response_format"))
+    if (!strcmp(key, "response_format")) {
         o->diarized = false;
+        if (ld_opts_set(o, key, val, err) == LD_OK)
+            return LD_OK;
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, /* the native list lacks this route's diarized_json */
+                            "Invalid value for parameter 'response_format': expected json, text, srt, vtt, "
+                            "verbose_json or diarized_json");
+    }
     if (!strcmp(key, "timestamp_granularities[]") || !strcmp(key, "timestamp_granularities")) {
         if (!strcmp(val, "word") || !strcmp(val, "segment"))
             return LD_OK; /* verbose_json always has both */

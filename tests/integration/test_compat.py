@@ -677,6 +677,11 @@ def test_openai_errors_before_the_stream_are_http_errors(srv, key, tmp_path):
     assert r.json()["error"]["code"] == "unsupported_format" and r.json()["error"]["supported_formats"]
     r = requests.get(srv.url + "/v1/audio/speech", headers={"Authorization": f"Bearer {key}"}, timeout=10)
     assert r.status_code == 404 and r.json()["error"]["type"] == "invalid_request_error"
+    with open(junk, "rb") as f:  # the formats this route takes, diarized_json among them
+        r = requests.post(srv.url + "/v1/audio/transcriptions", headers={"Authorization": f"Bearer {key}"},
+                          files={"file": ("a.wav", f)}, data={"model": "whisper-1", "response_format": "xml"},
+                          timeout=60)
+    assert r.status_code == 400 and "verbose_json or diarized_json" in r.json()["error"]["message"], r.text
 
 
 def multipart_file(path, fields):
