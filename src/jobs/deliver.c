@@ -112,22 +112,22 @@ static void unrecorded_keep(ld_jobs *j, const char *id, char *attempts_json, ld_
     ld_jobs_unrecorded *u = unrecorded_find(j, id);
     if (!u) {
         ld_jobs_unrecorded *grown = realloc(j->unrecorded, (j->n_unrecorded + 1) * sizeof *grown);
-        if (grown) {
-            j->unrecorded = grown;
-            u = &grown[j->n_unrecorded++];
-            memset(u, 0, sizeof *u);
-            snprintf(u->id, sizeof u->id, "%s", id);
+        if (!grown) {
+            pthread_mutex_unlock(&j->mu);
+            free(attempts_json);
+            return;
         }
+        j->unrecorded = grown;
+        u = grown + j->n_unrecorded++;
+        *u = (ld_jobs_unrecorded){0};
+        /* ids are shorter than u->id; GCC's sanitizer build took snprintf here for a "null destination" */
+        memcpy(u->id, id, strnlen(id, sizeof u->id - 1));
     }
-    if (u) {
-        free(u->attempts_json);
-        u->attempts_json = attempts_json;
-        u->delivery = d;
-        u->next_attempt_ms = next;
-        u->delivered_ms = delivered;
-    } else {
-        free(attempts_json);
-    }
+    free(u->attempts_json);
+    u->attempts_json = attempts_json;
+    u->delivery = d;
+    u->next_attempt_ms = next;
+    u->delivered_ms = delivered;
     pthread_mutex_unlock(&j->mu);
 }
 
