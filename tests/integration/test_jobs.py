@@ -370,27 +370,7 @@ def test_cancel_queued_and_processing_jobs(srv, key, audio):
 def test_cancel_a_job_while_its_audio_url_trickles_in(srv, key):
     """DELETE on a job still downloading its audio: the download stopped only when it ended (a URL sending
     2 KB/s held the runner for a minute; with the default --fetch-timeout up to 5 minutes)."""
-    import http.server
-    import threading
-
-    class Trickle(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "audio/wav")
-            self.send_header("Content-Length", "200000")
-            self.end_headers()
-            try:
-                for _ in range(100):  # 2 KB every 0.2 s: ~20 s for the whole file
-                    self.wfile.write(b"\0" * 2000)
-                    self.wfile.flush()
-                    time.sleep(0.2)
-            except OSError:
-                pass  # the server hung up: what this test wants
-
-        def log_message(self, *a):
-            pass
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    httpd = trickle_server()
     try:
         with WebhookReceiver() as rx:
             job = accepted(submit_url(srv, key, f"http://127.0.0.1:{httpd.server_address[1]}/slow.wav", rx.url()))
@@ -563,7 +543,7 @@ def test_delivery_gives_up_after_max_age_and_finished_jobs_are_purged(server_fac
 
 
 def trickle_server():
-    """An audio URL that sends 2 KB every 0.2 s: its job holds the only runner while others queue."""
+    """An audio URL that sends 2 KB every 0.2 s (~20 s for the file): a job downloading it holds a runner."""
     import http.server
     import threading
 
