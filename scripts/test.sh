@@ -36,10 +36,11 @@ stage() {
 integration() {
     # Debian's interpreter has python3-pytest/requests/websockets; a python3 earlier on PATH may not.
     local rc=0
-    # Two workers, a test file each (python3-pytest-xdist): most tests wait on a
-    # server or a peer, so this overlaps the waits (LD_TEST_JOBS=1: one process).
+    # Three workers on two cores, a test file each (python3-pytest-xdist): many tests
+    # wait on a server, a peer or a clock (the soak's minute, a rate-limit window), so a
+    # third overlaps those waits: 546 s instead of 606 s on this 2-core VM (LD_TEST_JOBS=1: one process).
     LISTEND_BIN="$PWD/build/listend" /usr/bin/python3 -m pytest -q -p no:cacheprovider --durations=30 \
-        -n "${LD_TEST_JOBS:-2}" --dist loadfile tests/integration "$@" || rc=$?
+        -n "${LD_TEST_JOBS:-3}" --dist loadfile tests/integration "$@" || rc=$?
     if [ $rc -eq 5 ]; then echo "no integration tests collected" >&2; return 1; fi
     return $rc
 }
