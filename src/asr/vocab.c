@@ -67,10 +67,11 @@ static const char *check_word(const char *w, size_t n, char *out)
     return NULL;
 }
 
-/* Boost text -> 1..10 (rounded); -1 when invalid. */
+/* Boost text -> 1..10 (rounded); -1 when invalid. Plain decimals only (2, 1.5):
+ * strtod alone also took 0x5, 1e1, +5 and " 5". */
 static int parse_boost(const char *s)
 {
-    if (!*s)
+    if (!*s || s[strspn(s, "0123456789.")])
         return -1;
     char *end;
     errno = 0;

@@ -84,7 +84,8 @@ static void usage(FILE *f)
             "                     adapting (for a pack named noisy: docs/engine.md)\n"
             "  -h, --help         this text\n"
             "\n"
-            "exit status: 0 pack written, 1 failed (reason on stderr), 2 usage error\n",
+            "exit status: 0 pack written, 1 failed (reason on stderr), 2 usage error; stopped by a signal: that\n"
+            "signal (the shell shows 128 + its number; nothing is written)\n",
             MIN_ADAPT_S, MIN_ADAPT_CLIPS);
 }
 
@@ -307,8 +308,9 @@ static int read_pairs(const char *dir, clips *out)
             "said, or give a --manifest)",
             missing, first[0], missing > 1 ? ", " : "", first[1], missing > 2 ? ", " : "", first[2]);
     if (!out->n)
-        return fail("--audio %s: no audio files (wav, mp3, flac, ogg, opus, m4a, webm) with a .txt transcript",
-                    dir);
+        return fail(
+            "--audio %s: no audio files (wav, mp3, flac, ogg, opus, m4a, webm, raw, ul, al) with a .txt transcript",
+            dir);
     return 0;
 }
 

@@ -226,10 +226,11 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         for (size_t i = 0; ok && i < n; i++)
             ok = isalnum((unsigned char)val[i]) || strchr("._-", val[i]);
         if (!ok)
-            return ld_error_set(err, LD_ERR_INVALID_PARAMETER,
-                                "Invalid value for parameter 'model': expected auto, general, telephony or a "
-                                "model pack name (letters, digits, '.', '_', '-'; at most %zu)",
-                                sizeof o->t.model - 1);
+            return ld_error_set(
+                err, LD_ERR_INVALID_PARAMETER,
+                "Invalid value for parameter 'model': expected auto, general, telephony, noisy or a "
+                "model pack name (letters, digits, '.', '_', '-'; at most %zu)",
+                sizeof o->t.model - 1);
         memcpy(o->t.model, val, n + 1);
         return LD_OK;
     }

@@ -60,10 +60,27 @@ static void test_items(void)
     CHECK(ld_vocab_add_item(list, sizeof list, "KUBERNETES:10", &e) == LD_OK); /* later boost wins */
     CHECK_STR(list, "forward:1 o'neil:2 kubernetes:10");
 
-    const char *bad[] = {"",           ":2",       "k8s",      "hello w0rld", "'quote",
-                         "quote'",     "don''t",   "word:",    "word:0",      "word:11",
-                         "word:-1",    "word:abc", "word:nan", "word:inf",    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                         "caf\xc3\xa9"};
+    const char *bad[] = {"",
+                         ":2",
+                         "k8s",
+                         "hello w0rld",
+                         "'quote",
+                         "quote'",
+                         "don''t",
+                         "word:",
+                         "word:0",
+                         "word:11",
+                         "word:-1",
+                         "word:abc",
+                         "word:nan",
+                         "word:inf",
+                         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                         "caf\xc3\xa9",
+                         "word:0x5",
+                         "word:1e1",
+                         "word:+5",
+                         "word: 5",
+                         "word:5.5.5"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         e.code = LD_OK;
         e.msg[0] = 0;
