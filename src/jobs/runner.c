@@ -11,6 +11,7 @@
 
 #include "asr/channels.h"
 #include "jobs/jobs_internal.h"
+#include "jobs/webhook.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/time.h"
@@ -233,7 +234,6 @@ static json_t *job_fields(const ld_job *job)
 static bool store_outcome(ld_jobs *j, const ld_job *job, ld_job_state state, const char *result,
                           const char *error_json)
 {
-    long delay = FINISH_RETRY_FIRST_MS;
     for (int tries = 1;; tries++) {
         ld_error err = {0};
         ld_err rc = j->store->ops->finish(j->store, job->id, state, result, error_json, ld_time_now_ms(), &err);
@@ -249,13 +249,14 @@ static bool store_outcome(ld_jobs *j, const ld_job *job, ld_job_state state, con
                           "jobs: cannot store the outcome (%s): %s; its audio is kept and the store is tried "
                           "again (back-off up to %d s)",
                           ld_job_state_name(state), err.msg, FINISH_RETRY_CAP_MS / 1000);
-        if (pause_unless_stopping(j, delay)) {
+        /* the webhooks' doubling back-off; jitter 0.5 is the factor 1: 0.5 s, 1 s, 2 s, … 10 s */
+        if (pause_unless_stopping(
+                j, (long)ld_jobs_backoff_ms(tries, FINISH_RETRY_FIRST_MS, FINISH_RETRY_CAP_MS, 0.5))) {
             ld_log_fields(LD_LOG_WARNING, job_fields(job),
                           "jobs: outcome not stored before shutdown; the job stays processing and runs again at "
                           "the next start");
             return false;
         }
-        delay = delay * 2 < FINISH_RETRY_CAP_MS ? delay * 2 : FINISH_RETRY_CAP_MS;
     }
 }
 
