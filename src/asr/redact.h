@@ -95,6 +95,19 @@ void ld_redact_list(unsigned kinds, char out[32]);
 /* Whether a rendered word is a redaction token ("[LABEL_n]"). */
 bool ld_redact_is_token(const char *word);
 
+/* Profanity (Deepgram's `profanity_filter`): a fixed list of the swear words
+ * and slurs the engine's dictionary can output (asr/profanity.c; docs/compat.md
+ * lists them). Words that are also common or proper nouns ("dick", "cock",
+ * "pussy", "bastard", "damn", "crap") are not on it. */
+/* Whether a word (any case) is on the list. */
+bool ld_profanity_is(const char *word);
+/* Every letter of word becomes '*' in place (Deepgram's "****"), keeping its
+ * length, hyphens and what follows an apostrophe ("fuck's" -> "****'s"). */
+void ld_profanity_mask(char *word);
+/* The same for every listed word of a plain text (words separated by spaces),
+ * in place: an interim hypothesis. */
+void ld_profanity_mask_text(char *text);
+
 /* Whether a lower-case word is a proper name of the word list; *name_only
  * (may be NULL) tells that it is never a common word there ("john" yes,
  * "mark" no). */

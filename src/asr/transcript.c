@@ -205,7 +205,9 @@ ld_word *ld_transcript_render_redacted(const ld_transcript *t, unsigned flags, l
             char *word = ld_redact_is_token(w->word) ? strdup(w->word) : lower_dup(w->word); /* a copy's token */
             if (!word)
                 break;
-            if (punctuate && (sentence_start || is_pronoun_i(word)))
+            if ((flags & LD_RENDER_PROFANITY) && ld_profanity_is(word))
+                ld_profanity_mask(word);
+            else if (punctuate && (sentence_start || is_pronoun_i(word)))
                 word[0] = (char)toupper((unsigned char)word[0]);
             push(out, &k, origin, (long)i, word, w->start, w->end, w->confidence);
         }

@@ -29,6 +29,7 @@ typedef struct {
     int num_speakers;                 /* with diarize: 0 = estimate, else 1..LD_DIARIZE_MAX_SPEAKERS */
     char keywords[LD_VOCAB_TEXT_MAX]; /* `keywords`: canonical list (asr/vocab.h), "" = none */
     unsigned redact;                  /* LD_REDACT_* kinds (asr/redact.h), 0 = none */
+    bool profanity_filter;            /* swear words as "****" (asr/redact.h), default false */
 } ld_transcribe_opts;
 
 void ld_transcribe_opts_default(ld_transcribe_opts *o);
@@ -63,20 +64,23 @@ typedef struct {
 void ld_transcript_free(ld_transcript *t);
 
 /* Rendering flags: LD_RENDER_PUNCTUATE (a bool `punctuate` passes as it),
- * LD_RENDER_NUMERALS and the LD_REDACT_* kinds (asr/redact.h) shifted by
- * LD_RENDER_REDACT_SHIFT. */
+ * LD_RENDER_NUMERALS, LD_RENDER_PROFANITY and the LD_REDACT_* kinds
+ * (asr/redact.h) shifted by LD_RENDER_REDACT_SHIFT. */
 #define LD_RENDER_PUNCTUATE 1u
 #define LD_RENDER_NUMERALS 2u
+#define LD_RENDER_PROFANITY 4u
 #define LD_RENDER_REDACT_SHIFT 8
-/* The flags of a request's options (anything with punctuate, numerals and redact). */
+/* The flags of a request's options (anything with punctuate, numerals,
+ * profanity_filter and redact). */
 #define LD_RENDER_FLAGS(o)                                                                     \
     (((o)->punctuate ? LD_RENDER_PUNCTUATE : 0u) | ((o)->numerals ? LD_RENDER_NUMERALS : 0u) | \
-     ((unsigned)(o)->redact << LD_RENDER_REDACT_SHIFT))
+     ((o)->profanity_filter ? LD_RENDER_PROFANITY : 0u) | ((unsigned)(o)->redact << LD_RENDER_REDACT_SHIFT))
 
 /* Rendered word list: with LD_RENDER_PUNCTUATE, sentence case + "I" + "," / "."
  * entries (start == end, confidence 1.0) placed by pause length; with
  * LD_RENDER_NUMERALS spoken numbers become one entry of digits spanning their
- * words (asr/numerals.h). Returns a new array the caller frees with
+ * words (asr/numerals.h); with LD_RENDER_PROFANITY a listed swear word is
+ * "****" (asr/redact.h). Returns a new array the caller frees with
  * ld_words_free. */
 ld_word *ld_transcript_render_words(const ld_transcript *t, unsigned flags, size_t *n);
 /* render_words plus, per entry, the index of its source word (-1 for

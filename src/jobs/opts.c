@@ -30,6 +30,8 @@ char *ld_jobs_opts_dump_hook(const ld_transcribe_opts *o, const json_t *hook)
         json_object_set_new(j, "keywords", json_string(o->keywords));
     if (j && o->numerals) /* absent = false */
         json_object_set_new(j, "numerals", json_true());
+    if (j && o->profanity_filter) /* absent = false */
+        json_object_set_new(j, "profanity_filter", json_true());
     if (j && o->redact) /* LD_REDACT_* bits (asr/redact.h); absent = none */
         json_object_set_new(j, "redact", json_integer(o->redact));
     if (j && hook) /* opaque here: the server's shape function reads it at delivery */
@@ -76,6 +78,7 @@ void ld_jobs_opts_load(const char *text, ld_transcribe_opts *o)
     if (kw) /* written by ld_jobs_opts_dump; parsed again by the engine */
         snprintf(o->keywords, sizeof o->keywords, "%s", kw);
     o->numerals = json_is_true(json_object_get(j, "numerals"));
+    o->profanity_filter = json_is_true(json_object_get(j, "profanity_filter"));
     o->redact = (unsigned)json_integer_value(json_object_get(j, "redact")) & LD_REDACT_ALL;
     json_decref(j);
 }

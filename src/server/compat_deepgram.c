@@ -92,9 +92,9 @@ ld_err ld_dg_opt_set(ld_dg_opts *dg, ld_listen_opts *o, const char *key, const c
      * num_speakers and redact answer what listend's own options answer); and
      * listend's redact_pii / redact_pci, as on the route's live streams: a client
      * asking for redaction must never get the data back because of a spelling. */
-    static const char *const same[] = {"punctuate",    "language", "diarize",     "multichannel",
-                                       "num_speakers", "encoding", "sample_rate", "keywords",
-                                       "numerals",     "redact",   "redact_pii",  "redact_pci"};
+    static const char *const same[] = {
+        "punctuate", "language", "diarize", "multichannel", "num_speakers", "encoding",        "sample_rate",
+        "keywords",  "numerals", "redact",  "redact_pii",   "redact_pci",   "profanity_filter"};
     for (size_t i = 0; i < sizeof same / sizeof *same; i++)
         if (!strcmp(key, same[i]))
             return ld_opts_set(o, key, val, err);

@@ -151,6 +151,8 @@ ld_err ld_opts_set(ld_listen_opts *o, const char *key, const char *val, ld_error
         return parse_bool(key, val, &o->t.punctuate, err);
     if (!strcmp(key, "numerals"))
         return parse_bool(key, val, &o->t.numerals, err);
+    if (!strcmp(key, "profanity_filter"))
+        return parse_bool(key, val, &o->t.profanity_filter, err);
     if (!strcmp(key, "redact")) /* Deepgram's form, repeatable: pci, pii, ssn, numbers (asr/redact.h) */
         return ld_redact_parse(val, &o->t.redact, err);
     for (const ld_redact_option *r = ld_redact_options; r->name; r++) /* Smallest's redact_pii, redact_pci */
@@ -243,7 +245,7 @@ bool ld_opts_known(const char *key)
         "language",    "punctuate",    "timestamps",   "word_timestamps", "diarize",         "num_speakers",
         "url",         "callback_url", "webhook_url",  "format",          "response_format", "encoding",
         "sample_rate", "model",        "multichannel", "channels",        "keywords",        "numerals",
-        "redact_pii",  "redact_pci",   "redact",       "webhook_method",  "webhook_extra"};
+        "redact_pii",  "redact_pci",   "redact",       "webhook_method",  "webhook_extra",   "profanity_filter"};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         if (!strcmp(key, known[i]))
             return true;

@@ -18,7 +18,8 @@
 static const char *get_mapped(void *ud, const char *name)
 {
     ld_ws_param_src *g = ud;
-    static const char *const own[] = {"encoding", "sample_rate", "numerals"}; /* mip_opt_out, tag…: ignored */
+    static const char *const own[] = {"encoding", "sample_rate", "numerals",
+                                      "profanity_filter"}; /* mip_opt_out, tag…: ignored */
     for (size_t i = 0; i < sizeof own / sizeof *own; i++)
         if (!strcmp(name, own[i]))
             return g->get(g->ud, name);

@@ -132,6 +132,7 @@ ld_err ld_ws_params_parse(ld_ws_param_get get, void *ud, ld_ws_params *p, ld_err
         {"full_transcript", offsetof(ld_ws_params, full_transcript)},
         {"itn_normalize", offsetof(ld_ws_params, numerals)},
         {"finalize_on_words", offsetof(ld_ws_params, finalize_on_words)},
+        {"profanity_filter", offsetof(ld_ws_params, profanity_filter)},
     };
     for (size_t i = 0; i < sizeof bools / sizeof *bools; i++)
         if ((v = get(ud, bools[i].name)) && parse_bool(v, (bool *)((char *)p + bools[i].off)))

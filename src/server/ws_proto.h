@@ -55,6 +55,7 @@ typedef struct {
     bool diarize;                     /* speaker on final words (asr/diarize.h, live) */
     int num_speakers;                 /* with diarize: at most this many, 0 = up to 8 */
     unsigned redact;                  /* LD_REDACT_* (asr/redact.h): redact_pii, redact_pci, Deepgram's redact */
+    bool profanity_filter;            /* swear words as "****" (asr/redact.h): Deepgram's profanity_filter */
     bool finalize_on_words;           /* default true: a pause ends an utterance; false: only finalize does */
     int max_words;                    /* an utterance that reaches this many words ends at once; 0 = no cap */
     bool unified; /* GET /waves/v1/stt/live: transcription messages also carry "transcription" (spec §8) */

@@ -616,6 +616,11 @@ static void maybe_interim(ws_conn *c, track *s)
     double start = secs(s->speech_start), duration = secs(s->pos - s->speech_start);
     /* an interim must not show what its final will redact */
     char *shown = s->redactor.kinds ? ld_redact_text(&s->redactor, p) : p;
+    if (shown && s->params.profanity_filter) { /* masked on a copy: p is kept to compare the next one */
+        if (shown == p)
+            shown = strdup(p);
+        ld_profanity_mask_text(shown);
+    }
     if (shown && c->params.flux)
         ws_conn_post(c, ld_ws_flux_turn(c->request_id, ws_conn_seq(c), &s->params, LD_FLUX_UPDATE, s->items, start,
                                         secs(s->pos), shown, NULL, 0, NULL, NULL));

@@ -229,6 +229,36 @@ static void test_render(void)
     tr.speakers = NULL, tr.n_speakers = 0;
 }
 
+static void test_profanity(void)
+{
+    /* the list's first and last words, inflections, any case; innocent lookalikes are not on it */
+    const char *on[] = {"asshole", "whores", "Shit", "FUCKING", "fuck's", "son-of-a-bitch", "bullshit"};
+    for (size_t i = 0; i < sizeof on / sizeof *on; i++)
+        CHECK(ld_profanity_is(on[i]));
+    const char *off[] = {"dick", "cock", "damn", "crap", "shitake", "matsushita", "sh", "", "fuckk"};
+    for (size_t i = 0; i < sizeof off / sizeof *off; i++)
+        CHECK(!ld_profanity_is(off[i]));
+    CHECK(!ld_profanity_is(NULL));
+    char w[] = "fuck's", t[] = "oh shit it is bullshit dick";
+    ld_profanity_mask(w);
+    CHECK_STR(w, "****'s");
+    ld_profanity_mask_text(t);
+    CHECK_STR(t, "oh **** it is ******** dick");
+    /* in a rendering: masked before sentence case, so the mask is all asterisks */
+    const char *words[] = {"shit", "i", "forgot"};
+    ld_word wd[3];
+    for (size_t i = 0; i < 3; i++)
+        wd[i] = (ld_word){(char *)words[i], 0.4 * (double)i, 0.4 * (double)i + 0.3, 0.9};
+    ld_transcript tr = {.words = wd, .n_words = 3};
+    size_t n;
+    ld_word *out = ld_transcript_render_words(&tr, LD_RENDER_PUNCTUATE | LD_RENDER_PROFANITY, &n);
+    CHECK(out && n == 4 && !strcmp(out[0].word, "****") && !strcmp(out[1].word, "I"));
+    ld_words_free(out, n);
+    out = ld_transcript_render_words(&tr, LD_RENDER_PUNCTUATE, &n);
+    CHECK(out && n == 4 && !strcmp(out[0].word, "Shit"));
+    ld_words_free(out, n);
+}
+
 static void test_parse(void)
 {
     unsigned k = 0;
@@ -251,6 +281,7 @@ int main(void)
     test_pii();
     test_numbers_and_ssn();
     test_render();
+    test_profanity();
     test_parse();
     TEST_MAIN_END();
 }

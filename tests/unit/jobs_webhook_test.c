@@ -120,13 +120,14 @@ static void views(void)
     free(text);
     CHECK(db.diarize && db.num_speakers == 3);
     ld_jobs_opts_load("{\"language\": \"en\", \"timestamps\": true}", &db);
-    CHECK(!db.diarize && db.num_speakers == 0 && !db.numerals && !db.redact);
+    CHECK(!db.diarize && db.num_speakers == 0 && !db.numerals && !db.redact && !db.profanity_filter);
     /* and numerals and redaction: a queued job must not show what its request hid */
-    ld_transcribe_opts r = {.numerals = true, .redact = LD_REDACT_PCI | LD_REDACT_SSN}, rb;
+    ld_transcribe_opts r = {.numerals = true, .redact = LD_REDACT_PCI | LD_REDACT_SSN, .profanity_filter = true},
+                       rb;
     text = ld_jobs_opts_dump(&r);
     ld_jobs_opts_load(text, &rb);
     free(text);
-    CHECK(rb.numerals && rb.redact == (LD_REDACT_PCI | LD_REDACT_SSN));
+    CHECK(rb.numerals && rb.redact == (LD_REDACT_PCI | LD_REDACT_SSN) && rb.profanity_filter);
 }
 
 int main(void)

@@ -61,13 +61,16 @@ static bool f_in_speech(void *d)
            f->fed - f->speech_from >= 3200; /* 0.2 s onset, 0.5 s hang */
 }
 
+/* what the fake "hears": its interim after one second, and its final word */
+static const char *heard_text = "hello world", *heard_word = "hello";
+
 static char *f_partial(void *d)
 {
     fake *f = d;
     if (!f->in_utt)
         return strdup("");
     size_t heard = (f->last_loud - f->speech_from) / 16000;
-    return strdup(heard >= 1 ? "hello world" : "hello");
+    return strdup(heard >= 1 ? heard_text : "hello");
 }
 
 static ld_err f_end(void *d, ld_word **w, size_t *n, ld_error *e)
@@ -78,7 +81,7 @@ static ld_err f_end(void *d, ld_word **w, size_t *n, ld_error *e)
     *n = 0;
     if (f->in_utt) {
         *w = calloc(1, sizeof **w);
-        (*w)[0].word = strdup("hello");
+        (*w)[0].word = strdup(heard_word);
         (*w)[0].start = (double)f->speech_from / 16000;
         (*w)[0].end = (double)f->last_loud / 16000;
         (*w)[0].confidence = 0.9;
@@ -108,6 +111,8 @@ static const char *no_params(void *ud, const char *name)
     return NULL;
 }
 
+static bool profanity_filter; /* for the next conn() */
+
 static ws_conn *conn(int eou_ms, bool vad, bool interim)
 {
     ws_conn *c = ws_conn_new(ws);
@@ -116,6 +121,7 @@ static ws_conn *conn(int eou_ms, bool vad, bool interim)
     c->params.eou_timeout_ms = eou_ms;
     c->params.vad_events = vad;
     c->params.interim_results = interim;
+    c->params.profanity_filter = profanity_filter;
     c->decoder = &sd;
     c->sess = ws_session_new(c, NULL, &err);
     CHECK(c->sess != NULL);
@@ -321,6 +327,43 @@ static void test_garbage_audio_fails_1003(void)
     ws_conn_unref(c);
 }
 
+/* profanity_filter masks a listed word in interims and finals alike; the
+ * words as heard without it */
+static void test_profanity_filter(void)
+{
+    heard_text = "oh shit";
+    heard_word = "shit";
+    for (int on = 0; on < 2; on++) {
+        profanity_filter = on;
+        ws_conn *c = conn(300, false, true);
+        int close;
+        audio(c, 1.5, true);
+        audio(c, 0.5, false);
+        json_t *m = take(c, &close), *x;
+        size_t i;
+        int interims = 0, finals = 0;
+        json_array_foreach(m, i, x)
+        {
+            const char *t = json_string_value(json_object_get(x, "transcript"));
+            if (!t || !*t)
+                continue;
+            if (is_final(x)) {
+                finals++;
+                CHECK_STR(t, on ? "****." : "Shit.");
+            } else if (strchr(t, ' ')) {
+                interims++;
+                CHECK_STR(t, on ? "oh ****" : "oh shit");
+            }
+        }
+        CHECK(interims == 1 && finals == 1);
+        json_decref(m);
+        ws_conn_unref(c);
+    }
+    heard_text = "hello world";
+    heard_word = "hello";
+    profanity_filter = false;
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -335,6 +378,7 @@ int main(void)
     test_silence_is_not_decoded();
     test_finalize_and_forced_final();
     test_garbage_audio_fails_1003();
+    test_profanity_filter();
     ld_ws_free(ws);
     TEST_MAIN_END();
 }
