@@ -139,6 +139,14 @@ enum MHD_Result ld_healthz_serve(ld_req *r)
     return ld_respond_json(r->conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o, r->request_id);
 }
 
+/* Never looks at components: a restart cures none of them (draining, loading,
+ * Redis down), and killing every replica at once while Redis is away would
+ * turn an outage of the store into one of the whole service. */
+enum MHD_Result ld_livez_serve(ld_req *r)
+{
+    return ld_respond_json(r->conn, MHD_HTTP_OK, json_pack("{s:b}", "alive", 1), r->request_id);
+}
+
 enum MHD_Result ld_health_component_serve(ld_req *r)
 {
     const char *name = r->path + strlen("/health/");

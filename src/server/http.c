@@ -172,7 +172,7 @@ static const char *toe_name(enum MHD_RequestTerminationCode toe)
 
 static void access_log(ld_req *r, const char *why)
 {
-    bool health = !strncmp(r->path, "/health", 7) || !strcmp(r->path, "/healthz") ||
+    bool health = !strncmp(r->path, "/health", 7) || !strcmp(r->path, "/livez") ||
                   !strcmp(r->path, "/api/v1/health");
     ld_log_level lvl = health ? LD_LOG_DEBUG : r->status >= 500 ? LD_LOG_ERROR : LD_LOG_INFO;
     if (!ld_log_enabled(lvl))

@@ -42,6 +42,7 @@ static const route routes[] = {
     {"/health", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_health_serve},
     {"/api/v1/health", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_health_serve},
     {"/healthz", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_healthz_serve},
+    {"/livez", false, NULL, "GET, HEAD", PUBLIC, false, false, NULL, ld_livez_serve},
     {"/health/", true, "/health/{component}", "GET, HEAD", PUBLIC, false, false, NULL, ld_health_component_serve},
     {"/v1/license", false, NULL, "GET, HEAD", KEY, false, false, NULL, ld_license_serve},
     {"/v1/listen", false, NULL, "POST", KEY, true, true, ld_listen_first, ld_listen_final},

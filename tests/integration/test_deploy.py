@@ -336,7 +336,7 @@ def test_k8s_deployment(overlay):
 
     probes = {k: ctr[k]["httpGet"] for k in ("startupProbe", "readinessProbe", "livenessProbe")}
     assert probes["readinessProbe"]["path"] == "/health"
-    assert probes["livenessProbe"]["path"] == "/healthz"
+    assert probes["livenessProbe"]["path"] == "/livez"
     assert probes["startupProbe"]["path"] == "/health"
     assert all(p["port"] in (port["name"], 7100) for p in probes.values())
     tls = "LISTEND_TLS_CERT" in config

@@ -40,6 +40,8 @@ def test_health(srv):
         assert requests.get(srv.url + path, timeout=10).json() == {"status": "healthy"}
     r = requests.get(srv.url + "/healthz", timeout=10)
     assert r.status_code == 200 and "true" in r.text
+    r = requests.get(srv.url + "/livez", timeout=10)
+    assert r.status_code == 200 and r.json() == {"alive": True}
 
 
 def test_health_detailed(srv):

@@ -58,6 +58,10 @@ def test_rate_limit_is_shared_between_replicas_and_health_sees_redis(tmp_path, r
         r = requests.get(b.url + "/health/redis", timeout=5)
         assert r.status_code == 503 and r.json()["detail"]["up"] is False
         assert "password" not in r.text
+        # readiness (the vendor chart's /healthz) follows; liveness does not: no replica is restarted for Redis
+        assert requests.get(b.url + "/healthz", timeout=5).status_code == 503
+        r = requests.get(b.url + "/livez", timeout=5)
+        assert r.status_code == 200 and r.json() == {"alive": True}
     finally:
         assert a.stop() == 0 and b.stop() == 0
 
