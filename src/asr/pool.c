@@ -282,18 +282,28 @@ static bool cancel_locked(ld_pool *p, request *r)
     return true;
 }
 
-bool ld_pool_cancel(ld_pool *p, void *done_ud)
+bool ld_pool_cancel(ld_pool *p, void *owner)
 {
+    request *now = NULL; /* unlinked here, finished below (done may take the caller's locks) */
+    bool found = false;
     pthread_mutex_lock(&p->mu);
-    request *r = p->head;
-    while (r && (r->cb.done_ud != done_ud || r->cancelled))
-        r = r->next;
-    bool now = r && cancel_locked(p, r);
+    for (request *r = p->head, *next; r; r = next) {
+        next = r->next;
+        if (r->cancelled || (r->cb.owner ? r->cb.owner : r->cb.done_ud) != owner)
+            continue;
+        found = true;
+        if (cancel_locked(p, r)) {
+            r->next = now;
+            now = r;
+        }
+    }
     pthread_cond_broadcast(&p->cv); /* a waiting request may start in its place */
     pthread_mutex_unlock(&p->mu);
-    if (now)
+    for (request *r = now, *next; r; r = next) {
+        next = r->next;
         finish_request(p, r);
-    return r != NULL;
+    }
+    return found;
 }
 
 static void *worker_main(void *arg)
@@ -569,7 +579,8 @@ ld_transcript *ld_pool_transcribe(ld_pool *p, ld_pcm *pcm, const ld_transcribe_o
 {
     ld_pool_waiter w;
     ld_pool_waiter_init(&w);
-    ld_pool_callbacks cb = {progress, progress_ud, ld_pool_waiter_done, &w, NULL, NULL};
+    ld_pool_callbacks cb = {
+        .progress = progress, .progress_ud = progress_ud, .done = ld_pool_waiter_done, .done_ud = &w};
     if (ld_pool_submit(p, pcm, o, &cb, err) != LD_OK) {
         ld_pool_waiter_done(&w, NULL, NULL); /* nothing will: release the waiter */
         ld_pool_waiter_wait(&w, NULL);

@@ -75,6 +75,9 @@ typedef struct {
      * never for a failed or cancelled request's later segments. */
     ld_pool_segment_fn segment;
     void *segment_ud;
+    /* What ld_pool_cancel finds the request by; NULL = done_ud. Requests that
+     * share one (a multichannel upload's channels) are cancelled together. */
+    void *owner;
 } ld_pool_callbacks;
 
 /* Queues a request. Queue full -> LD_ERR_SERVICE_UNAVAILABLE; unknown language
@@ -89,7 +92,7 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
  * The caller must not hold a lock that `done` takes. Returns false when no
  * such request is in the pool (already done). ld_pool_free does the same to
  * every request still pending. */
-bool ld_pool_cancel(ld_pool *p, void *done_ud);
+bool ld_pool_cancel(ld_pool *p, void *owner);
 
 /* A result to wait for: submit with done = ld_pool_waiter_done and done_ud =
  * the waiter, then ld_pool_waiter_wait. One thread waits; any thread finishes. */

@@ -273,8 +273,8 @@ static void stream_done(ld_req *r, ld_openai_delta *d, const ld_transcript *t, c
  * the last one to finish answers with all of them (asr/channels.h). ---- */
 typedef struct mc_ctx mc_ctx;
 
-/* A channel's `done_ud`; lives as long as the request (ld_pool_cancel finds
- * requests by this pointer). */
+/* A channel's `done_ud`; lives as long as the request (the channels' owner
+ * is the request: ld_pool_cancel(pool, r) finds them all). */
 typedef struct {
     mc_ctx *m;
     size_t channel;
@@ -397,11 +397,13 @@ static void run_channels(ld_req *r, ld_pcm *pcm, size_t n)
     pthread_mutex_init(&m->mu, NULL);
     ld_pool *pool = r->srv->pool;
     ld_transcribe_opts o = r->opts.t;
-    /* After the last submit the request may be answered already: neither r
-     * nor m is touched again here. */
+    /* After the last submit the request may be answered already: m is not
+     * touched again here, r only through the reference taken for the check
+     * at the end. Every channel is owned by r, so gone.c cancels them all. */
+    ld_req_ref(r);
     for (size_t c = 0; c < n; c++) {
         m->parts[c] = (mc_part){m, c};
-        ld_pool_callbacks cb = {.done = mc_done, .done_ud = &m->parts[c]};
+        ld_pool_callbacks cb = {.done = mc_done, .done_ud = &m->parts[c], .owner = r};
         if (ld_pool_submit(pool, &pcm[c], &o, &cb, &e) == LD_OK)
             continue;
         /* A full queue (503) refuses the whole request: the channels already
@@ -413,14 +415,19 @@ static void run_channels(ld_req *r, ld_pcm *pcm, size_t n)
             m->err = e;
         }
         pthread_mutex_unlock(&m->mu);
-        for (size_t k = 0; k < c; k++)
-            ld_pool_cancel(pool, &m->parts[k]);
+        ld_pool_cancel(pool, r); /* channels 0..c-1 */
         for (size_t k = c; k < n; k++) {
             ld_pcm_free(&pcm[k]);
             mc_arrive(m, k, NULL, &e);
         }
+        ld_req_unref(r);
         return;
     }
+    /* The client may have hung up before the channels were in the pool, where
+     * gone.c found nothing to cancel (as for one channel, below). */
+    if (atomic_load(&r->client_gone))
+        ld_pool_cancel(pool, r);
+    ld_req_unref(r);
 }
 
 static void on_done(void *ud, ld_transcript *t, const ld_error *err)

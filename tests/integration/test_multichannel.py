@@ -280,6 +280,42 @@ def test_full_queue_refuses_the_whole_file_and_cancels_queued_channels(server_fa
     assert batch and abs(batch[0] - manifest()[LEFT][0]) < 0.1, batch
 
 
+def test_client_that_hangs_up_cancels_every_channel(server_factory, tmp_path):
+    """Before: a multichannel upload whose client hung up was logged "Client went away" but both channels
+    were still decoded to the end (the hang-up cancelled by the request, the channels were queued under
+    their own names). Now every channel stops: the decoder is free long before 2 x 180 s of audio is done."""
+    import socket
+    import time
+    from audio_fixtures import long_file
+    srv = server_factory(workers=1)
+    key = srv.key("leaver", rpm=10000)
+    pcm = read_wav_pcm(long_file(tmp_path / "long.wav", 180))
+    two = tmp_path / "two.wav"
+    write_wav(two, interleave([pcm, pcm]), channels=2)
+    body = two.read_bytes()
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    s.sendall((f"POST /v1/listen?multichannel=true HTTP/1.1\r\nHost: x\r\nAuthorization: Token {key}\r\n"
+               f"Content-Type: audio/wav\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
+    deadline = time.time() + 60
+    while time.time() < deadline and requests.get(srv.url + "/health?detailed=true", timeout=10).json()["asr_busy"] == 0:
+        time.sleep(0.1)  # decoding has begun
+    s.close()
+    deadline = time.time() + 30
+    while "Client went away" not in srv.log() and time.time() < deadline:
+        time.sleep(0.2)
+    assert "Client went away" in srv.log(), srv.log()[-2000:]
+    gone = time.time()
+    # 360 s of audio on one decoder takes >= 18 s even at RTF 0.05; cancelled, the running segment ends it
+    while time.time() < gone + 8:
+        h = requests.get(srv.url + "/health?detailed=true", timeout=10).json()
+        if h["queue_depth"] == 0 and h["asr_busy"] == 0:
+            break
+        time.sleep(0.2)
+    assert h["queue_depth"] == 0 and h["asr_busy"] == 0, h
+    used = requests.get(srv.url + "/v1/license", headers=srv.auth(key), timeout=10).json()["usage"]
+    assert used["audio_seconds_today"] == 0, used
+
+
 def test_lightning_route_lists_channels(srv, stereo):
     with open(stereo, "rb") as f:
         r = requests.post(srv.url + "/api/v1/lightning/get_text", params={"multichannel": "true"},
