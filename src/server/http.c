@@ -217,7 +217,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (atomic_load(&r->client_gone)) {
         /* Cancelled for a client that left (gone.c): its 503 went to nobody and nothing was
          * charged, so it is logged and counted as a closed connection, not a server error. */
-        why = why ? why : "client closed the connection";
+        if (!why || toe == MHD_REQUEST_TERMINATED_WITH_ERROR) /* "error": a write to its closed socket */
+            why = "client closed the connection";
         r->audio_seconds = 0;
         if (!r->sse) /* an event stream had its 200 out before the client left */
             r->status = 0;

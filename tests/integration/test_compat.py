@@ -780,7 +780,8 @@ def test_openai_stream_left_early_is_cancelled_and_not_charged(server_factory, a
     assert float(lic.headers["X-Quota-Remaining"]) == 3600, lic.headers  # nothing was counted
     line = [json.loads(x) for x in s.log().splitlines() if '"POST /v1/audio/transcriptions ' in x]
     assert line and line[0]["status"] == 200 and "audio_seconds" not in line[0], line  # nothing charged, nothing logged
-    assert line[0]["terminated"] in ("client closed the connection", "error"), line
+    # libmicrohttpd reports the failed write as an error; the log says who ended it (was "error")
+    assert line[0]["terminated"] == "client closed the connection", line
 
 
 # -- the SDK suites ------------------------------------------------------------
