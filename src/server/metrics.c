@@ -158,7 +158,9 @@ void ld_srv_metrics_request(ld_req *r)
     char status[8];
     snprintf(status, sizeof status, "%u", r->status < 1000 ? r->status : 0);
     ld_metric_add(fam.requests, (const char *const[]){route, method_label(r->method), status}, 1);
-    ld_metric_observe(fam.duration, (const char *const[]){route}, ld_time_mono() - r->t0);
+    /* a stream: until its upgrade, so minutes-long sessions do not fill the route's latency buckets */
+    ld_metric_observe(fam.duration, (const char *const[]){route},
+                      (r->upgraded > 0 && r->status == 101 ? r->upgraded : ld_time_mono()) - r->t0);
     if (r->authed)
         ld_metric_add(fam.key_requests, (const char *const[]){r->key.key_id}, 1);
 }

@@ -36,7 +36,8 @@ typedef struct ld_req {
     atomic_int refs;
     ld_srv *srv;
     struct MHD_Connection *conn;
-    double t0; /* monotonic start */
+    double t0;       /* monotonic start */
+    double upgraded; /* monotonic time a stream's 101 was queued; 0 = not a stream (metrics.c) */
     char request_id[136];
     char client[64];
     char method[16];

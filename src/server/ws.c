@@ -122,7 +122,10 @@ void ws_conn_unref(ws_conn *c)
     free_outs(c->held_close);
     ld_ws_leftover_free(&c->extra);
     pthread_mutex_destroy(&c->mu);
-    ld_log_fields(LD_LOG_INFO, json_pack("{s:s, s:s}", "session_id", c->session_id, "request_id", c->request_id),
+    ld_log_fields(LD_LOG_INFO,
+                  json_pack("{s:s, s:s, s:s, s:f}", "session_id", c->session_id, "request_id", c->request_id,
+                            "key_id", c->claims.key_id, "audio_seconds",
+                            (double)(int64_t)(c->charged * 1000 + 0.5) / 1000),
                   "stream closed after %.1fs", ld_time_mono() - c->created);
     free(c);
 }

@@ -200,6 +200,7 @@ enum MHD_Result ld_ws_serve(ld_req *r)
                             c->session_id, "key_id", r->key.key_id, "client", r->client, "encoding",
                             ld_audio_stream_encoding_name(params.encoding), "sample_rate", params.sample_rate),
                   "stream accepted");
+    r->upgraded = ld_time_mono(); /* the request's duration ends here; the stream's is its own */
     enum MHD_Result ret = MHD_queue_response(mc, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     MHD_destroy_response(resp);
     if (ret != MHD_YES) { /* the upgrade will never happen: give the slot back now */

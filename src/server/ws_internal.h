@@ -88,6 +88,7 @@ typedef struct ws_conn {
     ld_lease lease;
     ld_stream_decoder *decoder;
     double created;
+    double charged; /* audio seconds counted to the key (every channel): the session thread, then the last unref */
     /* What the next stream may need goes back as soon as this one is over,
      * before the client can see it end, so a client that reconnects at once
      * is not refused (ws_conn_release_live, ws_conn_end). */

@@ -767,6 +767,7 @@ static ld_err count_usage(ws_conn *c, track *s, bool force, ld_error *err)
     ld_auth *a = c->ws->cfg.auth;
     double d = s->usage_pending;
     s->usage_pending = 0;
+    c->charged += d;
     ld_metrics_audio("stream", c->claims.key_id, d);
     if (!a)
         return LD_OK;

@@ -205,6 +205,43 @@ def test_counters_move_by_exactly_the_traffic(srv):
     assert value(after, "listend_http_requests_in_flight") == 1
 
 
+def test_a_stream_counts_its_handshake_not_its_session(srv):
+    """The duration histogram had whole WebSocket sessions in it (a 3 s stream read 3.2 s), mixing
+    minutes-long streams into the route's latency buckets; the `stream closed` line had no key_id and
+    no audio seconds. Now the stream's request ends at its 101, and the close line says what was charged."""
+    import asyncio
+    import json
+    import websockets
+    key = srv.key("streamer")
+    before = scrape(srv)
+    audio = open(GOFORWARD, "rb").read()
+
+    async def run():
+        async with websockets.connect(srv.url.replace("http", "ws") + "/v1/listen/stream",
+                                      extra_headers={"Authorization": f"Token {key}"}, open_timeout=60) as ws:
+            await asyncio.sleep(2.0)  # a session far longer than its handshake
+            for i in range(0, len(audio), 3200):
+                await ws.send(audio[i:i + 3200])
+            await ws.send(json.dumps({"type": "close_stream"}))
+            async for _ in ws:
+                pass
+    asyncio.run(run())
+    dur, route = "listend_http_request_duration_seconds", "/v1/listen/stream"
+    deadline = time.time() + 10
+    while True:  # counted when the upgraded connection is released
+        after = scrape(srv)
+        if value(after, dur, dur + "_count", route=route) > value(before, dur, dur + "_count", route=route) \
+                or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert value(after, dur, dur + "_count", route=route) - value(before, dur, dur + "_count", route=route) == 1
+    assert value(after, dur, dur + "_sum", route=route) - value(before, dur, dur + "_sum", route=route) < 1.0
+    closed = [json.loads(x) for x in srv.log().splitlines() if "stream closed after" in x]
+    kid = lic(srv, key).json()["key_id"]
+    mine = [x for x in closed if x.get("key_id") == kid]
+    assert len(mine) == 1 and mine[0]["audio_seconds"] == pytest.approx(GOFORWARD_S, abs=0.05), closed
+
+
 def test_quota_refusal_is_counted(srv):
     key = srv.key("tiny", hours_per_day=0.0001)  # 0.36 s: one goforward uses it up
     body = open(GOFORWARD, "rb").read()
