@@ -464,9 +464,11 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
                             o->language, list);
     }
     ld_error pe;
-    /* the first 10 minutes tell whether it is noisy (model=auto, asr/packs.h) */
-    size_t head = pcm->n < (size_t)600 * LD_SAMPLE_RATE ? pcm->n : (size_t)600 * LD_SAMPLE_RATE;
-    double noise_dbfs = NAN, snr = pcm->narrowband ? 99.0 : ld_audio_snr_db(pcm->samples, head, &noise_dbfs);
+    /* the first 10 minutes of sound tell whether it is noisy (model=auto, asr/packs.h) */
+    size_t lead = ld_audio_lead_silence(pcm->samples, pcm->n), left = pcm->n - lead;
+    const int16_t *from = pcm->samples + lead;
+    size_t head = left < (size_t)600 * LD_SAMPLE_RATE ? left : (size_t)600 * LD_SAMPLE_RATE;
+    double noise_dbfs = NAN, snr = pcm->narrowband ? 99.0 : ld_audio_snr_db(from, head, &noise_dbfs);
     int pack = ld_pool_pack_pick(p, lang, o->model, pcm->narrowband, snr, &pe);
     if (pack < 0) {
         if (err)
@@ -477,7 +479,7 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
      * the noise level comes from the SNR estimate's pass unless that was skipped */
     if (!strcmp(p->packs[pack].name, "noisy")) {
         if (isnan(noise_dbfs))
-            noise_dbfs = ld_audio_noise_dbfs(pcm->samples, head);
+            noise_dbfs = ld_audio_noise_dbfs(from, head);
         ld_err rc = ld_audio_denoise_route(pcm->samples, pcm->n, noise_dbfs, err);
         if (rc != LD_OK)
             return rc;

@@ -154,6 +154,18 @@ double ld_audio_snr_db(const int16_t *pcm, size_t n, double *noise_dbfs);
 /* The same estimate's noise level: the quietest 50 ms in dB re full scale (-90.3
  * for input too short to tell). Sets the denoiser's noise floor (audio/denoise.h). */
 double ld_audio_noise_dbfs(const int16_t *pcm, size_t n);
+/* Mean power of each 10 ms frame of 16 kHz PCM (LD_AUDIO_FRAME samples; a
+ * short last frame counts when `partial`), without the DC offset: each
+ * second's mean is taken out first. A recorder's constant offset lifted every
+ * frame's energy, so the segmenter and the SNR estimate found no speech above
+ * it (5 % of full scale gave empty transcripts); the recognizer never minds it
+ * (0 Hz is below its filterbank), so the samples themselves are not changed.
+ * Returns the frame count; out has room for n / LD_AUDIO_FRAME + 1. */
+#define LD_AUDIO_FRAME 160
+size_t ld_audio_frame_power(const int16_t *pcm, size_t n, bool partial, double *out);
+/* Samples of digital silence (|x| ≤ 1) before the first sound: a lead-in of
+ * minutes must not be all the SNR estimate sees. */
+size_t ld_audio_lead_silence(const int16_t *pcm, size_t n);
 /* The estimate for a stream, as its audio arrives: the quietest 50 ms so far
  * against the 95th percentile of the last second's 10 ms frames (a stream
  * decides at the start of speech, before most of it is heard). Caller-owned,

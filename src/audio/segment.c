@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FRAME 160            /* 10 ms */
+#define FRAME LD_AUDIO_FRAME /* 10 ms */
 #define SMOOTH 2             /* ±2 frames = 50 ms */
 #define FLOOR_W 300          /* ±3 s */
 #define ABOVE_FLOOR_DB 12.0f /* speech stands this far above the floor ... */
@@ -71,13 +71,15 @@ size_t ld_audio_segment(const int16_t *pcm, size_t n, double max_seconds, ld_seg
         free(e), free(sm), free(dq);
         return 0;
     }
-    for (size_t f = 0; f < nf; f++) {
-        size_t a = f * FRAME, b = a + FRAME < n ? a + FRAME : n;
-        double acc = 0;
-        for (size_t i = a; i < b; i++)
-            acc += (double)pcm[i] * pcm[i];
-        e[f] = (float)(10.0 * log10(acc / ((double)(b - a) * 32768.0 * 32768.0) + 1e-10));
+    double *pw = malloc((nf + 1) * sizeof *pw);
+    if (!pw) {
+        free(e), free(sm), free(dq);
+        return 0;
     }
+    ld_audio_frame_power(pcm, n, true, pw);
+    for (size_t f = 0; f < nf; f++)
+        e[f] = (float)(10.0 * log10(pw[f] / (32768.0 * 32768.0) + 1e-10));
+    free(pw);
     /* Centred moving average with a running sum. */
     double run = 0;
     size_t lo = 0, hi = 0; /* window [lo, hi) */

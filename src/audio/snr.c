@@ -10,12 +10,13 @@
 
 #include "audio/audio.h"
 
-#define FRAME 160
+#define FRAME LD_AUDIO_FRAME
 #define SMOOTH 2
 
 #define FULL_SCALE_DB 90.309 /* 20 log10(32768) */
 
-static float frame_db(double sum_of_squares) { return (float)(10.0 * log10(sum_of_squares / FRAME + 1e-3)); }
+static float power_db(double mean_square) { return (float)(10.0 * log10(mean_square + 1e-3)); }
+static float frame_db(double sum_of_squares) { return power_db(sum_of_squares / FRAME); }
 
 static int cmp_float(const void *a, const void *b)
 {
@@ -25,22 +26,29 @@ static int cmp_float(const void *a, const void *b)
 
 /* Frame energies of the first n samples: *loud = their 95th percentile, return =
  * the quietest 50 ms (dB re one sample unit squared); NAN if too short. */
+/* A frame of digital silence (RMS under 1.5 LSB: zeros, or a dithered zero) holds
+ * no sound, so it is not "loud" however few louder frames there are. */
+#define SILENT_DB 3.5f /* frame_db of an RMS of 1.5 */
+
 static double levels(const int16_t *pcm, size_t n, double *loud)
 {
     size_t nf = n / FRAME;
     if (nf < 2 * SMOOTH + 10) /* under 0.14 s: no estimate */
         return NAN;
     float *e = malloc(nf * sizeof *e), *sorted = malloc(nf * sizeof *sorted);
-    if (!e || !sorted) {
-        free(e), free(sorted);
+    double *pw = malloc((nf + 1) * sizeof *pw);
+    if (!e || !sorted || !pw) {
+        free(e), free(sorted), free(pw);
         return NAN;
     }
+    ld_audio_frame_power(pcm, n, false, pw);
+    size_t ns = 0; /* frames with sound, for the loud percentile */
     for (size_t f = 0; f < nf; f++) {
-        double acc = 0;
-        for (size_t i = f * FRAME; i < (f + 1) * FRAME; i++)
-            acc += (double)pcm[i] * pcm[i];
-        e[f] = sorted[f] = frame_db(acc);
+        e[f] = power_db(pw[f]);
+        if (e[f] >= SILENT_DB)
+            sorted[ns++] = e[f];
     }
+    free(pw);
     double floor_db = INFINITY;
     for (size_t f = SMOOTH; f + SMOOTH < nf; f++) {
         double s = 0;
@@ -49,8 +57,12 @@ static double levels(const int16_t *pcm, size_t n, double *loud)
         if (s / (2 * SMOOTH + 1) < floor_db)
             floor_db = s / (2 * SMOOTH + 1);
     }
-    qsort(sorted, nf, sizeof *sorted, cmp_float);
-    *loud = sorted[(size_t)((double)nf * 0.95)];
+    if (ns < 2 * SMOOTH + 10) { /* (almost) all digital silence: nothing to tell */
+        free(e), free(sorted);
+        return NAN;
+    }
+    qsort(sorted, ns, sizeof *sorted, cmp_float);
+    *loud = sorted[(size_t)((double)ns * 0.95)];
     free(e), free(sorted);
     return floor_db;
 }
@@ -101,4 +113,34 @@ double ld_audio_snr_meter_db(const ld_audio_snr_meter *m, double *noise_dbfs)
     memcpy(sorted, m->recent, n * sizeof *sorted); /* the ring's order does not matter here */
     qsort(sorted, n, sizeof *sorted, cmp_float);
     return sorted[(size_t)((double)n * 0.95)] - m->floor_db;
+}
+
+size_t ld_audio_lead_silence(const int16_t *pcm, size_t n)
+{
+    size_t i = 0;
+    while (i < n && pcm[i] >= -1 && pcm[i] <= 1)
+        i++;
+    return i;
+}
+
+#define DC_BLOCK 16000 /* one second */
+
+size_t ld_audio_frame_power(const int16_t *pcm, size_t n, bool partial, double *out)
+{
+    size_t nf = partial ? (n + FRAME - 1) / FRAME : n / FRAME, end = partial ? n : nf * FRAME;
+    for (size_t b = 0; b * DC_BLOCK < end; b++) {
+        size_t a = b * DC_BLOCK, z = a + DC_BLOCK < end ? a + DC_BLOCK : end;
+        double dc = 0;
+        for (size_t i = a; i < z; i++)
+            dc += pcm[i];
+        dc /= (double)(z - a);
+        for (size_t f = a / FRAME; f * FRAME < z; f++) { /* DC_BLOCK is a whole number of frames */
+            size_t fa = f * FRAME, fz = fa + FRAME < end ? fa + FRAME : end;
+            double acc = 0;
+            for (size_t i = fa; i < fz; i++)
+                acc += (pcm[i] - dc) * (pcm[i] - dc);
+            out[f] = acc / (double)(fz - fa);
+        }
+    }
+    return nf;
 }

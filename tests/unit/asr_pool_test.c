@@ -78,7 +78,8 @@ static ld_err fake_decode(void *d, const int16_t *pcm, size_t n, ld_word **w, si
 static const ld_engine_ops fake = {
     .name = "fake", .decoder_new = fake_new, .decoder_free = fake_free, .decode = fake_decode};
 
-/* pieces of constant value v[i], 1600 samples each, GAP zeros apart */
+/* pieces of level v[i] (a square wave: the segmenter does not count DC as sound),
+ * 1600 samples each, GAP zeros apart */
 static ld_pcm blocks(const int *v, int nv)
 {
     ld_pcm p = {0};
@@ -86,7 +87,7 @@ static ld_pcm blocks(const int *v, int nv)
     p.samples = calloc(p.n, sizeof *p.samples);
     for (int i = 0; i < nv; i++)
         for (size_t k = 0; k < 1600; k++)
-            p.samples[GAP + (size_t)i * (1600 + GAP) + k] = (int16_t)v[i];
+            p.samples[GAP + (size_t)i * (1600 + GAP) + k] = (int16_t)(k & 1 ? -v[i] : v[i]); /* sound, not DC */
     return p;
 }
 
@@ -336,7 +337,7 @@ static void test_segments(void)
         a.samples = calloc(a.n, sizeof *a.samples);
         for (size_t i = 0, at = GAP; i < 5; at += 1600 * (i + 1) + GAP, i++)
             for (size_t k = 0; k < 1600 * (i + 1); k++)
-                a.samples[at + k] = (int16_t)(100 + i);
+                a.samples[at + k] = (int16_t)(k & 1 ? -(100 + (int)i) : 100 + (int)i);
         result ra = RESULT_INIT;
         segment_log sl = {PTHREAD_MUTEX_INITIALIZER, "", 0, false, &ra};
         ld_pool_callbacks cb = {.done = on_done, .done_ud = &ra, .segment = on_segment, .segment_ud = &sl};

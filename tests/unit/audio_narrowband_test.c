@@ -142,6 +142,25 @@ static void test_snr(void)
     fprintf(stderr, "snr: clean %.1f dB, noisy %.1f dB\n", c, n);
     CHECK(c > 45 && n > 20 && n < 35);
     CHECK(ld_audio_snr_db(clean, 100, NULL) == 99.0); /* too short to tell */
+    /* a DC offset is not noise (it read as a 36 dB lower SNR and sent clean uploads to the denoiser) */
+    static int16_t shifted[N];
+    for (int i = 0; i < N; i++)
+        shifted[i] = (int16_t)(clean[i] + 1500);
+    double floor_clean, floor_shifted;
+    CHECK(fabs(ld_audio_snr_db(shifted, N, &floor_shifted) - ld_audio_snr_db(clean, N, &floor_clean)) < 0.01);
+    CHECK(fabs(floor_shifted - floor_clean) < 0.01);
+    /* nor is digital silence: 30 s of zeros and then the same 3 s read as the 3 s */
+    size_t lead = 30 * 16000;
+    int16_t *late = calloc(lead + N, sizeof *late);
+    if (late) {
+        memcpy(late + lead, clean, sizeof clean);
+        CHECK(ld_audio_lead_silence(late, lead + N) >= lead);
+        double whole = ld_audio_snr_db(late, lead + N, NULL);
+        fprintf(stderr, "snr after 30 s of digital silence: %.1f dB (clean %.1f)\n", whole, c);
+        CHECK(whole > 45); /* the loud percentile is taken over frames with sound */
+        CHECK(ld_audio_snr_db(late, lead, NULL) == 99.0); /* nothing but zeros: nothing to tell */
+        free(late);
+    }
 
     /* a stream's meter: the same noise level in any pieces */
     const int16_t *sig[2] = {clean, noisy};
