@@ -344,3 +344,36 @@ def test_two_replicas_on_redis_report_once(tmp_path):
             r.stop()
         rx.stop()
         redis.stop()
+
+
+def test_usage_webhook_given_up_counts_failed(tmp_path):
+    """Before: an event retried until --webhook-max-age counted its last attempt as
+    `retry` (never `failed`, so ListendUsageWebhookFailing could not fire for a receiver
+    that is down) and logged one attempt more than it made. Now the attempt that gives
+    up is the `failed` one and `attempts` is the number of POSTs."""
+    with WebhookReceiver(statuses=[500] * 100) as rx:
+        srv = start_server(tmp_path / "data", "--usage-webhook", rx.url("/usage"), "--allow-private-urls",
+                           "--webhook-max-age", "3s", "--webhook-backoff-ms", "300", workers=1)
+        try:
+            key = srv.key("tiny", hours_per_day=0.001)  # 3.6 s: one clip crosses 80 and 95 %
+            assert transcribe(srv.url, key, clips()[0]).status_code == 200
+            deadline = time.time() + 30
+            while srv.log().count("Usage webhook: gave up") < 2:
+                assert time.time() < deadline, srv.log()[-3000:]
+                time.sleep(0.2)
+            time.sleep(0.5)  # nothing more comes
+            gave_up = {}
+            for line in srv.log().splitlines():
+                if "Usage webhook: gave up" in line:
+                    o = json.loads(line)
+                    gave_up[o["event_id"]] = o["attempts"]
+            posts = {}
+            for h in rx.hits:
+                posts[h.json()["event_id"]] = posts.get(h.json()["event_id"], 0) + 1
+            assert len(gave_up) == 2 and gave_up == posts, (gave_up, posts)
+            assert all(n >= 2 for n in posts.values()), posts  # retried before giving up
+            assert metric(srv, "listend_usage_webhook_attempts_total", result="failed") == 2
+            assert metric(srv, "listend_usage_webhook_attempts_total", result="retry") == len(rx.hits) - 2
+            assert metric(srv, "listend_usage_webhook_attempts_total", result="delivered") in (None, 0)
+        finally:
+            srv.stop()
