@@ -129,8 +129,10 @@ ld_err ld_auth_quota_settle(ld_auth *a, const ld_key_claims *k, ld_quota_hold *h
                             ld_error *err);
 
 /* Adds decoded audio seconds to the key's UTC-day usage (persisted), then
- * tells the usage hook (if set) the key's new total for today. The one place
- * usage is charged: every path (requests, jobs, streams) ends here. */
+ * tells the usage hook (if set) the key's new total for today, also when the
+ * write failed but the store still counts the seconds (kept in memory until
+ * the disk has room). The one place usage is charged: every path (requests,
+ * jobs, streams) ends here. */
 ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_seconds, ld_error *err);
 /* Called after every charge with the seconds charged and today's new total
  * (shared across replicas); the usage monitor (monitor/monitor.h) sets it

@@ -143,10 +143,13 @@ ld_err ld_auth_add_usage(ld_auth *a, const ld_key_claims *k, double audio_second
         return LD_OK;
     char day[11];
     ld_time_utc_day(ld_time_now(), day);
-    double total = 0;
+    double total = -1;
     ld_err rc = ld_store_usage_add(a->store, k->key_id, day, audio_seconds, &total, err);
     ld_auth_usage_hook hook = atomic_load(&a->usage_hook);
-    if (rc == LD_OK && hook) /* quota thresholds and gauge (monitor/monitor.h) */
+    /* Quota thresholds and gauge (monitor/monitor.h), also when the write
+     * failed but the store counts the seconds in memory (disk full): the
+     * crossing happens now, and the catch-up write later crosses nothing. */
+    if (hook && total >= 0)
         hook(atomic_load(&a->usage_hook_ud), k, audio_seconds, total);
     return rc;
 }

@@ -91,6 +91,7 @@ static void ev_free(ev *e)
     }
 }
 
+/* e->failures counts the earlier retried attempts: + 1 is the one that gives up. */
 static void give_up(ld_notifier *n, ev *e, const char *why)
 {
     atomic_fetch_add(&n->dropped, 1);
@@ -130,15 +131,18 @@ static bool attempt(ld_notifier *n, ev *e)
         give_up(n, e, why);
         return false;
     }
-    ld_metric_add(n->attempts, (const char *const[]){"retry"}, 1);
-    e->failures++;
     int64_t now = mono_ms();
     double jitter = (double)(randombytes_uniform(1u << 20)) / (1u << 20);
-    int64_t delay = ld_jobs_backoff_ms(e->failures, n->backoff_ms, BACKOFF_CAP_MS, jitter);
+    int64_t delay = ld_jobs_backoff_ms(e->failures + 1, n->backoff_ms, BACKOFF_CAP_MS, jitter);
     if (now + delay - e->first_ms > n->max_age_ms) {
+        /* No retry would come in time: this attempt is the one given up,
+         * counted `failed` as job webhooks do (the documented alert's signal). */
+        ld_metric_add(n->attempts, (const char *const[]){"failed"}, 1);
         give_up(n, e, why);
         return false;
     }
+    ld_metric_add(n->attempts, (const char *const[]){"retry"}, 1);
+    e->failures++;
     ld_log_fields(LD_LOG_INFO,
                   json_pack("{s:s,s:s,s:i}", "event_id", e->id, "event_type", e->type, "attempt", e->failures),
                   "Usage webhook: %s, retrying in %lld ms", why, (long long)delay);

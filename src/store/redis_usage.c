@@ -118,8 +118,8 @@ ld_err ld_rs_usage_add(ld_store *s, const char *key_id, const char *day, double 
     rs_usage *u = entry(rs, key_id, day, true);
     if (u)
         u->pending += seconds;
-    if (total)
-        *total = u ? u->last + u->pending : seconds;
+    if (total && u) /* not counted without u: *total is left alone (store.h) */
+        *total = u->last + u->pending;
     pthread_mutex_unlock(&rs->usage_mu);
     return u ? LD_OK : ld_error_set(err, LD_ERR_INTERNAL, "store: out of memory");
 }

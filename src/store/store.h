@@ -92,7 +92,10 @@ typedef struct {
     void (*quota_resize)(ld_store *s, const char *key_id, char *res, double seconds);
     void (*quota_unreserve)(ld_store *s, const char *key_id, const char *res);
 
-    /* Audio seconds used per UTC day ("YYYY-MM-DD"), durable. */
+    /* Audio seconds used per UTC day ("YYYY-MM-DD"), durable. usage_add sets
+     * *total to the day's usage as this process counts it, also when it fails
+     * but keeps the seconds in memory to write later (embedded: disk full);
+     * it leaves *total alone when the seconds were not counted. */
     ld_err (*usage_add)(ld_store *s, const char *key_id, const char *day, double seconds, double *total,
                         ld_error *err);
     ld_err (*usage_get)(ld_store *s, const char *key_id, const char *day, double *seconds, ld_error *err);

@@ -344,3 +344,123 @@ def test_two_replicas_on_redis_report_once(tmp_path):
             r.stop()
         rx.stop()
         redis.stop()
+
+
+def test_usage_webhook_given_up_counts_failed(tmp_path):
+    """Before: an event retried until --webhook-max-age counted its last attempt as
+    `retry` (never `failed`, so ListendUsageWebhookFailing could not fire for a receiver
+    that is down) and logged one attempt more than it made. Now the attempt that gives
+    up is the `failed` one and `attempts` is the number of POSTs."""
+    with WebhookReceiver(statuses=[500] * 100) as rx:
+        srv = start_server(tmp_path / "data", "--usage-webhook", rx.url("/usage"), "--allow-private-urls",
+                           "--webhook-max-age", "3s", "--webhook-backoff-ms", "300", workers=1)
+        try:
+            key = srv.key("tiny", hours_per_day=0.001)  # 3.6 s: one clip crosses 80 and 95 %
+            assert transcribe(srv.url, key, clips()[0]).status_code == 200
+            deadline = time.time() + 30
+            while srv.log().count("Usage webhook: gave up") < 2:
+                assert time.time() < deadline, srv.log()[-3000:]
+                time.sleep(0.2)
+            time.sleep(0.5)  # nothing more comes
+            gave_up = {}
+            for line in srv.log().splitlines():
+                if "Usage webhook: gave up" in line:
+                    o = json.loads(line)
+                    gave_up[o["event_id"]] = o["attempts"]
+            posts = {}
+            for h in rx.hits:
+                posts[h.json()["event_id"]] = posts.get(h.json()["event_id"], 0) + 1
+            assert len(gave_up) == 2 and gave_up == posts, (gave_up, posts)
+            assert all(n >= 2 for n in posts.values()), posts  # retried before giving up
+            assert metric(srv, "listend_usage_webhook_attempts_total", result="failed") == 2
+            assert metric(srv, "listend_usage_webhook_attempts_total", result="retry") == len(rx.hits) - 2
+            assert metric(srv, "listend_usage_webhook_attempts_total", result="delivered") in (None, 0)
+        finally:
+            srv.stop()
+
+
+def _tmpfs_ok():
+    try:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def test_quota_warning_when_usage_cannot_be_written(tmp_path):
+    """Before: a charge that crossed 80 % while the data dir was full reported nothing
+    (the usage hook ran only after a successful write), and the catch-up write once
+    the disk had room did not either: the 80 % warning was lost for the day. Now the
+    crossing is reported when it happens, from the usage the replica counts (stored +
+    unsaved), and once: the catch-up write does not report it again."""
+    from audio_fixtures import GOFORWARD
+    from conftest import LIVE, Server
+    if not _tmpfs_ok():
+        pytest.skip("cannot mount a tmpfs here (unshare -rm + mount not permitted): disk-full case not run")
+    import wave
+    wav = tmp_path / "goforward.wav"  # 2.786 s
+    with open(GOFORWARD, "rb") as f, wave.open(str(wav), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(f.read())
+    stage, mnt = tmp_path / "stage", tmp_path / "mnt"
+    stage.mkdir(), mnt.mkdir()
+    run_cli("keys", "init", data=stage)
+    key = run_cli("keys", "issue", "--name", "full", "--hours-per-day", "0.01", data=stage).stdout.strip()  # 36 s
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    script = (f"mount -t tmpfs -o size=3m tmpfs {mnt} && cp -a {stage}/. {mnt}/ && "
+              f"exec {BIN} serve --host 127.0.0.1 --port {port} --data {mnt} --workers 1")
+    with open(log_path, "w") as logf:
+        proc = subprocess.Popen(["unshare", "-rm", "sh", "-c", script], stdout=logf, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, LISTEND_STREAM_PREWARM="0"))
+    srv = Server(str(mnt), port, proc, str(log_path))
+    LIVE.add(srv)
+    try:
+        deadline = time.time() + 60
+        while True:
+            assert proc.poll() is None, srv.log()
+            try:
+                if requests.get(srv.url + "/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.time() < deadline, srv.log()
+            time.sleep(0.1)
+        kid = key_id(srv, key)
+
+        def charge():
+            r = transcribe(srv.url, key, wav)
+            assert r.status_code == 200, r.text
+            return r.json()["duration"]
+
+        used = charge()
+        inside = f"/proc/{proc.pid}/root{mnt}"  # the server's own view of its tmpfs
+        fd = os.open(f"{inside}/fill", os.O_WRONLY | os.O_CREAT, 0o600)  # fill it to the last byte
+        for chunk in (65536, 512):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+        os.close(fd)
+        while used < 0.8 * 36:
+            used += charge()
+        assert used < 0.95 * 36 - 3  # the catch-up request below crosses nothing
+        assert "cannot write usage" in srv.log(), srv.log()[-2000:]
+        assert requests.get(srv.url + "/health", timeout=10).json()["status"] == "degraded"
+        (w,) = log_events(srv, event="quota.threshold")
+        assert w["key_id"] == kid and w["threshold_percent"] == 80
+        assert w["used_seconds"] == pytest.approx(used, abs=0.01)
+        assert metric(srv, "listend_key_quota_warnings_total", threshold="80") == 1
+        os.unlink(f"{inside}/fill")  # room again: the next addition writes the backlog
+        used += charge()
+        assert "written again after an earlier failure" in srv.log(), srv.log()[-2000:]
+        assert requests.get(srv.url + "/health", timeout=10).json()["status"] == "healthy"
+        assert len(log_events(srv, event="quota.threshold")) == 1  # not again for the backlog
+        assert metric(srv, "listend_key_quota_warnings_total", threshold="80") == 1
+        used += charge()  # across 95 %, stored normally
+        assert used >= 0.95 * 36
+        assert [e["threshold_percent"] for e in log_events(srv, event="quota.threshold")] == [80, 95]
+        assert metric(srv, "listend_key_quota_warnings_total", threshold="95") == 1
+    finally:
+        srv.stop()
