@@ -12,7 +12,10 @@
  *
  * Queue bound: max_queue counts requests *waiting* (no segment started), not
  * the ones being decoded. At most LD_POOL_RUNNING_PER_DECODER × decoders
- * requests of a language are in progress; the rest wait.
+ * requests of a language are in progress; the rest wait. Requests that share
+ * an owner (a multichannel upload's channels) count once in both: an 8-channel
+ * file is one request, not a full queue, and its channels cannot take every
+ * place in progress from a short request behind them.
  *
  * Cancel: the segments not started are dropped, `done` follows (with an error)
  * once the ones already running finish. */
@@ -114,12 +117,41 @@ int ld_pool_queue_depth(ld_pool *p)
     return n;
 }
 
+/* The other requests of r's owner in the list (its group: a multichannel
+ * upload's channels): whether there is one, and one started. Called with p->mu held. */
+static void siblings(const ld_pool *p, const request *r, bool *any, bool *started)
+{
+    *any = *started = false;
+    for (const request *q = p->head; r->cb.owner && q; q = q->next)
+        if (q != r && q->cb.owner == r->cb.owner) {
+            *any = true;
+            *started |= q->started;
+        }
+}
+
 /* A task of r that a decoder of `lang` may take now. Called with p->mu held. */
 static bool eligible(ld_pool *p, int lang, const request *r)
 {
     if (r->lang != lang || r->next_seg >= r->n_tasks)
         return false;
-    return r->started || p->langs[lang].running < LD_POOL_RUNNING_PER_DECODER * p->langs[lang].live;
+    if (r->started || p->langs[lang].running < LD_POOL_RUNNING_PER_DECODER * p->langs[lang].live)
+        return true;
+    bool any, started;
+    siblings(p, r, &any, &started);
+    return started; /* its group is in progress already */
+}
+
+/* r's first segment is handed out: its group (or r alone) leaves the queue and
+ * is in progress, unless a sibling started first. Called with p->mu held. */
+static void mark_started(ld_pool *p, request *r)
+{
+    bool any, started;
+    siblings(p, r, &any, &started);
+    r->started = true;
+    if (!started) {
+        p->n_waiting--;
+        p->langs[r->lang].running++;
+    }
 }
 
 /* Picks the next request of `lang` with a task left, round-robin after the one
@@ -139,18 +171,28 @@ static request *pick(ld_pool *p, int lang)
 
 static void unlink_request(ld_pool *p, request *r)
 {
-    for (request **pp = &p->head; *pp; pp = &(*pp)->next)
+    request *prev = NULL;
+    for (request **pp = &p->head; *pp; prev = *pp, pp = &(*pp)->next)
         if (*pp == r) {
             *pp = r->next;
             break;
         }
+    /* the turn goes on after it, not back to the oldest request (a short request
+     * finishing every round would hand the head one turn after another) */
     for (int l = 0; l < p->n_langs; l++)
         if (p->langs[l].cursor == r)
-            p->langs[l].cursor = NULL;
-    p->n_requests--;
-    if (r->started)
+            p->langs[l].cursor = prev;
+    /* a group counts once: what it counted with r, less what it counts without */
+    bool any, started;
+    siblings(p, r, &any, &started);
+    if (!any)
+        p->n_requests--;
+    if (r->started && !started) { /* its last member in progress */
         p->langs[r->lang].running--;
-    else
+        if (any) /* the rest wait again */
+            p->n_waiting++;
+    }
+    if (!r->started && !any && !started)
         p->n_waiting--;
 }
 
@@ -334,11 +376,8 @@ static void *worker_main(void *arg)
             break;
         size_t i = r->order ? r->order[r->next_seg] : 0;
         r->next_seg++;
-        if (!r->started) {
-            r->started = true;
-            p->n_waiting--;
-            p->langs[r->lang].running++;
-        }
+        if (!r->started)
+            mark_started(p, r);
         p->busy++;
         bool skip = r->err.code != LD_OK;
         pthread_mutex_unlock(&p->mu);
@@ -485,8 +524,12 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
             return rc;
     }
     pthread_mutex_lock(&p->mu);
-    bool full = p->n_waiting >= p->max_queue || p->stopping;
-    if (!full) { /* reserve the slot while segmenting outside the lock */
+    /* a channel of an upload already here joins its group: no place of its own */
+    bool joins = false, started;
+    if (cb->owner)
+        siblings(p, &(request){.cb = *cb}, &joins, &started);
+    bool full = !joins && (p->n_waiting >= p->max_queue || p->stopping);
+    if (!full && !joins) { /* reserve the slot while segmenting outside the lock */
         p->n_requests++;
         p->n_waiting++;
     }
@@ -519,8 +562,10 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
             free(r);
         }
         pthread_mutex_lock(&p->mu);
-        p->n_requests--;
-        p->n_waiting--;
+        if (!joins) {
+            p->n_requests--;
+            p->n_waiting--;
+        }
         pthread_mutex_unlock(&p->mu);
         return ld_error_set(err, LD_ERR_INTERNAL, "out of memory");
     }
@@ -529,6 +574,13 @@ ld_err ld_pool_submit(ld_pool *p, ld_pcm *pcm, const ld_transcribe_opts *o, cons
     pthread_mutex_init(&r->progress_mu, NULL);
 
     pthread_mutex_lock(&p->mu);
+    bool any = false;
+    if (joins) /* its group may have finished meanwhile: then it counts on its own */
+        siblings(p, r, &any, &started);
+    if (joins && !any) {
+        p->n_requests++;
+        p->n_waiting++;
+    }
     request **tail = &p->head;
     while (*tail)
         tail = &(*tail)->next;

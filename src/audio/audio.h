@@ -155,16 +155,22 @@ double ld_audio_snr_db(const int16_t *pcm, size_t n, double *noise_dbfs);
  * for input too short to tell). Sets the denoiser's noise floor (audio/denoise.h). */
 double ld_audio_noise_dbfs(const int16_t *pcm, size_t n);
 /* Mean power of each 10 ms frame of 16 kHz PCM (LD_AUDIO_FRAME samples; a
- * short last frame counts when `partial`), without the DC offset: each
- * second's mean is taken out first. A recorder's constant offset lifted every
- * frame's energy, so the segmenter and the SNR estimate found no speech above
- * it (5 % of full scale gave empty transcripts); the recognizer never minds it
- * (0 Hz is below its filterbank), so the samples themselves are not changed.
+ * short last frame counts when `partial`), without the DC offset: when the
+ * whole signal's mean reaches LD_DC_MIN, each second's mean is taken out first. A
+ * recorder's constant offset lifted every frame's energy, so the segmenter and
+ * the SNR estimate found no speech above it (5 % of full scale gave empty
+ * transcripts); the recognizer never minds it (0 Hz is below its filterbank),
+ * so the samples themselves are not changed. Smaller offsets (the eval
+ * recordings have up to 22) are left alone: what they move is within the
+ * noise, and ordinary recordings keep exactly the measures they had.
  * Returns the frame count; out has room for n / LD_AUDIO_FRAME + 1. */
 #define LD_AUDIO_FRAME 160
+#define LD_DC_MIN 64.0 /* −54 dBFS */
 size_t ld_audio_frame_power(const int16_t *pcm, size_t n, bool partial, double *out);
-/* Samples of digital silence (|x| ≤ 1) before the first sound: a lead-in of
- * minutes must not be all the SNR estimate sees. */
+/* Samples of digital silence (|x| ≤ 1) before the first sound, in whole frames,
+ * when there is at least a second of it (else 0): a lead-in of minutes must not
+ * be all the SNR estimate sees. */
+#define LD_LEAD_SILENCE_MIN 16000
 size_t ld_audio_lead_silence(const int16_t *pcm, size_t n);
 /* The estimate for a stream, as its audio arrives: the quietest 50 ms so far
  * against the 95th percentile of the last second's 10 ms frames (a stream
@@ -172,12 +178,16 @@ size_t ld_audio_lead_silence(const int16_t *pcm, size_t n);
  * zero-initialised; one thread at a time. */
 #define LD_SNR_RECENT 100
 typedef struct {
-    double acc;                  /* the 10 ms frame being summed */
+    double acc, sum;             /* the 10 ms frame being summed: squares, samples */
+    double dc;                   /* the DC offset, followed slowly (as ld_audio_frame_power leaves it out) */
     size_t fill, frames;         /* its samples; frames so far */
     float recent[LD_SNR_RECENT]; /* the last second's frame energies (dB), a ring */
     double floor_db;             /* the quietest 50 ms so far; valid once frames >= 5 */
 } ld_audio_snr_meter;
 void ld_audio_snr_meter_push(ld_audio_snr_meter *m, const int16_t *pcm, size_t n);
+/* A followed DC offset as live energy measures leave it out: the offset, or 0
+ * while it is under LD_DC_MIN (as for uploads). */
+static inline double ld_audio_dc_used(double dc) { return dc >= LD_DC_MIN || dc <= -LD_DC_MIN ? dc : 0; }
 /* As ld_audio_snr_db (99 and -90.3 dBFS until 0.14 s were heard). */
 double ld_audio_snr_meter_db(const ld_audio_snr_meter *m, double *noise_dbfs);
 

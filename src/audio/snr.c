@@ -16,7 +16,6 @@
 #define FULL_SCALE_DB 90.309 /* 20 log10(32768) */
 
 static float power_db(double mean_square) { return (float)(10.0 * log10(mean_square + 1e-3)); }
-static float frame_db(double sum_of_squares) { return power_db(sum_of_squares / FRAME); }
 
 static int cmp_float(const void *a, const void *b)
 {
@@ -28,7 +27,7 @@ static int cmp_float(const void *a, const void *b)
  * the quietest 50 ms (dB re one sample unit squared); NAN if too short. */
 /* A frame of digital silence (RMS under 1.5 LSB: zeros, or a dithered zero) holds
  * no sound, so it is not "loud" however few louder frames there are. */
-#define SILENT_DB 3.5f /* frame_db of an RMS of 1.5 */
+#define SILENT_DB 3.5f /* power_db of an RMS of 1.5 */
 
 static double levels(const int16_t *pcm, size_t n, double *loud)
 {
@@ -86,10 +85,15 @@ void ld_audio_snr_meter_push(ld_audio_snr_meter *m, const int16_t *pcm, size_t n
 {
     for (size_t i = 0; i < n; i++) {
         m->acc += (double)pcm[i] * pcm[i];
+        m->sum += pcm[i];
         if (++m->fill < FRAME)
             continue;
-        m->recent[m->frames++ % LD_SNR_RECENT] = frame_db(m->acc);
-        m->acc = 0, m->fill = 0;
+        double mean = m->sum / FRAME;
+        /* the mean so far, then over ≈ 1 s: an offset, not low sounds */
+        m->dc += (mean - m->dc) / (double)(m->frames < 100 ? m->frames + 1 : 100);
+        double dc = ld_audio_dc_used(m->dc);
+        m->recent[m->frames++ % LD_SNR_RECENT] = power_db(m->acc / FRAME - 2 * dc * mean + dc * dc);
+        m->acc = 0, m->sum = 0, m->fill = 0;
         if (m->frames < 2 * SMOOTH + 1)
             continue;
         double s = 0; /* the last 50 ms */
@@ -120,7 +124,7 @@ size_t ld_audio_lead_silence(const int16_t *pcm, size_t n)
     size_t i = 0;
     while (i < n && pcm[i] >= -1 && pcm[i] <= 1)
         i++;
-    return i;
+    return i >= LD_LEAD_SILENCE_MIN ? i / FRAME * FRAME : 0;
 }
 
 #define DC_BLOCK 16000 /* one second */
@@ -128,19 +132,26 @@ size_t ld_audio_lead_silence(const int16_t *pcm, size_t n)
 size_t ld_audio_frame_power(const int16_t *pcm, size_t n, bool partial, double *out)
 {
     size_t nf = partial ? (n + FRAME - 1) / FRAME : n / FRAME, end = partial ? n : nf * FRAME;
-    for (size_t b = 0; b * DC_BLOCK < end; b++) {
+    size_t nb = (end + DC_BLOCK - 1) / DC_BLOCK;
+    double *dc = nb ? calloc(nb, sizeof *dc) : NULL;
+    double total = 0;
+    for (size_t b = 0; dc && b < nb; b++) {
         size_t a = b * DC_BLOCK, z = a + DC_BLOCK < end ? a + DC_BLOCK : end;
-        double dc = 0;
         for (size_t i = a; i < z; i++)
-            dc += pcm[i];
-        dc /= (double)(z - a);
-        for (size_t f = a / FRAME; f * FRAME < z; f++) { /* DC_BLOCK is a whole number of frames */
-            size_t fa = f * FRAME, fz = fa + FRAME < end ? fa + FRAME : end;
-            double acc = 0;
-            for (size_t i = fa; i < fz; i++)
-                acc += (pcm[i] - dc) * (pcm[i] - dc);
-            out[f] = acc / (double)(fz - fa);
-        }
+            dc[b] += pcm[i];
+        total += dc[b];
+        dc[b] /= (double)(z - a);
     }
+    /* an offset is in the whole signal: a second's mean alone also moves with
+     * low-frequency sound (pink noise's swings reach it) */
+    bool offset = end && fabs(total / (double)end) >= LD_DC_MIN;
+    for (size_t f = 0; f < nf; f++) {
+        size_t fa = f * FRAME, fz = fa + FRAME < end ? fa + FRAME : end;
+        double d = offset ? dc[fa / DC_BLOCK] : 0, acc = 0; /* DC_BLOCK is a whole number of frames */
+        for (size_t i = fa; i < fz; i++)
+            acc += (pcm[i] - d) * (pcm[i] - d);
+        out[f] = acc / (double)(fz - fa);
+    }
+    free(dc);
     return nf;
 }

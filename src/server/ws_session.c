@@ -72,6 +72,8 @@ typedef struct track {
     int16_t frame[FRAME];
     size_t frame_fill;
     double noise;
+    double dc;         /* the signal's DC offset, followed slowly: energy is measured without it */
+    size_t dc_frames;  /* frames it was followed over, up to 100 */
     size_t last_voice; /* end of the last voiced frame */
     size_t run_start;  /* start of the current run of voiced frames */
     bool have_voice;
@@ -286,9 +288,17 @@ static double speech_end(const track *s)
 
 static void energy_frame(track *s, const int16_t *f, size_t end)
 {
-    double e = 0;
+    /* A microphone's DC offset lifted every frame's energy and with it the noise
+     * floor, so speech never stood out (as in audio/snr.c for uploads). */
+    double mean = 0;
     for (int i = 0; i < FRAME; i++)
-        e += (double)f[i] * f[i];
+        mean += f[i];
+    mean /= FRAME;
+    /* the mean so far, then over ≈ 1 s: an offset, not low sounds */
+    s->dc += (mean - s->dc) / (double)(s->dc_frames < 100 ? ++s->dc_frames : 100);
+    double e = 0, dc = ld_audio_dc_used(s->dc);
+    for (int i = 0; i < FRAME; i++)
+        e += (f[i] - dc) * (f[i] - dc);
     double rms = sqrt(e / FRAME);
     double thr = fmax(MIN_THRESHOLD, s->noise * NOISE_FACTOR);
     if (rms > thr) {

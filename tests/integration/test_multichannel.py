@@ -259,25 +259,44 @@ def test_stream_bad_channels_are_400(srv):
         assert "channels" in body["error"], body
 
 
-def test_full_queue_refuses_the_whole_file_and_cancels_queued_channels(server_factory, tmp_path):
-    """One decoder, one waiting request allowed: channel 0 decodes, channel 1 waits, channel 2 is refused,
-    so the request is a 503 and the channels already queued are cancelled, not decoded for nothing."""
+def test_channels_are_one_request_to_the_queue(server_factory, tmp_path):
+    """An upload's channels count once in the queue and in the places in progress: before, each channel
+    was a request of its own, so a 4-channel file on `--queue 1` (and 6-8 channels on the default queue
+    of an idle 1-decoder server) was a 503 "retry later" that no retry could ever pass, and two long
+    channels took both places in progress from a short request behind them (it waited 48 s)."""
+    import threading
+    import time
+    from audio_fixtures import long_file
     srv = server_factory("--queue", "1", workers=1)
-    key = srv.key()
+    key = srv.key(rpm=10000, concurrency=10)
     four = tmp_path / "four.wav"
     pcm = read_wav_pcm(clip_path(LEFT))
     write_wav(four, interleave([pcm] * 4), channels=4)
     with open(four, "rb") as f:
         r = listen(srv, key, files={"audio": ("four.wav", f)}, data={"multichannel": "true"})
-    error(r, 503, "SERVICE_UNAVAILABLE")
-    assert r.headers.get("Retry-After")
-    # nothing was counted, and the server answers the next request normally
+    body = ok_json(r)
+    assert len(body["channels"]) == 4, body
+    # two long channels decoding; a short request behind them is answered within a few segments
+    long_pcm = read_wav_pcm(long_file(tmp_path / "long.wav", 90))
+    two = tmp_path / "two.wav"
+    write_wav(two, interleave([long_pcm, long_pcm]), channels=2)
+    done = {}
+
+    def upload_long():
+        with open(two, "rb") as f:
+            done["long"] = listen(srv, key, files={"audio": ("two.wav", f)}, data={"multichannel": "true"})
+    t = threading.Thread(target=upload_long)
+    t.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and requests.get(srv.url + "/health?detailed=true", timeout=10).json()["asr_busy"] == 0:
+        time.sleep(0.1)
     with open(clip_path(LEFT), "rb") as f:
-        ok_json(listen(srv, key, files={"audio": ("a.wav", f)}, data={"multichannel": "true"}))
-    text = requests.get(srv.url + "/metrics", timeout=10).text
-    batch = [float(line.split()[-1]) for line in text.splitlines()
-             if line.startswith('listend_audio_seconds_total{mode="batch"}')]
-    assert batch and abs(batch[0] - manifest()[LEFT][0]) < 0.1, batch
+        short = listen(srv, key, files={"audio": ("a.wav", f)})
+    ok_json(short)
+    assert "long" not in done, "the short request waited for both long channels"
+    t.join(300)
+    ok_json(done["long"])
+    # (a full queue still refuses a whole upload before any channel is decoded: asr_pool_test)
 
 
 def test_client_that_hangs_up_cancels_every_channel(server_factory, tmp_path):

@@ -164,6 +164,24 @@ def test_end_of_utterance_final_then_is_last(srv, key, goforward):
     assert msgs.index(ended) < msgs.index(finals[0])
 
 
+@pytest.mark.parametrize("offset", [0.05, -0.1])
+def test_a_microphone_dc_offset_still_ends_utterances(srv, key, goforward, offset):
+    """A DC offset (5-10 % of full scale, as some USB microphones add) lifted every frame's energy and the
+    noise floor with it: speech never stood out, so no utterance ended on its pause. Energy is now measured
+    without the followed offset; the same final and events come as for the clean stream."""
+    import array
+    pcm = array.array("h", goforward)
+    shifted = array.array("h", (max(-32768, min(32767, x + int(offset * 32768))) for x in pcm))
+    dc = array.array("h", [int(offset * 32768)] * 16000 * 2).tobytes()  # the silence after it keeps the offset
+    msgs, code = run(stream(ws_url(srv, "eou_timeout_ms=500&vad_events=true&punctuate=false"),
+                            dc + shifted.tobytes() + dc, headers=srv.auth(key)))
+    assert code == 1000
+    finals = [m for m in msgs if m["type"] == "transcription" and m["is_final"]]
+    assert finals and finals[0]["is_last"] is False and words_of(finals[0]["transcript"]) == EXPECTED, msgs
+    assert [m["type"] for m in msgs if m["type"] in ("speech_started", "speech_ended")][:2] == \
+        ["speech_started", "speech_ended"]
+
+
 def test_finalize_mid_stream_keeps_session(srv, key, goforward):
     msgs, code = run(stream(ws_url(srv, "interim_results=false"), goforward + goforward, headers=srv.auth(key),
                             controls={len(goforward) // CHUNK + 1: {"type": "finalize"}}))

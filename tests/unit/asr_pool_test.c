@@ -485,9 +485,85 @@ static void test_real(void)
     CHECK(system(cmd) == 0);
 }
 
+/* The channels of one upload (one owner) are one request to the queue and to
+ * the places in progress: eight of them fit a queue of one, and a short request
+ * behind two long channels starts after one segment of each, not after both. */
+static void test_owner_groups(void)
+{
+    set_gate(false);
+    n_order = 0;
+    ld_error err = {0};
+    ld_pool *p = ld_pool_new(&(ld_pool_config){.workers = 1, .max_queue = 1, .engine = &fake}, &err);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    ld_transcribe_opts o;
+    ld_transcribe_opts_default(&o);
+    int owner, v0[8], v1[8], vs[1] = {300};
+    for (int i = 0; i < 8; i++)
+        v0[i] = 100 + i, v1[i] = 200 + i;
+    result rc[8], rs = RESULT_INIT;
+    for (int c = 0; c < 8; c++) {
+        rc[c] = (result)RESULT_INIT;
+        ld_pcm a = c < 2 ? blocks(c ? v1 : v0, 8) : blocks(vs, 1);
+        if (c >= 2)
+            a.samples[GAP] = (int16_t)(400 + c); /* what the fake reports for it */
+        ld_pool_callbacks cb = {.done = on_done, .done_ud = &rc[c], .owner = &owner};
+        if (ld_pool_submit(p, &a, &o, &cb, &err) != LD_OK) { /* a queue of one holds all eight */
+            CHECK(0);
+            rc[c].done = true; /* nothing to wait for */
+            free(a.samples);
+        }
+        if (c == 0)
+            wait_busy(p, 1); /* channel 0 is being decoded: the group is in progress */
+    }
+    CHECK(ld_pool_queue_depth(p) == 1); /* one request, waiting + running */
+    /* a short request waits beside the group (a queue of one), the next one is refused */
+    ld_pcm s1 = blocks(vs, 1), s2 = blocks(vs, 1);
+    CHECK(ld_pool_submit(p, &s1, &o, CB_DONE(&rs), &err) == LD_OK);
+    CHECK(ld_pool_queue_depth(p) == 2);
+    CHECK(ld_pool_submit(p, &s2, &o, CB_DONE(NULL), &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    free(s2.samples);
+    set_gate(true);
+    for (int c = 0; c < 8; c++)
+        wait_result(&rc[c]);
+    wait_result(&rs);
+    int at = -1;
+    for (int i = 0; i < n_order; i++)
+        if (order[i] == 300 && at < 0)
+            at = i;
+    /* round-robin by request: at most one segment of each channel and each other request before it */
+    for (int i = 0; i < n_order; i++)
+        fprintf(stderr, "%d ", order[i]);
+    CHECK(at >= 0 && at <= 8);
+    CHECK(rc[0].t && rc[0].t->n_words == 8 && rc[1].t && rc[1].t->n_words == 8 && rs.t);
+    for (int c = 0; c < 8; c++)
+        ld_transcript_free(rc[c].t);
+    ld_transcript_free(rs.t);
+    CHECK(ld_pool_queue_depth(p) == 0 && ld_pool_busy(p) == 0);
+    /* cancelling by the owner reaches every channel */
+    set_gate(false);
+    result rk[3] = {RESULT_INIT, RESULT_INIT, RESULT_INIT};
+    for (int c = 0; c < 3; c++) {
+        ld_pcm a = blocks(v0, 8);
+        ld_pool_callbacks cb = {.done = on_done, .done_ud = &rk[c], .owner = &owner};
+        CHECK(ld_pool_submit(p, &a, &o, &cb, &err) == LD_OK);
+    }
+    wait_busy(p, 1);
+    CHECK(ld_pool_cancel(p, &owner));
+    set_gate(true);
+    for (int c = 0; c < 3; c++) {
+        wait_result(&rk[c]);
+        CHECK(rk[c].t == NULL && rk[c].err.code == LD_ERR_SERVICE_UNAVAILABLE);
+    }
+    CHECK(ld_pool_queue_depth(p) == 0);
+    ld_pool_free(p);
+}
+
 int main(void)
 {
     test_scheduling();
+    test_owner_groups();
     test_cancel();
     test_segments();
     test_real();
