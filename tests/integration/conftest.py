@@ -138,6 +138,56 @@ async def ws_steps(uri, key, steps):
         return msgs, ws.close_code
 
 
+def tmpfs_mount_ok():
+    """Whether this host lets an unprivileged namespace mount a tmpfs (the disk-full tests need it)."""
+    try:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def start_server_on_tmpfs(stage, tmp_path, size="3m"):
+    """A server whose data dir is a `size` tmpfs of its own (a private mount namespace), holding a copy of
+    `stage` (keys issued there beforehand); returns it once /health answers 200. srv.inside is the tmpfs as
+    this process sees it (/proc/<pid>/root/...), for fill_disk."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    script = (f"mount -t tmpfs -o size={size} tmpfs {mnt} && cp -a {stage}/. {mnt}/ && "
+              f"exec {BIN} serve --host 127.0.0.1 --port {port} --data {mnt} --workers 1")
+    with open(log_path, "w") as logf:
+        proc = subprocess.Popen(["unshare", "-rm", "sh", "-c", script], stdout=logf, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, LISTEND_STREAM_PREWARM="0"))
+    srv = Server(str(mnt), port, proc, str(log_path))
+    LIVE.add(srv)
+    srv.inside = f"/proc/{proc.pid}/root{mnt}"  # the server's own view of its tmpfs
+    deadline = time.time() + 60
+    while True:
+        if proc.poll() is not None or time.time() > deadline:
+            srv.stop()
+            raise AssertionError(srv.log())
+        try:
+            if requests.get(srv.url + "/health", timeout=2).status_code == 200:
+                return srv
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+
+
+def fill_disk(srv):
+    """Fills the tmpfs of start_server_on_tmpfs to its last byte (srv.inside/fill; unlink it to free it)."""
+    fd = os.open(f"{srv.inside}/fill", os.O_WRONLY | os.O_CREAT, 0o600)
+    for chunk in (65536, 512):
+        try:
+            while True:
+                os.write(fd, b"\0" * chunk)
+        except OSError:
+            pass
+    os.close(fd)
+
+
 def start_server(data, *extra, port=None, workers=2, env=None, scheme="http", verify=False, wait=True):
     data = str(data)
     if not os.path.exists(os.path.join(data, "issuer.pub")):

@@ -277,7 +277,7 @@ def test_channels_are_one_request_to_the_queue(server_factory, tmp_path):
     body = ok_json(r)
     assert len(body["channels"]) == 4, body
     # two long channels decoding; a short request behind them is answered within a few segments
-    long_pcm = read_wav_pcm(long_file(tmp_path / "long.wav", 90))
+    long_pcm = read_wav_pcm(long_file(tmp_path / "long.wav", 45))
     two = tmp_path / "two.wav"
     write_wav(two, interleave([long_pcm, long_pcm]), channels=2)
     done = {}

@@ -197,15 +197,6 @@ def test_concurrent_uploads_cannot_overrun_the_quota_by_more_than_one_request(se
 
 # ---- 4. usage writes on a full disk -------------------------------------------------------------
 
-def _unshare_ok():
-    import subprocess
-    try:
-        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
-                              capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 def test_usage_write_failure_is_seen_and_caught_up(tmp_path):
     """Before: with the data dir full, requests got 200, usage stayed at its first value
     and nothing was logged; /health said healthy. Now the failed write is logged with
@@ -214,46 +205,19 @@ def test_usage_write_failure_is_seen_and_caught_up(tmp_path):
     seconds are written once the disk has room again. The request itself still
     gets its transcript (docs/hardening.md says why)."""
     import sqlite3
-    import subprocess
-    from conftest import BIN, LIVE, Server, free_port, run_cli
-    if not _unshare_ok():
+    from conftest import fill_disk, run_cli, start_server_on_tmpfs, tmpfs_mount_ok
+    if not tmpfs_mount_ok():
         pytest.skip("cannot mount a tmpfs here (unshare -rm + mount not permitted): disk-full case not run")
-    stage, mnt = tmp_path / "stage", tmp_path / "mnt"
-    stage.mkdir(), mnt.mkdir()
+    stage = tmp_path / "stage"
+    stage.mkdir()
     run_cli("keys", "init", data=stage)
     key = run_cli("keys", "issue", "--name", "full", "--rpm", "10000", data=stage).stdout.strip()
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    script = (f"mount -t tmpfs -o size=3m tmpfs {mnt} && cp -a {stage}/. {mnt}/ && "
-              f"exec {BIN} serve --host 127.0.0.1 --port {port} --data {mnt} --workers 1")
-    env = dict(os.environ, LISTEND_STREAM_PREWARM="0")
-    with open(log_path, "w") as logf:
-        proc = subprocess.Popen(["unshare", "-rm", "sh", "-c", script], stdout=logf, stderr=subprocess.STDOUT,
-                                env=env)
-    srv = Server(str(mnt), port, proc, str(log_path))
-    LIVE.add(srv)
+    srv = start_server_on_tmpfs(stage, tmp_path)
+    inside = srv.inside
     try:
-        deadline = time.time() + 60
-        while True:
-            assert proc.poll() is None, srv.log()
-            try:
-                if requests.get(srv.url + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.time() < deadline, srv.log()
-            time.sleep(0.1)
         wav = goforward_wav(tmp_path)
         first = ok_json(upload(srv, key, wav))["duration"]
-        inside = f"/proc/{proc.pid}/root{mnt}"  # the server's own view of its tmpfs
-        fd = os.open(f"{inside}/fill", os.O_WRONLY | os.O_CREAT, 0o600)  # fill it to the last byte
-        for chunk in (65536, 512):
-            try:
-                while True:
-                    os.write(fd, b"\0" * chunk)
-            except OSError:
-                pass
-        os.close(fd)
+        fill_disk(srv)
         durations = [ok_json(upload(srv, key, wav))["duration"] for _ in range(3)]
         assert "cannot write usage" in srv.log() and "full" in srv.log(), srv.log()[-2000:]
         m = requests.get(srv.url + "/metrics", timeout=10).text

@@ -379,14 +379,6 @@ def test_usage_webhook_given_up_counts_failed(tmp_path):
             srv.stop()
 
 
-def _tmpfs_ok():
-    try:
-        return subprocess.run(["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
-                              capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 def test_quota_warning_when_usage_cannot_be_written(tmp_path):
     """Before: a charge that crossed 80 % while the data dir was full reported nothing
     (the usage hook ran only after a successful write), and the catch-up write once
@@ -394,38 +386,20 @@ def test_quota_warning_when_usage_cannot_be_written(tmp_path):
     crossing is reported when it happens, from the usage the replica counts (stored +
     unsaved), and once: the catch-up write does not report it again."""
     from audio_fixtures import GOFORWARD
-    from conftest import LIVE, Server
-    if not _tmpfs_ok():
+    from conftest import fill_disk, start_server_on_tmpfs, tmpfs_mount_ok
+    if not tmpfs_mount_ok():
         pytest.skip("cannot mount a tmpfs here (unshare -rm + mount not permitted): disk-full case not run")
     import wave
     wav = tmp_path / "goforward.wav"  # 2.786 s
     with open(GOFORWARD, "rb") as f, wave.open(str(wav), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
         w.writeframes(f.read())
-    stage, mnt = tmp_path / "stage", tmp_path / "mnt"
-    stage.mkdir(), mnt.mkdir()
+    stage = tmp_path / "stage"
+    stage.mkdir()
     run_cli("keys", "init", data=stage)
     key = run_cli("keys", "issue", "--name", "full", "--hours-per-day", "0.01", data=stage).stdout.strip()  # 36 s
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    script = (f"mount -t tmpfs -o size=3m tmpfs {mnt} && cp -a {stage}/. {mnt}/ && "
-              f"exec {BIN} serve --host 127.0.0.1 --port {port} --data {mnt} --workers 1")
-    with open(log_path, "w") as logf:
-        proc = subprocess.Popen(["unshare", "-rm", "sh", "-c", script], stdout=logf, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, LISTEND_STREAM_PREWARM="0"))
-    srv = Server(str(mnt), port, proc, str(log_path))
-    LIVE.add(srv)
+    srv = start_server_on_tmpfs(stage, tmp_path)
     try:
-        deadline = time.time() + 60
-        while True:
-            assert proc.poll() is None, srv.log()
-            try:
-                if requests.get(srv.url + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.time() < deadline, srv.log()
-            time.sleep(0.1)
         kid = key_id(srv, key)
 
         def charge():
@@ -434,15 +408,7 @@ def test_quota_warning_when_usage_cannot_be_written(tmp_path):
             return r.json()["duration"]
 
         used = charge()
-        inside = f"/proc/{proc.pid}/root{mnt}"  # the server's own view of its tmpfs
-        fd = os.open(f"{inside}/fill", os.O_WRONLY | os.O_CREAT, 0o600)  # fill it to the last byte
-        for chunk in (65536, 512):
-            try:
-                while True:
-                    os.write(fd, b"\0" * chunk)
-            except OSError:
-                pass
-        os.close(fd)
+        fill_disk(srv)
         while used < 0.8 * 36:
             used += charge()
         assert used < 0.95 * 36 - 3  # the catch-up request below crosses nothing
@@ -452,7 +418,7 @@ def test_quota_warning_when_usage_cannot_be_written(tmp_path):
         assert w["key_id"] == kid and w["threshold_percent"] == 80
         assert w["used_seconds"] == pytest.approx(used, abs=0.01)
         assert metric(srv, "listend_key_quota_warnings_total", threshold="80") == 1
-        os.unlink(f"{inside}/fill")  # room again: the next addition writes the backlog
+        os.unlink(f"{srv.inside}/fill")  # room again: the next addition writes the backlog
         used += charge()
         assert "written again after an earlier failure" in srv.log(), srv.log()[-2000:]
         assert requests.get(srv.url + "/health", timeout=10).json()["status"] == "healthy"

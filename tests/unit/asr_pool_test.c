@@ -240,13 +240,21 @@ static void *free_pool(void *p)
     return NULL;
 }
 
-static void test_cancel(void)
+/* One decoder, a queue of one, the gate closed: the decoder holds the first segment it takes. */
+static ld_pool *gated_pool(void)
 {
     set_gate(false);
     n_order = 0;
     ld_error err = {0};
     ld_pool *p = ld_pool_new(&(ld_pool_config){.workers = 1, .max_queue = 1, .engine = &fake}, &err);
     CHECK(p != NULL);
+    return p;
+}
+
+static void test_cancel(void)
+{
+    ld_error err = {0};
+    ld_pool *p = gated_pool();
     if (!p)
         return;
     ld_transcribe_opts o;
@@ -490,11 +498,8 @@ static void test_real(void)
  * behind two long channels starts after one segment of each, not after both. */
 static void test_owner_groups(void)
 {
-    set_gate(false);
-    n_order = 0;
     ld_error err = {0};
-    ld_pool *p = ld_pool_new(&(ld_pool_config){.workers = 1, .max_queue = 1, .engine = &fake}, &err);
-    CHECK(p != NULL);
+    ld_pool *p = gated_pool();
     if (!p)
         return;
     ld_transcribe_opts o;
