@@ -264,7 +264,6 @@ def test_channels_are_one_request_to_the_queue(server_factory, tmp_path):
     was a request of its own, so a 4-channel file on `--queue 1` (and 6-8 channels on the default queue
     of an idle 1-decoder server) was a 503 "retry later" that no retry could ever pass, and two long
     channels took both places in progress from a short request behind them (it waited 48 s)."""
-    import threading
     import time
     from audio_fixtures import long_file
     srv = server_factory("--queue", "1", workers=1)
@@ -276,26 +275,25 @@ def test_channels_are_one_request_to_the_queue(server_factory, tmp_path):
         r = listen(srv, key, files={"audio": ("four.wav", f)}, data={"multichannel": "true"})
     body = ok_json(r)
     assert len(body["channels"]) == 4, body
-    # two long channels decoding; a short request behind them is answered within a few segments
-    long_pcm = read_wav_pcm(long_file(tmp_path / "long.wav", 45))
+    # two long channels decoding; a short request behind them is answered within a few segments, while
+    # they still decode (then the long upload's client leaves: nothing more to wait for)
+    import socket
+    long_pcm = read_wav_pcm(long_file(tmp_path / "long.wav", 60))
     two = tmp_path / "two.wav"
     write_wav(two, interleave([long_pcm, long_pcm]), channels=2)
-    done = {}
-
-    def upload_long():
-        with open(two, "rb") as f:
-            done["long"] = listen(srv, key, files={"audio": ("two.wav", f)}, data={"multichannel": "true"})
-    t = threading.Thread(target=upload_long)
-    t.start()
+    body = two.read_bytes()
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    s.sendall((f"POST /v1/listen?multichannel=true HTTP/1.1\r\nHost: x\r\nAuthorization: Token {key}\r\n"
+               f"Content-Type: audio/wav\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
     deadline = time.time() + 60
     while time.time() < deadline and requests.get(srv.url + "/health?detailed=true", timeout=10).json()["asr_busy"] == 0:
         time.sleep(0.1)
     with open(clip_path(LEFT), "rb") as f:
         short = listen(srv, key, files={"audio": ("a.wav", f)})
     ok_json(short)
-    assert "long" not in done, "the short request waited for both long channels"
-    t.join(300)
-    ok_json(done["long"])
+    h = requests.get(srv.url + "/health?detailed=true", timeout=10).json()
+    s.close()
+    assert h["asr_busy"] == 1 and h["queue_depth"] == 1, ("the short request waited for both long channels", h)
     # (a full queue still refuses a whole upload before any channel is decoded: asr_pool_test)
 
 
