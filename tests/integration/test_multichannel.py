@@ -259,12 +259,28 @@ def test_stream_bad_channels_are_400(srv):
         assert "channels" in body["error"], body
 
 
+def _stereo_upload_decoding(srv, key, pcm, tmp_path):
+    """Sends `pcm` as both channels of a multichannel upload on a raw socket and returns the socket (still
+    open: closing it is the client hanging up) once the server has begun decoding it."""
+    import socket
+    import time
+    two = tmp_path / "two.wav"
+    write_wav(two, interleave([pcm, pcm]), channels=2)
+    body = two.read_bytes()
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    s.sendall((f"POST /v1/listen?multichannel=true HTTP/1.1\r\nHost: x\r\nAuthorization: Token {key}\r\n"
+               f"Content-Type: audio/wav\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
+    deadline = time.time() + 60
+    while time.time() < deadline and requests.get(srv.url + "/health?detailed=true", timeout=10).json()["asr_busy"] == 0:
+        time.sleep(0.1)
+    return s
+
+
 def test_channels_are_one_request_to_the_queue(server_factory, tmp_path):
     """An upload's channels count once in the queue and in the places in progress: before, each channel
     was a request of its own, so a 4-channel file on `--queue 1` (and 6-8 channels on the default queue
     of an idle 1-decoder server) was a 503 "retry later" that no retry could ever pass, and two long
     channels took both places in progress from a short request behind them (it waited 48 s)."""
-    import time
     from audio_fixtures import long_file
     srv = server_factory("--queue", "1", workers=1)
     key = srv.key(rpm=10000, concurrency=10)
@@ -277,17 +293,7 @@ def test_channels_are_one_request_to_the_queue(server_factory, tmp_path):
     assert len(body["channels"]) == 4, body
     # two long channels decoding; a short request behind them is answered within a few segments, while
     # they still decode (then the long upload's client leaves: nothing more to wait for)
-    import socket
-    long_pcm = read_wav_pcm(long_file(tmp_path / "long.wav", 60))
-    two = tmp_path / "two.wav"
-    write_wav(two, interleave([long_pcm, long_pcm]), channels=2)
-    body = two.read_bytes()
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-    s.sendall((f"POST /v1/listen?multichannel=true HTTP/1.1\r\nHost: x\r\nAuthorization: Token {key}\r\n"
-               f"Content-Type: audio/wav\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
-    deadline = time.time() + 60
-    while time.time() < deadline and requests.get(srv.url + "/health?detailed=true", timeout=10).json()["asr_busy"] == 0:
-        time.sleep(0.1)
+    s = _stereo_upload_decoding(srv, key, read_wav_pcm(long_file(tmp_path / "long.wav", 60)), tmp_path)
     with open(clip_path(LEFT), "rb") as f:
         short = listen(srv, key, files={"audio": ("a.wav", f)})
     ok_json(short)
@@ -301,22 +307,12 @@ def test_client_that_hangs_up_cancels_every_channel(server_factory, tmp_path):
     """Before: a multichannel upload whose client hung up was logged "Client went away" but both channels
     were still decoded to the end (the hang-up cancelled by the request, the channels were queued under
     their own names). Now every channel stops: the decoder is free long before 2 x 9 minutes of audio is done."""
-    import socket
     import time
     from audio_fixtures import long_file
     srv = server_factory(workers=1)
     key = srv.key("leaver", rpm=10000)
     pcm = read_wav_pcm(long_file(tmp_path / "long.wav", 180)) * 3  # 9 minutes a channel
-    two = tmp_path / "two.wav"
-    write_wav(two, interleave([pcm, pcm]), channels=2)
-    body = two.read_bytes()
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-    s.sendall((f"POST /v1/listen?multichannel=true HTTP/1.1\r\nHost: x\r\nAuthorization: Token {key}\r\n"
-               f"Content-Type: audio/wav\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body)
-    deadline = time.time() + 60
-    while time.time() < deadline and requests.get(srv.url + "/health?detailed=true", timeout=10).json()["asr_busy"] == 0:
-        time.sleep(0.1)  # decoding has begun
-    s.close()
+    _stereo_upload_decoding(srv, key, pcm, tmp_path).close()
     deadline = time.time() + 30
     while "Client went away" not in srv.log() and time.time() < deadline:
         time.sleep(0.2)
