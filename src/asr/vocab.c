@@ -120,8 +120,9 @@ size_t ld_vocab_parse_list(const char *list, ld_vocab_entry *out, size_t max)
     return n;
 }
 
-/* Puts entry e into the canonical list, replacing an earlier entry of its word. */
-static ld_err insert(char *list, size_t listsz, const ld_vocab_entry *e, ld_error *err)
+/* Puts entry e into the canonical list, replacing an earlier entry of its word;
+ * errors name `param`, the option the client spelt (keywords or keyterm). */
+static ld_err insert(char *list, size_t listsz, const ld_vocab_entry *e, const char *param, ld_error *err)
 {
     ld_vocab_entry *cur = malloc(LD_VOCAB_MAX_WORDS * sizeof *cur);
     if (!cur)
@@ -132,7 +133,8 @@ static ld_err insert(char *list, size_t listsz, const ld_vocab_entry *e, ld_erro
             cur[k++] = cur[i];
     ld_err rc = LD_OK;
     if (k >= LD_VOCAB_MAX_WORDS) {
-        rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER, BAD "'%s': more than %d keywords", e->word,
+        rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                          "Invalid value for parameter '%s': '%s': more than %d keywords", param, e->word,
                           LD_VOCAB_MAX_WORDS);
     } else {
         cur[k++] = *e;
@@ -141,7 +143,9 @@ static ld_err insert(char *list, size_t listsz, const ld_vocab_entry *e, ld_erro
         for (size_t i = 0; tmp && i < k && rc == LD_OK; i++) {
             int w = snprintf(tmp + off, listsz - off, "%s%s:%d", i ? " " : "", cur[i].word, cur[i].boost);
             if (w < 0 || (size_t)w >= listsz - off)
-                rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER, BAD "'%s': the keyword list is too long", e->word);
+                rc = ld_error_set(err, LD_ERR_INVALID_PARAMETER,
+                                  "Invalid value for parameter '%s': '%s': the keyword list is too long", param,
+                                  e->word);
             else
                 off += (size_t)w;
         }
@@ -187,7 +191,7 @@ ld_err ld_vocab_add_item(char *list, size_t listsz, const char *item, ld_error *
             if (why)
                 return ld_error_set(err, LD_ERR_INVALID_PARAMETER, BAD "'%.*s': %s", (int)(len > 40 ? 40 : len),
                                     item, why);
-            ld_err rc = pass ? insert(list, listsz, &e, err) : LD_OK;
+            ld_err rc = pass ? insert(list, listsz, &e, "keywords", err) : LD_OK;
             if (rc)
                 return rc;
             words++;
@@ -223,7 +227,7 @@ ld_err ld_vocab_add_term(char *list, size_t listsz, const char *phrase, ld_error
         if (letters) { /* a token with digits ("4o", "911") is no dictionary word: skipped */
             snprintf(w, sizeof w, "%.*s", (int)(e - s), p + s);
             if (!parse_item(w, strlen(w), &ent)) {
-                ld_err rc = insert(list, listsz, &ent, err);
+                ld_err rc = insert(list, listsz, &ent, "keyterm", err);
                 if (rc)
                     return rc;
             }

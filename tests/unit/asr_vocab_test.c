@@ -100,7 +100,10 @@ static void test_items(void)
         CHECK(ld_vocab_add_item(many, sizeof many, w, &e) == LD_OK);
     }
     CHECK(ld_vocab_add_item(many, sizeof many, "onemore", &e) == LD_ERR_INVALID_PARAMETER);
-    CHECK(strstr(e.msg, "onemore") && strstr(e.msg, "more than 100"));
+    CHECK(strstr(e.msg, "'keywords'") && strstr(e.msg, "onemore") && strstr(e.msg, "more than 100"));
+    /* the same limit reached through Deepgram's keyterm names the option the client sent */
+    CHECK(ld_vocab_add_term(many, sizeof many, "onemore", &e) == LD_ERR_INVALID_PARAMETER);
+    CHECK(strstr(e.msg, "'keyterm'") && strstr(e.msg, "onemore") && !strstr(e.msg, "keywords'"));
     CHECK(ld_vocab_add_item(many, sizeof many, "waa:3", &e) == LD_OK); /* a repeat is not one more */
 
     char csv[LD_VOCAB_TEXT_MAX] = "";
