@@ -249,10 +249,13 @@ static json_t *verbose_segment(json_t *words, size_t *from, json_t *u, size_t id
 json_t *ld_openai_body(const ld_listen_opts *opts, json_t *j)
 {
     if (opts->diarized) {
-        json_t *d = json_pack("{s:s,s:O,s:O,s:o,s:{s:s,s:O}}", "task", "transcribe", "duration",
+        /* usage is what the key is charged: with multichannel, every channel's seconds */
+        size_t nch = json_array_size(json_object_get(j, "channels"));
+        double secs = json_number_value(json_object_get(j, "duration")) * (double)(nch ? nch : 1);
+        json_t *d = json_pack("{s:s,s:O,s:O,s:o,s:{s:s,s:f}}", "task", "transcribe", "duration",
                               json_object_get(j, "duration"), "text", json_object_get(j, "text"), "segments",
                               diarized_segments(j), "usage", "type", "duration", "seconds",
-                              json_object_get(j, "duration"));
+                              round(secs * 1000) / 1000);
         json_decref(j);
         return d;
     }

@@ -352,6 +352,8 @@ def test_openai_diarized_json_letters_name_one_voice_across_channels(srv, stereo
                                 "num_speakers": "1"}, timeout=180)
     assert r.status_code == 200, r.text
     segs = r.json()["segments"]
+    # usage is what the key was charged: both channels' seconds (it was the file's length)
+    assert r.json()["usage"] == {"type": "duration", "seconds": round(2 * r.json()["duration"], 3)}, r.json()
     with open(stereo, "rb") as f:
         utts = ok_json(listen(srv, srv.k, params={"multichannel": "true", "diarize": "true", "num_speakers": "1"},
                               data=f.read(), headers={"Content-Type": "audio/wav"}))["utterances"]
