@@ -46,6 +46,7 @@ static void usage(FILE *f)
             "  --numerals                  spoken numbers as digits (\"ten\" -> 10, \"nine oh two\" -> 902)\n"
             "  --redact LIST               hide pci (card numbers, CVV, expiry), pii (names, phone numbers,\n"
             "                              SSNs, e-mail), ssn, numbers: comma-separated, e.g. pci,pii\n"
+            "  --profanity-filter          swear words as asterisks (\"****\"; the list: docs/compat.md)\n"
             "  --diarize                   label speakers (JSON: speaker on words and utterances)\n"
             "  --num-speakers N            exactly N speakers (1-8; default: estimated); implies --diarize\n"
             "  --multichannel              transcribe each channel on its own (a call recording: agent left,\n"
@@ -200,6 +201,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         {"multichannel", no_argument, 0, 'c'},
         {"numerals", no_argument, 0, '9'},
         {"redact", required_argument, 0, 'R'},
+        {"profanity-filter", no_argument, 0, 'X'},
         {0, 0, 0, 0},
     };
     ld_transcribe_client_cfg client = {.server = getenv("LISTEND_API_URL"), .key = getenv("LICENSE_KEY")};
@@ -265,6 +267,7 @@ int ld_cli_transcribe_main(int argc, char **argv)
         case 'v': verbose = true; break;
         case 'D': o.diarize = true; break;
         case '9': o.numerals = true; break;
+        case 'X': o.profanity_filter = true; break;
         case 'R': {
             ld_error e = {0};
             if (ld_redact_parse(optarg, &o.redact, &e)) {

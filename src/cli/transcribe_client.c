@@ -95,6 +95,8 @@ static curl_mime *multipart(CURL *c, const char *path, const ld_transcribe_opts 
         add_field(m, "multichannel", "true");
     if (o->numerals)
         add_field(m, "numerals", "true");
+    if (o->profanity_filter)
+        add_field(m, "profanity_filter", "true");
     char red[32];
     ld_redact_list(o->redact, red);
     if (*red)
@@ -136,6 +138,8 @@ static char *json_request(const char *url, const ld_transcribe_opts *o)
         json_object_set_new(j, "diarize", json_true());
     if (j && o->numerals)
         json_object_set_new(j, "numerals", json_true());
+    if (j && o->profanity_filter)
+        json_object_set_new(j, "profanity_filter", json_true());
     char red[32];
     ld_redact_list(o->redact, red);
     if (j && *red)

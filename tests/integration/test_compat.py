@@ -28,7 +28,7 @@ import requests
 import websockets
 
 from audio_fixtures import join_clips, words
-from conftest import EVAL_DIR, GOFORWARD, ROOT, start_server, start_tls_server, ws_steps
+from conftest import BIN, EVAL_DIR, GOFORWARD, ROOT, start_server, start_tls_server, ws_steps
 
 COMPAT_DIR = os.path.join(ROOT, "tests", "compat")
 
@@ -241,6 +241,10 @@ def test_deepgram_profanity_filter_masks_swear_words(srv, key, tmp_path):
     r = requests.post(f"{srv.url}/v1/listen?profanity_filter=true&format=srt", files={"file": body},
                       headers={"Authorization": f"Token {key}"}, timeout=120)
     assert r.status_code == 200 and masked in r.text, r.text
+    for mode in ([], ["--server", srv.url, "--key", key]):  # `listend transcribe --profanity-filter`, both modes
+        cli = subprocess.run([BIN, "transcribe", "--profanity-filter", "--format", "text", *mode, str(wav)],
+                             capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 0 and cli.stdout.strip() == masked, (mode, cli.stdout, cli.stderr)
     r = dg_post(srv, key, "?profanity_filter=maybe", body, headers={"Content-Type": "audio/wav"})
     assert r.status_code == 400 and r.json()["err_code"] == "INVALID_QUERY_PARAMETER", r.text
 
