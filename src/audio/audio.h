@@ -38,7 +38,17 @@ typedef struct {
      * ends the decode with it (quota reservation, server/pipeline.c). */
     ld_err (*on_probe)(void *ud, double seconds, ld_error *err);
     void *probe_ud;
+    /* Polled between packets: true ends the decode with LD_ERR_SERVICE_UNAVAILABLE
+     * "cancelled" (the client left or the job was cancelled: hours of audio
+     * are not decoded for no one). NULL = never. */
+    bool (*abort)(void *ud);
+    void *abort_ud;
 } ld_decode_opts;
+
+/* The lowest source sample rate decoded (telephone audio): below it a header's
+ * rate is refused, as a headerless upload's `sample_rate` is — each sample of a
+ * 1 Hz "WAV" would become 16,000, a small upload hours of audio. */
+#define LD_AUDIO_MIN_RATE 8000
 
 /* Accepted container names for 415 bodies: wav, mp3, flac, ogg, m4a, webm (static). */
 extern const char *const ld_audio_supported_formats[];
@@ -46,8 +56,8 @@ extern const size_t ld_audio_supported_formats_count;
 
 /* Decodes any allow-listed format (WAV, MP3, FLAC, Ogg Vorbis/Opus, M4A/AAC,
  * WebM/Opus) from a file through FFmpeg with a custom I/O context (no FFmpeg
- * protocols). Not audio -> LD_ERR_UNSUPPORTED_FORMAT; corrupt/truncated ->
- * LD_ERR_INVALID_AUDIO; too long -> LD_ERR_AUDIO_TOO_LONG. */
+ * protocols). Not audio -> LD_ERR_UNSUPPORTED_FORMAT; corrupt/truncated or
+ * below LD_AUDIO_MIN_RATE -> LD_ERR_INVALID_AUDIO; too long -> LD_ERR_AUDIO_TOO_LONG. */
 ld_err ld_audio_decode_file(const char *path, const ld_decode_opts *o, ld_pcm *out, ld_error *err);
 ld_err ld_audio_decode_mem(const uint8_t *data, size_t len, const ld_decode_opts *o, ld_pcm *out, ld_error *err);
 /* The command line's names for headerless files: .raw/.pcm = linear16 at 16 kHz

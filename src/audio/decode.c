@@ -308,6 +308,10 @@ static ld_err open_decoder(dec_t *d, int *idx, ld_error *err)
     if (r < 0)
         return ld_error_set(err, LD_ERR_INVALID_AUDIO,
                             "Audio file corrupted or invalid: cannot open the %s decoder", codec->name);
+    if (d->dec->sample_rate > 0 && d->dec->sample_rate < LD_AUDIO_MIN_RATE)
+        return ld_error_set(err, LD_ERR_INVALID_AUDIO,
+                            "Audio sample rate of %d Hz is not supported: at least %d Hz is needed",
+                            d->dec->sample_rate, LD_AUDIO_MIN_RATE);
     for (unsigned i = 0; i < d->fmt->nb_streams; i++)
         if ((int)i != si)
             d->fmt->streams[i]->discard = AVDISCARD_ALL;
@@ -360,6 +364,10 @@ static ld_err decode_src(src_t *src, const ld_decode_opts *o, ld_pcm *out, size_
         e = ld_error_set(err, LD_ERR_INTERNAL, "Out of memory");
     bool read_error = false;
     while (!e) {
+        if (o && o->abort && o->abort(o->abort_ud)) {
+            e = ld_error_set(err, LD_ERR_SERVICE_UNAVAILABLE, "cancelled: decoding stopped");
+            break;
+        }
         int r = av_read_frame(d.fmt, d.pkt);
         if (r < 0) {
             /* A damaged tail ends the input like EOF: keep what decoded. */

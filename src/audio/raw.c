@@ -53,8 +53,9 @@ static ld_err from_samples(int16_t *in, size_t n, int rate, ld_pcm *out, ld_erro
 /* Checks shared by every headerless form; n = samples of one channel. */
 static ld_err check(int rate, size_t n, ld_error *err)
 {
-    if (rate < 1000 || rate > 768000)
-        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid sample_rate %d (1000-768000)", rate);
+    if (rate < LD_AUDIO_MIN_RATE || rate > 768000)
+        return ld_error_set(err, LD_ERR_INVALID_PARAMETER, "Invalid sample_rate %d (%d-768000)", rate,
+                            LD_AUDIO_MIN_RATE);
     if (n == 0)
         return ld_error_set(err, LD_ERR_INVALID_AUDIO, "Audio is empty");
     if (n > (size_t)INT32_MAX / 4)

@@ -109,8 +109,8 @@ int ld_resampler_push(ld_resampler *r, const uint8_t *const *in, int nb, int rat
                       const AVChannelLayout *layout, const int16_t **out)
 {
     *out = r->buf;
-    if (rate <= 0 || rate > MAX_RATE || layout->nb_channels < 1 || layout->nb_channels > MAX_CHANNELS || fmt < 0 ||
-        fmt >= AV_SAMPLE_FMT_NB || nb < 0)
+    if (rate < LD_AUDIO_MIN_RATE || rate > MAX_RATE || layout->nb_channels < 1 ||
+        layout->nb_channels > MAX_CHANNELS || fmt < 0 || fmt >= AV_SAMPLE_FMT_NB || nb < 0)
         return -1;
     int have = 0;
     if (!r->swr || rate != r->rate || fmt != r->fmt || av_channel_layout_compare(layout, &r->layout)) {

@@ -368,10 +368,13 @@ static outcome run_job(ld_jobs *j, int slot, ld_job *job)
     if (!job->url)
         ld_job_audio_path(j->jobs_dir, job->audio_path, upload, sizeof upload);
     if (!rc) {
+        slot_ref ref = {j, slot};
         ld_decode_opts d = {.max_seconds = j->cfg.max_audio_seconds,
                             .tmp_dir = j->tmp_dir,
                             .on_probe = reserve_probed,
-                            .probe_ud = &q};
+                            .probe_ud = &q,
+                            .abort = fetch_cancelled, /* a cancelled job stops decoding too */
+                            .abort_ud = &ref};
         const char *path = job->url ? fetched : upload;
         rc = o.multichannel ? ld_audio_decode_file_channels(path, &d, chans, LD_MAX_CHANNELS, &n_ch, &err)
                             : ld_audio_decode_file(path, &d, &chans[0], &err);

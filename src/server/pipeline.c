@@ -190,8 +190,12 @@ static ld_err fetch_decode(ld_req *r, const ld_decode_opts *d, ld_pcm *out, size
 static ld_err decode(ld_req *r, ld_pcm *out, size_t *n, ld_error *e)
 {
     ld_srv *s = r->srv;
-    ld_decode_opts d = {
-        .max_seconds = s->cfg.max_audio_seconds, .tmp_dir = s->tmp_dir, .on_probe = reserve_probed, .probe_ud = r};
+    ld_decode_opts d = {.max_seconds = s->cfg.max_audio_seconds,
+                        .tmp_dir = s->tmp_dir,
+                        .on_probe = reserve_probed,
+                        .probe_ud = r,
+                        .abort = client_gone,
+                        .abort_ud = r};
     *n = 1;
     if (r->opts.url[0])
         return fetch_decode(r, &d, out, n, e);

@@ -3,6 +3,8 @@
 transcribing or buffering what is not needed."""
 import os
 import random
+import struct
+import time
 
 import pytest
 
@@ -113,3 +115,22 @@ def test_three_hour_file_is_audio_too_long_without_buffering_its_pcm(tmp_path_fa
         assert srv.proc.poll() is None
     finally:
         srv.stop()
+
+
+def wav_bytes(channels, rate, data):
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * 2, channels * 2, 16)
+    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
+            + b"data" + struct.pack("<I", len(data)) + data)
+
+
+@pytest.mark.parametrize("multichannel", [False, True])
+def test_header_rate_below_telephone_audio_is_refused_at_once(srv, multichannel):
+    """A 113 KB 8-channel WAV whose header says 1 Hz was 7100 s of audio per channel: minutes of decoding and
+    gigabytes of resampler output, also after the client hung up. The header's rate is refused like a headerless
+    upload's sample_rate below 8000 Hz, before any audio is decoded."""
+    data = wav_bytes(8, 1, random.Random(5).randbytes(7100 * 8 * 2))
+    t0 = time.monotonic()
+    r = listen(srv, srv.k, params={"multichannel": "true"} if multichannel else None, data=data,
+               headers={"Content-Type": "audio/wav"})
+    body = error(r, 400, "INVALID_AUDIO")
+    assert "1 Hz is not supported" in body["error"] and time.monotonic() - t0 < 10, body

@@ -173,7 +173,30 @@ static void test_bad_inputs(void)
     CHECK(data && fx_write(fx_path("hdronly.wav"), w, (size_t)(data - w) + 8) == 0);
     free(w);
     expect_error("hdronly.wav", LD_ERR_INVALID_AUDIO, "no audio could be decoded");
+
+    /* A header's rate below telephone audio's is refused before anything is
+     * decoded: at 1 Hz each sample became 16,000 (a 14 KB upload, two hours of
+     * PCM and gigabytes of resampler output for 8 channels). */
+    w = fx_read(fx_path("ref.wav"), &len);
+    CHECK(w && len > 100 && !memcmp(w + 12, "fmt ", 4) && w[22] == 1);
+    if (w) {
+        const uint32_t rates[] = {1, 7999};
+        for (size_t i = 0; i < 2; i++) {
+            for (int k = 0; k < 4; k++) { /* sample rate, byte rate (mono s16) */
+                w[24 + k] = (unsigned char)(rates[i] >> (8 * k));
+                w[28 + k] = (unsigned char)((rates[i] * 2) >> (8 * k));
+            }
+            CHECK(fx_write(fx_path("lowrate.wav"), w, len) == 0);
+            expect_error("lowrate.wav", LD_ERR_INVALID_AUDIO,
+                         i ? "7999 Hz is not supported" : "1 Hz is not supported");
+        }
+        free(w);
+    }
+    CHECK(fx_ffmpeg("-i " CLIP " -ar 6000 r6k.flac") == 0);
+    expect_error("r6k.flac", LD_ERR_INVALID_AUDIO, "at least 8000 Hz");
 }
+
+static bool abort_after(void *ud) { return ++*(int *)ud > 3; } /* false three times, then true */
 
 static void test_limits(void)
 {
@@ -195,6 +218,11 @@ static void test_limits(void)
     ld_pcm_free(&heap);
     ld_pcm_free(&mapped);
     CHECK(mapped.samples == NULL && mapped.priv_ == NULL);
+    /* An abort (the client left) stops the decode between packets. */
+    int polls = 0;
+    ld_decode_opts ab = {.abort = abort_after, .abort_ud = &polls};
+    CHECK(ld_audio_decode_file(fx_path("a44.wav"), &ab, &p, &err) == LD_ERR_SERVICE_UNAVAILABLE);
+    CHECK(strstr(err.msg, "cancelled") && polls == 4 && p.samples == NULL);
     /* The spill file is unlinked at once: nothing is left in tmp_dir. */
     char cmd[400];
     snprintf(cmd, sizeof cmd, "ls '%s' | grep -q listend-pcm", fx_dir);
