@@ -212,6 +212,14 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     ws_conn *c = ud;
     if (c->closing || c->client_done)
         return; /* the stream is ending: late audio and controls are ignored */
+    if (m->opcode == WSLAY_BINARY_FRAME && c->params.openai) { /* OpenAI's protocol has no binary messages */
+        ld_error e;
+        ld_error_set(&e, LD_ERR_INVALID_PARAMETER,
+                     "Binary frames are not part of the realtime protocol: send audio as "
+                     "input_audio_buffer.append events with base64 audio");
+        send_now(c, ld_ws_oa_error(&e, ""));
+        return;
+    }
     if (m->opcode == WSLAY_BINARY_FRAME) {
         c->last_activity = ld_time_mono();
         if (m->msg_length) {

@@ -87,7 +87,9 @@ static ld_err set_format(ld_ws_oa_settings *p, json_t *fmt, ld_error *err)
         return bad(err, "format", "expected {\"type\": \"audio/pcm\" | \"audio/pcmu\" | \"audio/pcma\"}");
     if (!strcmp(t, "audio/pcm") || !strcmp(t, "pcm16")) {
         json_t *rate = json_object_get(fmt, "rate");
-        json_int_t r = json_is_integer(rate) ? json_integer_value(rate) : 24000;
+        if (rate && !json_is_null(rate) && !json_is_integer(rate)) /* 48000.5, "24000", true: not ignored */
+            return bad(err, "rate", "expected an integer from 8000 to 48000 (OpenAI's is 24000)");
+        json_int_t r = rate && json_is_integer(rate) ? json_integer_value(rate) : 24000;
         if (r < LD_AUDIO_STREAM_MIN_RATE || r > LD_AUDIO_STREAM_MAX_RATE)
             return bad(err, "rate", "expected 8000 to 48000 (OpenAI's is 24000)");
         p->encoding = LD_STREAM_LINEAR16;

@@ -530,6 +530,32 @@ def test_openai_realtime_transcription_session(srv, key, audio):
     assert len({e["event_id"] for e in got}) == len(got)
 
 
+def test_openai_realtime_binary_frames_and_odd_rates_are_error_events(srv, key):
+    """OpenAI's protocol has no binary messages and `rate` is an integer: both were ignored without a word
+    (binary audio was even decoded; a rate of 48000.5 or "16000" left the session at 24 kHz and answered
+    session.updated). Now each is an error event and the session goes on."""
+    def update(rate, event_id):
+        return json.dumps({"type": "session.update", "event_id": event_id, "session": {"type": "transcription",
+                           "audio": {"input": {"format": {"type": "audio/pcm", "rate": rate}}}}})
+
+    async def run():
+        async with websockets.connect(ws_base(srv) + "/v1/realtime?intent=transcription",
+                                      extra_headers={"Authorization": f"Bearer {key}"}, open_timeout=60) as ws:
+            got = [json.loads(await ws.recv())]
+            for m in [b"\0\0" * 800, update(48000.5, "r1"), update("16000", "r2"), update(1e300, "r3"),
+                      update(16000, "r4")]:
+                await ws.send(m)
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+            return got
+    created, binary, *rates, ok = asyncio.run(run())
+    assert created["type"] == "session.created"
+    assert binary["type"] == "error" and "input_audio_buffer.append" in binary["error"]["message"], binary
+    assert [(e["type"], e["error"]["event_id"]) for e in rates] == [("error", "r1"), ("error", "r2"),
+                                                                    ("error", "r3")], rates
+    assert all("'rate'" in e["error"]["message"] for e in rates), rates
+    assert ok["type"] == "session.updated" and ok["session"]["audio"]["input"]["format"]["rate"] == 16000, ok
+
+
 def test_openai_realtime_beta_mulaw_manual_commit_and_browser_auth(srv, key, audio):
     """The beta transcription_session.update with g711_ulaw and turn_detection null (only commit ends an
     item); the key in the browser subprotocol OpenAI's clients use, answered with `realtime`."""
