@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/compat_deepgram.h"
+#include "server/compat_openai.h"
 #include "server/respond.h"
 #include "server/srv.h"
 
@@ -53,7 +55,13 @@ static enum MHD_Result refuse(ld_req *r, unsigned status, const char *msg)
     ld_error e;
     ld_error_set(&e, LD_ERR_INVALID_PARAMETER, "%s", msg);
     r->close_conn = true; /* the body (if any) is not read: the connection cannot be reused */
-    return ld_respond_json(r->conn, status, ld_error_json(&e, r->request_id, NULL), r->request_id);
+    /* before routing, but a compatibility path still answers in its client's envelope */
+    r->deepgram = ld_dg_path(r->path);
+    r->openai = ld_openai_path(r->path);
+    json_t *body = r->deepgram ? ld_dg_error_json(&e, r->request_id, NULL)
+                   : r->openai ? ld_openai_error_json(&e, r->request_id, NULL)
+                               : ld_error_json(&e, r->request_id, NULL);
+    return ld_respond_json(r->conn, status, body, r->request_id);
 }
 
 bool ld_edge_refuse(ld_req *r, enum MHD_Result *ret)

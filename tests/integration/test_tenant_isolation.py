@@ -563,6 +563,12 @@ def test_many_query_arguments_answer_414_at_once(server_factory):
     r = requests.get(f"{srv.url}/health?{q}", timeout=30)
     assert time.time() - t0 < 20
     assert r.status_code == 414 and r.json()["error"] == "Too many query arguments: 2000 (limit 256)", r.text
+    # a compatibility path answers in its client's envelope, also before routing (it was listend's)
+    r = requests.post(f"{srv.url}/deepgram/v1/listen?{q}", timeout=30)
+    assert r.status_code == 414 and r.json()["err_msg"].startswith("Too many query arguments"), r.text
+    assert r.headers["dg-request-id"] == r.json()["request_id"] and "code" not in r.json(), r.text
+    r = requests.post(f"{srv.url}/v1/audio/transcriptions?{q}", timeout=30)
+    assert r.status_code == 414 and r.json()["error"]["message"].startswith("Too many query arguments"), r.text
     assert requests.get(srv.url + "/health?detailed=true", timeout=10).status_code == 200
 
 
