@@ -3,12 +3,16 @@
  * and per-component detail. */
 #include "server/health.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "server/respond.h"
 #include "server/srv.h"
+#include "util/log.h"
 #include "util/time.h"
 
 static bool query_true(ld_req *r, const char *name)
@@ -32,6 +36,33 @@ static const char *license_state(ld_srv *s, const ld_store_health_info *h, json_
     return issuers < 1 || !readable ? "unhealthy" : fresh ? "healthy" : "degraded";
 }
 
+/* The data dir's folders every upload and job writes to (<data>/tmp, <data>/jobs):
+ * one deleted at runtime (a tmp cleaner, an operator) is made again; one that
+ * cannot be written (read-only remount, permissions) makes the store unhealthy,
+ * since every upload would fail. False with the reason in `why`. */
+static bool data_dirs_ok(ld_srv *s, char *why, size_t n)
+{
+    char jobs[1100];
+    snprintf(jobs, sizeof jobs, "%s/jobs", s->cfg.data);
+    const char *dirs[] = {s->tmp_dir, jobs};
+    for (size_t i = 0; i < 2; i++) {
+        struct stat st;
+        if (stat(dirs[i], &st) && errno == ENOENT && !mkdir(dirs[i], 0700)) {
+            ld_log(LD_LOG_WARNING, "data dir: %s was missing: made it again", dirs[i]);
+            continue;
+        }
+        const char *bad = stat(dirs[i], &st)             ? strerror(errno)
+                          : !S_ISDIR(st.st_mode)         ? "not a directory"
+                          : access(dirs[i], W_OK | X_OK) ? strerror(errno)
+                                                         : NULL;
+        if (bad) {
+            snprintf(why, n, "%s: %s", dirs[i], bad);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Component states for the detailed health body; returns overall health. */
 static bool components(ld_srv *s, json_t *comp, const char **reason)
 {
@@ -46,9 +77,12 @@ static bool components(ld_srv *s, json_t *comp, const char **reason)
     /* Usage the data dir refused (disk full): still serving, quota held in memory. */
     char why[160];
     bool unsaved = ld_store_usage_unsaved(s->store, why, sizeof why) > 0;
-    const char *store_state = !store_up ? (h.degraded ? "degraded" : "unhealthy")
-                              : unsaved ? "degraded"
-                                        : "healthy";
+    char dir_why[1200];
+    bool dirs = data_dirs_ok(s, dir_why, sizeof dir_why);
+    const char *store_state = !dirs       ? "unhealthy"
+                              : !store_up ? (h.degraded ? "degraded" : "unhealthy")
+                              : unsaved   ? "degraded"
+                                          : "healthy";
     json_object_set_new(comp, "api_server", json_string(draining ? "draining" : "healthy"));
     json_object_set_new(comp, "asr", json_string(asr ? "healthy" : "unhealthy"));
     json_object_set_new(comp, "license", json_string(lic_state));
@@ -63,6 +97,11 @@ static bool components(ld_srv *s, json_t *comp, const char **reason)
               : !store_ok ? "Redis unavailable"
               : draining  ? "Server is shutting down"
                           : NULL;
+    if (!*reason && !dirs) {
+        static _Thread_local char msg[1300];
+        snprintf(msg, sizeof msg, "Data directory not writable: %s", dir_why);
+        *reason = msg;
+    }
     /* Serving, but limits are per replica (N replicas: up to N x a key's
      * rate and concurrency) and revocations stale: the operator must act. */
     if (!*reason && h.degraded)
@@ -72,7 +111,7 @@ static bool components(ld_srv *s, json_t *comp, const char **reason)
         snprintf(msg, sizeof msg, "Usage could not be written to the data dir: %s", why);
         *reason = msg;
     }
-    return asr && lic && store_ok && !draining;
+    return asr && lic && store_ok && dirs && !draining;
 }
 
 static json_t *store_detail(ld_srv *s)
@@ -80,6 +119,11 @@ static json_t *store_detail(ld_srv *s)
     ld_store_health_info h;
     ld_store_health(s->store, &h);
     json_t *o = json_pack("{s:s,s:b}", "backend", h.backend, "up", h.up);
+    char dir_why[1200];
+    bool dirs = data_dirs_ok(s, dir_why, sizeof dir_why);
+    json_object_set_new(o, "data_dir",
+                        dirs ? json_pack("{s:b}", "writable", 1)
+                             : json_pack("{s:b,s:s}", "writable", 0, "error", dir_why));
     char why[160];
     double unsaved = ld_store_usage_unsaved(s->store, why, sizeof why);
     if (unsaved > 0) /* usage the data dir refused, kept in memory and retried */

@@ -2,12 +2,14 @@
 and /health?detailed=true on the embedded store, then with --redis-url while
 Redis is stopped (503, Redis errors counted in /metrics) and restarted (200
 again, without restarting listend)."""
+import os
+import shutil
 import time
 
 import pytest
 import requests
 
-from conftest import start_server
+from conftest import GOFORWARD, start_server
 from redis_util import RedisServer, have
 
 
@@ -44,7 +46,8 @@ def test_components_on_the_embedded_store(shared_server):
     r = get(shared_server, "/health/redis")
     assert r.status_code == 200 and r.json()["status"] == "disabled"
     r = get(shared_server, "/health/store")
-    assert r.status_code == 200 and r.json()["detail"] == {"backend": "embedded", "up": True}
+    assert r.status_code == 200 and r.json()["detail"] == {"backend": "embedded", "up": True,
+                                                           "data_dir": {"writable": True}}
 
     r = get(shared_server, "/health?detailed=true")
     assert r.status_code == 200
@@ -53,6 +56,37 @@ def test_components_on_the_embedded_store(shared_server):
     assert b["components"] == {"api_server": "healthy", "asr": "healthy", "license": "healthy", "store": "healthy",
                                "lightning_asr": "healthy", "license_proxy": "healthy"}  # the spec's names too
     assert get(shared_server, "/health/nope").status_code == 404
+
+
+def test_data_dir_folders_removed_or_unusable_at_runtime(tmp_path):
+    """/health said healthy while every upload failed: <data>/tmp deleted (a tmp cleaner) or <data>/jobs
+    unusable. A missing folder is made again (logged); one that cannot be written turns /health 503."""
+    srv = start_server(tmp_path / "d", workers=1)
+    key = srv.key("h")
+    shutil.rmtree(os.path.join(srv.data, "tmp"))
+    r = get(srv, "/health")
+    assert r.status_code == 200 and r.json() == {"status": "healthy"}, r.text
+    assert os.path.isdir(os.path.join(srv.data, "tmp"))
+    with open(GOFORWARD, "rb") as f:  # a raw body over 256 KB would spool to tmp/; this one checks serving
+        r = requests.post(srv.url + "/v1/listen?encoding=linear16&sample_rate=16000", data=f.read(),
+                          headers={"Authorization": f"Token {key}"}, timeout=60)
+    assert r.status_code == 200 and "forward" in r.json()["text"].lower(), r.text
+    jobs = os.path.join(srv.data, "jobs")
+    os.rename(jobs, jobs + ".moved")
+    open(jobs, "w").close()  # a file where the folder was: nothing can be written there
+    try:
+        r = get(srv, "/health")
+        assert r.status_code == 503 and r.json()["status"] == "unhealthy", r.text
+        assert r.json()["reason"] == f"Data directory not writable: {jobs}: not a directory", r.text
+        r = get(srv, "/health/store")
+        assert r.status_code == 503 and r.json()["detail"]["data_dir"] == {
+            "writable": False, "error": f"{jobs}: not a directory"}, r.text
+    finally:
+        os.unlink(jobs)
+        os.rename(jobs + ".moved", jobs)
+    assert get(srv, "/health").status_code == 200
+    srv.stop()
+    assert "data dir: " + os.path.join(srv.data, "tmp") + " was missing: made it again" in open(srv.log_path).read()
 
 
 def redis_errors(srv):
