@@ -12,6 +12,7 @@
 #include "audio/audio.h"
 #include "server/compat_deepgram.h"
 #include "server/compat_openai.h"
+#include "server/edge.h"
 #include "server/pipeline.h"
 #include "server/respond.h"
 #include "server/srv.h"
@@ -19,6 +20,9 @@
 
 #define FORM_FIELD_MAX 4096
 #define FORM_REPEAT_MAX 1000 /* values of one repeatable field (ld_opts_repeatable) */
+/* Distinct field names of one form, as many as a query may carry: each costs a
+ * JSON entry, so 6 million tiny fields (`0=&1=&…`, 48 MB) held 1.1 GB. */
+#define FORM_FIELDS_MAX LD_EDGE_MAX_ARGS
 
 static json_t *too_large_extra(ld_srv *s) { return json_pack("{s:i}", "max_size_mb", s->cfg.max_body_mb); }
 
@@ -96,6 +100,10 @@ static enum MHD_Result post_it(void *cls, enum MHD_ValueKind kind, const char *k
     json_t *cur = json_object_get(r->form, key);
     if (json_is_null(cur)) /* a field of no option, too long or not text: dropped (below) */
         return MHD_YES;
+    if (!cur && json_object_size(r->form) >= FORM_FIELDS_MAX) {
+        ld_req_fail(r, LD_ERR_INVALID_PARAMETER, NULL, "Too many form fields: more than %d", FORM_FIELDS_MAX);
+        return MHD_NO;
+    }
     json_t *last = json_is_array(cur) ? json_array_get(cur, json_array_size(cur) - 1) : cur;
     /* (libmicrohttpd may announce a field with an empty first call: not a new value) */
     if (off == 0 && last && *json_string_value(last) && ld_opts_repeatable(key)) {
