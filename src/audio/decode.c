@@ -177,9 +177,19 @@ static ld_err too_long(dec_t *d, ld_error *err)
                         d->max_seconds);
 }
 
+/* A source rate below LD_AUDIO_MIN_RATE (audio.h), in a header or a chained file's later part. */
+static ld_err low_rate(int rate, ld_error *err)
+{
+    return ld_error_set(err, LD_ERR_INVALID_AUDIO,
+                        "Audio sample rate of %d Hz is not supported: at least %d Hz is needed", rate,
+                        LD_AUDIO_MIN_RATE);
+}
+
 /* Resamples one frame (or flushes when f == NULL) into every sink and appends it. */
 static ld_err push(dec_t *d, const AVFrame *f, ld_error *err)
 {
+    if (f && f->sample_rate > 0 && f->sample_rate < LD_AUDIO_MIN_RATE) /* a chained file's later part */
+        return low_rate(f->sample_rate, err);
     for (size_t c = 0; c < d->nsink; c++) {
         const int16_t *s;
         int n = f ? ld_resampler_frame(&d->rs[c], f, &s) : ld_resampler_flush(&d->rs[c], &s);
@@ -309,9 +319,7 @@ static ld_err open_decoder(dec_t *d, int *idx, ld_error *err)
         return ld_error_set(err, LD_ERR_INVALID_AUDIO,
                             "Audio file corrupted or invalid: cannot open the %s decoder", codec->name);
     if (d->dec->sample_rate > 0 && d->dec->sample_rate < LD_AUDIO_MIN_RATE)
-        return ld_error_set(err, LD_ERR_INVALID_AUDIO,
-                            "Audio sample rate of %d Hz is not supported: at least %d Hz is needed",
-                            d->dec->sample_rate, LD_AUDIO_MIN_RATE);
+        return low_rate(d->dec->sample_rate, err);
     for (unsigned i = 0; i < d->fmt->nb_streams; i++)
         if ((int)i != si)
             d->fmt->streams[i]->discard = AVDISCARD_ALL;

@@ -194,6 +194,10 @@ static void test_bad_inputs(void)
     }
     CHECK(fx_ffmpeg("-i " CLIP " -ar 6000 r6k.flac") == 0);
     expect_error("r6k.flac", LD_ERR_INVALID_AUDIO, "at least 8000 Hz");
+    /* a chained Ogg whose second part drops to 6 kHz: the frame's rate is checked too, with the same words */
+    CHECK(fx_ffmpeg("-i " CLIP " -c:a flac -f ogg p1.oga && ffmpeg -nostdin -loglevel error -y -i " CLIP
+                    " -ar 6000 -c:a flac -f ogg p2.oga && cat p1.oga p2.oga > chained.oga") == 0);
+    expect_error("chained.oga", LD_ERR_INVALID_AUDIO, "6000 Hz is not supported");
 }
 
 static bool abort_after(void *ud) { return ++*(int *)ud > 3; } /* false three times, then true */
