@@ -164,6 +164,12 @@ enum MHD_Result ld_health_serve(ld_req *r)
         json_object_set_new(o, "fetching", json_integer(ld_work_depth(s->fetch)));
         json_object_set_new(o, "preparing", json_integer(ld_work_depth(s->work)));
         json_object_set_new(o, "active_streams", json_integer(s->ws ? ld_ws_active(s->ws) : 0));
+        /* callback jobs decode on their own runners, outside queue_depth and preparing (with Redis: every
+         * replica's); -1 when the store cannot answer */
+        if (s->jobs)
+            json_object_set_new(o, "jobs",
+                                json_pack("{s:i,s:i}", "queued", ld_jobs_count(s->jobs, "queued"), "processing",
+                                          ld_jobs_count(s->jobs, "processing")));
         json_object_set_new(o, "languages", ld_pool_languages(s->pool));
         json_object_set_new(o, "store", store_detail(s));
     }

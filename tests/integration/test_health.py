@@ -53,6 +53,7 @@ def test_components_on_the_embedded_store(shared_server):
     assert r.status_code == 200
     b = r.json()
     assert b["status"] == "healthy" and b["version"] and isinstance(b["uptime_seconds"], int)
+    assert b["jobs"] == {"queued": 0, "processing": 0}, b
     assert b["components"] == {"api_server": "healthy", "asr": "healthy", "license": "healthy", "store": "healthy",
                                "lightning_asr": "healthy", "license_proxy": "healthy"}  # the spec's names too
     assert get(shared_server, "/health/nope").status_code == 404

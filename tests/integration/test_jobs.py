@@ -345,6 +345,9 @@ def test_cancel_queued_and_processing_jobs(srv, key, audio):
         waiting = accepted(submit(srv, key, SHORT_CLIP, rx.url()))  # one runner: this one waits
         wait_job(srv, key, running["job_id"], lambda j: j["status"] == "processing", what="processing")
         assert get_job(srv, key, waiting["job_id"])["status"] == "queued"
+        # jobs decode on their own runners: /health shows them (queue_depth and preparing do not)
+        health = requests.get(f"{srv.url}/health?detailed=true", timeout=10).json()
+        assert health["jobs"]["queued"] >= 1 and health["jobs"]["processing"] >= 1, health  # (the module's server)
 
         r = requests.delete(f"{srv.url}/v1/jobs/{waiting['job_id']}", headers=srv.auth(key), timeout=10)
         assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
