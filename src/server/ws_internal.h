@@ -98,6 +98,9 @@ typedef struct ws_conn {
 
     /* loop thread only */
     struct ws_conn *loop_next, *loop_prev; /* live list */
+    /* the notify list being handled: copied from notify_next under ws->mu, since
+     * once `notified` is cleared a worker may link the stream into the next list */
+    struct ws_conn *drain_next;
     int fd;
     struct MHD_UpgradeResponseHandle *urh;
     wslay_event_context_ptr ctx;

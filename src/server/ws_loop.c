@@ -660,8 +660,10 @@ static bool drain_wake(ld_ws *ws)
     pthread_mutex_lock(&ws->mu);
     ws_conn *adopt_list = ws->adopt_head, *notify = ws->notify_head;
     ws->adopt_head = ws->notify_head = NULL;
-    for (ws_conn *c = notify; c; c = c->notify_next)
+    for (ws_conn *c = notify; c; c = c->notify_next) {
+        c->drain_next = c->notify_next; /* notify_next is the workers' again once notified is false */
         c->notified = false;
+    }
     bool stopping = ws->stopping;
     pthread_mutex_unlock(&ws->mu);
     while (adopt_list) {
@@ -670,7 +672,7 @@ static bool drain_wake(ld_ws *ws)
         adopt_list = n;
     }
     while (notify) {
-        ws_conn *n = notify->notify_next;
+        ws_conn *n = notify->drain_next;
         handle_notify(notify);
         ws_conn_unref(notify);
         notify = n;
