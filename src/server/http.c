@@ -219,7 +219,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
          * charged, so it is logged and counted as a closed connection, not a server error. */
         if (!why || toe == MHD_REQUEST_TERMINATED_WITH_ERROR) /* "error": a write to its closed socket */
             why = "client closed the connection";
-        r->audio_seconds = 0;
+        pthread_mutex_lock(&r->mu); /* a decoder worker may be charging an event stream (pipeline.c) */
+        if (!r->sse_charged)
+            r->audio_seconds = 0;
+        pthread_mutex_unlock(&r->mu);
         if (!r->sse) /* an event stream had its 200 out before the client left */
             r->status = 0;
     }

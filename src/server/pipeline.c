@@ -445,7 +445,14 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
     ld_error e;
     if (delta) { /* the answer (200, text/event-stream) is being sent already */
         bool ok = t && !(err && err->code != LD_OK);
-        if (ok && atomic_load(&r->client_gone)) { /* left before its end (http.c): not charged */
+        /* Decided under r->mu against http.c's completion (another thread), which
+         * zeroes the seconds of a client that left unless they were charged here. */
+        pthread_mutex_lock(&r->mu);
+        bool gone = atomic_load(&r->client_gone);
+        r->sse_charged = ok && !gone;
+        double secs = r->audio_seconds;
+        pthread_mutex_unlock(&r->mu);
+        if (ok && gone) { /* left before its end (http.c): not charged */
             ok = false;
             ld_error_set(&e, LD_ERR_SERVICE_UNAVAILABLE, "cancelled: the client went away");
         } else if (ok)
@@ -458,9 +465,9 @@ static void on_done(void *ud, ld_transcript *t, const ld_error *err)
         ld_openai_delta_free(delta);
         free(delta);
         if (ok) {
-            charge(r, r->audio_seconds);
-            ld_metrics_audio("batch", r->key.key_id, r->audio_seconds);
-            ld_metrics_rtf("batch", took, r->audio_seconds);
+            charge(r, secs);
+            ld_metrics_audio("batch", r->key.key_id, secs);
+            ld_metrics_rtf("batch", took, secs);
         } else {
             charge(r, 0);
         }

@@ -101,7 +101,9 @@ void ld_req_suspend(ld_req *r)
     s->live = r;
     r->in_live = true;
     pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&r->mu); /* gone.c reads it under r->mu */
     r->suspended = true;
+    pthread_mutex_unlock(&r->mu);
     MHD_suspend_connection(r->conn);
 }
 

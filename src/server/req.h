@@ -94,8 +94,9 @@ typedef struct ld_req {
     pthread_mutex_t mu;
     bool suspended;
     bool finished;
-    bool conn_gone; /* completion callback ran: never touch conn again */
-    ld_error rerr;  /* rerr.code != LD_OK -> error envelope */
+    bool conn_gone;   /* completion callback ran: never touch conn again */
+    bool sse_charged; /* an event stream's transcript was charged: a client leaving after it keeps the charge */
+    ld_error rerr;    /* rerr.code != LD_OK -> error envelope */
     json_t *rextra;
     unsigned rstatus;
     char *rbody; /* malloc'd */
